@@ -1,0 +1,344 @@
+"""The websocket: authorize, parse frames, hand work to the generation, forward frames.
+
+Protocol: DESIGN.md "WebSocket protocol". Every frame a client sends gets either the
+effect it asks for or an `error` frame; nothing a client sends closes the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from conversations import generation
+from conversations.generation import Refused, encode, group_name
+from conversations.models import Conversation, Message
+from conversations.render import render_markdown
+
+log = logging.getLogger(__name__)
+
+CLOSE_NOT_LOGGED_IN = 4401
+CLOSE_NOT_FOUND = 4404
+# How long a socket waits for a live generation to answer a snapshot request before it
+# serves the last checkpoint instead.
+SNAPSHOT_TIMEOUT = 2.0
+
+
+def _uuid(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    conversation: Conversation | None = None
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        # Accept first, then close: only an accepted socket can carry a close code.
+        if user is None or not user.is_authenticated:
+            await self.accept()
+            await self.close(code=CLOSE_NOT_LOGGED_IN)
+            return
+        self.conversation = await self._conversation(user, self.scope["url_route"]["kwargs"]["id"])
+        if self.conversation is None:
+            await self.accept()
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = group_name(self.conversation.id)
+        # Frames held for a message whose snapshot is on its way.
+        self.pending: dict[str, list[dict[str, Any]]] = {}
+        # Messages whose `done` this socket has sent.
+        self.finished: set[str] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            for task in self.tasks:
+                task.cancel()
+
+    # --- Client → server ----------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.conversation is None:
+            return
+        frame = self._parse(text_data)
+        if isinstance(frame, str):
+            await self.error("invalid_request", frame)
+            return
+        client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+        handler = {
+            "send": self.on_send,
+            "regenerate": self.on_regenerate,
+            "stop": self.on_stop,
+            "resume": self.on_resume,
+        }.get(frame.get("type"))
+        if handler is None:
+            await self.error("invalid_request", "Unknown frame type.", client_id=client_id)
+            return
+        try:
+            await handler(frame, client_id)
+        except Refused as refused:
+            await self.error(refused.code, refused.message, client_id=client_id)
+
+    @staticmethod
+    def _parse(text: str | None) -> dict[str, Any] | str:
+        """The frame as a dict, or what is wrong with it."""
+        if text is None:
+            return "Frames must be JSON text, not binary."
+        if len(text) > settings.CHAT_MAX_MESSAGE_CHARS * 6 + 4096:
+            return "This frame is too large."
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return "This frame is not valid JSON."
+        if not isinstance(frame, dict):
+            return "A frame must be a JSON object."
+        return frame
+
+    async def on_send(self, frame: dict[str, Any], client_id: str | None) -> None:
+        content = frame.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise Refused("invalid_request", "Write a message first.")
+        if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
+            raise Refused(
+                "invalid_request",
+                f"This message is too long ({len(content):,} characters; the limit is "
+                f"{settings.CHAT_MAX_MESSAGE_CHARS:,}).",
+            )
+        use_leaf = "parent" not in frame
+        parent = frame.get("parent")
+        if parent is not None and _uuid(parent) is None:
+            raise Refused("invalid_request", "`parent` must be a message id or null.")
+        model, params, n = self._model_params(frame)
+        turn = await generation.send(
+            self.conversation,
+            content=content,
+            parent_id=_uuid(parent),
+            use_leaf=use_leaf,
+            model=model,
+            params=params,
+            n=n or 1,
+        )
+        # The ack goes to every socket on the conversation: other tabs show the message too.
+        ack = {"type": "ack", "client_id": client_id, "message": turn.user_message}
+        await self.channel_layer.group_send(
+            self.group, {"type": "chat.frame", "text": encode(ack), "message": None}
+        )
+
+    async def on_regenerate(self, frame: dict[str, Any], client_id: str | None) -> None:
+        message_id = _uuid(frame.get("message"))
+        if message_id is None:
+            raise Refused("invalid_request", "`message` must be a message id.")
+        model, params, n = self._model_params(frame)
+        await generation.regenerate(
+            self.conversation, message_id=message_id, model=model, params=params, n=n
+        )
+
+    @staticmethod
+    def _model_params(frame: dict[str, Any]) -> tuple[str | None, dict[str, Any], int | None]:
+        model = frame.get("model")
+        if model is not None and (not isinstance(model, str) or not model):
+            raise Refused("invalid_request", "`model` must be a model name.")
+        raw = frame.get("params") or {}
+        if not isinstance(raw, dict):
+            raise Refused("invalid_request", "`params` must be an object.")
+        params: dict[str, Any] = {}
+        temperature = raw.get("temperature")
+        if temperature is not None:
+            if not _number(temperature) or not 0 <= temperature <= 2:
+                raise Refused("invalid_request", "Temperature must be a number from 0 to 2.")
+            params["temperature"] = float(temperature)
+        max_tokens = raw.get("max_tokens")
+        if max_tokens is not None:
+            if not _integer(max_tokens) or max_tokens < 1:
+                raise Refused("invalid_request", "max_tokens must be a positive whole number.")
+            params["max_tokens"] = max_tokens
+        n = raw.get("n")
+        if n is not None and (not _integer(n) or not 1 <= n <= settings.CHAT_MAX_CANDIDATES):
+            raise Refused(
+                "invalid_request",
+                f"n must be a whole number from 1 to {settings.CHAT_MAX_CANDIDATES}.",
+            )
+        system = raw.get("system")
+        if system is not None:
+            if not isinstance(system, str) or len(system) > settings.CHAT_MAX_MESSAGE_CHARS:
+                raise Refused("invalid_request", "The system prompt must be text of a sane length.")
+            params["system"] = system
+        return model, params, n
+
+    async def on_stop(self, frame: dict[str, Any], client_id: str | None) -> None:
+        for channel in await self._streaming_channels():
+            await self.channel_layer.send(channel, {"type": "generation.stop"})
+
+    async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
+        message_id = _uuid(frame.get("message"))
+        if message_id is None:
+            raise Refused("invalid_request", "`message` must be a message id.")
+        message = await self._message(message_id)
+        if message is None:
+            raise Refused("not_found", "That message does not exist.")
+        if message.status == Message.Status.STREAMING and message.channel:
+            self.pending[message_id] = []
+            await self._request_snapshot(message_id, message.channel)
+        else:
+            await self._send_stored(message)
+
+    async def _request_snapshot(self, message_id: str, channel: str, attempt: int = 0) -> None:
+        await self.channel_layer.send(
+            channel,
+            {"type": "generation.snapshot", "message": message_id, "reply_to": self.channel_name},
+        )
+        self._spawn(self._snapshot_fallback(message_id, channel, attempt))
+
+    async def _snapshot_fallback(self, message_id: str, channel: str, attempt: int) -> None:
+        """No answer from the generation: its process may be gone. Serve the checkpoint."""
+        await asyncio.sleep(SNAPSHOT_TIMEOUT)
+        buffered = self.pending.get(message_id)
+        if buffered is None:
+            return
+        message = await self._message(message_id)
+        if message is None:
+            return
+        live = [f for f in buffered if f["seq"] > message.seq]
+        streaming = message.status == Message.Status.STREAMING
+        if streaming and live and live[0]["seq"] > message.seq + 1 and attempt < 3:
+            # Frames are flowing, so the generation lives; the checkpoint would leave a gap.
+            await self._request_snapshot(message_id, channel, attempt + 1)
+            return
+        await self._send_stored(message)
+        if streaming and not live:
+            self._spawn(self._watch(message_id))
+
+    async def _watch(self, message_id: str) -> None:
+        """Until its lease runs out, a silent generation may just be thinking; then it's dead."""
+        while message_id not in self.finished:
+            await asyncio.sleep(settings.CHAT_LEASE_SECONDS / 3)
+            message = await self._message(message_id)
+            if message is None:
+                return
+            if message.status != Message.Status.STREAMING and message_id not in self.finished:
+                await self._send_stored(message)
+                return
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send_stored(self, message: Message) -> None:
+        buffered = self.pending.pop(str(message.id), [])
+        snapshot = {
+            "type": "snapshot",
+            "message": str(message.id),
+            "seq": message.seq,
+            "content": message.content,
+            "reasoning": message.reasoning,
+            "status": message.status,
+        }
+        await self.send(text_data=encode(snapshot))
+        if message.status == Message.Status.STREAMING:
+            for event in buffered:
+                if event["seq"] > message.seq:
+                    await self.send(text_data=event["text"])
+            return
+        done = {
+            "type": "done",
+            "message": str(message.id),
+            "seq": message.seq,
+            "status": message.status,
+            "finish_reason": message.finish_reason or None,
+            "usage": None,
+            "html": render_markdown(message.content),
+        }
+        if message.error_code:
+            done["error"] = {"code": message.error_code, "message": message.error_message}
+        self.finished.add(str(message.id))
+        await self.send(text_data=encode(done))
+
+    async def error(
+        self,
+        code: str,
+        message: str,
+        *,
+        client_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if client_id is not None:
+            frame["client_id"] = client_id
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
+        await self.send(text_data=encode(frame))
+
+    # --- Channel layer → client ---------------------------------------------------------------
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        message = event.get("message")
+        if message is not None and message in self.pending:
+            # A snapshot is on its way: hold frames until it arrives, then send only newer ones.
+            self.pending[message].append(event)
+            if event.get("done"):
+                # The generation has ended (and saved): the database has the whole reply.
+                stored = await self._message(message)
+                if stored is not None:
+                    await self._send_stored(stored)
+            return
+        if event.get("done"):
+            if message in self.finished:
+                return
+            self.finished.add(message)
+        await self.send(text_data=event["text"])
+
+    async def chat_snapshot(self, event: dict[str, Any]) -> None:
+        message = event["message"]
+        buffered = self.pending.pop(message, None)
+        if buffered is None:
+            return  # answered already, from the checkpoint
+        snapshot = {
+            "type": "snapshot",
+            "message": message,
+            "seq": event["seq"],
+            "content": event["content"],
+            "reasoning": event["reasoning"],
+            "status": event["status"],
+        }
+        await self.send(text_data=encode(snapshot))
+        for frame in buffered:
+            if frame["seq"] > event["seq"]:
+                await self.send(text_data=frame["text"])
+
+    # --- Database -----------------------------------------------------------------------------
+    @database_sync_to_async
+    def _conversation(self, user: Any, raw_id: str) -> Conversation | None:
+        return Conversation.objects.owned_by(user).filter(pk=raw_id).first()
+
+    @database_sync_to_async
+    def _message(self, message_id: str) -> Message | None:
+        Message.objects.expire_stale(conversation=self.conversation)
+        return self.conversation.messages.filter(pk=message_id).first()
+
+    @database_sync_to_async
+    def _streaming_channels(self) -> list[str]:
+        Message.objects.expire_stale(conversation=self.conversation)
+        rows = self.conversation.messages.streaming().exclude(channel="")
+        return sorted(set(rows.values_list("channel", flat=True)))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,212 @@
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+
+class Busy(Exception):
+    """The conversation already has a reply streaming."""
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    def owned_by(self, user: Any) -> "ConversationQuerySet":
+        return self.filter(owner=user)
+
+
+class Conversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    current_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated"]
+        indexes = [
+            # The sidebar: a person's conversations, most recent first.
+            models.Index(fields=["owner", "-updated"], name="conversation_owner_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or "New chat"
+
+    def get_absolute_url(self) -> str:
+        return f"/c/{self.id}/"
+
+    def path_to(self, leaf_id: uuid.UUID | None) -> list["Message"]:
+        """The messages from the root down to `leaf_id`, in one query whatever the length."""
+        if leaf_id is None:
+            return []
+        by_id = {m.id: m for m in self.messages.all()}
+        path = []
+        node = by_id.get(leaf_id)
+        while node is not None:
+            path.append(node)
+            node = by_id.get(node.parent_id) if node.parent_id else None
+        path.reverse()
+        return path
+
+    def thread(self) -> list["Message"]:
+        """The visible thread: root → current leaf."""
+        return self.path_to(self.current_leaf_id)
+
+    @transaction.atomic
+    def add_turn(
+        self,
+        *,
+        content: str,
+        parent: "Message | None",
+        model: str,
+        params: dict[str, Any],
+        n: int,
+        channel: str,
+    ) -> tuple["Message", list["Message"]]:
+        """Store the person's message and `n` streaming replies under it, as one write."""
+        self._lock_idle()
+        user_message = Message.objects.create(
+            conversation=self, parent=parent, role=Message.Role.USER, content=content
+        )
+        replies = self._start_replies(
+            user_message, model=model, params=params, n=n, channel=channel
+        )
+        if not self.title:
+            self.title = _title_from(content)
+        self.current_leaf = replies[0]
+        self.save(update_fields=["title", "current_leaf", "updated"])
+        return user_message, replies
+
+    @transaction.atomic
+    def add_regeneration(
+        self, *, parent: "Message", model: str, params: dict[str, Any], n: int, channel: str
+    ) -> list["Message"]:
+        """New sibling replies under `parent` (a user message)."""
+        self._lock_idle()
+        replies = self._start_replies(parent, model=model, params=params, n=n, channel=channel)
+        self.current_leaf = replies[0]
+        self.save(update_fields=["current_leaf", "updated"])
+        return replies
+
+    def _lock_idle(self) -> None:
+        # The row lock serialises two sends racing on PostgreSQL; SQLite's IMMEDIATE
+        # transaction already does.
+        Conversation.objects.select_for_update().filter(pk=self.pk).first()
+        Message.objects.expire_stale(conversation=self)
+        if self.messages.filter(status=Message.Status.STREAMING).exists():
+            raise Busy
+
+    def _start_replies(
+        self, parent: "Message", *, model: str, params: dict[str, Any], n: int, channel: str
+    ) -> list["Message"]:
+        lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
+        return Message.objects.bulk_create(
+            [
+                Message(
+                    conversation=self,
+                    parent=parent,
+                    role=Message.Role.ASSISTANT,
+                    model=model,
+                    params=params,
+                    status=Message.Status.STREAMING,
+                    channel=channel,
+                    lease_until=lease,
+                )
+                for _ in range(n)
+            ]
+        )
+
+
+def _title_from(content: str) -> str:
+    words = " ".join(content.split())
+    return words if len(words) <= 60 else words[:59].rstrip() + "…"
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def streaming(self) -> "MessageQuerySet":
+        return self.filter(status=Message.Status.STREAMING)
+
+    def expire_stale(self, conversation: Conversation | None = None) -> int:
+        """Mark replies whose generation died (lease run out) as interrupted, text kept."""
+        stale = self.streaming().filter(lease_until__lt=timezone.now())
+        if conversation is not None:
+            stale = stale.filter(conversation=conversation)
+        return stale.update(status=Message.Status.INTERRUPTED, channel="", updated=timezone.now())
+
+
+class Message(models.Model):
+    """One node of a conversation's tree. Siblings are edits, regenerations or candidates."""
+
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete"
+        STREAMING = "streaming"
+        STOPPED = "stopped"
+        ERROR = "error"
+        INTERRUPTED = "interrupted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    model = models.CharField(max_length=64, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # The last frame sequence number whose text is in `content` (checkpoints keep them in step).
+    seq = models.PositiveIntegerField(default=0)
+    # While streaming: the channel of the generation (for stop/snapshot) and how long it is
+    # presumed alive without another checkpoint.
+    channel = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created"]
+        indexes = [
+            # Loading a conversation's tree, and finding its streaming replies.
+            models.Index(fields=["conversation", "status"], name="message_conversation_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "parent": str(self.parent_id) if self.parent_id else None,
+            "role": self.role,
+            "content": self.content,
+            "reasoning": self.reasoning,
+            "model": self.model,
+            "status": self.status,
+            "finish_reason": self.finish_reason or None,
+            "error": {"code": self.error_code, "message": self.error_message}
+            if self.error_code
+            else None,
+            "created": self.created.isoformat() if self.created else None,
+        }

@@ -1,0 +1,282 @@
+// The chat page: one websocket per conversation, frames applied to the thread in place.
+// Text is set with textContent; the only HTML inserted is the server's sanitized rendering.
+
+const chat = document.getElementById("chat");
+const thread = document.getElementById("thread");
+const form = document.getElementById("composer");
+const prompt = document.getElementById("prompt");
+const modelPicker = document.getElementById("model");
+const sendButton = document.getElementById("send");
+const stopButton = document.getElementById("stop");
+const errorBanner = document.getElementById("error");
+const statusLine = document.getElementById("status");
+const csrfToken = chat.querySelector("input[name=csrfmiddlewaretoken]").value;
+
+let conversationId = chat.dataset.conversation || null;
+let socket = null;
+let reconnectDelay = 500;
+let queued = [];
+const pendingSends = new Map(); // client_id → text typed, restored if the send fails
+const state = new Map(); // message id → {seq, text node, element}
+
+// --- Thread ------------------------------------------------------------------------------
+function messageElement(id) {
+  return thread.querySelector(`article[data-id="${CSS.escape(id)}"]`);
+}
+
+function buildMessage(message) {
+  const article = document.createElement("article");
+  article.className = `message ${message.role}`;
+  article.dataset.id = message.id;
+  article.dataset.status = message.status;
+  article.dataset.seq = "0";
+  const role = document.createElement("div");
+  role.className = "role";
+  role.textContent = message.role === "user" ? "You" : message.model || "Grok";
+  const content = document.createElement("div");
+  content.className = "content plain";
+  content.textContent = message.content || "";
+  article.append(role, content);
+  document.getElementById("welcome")?.remove();
+  thread.append(article);
+  return article;
+}
+
+function track(article) {
+  const id = article.dataset.id;
+  let entry = state.get(id);
+  if (!entry) {
+    const content = article.querySelector(".content");
+    let node = content.firstChild;
+    if (!node || node.nodeType !== Node.TEXT_NODE || content.childNodes.length > 1) {
+      content.textContent = content.textContent;
+      node = content.firstChild || content.appendChild(document.createTextNode(""));
+    }
+    entry = { seq: Number(article.dataset.seq || 0), node, article, reasoning: null };
+    state.set(id, entry);
+  }
+  return entry;
+}
+
+function reasoningNode(entry) {
+  if (!entry.reasoning) {
+    let details = entry.article.querySelector("details.reasoning");
+    if (!details) {
+      details = document.createElement("details");
+      details.className = "reasoning";
+      const summary = document.createElement("summary");
+      summary.textContent = "Thinking";
+      const body = document.createElement("div");
+      body.className = "reasoning-text";
+      details.append(summary, body);
+      entry.article.querySelector(".role").after(details);
+    }
+    const body = details.querySelector(".reasoning-text");
+    body.textContent = body.textContent;
+    entry.reasoning = body.firstChild || body.appendChild(document.createTextNode(""));
+  }
+  return entry.reasoning;
+}
+
+function setNote(article, text, isError) {
+  article.querySelector(".note")?.remove();
+  if (!text) return;
+  const note = document.createElement("div");
+  note.className = isError ? "note error" : "note";
+  if (isError) note.setAttribute("role", "alert");
+  note.textContent = text;
+  article.append(note);
+}
+
+function streamingIds() {
+  return [...thread.querySelectorAll('article[data-status="streaming"]')].map((a) => a.dataset.id);
+}
+
+function refreshControls() {
+  const busy = streamingIds().length > 0;
+  stopButton.hidden = !busy;
+  statusLine.textContent = busy ? "Grok is writing…" : "";
+}
+
+function scrollToEnd() {
+  const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 200;
+  if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
+}
+
+function showError(text) {
+  errorBanner.textContent = text;
+  errorBanner.hidden = !text;
+}
+
+// --- Frames ------------------------------------------------------------------------------
+const handlers = {
+  ack(frame) {
+    const pending = frame.client_id && thread.querySelector(`article[data-client-id="${CSS.escape(frame.client_id)}"]`);
+    pendingSends.delete(frame.client_id);
+    if (pending) {
+      pending.dataset.id = frame.message.id;
+      pending.dataset.status = "complete";
+      delete pending.dataset.clientId;
+    } else if (!messageElement(frame.message.id)) {
+      buildMessage(frame.message);
+    }
+  },
+  start(frame) {
+    for (const id of frame.messages) {
+      if (!messageElement(id)) buildMessage({ id, role: "assistant", status: "streaming", model: frame.model });
+    }
+    refreshControls();
+    scrollToEnd();
+  },
+  delta(frame) {
+    const article = messageElement(frame.message);
+    if (!article) return;
+    const entry = track(article);
+    if (frame.seq <= entry.seq) return; // already shown (a snapshot covered it)
+    if (frame.seq > entry.seq + 1) {
+      // A gap: ask for the whole text again rather than show a hole.
+      send({ type: "resume", message: frame.message, seq: entry.seq });
+      return;
+    }
+    entry.seq = frame.seq;
+    if (frame.reasoning) reasoningNode(entry).appendData(frame.reasoning);
+    if (frame.content) entry.node.appendData(frame.content);
+    scrollToEnd();
+  },
+  snapshot(frame) {
+    const article = messageElement(frame.message);
+    if (!article) return;
+    const entry = track(article);
+    entry.seq = frame.seq;
+    entry.node.data = frame.content;
+    if (frame.reasoning) reasoningNode(entry).data = frame.reasoning;
+    article.dataset.status = frame.status;
+    refreshControls();
+  },
+  done(frame) {
+    const article = messageElement(frame.message);
+    if (!article) return;
+    article.dataset.status = frame.status;
+    const content = article.querySelector(".content");
+    if (typeof frame.html === "string") {
+      // Rendered and sanitized (markdown-it + nh3) on the server.
+      content.innerHTML = frame.html;
+      content.className = "content markdown";
+    }
+    state.delete(frame.message);
+    const notes = {
+      stopped: "Stopped.",
+      interrupted: "Interrupted: the server stopped while writing this reply.",
+    };
+    if (frame.status === "error") setNote(article, frame.error?.message || "This reply failed.", true);
+    else if (frame.finish_reason === "length") setNote(article, "Cut short: the reply reached its length limit.");
+    else setNote(article, notes[frame.status] || "");
+    refreshControls();
+  },
+  error(frame) {
+    showError(frame.message);
+    if (frame.client_id && pendingSends.has(frame.client_id)) {
+      // Nothing typed is lost: the text goes back into the composer.
+      thread.querySelector(`article[data-client-id="${CSS.escape(frame.client_id)}"]`)?.remove();
+      if (!prompt.value) prompt.value = pendingSends.get(frame.client_id);
+      pendingSends.delete(frame.client_id);
+    }
+  },
+};
+
+// --- Socket ------------------------------------------------------------------------------
+function send(frame) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  else queued.push(frame);
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/conversations/${conversationId}/`);
+  socket.addEventListener("open", () => {
+    reconnectDelay = 500;
+    showError("");
+    for (const id of streamingIds()) {
+      send({ type: "resume", message: id, seq: track(messageElement(id)).seq });
+    }
+    const backlog = queued;
+    queued = [];
+    backlog.forEach(send);
+  });
+  socket.addEventListener("message", (event) => {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handlers[frame.type]?.(frame);
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code === 4401) {
+      location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
+      return;
+    }
+    if (event.code === 4404) {
+      showError("This conversation does not exist.");
+      return;
+    }
+    showError("Connection lost. Reconnecting…");
+    setTimeout(connect, reconnectDelay);
+    reconnectDelay = Math.min(reconnectDelay * 2, 10000);
+  });
+}
+
+async function ensureConversation() {
+  if (conversationId) return;
+  const response = await fetch(chat.dataset.createUrl, {
+    method: "POST",
+    headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
+    credentials: "same-origin",
+  });
+  if (!response.ok) throw new Error("Could not start a conversation.");
+  const created = await response.json();
+  conversationId = created.id;
+  chat.dataset.conversation = created.id;
+  history.replaceState(null, "", created.url);
+  connect();
+}
+
+async function submit() {
+  const text = prompt.value;
+  if (!text.trim()) return;
+  showError("");
+  try {
+    await ensureConversation();
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  const clientId = crypto.randomUUID();
+  pendingSends.set(clientId, text);
+  const article = buildMessage({ id: `pending-${clientId}`, role: "user", status: "sending", content: text });
+  article.dataset.clientId = clientId;
+  prompt.value = "";
+  send({ type: "send", content: text, model: modelPicker.value, client_id: clientId });
+  scrollToEnd();
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+});
+prompt.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !stopButton.hidden) send({ type: "stop" });
+});
+stopButton.addEventListener("click", () => send({ type: "stop" }));
+
+for (const id of streamingIds()) track(messageElement(id));
+if (conversationId) connect();
+refreshControls();
+prompt.focus();

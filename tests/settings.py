@@ -1,0 +1,13 @@
+"""The project's settings, made fast and quiet for the test suite."""
+
+from webchat.settings import *  # noqa: F403
+
+# Tests start their own simulator on a loopback port and point GROK_API_BASE at it.
+GROK_SIMULATOR = "off"
+GROK_RETRY_BASE = 0.01
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,0 +1,31 @@
+"""http → Django (static files through whitenoise); websocket → origin check → auth → routes."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webchat.settings")
+# Django must be set up before anything imports models (the consumers do).
+django_application = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from conversations.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.GROK_SIMULATED and settings.GROK_SIMULATOR == "auto":
+    # No token: replies come from the built-in simulator, served on a free loopback port.
+    from webchat.simulator import Simulator
+
+    settings.GROK_API_BASE = Simulator().start_in_thread()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_application,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -1,0 +1,72 @@
+import asyncio
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.forms import UserCreationForm
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from webchat.models import User
+
+log = logging.getLogger(__name__)
+
+
+class SignupForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.SIGNUP_OPEN:
+        raise Http404("Signup is closed.")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the channel layer answer; 503 naming the one that did not."""
+    checks = {"database": _database_ok(), "channel_layer": _channel_layer_ok()}
+    status = 200 if all(checks.values()) else 503
+    return JsonResponse(
+        {name: "ok" if ok else "failed" for name, ok in checks.items()}, status=status
+    )
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        log.exception("health check: database")
+        return False
+
+
+def _channel_layer_ok() -> bool:
+    async def round_trip() -> bool:
+        layer = get_channel_layer()
+        channel = await layer.new_channel("healthz.")
+        await layer.send(channel, {"type": "ping"})
+        message = await asyncio.wait_for(layer.receive(channel), 2)
+        return message.get("type") == "ping"
+
+    try:
+        return async_to_sync(round_trip)()
+    except Exception:
+        log.exception("health check: channel layer")
+        return False
