@@ -152,7 +152,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         model = frame.get("model")
         if model is not None and (not isinstance(model, str) or not model):
             raise Refused("invalid_request", "`model` must be a model name.")
-        raw = frame.get("params") or {}
+        raw = frame.get("params")
+        if raw is None:
+            raw = {}
         if not isinstance(raw, dict):
             raise Refused("invalid_request", "`params` must be an object.")
         params: dict[str, Any] = {}

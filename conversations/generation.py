@@ -285,13 +285,13 @@ class Generation:
 
     # --- Publishing ---------------------------------------------------------------------------
     async def _publish(
-        self, frame: dict[str, Any], message: str | None = None, seq: int = 0
+        self, frame: dict[str, Any], message: str | None = None, seq: int = 0, done: bool = False
     ) -> None:
         # Encoded once here, forwarded as-is by every socket in the group.
-        await self.layer.group_send(
-            self.group,
-            {"type": "chat.frame", "text": encode(frame), "message": message, "seq": seq},
-        )
+        event = {"type": "chat.frame", "text": encode(frame), "message": message, "seq": seq}
+        if done:
+            event["done"] = True
+        await self.layer.group_send(self.group, event)
 
     async def _flush_loop(self) -> None:
         """The first delta goes out at once; later ones at most every CHAT_COALESCE_SECONDS."""

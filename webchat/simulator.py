@@ -182,7 +182,7 @@ def compose_reply(prompt: str, words: int, seed: int) -> str:
                 parts.append("\n\n")
     if sentence:
         parts.append(" ".join(sentence) + ".")
-    reply = " ".join(parts).replace(" \n\n ", "\n\n")
+    reply = "".join(tokenize(" ".join(parts).replace(" \n\n ", "\n\n"))[:words])
     if "code" in prompt.lower():
         reply += "\n\n" + _CODE
     return reply
@@ -261,9 +261,17 @@ class Simulator:
 
     def stop_thread(self) -> None:
         if self._loop is not None and self._thread is not None:
-            asyncio.run_coroutine_threadsafe(self.close(), self._loop).result(5)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        await self.close()
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- HTTP plumbing ----------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

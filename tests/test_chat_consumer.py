@@ -1,0 +1,438 @@
+"""The websocket consumer through the whole ASGI stack, the simulator upstream on loopback."""
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+
+from conversations.models import Conversation, Message
+from tests.conftest import Socket, open_socket, text_of
+from webchat.models import ChatModel, User
+from webchat.simulator import Simulator
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("finish_generations"),
+]
+
+
+@database_sync_to_async
+def messages_of(conversation: Conversation) -> list[Message]:
+    return list(conversation.messages.order_by("created"))
+
+
+@database_sync_to_async
+def reload(message_id: str) -> Message:
+    return Message.objects.get(pk=message_id)
+
+
+async def send(socket: Socket, content: str, **extra: Any) -> dict[str, Any]:
+    frame = {"type": "send", "content": content, "model": "grok-3", "client_id": "c1", **extra}
+    await socket.send(frame)
+    ack = await socket.receive()
+    assert ack["type"] == "ack", ack
+    start = await socket.receive()
+    assert start["type"] == "start", start
+    return start
+
+
+async def test_it_streams_a_reply_word_by_word_and_stores_it(
+    alice: User, conversation: Conversation
+) -> None:
+    socket, connected = await open_socket(alice, conversation.id)
+    assert connected
+    await socket.send(
+        {
+            "type": "send",
+            "content": "Hello [sim words=40 delay=10]",
+            "model": "grok-3",
+            "client_id": "c1",
+        }
+    )
+    ack = await socket.receive()
+    assert ack["type"] == "ack" and ack["client_id"] == "c1"
+    assert ack["message"]["content"] == "Hello [sim words=40 delay=10]"
+    start = await socket.receive()
+    reply_id = start["messages"][0]
+    frames = await socket.receive_until("done")
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert len(deltas) > 5, "the reply should arrive in many pieces"
+    assert [f["seq"] for f in deltas] == list(range(1, len(deltas) + 1))
+    done = frames[-1]
+    assert done["status"] == "complete" and done["finish_reason"] == "stop"
+    assert done["usage"]["completion_tokens"] == 40
+    assert "<p>" in done["html"]
+    stored = await reload(reply_id)
+    assert stored.content == text_of(frames, reply_id)
+    assert stored.status == Message.Status.COMPLETE
+    assert stored.completion_tokens == 40
+    assert stored.seq == deltas[-1]["seq"]
+    await database_sync_to_async(conversation.refresh_from_db)()
+    assert str(conversation.current_leaf_id) == reply_id
+    assert conversation.title == "Hello [sim words=40 delay=10]"
+    await socket.close()
+
+
+async def test_deltas_are_coalesced_but_the_first_goes_at_once(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    settings.CHAT_COALESCE_SECONDS = 0.05
+    socket, _ = await open_socket(alice, conversation.id)
+    start = await send(socket, "[sim words=100 delay=2]")
+    frames = await socket.receive_until("done")
+    deltas = [f for f in frames if f["type"] == "delta"]
+    # 100 upstream chunks over ~0.3 s become far fewer frames.
+    assert len(deltas) < 40
+    assert len(deltas[0]["content"].split()) == 1
+    assert len(text_of(frames, start["messages"][0]).split()) == 100
+    await socket.close()
+
+
+async def test_the_whole_conversation_goes_upstream(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(
+        socket,
+        "My name is Alice. [sim words=5]",
+        params={"system": "Be brief.", "temperature": 0.3, "max_tokens": 64},
+    )
+    await socket.receive_until("done")
+    await send(socket, "What is my name? [sim echo]")
+    await socket.receive_until("done")
+    request = simulator.requests[-1]
+    roles = [m["role"] for m in request["messages"]]
+    assert roles == ["user", "assistant", "user"]
+    assert request["messages"][0]["content"] == "My name is Alice. [sim words=5]"
+    assert request["messages"][1]["content"]
+    assert request["model"] == "grok-3"
+    first = simulator.requests[-2]
+    assert first["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert first["temperature"] == 0.3 and first["max_tokens"] == 64 and first["stream"] is True
+    await socket.close()
+
+
+async def test_a_second_socket_sees_the_same_frames(
+    alice: User, conversation: Conversation
+) -> None:
+    first, _ = await open_socket(alice, conversation.id)
+    second, _ = await open_socket(alice, conversation.id)
+    start = await send(first, "[sim words=20]")
+    reply = start["messages"][0]
+    frames_first = await first.receive_until("done")
+    frames_second = await second.receive_until("done")
+    assert frames_second[0]["type"] == "ack"
+    assert text_of(frames_second, reply) == text_of(frames_first, reply) != ""
+    await first.close()
+    await second.close()
+
+
+async def test_stop_cancels_upstream_and_keeps_the_partial_text(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    aborted = simulator.aborted
+    start = await send(socket, "[sim words=400 delay=20]")
+    reply = start["messages"][0]
+    frames = [await socket.receive() for _ in range(3)]
+    await socket.send({"type": "stop"})
+    frames += await socket.receive_until("done")
+    assert frames[-1]["status"] == "stopped"
+    stored = await reload(reply)
+    assert stored.status == Message.Status.STOPPED
+    assert stored.content == text_of(frames, reply)
+    assert 0 < len(stored.content.split()) < 400
+    for _ in range(50):
+        if simulator.aborted > aborted:
+            break
+        await asyncio.sleep(0.05)
+    assert simulator.aborted == aborted + 1, "the upstream request should have been closed"
+    # The conversation takes a new message at once.
+    await send(socket, "next [sim words=3]")
+    assert (await socket.receive_until("done"))[-1]["status"] == "complete"
+    await socket.close()
+
+
+async def test_resume_gives_the_reply_whole_without_gap_or_duplicate(
+    alice: User, conversation: Conversation
+) -> None:
+    first, _ = await open_socket(alice, conversation.id)
+    start = await send(first, "[sim words=120 delay=10]")
+    reply = start["messages"][0]
+    early = [await first.receive() for _ in range(4)]
+    held_seq = early[-1]["seq"]
+    held = text_of(early, reply)
+    await first.close()  # the tab goes away mid-reply; the reply goes on
+    await asyncio.sleep(0.2)
+    second, _ = await open_socket(alice, conversation.id)
+    await second.send({"type": "resume", "message": reply, "seq": held_seq})
+    frames = await second.receive_until("done")
+    snapshot = frames[0]
+    assert snapshot["type"] == "snapshot" and snapshot["status"] == "streaming"
+    assert snapshot["content"].startswith(held)
+    after = [f for f in frames[1:] if f["type"] == "delta"]
+    assert all(f["seq"] > snapshot["seq"] for f in after)
+    assert [f["seq"] for f in after] == list(
+        range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(after))
+    )
+    whole = snapshot["content"] + text_of(after, reply)
+    stored = await reload(reply)
+    assert whole == stored.content
+    assert len(whole.split()) == 120
+    await second.close()
+
+
+async def test_resume_of_a_finished_reply_answers_from_the_database(
+    alice: User, conversation: Conversation
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    start = await send(socket, "[sim words=5]")
+    await socket.receive_until("done")
+    await socket.send({"type": "resume", "message": start["messages"][0], "seq": 0})
+    snapshot = await socket.receive()
+    done = await socket.receive()
+    assert snapshot["type"] == "snapshot" and snapshot["status"] == "complete"
+    assert len(snapshot["content"].split()) == 5
+    assert done["type"] == "done" and done["html"]
+    await socket.close()
+
+
+async def test_a_reply_whose_process_died_becomes_interrupted(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    settings.CHAT_LEASE_SECONDS = 0.6
+
+    @database_sync_to_async
+    def orphan() -> Message:
+        user_message, (reply,) = conversation.add_turn(
+            content="hi", parent=None, model="grok-3", params={}, n=1, channel="gone.nobody"
+        )
+        Message.objects.filter(pk=reply.pk).update(content="half a rep", seq=3)
+        return reply
+
+    reply = await orphan()
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send({"type": "resume", "message": str(reply.id), "seq": 0})
+    frames = await socket.receive_until("done", timeout=6)
+    assert frames[-1]["status"] == "interrupted"
+    stored = await reload(str(reply.id))
+    assert stored.status == Message.Status.INTERRUPTED and stored.content == "half a rep"
+    # The conversation accepts a new message at once.
+    await send(socket, "again [sim words=2]")
+    assert (await socket.receive_until("done"))[-1]["status"] == "complete"
+    await socket.close()
+
+
+async def test_an_upstream_error_keeps_the_message_and_says_why(
+    alice: User, conversation: Conversation
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    start = await send(socket, "hello [sim error=401]")
+    frames = await socket.receive_until("done")
+    error = next(f for f in frames if f["type"] == "error")
+    assert error["code"] == "upstream_auth"
+    assert frames[-1]["status"] == "error" and frames[-1]["error"]["code"] == "upstream_auth"
+    user_message, reply = await messages_of(conversation)
+    assert user_message.content == "hello [sim error=401]"
+    assert reply.status == Message.Status.ERROR and reply.error_code == "upstream_auth"
+    assert str(reply.id) == start["messages"][0]
+    await socket.close()
+
+
+@pytest.mark.parametrize(
+    ("directive", "code"),
+    [
+        ("error=400", "upstream_bad_request"),
+        ("error=403", "upstream_balance"),
+        ("error=429-retry-long", "upstream_rate_limited"),
+        ("error=503", "upstream_unavailable"),
+        ("fault=malformed", "upstream_protocol"),
+    ],
+)
+async def test_each_upstream_error_code_reaches_the_person(
+    alice: User, conversation: Conversation, directive: str, code: str
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, f"x [sim {directive}]")
+    frames = await socket.receive_until("done")
+    error = next(f for f in frames if f["type"] == "error")
+    assert error["code"] == code and error["message"]
+    if code == "upstream_rate_limited":
+        assert error["retry_after"] == 120
+    await socket.close()
+
+
+async def test_a_fault_mid_reply_keeps_the_partial_text(
+    alice: User, conversation: Conversation
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    start = await send(socket, "x [sim fault=cut words=20]")
+    frames = await socket.receive_until("done")
+    reply = await reload(start["messages"][0])
+    assert reply.status == Message.Status.ERROR and reply.error_code == "upstream_protocol"
+    assert reply.content == text_of(frames, start["messages"][0]) != ""
+    await socket.close()
+
+
+async def test_n_candidates_stream_as_siblings(alice: User, conversation: Conversation) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    start = await send(socket, "[sim words=10]", params={"n": 3})
+    assert len(start["messages"]) == 3
+    frames = []
+    for _ in range(3):
+        frames += await socket.receive_until("done")
+    texts = {m: text_of(frames, m) for m in start["messages"]}
+    assert len(set(texts.values())) == 3
+    stored = await messages_of(conversation)
+    parents = {m.parent_id for m in stored if m.role == "assistant"}
+    assert len(parents) == 1
+    await socket.close()
+
+
+async def test_regenerate_makes_a_sibling_reply(alice: User, conversation: Conversation) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    first = (await send(socket, "[sim words=6]"))["messages"][0]
+    await socket.receive_until("done")
+    await socket.send({"type": "regenerate", "message": first})
+    start = await socket.receive()
+    assert start["type"] == "start"
+    await socket.receive_until("done")
+    old, new = await reload(first), await reload(start["messages"][0])
+    assert old.parent_id == new.parent_id and old.id != new.id
+    await database_sync_to_async(conversation.refresh_from_db)()
+    assert conversation.current_leaf_id == new.id
+    await socket.close()
+
+
+async def test_editing_makes_a_new_branch(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "first [sim words=3]")
+    await socket.receive_until("done")
+    await send(socket, "second [sim words=3]")
+    await socket.receive_until("done")
+    # Edit the first message: a new root-level user message.
+    await send(socket, "first, edited [sim echo]", parent=None)
+    await socket.receive_until("done")
+    assert [m["content"] for m in simulator.requests[-1]["messages"]] == [
+        "first, edited [sim echo]"
+    ]
+    await socket.close()
+
+
+async def test_a_busy_conversation_refuses_a_second_send(
+    alice: User, conversation: Conversation
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "[sim words=200 delay=10]")
+    await socket.send({"type": "send", "content": "me too", "client_id": "c2"})
+    frames = await socket.receive_until("error")
+    assert frames[-1]["code"] == "busy" and frames[-1]["client_id"] == "c2"
+    await socket.send({"type": "stop"})
+    await socket.receive_until("done")
+    await socket.close()
+
+
+async def test_a_disabled_model_is_refused(alice: User, conversation: Conversation) -> None:
+    await database_sync_to_async(ChatModel.objects.filter(slug="grok-3").update)(enabled=False)
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send({"type": "send", "content": "hi", "model": "grok-3", "client_id": "c9"})
+    error = await socket.receive()
+    assert error == {
+        "type": "error",
+        "code": "model_unavailable",
+        "message": "The model “grok-3” is not available.",
+        "client_id": "c9",
+    }
+    assert await messages_of(conversation) == []
+    await socket.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "invalid_request"),
+        ("[1,2]", "invalid_request"),
+        ({"type": "dance"}, "invalid_request"),
+        ({"no": "type"}, "invalid_request"),
+        ({"type": "send"}, "invalid_request"),
+        ({"type": "send", "content": "   "}, "invalid_request"),
+        ({"type": "send", "content": 42}, "invalid_request"),
+        ({"type": "send", "content": "x" * 100_001}, "invalid_request"),
+        ({"type": "send", "content": "hi", "model": "gpt-9"}, "model_unavailable"),
+        ({"type": "send", "content": "hi", "model": 7}, "invalid_request"),
+        ({"type": "send", "content": "hi", "params": []}, "invalid_request"),
+        ({"type": "send", "content": "hi", "params": {"temperature": 3}}, "invalid_request"),
+        ({"type": "send", "content": "hi", "params": {"temperature": "hot"}}, "invalid_request"),
+        ({"type": "send", "content": "hi", "params": {"max_tokens": 0}}, "invalid_request"),
+        ({"type": "send", "content": "hi", "params": {"max_tokens": True}}, "invalid_request"),
+        ({"type": "send", "content": "hi", "params": {"n": 99}}, "invalid_request"),
+        ({"type": "send", "content": "hi", "params": {"system": ["x"]}}, "invalid_request"),
+        ({"type": "send", "content": "hi", "parent": "nope"}, "invalid_request"),
+        ({"type": "send", "content": "hi", "parent": str(uuid.uuid4())}, "not_found"),
+        ({"type": "regenerate"}, "invalid_request"),
+        ({"type": "regenerate", "message": str(uuid.uuid4())}, "not_found"),
+        ({"type": "resume", "message": "x", "seq": 1}, "invalid_request"),
+        ({"type": "resume", "message": str(uuid.uuid4()), "seq": 1}, "not_found"),
+    ],
+)
+async def test_a_bad_frame_gets_an_error_and_the_socket_stays_usable(
+    alice: User, conversation: Conversation, frame: Any, code: str
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send(frame)
+    error = await socket.receive()
+    assert error["type"] == "error" and error["code"] == code and error["message"]
+    await send(socket, "still here [sim words=2]")
+    assert (await socket.receive_until("done"))[-1]["status"] == "complete"
+    await socket.close()
+
+
+async def test_a_binary_frame_gets_an_error(alice: User, conversation: Conversation) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.communicator.send_to(bytes_data=b"\x00\x01")
+    assert (await socket.receive())["code"] == "invalid_request"
+    await socket.close()
+
+
+async def test_someone_elses_message_ids_are_not_found(
+    alice: User, charlie: User, conversation: Conversation
+) -> None:
+    theirs = await database_sync_to_async(Conversation.objects.create)(owner=charlie)
+    socket, _ = await open_socket(charlie, theirs.id)
+    mine, _ = await open_socket(alice, conversation.id)
+    alice_reply = (await send(mine, "secret [sim words=3]"))["messages"][0]
+    await mine.receive_until("done")
+    for frame in (
+        {"type": "resume", "message": alice_reply, "seq": 0},
+        {"type": "regenerate", "message": alice_reply},
+        {"type": "send", "content": "hi", "parent": alice_reply},
+    ):
+        await socket.send(frame)
+        assert (await socket.receive())["code"] == "not_found"
+    await socket.close()
+    await mine.close()
+
+
+async def test_a_stranger_is_closed_with_4404(charlie: User, conversation: Conversation) -> None:
+    socket, connected = await open_socket(charlie, conversation.id)
+    close = await socket.communicator.receive_output()
+    assert close == {"type": "websocket.close", "code": 4404}
+
+
+async def test_a_missing_conversation_is_closed_with_4404(alice: User) -> None:
+    socket, _ = await open_socket(alice, uuid.uuid4())
+    assert (await socket.communicator.receive_output())["code"] == 4404
+
+
+async def test_anonymous_is_closed_with_4401(conversation: Conversation) -> None:
+    socket, _ = await open_socket(None, conversation.id)
+    assert (await socket.communicator.receive_output())["code"] == 4401
+
+
+async def test_a_foreign_origin_is_refused(alice: User, conversation: Conversation) -> None:
+    socket, connected = await open_socket(alice, conversation.id, origin=b"http://evil.example")
+    assert not connected

@@ -1,0 +1,210 @@
+"""webchat.grok against the simulator over real loopback HTTP: events, errors, retries."""
+
+from typing import Any
+
+import pytest
+
+from webchat import grok
+from webchat.simulator import ERRORS, Simulator
+
+
+async def collect(content: str, model: str = "grok-3", **extra: Any) -> list[grok.Event]:
+    payload = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
+    return [event async for event in grok.stream_chat(payload)]
+
+
+async def failure(content: str, **extra: Any) -> grok.GrokError:
+    with pytest.raises(grok.GrokError) as caught:
+        await collect(content, **extra)
+    return caught.value
+
+
+def text(events: list[grok.Event], index: int = 0) -> str:
+    return "".join(e.text for e in events if isinstance(e, grok.ContentDelta) and e.index == index)
+
+
+async def test_it_streams_words_and_the_real_usage() -> None:
+    events = await collect("hello [sim words=12]")
+    deltas = [e for e in events if isinstance(e, grok.ContentDelta)]
+    assert len(deltas) == 12
+    assert [e for e in events if isinstance(e, grok.Finish)] == [grok.Finish(0, "stop")]
+    usage = [e for e in events if isinstance(e, grok.Usage)][-1]
+    assert usage.completion_tokens == 12
+
+
+async def test_n_candidates_arrive_apart() -> None:
+    events = await collect("two please [sim words=8]", n=2)
+    assert text(events, 0) and text(events, 1)
+    assert text(events, 0) != text(events, 1)
+
+
+async def test_grok_3_mini_streams_reasoning_first() -> None:
+    events = await collect("why [sim words=5]", model="grok-3-mini")
+    kinds = [type(e) for e in events if isinstance(e, grok.ContentDelta | grok.ReasoningDelta)]
+    assert kinds[0] is grok.ReasoningDelta
+    assert kinds[-1] is grok.ContentDelta
+
+
+async def test_max_tokens_ends_with_length() -> None:
+    events = await collect("long [sim words=50]", max_tokens=5)
+    assert grok.Finish(0, "length") in events
+    assert len([e for e in events if isinstance(e, grok.ContentDelta)]) == 5
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("400", "upstream_bad_request"),
+        ("400-mismatch", "upstream_auth"),
+        ("400-not-implemented", "upstream_bad_request"),
+        ("401", "upstream_auth"),
+        ("403", "upstream_balance"),
+        ("403-moderation", "upstream_bad_request"),
+        ("404", "upstream_bad_request"),
+        ("413", "upstream_bad_request"),
+        ("429-retry-long", "upstream_rate_limited"),
+        ("xai-400-key", "upstream_auth"),
+        ("xai-400-context", "upstream_bad_request"),
+        ("xai-401", "upstream_auth"),
+        ("xai-403", "upstream_auth"),
+        ("xai-404", "upstream_bad_request"),
+        ("xai-410", "upstream_bad_request"),
+        ("xai-422", "upstream_bad_request"),
+        ("xai-429-credit", "upstream_balance"),
+    ],
+)
+async def test_each_http_error_maps_to_a_stable_code(kind: str, code: str) -> None:
+    error = await failure(f"hi [sim error={kind}]")
+    assert error.code == code
+    assert error.status == ERRORS[kind][0]
+    assert "sim" not in error.message and len(error.message) > 20
+
+
+def test_every_simulated_error_is_covered() -> None:
+    covered = {
+        "400", "400-mismatch", "400-not-implemented", "401", "403", "403-moderation", "404",
+        "413", "429-retry-long", "xai-400-key", "xai-400-context", "xai-401", "xai-403",
+        "xai-404", "xai-410", "xai-422", "xai-429-credit",
+        # retried before they fail, tested below
+        "429", "429-retry", "500", "503", "xai-429", "html-502",
+    }  # fmt: skip
+    assert covered == set(ERRORS)
+
+
+async def test_a_too_long_retry_after_is_reported_not_waited(simulator: Simulator) -> None:
+    before = len(simulator.requests)
+    error = await failure("hi [sim error=429-retry-long]")
+    assert error.retry_after == 120
+    assert len(simulator.requests) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("429", "upstream_rate_limited"),
+        ("xai-429", "upstream_rate_limited"),
+        ("500", "upstream_unavailable"),
+        ("503", "upstream_unavailable"),
+        ("html-502", "upstream_unavailable"),
+    ],
+)
+async def test_retryable_errors_are_retried_a_bounded_number_of_times(
+    kind: str, code: str, simulator: Simulator, settings: Any
+) -> None:
+    settings.GROK_MAX_RETRIES = 2
+    before = len(simulator.requests)
+    error = await failure(f"again [sim error={kind}]")
+    assert error.code == code
+    assert len(simulator.requests) == before + 3
+
+
+async def test_retry_after_is_honoured(simulator: Simulator, settings: Any) -> None:
+    settings.GROK_MAX_RETRIES = 1
+    before = len(simulator.requests)
+    error = await failure("hi [sim error=429-retry]")
+    assert error.code == "upstream_rate_limited"
+    assert error.retry_after == 1
+    assert len(simulator.requests) == before + 2
+
+
+async def test_a_transient_failure_before_the_first_byte_is_retried_to_success() -> None:
+    events = await collect("flaky [sim fail=2 words=4 id=transient]")
+    assert len([e for e in events if isinstance(e, grok.ContentDelta)]) == 4
+
+
+async def test_a_stall_before_the_first_byte_times_out(settings: Any) -> None:
+    settings.GROK_READ_TIMEOUT = 0.3
+    grok._clients.clear()
+    try:
+        error = await failure("slow [sim fault=stall-first stall=5]")
+    finally:
+        grok._clients.clear()
+    assert error.code == "upstream_unavailable"
+
+
+async def test_a_stall_mid_stream_times_out_and_is_not_retried(
+    settings: Any, simulator: Simulator
+) -> None:
+    settings.GROK_READ_TIMEOUT = 0.3
+    grok._clients.clear()
+    before = len(simulator.requests)
+    seen: list[grok.Event] = []
+    try:
+        with pytest.raises(grok.GrokError) as caught:
+            async for event in grok.stream_chat(
+                {
+                    "model": "grok-3",
+                    "messages": [
+                        {"role": "user", "content": "[sim fault=stall-mid stall=5 words=10]"}
+                    ],
+                }
+            ):
+                seen.append(event)
+    finally:
+        grok._clients.clear()
+    assert caught.value.code == "upstream_unavailable"
+    assert text(seen)  # the first half arrived before the stall
+    assert len(simulator.requests) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("cut", "upstream_protocol"),
+        ("drop", "upstream_unavailable"),
+        ("malformed", "upstream_protocol"),
+        ("error-frame", "upstream_unavailable"),
+        ("html", "upstream_protocol"),
+    ],
+)
+async def test_faults_mid_stream_keep_what_arrived(
+    fault: str, code: str, simulator: Simulator
+) -> None:
+    before = len(simulator.requests)
+    seen: list[grok.Event] = []
+    with pytest.raises(grok.GrokError) as caught:
+        async for event in grok.stream_chat(
+            {
+                "model": "grok-3",
+                "messages": [{"role": "user", "content": f"[sim fault={fault} words=10]"}],
+            }
+        ):
+            seen.append(event)
+    assert caught.value.code == code
+    if fault != "html":
+        assert text(seen)
+    assert len(simulator.requests) == before + 1  # never retried once a 200 began
+
+
+async def test_a_refused_connection_is_upstream_unavailable(settings: Any) -> None:
+    settings.GROK_API_BASE = "http://127.0.0.1:9"  # discard port: nothing listens
+    settings.GROK_MAX_RETRIES = 1
+    error = await failure("hi")
+    assert error.code == "upstream_unavailable"
+
+
+def test_an_http_date_retry_after_is_understood() -> None:
+    import httpx
+
+    headers = httpx.Headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert grok.map_http_error(429, b"{}", headers).retry_after == 0
