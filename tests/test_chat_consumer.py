@@ -206,7 +206,7 @@ async def test_a_reply_whose_process_died_becomes_interrupted(
 
     @database_sync_to_async
     def orphan() -> Message:
-        user_message, (reply,) = conversation.add_turn(
+        _, (reply,) = conversation.add_turn(
             content="hi", parent=None, model="grok-3", params={}, n=1, channel="gone.nobody"
         )
         Message.objects.filter(pk=reply.pk).update(content="half a rep", seq=3)
@@ -418,7 +418,7 @@ async def test_someone_elses_message_ids_are_not_found(
 
 
 async def test_a_stranger_is_closed_with_4404(charlie: User, conversation: Conversation) -> None:
-    socket, connected = await open_socket(charlie, conversation.id)
+    socket, _ = await open_socket(charlie, conversation.id)
     close = await socket.communicator.receive_output()
     assert close == {"type": "websocket.close", "code": 4404}
 
@@ -434,5 +434,5 @@ async def test_anonymous_is_closed_with_4401(conversation: Conversation) -> None
 
 
 async def test_a_foreign_origin_is_refused(alice: User, conversation: Conversation) -> None:
-    socket, connected = await open_socket(alice, conversation.id, origin=b"http://evil.example")
+    _, connected = await open_socket(alice, conversation.id, origin=b"http://evil.example")
     assert not connected

@@ -33,20 +33,20 @@ ACEDATA_STREAM = (
 ).encode()
 
 XAI_STREAM = (
-    'data: {"id":"db92f377","object":"chat.completion.chunk","created":1773345705,"model":"grok-3-mini-high",'
-    '"choices":[{"index":0,"delta":{"reasoning_content":"First","role":"assistant"}}],'
-    '"usage":{"prompt_tokens":288,"completion_tokens":0,"total_tokens":290,'
-    '"completion_tokens_details":{"reasoning_tokens":2}}}\r\n\r\n'
-    ": keep-alive\r\n\r\n"
-    'data:{"id":"db92f377","object":"chat.completion.chunk","created":1773345707,"model":"grok-3-mini-high",'
-    '"choices":[{"index":0,"delta":{"content":"The weather"}}]}\r\n\r\n'
-    'data: {"id":"db92f377","object":"chat.completion.chunk","created":1773345707,"model":"grok-3-mini-high",'
-    '"choices":[{"index":0,"delta":{"content":" is fine."},"finish_reason":"stop"}]}\r\n\r\n'
-    'data: {"id":"db92f377","object":"chat.completion.chunk","created":1773345707,"model":"grok-3-mini-high",'
-    '"choices":[],"usage":{"prompt_tokens":288,"completion_tokens":27,"total_tokens":628,'
-    '"completion_tokens_details":{"reasoning_tokens":313}}}\r\n\r\n'
-    "data: [DONE]\r\n\r\n"
-).encode()
+    b'data: {"id":"db92f377","object":"chat.completion.chunk","created":1773345705,"model":"grok-3-mini-high",'
+    b'"choices":[{"index":0,"delta":{"reasoning_content":"First","role":"assistant"}}],'
+    b'"usage":{"prompt_tokens":288,"completion_tokens":0,"total_tokens":290,'
+    b'"completion_tokens_details":{"reasoning_tokens":2}}}\r\n\r\n'
+    b": keep-alive\r\n\r\n"
+    b'data:{"id":"db92f377","object":"chat.completion.chunk","created":1773345707,"model":"grok-3-mini-high",'
+    b'"choices":[{"index":0,"delta":{"content":"The weather"}}]}\r\n\r\n'
+    b'data: {"id":"db92f377","object":"chat.completion.chunk","created":1773345707,"model":"grok-3-mini-high",'
+    b'"choices":[{"index":0,"delta":{"content":" is fine."},"finish_reason":"stop"}]}\r\n\r\n'
+    b'data: {"id":"db92f377","object":"chat.completion.chunk","created":1773345707,"model":"grok-3-mini-high",'
+    b'"choices":[],"usage":{"prompt_tokens":288,"completion_tokens":27,"total_tokens":628,'
+    b'"completion_tokens_details":{"reasoning_tokens":313}}}\r\n\r\n'
+    b"data: [DONE]\r\n\r\n"
+)
 
 
 def events_of(stream: bytes, cuts: list[int]) -> list[str]:

@@ -1,0 +1,75 @@
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from conversations.models import Busy, Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+
+def turn(conversation: Conversation, content: str, parent: Message | None = None) -> list[Message]:
+    _, replies = conversation.add_turn(
+        content=content, parent=parent, model="grok-3", params={}, n=1, channel="c"
+    )
+    Message.objects.filter(pk=replies[0].pk).update(status=Message.Status.COMPLETE)
+    conversation.refresh_from_db()
+    return replies
+
+
+def test_it_titles_itself_from_the_first_message(conversation: Conversation) -> None:
+    turn(conversation, "  How do   I bake bread?\n")
+    assert conversation.title == "How do I bake bread?"
+    turn(conversation, "another", conversation.current_leaf)
+    assert conversation.title == "How do I bake bread?"
+
+
+def test_a_long_first_message_gives_a_short_title(conversation: Conversation) -> None:
+    turn(conversation, "word " * 50)
+    assert len(conversation.title) == 60 and conversation.title.endswith("…")
+
+
+def test_the_thread_follows_the_current_leaf(conversation: Conversation) -> None:
+    (first,) = turn(conversation, "one")
+    (second,) = turn(conversation, "two", first)
+    assert [m.content for m in conversation.thread() if m.role == "user"] == ["one", "two"]
+    assert conversation.thread()[-1] == second
+
+
+def test_the_thread_loads_in_one_query_however_long(conversation: Conversation) -> None:
+    leaf = None
+    for i in range(60):
+        (leaf,) = turn(conversation, f"message {i}", leaf)
+    with CaptureQueriesContext(connection) as queries:
+        thread = conversation.thread()
+    assert len(thread) == 120 and len(queries) == 1
+
+
+def test_a_second_turn_while_streaming_is_busy(conversation: Conversation) -> None:
+    conversation.add_turn(content="one", parent=None, model="grok-3", params={}, n=1, channel="c")
+    with pytest.raises(Busy):
+        conversation.add_turn(
+            content="two", parent=None, model="grok-3", params={}, n=1, channel="c"
+        )
+    assert conversation.messages.filter(content="two").count() == 0
+
+
+def test_an_expired_lease_frees_the_conversation(conversation: Conversation) -> None:
+    _, (reply,) = conversation.add_turn(
+        content="one", parent=None, model="grok-3", params={}, n=1, channel="c"
+    )
+    Message.objects.filter(pk=reply.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1), content="par"
+    )
+    conversation.add_turn(content="two", parent=None, model="grok-3", params={}, n=1, channel="c")
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.INTERRUPTED and reply.content == "par"
+
+
+def test_every_model_reads_well(conversation: Conversation) -> None:
+    (reply,) = turn(conversation, "hello there")
+    assert str(conversation) == "hello there"
+    assert str(reply).startswith("assistant")
+    assert str(Conversation(owner=conversation.owner)) == "New chat"
