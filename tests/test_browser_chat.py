@@ -1,0 +1,132 @@
+"""A person in headless Chromium: sign up, send, watch the words arrive, reload mid-reply."""
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require_chromium() -> None:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing; CI must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` to run browser tests")
+
+
+@pytest.fixture(scope="module")
+def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = LiveServer(tmp_path_factory.mktemp("live"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(live_url: str) -> Iterator[object]:
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=live_url)
+        page = context.new_page()
+        page.problems = []  # console errors (CSP violations among them) and uncaught exceptions
+        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+        page.on("pageerror", lambda e: page.problems.append(str(e)))
+        yield page
+        browser.close()
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object) -> None:
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", "newcomer")
+    page.fill("#id_password1", "a long enough passphrase 42")
+    page.fill("#id_password2", "a long enough passphrase 42")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    assert "replies are simulated" in page.content()
+
+    page.fill("#prompt", "Tell me something [sim words=90 delay=70 ttft=50]")
+    page.press("#prompt", "Enter")
+    reply = page.locator("article.message.assistant").last
+    reply.wait_for()
+    page.wait_for_url("**/c/*/")
+
+    # The words appear one after another, not all at once.
+    seen: list[int] = []
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        count = words(reply.locator(".content").inner_text())
+        if not seen or count != seen[-1]:
+            seen.append(count)
+        time.sleep(0.03)
+    assert seen == sorted(seen), "the reply only grows"
+    assert len(seen) >= 10, f"expected a steady stream of words, saw {seen}"
+    assert 0 < seen[-1] < 90, "the reload must happen mid-reply"
+    assert reply.get_attribute("data-status") == "streaming"
+    assert page.locator("#stop").is_visible()
+
+    # Reload mid-reply: the page shows what was written so far, and the reply carries on.
+    page.reload()
+    reply = page.locator("article.message.assistant").last
+    assert words(reply.locator(".content").inner_text()) >= 1
+    page.wait_for_selector('article.message.assistant[data-status="complete"]', timeout=20_000)
+    final = page.locator("article.message.assistant").last.locator(".content").inner_text()
+    assert words(final) == 90, "no word lost or doubled across the reload"
+    assert page.locator("#stop").is_hidden()
+
+    # It was stored: a fresh load shows the same reply, and the sidebar lists the chat.
+    page.reload()
+    stored = page.locator("article.message.assistant").last.locator(".content").inner_text()
+    assert stored == final
+    assert page.locator(".conversation-list a", has_text="Tell me something").count() == 1
+    assert page.problems == []
+
+
+def test_stop_keeps_the_partial_reply(page: object) -> None:
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "newcomer")
+    page.fill("#id_password", "a long enough passphrase 42")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    page.fill("#prompt", "A long one [sim words=300 delay=40]")
+    page.click("#send")
+    reply = page.locator("article.message.assistant").last
+    page.wait_for_function(
+        "() => (document.querySelector('article.message.assistant .content')?.textContent || '')"
+        ".split(/\\s+/).length > 5"
+    )
+    page.keyboard.press("Escape")
+    page.wait_for_selector('article.message.assistant[data-status="stopped"]', timeout=10_000)
+    assert "Stopped." in reply.inner_text()
+    kept = words(reply.locator(".content").inner_text())
+    assert 5 < kept < 300
+    page.reload()
+    reply = page.locator("article.message.assistant").last
+    assert reply.get_attribute("data-status") == "stopped"
+    assert words(reply.locator(".content").inner_text()) == kept
+    assert page.problems == []
