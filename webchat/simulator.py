@@ -138,18 +138,31 @@ FAULTS = {
 }
 REASONING_MODELS = ("grok-3-mini",)
 
-_WORDS = (
-    "the model answers with care and a little wit while streaming every word to your screen "
-    "as it arrives so you can read along and stop it whenever the point is made clear enough "
-    "good questions deserve short answers first then the details that matter most for you "
-    "here is a thought worth keeping in mind before you decide what to build next week"
-).split()
 _OPENERS = [
     "Good question.",
     "Here is how I see it.",
     "Short answer: yes, with one caveat.",
     "Let me walk through it.",
     "It depends on what you need.",
+]
+_SENTENCES = [
+    "The simplest approach is usually the right place to start.",
+    "Once that works, measure before you change anything else.",
+    "Most of the cost hides in the part nobody looks at twice.",
+    "A small example often explains more than a long description.",
+    "Keep the first version boring, and make it correct.",
+    "Write down the decision and the reason, so the next person can follow it.",
+    "If the numbers surprise you, check the measurement first.",
+    "There is a trade-off here between speed and simplicity.",
+    "In practice, the edge cases matter more than the happy path.",
+    "You can always add a cache later; removing one is harder.",
+    "Think about what happens when the network fails halfway through.",
+    "Good defaults save more time than good documentation.",
+    "Try it on a small input, then on the largest one you expect.",
+    "The error message is part of the interface, so make it kind and precise.",
+    "Tests that fail for the right reason are worth more than many that never fail.",
+    "**In short:** start small, measure, and keep what helps.",
+    "- First, make it work.\n- Then, make it clear.\n- Last, make it fast.",
 ]
 _CODE = '```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```'
 
@@ -166,23 +179,17 @@ def parse_directive(text: str) -> dict[str, str]:
 
 
 def compose_reply(prompt: str, words: int, seed: int) -> str:
-    """Plausible text of about `words` words, with some markdown, the same for the same seed."""
+    """Plausible text of exactly `words` words, with some markdown; the same for the same seed."""
     rng = random.Random(seed)
-    parts = [rng.choice(_OPENERS)]
-    count = len(parts[0].split())
-    sentence: list[str] = []
+    sentences = [rng.choice(_OPENERS)]
+    count = len(sentences[0].split())
     while count < words:
-        sentence.append(rng.choice(_WORDS))
-        count += 1
-        if len(sentence) >= rng.randint(6, 14):
-            text = " ".join(sentence)
-            parts.append(text[0].upper() + text[1:] + ".")
-            sentence = []
-            if rng.random() < 0.15:
-                parts.append("\n\n")
-    if sentence:
-        parts.append(" ".join(sentence) + ".")
-    reply = "".join(tokenize(" ".join(parts).replace(" \n\n ", "\n\n"))[:words])
+        sentence = rng.choice(_SENTENCES)
+        if sentence.startswith("-"):
+            sentence = f"\n\n{sentence}\n\n"
+        sentences.append(("\n\n" if rng.random() < 0.2 else " ") + sentence)
+        count += len(sentence.split())
+    reply = "".join(tokenize("".join(sentences))[:words])
     if "code" in prompt.lower():
         reply += "\n\n" + _CODE
     return reply

@@ -103,6 +103,25 @@ function scrollToEnd() {
   if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
 }
 
+// A new conversation gets its title (as the server makes it) and a place in the sidebar.
+function nameConversation(firstMessage) {
+  const title = document.getElementById("title");
+  const href = `/c/${conversationId}/`;
+  if (document.querySelector(`.conversation-list a[href="${href}"]`)) return;
+  const words = firstMessage.split(/\s+/).filter(Boolean).join(" ");
+  const name = words.length <= 60 ? words : words.slice(0, 59).trimEnd() + "…";
+  title.textContent = name;
+  document.title = `${name} · webchat`;
+  const item = document.createElement("li");
+  const link = document.createElement("a");
+  link.href = href;
+  link.textContent = name;
+  link.setAttribute("aria-current", "page");
+  item.append(link);
+  document.querySelector(".conversation-list .empty")?.remove();
+  document.querySelector(".conversation-list").prepend(item);
+}
+
 function showError(text) {
   errorBanner.textContent = text;
   errorBanner.hidden = !text;
@@ -120,6 +139,7 @@ const handlers = {
     } else if (!messageElement(frame.message.id)) {
       buildMessage(frame.message);
     }
+    nameConversation(frame.message.content);
   },
   start(frame) {
     for (const id of frame.messages) {
