@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -30,10 +31,11 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / "daphne.log"
+        self.database = workdir / "db.sqlite3"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("GROK_", "DJANGO_"))},
             "DJANGO_SETTINGS_MODULE": "webchat.settings",
-            "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+            "DATABASE_URL": f"sqlite:///{self.database}",
             "STATIC_ROOT": str(workdir / "static"),
             "SECRET_KEY": "live-test-secret-key-" + "x" * 40,
             "GROK_SIMULATOR": "auto",
@@ -81,6 +83,11 @@ class LiveServer:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"daphne did not come up:\n{self.log.read_text()[-3000:]}")
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        """Read the server's database directly, as an operator would."""
+        with sqlite3.connect(self.database) as db:
+            return db.execute(sql, params).fetchall()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

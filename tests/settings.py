@@ -6,6 +6,8 @@ from webchat.settings import *  # noqa: F403
 GROK_SIMULATOR = "off"
 GROK_RETRY_BASE = 0.01
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STATIC_ROOT = None  # whitenoise serves from the finders; nothing is collected
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

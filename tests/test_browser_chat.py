@@ -1,6 +1,8 @@
 """A person in headless Chromium: sign up, send, watch the words arrive, reload mid-reply."""
 
+import html
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conversations.render import render_markdown
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -33,22 +36,23 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture(scope="module")
-def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     server = LiveServer(tmp_path_factory.mktemp("live"))
     try:
-        yield server.start()
+        server.start()
+        yield server
     finally:
         server.stop()
 
 
 @pytest.fixture
-def page(live_url: str) -> Iterator[object]:
+def page(live: LiveServer) -> Iterator[object]:
     _require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=live_url)
+        context = browser.new_context(base_url=live.url)
         page = context.new_page()
         page.problems = []  # console errors (CSP violations among them) and uncaught exceptions
         page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
@@ -61,7 +65,12 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object) -> None:
+def visible_words(markdown: str) -> int:
+    """How many words a person sees once `markdown` is rendered (list markers vanish)."""
+    return words(html.unescape(re.sub(r"<[^>]+>", " ", render_markdown(markdown))))
+
+
+def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object, live: LiveServer) -> None:
     page.goto("/accounts/signup/")
     page.fill("#id_username", "newcomer")
     page.fill("#id_password1", "a long enough passphrase 42")
@@ -96,7 +105,11 @@ def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object) -> None:
     assert words(reply.locator(".content").inner_text()) >= 1
     page.wait_for_selector('article.message.assistant[data-status="complete"]', timeout=20_000)
     final = page.locator("article.message.assistant").last.locator(".content").inner_text()
-    assert words(final) == 90, "no word lost or doubled across the reload"
+    [(stored_text, status)] = live.query(
+        "SELECT content, status FROM conversations_message WHERE role = 'assistant'"
+    )
+    assert status == "complete" and words(stored_text) == 90, "no word lost or doubled"
+    assert words(final) == visible_words(stored_text)
     assert page.locator("#stop").is_hidden()
 
     # It was stored: a fresh load shows the same reply, and the sidebar lists the chat.

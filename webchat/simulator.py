@@ -25,6 +25,7 @@ import re
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter, deque
 from typing import Any
 
@@ -419,7 +420,7 @@ class Simulator:
         model = str(payload.get("model") or "grok-3")
         n = max(1, min(int(payload.get("n") or 1), 8))
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
-        seed = hash(prompt) & 0xFFFF
+        seed = zlib.crc32(prompt.encode())  # the same reply for the same prompt, every run
         if "echo" in options:
             summary = "; ".join(
                 f"{m.get('role')}: {m.get('content')}"
