@@ -139,7 +139,15 @@ class MessageQuerySet(models.QuerySet["Message"]):
         stale = self.streaming().filter(lease_until__lt=timezone.now())
         if conversation is not None:
             stale = stale.filter(conversation=conversation)
-        return stale.update(status=Message.Status.INTERRUPTED, channel="", updated=timezone.now())
+        # A read first: page loads call this, and a write would queue behind the writers.
+        ids = list(stale.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        return (
+            self.streaming()
+            .filter(pk__in=ids)
+            .update(status=Message.Status.INTERRUPTED, channel="", updated=timezone.now())
+        )
 
 
 class Message(models.Model):
