@@ -139,7 +139,7 @@ const handlers = {
     } else if (!messageElement(frame.message.id)) {
       buildMessage(frame.message);
     }
-    nameConversation(frame.message.content);
+    if (document.getElementById("title").textContent === "New chat") nameConversation(frame.message.content);
   },
   start(frame) {
     for (const id of frame.messages) {
