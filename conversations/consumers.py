@@ -250,12 +250,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "reasoning": message.reasoning,
             "status": message.status,
         }
-        await self.send(text_data=encode(snapshot))
         if message.status == Message.Status.STREAMING:
-            for event in buffered:
-                if event["seq"] > message.seq:
-                    await self.send(text_data=event["text"])
+            await self._deliver(snapshot, buffered)
             return
+        await self.send(text_data=encode(snapshot))
         done = {
             "type": "done",
             "message": str(message.id),
@@ -304,22 +302,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
 
     async def chat_snapshot(self, event: dict[str, Any]) -> None:
-        message = event["message"]
-        buffered = self.pending.pop(message, None)
-        if buffered is None:
-            return  # answered already, from the checkpoint
-        snapshot = {
-            "type": "snapshot",
-            "message": message,
-            "seq": event["seq"],
-            "content": event["content"],
-            "reasoning": event["reasoning"],
-            "status": event["status"],
-        }
+        buffered = self.pending.pop(event["snapshot"]["message"], None)
+        if buffered is not None:  # else answered already, from the checkpoint
+            await self._deliver(event["snapshot"], buffered)
+
+    async def _deliver(self, snapshot: dict[str, Any], buffered: list[dict[str, Any]]) -> None:
+        """The snapshot, then the held frames it does not cover: no gap, no duplicate."""
         await self.send(text_data=encode(snapshot))
-        for frame in buffered:
-            if frame["seq"] > event["seq"]:
-                await self.send(text_data=frame["text"])
+        for event in buffered:
+            if event["seq"] > snapshot["seq"]:
+                await self.send(text_data=event["text"])
 
     # --- Database -----------------------------------------------------------------------------
     @database_sync_to_async

@@ -335,16 +335,16 @@ class Generation:
             elif kind == "generation.snapshot":
                 reply = next((r for r in self.replies if r.id == message.get("message")), None)
                 if reply is not None and message.get("reply_to"):
+                    snapshot = {
+                        "type": "snapshot",
+                        "message": reply.id,
+                        "seq": reply.seq,
+                        "content": reply.content,
+                        "reasoning": reply.reasoning,
+                        "status": Message.Status.STREAMING,
+                    }
                     await self.layer.send(
-                        message["reply_to"],
-                        {
-                            "type": "chat.snapshot",
-                            "message": reply.id,
-                            "seq": reply.seq,
-                            "content": reply.content,
-                            "reasoning": reply.reasoning,
-                            "status": Message.Status.STREAMING,
-                        },
+                        message["reply_to"], {"type": "chat.snapshot", "snapshot": snapshot}
                     )
 
     # --- Persistence --------------------------------------------------------------------------
