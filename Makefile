@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format check pytest bench clean
+.PHONY: install run test lint format check pytest pytest-services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,26 @@ check: install
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py check
 
+# The whole suite on the embedded defaults: SQLite and the in-memory channel layer.
 pytest: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint check pytest
+# The whole suite again on PostgreSQL + Redis (its own database and Redis db and prefix),
+# with the multi-process tests. Without the services it is skipped, except in CI.
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/webchat
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/1
+pytest-services: install
+	@if reason=$$($(BIN)/python -m tests.services); then \
+		echo "== the suite on PostgreSQL + Redis =="; \
+		DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) REDIS_PREFIX=webchat-test \
+			$(BIN)/pytest $(PYTEST_ARGS); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "FAILED: $$reason (CI needs PostgreSQL and Redis)" >&2; exit 1; \
+	else \
+		echo "SKIPPED the PostgreSQL + Redis pass: $$reason"; \
+	fi
+
+test: lint check pytest pytest-services
 
 bench: install
 	$(BIN)/python bench/first_delta.py

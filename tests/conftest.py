@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -123,7 +123,7 @@ async def open_socket(
 
     headers = [(b"origin", origin)]
     if user is not None:
-        client = await sync_to_async(logged_in)(user)
+        client = await database_sync_to_async(logged_in)(user)
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
     communicator = WebsocketCommunicator(
         application, f"/ws/conversations/{conversation_id}/", headers=headers

@@ -1,6 +1,8 @@
-"""The app as `make run` serves it: migrate, collectstatic, daphne, on a temporary database.
+"""The app as `make run` serves it: migrate, collectstatic, daphne, on its own database.
 
-Used by the browser tests and the benchmarks; the app starts its own simulator (no token).
+Used by the browser and multi-process tests and by the benchmarks. Without a token the app
+starts its own simulator. On SQLite by default; `database_url` (PostgreSQL) and a
+`REDIS_URL` in `env` give the scaled-out setup.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,16 +29,21 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, workdir: Path, **env: str) -> None:
+    def __init__(self, workdir: Path, database_url: str | None = None, **env: str) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / "daphne.log"
-        self.database = workdir / "db.sqlite3"
+        self.log = workdir / f"daphne-{self.port}.log"
+        self.database_url = database_url or f"sqlite:///{workdir / 'db.sqlite3'}"
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GROK_", "DJANGO_", "DATABASE_", "REDIS_"))
+        }
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("GROK_", "DJANGO_"))},
+            **inherited,
             "DJANGO_SETTINGS_MODULE": "webchat.settings",
-            "DATABASE_URL": f"sqlite:///{self.database}",
+            "DATABASE_URL": self.database_url,
             "STATIC_ROOT": str(workdir / "static"),
             "SECRET_KEY": "live-test-secret-key-" + "x" * 40,
             "GROK_SIMULATOR": "auto",
@@ -53,25 +61,27 @@ class LiveServer:
             capture_output=True,
         )
 
-    def start(self) -> str:
-        self.manage("migrate", "--noinput")
-        self.manage("collectstatic", "--noinput")
+    def start(self, prepare: bool = True) -> str:
+        if prepare:
+            self.manage("migrate", "--noinput")
+            self.manage("collectstatic", "--noinput")
         daphne = Path(sys.executable).with_name("daphne")
-        self.process = subprocess.Popen(
-            [
-                str(daphne),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "webchat.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(daphne),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "webchat.asgi:application",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -84,10 +94,21 @@ class LiveServer:
             time.sleep(0.1)
         raise RuntimeError(f"daphne did not come up:\n{self.log.read_text()[-3000:]}")
 
-    def query(self, sql: str, *params: object) -> list[tuple]:
-        """Read the server's database directly, as an operator would."""
-        with sqlite3.connect(self.database) as db:
+    def query(self, sql: str, *params: Any) -> list[tuple]:
+        """Read the server's database directly, as an operator would (`%s` placeholders)."""
+        if self.database_url.startswith("sqlite"):
+            with sqlite3.connect(self.database_url.removeprefix("sqlite:///")) as db:
+                return db.execute(sql.replace("%s", "?"), params).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.database_url.replace("postgres://", "postgresql://", 1)) as db:
             return db.execute(sql, params).fetchall()
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-whatever, as in a crash or an OOM kill."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

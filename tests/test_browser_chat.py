@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conversations.render import render_markdown
+from tests import services
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -37,12 +38,18 @@ def _require_chromium() -> None:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("live"))
+    """On the pass's own setup: SQLite, or PostgreSQL + Redis in the services pass."""
+    scaled = os.environ.get("DATABASE_URL", "").startswith("postgres")
+    database = services.create_database() if scaled else None
+    env = {"REDIS_URL": os.environ["REDIS_URL"]} if scaled and os.environ.get("REDIS_URL") else {}
+    server = LiveServer(tmp_path_factory.mktemp("live"), database, **env)
     try:
         server.start()
         yield server
     finally:
         server.stop()
+        if database:
+            services.drop_database(database)
 
 
 @pytest.fixture
