@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -60,6 +61,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.pending: dict[str, list[dict[str, Any]]] = {}
         # Messages whose `done` this socket has sent.
         self.finished: set[str] = set()
+        # Streaming messages → when this socket last heard of them.
+        self.watched: dict[str, float] = {}
+        self.watchdog: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -91,7 +95,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await handler(frame, client_id)
         except Refused as refused:
-            await self.error(refused.code, refused.message, client_id=client_id)
+            await self.error(
+                refused.code, refused.message, client_id=client_id, retry_after=refused.retry_after
+            )
+        except Exception:
+            # Never a crash, never a silent drop: the socket stays usable.
+            log.exception("frame %r failed", frame.get("type"))
+            await self.error(
+                "busy",
+                "The server could not handle this just now. Please try again.",
+                client_id=client_id,
+                retry_after=5,
+            )
 
     @staticmethod
     def _parse(text: str | None) -> dict[str, Any] | str:
@@ -123,15 +138,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if parent is not None and _uuid(parent) is None:
             raise Refused("invalid_request", "`parent` must be a message id or null.")
         model, params, n = self._model_params(frame)
-        turn = await generation.send(
-            self.conversation,
-            content=content,
-            parent_id=_uuid(parent),
-            use_leaf=use_leaf,
-            model=model,
-            params=params,
-            n=n or 1,
-        )
+        options = {
+            "content": content,
+            "parent_id": _uuid(parent),
+            "use_leaf": use_leaf,
+            "model": model,
+            "params": params,
+            "n": n or 1,
+        }
+        try:
+            turn = await generation.send(self.conversation, **options)
+        except Refused as refused:
+            if refused.code != "busy" or not await self._free_dead_generations():
+                raise
+            turn = await generation.send(self.conversation, **options)
         # The ack goes to every socket on the conversation: other tabs show the message too.
         ack = {"type": "ack", "client_id": client_id, "message": turn.user_message}
         await self.channel_layer.group_send(
@@ -143,9 +163,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if message_id is None:
             raise Refused("invalid_request", "`message` must be a message id.")
         model, params, n = self._model_params(frame)
-        await generation.regenerate(
-            self.conversation, message_id=message_id, model=model, params=params, n=n
-        )
+        options = {"message_id": message_id, "model": model, "params": params, "n": n}
+        try:
+            await generation.regenerate(self.conversation, **options)
+        except Refused as refused:
+            if refused.code != "busy" or not await self._free_dead_generations():
+                raise
+            await generation.regenerate(self.conversation, **options)
+
+    async def _free_dead_generations(self) -> bool:
+        """Busy, but is the reply's process alive? A dead one frees the conversation at once."""
+        freed = False
+        for channel in await self._streaming_channels():
+            if not await generation.alive(channel):
+                await database_sync_to_async(Message.objects.interrupt)(channel)
+                freed = True
+        return freed
 
     @staticmethod
     def _model_params(frame: dict[str, Any]) -> tuple[str | None, dict[str, Any], int | None]:
@@ -194,6 +227,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise Refused("not_found", "That message does not exist.")
         if message.status == Message.Status.STREAMING and message.channel:
             self.pending[message_id] = []
+            self._watch(message_id)
             await self._request_snapshot(message_id, message.channel)
         else:
             await self._send_stored(message)
@@ -222,23 +256,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self._send_stored(message)
         if streaming and not live:
-            self._spawn(self._watch(message_id))
+            self._watch(message_id)
 
-    async def _watch(self, message_id: str) -> None:
-        """Until its lease runs out, a silent generation may just be thinking; then it's dead."""
-        while message_id not in self.finished:
-            await asyncio.sleep(settings.CHAT_LEASE_SECONDS / 3)
-            message = await self._message(message_id)
-            if message is None:
-                return
-            if message.status != Message.Status.STREAMING and message_id not in self.finished:
-                await self._send_stored(message)
-                return
+    def _watch(self, message_id: str) -> None:
+        """Keep an eye on a streaming reply: if its frames stop, is its generation alive?"""
+        self.watched[message_id] = time.monotonic()
+        if self.watchdog is None or self.watchdog.done():
+            self.watchdog = self._spawn(self._watchdog())
 
-    def _spawn(self, coroutine: Any) -> None:
+    async def _watchdog(self) -> None:
+        # A silent generation may be thinking (its lease is renewed) or dead (its lease runs
+        # out, and the reply is then shown here as interrupted, its text kept).
+        interval = settings.CHAT_LEASE_SECONDS / 3
+        while self.watched:
+            await asyncio.sleep(interval)
+            for message_id, seen in list(self.watched.items()):
+                if time.monotonic() - seen < interval:
+                    continue
+                message = await self._message(message_id)
+                if message is None or message.status != Message.Status.STREAMING:
+                    self.watched.pop(message_id, None)
+                    if message is not None and message_id not in self.finished:
+                        await self._send_stored(message)
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     async def _send_stored(self, message: Message) -> None:
         buffered = self.pending.pop(str(message.id), [])
@@ -286,6 +331,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Channel layer → client ---------------------------------------------------------------
     async def chat_frame(self, event: dict[str, Any]) -> None:
         message = event.get("message")
+        for started in event.get("started", ()):
+            self._watch(started)
+        if message in self.watched:
+            if event.get("done"):
+                del self.watched[message]
+            else:
+                self.watched[message] = time.monotonic()
         if message is not None and message in self.pending:
             # A snapshot is on its way: hold frames until it arrives, then send only newer ones.
             self.pending[message].append(event)

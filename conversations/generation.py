@@ -37,10 +37,11 @@ _running: set[asyncio.Task[None]] = set()
 class Refused(Exception):
     """A request the person can fix; carries a stable error code."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 def group_name(conversation_id: Any) -> str:
@@ -177,7 +178,7 @@ async def send(
     n: int,
 ) -> Turn:
     """Store the person's message and its streaming replies, then start the generation."""
-    channel = await get_channel_layer().new_channel("generation.")
+    channel = await _new_channel()
     turn = await _store_send(conversation, content, parent_id, model, params, n, channel, use_leaf)
     _spawn(Generation(conversation.id, turn.reply_ids, turn.model, turn.payload, channel))
     return turn
@@ -191,10 +192,34 @@ async def regenerate(
     params: dict[str, Any],
     n: int | None,
 ) -> Turn:
-    channel = await get_channel_layer().new_channel("generation.")
+    channel = await _new_channel()
     turn = await _store_regenerate(conversation, message_id, model, params, n, channel)
     _spawn(Generation(conversation.id, turn.reply_ids, turn.model, turn.payload, channel))
     return turn
+
+
+async def _new_channel() -> str:
+    try:
+        return await get_channel_layer().new_channel("generation.")
+    except Exception:
+        log.warning("channel layer unavailable", exc_info=True)
+        raise Refused(
+            "busy", "The chat service is restarting. Please try again in a moment.", retry_after=5
+        ) from None
+
+
+async def alive(channel: str, timeout: float = 1.5) -> bool:
+    """Whether the generation listening on `channel` answers (its process may have died)."""
+    layer = get_channel_layer()
+    reply_to = await layer.new_channel("ping.")
+    await layer.send(channel, {"type": "generation.ping", "reply_to": reply_to})
+    try:
+        async with asyncio.timeout(timeout):
+            while (await layer.receive(reply_to)).get("type") != "generation.pong":
+                pass
+    except TimeoutError:
+        return False
+    return True
 
 
 def _spawn(generation: Generation) -> None:
@@ -237,9 +262,13 @@ class Generation:
         self._last_flush = 0.0
         self._lease_until = 0.0
         self._stream: asyncio.Task[None] | None = None
+        self._lost_frames = 0
 
     async def run(self) -> None:
-        await self._publish({"type": "start", "messages": self.reply_ids, "model": self.model.slug})
+        await self._publish(
+            {"type": "start", "messages": self.reply_ids, "model": self.model.slug},
+            started=self.reply_ids,
+        )
         self._lease_until = time.monotonic() + settings.CHAT_LEASE_SECONDS
         helpers = [
             asyncio.create_task(self._listen()),
@@ -285,13 +314,29 @@ class Generation:
 
     # --- Publishing ---------------------------------------------------------------------------
     async def _publish(
-        self, frame: dict[str, Any], message: str | None = None, seq: int = 0, done: bool = False
+        self,
+        frame: dict[str, Any],
+        message: str | None = None,
+        seq: int = 0,
+        done: bool = False,
+        started: list[str] | None = None,
     ) -> None:
         # Encoded once here, forwarded as-is by every socket in the group.
-        event = {"type": "chat.frame", "text": encode(frame), "message": message, "seq": seq}
+        event: dict[str, Any] = {"type": "chat.frame", "text": encode(frame), "message": message}
+        if message is not None:
+            event["seq"] = seq
         if done:
             event["done"] = True
-        await self.layer.group_send(self.group, event)
+        if started:
+            event["started"] = started
+        try:
+            await self.layer.group_send(self.group, event)
+        except Exception:
+            # The channel layer is down (Redis restarting): the reply goes on and is saved;
+            # sockets see a gap in `seq` or a silence and recover it through resume.
+            self._lost_frames += 1
+            if self._lost_frames == 1:
+                log.warning("channel layer unavailable; frames are being dropped", exc_info=True)
 
     async def _flush_loop(self) -> None:
         """The first delta goes out at once; later ones at most every CHAT_COALESCE_SECONDS."""
@@ -326,9 +371,16 @@ class Generation:
     # --- Control channel ----------------------------------------------------------------------
     async def _listen(self) -> None:
         while True:
-            message = await self.layer.receive(self.channel)
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:
+                log.warning("control channel unavailable; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
             kind = message.get("type")
-            if kind == "generation.stop":
+            if kind == "generation.ping" and message.get("reply_to"):
+                await self._answer(message["reply_to"], {"type": "generation.pong"})
+            elif kind == "generation.stop":
                 self.stopped = True
                 if self._stream is not None:
                     self._stream.cancel()  # closes the upstream request
@@ -343,9 +395,15 @@ class Generation:
                         "reasoning": reply.reasoning,
                         "status": Message.Status.STREAMING,
                     }
-                    await self.layer.send(
+                    await self._answer(
                         message["reply_to"], {"type": "chat.snapshot", "snapshot": snapshot}
                     )
+
+    async def _answer(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await self.layer.send(channel, message)
+        except Exception:
+            log.warning("could not answer on %s", channel, exc_info=True)
 
     # --- Persistence --------------------------------------------------------------------------
     async def _checkpoint_loop(self) -> None:

@@ -149,6 +149,14 @@ class MessageQuerySet(models.QuerySet["Message"]):
             .update(status=Message.Status.INTERRUPTED, channel="", updated=timezone.now())
         )
 
+    def interrupt(self, channel: str) -> int:
+        """The replies of a generation found dead before its lease ran out."""
+        return (
+            self.streaming()
+            .filter(channel=channel)
+            .update(status=Message.Status.INTERRUPTED, channel="", updated=timezone.now())
+        )
+
 
 class Message(models.Model):
     """One node of a conversation's tree. Siblings are edits, regenerations or candidates."""

@@ -325,19 +325,6 @@ async def test_editing_makes_a_new_branch(
     await socket.close()
 
 
-async def test_a_busy_conversation_refuses_a_second_send(
-    alice: User, conversation: Conversation
-) -> None:
-    socket, _ = await open_socket(alice, conversation.id)
-    await send(socket, "[sim words=200 delay=10]")
-    await socket.send({"type": "send", "content": "me too", "client_id": "c2"})
-    frames = await socket.receive_until("error")
-    assert frames[-1]["code"] == "busy" and frames[-1]["client_id"] == "c2"
-    await socket.send({"type": "stop"})
-    await socket.receive_until("done")
-    await socket.close()
-
-
 async def test_a_disabled_model_is_refused(alice: User, conversation: Conversation) -> None:
     await database_sync_to_async(ChatModel.objects.filter(slug="grok-3").update)(enabled=False)
     socket, _ = await open_socket(alice, conversation.id)
@@ -438,3 +425,38 @@ async def test_anonymous_is_closed_with_4401(conversation: Conversation) -> None
 async def test_a_foreign_origin_is_refused(alice: User, conversation: Conversation) -> None:
     _, connected = await open_socket(alice, conversation.id, origin=b"http://evil.example")
     assert not connected
+
+
+async def test_a_dead_generation_frees_the_conversation_at_once(
+    alice: User, conversation: Conversation
+) -> None:
+    @database_sync_to_async
+    def orphan() -> Message:
+        # Its lease is still good for a while, but no process answers on its channel.
+        _, (reply,) = conversation.add_turn(
+            content="hi", parent=None, model="grok-3", params={}, n=1, channel="generation.dead"
+        )
+        Message.objects.filter(pk=reply.pk).update(content="kept", seq=1)
+        return reply
+
+    reply = await orphan()
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "are you there? [sim words=3]")
+    assert (await socket.receive_until("done"))[-1]["status"] == "complete"
+    stored = await reload(str(reply.id))
+    assert stored.status == Message.Status.INTERRUPTED and stored.content == "kept"
+    await socket.close()
+
+
+async def test_a_live_generation_keeps_the_conversation_busy(
+    alice: User, conversation: Conversation
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    start = await send(socket, "[sim words=300 delay=10]")
+    await socket.send({"type": "send", "content": "interrupting", "client_id": "c2"})
+    frames = await socket.receive_until("error")
+    assert frames[-1]["code"] == "busy"
+    assert (await reload(start["messages"][0])).status == Message.Status.STREAMING
+    await socket.send({"type": "stop"})
+    await socket.receive_until("done")
+    await socket.close()
