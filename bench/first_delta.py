@@ -40,27 +40,6 @@ async def direct(simulator: str) -> float:
     return first
 
 
-def session(base: str) -> tuple[str, str]:
-    """Sign up a fresh person and open a conversation; (session cookie, conversation id)."""
-    with httpx.Client(base_url=base) as client:
-        client.get("/accounts/signup/")
-        password = "bench passphrase 1234"
-        client.post(
-            "/accounts/signup/",
-            data={
-                "username": f"bench{time.time_ns()}",
-                "password1": password,
-                "password2": password,
-            },
-            headers={"X-CSRFToken": client.cookies["csrftoken"]},
-        )
-        created = client.post(
-            "/c/",
-            headers={"Accept": "application/json", "X-CSRFToken": client.cookies["csrftoken"]},
-        ).json()
-        return client.cookies["sessionid"], created["id"]
-
-
 async def through_app(base: str, cookie: str, conversation: str, runs: int) -> list[float]:
     url = base.replace("http", "ws") + f"/ws/conversations/{conversation}/"
     headers = {"Cookie": f"sessionid={cookie}", "Origin": base}
@@ -96,7 +75,8 @@ def main() -> None:
     server = LiveServer(Path(tempfile.mkdtemp()), GROK_SIMULATOR="off", GROK_API_BASE=sim_url)
     try:
         base = server.start()
-        cookie, conversation = session(base)
+        cookie = server.sign_up(f"bench{time.time_ns()}")
+        conversation = server.new_conversation(cookie)
 
         async def measure() -> tuple[list[float], list[float]]:
             await direct(sim_url)  # warm up both paths

@@ -94,6 +94,31 @@ class LiveServer:
             time.sleep(0.1)
         raise RuntimeError(f"daphne did not come up:\n{self.log.read_text()[-3000:]}")
 
+    def sign_up(self, username: str, password: str = "a long enough passphrase 42") -> str:
+        """A new account, logged in; returns its session cookie (valid on every process)."""
+        with httpx.Client(base_url=self.url) as client:
+            client.get("/accounts/signup/")
+            response = client.post(
+                "/accounts/signup/",
+                data={"username": username, "password1": password, "password2": password},
+                headers={"X-CSRFToken": client.cookies["csrftoken"]},
+            )
+            assert response.status_code == 302, response.text[:500]
+            return client.cookies["sessionid"]
+
+    def new_conversation(self, session: str) -> str:
+        with httpx.Client(base_url=self.url, cookies={"sessionid": session}) as client:
+            client.get("/")
+            response = client.post(
+                "/c/",
+                headers={"Accept": "application/json", "X-CSRFToken": client.cookies["csrftoken"]},
+            )
+            assert response.status_code == 201, response.text[:500]
+            return response.json()["id"]
+
+    def socket_url(self, conversation: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/conversations/{conversation}/"
+
     def query(self, sql: str, *params: Any) -> list[tuple]:
         """Read the server's database directly, as an operator would (`%s` placeholders)."""
         if self.database_url.startswith("sqlite"):
