@@ -29,10 +29,19 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, workdir: Path, database_url: str | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str | None = None,
+        daphne_args: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         self.workdir = workdir
+        self.daphne_args = daphne_args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Where clients reach it: itself, or a proxy in front of it.
+        self.public_url = self.url
         self.log = workdir / f"daphne-{self.port}.log"
         self.database_url = database_url or f"sqlite:///{workdir / 'db.sqlite3'}"
         inherited = {
@@ -96,28 +105,39 @@ class LiveServer:
 
     def sign_up(self, username: str, password: str = "a long enough passphrase 42") -> str:
         """A new account, logged in; returns its session cookie (valid on every process)."""
-        with httpx.Client(base_url=self.url) as client:
+        with httpx.Client(base_url=self.public_url, verify=False) as client:  # noqa: S501
             client.get("/accounts/signup/")
             response = client.post(
                 "/accounts/signup/",
                 data={"username": username, "password1": password, "password2": password},
-                headers={"X-CSRFToken": client.cookies["csrftoken"]},
+                headers={
+                    "X-CSRFToken": client.cookies["csrftoken"],
+                    "Referer": f"{self.public_url}/accounts/signup/",
+                },
             )
             assert response.status_code == 302, response.text[:500]
             return client.cookies["sessionid"]
 
     def new_conversation(self, session: str) -> str:
-        with httpx.Client(base_url=self.url, cookies={"sessionid": session}) as client:
+        with httpx.Client(
+            base_url=self.public_url,
+            cookies={"sessionid": session},
+            verify=False,  # noqa: S501 (a test certificate)
+        ) as client:
             client.get("/")
             response = client.post(
                 "/c/",
-                headers={"Accept": "application/json", "X-CSRFToken": client.cookies["csrftoken"]},
+                headers={
+                    "Accept": "application/json",
+                    "X-CSRFToken": client.cookies["csrftoken"],
+                    "Referer": f"{self.public_url}/",
+                },
             )
             assert response.status_code == 201, response.text[:500]
             return response.json()["id"]
 
     def socket_url(self, conversation: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/conversations/{conversation}/"
+        return self.public_url.replace("http", "ws", 1) + f"/ws/conversations/{conversation}/"
 
     def query(self, sql: str, *params: Any) -> list[tuple]:
         """Read the server's database directly, as an operator would (`%s` placeholders)."""
