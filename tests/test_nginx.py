@@ -5,6 +5,7 @@ Runs in the PostgreSQL + Redis pass, with nginx installed (`.ci/run` installs it
 """
 
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -175,7 +176,7 @@ async def test_words_cross_the_proxy_one_by_one(proxied: Proxied) -> None:
             if frame["type"] == "done":
                 reply = frame["message"]
                 break
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert len(arrivals) >= 30, f"{len(arrivals)} frames for 40 words: batched somewhere"
     assert statistics.median(gaps) > 0.03, "frames arrive in bursts, not word by word"
     [(stored,)] = proxied.a.query(
