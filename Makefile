@@ -59,6 +59,9 @@ test: lint check pytest pytest-services
 bench: install
 	$(BIN)/python bench/first_delta.py
 	$(BIN)/python bench/db_writes.py
+	@if $(BIN)/python -m tests.services; then \
+		$(BIN)/python bench/channel_layers.py && $(BIN)/python bench/cross_process.py; \
+	fi
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
