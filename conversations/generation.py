@@ -21,12 +21,14 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Busy, Conversation, Message
 from conversations.render import render_markdown
 from webchat import grok
-from webchat.models import ChatModel
+from webchat.models import ChatModel, UsageRecord
+from webchat.quotas import QuotaError, estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class Turn:
     reply_ids: list[str]
     model: ChatModel
     payload: dict[str, Any]
+    usage_record: int
 
 
 def _params(model: ChatModel, requested: dict[str, Any], n: int) -> dict[str, Any]:
@@ -93,6 +96,60 @@ def _catalog_model(slug: str) -> ChatModel:
         raise Refused("model_unavailable", f"The model “{slug}” is not available.") from None
 
 
+def _begin(
+    conversation: Conversation,
+    *,
+    parent: Message | None,
+    content: str | None,
+    model: ChatModel,
+    params: dict[str, Any],
+    n: int,
+    channel: str,
+) -> Turn:
+    """Reserve quota and store the turn (a new message, or new replies to `parent`) at once."""
+    history = conversation.path_to(parent.id) if parent is not None else []
+    texts = [m.content for m in history] + [content or "", params.get("system") or ""]
+    with transaction.atomic():
+        try:
+            record = UsageRecord.objects.reserve(
+                user=conversation.owner,
+                chat_model=model,
+                prompt_tokens=estimate_tokens(texts),
+                max_tokens=int(params.get("max_tokens") or model.max_output_tokens),
+                n=n,
+                conversation=conversation.id,
+                generation=channel,
+            )
+        except QuotaError as error:
+            raise Refused(error.code, error.message, error.retry_after) from None
+        # What was reserved bounds what is asked: max_tokens always goes upstream.
+        params = {**params, "max_tokens": record.max_tokens}
+        options = {"model": model.slug, "params": params, "n": n, "channel": channel}
+        try:
+            if content is not None:
+                user_message, replies = conversation.add_turn(
+                    content=content, parent=parent, **options
+                )
+                history.append(user_message)
+            else:
+                assert parent is not None
+                user_message, replies = (
+                    None,
+                    conversation.add_regeneration(parent=parent, **options),
+                )
+        except Busy:
+            raise Refused(
+                "busy", "A reply is still being written here. Stop it or wait for it."
+            ) from None
+    return Turn(
+        user_message.as_dict() if user_message else None,
+        [str(r.id) for r in replies],
+        model,
+        _payload(model, history, params),
+        record.id,
+    )
+
+
 @database_sync_to_async
 def _store_send(
     conversation: Conversation,
@@ -114,17 +171,14 @@ def _store_send(
         if parent is None:
             raise Refused("not_found", "The message you replied to does not exist.")
     params = _params(model, requested, n)
-    try:
-        user_message, replies = conversation.add_turn(
-            content=content, parent=parent, model=model.slug, params=params, n=n, channel=channel
-        )
-    except Busy:
-        raise Refused(
-            "busy", "A reply is still being written here. Stop it or wait for it."
-        ) from None
-    path = conversation.path_to(user_message.id)
-    return Turn(
-        user_message.as_dict(), [str(r.id) for r in replies], model, _payload(model, path, params)
+    return _begin(
+        conversation,
+        parent=parent,
+        content=content,
+        model=model,
+        params=params,
+        n=n,
+        channel=channel,
     )
 
 
@@ -148,16 +202,15 @@ def _store_regenerate(
     base = {k: v for k, v in (target.params or {}).items() if k != "n"}
     count = n or int((target.params or {}).get("n") or 1)
     params = _params(model, {**base, **requested}, count)
-    try:
-        replies = conversation.add_regeneration(
-            parent=parent, model=model.slug, params=params, n=count, channel=channel
-        )
-    except Busy:
-        raise Refused(
-            "busy", "A reply is still being written here. Stop it or wait for it."
-        ) from None
-    path = conversation.path_to(parent.id)
-    return Turn(None, [str(r.id) for r in replies], model, _payload(model, path, params))
+    return _begin(
+        conversation,
+        parent=parent,
+        content=None,
+        model=model,
+        params=params,
+        n=count,
+        channel=channel,
+    )
 
 
 def _default_model_slug() -> str:
@@ -180,7 +233,7 @@ async def send(
     """Store the person's message and its streaming replies, then start the generation."""
     channel = await _new_channel()
     turn = await _store_send(conversation, content, parent_id, model, params, n, channel, use_leaf)
-    _spawn(Generation(conversation.id, turn.reply_ids, turn.model, turn.payload, channel))
+    _spawn(Generation(conversation.id, turn, channel))
     return turn
 
 
@@ -194,7 +247,7 @@ async def regenerate(
 ) -> Turn:
     channel = await _new_channel()
     turn = await _store_regenerate(conversation, message_id, model, params, n, channel)
-    _spawn(Generation(conversation.id, turn.reply_ids, turn.model, turn.payload, channel))
+    _spawn(Generation(conversation.id, turn, channel))
     return turn
 
 
@@ -246,16 +299,20 @@ class Reply:
 @dataclass
 class Generation:
     conversation_id: Any
-    reply_ids: list[str]
-    model: ChatModel
-    payload: dict[str, Any]
+    turn: Turn
     channel: str
     replies: list[Reply] = field(init=False)
     usage: grok.Usage | None = field(default=None, init=False)
     stopped: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        self.reply_ids = self.turn.reply_ids
+        self.model = self.turn.model
+        self.payload = self.turn.payload
         self.replies = [Reply(rid) for rid in self.reply_ids]
+        self._started = time.monotonic()
+        self._first_delta: float | None = None
+        self._upstream_id = ""
         self.group = group_name(self.conversation_id)
         self.layer = get_channel_layer()
         self._dirty = asyncio.Event()
@@ -292,7 +349,14 @@ class Generation:
     async def _consume(self) -> None:
         async with asyncio.timeout(settings.GROK_TOTAL_TIMEOUT):
             async for event in grok.stream_chat(self.payload):
-                if isinstance(event, grok.ContentDelta):
+                if (
+                    isinstance(event, grok.ContentDelta | grok.ReasoningDelta)
+                    and self._first_delta is None
+                ):
+                    self._first_delta = time.monotonic()
+                if isinstance(event, grok.Meta):
+                    self._upstream_id = self._upstream_id or event.id
+                elif isinstance(event, grok.ContentDelta):
                     reply = self._reply(event.index)
                     if reply is not None:
                         reply.pending += event.text
@@ -468,6 +532,33 @@ class Generation:
 
     @database_sync_to_async
     def _save(self, status: str, error: grok.GrokError | None) -> None:
+        with transaction.atomic():
+            self._save_replies(status, error)
+            self._settle(status, error)
+
+    def _settle(self, status: str, error: grok.GrokError | None) -> None:
+        usage = self.usage
+        if usage is not None:
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        else:
+            # Stopped or failed before the upstream said: count what arrived.
+            prompt = None
+            completion = estimate_tokens(
+                [r.content + r.reasoning for r in self.replies if r.content]
+            )
+        first = self._first_delta
+        UsageRecord.objects.settle(
+            self.turn.usage_record,
+            status=status,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            upstream_id=self._upstream_id,
+            error_code=error.code if error else "",
+            ttft_ms=round((first - self._started) * 1000) if first else None,
+            duration_ms=round((time.monotonic() - self._started) * 1000),
+        )
+
+    def _save_replies(self, status: str, error: grok.GrokError | None) -> None:
         for index, reply in enumerate(self.replies):
             usage = self.usage
             Message.objects.filter(pk=reply.id).update(

@@ -140,22 +140,33 @@ class MessageQuerySet(models.QuerySet["Message"]):
         if conversation is not None:
             stale = stale.filter(conversation=conversation)
         # A read first: page loads call this, and a write would queue behind the writers.
-        ids = list(stale.values_list("pk", flat=True))
-        if not ids:
-            return 0
-        return (
-            self.streaming()
-            .filter(pk__in=ids)
-            .update(status=Message.Status.INTERRUPTED, channel="", updated=timezone.now())
-        )
+        channels = set(stale.values_list("channel", flat=True))
+        return sum(self.interrupt(channel) for channel in channels)
 
+    @transaction.atomic
     def interrupt(self, channel: str) -> int:
-        """The replies of a generation found dead before its lease ran out."""
-        return (
+        """The replies of a dead generation: interrupted, text kept, usage settled."""
+        from webchat.models import UsageRecord
+        from webchat.quotas import estimate_tokens
+
+        replies = list(self.streaming().filter(channel=channel).only("content", "reasoning"))
+        if not replies:
+            return 0
+        count = (
             self.streaming()
-            .filter(channel=channel)
+            .filter(pk__in=[r.pk for r in replies])
             .update(status=Message.Status.INTERRUPTED, channel="", updated=timezone.now())
         )
+        for record in UsageRecord.objects.filter(generation=channel, status="running"):
+            UsageRecord.objects.settle(
+                record.pk,
+                status="interrupted",
+                prompt_tokens=None,
+                completion_tokens=estimate_tokens(
+                    [r.content + r.reasoning for r in replies if r.content]
+                ),
+            )
+        return count
 
 
 class Message(models.Model):

@@ -11,7 +11,7 @@ from django.test import Client
 
 from conversations import generation
 from conversations.models import Conversation
-from webchat.models import ChatModel, User
+from webchat.models import ChatModel, Plan, User
 from webchat.simulator import Simulator
 
 
@@ -40,6 +40,8 @@ def catalog(request: pytest.FixtureRequest) -> None:
 
     if not ChatModel.objects.exists():
         importlib.import_module("webchat.migrations.0002_seed_catalog").seed(apps, None)
+    if not Plan.objects.exists():
+        importlib.import_module("webchat.migrations.0004_default_plan").seed(apps, None)
 
 
 def _user(username: str) -> User:

@@ -1,7 +1,7 @@
 import pytest
 from django.test import Client
 
-from webchat.models import User
+from webchat.models import Plan, User
 
 pytestmark = pytest.mark.django_db
 
@@ -44,9 +44,19 @@ def test_signup_shows_errors() -> None:
     assert not User.objects.exists()
 
 
-def test_signup_can_be_closed(settings: object) -> None:
-    settings.SIGNUP_OPEN = False
+def test_the_admin_can_close_signup() -> None:
+    founder = User.objects.create_superuser("founder", password=PASSWORD)
+    admin = Client()
+    admin.force_login(founder)
+    response = admin.post("/admin/webchat/sitesettings/1/change/", {"signup_open": ""})
+    assert response.status_code == 302
     assert Client().get("/accounts/signup/").status_code == 404
+    assert "Create an account" not in Client().get("/accounts/login/").content.decode()
+
+
+def test_new_accounts_get_the_default_plan() -> None:
+    signup(Client(), "member")
+    assert User.objects.get(username="member").plan == Plan.objects.get(is_default=True)
 
 
 def test_login_and_logout() -> None:

@@ -1,9 +1,37 @@
+import csv
+from datetime import timedelta
+from typing import Any
+
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 
-from webchat.models import ChatModel, User
+from webchat.dashboard import bar_chart
+from webchat.models import ChatModel, Plan, SiteSettings, UsageRecord, User
 
-admin.site.register(User, UserAdmin)
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = (
+        "username",
+        "email",
+        "plan",
+        "bonus_tokens",
+        "is_active",
+        "is_staff",
+        "date_joined",
+    )
+    list_filter = ("plan", "is_active", "is_staff", "is_superuser")
+    list_select_related = ("plan",)
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        ("Plan and quota", {"fields": ("plan", "bonus_tokens")}),
+    )
 
 
 @admin.register(ChatModel)
@@ -15,9 +43,193 @@ class ChatModelAdmin(admin.ModelAdmin):
         "enabled",
         "position",
         "context_window",
+        "max_output_tokens",
         "price_input",
         "price_output",
     )
     list_editable = ("enabled", "position")
     list_filter = ("enabled", "supports_reasoning", "supports_vision")
     search_fields = ("slug", "display_name", "upstream_id")
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "is_default",
+        "tokens_per_day",
+        "tokens_per_month",
+        "requests_per_minute",
+        "concurrent_generations",
+        "max_tokens_cap",
+        "user_count",
+    )
+    filter_horizontal = ("allowed_models",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Plan]:
+        return super().get_queryset(request).annotate(_users=Count("users"))
+
+    @admin.display(description="users", ordering="_users")
+    def user_count(self, plan: Plan) -> int:
+        return plan._users
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    """One row: the list leads straight to it."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        row = SiteSettings.current()
+        return HttpResponseRedirect(reverse("admin:webchat_sitesettings_change", args=[row.pk]))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        return SiteSettings.current() if str(object_id) == "1" else None
+
+
+CSV_FIELDS = (
+    "created", "user", "model", "status", "prompt_tokens", "completion_tokens", "reserved_tokens",
+    "cost", "ttft_ms", "duration_ms", "error_code", "upstream_id", "conversation",
+)  # fmt: skip
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    """The ledger: read-only, filterable, exportable, with a dashboard."""
+
+    list_display = (
+        "created",
+        "user",
+        "model",
+        "status",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "ttft_ms",
+        "duration_ms",
+        "error_code",
+    )
+    list_filter = (
+        "status",
+        "model",
+        ("created", admin.DateFieldListFilter),
+        "user__plan",
+        "error_code",
+    )
+    search_fields = ("user__username", "model", "upstream_id", "error_code")
+    date_hierarchy = "created"
+    list_select_related = ("user",)
+    actions = ("export_selected",)
+    change_list_template = "admin/webchat/usagerecord/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "dashboard/",
+                self.admin_site.admin_view(self.dashboard),
+                name="webchat_usage_dashboard",
+            ),
+            path(
+                "export.csv", self.admin_site.admin_view(self.export), name="webchat_usage_export"
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Export selected rows as CSV")
+    def export_selected(
+        self, request: HttpRequest, queryset: QuerySet[UsageRecord]
+    ) -> HttpResponse:
+        return _csv(queryset)
+
+    def export(self, request: HttpRequest) -> HttpResponse:
+        """The ledger as CSV, with the filters of the list applied."""
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        changelist = self.get_changelist_instance(request)
+        return _csv(changelist.get_queryset(request))
+
+    def dashboard(self, request: HttpRequest) -> HttpResponse:
+        try:
+            days = max(1, min(int(request.GET.get("days", 30)), 366))
+        except ValueError:
+            days = 30
+        since = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+            days=days - 1
+        )
+        rows = UsageRecord.objects.filter(created__gte=since)
+        per_day = list(
+            rows.annotate(day=TruncDate("created"))
+            .values("day", "model")
+            .annotate(
+                prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), cost=Sum("cost")
+            )
+            .order_by("day", "model")
+        )
+        dates = [(since + timedelta(days=i)).date() for i in range(days)]
+        tokens = {
+            (r["day"], r["model"]): (r["prompt"] or 0) + (r["completion"] or 0) for r in per_day
+        }
+        costs = {(r["day"], r["model"]): float(r["cost"] or 0) for r in per_day}
+        totals = rows.aggregate(
+            requests=Count("id"),
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            cost=Sum("cost"),
+            errors=Count("id", filter=~Q(error_code="")),
+        )
+        top_users = (
+            rows.values("user__username")
+            .annotate(
+                requests=Count("id"),
+                tokens=Sum("prompt_tokens") + Sum("completion_tokens"),
+                cost=Sum("cost"),
+            )
+            .order_by("-tokens")[:10]
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage dashboard",
+            "opts": self.model._meta,
+            "days": days,
+            "since": since,
+            "totals": totals,
+            "top_users": top_users,
+            "token_chart": bar_chart(dates, tokens, unit="tokens"),
+            "cost_chart": bar_chart(dates, costs, unit="USD"),
+        }
+        return TemplateResponse(request, "admin/webchat/usage_dashboard.html", context)
+
+
+def _csv(queryset: QuerySet[UsageRecord]) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    rows = queryset.select_related("user").order_by("created").iterator()
+
+    def lines() -> Any:
+        yield writer.writerow(CSV_FIELDS)
+        for record in rows:
+            values = [getattr(record, field) for field in CSV_FIELDS]
+            values[1] = record.user.username if record.user else ""
+            yield writer.writerow(values)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="usage.csv"'
+    return response

@@ -3,7 +3,6 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
@@ -12,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from webchat.models import User
+from webchat.models import SiteSettings, User
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ class SignupForm(UserCreationForm):
 
 
 def signup(request: HttpRequest) -> HttpResponse:
-    if not settings.SIGNUP_OPEN:
+    if not SiteSettings.current().signup_open:
         raise Http404("Signup is closed.")
     if request.user.is_authenticated:
         return redirect("home")

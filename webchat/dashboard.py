@@ -1,0 +1,84 @@
+"""Stacked bar charts as plain SVG shapes for the admin dashboard (no script, no library)."""
+
+from datetime import date
+from typing import Any
+
+PALETTE = ["#1f6feb", "#f0883e", "#2da44e", "#a371f7", "#e5534b", "#0bb7c2", "#bf8700", "#8c959f"]
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 760, 240, 64, 28, 10
+
+
+def _nice_max(value: float) -> float:
+    """A round number at or above `value` for the axis."""
+    if value <= 0:
+        return 1
+    magnitude = 10 ** (len(str(int(value))) - 1) if value >= 1 else 0.1
+    for step in (1, 2, 2.5, 5, 10):
+        if step * magnitude >= value:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def _label(value: float, unit: str) -> str:
+    if unit == "USD":
+        return f"${value:,.2f}"
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
+    if value >= 1_000:
+        return f"{value / 1_000:g}k"
+    return f"{value:g}"
+
+
+def bar_chart(
+    dates: list[date], values: dict[tuple[date, str], float], unit: str
+) -> dict[str, Any]:
+    """Bars per day, stacked per model; every shape carries a <title> for hover."""
+    models = sorted({model for _, model in values})
+    colors = {model: PALETTE[i % len(PALETTE)] for i, model in enumerate(models)}
+    day_totals = [sum(values.get((day, m), 0) for m in models) for day in dates]
+    top = _nice_max(max(day_totals, default=0))
+    plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
+    slot = plot_w / max(len(dates), 1)
+    bar_w = max(2.0, slot * 0.7)
+    bars = []
+    for i, day in enumerate(dates):
+        y = TOP + plot_h
+        for model in models:
+            value = values.get((day, model), 0)
+            if not value:
+                continue
+            h = value / top * plot_h
+            y -= h
+            bars.append(
+                {
+                    "x": round(LEFT + i * slot + (slot - bar_w) / 2, 1),
+                    "y": round(y, 1),
+                    "w": round(bar_w, 1),
+                    "h": round(h, 1),
+                    "fill": colors[model],
+                    "title": f"{day:%Y-%m-%d} · {model}: {_label(value, unit)}",
+                }
+            )
+    ticks = [
+        {"y": round(TOP + plot_h - f * plot_h, 1), "label": _label(top * f, unit)}
+        for f in (0, 0.25, 0.5, 0.75, 1)
+    ]
+    every = max(1, len(dates) // 8)
+    labels = [
+        {"x": round(LEFT + i * slot + slot / 2, 1), "label": f"{day:%b %d}"}
+        for i, day in enumerate(dates)
+        if i % every == 0
+    ]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - 8,
+        "baseline": TOP + plot_h,
+        "label_y": HEIGHT - 8,
+        "bars": bars,
+        "ticks": ticks,
+        "labels": labels,
+        "legend": [{"model": m, "fill": colors[m]} for m in models],
+        "empty": not bars,
+        "unit": unit,
+    }

@@ -1,0 +1,17 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def thousands(value: object) -> str:
+    """1234567 → "1,234,567"; nothing → "0"."""
+    try:
+        return f"{int(value or 0):,}"
+    except (TypeError, ValueError):
+        return "0"
+
+
+@register.filter
+def split_commas(value: str) -> list[str]:
+    return [part for part in value.split(",") if part]
