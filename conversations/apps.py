@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class ConversationsConfig(AppConfig):
     name = "conversations"
+
+    def ready(self) -> None:
+        from conversations import signals  # noqa: F401

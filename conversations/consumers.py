@@ -21,6 +21,7 @@ from conversations import generation
 from conversations.generation import Refused, encode, group_name
 from conversations.models import Conversation, Message
 from conversations.render import render_markdown
+from conversations.signals import user_group
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = group_name(self.conversation.id)
+        self.user_group = user_group(user.pk)
         # Frames held for a message whose snapshot is on its way.
         self.pending: dict[str, list[dict[str, Any]]] = {}
         # Messages whose `done` this socket has sent.
@@ -66,11 +68,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.watchdog: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
             for task in self.tasks:
                 task.cancel()
 
@@ -352,6 +356,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return
             self.finished.add(message)
         await self.send(text_data=event["text"])
+
+    async def user_revoked(self, event: dict[str, Any]) -> None:
+        """The person was deactivated or lost their plan: this socket ends now."""
+        await self.close(code=event["code"])
 
     async def chat_snapshot(self, event: dict[str, Any]) -> None:
         buffered = self.pending.pop(event["snapshot"]["message"], None)

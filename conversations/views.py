@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations.models import Conversation, Message
 from conversations.render import render_markdown
 from webchat.models import ChatModel
+from webchat.quotas import MIN_REPLY_TOKENS, remaining
 
 SIDEBAR_SIZE = 50
 
@@ -38,7 +39,11 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
             ):
                 message.html = render_markdown(message.content)
     last_model = next((m.model for m in reversed(thread) if m.model), None)
+    left = remaining(request.user)
     return {
+        "left": left,
+        "can_send": left is not None and left["left"] >= MIN_REPLY_TOKENS,
+        "min_reply_tokens": MIN_REPLY_TOKENS,
         "conversation": conversation,
         "thread": thread,
         "models": models,

@@ -4,14 +4,17 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from webchat.models import SiteSettings, User
+from webchat.models import SiteSettings, UsageRecord, User
+from webchat.quotas import month_start, remaining
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,24 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user)
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@require_GET
+@login_required
+def usage(request: HttpRequest) -> HttpResponse:
+    """What the person has used and has left, today and this month, and per model."""
+    left = remaining(request.user)
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"usage": _json_usage(left)})
+    since = month_start(timezone.now())
+    context = {"left": left, "per_model": UsageRecord.objects.per_model(request.user, since)}
+    return render(request, "usage.html", context)
+
+
+def _json_usage(left: dict | None) -> dict | None:
+    if left is None:
+        return None
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in left.items()}
 
 
 @never_cache

@@ -192,6 +192,7 @@ const handlers = {
     else if (frame.finish_reason === "length") setNote(article, "Cut short: the reply reached its length limit.");
     else setNote(article, notes[frame.status] || "");
     refreshControls();
+    refreshAllowance();
   },
   error(frame) {
     showError(frame.message);
@@ -203,6 +204,20 @@ const handlers = {
     }
   },
 };
+
+// What the person has left, shown by the composer; nothing left means no sending.
+async function refreshAllowance() {
+  const allowance = document.getElementById("allowance");
+  const response = await fetch(allowance.href, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) return;
+  const { usage } = await response.json();
+  const canSend = usage !== null && usage.left >= Number(allowance.dataset.min);
+  if (usage === null) allowance.textContent = "No plan: you cannot send messages";
+  else if (canSend) allowance.textContent = `${usage.left.toLocaleString("en")} tokens left`;
+  else allowance.textContent = `No tokens left until ${new Date(usage.resets_today).toLocaleString()}`;
+  allowance.classList.toggle("empty", !canSend);
+  sendButton.disabled = !canSend;
+}
 
 // --- Socket ------------------------------------------------------------------------------
 function send(frame) {
@@ -264,7 +279,7 @@ async function ensureConversation() {
 
 async function submit() {
   const text = prompt.value;
-  if (!text.trim()) return;
+  if (!text.trim() || sendButton.disabled) return;
   showError("");
   try {
     await ensureConversation();
