@@ -97,7 +97,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         from webchat.models import User
 
         # Locks the person's row: their concurrent reservations run one after another.
-        user = User.objects.select_for_update().select_related("plan").get(pk=user.pk)
+        user = User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
         plan = user.plan
         if plan is None or not user.is_active:
             raise QuotaError(
