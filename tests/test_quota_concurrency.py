@@ -40,7 +40,7 @@ def reserve_at_once(user: User, model: ChatModel) -> tuple[list[UsageRecord], li
         except QuotaError as error:
             with lock:
                 refused.append(error.code)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             with lock:
                 failures.append(error)
         finally:
@@ -64,7 +64,7 @@ def settle_all(records: list[UsageRecord]) -> None:
             record.pk,
             status="complete",
             prompt_tokens=PROMPT,
-            completion_tokens=random.randint(0, record.max_tokens),  # noqa: S311
+            completion_tokens=random.randint(0, record.max_tokens),
         )
 
 
