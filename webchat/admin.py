@@ -196,6 +196,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
             cost=Sum("cost"),
             errors=Count("id", filter=~Q(error_code="")),
         )
+        totals["tokens"] = (totals["prompt"] or 0) + (totals["completion"] or 0)
         top_users = (
             rows.values("user__username")
             .annotate(

@@ -120,7 +120,8 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
                 retry_after=5,
             )
         if recent["count"] >= plan.requests_per_minute:
-            wait = 60 - (now - recent["oldest"]).total_seconds()
+            oldest = recent["oldest"] or now
+            wait = 60 - (now - oldest).total_seconds()
             raise QuotaError(
                 "rate_limited",
                 f"Your plan allows {plan.requests_per_minute} messages a minute. "

@@ -1,0 +1,144 @@
+"""The admin panel through Django's test client, as an operator uses it."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from webchat.models import ChatModel, Plan, UsageRecord, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("operator", password="x" * 12))
+    return client
+
+
+def ledger(
+    user: User, model: str, tokens: tuple[int, int], days_ago: int = 0, status: str = "complete"
+) -> UsageRecord:
+    chat_model = ChatModel.objects.get(slug=model)
+    record = UsageRecord.objects.create(
+        user=user,
+        model=model,
+        status="running",
+        price_input=chat_model.price_input,
+        price_output=chat_model.price_output,
+    )
+    UsageRecord.objects.settle(
+        record.pk, status=status, prompt_tokens=tokens[0], completion_tokens=tokens[1]
+    )
+    UsageRecord.objects.filter(pk=record.pk).update(
+        created=timezone.now() - timedelta(days=days_ago)
+    )
+    return record
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/",
+        "/admin/webchat/chatmodel/",
+        "/admin/webchat/plan/",
+        "/admin/webchat/plan/add/",
+        "/admin/webchat/user/",
+        "/admin/webchat/usagerecord/",
+        "/admin/webchat/usagerecord/dashboard/",
+        "/admin/conversations/conversation/",
+    ],
+)
+def test_every_admin_page_renders(operator: Client, url: str) -> None:
+    assert operator.get(url).status_code == 200
+
+
+def test_site_settings_lead_to_the_one_row(operator: Client) -> None:
+    response = operator.get("/admin/webchat/sitesettings/")
+    assert response.status_code == 302 and response["Location"].endswith("/sitesettings/1/change/")
+    assert operator.get(response["Location"]).status_code == 200
+
+
+def test_the_operator_disables_a_model_from_the_list(operator: Client, alice: User) -> None:
+    model = ChatModel.objects.get(slug="grok-3")
+    response = operator.post(
+        f"/admin/webchat/chatmodel/{model.pk}/change/",
+        {
+            "slug": "grok-3", "upstream_id": "grok-3", "display_name": "Grok 3", "position": 30,
+            "context_window": 131072, "default_params": "{}", "max_output_tokens": 8192,
+            "price_input": "3", "price_output": "15",
+        },
+    )  # fmt: skip
+    assert response.status_code == 302
+    model.refresh_from_db()
+    assert not model.enabled
+    chat = Client()
+    chat.force_login(alice)
+    assert 'value="grok-3"' not in chat.get("/").content.decode()
+
+
+def test_the_operator_creates_a_plan_and_gives_it(operator: Client, alice: User) -> None:
+    response = operator.post(
+        "/admin/webchat/plan/add/",
+        {
+            "name": "Pro", "tokens_per_day": 1000, "tokens_per_month": 20000, "requests_per_minute": 5,
+            "concurrent_generations": 1, "max_tokens_cap": 500,
+            "allowed_models": [ChatModel.objects.get(slug="grok-3").pk],
+        },
+    )  # fmt: skip
+    assert response.status_code == 302
+    pro = Plan.objects.get(name="Pro")
+    assert list(pro.allowed_models.values_list("slug", flat=True)) == ["grok-3"]
+    form = operator.get(f"/admin/webchat/user/{alice.pk}/change/")
+    assert form.status_code == 200 and "bonus_tokens" in form.content.decode()
+    alice.plan = pro
+    alice.bonus_tokens = 500
+    alice.save()
+    assert "Pro" in operator.get("/admin/webchat/user/").content.decode()
+
+
+def test_the_dashboard_charts_tokens_and_cost_per_day_per_model(
+    operator: Client, alice: User, bob: User
+) -> None:
+    ledger(alice, "grok-3", (1000, 2000))
+    ledger(alice, "grok-3-mini", (500, 500), days_ago=1)
+    ledger(bob, "grok-3", (100, 100), days_ago=3)
+    html = operator.get("/admin/webchat/usagerecord/dashboard/?days=7").content.decode()
+    assert html.count("<rect x=") == 6  # 3 bars on each of the two charts
+    assert "grok-3-mini: 1k" in html and "grok-3: 3k" in html
+    assert "4,200" in html  # total tokens: 1600 prompt + 2600 completion in the totals row
+    assert html.index("alice") < html.index("bob")  # top users, biggest first
+    assert "<script" not in html.split('id="content-main"')[1]
+
+
+def test_the_ledger_filters_and_exports_as_csv(operator: Client, alice: User, bob: User) -> None:
+    ledger(alice, "grok-3", (10, 20))
+    ledger(bob, "grok-3-mini", (1, 2), status="error")
+    listing = operator.get("/admin/webchat/usagerecord/?status__exact=error").content.decode()
+    assert "bob" in listing and "alice" not in listing.split("result_list")[1]
+    response = operator.get("/admin/webchat/usagerecord/export.csv?model=grok-3")
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv"
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:4] == ["created", "user", "model", "status"]
+    assert [(r[1], r[2], r[4], r[5]) for r in rows[1:]] == [("alice", "grok-3", "10", "20")]
+
+
+def test_the_ledger_is_read_only(operator: Client, alice: User) -> None:
+    record = ledger(alice, "grok-3", (1, 1))
+    assert operator.post(f"/admin/webchat/usagerecord/{record.pk}/delete/").status_code == 403
+    assert operator.get("/admin/webchat/usagerecord/add/").status_code == 403
+
+
+def test_the_admin_is_for_staff_only(operator: Client, alice: User) -> None:
+    client = Client()
+    client.force_login(alice)
+    for url in (
+        "/admin/webchat/usagerecord/",
+        "/admin/webchat/usagerecord/dashboard/",
+        "/admin/webchat/usagerecord/export.csv",
+    ):
+        assert client.get(url).status_code == 302

@@ -1,0 +1,60 @@
+import pytest
+from django.test import Client
+
+from tests.conftest import logged_in
+from webchat.models import ChatModel, Plan, UsageRecord, User
+
+pytestmark = pytest.mark.django_db
+
+
+def spend(user: User, model: str, prompt: int, completion: int) -> None:
+    record = UsageRecord.objects.create(
+        user=user, model=model, price_input=ChatModel.objects.get(slug=model).price_input
+    )
+    UsageRecord.objects.settle(
+        record.pk, status="complete", prompt_tokens=prompt, completion_tokens=completion
+    )
+
+
+def test_it_requires_login() -> None:
+    assert Client().get("/usage/").status_code == 302
+
+
+def test_it_shows_used_left_and_renewal_per_model(alice: User, bob: User) -> None:
+    spend(alice, "grok-3", 1_000, 2_000)
+    spend(alice, "grok-3-mini", 10, 20)
+    spend(bob, "grok-3", 99_999, 1)
+    html = logged_in(alice).get("/usage/").content.decode()
+    plan = alice.plan
+    assert f'id="left-today">{plan.tokens_per_day - 3_030:,}<' in html
+    assert f'id="left-month">{plan.tokens_per_month - 3_030:,}<' in html
+    assert "grok-3-mini" in html and "99,999" not in html
+
+
+def test_it_answers_json_for_the_composer(alice: User) -> None:
+    spend(alice, "grok-3", 100, 0)
+    usage = logged_in(alice).get("/usage/", headers={"Accept": "application/json"}).json()["usage"]
+    assert usage["used_today"] == 100 and usage["left"] == alice.plan.tokens_per_day - 100
+    assert usage["resets_today"].endswith("+00:00")
+
+
+def test_the_composer_shows_what_is_left(alice: User) -> None:
+    html = logged_in(alice).get("/").content.decode()
+    assert f"{alice.plan.tokens_per_day:,} tokens left" in html
+    assert 'id="send" class="primary">' in html
+
+
+def test_with_nothing_left_the_composer_says_so_before_sending(alice: User) -> None:
+    alice.plan = Plan.objects.create(name="Tiny", tokens_per_day=100, tokens_per_month=1_000)
+    alice.save()
+    spend(alice, "grok-3", 60, 0)
+    html = logged_in(alice).get("/").content.decode()
+    assert "No tokens left until" in html
+    assert 'id="send" class="primary" disabled' in html
+
+
+def test_without_a_plan_it_says_so(alice: User) -> None:
+    alice.plan = None
+    alice.save()
+    assert "has no plan" in logged_in(alice).get("/usage/").content.decode()
+    assert "No plan: you cannot send" in logged_in(alice).get("/").content.decode()
