@@ -1,5 +1,6 @@
 """Stacked bar charts as plain SVG shapes for the admin dashboard (no script, no library)."""
 
+import math
 from datetime import date
 from typing import Any
 
@@ -8,19 +9,16 @@ WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 760, 240, 64, 28, 10
 
 
 def _nice_max(value: float) -> float:
-    """A round number at or above `value` for the axis."""
+    """A round number at or above `value` for the axis: 1, 2, 2.5 or 5 times a power of 10."""
     if value <= 0:
         return 1
-    magnitude = 10 ** (len(str(int(value))) - 1) if value >= 1 else 0.1
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            return step * magnitude
-    return 10 * magnitude
+    magnitude = 10 ** math.floor(math.log10(value))
+    return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if step * magnitude >= value)
 
 
 def _label(value: float, unit: str) -> str:
     if unit == "USD":
-        return f"${value:,.2f}"
+        return f"${value:,.4f}" if 0 < value < 0.1 else f"${value:,.2f}"
     if value >= 1_000_000:
         return f"{value / 1_000_000:g}M"
     if value >= 1_000:

@@ -9,6 +9,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -54,6 +55,12 @@ def _json_usage(left: dict | None) -> dict | None:
     if left is None:
         return None
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in left.items()}
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page without a link to an icon (the admin)."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 @never_cache
