@@ -19,9 +19,9 @@ from django.conf import settings
 
 from conversations import generation
 from conversations.generation import Refused, encode, group_name
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Share
 from conversations.render import render_markdown
-from conversations.signals import user_group
+from conversations.signals import share_group, user_group
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,13 @@ def _uuid(value: Any) -> str | None:
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation: Conversation | None = None
     group: str | None = None
+    extra_group: str | None = None
+    commands = {
+        "send": "on_send",
+        "regenerate": "on_regenerate",
+        "stop": "on_stop",
+        "resume": "on_resume",
+    }
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -57,8 +64,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        await self._join(user_group(user.pk))
+
+    async def _join(self, extra_group: str) -> None:
+        """Follow the conversation's frames, and an extra group that can close this socket."""
         self.group = group_name(self.conversation.id)
-        self.user_group = user_group(user.pk)
+        self.extra_group = extra_group
         # Frames held for a message whose snapshot is on its way.
         self.pending: dict[str, list[dict[str, Any]]] = {}
         # Messages whose `done` this socket has sent.
@@ -68,13 +79,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.watchdog: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        await self.channel_layer.group_add(self.extra_group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+            await self.channel_layer.group_discard(self.extra_group, self.channel_name)
             for task in self.tasks:
                 task.cancel()
 
@@ -87,15 +98,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.error("invalid_request", frame)
             return
         client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
-        handler = {
-            "send": self.on_send,
-            "regenerate": self.on_regenerate,
-            "stop": self.on_stop,
-            "resume": self.on_resume,
-        }.get(frame.get("type"))
-        if handler is None:
+        name = self.commands.get(frame.get("type"))
+        if name is None:
             await self.error("invalid_request", "Unknown frame type.", client_id=client_id)
             return
+        handler = getattr(self, name)
         try:
             await handler(frame, client_id)
         except Refused as refused:
@@ -396,3 +403,39 @@ def _number(value: Any) -> bool:
 
 def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+class ShareConsumer(ChatConsumer):
+    """Read-only: anyone with a live share link follows its last reply until it ends.
+
+    `/ws/shares/<token>/` accepts only `resume` for the shared leaf, forwards only that
+    message's frames, and is closed with 4404 when the link is revoked.
+    """
+
+    commands = {"resume": "on_resume"}
+
+    async def connect(self) -> None:
+        share = await self._share(self.scope["url_route"]["kwargs"]["token"])
+        if share is None:
+            await self.accept()
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.conversation = share.conversation
+        self.leaf = str(share.leaf_id)
+        await self._join(share_group(share.token))
+
+    async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
+        if frame.get("message") != self.leaf:
+            raise Refused("not_found", "That message is not part of this share.")
+        await super().on_resume(frame, client_id)
+
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        if event.get("message") == self.leaf:
+            await super().chat_frame(event)
+
+    async def share_revoked(self, event: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)
+
+    @database_sync_to_async
+    def _share(self, token: str) -> Share | None:
+        return Share.objects.active().select_related("conversation").filter(token=token).first()

@@ -1,3 +1,4 @@
+import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -237,3 +238,78 @@ class Message(models.Model):
             else None,
             "created": self.created.isoformat() if self.created else None,
         }
+
+
+def _share_token() -> str:
+    # 192 random bits, URL-safe.
+    return secrets.token_urlsafe(24)
+
+
+class ShareQuerySet(models.QuerySet["Share"]):
+    def active(self) -> "ShareQuerySet":
+        return self.filter(revoked__isnull=True)
+
+
+class Share(models.Model):
+    """A read-only link to a conversation, frozen at the leaf it was made (or updated) at."""
+
+    token = models.CharField(max_length=64, unique=True, default=_share_token, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="shares")
+    leaf = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    include_system = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+    views = models.PositiveIntegerField(default=0)
+
+    objects = ShareQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            # "Share" again updates the conversation's one live link rather than adding one.
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=models.Q(revoked__isnull=True),
+                name="one_active_share_per_conversation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Share of {self.conversation}"
+
+    def get_absolute_url(self) -> str:
+        return f"/s/{self.token}/"
+
+    def messages(self) -> list[Message]:
+        """The frozen thread: root → leaf, nothing after it."""
+        return self.conversation.path_to(self.leaf_id)
+
+    def count_view(self) -> None:
+        Share.objects.filter(pk=self.pk).update(views=models.F("views") + 1)
+
+    @transaction.atomic
+    def fork(self, owner: Any) -> Conversation:
+        """A private copy of the snapshot for `owner` (only the shared path, nothing else)."""
+        copy = Conversation.objects.create(owner=owner, title=self.conversation.title)
+        parent = None
+        for message in self.messages():
+            parent = Message.objects.create(
+                conversation=copy,
+                parent=parent,
+                role=message.role,
+                content=message.content,
+                reasoning=message.reasoning,
+                model=message.model,
+                params={
+                    k: v for k, v in message.params.items() if k != "system" or self.include_system
+                },
+                # A reply still being written is copied as far as it had got.
+                status=Message.Status.STOPPED
+                if message.status == Message.Status.STREAMING
+                else message.status,
+                finish_reason=message.finish_reason,
+            )
+        copy.current_leaf = parent
+        copy.save(update_fields=["current_leaf", "updated"])
+        return copy

@@ -1,7 +1,9 @@
 """Markdown → sanitized HTML, the one rendering policy for everything a model or person wrote.
 
 markdown-it-py escapes raw HTML in the source; nh3 then keeps only the tags and attributes
-below, so a reply can format text but never run script, load a frame or phone home.
+below, so a reply can format text but never run script, load a frame or phone home. The
+browser applies the same lists (static/js/render.js) to what it renders while streaming.
+No style attributes: the Content-Security-Policy would refuse them anyway.
 """
 
 from functools import lru_cache
@@ -24,8 +26,6 @@ ATTRIBUTES = {
     "code": {"class"},
     "span": {"class"},
     "pre": {"class"},
-    "th": {"style"},
-    "td": {"style"},
     "ol": {"start"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
@@ -66,5 +66,4 @@ def render_markdown(text: str) -> str:
         attributes=ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
-        filter_style_properties={"text-align"},
     )

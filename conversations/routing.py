@@ -1,7 +1,8 @@
 from django.urls import path
 
-from conversations.consumers import ChatConsumer
+from conversations.consumers import ChatConsumer, ShareConsumer
 
 websocket_urlpatterns = [
     path("ws/conversations/<uuid:id>/", ChatConsumer.as_asgi()),
+    path("ws/shares/<str:token>/", ShareConsumer.as_asgi()),
 ]

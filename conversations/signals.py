@@ -23,6 +23,11 @@ def user_group(user_id: Any) -> str:
     return f"user.{user_id}"
 
 
+def share_group(token: str) -> str:
+    # Share tokens are URL-safe base64: letters, digits, "-" and "_" are valid in group names.
+    return f"share.{token}"
+
+
 def revoke(user_id: Any, code: int) -> None:
     layer = get_channel_layer()
     send = async_to_sync(layer.send)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views
+from conversations import shares, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -8,4 +8,9 @@ urlpatterns = [
     path("c/<uuid:id>/", views.detail, name="conversation"),
     path("c/<uuid:id>/rename/", views.rename, name="conversation-rename"),
     path("c/<uuid:id>/delete/", views.delete, name="conversation-delete"),
+    path("c/<uuid:id>/share/", shares.create, name="share-create"),
+    path("s/<str:token>/", shares.detail, name="share"),
+    path("s/<str:token>/revoke/", shares.revoke, name="share-revoke"),
+    path("s/<str:token>/fork/", shares.fork, name="share-fork"),
+    path("shares/", shares.listing, name="shares"),
 ]

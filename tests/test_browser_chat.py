@@ -1,6 +1,7 @@
 """A person in headless Chromium: sign up, send, watch the words arrive, reload mid-reply."""
 
 import html
+import itertools
 import os
 import re
 import shutil
@@ -100,7 +101,10 @@ def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object, live: Liv
         if not seen or count != seen[-1]:
             seen.append(count)
         time.sleep(0.03)
-    assert seen == sorted(seen), "the reply only grows"
+    # Rendered as markdown while it streams: a marker ("-", "**") may vanish once its line
+    # is understood, but the reply keeps growing.
+    growing = sum(b > a for a, b in itertools.pairwise(seen))
+    assert growing >= 0.8 * (len(seen) - 1), f"the reply should keep growing, saw {seen}"
     assert len(seen) >= 10, f"expected a steady stream of words, saw {seen}"
     assert 0 < seen[-1] < 90, "the reload must happen mid-reply"
     assert reply.get_attribute("data-status") == "streaming"
@@ -138,7 +142,7 @@ def test_stop_keeps_the_partial_reply(page: object) -> None:
     reply = page.locator("article.message.assistant").last
     page.wait_for_function(
         "() => (document.querySelector('article.message.assistant .content')?.textContent || '')"
-        ".split(/\\s+/).length > 5"
+        ".split(/\\s+/).length > 10"
     )
     page.keyboard.press("Escape")
     page.wait_for_selector('article.message.assistant[data-status="stopped"]', timeout=10_000)

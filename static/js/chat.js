@@ -1,5 +1,7 @@
 // The chat page: one websocket per conversation, frames applied to the thread in place.
-// Text is set with textContent; the only HTML inserted is the server's sanitized rendering.
+// Text is set with textContent; HTML goes into the page only through render.js's sanitizer.
+
+import { StreamedMessage } from "./render.js";
 
 const chat = document.getElementById("chat");
 const thread = document.getElementById("thread");
@@ -8,6 +10,7 @@ const prompt = document.getElementById("prompt");
 const modelPicker = document.getElementById("model");
 const sendButton = document.getElementById("send");
 const stopButton = document.getElementById("stop");
+const shareButton = document.getElementById("share");
 const errorBanner = document.getElementById("error");
 const statusLine = document.getElementById("status");
 const csrfToken = chat.querySelector("input[name=csrfmiddlewaretoken]").value;
@@ -17,7 +20,7 @@ let socket = null;
 let reconnectDelay = 500;
 let queued = [];
 const pendingSends = new Map(); // client_id → text typed, restored if the send fails
-const state = new Map(); // message id → {seq, text node, element}
+const streams = new Map(); // message id → StreamedMessage
 
 // --- Thread ------------------------------------------------------------------------------
 function messageElement(id) {
@@ -42,50 +45,15 @@ function buildMessage(message) {
   return article;
 }
 
-function track(article) {
-  const id = article.dataset.id;
-  let entry = state.get(id);
+function stream(id) {
+  let entry = streams.get(id);
   if (!entry) {
-    const content = article.querySelector(".content");
-    let node = content.firstChild;
-    if (!node || node.nodeType !== Node.TEXT_NODE || content.childNodes.length > 1) {
-      content.textContent = content.textContent;
-      node = content.firstChild || content.appendChild(document.createTextNode(""));
-    }
-    entry = { seq: Number(article.dataset.seq || 0), node, article, reasoning: null };
-    state.set(id, entry);
+    const article = messageElement(id);
+    if (!article) return null;
+    entry = new StreamedMessage(article);
+    streams.set(id, entry);
   }
   return entry;
-}
-
-function reasoningNode(entry) {
-  if (!entry.reasoning) {
-    let details = entry.article.querySelector("details.reasoning");
-    if (!details) {
-      details = document.createElement("details");
-      details.className = "reasoning";
-      const summary = document.createElement("summary");
-      summary.textContent = "Thinking";
-      const body = document.createElement("div");
-      body.className = "reasoning-text";
-      details.append(summary, body);
-      entry.article.querySelector(".role").after(details);
-    }
-    const body = details.querySelector(".reasoning-text");
-    body.textContent = body.textContent;
-    entry.reasoning = body.firstChild || body.appendChild(document.createTextNode(""));
-  }
-  return entry.reasoning;
-}
-
-function setNote(article, text, isError) {
-  article.querySelector(".note")?.remove();
-  if (!text) return;
-  const note = document.createElement("div");
-  note.className = isError ? "note error" : "note";
-  if (isError) note.setAttribute("role", "alert");
-  note.textContent = text;
-  article.append(note);
 }
 
 function streamingIds() {
@@ -96,6 +64,7 @@ function refreshControls() {
   const busy = streamingIds().length > 0;
   stopButton.hidden = !busy;
   statusLine.textContent = busy ? "Grok is writing…" : "";
+  shareButton.hidden = !conversationId || thread.querySelector("article.message") === null;
 }
 
 function scrollToEnd() {
@@ -130,7 +99,8 @@ function showError(text) {
 // --- Frames ------------------------------------------------------------------------------
 const handlers = {
   ack(frame) {
-    const pending = frame.client_id && thread.querySelector(`article[data-client-id="${CSS.escape(frame.client_id)}"]`);
+    const pending =
+      frame.client_id && thread.querySelector(`article[data-client-id="${CSS.escape(frame.client_id)}"]`);
     pendingSends.delete(frame.client_id);
     if (pending) {
       pending.dataset.id = frame.message.id;
@@ -149,48 +119,21 @@ const handlers = {
     scrollToEnd();
   },
   delta(frame) {
-    const article = messageElement(frame.message);
-    if (!article) return;
-    const entry = track(article);
-    if (frame.seq <= entry.seq) return; // already shown (a snapshot covered it)
-    if (frame.seq > entry.seq + 1) {
-      // A gap: ask for the whole text again rather than show a hole.
-      send({ type: "resume", message: frame.message, seq: entry.seq });
-      return;
-    }
-    entry.seq = frame.seq;
-    if (frame.reasoning) reasoningNode(entry).appendData(frame.reasoning);
-    if (frame.content) entry.node.appendData(frame.content);
+    const entry = stream(frame.message);
+    if (!entry) return;
+    // A gap: ask for the whole text again rather than show a hole.
+    if (!entry.delta(frame)) send({ type: "resume", message: frame.message, seq: entry.seq });
     scrollToEnd();
   },
   snapshot(frame) {
-    const article = messageElement(frame.message);
-    if (!article) return;
-    const entry = track(article);
-    entry.seq = frame.seq;
-    entry.node.data = frame.content;
-    if (frame.reasoning) reasoningNode(entry).data = frame.reasoning;
-    article.dataset.status = frame.status;
+    stream(frame.message)?.snapshot(frame);
     refreshControls();
   },
   done(frame) {
-    const article = messageElement(frame.message);
-    if (!article) return;
-    article.dataset.status = frame.status;
-    const content = article.querySelector(".content");
-    if (typeof frame.html === "string") {
-      // Rendered and sanitized (markdown-it + nh3) on the server.
-      content.innerHTML = frame.html;
-      content.className = "content markdown";
-    }
-    state.delete(frame.message);
-    const notes = {
-      stopped: "Stopped.",
-      interrupted: "Interrupted: the server stopped while writing this reply.",
-    };
-    if (frame.status === "error") setNote(article, frame.error?.message || "This reply failed.", true);
-    else if (frame.finish_reason === "length") setNote(article, "Cut short: the reply reached its length limit.");
-    else setNote(article, notes[frame.status] || "");
+    const entry = stream(frame.message);
+    if (!entry) return;
+    entry.done(frame);
+    streams.delete(frame.message);
     refreshControls();
     refreshAllowance();
   },
@@ -231,9 +174,7 @@ function connect() {
   socket.addEventListener("open", () => {
     reconnectDelay = 500;
     showError("");
-    for (const id of streamingIds()) {
-      send({ type: "resume", message: id, seq: track(messageElement(id)).seq });
-    }
+    for (const id of streamingIds()) send({ type: "resume", message: id, seq: stream(id).seq });
     const backlog = queued;
     queued = [];
     backlog.forEach(send);
@@ -273,6 +214,7 @@ async function ensureConversation() {
   const created = await response.json();
   conversationId = created.id;
   chat.dataset.conversation = created.id;
+  shareButton.dataset.url = `${created.url}share/`;
   history.replaceState(null, "", created.url);
   connect();
 }
@@ -296,6 +238,35 @@ async function submit() {
   scrollToEnd();
 }
 
+// --- Sharing -----------------------------------------------------------------------------
+async function share() {
+  const response = await fetch(shareButton.dataset.url, {
+    method: "POST",
+    headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
+    credentials: "same-origin",
+  });
+  const body = await response.json();
+  if (!response.ok) {
+    showError(body.error?.message || "Could not share this conversation.");
+    return;
+  }
+  const link = document.getElementById("share-link");
+  link.value = body.url;
+  document.getElementById("share-panel").hidden = false;
+  await copyLink();
+}
+
+async function copyLink() {
+  const link = document.getElementById("share-link");
+  const button = document.getElementById("share-copy");
+  try {
+    await navigator.clipboard.writeText(link.value);
+    button.textContent = "Copied";
+  } catch {
+    link.select(); // the person copies it themselves
+  }
+}
+
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   submit();
@@ -310,8 +281,10 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && !stopButton.hidden) send({ type: "stop" });
 });
 stopButton.addEventListener("click", () => send({ type: "stop" }));
+shareButton.addEventListener("click", share);
+document.getElementById("share-copy").addEventListener("click", copyLink);
 
-for (const id of streamingIds()) track(messageElement(id));
+for (const id of streamingIds()) stream(id);
 if (conversationId) connect();
 refreshControls();
 prompt.focus();

@@ -1,0 +1,100 @@
+"""Share links: create or update, read without an account, revoke, continue as a copy."""
+
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations.models import Message, Share
+from conversations.render import render_markdown
+from conversations.signals import share_group
+from conversations.views import _conversation_for, _wants_json
+
+
+def _share_for_owner(request: HttpRequest, token: str) -> Share:
+    return get_object_or_404(Share.objects.active(), token=token, conversation__owner=request.user)
+
+
+@require_POST
+@login_required
+def create(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
+    """Share the conversation as it is now; sharing again moves the same link forward."""
+    conversation = _conversation_for(request, id)
+    if conversation.current_leaf_id is None:
+        error = {"code": "invalid_request", "message": "There is nothing to share yet."}
+        return JsonResponse({"error": error}, status=400)
+    include_system = request.POST.get("include_system") in ("1", "true", "on")
+    with transaction.atomic():
+        share = conversation.shares.active().select_for_update().first()
+        updated = share is not None
+        if share is None:
+            share = Share(conversation=conversation)
+        share.leaf_id = conversation.current_leaf_id
+        share.include_system = include_system
+        share.save()
+    url = request.build_absolute_uri(share.get_absolute_url())
+    return JsonResponse(
+        {"url": url, "token": share.token, "updated": updated}, status=200 if updated else 201
+    )
+
+
+@require_GET
+def detail(request: HttpRequest, token: str) -> HttpResponse:
+    share = (
+        Share.objects.active().select_related("conversation", "leaf").filter(token=token).first()
+    )
+    if share is None:
+        raise Http404("No such share.")
+    Message.objects.expire_stale(conversation=share.conversation)
+    thread = share.messages()
+    for message in thread:
+        if message.role == Message.Role.ASSISTANT and message.status != Message.Status.STREAMING:
+            message.html = render_markdown(message.content)
+    system = next((m.params.get("system") for m in thread if m.params.get("system")), None)
+    share.count_view()
+    context = {
+        "share": share,
+        "thread": thread,
+        "system": system if share.include_system else None,
+        "models": sorted({m.model for m in thread if m.model}),
+        "live": thread and thread[-1].status == Message.Status.STREAMING,
+    }
+    response = render(request, "conversations/share.html", context)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_POST
+@login_required
+def revoke(request: HttpRequest, token: str) -> HttpResponse:
+    share = _share_for_owner(request, token)
+    share.revoked = timezone.now()
+    share.save(update_fields=["revoked", "updated"])
+    # Anyone following the link live is cut off at once.
+    async_to_sync(get_channel_layer().group_send)(share_group(token), {"type": "share.revoked"})
+    if _wants_json(request):
+        return JsonResponse({"revoked": token})
+    return redirect("shares")
+
+
+@require_POST
+@login_required
+def fork(request: HttpRequest, token: str) -> HttpResponse:
+    """ "Continue this conversation": a private copy of the snapshot becomes the viewer's."""
+    share = get_object_or_404(Share.objects.active(), token=token)
+    copy = share.fork(request.user)
+    return redirect(copy.get_absolute_url())
+
+
+@require_GET
+@login_required
+def listing(request: HttpRequest) -> HttpResponse:
+    shares = Share.objects.filter(conversation__owner=request.user).select_related("conversation")
+    return render(request, "conversations/shares.html", {"shares": shares})
