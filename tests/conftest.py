@@ -1,8 +1,11 @@
 import asyncio
 import importlib
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,6 +14,8 @@ from django.test import Client
 
 from conversations import generation
 from conversations.models import Conversation
+from tests import services
+from tests.live import LiveServer
 from webchat.models import ChatModel, Plan, User
 from webchat.simulator import Simulator
 
@@ -137,4 +142,85 @@ async def open_socket(
 def text_of(frames: list[dict[str, Any]], message_id: str) -> str:
     return "".join(
         f["content"] for f in frames if f["type"] == "delta" and f["message"] == message_id
+    )
+
+
+# --- The app in a browser ---------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing; CI must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` to run browser tests")
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app as `make run` serves it, on the pass's setup (SQLite, or PostgreSQL + Redis)."""
+    scaled = os.environ.get("DATABASE_URL", "").startswith("postgres")
+    database = services.create_database() if scaled else None
+    env = {"REDIS_URL": os.environ["REDIS_URL"]} if scaled and os.environ.get("REDIS_URL") else {}
+    server = LiveServer(tmp_path_factory.mktemp("live"), database, **env)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        if database:
+            services.drop_database(database)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live: LiveServer) -> Iterator[Any]:
+    """A fresh browser context; `page.problems` collects console errors (CSP violations
+    among them), uncaught exceptions and dialogs; `page.foreign` any request that left
+    for another host."""
+    context = browser.new_context(base_url=live.url)
+    page = context.new_page()
+    watch(page)
+    yield page
+    context.close()
+
+
+def watch(page: Any) -> None:
+    page.problems = []
+    page.foreign = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+
+    def dialog(d: Any) -> None:
+        page.problems.append(f"dialog: {d.message}")
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.on(
+        "request",
+        lambda r: (
+            urlsplit(r.url).hostname not in ("127.0.0.1", "localhost", None)
+            and r.url.startswith("http")
+            and page.foreign.append(r.url)
+        ),
     )

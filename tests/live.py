@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +141,17 @@ class LiveServer:
         return self.public_url.replace("http", "ws", 1) + f"/ws/conversations/{conversation}/"
 
     def query(self, sql: str, *params: Any) -> list[tuple]:
-        """Read the server's database directly, as an operator would (`%s` placeholders)."""
+        """Run SQL on the server's database directly, as an operator would (`%s` placeholders)."""
         if self.database_url.startswith("sqlite"):
+            # Django keeps UUIDs on SQLite as 32 hex digits.
+            params = tuple(p.hex if isinstance(p, uuid.UUID) else p for p in params)
             with sqlite3.connect(self.database_url.removeprefix("sqlite:///")) as db:
                 return db.execute(sql.replace("%s", "?"), params).fetchall()
         import psycopg
 
         with psycopg.connect(self.database_url.replace("postgres://", "postgresql://", 1)) as db:
-            return db.execute(sql, params).fetchall()
+            cursor = db.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
 
     def kill(self) -> None:
         """SIGKILL: the process dies mid-whatever, as in a crash or an OOM kill."""

@@ -2,71 +2,16 @@
 
 import html
 import itertools
-import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
+import uuid
 
 import pytest
 
 from conversations.render import render_markdown
-from tests import services
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _require_chromium() -> None:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing; CI must install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` to run browser tests")
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """On the pass's own setup: SQLite, or PostgreSQL + Redis in the services pass."""
-    scaled = os.environ.get("DATABASE_URL", "").startswith("postgres")
-    database = services.create_database() if scaled else None
-    env = {"REDIS_URL": os.environ["REDIS_URL"]} if scaled and os.environ.get("REDIS_URL") else {}
-    server = LiveServer(tmp_path_factory.mktemp("live"), database, **env)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        if database:
-            services.drop_database(database)
-
-
-@pytest.fixture
-def page(live: LiveServer) -> Iterator[object]:
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=live.url)
-        page = context.new_page()
-        page.problems = []  # console errors (CSP violations among them) and uncaught exceptions
-        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-        page.on("pageerror", lambda e: page.problems.append(str(e)))
-        yield page
-        browser.close()
 
 
 def words(text: str) -> int:
@@ -116,8 +61,11 @@ def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object, live: Liv
     assert words(reply.locator(".content").inner_text()) >= 1
     page.wait_for_selector('article.message.assistant[data-status="complete"]', timeout=20_000)
     final = page.locator("article.message.assistant").last.locator(".content").inner_text()
+    conversation = uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
     [(stored_text, status)] = live.query(
-        "SELECT content, status FROM conversations_message WHERE role = 'assistant'"
+        "SELECT content, status FROM conversations_message WHERE role = 'assistant' "
+        "AND conversation_id = %s",
+        conversation,
     )
     assert status == "complete" and words(stored_text) == 90, "no word lost or doubled"
     assert words(final) == visible_words(stored_text)

@@ -185,3 +185,15 @@ def test_demo_mode_is_announced(alice: User, settings: object) -> None:
     assert "replies are simulated" in logged_in(alice).get("/").content.decode()
     settings.GROK_SIMULATED = False
     assert "replies are simulated" not in logged_in(alice).get("/").content.decode()
+
+
+def test_the_page_renders_the_whole_xss_corpus_safely(
+    alice: User, conversation: Conversation
+) -> None:
+    from tests.test_share_views import assert_safe
+    from tests.xss_corpus import CORPUS
+
+    for payload in CORPUS:
+        add_exchange(conversation, payload, payload)
+    html = logged_in(alice).get(f"/c/{conversation.id}/").content.decode()
+    assert_safe(html.split('<section id="thread"')[1].split("</section>")[0])

@@ -10,6 +10,7 @@ GROK_API.md on request, through a directive in the last user message:
     [sim fault=cut]                     a fault mid-stream (see FAULTS)
     [sim fail=2]                        the first 2 requests with this directive answer 503
     [sim echo]                          the reply lists the messages it received
+    [sim repeat]                        the reply is the message itself, minus the directive
 
 Run it alone with `python -m webchat.simulator --port 8001`.
 """
@@ -421,7 +422,9 @@ class Simulator:
         n = max(1, min(int(payload.get("n") or 1), 8))
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
         seed = zlib.crc32(prompt.encode())  # the same reply for the same prompt, every run
-        if "echo" in options:
+        if "repeat" in options:
+            texts = [DIRECTIVE.sub("", prompt).strip() or "(nothing)"] * n
+        elif "echo" in options:
             summary = "; ".join(
                 f"{m.get('role')}: {m.get('content')}"
                 for m in messages

@@ -1,0 +1,74 @@
+"""The XSS corpus in a real browser: typed by a person, repeated by the model, streamed and
+rendered live (markdown-it + DOMPurify), reloaded (server rendering), and shared.
+No dialog may open and no request may leave for another host."""
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import watch
+from tests.live import LiveServer
+from tests.xss_corpus import CORPUS
+
+pytestmark = pytest.mark.browser
+
+# Elements and attributes that must never appear in the thread, whatever was written.
+INSPECT = """() => {
+  const bad = [];
+  for (const el of document.querySelectorAll("#thread *")) {
+    const tag = el.tagName.toLowerCase();
+    if (["script", "img", "iframe", "svg", "object", "embed", "style", "link", "meta", "base",
+         "form", "math", "video", "audio", "input", "button"].includes(tag)) bad.push(tag);
+    for (const attr of el.getAttributeNames()) {
+      if (attr.startsWith("on")) bad.push(`${tag}[${attr}]`);
+    }
+    const href = (el.getAttribute("href") || "").trim().toLowerCase();
+    if (/^(javascript|data|vbscript):/.test(href)) bad.push(`${tag}[href=${href}]`);
+  }
+  return bad;
+}"""
+
+
+def assert_clean(page: Any) -> None:
+    assert page.evaluate(INSPECT) == []
+    assert page.problems == [], page.problems
+    assert page.foreign == [], page.foreign
+
+
+def test_the_corpus_is_harmless_everywhere_it_is_shown(
+    page: Any, live: LiveServer, browser: Any
+) -> None:
+    # One message per entry: more than the default plan's 30 a minute.
+    live.query("UPDATE webchat_plan SET requests_per_minute = 1000")
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", "mallory")
+    page.fill("#id_password1", "a long enough passphrase 42")
+    page.fill("#id_password2", "a long enough passphrase 42")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+    for done, payload in enumerate(CORPUS, start=1):
+        page.fill("#prompt", f"[sim repeat delay=3] {payload}")
+        page.press("#prompt", "Enter")
+        page.wait_for_function(
+            "n => document.querySelectorAll('article.message.assistant:not([data-status=\"streaming\"])').length >= n",
+            arg=done,
+        )
+    replies = page.locator("article.message.assistant")
+    assert replies.count() == len(CORPUS)
+    assert "onerror" in page.locator("article.message.user").nth(1).inner_text()  # shown as text
+    assert_clean(page)  # as streamed and rendered in the browser, then replaced by the server's
+
+    page.reload()
+    assert page.locator("article.message.assistant").count() == len(CORPUS)
+    assert_clean(page)  # as rendered by the server
+
+    page.click("#share")
+    link = page.locator("#share-link")
+    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    viewer = browser.new_context().new_page()
+    watch(viewer)
+    viewer.goto(link.input_value())
+    assert viewer.locator("article.message.assistant").count() == len(CORPUS)
+    assert_clean(viewer)  # on the share page, to someone without an account
+    viewer.context.close()

@@ -1,0 +1,104 @@
+"""Following a shared reply live over /ws/shares/<token>/, and losing it when revoked."""
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from conversations.models import Conversation, Share
+from tests.conftest import Socket, open_socket, text_of
+from tests.test_chat_consumer import send
+from webchat.models import User
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("finish_generations"),
+]
+
+
+async def follow(token: str) -> tuple[Socket, bool]:
+    from webchat.asgi import application
+
+    communicator = WebsocketCommunicator(
+        application, f"/ws/shares/{token}/", headers=[(b"origin", b"http://localhost")]
+    )
+    connected, _ = await communicator.connect()
+    return Socket(communicator), connected
+
+
+@database_sync_to_async
+def share_now(conversation: Conversation) -> Share:
+    conversation.refresh_from_db()
+    return Share.objects.create(conversation=conversation, leaf=conversation.current_leaf)
+
+
+async def test_an_anonymous_viewer_follows_a_streaming_reply_to_its_end(
+    alice: User, conversation: Conversation
+) -> None:
+    owner, _ = await open_socket(alice, conversation.id)
+    reply = (await send(owner, "[sim words=80 delay=10]"))["messages"][0]
+    await owner.receive()
+    share = await share_now(conversation)
+    viewer, connected = await follow(share.token)
+    assert connected
+    await viewer.send({"type": "resume", "message": reply, "seq": 0})
+    frames = await viewer.receive_until("done")
+    snapshot = frames[0]
+    assert snapshot["type"] == "snapshot"
+    whole = snapshot["content"] + text_of(
+        [f for f in frames if f.get("seq", 0) > snapshot["seq"]], reply
+    )
+    assert len(whole.split()) == 80 and frames[-1]["status"] == "complete"
+    await viewer.close()
+    await owner.close()
+
+
+async def test_the_viewer_sees_only_the_shared_reply(
+    alice: User, conversation: Conversation
+) -> None:
+    owner, _ = await open_socket(alice, conversation.id)
+    await send(owner, "[sim words=3]")
+    await owner.receive_until("done")
+    share = await share_now(conversation)
+    viewer, _ = await follow(share.token)
+    await send(owner, "a later, private question [sim words=5]")
+    await owner.receive_until("done")
+    assert await viewer.nothing(0.3), "frames of later messages must not reach the share"
+    await viewer.send({"type": "send", "content": "let me in"})
+    assert (await viewer.receive())["code"] == "invalid_request"
+    await viewer.send({"type": "resume", "message": str(conversation.id), "seq": 0})
+    assert (await viewer.receive())["code"] == "not_found"
+    await viewer.close()
+    await owner.close()
+
+
+async def test_revoking_cuts_off_a_live_viewer(alice: User, conversation: Conversation) -> None:
+    owner, _ = await open_socket(alice, conversation.id)
+    reply = (await send(owner, "[sim words=400 delay=20]"))["messages"][0]
+    share = await share_now(conversation)
+    viewer, _ = await follow(share.token)
+    await viewer.send({"type": "resume", "message": reply, "seq": 0})
+    await viewer.receive()
+    client = await database_sync_to_async(_client_for)(alice)
+    response = await database_sync_to_async(client.post)(f"/s/{share.token}/revoke/")
+    assert response.status_code == 302
+    while True:
+        output = await viewer.communicator.receive_output(5)
+        if output["type"] == "websocket.close":
+            break
+    assert output["code"] == 4404
+    again, _ = await follow(share.token)
+    assert (await again.communicator.receive_output())["code"] == 4404
+    await owner.send({"type": "stop"})
+    await owner.receive_until("done")
+    await owner.close()
+
+
+def _client_for(user: User):
+    from tests.conftest import logged_in
+
+    return logged_in(user)
+
+
+async def test_a_wrong_token_is_closed_with_4404() -> None:
+    viewer, _ = await follow("no-such-token")
+    assert (await viewer.communicator.receive_output())["code"] == 4404

@@ -1,0 +1,167 @@
+import pytest
+from django.test import Client
+
+from conversations.models import Conversation, Message, Share
+from tests.conftest import logged_in
+from tests.test_conversation_views import add_exchange
+from webchat.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def share(owner: User, conversation: Conversation, **data: str) -> dict:
+    response = logged_in(owner).post(
+        f"/c/{conversation.id}/share/", data, headers={"Accept": "application/json"}
+    )
+    assert response.status_code in (200, 201), response.content
+    return response.json()
+
+
+def test_the_owner_shares_and_anyone_reads(alice: User, conversation: Conversation) -> None:
+    add_exchange(conversation, "What is a lobster?", "A **crustacean**.")
+    link = share(alice, conversation)
+    assert link["url"].startswith("http://testserver/s/")
+    response = Client().get(f"/s/{link['token']}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "What is a lobster?" in html and "<strong>crustacean</strong>" in html
+    assert '<meta name="robots" content="noindex, nofollow">' in html
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert "grok-3" in html  # the model is shown
+    assert Share.objects.get().views == 1
+
+
+def test_tokens_are_long_and_random(alice: User, conversation: Conversation, bob: User) -> None:
+    add_exchange(conversation, "q", "a")
+    first = share(alice, conversation)["token"]
+    other = Conversation.objects.create(owner=bob)
+    add_exchange(other, "q", "a")
+    second = share(bob, other)["token"]
+    assert len(first) >= 32 and first != second  # 24 random bytes: 192 bits
+
+
+def test_the_snapshot_excludes_later_messages_until_updated(
+    alice: User, conversation: Conversation
+) -> None:
+    add_exchange(conversation, "first question", "first answer")
+    link = share(alice, conversation)
+    add_exchange(conversation, "later question", "later answer")
+    html = Client().get(f"/s/{link['token']}/").content.decode()
+    assert "first answer" in html and "later question" not in html
+    again = share(alice, conversation)
+    assert again["token"] == link["token"] and again["updated"]
+    assert "later answer" in Client().get(f"/s/{link['token']}/").content.decode()
+
+
+def test_the_system_prompt_is_shown_only_when_chosen(
+    alice: User, conversation: Conversation
+) -> None:
+    add_exchange(conversation, "hi", "hello", params={"system": "You are a pirate."})
+    link = share(alice, conversation)
+    assert "You are a pirate." not in Client().get(f"/s/{link['token']}/").content.decode()
+    share(alice, conversation, include_system="1")
+    assert "You are a pirate." in Client().get(f"/s/{link['token']}/").content.decode()
+
+
+def test_nothing_to_share_is_refused(alice: User, conversation: Conversation) -> None:
+    response = logged_in(alice).post(f"/c/{conversation.id}/share/")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_revoking_makes_the_link_404(alice: User, conversation: Conversation) -> None:
+    add_exchange(conversation, "q", "a")
+    token = share(alice, conversation)["token"]
+    assert logged_in(alice).post(f"/s/{token}/revoke/").status_code == 302
+    assert Client().get(f"/s/{token}/").status_code == 404
+    # Sharing again makes a new link; the old one stays dead.
+    new = share(alice, conversation)["token"]
+    assert new != token and Client().get(f"/s/{new}/").status_code == 200
+
+
+def test_a_wrong_token_is_404() -> None:
+    assert Client().get("/s/not-a-real-token/").status_code == 404
+
+
+def test_a_stranger_cannot_share_revoke_or_list(
+    alice: User, charlie: User, conversation: Conversation
+) -> None:
+    add_exchange(conversation, "q", "private answer")
+    token = share(alice, conversation)["token"]
+    stranger = logged_in(charlie)
+    assert stranger.post(f"/c/{conversation.id}/share/").status_code == 404
+    assert stranger.post(f"/s/{token}/revoke/").status_code == 404
+    assert token not in stranger.get("/shares/").content.decode()
+    assert Client().get(f"/s/{token}/").status_code == 200  # still alive
+
+
+def test_the_owner_lists_links_with_views(alice: User, conversation: Conversation) -> None:
+    add_exchange(conversation, "q", "a")
+    token = share(alice, conversation)["token"]
+    Client().get(f"/s/{token}/")
+    Client().get(f"/s/{token}/")
+    html = logged_in(alice).get("/shares/").content.decode()
+    assert f"/s/{token}/" in html and "<td>2</td>" in html and "Revoke" in html
+
+
+def test_continuing_copies_only_the_snapshot(
+    alice: User, charlie: User, conversation: Conversation
+) -> None:
+    first = add_exchange(
+        conversation, "shared question", "shared answer", params={"system": "secret"}
+    )
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        parent=first.parent,
+        content="other branch",
+        status="complete",
+    )
+    conversation.current_leaf = first
+    conversation.save()
+    token = share(alice, conversation)["token"]
+    add_exchange(conversation, "later", "later answer")
+    response = logged_in(charlie).post(f"/s/{token}/fork/")
+    copy = Conversation.objects.get(owner=charlie)
+    assert response.status_code == 302 and response["Location"] == copy.get_absolute_url()
+    assert [m.content for m in copy.thread()] == ["shared question", "shared answer"]
+    assert copy.messages.count() == 2
+    assert all("system" not in m.params for m in copy.messages.all())
+    assert logged_in(charlie).get(copy.get_absolute_url()).status_code == 200
+
+
+def test_continuing_needs_an_account(alice: User, conversation: Conversation) -> None:
+    add_exchange(conversation, "q", "a")
+    token = share(alice, conversation)["token"]
+    response = Client().post(f"/s/{token}/fork/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_share_page_renders_hostile_content_safely(
+    alice: User, conversation: Conversation
+) -> None:
+    from tests.xss_corpus import CORPUS
+
+    for payload in CORPUS:
+        add_exchange(conversation, payload, payload)
+    html = Client().get(f"/s/{share(alice, conversation)['token']}/").content.decode()
+    body = html.split('<section id="thread"')[1].split("</section>")[0]
+    assert_safe(body)
+
+
+def assert_safe(body: str) -> None:
+    """Only the page's own structure and the allowed markdown tags; no handlers, no scripts."""
+    from conversations.render import TAGS
+    from tests.test_render import inspect
+
+    structure = {"article", "div", "details", "summary"}
+    for tag, attrs in inspect(body):
+        assert tag in TAGS | structure, tag
+        for name, value in attrs.items():
+            assert not name.startswith("on"), name
+            if name == "href":
+                assert (
+                    not (value or "")
+                    .strip()
+                    .lower()
+                    .startswith(("javascript:", "data:", "vbscript:"))
+                )
