@@ -182,8 +182,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             services.drop_database(database)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    # Per test: Playwright's sync API keeps an event loop running while it is open, which
+    # the asyncio tests that follow must not find.
     _require_chromium()
     from playwright.sync_api import sync_playwright
 
