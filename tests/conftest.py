@@ -35,6 +35,21 @@ def upstream(settings: Any, simulator: Simulator) -> Simulator:
     return simulator
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Worker threads of the async tests may leave a PostgreSQL session open; end them
+    before the test database is dropped."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
 @pytest.fixture(autouse=True)
 def catalog(request: pytest.FixtureRequest) -> None:
     """The seeded model catalog, put back after transactional tests flush every table."""
@@ -137,6 +152,13 @@ async def open_socket(
     )
     connected, _ = await communicator.connect()
     return Socket(communicator), connected
+
+
+def split_at_snapshot(frames: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The snapshot and the deltas after it. Frames may come before the snapshot: a socket
+    is in the conversation's group from the moment it connects."""
+    at = next(i for i, f in enumerate(frames) if f["type"] == "snapshot")
+    return frames[at], [f for f in frames[at + 1 :] if f["type"] == "delta"]
 
 
 def text_of(frames: list[dict[str, Any]], message_id: str) -> str:

@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from tests import services
+from tests.conftest import split_at_snapshot
 from tests.live import LiveServer
 
 LEASE = 3.0
@@ -150,10 +151,9 @@ async def test_a_client_moving_from_a_to_b_gets_the_reply_whole(cluster: Cluster
     on_b = await connect(cluster.b, cluster.session, conversation)
     await on_b.send({"type": "resume", "message": reply, "seq": held_seq})
     frames = await on_b.until("done")
-    snapshot = frames[0]
-    assert snapshot["type"] == "snapshot" and snapshot["status"] == "streaming"
+    snapshot, after = split_at_snapshot(frames)
+    assert snapshot["status"] == "streaming"
     assert snapshot["seq"] >= held_seq and snapshot["content"].startswith(text_of(held, reply))
-    after = [f for f in frames if f["type"] == "delta"]
     assert [f["seq"] for f in after] == list(
         range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(after))
     )

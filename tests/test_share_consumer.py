@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from conversations.models import Conversation, Share
-from tests.conftest import Socket, open_socket, text_of
+from tests.conftest import Socket, open_socket, split_at_snapshot, text_of
 from tests.test_chat_consumer import send
 from webchat.models import User
 
@@ -42,11 +42,11 @@ async def test_an_anonymous_viewer_follows_a_streaming_reply_to_its_end(
     assert connected
     await viewer.send({"type": "resume", "message": reply, "seq": 0})
     frames = await viewer.receive_until("done")
-    snapshot = frames[0]
-    assert snapshot["type"] == "snapshot"
-    whole = snapshot["content"] + text_of(
-        [f for f in frames if f.get("seq", 0) > snapshot["seq"]], reply
+    snapshot, after = split_at_snapshot(frames)
+    assert [f["seq"] for f in after] == list(
+        range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(after))
     )
+    whole = snapshot["content"] + text_of(after, reply)
     assert len(whole.split()) == 80 and frames[-1]["status"] == "complete"
     await viewer.close()
     await owner.close()
@@ -78,9 +78,7 @@ async def test_revoking_cuts_off_a_live_viewer(alice: User, conversation: Conver
     viewer, _ = await follow(share.token)
     await viewer.send({"type": "resume", "message": reply, "seq": 0})
     await viewer.receive()
-    client = await database_sync_to_async(_client_for)(alice)
-    response = await database_sync_to_async(client.post)(f"/s/{share.token}/revoke/")
-    assert response.status_code == 302
+    assert await database_sync_to_async(_revoke)(alice, share.token) == 302
     while True:
         output = await viewer.communicator.receive_output(5)
         if output["type"] == "websocket.close":
@@ -93,10 +91,15 @@ async def test_revoking_cuts_off_a_live_viewer(alice: User, conversation: Conver
     await owner.close()
 
 
-def _client_for(user: User):
+def _revoke(user: User, token: str) -> int:
+    from django.db import connection
+
     from tests.conftest import logged_in
 
-    return logged_in(user)
+    try:
+        return logged_in(user).post(f"/s/{token}/revoke/").status_code
+    finally:
+        connection.close()  # the test client keeps this thread's connection open
 
 
 async def test_a_wrong_token_is_closed_with_4404() -> None:
