@@ -53,9 +53,11 @@ def _no_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterato
 @pytest.fixture(autouse=True)
 def catalog(request: pytest.FixtureRequest) -> None:
     """The seeded model catalog, put back after transactional tests flush every table."""
-    if "django_db_setup" not in request.fixturenames:
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if not uses_db:
         return
-    request.getfixturevalue("db")
     from django.apps import apps
 
     if not ChatModel.objects.exists():

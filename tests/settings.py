@@ -17,4 +17,13 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not the shared in-memory database: concurrency tests need real locking
     # (busy timeout, IMMEDIATE transactions) between connections of several threads.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    _test_db = BASE_DIR / ".test-db.sqlite3"  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}  # noqa: F405
+    # Without WAL: Django drops the test database file but would leave a WAL file behind,
+    # which SQLite would then replay into the next run's new database.
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA synchronous=NORMAL;"  # noqa: F405
+    for _stale in (
+        _test_db.with_name(_test_db.name + "-wal"),
+        _test_db.with_name(_test_db.name + "-shm"),
+    ):
+        _stale.unlink(missing_ok=True)

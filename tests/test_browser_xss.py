@@ -72,3 +72,37 @@ def test_the_corpus_is_harmless_everywhere_it_is_shown(
     assert viewer.locator("article.message.assistant").count() == len(CORPUS)
     assert_clean(viewer)  # on the share page, to someone without an account
     viewer.context.close()
+
+
+def test_a_reader_follows_a_shared_reply_live_until_revoked(
+    page: Any, live: LiveServer, browser: Any
+) -> None:
+    live.query("UPDATE webchat_plan SET requests_per_minute = 1000")
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", "sharer")
+    page.fill("#id_password1", "a long enough passphrase 42")
+    page.fill("#id_password2", "a long enough passphrase 42")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    page.fill("#prompt", "A long answer, please [sim words=400 delay=40]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(
+        "() => (document.querySelector('article.message.assistant .content')?.textContent || '').length > 20"
+    )
+    page.click("#share")
+    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    reader = browser.new_context().new_page()
+    watch(reader)
+    reader.goto(page.locator("#share-link").input_value())
+    reply = reader.locator("article.message.assistant .content")
+    first = len(reply.inner_text())
+    reader.wait_for_function(
+        f"() => document.querySelector('article.message.assistant .content').textContent.length > {first + 50}"
+    )
+    # The owner revokes the link: the reader is cut off and told so.
+    token = page.locator("#share-link").input_value().rstrip("/").rsplit("/", 1)[-1]
+    page.goto("/shares/")
+    page.click(f"form[action='/s/{token}/revoke/'] button")
+    reader.wait_for_selector("text=This link has been revoked.")
+    assert reader.foreign == [] and page.foreign == []
+    reader.context.close()
