@@ -1,5 +1,6 @@
 import secrets
 import uuid
+from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
@@ -45,17 +46,41 @@ class Conversation(models.Model):
         return f"/c/{self.id}/"
 
     def path_to(self, leaf_id: uuid.UUID | None) -> list["Message"]:
-        """The messages from the root down to `leaf_id`, in one query whatever the length."""
+        """The messages from the root down to `leaf_id`, in one query whatever the length.
+
+        Each carries `siblings` (the ids of the alternatives at its place, itself included,
+        oldest first) and `position` (its index among them), for the `< 2/3 >` arrows.
+        """
         if leaf_id is None:
             return []
-        by_id = {m.id: m for m in self.messages.all()}
+        messages = list(self.messages.all())
+        by_id = {m.id: m for m in messages}
+        children: dict[uuid.UUID | None, list[Message]] = defaultdict(list)
+        for message in messages:
+            children[message.parent_id].append(message)
         path = []
         node = by_id.get(leaf_id)
         while node is not None:
+            siblings = children[node.parent_id]
+            node.siblings = [str(m.id) for m in siblings]
+            node.position = siblings.index(node)
             path.append(node)
             node = by_id.get(node.parent_id) if node.parent_id else None
         path.reverse()
         return path
+
+    def switch_to(self, message: "Message") -> "Message":
+        """Show the branch through `message`: down its newest replies to a leaf."""
+        children: dict[uuid.UUID | None, list[Message]] = defaultdict(list)
+        for child in self.messages.all():
+            children[child.parent_id].append(child)
+        leaf = message
+        while children[leaf.id]:
+            leaf = children[leaf.id][-1]
+        self.current_leaf = leaf
+        # Looking at another branch is not an update: the sidebar order stays.
+        self.save(update_fields=["current_leaf"])
+        return leaf
 
     def thread(self) -> list["Message"]:
         """The visible thread: root → current leaf."""

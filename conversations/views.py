@@ -1,12 +1,17 @@
 import uuid
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.models import Conversation, Message
@@ -28,18 +33,21 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
     models = list(ChatModel.objects.enabled())
+    prices = {m.slug: m for m in ChatModel.objects.all()}
     thread: list[Message] = []
     if conversation is not None:
         Message.objects.expire_stale(conversation=conversation)
         thread = conversation.thread()
         for message in thread:
-            if (
-                message.role == Message.Role.ASSISTANT
-                and message.status != Message.Status.STREAMING
-            ):
+            if message.role != Message.Role.ASSISTANT:
+                continue
+            if message.status != Message.Status.STREAMING:
                 message.html = render_markdown(message.content)
-    last_model = next((m.model for m in reversed(thread) if m.model), None)
+            message.usage_title = _usage_title(message, prices.get(message.model))
+    last = next((m for m in reversed(thread) if m.role == Message.Role.ASSISTANT), None)
+    selected = last.model if last else (models[0].slug if models else "")
     left = remaining(request.user)
+    plan = request.user.plan
     return {
         "left": left,
         "can_send": left is not None and left["left"] >= MIN_REPLY_TOKENS,
@@ -47,11 +55,53 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "conversation": conversation,
         "thread": thread,
         "models": models,
-        "selected_model": last_model or (models[0].slug if models else ""),
-        "sidebar": Conversation.objects.owned_by(request.user).only("id", "title", "updated")[
-            :SIDEBAR_SIZE
-        ],
+        "selected_model": selected,
+        # The settings the conversation was last sent with carry over to the next message.
+        "params": {k: v for k, v in (last.params if last else {}).items() if v is not None},
+        "max_tokens_cap": plan.max_tokens_cap if plan else 0,
+        "max_candidates": settings.CHAT_MAX_CANDIDATES,
+        "sidebar": sidebar_groups(_sidebar_page(request.user)),
+        "sidebar_more": Conversation.objects.owned_by(request.user).count() > SIDEBAR_SIZE,
     }
+
+
+def _usage_title(message: Message, model: ChatModel | None) -> str:
+    if message.prompt_tokens is None or message.completion_tokens is None:
+        return ""
+    title = f"{message.prompt_tokens:,} prompt + {message.completion_tokens:,} completion tokens"
+    if model is not None:
+        cost = (
+            message.prompt_tokens * model.price_input
+            + message.completion_tokens * model.price_output
+        ) / 1_000_000
+        title += f" · ${cost:.4f}"
+    return title
+
+
+def _sidebar_page(user: Any, before: datetime | None = None) -> list[Conversation]:
+    rows = Conversation.objects.owned_by(user).only("id", "title", "updated")
+    if before is not None:
+        rows = rows.filter(updated__lt=before)
+    return list(rows[:SIDEBAR_SIZE])
+
+
+def sidebar_groups(conversations: list[Conversation]) -> list[tuple[str, list[Conversation]]]:
+    """Today, Yesterday, Previous 7 days, Older — by the day each was last updated."""
+    today = timezone.localdate()
+    groups: dict[str, list[Conversation]] = {}
+    for conversation in conversations:
+        age = (today - timezone.localdate(conversation.updated)).days
+        label = (
+            "Today"
+            if age <= 0
+            else "Yesterday"
+            if age == 1
+            else "Previous 7 days"
+            if age <= 7
+            else "Older"
+        )
+        groups.setdefault(label, []).append(conversation)
+    return list(groups.items())
 
 
 @require_GET
@@ -79,6 +129,110 @@ def create(request: HttpRequest) -> HttpResponse:
 
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=200, strip=True)
+
+
+@require_GET
+@login_required
+def more(request: HttpRequest) -> JsonResponse:
+    """The next page of the sidebar, for "load more"."""
+    try:
+        before = datetime.fromisoformat(request.GET["before"])
+    except (KeyError, ValueError):
+        error = {"code": "invalid_request", "message": "`before` must be an ISO date-time."}
+        return JsonResponse({"error": error}, status=400)
+    page = _sidebar_page(request.user, before)
+    groups = [
+        {
+            "label": label,
+            "items": [
+                {"id": str(c.id), "title": str(c), "updated": c.updated.isoformat()} for c in items
+            ],
+        }
+        for label, items in sidebar_groups(page)
+    ]
+    return JsonResponse({"groups": groups, "more": len(page) == SIDEBAR_SIZE})
+
+
+@require_POST
+@login_required
+def switch(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
+    """Show another branch: the sibling picked with `< 2/3 >`, or a chosen candidate."""
+    conversation = _conversation_for(request, id)
+    message = conversation.messages.filter(pk=_uuid_or_none(request.POST.get("message"))).first()
+    if message is None:
+        return JsonResponse(
+            {"error": {"code": "not_found", "message": "No such message."}}, status=404
+        )
+    leaf = conversation.switch_to(message)
+    if _wants_json(request):
+        return JsonResponse({"leaf": str(leaf.id)})
+    return redirect(conversation.get_absolute_url())
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value or "")
+    except ValueError:
+        return None
+
+
+@require_GET
+@login_required
+def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
+    """The visible thread as Markdown or JSON (the branch on screen, nothing else)."""
+    conversation = _conversation_for(request, id)
+    if fmt not in ("md", "json"):
+        raise Http404("Exports are .md or .json.")
+    thread = conversation.thread()
+    name = slugify(conversation.title) or "conversation"
+    if fmt == "json":
+        body = {
+            "id": str(conversation.id),
+            "title": conversation.title,
+            "created": conversation.created.isoformat(),
+            "messages": [m.as_dict() for m in thread],
+        }
+        response = JsonResponse(body, json_dumps_params={"ensure_ascii": False, "indent": 2})
+    else:
+        parts = [f"# {conversation}\n"]
+        for message in thread:
+            who = "You" if message.role == Message.Role.USER else (message.model or "Assistant")
+            parts.append(f"## {who}\n\n{message.content}\n")
+        response = HttpResponse("\n".join(parts), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+@require_GET
+@login_required
+def search(request: HttpRequest) -> HttpResponse:
+    """The person's own conversations whose title or messages contain the words asked for."""
+    query = request.GET.get("q", "").strip()[:200]
+    results = []
+    if query:
+        mine = Conversation.objects.owned_by(request.user)
+        matches = mine.filter(
+            Q(title__icontains=query) | Q(messages__content__icontains=query)
+        ).distinct()
+        for conversation in matches[:50]:
+            hit = conversation.messages.filter(content__icontains=query).only("content").first()
+            results.append(
+                {
+                    "conversation": conversation,
+                    "snippet": _snippet(hit.content, query) if hit else "",
+                }
+            )
+    return render(request, "conversations/search.html", {"query": query, "results": results})
+
+
+def _snippet(text: str, query: str, width: int = 80) -> str:
+    at = text.lower().find(query.lower())
+    start = max(0, at - width)
+    return (
+        ("…" if start else "")
+        + text[start : at + len(query) + width]
+        + ("…" if at + len(query) + width < len(text) else "")
+    )
 
 
 @require_POST

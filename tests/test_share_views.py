@@ -153,7 +153,7 @@ def assert_safe(body: str) -> None:
     from conversations.render import TAGS
     from tests.test_render import inspect
 
-    structure = {"article", "div", "details", "summary"}
+    structure = {"article", "div", "details", "summary", "button"}
     for tag, attrs in inspect(body):
         assert tag in TAGS | structure, tag
         for name, value in attrs.items():

@@ -138,6 +138,12 @@ class ChatModel(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
+    @property
+    def default_params_json(self) -> str:
+        import json
+
+        return json.dumps(self.default_params or {})
+
 
 class UsageRecord(models.Model):
     """One upstream call: reserved before it, settled after it. Quotas are sums over these."""

@@ -2,6 +2,7 @@
 // Text is set with textContent; HTML goes into the page only through render.js's sanitizer.
 
 import { StreamedMessage } from "./render.js";
+import { setUpLoadMore, setUpTheme } from "./sidebar.js";
 
 const chat = document.getElementById("chat");
 const thread = document.getElementById("thread");
@@ -43,6 +44,137 @@ function buildMessage(message) {
   document.getElementById("welcome")?.remove();
   thread.append(article);
   return article;
+}
+
+// Copy, edit or regenerate, as on the messages the server renders.
+function addActions(article) {
+  if (article.querySelector(".actions")) return;
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const button = (cls, label, text) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = `icon ${cls}`;
+    b.setAttribute("aria-label", label);
+    b.textContent = text;
+    actions.append(b);
+  };
+  button("copy", "Copy message", "Copy");
+  if (article.classList.contains("user")) button("edit", "Edit message", "Edit");
+  else button("regenerate", "Regenerate reply", "Regenerate");
+  article.append(actions);
+}
+
+// A copy button on every code block of rendered replies.
+function decorateCode(root) {
+  for (const pre of root.querySelectorAll(".markdown pre")) {
+    if (pre.querySelector("button.copy-code")) continue;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "icon copy-code";
+    b.setAttribute("aria-label", "Copy code");
+    b.textContent = "Copy";
+    pre.prepend(b);
+  }
+}
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = "Copied";
+    setTimeout(() => (button.textContent = "Copy"), 1500);
+  } catch {
+    showError("Copying was refused by the browser.");
+  }
+}
+
+// Everything from `article` on leaves the screen: a new branch takes its place.
+function cutFrom(article) {
+  let node = article;
+  while (node) {
+    const next = node.nextElementSibling;
+    if (node.matches("article.message, .candidates")) {
+      streams.delete(node.dataset.id);
+      node.remove();
+    }
+    node = next;
+  }
+}
+
+function currentParams() {
+  const params = {};
+  const system = document.getElementById("system").value.trim();
+  if (system) params.system = system;
+  const temperature = document.getElementById("temperature").value;
+  if (temperature !== "") params.temperature = Number(temperature);
+  const maxTokens = document.getElementById("max-tokens").value;
+  if (maxTokens !== "") params.max_tokens = Number(maxTokens);
+  params.n = Number(document.getElementById("candidates").value || 1);
+  return params;
+}
+
+// The max tokens a reply may ask for: the model's most and the plan's cap.
+function clampMaxTokens() {
+  const input = document.getElementById("max-tokens");
+  const option = modelPicker.selectedOptions[0];
+  const caps = [Number(option?.dataset.maxOutput || 0), Number(input.dataset.cap || 0)].filter((x) => x > 0);
+  if (caps.length) input.max = String(Math.min(...caps));
+  if (input.value && input.max && Number(input.value) > Number(input.max)) input.value = input.max;
+}
+
+async function post(url, data = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
+    body: new URLSearchParams(data),
+    credentials: "same-origin",
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error?.message || "That did not work. Please try again.");
+  return body;
+}
+
+async function switchTo(messageId) {
+  try {
+    await post(`/c/${conversationId}/switch/`, { message: messageId });
+    location.reload();
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function editMessage(article) {
+  const content = article.querySelector(".content");
+  const original = content.textContent;
+  const editor = document.createElement("form");
+  editor.className = "editor";
+  const area = document.createElement("textarea");
+  area.value = original;
+  area.setAttribute("aria-label", "Edited message");
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.className = "primary";
+  save.textContent = "Save & send";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "secondary";
+  cancel.textContent = "Cancel";
+  editor.append(area, save, cancel);
+  content.hidden = true;
+  content.after(editor);
+  area.focus();
+  cancel.addEventListener("click", () => {
+    editor.remove();
+    content.hidden = false;
+  });
+  editor.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!area.value.trim()) return;
+    // The edit is a new message under the same parent: a new branch.
+    const parent = article.dataset.parent || null;
+    cutFrom(article);
+    sendMessage(area.value, parent);
+  });
 }
 
 function stream(id) {
@@ -102,19 +234,42 @@ const handlers = {
     const pending =
       frame.client_id && thread.querySelector(`article[data-client-id="${CSS.escape(frame.client_id)}"]`);
     pendingSends.delete(frame.client_id);
+    let article = pending;
     if (pending) {
       pending.dataset.id = frame.message.id;
       pending.dataset.status = "complete";
       delete pending.dataset.clientId;
     } else if (!messageElement(frame.message.id)) {
-      buildMessage(frame.message);
+      article = buildMessage(frame.message);
+    }
+    if (article) {
+      article.dataset.parent = frame.message.parent || "";
+      addActions(article);
     }
     if (document.getElementById("title").textContent === "New chat") nameConversation(frame.message.content);
   },
   start(frame) {
-    for (const id of frame.messages) {
-      if (!messageElement(id)) buildMessage({ id, role: "assistant", status: "streaming", model: frame.model });
+    let group = null;
+    if (frame.messages.length > 1) {
+      // Candidates side by side; the person picks the one the conversation goes on from.
+      group = document.createElement("section");
+      group.className = "candidates";
+      group.setAttribute("aria-label", `${frame.messages.length} candidate replies`);
+      thread.append(group);
     }
+    frame.messages.forEach((id, index) => {
+      if (messageElement(id)) return;
+      const article = buildMessage({ id, role: "assistant", status: "streaming", model: frame.model });
+      if (group) {
+        group.append(article);
+        article.querySelector(".role").textContent = `${frame.model} · candidate ${index + 1}`;
+        const pick = document.createElement("button");
+        pick.type = "button";
+        pick.className = "secondary pick";
+        pick.textContent = "Continue from this one";
+        article.append(pick);
+      }
+    });
     refreshControls();
     scrollToEnd();
   },
@@ -134,6 +289,12 @@ const handlers = {
     if (!entry) return;
     entry.done(frame);
     streams.delete(frame.message);
+    const article = messageElement(frame.message);
+    if (frame.usage) {
+      article.title = `${frame.usage.prompt_tokens.toLocaleString("en")} prompt + ${frame.usage.completion_tokens.toLocaleString("en")} completion tokens`;
+    }
+    if (!article.closest(".candidates")) addActions(article);
+    decorateCode(article);
     refreshControls();
     refreshAllowance();
   },
@@ -215,6 +376,9 @@ async function ensureConversation() {
   conversationId = created.id;
   chat.dataset.conversation = created.id;
   shareButton.dataset.url = `${created.url}share/`;
+  document.getElementById("export-md").href = `${created.url}export.md`;
+  document.getElementById("export-json").href = `${created.url}export.json`;
+  document.querySelector(".header-actions").hidden = false;
   history.replaceState(null, "", created.url);
   connect();
 }
@@ -229,12 +393,19 @@ async function submit() {
     showError(error.message);
     return;
   }
+  prompt.value = "";
+  sendMessage(text);
+}
+
+// `parent` undefined: after the current leaf; an id or null: a new branch there.
+function sendMessage(text, parent) {
   const clientId = crypto.randomUUID();
   pendingSends.set(clientId, text);
   const article = buildMessage({ id: `pending-${clientId}`, role: "user", status: "sending", content: text });
   article.dataset.clientId = clientId;
-  prompt.value = "";
-  send({ type: "send", content: text, model: modelPicker.value, client_id: clientId });
+  const frame = { type: "send", content: text, model: modelPicker.value, params: currentParams(), client_id: clientId };
+  if (parent !== undefined) frame.parent = parent;
+  send(frame);
   scrollToEnd();
 }
 
@@ -281,10 +452,74 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && !stopButton.hidden) send({ type: "stop" });
 });
 stopButton.addEventListener("click", () => send({ type: "stop" }));
+thread.addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (!button) return;
+  const article = button.closest("article.message");
+  if (button.classList.contains("copy-code")) {
+    copyText(button.parentElement.querySelector("code")?.textContent || "", button);
+  } else if (button.classList.contains("copy")) {
+    copyText(article.querySelector(".content").innerText, button);
+  } else if (button.classList.contains("edit")) {
+    editMessage(article);
+  } else if (button.classList.contains("regenerate")) {
+    cutFrom(article);
+    send({ type: "regenerate", message: article.dataset.id });
+  } else if (button.classList.contains("pick")) {
+    switchTo(article.dataset.id);
+  } else if (button.classList.contains("prev") || button.classList.contains("next")) {
+    const siblings = button.parentElement.dataset.siblings.split(",");
+    const at = siblings.indexOf(article.dataset.id) + (button.classList.contains("next") ? 1 : -1);
+    if (siblings[at]) switchTo(siblings[at]);
+  }
+});
+document.getElementById("rename").addEventListener("click", () => {
+  const form = document.getElementById("rename-form");
+  const input = document.getElementById("rename-input");
+  input.value = document.getElementById("title").textContent;
+  form.hidden = false;
+  document.getElementById("title").hidden = true;
+  input.focus();
+  input.select();
+});
+document.getElementById("rename-input").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    document.getElementById("rename-form").hidden = true;
+    document.getElementById("title").hidden = false;
+  }
+});
+document.getElementById("rename-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const body = await post(`/c/${conversationId}/rename/`, { title: document.getElementById("rename-input").value });
+    document.getElementById("title").textContent = body.title;
+    document.title = `${body.title} · webchat`;
+    const link = document.querySelector(`.conversation-list a[href="/c/${conversationId}/"]`);
+    if (link) link.textContent = body.title;
+  } catch (error) {
+    showError(error.message);
+  }
+  document.getElementById("rename-form").hidden = true;
+  document.getElementById("title").hidden = false;
+});
+document.getElementById("delete").addEventListener("click", async () => {
+  if (!confirm("Delete this conversation? This cannot be undone.")) return;
+  try {
+    await post(`/c/${conversationId}/delete/`);
+    location.href = "/";
+  } catch (error) {
+    showError(error.message);
+  }
+});
+modelPicker.addEventListener("change", clampMaxTokens);
 shareButton.addEventListener("click", share);
 document.getElementById("share-copy").addEventListener("click", copyLink);
 
 for (const id of streamingIds()) stream(id);
+decorateCode(thread);
+clampMaxTokens();
+setUpTheme();
+setUpLoadMore();
 if (conversationId) connect();
 refreshControls();
 prompt.focus();
