@@ -56,8 +56,11 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "thread": thread,
         "models": models,
         "selected_model": selected,
-        # The settings the conversation was last sent with carry over to the next message.
-        "params": {k: v for k, v in (last.params if last else {}).items() if v is not None},
+        # The conversation's system prompt and temperature carry over to the next message;
+        # max_tokens and n are asked for per message.
+        "params": {
+            k: v for k, v in (last.params if last else {}).items() if k in ("system", "temperature")
+        },
         "max_tokens_cap": plan.max_tokens_cap if plan else 0,
         "max_candidates": settings.CHAT_MAX_CANDIDATES,
         "sidebar": sidebar_groups(_sidebar_page(request.user)),

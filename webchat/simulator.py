@@ -431,7 +431,13 @@ class Simulator:
                 if m.get("role") != "system"
             )
             system = next((m.get("content") for m in messages if m.get("role") == "system"), None)
-            texts = [f"I received {len(messages)} messages. {summary}. System: {system}."] * n
+            settings_seen = " ".join(
+                f"{key}={payload.get(key)}" for key in ("temperature", "max_tokens", "n")
+            )
+            texts = [
+                f"I received {len(messages)} messages. {summary}. System: {system}. "
+                f"Params: {settings_seen}."
+            ] * n
         else:
             words = int(options.get("words", self.default_words))
             texts = [compose_reply(prompt, words, seed + i) for i in range(n)]

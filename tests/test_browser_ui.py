@@ -1,0 +1,207 @@
+"""The chat as a daily ChatGPT user drives it, in headless Chromium."""
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def sign_up(page: Any, live: LiveServer, name: str) -> None:
+    live.query("UPDATE webchat_plan SET requests_per_minute = 1000")
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", name)
+    page.fill("#id_password1", "a long enough passphrase 42")
+    page.fill("#id_password2", "a long enough passphrase 42")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
+def say(page: Any, text: str, replies: int = 1) -> None:
+    """Send and wait until `replies` more replies have finished."""
+    done = page.locator('article.message.assistant:not([data-status="streaming"])').count()
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('article.message.assistant').length >= n && "
+        "!document.querySelector('article.message.assistant[data-status=\"streaming\"]')",
+        arg=done + replies,
+    )
+
+
+def texts(page: Any, role: str) -> list[str]:
+    return page.locator(f"article.message.{role} .content").all_inner_texts()
+
+
+def test_edit_makes_a_branch_and_the_arrows_flip_between_them(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "brancher")
+    say(page, "first question [sim repeat delay=1]")
+    say(page, "second question [sim repeat delay=1]")
+    page.locator("article.message.user").first.locator(".edit").click()
+    page.fill("form.editor textarea", "first, edited [sim repeat delay=1]")
+    page.click("form.editor button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelectorAll('article.message.user').length === 1 && "
+        "document.querySelector('article.message.assistant[data-status=\"complete\"]')"
+    )
+    assert texts(page, "user") == ["first, edited [sim repeat delay=1]"]
+    page.reload()
+    first = page.locator("article.message.user").first
+    assert first.locator(".siblings .count").inner_text() == "2/2"
+    first.locator(".prev").click()
+    page.wait_for_load_state("load")
+    page.wait_for_selector("article.message.user .siblings .count >> text=1/2")
+    # The thread below follows the branch: the old second question is back.
+    assert texts(page, "user") == [
+        "first question [sim repeat delay=1]",
+        "second question [sim repeat delay=1]",
+    ]
+    page.locator("article.message.user").first.locator(".next").click()
+    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
+    assert texts(page, "user") == ["first, edited [sim repeat delay=1]"]
+    assert page.problems == []
+
+
+def test_regenerate_adds_a_sibling_reply(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "regenerator")
+    say(page, "tell me [sim words=12 delay=1]")
+    before = texts(page, "assistant")
+    page.locator("article.message.assistant .regenerate").click()
+    page.wait_for_function(
+        "() => document.querySelector('article.message.assistant[data-status=\"complete\"]')"
+    )
+    page.reload()
+    reply = page.locator("article.message.assistant")
+    assert reply.locator(".siblings .count").inner_text() == "2/2"
+    reply.locator(".prev").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
+    assert texts(page, "assistant") == before
+    assert page.problems == []
+
+
+def test_three_candidates_stream_side_by_side_and_one_is_picked(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "picker")
+    page.click("#settings summary")
+    page.fill("#candidates", "3")
+    say(page, "three takes [sim words=15 delay=5]", replies=3)
+    candidates = page.locator(".candidates article.message.assistant")
+    assert candidates.count() == 3
+    third = candidates.nth(2).locator(".content").inner_text()
+    assert len(set(candidates.locator(".content").all_inner_texts())) == 3
+    candidates.nth(2).locator(".pick").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=3/3")
+    assert texts(page, "assistant") == [third]
+    assert page.problems == []
+
+
+def test_settings_reach_the_model(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "tuner")
+    page.click("#settings summary")
+    page.fill("#system", "Answer like a pirate.")
+    page.fill("#temperature", "0.3")
+    page.fill("#max-tokens", "300")
+    say(page, "what do you see? [sim echo]")
+    reply = texts(page, "assistant")[-1]
+    assert "System: Answer like a pirate." in reply
+    assert "temperature=0.3 max_tokens=300 n=1" in reply
+    # The system prompt and temperature stay with the conversation.
+    page.reload()
+    assert page.input_value("#system") == "Answer like a pirate."
+    assert page.input_value("#temperature") == "0.3"
+
+
+def test_rename_search_export_and_delete(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "organiser")
+    say(page, "Plans for the aardvark trip [sim repeat delay=1]")
+    page.click("#rename")
+    page.fill("#rename-input", "Aardvark trip")
+    page.press("#rename-input", "Enter")
+    page.wait_for_selector("#title >> text=Aardvark trip")
+    assert page.locator(".conversation-list a", has_text="Aardvark trip").count() == 1
+    conversation_url = page.url
+
+    markdown = page.request.get(page.get_attribute("#export-md", "href"))
+    assert markdown.ok and "# Aardvark trip" in markdown.text() and "## You" in markdown.text()
+    exported = json.loads(page.request.get(page.get_attribute("#export-json", "href")).text())
+    assert [m["role"] for m in exported["messages"]] == ["user", "assistant"]
+
+    page.fill("#search-q", "aardvark")
+    page.press("#search-q", "Enter")
+    page.wait_for_url("**/search/?q=aardvark")
+    assert page.locator(".results a", has_text="Aardvark trip").count() == 1
+
+    page.goto(conversation_url)
+    page.accept_confirm = True
+    page.click("#delete")
+    page.wait_for_url(live.url + "/")
+    assert page.locator(".conversation-list a", has_text="Aardvark trip").count() == 0
+    assert page.goto(conversation_url).status == 404
+    assert page.problems == [] or all("404" in p for p in page.problems)
+
+
+def test_keyboard_enter_shift_enter_and_escape(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "typist")
+    page.fill("#prompt", "line one")
+    page.press("#prompt", "Shift+Enter")
+    page.keyboard.type("line two [sim words=400 delay=30]")
+    assert page.locator("article.message").count() == 0
+    assert page.input_value("#prompt") == "line one\nline two [sim words=400 delay=30]"
+    page.press("#prompt", "Enter")
+    page.wait_for_selector('article.message.assistant[data-status="streaming"]')
+    page.wait_for_function(
+        "() => document.querySelector('article.message.assistant .content').textContent.length > 10"
+    )
+    page.keyboard.press("Escape")
+    page.wait_for_selector('article.message.assistant[data-status="stopped"]')
+    assert (
+        page.locator("article.message.user .content").inner_text()
+        == "line one\nline two [sim words=400 delay=30]"
+    )
+
+
+def test_theme_switch_is_remembered(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "themer")
+    theme = lambda: page.evaluate("() => document.documentElement.dataset.theme || 'system'")  # noqa: E731
+    background = lambda: page.evaluate("() => getComputedStyle(document.body).backgroundColor")  # noqa: E731
+    assert theme() == "system"
+    page.click("#theme")
+    assert theme() == "light" and background() == "rgb(255, 255, 255)"
+    page.click("#theme")
+    assert theme() == "dark" and background() == "rgb(22, 24, 28)"
+    page.reload()
+    assert theme() == "dark" and page.get_attribute("#theme", "aria-label").startswith(
+        "Theme: dark"
+    )
+    page.click("#theme")
+    assert theme() == "system"
+
+
+def test_it_fits_a_phone(browser: Any, live: LiveServer) -> None:
+    context = browser.new_context(
+        base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    page = context.new_page()
+    sign_up(page, live, "pocket")
+    say(page, "A longer reply on a small screen [sim words=80 delay=1]")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    assert page.locator("#send").is_visible() and page.locator("#prompt").is_visible()
+    context.close()
+
+
+def test_every_control_has_an_accessible_name(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "reader")
+    say(page, "hello [sim words=5 delay=1]")
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll('button, a, input, textarea, select, summary')]
+            .filter(el => el.offsetParent !== null)
+            .filter(el => !(el.getAttribute('aria-label') || el.textContent.trim() ||
+                            (el.id && document.querySelector(`label[for="${el.id}"]`))))
+            .map(el => el.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
+    assert page.get_attribute("#thread", "aria-live") == "polite"
