@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format check pytest pytest-services bench clean
+.PHONY: install run test lint format check pytest pytest-services bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +59,13 @@ test: lint check pytest pytest-services
 bench: install
 	$(BIN)/python bench/first_delta.py
 	$(BIN)/python bench/db_writes.py
+	$(BIN)/python bench/page_weight.py
 	@if $(BIN)/python -m tests.services; then \
 		$(BIN)/python bench/channel_layers.py && $(BIN)/python bench/cross_process.py; \
 	fi
+
+screenshots: install
+	$(BIN)/python docs/screenshots/take.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

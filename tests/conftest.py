@@ -15,7 +15,7 @@ from django.test import Client
 from conversations import generation
 from conversations.models import Conversation
 from tests import services
-from tests.live import LiveServer
+from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveServer
 from webchat.models import ChatModel, Plan, User
 from webchat.simulator import Simulator
 
@@ -170,19 +170,6 @@ def text_of(frames: list[dict[str, Any]], message_id: str) -> str:
 
 
 # --- The app in a browser ---------------------------------------------------------------------
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 def _require_chromium() -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":

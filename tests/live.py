@@ -22,6 +22,19 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Debian's Chromium, never a downloaded browser; no background traffic off this machine.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def free_port() -> int:
     with socket.socket() as sock:

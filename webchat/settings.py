@@ -149,7 +149,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "webchat.storage.StaticStorage"
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG

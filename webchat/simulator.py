@@ -235,6 +235,7 @@ class Simulator:
         self.completed = 0  # streams that reached [DONE]
         self.aborted = 0  # streams the client went away from
         self._fail_counts: Counter[str] = Counter()
+        self._asked: Counter[str] = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -421,7 +422,10 @@ class Simulator:
         model = str(payload.get("model") or "grok-3")
         n = max(1, min(int(payload.get("n") or 1), 8))
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
-        seed = zlib.crc32(prompt.encode())  # the same reply for the same prompt, every run
+        # The same prompt gives the same reply each run, and a different one when asked again
+        # (a regeneration) in the same run.
+        self._asked[prompt] += 1
+        seed = zlib.crc32(prompt.encode()) + 1000 * (self._asked[prompt] - 1)
         if "repeat" in options:
             texts = [DIRECTIVE.sub("", prompt).strip() or "(nothing)"] * n
         elif "echo" in options:

@@ -1,0 +1,64 @@
+"""Screenshots for the README: `make screenshots` (needs Debian's chromium)."""
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveServer  # noqa: E402
+
+
+def main() -> None:
+    server = LiveServer(Path(tempfile.mkdtemp()))
+    server.start()
+    try:
+        session = server.sign_up("ada")
+        cookies = [{"name": "sessionid", "value": session, "url": server.url}]
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_context(
+                base_url=server.url, viewport={"width": 1280, "height": 820}
+            ).new_page()
+            page.context.add_cookies(cookies)
+            page.goto("/")
+            for prompt in (
+                "How do I greet someone in Python? Show me the code. [sim words=45 delay=2]",
+                "And what should I measure first? [sim words=70 delay=2]",
+            ):
+                page.fill("#prompt", prompt)
+                page.press("#prompt", "Enter")
+                page.wait_for_function(
+                    "() => !document.querySelector('[data-status=\"streaming\"]') && "
+                    "document.querySelectorAll('article.message.assistant').length > 0"
+                )
+                time.sleep(0.3)
+            page.locator("article.message.assistant").last.locator(".regenerate").click()
+            time.sleep(2)  # the new version is written
+            page.reload()
+            page.screenshot(path=str(HERE / "light.png"))
+            page.evaluate("() => { localStorage.setItem('theme', 'dark'); }")
+            page.reload()
+            page.screenshot(path=str(HERE / "dark.png"))
+            page.fill("#prompt", "Tell me a longer story, slowly. [sim words=300 delay=60]")
+            page.press("#prompt", "Enter")
+            time.sleep(3)
+            page.screenshot(path=str(HERE / "streaming.png"))
+            page.keyboard.press("Escape")
+            phone = browser.new_context(
+                base_url=server.url, viewport={"width": 390, "height": 844}, is_mobile=True
+            ).new_page()
+            phone.context.add_cookies(cookies)
+            phone.goto(page.url)
+            phone.screenshot(path=str(HERE / "phone.png"))
+            browser.close()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
