@@ -1,0 +1,98 @@
+"""The chat page's helpers: branch switching, export, search, the sidebar."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+from tests.conftest import logged_in
+from tests.test_conversation_views import add_exchange
+from webchat.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_arrows_switch_to_a_sibling_and_down_its_newest_replies(alice: User, conversation: Conversation) -> None:
+    first = add_exchange(conversation, "q1", "a1")
+    later = add_exchange(conversation, "q2", "a2")
+    other = Message.objects.create(conversation=conversation, role="assistant", parent=first.parent, content="a1 again", status="complete")
+    client = logged_in(alice)
+    response = client.post(f"/c/{conversation.id}/switch/", {"message": other.id}, headers={"Accept": "application/json"})
+    assert response.json() == {"leaf": str(other.id)}
+    html = client.get(f"/c/{conversation.id}/").content.decode()
+    assert "a1 again" in html and "q2" not in html and "2/2" in html
+    client.post(f"/c/{conversation.id}/switch/", {"message": first.parent_id})
+    conversation.refresh_from_db()
+    assert conversation.current_leaf == other  # the newest reply under the question
+    client.post(f"/c/{conversation.id}/switch/", {"message": first.id})
+    conversation.refresh_from_db()
+    assert conversation.current_leaf == later
+
+
+def test_a_stranger_cannot_switch_export_or_find(alice: User, charlie: User, conversation: Conversation) -> None:
+    reply = add_exchange(conversation, "private words", "secret answer")
+    stranger = logged_in(charlie)
+    assert stranger.post(f"/c/{conversation.id}/switch/", {"message": reply.id}).status_code == 404
+    assert stranger.get(f"/c/{conversation.id}/export.md").status_code == 404
+    assert stranger.get(f"/c/{conversation.id}/export.json").status_code == 404
+    assert "private words" not in stranger.get("/search/?q=private").content.decode()
+    mine = Conversation.objects.create(owner=charlie)
+    assert stranger.post(f"/c/{mine.id}/switch/", {"message": reply.id}).status_code == 404
+
+
+def test_export_gives_the_visible_thread(alice: User, conversation: Conversation) -> None:
+    conversation.title = "Trip"
+    conversation.save()
+    add_exchange(conversation, "Where to?", "**Lisbon**.")
+    client = logged_in(alice)
+    markdown = client.get(f"/c/{conversation.id}/export.md")
+    assert markdown["Content-Type"].startswith("text/markdown")
+    assert 'filename="trip.md"' in markdown["Content-Disposition"]
+    assert markdown.content.decode() == "# Trip\n\n## You\n\nWhere to?\n\n## grok-3\n\n**Lisbon**.\n"
+    body = json.loads(client.get(f"/c/{conversation.id}/export.json").content)
+    assert body["title"] == "Trip" and [m["content"] for m in body["messages"]] == ["Where to?", "**Lisbon**."]
+    assert client.get(f"/c/{conversation.id}/export.pdf").status_code == 404
+
+
+def test_search_finds_titles_and_content_with_a_snippet(alice: User) -> None:
+    by_title = Conversation.objects.create(owner=alice, title="Sourdough starter")
+    by_content = Conversation.objects.create(owner=alice, title="Baking")
+    add_exchange(by_content, "How long to proof a sourdough loaf?", "Overnight.")
+    Conversation.objects.create(owner=alice, title="Unrelated")
+    html = logged_in(alice).get("/search/?q=SOURDOUGH").content.decode()
+    assert str(by_title.id) in html and str(by_content.id) in html and "Unrelated" not in html
+    assert "proof a sourdough loaf" in html
+
+
+def test_the_sidebar_groups_by_day_and_loads_more(alice: User) -> None:
+    now = timezone.now()
+    for days, count in ((0, 2), (1, 1), (3, 1), (30, 60)):
+        for i in range(count):
+            c = Conversation.objects.create(owner=alice, title=f"d{days}-{i}")
+            Conversation.objects.filter(pk=c.pk).update(updated=now - timedelta(days=days, minutes=i))
+    client = logged_in(alice)
+    html = client.get("/").content.decode()
+    for label in ("Today", "Yesterday", "Previous 7 days", "Older"):
+        assert f'<h2 class="group">{label}</h2>' in html
+    assert 'id="load-more"' in html and html.count("<li data-updated") == 50
+    last = html.split("<li data-updated=\"")[-1].split('"')[0]
+    page = client.get("/conversations/more/", {"before": last}).json()
+    assert sum(len(g["items"]) for g in page["groups"]) == 14 and not page["more"]
+    assert client.get("/conversations/more/?before=nope").status_code == 400
+
+
+def test_a_reply_shows_its_tokens_and_cost_on_hover(alice: User, conversation: Conversation) -> None:
+    add_exchange(conversation, "q", "a", prompt_tokens=1000, completion_tokens=2000)
+    html = logged_in(alice).get(f"/c/{conversation.id}/").content.decode()
+    # grok-3: $3 in + $15 out per million.
+    assert 'title="1,000 prompt + 2,000 completion tokens · $0.0330"' in html
+
+
+def test_the_share_page_has_no_editing_controls(alice: User, conversation: Conversation) -> None:
+    add_exchange(conversation, "q", "a")
+    token = logged_in(alice).post(f"/c/{conversation.id}/share/", headers={"Accept": "application/json"}).json()["token"]
+    html = Client().get(f"/s/{token}/").content.decode()
+    assert "Regenerate" not in html and "Edit" not in html
