@@ -15,12 +15,24 @@ from webchat.models import User
 pytestmark = pytest.mark.django_db
 
 
-def test_the_arrows_switch_to_a_sibling_and_down_its_newest_replies(alice: User, conversation: Conversation) -> None:
+def test_the_arrows_switch_to_a_sibling_and_down_its_newest_replies(
+    alice: User, conversation: Conversation
+) -> None:
     first = add_exchange(conversation, "q1", "a1")
     later = add_exchange(conversation, "q2", "a2")
-    other = Message.objects.create(conversation=conversation, role="assistant", parent=first.parent, content="a1 again", status="complete")
+    other = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        parent=first.parent,
+        content="a1 again",
+        status="complete",
+    )
     client = logged_in(alice)
-    response = client.post(f"/c/{conversation.id}/switch/", {"message": other.id}, headers={"Accept": "application/json"})
+    response = client.post(
+        f"/c/{conversation.id}/switch/",
+        {"message": other.id},
+        headers={"Accept": "application/json"},
+    )
     assert response.json() == {"leaf": str(other.id)}
     html = client.get(f"/c/{conversation.id}/").content.decode()
     assert "a1 again" in html and "q2" not in html and "2/2" in html
@@ -32,7 +44,9 @@ def test_the_arrows_switch_to_a_sibling_and_down_its_newest_replies(alice: User,
     assert conversation.current_leaf == later
 
 
-def test_a_stranger_cannot_switch_export_or_find(alice: User, charlie: User, conversation: Conversation) -> None:
+def test_a_stranger_cannot_switch_export_or_find(
+    alice: User, charlie: User, conversation: Conversation
+) -> None:
     reply = add_exchange(conversation, "private words", "secret answer")
     stranger = logged_in(charlie)
     assert stranger.post(f"/c/{conversation.id}/switch/", {"message": reply.id}).status_code == 404
@@ -51,9 +65,14 @@ def test_export_gives_the_visible_thread(alice: User, conversation: Conversation
     markdown = client.get(f"/c/{conversation.id}/export.md")
     assert markdown["Content-Type"].startswith("text/markdown")
     assert 'filename="trip.md"' in markdown["Content-Disposition"]
-    assert markdown.content.decode() == "# Trip\n\n## You\n\nWhere to?\n\n## grok-3\n\n**Lisbon**.\n"
+    assert (
+        markdown.content.decode() == "# Trip\n\n## You\n\nWhere to?\n\n## grok-3\n\n**Lisbon**.\n"
+    )
     body = json.loads(client.get(f"/c/{conversation.id}/export.json").content)
-    assert body["title"] == "Trip" and [m["content"] for m in body["messages"]] == ["Where to?", "**Lisbon**."]
+    assert body["title"] == "Trip" and [m["content"] for m in body["messages"]] == [
+        "Where to?",
+        "**Lisbon**.",
+    ]
     assert client.get(f"/c/{conversation.id}/export.pdf").status_code == 404
 
 
@@ -72,19 +91,23 @@ def test_the_sidebar_groups_by_day_and_loads_more(alice: User) -> None:
     for days, count in ((0, 2), (1, 1), (3, 1), (30, 60)):
         for i in range(count):
             c = Conversation.objects.create(owner=alice, title=f"d{days}-{i}")
-            Conversation.objects.filter(pk=c.pk).update(updated=now - timedelta(days=days, minutes=i))
+            Conversation.objects.filter(pk=c.pk).update(
+                updated=now - timedelta(days=days, minutes=i)
+            )
     client = logged_in(alice)
     html = client.get("/").content.decode()
     for label in ("Today", "Yesterday", "Previous 7 days", "Older"):
         assert f'<h2 class="group">{label}</h2>' in html
     assert 'id="load-more"' in html and html.count("<li data-updated") == 50
-    last = html.split("<li data-updated=\"")[-1].split('"')[0]
+    last = html.split('<li data-updated="')[-1].split('"')[0]
     page = client.get("/conversations/more/", {"before": last}).json()
     assert sum(len(g["items"]) for g in page["groups"]) == 14 and not page["more"]
     assert client.get("/conversations/more/?before=nope").status_code == 400
 
 
-def test_a_reply_shows_its_tokens_and_cost_on_hover(alice: User, conversation: Conversation) -> None:
+def test_a_reply_shows_its_tokens_and_cost_on_hover(
+    alice: User, conversation: Conversation
+) -> None:
     add_exchange(conversation, "q", "a", prompt_tokens=1000, completion_tokens=2000)
     html = logged_in(alice).get(f"/c/{conversation.id}/").content.decode()
     # grok-3: $3 in + $15 out per million.
@@ -93,6 +116,10 @@ def test_a_reply_shows_its_tokens_and_cost_on_hover(alice: User, conversation: C
 
 def test_the_share_page_has_no_editing_controls(alice: User, conversation: Conversation) -> None:
     add_exchange(conversation, "q", "a")
-    token = logged_in(alice).post(f"/c/{conversation.id}/share/", headers={"Accept": "application/json"}).json()["token"]
+    token = (
+        logged_in(alice)
+        .post(f"/c/{conversation.id}/share/", headers={"Accept": "application/json"})
+        .json()["token"]
+    )
     html = Client().get(f"/s/{token}/").content.decode()
     assert "Regenerate" not in html and "Edit" not in html
