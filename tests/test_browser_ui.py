@@ -205,3 +205,15 @@ def test_every_control_has_an_accessible_name(page: Any, live: LiveServer) -> No
     )
     assert unnamed == []
     assert page.get_attribute("#thread", "aria-live") == "polite"
+
+
+def test_a_reasoning_model_shows_its_thinking_folded(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "thinker")
+    page.select_option("#model", "grok-3-mini")
+    say(page, "why is the sky blue? [sim words=20 delay=2]")
+    thinking = page.locator("article.message.assistant details.reasoning")
+    assert thinking.count() == 1 and not thinking.get_attribute("open")
+    thinking.locator("summary").click()
+    assert len(thinking.locator(".reasoning-text").inner_text().split()) >= 10
+    page.reload()
+    assert page.locator("article.message.assistant details.reasoning").count() == 1
