@@ -5,19 +5,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
-
-
-def sign_up(page: Any, live: LiveServer, name: str) -> None:
-    live.query("UPDATE webchat_plan SET requests_per_minute = 1000")
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", name)
-    page.fill("#id_password1", "a long enough passphrase 42")
-    page.fill("#id_password2", "a long enough passphrase 42")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
 
 
 def say(page: Any, text: str, replies: int = 1) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import watch
+from tests.conftest import sign_up, watch
 from tests.live import LiveServer
 from tests.xss_corpus import CORPUS
 
@@ -40,14 +40,7 @@ def assert_clean(page: Any) -> None:
 def test_the_corpus_is_harmless_everywhere_it_is_shown(
     page: Any, live: LiveServer, browser: Any
 ) -> None:
-    # One message per entry: more than the default plan's 30 a minute.
-    live.query("UPDATE webchat_plan SET requests_per_minute = 1000")
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", "mallory")
-    page.fill("#id_password1", "a long enough passphrase 42")
-    page.fill("#id_password2", "a long enough passphrase 42")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    sign_up(page, live, "mallory")  # one message per entry: more than 30 a minute
 
     for done, payload in enumerate(CORPUS, start=1):
         page.fill("#prompt", f"[sim repeat delay=3] {payload}")
@@ -79,13 +72,7 @@ def test_the_corpus_is_harmless_everywhere_it_is_shown(
 def test_a_reader_follows_a_shared_reply_live_until_revoked(
     page: Any, live: LiveServer, browser: Any
 ) -> None:
-    live.query("UPDATE webchat_plan SET requests_per_minute = 1000")
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", "sharer")
-    page.fill("#id_password1", "a long enough passphrase 42")
-    page.fill("#id_password2", "a long enough passphrase 42")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    sign_up(page, live, "sharer")
     page.fill("#prompt", "A long answer, please [sim words=400 delay=40]")
     page.press("#prompt", "Enter")
     page.wait_for_function(
