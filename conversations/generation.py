@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -99,15 +100,16 @@ def _catalog_model(slug: str) -> ChatModel:
 def _begin(
     conversation: Conversation,
     *,
-    parent: Message | None,
+    history: list[Message],
     content: str | None,
     model: ChatModel,
     params: dict[str, Any],
     n: int,
     channel: str,
 ) -> Turn:
-    """Reserve quota and store the turn (a new message, or new replies to `parent`) at once."""
-    history = conversation.path_to(parent.id) if parent is not None else []
+    """Reserve quota and store the turn (a new message, or new replies to the last of
+    `history`) at once."""
+    parent = history[-1] if history else None
     texts = [m.content for m in history] + [content or "", params.get("system") or ""]
     with transaction.atomic():
         try:
@@ -163,17 +165,19 @@ def _store_send(
 ) -> Turn:
     conversation.refresh_from_db()
     model = _catalog_model(model_slug or _default_model_slug())
-    parent = None
+    # The thread the new message goes under: after the leaf on screen, or a chosen parent.
     if use_leaf:
-        parent = conversation.current_leaf
+        history = conversation.path_to(conversation.current_leaf_id)
     elif parent_id is not None:
-        parent = conversation.messages.filter(pk=parent_id).first()
-        if parent is None:
+        history = conversation.path_to(uuid.UUID(parent_id))
+        if not history:
             raise Refused("not_found", "The message you replied to does not exist.")
+    else:
+        history = []
     params = _params(model, requested, n)
     return _begin(
         conversation,
-        parent=parent,
+        history=history,
         content=content,
         model=model,
         params=params,
@@ -204,7 +208,7 @@ def _store_regenerate(
     params = _params(model, {**base, **requested}, count)
     return _begin(
         conversation,
-        parent=parent,
+        history=conversation.path_to(parent.id),
         content=None,
         model=model,
         params=params,

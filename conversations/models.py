@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 
@@ -125,9 +125,13 @@ class Conversation(models.Model):
     def _lock_idle(self) -> None:
         # The row lock serialises two sends racing on PostgreSQL; SQLite's IMMEDIATE
         # transaction already does.
-        Conversation.objects.select_for_update().filter(pk=self.pk).first()
-        Message.objects.expire_stale(conversation=self)
-        if self.messages.filter(status=Message.Status.STREAMING).exists():
+        if connection.vendor != "sqlite":
+            Conversation.objects.select_for_update().filter(pk=self.pk).first()
+        now = timezone.now()
+        streaming = list(self.messages.streaming().values_list("channel", "lease_until"))
+        for channel in {c for c, lease in streaming if lease is not None and lease < now}:
+            Message.objects.interrupt(channel)
+        if any(lease is None or lease >= now for _, lease in streaming):
             raise Busy
 
     def _start_replies(

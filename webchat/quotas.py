@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Case, Count, F, Max, Min, Sum, When
+from django.db.models import Case, Count, F, Max, Min, Q, Sum, When
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -59,18 +59,16 @@ class Spent:
     month: int
 
 
+# Running calls count at their reservation, settled ones at their real usage.
+_TOKENS = Case(
+    When(status="running", then=F("reserved_tokens")),
+    default=F("prompt_tokens") + F("completion_tokens"),
+)
+
+
 class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
     def tokens(self) -> int:
-        """Running calls count at their reservation, settled ones at their real usage."""
-        total = self.aggregate(
-            total=Sum(
-                Case(
-                    When(status="running", then=F("reserved_tokens")),
-                    default=F("prompt_tokens") + F("completion_tokens"),
-                )
-            )
-        )["total"]
-        return int(total or 0)
+        return int(self.aggregate(total=Sum(_TOKENS))["total"] or 0)
 
     def spent(self, user: User, now: datetime | None = None) -> Spent:
         now = now or timezone.now()
@@ -106,12 +104,20 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         if not plan.allows(chat_model):
             raise QuotaError("model_unavailable", f"Your plan does not include {chat_model}.")
         now = timezone.now()
-        mine = self.filter(user=user)
-        recent = mine.filter(created__gte=now - timedelta(minutes=1)).aggregate(
-            count=Count("id"),
-            oldest=Min("created"),
+        minute_ago = now - timedelta(minutes=1)
+        # One query for every limit: running calls, the last minute, today, this month.
+        totals = (
+            self.filter(user=user)
+            .filter(Q(created__gte=month_start(now)) | Q(status="running"))
+            .aggregate(
+                running=Count("id", filter=Q(status="running")),
+                recent=Count("id", filter=Q(created__gte=minute_ago)),
+                oldest=Min("created", filter=Q(created__gte=minute_ago)),
+                today=Sum(_TOKENS, filter=Q(created__gte=day_start(now))),
+                month=Sum(_TOKENS, filter=Q(created__gte=month_start(now))),
+            )
         )
-        running = mine.filter(status="running").count()
+        running = totals["running"]
         if running >= plan.concurrent_generations:
             raise QuotaError(
                 "busy",
@@ -119,8 +125,8 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
                 f"{plan.concurrent_generations} at once. Wait for one to finish.",
                 retry_after=5,
             )
-        if recent["count"] >= plan.requests_per_minute:
-            oldest = recent["oldest"] or now
+        if totals["recent"] >= plan.requests_per_minute:
+            oldest = totals["oldest"] or now
             wait = 60 - (now - oldest).total_seconds()
             raise QuotaError(
                 "rate_limited",
@@ -128,7 +134,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
                 f"Try again in {math.ceil(wait)} s.",
                 retry_after=max(1, math.ceil(wait)),
             )
-        spent = self.spent(user, now)
+        spent = Spent(today=int(totals["today"] or 0), month=int(totals["month"] or 0))
         room_today = plan.tokens_per_day - spent.today
         room_month = plan.tokens_per_month + user.bonus_tokens - spent.month
         room = min(room_today, room_month)
