@@ -1,0 +1,212 @@
+"""The streaming benchmark: what webchat adds between the upstream and the browser.
+
+Starts a mock upstream (the simulator in its own process, its CPU reported so it is known
+not to be the bottleneck) and the app as `make run` serves it (daphne, SQLite, in-memory
+layer), drives real websockets as the browser does, checks every stream arrived whole and
+in order, and prints one table.
+
+    python bench/streams.py [--quick]
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.live import LiveServer, free_port  # noqa: E402
+
+TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+class Bench:
+    def __init__(self, server: LiveServer, upstream: str, session: str) -> None:
+        self.server, self.upstream, self.session = server, upstream, session
+
+    async def socket(self, conversation: str):
+        return await websockets.connect(
+            self.server.socket_url(conversation),
+            additional_headers={"Cookie": f"sessionid={self.session}", "Origin": self.server.url},
+            max_size=None,
+        )
+
+    async def direct_first_token(self, prompt: str) -> float:
+        body = {
+            "model": "grok-3",
+            "stream": True,
+            "messages": [{"role": "user", "content": prompt}],
+        }
+        async with httpx.AsyncClient() as client:
+            started = time.perf_counter()
+            first = None
+            async with client.stream(
+                "POST", f"{self.upstream}/chat/completions", json=body
+            ) as response:
+                async for line in response.aiter_lines():
+                    if first is None and '"content"' in line:
+                        first = time.perf_counter() - started
+        return first
+
+    async def stream(self, sock, prompt: str, words: int, delay: float) -> dict:
+        """One reply: first delta, per-word lag against the upstream's pace, completeness."""
+        started = time.perf_counter()
+        await sock.send(json.dumps({"type": "send", "content": prompt, "model": "grok-3"}))
+        first, seq, text, lags, error = None, 0, "", [], None
+        while True:
+            frame = json.loads(await asyncio.wait_for(sock.recv(), 120))
+            now = time.perf_counter()
+            if frame["type"] == "error":
+                error = frame["code"]
+                break
+            if frame["type"] == "delta":
+                if first is None:
+                    first = now - started
+                    first_at = now
+                if frame["seq"] != seq + 1:
+                    error = "gap"
+                seq = frame["seq"]
+                text += frame["content"]
+                # Word k left the upstream about (k - 1) * delay after word 1.
+                k = len(text.split())
+                lags.append(now - first_at - (k - 1) * delay)
+            if frame["type"] == "done":
+                break
+        whole = len(text.split()) == words
+        return {
+            "first": first,
+            "lags": lags,
+            "error": error or (None if whole else "lost"),
+            "frames": seq,
+        }
+
+
+async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    server_pid = bench.server.process.pid
+    runs = 20 if quick else 50
+
+    # 1. Time to first delta, added over a direct client.
+    for ttft in (0, 200):
+        prompt = f"[sim words=3 delay=1 ttft={ttft}]"
+        direct = [await bench.direct_first_token(prompt) for _ in range(runs)]
+        conversation = bench.server.new_conversation(bench.session)
+        async with await bench.socket(conversation) as sock:
+            through = [(await bench.stream(sock, prompt, 3, 0.001))["first"] for _ in range(runs)]
+        added = [t - d for t, d in zip(sorted(through), sorted(direct), strict=True)]
+        rows.append(
+            (f"first delta added (upstream TTFT {ttft} ms)",
+             f"p50 {statistics.median(added) * 1000:.1f} ms, p95 {pct(added, 0.95) * 1000:.1f} ms "
+             f"(direct {statistics.median(direct) * 1000:.1f} ms, app {statistics.median(through) * 1000:.1f} ms)")
+        )  # fmt: skip
+
+    # 2. One burst of 2,000 chunks.
+    conversation = bench.server.new_conversation(bench.session)
+    async with await bench.socket(conversation) as sock:
+        cpu = cpu_seconds(server_pid)
+        started = time.perf_counter()
+        result = await bench.stream(sock, "[sim words=2000 delay=0 ttft=0]", 2000, 0)
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(server_pid) - cpu
+    rows.append(
+        ("burst of 2,000 chunks",
+         f"{2000 / elapsed:,.0f} chunks/s, {result['frames']} frames, "
+         f"{cpu / 2:.3f} server CPU-s per 1,000 chunks, {'whole' if not result['error'] else result['error']}")
+    )  # fmt: skip
+
+    # 3. Concurrent streams at 50 tokens/s.
+    words = 60 if quick else 100
+    for count in (50, 200):
+        conversations = [bench.server.new_conversation(bench.session) for _ in range(count)]
+        sockets = [await bench.socket(c) for c in conversations]
+        cpu = cpu_seconds(server_pid)
+        results = await asyncio.gather(
+            *(
+                bench.stream(s, f"[sim words={words} delay=20 ttft=0]", words, 0.02)
+                for s in sockets
+            ),
+            return_exceptions=True,
+        )
+        cpu = cpu_seconds(server_pid) - cpu
+        for sock in sockets:
+            await sock.close()
+        ok = [r for r in results if isinstance(r, dict) and not r["error"]]
+        errors = len(results) - len(ok)
+        firsts = [r["first"] for r in ok]
+        lags = [lag for r in ok for lag in r["lags"]]
+        rows.append(
+            (f"{count} concurrent streams, 50 tok/s",
+             f"first delta p50 {statistics.median(firsts) * 1000:.0f} ms p99 {pct(firsts, 0.99) * 1000:.0f} ms; "
+             f"added lag p99 {pct(lags, 0.99) * 1000:.0f} ms; errors or lost/duplicated {errors}; "
+             f"server CPU {cpu:.1f} s" if ok else f"all {errors} failed: {results[:1]}")
+        )  # fmt: skip
+    rows.append(("server peak resident memory", f"{peak_rss_mib(server_pid):.0f} MiB"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer runs, shorter replies")
+    args = parser.parse_args()
+    port = free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "webchat.simulator", "--port", str(port), "--ttft-ms", "0"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    upstream_url = f"http://127.0.0.1:{port}"
+    server = LiveServer(Path(tempfile.mkdtemp()), GROK_SIMULATOR="off", GROK_API_BASE=upstream_url)
+    try:
+        server.start()
+        server.query(
+            "UPDATE webchat_plan SET requests_per_minute = 1000000, concurrent_generations = 1000, "
+            "tokens_per_day = 2000000000, tokens_per_month = 2000000000"
+        )
+        session = server.sign_up(f"bench{time.time_ns()}")
+        upstream_cpu = cpu_seconds(upstream.pid)
+        rows = asyncio.run(run(Bench(server, upstream_url, session), args.quick))
+        rows.append(
+            (
+                "mock upstream CPU for all of the above",
+                f"{cpu_seconds(upstream.pid) - upstream_cpu:.1f} s",
+            )
+        )
+    finally:
+        server.stop()
+        upstream.terminate()
+    width = max(len(name) for name, _ in rows)
+    print(
+        f"webchat streaming benchmark ({'quick' if args.quick else 'full'}), one daphne process, SQLite"
+    )
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
