@@ -58,7 +58,6 @@ test: lint check pytest pytest-services
 
 bench: install
 	$(BIN)/python bench/streams.py
-	$(BIN)/python bench/first_delta.py
 	$(BIN)/python bench/db_writes.py
 	$(BIN)/python bench/page_weight.py
 	@if $(BIN)/python -m tests.services; then \

@@ -1,6 +1,6 @@
-from django import template
+from django.template import Library
 
-register = template.Library()
+register = Library()
 
 
 @register.filter
