@@ -97,7 +97,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "webchat.layers.InMemoryLayer"}}
 
 # --- Upstream -------------------------------------------------------------------------------
 GROK_API_TOKEN = env_str("GROK_API_TOKEN")
