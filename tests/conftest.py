@@ -42,7 +42,9 @@ def _no_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterato
     yield
     from django.db import connection
 
-    if connection.vendor == "postgresql":
+    # Only the test database, and only if this run set it up (a run of browser or
+    # multi-process tests alone never connects to it).
+    if connection.vendor == "postgresql" and connection.settings_dict["NAME"].startswith("test_"):
         with django_db_blocker.unblock(), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
