@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import services  # noqa: E402
-from tests.live import LiveServer  # noqa: E402
+from tests.live import LiveServer, two_processes  # noqa: E402
 
 
 async def watch(
@@ -88,19 +88,9 @@ def main() -> None:
     reason = services.unavailable()
     if reason:
         sys.exit(f"needs PostgreSQL and Redis: {reason}")
-    database = services.create_database("webchat_bench")
-    workdir = Path(tempfile.mkdtemp())
     env = {"REDIS_URL": f"{services.REDIS_URL}/4", "REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:6]}"}
-    a = LiveServer(workdir, database, **env)
-    b = LiveServer(workdir, database, **env)
-    try:
-        a.start()
-        b.start(prepare=False)
+    with two_processes(Path(tempfile.mkdtemp()), "webchat_bench", **env) as (a, b):
         asyncio.run(run(a, b, args.frames))
-    finally:
-        a.stop()
-        b.stop()
-        services.drop_database(database)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +182,24 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+@contextmanager
+def two_processes(
+    workdir: Path, name: str, daphne_args: tuple[str, ...] = (), **env: str
+) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two daphne processes sharing a new PostgreSQL database (dropped afterwards) and the
+    Redis that `env` names: the scaled-out setup of docs/deploy.md."""
+    from tests import services
+
+    database = services.create_database(name)
+    a = LiveServer(workdir, database, daphne_args, **env)
+    b = LiveServer(workdir, database, daphne_args, **env)
+    try:
+        a.start()
+        b.start(prepare=False)
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+        services.drop_database(database)

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 import websockets
 
-from tests import services
 from tests.conftest import split_at_snapshot
-from tests.live import LiveServer
+from tests.live import LiveServer, two_processes
 
 LEASE = 3.0
 
@@ -40,24 +39,14 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    database = services.create_database("webchat_mp")
-    workdir = tmp_path_factory.mktemp("cluster")
     env = {
         "REDIS_URL": os.environ["REDIS_URL"],
         "REDIS_PREFIX": f"webchat-mp-{uuid.uuid4().hex[:8]}",
         "CHAT_LEASE_SECONDS": str(LEASE),
         "CHAT_CHECKPOINT_SECONDS": "0.5",
     }
-    a = LiveServer(workdir, database, **env)
-    b = LiveServer(workdir, database, **env)
-    try:
-        a.start()
-        b.start(prepare=False)
+    with two_processes(tmp_path_factory.mktemp("cluster"), "webchat_mp", **env) as (a, b):
         yield Cluster(a, b)
-    finally:
-        a.stop()
-        b.stop()
-        services.drop_database(database)
 
 
 class Client:

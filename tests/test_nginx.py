@@ -22,8 +22,7 @@ import httpx
 import pytest
 import websockets
 
-from tests import services
-from tests.live import ROOT, LiveServer, free_port
+from tests.live import ROOT, LiveServer, free_port, two_processes
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres")
@@ -100,7 +99,6 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
     nginx = _nginx()
     workdir = tmp_path_factory.mktemp("nginx")
     https_port, http_port = free_port(), free_port()
-    database = services.create_database("webchat_nginx")
     env = {
         "REDIS_URL": os.environ["REDIS_URL"],
         "REDIS_PREFIX": f"webchat-nginx-{uuid.uuid4().hex[:8]}",
@@ -108,13 +106,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         "ALLOWED_HOSTS": "127.0.0.1",
         "CSRF_TRUSTED_ORIGINS": f"https://127.0.0.1:{https_port}",
     }
-    args = ("--proxy-headers",)
-    a = LiveServer(workdir, database, daphne_args=args, **env)
-    b = LiveServer(workdir, database, daphne_args=args, **env)
-    process = None
-    try:
-        a.start()
-        b.start(prepare=False)
+    with two_processes(workdir, "webchat_nginx", ("--proxy-headers",), **env) as (a, b):
         config = _render(workdir, https_port, http_port, [a.port, b.port])
         subprocess.run(
             [nginx, "-t", "-c", str(config), "-p", str(workdir)], check=True, capture_output=True
@@ -124,16 +116,13 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_for_port(https_port)
-        a.public_url = f"https://127.0.0.1:{https_port}"
-        yield Proxied(a, a.public_url, f"http://127.0.0.1:{http_port}")
-    finally:
-        if process is not None:
+        try:
+            _wait_for_port(https_port)
+            a.public_url = f"https://127.0.0.1:{https_port}"
+            yield Proxied(a, a.public_url, f"http://127.0.0.1:{http_port}")
+        finally:
             process.terminate()
             process.wait(10)
-        a.stop()
-        b.stop()
-        services.drop_database(database)
 
 
 def test_plain_http_is_sent_to_https(proxied: Proxied) -> None:

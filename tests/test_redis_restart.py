@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests import services
-from tests.live import LiveServer, free_port
+from tests.live import LiveServer, free_port, two_processes
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"),
@@ -83,24 +82,16 @@ def setup(
 ) -> Iterator[tuple[LiveServer, LiveServer, PrivateRedis]]:
     redis_server = PrivateRedis()
     redis_server.start()
-    database = services.create_database("webchat_redis")
-    workdir = tmp_path_factory.mktemp("redis")
     env = {
         "REDIS_URL": redis_server.url,
         "CHAT_CHECKPOINT_SECONDS": "0.5",
         "CHAT_LEASE_SECONDS": "6",
     }
-    a = LiveServer(workdir, database, **env)
-    b = LiveServer(workdir, database, **env)
     try:
-        a.start()
-        b.start(prepare=False)
-        yield a, b, redis_server
+        with two_processes(tmp_path_factory.mktemp("redis"), "webchat_redis", **env) as (a, b):
+            yield a, b, redis_server
     finally:
-        a.stop()
-        b.stop()
         redis_server.stop()
-        services.drop_database(database)
 
 
 class Browser:
