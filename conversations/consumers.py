@@ -18,10 +18,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from conversations import generation
-from conversations.generation import Refused, encode, group_name
+from conversations.generation import encode, group_name
 from conversations.models import Conversation, Message, Share
 from conversations.render import render_markdown
 from conversations.signals import share_group, user_group
+from webchat.quotas import Refused
 
 log = logging.getLogger(__name__)
 

@@ -29,22 +29,12 @@ from conversations.models import Busy, Conversation, Message
 from conversations.render import render_markdown
 from webchat import grok
 from webchat.models import ChatModel, UsageRecord
-from webchat.quotas import QuotaError, estimate_tokens
+from webchat.quotas import Refused, estimate_tokens
 
 log = logging.getLogger(__name__)
 
 # Every asyncio task must be referenced somewhere, or it may be collected mid-reply.
 _running: set[asyncio.Task[None]] = set()
-
-
-class Refused(Exception):
-    """A request the person can fix; carries a stable error code."""
-
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
 
 
 def group_name(conversation_id: Any) -> str:
@@ -112,18 +102,16 @@ def _begin(
     parent = history[-1] if history else None
     texts = [m.content for m in history] + [content or "", params.get("system") or ""]
     with transaction.atomic():
-        try:
-            record = UsageRecord.objects.reserve(
-                user=conversation.owner,
-                chat_model=model,
-                prompt_tokens=estimate_tokens(texts),
-                max_tokens=int(params.get("max_tokens") or model.max_output_tokens),
-                n=n,
-                conversation=conversation.id,
-                generation=channel,
-            )
-        except QuotaError as error:
-            raise Refused(error.code, error.message, error.retry_after) from None
+        # A QuotaError is a Refused: it reaches the person as an `error` frame.
+        record = UsageRecord.objects.reserve(
+            user=conversation.owner,
+            chat_model=model,
+            prompt_tokens=estimate_tokens(texts),
+            max_tokens=int(params.get("max_tokens") or model.max_output_tokens),
+            n=n,
+            conversation=conversation.id,
+            generation=channel,
+        )
         # What was reserved bounds what is asked: max_tokens always goes upstream.
         params = {**params, "max_tokens": record.max_tokens}
         options = {"model": model.slug, "params": params, "n": n, "channel": channel}

@@ -27,12 +27,19 @@ MIN_REPLY_TOKENS = 64
 MILLION = Decimal(1_000_000)
 
 
-class QuotaError(Exception):
+class Refused(Exception):
+    """A request refused with a stable error code, a message for a person, and maybe when
+    to try again. The socket sends it as an `error` frame."""
+
     def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+
+
+class QuotaError(Refused):
+    """A limit of the person's plan."""
 
 
 def estimate_tokens(texts: list[str]) -> int:
