@@ -32,8 +32,9 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
-    models = list(ChatModel.objects.enabled())
-    prices = {m.slug: m for m in ChatModel.objects.all()}
+    catalog = list(ChatModel.objects.all())
+    models = [m for m in catalog if m.enabled]
+    prices = {m.slug: m for m in catalog}
     thread: list[Message] = []
     if conversation is not None:
         Message.objects.expire_stale(conversation=conversation)

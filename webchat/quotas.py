@@ -77,13 +77,25 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
     def tokens(self) -> int:
         return int(self.aggregate(total=Sum(_TOKENS))["total"] or 0)
 
-    def spent(self, user: User, now: datetime | None = None) -> Spent:
-        now = now or timezone.now()
-        mine = self.filter(user=user)
-        return Spent(
-            today=mine.filter(created__gte=day_start(now)).tokens(),
-            month=mine.filter(created__gte=month_start(now)).tokens(),
+    def totals(self, user: User, now: datetime) -> dict[str, Any]:
+        """Every figure the limits need, in one query: calls running, calls in the last
+        minute (and the oldest of them), tokens today and this month."""
+        minute_ago = now - timedelta(minutes=1)
+        return (
+            self.filter(user=user)
+            .filter(Q(created__gte=month_start(now)) | Q(status="running"))
+            .aggregate(
+                running=Count("id", filter=Q(status="running")),
+                recent=Count("id", filter=Q(created__gte=minute_ago)),
+                oldest=Min("created", filter=Q(created__gte=minute_ago)),
+                today=Sum(_TOKENS, filter=Q(created__gte=day_start(now)), default=0),
+                month=Sum(_TOKENS, filter=Q(created__gte=month_start(now)), default=0),
+            )
         )
+
+    def spent(self, user: User, now: datetime | None = None) -> Spent:
+        totals = self.totals(user, now or timezone.now())
+        return Spent(today=int(totals["today"]), month=int(totals["month"]))
 
     @transaction.atomic
     def reserve(
@@ -111,19 +123,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         if not plan.allows(chat_model):
             raise QuotaError("model_unavailable", f"Your plan does not include {chat_model}.")
         now = timezone.now()
-        minute_ago = now - timedelta(minutes=1)
-        # One query for every limit: running calls, the last minute, today, this month.
-        totals = (
-            self.filter(user=user)
-            .filter(Q(created__gte=month_start(now)) | Q(status="running"))
-            .aggregate(
-                running=Count("id", filter=Q(status="running")),
-                recent=Count("id", filter=Q(created__gte=minute_ago)),
-                oldest=Min("created", filter=Q(created__gte=minute_ago)),
-                today=Sum(_TOKENS, filter=Q(created__gte=day_start(now))),
-                month=Sum(_TOKENS, filter=Q(created__gte=month_start(now))),
-            )
-        )
+        totals = self.totals(user, now)
         running = totals["running"]
         if running >= plan.concurrent_generations:
             raise QuotaError(
@@ -141,7 +141,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
                 f"Try again in {math.ceil(wait)} s.",
                 retry_after=max(1, math.ceil(wait)),
             )
-        spent = Spent(today=int(totals["today"] or 0), month=int(totals["month"] or 0))
+        spent = Spent(today=int(totals["today"]), month=int(totals["month"]))
         room_today = plan.tokens_per_day - spent.today
         room_month = plan.tokens_per_month + user.bonus_tokens - spent.month
         room = min(room_today, room_month)
