@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations.models import Message, Share
 from conversations.render import render_markdown
 from conversations.signals import share_group
-from conversations.views import _conversation_for, _wants_json
+from conversations.views import conversation_for, wants_json
 
 
 def _share_for_owner(request: HttpRequest, token: str) -> Share:
@@ -25,7 +25,7 @@ def _share_for_owner(request: HttpRequest, token: str) -> Share:
 @login_required
 def create(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     """Share the conversation as it is now; sharing again moves the same link forward."""
-    conversation = _conversation_for(request, id)
+    conversation = conversation_for(request, id)
     if conversation.current_leaf_id is None:
         error = {"code": "invalid_request", "message": "There is nothing to share yet."}
         return JsonResponse({"error": error}, status=400)
@@ -79,7 +79,7 @@ def revoke(request: HttpRequest, token: str) -> HttpResponse:
     share.save(update_fields=["revoked", "updated"])
     # Anyone following the link live is cut off at once.
     async_to_sync(get_channel_layer().group_send)(share_group(token), {"type": "share.revoked"})
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"revoked": token})
     return redirect("shares")
 

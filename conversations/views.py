@@ -22,12 +22,12 @@ from webchat.quotas import MIN_REPLY_TOKENS, remaining
 SIDEBAR_SIZE = 50
 
 
-def _conversation_for(request: HttpRequest, id: uuid.UUID) -> Conversation:
+def conversation_for(request: HttpRequest, id: uuid.UUID) -> Conversation:
     """The person's own conversation, or 404 — the same whether it is someone else's or none."""
     return get_object_or_404(Conversation.objects.owned_by(request.user), pk=id)
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
@@ -117,7 +117,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
-    conversation = _conversation_for(request, id)
+    conversation = conversation_for(request, id)
     return render(request, "conversations/chat.html", _chat_context(request, conversation))
 
 
@@ -126,7 +126,7 @@ def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
 def create(request: HttpRequest) -> HttpResponse:
     conversation = Conversation.objects.create(owner=request.user)
     url = conversation.get_absolute_url()
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"id": str(conversation.id), "url": url}, status=201)
     return redirect(url)
 
@@ -161,14 +161,14 @@ def more(request: HttpRequest) -> JsonResponse:
 @login_required
 def switch(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     """Show another branch: the sibling picked with `< 2/3 >`, or a chosen candidate."""
-    conversation = _conversation_for(request, id)
+    conversation = conversation_for(request, id)
     message = conversation.messages.filter(pk=_uuid_or_none(request.POST.get("message"))).first()
     if message is None:
         return JsonResponse(
             {"error": {"code": "not_found", "message": "No such message."}}, status=404
         )
     leaf = conversation.switch_to(message)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"leaf": str(leaf.id)})
     return redirect(conversation.get_absolute_url())
 
@@ -184,7 +184,7 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 @login_required
 def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
     """The visible thread as Markdown or JSON (the branch on screen, nothing else)."""
-    conversation = _conversation_for(request, id)
+    conversation = conversation_for(request, id)
     if fmt not in ("md", "json"):
         raise Http404("Exports are .md or .json.")
     thread = conversation.thread()
@@ -242,14 +242,14 @@ def _snippet(text: str, query: str, width: int = 80) -> str:
 @require_POST
 @login_required
 def rename(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
-    conversation = _conversation_for(request, id)
+    conversation = conversation_for(request, id)
     form = RenameForm(request.POST)
     if not form.is_valid():
         error = {"code": "invalid_request", "message": "A title needs 1 to 200 characters."}
         return JsonResponse({"error": error}, status=400)
     conversation.title = form.cleaned_data["title"]
     conversation.save(update_fields=["title", "updated"])
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"id": str(conversation.id), "title": conversation.title})
     return redirect(conversation.get_absolute_url())
 
@@ -257,13 +257,13 @@ def rename(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
 @require_POST
 @login_required
 def delete(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
-    conversation = _conversation_for(request, id)
+    conversation = conversation_for(request, id)
     # A reply still streaming here is stopped; it then finds no row to save into.
     layer = get_channel_layer()
     for channel in set(conversation.messages.streaming().values_list("channel", flat=True)):
         if channel:
             async_to_sync(layer.send)(channel, {"type": "generation.stop"})
     conversation.delete()
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"deleted": str(id)})
     return redirect("home")
