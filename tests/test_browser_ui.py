@@ -208,3 +208,21 @@ def test_a_reasoning_model_shows_its_thinking_folded(page: Any, live: LiveServer
     assert len(thinking.locator(".reasoning-text").inner_text().split()) >= 10
     page.reload()
     assert page.locator("article.message.assistant details.reasoning").count() == 1
+
+
+def test_the_system_theme_is_followed_until_one_is_chosen(browser: Any, live: LiveServer) -> None:
+    context = browser.new_context(base_url=live.url, color_scheme="dark")
+    page = context.new_page()
+    sign_up(page, live, "nightowl")
+    say(page, "some code please [sim words=10 delay=1]")
+    scheme = lambda: page.evaluate("() => document.documentElement.dataset.scheme")  # noqa: E731
+    code_bg = lambda: page.evaluate(  # noqa: E731
+        "() => getComputedStyle(document.querySelector('.markdown pre')).backgroundColor"
+    )
+    assert scheme() == "dark" and code_bg() == "rgb(39, 40, 34)"  # monokai, on the system's dark
+    page.click("#theme")  # system → light, against the system
+    assert scheme() == "light" and code_bg() != "rgb(39, 40, 34)"
+    page.emulate_media(color_scheme="light")
+    page.click("#theme")  # light → dark, against the system again
+    assert scheme() == "dark" and code_bg() == "rgb(39, 40, 34)"
+    context.close()

@@ -13,13 +13,9 @@ export function setUpTheme() {
   button.addEventListener("click", () => {
     const current = document.documentElement.dataset.theme || "system";
     const next = THEMES[(THEMES.indexOf(current) + 1) % THEMES.length];
-    if (next === "system") {
-      delete document.documentElement.dataset.theme;
-      localStorage.removeItem("theme");
-    } else {
-      document.documentElement.dataset.theme = next;
-      localStorage.setItem("theme", next);
-    }
+    if (next === "system") localStorage.removeItem("theme");
+    else localStorage.setItem("theme", next);
+    window.webchatApplyTheme(); // theme.js: the choice and the palette in force
     show();
   });
   show();
