@@ -15,6 +15,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 
 from conversations import generation
@@ -52,6 +53,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "stop": "on_stop",
         "resume": "on_resume",
     }
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch first closes stale database connections, through the one
+        # database thread, for every message: every streamed frame would queue behind
+        # whatever that thread is doing (a send's transaction) and pay two thread hops.
+        # Every database call here runs in database_sync_to_async, which does that itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

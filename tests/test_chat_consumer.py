@@ -1,12 +1,15 @@
 """The websocket consumer through the whole ASGI stack, the simulator upstream on loopback."""
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
+from conversations.generation import group_name
 from conversations.models import Conversation, Message
 from tests.conftest import Socket, open_socket, split_at_snapshot, text_of
 from webchat.models import ChatModel, User
@@ -458,3 +461,22 @@ async def test_a_live_generation_keeps_the_conversation_busy(
     await socket.send({"type": "stop"})
     await socket.receive_until("done")
     await socket.close()
+
+
+async def test_frames_do_not_wait_for_the_database_thread(
+    alice: User, conversation: Conversation
+) -> None:
+    """While the one database thread is busy (a send's transaction, a checkpoint), frames
+    still reach the socket: Channels' own dispatch would queue each behind that work."""
+    socket, _ = await open_socket(alice, conversation.id)
+    busy = asyncio.ensure_future(database_sync_to_async(time.sleep)(1.5))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    frame = {"type": "chat.frame", "text": '{"type":"probe"}', "message": None}
+    await get_channel_layer().group_send(group_name(conversation.id), frame)
+    received = await socket.receive(timeout=3)
+    waited = time.monotonic() - started
+    await busy
+    await socket.close()
+    assert received == {"type": "probe"}
+    assert waited < 0.75, f"the frame waited {waited:.2f} s for the database thread"
