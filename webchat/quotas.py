@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Case, Count, F, Max, Min, Q, Sum, When
+from django.db import connections, models, transaction
+from django.db.models import Case, Count, F, Max, Min, Sum, When
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -71,27 +71,48 @@ _TOKENS = Case(
     When(status="running", then=F("reserved_tokens")),
     default=F("prompt_tokens") + F("completion_tokens"),
 )
+_TOTALS_SQL = """
+    SELECT
+        COUNT(CASE WHEN status = 'running' THEN 1 END),
+        COUNT(CASE WHEN created >= %s THEN 1 END),
+        SUM(CASE WHEN created < %s THEN NULL WHEN status = 'running' THEN reserved_tokens
+            ELSE prompt_tokens + completion_tokens END),
+        SUM(CASE WHEN created < %s THEN NULL WHEN status = 'running' THEN reserved_tokens
+            ELSE prompt_tokens + completion_tokens END)
+    FROM webchat_usagerecord
+    WHERE user_id = %s AND (created >= %s OR status = 'running')
+"""
 
 
 class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
     def tokens(self) -> int:
         return int(self.aggregate(total=Sum(_TOKENS))["total"] or 0)
 
-    def totals(self, user: User, now: datetime) -> dict[str, Any]:
+    def totals(self, user: User, now: datetime) -> dict[str, int]:
         """Every figure the limits need, in one query: calls running, calls in the last
-        minute (and the oldest of them), tokens today and this month."""
-        minute_ago = now - timedelta(minutes=1)
-        return (
-            self.filter(user=user)
-            .filter(Q(created__gte=month_start(now)) | Q(status="running"))
-            .aggregate(
-                running=Count("id", filter=Q(status="running")),
-                recent=Count("id", filter=Q(created__gte=minute_ago)),
-                oldest=Min("created", filter=Q(created__gte=minute_ago)),
-                today=Sum(_TOKENS, filter=Q(created__gte=day_start(now)), default=0),
-                month=Sum(_TOKENS, filter=Q(created__gte=month_start(now)), default=0),
-            )
+        minute, tokens today and this month.
+
+        Written out in SQL: it runs inside every send's transaction, and building the same
+        five filtered aggregates through the ORM cost twenty times the query itself."""
+        connection = connections[self.db]
+        adapt = connection.ops.adapt_datetimefield_value
+        minute, day, month = (
+            adapt(t) for t in (now - timedelta(minutes=1), day_start(now), month_start(now))
         )
+        with connection.cursor() as cursor:
+            cursor.execute(_TOTALS_SQL, [minute, day, month, user.pk, month])
+            running, recent, today, this_month = cursor.fetchone()
+        return {
+            "running": running,
+            "recent": recent,
+            "today": int(today or 0),
+            "month": int(this_month or 0),
+        }
+
+    def oldest_recent(self, user: User, now: datetime) -> datetime:
+        """When the oldest call of the last minute started (for a rate limit's wait)."""
+        recent = self.filter(user=user, created__gte=now - timedelta(minutes=1))
+        return recent.aggregate(oldest=Min("created"))["oldest"] or now
 
     def spent(self, user: User, now: datetime | None = None) -> Spent:
         totals = self.totals(user, now or timezone.now())
@@ -133,7 +154,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
                 retry_after=5,
             )
         if totals["recent"] >= plan.requests_per_minute:
-            oldest = totals["oldest"] or now
+            oldest = self.oldest_recent(user, now)
             wait = 60 - (now - oldest).total_seconds()
             raise QuotaError(
                 "rate_limited",
