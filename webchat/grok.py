@@ -6,6 +6,7 @@ Speaks the OpenAI-compatible Chat Completion API of AceData Cloud and xAI (GROK_
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import random
@@ -292,27 +293,35 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 
 
 # --- The client -------------------------------------------------------------------------------
-_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+# httpcore's pool checks every one of its connections (a system call each) whenever a
+# request starts or ends, so one pool serving 200 streams spent most of the process's time
+# there. Requests are spread over several smaller pools instead.
+POOLS = 16
+_clients: dict[asyncio.AbstractEventLoop, list[httpx.AsyncClient]] = {}
+_next_pool = itertools.count()
+_tls = httpx.create_ssl_context()  # certificates loaded once, shared by every pool
 
 
 def client() -> httpx.AsyncClient:
-    """The process's shared client (one per event loop: connection pools are loop-bound)."""
+    """One of the process's shared clients (per event loop: connection pools are loop-bound),
+    in turn."""
     loop = asyncio.get_running_loop()
-    shared = _clients.get(loop)
-    if shared is None or shared.is_closed:
+    pools = _clients.get(loop)
+    if pools is None or pools[0].is_closed:
         for stale in [other for other in _clients if other.is_closed()]:
             del _clients[stale]
-        shared = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=settings.GROK_CONNECT_TIMEOUT,
-                read=settings.GROK_READ_TIMEOUT,
-                write=30.0,
-                pool=settings.GROK_CONNECT_TIMEOUT,
-            ),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+        timeout = httpx.Timeout(
+            connect=settings.GROK_CONNECT_TIMEOUT,
+            read=settings.GROK_READ_TIMEOUT,
+            write=30.0,
+            pool=settings.GROK_CONNECT_TIMEOUT,
         )
-        _clients[loop] = shared
-    return shared
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100 // POOLS)
+        pools = [
+            httpx.AsyncClient(timeout=timeout, limits=limits, verify=_tls) for _ in range(POOLS)
+        ]
+        _clients[loop] = pools
+    return pools[next(_next_pool) % POOLS]
 
 
 def _retryable(error: GrokError) -> bool:
