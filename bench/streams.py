@@ -10,6 +10,7 @@ in order, and prints one table.
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import subprocess
@@ -57,54 +58,52 @@ class Bench:
             max_size=None,
         )
 
-    async def direct_first_token(self, prompt: str) -> float:
+    async def direct_first_token(self, client: httpx.AsyncClient, prompt: str) -> float:
         body = {
             "model": "grok-3",
             "stream": True,
             "messages": [{"role": "user", "content": prompt}],
         }
-        async with httpx.AsyncClient() as client:
-            started = time.perf_counter()
-            first = None
-            async with client.stream(
-                "POST", f"{self.upstream}/chat/completions", json=body
-            ) as response:
-                async for line in response.aiter_lines():
-                    if first is None and '"content"' in line:
-                        first = time.perf_counter() - started
+        started = time.perf_counter()
+        first = None
+        async with client.stream(
+            "POST", f"{self.upstream}/chat/completions", json=body
+        ) as response:
+            async for line in response.aiter_lines():
+                if first is None and '"content"' in line:
+                    first = time.perf_counter() - started
         return first
 
-    async def stream(self, sock, prompt: str, words: int, delay: float) -> dict:
-        """One reply: first delta, per-word lag against the upstream's pace, completeness."""
+    async def stream(self, sock, prompt: str, words: int) -> dict:
+        """One reply: first delta, and with `[sim stamp]` each word's lag behind the moment
+        the upstream sent it (every word is that moment); whole, in order, no duplicate."""
+        stamped = "stamp" in prompt
         started = time.perf_counter()
         await sock.send(json.dumps({"type": "send", "content": prompt, "model": "grok-3"}))
-        first, seq, text, lags, error = None, 0, "", [], None
+        first, seq, received, lags, error = None, 0, [], [], None
         while True:
             frame = json.loads(await asyncio.wait_for(sock.recv(), 120))
-            now = time.perf_counter()
             if frame["type"] == "error":
                 error = frame["code"]
                 break
             if frame["type"] == "delta":
+                now, wall = time.perf_counter(), time.time()
                 if first is None:
                     first = now - started
-                    first_at = now
                 if frame["seq"] != seq + 1:
                     error = "gap"
                 seq = frame["seq"]
-                text += frame["content"]
-                # Word k left the upstream about (k - 1) * delay after word 1.
-                k = len(text.split())
-                lags.append(now - first_at - (k - 1) * delay)
+                for word in frame["content"].split():
+                    received.append(word)
+                    if stamped:
+                        lags.append(wall - float(word))
             if frame["type"] == "done":
                 break
-        whole = len(text.split()) == words
-        return {
-            "first": first,
-            "lags": lags,
-            "error": error or (None if whole else "lost"),
-            "frames": seq,
-        }
+        if len(received) != words:
+            error = error or "lost"
+        elif stamped and any(float(a) >= float(b) for a, b in itertools.pairwise(received)):
+            error = error or "out of order or duplicated"
+        return {"first": first, "lags": lags, "error": error, "frames": seq}
 
 
 async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
@@ -115,10 +114,14 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
     # 1. Time to first delta, added over a direct client.
     for ttft in (0, 200):
         prompt = f"[sim words=3 delay=1 ttft={ttft}]"
-        direct = [await bench.direct_first_token(prompt) for _ in range(runs)]
+        # A warm client with a kept-alive connection, as the app's own is.
+        async with httpx.AsyncClient() as client:
+            await bench.direct_first_token(client, prompt)
+            direct = [await bench.direct_first_token(client, prompt) for _ in range(runs)]
         conversation = bench.server.new_conversation(bench.session)
         async with await bench.socket(conversation) as sock:
-            through = [(await bench.stream(sock, prompt, 3, 0.001))["first"] for _ in range(runs)]
+            await bench.stream(sock, prompt, 3)
+            through = [(await bench.stream(sock, prompt, 3))["first"] for _ in range(runs)]
         added = [t - d for t, d in zip(sorted(through), sorted(direct), strict=True)]
         rows.append(
             (f"first delta added (upstream TTFT {ttft} ms)",
@@ -131,7 +134,7 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
     async with await bench.socket(conversation) as sock:
         cpu = cpu_seconds(server_pid)
         started = time.perf_counter()
-        result = await bench.stream(sock, "[sim words=2000 delay=0 ttft=0]", 2000, 0)
+        result = await bench.stream(sock, "[sim words=2000 delay=0 ttft=0]", 2000)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(server_pid) - cpu
     rows.append(
@@ -148,7 +151,7 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
         cpu = cpu_seconds(server_pid)
         results = await asyncio.gather(
             *(
-                bench.stream(s, f"[sim words={words} delay=20 ttft=0]", words, 0.02)
+                bench.stream(s, f"[sim words={words} delay=20 ttft=0 stamp]", words)
                 for s in sockets
             ),
             return_exceptions=True,

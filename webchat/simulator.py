@@ -11,6 +11,7 @@ GROK_API.md on request, through a directive in the last user message:
     [sim fail=2]                        the first 2 requests with this directive answer 503
     [sim echo]                          the reply lists the messages it received
     [sim repeat]                        the reply is the message itself, minus the directive
+    [sim stamp]                         each word is the time it was sent (for benchmarks)
 
 Run it alone with `python -m webchat.simulator --port 8001`.
 """
@@ -409,6 +410,7 @@ class Simulator:
             await self._respond(conn, writer, status, raw, content_type, extra)
             return True
         fault = options.get("fault", "")
+        stamp = "stamp" in options
         if fault == "reset":
             return False
         if fault == "stall-first":
@@ -518,7 +520,11 @@ class Simulator:
                 if fault and step == half and await self._fault(conn, writer, fault, stall):
                     return False
                 choices = [
-                    {"delta": {"content": pieces[i][step]}, "finish_reason": None, "index": i}
+                    {
+                        "delta": {"content": f"{time.time():.6f} " if stamp else pieces[i][step]},
+                        "finish_reason": None,
+                        "index": i,
+                    }
                     for i in range(n)
                     if step < len(pieces[i])
                 ]
