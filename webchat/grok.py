@@ -6,10 +6,10 @@ Speaks the OpenAI-compatible Chat Completion API of AceData Cloud and xAI (GROK_
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -295,16 +295,17 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 # --- The client -------------------------------------------------------------------------------
 # httpcore's pool checks every one of its connections (a system call each) whenever a
 # request starts or ends, so one pool serving 200 streams spent most of the process's time
-# there. Requests are spread over several smaller pools instead.
+# there. Requests go to the least busy of several smaller pools instead (the first when
+# all are idle, so a quiet process reuses one kept-alive connection).
 POOLS = 16
 _clients: dict[asyncio.AbstractEventLoop, list[httpx.AsyncClient]] = {}
-_next_pool = itertools.count()
+_busy: Counter[httpx.AsyncClient] = Counter()
 _tls = httpx.create_ssl_context()  # certificates loaded once, shared by every pool
 
 
 def client() -> httpx.AsyncClient:
-    """One of the process's shared clients (per event loop: connection pools are loop-bound),
-    in turn."""
+    """The least busy of the process's shared clients (per event loop: connection pools are
+    loop-bound)."""
     loop = asyncio.get_running_loop()
     pools = _clients.get(loop)
     if pools is None or pools[0].is_closed:
@@ -321,7 +322,7 @@ def client() -> httpx.AsyncClient:
             httpx.AsyncClient(timeout=timeout, limits=limits, verify=_tls) for _ in range(POOLS)
         ]
         _clients[loop] = pools
-    return pools[next(_next_pool) % POOLS]
+    return min(pools, key=_busy.__getitem__)
 
 
 def _retryable(error: GrokError) -> bool:
@@ -342,8 +343,10 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
     content = json.dumps(body).encode()
     attempt = 0
     while True:
+        shared = client()
+        _busy[shared] += 1
         try:
-            async with client().stream("POST", url, content=content, headers=headers) as response:
+            async with shared.stream("POST", url, content=content, headers=headers) as response:
                 if response.status_code != 200:
                     raise map_http_error(
                         response.status_code, await response.aread(), response.headers
@@ -378,6 +381,8 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
                 "upstream_unavailable",
                 "The connection to the model service broke. Please try again.",
             ) from exc
+        finally:
+            _busy[shared] -= 1
         log.info("upstream attempt %d failed; retrying in %.2fs", attempt + 1, wait)
         attempt += 1
         await asyncio.sleep(wait)
