@@ -1,11 +1,14 @@
 """The streaming benchmark: what webchat adds between the upstream and the browser.
 
 Starts a mock upstream (the simulator in its own process, its CPU reported so it is known
-not to be the bottleneck) and the app as `make run` serves it (daphne, SQLite, in-memory
-layer), drives real websockets as the browser does, checks every stream arrived whole and
-in order, and prints one table.
+not to be the bottleneck) and the app as `make run` serves it (one daphne, SQLite,
+in-memory layer) or, with --services, scaled out (two daphnes on PostgreSQL and Redis, the
+sockets split between them). Drives real websockets as the browser does, checks every
+stream arrived whole and in order and every reply was stored whole, and prints one table,
+with the database writes per reply (bench/db_writes.py) and the first-load weight of the
+pages (bench/page_weight.py).
 
-    python bench/streams.py [--quick]
+    python bench/streams.py [--quick] [--services]
 """
 
 import argparse
@@ -17,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -25,7 +30,8 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.live import LiveServer, free_port  # noqa: E402
+from tests import services  # noqa: E402
+from tests.live import LiveServer, free_port, two_processes  # noqa: E402
 
 TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
 
@@ -48,14 +54,32 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Bench:
-    def __init__(self, server: LiveServer, upstream: str, session: str) -> None:
-        self.server, self.upstream, self.session = server, upstream, session
+    def __init__(self, servers: list[LiveServer], upstream: str, session: str) -> None:
+        self.servers, self.upstream, self.session = servers, upstream, session
+        self.server = servers[0]
 
-    async def socket(self, conversation: str):
+    async def socket(self, conversation: str, index: int = 0):
+        """A socket on one of the processes, in turn by `index`."""
+        server = self.servers[index % len(self.servers)]
         return await websockets.connect(
-            self.server.socket_url(conversation),
-            additional_headers={"Cookie": f"sessionid={self.session}", "Origin": self.server.url},
+            server.socket_url(conversation),
+            additional_headers={"Cookie": f"sessionid={self.session}", "Origin": server.url},
             max_size=None,
+        )
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(server.process.pid) for server in self.servers)
+
+    def stored_whole(self, conversations: list[str], words: int) -> int:
+        """How many of these conversations' replies the database holds complete."""
+        rows = self.server.query(
+            "SELECT conversation_id, status, content FROM conversations_message "
+            "WHERE role = 'assistant'"
+        )
+        wanted = {uuid.UUID(c) for c in conversations}
+        rows = [(status, content) for c, status, content in rows if uuid.UUID(str(c)) in wanted]
+        return sum(
+            1 for status, content in rows if status == "complete" and len(content.split()) == words
         )
 
     async def direct_first_token(self, client: httpx.AsyncClient, prompt: str) -> float:
@@ -108,7 +132,6 @@ class Bench:
 
 async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    server_pid = bench.server.process.pid
     runs = 20 if quick else 50
 
     # 1. Time to first delta, added over a direct client.
@@ -132,11 +155,11 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
     # 2. One burst of 2,000 chunks.
     conversation = bench.server.new_conversation(bench.session)
     async with await bench.socket(conversation) as sock:
-        cpu = cpu_seconds(server_pid)
+        cpu = bench.cpu()
         started = time.perf_counter()
         result = await bench.stream(sock, "[sim words=2000 delay=0 ttft=0]", 2000)
         elapsed = time.perf_counter() - started
-        cpu = cpu_seconds(server_pid) - cpu
+        cpu = bench.cpu() - cpu
     rows.append(
         ("burst of 2,000 chunks",
          f"{2000 / elapsed:,.0f} chunks/s, {result['frames']} frames, "
@@ -147,8 +170,8 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
     words = 60 if quick else 100
     for count in (50, 200):
         conversations = [bench.server.new_conversation(bench.session) for _ in range(count)]
-        sockets = [await bench.socket(c) for c in conversations]
-        cpu = cpu_seconds(server_pid)
+        sockets = [await bench.socket(c, i) for i, c in enumerate(conversations)]
+        cpu = bench.cpu()
         results = await asyncio.gather(
             *(
                 bench.stream(s, f"[sim words={words} delay=20 ttft=0 stamp]", words)
@@ -156,7 +179,7 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
             ),
             return_exceptions=True,
         )
-        cpu = cpu_seconds(server_pid) - cpu
+        cpu = bench.cpu() - cpu
         for sock in sockets:
             await sock.close()
         ok = [r for r in results if isinstance(r, dict) and not r["error"]]
@@ -166,17 +189,46 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
         rows.append(
             (f"{count} concurrent streams, 50 tok/s",
              f"first delta p50 {statistics.median(firsts) * 1000:.0f} ms p99 {pct(firsts, 0.99) * 1000:.0f} ms; "
-             f"added lag p99 {pct(lags, 0.99) * 1000:.0f} ms; errors or lost/duplicated {errors}; "
-             f"server CPU {cpu:.1f} s" if ok else f"all {errors} failed: {results[:1]}")
+             f"added lag p50 {pct(lags, 0.5) * 1000:.0f} ms p99 {pct(lags, 0.99) * 1000:.0f} ms; "
+             f"errors or lost/duplicated {errors}; server CPU {cpu:.1f} s; "
+             f"stored whole {bench.stored_whole(conversations, words)}/{count}"
+             if ok else f"all {errors} failed: {results[:1]}")
         )  # fmt: skip
-    rows.append(("server peak resident memory", f"{peak_rss_mib(server_pid):.0f} MiB"))
+    peak = max(peak_rss_mib(server.process.pid) for server in bench.servers)
+    rows.append(("server peak resident memory (per process)", f"{peak:.0f} MiB"))
+    return rows
+
+
+def other_figures() -> list[tuple[str, str]]:
+    """Database writes for a 1,000-token reply, and the first-load weight of the pages."""
+    rows = []
+    writes = subprocess.run(
+        [sys.executable, "bench/db_writes.py"], cwd=ROOT, capture_output=True, text=True
+    )
+    for line in writes.stdout.splitlines():
+        if "database writes:" in line:
+            rows.append(("database writes, 1,000-token reply", line.split(":", 1)[1].strip()))
+    weight = subprocess.run(
+        [sys.executable, "bench/page_weight.py"], cwd=ROOT, capture_output=True, text=True
+    )
+    for line in weight.stdout.splitlines():
+        if " KB in " in line:
+            label, figure = line.strip().split("  ", 1)
+            rows.append((f"first load of {label}, empty cache", figure.strip()))
+    if not weight.stdout.strip():
+        rows.append(("first load of the pages", f"not measured: {weight.stderr.strip()[-200:]}"))
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter replies")
+    parser.add_argument(
+        "--services", action="store_true", help="two daphne processes on PostgreSQL and Redis"
+    )
     args = parser.parse_args()
+    if args.services and (reason := services.unavailable()):
+        sys.exit(f"--services needs PostgreSQL and Redis: {reason}")
     port = free_port()
     upstream = subprocess.Popen(
         [sys.executable, "-m", "webchat.simulator", "--port", str(port), "--ttft-ms", "0"],
@@ -184,29 +236,41 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     upstream_url = f"http://127.0.0.1:{port}"
-    server = LiveServer(Path(tempfile.mkdtemp()), GROK_SIMULATOR="off", GROK_API_BASE=upstream_url)
-    try:
-        server.start()
-        server.query(
+    app = {"GROK_SIMULATOR": "off", "GROK_API_BASE": upstream_url}
+    workdir = Path(tempfile.mkdtemp())
+    with ExitStack() as stack:
+        stack.callback(upstream.terminate)
+        if args.services:
+            redis = {
+                "REDIS_URL": f"{services.REDIS_URL}/5",
+                "REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
+            }
+            servers = list(
+                stack.enter_context(two_processes(workdir, "webchat_bench", **app, **redis))
+            )
+            setup = "two daphne processes, PostgreSQL, Redis"
+        else:
+            servers = [LiveServer(workdir, **app)]
+            stack.callback(servers[0].stop)
+            servers[0].start()
+            setup = "one daphne process, SQLite, in-memory channel layer"
+        servers[0].query(
             "UPDATE webchat_plan SET requests_per_minute = 1000000, concurrent_generations = 1000, "
             "tokens_per_day = 2000000000, tokens_per_month = 2000000000"
         )
-        session = server.sign_up(f"bench{time.time_ns()}")
+        session = servers[0].sign_up(f"bench{time.time_ns()}")
         upstream_cpu = cpu_seconds(upstream.pid)
-        rows = asyncio.run(run(Bench(server, upstream_url, session), args.quick))
+        rows = asyncio.run(run(Bench(servers, upstream_url, session), args.quick))
         rows.append(
             (
                 "mock upstream CPU for all of the above",
                 f"{cpu_seconds(upstream.pid) - upstream_cpu:.1f} s",
             )
         )
-    finally:
-        server.stop()
-        upstream.terminate()
+    if not args.quick and not args.services:
+        rows += other_figures()
     width = max(len(name) for name, _ in rows)
-    print(
-        f"webchat streaming benchmark ({'quick' if args.quick else 'full'}), one daphne process, SQLite"
-    )
+    print(f"webchat streaming benchmark ({'quick' if args.quick else 'full'}): {setup}")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
 
