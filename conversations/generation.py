@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.models import Busy, Conversation, Message
+from conversations.models import Busy, Conversation, Message, Said
 from conversations.render import render_markdown
 from webchat import grok
 from webchat.models import ChatModel, UsageRecord
@@ -65,7 +65,7 @@ def _params(model: ChatModel, requested: dict[str, Any], n: int) -> dict[str, An
     return params
 
 
-def _payload(model: ChatModel, path: list[Message], params: dict[str, Any]) -> dict[str, Any]:
+def _payload(model: ChatModel, path: list[Said], params: dict[str, Any]) -> dict[str, Any]:
     messages: list[dict[str, str]] = []
     if params.get("system"):
         messages.append({"role": "system", "content": params["system"]})
@@ -90,7 +90,7 @@ def _catalog_model(slug: str) -> ChatModel:
 def _begin(
     conversation: Conversation,
     *,
-    history: list[Message],
+    history: list[Said],
     content: str | None,
     model: ChatModel,
     params: dict[str, Any],
@@ -99,7 +99,8 @@ def _begin(
 ) -> Turn:
     """Reserve quota and store the turn (a new message, or new replies to the last of
     `history`) at once."""
-    parent = history[-1] if history else None
+    # The parent by its id alone: no query.
+    parent = Message(id=history[-1].id, conversation=conversation) if history else None
     texts = [m.content for m in history] + [content or "", params.get("system") or ""]
     with transaction.atomic():
         # A QuotaError is a Refused: it reaches the person as an `error` frame.
@@ -120,7 +121,7 @@ def _begin(
                 user_message, replies = conversation.add_turn(
                     content=content, parent=parent, **options
                 )
-                history.append(user_message)
+                history.append(Said(user_message.id, user_message.role, content))
             else:
                 assert parent is not None
                 user_message, replies = (
@@ -151,13 +152,13 @@ def _store_send(
     channel: str,
     use_leaf: bool,
 ) -> Turn:
-    conversation.refresh_from_db()
+    conversation.refresh_from_db(fields=["current_leaf", "title"])
     model = _catalog_model(model_slug or _default_model_slug())
     # The thread the new message goes under: after the leaf on screen, or a chosen parent.
     if use_leaf:
-        history = conversation.path_to(conversation.current_leaf_id)
+        history = conversation.history(conversation.current_leaf_id)
     elif parent_id is not None:
-        history = conversation.path_to(uuid.UUID(parent_id))
+        history = conversation.history(uuid.UUID(parent_id))
         if not history:
             raise Refused("not_found", "The message you replied to does not exist.")
     else:
@@ -196,7 +197,7 @@ def _store_regenerate(
     params = _params(model, {**base, **requested}, count)
     return _begin(
         conversation,
-        history=conversation.path_to(parent.id),
+        history=conversation.history(parent.id),
         content=None,
         model=model,
         params=params,

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from conversations import generation
 from conversations.models import Conversation, Message
 from tests.conftest import logged_in
 from webchat.models import User
@@ -65,3 +66,26 @@ def test_opening_a_long_conversation_stays_within_a_fixed_budget(
     client.get("/")  # the session and user lookups are warmed the same way for every page
     with django_assert_max_num_queries(15):
         assert client.get(f"/c/{long.id}/").status_code == 200
+
+
+def queries_to_send(conversation: Conversation, channel: str) -> tuple[int, dict]:
+    with CaptureQueriesContext(connection) as context:
+        turn = generation._store_send.func(
+            conversation, "and then?", None, "grok-3", {}, 1, channel, True
+        )
+    return len(context), turn.payload
+
+
+def test_a_send_on_a_thousand_messages_takes_no_more_queries_than_on_ten(alice: User) -> None:
+    short = Conversation.objects.create(owner=alice)
+    grow(short, 5)
+    long = Conversation.objects.create(owner=alice)
+    grow(long, 500)
+    few, _ = queries_to_send(short, "one")
+    many, payload = queries_to_send(long, "two")
+    assert many == few, f"{few} queries for 10 messages, {many} for 1,000"
+    # The whole thread goes upstream, oldest first, then the new message.
+    contents = [m["content"] for m in payload["messages"]]
+    assert len(contents) == 1001
+    assert contents[0] == "question 0" and contents[-2].endswith("answer** 499\n\n- a\n- b")
+    assert contents[-1] == "and then?"
