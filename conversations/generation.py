@@ -309,6 +309,7 @@ class Generation:
         self.group = group_name(self.conversation_id)
         self.layer = get_channel_layer()
         self._dirty = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self._last_flush = 0.0
         self._lease_until = 0.0
         self._stream: asyncio.Task[None] | None = None
@@ -403,9 +404,17 @@ class Generation:
             delay = self._last_flush + window - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await self._flush()
+            # Shielded: when the stream ends this loop is cancelled, and a frame cut off
+            # halfway through a publish (a Redis round trip) would leave a gap in `seq`.
+            await asyncio.shield(self._flush())
 
     async def _flush(self) -> None:
+        # One flush at a time, so frames leave in `seq` order: the last one waits for a
+        # shielded one still publishing.
+        async with self._flushing:
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
         self._dirty.clear()
         self._last_flush = time.monotonic()
         for reply in self.replies:

@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from conversations.generation import group_name
 from conversations.models import Conversation, Message
 from tests.conftest import Socket, open_socket, split_at_snapshot, text_of
+from webchat.layers import InMemoryLayer
 from webchat.models import ChatModel, User
 from webchat.simulator import Simulator
 
@@ -480,3 +481,29 @@ async def test_frames_do_not_wait_for_the_database_thread(
     await socket.close()
     assert received == {"type": "probe"}
     assert waited < 0.75, f"the frame waited {waited:.2f} s for the database thread"
+
+
+async def test_no_frame_is_cut_off_when_the_stream_ends_mid_publish(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis a publish is a round trip; the reply's end must not cancel one halfway
+    (the socket would see a gap in `seq` or miss the last words)."""
+    group_send = InMemoryLayer.group_send
+
+    async def round_trip(self: InMemoryLayer, group: str, message: dict[str, Any]) -> None:
+        await asyncio.sleep(0.03)
+        await group_send(self, group, message)
+
+    monkeypatch.setattr(InMemoryLayer, "group_send", round_trip)
+    socket, _ = await open_socket(alice, conversation.id)
+    for _ in range(4):
+        start = await send(socket, "[sim words=40 delay=2]")
+        (reply,) = start["messages"]
+        frames = await socket.receive_until("done", message=reply)
+        seqs = [f["seq"] for f in frames if f["type"] == "delta"]
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert frames[-1]["seq"] == seqs[-1]  # `done` carries the last seq
+        stored = await reload(reply)
+        assert text_of(frames, reply) == stored.content
+        assert len(stored.content.split()) == 40
+    await socket.close()
