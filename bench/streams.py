@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -184,13 +185,16 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
             await sock.close()
         ok = [r for r in results if isinstance(r, dict) and not r["error"]]
         errors = len(results) - len(ok)
+        kinds = Counter(r["error"] if isinstance(r, dict) else type(r).__name__ for r in results)
+        kinds.pop(None, None)
         firsts = [r["first"] for r in ok]
         lags = [lag for r in ok for lag in r["lags"]]
         rows.append(
             (f"{count} concurrent streams, 50 tok/s",
              f"first delta p50 {statistics.median(firsts) * 1000:.0f} ms p99 {pct(firsts, 0.99) * 1000:.0f} ms; "
              f"added lag p50 {pct(lags, 0.5) * 1000:.0f} ms p99 {pct(lags, 0.99) * 1000:.0f} ms; "
-             f"errors or lost/duplicated {errors}; server CPU {cpu:.1f} s; "
+             f"errors or lost/duplicated {errors}{' ' + str(dict(kinds)) if kinds else ''}; "
+             f"server CPU {cpu:.1f} s; "
              f"stored whole {bench.stored_whole(conversations, words)}/{count}"
              if ok else f"all {errors} failed: {results[:1]}")
         )  # fmt: skip
