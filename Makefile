@@ -58,9 +58,8 @@ test: lint check pytest pytest-services
 
 bench: install
 	$(BIN)/python bench/streams.py
-	$(BIN)/python bench/db_writes.py
-	$(BIN)/python bench/page_weight.py
 	@if $(BIN)/python -m tests.services; then \
+		$(BIN)/python bench/streams.py --services && \
 		$(BIN)/python bench/channel_layers.py && $(BIN)/python bench/cross_process.py; \
 	fi
 
