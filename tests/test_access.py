@@ -1,0 +1,165 @@
+"""Every route and socket, tried by a stranger with another person's ids, and every POST
+without a CSRF token.
+
+The route table below must name every URL pattern of the project: a new route fails
+`test_every_route_is_in_the_table` until someone decides what a stranger may do there.
+"""
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from conversations.models import Conversation, Message, Share
+from tests.conftest import logged_in, open_socket
+from tests.test_conversation_views import add_exchange
+from webchat.models import User
+
+pytestmark = pytest.mark.django_db
+
+# What a logged-in stranger gets on someone else's ids, by route name.
+#   "404": not found, whatever the method (the route must not reveal that the id exists)
+#   "public": anyone may read it (the page of a live share link)
+#   "own": the route takes no one's id: it only ever shows or changes the caller's things
+STRANGER = {
+    "conversation": "404",
+    "conversation-rename": "404",
+    "conversation-delete": "404",
+    "conversation-switch": "404",
+    "conversation-export": "404",
+    "share-create": "404",
+    "share-revoke": "404",
+    "share": "public",
+    # Continuing a shared conversation copies the snapshot into the caller's account: any
+    # reader of a live link may do it, and the owner's conversation is untouched.
+    "share-fork": "public",
+    "home": "own",
+    "conversation-create": "own",
+    "conversations-more": "own",
+    "search": "own",
+    "shares": "own",
+    "usage": "own",
+    "login": "own",
+    "logout": "own",
+    "signup": "own",
+    "healthz": "own",
+    None: "own",  # favicon.ico
+}
+
+
+def _patterns(resolvers: list[Any], prefix: str = "") -> list[tuple[str, str | None]]:
+    found = []
+    for entry in resolvers:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            if route.startswith("admin/"):
+                continue  # Django's admin: staff only, tested in test_admin
+            found += _patterns(entry.url_patterns, route)
+        elif isinstance(entry, URLPattern):
+            found.append((route, entry.name))
+    return found
+
+
+def test_every_route_is_in_the_table() -> None:
+    names = {name for _, name in _patterns(get_resolver().url_patterns)}
+    assert names == set(STRANGER), f"decide what a stranger may do on: {names ^ set(STRANGER)}"
+
+
+@pytest.fixture
+def victim(alice: User) -> dict[str, Any]:
+    conversation = Conversation.objects.create(owner=alice, title="Alice's secret plans")
+    reply = add_exchange(conversation, "my secret question", "a secret answer")
+    link = logged_in(alice).post(f"/c/{conversation.id}/share/")
+    return {
+        "conversation": conversation,
+        "message": reply,
+        "token": link.json()["token"],
+        "id": conversation.id,
+    }
+
+
+def _url(route: str, victim: dict[str, Any]) -> str:
+    url = "/" + route
+    url = url.replace("<uuid:id>", str(victim["id"])).replace("<str:token>", victim["token"])
+    return url.replace("<str:fmt>", "md")
+
+
+@pytest.mark.parametrize(
+    "route,name", [(r, n) for r, n in _patterns(get_resolver().url_patterns) if "<" in r]
+)
+def test_a_stranger_cannot_reach_or_change_anything_by_id(
+    route: str, name: str, victim: dict[str, Any], bob: User
+) -> None:
+    stranger = logged_in(bob)
+    url = _url(route, victim)
+    data = {"title": "pwned", "message": str(victim["message"].id)}
+    get, post = stranger.get(url), stranger.post(url, data)
+    if STRANGER[name] == "404":
+        assert get.status_code in (404, 405) and post.status_code in (404, 405), url
+        assert 404 in (get.status_code, post.status_code)
+        for response in (get, post):
+            assert b"secret" not in response.content
+    # Whatever the route, Alice's things are as they were.
+    conversation = Conversation.objects.get(pk=victim["id"])
+    assert conversation.title == "Alice's secret plans"
+    assert conversation.current_leaf_id == victim["message"].id
+    assert conversation.messages.count() == 2
+    assert Share.objects.active().filter(token=victim["token"]).exists()
+
+
+@pytest.mark.parametrize("route", [r for r, n in _patterns(get_resolver().url_patterns)])
+def test_anonymous_visitors_get_nothing_private(route: str, victim: dict[str, Any]) -> None:
+    url = _url(route, victim)
+    response = Client().get(url)
+    name = dict(_patterns(get_resolver().url_patterns))[route]
+    if name in ("share", "login", "signup", "healthz", None):
+        assert response.status_code in (200, 301, 302, 405)
+    else:
+        assert response.status_code in (302, 404, 405), url
+        if response.status_code == 302:
+            assert response["Location"].startswith("/accounts/login/")
+    assert b"secret question" not in response.content or name == "share"
+
+
+@pytest.mark.parametrize("route,name", _patterns(get_resolver().url_patterns))
+def test_every_post_needs_the_csrf_token(
+    route: str, name: str | None, victim: dict[str, Any], alice: User
+) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post(_url(route, victim), {"title": "changed"})
+    # Refused before any view runs, whether or not the route takes a POST.
+    assert response.status_code == 403, route
+    conversation = Conversation.objects.get(pk=victim["id"])
+    assert conversation.title == "Alice's secret plans"
+
+
+def test_the_admin_needs_the_csrf_token_too(alice: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)  # the first account: an administrator
+    response = client.post("/admin/webchat/plan/add/", {"name": "free for all"})
+    assert response.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_strangers_socket_reaches_nothing_by_id(victim: dict[str, Any], bob: User) -> None:
+    # Someone else's conversation: closed as if it did not exist.
+    socket, _ = await open_socket(bob, victim["id"])
+    closed = await socket.communicator.receive_output(2)
+    assert closed == {"type": "websocket.close", "code": 4404}
+    # From the stranger's own conversation, the victim's message ids are not found.
+    own = await Conversation.objects.acreate(owner=bob)
+    socket, _ = await open_socket(bob, own.id)
+    message_id = str(victim["message"].id)
+    for frame in (
+        {"type": "resume", "message": message_id},
+        {"type": "regenerate", "message": message_id},
+        {"type": "send", "content": "hi", "parent": message_id},
+    ):
+        await socket.send(frame)
+        answer = await socket.receive()
+        assert answer["type"] == "error" and answer["code"] == "not_found", answer
+        assert "secret" not in str(answer)
+    await socket.close()
+    assert await Message.objects.filter(conversation=own).acount() == 0
