@@ -53,6 +53,15 @@ def _no_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterato
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Counters (failed logins) start at zero in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def catalog(request: pytest.FixtureRequest) -> None:
     """The seeded model catalog, put back after transactional tests flush every table."""
     uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(

@@ -8,6 +8,7 @@ The route table below must name every URL pattern of the project: a new route fa
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -163,3 +164,28 @@ async def test_a_strangers_socket_reaches_nothing_by_id(victim: dict[str, Any], 
         assert "secret" not in str(answer)
     await socket.close()
     assert await Message.objects.filter(conversation=own).acount() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_expired_login_opens_no_socket(alice: User) -> None:
+    from datetime import timedelta
+
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from webchat.asgi import application
+
+    conversation = await Conversation.objects.acreate(owner=alice)
+    client = await sync_to_async(logged_in)(alice)
+    await Session.objects.aupdate(expire_date=timezone.now() - timedelta(seconds=1))
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/conversations/{conversation.id}/",
+        headers=[
+            (b"origin", b"http://localhost"),
+            (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+        ],
+    )
+    await communicator.connect()
+    assert await communicator.receive_output(2) == {"type": "websocket.close", "code": 4401}

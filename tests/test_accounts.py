@@ -74,3 +74,62 @@ def test_a_wrong_password_is_refused() -> None:
     User.objects.create_user("alice", password=PASSWORD)
     response = Client().post("/accounts/login/", {"username": "alice", "password": "nope"})
     assert response.status_code == 200 and "enter a correct username" in response.content.decode()
+
+
+def log_in(password: str, username: str = "alice", address: str = "10.0.0.1") -> object:
+    return Client(REMOTE_ADDR=address).post(
+        "/accounts/login/", {"username": username, "password": password}
+    )
+
+
+def test_too_many_failures_pause_logging_in_even_with_the_right_password(
+    settings: object,
+) -> None:
+    User.objects.create_user("alice", password=PASSWORD)
+    for _ in range(5):
+        assert log_in("guess").status_code == 200
+    refused = log_in(PASSWORD)
+    html = refused.content.decode()
+    assert refused.status_code == 429 and "Too many failed attempts" in html
+    assert refused["Retry-After"] == "900"
+    assert "_auth_user_id" not in refused.client.session
+    # Another address trying the same name is refused too: the name is what is guessed.
+    assert log_in(PASSWORD, address="10.0.0.2").status_code == 429
+    # Another person is not locked out by it.
+    User.objects.create_user("bob", password=PASSWORD)
+    assert log_in(PASSWORD, username="bob").status_code == 302
+
+
+def test_failures_from_one_address_pause_it_across_usernames() -> None:
+    User.objects.create_user("alice", password=PASSWORD)
+    for i in range(20):
+        log_in("guess", username=f"nobody{i}")
+    assert log_in(PASSWORD).status_code == 429
+    assert log_in(PASSWORD, address="10.0.0.9").status_code == 302
+
+
+def test_the_pause_ends_with_its_window(settings: object) -> None:
+    import time
+
+    settings.LOGIN_FAILURE_WINDOW_SECONDS = 1
+    User.objects.create_user("alice", password=PASSWORD)
+    for _ in range(5):
+        log_in("guess")
+    assert log_in(PASSWORD).status_code == 429
+    time.sleep(1.2)
+    assert log_in(PASSWORD).status_code == 302
+
+
+def test_a_login_expires() -> None:
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    User.objects.create_user("alice", password=PASSWORD)
+    client = Client()
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert client.get("/").status_code == 200
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")

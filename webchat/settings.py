@@ -102,6 +102,19 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "webchat.layers.InMemoryLayer"}}
 
+# The cache holds short-lived counters (failed logins): in Redis when there is one, so
+# every process counts together; in the process's memory otherwise.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("REDIS_PREFIX", "webchat"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Upstream -------------------------------------------------------------------------------
 GROK_API_TOKEN = env_str("GROK_API_TOKEN")
 GROK_API_BASE = env_str("GROK_API_BASE", "https://api.acedata.cloud/grok").rstrip("/")
@@ -162,6 +175,13 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
+# A login lasts this long; then the person logs in again (their sockets too).
+SESSION_COOKIE_AGE = env_int("SESSION_DAYS", 14) * 86_400
+# Failed logins: after this many for one username, or from one address, within the window,
+# logging in is refused (without checking the password) until the window ends.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
 # Behind a TLS-terminating proxy set HTTPS=1: secure cookies, HSTS, redirect to https.
 HTTPS = env_bool("HTTPS", False)
 if HTTPS:
