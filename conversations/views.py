@@ -64,6 +64,7 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         },
         "max_tokens_cap": plan.max_tokens_cap if plan else 0,
         "max_candidates": settings.CHAT_MAX_CANDIDATES,
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "sidebar": sidebar_groups(_sidebar_page(request.user)),
         "sidebar_more": Conversation.objects.owned_by(request.user).count() > SIDEBAR_SIZE,
     }

@@ -226,3 +226,16 @@ def test_the_system_theme_is_followed_until_one_is_chosen(browser: Any, live: Li
     page.click("#theme")  # light → dark, against the system again
     assert scheme() == "dark" and code_bg() == "rgb(39, 40, 34)"
     context.close()
+
+
+def test_a_too_long_message_is_refused_and_kept_in_the_composer(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "longwinded")
+    text = "word " * 20_001  # 100,005 characters: over the 100,000 limit
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+    page.wait_for_selector("text=This message is too long (100,005 characters")
+    assert page.input_value("#prompt") == text
+    assert page.locator("article.message.user").count() == 0
+    assert page.problems == []

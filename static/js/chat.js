@@ -358,7 +358,17 @@ function connect() {
       showError("This conversation does not exist.");
       return;
     }
-    showError("Connection lost. Reconnecting…");
+    if (event.code === 1009) {
+      // The server refused a frame as too big: what was being sent goes back to the composer.
+      for (const [clientId, text] of pendingSends) {
+        thread.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`)?.remove();
+        if (!prompt.value) prompt.value = text;
+      }
+      pendingSends.clear();
+      showError("That message was too large to send.");
+    } else {
+      showError("Connection lost. Reconnecting…");
+    }
     setTimeout(connect, reconnectDelay);
     reconnectDelay = Math.min(reconnectDelay * 2, 10000);
   });
@@ -386,6 +396,13 @@ async function ensureConversation() {
 async function submit() {
   const text = prompt.value;
   if (!text.trim() || sendButton.disabled) return;
+  const chars = [...text].length;
+  const limit = Number(chat.dataset.maxChars);
+  if (chars > limit) {
+    // Refused here, and the text stays in the composer to be shortened.
+    showError(`This message is too long (${chars.toLocaleString()} characters; the limit is ${limit.toLocaleString()}).`);
+    return;
+  }
   showError("");
   try {
     await ensureConversation();

@@ -1,0 +1,206 @@
+"""Bad input of every kind gets a clear error, changes nothing, and the server goes on:
+fuzzed websocket frames and forms, oversized frames and bodies."""
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import websockets
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from conversations.models import Conversation, Message
+from tests.conftest import logged_in, open_socket
+from tests.live import LiveServer
+from tests.test_conversation_views import add_exchange
+from webchat.models import User
+
+FUZZ = hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# JSON values of every shape, and the frame fields the protocol reads.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+frame_types = st.sampled_from(
+    ["send", "regenerate", "stop", "resume", "ack", "", "SEND"]
+) | st.text(max_size=12)
+protocol_fields = st.fixed_dictionaries(
+    {"type": frame_types},
+    optional={
+        "content": json_values,
+        "parent": json_values | st.uuids().map(str),
+        "message": json_values | st.uuids().map(str),
+        "model": json_values | st.sampled_from(["grok-3", "grok-3-mini", "nope"]),
+        "params": st.dictionaries(
+            st.sampled_from(["temperature", "max_tokens", "n", "system", "other"]),
+            json_values,
+            max_size=5,
+        ),
+        "seq": json_values,
+        "client_id": json_values,
+    },
+)
+raw_frames = (
+    protocol_fields.map(json.dumps)
+    | json_values.map(json.dumps)
+    | st.text(max_size=60)
+    | st.binary(max_size=60)
+)
+
+PROBE = {
+    "type": "resume",
+    "message": "00000000-0000-0000-0000-000000000000",
+    "client_id": "probe",
+}
+
+
+REFUSALS = {"invalid_request", "not_found", "model_unavailable", "quota_exceeded"}
+
+
+@pytest.fixture
+def no_plan(alice: User) -> User:
+    # Every send is refused at the quota step, after all validation: no reply starts.
+    alice.plan = None
+    alice.save()
+    return alice
+
+
+@pytest.mark.django_db(transaction=True)
+@FUZZ
+@given(frame=raw_frames)
+def test_any_frame_gets_a_clear_answer_and_the_socket_stays_open(
+    no_plan: User, frame: str | bytes
+) -> None:
+    conversation = Conversation.objects.get_or_create(owner=no_plan, title="fuzz")[0]
+
+    async def exchange() -> list[dict[str, Any]]:
+        socket, connected = await open_socket(no_plan, conversation.id)
+        assert connected
+        kind = "bytes" if isinstance(frame, bytes) else "text"
+        await socket.communicator.send_input({"type": "websocket.receive", kind: frame})
+        # A probe after it: its answer proves the socket is open and still serving.
+        await socket.send(PROBE)
+        answers = await socket.receive_until("error", client_id="probe")
+        await socket.close()
+        return answers
+
+    answers = async_to_sync(exchange)()
+    for answer in answers:
+        assert answer["type"] == "error", answer
+        # A refusal that names what was wrong; never the catch-all of a crash ("busy").
+        assert answer["code"] in REFUSALS, answer
+        assert isinstance(answer["message"], str) and answer["message"]
+    assert len(answers) <= 2  # at most one answer to the frame, then the probe's
+    assert not Message.objects.filter(conversation=conversation).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_message_over_the_limit_is_refused_and_kept_out(alice: User) -> None:
+    conversation = await Conversation.objects.acreate(owner=alice)
+    socket, _ = await open_socket(alice, conversation.id)
+    content = "x" * (settings.CHAT_MAX_MESSAGE_CHARS + 1)
+    await socket.send({"type": "send", "content": content, "client_id": "big"})
+    answer = await socket.receive()
+    assert answer["type"] == "error" and answer["code"] == "invalid_request"
+    assert "too long" in answer["message"] and answer["client_id"] == "big"
+    assert not await Message.objects.filter(conversation=conversation).aexists()
+    await socket.close()
+
+
+def test_an_oversized_websocket_message_is_refused_and_the_server_goes_on(
+    live: LiveServer,
+) -> None:
+    """Over daphne's limit (1 MiB) a message is refused before it is buffered whole: the
+    socket is failed (close code 1009, "message too big", when the client is still there to
+    read it); the same person's next socket works."""
+    session = live.sign_up("bigsender")
+    conversation = live.new_conversation(session)
+    headers = {"Cookie": f"sessionid={session}", "Origin": live.url}
+
+    async def run() -> tuple[int | None, dict[str, Any]]:
+        code = -1
+        async with websockets.connect(
+            live.socket_url(conversation), additional_headers=headers, max_size=None
+        ) as sock:
+            await sock.send(json.dumps({"type": "send", "content": "y" * (2 << 20)}))
+            try:
+                await asyncio.wait_for(sock.recv(), 10)
+            except websockets.ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else None
+        async with websockets.connect(
+            live.socket_url(conversation), additional_headers=headers
+        ) as sock:
+            await sock.send(json.dumps(PROBE))
+            probe = json.loads(await asyncio.wait_for(sock.recv(), 10))
+        return code, probe
+
+    code, probe = asyncio.run(run())
+    assert code in (1009, None)  # None: the connection was cut while the client still wrote
+    assert probe["type"] == "error" and probe["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_an_oversized_form_body_is_refused(alice: User, conversation: Conversation) -> None:
+    response = logged_in(alice).post(
+        f"/c/{conversation.id}/rename/", {"title": "z" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}
+    )
+    assert response.status_code == 400
+    conversation.refresh_from_db()
+    assert conversation.title == ""
+
+
+form_text = st.text(max_size=300) | st.sampled_from(["", " ", "\x00", "<script>", "' OR 1=1 --"])
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(title=form_text, message=form_text, query=form_text, include=form_text)
+def test_fuzzed_forms_get_a_clear_answer(
+    alice: User, title: str, message: str, query: str, include: str
+) -> None:
+    conversation = Conversation.objects.get_or_create(owner=alice, title="fuzz")[0]
+    if not conversation.current_leaf_id:
+        add_exchange(conversation, "q", "a")
+    client = logged_in(alice)
+    base = f"/c/{conversation.id}"
+    answers = [
+        client.post(f"{base}/rename/", {"title": title}, headers={"Accept": "application/json"}),
+        client.post(
+            f"{base}/switch/", {"message": message}, headers={"Accept": "application/json"}
+        ),
+        client.post(f"{base}/share/", {"include_system": include}),
+        client.get("/search/", {"q": query}),
+        client.get("/conversations/more/", {"before": query}),
+        client.get(f"{base}/export.{message[:10] or 'md'}"),
+    ]
+    for response in answers:
+        assert response.status_code in (200, 201, 302, 400, 404), response.content[:300]
+        if response.status_code == 400:
+            assert response.json()["error"]["message"]
+    conversation.refresh_from_db()
+    assert conversation.messages.count() == 2
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(username=form_text, password=form_text)
+def test_fuzzed_logins_and_signups_get_a_clear_answer(username: str, password: str) -> None:
+    for path, data in (
+        ("/accounts/login/", {"username": username, "password": password}),
+        ("/accounts/signup/", {"username": username, "password1": password, "password2": password}),
+    ):
+        response = Client().post(path, data)
+        assert response.status_code in (200, 302, 429), response.content[:300]
