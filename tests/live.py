@@ -99,6 +99,7 @@ class LiveServer:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *self.daphne_args,
                     "webchat.asgi:application",
                 ],
                 cwd=ROOT,
