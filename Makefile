@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format check pytest pytest-services bench screenshots clean
+.PHONY: install run test lint format check pytest pytest-services bench soak soak-ci screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,16 @@ bench: install
 	@if $(BIN)/python -m tests.services; then \
 		$(BIN)/python bench/streams.py --services && \
 		$(BIN)/python bench/channel_layers.py && $(BIN)/python bench/cross_process.py; \
+	fi
+
+# 100 people chatting at once, every word checked; CI runs the 10-minute soak after `test`.
+soak-ci: install
+	$(BIN)/python bench/soak.py --users 100 --minutes 10
+
+soak: install
+	$(BIN)/python bench/soak.py --users 100 --minutes 30
+	@if $(BIN)/python -m tests.services; then \
+		$(BIN)/python bench/soak.py --users 100 --minutes 30 --services; \
 	fi
 
 screenshots: install

@@ -1,0 +1,225 @@
+"""Load and soak: many people chatting at once for minutes, checked for every word.
+
+Each simulated person has an account, a conversation and a live socket, and sends a message,
+reads the reply to its end, pauses, and sends again until the time is up. The upstream is
+the simulator in its own process, which stamps every word with the moment it sent it.
+
+Checked, and the run fails (exit 1) otherwise:
+- no error frame, no refused send, no broken socket;
+- every reply arrives whole, in order, without a gap in `seq` or a repeated word;
+- every reply is stored complete, and the ledger holds exactly one settled row per reply
+  whose completion tokens add up to the words received;
+- the server's resident memory is flat after warm-up (the last fifth of the samples within
+  15% and 24 MiB of the samples at the end of the first fifth).
+
+    python bench/soak.py [--users 100] [--minutes 10] [--services]
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.streams import cpu_seconds, pct  # noqa: E402
+from tests import services  # noqa: E402
+from tests.live import LiveServer, free_port, two_processes  # noqa: E402
+
+WORDS = 60  # per reply, at 50 words/s
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.replies = 0
+        self.words = 0
+        self.failures: list[str] = []
+        self.firsts: list[float] = []
+        self.lags: list[float] = []
+        self.conversations: list[str] = []
+
+
+async def person(
+    server: LiveServer, session: str, conversation: str, deadline: float, tally: Tally
+) -> None:
+    headers = {"Cookie": f"sessionid={session}", "Origin": server.url}
+    async with websockets.connect(
+        server.socket_url(conversation), additional_headers=headers, max_size=None
+    ) as sock:
+        await asyncio.sleep(random.uniform(0, 3))  # people do not all start at once
+        while time.monotonic() < deadline:
+            sent = time.perf_counter()
+            await sock.send(
+                json.dumps({"type": "send", "content": f"[sim words={WORDS} delay=20 stamp]"})
+            )
+            seq, words, first = 0, [], None
+            while True:
+                frame = json.loads(await asyncio.wait_for(sock.recv(), 60))
+                if frame["type"] == "error":
+                    tally.failures.append(f"error {frame['code']}: {frame['message']}")
+                    break
+                if frame["type"] == "delta":
+                    wall = time.time()
+                    first = first or time.perf_counter() - sent
+                    if frame["seq"] != seq + 1:
+                        tally.failures.append(f"gap: seq {seq} then {frame['seq']}")
+                    seq = frame["seq"]
+                    for word in frame["content"].split():
+                        tally.lags.append(wall - float(word))
+                        words.append(float(word))
+                if frame["type"] == "done":
+                    if frame["status"] != "complete":
+                        tally.failures.append(f"reply ended {frame['status']}")
+                    break
+            if len(words) != WORDS or words != sorted(set(words)):
+                tally.failures.append(f"reply of {len(words)} words, not {WORDS} in order")
+            tally.replies += 1
+            tally.words += len(words)
+            if first is not None:
+                tally.firsts.append(first)
+            await asyncio.sleep(random.uniform(1.0, 3.0))  # reading, then typing
+
+
+async def sample_memory(pids: list[int], deadline: float, samples: list[float]) -> None:
+    while time.monotonic() < deadline:
+        samples.append(sum(rss_mib(pid) for pid in pids))
+        await asyncio.sleep(5)
+
+
+async def run(servers: list[LiveServer], users: int, minutes: float) -> tuple[Tally, list[float]]:
+    tally, memory = Tally(), []
+    people = []
+    for i in range(users):
+        server = servers[i % len(servers)]
+        session = server.sign_up(f"soak{i}-{uuid.uuid4().hex[:6]}")
+        people.append((server, session, server.new_conversation(session)))
+    tally.conversations = [conversation for _, _, conversation in people]
+    deadline = time.monotonic() + minutes * 60
+    pids = [server.process.pid for server in servers]
+    sampler = asyncio.create_task(sample_memory(pids, deadline, memory))
+    results = await asyncio.gather(
+        *(person(*someone, deadline, tally) for someone in people), return_exceptions=True
+    )
+    await sampler
+    for result in results:
+        if isinstance(result, BaseException):
+            tally.failures.append(f"socket broke: {result!r}")
+    return tally, memory
+
+
+def check_store(server: LiveServer, tally: Tally) -> list[str]:
+    problems = []
+    wanted = {uuid.UUID(c) for c in tally.conversations}
+    rows = server.query(
+        "SELECT conversation_id, status, content FROM conversations_message "
+        "WHERE role = 'assistant'"
+    )
+    replies = [(s, c) for conv, s, c in rows if uuid.UUID(str(conv)) in wanted]
+    incomplete = [s for s, c in replies if s != "complete" or len(c.split()) != WORDS]
+    if len(replies) != tally.replies or incomplete:
+        problems.append(
+            f"{len(replies)} replies stored for {tally.replies}; {len(incomplete)} not whole"
+        )
+    ledger = server.query("SELECT status, completion_tokens FROM webchat_usagerecord")
+    unsettled = [s for s, _ in ledger if s != "complete"]
+    tokens = sum(t or 0 for _, t in ledger)
+    if len(ledger) != tally.replies or unsettled or tokens != tally.words:
+        problems.append(
+            f"ledger: {len(ledger)} rows for {tally.replies} replies, {len(unsettled)} unsettled, "
+            f"{tokens} tokens for {tally.words} words received"
+        )
+    return problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--services", action="store_true", help="two daphnes, PostgreSQL, Redis")
+    args = parser.parse_args()
+    if args.services and (reason := services.unavailable()):
+        sys.exit(f"--services needs PostgreSQL and Redis: {reason}")
+    port = free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "webchat.simulator", "--port", str(port), "--ttft-ms", "0"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    app = {"GROK_SIMULATOR": "off", "GROK_API_BASE": f"http://127.0.0.1:{port}"}
+    workdir = Path(tempfile.mkdtemp())
+    with ExitStack() as stack:
+        stack.callback(upstream.terminate)
+        if args.services:
+            redis = {
+                "REDIS_URL": f"{services.REDIS_URL}/6",
+                "REDIS_PREFIX": f"soak-{uuid.uuid4().hex[:6]}",
+            }
+            servers = list(
+                stack.enter_context(two_processes(workdir, "webchat_soak", **app, **redis))
+            )
+            setup = "two daphne processes, PostgreSQL, Redis"
+        else:
+            servers = [LiveServer(workdir, **app)]
+            stack.callback(servers[0].stop)
+            servers[0].start()
+            setup = "one daphne process, SQLite, in-memory channel layer"
+        # Generous limits: this run is about holding up, not about quotas.
+        servers[0].query(
+            "UPDATE webchat_plan SET requests_per_minute = 1000, concurrent_generations = 10, "
+            "tokens_per_day = 100000000, tokens_per_month = 100000000"
+        )
+        cpu = sum(cpu_seconds(s.process.pid) for s in servers)
+        started = time.monotonic()
+        tally, memory = asyncio.run(run(servers, args.users, args.minutes))
+        elapsed = time.monotonic() - started
+        cpu = sum(cpu_seconds(s.process.pid) for s in servers) - cpu
+        problems = tally.failures[:10] + check_store(servers[0], tally)
+
+    fifth = max(1, len(memory) // 5)
+    warm = statistics.mean(memory[fifth - 1 : fifth + 1]) if memory else 0.0
+    end = statistics.mean(memory[-fifth:]) if memory else 0.0
+    if end - warm > max(24, warm * 0.15):
+        problems.append(f"memory grew after warm-up: {warm:.0f} → {end:.0f} MiB")
+    print(f"webchat soak: {args.users} people for {elapsed / 60:.1f} min on {setup}")
+    print(
+        f"  replies                {tally.replies:,} ({tally.words:,} words), {len(tally.failures)} failures"
+    )
+    print(
+        f"  first delta            p50 {pct(tally.firsts, 0.5) * 1000:.0f} ms, p99 {pct(tally.firsts, 0.99) * 1000:.0f} ms"
+    )
+    print(
+        f"  added lag per word     p50 {pct(tally.lags, 0.5) * 1000:.0f} ms, p99 {pct(tally.lags, 0.99) * 1000:.0f} ms"
+    )
+    print(f"  server CPU             {cpu:.0f} s ({cpu / elapsed * 100:.0f}% of one core)")
+    print(
+        f"  resident memory        {warm:.0f} MiB after warm-up, {end:.0f} MiB at the end, peak {max(memory, default=0):.0f} MiB"
+    )
+    print(
+        "  stored and ledger      "
+        + ("every reply whole, one settled row each" if not problems else "see below")
+    )
+    for problem in problems:
+        print(f"  FAILED: {problem}")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
