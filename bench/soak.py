@@ -1,8 +1,9 @@
 """Load and soak: many people chatting at once for minutes, checked for every word.
 
-Each simulated person has an account, a conversation and a live socket, and sends a message,
-reads the reply to its end, pauses, and sends again until the time is up. The upstream is
-the simulator in its own process, which stamps every word with the moment it sent it.
+Each simulated person has an account and a live socket on a conversation, and sends a
+message, reads the reply to its end, pauses, and sends again; after ten exchanges they start
+a new conversation, until the time is up. The upstream is the simulator in its own process,
+which stamps every word with the moment it sent it.
 
 Checked, and the run fails (exit 1) otherwise:
 - no error frame, no refused send, no broken socket;
@@ -27,6 +28,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import websockets
 
@@ -38,6 +40,7 @@ from tests import services  # noqa: E402
 from tests.live import LiveServer, free_port, two_processes  # noqa: E402
 
 WORDS = 60  # per reply, at 50 words/s
+EXCHANGES = 10  # per conversation
 
 
 def rss_mib(pid: int) -> float:
@@ -57,45 +60,54 @@ class Tally:
         self.conversations: list[str] = []
 
 
-async def person(
-    server: LiveServer, session: str, conversation: str, deadline: float, tally: Tally
-) -> None:
-    headers = {"Cookie": f"sessionid={session}", "Origin": server.url}
-    async with websockets.connect(
-        server.socket_url(conversation), additional_headers=headers, max_size=None
-    ) as sock:
-        await asyncio.sleep(random.uniform(0, 3))  # people do not all start at once
-        while time.monotonic() < deadline:
-            sent = time.perf_counter()
-            await sock.send(
-                json.dumps({"type": "send", "content": f"[sim words={WORDS} delay=20 stamp]"})
-            )
-            seq, words, first = 0, [], None
-            while True:
-                frame = json.loads(await asyncio.wait_for(sock.recv(), 60))
-                if frame["type"] == "error":
-                    tally.failures.append(f"error {frame['code']}: {frame['message']}")
+async def person(server: LiveServer, session: str, deadline: float, tally: Tally) -> None:
+    """One person: a few exchanges in a conversation, then a new one, until the time is up
+    (conversations that grew for ever would make every prompt, and the memory, grow)."""
+    await asyncio.sleep(random.uniform(0, 3))  # people do not all start at once
+    while time.monotonic() < deadline:
+        conversation = await asyncio.to_thread(server.new_conversation, session)
+        tally.conversations.append(conversation)
+        async with websockets.connect(
+            server.socket_url(conversation),
+            additional_headers={"Cookie": f"sessionid={session}", "Origin": server.url},
+            max_size=None,
+        ) as sock:
+            for _ in range(EXCHANGES):
+                if time.monotonic() >= deadline:
                     break
-                if frame["type"] == "delta":
-                    wall = time.time()
-                    first = first or time.perf_counter() - sent
-                    if frame["seq"] != seq + 1:
-                        tally.failures.append(f"gap: seq {seq} then {frame['seq']}")
-                    seq = frame["seq"]
-                    for word in frame["content"].split():
-                        tally.lags.append(wall - float(word))
-                        words.append(float(word))
-                if frame["type"] == "done":
-                    if frame["status"] != "complete":
-                        tally.failures.append(f"reply ended {frame['status']}")
-                    break
-            if len(words) != WORDS or words != sorted(set(words)):
-                tally.failures.append(f"reply of {len(words)} words, not {WORDS} in order")
-            tally.replies += 1
-            tally.words += len(words)
-            if first is not None:
-                tally.firsts.append(first)
-            await asyncio.sleep(random.uniform(1.0, 3.0))  # reading, then typing
+                await exchange(sock, tally)
+                await asyncio.sleep(random.uniform(1.0, 3.0))  # reading, then typing
+
+
+async def exchange(sock: Any, tally: Tally) -> None:
+    """Send one message and read its reply to the end, checking every word."""
+    sent = time.perf_counter()
+    await sock.send(json.dumps({"type": "send", "content": f"[sim words={WORDS} delay=20 stamp]"}))
+    seq, words, first = 0, [], None
+    while True:
+        frame = json.loads(await asyncio.wait_for(sock.recv(), 60))
+        if frame["type"] == "error":
+            tally.failures.append(f"error {frame['code']}: {frame['message']}")
+            break
+        if frame["type"] == "delta":
+            wall = time.time()
+            first = first or time.perf_counter() - sent
+            if frame["seq"] != seq + 1:
+                tally.failures.append(f"gap: seq {seq} then {frame['seq']}")
+            seq = frame["seq"]
+            for word in frame["content"].split():
+                tally.lags.append(wall - float(word))
+                words.append(float(word))
+        if frame["type"] == "done":
+            if frame["status"] != "complete":
+                tally.failures.append(f"reply ended {frame['status']}")
+            break
+    if len(words) != WORDS or words != sorted(set(words)):
+        tally.failures.append(f"reply of {len(words)} words, not {WORDS} in order")
+    tally.replies += 1
+    tally.words += len(words)
+    if first is not None:
+        tally.firsts.append(first)
 
 
 async def sample_memory(pids: list[int], deadline: float, samples: list[float]) -> None:
@@ -109,9 +121,7 @@ async def run(servers: list[LiveServer], users: int, minutes: float) -> tuple[Ta
     people = []
     for i in range(users):
         server = servers[i % len(servers)]
-        session = server.sign_up(f"soak{i}-{uuid.uuid4().hex[:6]}")
-        people.append((server, session, server.new_conversation(session)))
-    tally.conversations = [conversation for _, _, conversation in people]
+        people.append((server, server.sign_up(f"soak{i}-{uuid.uuid4().hex[:6]}")))
     deadline = time.monotonic() + minutes * 60
     pids = [server.process.pid for server in servers]
     sampler = asyncio.create_task(sample_memory(pids, deadline, memory))
@@ -212,6 +222,8 @@ def main() -> None:
     print(
         f"  resident memory        {warm:.0f} MiB after warm-up, {end:.0f} MiB at the end, peak {max(memory, default=0):.0f} MiB"
     )
+    minutes = " ".join(f"{m:.0f}" for m in memory[:: 60 // 5])
+    print(f"  memory each minute     {minutes} MiB")
     print(
         "  stored and ledger      "
         + ("every reply whole, one settled row each" if not problems else "see below")

@@ -71,6 +71,7 @@ _TOKENS = Case(
     When(status="running", then=F("reserved_tokens")),
     default=F("prompt_tokens") + F("completion_tokens"),
 )
+# UsageRecordQuerySet.totals(), counting tokens as _TOKENS does.
 _TOTALS_SQL = """
     SELECT
         COUNT(CASE WHEN status = 'running' THEN 1 END),
