@@ -21,12 +21,9 @@ import asyncio
 import json
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +32,9 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.streams import cpu_seconds, pct  # noqa: E402
+from bench.streams import app_on_mock_upstream, cpu_seconds, pct  # noqa: E402
 from tests import services  # noqa: E402
-from tests.live import LiveServer, free_port, two_processes  # noqa: E402
+from tests.live import LiveServer  # noqa: E402
 
 WORDS = 60  # per reply, at 50 words/s
 EXCHANGES = 10  # per conversation
@@ -167,30 +164,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.services and (reason := services.unavailable()):
         sys.exit(f"--services needs PostgreSQL and Redis: {reason}")
-    port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "webchat.simulator", "--port", str(port), "--ttft-ms", "0"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    app = {"GROK_SIMULATOR": "off", "GROK_API_BASE": f"http://127.0.0.1:{port}"}
-    workdir = Path(tempfile.mkdtemp())
-    with ExitStack() as stack:
-        stack.callback(upstream.terminate)
-        if args.services:
-            redis = {
-                "REDIS_URL": f"{services.REDIS_URL}/6",
-                "REDIS_PREFIX": f"soak-{uuid.uuid4().hex[:6]}",
-            }
-            servers = list(
-                stack.enter_context(two_processes(workdir, "webchat_soak", **app, **redis))
-            )
-            setup = "two daphne processes, PostgreSQL, Redis"
-        else:
-            servers = [LiveServer(workdir, **app)]
-            stack.callback(servers[0].stop)
-            servers[0].start()
-            setup = "one daphne process, SQLite, in-memory channel layer"
+    with app_on_mock_upstream(args.services, "soak") as (servers, _, setup):
         # Generous limits: this run is about holding up, not about quotas.
         servers[0].query(
             "UPDATE webchat_plan SET requests_per_minute = 1000, concurrent_generations = 10, "

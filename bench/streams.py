@@ -22,7 +22,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -224,6 +225,37 @@ def other_figures() -> list[tuple[str, str]]:
     return rows
 
 
+@contextmanager
+def app_on_mock_upstream(
+    scaled: bool, name: str
+) -> Iterator[tuple[list[LiveServer], subprocess.Popen, str]]:
+    """The mock upstream in its own process and the app on it: one daphne on SQLite, or
+    (scaled) two on PostgreSQL and Redis. Yields the servers, the upstream process and the
+    setup in words."""
+    port = free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "webchat.simulator", "--port", str(port), "--ttft-ms", "0"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    app = {"GROK_SIMULATOR": "off", "GROK_API_BASE": f"http://127.0.0.1:{port}"}
+    workdir = Path(tempfile.mkdtemp())
+    with ExitStack() as stack:
+        stack.callback(upstream.terminate)
+        if scaled:
+            redis = {
+                "REDIS_URL": f"{services.REDIS_URL}/5",
+                "REDIS_PREFIX": f"{name}-{uuid.uuid4().hex[:6]}",
+            }
+            pair = stack.enter_context(two_processes(workdir, f"webchat_{name}", **app, **redis))
+            yield list(pair), upstream, "two daphne processes, PostgreSQL, Redis"
+        else:
+            server = LiveServer(workdir, **app)
+            stack.callback(server.stop)
+            server.start()
+            yield [server], upstream, "one daphne process, SQLite, in-memory channel layer"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter replies")
@@ -233,37 +265,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.services and (reason := services.unavailable()):
         sys.exit(f"--services needs PostgreSQL and Redis: {reason}")
-    port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "webchat.simulator", "--port", str(port), "--ttft-ms", "0"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    upstream_url = f"http://127.0.0.1:{port}"
-    app = {"GROK_SIMULATOR": "off", "GROK_API_BASE": upstream_url}
-    workdir = Path(tempfile.mkdtemp())
-    with ExitStack() as stack:
-        stack.callback(upstream.terminate)
-        if args.services:
-            redis = {
-                "REDIS_URL": f"{services.REDIS_URL}/5",
-                "REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
-            }
-            servers = list(
-                stack.enter_context(two_processes(workdir, "webchat_bench", **app, **redis))
-            )
-            setup = "two daphne processes, PostgreSQL, Redis"
-        else:
-            servers = [LiveServer(workdir, **app)]
-            stack.callback(servers[0].stop)
-            servers[0].start()
-            setup = "one daphne process, SQLite, in-memory channel layer"
+    with app_on_mock_upstream(args.services, "bench") as (servers, upstream, setup):
         servers[0].query(
             "UPDATE webchat_plan SET requests_per_minute = 1000000, concurrent_generations = 1000, "
             "tokens_per_day = 2000000000, tokens_per_month = 2000000000"
         )
         session = servers[0].sign_up(f"bench{time.time_ns()}")
         upstream_cpu = cpu_seconds(upstream.pid)
+        upstream_url = servers[0].env["GROK_API_BASE"]
         rows = asyncio.run(run(Bench(servers, upstream_url, session), args.quick))
         rows.append(
             (
