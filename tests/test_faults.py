@@ -5,6 +5,7 @@ The simulator produces each fault on request (`[sim error=…]`, `[sim fault=…
 runs through the whole ASGI stack, the generation and the real HTTP client.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from channels.db import database_sync_to_async
 from conversations.models import Conversation, Message
 from tests.conftest import open_socket, text_of
 from tests.test_chat_consumer import send
+from webchat import grok
 from webchat.models import UsageRecord, User
 from webchat.quotas import estimate_tokens
 from webchat.simulator import ERRORS, FAULTS
@@ -75,11 +77,20 @@ def stored(conversation: Conversation) -> tuple[list[Message], list[UsageRecord]
     )
 
 
+@pytest.fixture
+def short_read_timeout(settings: Any) -> Iterator[None]:
+    """Stalls are cut after half a second; the shared clients are made anew to know it."""
+    settings.GROK_READ_TIMEOUT = 0.5
+    grok._clients.clear()
+    yield
+    grok._clients.clear()
+
+
+@pytest.mark.usefixtures("short_read_timeout")
 @pytest.mark.parametrize("directive", list(EXPECTED))
 async def test_a_fault_is_explained_and_loses_nothing(
-    alice: User, conversation: Conversation, directive: str, settings: Any
+    alice: User, conversation: Conversation, directive: str
 ) -> None:
-    settings.GROK_READ_TIMEOUT = 0.5  # the stalls
     code = EXPECTED[directive]
     socket, _ = await open_socket(alice, conversation.id)
     content = f"please answer [sim {directive} words=20]"
