@@ -32,6 +32,8 @@ CLOSE_NOT_FOUND = 4404
 # How long a socket waits for a live generation to answer a snapshot request before it
 # serves the last checkpoint instead.
 SNAPSHOT_TIMEOUT = 2.0
+# A NUL character can't be stored (PostgreSQL refuses it) and is never meant.
+NUL_REFUSED = "Messages can't contain NUL characters (\\0); remove them and send again."
 
 
 def _uuid(value: Any) -> str | None:
@@ -150,6 +152,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         content = frame.get("content")
         if not isinstance(content, str) or not content.strip():
             raise Refused("invalid_request", "Write a message first.")
+        if "\x00" in content:
+            raise Refused("invalid_request", NUL_REFUSED)
         if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
             raise Refused(
                 "invalid_request",
@@ -234,6 +238,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if system is not None:
             if not isinstance(system, str) or len(system) > settings.CHAT_MAX_MESSAGE_CHARS:
                 raise Refused("invalid_request", "The system prompt must be text of a sane length.")
+            if "\x00" in system:
+                raise Refused("invalid_request", NUL_REFUSED)
             params["system"] = system
         return model, params, n
 

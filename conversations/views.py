@@ -212,7 +212,8 @@ def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
 @login_required
 def search(request: HttpRequest) -> HttpResponse:
     """The person's own conversations whose title or messages contain the words asked for."""
-    query = request.GET.get("q", "").strip()[:200]
+    # No text holds a NUL character (sends refuse them), and PostgreSQL refuses to compare one.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
     results = []
     if query:
         mine = Conversation.objects.owned_by(request.user)

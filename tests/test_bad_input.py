@@ -204,3 +204,25 @@ def test_fuzzed_logins_and_signups_get_a_clear_answer(username: str, password: s
     ):
         response = Client().post(path, data)
         assert response.status_code in (200, 302, 429), response.content[:300]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_nul_character_is_refused_by_name(alice: User) -> None:
+    """PostgreSQL can't store one: it is refused before anything is written, on SQLite too."""
+    conversation = await Conversation.objects.acreate(owner=alice)
+    socket, _ = await open_socket(alice, conversation.id)
+    for frame in (
+        {"type": "send", "content": "before\x00after", "client_id": "c"},
+        {"type": "send", "content": "fine", "params": {"system": "\x00"}, "client_id": "c"},
+    ):
+        await socket.send(frame)
+        answer = await socket.receive()
+        assert answer["code"] == "invalid_request" and "NUL" in answer["message"]
+    await socket.close()
+    assert not await Message.objects.filter(conversation=conversation).aexists()
+
+
+@pytest.mark.django_db
+def test_searching_for_a_nul_character_finds_nothing_and_fails_nothing(alice: User) -> None:
+    response = logged_in(alice).get("/search/", {"q": "\x00"})
+    assert response.status_code == 200
