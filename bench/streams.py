@@ -230,8 +230,11 @@ def app_on_mock_upstream(
     scaled: bool, name: str
 ) -> Iterator[tuple[list[LiveServer], subprocess.Popen, str]]:
     """The mock upstream in its own process and the app on it: one daphne on SQLite, or
-    (scaled) two on PostgreSQL and Redis. Yields the servers, the upstream process and the
-    setup in words."""
+    (scaled) two on PostgreSQL and Redis, with plan limits lifted (these runs measure
+    holding up, not quotas). Yields the servers, the upstream process and the setup in
+    words."""
+    if scaled and (reason := services.unavailable()):
+        sys.exit(f"--services needs PostgreSQL and Redis: {reason}")
     port = free_port()
     upstream = subprocess.Popen(
         [sys.executable, "-m", "webchat.simulator", "--port", str(port), "--ttft-ms", "0"],
@@ -247,13 +250,20 @@ def app_on_mock_upstream(
                 "REDIS_URL": f"{services.REDIS_URL}/5",
                 "REDIS_PREFIX": f"{name}-{uuid.uuid4().hex[:6]}",
             }
-            pair = stack.enter_context(two_processes(workdir, f"webchat_{name}", **app, **redis))
-            yield list(pair), upstream, "two daphne processes, PostgreSQL, Redis"
+            servers = list(
+                stack.enter_context(two_processes(workdir, f"webchat_{name}", **app, **redis))
+            )
+            setup = "two daphne processes, PostgreSQL, Redis"
         else:
-            server = LiveServer(workdir, **app)
-            stack.callback(server.stop)
-            server.start()
-            yield [server], upstream, "one daphne process, SQLite, in-memory channel layer"
+            servers = [LiveServer(workdir, **app)]
+            stack.callback(servers[0].stop)
+            servers[0].start()
+            setup = "one daphne process, SQLite, in-memory channel layer"
+        servers[0].query(
+            "UPDATE webchat_plan SET requests_per_minute = 1000000, concurrent_generations = 1000, "
+            "tokens_per_day = 2000000000, tokens_per_month = 2000000000"
+        )
+        yield servers, upstream, setup
 
 
 def main() -> None:
@@ -263,13 +273,7 @@ def main() -> None:
         "--services", action="store_true", help="two daphne processes on PostgreSQL and Redis"
     )
     args = parser.parse_args()
-    if args.services and (reason := services.unavailable()):
-        sys.exit(f"--services needs PostgreSQL and Redis: {reason}")
     with app_on_mock_upstream(args.services, "bench") as (servers, upstream, setup):
-        servers[0].query(
-            "UPDATE webchat_plan SET requests_per_minute = 1000000, concurrent_generations = 1000, "
-            "tokens_per_day = 2000000000, tokens_per_month = 2000000000"
-        )
         session = servers[0].sign_up(f"bench{time.time_ns()}")
         upstream_cpu = cpu_seconds(upstream.pid)
         upstream_url = servers[0].env["GROK_API_BASE"]
