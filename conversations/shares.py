@@ -67,7 +67,6 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
     }
     response = render(request, "conversations/share.html", context)
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -1,20 +1,16 @@
 import asyncio
 import importlib
-import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from conversations import generation
 from conversations.models import Conversation
 from tests import services
+from tests.helpers import watch
 from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveServer
 from webchat.models import ChatModel, Plan, User
 from webchat.simulator import Simulator
@@ -103,12 +99,6 @@ def conversation(alice: User) -> Conversation:
     return Conversation.objects.create(owner=alice)
 
 
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 async def finish_generations() -> AsyncIterator[None]:
     """No reply may outlive its test and write into the next test's database."""
@@ -118,66 +108,6 @@ async def finish_generations() -> AsyncIterator[None]:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class Socket:
-    """A websocket through the whole ASGI stack, as a browser on localhost opens it."""
-
-    def __init__(self, communicator: WebsocketCommunicator) -> None:
-        self.communicator = communicator
-
-    async def send(self, frame: dict[str, Any] | str) -> None:
-        text = frame if isinstance(frame, str) else json.dumps(frame)
-        await self.communicator.send_to(text_data=text)
-
-    async def receive(self, timeout: float = 5) -> dict[str, Any]:
-        return json.loads(await self.communicator.receive_from(timeout))
-
-    async def receive_until(
-        self, kind: str, timeout: float = 10, **match: Any
-    ) -> list[dict[str, Any]]:
-        """Frames up to and including the first of `kind` whose fields equal `match`."""
-        frames = []
-        while True:
-            frame = await self.receive(timeout)
-            frames.append(frame)
-            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
-                return frames
-
-    async def nothing(self, timeout: float = 0.2) -> bool:
-        return await self.communicator.receive_nothing(timeout)
-
-    async def close(self) -> None:
-        await self.communicator.disconnect()
-
-
-async def open_socket(
-    user: User | None, conversation_id: Any, origin: bytes = b"http://localhost"
-) -> tuple[Socket, Any]:
-    from webchat.asgi import application
-
-    headers = [(b"origin", origin)]
-    if user is not None:
-        client = await database_sync_to_async(logged_in)(user)
-        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
-    communicator = WebsocketCommunicator(
-        application, f"/ws/conversations/{conversation_id}/", headers=headers
-    )
-    connected, _ = await communicator.connect()
-    return Socket(communicator), connected
-
-
-def split_at_snapshot(frames: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The snapshot and the deltas after it. Frames may come before the snapshot: a socket
-    is in the conversation's group from the moment it connects."""
-    at = next(i for i, f in enumerate(frames) if f["type"] == "snapshot")
-    return frames[at], [f for f in frames[at + 1 :] if f["type"] == "delta"]
-
-
-def text_of(frames: list[dict[str, Any]], message_id: str) -> str:
-    return "".join(
-        f["content"] for f in frames if f["type"] == "delta" and f["message"] == message_id
-    )
 
 
 # --- The app in a browser ---------------------------------------------------------------------
@@ -227,40 +157,3 @@ def page(browser: Any, live: LiveServer) -> Iterator[Any]:
     watch(page)
     yield page
     context.close()
-
-
-def watch(page: Any) -> None:
-    page.problems = []
-    page.foreign = []
-    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-    page.on("pageerror", lambda e: page.problems.append(str(e)))
-
-    def dialog(d: Any) -> None:
-        # Our own confirmation (delete) is accepted when a test says so; any other dialog
-        # is a problem, as an XSS would raise one.
-        if d.type == "confirm" and getattr(page, "accept_confirm", False):
-            d.accept()
-            return
-        page.problems.append(f"dialog: {d.message}")
-        d.dismiss()
-
-    page.on("dialog", dialog)
-    page.on(
-        "request",
-        lambda r: (
-            urlsplit(r.url).hostname not in ("127.0.0.1", "localhost", None)
-            and r.url.startswith("http")
-            and page.foreign.append(r.url)
-        ),
-    )
-
-
-def sign_up(page: Any, live: LiveServer, name: str) -> None:
-    """A new person through the signup page, with room for many messages a minute."""
-    live.query("UPDATE webchat_plan SET requests_per_minute = 1000")
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", name)
-    page.fill("#id_password1", "a long enough passphrase 42")
-    page.fill("#id_password2", "a long enough passphrase 42")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")

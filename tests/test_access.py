@@ -13,8 +13,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from conversations.models import Conversation, Message, Share
-from tests.conftest import logged_in, open_socket
-from tests.test_conversation_views import add_exchange
+from tests.helpers import add_exchange, logged_in, open_socket
 from webchat.models import User
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from conversations.models import Conversation, Message
-from tests.conftest import logged_in, open_socket
+from tests.helpers import add_exchange, logged_in, open_socket
 from tests.live import LiveServer
-from tests.test_conversation_views import add_exchange
 from webchat.models import User
 
 FUZZ = hypothesis_settings(

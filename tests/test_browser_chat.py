@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from conversations.render import render_markdown
+from tests.helpers import sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -79,12 +80,8 @@ def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object, live: Liv
     assert page.problems == []
 
 
-def test_stop_keeps_the_partial_reply(page: object) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "newcomer")
-    page.fill("#id_password", "a long enough passphrase 42")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
+    sign_up(page, live, "stopper")
     page.fill("#prompt", "A long one [sim words=300 delay=40]")
     page.click("#send")
     reply = page.locator("article.message.assistant").last

@@ -5,22 +5,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import sign_up
+from tests.helpers import say, sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
-
-
-def say(page: Any, text: str, replies: int = 1) -> None:
-    """Send and wait until `replies` more replies have finished."""
-    done = page.locator('article.message.assistant:not([data-status="streaming"])').count()
-    page.fill("#prompt", text)
-    page.press("#prompt", "Enter")
-    page.wait_for_function(
-        "n => document.querySelectorAll('article.message.assistant').length >= n && "
-        "!document.querySelector('article.message.assistant[data-status=\"streaming\"]')",
-        arg=done + replies,
-    )
 
 
 def texts(page: Any, role: str) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import sign_up, watch
+from tests.helpers import sign_up, watch
 from tests.live import LiveServer
 from tests.xss_corpus import CORPUS
 

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 
 from conversations.generation import group_name
 from conversations.models import Conversation, Message
-from tests.conftest import Socket, open_socket, split_at_snapshot, text_of
+from tests.helpers import open_socket, send, split_at_snapshot, text_of
 from webchat.layers import InMemoryLayer
 from webchat.models import ChatModel, User
 from webchat.simulator import Simulator
@@ -30,16 +30,6 @@ def messages_of(conversation: Conversation) -> list[Message]:
 @database_sync_to_async
 def reload(message_id: str) -> Message:
     return Message.objects.get(pk=message_id)
-
-
-async def send(socket: Socket, content: str, **extra: Any) -> dict[str, Any]:
-    frame = {"type": "send", "content": content, "model": "grok-3", "client_id": "c1", **extra}
-    await socket.send(frame)
-    ack = await socket.receive()
-    assert ack["type"] == "ack", ack
-    start = await socket.receive()
-    assert start["type"] == "start", start
-    return start
 
 
 async def test_it_streams_a_reply_word_by_word_and_stores_it(

@@ -8,8 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-from tests.conftest import logged_in
-from tests.test_conversation_views import add_exchange
+from tests.helpers import add_exchange, logged_in
 from webchat.models import User
 
 pytestmark = pytest.mark.django_db

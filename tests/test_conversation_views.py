@@ -6,7 +6,7 @@ from django.test import Client
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-from tests.conftest import logged_in
+from tests.helpers import add_exchange, logged_in
 from webchat.models import User
 
 pytestmark = pytest.mark.django_db
@@ -38,26 +38,6 @@ def test_create_needs_csrf(alice: User) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     assert client.post("/c/").status_code == 403
-
-
-def add_exchange(
-    conversation: Conversation, question: str, answer: str, **reply: object
-) -> Message:
-    user_message = Message.objects.create(
-        conversation=conversation, role="user", content=question, parent=conversation.current_leaf
-    )
-    fields = {"status": Message.Status.COMPLETE, **reply}
-    answer_message = Message.objects.create(
-        conversation=conversation,
-        role="assistant",
-        content=answer,
-        parent=user_message,
-        model="grok-3",
-        **fields,
-    )
-    conversation.current_leaf = answer_message
-    conversation.save()
-    return answer_message
 
 
 def test_the_page_shows_the_thread_rendered_safely(alice: User, conversation: Conversation) -> None:

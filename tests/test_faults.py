@@ -12,8 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from conversations.models import Conversation, Message
-from tests.conftest import open_socket, text_of
-from tests.test_chat_consumer import send
+from tests.helpers import open_socket, send, text_of
 from webchat import grok
 from webchat.models import UsageRecord, User
 from webchat.quotas import estimate_tokens

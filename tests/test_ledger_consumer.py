@@ -6,8 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from conversations.models import Conversation, Message
-from tests.conftest import open_socket
-from tests.test_chat_consumer import send
+from tests.helpers import open_socket, send
 from webchat.models import Plan, UsageRecord, User
 from webchat.simulator import Simulator
 

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from conversations import generation
 from conversations.models import Conversation, Message
-from tests.conftest import logged_in
+from tests.helpers import logged_in
 from webchat.models import User
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.conftest import split_at_snapshot
+from tests.helpers import split_at_snapshot
 from tests.live import LiveServer, two_processes
 
 LEASE = 3.0

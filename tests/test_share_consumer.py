@@ -5,8 +5,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from conversations.models import Conversation, Share
-from tests.conftest import Socket, open_socket, split_at_snapshot, text_of
-from tests.test_chat_consumer import send
+from tests.helpers import Socket, open_socket, send, split_at_snapshot, text_of
 from webchat.models import User
 
 pytestmark = [
@@ -94,7 +93,7 @@ async def test_revoking_cuts_off_a_live_viewer(alice: User, conversation: Conver
 def _revoke(user: User, token: str) -> int:
     from django.db import connection
 
-    from tests.conftest import logged_in
+    from tests.helpers import logged_in
 
     try:
         return logged_in(user).post(f"/s/{token}/revoke/").status_code

@@ -2,8 +2,7 @@ import pytest
 from django.test import Client
 
 from conversations.models import Conversation, Message, Share
-from tests.conftest import logged_in
-from tests.test_conversation_views import add_exchange
+from tests.helpers import add_exchange, logged_in
 from webchat.models import User
 
 pytestmark = pytest.mark.django_db

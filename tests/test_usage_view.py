@@ -1,7 +1,7 @@
 import pytest
 from django.test import Client
 
-from tests.conftest import logged_in
+from tests.helpers import logged_in
 from webchat.models import ChatModel, Plan, UsageRecord, User
 
 pytestmark = pytest.mark.django_db

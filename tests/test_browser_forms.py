@@ -1,0 +1,72 @@
+"""Every form and fetch POST of the UI, made by Chromium itself.
+
+Django's test client sends no Origin or Referer; Chromium does, and the CSRF check reads
+them. A POST that passes with the test client can answer 403 to every real person (it did:
+"Continue this conversation" under `Referrer-Policy: no-referrer`). The POSTs covered in
+other browser tests: /c/ (the first send), rename, delete (test_browser_ui), switch (the
+arrows and "Continue from this one"), share create and revoke (test_browser_xss).
+"""
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import say, sign_up
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "a long enough passphrase 42"
+
+
+def test_continue_this_conversation_from_a_share_page(
+    page: Any, live: LiveServer, browser: Any
+) -> None:
+    sign_up(page, live, "forkowner")
+    say(page, "A shared question [sim repeat delay=1]")
+    page.click("#share")
+    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    link = page.locator("#share-link").input_value()
+
+    reader = browser.new_context(base_url=live.url).new_page()
+    sign_up(reader, live, "forkreader")
+    response = reader.goto(link)
+    assert response.status == 200
+    with reader.expect_navigation() as navigation:
+        reader.click("text=Continue this conversation")
+    assert navigation.value.status == 200, "the fork POST must pass the CSRF check"
+    # The token still never leaves in a Referer to another site.
+    assert response.headers["referrer-policy"] == "same-origin"
+    reader.wait_for_url("**/c/*/")
+    assert reader.locator("article.message.user .content").all_inner_texts() == [
+        "A shared question [sim repeat delay=1]"
+    ]
+    # The copy is the reader's own: it takes a new message.
+    say(reader, "and a follow-up [sim repeat delay=1]")
+    assert reader.locator("article.message.assistant").count() == 2
+    reader.context.close()
+
+
+def test_log_out_and_log_in_again(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "returner")
+    with page.expect_navigation() as navigation:
+        page.click("text=Log out")
+    assert navigation.value.status == 200
+    assert "/accounts/login/" in page.url
+    page.fill("#id_username", "returner")
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation() as navigation:
+        page.click("button[type=submit]")
+    assert navigation.value.status == 200
+    page.wait_for_url(live.url + "/")
+    assert page.locator("#prompt").is_visible()
+
+
+def test_a_new_chat_shows_no_header_actions_until_it_exists(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "headerless")
+    for control in ("#rename", "#delete", "#share", ".header-actions"):
+        assert page.locator(control).is_hidden(), f"{control} must not show on a new chat"
+    say(page, "now it exists [sim words=3 delay=1]")
+    for control in ("#rename", "#delete", "#share"):
+        assert page.locator(control).is_visible(), f"{control} once the chat exists"
+    assert page.problems == []
