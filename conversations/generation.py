@@ -1,7 +1,7 @@
 """One reply, from the person's message to the last word: the async pipeline of DESIGN.md.
 
-    store the turn → upstream (webchat.grok) → coalesce deltas → publish to the group
-    → checkpoint partial text → save the ending → publish `done`
+    store the turn (conversations.turns) → upstream (webchat.grok) → coalesce deltas
+    → publish to the group → checkpoint partial text → save the ending → publish `done`
 
 A generation belongs to the process, not to a socket: closing the tab does not stop it.
 It listens on its own channel for `stop` and `snapshot`, so any socket on any process can
@@ -11,10 +11,8 @@ reach it through the channel layer.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,11 +23,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.models import Busy, Conversation, Message, Said
-from conversations.render import render_markdown
-from webchat import grok
-from webchat.models import ChatModel, UsageRecord
-from webchat.quotas import Refused, estimate_tokens
+from conversations import frames, turns
+from conversations.models import Conversation, Message
+from conversations.turns import Turn, TurnRequest
+from webchat import grok, sse
+from webchat.errors import Unavailable, UpstreamError
+from webchat.models import UsageRecord
+from webchat.quotas import estimate_completion
 
 log = logging.getLogger(__name__)
 
@@ -37,241 +37,33 @@ log = logging.getLogger(__name__)
 _running: set[asyncio.Task[None]] = set()
 
 
-def group_name(conversation_id: Any) -> str:
-    return f"conv.{conversation_id}"
-
-
-def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
-
-
 # --- Starting a reply -------------------------------------------------------------------------
-@dataclass
-class Turn:
-    """What the consumer needs to announce a turn and the generation to run it."""
-
-    user_message: dict[str, Any] | None
-    reply_ids: list[str]
-    model: ChatModel
-    payload: dict[str, Any]
-    usage_record: int
-
-
-def _params(model: ChatModel, requested: dict[str, Any], n: int) -> dict[str, Any]:
-    params = {**model.default_params, **{k: v for k, v in requested.items() if v is not None}}
-    if "max_tokens" in params:
-        params["max_tokens"] = min(int(params["max_tokens"]), model.max_output_tokens)
-    params["n"] = n
-    return params
-
-
-def _payload(model: ChatModel, path: list[Said], params: dict[str, Any]) -> dict[str, Any]:
-    messages: list[dict[str, str]] = []
-    if params.get("system"):
-        messages.append({"role": "system", "content": params["system"]})
-    for message in path:
-        if message.role == Message.Role.ASSISTANT and not message.content:
-            continue  # a failed reply has nothing to say
-        messages.append({"role": message.role, "content": message.content})
-    payload: dict[str, Any] = {"model": model.upstream_id, "messages": messages}
-    for key in ("temperature", "max_tokens", "n"):
-        if params.get(key) is not None:
-            payload[key] = params[key]
-    return payload
-
-
-def _catalog_model(slug: str) -> ChatModel:
+async def start(conversation: Conversation, request: TurnRequest) -> Turn:
+    """Store the turn (turns.begin), then start streaming its replies in this process."""
     try:
-        return ChatModel.objects.enabled().get(slug=slug)
-    except ChatModel.DoesNotExist:
-        raise Refused("model_unavailable", f"The model “{slug}” is not available.") from None
-
-
-def _begin(
-    conversation: Conversation,
-    *,
-    history: list[Said],
-    content: str | None,
-    model: ChatModel,
-    params: dict[str, Any],
-    n: int,
-    channel: str,
-) -> Turn:
-    """Reserve quota and store the turn (a new message, or new replies to the last of
-    `history`) at once."""
-    # The parent by its id alone: no query.
-    parent = Message(id=history[-1].id, conversation=conversation) if history else None
-    texts = [m.content for m in history] + [content or "", params.get("system") or ""]
-    with transaction.atomic():
-        # A QuotaError is a Refused: it reaches the person as an `error` frame.
-        record = UsageRecord.objects.reserve(
-            user=conversation.owner,
-            chat_model=model,
-            prompt_tokens=estimate_tokens(texts),
-            max_tokens=int(params.get("max_tokens") or model.max_output_tokens),
-            n=n,
-            conversation=conversation.id,
-            generation=channel,
-        )
-        # What was reserved bounds what is asked: max_tokens always goes upstream.
-        params = {**params, "max_tokens": record.max_tokens}
-        options = {"model": model.slug, "params": params, "n": n, "channel": channel}
-        try:
-            if content is not None:
-                user_message, replies = conversation.add_turn(
-                    content=content, parent=parent, **options
-                )
-                history.append(Said(user_message.id, user_message.role, content))
-            else:
-                assert parent is not None
-                user_message, replies = (
-                    None,
-                    conversation.add_regeneration(parent=parent, **options),
-                )
-        except Busy:
-            raise Refused(
-                "busy", "A reply is still being written here. Stop it or wait for it."
-            ) from None
-    return Turn(
-        user_message.as_dict() if user_message else None,
-        [str(r.id) for r in replies],
-        model,
-        _payload(model, history, params),
-        record.id,
-    )
-
-
-@database_sync_to_async
-def _store_send(
-    conversation: Conversation,
-    content: str,
-    parent_id: str | None,
-    model_slug: str | None,
-    requested: dict[str, Any],
-    n: int,
-    channel: str,
-    use_leaf: bool,
-) -> Turn:
-    conversation.refresh_from_db(fields=["current_leaf", "title"])
-    model = _catalog_model(model_slug or _default_model_slug())
-    # The thread the new message goes under: after the leaf on screen, or a chosen parent.
-    if use_leaf:
-        history = conversation.history(conversation.current_leaf_id)
-    elif parent_id is not None:
-        history = conversation.history(uuid.UUID(parent_id))
-        if not history:
-            raise Refused("not_found", "The message you replied to does not exist.")
-    else:
-        history = []
-    params = _params(model, requested, n)
-    return _begin(
-        conversation,
-        history=history,
-        content=content,
-        model=model,
-        params=params,
-        n=n,
-        channel=channel,
-    )
-
-
-@database_sync_to_async
-def _store_regenerate(
-    conversation: Conversation,
-    message_id: str,
-    model_slug: str | None,
-    requested: dict[str, Any],
-    n: int | None,
-    channel: str,
-) -> Turn:
-    conversation.refresh_from_db()
-    target = conversation.messages.filter(pk=message_id).first()
-    if target is None:
-        raise Refused("not_found", "That message does not exist.")
-    parent = target if target.role == Message.Role.USER else target.parent
-    if parent is None:
-        raise Refused("invalid_request", "That message has nothing to answer.")
-    model = _catalog_model(model_slug or target.model or _default_model_slug())
-    base = {k: v for k, v in (target.params or {}).items() if k != "n"}
-    count = n or int((target.params or {}).get("n") or 1)
-    params = _params(model, {**base, **requested}, count)
-    return _begin(
-        conversation,
-        history=conversation.history(parent.id),
-        content=None,
-        model=model,
-        params=params,
-        n=count,
-        channel=channel,
-    )
-
-
-def _default_model_slug() -> str:
-    model = ChatModel.objects.enabled().first()
-    if model is None:
-        raise Refused("model_unavailable", "No model is enabled on this site.")
-    return model.slug
-
-
-async def send(
-    conversation: Conversation,
-    *,
-    content: str,
-    parent_id: str | None,
-    use_leaf: bool,
-    model: str | None,
-    params: dict[str, Any],
-    n: int,
-) -> Turn:
-    """Store the person's message and its streaming replies, then start the generation."""
-    channel = await _new_channel()
-    turn = await _store_send(conversation, content, parent_id, model, params, n, channel, use_leaf)
-    _spawn(Generation(conversation.id, turn, channel))
-    return turn
-
-
-async def regenerate(
-    conversation: Conversation,
-    *,
-    message_id: str,
-    model: str | None,
-    params: dict[str, Any],
-    n: int | None,
-) -> Turn:
-    channel = await _new_channel()
-    turn = await _store_regenerate(conversation, message_id, model, params, n, channel)
-    _spawn(Generation(conversation.id, turn, channel))
-    return turn
-
-
-async def _new_channel() -> str:
-    try:
-        return await get_channel_layer().new_channel("generation.")
+        channel = await get_channel_layer().new_channel("generation.")
     except Exception:
         log.warning("channel layer unavailable", exc_info=True)
-        raise Refused(
-            "busy", "The chat service is restarting. Please try again in a moment.", retry_after=5
-        ) from None
+        raise Unavailable() from None
+    turn = await database_sync_to_async(turns.begin)(conversation, request, channel)
+    task = asyncio.get_running_loop().create_task(Generation(conversation.id, turn, channel).run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return turn
 
 
 async def alive(channel: str, timeout: float = 1.5) -> bool:
     """Whether the generation listening on `channel` answers (its process may have died)."""
     layer = get_channel_layer()
     reply_to = await layer.new_channel("ping.")
-    await layer.send(channel, {"type": "generation.ping", "reply_to": reply_to})
+    await layer.send(channel, {"type": frames.PING, "reply_to": reply_to})
     try:
         async with asyncio.timeout(timeout):
-            while (await layer.receive(reply_to)).get("type") != "generation.pong":
+            while (await layer.receive(reply_to)).get("type") != frames.PONG:
                 pass
     except TimeoutError:
         return False
     return True
-
-
-def _spawn(generation: Generation) -> None:
-    task = asyncio.get_running_loop().create_task(generation.run())
-    _running.add(task)
-    task.add_done_callback(_running.discard)
 
 
 # --- Running a reply --------------------------------------------------------------------------
@@ -295,7 +87,7 @@ class Generation:
     turn: Turn
     channel: str
     replies: list[Reply] = field(init=False)
-    usage: grok.Usage | None = field(default=None, init=False)
+    usage: sse.Usage | None = field(default=None, init=False)
     stopped: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -306,7 +98,7 @@ class Generation:
         self._started = time.monotonic()
         self._first_delta: float | None = None
         self._upstream_id = ""
-        self.group = group_name(self.conversation_id)
+        self.group = frames.conversation_group(self.conversation_id)
         self.layer = get_channel_layer()
         self._dirty = asyncio.Event()
         self._flushing = asyncio.Lock()
@@ -316,10 +108,7 @@ class Generation:
         self._lost_frames = 0
 
     async def run(self) -> None:
-        await self._publish(
-            {"type": "start", "messages": self.reply_ids, "model": self.model.slug},
-            started=self.reply_ids,
-        )
+        await self._publish(frames.start(self.reply_ids, self.model.slug), started=self.reply_ids)
         self._lease_until = time.monotonic() + settings.CHAT_LEASE_SECONDS
         helpers = [
             asyncio.create_task(self._listen()),
@@ -327,11 +116,11 @@ class Generation:
             asyncio.create_task(self._checkpoint_loop()),
         ]
         self._stream = asyncio.create_task(self._consume())
-        error: grok.GrokError | None = None
+        error: UpstreamError | None = None
         try:
             await asyncio.wait([self._stream])
             if not self._stream.cancelled() and (exc := self._stream.exception()) is not None:
-                error = _as_grok_error(exc)
+                error = _as_upstream_error(exc)
         finally:
             if not self._stream.done():
                 self._stream.cancel()  # the process is shutting down
@@ -344,27 +133,27 @@ class Generation:
         async with asyncio.timeout(settings.GROK_TOTAL_TIMEOUT):
             async for event in grok.stream_chat(self.payload):
                 if (
-                    isinstance(event, grok.ContentDelta | grok.ReasoningDelta)
+                    isinstance(event, sse.ContentDelta | sse.ReasoningDelta)
                     and self._first_delta is None
                 ):
                     self._first_delta = time.monotonic()
-                if isinstance(event, grok.Meta):
+                if isinstance(event, sse.Meta):
                     self._upstream_id = self._upstream_id or event.id
-                elif isinstance(event, grok.ContentDelta):
+                elif isinstance(event, sse.ContentDelta):
                     reply = self._reply(event.index)
                     if reply is not None:
                         reply.pending += event.text
                         self._dirty.set()
-                elif isinstance(event, grok.ReasoningDelta):
+                elif isinstance(event, sse.ReasoningDelta):
                     reply = self._reply(event.index)
                     if reply is not None:
                         reply.pending_reasoning += event.text
                         self._dirty.set()
-                elif isinstance(event, grok.Finish):
+                elif isinstance(event, sse.Finish):
                     reply = self._reply(event.index)
                     if reply is not None:
                         reply.finish_reason = event.reason
-                elif isinstance(event, grok.Usage):
+                elif isinstance(event, sse.Usage):
                     self.usage = event  # the last one is the total; never add them up
 
     def _reply(self, index: int) -> Reply | None:
@@ -379,14 +168,7 @@ class Generation:
         done: bool = False,
         started: list[str] | None = None,
     ) -> None:
-        # Encoded once here, forwarded as-is by every socket in the group.
-        event: dict[str, Any] = {"type": "chat.frame", "text": encode(frame), "message": message}
-        if message is not None:
-            event["seq"] = seq
-        if done:
-            event["done"] = True
-        if started:
-            event["started"] = started
+        event = frames.envelope(frame, message=message, seq=seq, done=done, started=started)
         try:
             await self.layer.group_send(self.group, event)
         except Exception:
@@ -425,14 +207,9 @@ class Generation:
             reply.content += content
             reply.reasoning += reasoning
             reply.seq += 1
-            frame = {
-                "type": "delta",
-                "message": reply.id,
-                "seq": reply.seq,
-                "content": content,
-                "reasoning": reasoning,
-            }
-            await self._publish(frame, reply.id, reply.seq)
+            await self._publish(
+                frames.delta(reply.id, reply.seq, content, reasoning), reply.id, reply.seq
+            )
 
     # --- Control channel ----------------------------------------------------------------------
     async def _listen(self) -> None:
@@ -444,26 +221,17 @@ class Generation:
                 await asyncio.sleep(1)
                 continue
             kind = message.get("type")
-            if kind == "generation.ping" and message.get("reply_to"):
-                await self._answer(message["reply_to"], {"type": "generation.pong"})
-            elif kind == "generation.stop":
+            if kind == frames.PING and message.get("reply_to"):
+                await self._answer(message["reply_to"], {"type": frames.PONG})
+            elif kind == frames.STOP:
                 self.stopped = True
                 if self._stream is not None:
                     self._stream.cancel()  # closes the upstream request
-            elif kind == "generation.snapshot":
+            elif kind == frames.SNAPSHOT:
                 reply = next((r for r in self.replies if r.id == message.get("message")), None)
                 if reply is not None and message.get("reply_to"):
-                    snapshot = {
-                        "type": "snapshot",
-                        "message": reply.id,
-                        "seq": reply.seq,
-                        "content": reply.content,
-                        "reasoning": reply.reasoning,
-                        "status": Message.Status.STREAMING,
-                    }
-                    await self._answer(
-                        message["reply_to"], {"type": "chat.snapshot", "snapshot": snapshot}
-                    )
+                    snapshot = frames.snapshot(reply, Message.Status.STREAMING)
+                    await self._answer(message["reply_to"], frames.snapshot_answer(snapshot))
 
     async def _answer(self, channel: str, message: dict[str, Any]) -> None:
         try:
@@ -499,7 +267,7 @@ class Generation:
             else:
                 rows.update(lease_until=lease)
 
-    async def _finish(self, error: grok.GrokError | None) -> None:
+    async def _finish(self, error: UpstreamError | None) -> None:
         if self.stopped:
             status = Message.Status.STOPPED
         elif error is not None:
@@ -508,46 +276,32 @@ class Generation:
             status = Message.Status.COMPLETE
         await self._save(status, error)
         if error is not None:
-            frame: dict[str, Any] = {"type": "error", "code": error.code, "message": error.message}
-            if error.retry_after is not None:
-                frame["retry_after"] = round(error.retry_after)
-            await self._publish(frame)
+            await self._publish(error.frame())
         usage = None
         if self.usage is not None:
             usage = {
                 "prompt_tokens": self.usage.prompt_tokens,
                 "completion_tokens": self.usage.completion_tokens,
             }
+        failure = (error.code, error.message) if error is not None else None
         for reply in self.replies:
-            done: dict[str, Any] = {
-                "type": "done",
-                "message": reply.id,
-                "seq": reply.seq,
-                "status": status,
-                "finish_reason": reply.finish_reason or None,
-                "usage": usage,
-                "html": render_markdown(reply.content),
-            }
-            if error is not None:
-                done["error"] = {"code": error.code, "message": error.message}
+            done = frames.done(reply, status, usage=usage, error=failure)
             await self._publish(done, reply.id, reply.seq + 1, done=True)
 
     @database_sync_to_async
-    def _save(self, status: str, error: grok.GrokError | None) -> None:
+    def _save(self, status: str, error: UpstreamError | None) -> None:
         with transaction.atomic():
             self._save_replies(status, error)
             self._settle(status, error)
 
-    def _settle(self, status: str, error: grok.GrokError | None) -> None:
+    def _settle(self, status: str, error: UpstreamError | None) -> None:
         usage = self.usage
         if usage is not None:
             prompt, completion = usage.prompt_tokens, usage.completion_tokens
         else:
             # Stopped or failed before the upstream said: count what arrived.
             prompt = None
-            completion = estimate_tokens(
-                [r.content + r.reasoning for r in self.replies if r.content]
-            )
+            completion = estimate_completion(self.replies)
         first = self._first_delta
         UsageRecord.objects.settle(
             self.turn.usage_record,
@@ -560,7 +314,7 @@ class Generation:
             duration_ms=round((time.monotonic() - self._started) * 1000),
         )
 
-    def _save_replies(self, status: str, error: grok.GrokError | None) -> None:
+    def _save_replies(self, status: str, error: UpstreamError | None) -> None:
         for index, reply in enumerate(self.replies):
             usage = self.usage
             Message.objects.filter(pk=reply.id).update(
@@ -580,12 +334,12 @@ class Generation:
             )
 
 
-def _as_grok_error(exc: BaseException) -> grok.GrokError:
-    if isinstance(exc, grok.GrokError):
+def _as_upstream_error(exc: BaseException) -> UpstreamError:
+    if isinstance(exc, UpstreamError):
         return exc
     if isinstance(exc, TimeoutError):
-        return grok.GrokError(
+        return UpstreamError(
             "upstream_unavailable", "The reply took too long and was cut short. Please try again."
         )
     log.error("generation failed", exc_info=exc)
-    return grok.GrokError("upstream_protocol", "Something went wrong while writing this reply.")
+    return UpstreamError("upstream_protocol", "Something went wrong while writing this reply.")

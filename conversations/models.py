@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-
-class Busy(Exception):
-    """The conversation already has a reply streaming."""
+from webchat.errors import ConversationBusy
+from webchat.models import UsageRecord
+from webchat.quotas import estimate_completion
 
 
 class Said(NamedTuple):
@@ -155,7 +155,7 @@ class Conversation(models.Model):
         for channel in {c for c, lease in streaming if lease is not None and lease < now}:
             Message.objects.interrupt(channel)
         if any(lease is None or lease >= now for _, lease in streaming):
-            raise Busy
+            raise ConversationBusy
 
     def _start_replies(
         self, parent: "Message", *, model: str, params: dict[str, Any], n: int, channel: str
@@ -199,9 +199,6 @@ class MessageQuerySet(models.QuerySet["Message"]):
     @transaction.atomic
     def interrupt(self, channel: str) -> int:
         """The replies of a dead generation: interrupted, text kept, usage settled."""
-        from webchat.models import UsageRecord
-        from webchat.quotas import estimate_tokens
-
         replies = list(self.streaming().filter(channel=channel).only("content", "reasoning"))
         if not replies:
             return 0
@@ -215,9 +212,7 @@ class MessageQuerySet(models.QuerySet["Message"]):
                 record.pk,
                 status="interrupted",
                 prompt_tokens=None,
-                completion_tokens=estimate_tokens(
-                    [r.content + r.reasoning for r in replies if r.content]
-                ),
+                completion_tokens=estimate_completion(replies),
             )
         return count
 

@@ -11,9 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from conversations import frames
 from conversations.models import Message, Share
 from conversations.render import render_markdown
-from conversations.signals import share_group
 from conversations.views import conversation_for, wants_json
 
 
@@ -77,7 +77,9 @@ def revoke(request: HttpRequest, token: str) -> HttpResponse:
     share.revoked = timezone.now()
     share.save(update_fields=["revoked", "updated"])
     # Anyone following the link live is cut off at once.
-    async_to_sync(get_channel_layer().group_send)(share_group(token), {"type": "share.revoked"})
+    async_to_sync(get_channel_layer().group_send)(
+        frames.share_group(token), {"type": "share.revoked"}
+    )
     if wants_json(request):
         return JsonResponse({"revoked": token})
     return redirect("shares")

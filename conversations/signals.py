@@ -11,35 +11,22 @@ from channels.layers import get_channel_layer
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
+from conversations import frames
 from conversations.models import Message
 from webchat.models import User
 
-# Close codes: 4401 as for anyone not logged in; 1008 (policy) when only the plan went.
-CLOSE_DEACTIVATED = 4401
-CLOSE_NO_PLAN = 1008
-
-
-def user_group(user_id: Any) -> str:
-    return f"user.{user_id}"
-
-
-def share_group(token: str) -> str:
-    # Share tokens are URL-safe base64: letters, digits, "-" and "_" are valid in group names.
-    return f"share.{token}"
-
 
 def revoke(user_id: Any, code: int) -> None:
-    layer = get_channel_layer()
-    send = async_to_sync(layer.send)
     channels = (
         Message.objects.streaming()
         .filter(conversation__owner_id=user_id)
         .exclude(channel="")
         .values_list("channel", flat=True)
     )
-    for channel in set(channels):
-        send(channel, {"type": "generation.stop"})
-    async_to_sync(layer.group_send)(user_group(user_id), {"type": "user.revoked", "code": code})
+    async_to_sync(frames.stop)(set(channels))
+    async_to_sync(get_channel_layer().group_send)(
+        frames.user_group(user_id), {"type": "user.revoked", "code": code}
+    )
 
 
 @receiver(pre_save, sender=User)
@@ -56,11 +43,11 @@ def _revoke_on_change(sender: type[User], instance: User, created: bool, **kwarg
     if created or before is None:
         return
     if before["is_active"] and not instance.is_active:
-        revoke(instance.pk, CLOSE_DEACTIVATED)
+        revoke(instance.pk, frames.CLOSE_NOT_LOGGED_IN)
     elif before["plan_id"] is not None and instance.plan_id is None:
-        revoke(instance.pk, CLOSE_NO_PLAN)
+        revoke(instance.pk, frames.CLOSE_NO_PLAN)
 
 
 @receiver(pre_delete, sender=User)
 def _revoke_on_delete(sender: type[User], instance: User, **kwargs: Any) -> None:
-    revoke(instance.pk, CLOSE_DEACTIVATED)
+    revoke(instance.pk, frames.CLOSE_NOT_LOGGED_IN)

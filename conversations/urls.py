@@ -12,6 +12,7 @@ urlpatterns = [
     path("c/<uuid:id>/export.<str:fmt>", views.export, name="conversation-export"),
     path("conversations/more/", views.more, name="conversations-more"),
     path("search/", views.search, name="search"),
+    path("c/<uuid:id>/composer/", views.composer, name="conversation-composer"),
     path("c/<uuid:id>/share/", shares.create, name="share-create"),
     path("s/<str:token>/", shares.detail, name="share"),
     path("s/<str:token>/revoke/", shares.revoke, name="share-revoke"),

@@ -3,7 +3,6 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -14,10 +13,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
+from conversations import frames, turns
 from conversations.models import Conversation, Message
 from conversations.render import render_markdown
-from webchat.models import ChatModel
-from webchat.quotas import MIN_REPLY_TOKENS, remaining
+from webchat import quotas
+from webchat.models import ChatModel, UsageRecord, User
 
 SIDEBAR_SIZE = 50
 
@@ -47,21 +47,19 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
             message.usage_title = _usage_title(message, prices.get(message.model))
     last = next((m for m in reversed(thread) if m.role == Message.Role.ASSISTANT), None)
     selected = last.model if last else (models[0].slug if models else "")
-    left = remaining(request.user)
+    # The conversation's system prompt and temperature carry over to the next message;
+    # max_tokens and n are asked for per message.
+    params = {
+        k: v for k, v in (last.params if last else {}).items() if k in ("system", "temperature")
+    }
     plan = request.user.plan
     return {
-        "left": left,
-        "can_send": left is not None and left["left"] >= MIN_REPLY_TOKENS,
-        "min_reply_tokens": MIN_REPLY_TOKENS,
+        "allowance": allowance(request.user, thread, params.get("system") or ""),
         "conversation": conversation,
         "thread": thread,
         "models": models,
         "selected_model": selected,
-        # The conversation's system prompt and temperature carry over to the next message;
-        # max_tokens and n are asked for per message.
-        "params": {
-            k: v for k, v in (last.params if last else {}).items() if k in ("system", "temperature")
-        },
+        "params": params,
         "max_tokens_cap": plan.max_tokens_cap if plan else 0,
         "max_candidates": settings.CHAT_MAX_CANDIDATES,
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
@@ -75,12 +73,38 @@ def _usage_title(message: Message, model: ChatModel | None) -> str:
         return ""
     title = f"{message.prompt_tokens:,} prompt + {message.completion_tokens:,} completion tokens"
     if model is not None:
-        cost = (
-            message.prompt_tokens * model.price_input
-            + message.completion_tokens * model.price_output
-        ) / 1_000_000
-        title += f" · ${cost:.4f}"
+        title += f" · ${model.cost(message.prompt_tokens, message.completion_tokens):.4f}"
     return title
+
+
+def allowance(user: User, thread: list[Message], system: str) -> dict[str, Any]:
+    """What the composer says about sending, by the rule a send is held to: whether the next
+    message of this thread (the smallest, with the conversation's system prompt) would be
+    given room for a reply."""
+    left = UsageRecord.objects.remaining(user)
+    if left is None:
+        return {"can_send": False, "text": "No plan: you cannot send messages"}
+    prompt = turns.prompt_tokens(thread, "", system)
+    can_send = quotas.reply_tokens(left["left"], prompt, 1, quotas.MIN_REPLY_TOKENS) > 0
+    resets = left["resets_today"] if left["binding"] == "day" else left["resets_month"]
+    until = f"{timezone.localtime(resets):%b %-d, %H:%M}"
+    if can_send:
+        text = f"{left['left']:,} tokens left"
+    elif left["left"] >= quotas.MIN_REPLY_TOKENS:
+        text = f"{left['left']:,} tokens left: too few for this conversation (until {until})"
+    else:
+        text = f"No tokens left until {until}"
+    return {"can_send": can_send, "text": text, "left": left["left"]}
+
+
+@require_GET
+@login_required
+def composer(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
+    """The composer's allowance, asked again after each reply (the thread has grown)."""
+    thread = conversation_for(request, id).thread()
+    last = next((m for m in reversed(thread) if m.role == Message.Role.ASSISTANT), None)
+    system = (last.params.get("system") or "") if last else ""
+    return JsonResponse(allowance(request.user, thread, system))
 
 
 def _sidebar_page(user: Any, before: datetime | None = None) -> list[Conversation]:
@@ -261,10 +285,10 @@ def rename(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
 def delete(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
     # A reply still streaming here is stopped; it then finds no row to save into.
-    layer = get_channel_layer()
-    for channel in set(conversation.messages.streaming().values_list("channel", flat=True)):
-        if channel:
-            async_to_sync(layer.send)(channel, {"type": "generation.stop"})
+    channels = (
+        conversation.messages.streaming().exclude(channel="").values_list("channel", flat=True)
+    )
+    async_to_sync(frames.stop)(set(channels))
     conversation.delete()
     if wants_json(request):
         return JsonResponse({"deleted": str(id)})

@@ -28,6 +28,7 @@ STRANGER = {
     "conversation-delete": "404",
     "conversation-switch": "404",
     "conversation-export": "404",
+    "conversation-composer": "404",
     "share-create": "404",
     "share-revoke": "404",
     "share": "public",

@@ -95,9 +95,17 @@ def test_the_operator_creates_a_plan_and_gives_it(operator: Client, alice: User)
     assert list(pro.allowed_models.values_list("slug", flat=True)) == ["grok-3"]
     form = operator.get(f"/admin/webchat/user/{alice.pk}/change/")
     assert form.status_code == 200 and "bonus_tokens" in form.content.decode()
-    alice.plan = pro
-    alice.bonus_tokens = 500
-    alice.save()
+    joined = timezone.localtime(alice.date_joined)
+    response = operator.post(
+        f"/admin/webchat/user/{alice.pk}/change/",
+        {
+            "username": "alice", "is_active": "on", "plan": pro.pk, "bonus_tokens": 500,
+            "date_joined_0": f"{joined:%Y-%m-%d}", "date_joined_1": f"{joined:%H:%M:%S}",
+        },
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    alice.refresh_from_db()
+    assert alice.plan == pro and alice.bonus_tokens == 500
     assert "Pro" in operator.get("/admin/webchat/user/").content.decode()
 
 
@@ -142,3 +150,51 @@ def test_the_admin_is_for_staff_only(operator: Client, alice: User) -> None:
         "/admin/webchat/usagerecord/export.csv",
     ):
         assert client.get(url).status_code == 302
+
+
+def model_form(**change: object) -> dict[str, object]:
+    return {
+        "slug": "grok-3", "upstream_id": "grok-3", "display_name": "Grok 3", "position": 30,
+        "context_window": 131072, "default_params": "{}", "max_output_tokens": 8192,
+        "price_input": "3", "price_output": "15", "enabled": "on", **change,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("slug", "params", "problem"),
+    [
+        ("grok-3", '{"top_k": 3}', "is not a parameter the model service takes"),
+        ("grok-3", '{"top_p": 2}', "must be a number from 0 to 1"),
+        ("grok-3", '{"stop": [1]}', "must be a text or a list of up to 4 texts"),
+        ("grok-3", '{"reasoning_effort": "high"}', "Only models that stream their reasoning"),
+        ("grok-4", '{"stop": ["x"]}', "Reasoning models refuse"),
+        ("grok-3", "[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_default_parameters_the_upstream_refuses_are_refused_in_the_admin(
+    operator: Client, slug: str, params: str, problem: str
+) -> None:
+    model = ChatModel.objects.get(slug=slug)
+    flags = {"supports_reasoning": "on"} if model.supports_reasoning else {}
+    response = operator.post(
+        f"/admin/webchat/chatmodel/{model.pk}/change/",
+        model_form(slug=slug, upstream_id=slug, default_params=params, **flags),
+    )
+    assert response.status_code == 200 and problem in response.content.decode()
+    model.refresh_from_db()
+    assert model.default_params == {}
+
+
+def test_default_parameters_the_upstream_takes_are_kept(operator: Client) -> None:
+    model = ChatModel.objects.get(slug="grok-3-mini")
+    params = '{"top_p": 0.9, "reasoning_effort": "low", "seed": 1}'
+    response = operator.post(
+        f"/admin/webchat/chatmodel/{model.pk}/change/",
+        model_form(
+            slug="grok-3-mini", upstream_id="grok-3-mini", default_params=params,
+            supports_reasoning="on", streams_reasoning="on",
+        ),
+    )  # fmt: skip
+    assert response.status_code == 302
+    model.refresh_from_db()
+    assert model.default_params == {"top_p": 0.9, "reasoning_effort": "low", "seed": 1}

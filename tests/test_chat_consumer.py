@@ -9,11 +9,14 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from conversations.generation import group_name
+from conversations import frames, generation
+from conversations.consumers import ChatConsumer
+from conversations.frames import conversation_group
 from conversations.models import Conversation, Message
+from conversations.resume import ResumeBuffer
 from tests.helpers import open_socket, send, split_at_snapshot, text_of
 from webchat.layers import InMemoryLayer
-from webchat.models import ChatModel, User
+from webchat.models import ChatModel, Plan, User
 from webchat.simulator import Simulator
 
 pytestmark = [
@@ -175,6 +178,50 @@ async def test_resume_gives_the_reply_whole_without_gap_or_duplicate(
     stored = await reload(reply)
     assert whole == stored.content
     assert len(whole.split()) == 120
+    await second.close()
+
+
+async def test_a_slow_snapshot_joins_the_held_frames_on_both_sides_exactly(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames are held from the resume until the snapshot: some were published before the
+    snapshot was taken (seq ≤ its seq, dropped), some after (sent). Both sides are forced:
+    the request is slow to leave and the answer slow to come back."""
+    ask, answer = frames.ask_snapshot, generation.Generation._answer
+
+    async def slow_ask(*args: Any) -> None:
+        await asyncio.sleep(0.25)
+        await ask(*args)
+
+    async def slow_answer(self: Any, channel: str, message: dict[str, Any]) -> None:
+        if message["type"] == "chat.snapshot":
+            await asyncio.sleep(0.25)
+        await answer(self, channel, message)
+
+    released: list[tuple[int, list[int]]] = []
+    release = ResumeBuffer.release
+
+    def spy(self: ResumeBuffer, message_id: str, seq: int) -> list[str] | None:
+        released.append((seq, [e["seq"] for e in self.held.get(message_id, ())]))
+        return release(self, message_id, seq)
+
+    monkeypatch.setattr(frames, "ask_snapshot", slow_ask)
+    monkeypatch.setattr(generation.Generation, "_answer", slow_answer)
+    monkeypatch.setattr(ResumeBuffer, "release", spy)
+    first, _ = await open_socket(alice, conversation.id)
+    reply = (await send(first, "[sim words=150 delay=8]"))["messages"][0]
+    await first.receive()  # the first delta: the reply is streaming
+    second, _ = await open_socket(alice, conversation.id)
+    await second.send({"type": "resume", "message": reply, "seq": 0})
+    frames_seen = await second.receive_until("done")
+    snapshot, after = split_at_snapshot(frames_seen)
+    seq, held = released[0]
+    assert seq == snapshot["seq"] and seq in held and seq + 1 in held, (seq, held)
+    assert [f["seq"] for f in after] == list(range(seq + 1, seq + 1 + len(after)))
+    stored = await reload(reply)
+    assert snapshot["content"] + text_of(after, reply) == stored.content
+    await first.receive_until("done")
+    await first.close()
     await second.close()
 
 
@@ -464,7 +511,7 @@ async def test_frames_do_not_wait_for_the_database_thread(
     await asyncio.sleep(0.05)
     started = time.monotonic()
     frame = {"type": "chat.frame", "text": '{"type":"probe"}', "message": None}
-    await get_channel_layer().group_send(group_name(conversation.id), frame)
+    await get_channel_layer().group_send(conversation_group(conversation.id), frame)
     received = await socket.receive(timeout=3)
     waited = time.monotonic() - started
     await busy
@@ -497,3 +544,61 @@ async def test_no_frame_is_cut_off_when_the_stream_ends_mid_publish(
         assert text_of(frames, reply) == stored.content
         assert len(stored.content.split()) == 40
     await socket.close()
+
+
+async def test_a_models_default_parameters_reach_the_upstream(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    defaults = {"top_p": 0.5, "stop": ["never"], "seed": 7, "temperature": 0.2}
+    await database_sync_to_async(ChatModel.objects.filter(slug="grok-3").update)(
+        default_params=defaults
+    )
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "[sim words=3]", params={"temperature": 0.9, "max_tokens": 32})
+    await socket.receive_until("done")
+    request = simulator.requests[-1]
+    assert request["top_p"] == 0.5 and request["stop"] == ["never"] and request["seed"] == 7
+    # The person's own settings win over the defaults; a small max_tokens is served as asked.
+    assert request["temperature"] == 0.9 and request["max_tokens"] == 32
+    await socket.close()
+
+
+async def test_only_a_busy_conversation_is_checked_for_a_dead_reply(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan's limit of replies at once also answers `busy`, but no dead generation of this
+    conversation can be the cause: none is looked for and nothing is retried."""
+    pinged: list[str] = []
+    looked = []
+    free = ChatConsumer._free_dead_generations
+
+    async def alive(channel: str, timeout: float = 1.5) -> bool:
+        pinged.append(channel)
+        return True
+
+    async def spy(self: ChatConsumer) -> bool:
+        looked.append(self.conversation.id)
+        return await free(self)
+
+    monkeypatch.setattr(generation, "alive", alive)
+    monkeypatch.setattr(ChatConsumer, "_free_dead_generations", spy)
+    plans = Plan.objects.filter(pk=alice.plan_id)
+    await database_sync_to_async(plans.update)(concurrent_generations=1)
+    other = await database_sync_to_async(Conversation.objects.create)(owner=alice)
+    elsewhere, _ = await open_socket(alice, other.id)
+    await send(elsewhere, "[sim words=200 delay=20]")
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send({"type": "send", "content": "hi", "model": "grok-3", "client_id": "c2"})
+    error = await socket.receive()
+    assert error["code"] == "busy" and "at once" in error["message"]
+    assert looked == [] and pinged == []
+    # Busy in that very conversation: its reply's generation is asked whether it lives.
+    await database_sync_to_async(plans.update)(concurrent_generations=5)
+    await elsewhere.send({"type": "send", "content": "again", "model": "grok-3"})
+    error = (await elsewhere.receive_until("error"))[-1]
+    assert error["code"] == "busy" and "still being written" in error["message"]
+    assert looked == [other.id] and len(pinged) == 1
+    await elsewhere.send({"type": "stop"})
+    await elsewhere.receive_until("done")
+    await socket.close()
+    await elsewhere.close()

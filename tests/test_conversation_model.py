@@ -5,7 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conversations.models import Busy, Conversation, Message
+from conversations.models import Conversation, Message
+from webchat.errors import ConversationBusy
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +50,7 @@ def test_the_thread_loads_in_one_query_however_long(conversation: Conversation) 
 
 def test_a_second_turn_while_streaming_is_busy(conversation: Conversation) -> None:
     conversation.add_turn(content="one", parent=None, model="grok-3", params={}, n=1, channel="c")
-    with pytest.raises(Busy):
+    with pytest.raises(ConversationBusy):
         conversation.add_turn(
             content="two", parent=None, model="grok-3", params={}, n=1, channel="c"
         )

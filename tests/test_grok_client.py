@@ -4,31 +4,32 @@ from typing import Any
 
 import pytest
 
-from webchat import grok
+from webchat import grok, sse
+from webchat.errors import UpstreamError
 from webchat.simulator import ERRORS, Simulator
 
 
-async def collect(content: str, model: str = "grok-3", **extra: Any) -> list[grok.Event]:
+async def collect(content: str, model: str = "grok-3", **extra: Any) -> list[sse.Event]:
     payload = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
     return [event async for event in grok.stream_chat(payload)]
 
 
-async def failure(content: str, **extra: Any) -> grok.GrokError:
-    with pytest.raises(grok.GrokError) as caught:
+async def failure(content: str, **extra: Any) -> UpstreamError:
+    with pytest.raises(UpstreamError) as caught:
         await collect(content, **extra)
     return caught.value
 
 
-def text(events: list[grok.Event], index: int = 0) -> str:
-    return "".join(e.text for e in events if isinstance(e, grok.ContentDelta) and e.index == index)
+def text(events: list[sse.Event], index: int = 0) -> str:
+    return "".join(e.text for e in events if isinstance(e, sse.ContentDelta) and e.index == index)
 
 
 async def test_it_streams_words_and_the_real_usage() -> None:
     events = await collect("hello [sim words=12]")
-    deltas = [e for e in events if isinstance(e, grok.ContentDelta)]
+    deltas = [e for e in events if isinstance(e, sse.ContentDelta)]
     assert len(deltas) == 12
-    assert [e for e in events if isinstance(e, grok.Finish)] == [grok.Finish(0, "stop")]
-    usage = [e for e in events if isinstance(e, grok.Usage)][-1]
+    assert [e for e in events if isinstance(e, sse.Finish)] == [sse.Finish(0, "stop")]
+    usage = [e for e in events if isinstance(e, sse.Usage)][-1]
     assert usage.completion_tokens == 12
 
 
@@ -40,15 +41,15 @@ async def test_n_candidates_arrive_apart() -> None:
 
 async def test_grok_3_mini_streams_reasoning_first() -> None:
     events = await collect("why [sim words=5]", model="grok-3-mini")
-    kinds = [type(e) for e in events if isinstance(e, grok.ContentDelta | grok.ReasoningDelta)]
-    assert kinds[0] is grok.ReasoningDelta
-    assert kinds[-1] is grok.ContentDelta
+    kinds = [type(e) for e in events if isinstance(e, sse.ContentDelta | sse.ReasoningDelta)]
+    assert kinds[0] is sse.ReasoningDelta
+    assert kinds[-1] is sse.ContentDelta
 
 
 async def test_max_tokens_ends_with_length() -> None:
     events = await collect("long [sim words=50]", max_tokens=5)
-    assert grok.Finish(0, "length") in events
-    assert len([e for e in events if isinstance(e, grok.ContentDelta)]) == 5
+    assert sse.Finish(0, "length") in events
+    assert len([e for e in events if isinstance(e, sse.ContentDelta)]) == 5
 
 
 @pytest.mark.parametrize(
@@ -129,7 +130,7 @@ async def test_retry_after_is_honoured(simulator: Simulator, settings: Any) -> N
 
 async def test_a_transient_failure_before_the_first_byte_is_retried_to_success() -> None:
     events = await collect("flaky [sim fail=2 words=4 id=transient]")
-    assert len([e for e in events if isinstance(e, grok.ContentDelta)]) == 4
+    assert len([e for e in events if isinstance(e, sse.ContentDelta)]) == 4
 
 
 async def test_a_stall_before_the_first_byte_times_out(settings: Any) -> None:
@@ -148,9 +149,9 @@ async def test_a_stall_mid_stream_times_out_and_is_not_retried(
     settings.GROK_READ_TIMEOUT = 0.3
     grok._clients.clear()
     before = len(simulator.requests)
-    seen: list[grok.Event] = []
+    seen: list[sse.Event] = []
     try:
-        with pytest.raises(grok.GrokError) as caught:
+        with pytest.raises(UpstreamError) as caught:
             async for event in grok.stream_chat(
                 {
                     "model": "grok-3",
@@ -181,8 +182,8 @@ async def test_faults_mid_stream_keep_what_arrived(
     fault: str, code: str, simulator: Simulator
 ) -> None:
     before = len(simulator.requests)
-    seen: list[grok.Event] = []
-    with pytest.raises(grok.GrokError) as caught:
+    seen: list[sse.Event] = []
+    with pytest.raises(UpstreamError) as caught:
         async for event in grok.stream_chat(
             {
                 "model": "grok-3",

@@ -6,8 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conversations import generation
+from conversations import turns
 from conversations.models import Conversation, Message
+from conversations.turns import TurnRequest
 from tests.helpers import logged_in
 from webchat.models import User
 
@@ -70,9 +71,7 @@ def test_opening_a_long_conversation_stays_within_a_fixed_budget(
 
 def queries_to_send(conversation: Conversation, channel: str) -> tuple[int, dict]:
     with CaptureQueriesContext(connection) as context:
-        turn = generation._store_send.func(
-            conversation, "and then?", None, "grok-3", {}, 1, channel, True
-        )
+        turn = turns.begin(conversation, TurnRequest(content="and then?", model="grok-3"), channel)
     return len(context), turn.payload
 
 

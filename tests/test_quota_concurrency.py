@@ -11,8 +11,8 @@ import threading
 import pytest
 from django.db import connection
 
+from webchat.errors import QuotaError
 from webchat.models import ChatModel, Plan, UsageRecord, User
-from webchat.quotas import QuotaError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

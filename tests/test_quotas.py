@@ -7,8 +7,10 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
+from webchat import quotas
+from webchat.errors import QuotaError
 from webchat.models import ChatModel, Plan, UsageRecord, User
-from webchat.quotas import MIN_REPLY_TOKENS, QuotaError, remaining
+from webchat.quotas import MIN_REPLY_TOKENS
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +55,7 @@ def test_a_reservation_holds_prompt_and_all_candidates(
     assert (
         record.status == "running" and record.reserved_tokens == 3100 and record.max_tokens == 1000
     )
-    assert remaining(alice)["used_today"] == 3100
+    assert UsageRecord.objects.remaining(alice)["used_today"] == 3100
 
 
 def test_max_tokens_is_capped_by_the_plan(alice: User, plan: Plan, grok3: ChatModel) -> None:
@@ -90,7 +92,7 @@ def test_a_settled_call_counts_what_it_used(alice: User, plan: Plan, grok3: Chat
     assert record.status == "complete" and record.total_tokens == 500 and record.settled
     # grok-3: $3 in, $15 out per million.
     assert record.cost == Decimal("0.006060")
-    assert remaining(alice)["used_today"] == 500
+    assert UsageRecord.objects.remaining(alice)["used_today"] == 500
 
 
 def test_settling_twice_changes_nothing(alice: User, plan: Plan, grok3: ChatModel) -> None:
@@ -145,7 +147,7 @@ def test_yesterday_does_not_count_today(alice: User, plan: Plan, grok3: ChatMode
     UsageRecord.objects.filter(pk=record.pk).update(
         created=timezone.now() - timedelta(days=1, hours=1)
     )
-    left = remaining(alice)
+    left = UsageRecord.objects.remaining(alice)
     assert left["used_today"] == 0
     assert left["used_month"] in (0, 9_000)  # depends on whether yesterday was this month
 
@@ -179,7 +181,7 @@ def test_no_plan_no_sending(alice: User, grok3: ChatModel) -> None:
     alice.plan = None
     alice.save()
     assert refused(alice, grok3).code == "quota_exceeded"
-    assert remaining(alice) is None
+    assert UsageRecord.objects.remaining(alice) is None
 
 
 def test_a_plan_can_leave_models_out(alice: User, plan: Plan, grok3: ChatModel) -> None:
@@ -227,3 +229,40 @@ def test_the_default_plan_is_unique(plan: Plan) -> None:
     plan.save()
     standard.refresh_from_db()
     assert not standard.is_default and Plan.objects.filter(is_default=True).get() == plan
+
+
+def test_a_small_max_tokens_is_served_as_asked(alice: User, plan: Plan, grok3: ChatModel) -> None:
+    alice.plan = plan
+    alice.save()
+    record = reserve(alice, grok3, prompt=100, max_tokens=32)
+    assert record.max_tokens == 32 and record.reserved_tokens == 132
+    assert reserve(alice, grok3, prompt=100, max_tokens=1).max_tokens == 1
+
+
+def test_a_small_request_is_refused_only_for_lack_of_room(
+    alice: User, plan: Plan, grok3: ChatModel
+) -> None:
+    plan.tokens_per_day = 100 + 20
+    plan.save()
+    alice.plan = plan
+    alice.save()
+    assert refused(alice, grok3, prompt=100, max_tokens=32).code == "quota_exceeded"
+    assert reserve(alice, grok3, prompt=100, max_tokens=20).max_tokens == 20
+
+
+@pytest.mark.parametrize(
+    ("room", "prompt", "n", "asked", "granted"),
+    [
+        (10_000, 100, 1, 1_000, 1_000),  # plenty of room: what was asked
+        (1_600, 100, 1, 4_000, 1_500),  # near the limit: shortened, not refused
+        (1_600, 100, 3, 4_000, 500),  # shared between the candidates
+        (163, 100, 1, 1_000, 0),  # 63 of room: not worth a reply
+        (10_000, 100, 1, 32, 32),  # a small request is served as asked
+        (130, 100, 1, 32, 0),  # 30 of room for 32 asked: refused
+        (0, 100, 1, 32, 0),
+    ],
+)
+def test_the_rule_for_a_replys_room(
+    room: int, prompt: int, n: int, asked: int, granted: int
+) -> None:
+    assert quotas.reply_tokens(room, prompt, n, asked) == granted

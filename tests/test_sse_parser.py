@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webchat.grok import (
+from webchat.errors import UpstreamError
+from webchat.sse import (
     ContentDelta,
     Finish,
-    GrokError,
     Meta,
     ReasoningDelta,
     SSEParser,
@@ -180,7 +180,7 @@ def test_empty_deltas_are_ignored() -> None:
     ],
 )
 def test_errors_inside_the_stream_have_stable_codes(frame: str, code: str) -> None:
-    with pytest.raises(GrokError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         parse_chunk(frame)
     assert caught.value.code == code
     assert caught.value.message  # something a person can read

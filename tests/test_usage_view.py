@@ -1,7 +1,10 @@
 import pytest
 from django.test import Client
 
-from tests.helpers import logged_in
+from conversations import turns
+from conversations.models import Conversation
+from tests.helpers import add_exchange, logged_in
+from webchat.errors import QuotaError
 from webchat.models import ChatModel, Plan, UsageRecord, User
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +61,38 @@ def test_without_a_plan_it_says_so(alice: User) -> None:
     alice.save()
     assert "has no plan" in logged_in(alice).get("/usage/").content.decode()
     assert "No plan: you cannot send" in logged_in(alice).get("/").content.decode()
+
+
+def test_the_composer_and_a_send_follow_one_rule(alice: User) -> None:
+    """835 tokens left, but this conversation's prompt alone needs more than 771: the
+    composer says so and disables Send, and a send is refused the same way."""
+    alice.plan = Plan.objects.create(name="Tight", tokens_per_day=1_000, tokens_per_month=9_000)
+    alice.save()
+    spend(alice, "grok-3", 165, 0)
+    long = Conversation.objects.create(owner=alice)
+    add_exchange(long, "q " * 1_200, "a " * 1_000)  # ~1,400 tokens by the estimate
+    short = Conversation.objects.create(owner=alice)
+    add_exchange(short, "hi", "hello")
+    client = logged_in(alice)
+
+    html = client.get(f"/c/{long.id}/").content.decode()
+    assert "835 tokens left: too few for this conversation" in html
+    assert 'id="send" class="primary" disabled' in html
+    assert client.get(f"/c/{long.id}/composer/").json()["can_send"] is False
+    with pytest.raises(QuotaError) as caught:
+        turns.begin(long, turns.TurnRequest(content="x", model="grok-3"), "gen.a")
+    assert caught.value.code == "quota_exceeded"
+
+    html = client.get(f"/c/{short.id}/").content.decode()
+    assert "835 tokens left<" in html and 'id="send" class="primary">' in html
+    assert client.get(f"/c/{short.id}/composer/").json() == {
+        "can_send": True,
+        "text": "835 tokens left",
+        "left": 835,
+    }
+    assert turns.begin(short, turns.TurnRequest(content="x", model="grok-3"), "gen.b").reply_ids
+
+
+def test_the_composer_answers_only_the_owner(alice: User, bob: User) -> None:
+    theirs = Conversation.objects.create(owner=alice)
+    assert logged_in(bob).get(f"/c/{theirs.id}/composer/").status_code == 404

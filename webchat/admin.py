@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from webchat.dashboard import bar_chart
 from webchat.models import ChatModel, Plan, SiteSettings, UsageRecord, User
+from webchat.quotas import day_start
 
 
 @admin.register(User)
@@ -172,9 +173,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
             days = max(1, min(int(request.GET.get("days", 30)), 366))
         except ValueError:
             days = 30
-        since = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-            days=days - 1
-        )
+        since = day_start(timezone.now()) - timedelta(days=days - 1)
         rows = UsageRecord.objects.filter(created__gte=since)
         per_day = list(
             rows.annotate(day=TruncDate("created"))

@@ -1,4 +1,6 @@
-"""The upstream client: one request, an incremental SSE parser, typed events, error mapping.
+"""The upstream client: the parameters it takes, one streamed request, error mapping.
+
+The stream itself is read by webchat/sse.py (SSE framing, then chunks as typed events).
 
 Speaks the OpenAI-compatible Chat Completion API of AceData Cloud and xAI (GROK_API.md).
 """
@@ -11,7 +13,6 @@ import logging
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -19,179 +20,77 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
+from webchat.errors import UpstreamError
+from webchat.sse import DONE, Event, SSEParser, parse_chunk
+
 log = logging.getLogger(__name__)
 
 
-# --- Typed events -----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ContentDelta:
-    index: int
-    text: str
+# --- Request parameters ---------------------------------------------------------------------
+# What the upstream takes besides model, messages and stream (GROK_API.md §1), as a model's
+# defaults or a person's settings. Anything else is refused in the admin, not dropped.
+PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "n",
+    "stop",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "reasoning_effort",
+)
+# Reasoning models answer these with an error.
+NOT_FOR_REASONING = ("stop", "frequency_penalty", "presence_penalty")
 
 
-@dataclass(frozen=True, slots=True)
-class ReasoningDelta:
-    index: int
-    text: str
+def _number(value: Any, low: float, high: float) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
 
 
-@dataclass(frozen=True, slots=True)
-class Finish:
-    index: int
-    reason: str
+def _whole(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-    reasoning_tokens: int = 0
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "system": (lambda v: isinstance(v, str), "a text"),
+    "temperature": (lambda v: _number(v, 0, 2), "a number from 0 to 2"),
+    "top_p": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
+    "max_tokens": (lambda v: _whole(v, 1), "a whole number of at least 1"),
+    "n": (lambda v: _whole(v, 1), "a whole number of at least 1"),
+    "stop": (
+        lambda v: (
+            isinstance(v, str)
+            or (isinstance(v, list) and len(v) <= 4 and all(isinstance(s, str) for s in v))
+        ),
+        "a text or a list of up to 4 texts",
+    ),
+    "frequency_penalty": (lambda v: _number(v, -2, 2), "a number from -2 to 2"),
+    "presence_penalty": (lambda v: _number(v, -2, 2), "a number from -2 to 2"),
+    "seed": (lambda v: _whole(v, 0), "a whole number"),
+    "reasoning_effort": (lambda v: v in ("low", "high"), '"low" or "high"'),
+}
 
 
-@dataclass(frozen=True, slots=True)
-class Meta:
-    """The stream's id and the model that answered (it may differ from the one asked for)."""
+def check_params(params: Any, *, reasoning: bool, effort: bool) -> list[str]:
+    """What is wrong with a model's default parameters, for the admin; [] when all is well.
 
-    id: str
-    model: str
-
-
-Event = ContentDelta | ReasoningDelta | Finish | Usage | Meta
-
-
-class GrokError(Exception):
-    """An upstream failure, mapped to one of the stable error codes of DESIGN.md."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-
-    def __repr__(self) -> str:
-        return f"GrokError({self.code!r}, {self.message!r}, status={self.status})"
-
-
-# --- SSE --------------------------------------------------------------------------------------
-class SSEParser:
-    """Turns arbitrary slices of an event stream into the `data` of each complete event.
-
-    Lines end in LF, CRLF or CR; a CR at the end of a slice waits for the next slice, in case
-    an LF follows. Bytes are decoded per complete line, so a UTF-8 character split between
-    slices is whole again before decoding.
-    """
-
-    __slots__ = ("_buffer", "_data")
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._data: list[str] = []
-
-    def feed(self, chunk: bytes) -> list[str]:
-        buffer = self._buffer + chunk if self._buffer else chunk
-        lines = buffer.splitlines(keepends=True)
-        # An unterminated last line waits for more; so does one ending in a lone CR, which
-        # may be the first half of a CRLF split across slices.
-        self._buffer = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
-        events: list[str] = []
-        for raw in lines:
-            self._line(raw.rstrip(b"\r\n").decode("utf-8", "replace"), events)
-        return events
-
-    def close(self) -> list[str]:
-        """The end of the stream: whatever is left counts as a last line and event."""
-        events: list[str] = []
-        if self._buffer:
-            self._line(self._buffer.rstrip(b"\r\n").decode("utf-8", "replace"), events)
-            self._buffer = b""
-        self._line("", events)
-        return events
-
-    def _line(self, line: str, events: list[str]) -> None:
-        if not line:
-            if self._data:
-                events.append("\n".join(self._data))
-                self._data = []
-            return
-        if line.startswith(":"):
-            return  # a comment, e.g. a keep-alive
-        field, _, value = line.partition(":")
-        if field == "data":
-            self._data.append(value[1:] if value.startswith(" ") else value)
-        # event:, id: and retry: carry nothing this API uses.
-
-
-# --- Chunks -----------------------------------------------------------------------------------
-DONE = "[DONE]"
-
-
-def parse_chunk(data: str) -> list[Event]:
-    """The events in one `data:` payload (not "[DONE]"). Raises GrokError on garbage."""
-    try:
-        chunk = json.loads(data)
-    except ValueError:
-        raise GrokError(
-            "upstream_protocol", "The model service sent a reply that could not be read."
-        ) from None
-    if not isinstance(chunk, dict):
-        raise GrokError(
-            "upstream_protocol", "The model service sent a reply that could not be read."
-        )
-    if "error" in chunk and not chunk.get("choices"):
-        raise _stream_error(chunk)
-    events: list[Event] = []
-    if chunk.get("id") or chunk.get("model"):
-        events.append(Meta(str(chunk.get("id") or ""), str(chunk.get("model") or "")))
-    for choice in chunk.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
-        index = choice.get("index") or 0
-        delta = choice.get("delta") or choice.get("message") or {}
-        if isinstance(delta, dict):
-            reasoning = delta.get("reasoning_content")
-            if reasoning:
-                events.append(ReasoningDelta(index, reasoning))
-            content = delta.get("content")
-            if content:
-                events.append(ContentDelta(index, content))
-        reason = choice.get("finish_reason")
-        if reason:
-            events.append(Finish(index, reason))
-    usage = chunk.get("usage")
-    if isinstance(usage, dict):
-        events.append(normalise_usage(usage))
-    return events
-
-
-def normalise_usage(usage: dict[str, Any]) -> Usage:
-    """Reasoning tokens are billed as output; xAI leaves them out of completion_tokens."""
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    total = int(usage.get("total_tokens") or 0)
-    details = usage.get("completion_tokens_details") or {}
-    reasoning = int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0
-    if total > prompt + completion:
-        completion = total - prompt
-    return Usage(prompt, completion, reasoning)
-
-
-def _stream_error(chunk: dict[str, Any]) -> GrokError:
-    error = chunk.get("error")
-    text = error.get("message", "") if isinstance(error, dict) else str(error or "")
-    log.warning("error frame inside the upstream stream: %s", str(chunk)[:300])
-    if "unavailable" in str(chunk.get("code", "")).lower() or "timed out" in text.lower():
-        return GrokError(
-            "upstream_unavailable", "The model service gave up on this reply. Please try again."
-        )
-    return GrokError("upstream_protocol", "The model service stopped this reply with an error.")
+    `reasoning`: the model reasons (it refuses stop and the penalties); `effort`: it takes
+    `reasoning_effort` (of the seeded models, only grok-3-mini does)."""
+    if not isinstance(params, dict):
+        return ["Default parameters must be a JSON object."]
+    problems = []
+    for key, value in params.items():
+        if key not in _CHECKS:
+            known = ", ".join(_CHECKS)
+            problems.append(f"“{key}” is not a parameter the model service takes ({known}).")
+        elif not _CHECKS[key][0](value):
+            problems.append(f"“{key}” must be {_CHECKS[key][1]}.")
+        elif reasoning and key in NOT_FOR_REASONING:
+            problems.append(f"Reasoning models refuse “{key}”.")
+        elif key == "reasoning_effort" and not effort:
+            problems.append("Only models that stream their reasoning take “reasoning_effort”.")
+    return problems
 
 
 # --- HTTP errors ------------------------------------------------------------------------------
@@ -208,14 +107,16 @@ _MESSAGES = {
 }
 
 
-def map_http_error(status: int, body: bytes, headers: httpx.Headers | None = None) -> GrokError:
+def map_http_error(status: int, body: bytes, headers: httpx.Headers | None = None) -> UpstreamError:
     """An error response (AceData's or xAI's body, or none) → a stable code for a person."""
     code, text = _error_body(body)
     lowered = f"{code} {text}".lower()
     retry_after = _retry_after(headers) if headers is not None else None
 
-    def error(kind: str, message: str | None = None) -> GrokError:
-        return GrokError(kind, message or _MESSAGES[kind], status=status, retry_after=retry_after)
+    def error(kind: str, message: str | None = None) -> UpstreamError:
+        return UpstreamError(
+            kind, message or _MESSAGES[kind], status=status, retry_after=retry_after
+        )
 
     if status in (401,) or code in (
         "invalid_token",
@@ -325,7 +226,7 @@ def client() -> httpx.AsyncClient:
     return min(pools, key=_busy.__getitem__)
 
 
-def _retryable(error: GrokError) -> bool:
+def _retryable(error: UpstreamError) -> bool:
     return error.code in ("upstream_rate_limited", "upstream_unavailable")
 
 
@@ -354,7 +255,7 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
                 async for event in _events(response):
                     yield event
                 return
-        except GrokError as error:
+        except UpstreamError as error:
             # Errors raised after a 200 carry no status: never retried.
             if (
                 error.status is None
@@ -367,17 +268,19 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
                 raise
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             if attempt >= settings.GROK_MAX_RETRIES:
-                raise GrokError("upstream_unavailable", _MESSAGES["upstream_unavailable"]) from exc
+                raise UpstreamError(
+                    "upstream_unavailable", _MESSAGES["upstream_unavailable"]
+                ) from exc
             wait = _backoff(attempt, None) or 0.0
         except httpx.TimeoutException as exc:
             # No answer within GROK_READ_TIMEOUT: waiting that long again would not help.
-            raise GrokError(
+            raise UpstreamError(
                 "upstream_unavailable",
                 "The model service did not answer in time. Please try again.",
             ) from exc
         except httpx.TransportError as exc:
             # The request may have reached the model: retrying could bill twice.
-            raise GrokError(
+            raise UpstreamError(
                 "upstream_unavailable",
                 "The connection to the model service broke. Please try again.",
             ) from exc
@@ -401,7 +304,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[Event]:
     if "text/event-stream" not in content_type:
         body = await response.aread()
         if "json" not in content_type:
-            raise GrokError("upstream_protocol", _MESSAGES["upstream_protocol"])
+            raise UpstreamError("upstream_protocol", _MESSAGES["upstream_protocol"])
         # Some proxies answer a stream request with one whole JSON body.
         for event in parse_chunk(body.decode("utf-8", "replace")):
             yield event
@@ -423,12 +326,12 @@ async def _events(response: httpx.Response) -> AsyncIterator[Event]:
             for event in parse_chunk(data):
                 yield event
     except httpx.ReadTimeout as exc:
-        raise GrokError(
+        raise UpstreamError(
             "upstream_unavailable", "The model service stopped sending. Please try again."
         ) from exc
     except httpx.TransportError as exc:
-        raise GrokError(
+        raise UpstreamError(
             "upstream_unavailable", "The connection to the model service broke. Please try again."
         ) from exc
     if not done:
-        raise GrokError("upstream_protocol", "The reply was cut off by the model service.")
+        raise UpstreamError("upstream_protocol", "The reply was cut off by the model service.")

@@ -1,10 +1,18 @@
+import json
+import math
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import connections, models, transaction
+from django.db.models import Case, Count, F, Max, Min, Sum, When
+from django.utils import timezone
 
-from webchat.quotas import UsageRecordQuerySet
+from webchat import grok, quotas
+from webchat.errors import QuotaError
 
 
 class Plan(models.Model):
@@ -88,8 +96,6 @@ class SiteSettings(models.Model):
 
     @classmethod
     def current(cls) -> "SiteSettings":
-        from django.conf import settings
-
         row, _ = cls.objects.get_or_create(pk=1, defaults={"signup_open": settings.SIGNUP_OPEN})
         return row
 
@@ -140,9 +146,214 @@ class ChatModel(models.Model):
 
     @property
     def default_params_json(self) -> str:
-        import json
-
         return json.dumps(self.default_params or {})
+
+    def clean(self) -> None:
+        problems = grok.check_params(
+            self.default_params,
+            reasoning=self.supports_reasoning,
+            effort=self.supports_reasoning and self.streams_reasoning,
+        )
+        if problems:
+            raise ValidationError({"default_params": problems})
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        """What a call costs at this model's current prices."""
+        return quotas.price(prompt_tokens, completion_tokens, self.price_input, self.price_output)
+
+
+# --- The ledger -------------------------------------------------------------------------------
+# Running calls count at their reservation, settled ones at their real usage.
+_TOKENS = Case(
+    When(status="running", then=F("reserved_tokens")),
+    default=F("prompt_tokens") + F("completion_tokens"),
+)
+# UsageRecordQuerySet.totals(), counting tokens as _TOKENS does.
+_TOTALS_SQL = """
+    SELECT
+        COUNT(CASE WHEN status = 'running' THEN 1 END),
+        COUNT(CASE WHEN created >= %s THEN 1 END),
+        SUM(CASE WHEN created < %s THEN NULL WHEN status = 'running' THEN reserved_tokens
+            ELSE prompt_tokens + completion_tokens END),
+        SUM(CASE WHEN created < %s THEN NULL WHEN status = 'running' THEN reserved_tokens
+            ELSE prompt_tokens + completion_tokens END)
+    FROM webchat_usagerecord
+    WHERE user_id = %s AND (created >= %s OR status = 'running')
+"""
+
+
+class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
+    """The ledger's rules: reserve before an upstream call, settle after it, sum for limits.
+
+    What a person has used is a sum over their rows, counting a running call at its
+    reservation and a settled one at its real usage. A reservation is taken inside a
+    transaction that locks the person's row, so concurrent sends queue, and none can pass
+    the limit by more than what was reserved.
+    """
+
+    def tokens(self) -> int:
+        return int(self.aggregate(total=Sum(_TOKENS))["total"] or 0)
+
+    def totals(self, user: User, now: datetime) -> dict[str, int]:
+        """Every figure the limits need, in one query: calls running, calls in the last
+        minute, tokens today and this month.
+
+        Written out in SQL: it runs inside every send's transaction, and building the same
+        five filtered aggregates through the ORM cost twenty times the query itself."""
+        connection = connections[self.db]
+        adapt = connection.ops.adapt_datetimefield_value
+        minute, day, month = (
+            adapt(t)
+            for t in (now - timedelta(minutes=1), quotas.day_start(now), quotas.month_start(now))
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(_TOTALS_SQL, [minute, day, month, user.pk, month])
+            running, recent, today, this_month = cursor.fetchone()
+        return {
+            "running": running,
+            "recent": recent,
+            "today": int(today or 0),
+            "month": int(this_month or 0),
+        }
+
+    def remaining(self, user: User, now: datetime | None = None) -> dict[str, Any] | None:
+        """What a person has used and has left today and this month, and when each renews
+        (None: no plan)."""
+        plan = user.plan
+        if plan is None:
+            return None
+        now = now or timezone.now()
+        totals = self.totals(user, now)
+        month_limit = plan.tokens_per_month + user.bonus_tokens
+        left_today = plan.tokens_per_day - totals["today"]
+        left_month = month_limit - totals["month"]
+        return {
+            "plan": plan.name,
+            "used_today": totals["today"],
+            "used_month": totals["month"],
+            "limit_today": plan.tokens_per_day,
+            "limit_month": month_limit,
+            "left_today": max(0, left_today),
+            "left_month": max(0, left_month),
+            "left": max(0, min(left_today, left_month)),
+            "resets_today": quotas.next_day(now),
+            "resets_month": quotas.next_month(now),
+            "time_zone": settings.TIME_ZONE,
+            # Which limit binds first: the one a refusal names.
+            "binding": "day" if left_today <= left_month else "month",
+            "running": totals["running"],
+            "recent": totals["recent"],
+        }
+
+    def oldest_recent(self, user: User, now: datetime) -> datetime:
+        """When the oldest call of the last minute started (for a rate limit's wait)."""
+        recent = self.filter(user=user, created__gte=now - timedelta(minutes=1))
+        return recent.aggregate(oldest=Min("created"))["oldest"] or now
+
+    @transaction.atomic
+    def reserve(
+        self,
+        *,
+        user: User,
+        chat_model: ChatModel,
+        prompt_tokens: int,
+        max_tokens: int,
+        n: int,
+        conversation: Any = None,
+        generation: str = "",
+    ) -> "UsageRecord":
+        """Take room for one call, or raise QuotaError. The record's max_tokens may be less
+        than asked when little room is left: the reply is then cut short, not refused."""
+        # Locks the person's row: their concurrent reservations run one after another.
+        user = User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
+        plan = user.plan
+        if plan is None or not user.is_active:
+            raise QuotaError(
+                "Your account has no plan. An administrator can give you one.",
+                code="quota_exceeded",
+            )
+        if not plan.allows(chat_model):
+            raise QuotaError(f"Your plan does not include {chat_model}.", code="model_unavailable")
+        now = timezone.now()
+        left = self.remaining(user, now)
+        assert left is not None
+        if left["running"] >= plan.concurrent_generations:
+            raise QuotaError(
+                f"You have {left['running']} replies being written; your plan allows "
+                f"{plan.concurrent_generations} at once. Wait for one to finish.",
+                code="busy",
+                retry_after=5,
+            )
+        if left["recent"] >= plan.requests_per_minute:
+            wait = max(1, math.ceil(60 - (now - self.oldest_recent(user, now)).total_seconds()))
+            raise QuotaError(
+                f"Your plan allows {plan.requests_per_minute} messages a minute. "
+                f"Try again in {wait} s.",
+                code="rate_limited",
+                retry_after=wait,
+            )
+        asked = min(max_tokens, plan.max_tokens_cap)
+        per_candidate = quotas.reply_tokens(left["left"], prompt_tokens, n, asked)
+        if not per_candidate:
+            raise quotas.quota_exceeded(left, now)
+        return self.create(
+            user=user,
+            model=chat_model.slug,
+            conversation=conversation,
+            generation=generation,
+            prompt_estimate=prompt_tokens,
+            max_tokens=per_candidate,
+            reserved_tokens=prompt_tokens + per_candidate * n,
+            price_input=chat_model.price_input,
+            price_output=chat_model.price_output,
+        )
+
+    def settle(
+        self,
+        record_id: int,
+        *,
+        status: str,
+        prompt_tokens: int | None,
+        completion_tokens: int,
+        upstream_id: str = "",
+        error_code: str = "",
+        ttft_ms: int | None = None,
+        duration_ms: int | None = None,
+    ) -> bool:
+        """Record what the call really used. Idempotent: only a running row is settled."""
+        record = self.filter(pk=record_id, status="running").first()
+        if record is None:
+            return False
+        prompt = record.prompt_estimate if prompt_tokens is None else prompt_tokens
+        # At the prices of the moment it was reserved.
+        cost = quotas.price(prompt, completion_tokens, record.price_input, record.price_output)
+        return bool(
+            self.filter(pk=record_id, status="running").update(
+                status=status,
+                prompt_tokens=prompt,
+                completion_tokens=completion_tokens,
+                cost=cost.quantize(Decimal("0.000001")),
+                upstream_id=upstream_id[:100],
+                error_code=error_code,
+                ttft_ms=ttft_ms,
+                duration_ms=duration_ms,
+                settled=timezone.now(),
+            )
+        )
+
+    def per_model(self, user: User, since: datetime) -> list[dict[str, Any]]:
+        return list(
+            self.filter(user=user, created__gte=since)
+            .values("model")
+            .annotate(
+                requests=Count("id"),
+                prompt=Sum("prompt_tokens"),
+                completion=Sum("completion_tokens"),
+                cost=Sum("cost"),
+                last=Max("created"),
+            )
+            .order_by("model")
+        )
 
 
 class UsageRecord(models.Model):

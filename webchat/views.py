@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from webchat.models import SiteSettings, UsageRecord, User
-from webchat.quotas import month_start, remaining
+from webchat.quotas import month_start
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 @login_required
 def usage(request: HttpRequest) -> HttpResponse:
     """What the person has used and has left, today and this month, and per model."""
-    left = remaining(request.user)
+    left = UsageRecord.objects.remaining(request.user)
     if "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"usage": _json_usage(left)})
     since = month_start(timezone.now())

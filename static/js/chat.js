@@ -309,16 +309,14 @@ const handlers = {
   },
 };
 
-// What the person has left, shown by the composer; nothing left means no sending.
+// What the person has left, shown by the composer; the server applies the rule a send is
+// held to (the conversation's prompt counts), so Send is enabled only when a send can pass.
 async function refreshAllowance() {
   const allowance = document.getElementById("allowance");
-  const response = await fetch(allowance.href, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  const response = await fetch(`/c/${conversationId}/composer/`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
   if (!response.ok) return;
-  const { usage } = await response.json();
-  const canSend = usage !== null && usage.left >= Number(allowance.dataset.min);
-  if (usage === null) allowance.textContent = "No plan: you cannot send messages";
-  else if (canSend) allowance.textContent = `${usage.left.toLocaleString("en")} tokens left`;
-  else allowance.textContent = `No tokens left until ${new Date(usage.resets_today).toLocaleString()}`;
+  const { can_send: canSend, text } = await response.json();
+  allowance.textContent = text;
   allowance.classList.toggle("empty", !canSend);
   sendButton.disabled = !canSend;
 }

@@ -1,0 +1,176 @@
+"""The client frames `send`, `regenerate` and `resume`, validated before anything is touched.
+
+A frame is JSON, so the fields here take values as JSON gives them and never coerce: a
+temperature of "0.5" or a max_tokens of `true` is refused, not read as a number. A refused
+frame raises InvalidRequest with the first problem, in words for a person.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from conversations.turns import AFTER_LEAF, TurnRequest
+from webchat.errors import InvalidRequest
+
+# A NUL character can't be stored (PostgreSQL refuses it) and is never meant.
+NUL_REFUSED = "Messages can't contain NUL characters (\\0); remove them and send again."
+
+
+class JSONField(forms.Field):
+    """One JSON value of the given types, as it came: absent and null are both None."""
+
+    def __init__(self, *types: type, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+        self.types = types
+        self.message = message
+
+    def to_python(self, value: Any) -> Any:
+        if value is None:
+            return None
+        # bool is an int in Python, never in a frame.
+        is_bool = isinstance(value, bool)
+        if (is_bool and bool not in self.types) or not isinstance(value, self.types):
+            raise ValidationError(self.message)
+        return value
+
+    def validate(self, value: Any) -> None:
+        if value is None and self.required:
+            raise ValidationError(self.message)
+
+
+class IdField(JSONField):
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(str, message=message, **kwargs)
+
+    def to_python(self, value: Any) -> uuid.UUID | None:
+        text = super().to_python(value)
+        if text is None:
+            return None
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            raise ValidationError(self.message) from None
+
+
+class RangeField(JSONField):
+    """A number (or, `whole`, an integer) from `low` to `high`."""
+
+    def __init__(self, low: float, high: float | None, *, whole: bool, message: str) -> None:
+        super().__init__(*((int,) if whole else (int, float)), message=message)
+        self.low, self.high = low, high
+
+    def to_python(self, value: Any) -> Any:
+        number = super().to_python(value)
+        if number is not None and not (
+            self.low <= number and (self.high is None or number <= self.high)
+        ):
+            raise ValidationError(self.message)
+        return number
+
+
+def _text(value: str, what: str) -> str:
+    if "\x00" in value:
+        raise ValidationError(NUL_REFUSED)
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(value) > limit:
+        raise ValidationError(
+            f"{what} is too long ({len(value):,} characters; the limit is {limit:,})."
+        )
+    return value
+
+
+class ParamsForm(forms.Form):
+    """A message's settings: `params` of a send or regenerate frame."""
+
+    system = JSONField(str, message="The system prompt must be text.")
+    temperature = RangeField(0, 2, whole=False, message="Temperature must be a number from 0 to 2.")
+    max_tokens = RangeField(
+        1, None, whole=True, message="max_tokens must be a positive whole number."
+    )
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__(data)
+        limit = settings.CHAT_MAX_CANDIDATES
+        self.fields["n"] = RangeField(
+            1, limit, whole=True, message=f"n must be a whole number from 1 to {limit}."
+        )
+
+    def clean_system(self) -> str | None:
+        system = self.cleaned_data["system"]
+        return None if system is None else _text(system, "The system prompt")
+
+
+def first_error(form: forms.Form) -> str:
+    return next(str(errors[0]) for errors in form.errors.values())
+
+
+class FrameForm(forms.Form):
+    field_order = ["content", "parent", "message", "model", "params"]
+
+    def valid(self) -> dict[str, Any]:
+        """The cleaned frame, or InvalidRequest with its first problem."""
+        if not self.is_valid():
+            raise InvalidRequest(first_error(self))
+        return self.cleaned_data
+
+
+class TurnForm(FrameForm):
+    """What `send` and `regenerate` share: a model and its settings."""
+
+    model = JSONField(str, message="`model` must be a model name.")
+    params = JSONField(dict, message="`params` must be an object.")
+
+    def clean_model(self) -> str | None:
+        model = self.cleaned_data["model"]
+        if model == "":
+            raise ValidationError(self.fields["model"].message)
+        return model
+
+    def clean_params(self) -> dict[str, Any]:
+        params = ParamsForm(self.cleaned_data["params"] or {})
+        if not params.is_valid():
+            raise ValidationError(first_error(params))
+        return {k: v for k, v in params.cleaned_data.items() if v is not None}
+
+    def request(self, **fields: Any) -> TurnRequest:
+        data = self.valid()
+        params = dict(data["params"])
+        n = params.pop("n", None)
+        return TurnRequest(model=data["model"], params=params, n=n, **fields)
+
+
+class SendForm(TurnForm):
+    content = JSONField(str, required=True, message="Write a message first.")
+    parent = IdField("`parent` must be a message id or null.")
+
+    def clean_content(self) -> str:
+        content = self.cleaned_data["content"]
+        if not content.strip():
+            raise ValidationError("Write a message first.")
+        return _text(content, "This message")
+
+    def turn(self) -> TurnRequest:
+        data = self.valid()
+        # No `parent` at all: after the message on screen; null: a new first message.
+        parent = data["parent"] if "parent" in self.data else AFTER_LEAF
+        return self.request(content=data["content"], parent=parent)
+
+
+class RegenerateForm(TurnForm):
+    message = IdField("`message` must be a message id.", required=True)
+
+    def turn(self) -> TurnRequest:
+        return self.request(regenerate=self.valid()["message"])
+
+
+class ResumeForm(FrameForm):
+    message = IdField("`message` must be a message id.", required=True)
+
+    def message_id(self) -> str:
+        return str(self.valid()["message"])

@@ -1,0 +1,46 @@
+"""The read-only socket of a share link: follow its last reply, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from conversations import frames
+from conversations.consumers import ChatConsumer
+from conversations.models import Share
+from webchat.errors import NotFound
+
+
+class ShareConsumer(ChatConsumer):
+    """Read-only: anyone with a live share link follows its last reply until it ends.
+
+    `/ws/shares/<token>/` accepts only `resume` for the shared leaf, forwards only that
+    message's frames, and is closed with 4404 when the link is revoked.
+    """
+
+    commands = {"resume": "on_resume"}
+
+    async def connect(self) -> None:
+        share = await self._share(self.scope["url_route"]["kwargs"]["token"])
+        if share is None:
+            await self.refuse(frames.CLOSE_NOT_FOUND)
+            return
+        self.leaf = str(share.leaf_id)
+        await self.join(share.conversation, frames.share_group(share.token))
+
+    async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
+        if frame.get("message") != self.leaf:
+            raise NotFound("That message is not part of this share.")
+        await super().on_resume(frame, client_id)
+
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        if event.get("message") == self.leaf:
+            await super().chat_frame(event)
+
+    async def share_revoked(self, event: dict[str, Any]) -> None:
+        await self.close(code=frames.CLOSE_NOT_FOUND)
+
+    @database_sync_to_async
+    def _share(self, token: str) -> Share | None:
+        return Share.objects.active().select_related("conversation").filter(token=token).first()

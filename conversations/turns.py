@@ -1,0 +1,164 @@
+"""A turn: what a person asked for, turned into stored messages, a reservation and a payload.
+
+Database and quota work only, synchronous, in one transaction: the websocket calls it
+through `generation.start()`, and any other door (an HTTP API) can call it the same way.
+The async runtime that then streams the reply is `conversations.generation`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from conversations.models import Conversation, Message, Said
+from webchat import grok
+from webchat.errors import InvalidRequest, ModelUnavailable, NotFound
+from webchat.models import ChatModel, UsageRecord
+from webchat.quotas import estimate_tokens
+
+# Where a new message goes: after the message on screen (the conversation's current leaf).
+AFTER_LEAF = "leaf"
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """A new message (`content`) or, with `regenerate`, new replies to an existing one.
+
+    `parent` places a new message: AFTER_LEAF, a message id (an edit branches there), or
+    None (a new first message). `params` are the person's (system, temperature, max_tokens);
+    the model's defaults fill the rest. `n` candidates; None keeps a regenerated reply's.
+    """
+
+    content: str | None = None
+    parent: uuid.UUID | str | None = AFTER_LEAF
+    regenerate: uuid.UUID | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    n: int | None = None
+
+
+@dataclass
+class Turn:
+    """What the consumer needs to announce a turn and the generation to run it."""
+
+    user_message: dict[str, Any] | None
+    reply_ids: list[str]
+    model: ChatModel
+    payload: dict[str, Any]
+    usage_record: int
+
+
+def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Turn:
+    """Store the turn and reserve its tokens at once, or raise a ChatError and store nothing."""
+    conversation.refresh_from_db(fields=["current_leaf", "title"])
+    if request.regenerate is not None:
+        target = conversation.messages.filter(pk=request.regenerate).first()
+        if target is None:
+            raise NotFound("That message does not exist.")
+        parent = target if target.role == Message.Role.USER else target.parent
+        if parent is None:
+            raise InvalidRequest("That message has nothing to answer.")
+        model = _catalog_model(request.model or target.model or None)
+        kept = {k: v for k, v in (target.params or {}).items() if k != "n"}
+        n = request.n or int((target.params or {}).get("n") or 1)
+        params = _params(model, {**kept, **request.params}, n)
+        return _store(conversation, conversation.history(parent.id), None, model, params, channel)
+    model = _catalog_model(request.model)
+    if request.parent == AFTER_LEAF:
+        history = conversation.history(conversation.current_leaf_id)
+    elif request.parent is not None:
+        history = conversation.history(uuid.UUID(str(request.parent)))
+        if not history:
+            raise NotFound("The message you replied to does not exist.")
+    else:
+        history = []
+    params = _params(model, request.params, request.n or 1)
+    return _store(conversation, history, request.content or "", model, params, channel)
+
+
+def prompt_tokens(history: list[Said], content: str, system: str) -> int:
+    """The estimate reserved for a prompt: the thread, the new message, the system prompt."""
+    return estimate_tokens([m.content for m in history] + [content, system])
+
+
+def _store(
+    conversation: Conversation,
+    history: list[Said],
+    content: str | None,
+    model: ChatModel,
+    params: dict[str, Any],
+    channel: str,
+) -> Turn:
+    """Reserve, then store a new message (`content`) or new replies to the last of `history`."""
+    n = params["n"]
+    # The parent by its id alone: no query.
+    parent = Message(id=history[-1].id, conversation=conversation) if history else None
+    with transaction.atomic():
+        # A QuotaError reaches the person as an `error` frame, and nothing is stored.
+        record = UsageRecord.objects.reserve(
+            user=conversation.owner,
+            chat_model=model,
+            prompt_tokens=prompt_tokens(history, content or "", params.get("system") or ""),
+            max_tokens=int(params.get("max_tokens") or model.max_output_tokens),
+            n=n,
+            conversation=conversation.id,
+            generation=channel,
+        )
+        # What was reserved bounds what is asked: max_tokens always goes upstream.
+        params = {**params, "max_tokens": record.max_tokens}
+        options = {"model": model.slug, "params": params, "n": n, "channel": channel}
+        user_message = None
+        if content is not None:
+            user_message, replies = conversation.add_turn(content=content, parent=parent, **options)
+            history = [*history, Said(user_message.id, user_message.role, content)]
+        else:
+            assert parent is not None
+            replies = conversation.add_regeneration(parent=parent, **options)
+    return Turn(
+        user_message.as_dict() if user_message else None,
+        [str(r.id) for r in replies],
+        model,
+        _payload(model, history, params),
+        record.id,
+    )
+
+
+def _params(model: ChatModel, requested: dict[str, Any], n: int) -> dict[str, Any]:
+    """The model's defaults, overridden by what the person asked for, within its limits."""
+    params = {**model.default_params, **{k: v for k, v in requested.items() if v is not None}}
+    if "max_tokens" in params:
+        params["max_tokens"] = min(int(params["max_tokens"]), model.max_output_tokens)
+    params["n"] = n
+    return params
+
+
+def _payload(model: ChatModel, path: list[Said], params: dict[str, Any]) -> dict[str, Any]:
+    messages: list[dict[str, str]] = []
+    if params.get("system"):
+        messages.append({"role": "system", "content": params["system"]})
+    for message in path:
+        if message.role == Message.Role.ASSISTANT and not message.content:
+            continue  # a failed reply has nothing to say
+        messages.append({"role": message.role, "content": message.content})
+    payload: dict[str, Any] = {"model": model.upstream_id, "messages": messages}
+    # Every parameter the upstream takes goes along (the admin refuses any other).
+    for key in grok.PARAMS:
+        if params.get(key) is not None:
+            payload[key] = params[key]
+    return payload
+
+
+def _catalog_model(slug: str | None) -> ChatModel:
+    enabled = ChatModel.objects.enabled()
+    if slug is None:
+        model = enabled.first()
+        if model is None:
+            raise ModelUnavailable("No model is enabled on this site.")
+        return model
+    try:
+        return enabled.get(slug=slug)
+    except ChatModel.DoesNotExist:
+        raise ModelUnavailable(f"The model “{slug}” is not available.") from None

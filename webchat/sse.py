@@ -1,0 +1,166 @@
+"""The upstream's event stream, read: SSE framing, then each chunk as typed events.
+
+Speaks the OpenAI-compatible streaming shape of AceData Cloud and xAI (GROK_API.md §3).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from webchat.errors import UpstreamError
+
+log = logging.getLogger(__name__)
+
+
+# --- Typed events -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ContentDelta:
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """The stream's id and the model that answered (it may differ from the one asked for)."""
+
+    id: str
+    model: str
+
+
+Event = ContentDelta | ReasoningDelta | Finish | Usage | Meta
+
+
+# --- SSE --------------------------------------------------------------------------------------
+class SSEParser:
+    """Turns arbitrary slices of an event stream into the `data` of each complete event.
+
+    Lines end in LF, CRLF or CR; a CR at the end of a slice waits for the next slice, in case
+    an LF follows. Bytes are decoded per complete line, so a UTF-8 character split between
+    slices is whole again before decoding.
+    """
+
+    __slots__ = ("_buffer", "_data")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[str]:
+        buffer = self._buffer + chunk if self._buffer else chunk
+        lines = buffer.splitlines(keepends=True)
+        # An unterminated last line waits for more; so does one ending in a lone CR, which
+        # may be the first half of a CRLF split across slices.
+        self._buffer = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        events: list[str] = []
+        for raw in lines:
+            self._line(raw.rstrip(b"\r\n").decode("utf-8", "replace"), events)
+        return events
+
+    def close(self) -> list[str]:
+        """The end of the stream: whatever is left counts as a last line and event."""
+        events: list[str] = []
+        if self._buffer:
+            self._line(self._buffer.rstrip(b"\r\n").decode("utf-8", "replace"), events)
+            self._buffer = b""
+        self._line("", events)
+        return events
+
+    def _line(self, line: str, events: list[str]) -> None:
+        if not line:
+            if self._data:
+                events.append("\n".join(self._data))
+                self._data = []
+            return
+        if line.startswith(":"):
+            return  # a comment, e.g. a keep-alive
+        field, _, value = line.partition(":")
+        if field == "data":
+            self._data.append(value[1:] if value.startswith(" ") else value)
+        # event:, id: and retry: carry nothing this API uses.
+
+
+# --- Chunks -----------------------------------------------------------------------------------
+DONE = "[DONE]"
+
+
+def parse_chunk(data: str) -> list[Event]:
+    """The events in one `data:` payload (not "[DONE]"). Raises UpstreamError on garbage."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise UpstreamError(
+            "upstream_protocol", "The model service sent a reply that could not be read."
+        ) from None
+    if not isinstance(chunk, dict):
+        raise UpstreamError(
+            "upstream_protocol", "The model service sent a reply that could not be read."
+        )
+    if "error" in chunk and not chunk.get("choices"):
+        raise _stream_error(chunk)
+    events: list[Event] = []
+    if chunk.get("id") or chunk.get("model"):
+        events.append(Meta(str(chunk.get("id") or ""), str(chunk.get("model") or "")))
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        index = choice.get("index") or 0
+        delta = choice.get("delta") or choice.get("message") or {}
+        if isinstance(delta, dict):
+            reasoning = delta.get("reasoning_content")
+            if reasoning:
+                events.append(ReasoningDelta(index, reasoning))
+            content = delta.get("content")
+            if content:
+                events.append(ContentDelta(index, content))
+        reason = choice.get("finish_reason")
+        if reason:
+            events.append(Finish(index, reason))
+    usage = chunk.get("usage")
+    if isinstance(usage, dict):
+        events.append(normalise_usage(usage))
+    return events
+
+
+def normalise_usage(usage: dict[str, Any]) -> Usage:
+    """Reasoning tokens are billed as output; xAI leaves them out of completion_tokens."""
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    total = int(usage.get("total_tokens") or 0)
+    details = usage.get("completion_tokens_details") or {}
+    reasoning = int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0
+    if total > prompt + completion:
+        completion = total - prompt
+    return Usage(prompt, completion, reasoning)
+
+
+def _stream_error(chunk: dict[str, Any]) -> UpstreamError:
+    error = chunk.get("error")
+    text = error.get("message", "") if isinstance(error, dict) else str(error or "")
+    log.warning("error frame inside the upstream stream: %s", str(chunk)[:300])
+    if "unavailable" in str(chunk.get("code", "")).lower() or "timed out" in text.lower():
+        return UpstreamError(
+            "upstream_unavailable", "The model service gave up on this reply. Please try again."
+        )
+    return UpstreamError("upstream_protocol", "The model service stopped this reply with an error.")
