@@ -1,0 +1,82 @@
+"""What the simulator answers, decided without a network: script.answer() alone."""
+
+import json
+from typing import Any
+
+from webchat.simulator import script
+
+PACE = script.Pace(token_delay=0.001, first_token_delay=0.002, default_words=10)
+
+
+def ask(content: str, **payload: Any) -> Any:
+    body = {"model": "grok-3", "messages": [{"role": "user", "content": content}], **payload}
+    return script.answer(body, script.parse_directive(content), seed=1, pace=PACE)
+
+
+def chunks(stream: script.Stream) -> list[Any]:
+    return [
+        json.loads(step[6:]) if step != b"data: [DONE]\n\n" else "[DONE]"
+        for step in stream.steps
+        if isinstance(step, bytes)
+    ]
+
+
+def test_an_error_directive_answers_its_status_and_body() -> None:
+    response = ask("[sim error=429-retry]", stream=True)
+    assert isinstance(response, script.Whole)
+    assert response.status == 429 and response.headers == {"retry-after": "1"}
+    assert json.loads(response.body)["error"]["code"] == "too_many_requests"
+
+
+def test_a_stream_has_acedatas_shape_and_exactly_the_words_asked() -> None:
+    stream = ask("hello [sim words=7]", stream=True)
+    assert isinstance(stream, script.Stream)
+    sent = chunks(stream)
+    assert sent[0]["choices"][0]["delta"] == {"role": "assistant"}
+    words = [c["choices"][0]["delta"]["content"] for c in sent[1:8]]
+    assert len("".join(words).split()) == 7
+    assert sent[8]["choices"][0]["finish_reason"] == "stop"
+    assert sent[9]["choices"] == [] and sent[9]["usage"]["completion_tokens"] == 7
+    assert sent[-1] == "[DONE]"
+
+
+def test_pauses_follow_the_directive() -> None:
+    stream = ask("[sim words=3 delay=20 ttft=100]", stream=True)
+    pauses = [step for step in stream.steps if isinstance(step, float)]
+    assert pauses == [0.1, 0.02, 0.02, 0.02]
+
+
+def test_max_tokens_cuts_each_candidate_and_says_length() -> None:
+    sent = chunks(ask("[sim words=20]", stream=True, n=2, max_tokens=5))
+    finish = next(
+        c for c in sent if c != "[DONE]" and c["choices"] and c["choices"][0]["finish_reason"]
+    )
+    assert [c["finish_reason"] for c in finish["choices"]] == ["length", "length"]
+    assert [c["index"] for c in sent[1]["choices"]] == [0, 1]
+
+
+def test_a_fault_comes_halfway() -> None:
+    steps = list(ask("[sim words=10 fault=cut]", stream=True).steps)
+    at = next(i for i, step in enumerate(steps) if isinstance(step, script.Fault))
+    before = [s for s in steps[:at] if isinstance(s, bytes)]
+    assert len(before) == 1 + 5  # the role chunk, then half the words
+    assert steps[at] == script.Fault("cut", 3600.0)
+
+
+def test_reset_stall_and_html_faults() -> None:
+    assert isinstance(ask("[sim fault=reset]", stream=True), script.Reset)
+    assert ask("[sim fault=stall-first stall=2]", stream=True).wait == 2.0
+    html = ask("[sim fault=html]", stream=True)
+    assert html.status == 200 and html.content_type == "text/html"
+
+
+def test_without_stream_it_answers_one_completion() -> None:
+    response = ask("[sim repeat] say this back")
+    body = json.loads(response.body)
+    assert body["choices"][0]["message"]["content"] == "say this back"
+    assert response.wait == PACE.first_token_delay
+
+
+def test_the_same_seed_gives_the_same_reply() -> None:
+    assert script.compose_reply("x", 30, 5) == script.compose_reply("x", 30, 5)
+    assert script.compose_reply("x", 30, 5) != script.compose_reply("x", 30, 6)

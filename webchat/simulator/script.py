@@ -1,0 +1,274 @@
+"""What the simulator answers to one chat completion request, apart from serving it.
+
+`answer()` reads the request and its `[sim …]` directive and returns a Whole response (an
+error, a JSON completion, an HTML page), a Reset, or a Stream: the steps of an event stream,
+each a chunk to send, a pause, or a Fault to play. The server (server.py) plays it on a
+connection; nothing here touches the network.
+
+    [sim words=200 delay=20 ttft=100]   length and pace (milliseconds)
+    [sim error=429-retry]               an HTTP error (see tables.ERRORS)
+    [sim fault=cut]                     a fault mid-stream (see tables.FAULTS)
+    [sim fail=2]                        the first 2 requests with this directive answer 503
+    [sim echo]                          the reply lists the messages it received
+    [sim repeat]                        the reply is the message itself, minus the directive
+    [sim stamp]                         each word is the time it was sent (for benchmarks)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from webchat.simulator.tables import ERRORS
+
+DIRECTIVE = re.compile(r"\[sim(?:\s+([^\]]*))?\]")
+REASONING_MODELS = ("grok-3-mini",)
+
+_OPENERS = [
+    "Good question.",
+    "Here is how I see it.",
+    "Short answer: yes, with one caveat.",
+    "Let me walk through it.",
+    "It depends on what you need.",
+]
+_SENTENCES = [
+    "The simplest approach is usually the right place to start.",
+    "Once that works, measure before you change anything else.",
+    "Most of the cost hides in the part nobody looks at twice.",
+    "A small example often explains more than a long description.",
+    "Keep the first version boring, and make it correct.",
+    "Write down the decision and the reason, so the next person can follow it.",
+    "If the numbers surprise you, check the measurement first.",
+    "There is a trade-off here between speed and simplicity.",
+    "In practice, the edge cases matter more than the happy path.",
+    "You can always add a cache later; removing one is harder.",
+    "Think about what happens when the network fails halfway through.",
+    "Good defaults save more time than good documentation.",
+    "Try it on a small input, then on the largest one you expect.",
+    "The error message is part of the interface, so make it kind and precise.",
+    "Tests that fail for the right reason are worth more than many that never fail.",
+    "**In short:** start small, measure, and keep what helps.",
+    "- First, make it work.\n- Then, make it clear.\n- Last, make it fast.",
+]
+_CODE = '```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```'
+
+
+@dataclass
+class Pace:
+    """The server's defaults, in seconds; a directive overrides them per request."""
+
+    token_delay: float = 0.035
+    first_token_delay: float = 0.3
+    default_words: int = 80
+
+
+@dataclass
+class Whole:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    wait: float = 0.0  # before answering
+
+
+@dataclass
+class Reset:
+    """Close the connection without a response."""
+
+
+@dataclass
+class Fault:
+    kind: str
+    stall: float
+
+
+@dataclass
+class Stream:
+    steps: Iterator[bytes | float | Fault]  # a chunk to send, seconds to pause, a fault
+    wait: float = 0.0  # before the response's headers (stall-first)
+
+
+def parse_directive(text: str) -> dict[str, str]:
+    match = DIRECTIVE.search(text)
+    if not match:
+        return {}
+    options: dict[str, str] = {"_raw": match.group(0)}
+    for part in (match.group(1) or "").split():
+        key, _, value = part.partition("=")
+        options[key] = value
+    return options
+
+
+def compose_reply(prompt: str, words: int, seed: int) -> str:
+    """Plausible text of exactly `words` words, with some markdown; the same for the same seed."""
+    rng = random.Random(seed)
+    sentences = [rng.choice(_OPENERS)]
+    count = len(sentences[0].split())
+    while count < words:
+        sentence = rng.choice(_SENTENCES)
+        if sentence.startswith("-"):
+            sentence = f"\n\n{sentence}\n\n"
+        sentences.append(("\n\n" if rng.random() < 0.2 else " ") + sentence)
+        count += len(sentence.split())
+    reply = "".join(tokenize("".join(sentences))[:words])
+    if "code" in prompt.lower():
+        reply += "\n\n" + _CODE
+    return reply
+
+
+def tokenize(text: str) -> list[str]:
+    """Word-sized pieces that join back into `text` exactly."""
+    return re.findall(r"\s*\S+", text) or [text]
+
+
+def last_prompt(payload: dict[str, Any]) -> str:
+    """The last user message's text: where the directive is read."""
+    last_user = next(
+        (m.get("content") for m in reversed(payload["messages"]) if m.get("role") == "user"), ""
+    )
+    return last_user if isinstance(last_user, str) else json.dumps(last_user)
+
+
+def error_response(kind: str) -> Whole:
+    status, body, headers = ERRORS.get(kind, ERRORS["400"])
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    extra = {k: v for k, v in headers.items() if k != "content-type"}
+    return Whole(status, raw, headers.get("content-type", "application/json"), extra)
+
+
+def answer(
+    payload: dict[str, Any], options: dict[str, str], *, seed: int, pace: Pace
+) -> Whole | Reset | Stream:
+    """The response to a well-formed request whose directive is `options`; `seed` makes the
+    text (the same prompt asked again gets another)."""
+    if "error" in options:
+        return error_response(options["error"])
+    fault = options.get("fault", "")
+    stall = float(options.get("stall", 3600))
+    if fault == "reset":
+        return Reset()
+    wait = stall if fault == "stall-first" else 0.0
+    if fault == "html":
+        return Whole(200, b"<html><body>Welcome</body></html>", "text/html", wait=wait)
+    delay = float(options.get("delay", pace.token_delay * 1000)) / 1000
+    ttft = float(options.get("ttft", pace.first_token_delay * 1000)) / 1000
+    reply = _Reply(payload, options, seed, pace)
+    if not payload.get("stream"):
+        return Whole(200, json.dumps(reply.completion()).encode(), wait=wait + ttft)
+    return Stream(reply.steps(ttft, delay, Fault(fault, stall) if fault else None), wait)
+
+
+class _Reply:
+    """The text of every candidate, cut at max_tokens, and the usage it reports."""
+
+    def __init__(self, payload: dict[str, Any], options: dict[str, str], seed: int, pace: Pace):
+        messages = payload["messages"]
+        prompt = last_prompt(payload)
+        self.model = str(payload.get("model") or "grok-3")
+        self.n = n = max(1, min(int(payload.get("n") or 1), 8))
+        self.stamp = "stamp" in options
+        if "repeat" in options:
+            texts = [DIRECTIVE.sub("", prompt).strip() or "(nothing)"] * n
+        elif "echo" in options:
+            summary = "; ".join(
+                f"{m.get('role')}: {m.get('content')}"
+                for m in messages
+                if m.get("role") != "system"
+            )
+            system = next((m.get("content") for m in messages if m.get("role") == "system"), None)
+            seen = " ".join(f"{k}={payload.get(k)}" for k in ("temperature", "max_tokens", "n"))
+            texts = [
+                f"I received {len(messages)} messages. {summary}. System: {system}. Params: {seen}."
+            ] * n
+        else:
+            words = int(options.get("words", pace.default_words))
+            texts = [compose_reply(prompt, words, seed + i) for i in range(n)]
+        self.pieces = [tokenize(text) for text in texts]
+        self.finish = ["stop"] * n
+        max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
+        if max_tokens:
+            for i, tokens in enumerate(self.pieces):
+                if len(tokens) > int(max_tokens):
+                    self.pieces[i] = tokens[: int(max_tokens)]
+                    self.finish[i] = "length"
+        self.reasoning: list[str] = []
+        if self.model.startswith(REASONING_MODELS):
+            self.reasoning = tokenize(compose_reply("think " + prompt, 20, seed + 99))
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        prompt_tokens += 3 * len(messages)
+        completion_tokens = sum(len(p) for p in self.pieces)
+        self.usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        self.id = f"foaicmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+
+    def completion(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "object": "chat.completion",
+            "created": self.created,
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": "".join(self.pieces[i])},
+                    "finish_reason": self.finish[i],
+                }
+                for i in range(self.n)
+            ],
+            "usage": self.usage
+            | {"completion_tokens_details": {"reasoning_tokens": len(self.reasoning)}},
+        }
+
+    def steps(
+        self, ttft: float, delay: float, fault: Fault | None
+    ) -> Iterator[bytes | float | Fault]:
+        """AceData's exact shape: a role chunk, one chunk per word, a finish chunk with
+        all-zero usage, a usage chunk with no choices, then [DONE]."""
+        every = range(self.n)
+        yield ttft
+        yield self._chunk({i: {"role": "assistant"} for i in every})
+        for token in self.reasoning:
+            yield self._chunk({i: {"reasoning_content": token} for i in every})
+            yield delay
+        longest = max(len(p) for p in self.pieces)
+        for step in range(longest):
+            if fault is not None and step == max(1, longest // 2):
+                yield fault
+            words = {i: self.pieces[i][step] for i in every if step < len(self.pieces[i])}
+            if self.stamp:
+                words = {i: f"{time.time():.6f} " for i in words}
+            yield self._chunk({i: {"content": word} for i, word in words.items()})
+            if delay:
+                yield delay
+        zero = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        yield self._chunk({i: {} for i in every}, finish=True, usage=zero)
+        yield self._chunk({}, usage=self.usage)
+        yield b"data: [DONE]\n\n"
+
+    def _chunk(
+        self, deltas: dict[int, dict[str, Any]], *, finish: bool = False, usage: Any = None
+    ) -> bytes:
+        """One chunk: a delta per candidate index, maybe their finish reasons and usage."""
+        choices = [
+            {"delta": delta, "finish_reason": self.finish[i] if finish else None, "index": i}
+            for i, delta in deltas.items()
+        ]
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            "usage": usage,
+        }
+        return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
