@@ -15,6 +15,9 @@ from channels.layers import get_channel_layer
 
 from conversations.render import render_markdown
 
+# The two sockets.
+CHAT_SOCKET = "ws/conversations/<uuid:id>/"
+SHARE_SOCKET = "ws/shares/<str:token>/"
 # Close codes (DESIGN.md): the same for a conversation that is someone else's or none.
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_FOUND = 4404

@@ -64,6 +64,8 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
         "system": system if share.include_system else None,
         "models": sorted({m.model for m in thread if m.model}),
         "live": thread and thread[-1].status == Message.Status.STREAMING,
+        "socket": "/" + frames.SHARE_SOCKET.replace("<str:token>", share.token),
+        "close_not_found": frames.CLOSE_NOT_FOUND,
     }
     response = render(request, "conversations/share.html", context)
     response["X-Robots-Tag"] = "noindex, nofollow"

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
@@ -65,6 +66,47 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "sidebar": sidebar_groups(_sidebar_page(request.user)),
         "sidebar_more": Conversation.objects.owned_by(request.user).count() > SIDEBAR_SIZE,
+        # The markup of a new message comes from the same partial as the server's messages.
+        "blank": {
+            "user": Message(role=Message.Role.USER, status="sending"),
+            "assistant": Message(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING),
+        },
+        "client": client_config(),
+    }
+
+
+# Stands for a conversation's id in the URLs the browser is given.
+_ID = uuid.UUID(int=0)
+
+
+def client_config() -> dict[str, Any]:
+    """What the browser's modules need from the server: URLs (with "{id}" for the
+    conversation), the socket's close codes and the message limit."""
+
+    def url(name: str, *args: str) -> str:
+        return reverse(name, args=[_ID, *args]).replace(str(_ID), "{id}")
+
+    return {
+        "urls": {
+            "create": reverse("conversation-create"),
+            "conversation": url("conversation"),
+            "switch": url("conversation-switch"),
+            "rename": url("conversation-rename"),
+            "delete": url("conversation-delete"),
+            "share": url("share-create"),
+            "export_md": url("conversation-export", "md"),
+            "export_json": url("conversation-export", "json"),
+            "composer": url("conversation-composer"),
+            "socket": "/" + frames.CHAT_SOCKET.replace("<uuid:id>", "{id}"),
+            "login": reverse("login"),
+            "home": reverse("home"),
+        },
+        "close": {
+            "not_logged_in": frames.CLOSE_NOT_LOGGED_IN,
+            "not_found": frames.CLOSE_NOT_FOUND,
+            "too_big": 1009,  # RFC 6455: a frame over daphne's limit
+        },
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
     }
 
 

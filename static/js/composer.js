@@ -1,0 +1,100 @@
+// The composer: the text being written, its settings, what the person has left, and the
+// sends not yet acknowledged (their text goes back into the composer if they fail).
+
+import { getJSON } from "./http.js";
+
+export class Composer {
+  constructor(form, config) {
+    this.form = form;
+    this.config = config;
+    this.prompt = form.querySelector("#prompt");
+    this.model = form.querySelector("#model");
+    this.sendButton = form.querySelector("#send");
+    this.stopButton = form.querySelector("#stop");
+    this.status = form.querySelector("#status");
+    this.allowance = form.querySelector("#allowance");
+    this.pending = new Map(); // client_id → text sent, restored if the send fails
+    this.model.addEventListener("change", () => this.clampMaxTokens());
+    this.clampMaxTokens();
+  }
+
+  // The text to send, or an error sentence; the text stays in the composer until sent.
+  take() {
+    const text = this.prompt.value;
+    if (!text.trim() || this.sendButton.disabled) return { text: null };
+    const chars = [...text].length;
+    const limit = this.config.max_chars;
+    if (chars > limit) {
+      return {
+        text: null,
+        error: `This message is too long (${chars.toLocaleString()} characters; the limit is ${limit.toLocaleString()}).`,
+      };
+    }
+    return { text };
+  }
+
+  clear() {
+    this.prompt.value = "";
+  }
+
+  // A `send` frame for `text`, remembered until the server acknowledges it.
+  frame(text, parent) {
+    const clientId = crypto.randomUUID();
+    this.pending.set(clientId, text);
+    const frame = { type: "send", content: text, model: this.model.value, params: this.params(), client_id: clientId };
+    if (parent !== undefined) frame.parent = parent;
+    return frame;
+  }
+
+  acknowledged(clientId) {
+    this.pending.delete(clientId);
+  }
+
+  // A send failed: its text goes back into the composer (unless something new is there).
+  restore(clientId) {
+    if (!this.pending.has(clientId)) return false;
+    if (!this.prompt.value) this.prompt.value = this.pending.get(clientId);
+    this.pending.delete(clientId);
+    return true;
+  }
+
+  params() {
+    const params = {};
+    const system = this.form.querySelector("#system").value.trim();
+    if (system) params.system = system;
+    const temperature = this.form.querySelector("#temperature").value;
+    if (temperature !== "") params.temperature = Number(temperature);
+    const maxTokens = this.form.querySelector("#max-tokens").value;
+    if (maxTokens !== "") params.max_tokens = Number(maxTokens);
+    params.n = Number(this.form.querySelector("#candidates").value || 1);
+    return params;
+  }
+
+  // The max tokens a reply may ask for: the model's most and the plan's cap.
+  clampMaxTokens() {
+    const input = this.form.querySelector("#max-tokens");
+    const option = this.model.selectedOptions[0];
+    const caps = [Number(option?.dataset.maxOutput || 0), Number(input.dataset.cap || 0)].filter((x) => x > 0);
+    if (caps.length) input.max = String(Math.min(...caps));
+    if (input.value && input.max && Number(input.value) > Number(input.max)) input.value = input.max;
+  }
+
+  busy(streaming) {
+    this.stopButton.hidden = !streaming;
+    this.status.textContent = streaming ? "Grok is writing…" : "";
+  }
+
+  // What the person has left, by the rule a send is held to (the server applies it to
+  // this conversation's prompt), so Send is enabled only when a send can pass.
+  async refreshAllowance(conversationId) {
+    let answer;
+    try {
+      answer = await getJSON(this.config.url("composer", conversationId));
+    } catch {
+      return;
+    }
+    this.allowance.textContent = answer.text;
+    this.allowance.classList.toggle("empty", !answer.can_send);
+    this.sendButton.disabled = !answer.can_send;
+  }
+}

@@ -1,0 +1,31 @@
+// The page's requests to its own server: one CSRF-protected POST, one JSON GET.
+
+function csrfToken() {
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+}
+
+// POST a form's worth of fields; the JSON answer, or an Error with the server's sentence.
+export async function post(url, data = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    body: new URLSearchParams(data),
+    credentials: "same-origin",
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error?.message || "That did not work. Please try again.");
+  return body;
+}
+
+export async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) throw new Error("That did not work. Please try again.");
+  return response.json();
+}
+
+// The server's settings for this page (a json_script element), URLs with "{id}" filled in.
+export function pageConfig(id = "chat-config") {
+  const config = JSON.parse(document.getElementById(id).textContent);
+  config.url = (name, conversationId) => config.urls[name].replace("{id}", encodeURIComponent(conversationId));
+  return config;
+}

@@ -1,0 +1,48 @@
+// A websocket that reconnects with backoff and queues what is sent while it is down.
+// The page decides, per close code, whether to reconnect.
+
+export class Socket {
+  // `path`: the socket's path on this host; `onClose(event)` returns true to reconnect.
+  constructor(path, { onOpen = () => {}, onFrame = () => {}, onClose = () => true } = {}) {
+    this.path = path;
+    this.handlers = { onOpen, onFrame, onClose };
+    this.queued = [];
+    this.delay = 500;
+    this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    this.socket = new WebSocket(`${scheme}://${location.host}${this.path}`);
+    this.socket.addEventListener("open", () => {
+      this.delay = 500;
+      this.handlers.onOpen();
+      const backlog = this.queued;
+      this.queued = [];
+      backlog.forEach((frame) => this.send(frame));
+    });
+    this.socket.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      this.handlers.onFrame(frame);
+    });
+    this.socket.addEventListener("close", (event) => {
+      if (!this.handlers.onClose(event)) return;
+      setTimeout(() => this.connect(), this.delay);
+      this.delay = Math.min(this.delay * 2, 10000);
+    });
+  }
+
+  send(frame) {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(frame));
+    else this.queued.push(frame);
+  }
+
+  close(code = 1000) {
+    this.socket.close(code);
+  }
+}
