@@ -15,13 +15,21 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from conversations import frames, generation
 from conversations.follow import Follower
 from conversations.forms import RegenerateForm, ResumeForm, SendForm
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat.errors import ChatError, ConversationBusy, InternalError, InvalidRequest, NotFound
+from webchat.errors import (
+    ChatError,
+    ConversationBusy,
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +99,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await getattr(self, command)(frame, client_id)
         except ChatError as error:
             await self.send_frame(error.frame(client_id))
+        except (OperationalError, InterfaceError):
+            log.warning("the database is not answering", exc_info=True)
+            await self.send_frame(Unavailable().frame(client_id))
         except Exception:
             # Never a crash, never a silent drop: the socket stays usable.
             log.exception("a client frame failed")

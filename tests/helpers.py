@@ -23,6 +23,13 @@ def logged_in(user: User) -> Client:
     return client
 
 
+def page(client: Client, url: str) -> str:
+    """A page's HTML, which must be there: a 404 must never pass for a page without X."""
+    response = client.get(url)
+    assert response.status_code == 200, f"{url} answered {response.status_code}"
+    return response.content.decode()
+
+
 class Socket:
     """A websocket through the whole ASGI stack, as a browser on localhost opens it."""
 

@@ -82,7 +82,8 @@ async def test_deltas_are_coalesced_but_the_first_goes_at_once(
     deltas = [f for f in frames if f["type"] == "delta"]
     # 100 upstream chunks over ~0.3 s become far fewer frames.
     assert len(deltas) < 40
-    assert len(deltas[0]["content"].split()) == 1
+    # The first at once: a word or so, where a coalesced frame holds many.
+    assert len(deltas[0]["content"].split()) <= 3 < max(len(d["content"].split()) for d in deltas)
     assert len(text_of(frames, start["messages"][0]).split()) == 100
     await socket.close()
 
@@ -507,17 +508,16 @@ async def test_frames_do_not_wait_for_the_database_thread(
     """While the one database thread is busy (a send's transaction, a checkpoint), frames
     still reach the socket: Channels' own dispatch would queue each behind that work."""
     socket, _ = await open_socket(alice, conversation.id)
-    busy = asyncio.ensure_future(database_sync_to_async(time.sleep)(1.5))
+    busy = asyncio.ensure_future(database_sync_to_async(time.sleep)(5))
     await asyncio.sleep(0.05)
-    started = time.monotonic()
     frame = {"type": "chat.frame", "text": '{"type":"probe"}', "message": None}
     await get_channel_layer().group_send(conversation_group(conversation.id), frame)
-    received = await socket.receive(timeout=3)
-    waited = time.monotonic() - started
+    received = await socket.receive(timeout=10)
+    arrived_first = not busy.done()
     await busy
     await socket.close()
     assert received == {"type": "probe"}
-    assert waited < 0.75, f"the frame waited {waited:.2f} s for the database thread"
+    assert arrived_first, "the frame waited for the database thread to be free"
 
 
 async def test_no_frame_is_cut_off_when_the_stream_ends_mid_publish(

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-from tests.helpers import add_exchange, logged_in
+from tests.helpers import add_exchange, logged_in, page
 from webchat.models import User
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def test_a_stranger_cannot_switch_export_or_find(
     assert stranger.post(f"/c/{conversation.id}/switch/", {"message": reply.id}).status_code == 404
     assert stranger.get(f"/c/{conversation.id}/export.md").status_code == 404
     assert stranger.get(f"/c/{conversation.id}/export.json").status_code == 404
-    assert "private words" not in stranger.get("/search/?q=private").content.decode()
+    assert "private words" not in page(stranger, "/search/?q=private")
     mine = Conversation.objects.create(owner=charlie)
     assert stranger.post(f"/c/{mine.id}/switch/", {"message": reply.id}).status_code == 404
 
@@ -80,7 +80,7 @@ def test_search_finds_titles_and_content_with_a_snippet(alice: User) -> None:
     by_content = Conversation.objects.create(owner=alice, title="Baking")
     add_exchange(by_content, "How long to proof a sourdough loaf?", "Overnight.")
     Conversation.objects.create(owner=alice, title="Unrelated")
-    html = logged_in(alice).get("/search/?q=SOURDOUGH").content.decode()
+    html = page(logged_in(alice), "/search/?q=SOURDOUGH")
     assert str(by_title.id) in html and str(by_content.id) in html and "Unrelated" not in html
     assert "proof a sourdough loaf" in html
 

@@ -86,7 +86,13 @@ def test_a_postgres_restart_between_replies_loses_nothing() -> None:
             ("assistant", "complete"),
         ]
         assert "during the outage" not in [r[2] for r in rows]
-        assert all(len(r[2].split()) == 10 for r in rows if r[0] == "assistant")
+        # Each reply is stored exactly as it streamed.
+        streamed = [
+            "".join(f["content"] for f in frames if f["type"] == "delta")
+            for frames in (before, after)
+        ]
+        assert [r[2] for r in rows if r[0] == "assistant"] == streamed
+        assert all(len(text.split()) == 10 for text in streamed)
         ledger = server.query("SELECT status, completion_tokens FROM webchat_usagerecord")
         assert sorted(ledger) == [("complete", 10), ("complete", 10)]
     finally:

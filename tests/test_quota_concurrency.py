@@ -3,6 +3,11 @@
 Real concurrency: each thread has its own database connection, and they all reserve at
 the same moment (a barrier). Runs on SQLite (a file, IMMEDIATE transactions) and, in the
 services pass, on PostgreSQL (a row lock on the person).
+
+Only the PostgreSQL pass guards the row lock in `UsageRecord.objects.reserve`: on SQLite
+every write transaction takes the database's one write lock when it begins, so the
+reservations queue with or without `select_for_update` (which SQLite ignores), and this
+test passes either way there. Removing the lock fails it on PostgreSQL (checked).
 """
 
 import random

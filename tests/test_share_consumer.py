@@ -4,7 +4,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from conversations.models import Conversation, Share
+from conversations.models import Conversation, Message, Share
 from tests.helpers import Socket, open_socket, send, split_at_snapshot, text_of
 from webchat.models import User
 
@@ -46,7 +46,9 @@ async def test_an_anonymous_viewer_follows_a_streaming_reply_to_its_end(
         range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(after))
     )
     whole = snapshot["content"] + text_of(after, reply)
-    assert len(whole.split()) == 80 and frames[-1]["status"] == "complete"
+    stored = await database_sync_to_async(Message.objects.get)(pk=reply)
+    assert whole == stored.content and frames[-1]["status"] == "complete"
+    assert len(whole.split()) == 80
     await viewer.close()
     await owner.close()
 

@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 
 from conversations.models import Conversation, Message, Share
-from tests.helpers import add_exchange, logged_in
+from tests.helpers import add_exchange, logged_in, page
 from webchat.models import User
 
 pytestmark = pytest.mark.django_db
@@ -45,11 +45,11 @@ def test_the_snapshot_excludes_later_messages_until_updated(
     add_exchange(conversation, "first question", "first answer")
     link = share(alice, conversation)
     add_exchange(conversation, "later question", "later answer")
-    html = Client().get(f"/s/{link['token']}/").content.decode()
+    html = page(Client(), f"/s/{link['token']}/")
     assert "first answer" in html and "later question" not in html
     again = share(alice, conversation)
     assert again["token"] == link["token"] and again["updated"]
-    assert "later answer" in Client().get(f"/s/{link['token']}/").content.decode()
+    assert "later answer" in page(Client(), f"/s/{link['token']}/")
 
 
 def test_the_system_prompt_is_shown_only_when_chosen(
@@ -57,9 +57,9 @@ def test_the_system_prompt_is_shown_only_when_chosen(
 ) -> None:
     add_exchange(conversation, "hi", "hello", params={"system": "You are a pirate."})
     link = share(alice, conversation)
-    assert "You are a pirate." not in Client().get(f"/s/{link['token']}/").content.decode()
+    assert "You are a pirate." not in page(Client(), f"/s/{link['token']}/")
     share(alice, conversation, include_system="1")
-    assert "You are a pirate." in Client().get(f"/s/{link['token']}/").content.decode()
+    assert "You are a pirate." in page(Client(), f"/s/{link['token']}/")
 
 
 def test_nothing_to_share_is_refused(alice: User, conversation: Conversation) -> None:
@@ -89,7 +89,7 @@ def test_a_stranger_cannot_share_revoke_or_list(
     stranger = logged_in(charlie)
     assert stranger.post(f"/c/{conversation.id}/share/").status_code == 404
     assert stranger.post(f"/s/{token}/revoke/").status_code == 404
-    assert token not in stranger.get("/shares/").content.decode()
+    assert token not in page(stranger, "/shares/")
     assert Client().get(f"/s/{token}/").status_code == 200  # still alive
 
 
@@ -98,7 +98,7 @@ def test_the_owner_lists_links_with_views(alice: User, conversation: Conversatio
     token = share(alice, conversation)["token"]
     Client().get(f"/s/{token}/")
     Client().get(f"/s/{token}/")
-    html = logged_in(alice).get("/shares/").content.decode()
+    html = page(logged_in(alice), "/shares/")
     assert f"/s/{token}/" in html and "<td>2</td>" in html and "Revoke" in html
 
 

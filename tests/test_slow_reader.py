@@ -12,6 +12,7 @@ import os
 import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -64,8 +65,8 @@ def test_a_viewer_that_stops_reading_is_dropped_and_the_others_get_everything(
     assert server.process is not None
     before = rss_mib(server.process.pid)
 
-    async def stream_replies() -> list[int]:
-        words = []
+    async def stream_replies() -> list[tuple[str, str]]:
+        replies = []
         async with websockets.connect(
             server.socket_url(conversation), additional_headers=headers, max_size=None
         ) as reader:
@@ -80,14 +81,20 @@ def test_a_viewer_that_stops_reading_is_dropped_and_the_others_get_everything(
                         text += frame["content"]
                     if frame["type"] == "done":
                         break
-                words.append(len(text.split()))
-        return words
+                replies.append((frame["message"], text))
+        return replies
 
     started = time.monotonic()
-    words = asyncio.run(stream_replies())
+    replies = asyncio.run(stream_replies())
     elapsed = time.monotonic() - started
-    # The reading socket got every word of every reply, whatever the stalled one did.
-    assert words == [2000] * 3
+    # The reading socket got every word of every reply, whatever the stalled one did: each
+    # exactly as stored.
+    assert [len(text.split()) for _, text in replies] == [2000] * 3
+    for message, text in replies:
+        [(stored,)] = server.query(
+            "SELECT content FROM conversations_message WHERE id = %s", uuid.UUID(message)
+        )
+        assert stored == text
     # The stalled socket was dropped: reading it now ends in its closing, not in more frames.
     stalled.settimeout(5)
     ended = False

@@ -109,6 +109,37 @@ def test_multiline_data_joins_with_newlines() -> None:
     assert whole(b"data: one\ndata: two\n\n") == ["one\ntwo"]
 
 
+def test_multiline_data_split_between_cr_and_lf_is_one_event() -> None:
+    """A CR at the end of one read may be the first half of a CRLF: the LF that starts the
+    next read ends the same line, it is not a blank line that would end the event early."""
+    stream = b"data: one\r\ndata: two\r\n\r\ndata: three\r\n\r\n"
+    for at, byte in enumerate(stream):
+        if byte == ord("\r"):
+            assert events_of(stream, [at + 1]) == ["one\ntwo", "three"], f"split after byte {at}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=st.lists(
+        st.lists(
+            st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=8),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    data=st.data(),
+)
+def test_multiline_events_with_crlf_survive_any_split(
+    events: list[list[str]], data: st.DataObject
+) -> None:
+    stream = "".join("".join(f"data: {line}\r\n" for line in lines) + "\r\n" for lines in events)
+    raw = stream.encode()
+    cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(raw)), max_size=20))
+    assert events_of(raw, cuts) == ["\n".join(lines) for lines in events]
+
+
 def test_a_last_event_without_a_blank_line_still_counts() -> None:
     assert whole(b"data: [DONE]") == ["[DONE]"]
 
