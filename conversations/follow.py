@@ -54,6 +54,8 @@ class Follower:
 
     async def forward(self, event: dict[str, Any]) -> None:
         """A frame from the conversation's group."""
+        for started in event.get("started", ()):
+            self._watch(started)
         for text in self.buffer.forward(event, time.monotonic()):
             await self.send(text)
         message = event.get("message")

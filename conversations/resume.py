@@ -48,8 +48,6 @@ class ResumeBuffer:
         """A frame from the group: what to send now (nothing while its reply is held, nothing
         for a second `done`)."""
         message = event.get("message")
-        for started in event.get("started", ()):
-            self.watch(started, now)
         if message in self.watched:
             if event.get("done"):
                 del self.watched[message]
@@ -72,6 +70,7 @@ class ResumeBuffer:
 
     # --- Watching silent replies --------------------------------------------------------------
     def watch(self, message_id: str, now: float) -> None:
+        """Follow a streaming reply (it started, or was resumed) until its `done`."""
         self.watched[message_id] = now
 
     def silent(self, now: float, interval: float) -> list[str]:

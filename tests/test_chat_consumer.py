@@ -267,6 +267,24 @@ async def test_a_reply_whose_process_died_becomes_interrupted(
     await socket.close()
 
 
+async def test_a_watching_socket_is_told_when_a_reply_dies_without_asking(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    """A socket that saw a reply start, and no frame since, finds out by itself when the
+    reply's generation is gone: its lease runs out and the reply is shown interrupted."""
+    settings.CHAT_LEASE_SECONDS = 0.9
+    socket, _ = await open_socket(alice, conversation.id)
+    reply = (await send(socket, "[sim words=400 delay=20]"))["messages"][0]
+    await socket.receive()  # a delta: it streams
+    for task in list(generation._running):  # the process dies: no stop, no save, no `done`
+        task.cancel()
+    frames = await socket.receive_until("done", timeout=10, message=reply)
+    assert frames[-1]["status"] == "interrupted"
+    stored = await reload(reply)
+    assert stored.status == Message.Status.INTERRUPTED
+    await socket.close()
+
+
 async def test_an_upstream_error_keeps_the_message_and_says_why(
     alice: User, conversation: Conversation
 ) -> None:

@@ -76,8 +76,7 @@ def test_a_held_done_waits_with_the_other_frames() -> None:
 
 def test_a_watched_reply_falls_silent_when_no_frame_comes() -> None:
     buffer = ResumeBuffer()
-    start = frames.envelope(frames.start(["m1"], "grok-3"), started=["m1"])
-    buffer.forward(start, now=0)
+    buffer.watch("m1", now=0)
     assert buffer.silent(now=4, interval=5) == []
     assert buffer.silent(now=5, interval=5) == ["m1"]
     buffer.forward(delta(1), now=5)
