@@ -22,6 +22,7 @@ from conversations.follow import Follower
 from conversations.forms import RegenerateForm, ResumeForm, SendForm
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
+from webchat import grok
 from webchat.errors import (
     ChatError,
     ConversationBusy,
@@ -92,7 +93,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         client_id = None
         try:
             frame = _parse(text_data)
-            client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+            client_id = _client_id(frame.get("client_id"))
             command = self.commands.get(frame.get("type"))
             if command is None:
                 raise InvalidRequest("Unknown frame type.")
@@ -189,4 +190,12 @@ def _parse(text: str | None) -> dict[str, Any]:
         raise InvalidRequest("This frame is not valid JSON.") from None
     if not isinstance(frame, dict):
         raise InvalidRequest("A frame must be a JSON object.")
+    # JSON can escape half a UTF-16 pair ("\ud800"): text that can be neither stored nor sent.
+    if "\\ud" in text.lower() and not grok.is_unicode(json.dumps(frame, ensure_ascii=False)):
+        raise InvalidRequest("This frame has text that is not valid Unicode.")
     return frame
+
+
+def _client_id(value: Any) -> str | None:
+    """The client's name for its frame, echoed back: a short string, or nothing."""
+    return value if isinstance(value, str) and len(value) <= 100 else None

@@ -44,8 +44,10 @@ class Follower:
 
     async def resume(self, message: Message) -> None:
         """The client holds `message` up to some seq: send it whole, then keep it current."""
+        message_id = str(message.id)
+        if self.buffer.is_held(message_id):
+            return  # a snapshot is on its way already: it answers this resume too
         if message.status == Message.Status.STREAMING and message.channel:
-            message_id = str(message.id)
             self.buffer.hold(message_id)
             self._watch(message_id)
             await self._ask_snapshot(message_id, message.channel)

@@ -128,7 +128,7 @@ class TurnForm(FrameForm):
 
     def clean_model(self) -> str | None:
         model = self.cleaned_data["model"]
-        if model == "":
+        if model is not None and (not 0 < len(model) <= 64 or "\x00" in model):
             raise ValidationError(self.fields["model"].message)
         return model
 

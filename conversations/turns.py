@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from conversations.models import Conversation, Message, Said
@@ -21,6 +22,9 @@ from webchat.quotas import estimate_tokens
 
 # Where a new message goes: after the message on screen (the conversation's current leaf).
 AFTER_LEAF = "leaf"
+# The settings a person chooses per message (conversations/forms.py); everything else that
+# goes upstream comes from the model's defaults, applied afresh on every turn.
+PERSONAL = ("system", "temperature", "max_tokens")
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,9 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
         if parent is None:
             raise InvalidRequest("That message has nothing to answer.")
         model = _catalog_model(request.model or target.model or None)
-        kept = {k: v for k, v in (target.params or {}).items() if k != "n"}
-        n = request.n or int((target.params or {}).get("n") or 1)
+        # What the person chose for that reply, not the defaults of the model it came from.
+        kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
+        n = min(request.n or int((target.params or {}).get("n") or 1), settings.CHAT_MAX_CANDIDATES)
         params = _params(model, {**kept, **request.params}, n)
         return _store(conversation, conversation.history(parent.id), None, model, params, channel)
     model = _catalog_model(request.model)
@@ -92,8 +97,12 @@ def _store(
     params: dict[str, Any],
     channel: str,
 ) -> Turn:
-    """Reserve, then store a new message (`content`) or new replies to the last of `history`."""
+    """Reserve, then store a new message (`content`) or new replies to the last of `history`.
+
+    `params` are the person's; the model's current defaults fill in the rest of what goes
+    upstream, and are not stored with the messages."""
     n = params["n"]
+    asked = {**model.defaults(), **params}
     # The parent by its id alone: no query.
     parent = Message(id=history[-1].id, conversation=conversation) if history else None
     with transaction.atomic():
@@ -101,14 +110,17 @@ def _store(
         record = UsageRecord.objects.reserve(
             user=conversation.owner,
             chat_model=model,
-            prompt_tokens=prompt_tokens(history, content or "", params.get("system") or ""),
-            max_tokens=int(params.get("max_tokens") or model.max_output_tokens),
+            prompt_tokens=prompt_tokens(history, content or "", asked.get("system") or ""),
+            max_tokens=min(
+                int(asked.get("max_tokens") or model.max_output_tokens), model.max_output_tokens
+            ),
             n=n,
             conversation=conversation.id,
             generation=channel,
         )
         # What was reserved bounds what is asked: max_tokens always goes upstream.
         params = {**params, "max_tokens": record.max_tokens}
+        asked["max_tokens"] = record.max_tokens
         options = {"model": model.slug, "params": params, "n": n, "channel": channel}
         user_message = None
         if content is not None:
@@ -121,14 +133,14 @@ def _store(
         user_message.as_dict() if user_message else None,
         [str(r.id) for r in replies],
         model,
-        _payload(model, history, params),
+        _payload(model, history, asked),
         record.id,
     )
 
 
 def _params(model: ChatModel, requested: dict[str, Any], n: int) -> dict[str, Any]:
-    """The model's defaults, overridden by what the person asked for, within its limits."""
-    params = {**model.default_params, **{k: v for k, v in requested.items() if v is not None}}
+    """What the person asked for, within the model's limits."""
+    params = {k: v for k, v in requested.items() if k in PERSONAL and v is not None}
     if "max_tokens" in params:
         params["max_tokens"] = min(int(params["max_tokens"]), model.max_output_tokens)
     params["n"] = n

@@ -70,3 +70,44 @@ def test_a_new_chat_shows_no_header_actions_until_it_exists(page: Any, live: Liv
     for control in ("#rename", "#delete", "#share"):
         assert page.locator(control).is_visible(), f"{control} once the chat exists"
     assert page.problems == []
+
+
+def test_a_double_click_on_send_makes_one_conversation(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "doubleclicker")
+    page.fill("#prompt", "Only once [sim words=3 delay=1]")
+    page.dblclick("#send")
+    page.wait_for_selector('article.message.assistant[data-status="complete"]')
+    page.reload()
+    assert page.locator(".conversation-list a", has_text="Only once").count() == 1
+    assert page.locator("article.message.user").count() == 1
+
+
+def test_settings_out_of_range_are_refused_in_words_and_the_text_kept(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "outofrange")
+    page.click("#settings summary")
+    page.fill("#temperature", "5")
+    page.click("#settings summary")  # folded away again, as a person leaves it
+    page.fill("#prompt", "Too hot [sim words=3 delay=1]")
+    page.click("#send")
+    page.wait_for_selector("text=Temperature must be a number from 0 to 2.")
+    assert page.input_value("#prompt") == "Too hot [sim words=3 delay=1]"
+    assert page.locator("article.message.user").count() == 0
+    assert page.problems == []
+
+
+def test_the_usage_and_shared_links_pages_fit_a_phone(browser: Any, live: LiveServer) -> None:
+    context = browser.new_context(
+        base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    phone = context.new_page()
+    sign_up(phone, live, "phoneuser")
+    say(phone, "Something to share [sim words=5 delay=1]")
+    phone.click("#share")
+    phone.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    for url in ("/usage/", "/shares/"):
+        phone.goto(url)
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390, url
+    assert phone.get_by_role("button", name="Revoke").is_visible()
+    context.close()

@@ -620,3 +620,71 @@ async def test_only_a_busy_conversation_is_checked_for_a_dead_reply(
     await elsewhere.receive_until("done")
     await socket.close()
     await elsewhere.close()
+
+
+async def test_regenerating_with_another_model_leaves_the_first_models_defaults_behind(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    """A reply's stored settings are the person's own; each model's defaults are applied
+    afresh, so a reasoning model is never sent what only the first model takes."""
+    await database_sync_to_async(ChatModel.objects.filter(slug="grok-3").update)(
+        default_params={"stop": ["ZZSTOP"], "frequency_penalty": 1.5}
+    )
+    socket, _ = await open_socket(alice, conversation.id)
+    reply = (await send(socket, "[sim words=3]", params={"temperature": 0.4}))["messages"][0]
+    await socket.receive_until("done")
+    first = simulator.requests[-1]
+    assert first["stop"] == ["ZZSTOP"] and first["temperature"] == 0.4
+    stored = await reload(reply)
+    assert "stop" not in stored.params and stored.params["temperature"] == 0.4
+    await socket.send({"type": "regenerate", "message": reply, "model": "grok-3-mini"})
+    await socket.receive_until("done")
+    again = simulator.requests[-1]
+    assert again["model"] == "grok-3-mini" and again["temperature"] == 0.4
+    assert "stop" not in again and "frequency_penalty" not in again
+    await socket.close()
+
+
+async def test_defaults_written_past_the_admin_are_checked_before_use(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    await database_sync_to_async(ChatModel.objects.filter(slug="grok-3").update)(
+        default_params={"top_p": 0.7, "max_tokens": -5, "top_k": 3, "seed": "x"}
+    )
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "[sim words=3]")
+    assert (await socket.receive_until("done"))[-1]["status"] == "complete"
+    request = simulator.requests[-1]
+    assert request["top_p"] == 0.7 and request["max_tokens"] > 0
+    assert "top_k" not in request and "seed" not in request
+    await socket.close()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"send","content":"half a pair \\ud800","client_id":"c1"}',
+        '{"type":"send","content":"hi","params":{"system":"\\udfff"},"client_id":"c1"}',
+        '{"type":"send","content":"hi","client_id":"\\ud800"}',
+        '{"type":"send","content":"hi","model":"grok-3\\u0000","client_id":"c1"}',
+    ],
+)
+async def test_text_that_cannot_be_stored_or_sent_is_refused(
+    alice: User, conversation: Conversation, frame: str
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send(frame)
+    error = await socket.receive()
+    assert error["type"] == "error" and error["code"] == "invalid_request"
+    assert await messages_of(conversation) == []
+    await send(socket, "still here [sim words=2]")
+    assert (await socket.receive_until("done"))[-1]["status"] == "complete"
+    await socket.close()
+
+
+async def test_a_long_client_id_is_not_echoed(alice: User, conversation: Conversation) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send({"type": "dance", "client_id": "x" * 5000})
+    error = await socket.receive()
+    assert error["code"] == "invalid_request" and "client_id" not in error
+    await socket.close()

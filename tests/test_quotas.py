@@ -266,3 +266,8 @@ def test_the_rule_for_a_replys_room(
     room: int, prompt: int, n: int, asked: int, granted: int
 ) -> None:
     assert quotas.reply_tokens(room, prompt, n, asked) == granted
+
+
+def test_nothing_is_granted_for_nothing_asked() -> None:
+    assert quotas.reply_tokens(10_000, 100, 1, 0) == 0
+    assert quotas.reply_tokens(10_000, 100, 1, -5) == 0

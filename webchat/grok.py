@@ -52,8 +52,31 @@ def _whole(value: Any, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
+def _text(value: Any, most: int) -> bool:
+    """Text of 1 to `most` characters that can be stored and sent: no NUL, no lone
+    surrogate."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= most
+        and "\x00" not in value
+        and is_unicode(value)
+    )
+
+
+def is_unicode(value: str) -> bool:
+    """Whether `value` is valid Unicode (JSON's "\\ud800" escapes can make it otherwise)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 _CHECKS: dict[str, tuple[Any, str]] = {
-    "system": (lambda v: isinstance(v, str), "a text"),
+    "system": (
+        lambda v: _text(v, settings.CHAT_MAX_MESSAGE_CHARS),
+        "a text without NUL characters, of a sane length",
+    ),
     "temperature": (lambda v: _number(v, 0, 2), "a number from 0 to 2"),
     "top_p": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
     "max_tokens": (lambda v: _whole(v, 1), "a whole number of at least 1"),
@@ -67,7 +90,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     ),
     "frequency_penalty": (lambda v: _number(v, -2, 2), "a number from -2 to 2"),
     "presence_penalty": (lambda v: _number(v, -2, 2), "a number from -2 to 2"),
-    "seed": (lambda v: _whole(v, 0), "a whole number"),
+    "seed": (lambda v: _whole(v, 0) and v < 2**63, "a whole number"),
     "reasoning_effort": (lambda v: v in ("low", "high"), '"low" or "high"'),
 }
 

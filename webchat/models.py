@@ -149,13 +149,20 @@ class ChatModel(models.Model):
         return json.dumps(self.default_params or {})
 
     def clean(self) -> None:
-        problems = grok.check_params(
-            self.default_params,
-            reasoning=self.supports_reasoning,
-            effort=self.supports_reasoning and self.streams_reasoning,
-        )
+        problems = self._check(self.default_params)
         if problems:
             raise ValidationError({"default_params": problems})
+
+    def defaults(self) -> dict[str, Any]:
+        """The default parameters the upstream takes for this model. The admin refuses any
+        other, but a row may have been written another way: a bad one is left out."""
+        if not isinstance(self.default_params, dict):
+            return {}
+        return {k: v for k, v in self.default_params.items() if not self._check({k: v})}
+
+    def _check(self, params: Any) -> list[str]:
+        effort = self.supports_reasoning and self.streams_reasoning
+        return grok.check_params(params, reasoning=self.supports_reasoning, effort=effort)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         """What a call costs at this model's current prices."""

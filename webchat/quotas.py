@@ -45,6 +45,8 @@ def reply_tokens(room: int, prompt_tokens: int, n: int, asked: int) -> int:
     the limit a reply is given less rather than refused; only a lack of room refuses, so a
     small request is served as asked: 32 tokens asked with 40 left is 32 tokens.
     """
+    if asked < 1:
+        return 0
     fits = (room - prompt_tokens) // n
     granted = min(asked, fits)
     return granted if granted >= min(asked, MIN_REPLY_TOKENS) else 0

@@ -123,19 +123,24 @@ async function ensureConversation() {
   connect();
 }
 
+let submitting = false;
+
 async function submit() {
   const { text, error } = composer.take();
   if (error) showError(error);
-  if (!text) return;
+  // A second Enter or click while the first is still making the conversation sends nothing.
+  if (!text || submitting) return;
   showError("");
+  submitting = true;
   try {
     await ensureConversation();
+    composer.clear();
+    sendMessage(text);
   } catch (failure) {
     showError(failure.message);
-    return;
+  } finally {
+    submitting = false;
   }
-  composer.clear();
-  sendMessage(text);
 }
 
 // `parent` undefined: after the current leaf; an id or null: a new branch there.
