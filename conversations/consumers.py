@@ -7,22 +7,19 @@ closes the socket.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from conversations import frames, generation
 from conversations.follow import Follower
-from conversations.forms import RegenerateForm, ResumeForm, SendForm
+from conversations.forms import RegenerateForm, ResumeForm, SendForm, client_id_of, parse_frame
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat import grok
 from webchat.errors import (
     ChatError,
     ConversationBusy,
@@ -92,8 +89,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         client_id = None
         try:
-            frame = _parse(text_data)
-            client_id = _client_id(frame.get("client_id"))
+            frame = parse_frame(text_data)
+            client_id = client_id_of(frame)
             command = self.commands.get(frame.get("type"))
             if command is None:
                 raise InvalidRequest("Unknown frame type.")
@@ -176,26 +173,3 @@ class ChatConsumer(AsyncWebsocketConsumer):
         Message.objects.expire_stale(conversation=self.conversation)
         rows = self.conversation.messages.streaming().exclude(channel="")
         return sorted(set(rows.values_list("channel", flat=True)))
-
-
-def _parse(text: str | None) -> dict[str, Any]:
-    """The frame as a dict, or InvalidRequest saying what is wrong with it."""
-    if text is None:
-        raise InvalidRequest("Frames must be JSON text, not binary.")
-    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS * 6 + 4096:
-        raise InvalidRequest("This frame is too large.")
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        raise InvalidRequest("This frame is not valid JSON.") from None
-    if not isinstance(frame, dict):
-        raise InvalidRequest("A frame must be a JSON object.")
-    # JSON can escape half a UTF-16 pair ("\ud800"): text that can be neither stored nor sent.
-    if "\\ud" in text.lower() and not grok.is_unicode(json.dumps(frame, ensure_ascii=False)):
-        raise InvalidRequest("This frame has text that is not valid Unicode.")
-    return frame
-
-
-def _client_id(value: Any) -> str | None:
-    """The client's name for its frame, echoed back: a short string, or nothing."""
-    return value if isinstance(value, str) and len(value) <= 100 else None

@@ -7,6 +7,7 @@ frame raises InvalidRequest with the first problem, in words for a person.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -15,10 +16,35 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from conversations.turns import AFTER_LEAF, TurnRequest
+from webchat import grok
 from webchat.errors import InvalidRequest
 
 # A NUL character can't be stored (PostgreSQL refuses it) and is never meant.
 NUL_REFUSED = "Messages can't contain NUL characters (\\0); remove them and send again."
+
+
+def parse_frame(text: str | None) -> dict[str, Any]:
+    """The frame as a dict, or InvalidRequest saying what is wrong with it."""
+    if text is None:
+        raise InvalidRequest("Frames must be JSON text, not binary.")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS * 6 + 4096:
+        raise InvalidRequest("This frame is too large.")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise InvalidRequest("This frame is not valid JSON.") from None
+    if not isinstance(frame, dict):
+        raise InvalidRequest("A frame must be a JSON object.")
+    # JSON can escape half a UTF-16 pair ("\ud800"): text that can be neither stored nor sent.
+    if "\\ud" in text.lower() and not grok.is_unicode(json.dumps(frame, ensure_ascii=False)):
+        raise InvalidRequest("This frame has text that is not valid Unicode.")
+    return frame
+
+
+def client_id_of(frame: dict[str, Any]) -> str | None:
+    """The client's name for its frame, echoed back: a short string, or nothing."""
+    value = frame.get("client_id")
+    return value if isinstance(value, str) and len(value) <= 100 else None
 
 
 class JSONField(forms.Field):
