@@ -157,3 +157,15 @@ def page(browser: Any, live: LiveServer) -> Iterator[Any]:
     watch(page)
     yield page
     context.close()
+
+
+@pytest.fixture
+def phone(browser: Any, live: LiveServer) -> Iterator[Any]:
+    """A page on a 390 px phone screen."""
+    context = browser.new_context(
+        base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    page = context.new_page()
+    watch(page)
+    yield page
+    context.close()

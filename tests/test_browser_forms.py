@@ -97,11 +97,7 @@ def test_settings_out_of_range_are_refused_in_words_and_the_text_kept(
     assert page.problems == []
 
 
-def test_the_usage_and_shared_links_pages_fit_a_phone(browser: Any, live: LiveServer) -> None:
-    context = browser.new_context(
-        base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True
-    )
-    phone = context.new_page()
+def test_the_usage_and_shared_links_pages_fit_a_phone(phone: Any, live: LiveServer) -> None:
     sign_up(phone, live, "phoneuser")
     say(phone, "Something to share [sim words=5 delay=1]")
     phone.click("#share")
@@ -110,4 +106,3 @@ def test_the_usage_and_shared_links_pages_fit_a_phone(browser: Any, live: LiveSe
         phone.goto(url)
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390, url
     assert phone.get_by_role("button", name="Revoke").is_visible()
-    context.close()

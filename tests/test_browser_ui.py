@@ -160,16 +160,11 @@ def test_theme_switch_is_remembered(page: Any, live: LiveServer) -> None:
     assert theme() == "system"
 
 
-def test_it_fits_a_phone(browser: Any, live: LiveServer) -> None:
-    context = browser.new_context(
-        base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True
-    )
-    page = context.new_page()
-    sign_up(page, live, "pocket")
-    say(page, "A longer reply on a small screen [sim words=80 delay=1]")
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
-    assert page.locator("#send").is_visible() and page.locator("#prompt").is_visible()
-    context.close()
+def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
+    sign_up(phone, live, "pocket")
+    say(phone, "A longer reply on a small screen [sim words=80 delay=1]")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    assert phone.locator("#send").is_visible() and phone.locator("#prompt").is_visible()
 
 
 def test_every_control_has_an_accessible_name(page: Any, live: LiveServer) -> None:
