@@ -55,7 +55,7 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
     }
     plan = request.user.plan
     return {
-        "allowance": allowance(request.user, thread, params.get("system") or ""),
+        "allowance": allowance(request.user, thread, prices.get(selected)),
         "conversation": conversation,
         "thread": thread,
         "models": models,
@@ -119,14 +119,18 @@ def _usage_title(message: Message, model: ChatModel | None) -> str:
     return title
 
 
-def allowance(user: User, thread: list[Message], system: str) -> dict[str, Any]:
+def allowance(user: User, thread: list[Message], model: ChatModel | None) -> dict[str, Any]:
     """What the composer says about sending, by the rule a send is held to: whether the next
-    message of this thread (the smallest, with the conversation's system prompt) would be
-    given room for a reply."""
+    message of this thread (the smallest, with the system prompt it would carry: the
+    conversation's, else the model's default) would be given room for a reply."""
     left = UsageRecord.objects.remaining(user)
     if left is None:
         return {"can_send": False, "text": "No plan: you cannot send messages"}
-    prompt = turns.prompt_tokens(thread, "", system)
+    last = next((m for m in reversed(thread) if m.role == Message.Role.ASSISTANT), None)
+    system = (last.params.get("system") if last else None) or (
+        model.defaults().get("system") if model else None
+    )
+    prompt = turns.prompt_tokens(thread, "", system or "")
     can_send = quotas.reply_tokens(left["left"], prompt, 1, quotas.MIN_REPLY_TOKENS) > 0
     resets = left["resets_today"] if left["binding"] == "day" else left["resets_month"]
     until = f"{timezone.localtime(resets):%b %-d, %H:%M}"
@@ -145,8 +149,9 @@ def composer(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     """The composer's allowance, asked again after each reply (the thread has grown)."""
     thread = conversation_for(request, id).thread()
     last = next((m for m in reversed(thread) if m.role == Message.Role.ASSISTANT), None)
-    system = (last.params.get("system") or "") if last else ""
-    return JsonResponse(allowance(request.user, thread, system))
+    models = ChatModel.objects.enabled()
+    model = models.filter(slug=last.model).first() if last else models.first()
+    return JsonResponse(allowance(request.user, thread, model))
 
 
 def _sidebar_page(user: Any, before: datetime | None = None) -> list[Conversation]:

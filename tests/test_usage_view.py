@@ -3,7 +3,7 @@ from django.test import Client
 
 from conversations import turns
 from conversations.models import Conversation
-from tests.helpers import add_exchange, logged_in
+from tests.helpers import add_exchange, logged_in, page
 from webchat.errors import QuotaError
 from webchat.models import ChatModel, Plan, UsageRecord, User
 
@@ -96,3 +96,18 @@ def test_the_composer_and_a_send_follow_one_rule(alice: User) -> None:
 def test_the_composer_answers_only_the_owner(alice: User, bob: User) -> None:
     theirs = Conversation.objects.create(owner=alice)
     assert logged_in(bob).get(f"/c/{theirs.id}/composer/").status_code == 404
+
+
+def test_the_composer_counts_the_models_default_system_prompt(alice: User) -> None:
+    """A default system prompt goes upstream with every message: the composer counts it as
+    a send's reservation does."""
+    ChatModel.objects.filter(slug="grok-3").update(default_params={"system": "be thorough " * 250})
+    alice.plan = Plan.objects.create(name="Tight", tokens_per_day=1_000, tokens_per_month=9_000)
+    alice.save()
+    spend(alice, "grok-3", 165, 0)
+    conversation = Conversation.objects.create(owner=alice)
+    add_exchange(conversation, "hi", "hello")  # a grok-3 reply
+    assert page(logged_in(alice), f"/c/{conversation.id}/").count("too few for this") == 1
+    assert logged_in(alice).get(f"/c/{conversation.id}/composer/").json()["can_send"] is False
+    with pytest.raises(QuotaError):
+        turns.begin(conversation, turns.TurnRequest(content="x", model="grok-3"), "gen.c")
