@@ -32,6 +32,8 @@ class ShareConsumer(ChatConsumer):
     async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
         if frame.get("message") != self.leaf:
             raise NotFound("That message is not part of this share.")
+        if self.leaf in self.follower.buffer.finished:
+            return  # this socket has given the whole reply and its end: nothing is new
         await super().on_resume(frame, client_id)
 
     async def chat_frame(self, event: dict[str, Any]) -> None:

@@ -106,3 +106,22 @@ def _revoke(user: User, token: str) -> int:
 async def test_a_wrong_token_is_closed_with_4404() -> None:
     viewer, _ = await follow("no-such-token")
     assert (await viewer.communicator.receive_output())["code"] == 4404
+
+
+async def test_a_finished_shared_reply_is_given_once_per_socket(
+    alice: User, conversation: Conversation
+) -> None:
+    """Anyone with the link could otherwise make the server read and render the reply
+    again with every cheap `resume` frame."""
+    owner, _ = await open_socket(alice, conversation.id)
+    reply = (await send(owner, "[sim words=20]"))["messages"][0]
+    await owner.receive_until("done")
+    share = await share_now(conversation)
+    viewer, _ = await follow(share.token)
+    for _ in range(20):
+        await viewer.send({"type": "resume", "message": reply, "seq": 0})
+    frames = await viewer.receive_until("done")
+    assert [f["type"] for f in frames] == ["snapshot", "done"]
+    assert await viewer.nothing(0.5)
+    await viewer.close()
+    await owner.close()
