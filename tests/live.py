@@ -73,6 +73,9 @@ class LiveServer:
             "SECRET_KEY": "live-test-secret-key-" + "x" * 40,
             "GROK_SIMULATOR": "auto",
             "PYTHONPATH": str(ROOT),
+            # Tests and benchmarks sign many people up from one address.
+            "RATE_LIMIT_SIGNUP": "10000/m",
+            "RATE_LIMIT_LOGIN": "10000/m",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -11,6 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from conversations.models import Conversation, Message, Share
 from tests.helpers import add_exchange, logged_in, open_socket
@@ -44,7 +46,17 @@ STRANGER = {
     "login": "own",
     "logout": "own",
     "signup": "own",
+    "account": "own",
+    "password_change": "own",
+    "password_change_done": "own",
     "healthz": "own",
+    # Pages for someone who cannot log in: the links in them carry a token, and a wrong
+    # token (tried below with Alice's id) changes nothing.
+    "password_reset": "public",
+    "password_reset_done": "public",
+    "password_reset_confirm": "public",
+    "password_reset_complete": "public",
+    "verify-email": "public",
     None: "own",  # favicon.ico
 }
 
@@ -77,12 +89,14 @@ def victim(alice: User) -> dict[str, Any]:
         "message": reply,
         "token": link.json()["token"],
         "id": conversation.id,
+        "uid": urlsafe_base64_encode(force_bytes(alice.pk)),
     }
 
 
 def _url(route: str, victim: dict[str, Any]) -> str:
     url = "/" + route
     url = url.replace("<uuid:id>", str(victim["id"])).replace("<str:token>", victim["token"])
+    url = url.replace("<uidb64>", victim["uid"]).replace("<token>", "c4w-0123456789abcdef")
     return url.replace("<str:fmt>", "md")
 
 
@@ -107,6 +121,8 @@ def test_a_stranger_cannot_reach_or_change_anything_by_id(
     assert conversation.current_leaf_id == victim["message"].id
     assert conversation.messages.count() == 2
     assert Share.objects.active().filter(token=victim["token"]).exists()
+    alice = conversation.owner
+    assert alice.is_active and alice.check_password("correct horse battery")
 
 
 @pytest.mark.parametrize("route", [r for r, n in _patterns(get_resolver().url_patterns)])
@@ -114,7 +130,7 @@ def test_anonymous_visitors_get_nothing_private(route: str, victim: dict[str, An
     url = _url(route, victim)
     response = Client().get(url)
     name = dict(_patterns(get_resolver().url_patterns))[route]
-    if name in ("share", "login", "signup", "healthz", None):
+    if STRANGER[name] == "public" or name in ("login", "signup", "healthz", None):
         assert response.status_code in (200, 301, 302, 405)
     else:
         assert response.status_code in (302, 404, 405), url

@@ -76,48 +76,124 @@ def test_a_wrong_password_is_refused() -> None:
     assert response.status_code == 200 and "enter a correct username" in response.content.decode()
 
 
-def log_in(password: str, username: str = "alice", address: str = "10.0.0.1") -> object:
-    return Client(REMOTE_ADDR=address).post(
-        "/accounts/login/", {"username": username, "password": password}
+def log_in(
+    password: str,
+    username: str = "alice",
+    address: str = "10.0.0.1",
+    path: str = "/accounts/login/",
+    **headers: str,
+) -> object:
+    return Client(REMOTE_ADDR=address, **headers).post(
+        path, {"username": username, "password": password}
     )
 
 
-def test_too_many_failures_pause_logging_in_even_with_the_right_password(
-    settings: object,
-) -> None:
+def lock_out(username: str = "alice", address: str = "10.0.0.1", **headers: str) -> None:
+    for _ in range(4):
+        assert log_in("guess", username, address, **headers).status_code == 200
+    assert log_in("guess", username, address, **headers).status_code == 429
+
+
+def test_failures_lock_logging_in_even_with_the_right_password() -> None:
     User.objects.create_user("alice", password=PASSWORD)
-    for _ in range(5):
-        assert log_in("guess").status_code == 200
+    lock_out()
     refused = log_in(PASSWORD)
     html = refused.content.decode()
     assert refused.status_code == 429 and "Too many failed attempts" in html
     assert refused["Retry-After"] == "900"
     assert "_auth_user_id" not in refused.client.session
-    # Another address trying the same name is refused too: the name is what is guessed.
-    assert log_in(PASSWORD, address="10.0.0.2").status_code == 429
-    # Another person is not locked out by it.
-    User.objects.create_user("bob", password=PASSWORD)
-    assert log_in(PASSWORD, username="bob").status_code == 302
 
 
-def test_failures_from_one_address_pause_it_across_usernames() -> None:
+def test_someone_elses_failures_do_not_lock_a_person_out() -> None:
+    """The lock holds a name from one address: alice logs in from her own."""
     User.objects.create_user("alice", password=PASSWORD)
-    for i in range(20):
-        log_in("guess", username=f"nobody{i}")
+    lock_out(address="10.0.0.66")
+    assert log_in(PASSWORD, address="10.0.0.66").status_code == 429
+    assert log_in(PASSWORD, address="10.0.0.1").status_code == 302
+
+
+def test_locking_by_name_alone_locks_every_address(settings: object) -> None:
+    settings.AXES_LOCKOUT_PARAMETERS = ["username"]
+    User.objects.create_user("alice", password=PASSWORD)
+    lock_out(address="10.0.0.66")
+    assert log_in(PASSWORD, address="10.0.0.1").status_code == 429
+
+
+def test_every_spelling_of_a_name_counts_for_it() -> None:
+    """Spaces, case and compatibility forms all reach alice's account, so all count."""
+    User.objects.create_user("alice", password=PASSWORD)
+    for spelling in ("alice", " alice", "ALICE", "\uff41lice"):
+        log_in("guess", username=spelling)
+    assert log_in("guess", username="Alice ").status_code == 429
     assert log_in(PASSWORD).status_code == 429
-    assert log_in(PASSWORD, address="10.0.0.9").status_code == 302
 
 
-def test_the_pause_ends_with_its_window(settings: object) -> None:
-    import time
-
-    settings.LOGIN_FAILURE_WINDOW_SECONDS = 1
-    User.objects.create_user("alice", password=PASSWORD)
+def test_the_admin_login_is_throttled_too() -> None:
+    User.objects.create_superuser("root", password=PASSWORD)
     for _ in range(5):
-        log_in("guess")
+        response = log_in("guess", username="root", path="/admin/login/")
+    assert response.status_code == 429
+    assert log_in(PASSWORD, username="root", path="/admin/login/").status_code == 429
+    assert log_in(PASSWORD, username="root").status_code == 429
+
+
+def test_a_forwarding_header_from_a_stranger_changes_nothing() -> None:
+    User.objects.create_user("alice", password=PASSWORD)
+    for i in range(5):
+        log_in("guess", address="10.0.0.66", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")
+    assert (
+        log_in(PASSWORD, address="10.0.0.66", HTTP_X_FORWARDED_FOR="192.0.2.99").status_code == 429
+    )
+
+
+def test_a_trusted_proxy_names_the_client(settings: object) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    User.objects.create_user("alice", password=PASSWORD)
+    # The client may prepend anything; the proxy appends the address it saw.
+    lock_out(address="127.0.0.1", HTTP_X_FORWARDED_FOR="10.9.9.9, 192.0.2.7")
+    behind = {"address": "127.0.0.1"}
+    assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="10.9.9.9, 192.0.2.7", **behind).status_code == 429
+    assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.7", **behind).status_code == 429
+    assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.8", **behind).status_code == 302
+
+
+def test_the_admin_can_lift_a_lock() -> None:
+    from axes.models import AccessAttempt
+
+    User.objects.create_user("alice", password=PASSWORD)
+    lock_out()
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("root", password=PASSWORD))
+    attempt = AccessAttempt.objects.get(username="alice")
+    page = admin.get(f"/admin/axes/accessattempt/{attempt.pk}/delete/")
+    assert page.status_code == 200
+    assert (
+        admin.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"}).status_code
+        == 302
+    )
+    assert log_in(PASSWORD).status_code == 302
+
+
+def test_the_lock_ends_with_its_cool_off(settings: object) -> None:
+    import time
+    from datetime import timedelta
+
+    settings.AXES_COOLOFF_TIME = timedelta(seconds=1)
+    User.objects.create_user("alice", password=PASSWORD)
+    lock_out()
     assert log_in(PASSWORD).status_code == 429
     time.sleep(1.2)
     assert log_in(PASSWORD).status_code == 302
+
+
+def test_one_address_cannot_try_names_without_end(settings: object) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "10/15m"}
+    User.objects.create_user("alice", password=PASSWORD)
+    for i in range(10):
+        assert log_in("guess", username=f"nobody{i}").status_code == 200
+    refused = log_in(PASSWORD)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert log_in(PASSWORD, address="10.0.0.9").status_code == 302
 
 
 def test_a_login_expires() -> None:
@@ -133,3 +209,125 @@ def test_a_login_expires() -> None:
     Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
     response = client.get("/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+# --- The first administrator --------------------------------------------------------------
+def test_an_existing_administrator_means_signups_are_people() -> None:
+    User.objects.create_superuser("operator", password=PASSWORD)
+    signup(Client(), "first")
+    assert not User.objects.get(username="first").is_superuser
+
+
+def test_signup_never_makes_an_admin_when_turned_off(settings: object) -> None:
+    settings.FIRST_SIGNUP_IS_ADMIN = False
+    signup(Client(), "first")
+    first = User.objects.get(username="first")
+    assert not first.is_superuser and not first.is_staff
+
+
+def test_accounts_made_elsewhere_are_never_admins_by_accident() -> None:
+    """Only signup promotes: an account made by a script on an empty site stays a person."""
+    assert not User.objects.create_user("scripted", password=PASSWORD).is_superuser
+
+
+def test_signup_is_rate_limited_per_address(settings: object) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": "2/h"}
+    assert signup(Client(), "one").status_code == 302
+    assert signup(Client(), "two").status_code == 302
+    refused = signup(Client(), "three")
+    assert refused.status_code == 429 and "Too many requests" in refused.content.decode()
+    assert not User.objects.filter(username="three").exists()
+
+
+# --- Email verification -------------------------------------------------------------------
+def test_signup_with_verification_waits_for_the_link(settings: object, mailoutbox: list) -> None:
+    import re
+
+    settings.SIGNUP_VERIFY_EMAIL = True
+    client = Client()
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "vera",
+            "email": "vera@example.org",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
+    assert "Check your email" in response.content.decode()
+    vera = User.objects.get(username="vera")
+    assert not vera.is_active
+    assert (
+        client.post("/accounts/login/", {"username": "vera", "password": PASSWORD}).status_code
+        == 200
+    )
+    (mail,) = mailoutbox
+    link = re.search(r"http://testserver(/accounts/verify/\S+)", mail.body).group(1)
+    assert client.get(link).status_code == 302
+    assert client.get("/").status_code == 200
+    # The link works once.
+    assert "not valid" in Client().get(link).content.decode()
+
+
+def test_verification_needs_an_email(settings: object) -> None:
+    settings.SIGNUP_VERIFY_EMAIL = True
+    response = signup(Client(), "noemail")
+    assert response.status_code == 200 and not User.objects.exists()
+
+
+# --- Passwords ----------------------------------------------------------------------------
+def test_a_person_changes_their_password() -> None:
+    User.objects.create_user("alice", password=PASSWORD)
+    client, elsewhere = Client(), Client()
+    for c in (client, elsewhere):
+        c.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    new = "another long passphrase 43"
+    response = client.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
+    assert response.status_code == 302 and response["Location"] == "/accounts/password/done/"
+    assert client.get("/").status_code == 200  # this session stays
+    assert elsewhere.get("/").status_code == 302  # the others end
+    assert User.objects.get(username="alice").check_password(new)
+
+
+def test_a_forgotten_password_is_reset_by_mail(mailoutbox: list) -> None:
+    import re
+
+    User.objects.create_user("alice", email="alice@example.org", password=PASSWORD)
+    old_session = Client()
+    old_session.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    client = Client()
+    response = client.post("/accounts/password/reset/", {"email": "ALICE@example.org"})
+    assert response.status_code == 302
+    (mail,) = mailoutbox
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+)", mail.body).group(1)
+    form = client.get(link, follow=True)
+    assert "Choose a new password" in form.content.decode()
+    new = "another long passphrase 43"
+    done = client.post(form.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert done.status_code == 302 and done["Location"] == "/accounts/password/reset/done/"
+    assert old_session.get("/").status_code == 302
+    assert (
+        Client().post("/accounts/login/", {"username": "alice", "password": new}).status_code == 302
+    )
+    # The link is spent.
+    assert "not valid any more" in Client().get(link, follow=True).content.decode()
+
+
+def test_a_reset_for_an_unknown_address_looks_the_same(mailoutbox: list) -> None:
+    response = Client().post("/accounts/password/reset/", {"email": "nobody@example.org"})
+    assert response.status_code == 302 and response["Location"] == "/accounts/password/reset/sent/"
+    assert mailoutbox == []
+
+
+def test_a_person_sets_their_email_with_their_password() -> None:
+    alice = User.objects.create_user("alice", password=PASSWORD)
+    client = Client()
+    client.force_login(alice)
+    wrong = client.post("/accounts/", {"email": "a@example.org", "password": "nope"})
+    assert "not your password" in wrong.content.decode()
+    client.post("/accounts/", {"email": "a@example.org", "password": PASSWORD})
+    alice.refresh_from_db()
+    assert alice.email == "a@example.org"

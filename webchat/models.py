@@ -73,13 +73,8 @@ class User(AbstractUser):
         ordering = ["username"]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self._state.adding:
-            # So a newcomer reaches /admin/ without a shell: whoever signs up first owns the site.
-            if not User.objects.exists():
-                self.is_staff = True
-                self.is_superuser = True
-            if self.plan_id is None:
-                self.plan = Plan.objects.filter(is_default=True).first()
+        if self._state.adding and self.plan_id is None:
+            self.plan = Plan.objects.filter(is_default=True).first()
         super().save(*args, **kwargs)
 
 

@@ -3,9 +3,11 @@
 See README.md for the table of variables.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from csp.constants import NONE, SELF
 
 from webchat.env import env_bool, env_float, env_int, env_list, env_str, secret_key
@@ -27,12 +29,15 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
+    "django_ratelimit",
     "webchat",
     "conversations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "webchat.net.ClientAddressMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -41,6 +46,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "webchat.throttle.ThrottleMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webchat.urls"
@@ -102,7 +110,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "webchat.layers.InMemoryLayer"}}
 
-# The cache holds short-lived counters (failed logins): in Redis when there is one, so
+# The cache holds short-lived counters (the rate limits): in Redis when there is one, so
 # every process counts together; in the process's memory otherwise.
 if REDIS_URL:
     CACHES = {
@@ -150,6 +158,50 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SIGNUP_OPEN = env_bool("SIGNUP_OPEN", True)
+# The first account that signs up while no administrator exists becomes one. Public
+# deployments turn this off and run `manage.py createsuperuser` instead (README).
+FIRST_SIGNUP_IS_ADMIN = env_bool("FIRST_SIGNUP_IS_ADMIN", True)
+# A new account needs a confirmed email address (a link by mail) before it can log in.
+SIGNUP_VERIFY_EMAIL = env_bool("SIGNUP_VERIFY_EMAIL", False)
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_DAYS", 3) * 86_400
+
+# --- Email ----------------------------------------------------------------------------------
+# EMAIL_URL: smtp://user:password@host:587/?tls=True, or console: (the default: mails are
+# printed to the log, so password resets work offline).
+globals().update(dj_email_url.parse(env_str("EMAIL_URL", "console:")))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webchat <webchat@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out login before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins (every login form, the admin's included) lock logging in for a while. By
+# default a lock holds one name from one address ("pair"), so nobody can lock a person out
+# from elsewhere; "name" locks the name from everywhere. docs/reliability.md weighs the two.
+LOGIN_LOCKOUT = env_str("LOGIN_LOCKOUT", "pair")
+AXES_LOCKOUT_PARAMETERS = {"pair": [["username", "ip_address"]], "name": ["username"]}[
+    LOGIN_LOCKOUT
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 900))
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "webchat.auth.login_name"
+AXES_CLIENT_IP_CALLABLE = "webchat.auth.login_address"
+AXES_LOCKOUT_CALLABLE = "webchat.auth.locked_out"
+AXES_VERBOSE = False
+# Requests per address (anonymous) or per person, per window: "count/period", period in
+# s, m, h or d with an optional multiple ("20/15m"). webchat/throttle.py applies them.
+RATE_LIMITS = {
+    "login": env_str("RATE_LIMIT_LOGIN", "30/15m"),
+    "signup": env_str("RATE_LIMIT_SIGNUP", "5/h"),
+    "password_reset": env_str("RATE_LIMIT_PASSWORD_RESET", "5/h"),
+    "search": env_str("RATE_LIMIT_SEARCH", "60/m"),
+    "share": env_str("RATE_LIMIT_SHARE", "30/h"),
+}
+# The in-process cache counts correctly for the one process of the embedded default; with
+# REDIS_URL the counts live in Redis, shared by every process.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -177,11 +229,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 # A login lasts this long; then the person logs in again (their sockets too).
 SESSION_COOKIE_AGE = env_int("SESSION_DAYS", 14) * 86_400
-# Failed logins: after this many for one username, or from one address, within the window,
-# logging in is refused (without checking the password) until the window ends.
-LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
-LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20)
-LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+# Proxies whose X-Forwarded-For is believed (addresses or networks, e.g. 127.0.0.1 for the
+# shipped nginx). Anyone else's header is ignored: the peer's address is the client's.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 # Behind a TLS-terminating proxy set HTTPS=1: secure cookies, HSTS, redirect to https.
 HTTPS = env_bool("HTTPS", False)
 if HTTPS:

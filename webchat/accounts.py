@@ -1,0 +1,276 @@
+"""A person's own account: sign up (with optional email verification), log in and out,
+change a password, reset a forgotten one by email.
+
+Django's auth views do the work; this module chooses their templates and adds signup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import path, reverse, reverse_lazy
+from django.utils.encoding import force_bytes
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.utils.http import urlsafe_base64_encode as encode_uid
+from django.views.decorators.http import require_GET
+from django.views.generic import TemplateView
+
+from webchat.models import SiteSettings, User
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(
+        required=False, help_text="Optional: for resetting a forgotten password."
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if settings.SIGNUP_VERIFY_EMAIL:
+            self.fields["email"].required = True
+            self.fields["email"].help_text = "We send a link to confirm it."
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if email and User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email address exists already.")
+        return email
+
+
+class VerificationTokens(PasswordResetTokenGenerator):
+    """A link that works once: activating the account changes the hashed state."""
+
+    key_salt = "webchat.accounts.VerificationTokens"
+
+    def _make_hash_value(self, user: User, timestamp: int) -> str:
+        return f"{user.pk}{user.is_active}{user.email}{timestamp}"
+
+
+verification_tokens = VerificationTokens()
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if not SiteSettings.current().signup_open:
+        raise Http404("Signup is closed.")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    next_url = _safe_next(request)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            user = form.save(commit=False)
+            # On a fresh install whoever signs up first owns the site, unless the operator
+            # turned that off (FIRST_SIGNUP_IS_ADMIN=0) to use createsuperuser instead.
+            if settings.FIRST_SIGNUP_IS_ADMIN and not _has_admin():
+                user.is_staff = user.is_superuser = True
+            user.is_active = not settings.SIGNUP_VERIFY_EMAIL
+            user.save()
+        if not user.is_active:
+            _send_verification(request, user)
+            return _message(
+                request,
+                "Check your email",
+                f"We sent a link to {user.email}. Open it to start using your account.",
+            )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect(next_url or "home")
+    context = {"form": form, "next": next_url, "action": reverse("signup")}
+    return render(request, "registration/signup.html", context)
+
+
+def _has_admin() -> bool:
+    # Locks the superusers' rows (PostgreSQL), so two first signups at once make one admin.
+    return User.objects.select_for_update().filter(is_superuser=True).exists()
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
+def _send_verification(request: HttpRequest, user: User) -> None:
+    uid = encode_uid(force_bytes(user.pk))
+    token = verification_tokens.make_token(user)
+    link = request.build_absolute_uri(reverse("verify-email", args=[uid, token]))
+    body = render_to_string("registration/verify_email.txt", {"user": user, "link": link})
+    send_mail("Confirm your webchat account", body, None, [user.email])
+
+
+@require_GET
+def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    try:
+        user = User.objects.get(pk=int(urlsafe_base64_decode(uidb64).decode()))
+    except (ValueError, OverflowError, User.DoesNotExist):
+        user = None
+    if user is None or not verification_tokens.check_token(user, token):
+        return _message(
+            request, "Link not valid", "This link was used already, or it is not valid."
+        )
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("home")
+
+
+class EmailForm(forms.Form):
+    email = forms.EmailField(required=False, label="Email address")
+    password = forms.CharField(
+        widget=forms.PasswordInput, label="Your password", help_text="To confirm it is you."
+    )
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        others = User.objects.exclude(pk=self.user.pk).filter(email__iexact=email)
+        if email and others.exists():
+            raise forms.ValidationError("Another account has this email address.")
+        return email
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """Who you are, your email (the way back from a forgotten password), your password."""
+    user = request.user
+    form = EmailForm(user, request.POST or None, initial={"email": user.email})
+    saved = False
+    if request.method == "POST" and form.is_valid():
+        user.email = form.cleaned_data["email"]
+        user.save(update_fields=["email"])
+        form = EmailForm(user, initial={"email": user.email})
+        saved = True
+    context = {
+        "form": form,
+        "saved": saved,
+        "has_password": user.has_usable_password(),
+        "action": reverse("account"),
+        "submit": "Save email",
+    }
+    return render(request, "account/account.html", context)
+
+
+def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
+    context = {
+        "title": title,
+        "message": message,
+        "link_url": reverse("login"),
+        "link_text": "Log in",
+    }
+    return render(request, "registration/message.html", context)
+
+
+def _form_view(view: type, title: str, submit: str, **kwargs: Any) -> Any:
+    context = {"title": title, "submit": submit, **kwargs.pop("context", {})}
+    return view.as_view(template_name="registration/form.html", extra_context=context, **kwargs)
+
+
+def _done_view(title: str, message: str, link_url: str, link_text: str) -> Any:
+    context = {"title": title, "message": message, "link_url": link_url, "link_text": link_text}
+    return TemplateView.as_view(template_name="registration/message.html", extra_context=context)
+
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("signup/", signup, name="signup"),
+    path("verify/<uidb64>/<token>/", verify_email, name="verify-email"),
+    path("", account, name="account"),
+    path(
+        "password/",
+        _form_view(
+            auth_views.PasswordChangeView,
+            "Change your password",
+            "Change password",
+            success_url=reverse_lazy("password_change_done"),
+            context={"back_url": reverse_lazy("account"), "back_text": "Back to your account"},
+        ),
+        name="password_change",
+    ),
+    path(
+        "password/done/",
+        login_required(
+            _done_view(
+                "Password changed",
+                "Your password is changed. Your other sessions were logged out.",
+                reverse_lazy("home"),
+                "Back to chat",
+            )
+        ),
+        name="password_change_done",
+    ),
+    path(
+        "password/reset/",
+        _form_view(
+            auth_views.PasswordResetView,
+            "Reset your password",
+            "Send me a link",
+            email_template_name="registration/password_reset_email.txt",
+            subject_template_name="registration/password_reset_subject.txt",
+            extra_email_context={"timeout_days": settings.PASSWORD_RESET_TIMEOUT // 86_400},
+            success_url=reverse_lazy("password_reset_done"),
+            context={
+                "intro": "Enter the email address of your account; we send you a link.",
+                "back_url": reverse_lazy("login"),
+                "back_text": "Back to log in",
+            },
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password/reset/sent/",
+        _done_view(
+            "Check your email",
+            "If an account has this address, a link to reset its password is on its way.",
+            reverse_lazy("login"),
+            "Back to log in",
+        ),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        _form_view(
+            auth_views.PasswordResetConfirmView,
+            "Choose a new password",
+            "Set password",
+            success_url=reverse_lazy("password_reset_complete"),
+            context={"back_url": reverse_lazy("login"), "back_text": "Back to log in"},
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/done/",
+        _done_view(
+            "Password set",
+            "Your new password is set, and every session of your account was logged out.",
+            reverse_lazy("login"),
+            "Log in",
+        ),
+        name="password_reset_complete",
+    ),
+]

@@ -1,0 +1,50 @@
+"""The login throttle's view of a request (django-axes calls these; settings name them)."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from typing import Any
+
+from axes.helpers import get_cool_off
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from webchat.models import SiteSettings
+
+
+def login_name(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The name a failure counts against, in one spelling for every variant that logs into
+    the same account: the login form strips spaces and applies NFKC (so a fullwidth "alice " is
+    alice); case is folded too, as no two accounts differ only in case."""
+    raw = (credentials or {}).get("username")
+    if raw is None:
+        raw = request.POST.get("username", "")
+    return unicodedata.normalize("NFKC", str(raw)).strip().casefold()[:150]
+
+
+def login_address(request: HttpRequest) -> str:
+    """The client's address, as ClientAddressMiddleware found it (trusted proxies only)."""
+    return request.META.get("REMOTE_ADDR") or ""
+
+
+def locked_out(
+    request: HttpRequest, response: HttpResponse | None, credentials: dict[str, Any] | None
+) -> HttpResponse:
+    """The login page again, saying why and for how long, with 429 and Retry-After."""
+    seconds = int(get_cool_off(request).total_seconds())
+    form = AuthenticationForm(request, data=None, initial={"username": login_name(request, {})})
+    message = (
+        "Too many failed attempts. Logging in is paused; "
+        f"try again in {math.ceil(seconds / 60)} minutes."
+    )
+    context = {
+        "form": form,
+        "locked_out": message,
+        "signup_open": SiteSettings.current().signup_open,
+        "next": request.POST.get("next", ""),
+    }
+    response = render(request, "registration/login.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response

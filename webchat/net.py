@@ -1,0 +1,54 @@
+"""Who is on the other end of a request: the peer, or the client a trusted proxy names."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cache
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.deprecation import MiddlewareMixin
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@cache
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _address(text: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: Address | None) -> bool:
+    networks = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+    return address is not None and any(address in network for network in networks)
+
+
+def client_address(meta: dict) -> str:
+    """The client's address. X-Forwarded-For is read only when the peer is a trusted proxy,
+    and then from the right: the first address no trusted proxy vouches for is the client.
+    Anything to its left was written by the client and could be anything."""
+    peer = meta.get("REMOTE_ADDR") or ""
+    if not _trusted(_address(peer)):
+        return peer
+    hops = [hop for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break  # a hop that is not an address: nothing further left can be believed
+        if not _trusted(address):
+            return str(address)
+    return peer
+
+
+class ClientAddressMiddleware(MiddlewareMixin):
+    """REMOTE_ADDR becomes the client's address, for every part that reads it (the login
+    throttle, the rate limits, the logs)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request.META["REMOTE_ADDR"] = client_address(request.META)

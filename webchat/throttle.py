@@ -1,0 +1,69 @@
+"""Rate limits on the doors that cost the server or help a guesser: login (every login form,
+the admin's too), signup, password reset, search and share creation.
+
+One table maps a route to its limit in settings.RATE_LIMITS; django-ratelimit counts in the
+cache (Redis when there is one). Anonymous doors count per client address, the others per
+person. A refusal is 429 with Retry-After, as JSON for a script and as a page for a person.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.deprecation import MiddlewareMixin
+from django_ratelimit.core import get_usage
+
+from webchat.errors import ChatError
+
+# route name → (the limit's name in RATE_LIMITS, the method counted, counted per)
+RULES: dict[str, tuple[str, str, str]] = {
+    "login": ("login", "POST", "ip"),
+    "admin:login": ("login", "POST", "ip"),
+    "signup": ("signup", "POST", "ip"),
+    "password_reset": ("password_reset", "POST", "ip"),
+    "search": ("search", "GET", "user_or_ip"),
+    "share-create": ("share", "POST", "user_or_ip"),
+}
+
+
+class ThrottleMiddleware(MiddlewareMixin):
+    def process_view(
+        self, request: HttpRequest, view: Any, args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        match = request.resolver_match
+        rule = RULES.get(match.view_name) if match else None
+        if rule is None or request.method != rule[1]:
+            return None
+        name, method, key = rule
+        usage = get_usage(
+            request,
+            group=name,
+            key=key,
+            rate=settings.RATE_LIMITS[name],
+            method=method,
+            increment=True,
+        )
+        if usage is None or not usage["should_limit"]:
+            return None
+        return refusal(request, max(usage["time_left"], 1))
+
+
+def refusal(request: HttpRequest, seconds: int) -> HttpResponse:
+    message = f"Too many requests. Please wait {_wait(seconds)} and try again."
+    if "application/json" in request.headers.get("Accept", ""):
+        error = ChatError(message, code="rate_limited", retry_after=seconds)
+        response: HttpResponse = JsonResponse(error.body(), status=429)
+    else:
+        response = render(request, "throttled.html", {"message": message}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def _wait(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
