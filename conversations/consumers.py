@@ -7,19 +7,23 @@ closes the socket.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from conversations import frames, generation
 from conversations.follow import Follower
 from conversations.forms import RegenerateForm, ResumeForm, SendForm, client_id_of, parse_frame
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
+from webchat import sessions
 from webchat.errors import (
     ChatError,
     ConversationBusy,
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation: Conversation | None = None
     groups_joined: tuple[str, ...] = ()
+    session_key: str | None = None
+    expiry_watch: asyncio.Task[None] | None = None
     commands = {
         "send": "on_send",
         "regenerate": "on_regenerate",
@@ -58,26 +64,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.refuse(frames.CLOSE_NOT_LOGGED_IN)
             return
-        conversation = await self._conversation(user, self.scope["url_route"]["kwargs"]["id"])
+        self.session_key = self.scope["session"].session_key
+        conversation, expires = await self._conversation(
+            user, self.scope["url_route"]["kwargs"]["id"]
+        )
         if conversation is None:
             await self.refuse(frames.CLOSE_NOT_FOUND)
             return
-        await self.join(conversation, frames.user_group(user.pk))
+        if expires is None:  # the session ended between the handshake and now
+            await self.refuse(frames.CLOSE_NOT_LOGGED_IN)
+            return
+        await self.join(
+            conversation, frames.user_group(user.pk), sessions.group(self.session_key)
+        )
+        self.expiry_watch = asyncio.create_task(self._close_at(expires))
 
     async def refuse(self, code: int) -> None:
         await self.accept()
         await self.close(code=code)
 
-    async def join(self, conversation: Conversation, closing_group: str) -> None:
-        """Follow the conversation's frames, and a group that can close this socket."""
+    async def join(self, conversation: Conversation, *closing_groups: str) -> None:
+        """Follow the conversation's frames, and the groups that can close this socket."""
         self.conversation = conversation
         self.follower = Follower(self.send_text, self._message, self.channel_name)
-        self.groups_joined = (frames.conversation_group(conversation.id), closing_group)
+        self.groups_joined = (frames.conversation_group(conversation.id), *closing_groups)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        if self.expiry_watch is not None:
+            self.expiry_watch.cancel()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.groups_joined:
@@ -111,17 +128,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ack = frames.envelope(frames.ack(client_id, turn.user_message))
         await self.channel_layer.group_send(self.groups_joined[0], ack)
 
+    async def _close_at(self, expires: datetime) -> None:
+        """The session expires: this socket closes, and so does everything of the session
+        (its other sockets, its replies). A session extended meanwhile is waited for again."""
+        while True:
+            await asyncio.sleep(max((expires - timezone.now()).total_seconds(), 0) + 1)
+            expires = await database_sync_to_async(sessions.expires)(self.session_key)
+            if expires is None:
+                break
+        event = {"type": frames.REVOKED, "code": frames.CLOSE_NOT_LOGGED_IN}
+        await self.channel_layer.group_send(sessions.group(self.session_key), event)
+
     async def on_regenerate(self, frame: dict[str, Any], client_id: str | None) -> None:
         await self._start(RegenerateForm(frame).turn())
 
     async def _start(self, request: TurnRequest) -> Turn:
         try:
-            return await generation.start(self.conversation, request)
+            return await generation.start(self.conversation, request, self.session_key)
         except ConversationBusy:
             # Busy, but is the reply's process alive? A dead one frees the conversation.
             if not await self._free_dead_generations():
                 raise
-            return await generation.start(self.conversation, request)
+            return await generation.start(self.conversation, request, self.session_key)
 
     async def _free_dead_generations(self) -> bool:
         freed = False
@@ -155,13 +183,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.follower.arrived(event["snapshot"])
 
     async def user_revoked(self, event: dict[str, Any]) -> None:
-        """The person was deactivated or lost their plan: this socket ends now."""
+        """The person lost access, or this socket's session ended: it closes now."""
         await self.close(code=event["code"])
 
     # --- Database -----------------------------------------------------------------------------
     @database_sync_to_async
-    def _conversation(self, user: Any, raw_id: str) -> Conversation | None:
-        return Conversation.objects.owned_by(user).filter(pk=raw_id).first()
+    def _conversation(self, user: Any, raw_id: str) -> tuple[Conversation | None, datetime | None]:
+        conversation = Conversation.objects.owned_by(user).filter(pk=raw_id).first()
+        return conversation, sessions.expires(self.session_key) if conversation else None
 
     @database_sync_to_async
     def _message(self, message_id: str) -> Message | None:

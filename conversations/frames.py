@@ -46,6 +46,10 @@ def user_group(user_id: Any) -> str:
     return f"user.{user_id}"
 
 
+# To every socket (and reply) of a person or a login session: close with "code", or stop.
+REVOKED = "user.revoked"
+
+
 def share_group(token: str) -> str:
     # Share tokens are URL-safe base64: letters, digits, "-" and "_" are valid in group names.
     return f"share.{token}"

@@ -26,7 +26,7 @@ from django.utils import timezone
 from conversations import frames, turns
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat import grok, sse
+from webchat import grok, sessions, sse
 from webchat.errors import Unavailable, UpstreamError
 from webchat.models import UsageRecord
 from webchat.quotas import estimate_completion
@@ -38,15 +38,20 @@ _running: set[asyncio.Task[None]] = set()
 
 
 # --- Starting a reply -------------------------------------------------------------------------
-async def start(conversation: Conversation, request: TurnRequest) -> Turn:
-    """Store the turn (turns.begin), then start streaming its replies in this process."""
+async def start(
+    conversation: Conversation, request: TurnRequest, session_key: str | None = None
+) -> Turn:
+    """Store the turn (turns.begin), then start streaming its replies in this process.
+
+    With the login session that asked for it, the reply stops when that session ends."""
     try:
         channel = await get_channel_layer().new_channel("generation.")
     except Exception:
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
     turn = await database_sync_to_async(turns.begin)(conversation, request, channel)
-    task = asyncio.get_running_loop().create_task(Generation(conversation.id, turn, channel).run())
+    generation = Generation(conversation.id, turn, channel, session_key)
+    task = asyncio.get_running_loop().create_task(generation.run())
     _running.add(task)
     task.add_done_callback(_running.discard)
     return turn
@@ -86,6 +91,7 @@ class Generation:
     conversation_id: Any
     turn: Turn
     channel: str
+    session_key: str | None = None
     replies: list[Reply] = field(init=False)
     usage: sse.Usage | None = field(default=None, init=False)
     stopped: bool = field(default=False, init=False)
@@ -109,6 +115,9 @@ class Generation:
 
     async def run(self) -> None:
         await self._publish(frames.start(self.reply_ids, self.model.slug), started=self.reply_ids)
+        session_group = sessions.group(self.session_key) if self.session_key else None
+        if session_group:
+            await self._join(session_group)
         self._lease_until = time.monotonic() + settings.CHAT_LEASE_SECONDS
         helpers = [
             asyncio.create_task(self._listen()),
@@ -128,6 +137,14 @@ class Generation:
                 task.cancel()
         await self._flush()
         await self._finish(error)
+        if session_group:
+            await self.layer.group_discard(session_group, self.channel)
+
+    async def _join(self, group: str) -> None:
+        try:
+            await self.layer.group_add(group, self.channel)
+        except Exception:
+            log.warning("could not follow the login session", exc_info=True)
 
     async def _consume(self) -> None:
         async with asyncio.timeout(settings.GROK_TOTAL_TIMEOUT):
@@ -223,15 +240,18 @@ class Generation:
             kind = message.get("type")
             if kind == frames.PING and message.get("reply_to"):
                 await self._answer(message["reply_to"], {"type": frames.PONG})
-            elif kind == frames.STOP:
-                self.stopped = True
-                if self._stream is not None:
-                    self._stream.cancel()  # closes the upstream request
+            elif kind in (frames.STOP, frames.REVOKED):
+                self._stop()
             elif kind == frames.SNAPSHOT:
                 reply = next((r for r in self.replies if r.id == message.get("message")), None)
                 if reply is not None and message.get("reply_to"):
                     snapshot = frames.snapshot(reply, Message.Status.STREAMING)
                     await self._answer(message["reply_to"], frames.snapshot_answer(snapshot))
+
+    def _stop(self) -> None:
+        self.stopped = True
+        if self._stream is not None:
+            self._stream.cancel()  # closes the upstream request
 
     async def _answer(self, channel: str, message: dict[str, Any]) -> None:
         try:

@@ -1,40 +1,58 @@
-"""A person removed (deactivated, plan taken away, deleted) keeps nothing running.
+"""A person removed (deactivated, plan taken away or deleted, account deleted), a password
+changed or reset, and a login session that ends (logout) keep nothing running.
 
-Their sockets are closed at once through their per-user group, on every process, and
-their replies in progress are stopped through the generations' channels.
+Sockets close at once through their per-person or per-session group, on every process;
+replies in progress stop through the generations' channels (a reply follows the session
+that asked for it). A session that merely expires is noticed by its sockets themselves.
 """
 
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 from conversations import frames
 from conversations.models import Message
-from webchat.models import User
+from webchat import sessions
+from webchat.models import Plan, User
+
+
+def _streaming_channels(user_id: Any) -> set[str]:
+    rows = Message.objects.streaming().filter(conversation__owner_id=user_id).exclude(channel="")
+    return set(rows.values_list("channel", flat=True))
 
 
 def revoke(user_id: Any, code: int) -> None:
-    channels = (
-        Message.objects.streaming()
-        .filter(conversation__owner_id=user_id)
-        .exclude(channel="")
-        .values_list("channel", flat=True)
-    )
-    async_to_sync(frames.stop)(set(channels))
+    """Close every socket of the person with `code` and stop every reply of theirs."""
+    async_to_sync(frames.stop)(_streaming_channels(user_id))
     async_to_sync(get_channel_layer().group_send)(
-        frames.user_group(user_id), {"type": "user.revoked", "code": code}
+        frames.user_group(user_id), {"type": frames.REVOKED, "code": code}
     )
+
+
+@receiver(user_logged_out)
+def _end_session(sender: Any, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
+    key = request.session.session_key
+    if key:
+        async_to_sync(get_channel_layer().group_send)(
+            sessions.group(key), {"type": frames.REVOKED, "code": frames.CLOSE_NOT_LOGGED_IN}
+        )
 
 
 @receiver(pre_save, sender=User)
 def _remember_access(sender: type[User], instance: User, **kwargs: Any) -> None:
-    if instance.pk is None:
-        return
-    before = User.objects.filter(pk=instance.pk).values("is_active", "plan_id").first()
-    instance._access_before = before
+    instance._access_before = None
+    fields = kwargs.get("update_fields")
+    if instance.pk is None or (
+        fields is not None and not {"is_active", "plan", "password"} & set(fields)
+    ):
+        return  # last_login on every login, an email change: nothing to compare
+    before = User.objects.filter(pk=instance.pk).values("is_active", "plan_id", "password")
+    instance._access_before = before.first()
 
 
 @receiver(post_save, sender=User)
@@ -46,8 +64,19 @@ def _revoke_on_change(sender: type[User], instance: User, created: bool, **kwarg
         revoke(instance.pk, frames.CLOSE_NOT_LOGGED_IN)
     elif before["plan_id"] is not None and instance.plan_id is None:
         revoke(instance.pk, frames.CLOSE_NO_PLAN)
+    elif before["password"] != instance.password:
+        # Every session but the one that made the change (if any) has ended. Each socket
+        # closes; a page whose session survived reconnects at once (chat.js).
+        revoke(instance.pk, frames.CLOSE_NOT_LOGGED_IN)
 
 
 @receiver(pre_delete, sender=User)
 def _revoke_on_delete(sender: type[User], instance: User, **kwargs: Any) -> None:
     revoke(instance.pk, frames.CLOSE_NOT_LOGGED_IN)
+
+
+@receiver(pre_delete, sender=Plan)
+def _revoke_on_plan_delete(sender: type[Plan], instance: Plan, **kwargs: Any) -> None:
+    # Deleting a plan empties its people's plan by an UPDATE, which sends no save signal.
+    for user_id in instance.users.values_list("pk", flat=True):
+        revoke(user_id, frames.CLOSE_NO_PLAN)

@@ -62,13 +62,17 @@ class Socket:
 
 
 async def open_socket(
-    user: User | None, conversation_id: Any, origin: bytes = b"http://localhost"
+    user: User | None,
+    conversation_id: Any,
+    origin: bytes = b"http://localhost",
+    client: Client | None = None,
 ) -> tuple[Socket, Any]:
+    """A socket of `user` (in a new login session, or in `client`'s)."""
     from webchat.asgi import application
 
-    headers = [(b"origin", origin)]
+    headers = [(b"origin", origin), (b"host", b"localhost")]
     if user is not None:
-        client = await database_sync_to_async(logged_in)(user)
+        client = client or await database_sync_to_async(logged_in)(user)
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
     communicator = WebsocketCommunicator(
         application, f"/ws/conversations/{conversation_id}/", headers=headers

@@ -200,6 +200,7 @@ async def test_an_expired_login_opens_no_socket(alice: User) -> None:
         f"/ws/conversations/{conversation.id}/",
         headers=[
             (b"origin", b"http://localhost"),
+            (b"host", b"localhost"),
             (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
         ],
     )

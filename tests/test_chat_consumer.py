@@ -480,9 +480,46 @@ async def test_anonymous_is_closed_with_4401(conversation: Conversation) -> None
     assert (await socket.communicator.receive_output())["code"] == 4401
 
 
-async def test_a_foreign_origin_is_refused(alice: User, conversation: Conversation) -> None:
-    _, connected = await open_socket(alice, conversation.id, origin=b"http://evil.example")
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"http://evil.example",
+        b"http://localhost:8080",  # another port of the same host: another site
+        b"https://localhost",  # another scheme
+        b"http://localhost.evil.example",
+        b"null",
+        b"",
+    ],
+)
+async def test_only_the_pages_own_origin_may_open_a_socket(
+    alice: User, conversation: Conversation, origin: bytes
+) -> None:
+    _, connected = await open_socket(alice, conversation.id, origin=origin)
     assert not connected
+
+
+def test_origin_rules_follow_djangos_csrf_check(settings: Any) -> None:
+    from webchat.origin import allowed
+
+    def scope(origin: str, host: str, scheme: str = "ws", **headers: str) -> dict:
+        extra = [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+        raw = [(b"origin", origin.encode()), (b"host", host.encode()), *extra]
+        return {"type": "websocket", "scheme": scheme, "headers": raw}
+
+    settings.ALLOWED_HOSTS = ["chat.example", "localhost"]
+    assert allowed(scope("http://chat.example:8000", "chat.example:8000"))
+    assert not allowed(scope("http://chat.example:8001", "chat.example:8000"))
+    assert allowed(scope("https://chat.example", "chat.example", "wss"))
+    assert allowed(scope("https://chat.example:443", "chat.example", "wss"))
+    assert not allowed(scope("http://chat.example", "chat.example", "wss"))
+    assert not allowed(scope("http://evil.example", "evil.example"))  # not an allowed host
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert allowed(scope("https://chat.example", "chat.example", x_forwarded_proto="https"))
+    assert not allowed(scope("https://chat.example", "chat.example"))
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.chat.example", "https://other.example:8443"]
+    assert allowed(scope("https://eu.chat.example", "chat.example", x_forwarded_proto="https"))
+    assert allowed(scope("https://other.example:8443", "chat.example", x_forwarded_proto="https"))
+    assert not allowed(scope("https://other.example", "chat.example", x_forwarded_proto="https"))
 
 
 async def test_a_dead_generation_frees_the_conversation_at_once(

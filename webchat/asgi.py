@@ -1,4 +1,5 @@
-"""http → Django (static files through whitenoise); websocket → origin check → auth → routes."""
+"""http → Django (static files through whitenoise); websocket → same-origin check → auth
+→ routes."""
 
 import os
 
@@ -10,10 +11,10 @@ django_application = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from conversations.routing import websocket_urlpatterns  # noqa: E402
+from webchat.origin import SameOriginValidator  # noqa: E402
 
 if settings.GROK_SIMULATED and settings.GROK_SIMULATOR == "auto":
     # No token: replies come from the built-in simulator, served on a free loopback port.
@@ -24,7 +25,7 @@ if settings.GROK_SIMULATED and settings.GROK_SIMULATOR == "auto":
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": SameOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }

@@ -83,6 +83,8 @@ const handlers = {
 };
 
 // --- Socket ------------------------------------------------------------------------------
+let lastLoggedOut = 0;
+
 function connect() {
   socket = new Socket(config.url("socket", conversationId), {
     onOpen() {
@@ -92,6 +94,11 @@ function connect() {
     onFrame: (frame) => handlers[frame.type]?.(frame),
     onClose(event) {
       if (event.code === config.close.not_logged_in) {
+        // A password change closes every socket of the person; a page whose session
+        // survived it gets in again at once. Refused twice in a row: the session is over.
+        const again = Date.now() - lastLoggedOut < 10000;
+        lastLoggedOut = Date.now();
+        if (!again) return true;
         location.href = `${config.urls.login}?next=${encodeURIComponent(location.pathname)}`;
         return false;
       }
