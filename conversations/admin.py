@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from conversations.models import Conversation, Message
+from webchat.admin import StorableText
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(StorableText, admin.ModelAdmin):
     list_display = ("__str__", "owner", "created", "updated")
     search_fields = ("title", "owner__username")
     raw_id_fields = ("owner", "current_leaf")
@@ -12,7 +13,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(StorableText, admin.ModelAdmin):
     list_display = ("id", "conversation", "role", "model", "status", "created")
     list_filter = ("role", "status", "model")
     raw_id_fields = ("conversation", "parent")

@@ -6,3 +6,6 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         from conversations import signals  # noqa: F401
+        from webchat import text
+
+        text.guard("conversations")

@@ -74,9 +74,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if expires is None:  # the session ended between the handshake and now
             await self.refuse(frames.CLOSE_NOT_LOGGED_IN)
             return
-        await self.join(
-            conversation, frames.user_group(user.pk), sessions.group(self.session_key)
-        )
+        await self.join(conversation, frames.user_group(user.pk), sessions.group(self.session_key))
         self.expiry_watch = asyncio.create_task(self._close_at(expires))
 
     async def refuse(self, code: int) -> None:

@@ -16,11 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from conversations.turns import AFTER_LEAF, TurnRequest
-from webchat import grok
+from webchat import text as stored_text
 from webchat.errors import InvalidRequest
-
-# A NUL character can't be stored (PostgreSQL refuses it) and is never meant.
-NUL_REFUSED = "Messages can't contain NUL characters (\\0); remove them and send again."
 
 
 def parse_frame(text: str | None) -> dict[str, Any]:
@@ -33,11 +30,15 @@ def parse_frame(text: str | None) -> dict[str, Any]:
         frame = json.loads(text)
     except ValueError:
         raise InvalidRequest("This frame is not valid JSON.") from None
+    except RecursionError:
+        raise InvalidRequest(stored_text.TOO_DEEP) from None
     if not isinstance(frame, dict):
         raise InvalidRequest("A frame must be a JSON object.")
-    # JSON can escape half a UTF-16 pair ("\ud800"): text that can be neither stored nor sent.
-    if "\\ud" in text.lower() and not grok.is_unicode(json.dumps(frame, ensure_ascii=False)):
-        raise InvalidRequest("This frame has text that is not valid Unicode.")
+    # Every string of the frame, keys too: "\u0000" and "\ud800" escapes are JSON, but
+    # neither can be stored or sent upstream.
+    found = stored_text.problem(frame)
+    if found:
+        raise InvalidRequest(found)
     return frame
 
 
@@ -101,8 +102,6 @@ class RangeField(JSONField):
 
 
 def _text(value: str, what: str) -> str:
-    if "\x00" in value:
-        raise ValidationError(NUL_REFUSED)
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(value) > limit:
         raise ValidationError(
@@ -154,7 +153,7 @@ class TurnForm(FrameForm):
 
     def clean_model(self) -> str | None:
         model = self.cleaned_data["model"]
-        if model is not None and (not 0 < len(model) <= 64 or "\x00" in model):
+        if model is not None and not 0 < len(model) <= 64:
             raise ValidationError(self.fields["model"].message)
         return model
 

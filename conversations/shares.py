@@ -4,7 +4,9 @@ import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,6 +17,9 @@ from conversations import frames
 from conversations.models import Message, Share
 from conversations.render import render_markdown
 from conversations.views import conversation_for, wants_json
+from webchat import query
+
+SHARES_PER_PAGE = 50
 
 
 def _share_for_owner(request: HttpRequest, token: str) -> Share:
@@ -99,5 +104,16 @@ def fork(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 @login_required
 def listing(request: HttpRequest) -> HttpResponse:
-    shares = Share.objects.filter(conversation__owner=request.user).select_related("conversation")
-    return render(request, "conversations/shares.html", {"shares": shares})
+    """The person's links, newest first, SHARES_PER_PAGE at a time."""
+    number = query.parse(PageQuery, request)["page"] or 1
+    shares = (
+        Share.objects.filter(conversation__owner=request.user)
+        .select_related("conversation")
+        .order_by("-updated", "-pk")
+    )
+    page = Paginator(shares, SHARES_PER_PAGE).get_page(number)
+    return render(request, "conversations/shares.html", {"shares": page, "page": page})
+
+
+class PageQuery(query.QueryForm):
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)

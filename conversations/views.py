@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations import frames, turns
 from conversations.models import Conversation, Message
 from conversations.render import render_markdown
-from webchat import quotas
+from webchat import query, quotas
 from webchat.models import ChatModel, UsageRecord, User
 
 SIDEBAR_SIZE = 50
@@ -203,6 +203,14 @@ def create(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
+class MoreQuery(query.QueryForm):
+    before = query.DateTimeParam()
+
+
+class SearchQuery(query.QueryForm):
+    q = forms.CharField(required=False, strip=True)
+
+
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=200, strip=True)
 
@@ -211,12 +219,7 @@ class RenameForm(forms.Form):
 @login_required
 def more(request: HttpRequest) -> JsonResponse:
     """The next page of the sidebar, for "load more"."""
-    try:
-        before = datetime.fromisoformat(request.GET["before"])
-    except (KeyError, ValueError):
-        error = {"code": "invalid_request", "message": "`before` must be an ISO date-time."}
-        return JsonResponse({"error": error}, status=400)
-    page = _sidebar_page(request.user, before)
+    page = _sidebar_page(request.user, query.parse(MoreQuery, request)["before"])
     groups = [
         {
             "label": label,
@@ -283,23 +286,22 @@ def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
 @login_required
 def search(request: HttpRequest) -> HttpResponse:
     """The person's own conversations whose title or messages contain the words asked for."""
-    # No text holds a NUL character (sends refuse them), and PostgreSQL refuses to compare one.
-    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
+    words = query.parse(SearchQuery, request)["q"][:200]
     results = []
-    if query:
+    if words:
         mine = Conversation.objects.owned_by(request.user)
         matches = mine.filter(
-            Q(title__icontains=query) | Q(messages__content__icontains=query)
+            Q(title__icontains=words) | Q(messages__content__icontains=words)
         ).distinct()
         for conversation in matches[:50]:
-            hit = conversation.messages.filter(content__icontains=query).only("content").first()
+            hit = conversation.messages.filter(content__icontains=words).only("content").first()
             results.append(
                 {
                     "conversation": conversation,
-                    "snippet": _snippet(hit.content, query) if hit else "",
+                    "snippet": _snippet(hit.content, words) if hit else "",
                 }
             )
-    return render(request, "conversations/search.html", {"query": query, "results": results})
+    return render(request, "conversations/search.html", {"query": words, "results": results})
 
 
 def _snippet(text: str, query: str, width: int = 80) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import websockets
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.test import Client
 from hypothesis import HealthCheck, given
@@ -26,8 +27,12 @@ FUZZ = hypothesis_settings(
 )
 
 # JSON values of every shape, and the frame fields the protocol reads.
+# Any string: lone surrogates ("\ud800", which JSON can carry) and NUL included.
+any_text = st.text(st.characters(exclude_categories=()), max_size=40) | st.sampled_from(
+    ["\ud800", "a\udfffb", "\x00", "\udc00\ud800"]
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text,
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -52,8 +57,17 @@ protocol_fields = st.fixed_dictionaries(
         "client_id": json_values,
     },
 )
+
+
+def nested(depth: int) -> str:
+    """A send frame whose system prompt is `depth` lists deep."""
+    return '{"type":"send","content":"x","params":{"system":' + "[" * depth + "]" * depth + "}}"
+
+
 raw_frames = (
     protocol_fields.map(json.dumps)
+    | st.integers(1, 200_000).map(lambda d: "[" * d + "]" * d)
+    | st.integers(1, 200_000).map(nested)
     | json_values.map(json.dumps)
     | st.text(max_size=60)
     | st.binary(max_size=60)
@@ -222,6 +236,132 @@ async def test_a_nul_character_is_refused_by_name(alice: User) -> None:
 
 
 @pytest.mark.django_db
-def test_searching_for_a_nul_character_finds_nothing_and_fails_nothing(alice: User) -> None:
+def test_searching_for_a_nul_character_is_refused_by_name(alice: User) -> None:
     response = logged_in(alice).get("/search/", {"q": "\x00"})
+    assert response.status_code == 400 and "nul" in response.json()["error"]["message"].lower()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_lone_surrogate_in_a_system_prompt_is_refused_and_pages_keep_working(
+    alice: User,
+) -> None:
+    conversation = await Conversation.objects.acreate(owner=alice)
+    socket, _ = await open_socket(alice, conversation.id)
+    for system in ('"\\ud800"', '"ok \\uDFFF"', '{"a": "\\ud83d"}'):
+        raw = '{"type":"send","content":"hi","params":{"system":' + system + '},"client_id":"c"}'
+        await socket.send(raw)
+        answer = await socket.receive()
+        assert answer["code"] == "invalid_request" and "Unicode" in answer["message"]
+    await socket.close()
+    assert not await Message.objects.filter(conversation=conversation).aexists()
+    page = await database_sync_to_async(lambda: logged_in(alice).get(f"/c/{conversation.id}/"))()
+    assert page.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_frame_nested_without_end_is_refused_in_words(alice: User) -> None:
+    conversation = await Conversation.objects.acreate(owner=alice)
+    socket, _ = await open_socket(alice, conversation.id)
+    for depth in (40, 5_000, 200_000):
+        await socket.send(nested(depth))
+        answer = await socket.receive()
+        assert answer["code"] == "invalid_request" and "nested too deeply" in answer["message"]
+    await socket.close()
+
+
+ODD_DATES = [
+    "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+    "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
+    "2026-02-30T00:00:00",
+    "2026-01-01T25:00:00",
+    "+2026-01-01",
+    "2026-01-01T00:00:00+24:00",
+    "\x00",
+    "",
+    "1" * 10_000,
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("before", ODD_DATES)
+def test_odd_dates_in_the_sidebars_paging_are_refused_in_words(alice: User, before: str) -> None:
+    response = logged_in(alice).get("/conversations/more/", {"before": before})
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["message"].startswith("`before`")
+
+
+@pytest.mark.django_db
+def test_a_good_date_pages_the_sidebar(alice: User) -> None:
+    response = logged_in(alice).get("/conversations/more/", {"before": "2026-01-01T00:00:00"})
+    assert response.status_code == 200 and response.json()["more"] is False
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(value=st.text(max_size=40) | st.sampled_from(ODD_DATES) | st.integers().map(str))
+def test_fuzzed_page_parameters_get_a_clear_answer(alice: User, value: str) -> None:
+    client = logged_in(alice)
+    admin = logged_in(
+        User.objects.get_or_create(username="root", is_staff=True, is_superuser=True)[0]
+    )
+    answers = [
+        client.get("/conversations/more/", {"before": value}),
+        client.get("/search/", {"q": value}),
+        client.get("/shares/", {"page": value}),
+        admin.get("/admin/webchat/usagerecord/dashboard/", {"days": value}),
+    ]
+    for response in answers:
+        assert response.status_code in (200, 400), response.content[:300]
+        if response.status_code == 400:
+            assert response.json()["error"]["message"]
+
+
+@pytest.mark.django_db
+def test_undecodable_bytes_in_a_query_string_are_read_as_replacement_characters(
+    alice: User,
+) -> None:
+    # A query string is bytes: half a surrogate pair (ED A0 80) can't become a lone one.
+    response = logged_in(alice).get("/search/?q=%ED%A0%80")
     assert response.status_code == 200
+
+
+def test_text_that_cannot_be_stored_is_refused_by_every_model() -> None:
+    from django.core.exceptions import ValidationError
+
+    from webchat.text import problem
+
+    assert problem("fine ✓") is None
+    assert "NUL" in problem({"a": ["b", "c\x00"]})
+    assert "Unicode" in problem({"key \ud800": 1})
+    deep: list = []
+    for _ in range(40):
+        deep = [deep]
+    assert "deeply" in problem(deep)
+    with pytest.raises(ValidationError, match="content"):
+        Message(role="user", content="half \ud800 pair").save()
+    with pytest.raises(ValidationError, match="params"):
+        Message(role="user", content="ok", params={"system": "\x00"}).save()
+
+
+def test_a_hostile_upstreams_unstorable_text_is_repaired_not_lost() -> None:
+    from webchat.sse import ContentDelta, parse_chunk
+
+    events = parse_chunk('{"choices":[{"delta":{"content":"a\\ud800b\\u0000c"}}]}')
+    assert ContentDelta(0, "a\ufffdb\ufffdc") in events
+    assert parse_chunk('{"choices":[{"delta":{"content":5}}]}') == []
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_unstorable_json_with_the_fields_error(alice: User) -> None:
+    from webchat.models import ChatModel
+
+    model = ChatModel.objects.first()
+    admin = logged_in(User.objects.create_superuser("root", password="x" * 12))
+    url = f"/admin/webchat/chatmodel/{model.pk}/change/"
+    page = admin.get(url)
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list)}
+    data.update({"default_params": '{"stop": ["\\ud800"]}', "display_name": "Grok"})
+    response = admin.post(url, data)
+    assert response.status_code == 200
+    assert "not valid Unicode" in response.content.decode()

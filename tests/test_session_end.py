@@ -93,9 +93,7 @@ async def test_a_password_change_ends_the_other_sessions(
     assert await close_code(refused) == 4401
 
 
-async def test_a_password_reset_ends_every_session(
-    alice: User, conversation: Conversation
-) -> None:
+async def test_a_password_reset_ends_every_session(alice: User, conversation: Conversation) -> None:
     socket, _ = await open_socket(alice, conversation.id)
     reply = await streaming(socket)
     alice.set_password("another long passphrase 43")

@@ -18,7 +18,9 @@ async def follow(token: str) -> tuple[Socket, bool]:
     from webchat.asgi import application
 
     communicator = WebsocketCommunicator(
-        application, f"/ws/shares/{token}/", headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
+        application,
+        f"/ws/shares/{token}/",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
     )
     connected, _ = await communicator.connect()
     return Socket(communicator), connected

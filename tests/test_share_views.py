@@ -164,3 +164,22 @@ def assert_safe(body: str) -> None:
                     .lower()
                     .startswith(("javascript:", "data:", "vbscript:"))
                 )
+
+
+def test_the_list_of_shares_pages(alice: User) -> None:
+    from conversations.models import Share
+    from conversations.shares import SHARES_PER_PAGE
+
+    for i in range(SHARES_PER_PAGE + 3):
+        conversation = Conversation.objects.create(owner=alice, title=f"talk {i:03}")
+        add_exchange(conversation, "q", "a")
+        Share.objects.create(conversation=conversation, leaf=conversation.current_leaf)
+    client = logged_in(alice)
+    first = client.get("/shares/").content.decode()
+    assert f"talk {SHARES_PER_PAGE + 2:03}" in first and "talk 000" not in first
+    assert 'rel="next"' in first
+    second = client.get("/shares/", {"page": 2}).content.decode()
+    assert "talk 000" in second and "Page 2 of 2" in second
+    # Past the end: the last page, as Django's paginator gives it.
+    assert "talk 000" in client.get("/shares/", {"page": 99}).content.decode()
+    assert client.get("/shares/", {"page": "x"}).status_code == 400

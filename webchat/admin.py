@@ -1,9 +1,12 @@
 import csv
+import json
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
@@ -11,13 +14,46 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from webchat import query
 from webchat.dashboard import bar_chart
 from webchat.models import ChatModel, Plan, SiteSettings, UsageRecord, User
 from webchat.quotas import day_start
+from webchat.text import problem
+
+
+class AsciiJSONField(forms.JSONField):
+    """Shows JSON with escapes: a value refused for a lone surrogate goes back to the form
+    as "\\ud800", which a page can hold."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, cls=self.encoder)
+
+
+class StorableText:
+    """Admin forms refuse text that can't be stored (NUL, a lone surrogate, say in a JSON
+    field) with the field's error, before the save would."""
+
+    formfield_overrides = {models.JSONField: {"form_class": AsciiJSONField}}
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+
+        class Checked(form):
+            def clean(self) -> dict[str, Any]:
+                cleaned = super().clean()
+                for name, value in list(cleaned.items()):
+                    found = problem(value)
+                    if found:
+                        self.add_error(name, found)
+                return cleaned
+
+        return Checked
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(StorableText, BaseUserAdmin):
     list_display = (
         "username",
         "email",
@@ -36,7 +72,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(ChatModel)
-class ChatModelAdmin(admin.ModelAdmin):
+class ChatModelAdmin(StorableText, admin.ModelAdmin):
     list_display = (
         "slug",
         "display_name",
@@ -54,7 +90,7 @@ class ChatModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(StorableText, admin.ModelAdmin):
     list_display = (
         "name",
         "is_default",
@@ -102,6 +138,10 @@ CSV_FIELDS = (
 class _Echo:
     def write(self, value: str) -> str:
         return value
+
+
+class DashboardQuery(query.QueryForm):
+    days = forms.IntegerField(required=False, min_value=1, max_value=366)
 
 
 @admin.register(UsageRecord)
@@ -169,10 +209,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         return _csv(changelist.get_queryset(request))
 
     def dashboard(self, request: HttpRequest) -> HttpResponse:
-        try:
-            days = max(1, min(int(request.GET.get("days", 30)), 366))
-        except ValueError:
-            days = 30
+        days = query.parse(DashboardQuery, request)["days"] or 30
         since = day_start(timezone.now()) - timedelta(days=days - 1)
         rows = UsageRecord.objects.filter(created__gte=since)
         per_day = list(

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from webchat.errors import UpstreamError
 from webchat.sse import DONE, Event, SSEParser, parse_chunk
+from webchat.text import problem
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +56,7 @@ def _whole(value: Any, low: int) -> bool:
 def _text(value: Any, most: int) -> bool:
     """Text of 1 to `most` characters that can be stored and sent: no NUL, no lone
     surrogate."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= most
-        and "\x00" not in value
-        and is_unicode(value)
-    )
-
-
-def is_unicode(value: str) -> bool:
-    """Whether `value` is valid Unicode (JSON's "\\ud800" escapes can make it otherwise)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+    return isinstance(value, str) and 0 < len(value) <= most and problem(value) is None
 
 
 _CHECKS: dict[str, tuple[Any, str]] = {

@@ -6,8 +6,6 @@ import ipaddress
 from functools import cache
 
 from django.conf import settings
-from django.http import HttpRequest
-from django.utils.deprecation import MiddlewareMixin
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -44,11 +42,3 @@ def client_address(meta: dict) -> str:
         if not _trusted(address):
             return str(address)
     return peer
-
-
-class ClientAddressMiddleware(MiddlewareMixin):
-    """REMOTE_ADDR becomes the client's address, for every part that reads it (the login
-    throttle, the rate limits, the logs)."""
-
-    def process_request(self, request: HttpRequest) -> None:
-        request.META["REMOTE_ADDR"] = client_address(request.META)

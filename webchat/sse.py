@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webchat.errors import UpstreamError
+from webchat.text import repaired
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +129,10 @@ def parse_chunk(data: str) -> list[Event]:
         index = choice.get("index") or 0
         delta = choice.get("delta") or choice.get("message") or {}
         if isinstance(delta, dict):
-            reasoning = delta.get("reasoning_content")
+            reasoning = _text(delta.get("reasoning_content"), data)
             if reasoning:
                 events.append(ReasoningDelta(index, reasoning))
-            content = delta.get("content")
+            content = _text(delta.get("content"), data)
             if content:
                 events.append(ContentDelta(index, content))
         reason = choice.get("finish_reason")
@@ -141,6 +142,14 @@ def parse_chunk(data: str) -> list[Event]:
     if isinstance(usage, dict):
         events.append(normalise_usage(usage))
     return events
+
+
+def _text(value: Any, data: str) -> str | None:
+    """A delta's text, storable: NUL and lone surrogates can only arrive as JSON escapes,
+    so the text is checked only when the chunk holds one."""
+    if not isinstance(value, str):
+        return None
+    return repaired(value) if "\\u" in data else value
 
 
 def normalise_usage(usage: dict[str, Any]) -> Usage:

@@ -12,12 +12,12 @@ import math
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 from django_ratelimit.core import get_usage
 
 from webchat.errors import ChatError
+from webchat.middleware import error_response
 
 # route name → (the limit's name in RATE_LIMITS, the method counted, counted per)
 RULES: dict[str, tuple[str, str, str]] = {
@@ -54,13 +54,7 @@ class ThrottleMiddleware(MiddlewareMixin):
 
 def refusal(request: HttpRequest, seconds: int) -> HttpResponse:
     message = f"Too many requests. Please wait {_wait(seconds)} and try again."
-    if "application/json" in request.headers.get("Accept", ""):
-        error = ChatError(message, code="rate_limited", retry_after=seconds)
-        response: HttpResponse = JsonResponse(error.body(), status=429)
-    else:
-        response = render(request, "throttled.html", {"message": message}, status=429)
-    response["Retry-After"] = str(seconds)
-    return response
+    return error_response(request, ChatError(message, code="rate_limited", retry_after=seconds))
 
 
 def _wait(seconds: int) -> str:

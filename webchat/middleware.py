@@ -1,0 +1,52 @@
+"""The project's middleware: who the client is, and a ChatError raised by a view as the
+answer a person (a page) or a program (JSON) can read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.deprecation import MiddlewareMixin
+
+from webchat.errors import ChatError
+from webchat.net import client_address
+
+STATUS = {
+    "invalid_request": 400,
+    "not_found": 404,
+    "model_unavailable": 400,
+    "quota_exceeded": 429,
+    "rate_limited": 429,
+}
+TITLES = {400: "That did not work", 404: "Not found", 429: "Too many requests"}
+
+
+def error_response(request: HttpRequest, error: ChatError) -> HttpResponse:
+    status = STATUS.get(error.code, 503)
+    response: HttpResponse
+    # A page for a browser's navigation (it asks for HTML first), JSON for the rest.
+    if "text/html" not in request.headers.get("Accept", ""):
+        response = JsonResponse(error.body(), status=status)
+    else:
+        title = TITLES.get(status, "Please try again")
+        context = {"title": title, "message": error.message}
+        response = render(request, "error.html", context, status=status)
+    if error.retry_after is not None:
+        response["Retry-After"] = str(round(error.retry_after))
+    return response
+
+
+class ClientAddressMiddleware(MiddlewareMixin):
+    """REMOTE_ADDR becomes the client's address (webchat.net), for every part that reads it:
+    the login throttle, the rate limits, the logs."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request.META["REMOTE_ADDR"] = client_address(request.META)
+
+
+class ChatErrorMiddleware(MiddlewareMixin):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
+        if isinstance(exception, ChatError):
+            return error_response(request, exception)
+        return None
