@@ -21,7 +21,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/daphne --bind $(HOST) --port $(PORT) webchat.asgi:application
+	$(BIN)/python -m webchat.serve --bind $(HOST) --port $(PORT) webchat.asgi:application
 
 lint: install
 	$(BIN)/ruff check .

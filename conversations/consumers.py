@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
@@ -23,7 +25,7 @@ from conversations.follow import Follower
 from conversations.forms import RegenerateForm, ResumeForm, SendForm, client_id_of, parse_frame
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat import sessions
+from webchat import lifecycle, sessions
 from webchat.errors import (
     ChatError,
     ConversationBusy,
@@ -35,11 +37,15 @@ from webchat.errors import (
 
 log = logging.getLogger(__name__)
 
+# The chat sockets open on this process, per person and per conversation.
+_open: Counter[str] = Counter()
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation: Conversation | None = None
     groups_joined: tuple[str, ...] = ()
     session_key: str | None = None
+    counted: tuple[str, ...] = ()
     expiry_watch: asyncio.Task[None] | None = None
     commands = {
         "send": "on_send",
@@ -74,6 +80,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if expires is None:  # the session ended between the handshake and now
             await self.refuse(frames.CLOSE_NOT_LOGGED_IN)
             return
+        self.counted = (f"user.{user.pk}", f"conv.{conversation.id}")
+        limits = (settings.CHAT_MAX_SOCKETS_PER_PERSON, settings.CHAT_MAX_SOCKETS_PER_CONVERSATION)
+        if any(_open[key] >= most for key, most in zip(self.counted, limits, strict=True)):
+            self.counted = ()
+            await self.refuse(frames.CLOSE_TOO_MANY)
+            return
+        _open.update(self.counted)
         await self.join(conversation, frames.user_group(user.pk), sessions.group(self.session_key))
         self.expiry_watch = asyncio.create_task(self._close_at(expires))
 
@@ -89,8 +102,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        lifecycle.sockets.add(self)
 
     async def disconnect(self, code: int) -> None:
+        lifecycle.sockets.discard(self)
+        _open.subtract(self.counted)
+        for key in self.counted:
+            if _open[key] <= 0:
+                del _open[key]
         if self.expiry_watch is not None:
             self.expiry_watch.cancel()
         for group in self.groups_joined:
@@ -141,6 +160,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._start(RegenerateForm(frame).turn())
 
     async def _start(self, request: TurnRequest) -> Turn:
+        if lifecycle.draining:
+            raise Unavailable("This server is restarting. Please send again in a moment.")
         try:
             return await generation.start(self.conversation, request, self.session_key)
         except ConversationBusy:

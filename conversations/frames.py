@@ -23,6 +23,8 @@ CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_FOUND = 4404
 # A person whose plan was taken away (policy violation): their sockets close with this.
 CLOSE_NO_PLAN = 1008
+# Past the cap of open sockets for one person or one conversation (on this process).
+CLOSE_TOO_MANY = 4429
 
 
 class Text(Protocol):

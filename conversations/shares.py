@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import frames
+from conversations import frames, storage
 from conversations.models import Message, Share
 from conversations.render import render_markdown
 from conversations.views import conversation_for, wants_json
@@ -97,7 +97,10 @@ def revoke(request: HttpRequest, token: str) -> HttpResponse:
 def fork(request: HttpRequest, token: str) -> HttpResponse:
     """ "Continue this conversation": a private copy of the snapshot becomes the viewer's."""
     share = get_object_or_404(Share.objects.active(), token=token)
+    size = sum(len(m.content) + len(m.reasoning) for m in share.messages())
+    storage.check(request.user, size, fresh=True)
     copy = share.fork(request.user)
+    storage.stored(request.user)
     return redirect(copy.get_absolute_url())
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from conversations import storage
 from conversations.models import Conversation, Message, Said
 from webchat import grok
 from webchat.errors import InvalidRequest, ModelUnavailable, NotFound
@@ -107,6 +108,7 @@ def _store(
     parent = Message(id=history[-1].id, conversation=conversation) if history else None
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.
+        storage.check(conversation.owner, len(content or ""))
         record = UsageRecord.objects.reserve(
             user=conversation.owner,
             chat_model=model,

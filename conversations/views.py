@@ -104,6 +104,7 @@ def client_config() -> dict[str, Any]:
         "close": {
             "not_logged_in": frames.CLOSE_NOT_LOGGED_IN,
             "not_found": frames.CLOSE_NOT_FOUND,
+            "too_many": frames.CLOSE_TOO_MANY,
             "too_big": 1009,  # RFC 6455: a frame over daphne's limit
         },
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,

@@ -93,11 +93,12 @@ class LiveServer:
         if prepare:
             self.manage("migrate", "--noinput")
             self.manage("collectstatic", "--noinput")
-        daphne = Path(sys.executable).with_name("daphne")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    str(daphne),
+                    sys.executable,
+                    "-m",
+                    "webchat.serve",
                     "--bind",
                     "127.0.0.1",
                     "--port",
@@ -179,13 +180,22 @@ class LiveServer:
         self.process.wait()
 
     def stop(self) -> None:
+        """SIGINT: stop at once (replies in flight end interrupted)."""
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGINT)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+    def restart(self) -> None:
+        """A deploy: SIGTERM (the process drains, webchat/serve.py), then a new process on
+        the same port."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGTERM)
+        self.process.wait(float(self.env.get("SHUTDOWN_GRACE_SECONDS", 60)) + 15)
+        self.start(prepare=False)
 
 
 @contextmanager

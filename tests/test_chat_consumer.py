@@ -725,3 +725,25 @@ async def test_a_long_client_id_is_not_echoed(alice: User, conversation: Convers
     error = await socket.receive()
     assert error["code"] == "invalid_request" and "client_id" not in error
     await socket.close()
+
+
+async def test_sockets_past_the_cap_are_closed_with_4429(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    settings.CHAT_MAX_SOCKETS_PER_CONVERSATION = 2
+    settings.CHAT_MAX_SOCKETS_PER_PERSON = 3
+    first, _ = await open_socket(alice, conversation.id)
+    second, _ = await open_socket(alice, conversation.id)
+    third, _ = await open_socket(alice, conversation.id)
+    assert (await third.communicator.receive_output())["code"] == 4429
+    other = await Conversation.objects.acreate(owner=alice)
+    fourth, _ = await open_socket(alice, other.id)
+    assert await fourth.nothing(0.2)  # the third of the person, on another conversation
+    fifth, _ = await open_socket(alice, other.id)
+    assert (await fifth.communicator.receive_output())["code"] == 4429
+    # A closed socket makes room again.
+    await first.close()
+    again, _ = await open_socket(alice, conversation.id)
+    assert await again.nothing(0.2)
+    for socket in (second, fourth, again):
+        await socket.close()

@@ -52,8 +52,8 @@ def _render(workdir: Path, https_port: int, http_port: int, upstreams: list[int]
     )  # fmt: skip
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     replacements = {
-        "server 127.0.0.1:8001;": f"server 127.0.0.1:{upstreams[0]};",
-        "server 127.0.0.1:8002;": f"server 127.0.0.1:{upstreams[1]};",
+        "server 127.0.0.1:8001 ": f"server 127.0.0.1:{upstreams[0]} ",
+        "server 127.0.0.1:8002 ": f"server 127.0.0.1:{upstreams[1]} ",
         "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "server_name chat.example.com;": "server_name 127.0.0.1;",
@@ -90,8 +90,8 @@ def _wait_for_port(port: int) -> None:
 
 
 class Proxied:
-    def __init__(self, a: LiveServer, https: str, http: str) -> None:
-        self.a, self.https, self.http = a, https, http
+    def __init__(self, a: LiveServer, b: LiveServer, https: str, http: str) -> None:
+        self.a, self.b, self.https, self.http = a, b, https, http
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,11 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         "HTTPS": "1",
         "ALLOWED_HOSTS": "127.0.0.1",
         "CSRF_TRUSTED_ORIGINS": f"https://127.0.0.1:{https_port}",
+        # As deploy/webchat.env.example and deploy/webchat@.service set them.
+        "TRUSTED_PROXIES": "127.0.0.1,::1",
+        "SHUTDOWN_GRACE_SECONDS": "30",
     }
-    with two_processes(workdir, "webchat_nginx", ("--proxy-headers",), **env) as (a, b):
+    with two_processes(workdir, "webchat_nginx", **env) as (a, b):
         config = _render(workdir, https_port, http_port, [a.port, b.port])
         subprocess.run(
             [nginx, "-t", "-c", str(config), "-p", str(workdir)], check=True, capture_output=True
@@ -119,7 +122,8 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         try:
             _wait_for_port(https_port)
             a.public_url = f"https://127.0.0.1:{https_port}"
-            yield Proxied(a, a.public_url, f"http://127.0.0.1:{http_port}")
+            b.public_url = a.public_url
+            yield Proxied(a, b, a.public_url, f"http://127.0.0.1:{http_port}")
         finally:
             process.terminate()
             process.wait(10)
@@ -172,3 +176,99 @@ async def test_words_cross_the_proxy_one_by_one(proxied: Proxied) -> None:
         "SELECT content FROM conversations_message WHERE id = %s", uuid.UUID(reply)
     )
     assert text == stored and len(stored.split()) == 40
+
+
+def _tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _follow(proxied: Proxied, session: str, conversation: str, words: int) -> dict:
+    """Sends one message and follows its reply as a browser does: on 4503 it reconnects
+    (nginx picks a process that is up) and resumes from the last seq it holds. Every delta
+    must continue the text exactly: a gap or a repeat fails."""
+    text, seq, reply, reconnects = "", 0, None, 0
+    while True:
+        try:
+            async with websockets.connect(
+                proxied.a.socket_url(conversation),
+                ssl=_tls(),
+                additional_headers={"Cookie": f"sessionid={session}", "Origin": proxied.https},
+            ) as sock:
+                if reply is None:
+                    content = f"[sim words={words} delay=25]"
+                    await sock.send(json.dumps({"type": "send", "content": content}))
+                else:
+                    await sock.send(json.dumps({"type": "resume", "message": reply, "seq": seq}))
+                while True:
+                    frame = json.loads(await asyncio.wait_for(sock.recv(), 30))
+                    kind = frame["type"]
+                    if kind == "start":
+                        reply = frame["messages"][0]
+                    elif kind == "error":
+                        raise AssertionError(frame)
+                    elif frame.get("message") != reply:
+                        continue
+                    elif kind == "snapshot" and frame["seq"] >= seq:
+                        assert frame["content"].startswith(text)
+                        text, seq = frame["content"], frame["seq"]
+                        if frame["status"] != "streaming":
+                            return {"reply": reply, "text": text, "status": frame["status"],
+                                    "reconnects": reconnects}  # fmt: skip
+                    elif kind == "delta" and frame["seq"] > seq:
+                        assert frame["seq"] == seq + 1, f"a gap: {seq} then {frame['seq']}"
+                        text, seq = text + frame["content"], frame["seq"]
+                    elif kind == "done":
+                        return {"reply": reply, "text": text, "status": frame["status"],
+                                "reconnects": reconnects}  # fmt: skip
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4503, closed
+        except (OSError, websockets.InvalidStatus):
+            pass  # connecting while nginx has no process to offer (502): try again
+        reconnects += 1
+        await asyncio.sleep(0.3)
+
+
+async def test_restarting_both_processes_one_after_the_other_cuts_no_reply(
+    proxied: Proxied,
+) -> None:
+    """A deploy: each process in turn gets SIGTERM (it drains) and comes back, while
+    replies stream on both. No reply ends interrupted; no word is lost or doubled."""
+    session = proxied.a.sign_up("deployer")
+    followers = []
+    for server in (proxied.a, proxied.b):
+        for _ in range(3):  # the default plan allows 3 replies at once
+            conversation = proxied.a.new_conversation(session)
+            followers.append(
+                asyncio.create_task(_follow(proxied, session, conversation, words=200))
+            )
+        await asyncio.sleep(1.5)  # the replies are under way (about 5 s each)
+        await asyncio.to_thread(server.restart)
+    results = await asyncio.gather(*followers)
+    # nginx spreads the sockets over both processes: each restart moves some of them.
+    assert sum(r["reconnects"] for r in results) >= 2, "no socket was moved: nothing tested"
+    for result in results:
+        [(stored, status)] = proxied.a.query(
+            "SELECT content, status FROM conversations_message WHERE id = %s",
+            uuid.UUID(result["reply"]),
+        )
+        assert result["status"] == status == "complete", result
+        assert result["text"] == stored and len(stored.split()) == 200
+
+
+async def test_a_forwarded_address_from_the_client_is_not_believed(proxied: Proxied) -> None:
+    """Through the shipped nginx, a client's X-Forwarded-For can't dodge the login lock."""
+    async with httpx.AsyncClient(base_url=proxied.https, verify=False) as client:  # noqa: S501
+        await client.get("/accounts/login/")
+        token = client.cookies["csrftoken"]
+        statuses = []
+        for i in range(6):
+            response = await client.post(
+                "/accounts/login/",
+                data={"username": "nobody-here", "password": "wrong", "csrfmiddlewaretoken": token},
+                headers={"X-Forwarded-For": f"198.51.100.{i}", "Referer": f"{proxied.https}/"},
+            )
+            statuses.append(response.status_code)
+    assert statuses[:4] == [200] * 4 and statuses[4:] == [429, 429], statuses

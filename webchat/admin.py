@@ -99,6 +99,7 @@ class PlanAdmin(StorableText, admin.ModelAdmin):
         "requests_per_minute",
         "concurrent_generations",
         "max_tokens_cap",
+        "storage_mb",
         "user_count",
     )
     filter_horizontal = ("allowed_models",)

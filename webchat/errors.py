@@ -65,6 +65,14 @@ class QuotaError(ChatError):
     model_unavailable (a model the plan leaves out)."""
 
 
+class StorageFull(QuotaError):
+    """The person keeps as much text as their plan allows (a `quota_exceeded` that no
+    waiting lifts: deleting conversations does)."""
+
+    code = "quota_exceeded"
+    status = 403
+
+
 class ConversationBusy(ChatError):
     """A reply is already being written in this conversation."""
 

@@ -23,7 +23,7 @@ TITLES = {400: "That did not work", 404: "Not found", 429: "Too many requests"}
 
 
 def error_response(request: HttpRequest, error: ChatError) -> HttpResponse:
-    status = STATUS.get(error.code, 503)
+    status = getattr(error, "status", None) or STATUS.get(error.code, 503)
     response: HttpResponse
     # A page for a browser's navigation (it asks for HTML first), JSON for the rest.
     if "text/html" not in request.headers.get("Accept", ""):

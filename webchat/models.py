@@ -29,6 +29,12 @@ class Plan(models.Model):
     allowed_models = models.ManyToManyField(
         "ChatModel", blank=True, help_text="None selected: every enabled model."
     )
+    storage_mb = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=100,
+        help_text="Text a person may keep, in MB (conversations, forks, imports); empty: no limit.",
+    )
     is_default = models.BooleanField(default=False, help_text="Given to new accounts.")
 
     class Meta:
@@ -54,7 +60,7 @@ class Plan(models.Model):
 
 
 class User(AbstractUser):
-    """A person who chats. The first account ever created administers the site."""
+    """A person who chats (an administrator is one with is_staff and is_superuser)."""
 
     plan = models.ForeignKey(
         Plan,

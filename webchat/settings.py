@@ -141,6 +141,10 @@ GROK_MAX_RETRIES = env_int("GROK_MAX_RETRIES", 2)
 GROK_RETRY_BASE = env_float("GROK_RETRY_BASE", 1.0)
 GROK_RETRY_MAX_WAIT = env_float("GROK_RETRY_MAX_WAIT", 20.0)
 
+# On SIGTERM (webchat/serve.py) a process lets its replies in flight finish for this long
+# before it exits; the systemd unit's TimeoutStopSec must be longer.
+SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 60.0)
+
 # --- Generation -----------------------------------------------------------------------------
 # Deltas after the first are sent at most this often: invisible to a reader, ~10x fewer frames.
 CHAT_COALESCE_SECONDS = env_float("CHAT_COALESCE_SECONDS", 0.04)
@@ -150,6 +154,10 @@ CHAT_CHECKPOINT_SECONDS = env_float("CHAT_CHECKPOINT_SECONDS", 2.0)
 CHAT_LEASE_SECONDS = env_float("CHAT_LEASE_SECONDS", 15.0)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
 CHAT_MAX_CANDIDATES = env_int("CHAT_MAX_CANDIDATES", 4)
+# Open chat sockets one person, and one conversation, may hold on one process (a tab
+# holds one). Past them a socket is closed with 4429.
+CHAT_MAX_SOCKETS_PER_PERSON = env_int("CHAT_MAX_SOCKETS_PER_PERSON", 24)
+CHAT_MAX_SOCKETS_PER_CONVERSATION = env_int("CHAT_MAX_SOCKETS_PER_CONVERSATION", 8)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -106,6 +106,10 @@ function connect() {
         showError("This conversation does not exist.");
         return false;
       }
+      if (event.code === config.close.too_many) {
+        showError("Too many tabs are open on this conversation or account. Close some, then reload this one.");
+        return false;
+      }
       if (event.code === config.close.too_big) {
         // The server refused a frame as too big: what was being sent goes back to the composer.
         for (const clientId of [...composer.pending.keys()]) unsend(clientId);

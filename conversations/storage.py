@@ -1,0 +1,56 @@
+"""How much text a person keeps, against their plan's `storage_mb`.
+
+Sends are bounded by the token quota already (a message is part of its prompt); forks and
+imports store without spending tokens, so they are checked against a fresh count. The
+count is an aggregate over the person's messages, kept in the cache for a few minutes so
+that a send checks it for the price of a cache read.
+"""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.db.models import Sum
+from django.db.models.functions import Coalesce, Length
+
+from conversations.models import Message
+from webchat.errors import StorageFull
+from webchat.models import User
+
+MB = 1_000_000
+RECOUNT_SECONDS = 300
+
+
+def _key(user: User) -> str:
+    return f"storage-used:{user.pk}"
+
+
+def used(user: User, *, fresh: bool = False) -> int:
+    """Characters of text in the person's messages (a character counts as a byte)."""
+    if not fresh:
+        cached = cache.get(_key(user))
+        if cached is not None:
+            return cached
+    sizes = Message.objects.filter(conversation__owner=user).aggregate(
+        total=Coalesce(Sum(Length("content")), 0) + Coalesce(Sum(Length("reasoning")), 0)
+    )
+    cache.set(_key(user), sizes["total"], RECOUNT_SECONDS)
+    return sizes["total"]
+
+
+def check(user: User, adding: int, *, fresh: bool = False) -> None:
+    """StorageFull unless `adding` more characters fit in the person's allowance."""
+    plan = user.plan
+    if plan is None or plan.storage_mb is None:
+        return
+    limit = plan.storage_mb * MB
+    now = used(user, fresh=fresh)
+    if now + adding > limit:
+        raise StorageFull(
+            f"Your storage is full: you keep {now / MB:,.1f} MB of text and your plan allows "
+            f"{plan.storage_mb:,} MB. Delete conversations you no longer need to make room."
+        )
+
+
+def stored(user: User) -> None:
+    """Something was stored outside a send: the next check counts afresh."""
+    cache.delete(_key(user))

@@ -1,0 +1,92 @@
+"""daphne, with a stop that cuts no reply: `python -m webchat.serve` takes daphne's
+arguments (`--bind`, `--port`, …, then the application).
+
+SIGTERM drains the process (webchat.lifecycle): it stops listening, so the proxy sends new
+connections to the other processes; it closes its sockets with 1012, so browsers
+reconnect there and resume their replies; it waits for its replies in flight to finish
+(at most SHUTDOWN_GRACE_SECONDS); then it exits. SIGINT (Ctrl+C) stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from twisted.internet import reactor
+
+log = logging.getLogger("webchat.serve")
+
+
+class DrainingServer(Server):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["signal_handlers"] = False
+        super().__init__(*args, **kwargs)
+        self.ports: list[Any] = []
+
+    def run(self) -> None:
+        reactor.callWhenRunning(self._handle_signals)
+        super().run()
+
+    def listen_success(self, port: Any) -> None:
+        self.ports.append(port)
+        super().listen_success(port)
+
+    def _handle_signals(self) -> None:
+        loop = asyncio.get_event_loop()
+        loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(self.drain()))
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+
+    async def drain(self) -> None:
+        from webchat import lifecycle
+
+        if lifecycle.draining:
+            return
+        lifecycle.draining = True
+        try:
+            await self._drain()
+        except Exception:
+            log.exception("draining failed; stopping now")
+        finally:
+            self.stop()
+
+    async def _drain(self) -> None:
+        from django.conf import settings
+
+        from conversations import generation
+        from webchat import lifecycle
+
+        for port in self.ports:
+            stopped = port.stopListening()
+            if stopped is not None:
+                await stopped.asFuture(asyncio.get_running_loop())
+        sockets = list(lifecycle.sockets)
+        for consumer in sockets:
+            await consumer.close(code=lifecycle.CLOSE_RESTARTING)
+        running = set(generation._running)
+        log.info(
+            "draining: closed %d sockets, waiting for %d replies (at most %ss)",
+            len(sockets),
+            len(running),
+            settings.SHUTDOWN_GRACE_SECONDS,
+        )
+        if running:
+            _, late = await asyncio.wait(running, timeout=settings.SHUTDOWN_GRACE_SECONDS)
+            if late:
+                log.warning("draining: %d replies still running are cut off", len(late))
+
+
+class CLI(CommandLineInterface):
+    server_class = DrainingServer
+
+
+def main() -> None:
+    sys.exit(CLI().run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
