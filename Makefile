@@ -18,6 +18,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# The embedded default keeps its secret key in .secret_key (made once); production sets
+# SECRET_KEY in its environment instead.
+export SECRET_KEY_FILE ?= $(CURDIR)/.secret_key
+
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from conversations.forms import RegenerateForm, ResumeForm, SendForm, client_id_
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
 from webchat import lifecycle, sessions
+from webchat.logs import request_id
 from webchat.errors import (
     ChatError,
     ConversationBusy,
@@ -65,6 +67,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
+        # This socket's log lines, and its replies', carry one id.
+        request_id.set("ws-" + uuid.uuid4().hex[:13])
         user = self.scope.get("user")
         # Accept first, then close: only an accepted socket can carry a close code.
         if user is None or not user.is_authenticated:

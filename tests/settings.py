@@ -1,5 +1,9 @@
 """The project's settings, made fast and quiet for the test suite."""
 
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-" + "x" * 50)
+
 from webchat.settings import *  # noqa: F403
 
 # Tests start their own simulator on a loopback port and point GROK_API_BASE at it.

@@ -64,6 +64,72 @@ def test_production_settings_are_secure() -> None:
     )
 
 
+def test_production_needs_a_secret_key_and_writes_none(tmp_path: Path) -> None:
+    without = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "SECRET_KEY_FILE")}
+    before = (ROOT / ".secret_key").exists()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT, env={**clean, **without}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "SECRET_KEY is required when DEBUG is off" in result.stderr
+    assert (ROOT / ".secret_key").exists() == before
+    # A key file named by SECRET_KEY_FILE is made once, then read.
+    key_file = tmp_path / "secret"
+    for _ in range(2):
+        made = subprocess.run(
+            [sys.executable, "manage.py", "check"],
+            cwd=ROOT, env={**clean, **without, "SECRET_KEY_FILE": str(key_file)},
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+    assert len(key_file.read_text()) > 50 and oct(key_file.stat().st_mode)[-3:] == "600"
+
+
+def test_a_server_error_reaches_stdout_with_its_traceback_and_request_id(
+    capsys: object, rf: object, settings: object
+) -> None:
+    """DEBUG off and no ADMINS: a 500's traceback still reaches the log on stdout."""
+    import logging.config
+
+    from django.test import Client
+
+    from webchat import logs
+
+    logging.config.dictConfig(logs.config("INFO", "text"))
+    settings.DEBUG = False
+    settings.ADMINS = []
+    settings.ROOT_URLCONF = "tests.failing_urls"
+    try:
+        response = Client(raise_request_exception=False).get("/boom/")
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    out = capsys.readouterr().out
+    assert response.status_code == 500
+    request_id = response["X-Request-ID"]
+    assert f"ERROR   django.request [{request_id}] Internal Server Error: /boom/" in out
+    assert "Traceback" in out and "RuntimeError: deliberately broken" in out
+
+
+def test_json_logs_are_one_object_a_line(capsys: object) -> None:
+    import json
+    import logging
+    import logging.config
+
+    from webchat import logs
+
+    logging.config.dictConfig(logs.config("INFO", "json"))
+    try:
+        logs.request_id.set("abc123")
+        logging.getLogger("webchat.test").info("hello %s", "there")
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["message"] == "hello there" and line["request_id"] == "abc123"
+    assert line["levelname"] == "INFO" and line["name"] == "webchat.test"
+
+
 def test_a_bad_boolean_stops_the_app_with_its_name() -> None:
     result = run("check", **{**PRODUCTION, "DEBUG": "maybe"})
     assert result.returncode != 0

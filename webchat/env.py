@@ -51,15 +51,24 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def secret_key(base_dir: Path) -> str:
-    """SECRET_KEY from the environment, else one generated once and kept beside the database.
+def secret_key(base_dir: Path, debug: bool) -> str:
+    """SECRET_KEY from the environment, or from the file SECRET_KEY_FILE names (made with
+    a new random key if it does not exist yet: `make run` keeps one beside the database).
 
-    The embedded default must work out of the box without ever shipping a known key.
-    """
+    With DEBUG on and neither set, a key file in the project folder; with DEBUG off, a
+    missing key stops the app at start-up: production sets it, nothing is written into the
+    code's folder."""
     key = os.environ.get("SECRET_KEY", "")
     if key:
         return key
-    path = base_dir / ".secret_key"
+    name = os.environ.get("SECRET_KEY_FILE", "")
+    if not name and not debug:
+        raise ImproperlyConfiguredEnv(
+            "SECRET_KEY is required when DEBUG is off: set SECRET_KEY (50 random characters, "
+            "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or "
+            "SECRET_KEY_FILE to a file that holds it."
+        )
+    path = Path(name) if name else base_dir / ".secret_key"
     if path.exists():
         return path.read_text().strip()
     import secrets

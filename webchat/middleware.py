@@ -3,6 +3,7 @@ answer a person (a page) or a program (JSON) can read."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -10,6 +11,7 @@ from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
 
 from webchat.errors import ChatError
+from webchat.logs import request_id
 from webchat.net import client_address
 
 STATUS = {
@@ -43,6 +45,20 @@ class ClientAddressMiddleware(MiddlewareMixin):
 
     def process_request(self, request: HttpRequest) -> None:
         request.META["REMOTE_ADDR"] = client_address(request.META)
+
+
+class RequestIdMiddleware(MiddlewareMixin):
+    """Every log line of a request carries its id, and so does the response
+    (X-Request-ID): a person's report of an error finds its traceback."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request.request_id = uuid.uuid4().hex[:16]
+        request_id.set(request.request_id)
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if hasattr(request, "request_id"):
+            response["X-Request-ID"] = request.request_id
+        return response
 
 
 class ChatErrorMiddleware(MiddlewareMixin):

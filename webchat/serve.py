@@ -19,12 +19,15 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from twisted.internet import reactor
 
+from webchat.logs import AccessLog
+
 log = logging.getLogger("webchat.serve")
 
 
 class DrainingServer(Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["signal_handlers"] = False
+        kwargs["action_logger"] = AccessLog()
         super().__init__(*args, **kwargs)
         self.ports: list[Any] = []
 

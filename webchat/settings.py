@@ -10,12 +10,13 @@ import dj_database_url
 import dj_email_url
 from csp.constants import NONE, SELF
 
+from webchat import logs
 from webchat.env import env_bool, env_float, env_int, env_list, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = secret_key(BASE_DIR)
+SECRET_KEY = secret_key(BASE_DIR, DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webchat.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "webchat.middleware.ClientAddressMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -268,12 +270,5 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "webchat": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-        "conversations": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    },
-}
+# One log on stdout (webchat/logs.py): LOG_FORMAT=text, or json for a log collector.
+LOGGING = logs.config(env_str("LOG_LEVEL", "INFO"), env_str("LOG_FORMAT", "text"))
