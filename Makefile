@@ -5,16 +5,27 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# Every package at a pinned version with its hashes (`make lock` after editing pyproject.toml).
+LOCK := requirements/dev.lock
 
-.PHONY: install run test lint format check pytest pytest-services bench soak soak-ci screenshots clean
+.PHONY: install lock run test lint format check pytest pytest-services bench soak soak-ci screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# The locks: dev.lock (everything make needs) and prod.lock (the app with the PostgreSQL and
+# Redis drivers: the container image). pip-tools is needed only here.
+COMPILE = $(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --generate-hashes --upgrade
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools
+	$(COMPILE) --extra dev --extra postgres --extra redis -o requirements/dev.lock pyproject.toml
+	$(COMPILE) --extra postgres --extra redis -o requirements/prod.lock pyproject.toml
 
 install: $(STAMP)
 

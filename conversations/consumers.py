@@ -27,7 +27,6 @@ from conversations.forms import RegenerateForm, ResumeForm, SendForm, client_id_
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
 from webchat import lifecycle, sessions
-from webchat.logs import request_id
 from webchat.errors import (
     ChatError,
     ConversationBusy,
@@ -36,6 +35,7 @@ from webchat.errors import (
     NotFound,
     Unavailable,
 )
+from webchat.logs import request_id
 
 log = logging.getLogger(__name__)
 

@@ -77,3 +77,15 @@ def secret_key(base_dir: Path, debug: bool) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def require_extra(extra: str, module: str, needed: object) -> None:
+    """A setting that needs an optional driver says which extra installs it."""
+    if not needed:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ImproperlyConfiguredEnv(
+            f"This setting needs the {extra} drivers: pip install 'webchat[{extra}]'."
+        )

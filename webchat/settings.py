@@ -11,7 +11,7 @@ import dj_email_url
 from csp.constants import NONE, SELF
 
 from webchat import logs
-from webchat.env import env_bool, env_float, env_int, env_list, env_str, secret_key
+from webchat.env import env_bool, env_float, env_int, env_list, env_str, require_extra, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -100,6 +100,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+require_extra("redis", "channels_redis", REDIS_URL)
+require_extra("postgres", "psycopg", DATABASES["default"]["ENGINE"].endswith("postgresql"))
 if REDIS_URL:
     # Pub/sub rather than the core layer: for our frames it is ~8x faster and ~5x cheaper
     # in CPU (bench/channel_layers.py), and what it does not keep for a disconnected
