@@ -331,3 +331,25 @@ def test_a_person_sets_their_email_with_their_password() -> None:
     client.post("/accounts/", {"email": "a@example.org", "password": PASSWORD})
     alice.refresh_from_db()
     assert alice.email == "a@example.org"
+
+
+def test_provider_sign_ups_follow_the_sites_signup_unless_always_open(settings: object) -> None:
+    from django.test import RequestFactory
+
+    from webchat.models import SiteSettings
+    from webchat.oidc import SocialAccountAdapter
+
+    request = RequestFactory().get("/")
+    adapter = SocialAccountAdapter(request)
+    SiteSettings.objects.update_or_create(pk=1, defaults={"signup_open": False})
+    settings.OIDC_SIGNUP_OPEN = True
+    assert adapter.is_open_for_signup(request, None)
+    settings.OIDC_SIGNUP_OPEN = False
+    assert not adapter.is_open_for_signup(request, None)
+    SiteSettings.objects.update(signup_open=True)
+    assert adapter.is_open_for_signup(request, None)
+
+
+def test_allauths_own_login_page_is_ours() -> None:
+    response = Client().get("/auth/login/?next=/usage/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/usage/"

@@ -27,6 +27,7 @@ from django.utils.http import urlsafe_base64_encode as encode_uid
 from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
+from webchat import oidc
 from webchat.models import SiteSettings, User
 
 
@@ -195,8 +196,18 @@ def _done_view(title: str, message: str, link_url: str, link_text: str) -> Any:
     return TemplateView.as_view(template_name="registration/message.html", extra_context=context)
 
 
+class LoginView(auth_views.LoginView):
+    """Django's login, with a button for each OpenID Connect provider configured."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            **super().get_context_data(**kwargs),
+            "oidc_providers": oidc.providers(self.request),
+        }
+
+
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", signup, name="signup"),
     path("verify/<uidb64>/<token>/", verify_email, name="verify-email"),

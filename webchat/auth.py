@@ -11,6 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from webchat import oidc
 from webchat.models import SiteSettings
 
 
@@ -43,6 +44,7 @@ def locked_out(
         "form": form,
         "locked_out": message,
         "signup_open": SiteSettings.current().signup_open,
+        "oidc_providers": oidc.providers(request),
         "next": request.POST.get("next", ""),
     }
     response = render(request, "registration/login.html", context, status=429)

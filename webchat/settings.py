@@ -5,6 +5,7 @@ See README.md for the table of variables.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import dj_email_url
@@ -32,6 +33,10 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "django_ratelimit",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "webchat",
     "conversations",
 ]
@@ -45,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -178,6 +184,43 @@ FIRST_SIGNUP_IS_ADMIN = env_bool("FIRST_SIGNUP_IS_ADMIN", True)
 SIGNUP_VERIFY_EMAIL = env_bool("SIGNUP_VERIFY_EMAIL", False)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_DAYS", 3) * 86_400
 
+# --- Sign-in with OpenID Connect (django-allauth) -------------------------------------------
+# One provider from the environment (more can be added in the admin, as social applications
+# of type "OpenID Connect"). OIDC_SERVER_URL is the issuer, or its discovery document.
+OIDC_SERVER_URL = env_str("OIDC_SERVER_URL")
+OIDC_SIGNUP_OPEN = env_bool("OIDC_SIGNUP_OPEN", True)
+# Origins the sign-in form is sent on to: the provider's, and any its authorize endpoint
+# lives on (OIDC_AUTHORIZE_ORIGINS, when that is another host than the issuer).
+OIDC_FORM_ACTION = (
+    [
+        "{0.scheme}://{0.netloc}".format(urlsplit(OIDC_SERVER_URL)),
+        *env_list("OIDC_AUTHORIZE_ORIGINS"),
+    ]
+    if OIDC_SERVER_URL
+    else []
+)
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "APPS": [
+            {
+                "provider_id": env_str("OIDC_PROVIDER_ID", "sso"),
+                "name": env_str("OIDC_NAME", "single sign-on"),
+                "client_id": env_str("OIDC_CLIENT_ID"),
+                "secret": env_str("OIDC_CLIENT_SECRET"),
+                "settings": {"server_url": OIDC_SERVER_URL},
+            }
+        ]
+        if OIDC_SERVER_URL
+        else []
+    }
+}
+# allauth serves only the provider's round trip: passwords, signup and resets stay Django's.
+SOCIALACCOUNT_ONLY = True
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_ADAPTER = "webchat.oidc.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_STORE_TOKENS = False
+
 # --- Email ----------------------------------------------------------------------------------
 # EMAIL_URL: smtp://user:password@host:587/?tls=True, or console: (the default: mails are
 # printed to the log, so password resets work offline).
@@ -188,6 +231,7 @@ AUTHENTICATION_BACKENDS = [
     # Refuses a locked-out login before any password is checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 # Failed logins (every login form, the admin's included) lock logging in for a while. By
 # default a lock holds one name from one address ("pair"), so nobody can lock a person out
@@ -267,7 +311,9 @@ CONTENT_SECURITY_POLICY = {
         "font-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
-        "form-action": [SELF],
+        # The login button posts to webchat, which redirects the form to the provider: the
+        # browser checks that redirect against form-action too.
+        "form-action": [SELF, *OIDC_FORM_ACTION],
         "frame-ancestors": [NONE],
     }
 }

@@ -1,0 +1,31 @@
+"""Sign-in with an OpenID Connect provider (django-allauth): who may come in that way, and
+the buttons the login page shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+from webchat.models import SiteSettings
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
+        """A first sign-in through the provider makes an account when the site's signup is
+        open, or when OIDC_SIGNUP_OPEN says the provider's people may always join."""
+        return settings.OIDC_SIGNUP_OPEN or SiteSettings.current().signup_open
+
+
+def providers(request: HttpRequest) -> list[dict[str, str]]:
+    """The configured OpenID Connect providers, each with the URL its button posts to."""
+    return [
+        {
+            "name": app.name,
+            "url": reverse("openid_connect_login", kwargs={"provider_id": app.provider_id}),
+        }
+        for app in get_adapter().list_apps(request, provider="openid_connect")
+    ]
