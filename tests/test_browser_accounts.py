@@ -1,0 +1,98 @@
+"""The account pages' forms, posted from Chromium itself (its Origin and Referer): changing
+a password (the other tabs reconnect, another browser is logged out), setting an email,
+and resetting a forgotten password with the link from the mail."""
+
+import re
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.helpers import say, sign_up, watch
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "a long enough passphrase 42"
+NEW = "a brand new passphrase 43"
+
+
+def name() -> str:
+    return "p" + uuid.uuid4().hex[:8]
+
+
+def set_email(page: Any, email: str, password: str = PASSWORD) -> None:
+    page.goto("/accounts/")
+    page.fill("#id_email", email)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="Save email").click()
+    page.wait_for_selector("text=Saved.")
+
+
+def test_a_password_change_keeps_this_browser_and_logs_out_another(
+    page: Any, browser: Any, live: LiveServer
+) -> None:
+    person = name()
+    sign_up(page, live, person)
+    say(page, "hello")
+    chat_url = page.url
+    other = browser.new_context(base_url=live.url).new_page()
+    watch(other)
+    other.goto("/accounts/login/")
+    other.fill("#id_username", person)
+    other.fill("#id_password", PASSWORD)
+    other.click("button[type=submit]")
+    other.wait_for_url("**/")
+    other.goto(chat_url)
+    # This browser: a second tab on the chat, and the password change in the first.
+    tab = page.context.new_page()
+    watch(tab)
+    tab.goto(chat_url)
+    tab.wait_for_selector("#composer")
+    page.goto("/accounts/password/")
+    page.fill("#id_old_password", PASSWORD)
+    page.fill("#id_new_password1", NEW)
+    page.fill("#id_new_password2", NEW)
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url("**/accounts/password/done/")
+    assert "Password changed" in page.content()
+    # The other browser's socket was closed: its page goes to the login page.
+    other.wait_for_url("**/accounts/login/**", timeout=10_000)
+    # The tab of this browser reconnected and still chats.
+    time.sleep(1)
+    assert "/accounts/login/" not in tab.url
+    say(tab, "still here?")
+    assert page.problems == [] and tab.problems == []
+
+
+def test_a_forgotten_password_is_reset_with_the_mailed_link(page: Any, live: LiveServer) -> None:
+    person = name()
+    sign_up(page, live, person)
+    set_email(page, f"{person}@example.org")
+    page.goto("/accounts/")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.fill("#id_email", f"{person}@example.org")
+    page.get_by_role("button", name="Send me a link").click()
+    page.wait_for_url("**/accounts/password/reset/sent/")
+    # The console mail backend writes the mail to the server's log.
+    deadline = time.monotonic() + 5
+    link = None
+    while link is None and time.monotonic() < deadline:
+        mails = re.findall(r"(/accounts/password/reset/[\w-]+/[\w-]+/)", live.log.read_text())
+        link = mails[-1] if mails else None
+        time.sleep(0.1)
+    assert link, "no reset mail in the log"
+    page.goto(link)
+    page.fill("#id_new_password1", NEW)
+    page.fill("#id_new_password2", NEW)
+    page.get_by_role("button", name="Set password").click()
+    page.wait_for_url("**/accounts/password/reset/done/")
+    page.goto("/accounts/login/")
+    page.fill("#id_username", person)
+    page.fill("#id_password", NEW)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    assert page.problems == []
