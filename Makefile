@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every package at a pinned version with its hashes (`make lock` after editing pyproject.toml).
 LOCK := requirements/dev.lock
 
-.PHONY: install lock run test lint format check pytest pytest-services bench soak soak-ci screenshots clean
+.PHONY: install lock run test container-check lint format check pytest pytest-services bench soak soak-ci screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,10 @@ soak: install
 	@if $(BIN)/python -m tests.services; then \
 		$(BIN)/python bench/soak.py --users 100 --minutes 30 --services; \
 	fi
+
+# Builds the Dockerfile with podman (a Debian base made locally) and serves the image.
+container-check:
+	sh deploy/container-check.sh
 
 screenshots: install
 	$(BIN)/python docs/screenshots/take.py
