@@ -84,15 +84,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if expires is None:  # the session ended between the handshake and now
             await self.refuse(frames.CLOSE_NOT_LOGGED_IN)
             return
-        self.counted = (f"user.{user.pk}", f"conv.{conversation.id}")
-        limits = (settings.CHAT_MAX_SOCKETS_PER_PERSON, settings.CHAT_MAX_SOCKETS_PER_CONVERSATION)
-        if any(_open[key] >= most for key, most in zip(self.counted, limits, strict=True)):
-            self.counted = ()
+        limits = {
+            f"user.{user.pk}": settings.CHAT_MAX_SOCKETS_PER_PERSON,
+            f"conv.{conversation.id}": settings.CHAT_MAX_SOCKETS_PER_CONVERSATION,
+        }
+        if not self.take_room(limits):
             await self.refuse(frames.CLOSE_TOO_MANY)
             return
-        _open.update(self.counted)
         await self.join(conversation, frames.user_group(user.pk), sessions.group(self.session_key))
         self.expiry_watch = asyncio.create_task(self._close_at(expires))
+
+    def take_room(self, limits: dict[str, int]) -> bool:
+        """Count this socket against each key's limit (on this process), if all have room."""
+        if any(_open[key] >= most for key, most in limits.items()):
+            return False
+        self.counted = tuple(limits)
+        _open.update(self.counted)
+        return True
 
     async def refuse(self, code: int) -> None:
         await self.accept()
@@ -129,7 +137,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             frame = parse_frame(text_data)
             client_id = client_id_of(frame)
-            command = self.commands.get(frame.get("type"))
+            kind = frame.get("type")
+            command = self.commands.get(kind) if isinstance(kind, str) else None
             if command is None:
                 raise InvalidRequest("Unknown frame type.")
             await getattr(self, command)(frame, client_id)

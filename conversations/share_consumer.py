@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from conversations import frames
 from conversations.consumers import ChatConsumer
@@ -25,6 +26,9 @@ class ShareConsumer(ChatConsumer):
         share = await self._share(self.scope["url_route"]["kwargs"]["token"])
         if share is None:
             await self.refuse(frames.CLOSE_NOT_FOUND)
+            return
+        if not self.take_room({f"share.{share.token}": settings.CHAT_MAX_SOCKETS_PER_SHARE}):
+            await self.refuse(frames.CLOSE_TOO_MANY)
             return
         self.leaf = str(share.leaf_id)
         await self.join(share.conversation, frames.share_group(share.token))

@@ -18,6 +18,7 @@ from conversations.models import Message, Share
 from conversations.render import render_markdown
 from conversations.views import conversation_for, wants_json
 from webchat import query
+from webchat.models import User
 
 SHARES_PER_PAGE = 50
 
@@ -97,9 +98,12 @@ def revoke(request: HttpRequest, token: str) -> HttpResponse:
 def fork(request: HttpRequest, token: str) -> HttpResponse:
     """ "Continue this conversation": a private copy of the snapshot becomes the viewer's."""
     share = get_object_or_404(Share.objects.active(), token=token)
-    size = sum(len(m.content) + len(m.reasoning) for m in share.messages())
-    storage.check(request.user, size, fresh=True)
-    copy = share.fork(request.user)
+    with transaction.atomic():
+        # One fork of a person's at a time: two at once would both pass the same count.
+        User.objects.select_for_update().filter(pk=request.user.pk).first()
+        size = sum(storage.size(m) for m in share.messages())
+        storage.check(request.user, size, fresh=True)
+        copy = share.fork(request.user)
     storage.stored(request.user)
     return redirect(copy.get_absolute_url())
 

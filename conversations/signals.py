@@ -1,5 +1,6 @@
-"""A person removed (deactivated, plan taken away or deleted, account deleted), a password
-changed or reset, and a login session that ends (logout) keep nothing running.
+"""A person removed (deactivated, plan taken away or deleted, account deleted), or whose
+password changed or was reset, keeps nothing running. (A login session that ends closes
+what it runs through the session store: webchat/sessions.py.)
 
 Sockets close at once through their per-person or per-session group, on every process;
 replies in progress stop through the generations' channels (a reply follows the session
@@ -10,14 +11,11 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
-from django.http import HttpRequest
 
 from conversations import frames
 from conversations.models import Message
-from webchat import sessions
 from webchat.models import Plan, User
 
 
@@ -32,15 +30,6 @@ def revoke(user_id: Any, code: int) -> None:
     async_to_sync(get_channel_layer().group_send)(
         frames.user_group(user_id), {"type": frames.REVOKED, "code": code}
     )
-
-
-@receiver(user_logged_out)
-def _end_session(sender: Any, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
-    key = request.session.session_key
-    if key:
-        async_to_sync(get_channel_layer().group_send)(
-            sessions.group(key), {"type": frames.REVOKED, "code": frames.CLOSE_NOT_LOGGED_IN}
-        )
 
 
 @receiver(pre_save, sender=User)

@@ -8,9 +8,11 @@ that a send checks it for the price of a cache read.
 
 from __future__ import annotations
 
+import json
+
 from django.core.cache import cache
-from django.db.models import Sum
-from django.db.models.functions import Coalesce, Length
+from django.db.models import Sum, TextField
+from django.db.models.functions import Cast, Coalesce, Length
 
 from conversations.models import Message
 from webchat.errors import StorageFull
@@ -25,16 +27,24 @@ def _key(user: User) -> str:
 
 
 def used(user: User, *, fresh: bool = False) -> int:
-    """Characters of text in the person's messages (a character counts as a byte)."""
+    """Characters of text in the person's messages, their settings (a system prompt)
+    included; a character counts as a byte."""
     if not fresh:
         cached = cache.get(_key(user))
         if cached is not None:
             return cached
     sizes = Message.objects.filter(conversation__owner=user).aggregate(
-        total=Coalesce(Sum(Length("content")), 0) + Coalesce(Sum(Length("reasoning")), 0)
+        total=Coalesce(Sum(Length("content")), 0)
+        + Coalesce(Sum(Length("reasoning")), 0)
+        + Coalesce(Sum(Length(Cast("params", TextField()))), 0)
     )
     cache.set(_key(user), sizes["total"], RECOUNT_SECONDS)
     return sizes["total"]
+
+
+def size(message: Message) -> int:
+    """What one message adds, counted as `used` counts it."""
+    return len(message.content) + len(message.reasoning) + len(json.dumps(message.params))
 
 
 def check(user: User, adding: int, *, fresh: bool = False) -> None:

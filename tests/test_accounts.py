@@ -157,6 +157,32 @@ def test_a_trusted_proxy_names_the_client(settings: object) -> None:
     assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.8", **behind).status_code == 302
 
 
+def test_an_ipv6_subscriber_counts_as_one_address() -> None:
+    User.objects.create_user("alice", password=PASSWORD)
+    for i in range(1, 6):
+        log_in("guess", address=f"2001:db8::{i}")
+    # Another address of the same /64 is the same subscriber: locked.
+    assert log_in(PASSWORD, address="2001:db8::99").status_code == 429
+    assert log_in(PASSWORD, address="2001:db8:0:1::1").status_code == 302
+
+
+def test_the_account_pages_password_checks_are_rate_limited(settings: object) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_check": "3/15m"}
+    alice = User.objects.create_user("alice", password=PASSWORD)
+    client = Client()
+    client.force_login(alice)
+    for _ in range(3):
+        assert (
+            client.post("/accounts/", {"email": "a@example.org", "password": "x"}).status_code
+            == 200
+        )
+    assert (
+        client.post("/accounts/", {"email": "a@example.org", "password": PASSWORD}).status_code
+        == 429
+    )
+    assert client.post("/accounts/password/", {"old_password": PASSWORD}).status_code == 429
+
+
 def test_the_admin_can_lift_a_lock() -> None:
     from axes.models import AccessAttempt
 
@@ -212,6 +238,31 @@ def test_a_login_expires() -> None:
 
 
 # --- The first administrator --------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_first_signups_at_once_make_one_administrator() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def one(i: int) -> int:
+        try:
+            return signup(Client(REMOTE_ADDR=f"10.1.0.{i}"), f"racer{i}").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        assert set(pool.map(one, range(6))) == {302}
+    assert User.objects.count() == 6
+    assert User.objects.filter(is_superuser=True).count() == 1
+
+
+def test_a_site_whose_administrator_stepped_down_gives_signups_nothing() -> None:
+    signup(Client(), "founder")
+    User.objects.filter(username="founder").update(is_superuser=False)
+    signup(Client(), "later")
+    assert not User.objects.get(username="later").is_superuser
+
+
 def test_an_existing_administrator_means_signups_are_people() -> None:
     User.objects.create_superuser("operator", password=PASSWORD)
     signup(Client(), "first")
@@ -263,10 +314,36 @@ def test_signup_with_verification_waits_for_the_link(settings: object, mailoutbo
     )
     (mail,) = mailoutbox
     link = re.search(r"http://testserver(/accounts/verify/\S+)", mail.body).group(1)
-    assert client.get(link).status_code == 302
-    assert client.get("/").status_code == 200
-    # The link works once.
-    assert "not valid" in Client().get(link).content.decode()
+    # Opening the link shows a button; it neither opens the account nor logs anyone in.
+    assert "Confirm" in client.get(link).content.decode()
+    assert not User.objects.get(username="vera").is_active
+    opened = client.post(link)
+    assert "Account confirmed" in opened.content.decode()
+    assert client.get("/").status_code == 302  # not logged in by the link
+    assert (
+        client.post("/accounts/login/", {"username": "vera", "password": PASSWORD}).status_code
+        == 302
+    )
+    # The link works once, and stays dead if the account is deactivated later.
+    assert "not valid" in Client().post(link).content.decode()
+    User.objects.filter(username="vera").update(is_active=False)
+    assert "not valid" in Client().post(link).content.decode()
+    assert not User.objects.get(username="vera").is_active
+
+
+def test_an_unconfirmed_signup_does_not_hold_its_address_forever(settings: object) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.SIGNUP_VERIFY_EMAIL = True
+    data = {"email": "v@example.org", "password1": PASSWORD, "password2": PASSWORD}
+    Client().post("/accounts/signup/", {"username": "squatter", **data})
+    refused = Client().post("/accounts/signup/", {"username": "victim", **data})
+    assert "exists already" in refused.content.decode()
+    User.objects.filter(username="squatter").update(date_joined=timezone.now() - timedelta(days=4))
+    Client().post("/accounts/signup/", {"username": "victim", **data})
+    assert User.objects.filter(username="victim").exists()
 
 
 def test_verification_needs_an_email(settings: object) -> None:

@@ -269,6 +269,16 @@ async def test_a_frame_nested_without_end_is_refused_in_words(alice: User) -> No
     await socket.close()
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_frame_type_of_the_wrong_kind_is_refused_not_crashed(alice: User) -> None:
+    conversation = await Conversation.objects.acreate(owner=alice)
+    socket, _ = await open_socket(alice, conversation.id)
+    for kind in (["send"], {"a": 1}, 5, None):
+        await socket.send({"type": kind, "client_id": "c"})
+        assert (await socket.receive())["code"] == "invalid_request"
+    await socket.close()
+
+
 ODD_DATES = [
     "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
     "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC

@@ -163,3 +163,21 @@ def test_the_project_builds_with_plain_pip(tmp_path: Path) -> None:
     for module in ("webchat/asgi.py", "webchat/migrations/0002_seed_catalog.py",
                    "conversations/consumers.py", "conversations/migrations/0001_initial.py"):  # fmt: skip
         assert module in names
+
+
+def test_no_shipped_command_lets_daphne_believe_a_clients_forwarding_header() -> None:
+    """daphne's --proxy-headers takes the client's address from whoever sends the header,
+    which would defeat the login throttle: the shipped commands serve through webchat.serve,
+    and TRUSTED_PROXIES decides whose header counts."""
+    for name in ("Procfile", "deploy/webchat@.service", "Dockerfile", "Makefile", "README.md",
+                 "docs/deploy.md"):  # fmt: skip
+        text = (ROOT / name).read_text()
+        commands = [line for line in text.splitlines() if "webchat.asgi:application" in line]
+        for command in commands:
+            assert "--proxy-headers" not in command, f"{name}: {command}"
+            assert "webchat.serve" in command, f"{name}: {command}"
+
+
+def test_the_examples_placeholder_key_is_refused() -> None:
+    result = run("check", **{**PRODUCTION, "SECRET_KEY": "change-me-to-50-random-characters"})
+    assert result.returncode != 0 and "placeholder" in result.stderr

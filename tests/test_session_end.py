@@ -140,3 +140,15 @@ async def test_deleting_a_plan_closes_its_peoples_sockets(
     await database_sync_to_async(plan.delete)()
     assert await close_code(socket) == 1008
     assert await status_of(reply) == "stopped"
+
+
+async def test_someone_else_logging_in_over_a_session_closes_its_sockets(
+    alice: User, bob: User, conversation: Conversation
+) -> None:
+    browser = await session(alice)
+    socket, _ = await open_socket(alice, conversation.id, client=browser)
+    response = await database_sync_to_async(browser.post)(
+        "/accounts/login/", {"username": "bob", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert await close_code(socket) == 4401

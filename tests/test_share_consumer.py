@@ -1,11 +1,13 @@
 """Following a shared reply live over /ws/shares/<token>/, and losing it when revoked."""
 
+from typing import Any
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from conversations.models import Conversation, Message, Share
-from tests.helpers import Socket, open_socket, send, split_at_snapshot, text_of
+from tests.helpers import Socket, add_exchange, open_socket, send, split_at_snapshot, text_of
 from webchat.models import User
 
 pytestmark = [
@@ -127,3 +129,17 @@ async def test_a_finished_shared_reply_is_given_once_per_socket(
     assert await viewer.nothing(0.5)
     await viewer.close()
     await owner.close()
+
+
+async def test_readers_of_one_link_are_capped(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    await database_sync_to_async(add_exchange)(conversation, "q", "a")
+    share = await share_now(conversation)
+    settings.CHAT_MAX_SOCKETS_PER_SHARE = 2
+    first, _ = await follow(share.token)
+    second, _ = await follow(share.token)
+    third, _ = await follow(share.token)
+    assert (await third.communicator.receive_output())["code"] == 4429
+    for socket in (first, second):
+        await socket.close()

@@ -63,3 +63,23 @@ async def test_a_send_when_storage_is_full_is_refused_in_words(alice: User) -> N
     assert answer["code"] == "quota_exceeded" and "storage is full" in answer["message"]
     await socket.close()
     assert await Message.objects.filter(conversation=conversation).acount() == 2
+
+
+def test_a_system_prompt_counts_and_forks_are_rate_limited(
+    alice: User, bob: User, settings: object
+) -> None:
+    small_plan(bob)
+    conversation = Conversation.objects.create(owner=alice, title="prompted")
+    add_exchange(conversation, "q", "a")
+    Message.objects.filter(conversation=conversation).update(params={"system": "s" * 300_000})
+    share = Share.objects.create(
+        conversation=conversation, leaf=conversation.current_leaf, include_system=True
+    )
+    client = logged_in(bob)
+    assert client.post(f"/s/{share.token}/fork/").status_code == 302
+    assert storage.used(bob, fresh=True) > 600_000
+    assert client.post(f"/s/{share.token}/fork/").status_code == 403
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "share": "1/h"}
+    Plan.objects.filter(users=bob).update(storage_mb=None)
+    assert client.post(f"/s/{share.token}/fork/").status_code == 302
+    assert client.post(f"/s/{share.token}/fork/").status_code == 429

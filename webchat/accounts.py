@@ -6,6 +6,7 @@ Django's auth views do the work; this module chooses their templates and adds si
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -17,14 +18,16 @@ from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.http import urlsafe_base64_encode as encode_uid
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_http_methods
 from django.views.generic import TemplateView
 
 from webchat import oidc
@@ -48,18 +51,27 @@ class SignupForm(UserCreationForm):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        if email and User.objects.filter(email__iexact=email).exists():
+        if email and _holders(email).exists():
             raise forms.ValidationError("An account with this email address exists already.")
         return email
 
 
+def _holders(email: str) -> Any:
+    """Accounts that hold an address: not one that never confirmed it within the link's
+    life (else anyone could squat an address by signing up with it)."""
+    lapsed = timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    unconfirmed = Q(is_active=False, last_login=None, date_joined__lt=lapsed)
+    return User.objects.filter(email__iexact=email).exclude(unconfirmed)
+
+
 class VerificationTokens(PasswordResetTokenGenerator):
-    """A link that works once: activating the account changes the hashed state."""
+    """A link that works once: confirming stamps last_login, which the hash holds, so the
+    link is dead afterwards, even if the account is deactivated again later."""
 
     key_salt = "webchat.accounts.VerificationTokens"
 
     def _make_hash_value(self, user: User, timestamp: int) -> str:
-        return f"{user.pk}{user.is_active}{user.email}{timestamp}"
+        return f"{user.pk}{user.is_active}{user.last_login}{user.email}{timestamp}"
 
 
 verification_tokens = VerificationTokens()
@@ -77,7 +89,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             user = form.save(commit=False)
             # On a fresh install whoever signs up first owns the site, unless the operator
             # turned that off (FIRST_SIGNUP_IS_ADMIN=0) to use createsuperuser instead.
-            if settings.FIRST_SIGNUP_IS_ADMIN and not _has_admin():
+            if settings.FIRST_SIGNUP_IS_ADMIN and _first_account():
                 user.is_staff = user.is_superuser = True
             user.is_active = not settings.SIGNUP_VERIFY_EMAIL
             user.save()
@@ -94,9 +106,12 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", context)
 
 
-def _has_admin() -> bool:
-    # Locks the superusers' rows (PostgreSQL), so two first signups at once make one admin.
-    return User.objects.select_for_update().filter(is_superuser=True).exists()
+def _first_account() -> bool:
+    """No account exists yet (so no administrator either). The site settings' row, which
+    always exists, is locked first: two first signups at once make one administrator."""
+    SiteSettings.current()
+    SiteSettings.objects.select_for_update().filter(pk=1).first()
+    return not User.objects.exists()
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -115,20 +130,29 @@ def _send_verification(request: HttpRequest, user: User) -> None:
     send_mail("Confirm your webchat account", body, None, [user.email])
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The mailed link shows a button; its POST (with CSRF) opens the account. It does not
+    log in: a link opened in someone else's browser must not sign them in as its owner."""
     try:
         user = User.objects.get(pk=int(urlsafe_base64_decode(uidb64).decode()))
     except (ValueError, OverflowError, User.DoesNotExist):
         user = None
-    if user is None or not verification_tokens.check_token(user, token):
+    if (
+        user is None
+        or user.is_active
+        or user.last_login is not None  # confirmed once already: deactivated since
+        or not verification_tokens.check_token(user, token)
+    ):
         return _message(
             request, "Link not valid", "This link was used already, or it is not valid."
         )
+    if request.method == "GET":
+        return render(request, "registration/verify_confirm.html", {"account": user})
     user.is_active = True
-    user.save(update_fields=["is_active"])
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    return redirect("home")
+    user.last_login = timezone.now()
+    user.save(update_fields=["is_active", "last_login"])
+    return _message(request, "Account confirmed", "Your account is open: log in to start.")
 
 
 class EmailForm(forms.Form):
@@ -149,8 +173,7 @@ class EmailForm(forms.Form):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        others = User.objects.exclude(pk=self.user.pk).filter(email__iexact=email)
-        if email and others.exists():
+        if email and _holders(email).exclude(pk=self.user.pk).exists():
             raise forms.ValidationError("Another account has this email address.")
         return email
 

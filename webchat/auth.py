@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import unicodedata
 from typing import Any
@@ -26,8 +27,16 @@ def login_name(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
 
 
 def login_address(request: HttpRequest) -> str:
-    """The client's address, as ClientAddressMiddleware found it (trusted proxies only)."""
-    return request.META.get("REMOTE_ADDR") or ""
+    """The client's address, as ClientAddressMiddleware found it (trusted proxies only); an
+    IPv6 address counts as its /64, which one subscriber usually holds whole."""
+    address = request.META.get("REMOTE_ADDR") or ""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6 and parsed.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
 
 
 def locked_out(

@@ -60,6 +60,11 @@ def secret_key(base_dir: Path, debug: bool) -> str:
     code's folder."""
     key = os.environ.get("SECRET_KEY", "")
     if key:
+        if not debug and (len(key) < 40 or key.startswith("change-me")):
+            raise ImproperlyConfiguredEnv(
+                "SECRET_KEY is too short or still the example's placeholder: use 50 random "
+                "characters."
+            )
         return key
     name = os.environ.get("SECRET_KEY_FILE", "")
     if not name and not debug:

@@ -19,12 +19,14 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
+    if any(c in url for c in "\\@ ") or url.count("/") != 2:
+        return None  # no browser sends these: a path, credentials, a backslash
     try:
         parts = urlsplit(url)
         port = parts.port or DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
         return None
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or port is None:
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or not port:
         return None
     return parts.scheme, parts.hostname.lower(), port
 

@@ -1,7 +1,11 @@
 """A login session as something that can end under a socket or a reply.
 
 A socket or a reply outlives the request that started it: it joins its session's group
-(logout closes it through there) and watches the session's expiry.
+and watches the session's expiry. The session store below tells that group whenever a
+session is deleted: a logout, a login over it (another person in the same browser), a
+new key at login or after a password change.
+
+SESSION_ENGINE names this module: Django's database sessions, plus that one message.
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
@@ -25,3 +32,19 @@ def expires(session_key: str | None) -> datetime | None:
         return None
     row = Session.objects.filter(pk=session_key, expire_date__gt=timezone.now()).first()
     return row.expire_date if row is not None else None
+
+
+class SessionStore(DatabaseStore):
+    def delete(self, session_key: str | None = None) -> None:
+        key = session_key or self.session_key
+        super().delete(session_key)
+        if key:
+            ended(key)
+
+
+def ended(session_key: str) -> None:
+    """Every socket of the session closes (4401); every reply it started stops."""
+    from conversations import frames
+
+    event = {"type": frames.REVOKED, "code": frames.CLOSE_NOT_LOGGED_IN}
+    async_to_sync(get_channel_layer().group_send)(group(session_key), event)

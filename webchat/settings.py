@@ -168,6 +168,8 @@ CHAT_MAX_CANDIDATES = env_int("CHAT_MAX_CANDIDATES", 4)
 # holds one). Past them a socket is closed with 4429.
 CHAT_MAX_SOCKETS_PER_PERSON = env_int("CHAT_MAX_SOCKETS_PER_PERSON", 24)
 CHAT_MAX_SOCKETS_PER_CONVERSATION = env_int("CHAT_MAX_SOCKETS_PER_CONVERSATION", 8)
+# Readers following one share link live (anyone with the link may).
+CHAT_MAX_SOCKETS_PER_SHARE = env_int("CHAT_MAX_SOCKETS_PER_SHARE", 200)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -255,6 +257,7 @@ RATE_LIMITS = {
     "password_reset": env_str("RATE_LIMIT_PASSWORD_RESET", "5/h"),
     "search": env_str("RATE_LIMIT_SEARCH", "60/m"),
     "share": env_str("RATE_LIMIT_SHARE", "30/h"),
+    "password_check": env_str("RATE_LIMIT_PASSWORD_CHECK", "10/15m"),
 }
 # The in-process cache counts correctly for the one process of the embedded default; with
 # REDIS_URL the counts live in Redis, shared by every process.
@@ -284,6 +287,8 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions, telling a session's sockets and replies when it is deleted.
+SESSION_ENGINE = "webchat.sessions"
 # A login lasts this long; then the person logs in again (their sockets too).
 SESSION_COOKIE_AGE = env_int("SESSION_DAYS", 14) * 86_400
 # Proxies whose X-Forwarded-For is believed (addresses or networks, e.g. 127.0.0.1 for the
