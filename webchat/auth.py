@@ -35,7 +35,8 @@ def login_address(request: HttpRequest) -> str:
     except ValueError:
         return address
     if parsed.version == 6 and parsed.ipv4_mapped is None:
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+        # The network's first address: the lock's records store an address, not a network.
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False).network_address)
     return address
 
 
