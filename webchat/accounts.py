@@ -148,7 +148,8 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
             request, "Link not valid", "This link was used already, or it is not valid."
         )
     if request.method == "GET":
-        return render(request, "registration/verify_confirm.html", {"account": user})
+        context = {"account": user, "title": "Confirm your account"}
+        return render(request, "registration/verify_confirm.html", context)
     user.is_active = True
     user.last_login = timezone.now()
     user.save(update_fields=["is_active", "last_login"])

@@ -31,9 +31,14 @@ def error_response(request: HttpRequest, error: ChatError) -> HttpResponse:
     if "text/html" not in request.headers.get("Accept", ""):
         response = JsonResponse(error.body(), status=status)
     else:
-        title = TITLES.get(status, "Please try again")
-        context = {"title": title, "message": error.message}
-        response = render(request, "error.html", context, status=status)
+        context = {
+            "title": TITLES.get(status, "Please try again"),
+            "message": error.message,
+            "alert": True,
+            "link_url": "/",
+            "link_text": "Back to webchat",
+        }
+        response = render(request, "registration/message.html", context, status=status)
     if error.retry_after is not None:
         response["Retry-After"] = str(round(error.retry_after))
     return response
