@@ -430,3 +430,45 @@ def test_provider_sign_ups_follow_the_sites_signup_unless_always_open(settings: 
 def test_allauths_own_login_page_is_ours() -> None:
     response = Client().get("/auth/login/?next=/usage/")
     assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/usage/"
+
+
+def test_a_name_logs_in_whatever_its_case() -> None:
+    User.objects.create_user("carol", password=PASSWORD)
+    assert log_in(PASSWORD, username="Carol").status_code == 302
+    # Two older accounts that differ only in case: each by its exact name, neither by guess.
+    User.objects.create_user("Dave", password=PASSWORD)
+    User.objects.create_user("dave", password=PASSWORD + "!")
+    assert log_in(PASSWORD, username="Dave").status_code == 302
+    assert log_in(PASSWORD, username="DAVE").status_code == 200
+
+
+def test_a_completed_reset_lifts_the_lock(mailoutbox: list) -> None:
+    import re
+
+    User.objects.create_user("alice", email="alice@example.org", password=PASSWORD)
+    lock_out()
+    client = Client()
+    client.post("/accounts/password/reset/", {"email": "alice@example.org"})
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+)", mailoutbox[0].body)
+    form = client.get(link.group(1), follow=True)
+    new = "another long passphrase 43"
+    client.post(form.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert log_in(new).status_code == 302
+
+
+def test_a_lock_counts_down_and_tries_while_locked_do_not_extend_it(settings: object) -> None:
+    import time
+    from datetime import timedelta
+
+    settings.AXES_COOLOFF_TIME = timedelta(seconds=3)
+    User.objects.create_user("alice", password=PASSWORD)
+    lock_out()
+    time.sleep(1.1)
+    refused = log_in(PASSWORD)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) <= 2
+    assert (
+        "try again in 2 seconds" in refused.content.decode()
+        or "1 seconds" in refused.content.decode()
+    )
+    time.sleep(2)
+    assert log_in(PASSWORD).status_code == 302

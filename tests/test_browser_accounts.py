@@ -96,3 +96,36 @@ def test_a_forgotten_password_is_reset_with_the_mailed_link(page: Any, live: Liv
     page.click("button[type=submit]")
     page.wait_for_url("**/")
     assert page.problems == []
+
+
+def test_a_tab_past_the_cap_says_so_and_keeps_what_is_typed(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, name())
+    say(page, "hello")
+    url = page.url
+    tabs = []
+    for _ in range(7):  # with the first page, 8: the cap of one conversation
+        tab = page.context.new_page()
+        tab.goto(url)
+        tab.wait_for_selector("#composer")
+        tabs.append(tab)
+    extra = page.context.new_page()
+    watch(extra)
+    extra.goto(url)
+    banner = extra.locator("#error")
+    banner.wait_for(state="visible")
+    assert "Too many tabs" in banner.inner_text()
+    assert banner.is_visible() and banner.bounding_box()["y"] < 844  # not below the fold
+    extra.fill("#prompt", "will this be lost?")
+    extra.press("#prompt", "Enter")
+    assert extra.input_value("#prompt") == "will this be lost?"
+    assert extra.locator("#send").is_disabled()
+    # The account page is one click from the chat.
+    page.get_by_role("link", name=re.compile("^p")).first.click()
+    page.wait_for_url("**/accounts/")
+
+
+def test_a_missing_page_is_the_sites_own(page: Any) -> None:
+    response = page.goto("/s/no-such-link/")
+    assert response.status == 404
+    assert "Not found" in page.inner_text("h1")
+    assert page.get_by_role("link", name="Back to webchat").is_visible()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from axes.utils import reset
 from django import forms
 from django.conf import settings
 from django.contrib.auth import login
@@ -31,6 +32,7 @@ from django.views.decorators.http import require_http_methods
 from django.views.generic import TemplateView
 
 from webchat import oidc
+from webchat.auth import login_name
 from webchat.models import SiteSettings, User
 
 
@@ -220,6 +222,15 @@ def _done_view(title: str, message: str, link_url: str, link_text: str) -> Any:
     return TemplateView.as_view(template_name="registration/message.html", extra_context=context)
 
 
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """A completed reset proves the person owns the account: its login locks are lifted."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        reset(username=login_name(self.request, {"username": form.user.get_username()}))
+        return response
+
+
 class LoginView(auth_views.LoginView):
     """Django's login, with a button for each OpenID Connect provider configured."""
 
@@ -270,7 +281,7 @@ urlpatterns = [
             extra_email_context={"timeout_days": settings.PASSWORD_RESET_TIMEOUT // 86_400},
             success_url=reverse_lazy("password_reset_done"),
             context={
-                "intro": "Enter the email address of your account; we send you a link.",
+                "intro": "Enter the email address of your account and we'll send you a link.",
                 "back_url": reverse_lazy("login"),
                 "back_text": "Back to log in",
             },
@@ -290,7 +301,7 @@ urlpatterns = [
     path(
         "password/reset/<uidb64>/<token>/",
         _form_view(
-            auth_views.PasswordResetConfirmView,
+            PasswordResetConfirmView,
             "Choose a new password",
             "Set password",
             success_url=reverse_lazy("password_reset_complete"),

@@ -8,12 +8,16 @@ import unicodedata
 from typing import Any
 
 from axes.helpers import get_cool_off
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from webchat import oidc
 from webchat.models import SiteSettings
+from webchat.throttle import wait_phrase
 
 
 def login_name(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
@@ -40,15 +44,26 @@ def login_address(request: HttpRequest) -> str:
     return address
 
 
+def _seconds_left(request: HttpRequest, credentials: dict[str, Any] | None) -> int:
+    """Until the lock on this name (from this address, for a "pair" lock) lifts."""
+    cool_off = get_cool_off(request)
+    attempts = AccessAttempt.objects.filter(username=login_name(request, credentials))
+    if settings.LOGIN_LOCKOUT == "pair":
+        attempts = attempts.filter(ip_address=login_address(request))
+    last = attempts.order_by("-attempt_time").values_list("attempt_time", flat=True).first()
+    if last is None:
+        return int(cool_off.total_seconds())
+    return max(1, math.ceil((last + cool_off - timezone.now()).total_seconds()))
+
+
 def locked_out(
     request: HttpRequest, response: HttpResponse | None, credentials: dict[str, Any] | None
 ) -> HttpResponse:
     """The login page again, saying why and for how long, with 429 and Retry-After."""
-    seconds = int(get_cool_off(request).total_seconds())
+    seconds = _seconds_left(request, credentials)
     form = AuthenticationForm(request, data=None, initial={"username": login_name(request, {})})
     message = (
-        "Too many failed attempts. Logging in is paused; "
-        f"try again in {math.ceil(seconds / 60)} minutes."
+        f"Too many failed attempts. Logging in is paused; try again in {wait_phrase(seconds)}."
     )
     context = {
         "form": form,

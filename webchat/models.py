@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.db.models import Case, Count, F, Max, Min, Sum, When
@@ -59,6 +60,19 @@ class Plan(models.Model):
         return not allowed.exists() or allowed.filter(pk=chat_model.pk).exists()
 
 
+class UserManager(BaseUserManager):
+    def get_by_natural_key(self, username: str | None) -> "User":
+        """Login by name, whatever its case ("Carol" logs into carol): signup refuses two
+        names that differ only in case. An exact match wins where older accounts do."""
+        try:
+            return self.get(username=username)
+        except self.model.DoesNotExist:
+            matches = list(self.filter(username__iexact=username)[:2])
+            if len(matches) != 1:  # none, or two older accounts: no guessing which
+                raise
+            return matches[0]
+
+
 class User(AbstractUser):
     """A person who chats (an administrator is one with is_staff and is_superuser)."""
 
@@ -73,6 +87,8 @@ class User(AbstractUser):
     bonus_tokens = models.PositiveIntegerField(
         default=0, help_text="Tokens granted on top of the plan's monthly allowance."
     )
+
+    objects = UserManager()
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -245,6 +245,8 @@ AXES_LOCKOUT_PARAMETERS = {"pair": [["username", "ip_address"]], "name": ["usern
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 900))
 AXES_RESET_ON_SUCCESS = True
+# A lock runs its course: tries while locked neither extend it nor are counted.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "webchat.auth.login_name"
 AXES_CLIENT_IP_CALLABLE = "webchat.auth.login_address"
 AXES_LOCKOUT_CALLABLE = "webchat.auth.locked_out"

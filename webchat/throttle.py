@@ -58,11 +58,11 @@ class ThrottleMiddleware(MiddlewareMixin):
 
 
 def refusal(request: HttpRequest, seconds: int) -> HttpResponse:
-    message = f"Too many requests. Please wait {_wait(seconds)} and try again."
+    message = f"Too many requests. Please wait {wait_phrase(seconds)} and try again."
     return error_response(request, ChatError(message, code="rate_limited", retry_after=seconds))
 
 
-def _wait(seconds: int) -> str:
+def wait_phrase(seconds: int) -> str:
     if seconds < 90:
         return f"{seconds} seconds"
     return f"{math.ceil(seconds / 60)} minutes"

@@ -102,12 +102,15 @@ function connect() {
         location.href = `${config.urls.login}?next=${encodeURIComponent(location.pathname)}`;
         return false;
       }
-      if (event.code === config.close.not_found) {
-        showError("This conversation does not exist.");
-        return false;
-      }
-      if (event.code === config.close.too_many) {
-        showError("Too many tabs are open on this conversation or account. Close some, then reload this one.");
+      const final = {
+        [config.close.not_found]: "This conversation does not exist.",
+        [config.close.too_many]: "Too many tabs are open on this conversation or account. Close some, then reload this one.",
+      }[event.code];
+      if (final) {
+        // Nothing sent from here would arrive: what was on its way goes back to the composer.
+        for (const clientId of [...composer.pending.keys()]) unsend(clientId);
+        composer.close(final);
+        showError(final);
         return false;
       }
       if (event.code === config.close.too_big) {

@@ -14,6 +14,7 @@ export class Composer {
     this.status = form.querySelector("#status");
     this.allowance = form.querySelector("#allowance");
     this.pending = new Map(); // client_id → text sent, restored if the send fails
+    this.closedReason = ""; // set when this page's socket is gone for good
     this.model.addEventListener("change", () => this.clampMaxTokens());
     this.clampMaxTokens();
   }
@@ -21,6 +22,7 @@ export class Composer {
   // The text to send, or an error sentence; the text stays in the composer until sent.
   take() {
     const text = this.prompt.value;
+    if (this.closedReason) return { text: null, error: this.closedReason };
     if (!text.trim() || this.sendButton.disabled) return { text: null };
     const chars = [...text].length;
     const limit = this.config.max_chars;
@@ -95,6 +97,13 @@ export class Composer {
     }
     this.allowance.textContent = answer.text;
     this.allowance.classList.toggle("empty", !answer.can_send);
-    this.sendButton.disabled = !answer.can_send;
+    this.sendButton.disabled = !answer.can_send || Boolean(this.closedReason);
+  }
+
+  // This page can send no more (its socket was refused for good): Send stays disabled and
+  // whatever is typed stays in the composer.
+  close(reason) {
+    this.closedReason = reason;
+    this.sendButton.disabled = true;
   }
 }
