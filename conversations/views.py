@@ -6,6 +6,7 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -210,6 +211,10 @@ class MoreQuery(query.QueryForm):
 
 class SearchQuery(query.QueryForm):
     q = forms.CharField(required=False, strip=True)
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+
+SEARCH_PER_PAGE = 20
 
 
 class RenameForm(forms.Form):
@@ -287,14 +292,16 @@ def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
 @login_required
 def search(request: HttpRequest) -> HttpResponse:
     """The person's own conversations whose title or messages contain the words asked for."""
-    words = query.parse(SearchQuery, request)["q"][:200]
-    results = []
+    asked = query.parse(SearchQuery, request)
+    words = asked["q"][:200]
+    results, page = [], None
     if words:
         mine = Conversation.objects.owned_by(request.user)
         matches = mine.filter(
             Q(title__icontains=words) | Q(messages__content__icontains=words)
         ).distinct()
-        for conversation in matches[:50]:
+        page = Paginator(matches, SEARCH_PER_PAGE).get_page(asked["page"] or 1)
+        for conversation in page:
             hit = conversation.messages.filter(content__icontains=words).only("content").first()
             results.append(
                 {
@@ -302,7 +309,8 @@ def search(request: HttpRequest) -> HttpResponse:
                     "snippet": _snippet(hit.content, words) if hit else "",
                 }
             )
-    return render(request, "conversations/search.html", {"query": words, "results": results})
+    context = {"query": words, "results": results, "page": page}
+    return render(request, "conversations/search.html", context)
 
 
 def _snippet(text: str, query: str, width: int = 80) -> str:

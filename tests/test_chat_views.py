@@ -85,6 +85,19 @@ def test_search_finds_titles_and_content_with_a_snippet(alice: User) -> None:
     assert "proof a sourdough loaf" in html
 
 
+def test_search_results_page(alice: User) -> None:
+    from conversations.views import SEARCH_PER_PAGE
+
+    for i in range(SEARCH_PER_PAGE + 5):
+        Conversation.objects.create(owner=alice, title=f"kettle {i:02}")
+    client = logged_in(alice)
+    first = page(client, "/search/?q=kettle")
+    assert first.count('<li><a href="/c/') == SEARCH_PER_PAGE and 'rel="next"' in first
+    second = page(client, "/search/?q=kettle&page=2")
+    assert second.count('<li><a href="/c/') == 5 and "Page 2 of 2" in second
+    assert client.get("/search/", {"q": "kettle", "page": "0"}).status_code == 400
+
+
 def test_the_sidebar_groups_by_day_and_loads_more(alice: User) -> None:
     now = timezone.now()
     for days, count in ((0, 2), (1, 1), (3, 1), (30, 60)):
