@@ -1,6 +1,7 @@
 import uuid
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
 from django import forms
@@ -309,7 +310,8 @@ def search(request: HttpRequest) -> HttpResponse:
                     "snippet": _snippet(hit.content, words) if hit else "",
                 }
             )
-    context = {"query": words, "results": results, "page": page}
+    page_base = "?" + urlencode({"q": words}) + "&page="
+    context = {"query": words, "results": results, "page": page, "page_base": page_base}
     return render(request, "conversations/search.html", context)
 
 
