@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Feedback, Message
 from webchat.admin import StorableText
 
 
@@ -18,3 +18,19 @@ class MessageAdmin(StorableText, admin.ModelAdmin):
     list_filter = ("role", "status", "model")
     raw_id_fields = ("conversation", "parent")
     readonly_fields = ("seq", "channel", "lease_until")
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(StorableText, admin.ModelAdmin):
+    """What people thought of the replies: filter by rating, model or date."""
+
+    list_display = ("rating", "model", "comment_start", "user", "updated")
+    list_filter = ("rating", "model", "updated")
+    search_fields = ("comment", "user__username", "message__content")
+    raw_id_fields = ("message", "user")
+    date_hierarchy = "updated"
+    list_select_related = ("user",)
+
+    @admin.display(description="comment")
+    def comment_start(self, feedback: Feedback) -> str:
+        return feedback.comment[:80] + ("…" if len(feedback.comment) > 80 else "")

@@ -23,7 +23,14 @@ from django.utils import timezone
 
 from conversations import frames, generation
 from conversations.follow import Follower
-from conversations.forms import RegenerateForm, ResumeForm, SendForm, client_id_of, parse_frame
+from conversations.forms import (
+    ContinueForm,
+    RegenerateForm,
+    ResumeForm,
+    SendForm,
+    client_id_of,
+    parse_frame,
+)
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
 from webchat import lifecycle, sessions
@@ -52,6 +59,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     commands = {
         "send": "on_send",
         "regenerate": "on_regenerate",
+        "continue": "on_continue",
         "stop": "on_stop",
         "resume": "on_resume",
     }
@@ -171,6 +179,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_regenerate(self, frame: dict[str, Any], client_id: str | None) -> None:
         await self._start(RegenerateForm(frame).turn())
+
+    async def on_continue(self, frame: dict[str, Any], client_id: str | None) -> None:
+        await self._start(ContinueForm(frame).turn())
 
     async def _start(self, request: TurnRequest) -> Turn:
         if lifecycle.draining:

@@ -1,4 +1,5 @@
-"""The client frames `send`, `regenerate` and `resume`, validated before anything is touched.
+"""The client frames `send`, `regenerate`, `continue` and `resume`, validated before anything
+is touched.
 
 A frame is JSON, so the fields here take values as JSON gives them and never coerce: a
 temperature of "0.5" or a max_tokens of `true` is refused, not read as a number. A refused
@@ -192,6 +193,13 @@ class RegenerateForm(TurnForm):
 
     def turn(self) -> TurnRequest:
         return self.request(regenerate=self.valid()["message"])
+
+
+class ContinueForm(FrameForm):
+    message = IdField("`message` must be a message id.", required=True)
+
+    def turn(self) -> TurnRequest:
+        return TurnRequest(continue_from=self.valid()["message"])
 
 
 class ResumeForm(FrameForm):

@@ -84,6 +84,8 @@ class Reply:
     seq: int = 0
     finish_reason: str = ""
     saved_seq: int = -1
+    # Milliseconds of reasoning before the first word (None: it did not reason).
+    thought_ms: int | None = None
 
 
 @dataclass
@@ -100,7 +102,9 @@ class Generation:
         self.reply_ids = self.turn.reply_ids
         self.model = self.turn.model
         self.payload = self.turn.payload
-        self.replies = [Reply(rid) for rid in self.reply_ids]
+        # A continued reply first says again what it said so far (seq 1), so every socket
+        # shows the new version whole.
+        self.replies = [Reply(rid, pending=self.turn.prefix) for rid in self.reply_ids]
         self._started = time.monotonic()
         self._first_delta: float | None = None
         self._upstream_id = ""
@@ -124,6 +128,8 @@ class Generation:
             asyncio.create_task(self._flush_loop()),
             asyncio.create_task(self._checkpoint_loop()),
         ]
+        if self.turn.prefix:
+            self._dirty.set()
         self._stream = asyncio.create_task(self._consume())
         error: UpstreamError | None = None
         try:
@@ -159,6 +165,9 @@ class Generation:
                 elif isinstance(event, sse.ContentDelta):
                     reply = self._reply(event.index)
                     if reply is not None:
+                        thought = reply.reasoning or reply.pending_reasoning
+                        if thought and reply.thought_ms is None:
+                            reply.thought_ms = self._elapsed_ms()
                         reply.pending += event.text
                         self._dirty.set()
                 elif isinstance(event, sse.ReasoningDelta):
@@ -172,6 +181,9 @@ class Generation:
                         reply.finish_reason = event.reason
                 elif isinstance(event, sse.Usage):
                     self.usage = event  # the last one is the total; never add them up
+
+    def _elapsed_ms(self) -> int:
+        return round((time.monotonic() - self._started) * 1000)
 
     def _reply(self, index: int) -> Reply | None:
         return self.replies[index] if 0 <= index < len(self.replies) else None
@@ -331,15 +343,18 @@ class Generation:
             upstream_id=self._upstream_id,
             error_code=error.code if error else "",
             ttft_ms=round((first - self._started) * 1000) if first else None,
-            duration_ms=round((time.monotonic() - self._started) * 1000),
+            duration_ms=self._elapsed_ms(),
         )
 
     def _save_replies(self, status: str, error: UpstreamError | None) -> None:
         for index, reply in enumerate(self.replies):
             usage = self.usage
+            if reply.thought_ms is None and reply.reasoning:
+                reply.thought_ms = self._elapsed_ms()  # it only thought (stopped, or failed)
             Message.objects.filter(pk=reply.id).update(
                 content=reply.content,
                 reasoning=reply.reasoning,
+                reasoning_ms=reply.thought_ms,
                 seq=reply.seq,
                 status=status,
                 finish_reason=reply.finish_reason,

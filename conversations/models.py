@@ -136,11 +136,20 @@ class Conversation(models.Model):
 
     @transaction.atomic
     def add_regeneration(
-        self, *, parent: "Message", model: str, params: dict[str, Any], n: int, channel: str
+        self,
+        *,
+        parent: "Message",
+        model: str,
+        params: dict[str, Any],
+        n: int,
+        channel: str,
+        content: str = "",
     ) -> list["Message"]:
-        """New sibling replies under `parent` (a user message)."""
+        """New sibling replies under `parent` (a user message), starting with `content`."""
         self._lock_idle()
-        replies = self._start_replies(parent, model=model, params=params, n=n, channel=channel)
+        replies = self._start_replies(
+            parent, model=model, params=params, n=n, channel=channel, content=content
+        )
         self.current_leaf = replies[0]
         self.save(update_fields=["current_leaf", "updated"])
         return replies
@@ -158,7 +167,14 @@ class Conversation(models.Model):
             raise ConversationBusy
 
     def _start_replies(
-        self, parent: "Message", *, model: str, params: dict[str, Any], n: int, channel: str
+        self,
+        parent: "Message",
+        *,
+        model: str,
+        params: dict[str, Any],
+        n: int,
+        channel: str,
+        content: str = "",
     ) -> list["Message"]:
         lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
         return Message.objects.bulk_create(
@@ -167,6 +183,7 @@ class Conversation(models.Model):
                     conversation=self,
                     parent=parent,
                     role=Message.Role.ASSISTANT,
+                    content=content,
                     model=model,
                     params=params,
                     status=Message.Status.STREAMING,
@@ -249,6 +266,8 @@ class Message(models.Model):
     error_message = models.CharField(max_length=500, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # How long the model reasoned before the reply's first word (reasoning models only).
+    reasoning_ms = models.PositiveIntegerField(null=True, blank=True)
     # The last frame sequence number whose text is in `content` (checkpoints keep them in step).
     seq = models.PositiveIntegerField(default=0)
     # While streaming: the channel of the generation (for stop/snapshot) and how long it is
@@ -285,6 +304,36 @@ class Message(models.Model):
             else None,
             "created": self.created.isoformat() if self.created else None,
         }
+
+    @property
+    def reasoning_seconds(self) -> int:
+        return max(1, round((self.reasoning_ms or 0) / 1000))
+
+
+class Feedback(models.Model):
+    """A person's thumbs up or down on a reply, with what they chose to say about it."""
+
+    class Rating(models.TextChoices):
+        UP = "up", "👍 good"
+        DOWN = "down", "👎 bad"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback"
+    )
+    rating = models.CharField(max_length=8, choices=Rating.choices)
+    comment = models.TextField(blank=True, max_length=2000)
+    # The reply's model, kept here so the admin can filter by it in one query.
+    model = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+        verbose_name_plural = "feedback"
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on {self.message_id}"
 
 
 def _share_token() -> str:

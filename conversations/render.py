@@ -3,11 +3,14 @@
 markdown-it-py escapes raw HTML in the source; nh3 then keeps only the tags and attributes
 below, so a reply can format text but never run script, load a frame or phone home. The
 browser applies the same lists (static/js/render.js) to what it renders while streaming.
-No style attributes: the Content-Security-Policy would refuse them anyway.
+No style attributes: the Content-Security-Policy would refuse them anyway, so a table
+column's alignment becomes a class; every block gets dir="auto", so a paragraph in Arabic
+reads right to left inside an English reply.
 """
 
+import re
 from functools import lru_cache
-from html import escape
+from html import escape, unescape
 from typing import Any
 
 import nh3
@@ -21,12 +24,16 @@ TAGS = {
     "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "span",
 }  # fmt: skip
+_DIRECTED = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "th", "td"}
 ATTRIBUTES = {
     "a": {"href", "title"},
     "code": {"class"},
     "span": {"class"},
     "pre": {"class"},
     "ol": {"start"},
+    **{tag: {"dir"} for tag in _DIRECTED - {"th", "td"}},
+    "th": {"dir", "class"},
+    "td": {"dir", "class"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 _formatter = HtmlFormatter(nowrap=True)
@@ -50,11 +57,26 @@ def _image_as_link(_renderer: Any, tokens: Any, idx: int, _options: Any, _env: A
     return f'<a href="{src}">{alt}</a>'
 
 
+_ALIGN = re.compile(r"text-align:(left|center|right)")
+
+
+def _blocks(state: Any) -> None:
+    """dir="auto" on every block a person reads; a column's alignment as a class."""
+    for token in state.tokens:
+        if token.type.endswith("_open") and token.tag in _DIRECTED:
+            token.attrSet("dir", "auto")
+        if token.type in ("th_open", "td_open") and "style" in token.attrs:
+            align = _ALIGN.fullmatch(str(token.attrs.pop("style")))
+            if align:
+                token.attrSet("class", f"align-{align.group(1)}")
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight})
     md.enable(["table", "strikethrough"])
     md.add_render_rule("image", _image_as_link)
+    md.core.ruler.push("blocks", _blocks)
     return md
 
 
@@ -67,3 +89,9 @@ def render_markdown(text: str) -> str:
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
     )
+
+
+def plain_text(text: str) -> str:
+    """What a reader sees of `text` once rendered, as plain words: no `**`, no `#`."""
+    html = _markdown().render(text)
+    return " ".join(unescape(nh3.clean(html, tags=set())).split())

@@ -35,11 +35,14 @@ class TurnRequest:
     `parent` places a new message: AFTER_LEAF, a message id (an edit branches there), or
     None (a new first message). `params` are the person's (system, temperature, max_tokens);
     the model's defaults fill the rest. `n` candidates; None keeps a regenerated reply's.
+    With `continue_from`, a reply cut short goes on: a new version of it that starts with
+    its text, the model asked to carry on from there.
     """
 
     content: str | None = None
     parent: uuid.UUID | str | None = AFTER_LEAF
     regenerate: uuid.UUID | None = None
+    continue_from: uuid.UUID | None = None
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     n: int | None = None
@@ -54,11 +57,15 @@ class Turn:
     model: ChatModel
     payload: dict[str, Any]
     usage_record: int
+    # A continued reply's text so far: the first thing its new version says.
+    prefix: str = ""
 
 
 def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Turn:
     """Store the turn and reserve its tokens at once, or raise a ChatError and store nothing."""
     conversation.refresh_from_db(fields=["current_leaf", "title"])
+    if request.continue_from is not None:
+        return _continue(conversation, request.continue_from, channel)
     if request.regenerate is not None:
         target = conversation.messages.filter(pk=request.regenerate).first()
         if target is None:
@@ -85,6 +92,23 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
     return _store(conversation, history, request.content or "", model, params, channel)
 
 
+def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) -> Turn:
+    target = conversation.messages.filter(pk=target_id, role=Message.Role.ASSISTANT).first()
+    if target is None or target.parent_id is None:
+        raise NotFound("That reply does not exist.")
+    if target.status == Message.Status.STREAMING:
+        raise InvalidRequest("That reply is still being written.")
+    if not target.content:
+        raise InvalidRequest("That reply has nothing to continue from.")
+    model = _catalog_model(target.model or None)
+    kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
+    history = conversation.history(target.parent_id)
+    # The reply so far goes upstream as the assistant's last message: the model carries on.
+    history.append(Said(target.id, Message.Role.ASSISTANT, target.content))
+    params = _params(model, kept, 1)
+    return _store(conversation, history, None, model, params, channel, prefix=target.content)
+
+
 def prompt_tokens(history: list[Said], content: str, system: str) -> int:
     """The estimate reserved for a prompt: the thread, the new message, the system prompt."""
     return estimate_tokens([m.content for m in history] + [content, system])
@@ -97,15 +121,18 @@ def _store(
     model: ChatModel,
     params: dict[str, Any],
     channel: str,
+    prefix: str = "",
 ) -> Turn:
-    """Reserve, then store a new message (`content`) or new replies to the last of `history`.
+    """Reserve, then store a new message (`content`) or new replies to the last of `history`
+    (with a `prefix`, to the one before it: the last is the reply being continued).
 
     `params` are the person's; the model's current defaults fill in the rest of what goes
     upstream, and are not stored with the messages."""
     n = params["n"]
     asked = {**model.defaults(), **params}
     # The parent by its id alone: no query.
-    parent = Message(id=history[-1].id, conversation=conversation) if history else None
+    answered = history[:-1] if prefix else history
+    parent = Message(id=answered[-1].id, conversation=conversation) if answered else None
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.
         storage.check(conversation.owner, len(content or ""))
@@ -130,13 +157,14 @@ def _store(
             history = [*history, Said(user_message.id, user_message.role, content)]
         else:
             assert parent is not None
-            replies = conversation.add_regeneration(parent=parent, **options)
+            replies = conversation.add_regeneration(parent=parent, content=prefix, **options)
     return Turn(
         user_message.as_dict() if user_message else None,
         [str(r.id) for r in replies],
         model,
         _payload(model, history, asked),
         record.id,
+        prefix,
     )
 
 

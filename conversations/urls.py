@@ -9,6 +9,7 @@ urlpatterns = [
     path("c/<uuid:id>/rename/", views.rename, name="conversation-rename"),
     path("c/<uuid:id>/delete/", views.delete, name="conversation-delete"),
     path("c/<uuid:id>/switch/", views.switch, name="conversation-switch"),
+    path("c/<uuid:id>/feedback/", views.feedback, name="conversation-feedback"),
     path("c/<uuid:id>/export.<str:fmt>", views.export, name="conversation-export"),
     path("conversations/more/", views.more, name="conversations-more"),
     path("search/", views.search, name="search"),

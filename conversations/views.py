@@ -11,14 +11,15 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import frames, turns
-from conversations.models import Conversation, Message
-from conversations.render import render_markdown
+from conversations.models import Conversation, Feedback, Message
+from conversations.render import plain_text, render_markdown
 from webchat import query, quotas
 from webchat.models import ChatModel, UsageRecord, User
 
@@ -38,16 +39,7 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
     catalog = list(ChatModel.objects.all())
     models = [m for m in catalog if m.enabled]
     prices = {m.slug: m for m in catalog}
-    thread: list[Message] = []
-    if conversation is not None:
-        Message.objects.expire_stale(conversation=conversation)
-        thread = conversation.thread()
-        for message in thread:
-            if message.role != Message.Role.ASSISTANT:
-                continue
-            if message.status != Message.Status.STREAMING:
-                message.html = render_markdown(message.content)
-            message.usage_title = _usage_title(message, prices.get(message.model))
+    thread = _thread(conversation, prices) if conversation is not None else []
     last = next((m for m in reversed(thread) if m.role == Message.Role.ASSISTANT), None)
     selected = last.model if last else (models[0].slug if models else "")
     # The conversation's system prompt and temperature carry over to the next message;
@@ -77,6 +69,27 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
     }
 
 
+def _thread(conversation: Conversation, prices: dict[str, ChatModel]) -> list[Message]:
+    """The visible thread, each reply ready for conversations/_message.html: its HTML, its
+    model's name, what it cost, the person's rating of it."""
+    Message.objects.expire_stale(conversation=conversation)
+    thread = conversation.thread()
+    replies = [m for m in thread if m.role == Message.Role.ASSISTANT]
+    ratings = dict(Feedback.objects.filter(message__in=replies).values_list("message_id", "rating"))
+    for message in replies:
+        if message.status != Message.Status.STREAMING:
+            message.html = render_markdown(message.content)
+        model = prices.get(message.model)
+        message.model_name = model.display_name if model else message.model
+        message.usage_title = _usage_title(message, model)
+        message.rating = ratings.get(message.id, "")
+    return thread
+
+
+def _prices() -> dict[str, ChatModel]:
+    return {m.slug: m for m in ChatModel.objects.all()}
+
+
 # Stands for a conversation's id in the URLs the browser is given.
 _ID = uuid.UUID(int=0)
 
@@ -93,6 +106,8 @@ def client_config() -> dict[str, Any]:
             "create": reverse("conversation-create"),
             "conversation": url("conversation"),
             "switch": url("conversation-switch"),
+            "feedback": url("conversation-feedback"),
+            "search": reverse("search"),
             "rename": url("conversation-rename"),
             "delete": url("conversation-delete"),
             "share": url("share-create"),
@@ -251,8 +266,50 @@ def switch(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
         )
     leaf = conversation.switch_to(message)
     if wants_json(request):
-        return JsonResponse({"leaf": str(leaf.id)})
+        # The thread through the new branch, for the page to show in place.
+        context = {"thread": _thread(conversation, _prices())}
+        html = render_to_string("conversations/_thread.html", context, request)
+        return JsonResponse({"leaf": str(leaf.id), "html": html})
     return redirect(conversation.get_absolute_url())
+
+
+class FeedbackForm(forms.Form):
+    message = forms.UUIDField()
+    rating = forms.ChoiceField(choices=[("", "none"), *Feedback.Rating.choices], required=False)
+    comment = forms.CharField(max_length=2000, required=False, strip=True)
+
+
+@require_POST
+@login_required
+def feedback(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
+    """A thumbs up or down on a reply (an empty rating takes it back), with a comment."""
+    conversation = conversation_for(request, id)
+    form = FeedbackForm(request.POST)
+    if not form.is_valid():
+        message = "Feedback is a rating (up or down) and a comment of at most 2,000 characters."
+        return JsonResponse({"error": {"code": "invalid_request", "message": message}}, status=400)
+    reply = (
+        conversation.messages.filter(pk=form.cleaned_data["message"], role=Message.Role.ASSISTANT)
+        .exclude(status=Message.Status.STREAMING)
+        .first()
+    )
+    if reply is None:
+        error = {"code": "not_found", "message": "No such reply."}
+        return JsonResponse({"error": error}, status=404)
+    rating = form.cleaned_data["rating"]
+    if not rating:
+        Feedback.objects.filter(message=reply).delete()
+        return JsonResponse({"rating": "", "comment": ""})
+    saved, _ = Feedback.objects.update_or_create(
+        message=reply,
+        defaults={
+            "user": request.user,
+            "rating": rating,
+            "comment": form.cleaned_data["comment"],
+            "model": reply.model,
+        },
+    )
+    return JsonResponse({"rating": saved.rating, "comment": saved.comment})
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
@@ -304,12 +361,21 @@ def search(request: HttpRequest) -> HttpResponse:
         page = Paginator(matches, SEARCH_PER_PAGE).get_page(asked["page"] or 1)
         for conversation in page:
             hit = conversation.messages.filter(content__icontains=words).only("content").first()
-            results.append(
-                {
-                    "conversation": conversation,
-                    "snippet": _snippet(hit.content, words) if hit else "",
-                }
-            )
+            # The words as a reader sees them: rendered, then as plain text (no `**`).
+            shown = plain_text(hit.content) if hit else ""
+            snippet = _snippet(shown, words) if words.lower() in shown.lower() else shown[:160]
+            results.append({"conversation": conversation, "snippet": snippet})
+    if wants_json(request):
+        found = [
+            {
+                "id": str(r["conversation"].id),
+                "title": str(r["conversation"]),
+                "url": r["conversation"].get_absolute_url(),
+                "snippet": r["snippet"],
+            }
+            for r in results
+        ]
+        return JsonResponse({"results": found, "more": bool(page and page.has_next())})
     page_base = "?" + urlencode({"q": words}) + "&page="
     context = {"query": words, "results": results, "page": page, "page_base": page_base}
     return render(request, "conversations/search.html", context)

@@ -29,6 +29,7 @@ STRANGER = {
     "conversation-rename": "404",
     "conversation-delete": "404",
     "conversation-switch": "404",
+    "conversation-feedback": "404",
     "conversation-export": "404",
     "conversation-composer": "404",
     "share-create": "404",

@@ -86,9 +86,9 @@ def test_settings_out_of_range_are_refused_in_words_and_the_text_kept(
     page: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, "outofrange")
-    page.click("#settings summary")
+    page.click("#settings-button")
     page.fill("#temperature", "5")
-    page.click("#settings summary")  # folded away again, as a person leaves it
+    page.click("#settings-button")  # folded away again, as a person leaves it
     page.fill("#prompt", "Too hot [sim words=3 delay=1]")
     page.click("#send")
     page.wait_for_selector("text=Temperature must be a number from 0 to 2.")
@@ -100,6 +100,7 @@ def test_settings_out_of_range_are_refused_in_words_and_the_text_kept(
 def test_the_usage_and_shared_links_pages_fit_a_phone(phone: Any, live: LiveServer) -> None:
     sign_up(phone, live, "phoneuser")
     say(phone, "Something to share [sim words=5 delay=1]")
+    phone.click("#actions-button")
     phone.click("#share")
     phone.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
     for url in ("/usage/", "/shares/"):

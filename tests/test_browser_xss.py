@@ -20,7 +20,7 @@ INSPECT = """() => {
     const tag = el.tagName.toLowerCase();
     if (["script", "img", "iframe", "svg", "object", "embed", "style", "link", "meta", "base",
          "form", "math", "video", "audio", "input"].includes(tag)) bad.push(tag);
-    if (tag === "button" && !el.classList.contains("copy-code")) bad.push(tag);
+    if (tag === "button" && !el.parentElement.classList.contains("code-bar")) bad.push(tag);
     for (const attr of el.getAttributeNames()) {
       if (attr.startsWith("on")) bad.push(`${tag}[${attr}]`);
     }

@@ -44,7 +44,7 @@ def test_it_answers_json_for_the_composer(alice: User) -> None:
 def test_the_composer_shows_what_is_left(alice: User) -> None:
     html = logged_in(alice).get("/").content.decode()
     assert f"{alice.plan.tokens_per_day:,} tokens left" in html
-    assert 'id="send" class="primary">' in html
+    assert 'id="send" class="primary send">' in html
 
 
 def test_with_nothing_left_the_composer_says_so_before_sending(alice: User) -> None:
@@ -53,7 +53,7 @@ def test_with_nothing_left_the_composer_says_so_before_sending(alice: User) -> N
     spend(alice, "grok-3", 60, 0)
     html = logged_in(alice).get("/").content.decode()
     assert "No tokens left until" in html
-    assert 'id="send" class="primary" disabled' in html
+    assert 'id="send" class="primary send" disabled' in html
 
 
 def test_without_a_plan_it_says_so(alice: User) -> None:
@@ -77,14 +77,14 @@ def test_the_composer_and_a_send_follow_one_rule(alice: User) -> None:
 
     html = client.get(f"/c/{long.id}/").content.decode()
     assert "835 tokens left: too few for this conversation" in html
-    assert 'id="send" class="primary" disabled' in html
+    assert 'id="send" class="primary send" disabled' in html
     assert client.get(f"/c/{long.id}/composer/").json()["can_send"] is False
     with pytest.raises(QuotaError) as caught:
         turns.begin(long, turns.TurnRequest(content="x", model="grok-3"), "gen.a")
     assert caught.value.code == "quota_exceeded"
 
     html = client.get(f"/c/{short.id}/").content.decode()
-    assert "835 tokens left<" in html and 'id="send" class="primary">' in html
+    assert "835 tokens left<" in html and 'id="send" class="primary send">' in html
     assert client.get(f"/c/{short.id}/composer/").json() == {
         "can_send": True,
         "text": "835 tokens left",

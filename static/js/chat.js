@@ -1,22 +1,39 @@
 // The chat page: one websocket per conversation, its frames applied to the thread in place.
-// The parts: socket.js (the connection), thread.js (the messages), composer.js (what is
-// being written and sent), header.js (the conversation's title and actions).
+// The parts: socket.js (the connection), thread.js (the messages), scroll.js (following
+// the reply), composer.js (what is being written and sent), header.js (the conversation's
+// title and actions), sidebar.js (the list of conversations), search.js (Ctrl+K) and
+// dialog.js (the page's own dialogs and menus).
 
 import { Composer } from "./composer.js";
+import { ask, openMenu } from "./dialog.js";
 import { Header } from "./header.js";
 import { pageConfig, post } from "./http.js";
-import { setUpLoadMore, setUpTheme } from "./sidebar.js";
+import { downloadCode } from "./render.js";
+import { Scroller } from "./scroll.js";
+import { SearchDialog } from "./search.js";
+import { Sidebar } from "./sidebar.js";
 import { Socket } from "./socket.js";
 import { Thread } from "./thread.js";
 
 const config = pageConfig();
 const chat = document.getElementById("chat");
 const errorBanner = document.getElementById("error");
-const thread = new Thread(document.getElementById("thread"));
 const composer = new Composer(document.getElementById("composer"), config);
-const header = new Header(config, showError);
+const models = Object.fromEntries([...composer.model.options].map((o) => [o.value, o.textContent]));
+const thread = new Thread(document.getElementById("thread"), models);
+const scroller = new Scroller(document.getElementById("scroller"), thread.element, document.getElementById("jump"));
+const sidebar = new Sidebar(config, {
+  current: () => conversationId,
+  onRenamed: (title) => header.setTitle(title),
+  showError,
+});
+const header = new Header(config, sidebar, showError);
+const search = new SearchDialog(config.urls.search);
 let conversationId = chat.dataset.conversation || null;
 let socket = null;
+// A new version this page asked for (regenerate, continue, edit): the versions already at
+// its place, so its ‹ n/n › arrows show as soon as it starts.
+let branching = null;
 
 function showError(text) {
   errorBanner.textContent = text;
@@ -26,11 +43,6 @@ function showError(text) {
 function refreshControls() {
   composer.busy(thread.streamingIds().length > 0);
   header.shareable(Boolean(conversationId) && !thread.isEmpty());
-}
-
-function scrollToEnd() {
-  const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 200;
-  if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
 }
 
 // A send that will not happen: its message leaves the thread, its text the composer keeps.
@@ -54,18 +66,24 @@ const handlers = {
     if (article) {
       article.dataset.parent = frame.message.parent || "";
       thread.addActions(article);
+      if (branching?.clientId && branching.clientId === frame.client_id) {
+        thread.setSiblings(article, [...branching.siblings, frame.message.id]);
+        branching = null;
+      }
     }
-    if (header.isNew()) header.name(frame.message.content);
+    if (header.isNew()) header.setTitle(titleFrom(frame.message.content));
   },
   start(frame) {
-    thread.start(frame);
+    const [article] = thread.start(frame);
+    if (article && branching && !branching.clientId && frame.messages.length === 1) {
+      thread.setSiblings(article, [...branching.siblings, frame.messages[0]]);
+      branching = null;
+    }
     refreshControls();
-    scrollToEnd();
   },
   delta(frame) {
     // A gap: ask for the whole text again rather than show a hole.
     if (!thread.delta(frame)) socket.send({ type: "resume", message: frame.message, seq: thread.stream(frame.message).seq });
-    scrollToEnd();
   },
   snapshot(frame) {
     thread.snapshot(frame);
@@ -78,9 +96,16 @@ const handlers = {
   },
   error(frame) {
     showError(frame.message);
+    branching = null;
     if (frame.client_id) unsend(frame.client_id);
   },
 };
+
+// The sidebar's name for a new conversation, as the server makes it.
+function titleFrom(text) {
+  const words = text.split(/\s+/).filter(Boolean).join(" ");
+  return words.length <= 60 ? words : words.slice(0, 59).trimEnd() + "…";
+}
 
 // --- Socket ------------------------------------------------------------------------------
 let lastLoggedOut = 0;
@@ -133,6 +158,7 @@ async function ensureConversation() {
   conversationId = created.id;
   chat.dataset.conversation = created.id;
   header.show(created.id);
+  sidebar.add(created.id, "New chat");
   history.replaceState(null, "", created.url);
   connect();
 }
@@ -163,81 +189,179 @@ function sendMessage(text, parent) {
   const article = thread.add({ id: `pending-${frame.client_id}`, role: "user", status: "sending", content: text });
   article.dataset.clientId = frame.client_id;
   socket.send(frame);
-  scrollToEnd();
+  return frame.client_id;
+}
+
+// A new version of the reply `article`: regenerated (maybe by another model) or continued.
+function newVersion(article, frame) {
+  if (composer.streaming) {
+    showError("Wait for the reply being written, or stop it first.");
+    return;
+  }
+  showError("");
+  branching = { siblings: thread.siblingsOf(article) };
+  thread.cutFrom(article);
+  socket.send(frame);
+  composer.prompt.focus({ preventScroll: true });
+  scroller.toEnd();
 }
 
 // --- The thread's buttons ----------------------------------------------------------------
-async function switchTo(messageId) {
+// Show another branch in place: the server renders the thread through it.
+async function switchTo(messageId, focusClass) {
+  let body;
   try {
-    await post(config.url("switch", conversationId), { message: messageId });
-    location.reload();
+    body = await post(config.url("switch", conversationId), { message: messageId });
   } catch (error) {
     showError(error.message);
+    return;
   }
+  const top = scroller.element.scrollTop;
+  thread.replace(body.html);
+  scroller.element.scrollTop = top;
+  const article = thread.article(messageId);
+  if (article) {
+    article.scrollIntoView({ block: "nearest" });
+    const button = article.querySelector(`.siblings .${focusClass}:not(:disabled)`) || article.querySelector(".siblings button:not(:disabled)");
+    (button || composer.prompt).focus({ preventScroll: true });
+  } else {
+    composer.prompt.focus({ preventScroll: true });
+  }
+  refreshControls();
 }
 
 async function copyText(text, button) {
   try {
     await navigator.clipboard.writeText(text);
+    const label = button.textContent;
     button.textContent = "Copied";
-    setTimeout(() => (button.textContent = "Copy"), 1500);
+    setTimeout(() => (button.textContent = label), 1500);
   } catch {
     showError("Copying was refused by the browser.");
   }
 }
 
-// An edit is a new message under the same parent: a new branch.
+// An edit is a new message under the same parent: a new branch. One editor at a time.
 function editMessage(article) {
+  thread.element.querySelector("form.editor .cancel")?.click();
   const content = article.querySelector(".content");
+  const editButton = article.querySelector(".edit");
   const editor = document.createElement("form");
   editor.className = "editor";
   const area = document.createElement("textarea");
   area.value = content.textContent;
   area.setAttribute("aria-label", "Edited message");
+  area.dir = "auto";
+  const buttons = document.createElement("div");
+  buttons.className = "editor-buttons";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "secondary cancel";
+  cancel.textContent = "Cancel";
   const save = document.createElement("button");
   save.type = "submit";
   save.className = "primary";
-  save.textContent = "Save & send";
-  const cancel = document.createElement("button");
-  cancel.type = "button";
-  cancel.className = "secondary";
-  cancel.textContent = "Cancel";
-  editor.append(area, save, cancel);
+  save.textContent = "Send";
+  buttons.append(cancel, save);
+  editor.append(area, buttons);
   content.hidden = true;
+  article.classList.add("editing");
   content.after(editor);
   area.focus();
-  cancel.addEventListener("click", () => {
+  area.setSelectionRange(area.value.length, area.value.length);
+  const close = () => {
     editor.remove();
     content.hidden = false;
+    article.classList.remove("editing");
+    editButton?.focus({ preventScroll: true });
+  };
+  cancel.addEventListener("click", close);
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      close();
+    } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      editor.requestSubmit();
+    }
   });
   editor.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!area.value.trim()) return;
+    if (composer.streaming) {
+      showError("Wait for the reply being written, or stop it first.");
+      return;
+    }
     const parent = article.dataset.parent || null;
+    const siblings = thread.siblingsOf(article);
     thread.cutFrom(article);
-    sendMessage(area.value, parent);
+    branching = { siblings, clientId: sendMessage(area.value, parent) };
+    composer.prompt.focus({ preventScroll: true });
+    scroller.toEnd();
   });
+}
+
+// Thumbs up or down (a second press takes it back), then an optional comment.
+async function rate(article, button) {
+  const rating = button.getAttribute("aria-pressed") === "true" ? "" : button.dataset.rating;
+  const send = (comment = "") =>
+    post(config.url("feedback", conversationId), { message: article.dataset.id, rating, comment });
+  try {
+    await send();
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  for (const thumb of article.querySelectorAll(".feedback")) {
+    thumb.setAttribute("aria-pressed", String(thumb.dataset.rating === rating));
+  }
+  if (!rating) return;
+  const comment = await ask({
+    title: rating === "up" ? "What was good about this reply?" : "What was wrong with this reply?",
+    text: "Optional: your words help whoever runs this site.",
+    input: { label: "Comment", multiline: true, maxLength: 2000 },
+    confirm: "Send feedback",
+    fallback: button,
+  });
+  if (comment?.trim()) {
+    try {
+      await send(comment);
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+}
+
+function regenerateWith(article, button) {
+  openMenu(
+    button,
+    Object.entries(models).map(([slug, name]) => ({
+      label: name,
+      current: slug === article.dataset.model,
+      action: () => newVersion(article, { type: "regenerate", message: article.dataset.id, model: slug }),
+    })),
+  );
 }
 
 thread.element.addEventListener("click", (event) => {
   const button = event.target.closest("button");
   if (!button) return;
   const article = button.closest("article.message");
-  if (button.classList.contains("copy-code")) {
-    copyText(button.parentElement.querySelector("code")?.textContent || "", button);
-  } else if (button.classList.contains("copy")) {
-    copyText(article.querySelector(".content").innerText, button);
-  } else if (button.classList.contains("edit")) {
-    editMessage(article);
-  } else if (button.classList.contains("regenerate")) {
-    thread.cutFrom(article);
-    socket.send({ type: "regenerate", message: article.dataset.id });
-  } else if (button.classList.contains("pick")) {
-    switchTo(article.dataset.id);
-  } else if (button.classList.contains("prev") || button.classList.contains("next")) {
+  const is = (name) => button.classList.contains(name);
+  if (is("copy-code")) copyText(button.closest(".code-bar").nextElementSibling.querySelector("code")?.textContent || "", button);
+  else if (is("download-code")) downloadCode(button);
+  else if (is("copy")) copyText(article.querySelector(".content").innerText, button);
+  else if (is("edit")) editMessage(article);
+  else if (is("regenerate")) newVersion(article, { type: "regenerate", message: article.dataset.id });
+  else if (is("regenerate-with")) regenerateWith(article, button);
+  else if (is("continue")) newVersion(article, { type: "continue", message: article.dataset.id });
+  else if (is("feedback")) rate(article, button);
+  else if (is("pick")) switchTo(article.dataset.id, "prev");
+  else if (is("prev") || is("next")) {
     const siblings = button.parentElement.dataset.siblings.split(",");
-    const at = siblings.indexOf(article.dataset.id) + (button.classList.contains("next") ? 1 : -1);
-    if (siblings[at]) switchTo(siblings[at]);
+    const at = siblings.indexOf(article.dataset.id) + (is("next") ? 1 : -1);
+    if (siblings[at]) switchTo(siblings[at], is("next") ? "next" : "prev");
   }
 });
 
@@ -245,23 +369,49 @@ thread.element.addEventListener("click", (event) => {
 composer.form.addEventListener("submit", (event) => {
   event.preventDefault();
   submit();
+  scroller.toEnd();
 });
 composer.prompt.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     submit();
+    scroller.toEnd();
   }
 });
+const typing = (target) => target.closest("input, textarea, select, [contenteditable]");
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && !composer.stopButton.hidden) socket?.send({ type: "stop" });
+  if (event.defaultPrevented || event.target.closest("dialog, .popup-menu")) return;
+  const mod = event.ctrlKey || event.metaKey;
+  if (mod && event.key.toLowerCase() === "k") {
+    event.preventDefault();
+    search.open();
+  } else if (mod && event.shiftKey && event.key.toLowerCase() === "o") {
+    event.preventDefault();
+    location.href = config.urls.home;
+  } else if (event.key === "Escape" && event.shiftKey) {
+    event.preventDefault();
+    composer.prompt.focus();
+  } else if (event.key === "Escape" && composer.streaming && !event.target.closest(".editor")) {
+    socket?.send({ type: "stop" });
+  } else if (event.key === "?" && !typing(event.target)) {
+    event.preventDefault();
+    document.getElementById("shortcuts-dialog").showModal();
+  }
 });
 composer.stopButton.addEventListener("click", () => socket?.send({ type: "stop" }));
+// The sidebar's field: typing there is searching as you type, in the dialog.
+const sidebarSearch = document.getElementById("search-q");
+sidebarSearch.addEventListener("input", () => {
+  const text = sidebarSearch.value;
+  sidebarSearch.value = "";
+  search.open(text);
+});
 
-setUpTheme();
-setUpLoadMore();
 if (conversationId) {
   header.show(conversationId);
   connect();
 }
 refreshControls();
-composer.prompt.focus();
+// A conversation opens at its latest message.
+scroller.toEnd();
+composer.prompt.focus({ preventScroll: true });

@@ -13,17 +13,34 @@ export class Composer {
     this.stopButton = form.querySelector("#stop");
     this.status = form.querySelector("#status");
     this.allowance = form.querySelector("#allowance");
+    this.settings = form.querySelector("#settings");
+    this.settingsButton = form.querySelector("#settings-button");
     this.pending = new Map(); // client_id → text sent, restored if the send fails
     this.closedReason = ""; // set when this page's socket is gone for good
+    this.streaming = false;
     this.model.addEventListener("change", () => this.clampMaxTokens());
     this.clampMaxTokens();
+    this.prompt.addEventListener("input", () => this.fit());
+    this.settingsButton.addEventListener("click", () => {
+      const open = this.settings.hidden;
+      this.settings.hidden = !open;
+      this.settingsButton.setAttribute("aria-expanded", String(open));
+      if (open) this.settings.querySelector("textarea, input")?.focus();
+    });
+  }
+
+  // The message box grows with its text, up to a third of the screen.
+  fit() {
+    this.prompt.style.height = "auto";
+    this.prompt.style.height = `${Math.min(this.prompt.scrollHeight + 2, window.innerHeight / 3)}px`;
   }
 
   // The text to send, or an error sentence; the text stays in the composer until sent.
   take() {
     const text = this.prompt.value;
     if (this.closedReason) return { text: null, error: this.closedReason };
-    if (!text.trim() || this.sendButton.disabled) return { text: null };
+    // While a reply streams, Enter waits (the button is Stop); the text stays.
+    if (!text.trim() || this.sendButton.disabled || this.streaming) return { text: null };
     const chars = [...text].length;
     const limit = this.config.max_chars;
     if (chars > limit) {
@@ -37,6 +54,7 @@ export class Composer {
 
   clear() {
     this.prompt.value = "";
+    this.fit();
   }
 
   // A `send` frame for `text`, remembered until the server acknowledges it.
@@ -55,7 +73,10 @@ export class Composer {
   // A send failed: its text goes back into the composer (unless something new is there).
   restore(clientId) {
     if (!this.pending.has(clientId)) return false;
-    if (!this.prompt.value) this.prompt.value = this.pending.get(clientId);
+    if (!this.prompt.value) {
+      this.prompt.value = this.pending.get(clientId);
+      this.fit();
+    }
     this.pending.delete(clientId);
     return true;
   }
@@ -81,9 +102,16 @@ export class Composer {
     if (input.value && input.max && Number(input.value) > Number(input.max)) input.value = input.max;
   }
 
+  // While a reply streams, Send becomes Stop, in the same place.
   busy(streaming) {
+    if (streaming === this.streaming) return;
+    this.streaming = streaming;
+    const hadFocus = document.activeElement === this.stopButton || document.activeElement === this.sendButton;
     this.stopButton.hidden = !streaming;
+    this.sendButton.hidden = streaming;
     this.status.textContent = streaming ? "Grok is writing…" : "";
+    // The button that had focus is gone: focus goes to its replacement, not the page.
+    if (hadFocus) (streaming ? this.stopButton : this.prompt).focus({ preventScroll: true });
   }
 
   // What the person has left, by the rule a send is held to (the server applies it to

@@ -1,21 +1,28 @@
-// The conversation's header: its title (and its place in the sidebar), Rename, Export,
-// Delete and Share.
+// The conversation's header: its title, Rename, Export, Delete and Share. On a phone the
+// actions fold behind one "⋯" button; the ☰ button opens the conversation list.
 
+import { ask } from "./dialog.js";
 import { post } from "./http.js";
 
 export class Header {
-  constructor(config, showError) {
+  constructor(config, sidebar, showError) {
     this.config = config;
+    this.sidebar = sidebar;
     this.showError = showError;
     this.id = null;
+    this.element = document.getElementById("chat-header");
     this.title = document.getElementById("title");
-    this.actions = document.querySelector(".header-actions");
+    this.actions = document.getElementById("header-actions");
+    this.actionsButton = document.getElementById("actions-button");
     this.shareButton = document.getElementById("share");
     this.renameForm = document.getElementById("rename-form");
     this.renameInput = document.getElementById("rename-input");
     document.getElementById("rename").addEventListener("click", () => this.startRename());
     this.renameInput.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") this.endRename();
+      if (event.key === "Escape") {
+        event.preventDefault();
+        this.endRename();
+      }
     });
     this.renameForm.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -24,6 +31,24 @@ export class Header {
     document.getElementById("delete").addEventListener("click", () => this.delete());
     this.shareButton.addEventListener("click", () => this.share());
     document.getElementById("share-copy").addEventListener("click", () => this.copyLink());
+    this.actionsButton.addEventListener("click", () => this.fold(!this.element.classList.contains("actions-open")));
+    this.actions.addEventListener("click", (event) => {
+      if (event.target.closest("button, a")) this.fold(false, false);
+    });
+    this.actions.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.element.classList.contains("actions-open")) {
+        event.stopPropagation();
+        this.fold(false);
+      }
+    });
+  }
+
+  // The phone's fold-out of the header's actions.
+  fold(open, refocus = true) {
+    this.element.classList.toggle("actions-open", open);
+    this.actionsButton.setAttribute("aria-expanded", String(open));
+    if (open) this.actions.querySelector("button:not([hidden]), a")?.focus();
+    else if (refocus && getComputedStyle(this.actionsButton).display !== "none") this.actionsButton.focus();
   }
 
   // The conversation now exists (it may have just been made): its actions apply to it.
@@ -32,6 +57,7 @@ export class Header {
     document.getElementById("export-md").href = this.config.url("export_md", conversationId);
     document.getElementById("export-json").href = this.config.url("export_json", conversationId);
     this.actions.hidden = false;
+    this.actionsButton.hidden = false;
   }
 
   shareable(yes) {
@@ -42,38 +68,10 @@ export class Header {
     return this.title.textContent === "New chat";
   }
 
-  // A new conversation gets its title (as the server makes it) and a place in the sidebar.
-  name(firstMessage) {
-    const href = this.config.url("conversation", this.id);
-    if (document.querySelector(`.conversation-list a[href="${CSS.escape(href)}"]`)) return;
-    const words = firstMessage.split(/\s+/).filter(Boolean).join(" ");
-    const name = words.length <= 60 ? words : words.slice(0, 59).trimEnd() + "…";
-    this.setTitle(name);
-    const item = document.createElement("li");
-    const link = document.createElement("a");
-    link.href = href;
-    link.textContent = name;
-    link.setAttribute("aria-current", "page");
-    item.append(link);
-    const list = document.querySelector(".conversation-list");
-    list.querySelector(".empty")?.remove();
-    let group = list.querySelector("h2.group")?.textContent === "Today" ? list.querySelector("ul") : null;
-    if (!group) {
-      const heading = document.createElement("h2");
-      heading.className = "group";
-      heading.textContent = "Today";
-      group = document.createElement("ul");
-      list.prepend(heading, group);
-    }
-    group.prepend(item);
-  }
-
   setTitle(name) {
     this.title.textContent = name;
     document.title = `${name} · webchat`;
-    const href = this.config.url("conversation", this.id);
-    const link = document.querySelector(`.conversation-list a[href="${CSS.escape(href)}"]`);
-    if (link) link.textContent = name;
+    this.sidebar.retitle(this.id, name);
   }
 
   startRename() {
@@ -87,6 +85,8 @@ export class Header {
   endRename() {
     this.renameForm.hidden = true;
     this.title.hidden = false;
+    document.getElementById("rename").focus({ preventScroll: true });
+    if (!this.actions.checkVisibility()) this.actionsButton.focus();
   }
 
   async rename() {
@@ -100,7 +100,14 @@ export class Header {
   }
 
   async delete() {
-    if (!confirm("Delete this conversation? This cannot be undone.")) return;
+    const yes = await ask({
+      title: "Delete this conversation?",
+      text: "It is gone for good, with its shared links.",
+      confirm: "Delete",
+      danger: true,
+      fallback: document.getElementById("prompt"),
+    });
+    if (!yes) return;
     try {
       await post(this.config.url("delete", this.id));
       location.href = this.config.urls.home;
@@ -120,6 +127,7 @@ export class Header {
     document.getElementById("share-link").value = body.url;
     document.getElementById("share-panel").hidden = false;
     await this.copyLink();
+    document.getElementById("share-copy").focus();
   }
 
   async copyLink() {

@@ -1,12 +1,17 @@
 // The thread on screen: message elements (cloned from the server's <template>s, so the
 // markup has one source, conversations/_message.html), their actions, and the replies
-// streaming into them. Text is set with textContent; HTML only through render.js.
+// streaming into them. Text is set with textContent; HTML only through render.js, or the
+// server's own rendering of the thread (conversations/_thread.html) when a branch changes.
 
-import { StreamedMessage } from "./render.js";
+import { decorateCode, StreamedMessage } from "./render.js";
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 export class Thread {
-  constructor(element) {
+  constructor(element, modelNames) {
     this.element = element;
+    this.modelNames = modelNames; // slug → display name
     this.streams = new Map(); // message id → StreamedMessage
     // Each role's actions, kept aside: a message gets them once it is stored.
     this.templates = {};
@@ -17,12 +22,29 @@ export class Thread {
       this.actions[role].remove();
       this.templates[role] = article;
     }
+    this.adopt();
+  }
+
+  // The messages now in the element (the page's, or a branch just swapped in).
+  adopt() {
+    this.streams.clear();
     for (const id of this.streamingIds()) this.stream(id);
-    this.decorateCode(element);
+    decorateCode(this.element);
+    for (const time of this.element.querySelectorAll("time.time")) showTime(time, new Date(time.dateTime));
+  }
+
+  // Another branch, rendered by the server, takes the thread's place.
+  replace(html) {
+    this.element.innerHTML = html;
+    this.adopt();
   }
 
   article(id) {
     return this.element.querySelector(`article[data-id="${CSS.escape(id)}"]`);
+  }
+
+  modelName(slug) {
+    return this.modelNames[slug] || slug || "Grok";
   }
 
   // A new message at the end of the thread (or of `parent`, a candidates group).
@@ -32,7 +54,11 @@ export class Thread {
     article.dataset.status = message.status;
     article.dataset.seq = "0";
     article.dataset.parent = message.parent || "";
-    if (message.role === "assistant") article.querySelector(".role").textContent = message.model || "Grok";
+    article.dataset.created = new Date().toISOString();
+    if (message.role === "assistant") {
+      article.dataset.model = message.model || "";
+      article.querySelector(".role").textContent = this.modelName(message.model);
+    }
     article.querySelector(".content").textContent = message.content || "";
     document.getElementById("welcome")?.remove();
     parent.append(article);
@@ -41,22 +67,51 @@ export class Thread {
 
   // Copy, edit or regenerate, as on the messages the server renders.
   addActions(article) {
-    if (article.querySelector(".actions")) return;
+    const present = article.querySelector(".actions");
+    if (present?.querySelector(".copy")) return;
     const role = article.classList.contains("user") ? "user" : "assistant";
-    article.append(this.actions[role].cloneNode(true));
+    const actions = this.actions[role].cloneNode(true);
+    const time = document.createElement("time");
+    time.className = "time";
+    showTime(time, new Date(article.dataset.created || Date.now()));
+    actions.append(time);
+    if (present) present.append(...actions.childNodes);
+    else article.append(actions);
   }
 
-  // A copy button on every code block of rendered replies.
-  decorateCode(root) {
-    for (const pre of root.querySelectorAll(".markdown pre")) {
-      if (pre.querySelector("button.copy-code")) continue;
+  // The ‹ 2/3 › arrows of a message, made here for a version just written.
+  setSiblings(article, ids) {
+    let actions = article.querySelector(".actions");
+    if (!actions) {
+      actions = document.createElement("div");
+      actions.className = "actions";
+      article.append(actions);
+    }
+    actions.querySelector(".siblings")?.remove();
+    if (ids.length < 2) return;
+    const at = ids.indexOf(article.dataset.id);
+    const span = document.createElement("span");
+    span.className = "siblings";
+    span.dataset.siblings = ids.join(",");
+    const arrow = (name, label, text, disabled) => {
       const button = document.createElement("button");
       button.type = "button";
-      button.className = "icon copy-code";
-      button.setAttribute("aria-label", "Copy code");
-      button.textContent = "Copy";
-      pre.prepend(button);
-    }
+      button.className = `icon ${name}`;
+      button.setAttribute("aria-label", label);
+      button.textContent = text;
+      button.disabled = disabled;
+      return button;
+    };
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = `${at + 1}/${ids.length}`;
+    span.append(arrow("prev", "Previous version", "‹", at <= 0), count, arrow("next", "Next version", "›", at === ids.length - 1));
+    actions.prepend(span);
+  }
+
+  // The versions at `article`'s place: its arrows' list, or itself alone.
+  siblingsOf(article) {
+    return article.querySelector(".siblings")?.dataset.siblings.split(",") || [article.dataset.id];
   }
 
   // Everything from `article` on leaves the screen: a new branch takes its place.
@@ -92,6 +147,7 @@ export class Thread {
   }
 
   // --- Frames --------------------------------------------------------------------------
+  // The new replies' articles.
   start(frame) {
     let group = this.element;
     if (frame.messages.length > 1) {
@@ -101,11 +157,13 @@ export class Thread {
       group.setAttribute("aria-label", `${frame.messages.length} candidate replies`);
       this.element.append(group);
     }
+    const articles = [];
     frame.messages.forEach((id, index) => {
       if (this.article(id)) return;
       const article = this.add({ id, role: "assistant", status: "streaming", model: frame.model }, group);
+      articles.push(article);
       if (frame.messages.length > 1) {
-        article.querySelector(".role").textContent = `${frame.model} · candidate ${index + 1}`;
+        article.querySelector(".role").textContent = `${this.modelName(frame.model)} · candidate ${index + 1}`;
         const pick = document.createElement("button");
         pick.type = "button";
         pick.className = "secondary pick";
@@ -113,6 +171,7 @@ export class Thread {
         article.append(pick);
       }
     });
+    return articles;
   }
 
   // False when a frame is missing and the whole text must be asked for again.
@@ -135,7 +194,21 @@ export class Thread {
       const { prompt_tokens: prompt, completion_tokens: completion } = frame.usage;
       article.title = `${prompt.toLocaleString("en")} prompt + ${completion.toLocaleString("en")} completion tokens`;
     }
-    if (!article.closest(".candidates")) this.addActions(article);
-    this.decorateCode(article);
+    if (article.closest(".candidates")) return;
+    this.addActions(article);
+    if (frame.finish_reason === "length" && frame.status !== "error") {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link continue";
+      button.textContent = "Continue generating";
+      article.querySelector(".note")?.append(" ", button);
+    }
   }
+}
+
+function showTime(time, when) {
+  if (Number.isNaN(when.getTime())) return;
+  time.dateTime = when.toISOString();
+  time.textContent = timeFormat.format(when);
+  time.title = dateFormat.format(when);
 }

@@ -1,0 +1,139 @@
+// The page's own dialogs and menus, in place of the browser's confirm() and prompt().
+// A <dialog> opened with showModal() keeps focus inside it and closes on Esc; when it
+// closes, focus goes back to what had it, or to `fallback` if that has left the page.
+
+let counter = 0;
+
+// Ask the person something. Resolves to true (confirmed), the text typed (`input`), or
+// null (cancelled).
+export function ask({ title, text = "", confirm = "OK", danger = false, input = null, fallback = null }) {
+  const opener = document.activeElement;
+  const dialog = document.createElement("dialog");
+  dialog.className = "dialog";
+  const id = `dialog-${++counter}`;
+  dialog.setAttribute("aria-labelledby", `${id}-title`);
+  const heading = document.createElement("h2");
+  heading.id = `${id}-title`;
+  heading.textContent = title;
+  const form = document.createElement("form");
+  form.method = "dialog";
+  form.append(heading);
+  if (text) {
+    const body = document.createElement("p");
+    body.textContent = text;
+    form.append(body);
+  }
+  let field = null;
+  if (input) {
+    const label = document.createElement("label");
+    label.htmlFor = `${id}-input`;
+    label.textContent = input.label;
+    field = document.createElement(input.multiline ? "textarea" : "input");
+    field.id = `${id}-input`;
+    field.value = input.value || "";
+    if (input.maxLength) field.maxLength = input.maxLength;
+    if (input.readOnly) field.readOnly = true;
+    form.append(label, field);
+  }
+  const buttons = document.createElement("div");
+  buttons.className = "dialog-buttons";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "secondary";
+  cancel.textContent = input?.readOnly ? "Close" : "Cancel";
+  buttons.append(cancel);
+  if (!input?.readOnly) {
+    const ok = document.createElement("button");
+    ok.type = "submit";
+    ok.value = "ok";
+    ok.className = danger ? "primary danger" : "primary";
+    ok.textContent = confirm;
+    buttons.append(ok);
+  }
+  form.append(buttons);
+  dialog.append(form);
+  document.body.append(dialog);
+  cancel.addEventListener("click", () => dialog.close(""));
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      const confirmed = dialog.returnValue === "ok";
+      dialog.remove();
+      const back = opener?.isConnected && opener !== document.body ? opener : fallback;
+      back?.focus();
+      if (!confirmed) resolve(null);
+      else resolve(field ? field.value : true);
+    });
+    dialog.showModal();
+    if (field) {
+      field.focus();
+      field.select?.();
+    } else {
+      (buttons.lastElementChild || cancel).focus();
+    }
+  });
+}
+
+// A menu of `items` ({label, action, danger}) under `anchor`; arrows move, Enter picks,
+// Esc or a click elsewhere closes it and focus returns to the anchor.
+export function openMenu(anchor, items) {
+  const wasOpen = anchor.getAttribute("aria-expanded") === "true";
+  closeMenus();
+  if (wasOpen) return null; // a second click on the button closes its menu
+  const menu = document.createElement("div");
+  menu.className = "popup-menu";
+  menu.setAttribute("role", "menu");
+  const label = anchor.getAttribute("aria-label");
+  if (label) menu.setAttribute("aria-label", label);
+  for (const item of items) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("role", "menuitem");
+    button.className = item.danger ? "danger" : "";
+    if (item.current) button.setAttribute("aria-current", "true");
+    button.textContent = item.label;
+    button.addEventListener("click", () => {
+      close(false);
+      item.action();
+    });
+    menu.append(button);
+  }
+  document.body.append(menu);
+  const box = anchor.getBoundingClientRect();
+  const width = menu.offsetWidth;
+  const height = menu.offsetHeight;
+  const left = Math.max(8, Math.min(box.right - width, window.innerWidth - width - 8));
+  const below = box.bottom + 4 + height < window.innerHeight;
+  menu.style.left = `${left}px`;
+  menu.style.top = `${below ? box.bottom + 4 : Math.max(8, box.top - height - 4)}px`;
+  anchor.setAttribute("aria-expanded", "true");
+  const buttons = [...menu.querySelectorAll("button")];
+  buttons[0]?.focus();
+
+  function close(refocus = true) {
+    menu.remove();
+    anchor.setAttribute("aria-expanded", "false");
+    document.removeEventListener("pointerdown", outside, true);
+    if (refocus && anchor.isConnected) anchor.focus();
+  }
+  function outside(event) {
+    if (!menu.contains(event.target) && !anchor.contains(event.target)) close(false);
+  }
+  menu.addEventListener("keydown", (event) => {
+    const at = buttons.indexOf(document.activeElement);
+    if (event.key === "ArrowDown") buttons[(at + 1) % buttons.length].focus();
+    else if (event.key === "ArrowUp") buttons[(at - 1 + buttons.length) % buttons.length].focus();
+    else if (event.key === "Home") buttons[0].focus();
+    else if (event.key === "End") buttons[buttons.length - 1].focus();
+    else if (event.key === "Escape" || event.key === "Tab") close();
+    else return;
+    event.preventDefault();
+    event.stopPropagation();
+  });
+  menu.close = close;
+  setTimeout(() => document.addEventListener("pointerdown", outside, true));
+  return menu;
+}
+
+export function closeMenus() {
+  for (const menu of document.querySelectorAll(".popup-menu")) menu.close();
+}

@@ -1,0 +1,145 @@
+// Search as you type, in a dialog opened with Ctrl+K (or by typing in the sidebar's field):
+// the person's conversations whose title or messages hold the words, with the words shown
+// in context, picked with the arrow keys and Enter.
+
+const WAIT = 150; // ms of quiet typing before asking
+
+export class SearchDialog {
+  constructor(url) {
+    this.url = url;
+    this.dialog = document.getElementById("search-dialog");
+    this.input = document.getElementById("search-dialog-q");
+    this.results = document.getElementById("search-results");
+    this.all = document.getElementById("search-all");
+    this.timer = null;
+    this.asking = null;
+    this.selected = -1;
+    this.input.addEventListener("input", () => this.typed());
+    this.input.addEventListener("keydown", (event) => this.key(event));
+    this.results.addEventListener("click", (event) => {
+      const option = event.target.closest("li[data-url]");
+      if (option) location.href = option.dataset.url;
+    });
+    this.dialog.addEventListener("close", () => {
+      this.opener?.isConnected && this.opener.focus();
+    });
+    this.dialog.addEventListener("click", (event) => {
+      if (event.target === this.dialog) this.dialog.close(); // a click on the backdrop
+    });
+  }
+
+  open(text = "") {
+    if (this.dialog.open) return;
+    this.opener = document.activeElement;
+    this.dialog.showModal();
+    this.input.value = text;
+    this.input.focus();
+    this.typed();
+  }
+
+  typed() {
+    clearTimeout(this.timer);
+    const words = this.input.value.trim();
+    this.all.href = `${this.url}?q=${encodeURIComponent(words)}`;
+    if (!words) {
+      this.show([], "");
+      return;
+    }
+    this.timer = setTimeout(() => this.ask(words), WAIT);
+  }
+
+  async ask(words) {
+    this.asking?.abort();
+    this.asking = new AbortController();
+    let body;
+    try {
+      const response = await fetch(`${this.url}?q=${encodeURIComponent(words)}`, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+        signal: this.asking.signal,
+      });
+      if (!response.ok) {
+        const answer = await response.json().catch(() => ({}));
+        this.message(answer.error?.message || "Search did not work. Please try again.");
+        return;
+      }
+      body = await response.json();
+    } catch (error) {
+      if (error.name !== "AbortError") this.message("Search did not work. Please try again.");
+      return;
+    }
+    this.show(body.results, words);
+  }
+
+  message(text) {
+    this.results.replaceChildren();
+    const item = document.createElement("li");
+    item.className = "empty";
+    item.textContent = text;
+    this.results.append(item);
+  }
+
+  show(results, words) {
+    this.results.replaceChildren();
+    this.selected = -1;
+    this.input.removeAttribute("aria-activedescendant");
+    if (words && !results.length) this.message(`Nothing matches “${words}”.`);
+    results.forEach((result, index) => {
+      const item = document.createElement("li");
+      item.id = `search-result-${index}`;
+      item.setAttribute("role", "option");
+      item.setAttribute("aria-selected", "false");
+      item.dataset.url = result.url;
+      const title = document.createElement("span");
+      title.className = "result-title";
+      highlight(title, result.title, words);
+      item.append(title);
+      if (result.snippet) {
+        const snippet = document.createElement("span");
+        snippet.className = "snippet";
+        highlight(snippet, result.snippet, words);
+        item.append(snippet);
+      }
+      this.results.append(item);
+    });
+    if (results.length) this.select(0);
+  }
+
+  select(index) {
+    const options = [...this.results.querySelectorAll("li[role=option]")];
+    if (!options.length) return;
+    this.selected = (index + options.length) % options.length;
+    options.forEach((option, at) => option.setAttribute("aria-selected", String(at === this.selected)));
+    const chosen = options[this.selected];
+    this.input.setAttribute("aria-activedescendant", chosen.id);
+    chosen.scrollIntoView({ block: "nearest" });
+  }
+
+  key(event) {
+    if (event.key === "ArrowDown") this.select(this.selected + 1);
+    else if (event.key === "ArrowUp") this.select(this.selected - 1);
+    else if (event.key === "Enter") {
+      const chosen = this.results.querySelectorAll("li[role=option]")[this.selected];
+      if (chosen) location.href = chosen.dataset.url;
+      else if (this.input.value.trim()) location.href = this.all.href;
+    } else return;
+    event.preventDefault();
+  }
+}
+
+// `text` into `element`, each occurrence of `words` in a <mark> (text nodes only).
+function highlight(element, text, words) {
+  const lower = text.toLowerCase();
+  const needle = words.toLowerCase();
+  let at = 0;
+  while (needle) {
+    const found = lower.indexOf(needle, at);
+    if (found < 0) break;
+    element.append(text.slice(at, found));
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(found, found + needle.length);
+    element.append(mark);
+    at = found + needle.length;
+  }
+  element.append(text.slice(at));
+}
