@@ -60,7 +60,7 @@ async def test_it_streams_a_reply_word_by_word_and_stores_it(
     done = frames[-1]
     assert done["status"] == "complete" and done["finish_reason"] == "stop"
     assert done["usage"]["completion_tokens"] == 40
-    assert "<p dir=\"auto\">" in done["html"]
+    assert '<p dir="auto">' in done["html"]
     stored = await reload(reply_id)
     assert stored.content == text_of(frames, reply_id)
     assert stored.status == Message.Status.COMPLETE

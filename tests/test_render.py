@@ -63,8 +63,8 @@ def test_markdown_features_render() -> None:
         "# T\n\n- a\n- b\n\n|x|y|\n|-|-|\n|1|2|\n\n```python\nprint(1)\n```\n\n~~gone~~"
     )
     for tag in (
-        "<h1 dir=\"auto\">",
-        "<li dir=\"auto\">",
+        '<h1 dir="auto">',
+        '<li dir="auto">',
         "<table>",
         "<s>",
         'class="language-python"',
