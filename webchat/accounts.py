@@ -104,8 +104,18 @@ def signup(request: HttpRequest) -> HttpResponse:
             )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(next_url or "home")
-    context = {"form": form, "next": next_url, "action": reverse("signup")}
+    context = {
+        "form": form,
+        "next": next_url,
+        "action": reverse("signup"),
+        "first_run": _founding(),
+    }
     return render(request, "registration/signup.html", context)
+
+
+def _founding() -> bool:
+    """A fresh site, whose next signup makes its administrator: the pages say so."""
+    return settings.FIRST_SIGNUP_IS_ADMIN and not User.objects.exists()
 
 
 def _first_account() -> bool:
@@ -238,6 +248,7 @@ class LoginView(auth_views.LoginView):
         return {
             **super().get_context_data(**kwargs),
             "oidc_providers": oidc.providers(self.request),
+            "first_run": _founding(),
         }
 
 

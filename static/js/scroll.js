@@ -2,7 +2,7 @@
 // bottom, stays put once they scroll up (by any amount), and offers a button back down.
 
 const NEAR = 8; // px from the bottom that count as "at the bottom"
-const JUMP = 120; // px away from the bottom before the button shows
+const JUMP = 40; // px away from the bottom before the button shows
 
 export class Scroller {
   constructor(element, content, jumpButton) {

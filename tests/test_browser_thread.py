@@ -1,0 +1,348 @@
+"""The thread as a ChatGPT user expects it, in headless Chromium: versions that show at
+once and flip in place, where the view sits and follows, Send that becomes Stop, thinking
+timed, the editor, continuing a reply, code blocks, tables, directions, feedback."""
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.helpers import say, sign_up
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+STREAMING = 'article.message.assistant[data-status="streaming"]'
+FINISHED = "() => !document.querySelector('article.message.assistant[data-status=\"streaming\"]')"
+# How far the thread is from its bottom, in pixels.
+DISTANCE = "() => { const s = document.getElementById('scroller'); return s.scrollHeight - s.scrollTop - s.clientHeight; }"
+
+
+def texts(page: Any, role: str) -> list[str]:
+    return page.locator(f"article.message.{role} .content").all_inner_texts()
+
+
+def mark_page(page: Any) -> None:
+    """A flag on this page's window: gone if the page is loaded again."""
+    page.evaluate("() => { window.samePage = true; }")
+
+
+def same_page(page: Any) -> bool:
+    return page.evaluate("() => window.samePage === true")
+
+
+def focus_is_somewhere(page: Any) -> bool:
+    return page.evaluate("() => document.activeElement !== document.body")
+
+
+# --- 1. Versions ------------------------------------------------------------------------------
+def test_a_regenerated_reply_shows_its_arrows_at_once_and_flips_in_place(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "versions")
+    say(page, "first question [sim words=8 delay=1]")
+    first_reply = texts(page, "assistant")[0]
+    say(page, "second question [sim words=8 delay=1]")
+    mark_page(page)
+    # Regenerating the early reply: the arrows show while the new version is written.
+    page.locator("article.message.assistant").first.locator(".regenerate").click()
+    page.wait_for_selector(f"{STREAMING} .siblings .count >> text=2/2")
+    assert focus_is_somewhere(page)
+    page.wait_for_function(FINISHED)
+    assert len(texts(page, "user")) == 1
+    # The way back to the old version, and the thread below it, without a page load.
+    page.locator("article.message.assistant .prev").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
+    assert texts(page, "assistant")[0] == first_reply
+    assert len(texts(page, "user")) == 2 and "second question" in texts(page, "user")[1]
+    assert page.evaluate("() => document.activeElement.matches('.siblings .next')")
+    page.locator("article.message.assistant").first.locator(".next").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    assert len(texts(page, "user")) == 1
+    assert same_page(page)
+    assert page.problems == []
+
+
+def test_an_edited_message_shows_its_arrows_at_once(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "editarrows")
+    say(page, "the original [sim repeat delay=1]")
+    mark_page(page)
+    page.locator("article.message.user .edit").click()
+    page.fill("form.editor textarea", "the edit [sim repeat delay=1]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    page.locator("article.message.user .prev").click()
+    page.wait_for_selector("article.message.user .siblings .count >> text=1/2")
+    assert texts(page, "user") == ["the original [sim repeat delay=1]"]
+    assert same_page(page)
+
+
+def test_picking_a_candidate_swaps_the_thread_in_place(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "candidates")
+    page.click("#settings-button")
+    page.fill("#candidates", "2")
+    say(page, "two takes [sim words=10 delay=1]", replies=2)
+    mark_page(page)
+    second = page.locator(".candidates article.message.assistant").nth(1)
+    chosen = second.locator(".content").inner_text()
+    second.locator(".pick").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    assert texts(page, "assistant") == [chosen]
+    assert same_page(page)
+
+
+# --- 2, 3. Where the view sits -------------------------------------------------------------------
+def test_a_conversation_opens_at_its_latest_message(browser: Any, live: LiveServer) -> None:
+    context = browser.new_context(base_url=live.url, viewport={"width": 1000, "height": 600})
+    page = context.new_page()
+    sign_up(page, live, "longread")
+    for n in range(3):
+        say(page, f"part {n} [sim words=150 delay=0]")
+    page.reload()
+    page.wait_for_selector("article.message.assistant")
+    assert page.evaluate("() => document.getElementById('scroller').scrollTop") > 500
+    assert page.evaluate(DISTANCE) < 10
+    assert page.locator("article.message.assistant").last.locator(".actions").is_visible()
+    assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
+    context.close()
+
+
+def test_scrolling_up_while_a_reply_streams_is_respected_and_a_button_brings_you_back(
+    browser: Any, live: LiveServer
+) -> None:
+    context = browser.new_context(base_url=live.url, viewport={"width": 1000, "height": 600})
+    page = context.new_page()
+    sign_up(page, live, "scroller")
+    say(page, "warm up [sim words=150 delay=0]")
+    page.fill("#prompt", "a long one [sim words=3000 delay=15]")
+    page.press("#prompt", "Enter")
+    page.wait_for_selector(STREAMING)
+    page.wait_for_function(
+        "() => { const s = document.getElementById('scroller'); "
+        "return s.scrollHeight > s.clientHeight + 300; }"
+    )
+    assert page.evaluate(DISTANCE) < 10  # following the reply
+    # A small scroll up: the view stays where the person put it while the reply grows.
+    page.mouse.move(500, 300)
+    page.mouse.wheel(0, -80)
+    page.wait_for_function(f"() => ({DISTANCE})() > 60")
+    page.wait_for_selector("#jump", state="visible")
+    held = page.evaluate("() => document.getElementById('scroller').scrollTop")
+    page.wait_for_timeout(700)
+    assert abs(page.evaluate("() => document.getElementById('scroller').scrollTop") - held) < 2
+    assert page.locator(STREAMING).count() == 1
+    # The button goes back down and the view follows again.
+    page.click("#jump")
+    page.wait_for_timeout(300)
+    assert page.evaluate(DISTANCE) < 10
+    assert page.locator("#jump").is_hidden()
+    page.click("#stop")
+    page.wait_for_function(FINISHED)
+    # Sending while scrolled far up brings the new message into view.
+    page.evaluate("() => { document.getElementById('scroller').scrollTop = 0; }")
+    page.fill("#prompt", "and now? [sim words=5 delay=1]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED)
+    assert page.locator("article.message.user").last.is_visible()
+    assert page.evaluate(DISTANCE) < 10
+    context.close()
+
+
+# --- 4. Send becomes Stop ---------------------------------------------------------------------
+def test_send_becomes_stop_while_a_reply_streams(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "sendstop")
+    page.fill("#prompt", "go on [sim words=300 delay=20]")
+    send_box = page.locator("#send").bounding_box()
+    page.press("#prompt", "Enter")
+    page.wait_for_selector(STREAMING)
+    assert page.locator("#send").is_hidden()
+    stop_box = page.locator("#stop").bounding_box()
+    assert abs(stop_box["x"] + stop_box["width"] - send_box["x"] - send_box["width"]) < 2
+    # Enter while it streams sends nothing and shows no error; the text waits.
+    page.fill("#prompt", "next question")
+    page.press("#prompt", "Enter")
+    page.wait_for_timeout(300)
+    assert page.locator("article.message.user").count() == 1
+    assert page.locator("#error").is_hidden()
+    page.click("#stop")
+    page.wait_for_selector('article.message.assistant[data-status="stopped"]')
+    assert page.locator("#send").is_visible() and page.locator("#stop").is_hidden()
+    assert page.input_value("#prompt") == "next question"
+    assert focus_is_somewhere(page)
+    assert page.locator("#error").is_hidden()
+
+
+# --- 5. Thinking ---------------------------------------------------------------------------
+def test_a_reasoning_model_shows_a_timer_while_it_thinks_then_how_long_it_thought(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "timer")
+    page.select_option("#model", "grok-3-mini")
+    page.fill("#prompt", "why is the sky blue? [sim words=10 delay=90]")
+    page.press("#prompt", "Enter")
+    summary = page.locator("article.message.assistant details.reasoning summary")
+    summary.wait_for()
+    page.wait_for_function(
+        "() => /^Thinking… [1-9]\\d* s$/.test(document.querySelector('details.reasoning summary').textContent)"
+    )
+    page.wait_for_function(FINISHED)
+    assert re.fullmatch(r"Thought for [1-9]\d* s", summary.inner_text())
+    details = page.locator("article.message.assistant details.reasoning")
+    assert details.get_attribute("open") is None
+    summary.click()
+    assert details.locator(".reasoning-text").is_visible()
+    page.reload()
+    assert re.fullmatch(
+        r"Thought for [1-9]\d* s",
+        page.locator("article.message.assistant details.reasoning summary").inner_text(),
+    )
+
+
+# --- 6. The editor and focus ------------------------------------------------------------------
+def test_the_editor_is_full_width_and_keys_work_as_in_the_composer(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "editorkeys")
+    say(page, "short [sim repeat delay=1]")
+    user = page.locator("article.message.user")
+    user.locator(".edit").click()
+    editor = page.locator("form.editor")
+    thread_width = page.locator("#thread article.message.assistant").bounding_box()["width"]
+    assert editor.bounding_box()["width"] > thread_width * 0.9
+    assert editor.get_by_role("button", name="Cancel").is_visible()
+    assert editor.get_by_role("button", name="Send").is_visible()
+    # Esc cancels, and focus goes back to Edit.
+    page.keyboard.press("Escape")
+    assert editor.count() == 0
+    assert page.evaluate("() => document.activeElement.matches('article.message.user .edit')")
+    # Shift+Enter is a new line; Enter sends.
+    user.locator(".edit").click()
+    page.fill("form.editor textarea", "line one")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("line two [sim repeat delay=1]")
+    assert page.locator("form.editor").count() == 1
+    page.keyboard.press("Enter")
+    page.wait_for_function(FINISHED)
+    assert texts(page, "user") == ["line one\nline two [sim repeat delay=1]"]
+    assert focus_is_somewhere(page)
+    # After Regenerate (its button leaves the page) focus is not dropped either.
+    page.locator("article.message.assistant .regenerate").click()
+    assert focus_is_somewhere(page)
+    page.wait_for_function(FINISHED)
+    assert page.problems == []
+
+
+# --- 7. Continue, and another model ----------------------------------------------------------
+def test_a_reply_cut_by_max_tokens_can_be_continued(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "continuer")
+    page.click("#settings-button")
+    page.fill("#max-tokens", "6")
+    say(page, "tell me a long story [sim words=40 delay=1]")
+    cut = texts(page, "assistant")[0]
+    reply = page.locator("article.message.assistant")
+    assert "Cut short" in reply.locator(".note").inner_text()
+    reply.get_by_role("button", name="Continue generating").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    longer = texts(page, "assistant")[0]
+    assert longer.startswith(cut.strip()) and len(longer) > len(cut)
+    # The cut version is kept, one arrow back.
+    page.locator("article.message.assistant .prev").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
+    assert texts(page, "assistant")[0] == cut
+    assert page.problems == []
+
+
+def test_a_reply_can_be_regenerated_with_another_model(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "othermodel")
+    page.select_option("#model", "grok-3")
+    say(page, "hello [sim words=6 delay=1]")
+    assert page.locator("article.message.assistant .role").inner_text() == "Grok 3"
+    page.locator("article.message.assistant .regenerate-with").click()
+    menu = page.get_by_role("menu")
+    menu.get_by_role("menuitem", name="Grok 4", exact=True).click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    assert page.locator("article.message.assistant .role").inner_text() == "Grok 4"
+    page.reload()
+    assert page.locator("article.message.assistant .role").inner_text() == "Grok 4"
+
+
+# --- 8. Code, times, tables, directions ------------------------------------------------------
+def test_code_blocks_carry_their_language_and_a_download(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "coder")
+    say(page, "some code please [sim words=5 delay=1]")
+    bar = page.locator("article.message.assistant .code-bar")
+    assert bar.locator(".code-lang").inner_text() == "python"
+    with page.expect_download() as download:
+        bar.get_by_role("button", name="Download python").click()
+    assert download.value.suggested_filename == "snippet.py"
+    assert "def greet" in open(download.value.path()).read()
+    # A message shows its time when the pointer is on it.
+    page.mouse.move(5, 400)  # the sidebar
+    page.focus("#prompt")
+    time = page.locator("article.message.assistant time.time")
+    assert re.fullmatch(r"\d{1,2}:\d{2}(\s?[AP]M)?", time.inner_text())
+    assert page.evaluate("e => getComputedStyle(e).opacity", time.element_handle()) == "0"
+    page.locator("article.message.assistant").hover()
+    page.wait_for_function("e => getComputedStyle(e).opacity === '1'", arg=time.element_handle())
+
+
+def test_table_alignment_and_text_direction_are_kept(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "tables")
+    table = "| item | price |\n|:---|---:|\n| tea | 3.50 |\n\n"
+    arabic = "مرحبا بالعالم، هذه فقرة باللغة العربية.\n\n"
+    page.fill("#prompt", table + arabic + "An English paragraph. [sim repeat delay=30]")
+    page.press("#prompt", "Enter")
+    cell = "article.message.assistant td:nth-child(2)"
+    # While streaming (the browser's rendering), then after (the server's): the same.
+    paragraphs = page.locator("article.message.assistant .content p")
+    page.wait_for_selector(f"{STREAMING} p")
+    for finished in (False, True):
+        assert page.eval_on_selector(cell, "e => getComputedStyle(e).textAlign") == "right"
+        directions = paragraphs.evaluate_all("ps => ps.map(p => getComputedStyle(p).direction)")
+        assert directions[0] == "rtl"
+        if finished:
+            assert directions == ["rtl", "ltr"]
+        page.wait_for_function(FINISHED)
+    assert page.evaluate("() => getComputedStyle(document.body).direction") == "ltr"
+    # The person's own message reads in its own direction too.
+    assert page.get_attribute("article.message.user .content", "dir") == "auto"
+
+
+# --- 9. Feedback --------------------------------------------------------------------------
+def test_thumbs_and_a_comment_are_stored(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "rater")
+    say(page, "rate me [sim words=6 delay=1]")
+    reply = page.locator("article.message.assistant")
+    reply.get_by_role("button", name="Bad reply").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Comment").fill("It missed the point.")
+    dialog.get_by_role("button", name="Send feedback").click()
+    page.wait_for_function(
+        "() => document.querySelector('.feedback[data-rating=down]').getAttribute('aria-pressed') === 'true'"
+    )
+    message_id = reply.get_attribute("data-id")
+    rows = lambda: live.query(  # noqa: E731
+        "SELECT rating, comment FROM conversations_feedback f "
+        "JOIN conversations_message m ON m.id = f.message_id WHERE m.id = %s",
+        message_id.replace("-", "") if "sqlite" in live.database_url else message_id,
+    )
+    page.wait_for_function("() => !document.querySelector('dialog[open]')")
+    page.wait_for_timeout(200)
+    assert rows() == [("down", "It missed the point.")]
+    page.reload()
+    assert page.get_attribute(".feedback[data-rating=down]", "aria-pressed") == "true"
+    # Changing one's mind: up, no comment; then pressing it again takes it back.
+    page.get_by_role("button", name="Good reply").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    page.wait_for_timeout(200)
+    assert rows() == [("up", "")]
+    page.get_by_role("button", name="Good reply").click()
+    page.wait_for_function(
+        "() => document.querySelector('.feedback[data-rating=up]').getAttribute('aria-pressed') === 'false'"
+    )
+    page.wait_for_timeout(200)
+    assert rows() == []
+    assert page.problems == []
