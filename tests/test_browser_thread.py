@@ -3,6 +3,7 @@ once and flip in place, where the view sits and follows, Send that becomes Stop,
 timed, the editor, continuing a reply, code blocks, tables, directions, feedback."""
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -278,7 +279,7 @@ def test_code_blocks_carry_their_language_and_a_download(page: Any, live: LiveSe
     with page.expect_download() as download:
         bar.get_by_role("button", name="Download python").click()
     assert download.value.suggested_filename == "snippet.py"
-    assert "def greet" in open(download.value.path()).read()
+    assert "def greet" in Path(download.value.path()).read_text()
     # A message shows its time when the pointer is on it.
     page.mouse.move(5, 400)  # the sidebar
     page.focus("#prompt")
