@@ -5,7 +5,7 @@
 // dialog.js (the page's own dialogs and menus).
 
 import { Composer } from "./composer.js";
-import { ask, openMenu } from "./dialog.js";
+import { ask, openMenu, trapFocus } from "./dialog.js";
 import { Header } from "./header.js";
 import { pageConfig, post } from "./http.js";
 import { downloadCode } from "./render.js";
@@ -400,6 +400,7 @@ document.addEventListener("keydown", (event) => {
 });
 composer.stopButton.addEventListener("click", () => socket?.send({ type: "stop" }));
 // The sidebar's field: typing there is searching as you type, in the dialog.
+for (const dialog of document.querySelectorAll("dialog")) trapFocus(dialog);
 const sidebarSearch = document.getElementById("search-q");
 sidebarSearch.addEventListener("input", () => {
   const text = sidebarSearch.value;

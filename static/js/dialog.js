@@ -4,6 +4,27 @@
 
 let counter = 0;
 
+// Tab and Shift+Tab cycle inside an open modal dialog (the browser would let focus leave
+// the page after its last control).
+export function trapFocus(dialog) {
+  dialog.addEventListener("keydown", (event) => {
+    if (event.key !== "Tab") return;
+    const focusable = [...dialog.querySelectorAll("button, input, textarea, select, a[href], [tabindex]")].filter(
+      (e) => !e.disabled && e.tabIndex >= 0 && e.checkVisibility(),
+    );
+    if (!focusable.length) return;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+}
+
 // Ask the person something. Resolves to true (confirmed), the text typed (`input`), or
 // null (cancelled).
 export function ask({ title, text = "", confirm = "OK", danger = false, input = null, fallback = null }) {
@@ -53,6 +74,7 @@ export function ask({ title, text = "", confirm = "OK", danger = false, input = 
   form.append(buttons);
   dialog.append(form);
   document.body.append(dialog);
+  trapFocus(dialog);
   cancel.addEventListener("click", () => dialog.close(""));
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => {

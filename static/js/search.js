@@ -118,6 +118,8 @@ export class SearchDialog {
   key(event) {
     if (event.key === "ArrowDown") this.select(this.selected + 1);
     else if (event.key === "ArrowUp") this.select(this.selected - 1);
+    // A search field's own Escape would only clear it: here it closes the dialog.
+    else if (event.key === "Escape") this.dialog.close();
     else if (event.key === "Enter") {
       const chosen = this.results.querySelectorAll("li[role=option]")[this.selected];
       if (chosen) location.href = chosen.dataset.url;

@@ -24,18 +24,19 @@ export class Sidebar {
     this.menuButton.addEventListener("click", () => this.drawer(true));
     document.getElementById("drawer-close").addEventListener("click", () => this.drawer(false));
     this.backdrop.addEventListener("click", () => this.drawer(false));
-    this.element.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.isDrawer() && !event.target.closest(".popup-menu")) this.drawer(false);
+    document.addEventListener("keydown", (event) => {
+      const open = document.body.classList.contains("drawer-open");
+      if (event.key === "Escape" && open && !event.target.closest(".popup-menu, dialog")) this.drawer(false);
+    });
+    // A phone turned to a wide screen: the drawer is a sidebar again, the page reachable.
+    matchMedia("(min-width: 701px)").addEventListener("change", (event) => {
+      if (event.matches && document.body.classList.contains("drawer-open")) this.drawer(false);
     });
     this.setUpLoadMore();
     setUpTheme();
   }
 
   // --- The phone's drawer ------------------------------------------------------------------
-  isDrawer() {
-    return getComputedStyle(this.menuButton).display !== "none";
-  }
-
   drawer(open) {
     document.body.classList.toggle("drawer-open", open);
     this.backdrop.hidden = !open;

@@ -1,0 +1,287 @@
+"""Finding one's way, in headless Chromium: the phone's drawer and menus, each
+conversation's own menu, search as you type, the page's own dialogs, a fresh site's first
+page, and a desktop page that never scrolls."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import say, sign_up, watch
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+# Every control a finger may need on the chat page, when it is on screen.
+CONTROLS = "button, select, summary, a, input, textarea"
+SMALL_TARGETS = """sel => [...document.querySelectorAll(sel)].filter(e => {
+  if (!e.checkVisibility({ visibilityProperty: true }) || e.closest('.content')) return false;
+  const box = e.getBoundingClientRect();
+  if (box.right <= 0 || box.left >= innerWidth || box.bottom <= 0 || box.top >= innerHeight) return false;
+  return box.height < 44 || (e.matches('button, select, summary') && box.width < 44);
+}).map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().width)}x${Math.round(e.getBoundingClientRect().height)}`)"""
+
+
+def on_screen(page: Any, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1
+
+
+# --- 10. The phone -------------------------------------------------------------------------
+def test_on_a_phone_the_sidebar_is_a_drawer_and_the_header_a_menu(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "drawer")
+    say(phone, "A conversation with a rather long title to read [sim words=5 delay=1]")
+    first = phone.url
+    phone.goto("/")
+    say(phone, "Another one [sim words=60 delay=0]")
+    # Closed: the chat has the whole screen; nothing of the list is in the way.
+    assert not phone.locator("#sidebar").is_visible() or not on_screen(phone, "#sidebar")
+    assert phone.locator("#rename").is_hidden()
+    phone.click("#menu-button")
+    phone.wait_for_function(
+        "() => getComputedStyle(document.getElementById('sidebar')).transform === 'none'"
+    )
+    sidebar = phone.locator("#sidebar").bounding_box()
+    assert sidebar["height"] >= 843 and sidebar["x"] == 0
+    link = phone.locator(".conversation-list a", has_text="A conversation with")
+    assert link.is_visible() and on_screen(phone, ".conversation-list li:last-child a")
+    assert phone.locator(".account").get_by_text("Log out").is_visible()
+    assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
+    # The page behind is out of reach until the drawer closes.
+    assert phone.evaluate("() => document.getElementById('chat').inert")
+    phone.keyboard.press("Escape")
+    phone.wait_for_function("() => !document.body.classList.contains('drawer-open')")
+    assert phone.evaluate("() => document.activeElement.id") == "menu-button"
+    # The header's actions are one tap away.
+    phone.click("#actions-button")
+    assert phone.locator("#rename").is_visible() and phone.locator("#share").is_visible()
+    assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
+    phone.click("#actions-button")
+    # The composer and the model picker take a small share of the screen.
+    composer = phone.locator("#composer").bounding_box()
+    assert composer["height"] <= 844 * 0.2, composer
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    # A conversation from the drawer.
+    phone.click("#menu-button")
+    phone.locator(".conversation-list a", has_text="A conversation with").click()
+    phone.wait_for_url(first)
+    assert phone.locator("#sidebar").is_hidden() or not on_screen(phone, "#sidebar")
+    assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
+    assert phone.problems == []
+
+
+# --- 11. Each conversation's menu ------------------------------------------------------------
+def test_each_conversation_in_the_sidebar_has_its_own_menu(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "itemmenus")
+    say(page, "Keep this one [sim words=5 delay=1]")
+    kept = page.url
+    page.goto("/")
+    # A new chat lands under "Today" at once, before its reply has ended.
+    page.fill("#prompt", "Throw this one away [sim words=200 delay=10]")
+    page.press("#prompt", "Enter")
+    today = page.locator(".conversation-list h2.group >> text=Today")
+    page.wait_for_selector('.conversation-list a[aria-current="page"]')
+    assert today.count() == 1
+    page.wait_for_selector('article.message.assistant[data-status="streaming"]')
+    page.click("#stop")
+    page.goto(kept)
+    other = page.locator(".conversation-list li", has_text="Throw this one away")
+    # Rename, without opening it.
+    other.hover()
+    other.locator(".item-menu").click()
+    page.get_by_role("menuitem", name="Rename").click()
+    page.get_by_role("dialog").get_by_label("Title").fill("Renamed from the list")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".conversation-list a >> text=Renamed from the list")
+    assert page.url == kept
+    item = page.locator(".conversation-list li", has_text="Renamed from the list")
+    # Share: a link in a dialog.
+    item.locator(".item-menu").click()
+    page.get_by_role("menuitem", name="Share").click()
+    link = page.get_by_role("dialog").get_by_label("Link")
+    assert "/s/" in link.input_value()
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => document.activeElement.classList.contains('item-menu')")
+    # Export.
+    item.locator(".item-menu").click()
+    with page.expect_download() as download:
+        page.get_by_role("menuitem", name="Export as Markdown").click()
+    assert "# Renamed from the list" in Path(download.value.path()).read_text()
+    # Delete, after the page's own dialog: the page stays, the item goes.
+    item.locator(".item-menu").click()
+    page.get_by_role("menuitem", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    page.wait_for_function(
+        "() => ![...document.querySelectorAll('.conversation-list a')]"
+        ".some(a => a.textContent === 'Renamed from the list')"
+    )
+    assert page.url == kept
+    assert page.evaluate("() => document.activeElement !== document.body")
+    assert page.problems == []
+
+
+def test_a_menu_is_worked_by_keyboard(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "menukeys")
+    say(page, "One [sim words=5 delay=1]")
+    page.locator(".conversation-list .item-menu").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.textContent") == "Rename"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("() => document.activeElement.textContent") == "Share"
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate("() => document.activeElement.textContent") == "Delete"
+    page.keyboard.press("Escape")
+    assert page.get_by_role("menu").count() == 0
+    assert page.evaluate("() => document.activeElement.classList.contains('item-menu')")
+
+
+# --- 12. Search as you type -----------------------------------------------------------------
+def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "searcher")
+    say(page, "Tell me about **the zebra finch** please [sim repeat delay=1]")
+    page.goto("/")
+    say(page, "Something about a zebra crossing [sim repeat delay=1]")
+    page.goto("/")
+    page.keyboard.press("Control+k")
+    dialog = page.locator("#search-dialog")
+    assert dialog.is_visible()
+    page.keyboard.type("zebra")
+    options = dialog.locator("li[role=option]")
+    options.nth(1).wait_for()
+    snippets = dialog.locator(".snippet").all_inner_texts()
+    assert any("the zebra finch" in s for s in snippets)
+    assert not any("**" in s for s in snippets)
+    assert dialog.locator("mark").first.inner_text().lower() == "zebra"
+    assert options.nth(0).get_attribute("aria-selected") == "true"
+    page.keyboard.press("ArrowDown")
+    assert options.nth(1).get_attribute("aria-selected") == "true"
+    target = options.nth(1).locator(".result-title").inner_text()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/c/**")
+    assert page.locator("#title").inner_text() == target
+    # The sidebar's field searches as you type too, in the same dialog.
+    page.locator("#search-q").press_sequentially("finch")
+    dialog.locator("li[role=option]").first.wait_for()
+    assert "finch" in page.input_value("#search-dialog-q")
+    page.keyboard.press("Escape")
+    assert dialog.is_hidden()
+    # The shortcuts, behind "?".
+    page.locator("#thread").click()
+    page.keyboard.press("?")
+    shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
+    assert shortcuts.is_visible() and "Ctrl" in shortcuts.inner_text()
+    page.keyboard.press("Escape")
+    assert shortcuts.is_hidden()
+    assert page.problems == []
+
+
+def test_the_search_page_shows_rendered_snippets(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "searchpage")
+    say(page, "Notes on **the okapi** [sim repeat delay=1]")
+    page.goto("/search/?q=okapi")
+    snippet = page.locator(".results .snippet").first.inner_text()
+    assert "the okapi" in snippet and "**" not in snippet
+
+
+# --- 13. The page's own dialogs -----------------------------------------------------------------
+def test_deleting_asks_in_the_pages_own_dialog_which_holds_focus(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "dialogs")
+    say(page, "Delete me maybe [sim words=5 delay=1]")
+    url = page.url
+    page.click("#delete")  # a browser confirm() would be a problem (tests/helpers.watch)
+    dialog = page.get_by_role("dialog", name="Delete this conversation?")
+    assert dialog.is_visible()
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => !!document.activeElement.closest('dialog')")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => document.activeElement.id === 'delete'")
+    assert dialog.count() == 0
+    assert page.url == url
+    page.click("#delete")
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    page.wait_for_url(live.url + "/")
+    assert page.problems == []
+
+
+# --- 14. A fresh site ------------------------------------------------------------------------
+@pytest.fixture
+def fresh_site(tmp_path: Path) -> Iterator[LiveServer]:
+    """A site nobody has signed up to yet (its own SQLite database)."""
+    server = LiveServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_fresh_site_asks_for_its_administrator_first(
+    browser: Any, fresh_site: LiveServer
+) -> None:
+    context = browser.new_context(base_url=fresh_site.url)
+    page = context.new_page()
+    watch(page)
+    page.goto("/")
+    assert "/accounts/login/" in page.url
+    page.get_by_role("link", name="Create the administrator account").click()
+    assert page.locator("h1").inner_text() == "Create the administrator account"
+    # The password rules are there before the first try.
+    rules = page.locator(".helptext").all_inner_texts()
+    assert any("at least 8 characters" in r for r in rules)
+    page.fill("#id_username", "founder")
+    page.fill("#id_password1", "a long enough passphrase 42")
+    page.fill("#id_password2", "a long enough passphrase 42")
+    page.click("button[type=submit]")
+    page.wait_for_url(fresh_site.url + "/")
+    assert page.locator(".account a", has_text="Admin").is_visible()
+    # The next visitor sees the ordinary pages.
+    other = browser.new_context(base_url=fresh_site.url).new_page()
+    other.goto("/accounts/signup/")
+    assert other.locator("h1").inner_text() == "Create your account"
+    assert page.problems == []
+    context.close()
+
+
+def test_create_an_account_from_a_share_comes_back_to_it(
+    page: Any, browser: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "sharer14")
+    say(page, "Worth sharing [sim words=5 delay=1]")
+    page.click("#share")
+    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    share_url = page.input_value("#share-link")
+    visitor = browser.new_context().new_page()
+    watch(visitor)
+    visitor.goto(share_url)
+    visitor.get_by_role("link", name="create an account").click()
+    visitor.fill("#id_username", "newcomer14")
+    visitor.fill("#id_password1", "a long enough passphrase 42")
+    visitor.fill("#id_password2", "a long enough passphrase 42")
+    visitor.click("button[type=submit]")
+    visitor.wait_for_url(share_url)
+    assert visitor.get_by_role("button", name="Continue this conversation").is_visible()
+    assert visitor.problems == []
+
+
+# --- 15. A desktop page that does not scroll -------------------------------------------------
+def test_the_desktop_page_never_scrolls_and_the_account_links_are_in_view(
+    page: Any, live: LiveServer
+) -> None:
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_up(page, live, "noscroll")
+    for n in range(2):
+        say(page, f"long {n} [sim words=200 delay=0]")
+    assert page.evaluate("() => document.scrollingElement.scrollHeight") <= 800
+    page.mouse.wheel(0, 400)
+    assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
+    for name in ("Log out", "Usage", "Shared"):
+        box = page.locator(".account").get_by_text(name).bounding_box()
+        assert box["y"] + box["height"] <= 800, name
