@@ -51,6 +51,7 @@ def ledger(
         "/admin/webchat/usagerecord/",
         "/admin/webchat/usagerecord/dashboard/",
         "/admin/conversations/conversation/",
+        "/admin/conversations/feedback/",
     ],
 )
 def test_every_admin_page_renders(operator: Client, url: str) -> None:
@@ -198,3 +199,26 @@ def test_default_parameters_the_upstream_takes_are_kept(operator: Client) -> Non
     assert response.status_code == 302
     model.refresh_from_db()
     assert model.default_params == {"top_p": 0.9, "reasoning_effort": "low", "seed": 1}
+
+
+def test_feedback_is_listed_and_filtered_by_rating_and_model(
+    operator: Client, alice: User
+) -> None:
+    from conversations.models import Conversation, Feedback, Message
+    from tests.helpers import add_exchange
+
+    conversation = Conversation.objects.create(owner=alice)
+    good = add_exchange(conversation, "q1", "a1")
+    bad = add_exchange(conversation, "q2", "a2")
+    Message.objects.filter(pk=bad.pk).update(model="grok-4")
+    bad.model = "grok-4"
+    Feedback.objects.create(message=good, user=alice, rating="up", model=good.model)
+    Feedback.objects.create(
+        message=bad, user=alice, rating="down", comment="wrong about owls", model=bad.model
+    )
+    listing = operator.get("/admin/conversations/feedback/").content.decode()
+    assert "wrong about owls" in listing and "grok-4" in listing
+    downs = operator.get("/admin/conversations/feedback/?rating__exact=down").content.decode()
+    assert "wrong about owls" in downs and "1 feedback" in downs
+    by_model = operator.get("/admin/conversations/feedback/?model=grok-3").content.decode()
+    assert "wrong about owls" not in by_model and "1 feedback" in by_model

@@ -747,3 +747,82 @@ async def test_sockets_past_the_cap_are_closed_with_4429(
     assert await again.nothing(0.2)
     for socket in (second, fourth, again):
         await socket.close()
+
+
+async def test_continue_makes_a_new_version_that_goes_on_from_the_cut_text(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    cut_id = (await send(socket, "a story [sim words=40]", params={"max_tokens": 5}))["messages"][0]
+    done = (await socket.receive_until("done"))[-1]
+    assert done["finish_reason"] == "length"
+    cut = await reload(cut_id)
+    await socket.send({"type": "continue", "message": cut_id, "client_id": "k1"})
+    start = await socket.receive()
+    assert start["type"] == "start" and start["model"] == "grok-3"
+    new_id = start["messages"][0]
+    frames_ = await socket.receive_until("done")
+    deltas = [f for f in frames_ if f["type"] == "delta"]
+    # The new version first says what the old one said, then carries on, seq unbroken.
+    assert deltas[0]["seq"] == 1 and deltas[0]["content"] == cut.content
+    assert [f["seq"] for f in deltas] == list(range(1, len(deltas) + 1))
+    new = await reload(new_id)
+    assert new.content.startswith(cut.content) and len(new.content) > len(cut.content)
+    assert new.parent_id == cut.parent_id and new.params == cut.params
+    # Upstream, the cut reply is the assistant's last word, to be carried on.
+    request = simulator.requests[-1]
+    assert request["messages"][-1] == {"role": "assistant", "content": cut.content}
+    assert request["max_tokens"] == 5
+    await database_sync_to_async(conversation.refresh_from_db)()
+    assert conversation.current_leaf_id == new.id
+    assert (await reload(cut_id)).content == cut.content  # the cut version is kept
+    await socket.close()
+
+
+async def test_continue_is_refused_for_what_cannot_be_continued(
+    alice: User, bob: User, conversation: Conversation
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    start = await send(socket, "hi [sim words=3]")
+    await socket.receive_until("done")
+    question = (await messages_of(conversation))[0]
+    theirs = await database_sync_to_async(Conversation.objects.create)(owner=bob)
+    other = await database_sync_to_async(Message.objects.create)(
+        conversation=theirs, role="assistant", content="secret", parent=None
+    )
+    cases = [
+        ({"message": str(question.id)}, "not_found"),  # a question, not a reply
+        ({"message": str(other.id)}, "not_found"),  # someone else's reply
+        ({"message": "nope"}, "invalid_request"),
+        ({}, "invalid_request"),
+    ]
+    for fields, code in cases:
+        await socket.send({"type": "continue", "client_id": "x", **fields})
+        error = await socket.receive()
+        assert error["type"] == "error" and error["code"] == code, (fields, error)
+    # A reply still being written cannot be continued either.
+    await socket.send({"type": "regenerate", "message": start["messages"][0]})
+    streaming = (await socket.receive())["messages"][0]
+    await socket.send({"type": "continue", "message": streaming, "client_id": "y"})
+    frames_ = await socket.receive_until("error")
+    assert frames_[-1]["code"] in ("invalid_request", "conversation_busy")
+    await socket.receive_until("done", message=streaming)
+    await socket.close()
+
+
+async def test_a_reasoning_reply_stores_how_long_it_thought(
+    alice: User, conversation: Conversation
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    reply_id = (await send(socket, "why? [sim words=5 delay=10]", model="grok-3-mini"))[
+        "messages"
+    ][0]
+    await socket.receive_until("done")
+    reply = await reload(reply_id)
+    assert reply.reasoning and reply.reasoning_ms is not None
+    # 20 words of thinking at 10 ms each, before the first word of the reply.
+    assert 150 <= reply.reasoning_ms < 5000
+    plain = (await send(socket, "and? [sim words=5]"))["messages"][0]
+    await socket.receive_until("done")
+    assert (await reload(plain)).reasoning_ms is None
+    await socket.close()

@@ -1,6 +1,7 @@
 """The chat page's helpers: branch switching, export, search, the sidebar."""
 
 import json
+from typing import Any
 from datetime import timedelta
 
 import pytest
@@ -138,3 +139,75 @@ def test_the_share_page_has_no_editing_controls(alice: User, conversation: Conve
     )
     html = Client().get(f"/s/{token}/").content.decode()
     assert "Regenerate" not in html and "Edit" not in html
+
+
+def feedback(client: Client, conversation: Conversation, **data: object) -> Any:
+    return client.post(
+        f"/c/{conversation.id}/feedback/", data, headers={"Accept": "application/json"}
+    )
+
+
+def test_feedback_is_stored_changed_and_taken_back(
+    alice: User, conversation: Conversation
+) -> None:
+    from conversations.models import Feedback
+
+    reply = add_exchange(conversation, "q", "a")
+    client = logged_in(alice)
+    answer = feedback(client, conversation, message=reply.id, rating="down", comment=" off ")
+    assert answer.status_code == 200 and answer.json() == {"rating": "down", "comment": "off"}
+    feedback(client, conversation, message=reply.id, rating="up")
+    stored = Feedback.objects.get(message=reply)
+    assert (stored.rating, stored.comment, stored.model, stored.user) == ("up", "", "grok-3", alice)
+    # The page shows it pressed.
+    assert 'data-rating="up" aria-label="Good reply" aria-pressed="true"' in page(
+        client, f"/c/{conversation.id}/"
+    )
+    feedback(client, conversation, message=reply.id, rating="")
+    assert not Feedback.objects.exists()
+
+
+def test_feedback_on_what_is_not_ones_own_reply_is_refused(
+    alice: User, bob: User, conversation: Conversation
+) -> None:
+    reply = add_exchange(conversation, "q", "a")
+    question = reply.parent
+    streaming = add_exchange(conversation, "q2", "", status="streaming")
+    theirs = Conversation.objects.create(owner=bob)
+    their_reply = add_exchange(theirs, "q", "a")
+    client = logged_in(alice)
+    for message in (question.id, streaming.id, their_reply.id):
+        assert feedback(client, conversation, message=message, rating="up").status_code == 404
+    for data in (
+        {"message": reply.id, "rating": "meh"},
+        {"message": "not-an-id", "rating": "up"},
+        {"message": reply.id, "rating": "up", "comment": "x" * 2001},
+        {"message": reply.id, "rating": "up", "comment": "nul\x00"},
+    ):
+        answer = feedback(client, conversation, **data)
+        assert answer.status_code == 400 and answer.json()["error"]["message"]
+    # Bob's conversation by its own URL: not found, as every other route.
+    assert feedback(logged_in(alice), theirs, message=their_reply.id, rating="up").status_code == 404
+
+
+def test_search_answers_json_with_rendered_snippets(alice: User, conversation: Conversation) -> None:
+    add_exchange(conversation, "tell me of **the quokka** and `more`", "A _small_ marsupial.")
+    answer = logged_in(alice).get(
+        "/search/", {"q": "quokka"}, headers={"Accept": "application/json"}
+    )
+    assert answer.status_code == 200
+    [result] = answer.json()["results"]
+    assert result["id"] == str(conversation.id) and result["url"] == f"/c/{conversation.id}/"
+    assert result["snippet"] == "tell me of the quokka and more"
+    assert answer.json()["more"] is False
+    html = page(logged_in(alice), "/search/?q=quokka")
+    assert "the quokka and more" in html and "**the quokka**" not in html
+
+
+def test_a_fresh_site_asks_for_its_administrator(db: None) -> None:
+    login = Client().get("/accounts/login/").content.decode()
+    assert "Create the administrator account" in login
+    assert "Create the administrator account" in Client().get("/accounts/signup/").content.decode()
+    User.objects.create_user("someone", password="a long enough passphrase 42")
+    login = Client().get("/accounts/login/").content.decode()
+    assert "Create the administrator account" not in login and "Log in to webchat" in login

@@ -71,3 +71,29 @@ def test_markdown_features_render() -> None:
         '<span class="nb">print',
     ):
         assert tag in html
+
+
+def test_table_alignment_becomes_a_class_and_blocks_read_in_their_own_direction() -> None:
+    html = render_markdown("| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |\n\nمرحبا\n\n> quote\n")
+    assert '<th dir="auto" class="align-left">a</th>' in html
+    assert '<td dir="auto" class="align-center">2</td>' in html
+    assert '<td dir="auto" class="align-right">3</td>' in html
+    assert '<p dir="auto">مرحبا</p>' in html and '<blockquote dir="auto">' in html
+    assert "style" not in html
+
+
+def test_a_reply_cannot_choose_its_own_classes_or_direction() -> None:
+    for source in CORPUS + ['<td class="x" dir="rtl" style="color:red">y</td>']:
+        for tag, attrs in inspect(render_markdown(source)):
+            assert attrs.get("dir") in (None, "auto"), (source, tag, attrs)
+            assert "style" not in attrs
+            if "class" in attrs and tag in ("th", "td"):
+                assert attrs["class"] in ("align-left", "align-center", "align-right")
+
+
+def test_plain_text_is_what_a_reader_sees() -> None:
+    from conversations.render import plain_text
+
+    assert plain_text("# Title\n\n**bold** and `code` & <b>tags</b>") == (
+        "Title bold and code & <b>tags</b>"
+    )
