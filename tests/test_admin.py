@@ -201,9 +201,7 @@ def test_default_parameters_the_upstream_takes_are_kept(operator: Client) -> Non
     assert model.default_params == {"top_p": 0.9, "reasoning_effort": "low", "seed": 1}
 
 
-def test_feedback_is_listed_and_filtered_by_rating_and_model(
-    operator: Client, alice: User
-) -> None:
+def test_feedback_is_listed_and_filtered_by_rating_and_model(operator: Client, alice: User) -> None:
     from conversations.models import Conversation, Feedback, Message
     from tests.helpers import add_exchange
 

@@ -814,9 +814,9 @@ async def test_a_reasoning_reply_stores_how_long_it_thought(
     alice: User, conversation: Conversation
 ) -> None:
     socket, _ = await open_socket(alice, conversation.id)
-    reply_id = (await send(socket, "why? [sim words=5 delay=10]", model="grok-3-mini"))[
-        "messages"
-    ][0]
+    reply_id = (await send(socket, "why? [sim words=5 delay=10]", model="grok-3-mini"))["messages"][
+        0
+    ]
     await socket.receive_until("done")
     reply = await reload(reply_id)
     assert reply.reasoning and reply.reasoning_ms is not None

@@ -1,8 +1,8 @@
 """The chat page's helpers: branch switching, export, search, the sidebar."""
 
 import json
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -147,9 +147,7 @@ def feedback(client: Client, conversation: Conversation, **data: object) -> Any:
     )
 
 
-def test_feedback_is_stored_changed_and_taken_back(
-    alice: User, conversation: Conversation
-) -> None:
+def test_feedback_is_stored_changed_and_taken_back(alice: User, conversation: Conversation) -> None:
     from conversations.models import Feedback
 
     reply = add_exchange(conversation, "q", "a")
@@ -187,10 +185,14 @@ def test_feedback_on_what_is_not_ones_own_reply_is_refused(
         answer = feedback(client, conversation, **data)
         assert answer.status_code == 400 and answer.json()["error"]["message"]
     # Bob's conversation by its own URL: not found, as every other route.
-    assert feedback(logged_in(alice), theirs, message=their_reply.id, rating="up").status_code == 404
+    assert (
+        feedback(logged_in(alice), theirs, message=their_reply.id, rating="up").status_code == 404
+    )
 
 
-def test_search_answers_json_with_rendered_snippets(alice: User, conversation: Conversation) -> None:
+def test_search_answers_json_with_rendered_snippets(
+    alice: User, conversation: Conversation
+) -> None:
     add_exchange(conversation, "tell me of **the quokka** and `more`", "A _small_ marsupial.")
     answer = logged_in(alice).get(
         "/search/", {"q": "quokka"}, headers={"Accept": "application/json"}

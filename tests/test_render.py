@@ -74,7 +74,7 @@ def test_markdown_features_render() -> None:
 
 
 def test_table_alignment_becomes_a_class_and_blocks_read_in_their_own_direction() -> None:
-    html = render_markdown("| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |\n\nمرحبا\n\n> quote\n")
+    html = render_markdown("| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |\n\nمرحبا\n\n> quote\n")  # noqa: RUF001
     assert '<th dir="auto" class="align-left">a</th>' in html
     assert '<td dir="auto" class="align-center">2</td>' in html
     assert '<td dir="auto" class="align-right">3</td>' in html
@@ -83,7 +83,7 @@ def test_table_alignment_becomes_a_class_and_blocks_read_in_their_own_direction(
 
 
 def test_a_reply_cannot_choose_its_own_classes_or_direction() -> None:
-    for source in CORPUS + ['<td class="x" dir="rtl" style="color:red">y</td>']:
+    for source in [*CORPUS, '<td class="x" dir="rtl" style="color:red">y</td>']:
         for tag, attrs in inspect(render_markdown(source)):
             assert attrs.get("dir") in (None, "auto"), (source, tag, attrs)
             assert "style" not in attrs
