@@ -38,8 +38,8 @@ def main() -> None:
                 )
                 time.sleep(0.3)
             page.locator("article.message.assistant").last.locator(".regenerate").click()
-            time.sleep(2)  # the new version is written
-            page.reload()
+            time.sleep(2)  # the new version is written, its arrows already there
+            page.locator("article.message.assistant").last.hover()
             page.screenshot(path=str(HERE / "light.png"))
             page.evaluate("() => { localStorage.setItem('theme', 'dark'); }")
             page.reload()
@@ -49,12 +49,36 @@ def main() -> None:
             time.sleep(3)
             page.screenshot(path=str(HERE / "streaming.png"))
             page.keyboard.press("Escape")
+            time.sleep(0.5)
+            page.keyboard.press("Control+k")
+            page.keyboard.type("measure")
+            page.locator("#search-results li[role=option]").first.wait_for()
+            time.sleep(0.3)
+            page.screenshot(path=str(HERE / "search.png"))
+            page.keyboard.press("Escape")
+            page.evaluate("() => { localStorage.removeItem('theme'); }")
+            page.goto("/")
+            page.select_option("#model", "grok-3-mini")
+            page.fill("#prompt", "Why is the sky blue? [sim words=40 delay=120]")
+            page.press("#prompt", "Enter")
+            page.wait_for_function(
+                "() => /Thinking… [2-9]/.test(document.querySelector('details.reasoning summary')"
+                "?.textContent || '')"
+            )
+            page.click("details.reasoning summary")
+            page.screenshot(path=str(HERE / "thinking.png"))
             phone = browser.new_context(
                 base_url=server.url, viewport={"width": 390, "height": 844}, is_mobile=True
             ).new_page()
             phone.context.add_cookies(cookies)
             phone.goto(page.url)
+            phone.wait_for_function(
+                "() => !document.querySelector('[data-status=\"streaming\"]')"
+            )
             phone.screenshot(path=str(HERE / "phone.png"))
+            phone.click("#menu-button")
+            time.sleep(0.4)
+            phone.screenshot(path=str(HERE / "phone-drawer.png"))
             browser.close()
     finally:
         server.stop()
