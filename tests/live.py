@@ -50,9 +50,12 @@ class LiveServer:
         workdir: Path,
         database_url: str | None = None,
         daphne_args: tuple[str, ...] = (),
+        root: Path = ROOT,
         **env: str,
     ) -> None:
         self.workdir = workdir
+        # The checkout served: this one, or another (a benchmark's older revision).
+        self.root = root
         self.daphne_args = daphne_args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -72,7 +75,7 @@ class LiveServer:
             "STATIC_ROOT": str(workdir / "static"),
             "SECRET_KEY": "live-test-secret-key-" + "x" * 40,
             "GROK_SIMULATOR": "auto",
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(root),
             # Tests and benchmarks sign many people up from one address.
             "RATE_LIMIT_SIGNUP": "10000/m",
             "RATE_LIMIT_LOGIN": "10000/m",
@@ -83,7 +86,7 @@ class LiveServer:
     def manage(self, *args: str) -> None:
         subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             check=True,
             capture_output=True,
@@ -106,7 +109,7 @@ class LiveServer:
                     *self.daphne_args,
                     "webchat.asgi:application",
                 ],
-                cwd=ROOT,
+                cwd=self.root,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -72,9 +72,7 @@ def main() -> None:
             ).new_page()
             phone.context.add_cookies(cookies)
             phone.goto(page.url)
-            phone.wait_for_function(
-                "() => !document.querySelector('[data-status=\"streaming\"]')"
-            )
+            phone.wait_for_function("() => !document.querySelector('[data-status=\"streaming\"]')")
             phone.screenshot(path=str(HERE / "phone.png"))
             phone.click("#menu-button")
             time.sleep(0.4)
