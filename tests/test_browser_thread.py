@@ -3,6 +3,8 @@ once and flip in place, where the view sits and follows, Send that becomes Stop,
 timed, the editor, continuing a reply, code blocks, tables, directions, feedback."""
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,14 @@ def mark_page(page: Any) -> None:
 
 def same_page(page: Any) -> bool:
     return page.evaluate("() => window.samePage === true")
+
+
+def eventually(read: Callable[[], Any], expected: Any, seconds: float = 5) -> None:
+    """`read()` comes to equal `expected` within `seconds` (a write on its way)."""
+    deadline = time.monotonic() + seconds
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert value == expected
 
 
 def focus_is_somewhere(page: Any) -> bool:
@@ -144,9 +154,10 @@ def test_scrolling_up_while_a_reply_streams_is_respected_and_a_button_brings_you
     page.evaluate("() => { document.getElementById('scroller').scrollTop = 0; }")
     page.fill("#prompt", "and now? [sim words=5 delay=1]")
     page.press("#prompt", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('article.message.user').length === 3")
     page.wait_for_function(FINISHED)
+    page.wait_for_function(f"() => ({DISTANCE})() < 10")
     assert page.locator("article.message.user").last.is_visible()
-    assert page.evaluate(DISTANCE) < 10
     context.close()
 
 
@@ -331,19 +342,16 @@ def test_thumbs_and_a_comment_are_stored(page: Any, live: LiveServer) -> None:
         message_id.replace("-", "") if "sqlite" in live.database_url else message_id,
     )
     page.wait_for_function("() => !document.querySelector('dialog[open]')")
-    page.wait_for_timeout(200)
-    assert rows() == [("down", "It missed the point.")]
+    eventually(rows, [("down", "It missed the point.")])
     page.reload()
     assert page.get_attribute(".feedback[data-rating=down]", "aria-pressed") == "true"
     # Changing one's mind: up, no comment; then pressing it again takes it back.
     page.get_by_role("button", name="Good reply").click()
     page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
-    page.wait_for_timeout(200)
-    assert rows() == [("up", "")]
+    eventually(rows, [("up", "")])
     page.get_by_role("button", name="Good reply").click()
     page.wait_for_function(
         "() => document.querySelector('.feedback[data-rating=up]').getAttribute('aria-pressed') === 'false'"
     )
-    page.wait_for_timeout(200)
-    assert rows() == []
+    eventually(rows, [])
     assert page.problems == []
