@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -90,7 +91,9 @@ def revoke(request: HttpRequest, token: str) -> HttpResponse:
     )
     if wants_json(request):
         return JsonResponse({"revoked": token})
-    return redirect("shares")
+    # Back to the page of the list the link was revoked from.
+    page = query.parse(PageQuery, request)["page"] or 1
+    return redirect(f"{reverse('shares')}?page={page}" if page > 1 else reverse("shares"))
 
 
 @require_POST

@@ -94,6 +94,7 @@ def test_picking_a_candidate_swaps_the_thread_in_place(page: Any, live: LiveServ
     page.click("#settings-button")
     page.fill("#candidates", "2")
     say(page, "two takes [sim words=10 delay=1]", replies=2)
+    assert page.locator(".candidates article.message.assistant .copy").count() == 2
     mark_page(page)
     second = page.locator(".candidates article.message.assistant").nth(1)
     chosen = second.locator(".content").inner_text()
@@ -183,6 +184,19 @@ def test_send_becomes_stop_while_a_reply_streams(page: Any, live: LiveServer) ->
     assert page.input_value("#prompt") == "next question"
     assert focus_is_somewhere(page)
     assert page.locator("#error").is_hidden()
+
+
+def test_a_draft_survives_a_reload_until_it_is_sent(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "drafter")
+    say(page, "hello [sim words=3 delay=1]")
+    page.fill("#prompt", "half a thought")
+    page.reload()
+    assert page.input_value("#prompt") == "half a thought"
+    page.keyboard.type(" [sim words=3 delay=1]")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('article.message.user').length === 2")
+    page.reload()
+    assert page.input_value("#prompt") == ""
 
 
 # --- 5. Thinking ---------------------------------------------------------------------------

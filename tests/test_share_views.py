@@ -184,3 +184,8 @@ def test_the_list_of_shares_pages(alice: User) -> None:
     # Past the end: the last page, as Django's paginator gives it.
     assert "talk 000" in client.get("/shares/", {"page": 99}).content.decode()
     assert client.get("/shares/", {"page": "x"}).status_code == 400
+    # Revoking from page 2 comes back to page 2.
+    token = Share.objects.get(conversation__title="talk 000").token
+    assert f'/s/{token}/revoke/?page=2"' in second
+    answer = client.post(f"/s/{token}/revoke/?page=2")
+    assert answer.status_code == 302 and answer["Location"] == "/shares/?page=2"

@@ -18,7 +18,7 @@ import { Thread } from "./thread.js";
 const config = pageConfig();
 const chat = document.getElementById("chat");
 const errorBanner = document.getElementById("error");
-const composer = new Composer(document.getElementById("composer"), config);
+const composer = new Composer(document.getElementById("composer"), config, chat.dataset.conversation);
 const models = Object.fromEntries([...composer.model.options].map((o) => [o.value, o.textContent]));
 const thread = new Thread(document.getElementById("thread"), models);
 const scroller = new Scroller(document.getElementById("scroller"), thread.element, document.getElementById("jump"));
@@ -34,10 +34,13 @@ let socket = null;
 // A new version this page asked for (regenerate, continue, edit): the versions already at
 // its place, so its ‹ n/n › arrows show as soon as it starts.
 let branching = null;
+// An error about the reply being written (busy) goes when that reply ends.
+let untilDone = false;
 
-function showError(text) {
+function showError(text, { whileStreaming = false } = {}) {
   errorBanner.textContent = text;
   errorBanner.hidden = !text;
+  untilDone = whileStreaming;
 }
 
 function refreshControls() {
@@ -92,10 +95,11 @@ const handlers = {
   done(frame) {
     thread.done(frame);
     refreshControls();
+    if (untilDone && !composer.streaming) showError("");
     composer.refreshAllowance(conversationId);
   },
   error(frame) {
-    showError(frame.message);
+    showError(frame.message, { whileStreaming: frame.code === "busy" });
     branching = null;
     if (frame.client_id) unsend(frame.client_id);
   },
@@ -157,6 +161,7 @@ async function ensureConversation() {
   });
   conversationId = created.id;
   chat.dataset.conversation = created.id;
+  composer.belongsTo(created.id);
   header.show(created.id);
   sidebar.add(created.id, "New chat");
   history.replaceState(null, "", created.url);
@@ -195,7 +200,7 @@ function sendMessage(text, parent) {
 // A new version of the reply `article`: regenerated (maybe by another model) or continued.
 function newVersion(article, frame) {
   if (composer.streaming) {
-    showError("Wait for the reply being written, or stop it first.");
+    showError("Wait for the reply being written, or stop it first.", { whileStreaming: true });
     return;
   }
   showError("");
@@ -290,7 +295,7 @@ function editMessage(article) {
     event.preventDefault();
     if (!area.value.trim()) return;
     if (composer.streaming) {
-      showError("Wait for the reply being written, or stop it first.");
+      showError("Wait for the reply being written, or stop it first.", { whileStreaming: true });
       return;
     }
     const parent = article.dataset.parent || null;

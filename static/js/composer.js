@@ -1,11 +1,14 @@
 // The composer: the text being written, its settings, what the person has left, and the
-// sends not yet acknowledged (their text goes back into the composer if they fail).
+// sends not yet acknowledged (their text goes back into the composer if they fail). What
+// is typed is kept in this tab's sessionStorage until sent, so a reload, or a trip through
+// the login page, does not lose it.
 
 import { getJSON } from "./http.js";
 
 export class Composer {
-  constructor(form, config) {
+  constructor(form, config, conversationId) {
     this.form = form;
+    this.draftKey = `webchat-draft:${conversationId || "new"}`;
     this.config = config;
     this.prompt = form.querySelector("#prompt");
     this.model = form.querySelector("#model");
@@ -20,13 +23,39 @@ export class Composer {
     this.streaming = false;
     this.model.addEventListener("change", () => this.clampMaxTokens());
     this.clampMaxTokens();
-    this.prompt.addEventListener("input", () => this.fit());
+    this.prompt.addEventListener("input", () => {
+      this.fit();
+      this.saveDraft();
+    });
+    if (!this.prompt.value) {
+      this.prompt.value = this.storage("getItem") || "";
+      this.fit();
+    }
     this.settingsButton.addEventListener("click", () => {
       const open = this.settings.hidden;
       this.settings.hidden = !open;
       this.settingsButton.setAttribute("aria-expanded", String(open));
       if (open) this.settings.querySelector("textarea, input")?.focus();
     });
+  }
+
+  storage(method, ...args) {
+    try {
+      return sessionStorage[method](this.draftKey, ...args);
+    } catch {
+      return null; // storage disabled: drafts live only in the page
+    }
+  }
+
+  // A new conversation was just made for what is being sent: later drafts are its own.
+  belongsTo(conversationId) {
+    this.storage("removeItem");
+    this.draftKey = `webchat-draft:${conversationId}`;
+  }
+
+  saveDraft() {
+    if (this.prompt.value) this.storage("setItem", this.prompt.value);
+    else this.storage("removeItem");
   }
 
   // The message box grows with its text, up to a third of the screen.
@@ -55,6 +84,7 @@ export class Composer {
   clear() {
     this.prompt.value = "";
     this.fit();
+    this.saveDraft();
   }
 
   // A `send` frame for `text`, remembered until the server acknowledges it.
@@ -76,6 +106,7 @@ export class Composer {
     if (!this.prompt.value) {
       this.prompt.value = this.pending.get(clientId);
       this.fit();
+      this.saveDraft();
     }
     this.pending.delete(clientId);
     return true;

@@ -194,7 +194,15 @@ export class Thread {
       const { prompt_tokens: prompt, completion_tokens: completion } = frame.usage;
       article.title = `${prompt.toLocaleString("en")} prompt + ${completion.toLocaleString("en")} completion tokens`;
     }
-    if (article.closest(".candidates")) return;
+    if (article.closest(".candidates")) {
+      // A candidate can be copied before one is picked.
+      const copy = this.actions.assistant.querySelector(".copy").cloneNode(true);
+      const actions = document.createElement("div");
+      actions.className = "actions";
+      actions.append(copy);
+      article.querySelector(".pick")?.before(actions);
+      return;
+    }
     this.addActions(article);
     if (frame.finish_reason === "length" && frame.status !== "error") {
       const button = document.createElement("button");
