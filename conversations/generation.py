@@ -86,6 +86,8 @@ class Reply:
     saved_seq: int = -1
     # Milliseconds of reasoning before the first word (None: it did not reason).
     thought_ms: int | None = None
+    # A continued version's text so far, at the start of `content`: not its own writing.
+    prefix_chars: int = 0
 
 
 @dataclass
@@ -104,7 +106,10 @@ class Generation:
         self.payload = self.turn.payload
         # A continued reply first says again what it said so far (seq 1), so every socket
         # shows the new version whole.
-        self.replies = [Reply(rid, pending=self.turn.prefix) for rid in self.reply_ids]
+        prefix = self.turn.prefix
+        self.replies = [
+            Reply(rid, pending=prefix, prefix_chars=len(prefix)) for rid in self.reply_ids
+        ]
         self._started = time.monotonic()
         self._first_delta: float | None = None
         self._upstream_id = ""

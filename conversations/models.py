@@ -184,6 +184,7 @@ class Conversation(models.Model):
                     parent=parent,
                     role=Message.Role.ASSISTANT,
                     content=content,
+                    prefix_chars=len(content),
                     model=model,
                     params=params,
                     status=Message.Status.STREAMING,
@@ -216,7 +217,9 @@ class MessageQuerySet(models.QuerySet["Message"]):
     @transaction.atomic
     def interrupt(self, channel: str) -> int:
         """The replies of a dead generation: interrupted, text kept, usage settled."""
-        replies = list(self.streaming().filter(channel=channel).only("content", "reasoning"))
+        replies = list(
+            self.streaming().filter(channel=channel).only("content", "reasoning", "prefix_chars")
+        )
         if not replies:
             return 0
         count = (
@@ -266,6 +269,9 @@ class Message(models.Model):
     error_message = models.CharField(max_length=500, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # A continued version starts with the text of the one it continues: that many
+    # characters of `content` were not written by this reply (nor paid for as its output).
+    prefix_chars = models.PositiveIntegerField(default=0)
     # How long the model reasoned before the reply's first word (reasoning models only).
     reasoning_ms = models.PositiveIntegerField(null=True, blank=True)
     # The last frame sequence number whose text is in `content` (checkpoints keep them in step).

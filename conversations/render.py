@@ -91,7 +91,19 @@ def render_markdown(text: str) -> str:
     )
 
 
+@lru_cache(maxsize=1)
+def _plain() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+# The most of a text `plain_text` renders: a snippet's worth, not a whole reply.
+PLAIN_LIMIT = 2_000
+
+
 def plain_text(text: str) -> str:
-    """What a reader sees of `text` once rendered, as plain words: no `**`, no `#`."""
-    html = _markdown().render(text)
+    """What a reader sees of `text` (its first PLAIN_LIMIT characters) once rendered, as
+    plain words: no `**`, no `#`. No highlighting: the words are all that is kept."""
+    html = _plain().render(text[:PLAIN_LIMIT])
     return " ".join(unescape(nh3.clean(html, tags=set())).split())

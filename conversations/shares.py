@@ -83,6 +83,9 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 def revoke(request: HttpRequest, token: str) -> HttpResponse:
     share = _share_for_owner(request, token)
+    # The page of the list to come back to (a bad one: the first), read before any change.
+    asked = PageQuery(request.GET)
+    page = asked.cleaned_data["page"] if asked.is_valid() else None
     share.revoked = timezone.now()
     share.save(update_fields=["revoked", "updated"])
     # Anyone following the link live is cut off at once.
@@ -91,9 +94,7 @@ def revoke(request: HttpRequest, token: str) -> HttpResponse:
     )
     if wants_json(request):
         return JsonResponse({"revoked": token})
-    # Back to the page of the list the link was revoked from.
-    page = query.parse(PageQuery, request)["page"] or 1
-    return redirect(f"{reverse('shares')}?page={page}" if page > 1 else reverse("shares"))
+    return redirect(f"{reverse('shares')}?page={page}" if page and page > 1 else reverse("shares"))
 
 
 @require_POST

@@ -98,6 +98,12 @@ def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) ->
         raise NotFound("That reply does not exist.")
     if target.status == Message.Status.STREAMING:
         raise InvalidRequest("That reply is still being written.")
+    cut = target.finish_reason == "length" or target.status in (
+        Message.Status.STOPPED,
+        Message.Status.INTERRUPTED,
+    )
+    if not cut:
+        raise InvalidRequest("Only a reply that was cut short can be continued.")
     if not target.content:
         raise InvalidRequest("That reply has nothing to continue from.")
     model = _catalog_model(target.model or None)
@@ -135,7 +141,7 @@ def _store(
     parent = Message(id=answered[-1].id, conversation=conversation) if answered else None
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.
-        storage.check(conversation.owner, len(content or ""))
+        storage.check(conversation.owner, len(content or prefix))
         record = UsageRecord.objects.reserve(
             user=conversation.owner,
             chat_model=model,
@@ -158,6 +164,8 @@ def _store(
         else:
             assert parent is not None
             replies = conversation.add_regeneration(parent=parent, content=prefix, **options)
+    if prefix:
+        storage.stored(conversation.owner)  # a whole copy at once: count afresh next time
     return Turn(
         user_message.as_dict() if user_message else None,
         [str(r.id) for r in replies],

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import IntegrityError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -65,7 +66,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
             "user": Message(role=Message.Role.USER, status="sending"),
             "assistant": Message(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING),
         },
-        "client": client_config(),
+        # The person's id keys what the page keeps in the tab (drafts) to them.
+        "client": {**client_config(), "user": request.user.pk},
     }
 
 
@@ -300,15 +302,17 @@ def feedback(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     if not rating:
         Feedback.objects.filter(message=reply).delete()
         return JsonResponse({"rating": "", "comment": ""})
-    saved, _ = Feedback.objects.update_or_create(
-        message=reply,
-        defaults={
-            "user": request.user,
-            "rating": rating,
-            "comment": form.cleaned_data["comment"],
-            "model": reply.model,
-        },
-    )
+    fields = {
+        "user": request.user,
+        "rating": rating,
+        "comment": form.cleaned_data["comment"],
+        "model": reply.model,
+    }
+    try:
+        saved, _ = Feedback.objects.update_or_create(message=reply, defaults=fields)
+    except IntegrityError:
+        # Two first ratings at once (two tabs): the second updates the first's row.
+        saved, _ = Feedback.objects.update_or_create(message=reply, defaults=fields)
     return JsonResponse({"rating": saved.rating, "comment": saved.comment})
 
 
@@ -361,8 +365,10 @@ def search(request: HttpRequest) -> HttpResponse:
         page = Paginator(matches, SEARCH_PER_PAGE).get_page(asked["page"] or 1)
         for conversation in page:
             hit = conversation.messages.filter(content__icontains=words).only("content").first()
-            # The words as a reader sees them: rendered, then as plain text (no `**`).
-            shown = plain_text(hit.content) if hit else ""
+            # The words as a reader sees them (rendered, then as plain text, no `**`): only
+            # the part around the match is rendered, however long the message.
+            around = _snippet(hit.content, words, width=300) if hit else ""
+            shown = plain_text(around.strip("…"))
             snippet = _snippet(shown, words) if words.lower() in shown.lower() else shown[:160]
             results.append({"conversation": conversation, "snippet": snippet})
     if wants_json(request):

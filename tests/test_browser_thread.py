@@ -197,6 +197,27 @@ def test_a_draft_survives_a_reload_until_it_is_sent(page: Any, live: LiveServer)
     page.wait_for_function("() => document.querySelectorAll('article.message.user').length === 2")
     page.reload()
     assert page.input_value("#prompt") == ""
+    # Logging out leaves nothing for whoever uses the tab next.
+    page.fill("#prompt", "private words")
+    page.get_by_role("button", name="Log out").click()
+    sign_up(page, live, "drafter2")
+    assert page.input_value("#prompt") == ""
+
+
+def test_a_refused_new_version_puts_the_thread_back(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "refused")
+    page.select_option("#model", "grok-3-mini")
+    say(page, "keep me [sim words=6 delay=1]")
+    before = texts(page, "assistant")
+    live.query("UPDATE webchat_chatmodel SET enabled = %s WHERE slug = %s", False, "grok-3-mini")
+    try:
+        page.locator("article.message.assistant .regenerate").click()
+        page.wait_for_selector("#error:not([hidden])")
+        assert "not available" in page.inner_text("#error")
+        assert texts(page, "assistant") == before
+        assert page.locator("article.message.assistant .regenerate").is_visible()
+    finally:
+        live.query("UPDATE webchat_chatmodel SET enabled = %s WHERE slug = %s", True, "grok-3-mini")
 
 
 # --- 5. Thinking ---------------------------------------------------------------------------
@@ -319,19 +340,23 @@ def test_table_alignment_and_text_direction_are_kept(page: Any, live: LiveServer
     sign_up(page, live, "tables")
     table = "| item | price |\n|:---|---:|\n| tea | 3.50 |\n\n"
     arabic = "مرحبا بالعالم، هذه فقرة باللغة العربية.\n\n"
-    page.fill("#prompt", table + arabic + "An English paragraph. [sim repeat delay=30]")
+    english = "An English paragraph, long enough to be still streaming when the page is read."
+    page.fill("#prompt", table + arabic + english + " [sim repeat delay=100]")
     page.press("#prompt", "Enter")
-    cell = "article.message.assistant td:nth-child(2)"
+    # Read in one go: while streaming, the reply is rendered again every frame.
+    look = """() => {
+      const reply = document.querySelector("article.message.assistant");
+      return [
+        getComputedStyle(reply.querySelector("td:nth-child(2)")).textAlign,
+        [...reply.querySelectorAll(".content p")].map((p) => getComputedStyle(p).direction),
+      ];
+    }"""
     # While streaming (the browser's rendering), then after (the server's): the same.
-    paragraphs = page.locator("article.message.assistant .content p")
-    page.wait_for_selector(f"{STREAMING} p")
-    for finished in (False, True):
-        assert page.eval_on_selector(cell, "e => getComputedStyle(e).textAlign") == "right"
-        directions = paragraphs.evaluate_all("ps => ps.map(p => getComputedStyle(p).direction)")
-        assert directions[0] == "rtl"
-        if finished:
-            assert directions == ["rtl", "ltr"]
-        page.wait_for_function(FINISHED)
+    page.wait_for_selector(f"{STREAMING} table ~ p")
+    align, directions = page.evaluate(look)
+    assert align == "right" and directions[0] == "rtl"
+    page.wait_for_function(FINISHED)
+    assert page.evaluate(look) == ["right", ["rtl", "ltr"]]
     assert page.evaluate("() => getComputedStyle(document.body).direction") == "ltr"
     # The person's own message reads in its own direction too.
     assert page.get_attribute("article.message.user .content", "dir") == "auto"

@@ -791,6 +791,7 @@ async def test_continue_is_refused_for_what_cannot_be_continued(
         conversation=theirs, role="assistant", content="secret", parent=None
     )
     cases = [
+        ({"message": start["messages"][0]}, "invalid_request"),  # whole: nothing was cut
         ({"message": str(question.id)}, "not_found"),  # a question, not a reply
         ({"message": str(other.id)}, "not_found"),  # someone else's reply
         ({"message": "nope"}, "invalid_request"),
@@ -825,4 +826,61 @@ async def test_a_reasoning_reply_stores_how_long_it_thought(
     plain = (await send(socket, "and? [sim words=5]"))["messages"][0]
     await socket.receive_until("done")
     assert (await reload(plain)).reasoning_ms is None
+    await socket.close()
+
+
+async def test_a_stopped_continue_is_charged_for_what_it_wrote_not_for_the_copy(
+    alice: User, conversation: Conversation
+) -> None:
+    from webchat.models import UsageRecord
+
+    socket, _ = await open_socket(alice, conversation.id)
+    long_text = "word " * 3000
+    cut_id = (await send(socket, f"{long_text}[sim repeat]", params={"max_tokens": 2000}))[
+        "messages"
+    ][0]
+    await socket.receive_until("done")
+    assert (await reload(cut_id)).finish_reason == "length"
+    # Continued, then stopped before the model says anything new (a long first wait).
+    await socket.send({"type": "continue", "message": cut_id})
+    new_id = (await socket.receive())["messages"][0]
+    await socket.send({"type": "stop"})
+    await socket.receive_until("done", message=new_id)
+    record = await database_sync_to_async(UsageRecord.objects.order_by("-pk").first)()
+    cut = await reload(cut_id)
+    assert record.status == "stopped" and (await reload(new_id)).prefix_chars == len(cut.content)
+    # The copy went upstream as prompt; as completion only the framing of nothing new.
+    assert record.completion_tokens < 100, record.completion_tokens
+    await socket.close()
+
+
+async def test_a_continue_counts_its_copy_against_storage(
+    alice: User, conversation: Conversation
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    cut_id = (await send(socket, "story [sim words=400]", params={"max_tokens": 300}))["messages"][
+        0
+    ]
+    await socket.receive_until("done")
+    size = len((await reload(cut_id)).content)
+    # Room for what is stored, not for one more copy of the reply.
+    from conversations import storage
+
+    used = await database_sync_to_async(storage.used)(alice, fresh=True)
+    await database_sync_to_async(Plan.objects.filter(users=alice).update)(storage_mb=1)
+    await database_sync_to_async(
+        lambda: Message.objects.create(
+            conversation=conversation,
+            role="user",
+            content="x" * (storage.MB - used - size // 2),
+            parent=None,
+        )
+    )()
+    await database_sync_to_async(storage.stored)(alice)
+    await socket.close()
+    socket, _ = await open_socket(alice, conversation.id)  # sees the plan as it is now
+    await socket.send({"type": "continue", "message": cut_id, "client_id": "s1"})
+    error = await socket.receive()
+    assert error["type"] == "error" and error["code"] == "quota_exceeded", error
+    assert "storage is full" in error["message"]
     await socket.close()

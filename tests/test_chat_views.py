@@ -213,3 +213,21 @@ def test_a_fresh_site_asks_for_its_administrator(db: None) -> None:
     User.objects.create_user("someone", password="a long enough passphrase 42")
     login = Client().get("/accounts/login/").content.decode()
     assert "Create the administrator account" not in login and "Log in to webchat" in login
+
+
+def test_search_renders_only_the_words_around_a_match(
+    alice: User, conversation: Conversation, monkeypatch: Any
+) -> None:
+    """A snippet is a few hundred characters of the message rendered, however long it is:
+    a person's own 100,000-character message must not make every search render it."""
+    from conversations import render, views
+
+    seen: list[int] = []
+    real = render.plain_text
+    monkeypatch.setattr(views, "plain_text", lambda text: seen.append(len(text)) or real(text))
+    add_exchange(conversation, "[" * 50_000 + " needle " + "*a " * 20_000, "ok")
+    answer = logged_in(alice).get(
+        "/search/", {"q": "needle"}, headers={"Accept": "application/json"}
+    )
+    assert "needle" in answer.json()["results"][0]["snippet"]
+    assert seen and max(seen) <= 700

@@ -30,12 +30,15 @@ def estimate_tokens(texts: Iterable[str]) -> int:
 class Written(Protocol):
     content: str
     reasoning: str
+    # Leading characters of `content` not written by this reply (a continued version's
+    # text so far, which went upstream as prompt).
+    prefix_chars: int
 
 
 def estimate_completion(replies: Iterable[Written]) -> int:
-    """What replies cost when the upstream never said (stopped, failed, interrupted): their
-    text, reasoning included, by the same estimate."""
-    return estimate_tokens(r.content + r.reasoning for r in replies if r.content)
+    """What replies cost when the upstream never said (stopped, failed, interrupted): the
+    text they wrote, reasoning included, by the same estimate."""
+    return estimate_tokens(r.content[r.prefix_chars :] + r.reasoning for r in replies if r.content)
 
 
 def reply_tokens(room: int, prompt_tokens: int, n: int, asked: int) -> int:

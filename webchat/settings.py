@@ -257,9 +257,11 @@ RATE_LIMITS = {
     "login": env_str("RATE_LIMIT_LOGIN", "30/15m"),
     "signup": env_str("RATE_LIMIT_SIGNUP", "5/h"),
     "password_reset": env_str("RATE_LIMIT_PASSWORD_RESET", "5/h"),
-    "search": env_str("RATE_LIMIT_SEARCH", "60/m"),
+    # Search as you type asks once per pause in typing.
+    "search": env_str("RATE_LIMIT_SEARCH", "120/m"),
     "share": env_str("RATE_LIMIT_SHARE", "30/h"),
     "password_check": env_str("RATE_LIMIT_PASSWORD_CHECK", "10/15m"),
+    "switch": env_str("RATE_LIMIT_SWITCH", "120/m"),
 }
 # The in-process cache counts correctly for the one process of the embedded default; with
 # REDIS_URL the counts live in Redis, shared by every process.

@@ -1,6 +1,6 @@
 """Rate limits on the doors that cost the server or help a guesser: login (every login form,
 the admin's too), signup, password reset, the account pages that check a password,
-search, and share links made or copied.
+search, share links made or copied, and switching branches (each renders a whole thread).
 
 One table maps a route to its limit in settings.RATE_LIMITS; django-ratelimit counts in the
 cache (Redis when there is one). Anonymous doors count per client address, the others per
@@ -29,6 +29,7 @@ RULES: dict[str, tuple[str, str, str]] = {
     "search": ("search", "GET", "user_or_ip"),
     "share-create": ("share", "POST", "user_or_ip"),
     "share-fork": ("share", "POST", "user_or_ip"),
+    "conversation-switch": ("switch", "POST", "user_or_ip"),
     # Both check the person's password: a stolen session must not guess it at speed.
     "account": ("password_check", "POST", "user_or_ip"),
     "password_change": ("password_check", "POST", "user_or_ip"),

@@ -32,7 +32,8 @@ const search = new SearchDialog(config.urls.search);
 let conversationId = chat.dataset.conversation || null;
 let socket = null;
 // A new version this page asked for (regenerate, continue, edit): the versions already at
-// its place, so its ‹ n/n › arrows show as soon as it starts.
+// its place, so its ‹ n/n › arrows show as soon as it starts, and the messages it took off
+// the screen, put back if the server refuses it. `clientId` names the frame asking.
 let branching = null;
 // An error about the reply being written (busy) goes when that reply ends.
 let untilDone = false;
@@ -69,7 +70,7 @@ const handlers = {
     if (article) {
       article.dataset.parent = frame.message.parent || "";
       thread.addActions(article);
-      if (branching?.clientId && branching.clientId === frame.client_id) {
+      if (branching?.kind === "edit" && branching.clientId === frame.client_id) {
         thread.setSiblings(article, [...branching.siblings, frame.message.id]);
         branching = null;
       }
@@ -78,7 +79,7 @@ const handlers = {
   },
   start(frame) {
     const [article] = thread.start(frame);
-    if (article && branching && !branching.clientId && frame.messages.length === 1) {
+    if (article && branching?.kind === "reply" && frame.messages.length === 1) {
       thread.setSiblings(article, [...branching.siblings, frame.messages[0]]);
       branching = null;
     }
@@ -100,8 +101,9 @@ const handlers = {
   },
   error(frame) {
     showError(frame.message, { whileStreaming: frame.code === "busy" });
-    branching = null;
     if (frame.client_id) unsend(frame.client_id);
+    if (branching && frame.client_id === branching.clientId) thread.putBack(branching.removed);
+    branching = null;
   },
 };
 
@@ -204,9 +206,9 @@ function newVersion(article, frame) {
     return;
   }
   showError("");
-  branching = { siblings: thread.siblingsOf(article) };
-  thread.cutFrom(article);
-  socket.send(frame);
+  const clientId = crypto.randomUUID();
+  branching = { kind: "reply", clientId, siblings: thread.siblingsOf(article), removed: thread.cutFrom(article) };
+  socket.send({ ...frame, client_id: clientId });
   composer.prompt.focus({ preventScroll: true });
   scroller.toEnd();
 }
@@ -300,8 +302,11 @@ function editMessage(article) {
     }
     const parent = article.dataset.parent || null;
     const siblings = thread.siblingsOf(article);
-    thread.cutFrom(article);
-    branching = { siblings, clientId: sendMessage(area.value, parent) };
+    editor.remove();
+    content.hidden = false;
+    article.classList.remove("editing");
+    const removed = thread.cutFrom(article);
+    branching = { kind: "edit", siblings, removed, clientId: sendMessage(area.value, parent) };
     composer.prompt.focus({ preventScroll: true });
     scroller.toEnd();
   });
@@ -406,6 +411,7 @@ document.addEventListener("keydown", (event) => {
 composer.stopButton.addEventListener("click", () => socket?.send({ type: "stop" }));
 // The sidebar's field: typing there is searching as you type, in the dialog.
 for (const dialog of document.querySelectorAll("dialog")) trapFocus(dialog);
+document.querySelector("form[action$='/logout/']")?.addEventListener("submit", () => composer.forgetDrafts());
 const sidebarSearch = document.getElementById("search-q");
 sidebarSearch.addEventListener("input", () => {
   const text = sidebarSearch.value;

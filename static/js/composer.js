@@ -8,7 +8,8 @@ import { getJSON } from "./http.js";
 export class Composer {
   constructor(form, config, conversationId) {
     this.form = form;
-    this.draftKey = `webchat-draft:${conversationId || "new"}`;
+    this.draftPrefix = `webchat-draft:${config.user}:`;
+    this.draftKey = `${this.draftPrefix}${conversationId || "new"}`;
     this.config = config;
     this.prompt = form.querySelector("#prompt");
     this.model = form.querySelector("#model");
@@ -47,10 +48,23 @@ export class Composer {
     }
   }
 
-  // A new conversation was just made for what is being sent: later drafts are its own.
+  // A new conversation was just made for what is being sent: its draft goes with it.
   belongsTo(conversationId) {
+    const draft = this.storage("getItem");
     this.storage("removeItem");
-    this.draftKey = `webchat-draft:${conversationId}`;
+    this.draftKey = `${this.draftPrefix}${conversationId}`;
+    if (draft) this.storage("setItem", draft);
+  }
+
+  // Logging out: no draft of this person's stays in the tab for the next one.
+  forgetDrafts() {
+    try {
+      for (const key of Object.keys(sessionStorage)) {
+        if (key.startsWith("webchat-draft:")) sessionStorage.removeItem(key);
+      }
+    } catch {
+      /* storage disabled: nothing was kept */
+    }
   }
 
   saveDraft() {
@@ -81,10 +95,10 @@ export class Composer {
     return { text };
   }
 
+  // The text is on its way: the box empties, the draft stays kept until the server has it.
   clear() {
     this.prompt.value = "";
     this.fit();
-    this.saveDraft();
   }
 
   // A `send` frame for `text`, remembered until the server acknowledges it.
@@ -97,7 +111,7 @@ export class Composer {
   }
 
   acknowledged(clientId) {
-    this.pending.delete(clientId);
+    if (this.pending.delete(clientId) && !this.prompt.value) this.storage("removeItem");
   }
 
   // A send failed: its text goes back into the composer (unless something new is there).

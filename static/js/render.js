@@ -90,7 +90,8 @@ export function decorateCode(root) {
     save.type = "button";
     save.className = "icon download-code";
     save.setAttribute("aria-label", `Download ${language || "code"}`);
-    save.dataset.extension = EXTENSIONS[language.toLowerCase()] || "txt";
+    const key = language.toLowerCase();
+    save.dataset.extension = Object.hasOwn(EXTENSIONS, key) ? EXTENSIONS[key] : "txt";
     save.textContent = "Download";
     bar.append(label, copy, save);
     pre.before(bar);

@@ -3,7 +3,7 @@
 // streaming into them. Text is set with textContent; HTML only through render.js, or the
 // server's own rendering of the thread (conversations/_thread.html) when a branch changes.
 
-import { decorateCode, StreamedMessage } from "./render.js";
+import { decorateCode, sanitize, StreamedMessage } from "./render.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -33,9 +33,13 @@ export class Thread {
     for (const time of this.element.querySelectorAll("time.time")) showTime(time, new Date(time.dateTime));
   }
 
-  // Another branch, rendered by the server, takes the thread's place.
+  // Another branch, rendered by the server, takes the thread's place. What a person or a
+  // model wrote goes through the page's own filter as well, as every other HTML does.
   replace(html) {
     this.element.innerHTML = html;
+    for (const content of this.element.querySelectorAll(".content.markdown")) {
+      content.innerHTML = sanitize(content.innerHTML);
+    }
     this.adopt();
   }
 
@@ -114,17 +118,25 @@ export class Thread {
     return article.querySelector(".siblings")?.dataset.siblings.split(",") || [article.dataset.id];
   }
 
-  // Everything from `article` on leaves the screen: a new branch takes its place.
+  // Everything from `article` on leaves the screen: a new branch takes its place. The
+  // nodes taken off are returned, to be put back if the server refuses the new branch.
   cutFrom(article) {
+    const removed = [];
     let node = article;
     while (node) {
       const next = node.nextElementSibling;
       if (node.matches("article.message, .candidates")) {
         this.streams.delete(node.dataset.id);
         node.remove();
+        removed.push(node);
       }
       node = next;
     }
+    return removed;
+  }
+
+  putBack(nodes) {
+    this.element.append(...nodes);
   }
 
   stream(id) {
