@@ -189,3 +189,9 @@ def test_the_list_of_shares_pages(alice: User) -> None:
     assert f'/s/{token}/revoke/?page=2"' in second
     answer = client.post(f"/s/{token}/revoke/?page=2")
     assert answer.status_code == 302 and answer["Location"] == "/shares/?page=2"
+    # A page that is no page: back to the first, the link revoked all the same.
+    other = Share.objects.get(conversation__title="talk 001")
+    answer = client.post(f"/s/{other.token}/revoke/?page=//evil.example")
+    assert answer.status_code == 302 and answer["Location"] == "/shares/"
+    other.refresh_from_db()
+    assert other.revoked is not None
