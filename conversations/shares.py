@@ -19,7 +19,7 @@ from conversations.models import Message, Share
 from conversations.render import render_markdown
 from conversations.views import conversation_for, wants_json
 from webchat import query
-from webchat.models import User
+from webchat.models import ChatModel, User
 
 SHARES_PER_PAGE = 50
 
@@ -60,7 +60,9 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No such share.")
     Message.objects.expire_stale(conversation=share.conversation)
     thread = share.messages()
+    names = dict(ChatModel.objects.values_list("slug", "display_name"))
     for message in thread:
+        message.model_name = names.get(message.model, message.model)
         if message.role == Message.Role.ASSISTANT and message.status != Message.Status.STREAMING:
             message.html = render_markdown(message.content)
     system = next((m.params.get("system") for m in thread if m.params.get("system")), None)
@@ -69,7 +71,7 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
         "share": share,
         "thread": thread,
         "system": system if share.include_system else None,
-        "models": sorted({m.model for m in thread if m.model}),
+        "models": sorted({m.model_name for m in thread if m.model}),
         "live": thread and thread[-1].status == Message.Status.STREAMING,
         "socket": "/" + frames.SHARE_SOCKET.replace("<str:token>", share.token),
         "close_not_found": frames.CLOSE_NOT_FOUND,
@@ -87,7 +89,7 @@ def revoke(request: HttpRequest, token: str) -> HttpResponse:
     asked = PageQuery(request.GET)
     page = asked.cleaned_data["page"] if asked.is_valid() else None
     share.revoked = timezone.now()
-    share.save(update_fields=["revoked", "updated"])
+    share.save(update_fields=["revoked"])  # "shared on" stays the day it was shared
     # Anyone following the link live is cut off at once.
     async_to_sync(get_channel_layer().group_send)(
         frames.share_group(token), {"type": "share.revoked"}

@@ -107,7 +107,9 @@ def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) ->
     if not target.content:
         raise InvalidRequest("That reply has nothing to continue from.")
     model = _catalog_model(target.model or None)
+    # Its settings, but not the max_tokens that cut it: the model's (and the plan's) limit.
     kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
+    kept.pop("max_tokens", None)
     history = conversation.history(target.parent_id)
     # The reply so far goes upstream as the assistant's last message: the model carries on.
     history.append(Said(target.id, Message.Role.ASSISTANT, target.content))

@@ -64,7 +64,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         # The markup of a new message comes from the same partial as the server's messages.
         "blank": {
             "user": Message(role=Message.Role.USER, status="sending"),
-            "assistant": Message(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING),
+            # Complete, so that it carries the actions a reply gets once it ends.
+            "assistant": Message(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE),
         },
         # The person's id keys what the page keeps in the tab (drafts) to them.
         "client": {**client_config(), "user": request.user.pk},

@@ -60,7 +60,10 @@ def test_on_a_phone_the_sidebar_is_a_drawer_and_the_header_a_menu(
     phone.click("#actions-button")
     assert phone.locator("#rename").is_visible() and phone.locator("#share").is_visible()
     assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
-    phone.click("#actions-button")
+    # Cancelling a delete from the fold gives focus back to its ⋯ button, not the page.
+    phone.click("#delete")
+    phone.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    phone.wait_for_function("() => document.activeElement.id === 'actions-button'")
     # The composer and the model picker take a small share of the screen.
     composer = phone.locator("#composer").bounding_box()
     assert composer["height"] <= 844 * 0.2, composer
@@ -207,10 +210,26 @@ def test_deleting_asks_in_the_pages_own_dialog_which_holds_focus(
     page.wait_for_function("() => document.activeElement.id === 'delete'")
     assert dialog.count() == 0
     assert page.url == url
+    # Focus starts on Cancel: Enter alone does not delete.
     page.click("#delete")
+    assert page.evaluate("() => document.activeElement.textContent") == "Cancel"
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     page.wait_for_url(live.url + "/")
     assert page.problems == []
+
+
+def test_the_share_panel_closes(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "sharepanel")
+    say(page, "Share me [sim words=5 delay=1]")
+    page.click("#share")
+    panel = page.locator("#share-panel")
+    panel.wait_for()
+    page.keyboard.press("Escape")
+    assert panel.is_hidden()
+    assert page.evaluate("() => document.activeElement.id") == "share"
+    page.click("#share")
+    page.get_by_role("button", name="Close the share panel").click()
+    assert panel.is_hidden()
 
 
 # --- 14. A fresh site ------------------------------------------------------------------------
@@ -285,3 +304,16 @@ def test_the_desktop_page_never_scrolls_and_the_account_links_are_in_view(
     for name in ("Log out", "Usage", "Shared"):
         box = page.locator(".account").get_by_text(name).bounding_box()
         assert box["y"] + box["height"] <= 800, name
+
+
+def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServer) -> None:
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", "mismatcher")
+    page.fill("#id_password1", "a long enough passphrase 42")
+    page.fill("#id_password2", "a different passphrase 42")
+    page.click("button[type=submit]")
+    summary = page.get_by_role("alert")
+    assert "match" in summary.inner_text() and "Password confirmation" in summary.inner_text()
+    box = summary.bounding_box()
+    assert box["y"] + box["height"] <= 720

@@ -162,6 +162,38 @@ def test_scrolling_up_while_a_reply_streams_is_respected_and_a_button_brings_you
     context.close()
 
 
+def test_a_tall_message_in_a_short_thread_is_followed_by_its_reply(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "tallmessage")
+    say(page, "short [sim words=3 delay=1]")
+    page.fill("#prompt", "\n".join(f"line {n}" for n in range(8)) + " [sim words=300 delay=10]")
+    page.press("#prompt", "Enter")
+    page.wait_for_selector(STREAMING)
+    page.wait_for_function(
+        "() => { const s = document.getElementById('scroller'); "
+        "return s.scrollHeight > s.clientHeight + 200; }"
+    )
+    page.wait_for_function(f"() => ({DISTANCE})() < 10")
+    assert page.locator("#jump").is_hidden()
+    page.click("#stop")
+
+
+def test_a_reply_streaming_after_a_reload_offers_no_actions_until_it_ends(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "reloadactions")
+    page.fill("#prompt", "long [sim words=200 delay=20]")
+    page.press("#prompt", "Enter")
+    page.wait_for_selector(STREAMING)
+    page.reload()
+    page.wait_for_selector(STREAMING)
+    assert page.locator(f"{STREAMING} .actions").count() == 0
+    page.click("#stop")
+    page.wait_for_function(FINISHED)
+    assert page.locator("article.message.assistant .regenerate").is_visible()
+
+
 # --- 4. Send becomes Stop ---------------------------------------------------------------------
 def test_send_becomes_stop_while_a_reply_streams(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "sendstop")
@@ -358,8 +390,20 @@ def test_table_alignment_and_text_direction_are_kept(page: Any, live: LiveServer
     page.wait_for_function(FINISHED)
     assert page.evaluate(look) == ["right", ["rtl", "ltr"]]
     assert page.evaluate("() => getComputedStyle(document.body).direction") == "ltr"
-    # The person's own message reads in its own direction too.
-    assert page.get_attribute("article.message.user .content", "dir") == "auto"
+    # The person's own message: each paragraph in its own direction too (the Arabic line
+    # ends at the right edge).
+    edges = page.evaluate(
+        """() => {
+          const content = document.querySelector("article.message.user .content");
+          const text = content.firstChild;
+          const range = document.createRange();
+          const at = text.data.indexOf("مرحبا");
+          range.setStart(text, at);
+          range.setEnd(text, at + 5);
+          return [range.getBoundingClientRect().right, content.getBoundingClientRect().right];
+        }"""
+    )
+    assert abs(edges[0] - edges[1]) < 20, edges
 
 
 # --- 9. Feedback --------------------------------------------------------------------------

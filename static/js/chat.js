@@ -100,7 +100,9 @@ const handlers = {
     composer.refreshAllowance(conversationId);
   },
   error(frame) {
-    showError(frame.message, { whileStreaming: frame.code === "busy" });
+    // A reply that failed says so in itself (its `done`); the banner is for refused frames.
+    const aboutAReply = !frame.client_id && frame.code.startsWith("upstream_");
+    if (!aboutAReply) showError(frame.message, { whileStreaming: frame.code === "busy" });
     if (frame.client_id) unsend(frame.client_id);
     if (branching && frame.client_id === branching.clientId) thread.putBack(branching.removed);
     branching = null;

@@ -32,12 +32,7 @@ export class Composer {
       this.prompt.value = this.storage("getItem") || "";
       this.fit();
     }
-    this.settingsButton.addEventListener("click", () => {
-      const open = this.settings.hidden;
-      this.settings.hidden = !open;
-      this.settingsButton.setAttribute("aria-expanded", String(open));
-      if (open) this.settings.querySelector("textarea, input")?.focus();
-    });
+    this.settingsButton.addEventListener("click", () => this.showSettings(this.settings.hidden));
   }
 
   storage(method, ...args) {
@@ -72,6 +67,11 @@ export class Composer {
     else this.storage("removeItem");
   }
 
+  showSettings(open) {
+    this.settings.hidden = !open;
+    this.settingsButton.setAttribute("aria-expanded", String(open));
+  }
+
   // The message box grows with its text, up to a third of the screen.
   fit() {
     this.prompt.style.height = "auto";
@@ -99,6 +99,7 @@ export class Composer {
   clear() {
     this.prompt.value = "";
     this.fit();
+    this.showSettings(false); // the settings stay as set; the thread gets the room back
   }
 
   // A `send` frame for `text`, remembered until the server acknowledges it.

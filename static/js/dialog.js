@@ -80,7 +80,7 @@ export function ask({ title, text = "", confirm = "OK", danger = false, input = 
     dialog.addEventListener("close", () => {
       const confirmed = dialog.returnValue === "ok";
       dialog.remove();
-      const back = opener?.isConnected && opener !== document.body ? opener : fallback;
+      const back = opener?.isConnected && opener !== document.body && opener.checkVisibility() ? opener : fallback;
       back?.focus();
       if (!confirmed) resolve(null);
       else resolve(field ? field.value : true);
@@ -90,7 +90,8 @@ export function ask({ title, text = "", confirm = "OK", danger = false, input = 
       field.focus();
       field.select?.();
     } else {
-      (buttons.lastElementChild || cancel).focus();
+      // A dangerous action is not one Enter away: focus starts on Cancel.
+      (danger ? cancel : buttons.lastElementChild).focus();
     }
   });
 }

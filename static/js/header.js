@@ -31,6 +31,18 @@ export class Header {
     document.getElementById("delete").addEventListener("click", () => this.delete());
     this.shareButton.addEventListener("click", () => this.share());
     document.getElementById("share-copy").addEventListener("click", () => this.copyLink());
+    const panel = document.getElementById("share-panel");
+    const closePanel = () => {
+      panel.hidden = true;
+      (this.shareButton.checkVisibility() ? this.shareButton : this.actionsButton).focus();
+    };
+    document.getElementById("share-close").addEventListener("click", closePanel);
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.stopPropagation();
+        closePanel();
+      }
+    });
     this.actionsButton.addEventListener("click", () => this.fold(!this.element.classList.contains("actions-open")));
     this.actions.addEventListener("click", (event) => {
       if (event.target.closest("button, a")) this.fold(false, false);
@@ -102,10 +114,10 @@ export class Header {
   async delete() {
     const yes = await ask({
       title: "Delete this conversation?",
-      text: "It is gone for good, with its shared links.",
+      text: `“${this.title.textContent}” is gone for good, with its shared links.`,
       confirm: "Delete",
       danger: true,
-      fallback: document.getElementById("prompt"),
+      fallback: this.actionsButton.checkVisibility() ? this.actionsButton : document.getElementById("prompt"),
     });
     if (!yes) return;
     try {

@@ -177,7 +177,7 @@ export class StreamedMessage {
     if (this.timer !== null) return;
     const tick = () => {
       const seconds = Math.floor((Date.now() - this.began) / 1000);
-      this.summary().textContent = `Thinking… ${seconds} s`;
+      this.summary().textContent = seconds ? `Thinking… ${seconds} s` : "Thinking…";
     };
     tick();
     this.timer = setInterval(tick, 1000);

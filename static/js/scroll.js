@@ -10,14 +10,24 @@ export class Scroller {
     this.jumpButton = jumpButton;
     this.following = true;
     this.lastTop = element.scrollTop;
+    // Only the person's hand stops the following: a wheel, a touch, a key, the scrollbar.
+    // (The layout moves the view too: the message box shrinking after a send, a re-render.)
+    this.handAt = -Infinity;
+    const hand = () => (this.handAt = performance.now());
+    for (const kind of ["wheel", "touchmove", "pointerdown", "keydown"]) {
+      element.addEventListener(kind, hand, { passive: true });
+    }
     element.addEventListener("scroll", () => this.scrolled(), { passive: true });
     jumpButton.addEventListener("click", () => {
       this.toEnd();
       document.getElementById("prompt")?.focus({ preventScroll: true });
     });
-    // Any change of the thread's height (a word, a re-render, a new message) keeps the
-    // view at the bottom if it was there.
-    new ResizeObserver(() => this.grew()).observe(content);
+    // Any change of the thread's height (a word, a re-render, a new message), or of the
+    // view's own (the message box growing or shrinking), keeps the view at the bottom if
+    // it was there.
+    const observer = new ResizeObserver(() => this.grew());
+    observer.observe(content);
+    observer.observe(element);
   }
 
   distance() {
@@ -28,9 +38,9 @@ export class Scroller {
   scrolled() {
     const top = this.element.scrollTop;
     const distance = this.distance();
-    // Moving up by the person's hand (a clamp after the content shrank keeps distance 0).
-    if (top < this.lastTop && distance > NEAR) this.following = false;
+    const byHand = performance.now() - this.handAt < 1000;
     if (distance <= NEAR) this.following = true;
+    else if (byHand && top < this.lastTop) this.following = false;
     this.lastTop = top;
     this.jumpButton.hidden = distance < JUMP;
   }
