@@ -22,6 +22,7 @@ from conversations import frames, turns
 from conversations.models import Conversation, Feedback, Message
 from conversations.render import plain_text, render_markdown
 from webchat import query, quotas
+from webchat.errors import InvalidRequest, NotFound
 from webchat.models import ChatModel, UsageRecord, User
 
 SIDEBAR_SIZE = 50
@@ -289,16 +290,16 @@ def feedback(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     conversation = conversation_for(request, id)
     form = FeedbackForm(request.POST)
     if not form.is_valid():
-        message = "Feedback is a rating (up or down) and a comment of at most 2,000 characters."
-        return JsonResponse({"error": {"code": "invalid_request", "message": message}}, status=400)
+        raise InvalidRequest(
+            "Feedback is a rating (up or down) and a comment of at most 2,000 characters."
+        )
     reply = (
         conversation.messages.filter(pk=form.cleaned_data["message"], role=Message.Role.ASSISTANT)
         .exclude(status=Message.Status.STREAMING)
         .first()
     )
     if reply is None:
-        error = {"code": "not_found", "message": "No such reply."}
-        return JsonResponse({"error": error}, status=404)
+        raise NotFound("No such reply.")
     rating = form.cleaned_data["rating"]
     if not rating:
         Feedback.objects.filter(message=reply).delete()

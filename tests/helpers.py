@@ -163,6 +163,15 @@ def sign_up(page: Any, live: LiveServer, name: str) -> None:
     page.wait_for_url("**/")
 
 
+def share_link(page: Any) -> str:
+    """Share the conversation on screen from its header (its ⋯ fold on a phone); the link."""
+    if page.locator("#actions-button").is_visible():
+        page.click("#actions-button")
+    page.click("#share")
+    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    return page.input_value("#share-link")
+
+
 def say(page: Any, text: str, replies: int = 1) -> None:
     """Send and wait until `replies` more replies have finished."""
     done = page.locator('article.message.assistant:not([data-status="streaming"])').count()

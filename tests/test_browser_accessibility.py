@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import say, sign_up, watch
+from tests.helpers import say, share_link, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -56,9 +56,7 @@ def test_the_pages_people_use_pass_an_axe_scan(page: Any, browser: Any, live: Li
     page.locator("article.message.assistant .regenerate").click()
     page.wait_for_function("() => !document.querySelector('[data-status=\"streaming\"]')")
     chat = page.url
-    page.click("#share")
-    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
-    share = page.input_value("#share-link")
+    share = share_link(page)
     pages = [chat, "/", share, "/accounts/", "/usage/", "/shares/", "/search/?q=code"]
     found = scan(page, pages)
     assert found == [], "\n".join(found)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import say, sign_up
+from tests.helpers import say, share_link, sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -24,9 +24,7 @@ def test_continue_this_conversation_from_a_share_page(
 ) -> None:
     sign_up(page, live, "forkowner")
     say(page, "A shared question [sim repeat delay=1]")
-    page.click("#share")
-    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
-    link = page.locator("#share-link").input_value()
+    link = share_link(page)
 
     reader = browser.new_context(base_url=live.url).new_page()
     sign_up(reader, live, "forkreader")
@@ -100,9 +98,7 @@ def test_settings_out_of_range_are_refused_in_words_and_the_text_kept(
 def test_the_usage_and_shared_links_pages_fit_a_phone(phone: Any, live: LiveServer) -> None:
     sign_up(phone, live, "phoneuser")
     say(phone, "Something to share [sim words=5 delay=1]")
-    phone.click("#actions-button")
-    phone.click("#share")
-    phone.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    share_link(phone)
     for url in ("/usage/", "/shares/"):
         phone.goto(url)
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390, url

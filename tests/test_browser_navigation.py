@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import say, sign_up, watch
+from tests.helpers import say, share_link, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -274,9 +274,7 @@ def test_create_an_account_from_a_share_comes_back_to_it(
 ) -> None:
     sign_up(page, live, "sharer14")
     say(page, "Worth sharing [sim words=5 delay=1]")
-    page.click("#share")
-    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
-    share_url = page.input_value("#share-link")
+    share_url = share_link(page)
     visitor = browser.new_context().new_page()
     watch(visitor)
     visitor.goto(share_url)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import sign_up, watch
+from tests.helpers import share_link, sign_up, watch
 from tests.live import LiveServer
 from tests.xss_corpus import CORPUS
 
@@ -58,12 +58,10 @@ def test_the_corpus_is_harmless_everywhere_it_is_shown(
     assert page.locator("article.message.assistant").count() == len(CORPUS)
     assert_clean(page)  # as rendered by the server
 
-    page.click("#share")
-    link = page.locator("#share-link")
-    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    link = share_link(page)
     viewer = browser.new_context().new_page()
     watch(viewer)
-    viewer.goto(link.input_value())
+    viewer.goto(link)
     assert viewer.locator("article.message.assistant").count() == len(CORPUS)
     assert_clean(viewer)  # on the share page, to someone without an account
     viewer.context.close()
@@ -78,11 +76,10 @@ def test_a_reader_follows_a_shared_reply_live_until_revoked(
     page.wait_for_function(
         "() => (document.querySelector('article.message.assistant .content')?.textContent || '').length > 20"
     )
-    page.click("#share")
-    page.wait_for_function("() => document.getElementById('share-link').value.includes('/s/')")
+    link = share_link(page)
     reader = browser.new_context().new_page()
     watch(reader)
-    reader.goto(page.locator("#share-link").input_value())
+    reader.goto(link)
     reply = reader.locator("article.message.assistant .content")
     first = len(reply.inner_text())
     reader.wait_for_function(
