@@ -273,7 +273,7 @@ def test_create_an_account_from_a_share_comes_back_to_it(
     page: Any, browser: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, "sharer14")
-    say(page, "Worth sharing [sim words=5 delay=1]")
+    say(page, "Worth sharing, with code [sim words=5 delay=1]")
     share_url = share_link(page)
     visitor = browser.new_context().new_page()
     watch(visitor)
@@ -285,6 +285,14 @@ def test_create_an_account_from_a_share_comes_back_to_it(
     visitor.click("button[type=submit]")
     visitor.wait_for_url(share_url)
     assert visitor.get_by_role("button", name="Continue this conversation").is_visible()
+    # The shared reply names its model as the chat does, the asker is not "You", and its
+    # code has the same bar.
+    assert visitor.locator("article.message.user .role").inner_text() == "User"
+    assert visitor.locator("article.message.assistant .role").inner_text() == "Grok 4.1 Fast"
+    assert visitor.locator(".code-bar .code-lang").inner_text() == "python"
+    with visitor.expect_download() as download:
+        visitor.get_by_role("button", name="Download python").click()
+    assert download.value.suggested_filename == "snippet.py"
     assert visitor.problems == []
 
 

@@ -89,6 +89,12 @@ def test_a_reader_follows_a_shared_reply_live_until_revoked(
     token = page.locator("#share-link").input_value().rstrip("/").rsplit("/", 1)[-1]
     page.goto("/shares/")
     page.click(f"form[action='/s/{token}/revoke/'] button")
+    # It asks first, in the page's own dialog: Cancel changes nothing.
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    assert "revoked" not in page.locator("table.shares").inner_text()
+    page.click(f"form[action='/s/{token}/revoke/'] button")
+    page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
     reader.wait_for_selector("text=This link has been revoked.")
+    page.wait_for_selector("table.shares >> text=revoked")
     assert reader.foreign == [] and page.foreign == []
     reader.context.close()

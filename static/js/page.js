@@ -1,0 +1,34 @@
+// The read-only pages (a shared conversation, the list of shared links): code blocks get
+// their bar (language, Copy, Download), and a form marked data-confirm asks first, in the
+// page's own dialog.
+
+import { ask } from "./dialog.js";
+import { decorateCode, downloadCode } from "./render.js";
+
+decorateCode(document);
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest(".code-bar button");
+  if (!button) return;
+  if (button.classList.contains("download-code")) {
+    downloadCode(button);
+    return;
+  }
+  const code = button.closest(".code-bar").nextElementSibling.querySelector("code");
+  try {
+    await navigator.clipboard.writeText(code?.textContent || "");
+    button.textContent = "Copied";
+    setTimeout(() => (button.textContent = "Copy"), 1500);
+  } catch {
+    /* refused by the browser: the text can still be selected */
+  }
+});
+for (const form of document.querySelectorAll("form[data-confirm]")) {
+  form.addEventListener("submit", async (event) => {
+    if (form.dataset.confirmed) return;
+    event.preventDefault();
+    const yes = await ask({ title: form.dataset.confirm, text: form.dataset.confirmText || "", confirm: form.dataset.confirmButton || "OK", danger: true });
+    if (!yes) return;
+    form.dataset.confirmed = "1";
+    form.requestSubmit();
+  });
+}
