@@ -73,12 +73,14 @@ class Follower:
         if self.buffer.is_held(snapshot["message"]):  # else answered from the database
             await self._deliver(snapshot)
 
-    async def _ask_snapshot(self, message_id: str, channel: str, attempt: int = 0) -> None:
+    async def _ask_snapshot(self, message_id: str, channel: str) -> None:
         await frames.ask_snapshot(channel, message_id, self.reply_to)
-        self._spawn(self._snapshot_fallback(message_id, channel, attempt))
+        self._spawn(self._snapshot_fallback(message_id, channel))
 
-    async def _snapshot_fallback(self, message_id: str, channel: str, attempt: int) -> None:
-        """No answer from the generation: its process may be gone. Serve the checkpoint."""
+    async def _snapshot_fallback(self, message_id: str, channel: str) -> None:
+        """No answer from the generation: its process may be gone. Serve the checkpoint,
+        unless it would leave a gap: then hold on (and ask again) until a snapshot comes,
+        the reply ends (`forward` then serves it whole) or its lease runs out."""
         await asyncio.sleep(SNAPSHOT_TIMEOUT)
         if not self.buffer.is_held(message_id):
             return
@@ -87,9 +89,9 @@ class Follower:
             return
         live = self.buffer.held_after(message_id, message.seq)
         streaming = message.status == Message.Status.STREAMING
-        if streaming and live and live[0]["seq"] > message.seq + 1 and attempt < 3:
+        if streaming and live and live[0]["seq"] > message.seq + 1:
             # Frames are flowing, so the generation lives; the checkpoint would leave a gap.
-            await self._ask_snapshot(message_id, channel, attempt + 1)
+            await self._ask_snapshot(message_id, channel)
             return
         await self._send_stored(message)
         if streaming and not live:

@@ -885,3 +885,42 @@ async def test_a_continue_counts_its_copy_against_storage(
     assert error["type"] == "error" and error["code"] == "quota_exceeded", error
     assert "storage is full" in error["message"]
     await socket.close()
+
+
+async def test_a_generation_that_never_answers_a_snapshot_leaves_no_gap(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Its frames flow but its snapshots never come (its process is busy draining, say),
+    and the checkpoint is behind what the socket holds: the socket keeps holding rather
+    than serve the stale checkpoint with a gap, and gives the whole reply at its end."""
+    from conversations import follow
+
+    answer = generation.Generation._answer
+
+    async def no_snapshots(self: Any, channel: str, message: dict[str, Any]) -> None:
+        if message["type"] != "chat.snapshot":
+            await answer(self, channel, message)
+
+    monkeypatch.setattr(generation.Generation, "_answer", no_snapshots)
+    monkeypatch.setattr(follow, "SNAPSHOT_TIMEOUT", 0.1)
+    settings.CHAT_CHECKPOINT_SECONDS = 60  # the stored text stays at its start
+    first, _ = await open_socket(alice, conversation.id)
+    reply = (await send(first, "[sim words=120 delay=10]"))["messages"][0]
+    await first.receive_until("delta", seq=5)
+    second, _ = await open_socket(alice, conversation.id)
+    await second.send({"type": "resume", "message": reply, "seq": 0})
+    seen = await second.receive_until("done")
+    text, seq = "", 0
+    for frame in seen:
+        if frame.get("message") != reply:
+            continue
+        if frame["type"] == "snapshot":
+            assert frame["seq"] >= seq
+            text, seq = frame["content"], frame["seq"]
+        elif frame["type"] == "delta" and frame["seq"] > seq:
+            assert frame["seq"] == seq + 1, f"a gap: {seq} then {frame['seq']}"
+            text, seq = text + frame["content"], frame["seq"]
+    assert text == (await reload(reply)).content
+    await first.receive_until("done")
+    await first.close()
+    await second.close()
