@@ -99,7 +99,7 @@ def test_the_owner_lists_links_with_views(alice: User, conversation: Conversatio
     Client().get(f"/s/{token}/")
     Client().get(f"/s/{token}/")
     html = page(logged_in(alice), "/shares/")
-    assert f"/s/{token}/" in html and "<td>2</td>" in html and "Revoke" in html
+    assert f"/s/{token}/" in html and '<td data-label="Views">2</td>' in html and "Revoke" in html
 
 
 def test_continuing_copies_only_the_snapshot(
