@@ -24,8 +24,8 @@ $(STAMP): $(BIN)/python pyproject.toml $(LOCK)
 COMPILE = $(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --generate-hashes --upgrade
 lock: $(BIN)/python
 	$(BIN)/pip install --quiet pip-tools
-	$(COMPILE) --extra dev --extra postgres --extra redis -o requirements/dev.lock pyproject.toml
-	$(COMPILE) --extra postgres --extra redis -o requirements/prod.lock pyproject.toml
+	$(COMPILE) --extra dev --extra postgres --extra redis --extra s3 -o requirements/dev.lock pyproject.toml
+	$(COMPILE) --extra postgres --extra redis --extra s3 -o requirements/prod.lock pyproject.toml
 
 install: $(STAMP)
 

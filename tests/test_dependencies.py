@@ -33,8 +33,8 @@ def wanted(*extras: str) -> list[Requirement]:
 
 def test_the_locks_pin_every_requirement_within_its_range() -> None:
     for lock, extras in (
-        ("dev.lock", ("postgres", "redis", "dev")),
-        ("prod.lock", ("postgres", "redis")),
+        ("dev.lock", ("postgres", "redis", "s3", "dev")),
+        ("prod.lock", ("postgres", "redis", "s3")),
     ):
         pinned = pins(lock)
         for requirement in wanted(*extras):
