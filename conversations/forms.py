@@ -1,5 +1,5 @@
-"""The client frames `send`, `regenerate`, `continue` and `resume`, validated before anything
-is touched.
+"""The client frames `send` (maybe with attachments), `regenerate`, `continue` and `resume`,
+validated before anything is touched.
 
 A frame is JSON, so the fields here take values as JSON gives them and never coerce: a
 temperature of "0.5" or a max_tokens of `true` is refused, not read as a number. A refused
@@ -174,10 +174,24 @@ class TurnForm(FrameForm):
 class SendForm(TurnForm):
     content = JSONField(str, required=True, message="Write a message first.")
     parent = IdField("`parent` must be a message id or null.")
+    attachments = JSONField(list, message="`attachments` must be a list of file ids.")
+
+    def clean_attachments(self) -> tuple[uuid.UUID, ...]:
+        ids = self.cleaned_data["attachments"] or []
+        most = settings.ATTACHMENTS_PER_MESSAGE
+        if len(ids) > most:
+            raise ValidationError(f"A message can carry at most {most} files.")
+        try:
+            if not all(isinstance(i, str) for i in ids):
+                raise ValueError
+            return tuple(uuid.UUID(i) for i in ids)
+        except ValueError:
+            raise ValidationError(self.fields["attachments"].message) from None
 
     def clean_content(self) -> str:
         content = self.cleaned_data["content"]
-        if not content.strip():
+        # A message may be files alone; without files it needs words.
+        if not content.strip() and not self.data.get("attachments"):
             raise ValidationError("Write a message first.")
         return _text(content, "This message")
 
@@ -185,7 +199,7 @@ class SendForm(TurnForm):
         data = self.valid()
         # No `parent` at all: after the message on screen; null: a new first message.
         parent = data["parent"] if "parent" in self.data else AFTER_LEAF
-        return self.request(content=data["content"], parent=parent)
+        return self.request(content=data["content"], parent=parent, attachments=data["attachments"])
 
 
 class RegenerateForm(TurnForm):

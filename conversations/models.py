@@ -1,11 +1,15 @@
 import secrets
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import PurePath
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.core.files import File
 from django.db import connection, models, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from webchat.errors import ConversationBusy
@@ -19,6 +23,7 @@ class Said(NamedTuple):
     id: uuid.UUID
     role: str
     content: str
+    files: tuple["Attachment", ...] = ()
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
@@ -84,13 +89,14 @@ class Conversation(models.Model):
             return []
         rows = self.messages.values_list("id", "parent_id", "role", "content")
         by_id = {row[0]: row for row in rows}
-        thread = []
+        path = []
         row = by_id.get(leaf_id)
         while row is not None:
-            thread.append(Said(row[0], row[2], row[3]))
+            path.append(row)
             row = by_id.get(row[1]) if row[1] else None
-        thread.reverse()
-        return thread
+        path.reverse()
+        files = Attachment.objects.by_message([row[0] for row in path], defer_text=False)
+        return [Said(row[0], row[2], row[3], tuple(files.get(row[0], ()))) for row in path]
 
     def switch_to(self, message: "Message") -> "Message":
         """Show the branch through `message`: down its newest replies to a leaf."""
@@ -106,8 +112,8 @@ class Conversation(models.Model):
         return leaf
 
     def thread(self) -> list["Message"]:
-        """The visible thread: root → current leaf."""
-        return self.path_to(self.current_leaf_id)
+        """The visible thread: root → current leaf, each message with its `files`."""
+        return with_files(self.path_to(self.current_leaf_id), defer_text=False)
 
     @transaction.atomic
     def add_turn(
@@ -119,17 +125,20 @@ class Conversation(models.Model):
         params: dict[str, Any],
         n: int,
         channel: str,
+        files: Sequence["Attachment"] = (),
     ) -> tuple["Message", list["Message"]]:
-        """Store the person's message and `n` streaming replies under it, as one write."""
+        """Store the person's message (with its `files`) and `n` streaming replies under it,
+        as one write."""
         self._lock_idle()
         user_message = Message.objects.create(
             conversation=self, parent=parent, role=Message.Role.USER, content=content
         )
+        user_message.files = Attachment.objects.attach(files, user_message)
         replies = self._start_replies(
             user_message, model=model, params=params, n=n, channel=channel
         )
         if not self.title:
-            self.title = _title_from(content)
+            self.title = _title_from(content or " ".join(f.name for f in user_message.files))
         self.current_leaf = replies[0]
         self.save(update_fields=["title", "current_leaf", "updated"])
         return user_message, replies
@@ -309,6 +318,7 @@ class Message(models.Model):
             if self.error_code
             else None,
             "created": self.created.isoformat() if self.created else None,
+            "attachments": [f.as_dict() for f in getattr(self, "files", ())],
         }
 
     @property
@@ -395,7 +405,7 @@ class Share(models.Model):
         """A private copy of the snapshot for `owner` (only the shared path, nothing else)."""
         copy = Conversation.objects.create(owner=owner, title=self.conversation.title)
         parent = None
-        for message in self.messages():
+        for message in with_files(self.messages()):
             parent = Message.objects.create(
                 conversation=copy,
                 parent=parent,
@@ -412,6 +422,136 @@ class Share(models.Model):
                 else message.status,
                 finish_reason=message.finish_reason,
             )
+            for original in message.files:
+                original.copy_to(parent)
         copy.current_leaf = parent
         copy.save(update_fields=["current_leaf", "updated"])
         return copy
+
+
+def _attachment_path(instance: "Attachment", filename: str) -> str:
+    # Never the uploaded name: a random one, under the owner's folder.
+    return f"attachments/{instance.owner_id}/{uuid.uuid4().hex}{PurePath(filename).suffix}"
+
+
+class AttachmentQuerySet(models.QuerySet["Attachment"]):
+    def unsent(self) -> "AttachmentQuerySet":
+        return self.filter(message__isnull=True)
+
+    def by_message(
+        self, message_ids: list[Any], *, defer_text: bool = True
+    ) -> dict[Any, list["Attachment"]]:
+        """The files of each of these messages, oldest first, in one query."""
+        found: dict[Any, list[Attachment]] = defaultdict(list)
+        if not message_ids:
+            return found
+        rows = self.filter(message_id__in=message_ids)
+        for attachment in rows.defer("text") if defer_text else rows:
+            found[attachment.message_id].append(attachment)
+        return found
+
+    def attach(self, files: Sequence["Attachment"], message: "Message") -> list["Attachment"]:
+        """`files` become `message`'s: unsent uploads move to it, and files already sent
+        with another message (an edit keeps them) are copied onto it, sharing the file."""
+        attached = []
+        for attachment in files:
+            if attachment.message_id is None:
+                attachment.message = message
+                attachment.save(update_fields=["message"])
+            else:
+                attachment = attachment.copy_to(message, share_file=True)
+            attached.append(attachment)
+        return attached
+
+
+class Attachment(models.Model):
+    """A file a person sent with a message: an image, or text (a text file or a PDF).
+
+    Uploaded first (`message` empty), then sent: the `send` frame names it. What is stored
+    is what files.process() made of the upload, never the uploaded bytes of an image.
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        TEXT = "text"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="attachments"
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField(help_text="Bytes of the stored file.")
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    # What the model reads of a text file or a PDF.
+    text = models.TextField(blank=True)
+    file = models.FileField(upload_to=_attachment_path, max_length=300)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = AttachmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created", "id"]
+        indexes = [models.Index(fields=["message", "created"], name="attachment_unsent")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def url(self) -> str:
+        """The owner's address of the file (a share's reader has another: share_url)."""
+        return reverse("attachment", args=[self.conversation_id, self.id])
+
+    def share_url(self, token: str) -> str:
+        return reverse("share-attachment", args=[token, self.id])
+
+    def as_dict(self, url: str | None = None) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "kind": self.kind,
+            "content_type": self.content_type,
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+            "url": url or self.url,
+        }
+
+    def copy_to(self, message: Message, *, share_file: bool = False) -> "Attachment":
+        """The same file on another message: shared within a conversation, a copy of its
+        own in another (a fork), so that deleting either leaves the other whole."""
+        copy = Attachment(
+            owner=message.conversation.owner,
+            conversation=message.conversation,
+            message=message,
+            kind=self.kind,
+            name=self.name,
+            content_type=self.content_type,
+            size=self.size,
+            width=self.width,
+            height=self.height,
+            text=self.text,
+        )
+        if share_file:
+            copy.file.name = self.file.name
+        else:
+            with self.file.open("rb") as original:
+                copy.file.save(self.file.name, File(original), save=False)
+        copy.save()
+        return copy
+
+
+def with_files(messages: list[Message], *, defer_text: bool = True) -> list[Message]:
+    """`messages`, each given its attachments as `files` (one query for all of them)."""
+    found = Attachment.objects.by_message([m.id for m in messages], defer_text=defer_text)
+    for message in messages:
+        message.files = found.get(message.id, [])
+    return messages

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import frames, storage
-from conversations.models import Message, Share
+from conversations.models import Message, Share, with_files
 from conversations.render import render_markdown
 from conversations.views import conversation_for, wants_json
 from webchat import query
@@ -59,10 +59,12 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
     if share is None:
         raise Http404("No such share.")
     Message.objects.expire_stale(conversation=share.conversation)
-    thread = share.messages()
+    thread = with_files(share.messages())
     names = dict(ChatModel.objects.values_list("slug", "display_name"))
     for message in thread:
         message.model_name = names.get(message.model, message.model)
+        for attachment in message.files:
+            attachment.shown_url = attachment.share_url(share.token)
         if message.role == Message.Role.ASSISTANT and message.status != Message.Status.STREAMING:
             message.html = render_markdown(message.content)
     system = next((m.params.get("system") for m in thread if m.params.get("system")), None)
@@ -107,7 +109,8 @@ def fork(request: HttpRequest, token: str) -> HttpResponse:
     with transaction.atomic():
         # One fork of a person's at a time: two at once would both pass the same count.
         User.objects.select_for_update().filter(pk=request.user.pk).first()
-        size = sum(storage.size(m) for m in share.messages())
+        thread = with_files(share.messages())
+        size = sum(storage.size(m) + sum(f.size for f in m.files) for m in thread)
         storage.check(request.user, size, fresh=True)
         copy = share.fork(request.user)
     storage.stored(request.user)

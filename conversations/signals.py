@@ -11,11 +11,12 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db.models.signals import post_save, pre_delete, pre_save
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from conversations import frames
-from conversations.models import Message
+from conversations.models import Attachment, Message
 from webchat.models import Plan, User
 
 
@@ -69,3 +70,16 @@ def _revoke_on_plan_delete(sender: type[Plan], instance: Plan, **kwargs: Any) ->
     # Deleting a plan empties its people's plan by an UPDATE, which sends no save signal.
     for user_id in instance.users.values_list("pk", flat=True):
         revoke(user_id, frames.CLOSE_NO_PLAN)
+
+
+@receiver(post_delete, sender=Attachment)
+def _delete_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
+    """A deleted attachment (its conversation, or its person, deleted) takes its file with
+    it, once the deletion is committed and no other attachment shares the file."""
+    name, storage = instance.file.name, instance.file.storage
+
+    def delete() -> None:
+        if name and not Attachment.objects.filter(file=name).exists():
+            storage.delete(name)
+
+    transaction.on_commit(delete)

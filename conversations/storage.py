@@ -1,4 +1,4 @@
-"""How much text a person keeps, against their plan's `storage_mb`.
+"""How much a person keeps (text and attachments), against their plan's `storage_mb`.
 
 Sends are bounded by the token quota already (a message is part of its prompt); forks and
 imports store without spending tokens, so they are checked against a fresh count. The
@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Coalesce, Length
 
-from conversations.models import Message
+from conversations.models import Attachment, Message
 from webchat.errors import StorageFull
 from webchat.models import User
 
@@ -28,7 +28,8 @@ def _key(user: User) -> str:
 
 def used(user: User, *, fresh: bool = False) -> int:
     """Characters of text in the person's messages, their settings (a system prompt)
-    included; a character counts as a byte."""
+    included, and the bytes of their attachments' files and text; a character counts as a
+    byte."""
     if not fresh:
         cached = cache.get(_key(user))
         if cached is not None:
@@ -38,8 +39,12 @@ def used(user: User, *, fresh: bool = False) -> int:
         + Coalesce(Sum(Length("reasoning")), 0)
         + Coalesce(Sum(Length(Cast("params", TextField()))), 0)
     )
-    cache.set(_key(user), sizes["total"], RECOUNT_SECONDS)
-    return sizes["total"]
+    files = Attachment.objects.filter(owner=user).aggregate(
+        total=Coalesce(Sum("size"), 0) + Coalesce(Sum(Length("text")), 0)
+    )
+    total = sizes["total"] + files["total"]
+    cache.set(_key(user), total, RECOUNT_SECONDS)
+    return total
 
 
 def size(message: Message) -> int:
@@ -56,7 +61,7 @@ def check(user: User, adding: int, *, fresh: bool = False) -> None:
     now = used(user, fresh=fresh)
     if now + adding > limit:
         raise StorageFull(
-            f"Your storage is full: you keep {now / MB:,.1f} MB of text and your plan allows "
+            f"Your storage is full: you keep {now / MB:,.1f} MB and your plan allows "
             f"{plan.storage_mb:,} MB. Delete conversations you no longer need to make room."
         )
 

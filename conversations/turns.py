@@ -7,15 +7,17 @@ The async runtime that then streams the reply is `conversations.generation`.
 
 from __future__ import annotations
 
+import base64
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from conversations import storage
-from conversations.models import Conversation, Message, Said
+from conversations import files, storage
+from conversations.models import Attachment, Conversation, Message, Said
 from webchat import grok
 from webchat.errors import InvalidRequest, ModelUnavailable, NotFound
 from webchat.models import ChatModel, UsageRecord
@@ -36,10 +38,12 @@ class TurnRequest:
     None (a new first message). `params` are the person's (system, temperature, max_tokens);
     the model's defaults fill the rest. `n` candidates; None keeps a regenerated reply's.
     With `continue_from`, a reply cut short goes on: a new version of it that starts with
-    its text, the model asked to carry on from there.
+    its text, the model asked to carry on from there. `attachments` are the ids of the
+    person's uploads in this conversation that go with a new message.
     """
 
     content: str | None = None
+    attachments: tuple[uuid.UUID, ...] = ()
     parent: uuid.UUID | str | None = AFTER_LEAF
     regenerate: uuid.UUID | None = None
     continue_from: uuid.UUID | None = None
@@ -89,7 +93,26 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
     else:
         history = []
     params = _params(model, request.params, request.n or 1)
-    return _store(conversation, history, request.content or "", model, params, channel)
+    sent = _attachments(conversation, request.attachments, model)
+    return _store(conversation, history, request.content or "", model, params, channel, sent)
+
+
+def _attachments(
+    conversation: Conversation, ids: Sequence[uuid.UUID], model: ChatModel
+) -> list[Attachment]:
+    """The uploads a new message names, in its order: the person's own, in this
+    conversation; images only for a model that reads them."""
+    if not ids:
+        return []
+    found = {a.id: a for a in conversation.attachments.filter(pk__in=ids)}
+    if len(found) < len(set(ids)):
+        raise NotFound("An attached file was not found: attach it again.")
+    chosen = [found[i] for i in dict.fromkeys(ids)]
+    if not model.supports_vision and any(a.kind == Attachment.Kind.IMAGE for a in chosen):
+        raise InvalidRequest(
+            f"{model.display_name} cannot read images. Pick a model that can, or remove the images."
+        )
+    return chosen
 
 
 def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) -> Turn:
@@ -117,9 +140,19 @@ def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) ->
     return _store(conversation, history, None, model, params, channel, prefix=target.content)
 
 
-def prompt_tokens(history: list[Said], content: str, system: str) -> int:
-    """The estimate reserved for a prompt: the thread, the new message, the system prompt."""
-    return estimate_tokens([m.content for m in history] + [content, system])
+def prompt_tokens(history: Sequence[Said], content: str, system: str, images: int = 0) -> int:
+    """The estimate reserved for a prompt: the thread (its text files and PDFs included),
+    the new message, the system prompt, and a fixed estimate per image sent."""
+    texts = [_text_of(m) for m in history] + [content, system]
+    return estimate_tokens(texts) + images * settings.ATTACHMENT_IMAGE_TOKENS
+
+
+def _text_of(message: Said) -> str:
+    """A message's text as the model reads it: its words, then each text file fenced."""
+    documents = [
+        files.fence(a.name, a.text) for a in message.files if a.kind == Attachment.Kind.TEXT
+    ]
+    return "\n\n".join(part for part in (message.content, *documents) if part)
 
 
 def _store(
@@ -129,28 +162,35 @@ def _store(
     model: ChatModel,
     params: dict[str, Any],
     channel: str,
+    sent: Sequence[Attachment] = (),
     prefix: str = "",
 ) -> Turn:
-    """Reserve, then store a new message (`content`) or new replies to the last of `history`
-    (with a `prefix`, to the one before it: the last is the reply being continued).
+    """Reserve, then store a new message (`content`, with the files `sent`) or new replies
+    to the last of `history` (with a `prefix`, to the one before it: the last is the reply
+    being continued).
 
     `params` are the person's; the model's current defaults fill in the rest of what goes
     upstream, and are not stored with the messages."""
     n = params["n"]
     asked = {**model.defaults(), **params}
+    max_tokens = min(
+        int(asked.get("max_tokens") or model.max_output_tokens), model.max_output_tokens
+    )
     # The parent by its id alone: no query.
     answered = history[:-1] if prefix else history
     parent = Message(id=answered[-1].id, conversation=conversation) if answered else None
+    path = history if content is None else [*history, Said(None, "user", content, tuple(sent))]
+    system = asked.get("system") or ""
+    # Read before the transaction: the images' files go upstream as data URLs.
+    messages, images = _messages(model, path, system, max_tokens)
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.
         storage.check(conversation.owner, len(content or prefix))
         record = UsageRecord.objects.reserve(
             user=conversation.owner,
             chat_model=model,
-            prompt_tokens=prompt_tokens(history, content or "", asked.get("system") or ""),
-            max_tokens=min(
-                int(asked.get("max_tokens") or model.max_output_tokens), model.max_output_tokens
-            ),
+            prompt_tokens=prompt_tokens(path, "", system, images),
+            max_tokens=max_tokens,
             n=n,
             conversation=conversation.id,
             generation=channel,
@@ -161,8 +201,9 @@ def _store(
         options = {"model": model.slug, "params": params, "n": n, "channel": channel}
         user_message = None
         if content is not None:
-            user_message, replies = conversation.add_turn(content=content, parent=parent, **options)
-            history = [*history, Said(user_message.id, user_message.role, content)]
+            user_message, replies = conversation.add_turn(
+                content=content, parent=parent, files=sent, **options
+            )
         else:
             assert parent is not None
             replies = conversation.add_regeneration(parent=parent, content=prefix, **options)
@@ -172,7 +213,7 @@ def _store(
         user_message.as_dict() if user_message else None,
         [str(r.id) for r in replies],
         model,
-        _payload(model, history, asked),
+        _payload(model, messages, asked),
         record.id,
         prefix,
     )
@@ -187,14 +228,46 @@ def _params(model: ChatModel, requested: dict[str, Any], n: int) -> dict[str, An
     return params
 
 
-def _payload(model: ChatModel, path: list[Said], params: dict[str, Any]) -> dict[str, Any]:
-    messages: list[dict[str, str]] = []
-    if params.get("system"):
-        messages.append({"role": "system", "content": params["system"]})
-    for message in path:
+def _messages(
+    model: ChatModel, path: Sequence[Said], system: str, max_tokens: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The messages that go upstream, and how many images they carry.
+
+    A message with images becomes content parts (its text, then each image as a data URL).
+    The API keeps nothing between calls, so earlier images go again, the newest first, as
+    many as the model's context holds beside the text and the reply; an image left out (or
+    any image, to a model that cannot read them) is named in the text instead."""
+    room = model.context_window - max_tokens - prompt_tokens(path, "", system)
+    images_left = max(room, 0) // settings.ATTACHMENT_IMAGE_TOKENS if model.supports_vision else 0
+    images = 0
+    messages: list[dict[str, Any]] = []
+    for message in reversed(path):
         if message.role == Message.Role.ASSISTANT and not message.content:
             continue  # a failed reply has nothing to say
-        messages.append({"role": message.role, "content": message.content})
+        text, parts = _text_of(message), []
+        for image in (a for a in message.files if a.kind == Attachment.Kind.IMAGE):
+            if images < images_left:
+                parts.append({"type": "image_url", "image_url": {"url": data_url(image)}})
+                images += 1
+            else:
+                text += f"\n\n[An image, “{image.name}”, was attached here; it is not shown.]"
+        content: Any = ([{"type": "text", "text": text}] if text else []) + parts if parts else text
+        messages.append({"role": message.role, "content": content})
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.reverse()
+    return messages, images
+
+
+def data_url(image: Attachment) -> str:
+    with image.file.open("rb") as stored:
+        encoded = base64.b64encode(stored.read()).decode()
+    return f"data:{image.content_type};base64,{encoded}"
+
+
+def _payload(
+    model: ChatModel, messages: list[dict[str, Any]], params: dict[str, Any]
+) -> dict[str, Any]:
     payload: dict[str, Any] = {"model": model.upstream_id, "messages": messages}
     # Every parameter the upstream takes goes along (the admin refuses any other).
     for key in grok.PARAMS:

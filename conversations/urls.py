@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import shares, views
+from conversations import attachments, shares, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,9 +14,21 @@ urlpatterns = [
     path("conversations/more/", views.more, name="conversations-more"),
     path("search/", views.search, name="search"),
     path("c/<uuid:id>/composer/", views.composer, name="conversation-composer"),
+    path("c/<uuid:id>/attachments/", attachments.upload, name="attachment-upload"),
+    path("c/<uuid:id>/attachments/<uuid:attachment_id>/", attachments.download, name="attachment"),
+    path(
+        "c/<uuid:id>/attachments/<uuid:attachment_id>/remove/",
+        attachments.remove,
+        name="attachment-remove",
+    ),
     path("c/<uuid:id>/share/", shares.create, name="share-create"),
     path("s/<str:token>/", shares.detail, name="share"),
     path("s/<str:token>/revoke/", shares.revoke, name="share-revoke"),
     path("s/<str:token>/fork/", shares.fork, name="share-fork"),
+    path(
+        "s/<str:token>/attachments/<uuid:attachment_id>/",
+        attachments.shared,
+        name="share-attachment",
+    ),
     path("shares/", shares.listing, name="shares"),
 ]

@@ -171,6 +171,23 @@ CHAT_MAX_SOCKETS_PER_CONVERSATION = env_int("CHAT_MAX_SOCKETS_PER_CONVERSATION",
 # Readers following one share link live (anyone with the link may).
 CHAT_MAX_SOCKETS_PER_SHARE = env_int("CHAT_MAX_SOCKETS_PER_SHARE", 200)
 
+# --- Attachments ----------------------------------------------------------------------------
+# What a person may attach to a message (README "Attachments"). Images are decoded,
+# scaled down to ATTACHMENT_IMAGE_MAX_SIDE pixels on their longer side and re-encoded as
+# JPEG (PNG when they have transparency), metadata stripped; text files and the text of PDFs
+# go to the model as text.
+ATTACHMENT_MAX_MB = env_float("ATTACHMENT_MAX_MB", 20.0)
+ATTACHMENTS_PER_MESSAGE = env_int("ATTACHMENTS_PER_MESSAGE", 10)
+ATTACHMENT_IMAGE_MAX_SIDE = env_int("ATTACHMENT_IMAGE_MAX_SIDE", 2048)
+# An image with more pixels than this is refused unread (a decompression bomb).
+ATTACHMENT_IMAGE_MAX_PIXELS = env_int("ATTACHMENT_IMAGE_MAX_PIXELS", 50_000_000)
+ATTACHMENT_TEXT_MAX_CHARS = env_int("ATTACHMENT_TEXT_MAX_CHARS", 200_000)
+ATTACHMENT_PDF_MAX_PAGES = env_int("ATTACHMENT_PDF_MAX_PAGES", 300)
+# What an image is reserved as in a prompt, in tokens, before the upstream says.
+ATTACHMENT_IMAGE_TOKENS = env_int("ATTACHMENT_IMAGE_TOKENS", 1_792)
+# Uploads never sent are deleted after this long by `manage.py cleanattachments`.
+ATTACHMENT_UNSENT_HOURS = env_int("ATTACHMENT_UNSENT_HOURS", 24)
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -262,6 +279,7 @@ RATE_LIMITS = {
     "share": env_str("RATE_LIMIT_SHARE", "30/h"),
     "password_check": env_str("RATE_LIMIT_PASSWORD_CHECK", "10/15m"),
     "switch": env_str("RATE_LIMIT_SWITCH", "120/m"),
+    "upload": env_str("RATE_LIMIT_UPLOAD", "300/h"),
 }
 # The in-process cache counts correctly for the one process of the embedded default; with
 # REDIS_URL the counts live in Redis, shared by every process.
@@ -276,8 +294,28 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Attachments' files: under MEDIA_ROOT, or in an S3-compatible bucket when one is named
+# (the `s3` extra). Never served from MEDIA_URL: only through the views that check access.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+S3_BUCKET = env_str("S3_BUCKET")
+require_extra("s3", "storages", S3_BUCKET)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("S3_PREFIX", "webchat"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+    if S3_BUCKET
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -315,7 +353,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        # blob: the composer's thumbnails of files not yet uploaded.
+        "img-src": [SELF, "data:", "blob:"],
         "connect-src": [SELF],
         "font-src": [SELF],
         "object-src": [NONE],

@@ -1,6 +1,7 @@
 """Rate limits on the doors that cost the server or help a guesser: login (every login form,
 the admin's too), signup, password reset, the account pages that check a password,
-search, share links made or copied, and switching branches (each renders a whole thread).
+search, share links made or copied, switching branches (each renders a whole thread) and
+uploads (each decodes a file).
 
 One table maps a route to its limit in settings.RATE_LIMITS; django-ratelimit counts in the
 cache (Redis when there is one). Anonymous doors count per client address, the others per
@@ -30,6 +31,7 @@ RULES: dict[str, tuple[str, str, str]] = {
     "share-create": ("share", "POST", "user_or_ip"),
     "share-fork": ("share", "POST", "user_or_ip"),
     "conversation-switch": ("switch", "POST", "user_or_ip"),
+    "attachment-upload": ("upload", "POST", "user_or_ip"),
     # Both check the person's password: a stolen session must not guess it at speed.
     "account": ("password_check", "POST", "user_or_ip"),
     "password_change": ("password_check", "POST", "user_or_ip"),

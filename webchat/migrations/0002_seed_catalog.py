@@ -9,9 +9,9 @@ from django.db import migrations
 
 MODELS = [
     # slug, display name, context, max output, $/M in, $/M out, reasoning, streams reasoning, vision
-    ("grok-4-1-fast", "Grok 4.1 Fast", 2_000_000, 16_384, "0.20", "0.50", True, False, False),
-    ("grok-4", "Grok 4", 256_000, 16_384, "3.00", "15.00", True, False, False),
-    ("grok-4-1-fast-non-reasoning", "Grok 4.1 Fast (no reasoning)", 2_000_000, 16_384, "0.20", "0.50", False, False, False),
+    ("grok-4-1-fast", "Grok 4.1 Fast", 2_000_000, 16_384, "0.20", "0.50", True, False, True),
+    ("grok-4", "Grok 4", 256_000, 16_384, "3.00", "15.00", True, False, True),
+    ("grok-4-1-fast-non-reasoning", "Grok 4.1 Fast (no reasoning)", 2_000_000, 16_384, "0.20", "0.50", False, False, True),
     ("grok-3", "Grok 3", 131_072, 8_192, "3.00", "15.00", False, False, False),
     ("grok-3-mini", "Grok 3 Mini", 131_072, 8_192, "0.30", "0.50", True, True, False),
     ("grok-2-vision", "Grok 2 Vision", 32_768, 8_192, "2.00", "10.00", False, False, True),

@@ -12,10 +12,19 @@ connection; nothing here touches the network.
     [sim echo]                          the reply lists the messages it received
     [sim repeat]                        the reply is the message itself, minus the directive
     [sim stamp]                         each word is the time it was sent (for benchmarks)
+
+A user message may be content parts (GROK_API.md §8). Images are refused, as the upstream
+refuses them, for a model that cannot read them (VISION_MODELS) and when they are not a
+JPEG or PNG data URL of at most 10 MiB; otherwise every reply starts by naming what it
+saw: "I see 1 image: JPEG 640x480 #1a2b3c4d5e6f." (format, size, a short SHA-256).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import io
 import json
 import random
 import re
@@ -29,6 +38,9 @@ from webchat.simulator.tables import ERRORS
 
 DIRECTIVE = re.compile(r"\[sim(?:\s+([^\]]*))?\]")
 REASONING_MODELS = ("grok-3-mini",)
+VISION_MODELS = ("grok-2-vision", "grok-4")
+IMAGE_URL = re.compile(r"data:image/(jpeg|png);base64,(.*)", re.S)
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 _OPENERS = [
     "Good question.",
@@ -132,7 +144,74 @@ def last_prompt(payload: dict[str, Any]) -> str:
     last_user = next(
         (m.get("content") for m in reversed(payload["messages"]) if m.get("role") == "user"), ""
     )
-    return last_user if isinstance(last_user, str) else json.dumps(last_user)
+    return text_of(last_user)
+
+
+def text_of(content: Any) -> str:
+    """A message's text: the string, or its text parts."""
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return content if isinstance(content, str) else json.dumps(content)
+
+
+def images_of(content: Any) -> list[Any]:
+    """The image parts' URLs of a message's content."""
+    if not isinstance(content, list):
+        return []
+    return [
+        (p.get("image_url") or {}).get("url")
+        for p in content
+        if isinstance(p, dict) and p.get("type") == "image_url"
+    ]
+
+
+def seen_images(payload: dict[str, Any]) -> str | Whole:
+    """What the last user message's images are ("" for none), or the upstream's refusal of
+    any image in the request."""
+    model = str(payload.get("model") or "")
+    urls = [url for m in payload["messages"] for url in images_of(m.get("content"))]
+    if not urls:
+        return ""
+    if not model.startswith(VISION_MODELS):
+        return _bad_request(f"Model {model} does not support image inputs.")
+    for url in urls:
+        if _decode_image(url) is None:
+            return _bad_request("Unsupported or invalid image: send a JPEG or PNG up to 10 MiB.")
+    last = next(m for m in reversed(payload["messages"]) if m.get("role") == "user")
+    described = [_decode_image(url) for url in images_of(last.get("content"))]
+    if not described:
+        return ""
+    count = f"{len(described)} image" + ("s" if len(described) > 1 else "")
+    return f"I see {count}: " + "; ".join(described) + ". "
+
+
+def _decode_image(url: Any) -> str | None:
+    """ "JPEG 640x480 #1a2b3c4d5e6f" for a valid data URL, else None."""
+    from PIL import Image
+
+    match = IMAGE_URL.fullmatch(url) if isinstance(url, str) else None
+    if match is None:
+        return None
+    try:
+        data = base64.b64decode(match.group(2), validate=True)
+        if len(data) > MAX_IMAGE_BYTES:
+            return None
+        with Image.open(io.BytesIO(data), formats=("JPEG", "PNG")) as image:
+            if image.format.lower() != match.group(1):
+                return None
+            size = f"{image.width}x{image.height}"
+            return f"{image.format} {size} #{hashlib.sha256(data).hexdigest()[:12]}"
+    except (binascii.Error, ValueError, OSError):
+        return None
+
+
+def _bad_request(message: str) -> Whole:
+    body = {"success": False, "error": {"code": "bad_request", "message": message}}
+    return Whole(400, json.dumps(body).encode())
 
 
 def error_response(kind: str) -> Whole:
@@ -149,6 +228,9 @@ def answer(
     text (the same prompt asked again gets another)."""
     if "error" in options:
         return error_response(options["error"])
+    seen = seen_images(payload)
+    if isinstance(seen, Whole):
+        return seen
     fault = options.get("fault", "")
     stall = float(options.get("stall", 3600))
     if fault == "reset":
@@ -158,7 +240,7 @@ def answer(
         return Whole(200, b"<html><body>Welcome</body></html>", "text/html", wait=wait)
     delay = float(options.get("delay", pace.token_delay * 1000)) / 1000
     ttft = float(options.get("ttft", pace.first_token_delay * 1000)) / 1000
-    reply = _Reply(payload, options, seed, pace)
+    reply = _Reply(payload, options, seed, pace, seen)
     if not payload.get("stream"):
         return Whole(200, json.dumps(reply.completion()).encode(), wait=wait + ttft)
     return Stream(reply.steps(ttft, delay, Fault(fault, stall) if fault else None), wait)
@@ -167,7 +249,9 @@ def answer(
 class _Reply:
     """The text of every candidate, cut at max_tokens, and the usage it reports."""
 
-    def __init__(self, payload: dict[str, Any], options: dict[str, str], seed: int, pace: Pace):
+    def __init__(
+        self, payload: dict[str, Any], options: dict[str, str], seed: int, pace: Pace, seen: str
+    ):
         messages = payload["messages"]
         prompt = last_prompt(payload)
         self.model = str(payload.get("model") or "grok-3")
@@ -177,7 +261,8 @@ class _Reply:
             texts = [DIRECTIVE.sub("", prompt).strip() or "(nothing)"] * n
         elif "echo" in options:
             summary = "; ".join(
-                f"{m.get('role')}: {m.get('content')}"
+                f"{m.get('role')}: {text_of(m.get('content'))}"
+                + "".join(" [image]" for _ in images_of(m.get("content")))
                 for m in messages
                 if m.get("role") != "system"
             )
@@ -189,7 +274,7 @@ class _Reply:
         else:
             words = int(options.get("words", pace.default_words))
             texts = [compose_reply(prompt, words, seed + i) for i in range(n)]
-        self.pieces = [tokenize(text) for text in texts]
+        self.pieces = [tokenize(seen + text) for text in texts]
         self.finish = ["stop"] * n
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
         if max_tokens:
@@ -200,8 +285,10 @@ class _Reply:
         self.reasoning: list[str] = []
         if self.model.startswith(REASONING_MODELS):
             self.reasoning = tokenize(compose_reply("think " + prompt, 20, seed + 99))
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        prompt_tokens = sum(len(text_of(m.get("content", "")).split()) for m in messages)
         prompt_tokens += 3 * len(messages)
+        # An image costs tokens by its tiles; the simulator says 1,000 for each.
+        prompt_tokens += 1000 * sum(len(images_of(m.get("content"))) for m in messages)
         completion_tokens = sum(len(p) for p in self.pieces)
         self.usage = {
             "prompt_tokens": prompt_tokens,

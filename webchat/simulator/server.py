@@ -22,6 +22,9 @@ import h11
 
 from webchat.simulator import script
 
+# The last requests are kept for /sim/requests, up to this many bytes of request bodies.
+REQUEST_BYTES_KEPT = 64 * 1024 * 1024
+
 
 class Simulator:
     """The server. `await start()` in a running loop, or `start_in_thread()` from sync code."""
@@ -39,6 +42,8 @@ class Simulator:
         self.port = port
         self.pace = script.Pace(token_delay, first_token_delay, default_words)
         self.requests: deque[dict[str, Any]] = deque(maxlen=200)
+        # The bodies' sizes, oldest first: requests with images are kept up to a budget.
+        self._request_bytes: deque[int] = deque(maxlen=200)
         self.completed = 0  # streams that reached [DONE]
         self.aborted: deque[str] = deque(maxlen=200)  # prompts of streams the client left
         self._fail_counts: Counter[str] = Counter()
@@ -177,8 +182,17 @@ class Simulator:
             assert isinstance(messages, list) and messages
         except (ValueError, KeyError, AssertionError, TypeError):
             return await self._whole(conn, writer, script.error_response("400"))
-        self.requests.append(payload)
+        self._remember(payload, len(body))
         return await self._complete(conn, writer, payload)
+
+    def _remember(self, payload: dict[str, Any], size: int) -> None:
+        if len(self.requests) == self.requests.maxlen:
+            self._request_bytes.popleft()
+        self.requests.append(payload)
+        self._request_bytes.append(size)
+        while len(self.requests) > 1 and sum(self._request_bytes) > REQUEST_BYTES_KEPT:
+            self.requests.popleft()
+            self._request_bytes.popleft()
 
     # --- Chat completions -------------------------------------------------------------------
     async def _complete(

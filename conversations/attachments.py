@@ -1,0 +1,137 @@
+"""Attachments over HTTP: upload one before its message is sent, remove it unsent, and read
+one back (its owner, or a reader of a live share whose snapshot holds it).
+
+An upload is decoded and re-encoded (conversations/files.py) in a worker thread, never in
+the thread that serves the database, a few at a time. The `send` frame then names the
+uploads that go with the message (conversations/turns.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.files.base import ContentFile
+from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations import files, storage
+from conversations.models import Attachment, Conversation, Share
+from conversations.views import conversation_for
+from webchat.errors import InvalidRequest
+
+# Decoding a large image takes a core and a few hundred MB: at most this many at once.
+_decoding = asyncio.Semaphore(2)
+# The multipart envelope around the file.
+ENVELOPE = 64 * 1024
+
+
+@require_POST
+@login_required
+async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
+    """`file` (multipart) → 201 with the attachment, or 400/413 with a sentence."""
+    user = await request.auser()
+    conversation = await Conversation.objects.owned_by(user).filter(pk=id).afirst()
+    if conversation is None:
+        raise Http404("No such conversation.")
+    limit = settings.ATTACHMENT_MAX_MB * 1_000_000
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit + ENVELOPE:
+        raise files.TooLarge(f"That file is over the limit of {settings.ATTACHMENT_MAX_MB:g} MB.")
+    name, data = await sync_to_async(_read_upload, thread_sensitive=False)(request)
+    async with _decoding:
+        processed = await sync_to_async(files.process, thread_sensitive=False)(name, data)
+    attachment = await database_sync_to_async(_keep)(user, conversation, name, processed)
+    return JsonResponse(attachment.as_dict(), status=201)
+
+
+def _read_upload(request: HttpRequest) -> tuple[str, bytes]:
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise InvalidRequest("Send the file as the multipart field “file”.")
+    return files.display_name(upload.name or "file"), upload.read()
+
+
+def _keep(user: Any, conversation: Conversation, name: str, processed: files.Processed) -> Any:
+    storage.check(user, len(processed.data) + len(processed.text))
+    attachment = Attachment(
+        owner=user,
+        conversation=conversation,
+        kind=processed.kind,
+        name=name,
+        content_type=processed.content_type,
+        size=len(processed.data),
+        width=processed.width,
+        height=processed.height,
+        text=processed.text,
+    )
+    attachment.file.save("upload" + processed.extension, ContentFile(processed.data), save=False)
+    try:
+        attachment.save()
+    except BaseException:
+        attachment.file.storage.delete(attachment.file.name)
+        raise
+    storage.stored(user)
+    return attachment
+
+
+@require_POST
+@login_required
+def remove(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> JsonResponse:
+    """An upload taken out of the composer before its message was sent."""
+    conversation = conversation_for(request, id)
+    attachment = get_object_or_404(conversation.attachments.unsent(), pk=attachment_id)
+    attachment.delete()
+    storage.stored(request.user)
+    return JsonResponse({"removed": str(attachment_id)})
+
+
+@require_GET
+def download(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> FileResponse:
+    """The file, for its owner only: anyone else, logged in or not, gets 404."""
+    if not request.user.is_authenticated:
+        raise Http404("No such file.")
+    attachment = get_object_or_404(
+        Attachment, pk=attachment_id, conversation_id=id, conversation__owner=request.user
+    )
+    return _serve(attachment, "private, max-age=86400")
+
+
+@require_GET
+def shared(request: HttpRequest, token: str, attachment_id: uuid.UUID) -> FileResponse:
+    """A file of a shared conversation, while the link is live and only if the snapshot
+    holds the message it was sent with."""
+    share = get_object_or_404(Share.objects.active(), token=token)
+    attachment = get_object_or_404(
+        Attachment, pk=attachment_id, conversation_id=share.conversation_id, message__isnull=False
+    )
+    rows = share.conversation.messages.values_list("id", "parent_id")
+    parents = dict(rows)
+    node = share.leaf_id
+    while node is not None and node != attachment.message_id:
+        node = parents.get(node)
+    if node is None:
+        raise Http404("No such file.")
+    # Revoking the link must cut access: every read asks again.
+    return _serve(attachment, "private, no-cache")
+
+
+def _serve(attachment: Attachment, cache: str) -> FileResponse:
+    """Its own type, never sniffed; images inline, other files as downloads; and a policy
+    under which nothing in the file could run even if a browser tried."""
+    inline = attachment.kind == Attachment.Kind.IMAGE
+    response = FileResponse(
+        attachment.file.open("rb"),
+        content_type=attachment.content_type,
+        as_attachment=not inline,
+        filename=attachment.name,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = cache
+    return response
