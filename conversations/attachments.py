@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
@@ -46,7 +45,7 @@ async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     name, data = await sync_to_async(_read_upload, thread_sensitive=False)(request)
     async with _decoding:
         processed = await sync_to_async(files.process, thread_sensitive=False)(name, data)
-    attachment = await database_sync_to_async(_keep)(user, conversation, name, processed)
+    attachment = await sync_to_async(_keep)(user, conversation, name, processed)
     return JsonResponse(attachment.as_dict(), status=201)
 
 

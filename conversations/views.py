@@ -19,7 +19,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import frames, turns
-from conversations.models import Conversation, Feedback, Message
+from conversations.models import Attachment, Conversation, Feedback, Message
 from conversations.render import plain_text, render_markdown
 from webchat import query, quotas
 from webchat.errors import InvalidRequest, NotFound
@@ -118,6 +118,7 @@ def client_config() -> dict[str, Any]:
             "export_md": url("conversation-export", "md"),
             "export_json": url("conversation-export", "json"),
             "composer": url("conversation-composer"),
+            "attachments": url("attachment-upload"),
             "socket": "/" + frames.CHAT_SOCKET.replace("<uuid:id>", "{id}"),
             "login": reverse("login"),
             "home": reverse("home"),
@@ -129,6 +130,7 @@ def client_config() -> dict[str, Any]:
             "too_big": 1009,  # RFC 6455: a frame over daphne's limit
         },
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "attachments_per_message": settings.ATTACHMENTS_PER_MESSAGE,
     }
 
 
@@ -339,7 +341,7 @@ def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
             "id": str(conversation.id),
             "title": conversation.title,
             "created": conversation.created.isoformat(),
-            "messages": [m.as_dict() for m in thread],
+            "messages": [_exported(m, request) for m in thread],
         }
         response = JsonResponse(body, json_dumps_params={"ensure_ascii": False, "indent": 2})
     else:
@@ -347,9 +349,24 @@ def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
         for message in thread:
             who = "You" if message.role == Message.Role.USER else (message.model or "Assistant")
             parts.append(f"## {who}\n\n{message.content}\n")
+            for f in message.files:
+                link = f"[{_md_label(f.name)}]({request.build_absolute_uri(f.url)})"
+                parts.append(("!" if f.kind == Attachment.Kind.IMAGE else "") + link + "\n")
         response = HttpResponse("\n".join(parts), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
+
+
+def _exported(message: Message, request: HttpRequest) -> dict[str, Any]:
+    exported = message.as_dict()
+    for listed, f in zip(exported["attachments"], message.files, strict=True):
+        listed["url"] = request.build_absolute_uri(f.url)
+    return exported
+
+
+def _md_label(name: str) -> str:
+    """A file name as a Markdown link's text: brackets and backslashes escaped."""
+    return "".join("\\" + c if c in "[]\\" else c for c in name)
 
 
 @require_GET

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from conversations.models import Conversation, Message, Share
+from conversations.models import Attachment, Conversation, Message, Share
 from tests.helpers import add_exchange, logged_in, open_socket
 from webchat.models import User
 
@@ -32,6 +33,11 @@ STRANGER = {
     "conversation-feedback": "404",
     "conversation-export": "404",
     "conversation-composer": "404",
+    "attachment": "404",
+    "attachment-upload": "404",
+    "attachment-remove": "404",
+    # A file of a live share's snapshot: anyone with the link reads it (test_attachments).
+    "share-attachment": "public",
     "share-create": "404",
     "share-revoke": "404",
     "share": "public",
@@ -96,9 +102,21 @@ def victim(alice: User) -> dict[str, Any]:
     conversation = Conversation.objects.create(owner=alice, title="Alice's secret plans")
     reply = add_exchange(conversation, "my secret question", "a secret answer")
     link = logged_in(alice).post(f"/c/{conversation.id}/share/")
+    attachment = Attachment(
+        owner=alice,
+        conversation=conversation,
+        kind="text",
+        name="secret.txt",
+        content_type="text/plain; charset=utf-8",
+        size=14,
+        text="my secret file",
+    )
+    attachment.file.save("secret.txt", ContentFile(b"my secret file"), save=False)
+    attachment.save()
     return {
         "conversation": conversation,
         "message": reply,
+        "attachment": attachment,
         "token": link.json()["token"],
         "id": conversation.id,
         "uid": urlsafe_base64_encode(force_bytes(alice.pk)),
@@ -108,6 +126,7 @@ def victim(alice: User) -> dict[str, Any]:
 def _url(route: str, victim: dict[str, Any]) -> str:
     url = "/" + route
     url = url.replace("<uuid:id>", str(victim["id"])).replace("<str:token>", victim["token"])
+    url = url.replace("<uuid:attachment_id>", str(victim["attachment"].id))
     url = url.replace("^(?P<provider_id>[^/]+)/", "sso/")
     url = url.replace("<uidb64>", victim["uid"]).replace("<token>", "c4w-0123456789abcdef")
     return url.replace("<str:fmt>", "md")
@@ -134,6 +153,7 @@ def test_a_stranger_cannot_reach_or_change_anything_by_id(
     assert conversation.current_leaf_id == victim["message"].id
     assert conversation.messages.count() == 2
     assert Share.objects.active().filter(token=victim["token"]).exists()
+    assert conversation.attachments.get().file.read() == b"my secret file"
     alice = conversation.owner
     assert alice.is_active and alice.check_password("correct horse battery")
 
@@ -189,6 +209,7 @@ async def test_a_strangers_socket_reaches_nothing_by_id(victim: dict[str, Any], 
         {"type": "resume", "message": message_id},
         {"type": "regenerate", "message": message_id},
         {"type": "send", "content": "hi", "parent": message_id},
+        {"type": "send", "content": "hi", "attachments": [str(victim["attachment"].id)]},
     ):
         await socket.send(frame)
         answer = await socket.receive()

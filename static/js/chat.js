@@ -5,7 +5,7 @@
 // dialog.js (the page's own dialogs and menus).
 
 import { Composer } from "./composer.js";
-import { ask, openMenu, trapFocus } from "./dialog.js";
+import { ask, openMenu, trapFocus, viewImage } from "./dialog.js";
 import { Header } from "./header.js";
 import { pageConfig, post } from "./http.js";
 import { downloadCode } from "./render.js";
@@ -18,7 +18,13 @@ import { Thread } from "./thread.js";
 const config = pageConfig();
 const chat = document.getElementById("chat");
 const errorBanner = document.getElementById("error");
-const composer = new Composer(document.getElementById("composer"), config, chat.dataset.conversation);
+const composer = new Composer(document.getElementById("composer"), config, chat.dataset.conversation, {
+  conversation: async () => {
+    await ensureConversation();
+    return conversationId;
+  },
+  showError,
+});
 const models = Object.fromEntries([...composer.model.options].map((o) => [o.value, o.textContent]));
 const thread = new Thread(document.getElementById("thread"), models);
 const scroller = new Scroller(document.getElementById("scroller"), thread.element, document.getElementById("jump"));
@@ -158,18 +164,28 @@ function connect() {
   });
 }
 
+// The conversation being made (a send and the uploads of several files may all ask at once).
+let creating = null;
+
 async function ensureConversation() {
   if (conversationId) return;
-  const created = await post(config.urls.create).catch(() => {
-    throw new Error("Could not start a conversation.");
-  });
-  conversationId = created.id;
-  chat.dataset.conversation = created.id;
-  composer.belongsTo(created.id);
-  header.show(created.id);
-  sidebar.add(created.id, "New chat");
-  history.replaceState(null, "", created.url);
-  connect();
+  creating ??= post(config.urls.create)
+    .then((created) => {
+      conversationId = created.id;
+      chat.dataset.conversation = created.id;
+      composer.belongsTo(created.id);
+      header.show(created.id);
+      sidebar.add(created.id, "New chat");
+      history.replaceState(null, "", created.url);
+      connect();
+    })
+    .catch(() => {
+      throw new Error("Could not start a conversation.");
+    })
+    .finally(() => {
+      creating = null;
+    });
+  await creating;
 }
 
 let submitting = false;
@@ -184,7 +200,7 @@ async function submit() {
   try {
     await ensureConversation();
     composer.clear();
-    sendMessage(text);
+    sendMessage(text, undefined, composer.files.take());
   } catch (failure) {
     showError(failure.message);
   } finally {
@@ -192,10 +208,11 @@ async function submit() {
   }
 }
 
-// `parent` undefined: after the current leaf; an id or null: a new branch there.
-function sendMessage(text, parent) {
-  const frame = composer.frame(text, parent);
-  const article = thread.add({ id: `pending-${frame.client_id}`, role: "user", status: "sending", content: text });
+// `parent` undefined: after the current leaf; an id or null: a new branch there. `files`:
+// the uploads that go with it.
+function sendMessage(text, parent, files = []) {
+  const frame = composer.frame(text, parent, files);
+  const article = thread.add({ id: `pending-${frame.client_id}`, role: "user", status: "sending", content: text, attachments: files });
   article.dataset.clientId = frame.client_id;
   socket.send(frame);
   return frame.client_id;
@@ -297,7 +314,7 @@ function editMessage(article) {
   });
   editor.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (!area.value.trim()) return;
+    if (!area.value.trim() && !thread.filesOf(article).length) return;
     if (composer.streaming) {
       showError("Wait for the reply being written, or stop it first.", { whileStreaming: true });
       return;
@@ -308,7 +325,8 @@ function editMessage(article) {
     content.hidden = false;
     article.classList.remove("editing");
     const removed = thread.cutFrom(article);
-    branching = { kind: "edit", siblings, removed, clientId: sendMessage(area.value, parent) };
+    // The edited version keeps the files of the one it replaces.
+    branching = { kind: "edit", siblings, removed, clientId: sendMessage(area.value, parent, thread.filesOf(article)) };
     composer.prompt.focus({ preventScroll: true });
     scroller.toEnd();
   });
@@ -357,6 +375,12 @@ function regenerateWith(article, button) {
 }
 
 thread.element.addEventListener("click", (event) => {
+  const image = event.target.closest("a.attachment.image");
+  if (image && event.button === 0 && !(event.ctrlKey || event.metaKey || event.shiftKey)) {
+    event.preventDefault();
+    viewImage(image.href, image.title);
+    return;
+  }
   const button = event.target.closest("button");
   if (!button) return;
   const article = button.closest("article.message");
@@ -376,6 +400,38 @@ thread.element.addEventListener("click", (event) => {
     if (siblings[at]) switchTo(siblings[at], is("next") ? "next" : "prev");
   }
 });
+
+// --- Files dropped on the page -----------------------------------------------------------
+const dropZone = document.getElementById("drop-zone");
+let dragDepth = 0;
+const carriesFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+chat.addEventListener("dragenter", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  dragDepth += 1;
+  dropZone.hidden = false;
+});
+chat.addEventListener("dragleave", (event) => {
+  if (!carriesFiles(event)) return;
+  dragDepth = Math.max(dragDepth - 1, 0);
+  if (!dragDepth) dropZone.hidden = true;
+});
+chat.addEventListener("drop", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  dragDepth = 0;
+  dropZone.hidden = true;
+  composer.files.add(event.dataTransfer.files);
+  composer.prompt.focus({ preventScroll: true });
+});
+// A file dropped anywhere else is not opened by the browser in place of the page.
+for (const kind of ["dragover", "drop"]) {
+  window.addEventListener(kind, (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    if (event.dataTransfer) event.dataTransfer.dropEffect = chat.contains(event.target) ? "copy" : "none";
+  });
+}
 
 // --- Keys --------------------------------------------------------------------------------
 composer.form.addEventListener("submit", (event) => {

@@ -3,10 +3,13 @@
 // is typed is kept in this tab's sessionStorage until sent, so a reload, or a trip through
 // the login page, does not lose it.
 
+import { Attachments } from "./attachments.js";
 import { getJSON } from "./http.js";
 
 export class Composer {
-  constructor(form, config, conversationId) {
+  // `conversation()` answers the conversation's id, making it first if need be (an upload
+  // needs one); `showError(text)` says what went wrong.
+  constructor(form, config, conversationId, { conversation, showError }) {
     this.form = form;
     this.draftPrefix = `webchat-draft:${config.user}:`;
     this.draftKey = `${this.draftPrefix}${conversationId || "new"}`;
@@ -19,7 +22,7 @@ export class Composer {
     this.allowance = form.querySelector("#allowance");
     this.settings = form.querySelector("#settings");
     this.settingsButton = form.querySelector("#settings-button");
-    this.pending = new Map(); // client_id → text sent, restored if the send fails
+    this.pending = new Map(); // client_id → { text, files } sent, restored if the send fails
     this.closedReason = ""; // set when this page's socket is gone for good
     this.streaming = false;
     this.model.addEventListener("change", () => this.clampMaxTokens());
@@ -33,6 +36,46 @@ export class Composer {
       this.fit();
     }
     this.settingsButton.addEventListener("click", () => this.showSettings(this.settings.hidden));
+    this.visionWarning = form.querySelector("#vision-warning");
+    this.files = new Attachments(form.querySelector("#attachments"), config, {
+      conversation,
+      showError,
+      changed: () => this.checkVision(),
+    });
+    this.model.addEventListener("change", () => this.checkVision());
+    for (const [button, input] of [
+      ["#attach", "#file-input"],
+      ["#camera", "#camera-input"],
+    ]) {
+      const picker = form.querySelector(input);
+      form.querySelector(button).addEventListener("click", () => picker.click());
+      picker.addEventListener("change", () => {
+        this.files.add(picker.files);
+        picker.value = "";
+      });
+    }
+    // A pasted image (a screenshot) is attached; pasted text is just text.
+    this.prompt.addEventListener("paste", (event) => {
+      const files = [...(event.clipboardData?.files || [])];
+      if (!files.length) return;
+      event.preventDefault();
+      this.files.add(files);
+    });
+  }
+
+  // Images attached for a model that cannot read them: the composer says so before sending.
+  visionProblem() {
+    const option = this.model.selectedOptions[0];
+    if (!option || option.dataset.vision === "true" || !this.files.hasImages()) return "";
+    const able = [...this.model.options].filter((o) => o.dataset.vision === "true").map((o) => o.textContent);
+    const pick = able.length ? `Pick a model that can (${able.join(", ")})` : "No model here can";
+    return `${option.textContent} cannot read images. ${pick}, or remove the images.`;
+  }
+
+  checkVision() {
+    const problem = this.visionProblem();
+    this.visionWarning.textContent = problem;
+    this.visionWarning.hidden = !problem;
   }
 
   storage(method, ...args) {
@@ -83,7 +126,10 @@ export class Composer {
     const text = this.prompt.value;
     if (this.closedReason) return { text: null, error: this.closedReason };
     // While a reply streams, Enter waits (the button is Stop); the text stays.
-    if (!text.trim() || this.sendButton.disabled || this.streaming) return { text: null };
+    if ((!text.trim() && !this.files.count) || this.sendButton.disabled || this.streaming) return { text: null };
+    if (this.files.uploading()) return { text: null, error: "Wait for the files to finish uploading." };
+    const problem = this.visionProblem();
+    if (problem) return { text: null, error: problem };
     const chars = [...text].length;
     const limit = this.config.max_chars;
     if (chars > limit) {
@@ -102,12 +148,14 @@ export class Composer {
     this.showSettings(false); // the settings stay as set; the thread gets the room back
   }
 
-  // A `send` frame for `text`, remembered until the server acknowledges it.
-  frame(text, parent) {
+  // A `send` frame for `text` and `files` (uploaded), remembered until the server
+  // acknowledges it.
+  frame(text, parent, files = []) {
     const clientId = crypto.randomUUID();
-    this.pending.set(clientId, text);
+    this.pending.set(clientId, { text, files });
     const frame = { type: "send", content: text, model: this.model.value, params: this.params(), client_id: clientId };
     if (parent !== undefined) frame.parent = parent;
+    if (files.length) frame.attachments = files.map((file) => file.id);
     return frame;
   }
 
@@ -115,14 +163,17 @@ export class Composer {
     if (this.pending.delete(clientId) && !this.prompt.value) this.storage("removeItem");
   }
 
-  // A send failed: its text goes back into the composer (unless something new is there).
+  // A send failed: its text goes back into the composer (unless something new is there),
+  // and its files into the tray.
   restore(clientId) {
-    if (!this.pending.has(clientId)) return false;
+    const sent = this.pending.get(clientId);
+    if (!sent) return false;
     if (!this.prompt.value) {
-      this.prompt.value = this.pending.get(clientId);
+      this.prompt.value = sent.text;
       this.fit();
       this.saveDraft();
     }
+    this.files.putBack(sent.files);
     this.pending.delete(clientId);
     return true;
   }

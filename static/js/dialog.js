@@ -160,3 +160,24 @@ export function openMenu(anchor, items) {
 export function closeMenus() {
   for (const menu of document.querySelectorAll(".popup-menu")) menu.close();
 }
+
+// An image shown whole over the page; a click anywhere or Esc closes it.
+export function viewImage(src, alt) {
+  const dialog = document.createElement("dialog");
+  dialog.className = "image-viewer";
+  dialog.setAttribute("aria-label", alt || "Image");
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "icon-button viewer-close";
+  close.setAttribute("aria-label", "Close");
+  close.textContent = "✕";
+  const image = document.createElement("img");
+  image.src = src;
+  image.alt = alt || "";
+  dialog.append(close, image);
+  document.body.append(dialog);
+  dialog.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => dialog.remove());
+  dialog.showModal();
+  close.focus();
+}

@@ -1,6 +1,6 @@
 // The page's requests to its own server: one CSRF-protected POST, one JSON GET.
 
-function csrfToken() {
+export function csrfToken() {
   return document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 }
 

@@ -1,12 +1,18 @@
 // The read-only pages (a shared conversation, the list of shared links): code blocks get
-// their bar (language, Copy, Download), and a form marked data-confirm asks first, in the
-// page's own dialog.
+// their bar (language, Copy, Download), an attached image opens whole over the page, and a
+// form marked data-confirm asks first, in the page's own dialog.
 
-import { ask } from "./dialog.js";
+import { ask, viewImage } from "./dialog.js";
 import { decorateCode, downloadCode } from "./render.js";
 
 decorateCode(document);
 document.addEventListener("click", async (event) => {
+  const image = event.target.closest("a.attachment.image");
+  if (image && event.button === 0 && !(event.ctrlKey || event.metaKey || event.shiftKey)) {
+    event.preventDefault();
+    viewImage(image.href, image.title);
+    return;
+  }
   const button = event.target.closest(".code-bar button");
   if (!button) return;
   if (button.classList.contains("download-code")) {

@@ -3,6 +3,7 @@
 // streaming into them. Text is set with textContent; HTML only through render.js, or the
 // server's own rendering of the thread (conversations/_thread.html) when a branch changes.
 
+import { formatSize } from "./attachments.js";
 import { decorateCode, sanitize, StreamedMessage } from "./render.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -64,9 +65,15 @@ export class Thread {
       article.querySelector(".role").textContent = this.modelName(message.model);
     }
     article.querySelector(".content").textContent = message.content || "";
+    if (message.attachments?.length) article.querySelector(".content").before(fileLinks(message.attachments));
     document.getElementById("welcome")?.remove();
     parent.append(article);
     return article;
+  }
+
+  // The files a message was sent with, as the server listed them.
+  filesOf(article) {
+    return [...article.querySelectorAll(".attachments a[data-id]")].map((link) => JSON.parse(link.dataset.file));
   }
 
   // Copy, edit or regenerate, as on the messages the server renders.
@@ -231,4 +238,45 @@ function showTime(time, when) {
   time.dateTime = when.toISOString();
   time.textContent = timeFormat.format(when);
   time.title = dateFormat.format(when);
+}
+
+// A message's files, as conversations/_message.html shows them: images (a click shows
+// them whole) and file chips (a click downloads them).
+function fileLinks(files) {
+  const box = document.createElement("div");
+  box.className = "attachments";
+  for (const file of files) {
+    const link = document.createElement("a");
+    link.href = file.url;
+    link.title = file.name;
+    link.dataset.id = file.id;
+    link.dataset.file = JSON.stringify(file);
+    if (file.kind === "image") {
+      link.className = "attachment image";
+      link.target = "_blank";
+      link.rel = "noopener";
+      const image = document.createElement("img");
+      image.src = file.url;
+      image.alt = file.name;
+      if (file.width) image.width = file.width;
+      if (file.height) image.height = file.height;
+      link.append(image);
+    } else {
+      link.className = "attachment file";
+      link.download = file.name;
+      const icon = document.createElement("span");
+      icon.className = "file-icon";
+      icon.setAttribute("aria-hidden", "true");
+      icon.textContent = "📄";
+      const name = document.createElement("span");
+      name.className = "file-name";
+      name.textContent = file.name;
+      const size = document.createElement("span");
+      size.className = "file-size";
+      size.textContent = formatSize(file.size);
+      link.append(icon, name, size);
+    }
+    box.append(link);
+  }
+  return box;
 }

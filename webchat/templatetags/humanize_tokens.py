@@ -1,3 +1,6 @@
+import json
+from typing import Any
+
 from django.template import Library
 
 register = Library()
@@ -15,3 +18,10 @@ def thousands(value: object) -> str:
 @register.filter
 def split_commas(value: str) -> list[str]:
     return [part for part in value.split(",") if part]
+
+
+@register.filter
+def attachment_json(attachment: Any) -> str:
+    """An attachment as the page's scripts read it (conversations.models.Attachment.as_dict);
+    escaped by the template like any attribute."""
+    return json.dumps(attachment.as_dict())
