@@ -73,6 +73,7 @@ class LiveServer:
             "DJANGO_SETTINGS_MODULE": "webchat.settings",
             "DATABASE_URL": self.database_url,
             "STATIC_ROOT": str(workdir / "static"),
+            "MEDIA_ROOT": str(workdir / "media"),
             "SECRET_KEY": "live-test-secret-key-" + "x" * 40,
             "GROK_SIMULATOR": "auto",
             "PYTHONPATH": str(root),

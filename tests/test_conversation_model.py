@@ -39,13 +39,16 @@ def test_the_thread_follows_the_current_leaf(conversation: Conversation) -> None
     assert conversation.thread()[-1] == second
 
 
-def test_the_thread_loads_in_one_query_however_long(conversation: Conversation) -> None:
+def test_the_thread_and_its_files_load_in_two_queries_however_long(
+    conversation: Conversation,
+) -> None:
     leaf = None
     for i in range(60):
         (leaf,) = turn(conversation, f"message {i}", leaf)
     with CaptureQueriesContext(connection) as queries:
         thread = conversation.thread()
-    assert len(thread) == 120 and len(queries) == 1
+    assert len(thread) == 120 and len(queries) == 2
+    assert all(m.files == [] for m in thread)
 
 
 def test_a_second_turn_while_streaming_is_busy(conversation: Conversation) -> None:

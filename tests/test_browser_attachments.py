@@ -1,0 +1,196 @@
+"""Attachments as a person uses them in headless Chromium: picked, pasted and dropped;
+thumbnails and progress; the warning for a model that cannot read images; the image in the
+thread after a reload, on the share page and on a phone."""
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests import samples
+from tests.helpers import share_link, sign_up
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+FINISHED = (
+    "n => document.querySelectorAll('article.message.assistant').length >= n && "
+    "!document.querySelector('article.message.assistant[data-status=\"streaming\"]')"
+)
+# Every image in the thread has loaded (its pixels arrived through the access checks).
+IMAGES_LOADED = (
+    "() => [...document.querySelectorAll('.attachments img')].length > 0 && "
+    "[...document.querySelectorAll('.attachments img')].every(i => i.complete && i.naturalWidth > 0)"
+)
+
+
+def pick(page: Any, name: str, data: bytes, mime: str, selector: str = "#file-input") -> None:
+    page.set_input_files(selector, files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+def transfer(page: Any, name: str, data: bytes, mime: str) -> Any:
+    """A DataTransfer holding one file, made in the page (as a paste or a drop carries it)."""
+    return page.evaluate_handle(
+        """([name, b64, mime]) => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: mime }));
+            return transfer;
+        }""",
+        [name, base64.b64encode(data).decode(), mime],
+    )
+
+
+def chips_done(page: Any, count: int) -> None:
+    page.wait_for_function(
+        "n => document.querySelectorAll('#attachments .chip[data-id]').length === n && "
+        "!document.querySelector('#attachments .chip.uploading')",
+        arg=count,
+    )
+
+
+def eventually(read: Callable[[], Any], expected: Any, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert value == expected
+
+
+def test_files_picked_pasted_and_dropped_are_uploaded_shown_and_sent(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "attacher")
+    page.select_option("#model", "grok-2-vision")
+    # Held uploads: the chip shows its thumbnail and a progress bar until the server answers.
+    held: list[Any] = []
+    page.route("**/attachments/", lambda route: held.append(route))
+    pick(page, "holiday.jpg", samples.photo(800, 600), "image/jpeg")
+    chip = page.locator("#attachments .chip").first
+    chip.locator("progress").wait_for()
+    assert chip.get_attribute("class") == "chip uploading"
+    assert chip.locator("img.thumb").get_attribute("src").startswith("blob:")
+    assert chip.locator(".chip-name").inner_text() == "holiday.jpg"
+    page.wait_for_function("() => document.querySelectorAll('#attachments .chip').length === 1")
+    while not held:
+        page.wait_for_timeout(20)
+    held.pop().continue_()
+    page.unroute("**/attachments/")
+    chips_done(page, 1)
+    # Pasted: a screenshot from the clipboard.
+    pasted = transfer(page, "screenshot.png", samples.image("PNG", 300, 200), "image/png")
+    page.evaluate(
+        """transfer => document.getElementById('prompt').dispatchEvent(new ClipboardEvent(
+            'paste', { clipboardData: transfer, bubbles: true, cancelable: true }))""",
+        pasted,
+    )
+    chips_done(page, 2)
+    # Dropped: the drop zone shows while a file is dragged over the chat, then a text file.
+    notes = transfer(page, "notes.md", b"# Notes\nBring a towel.", "text/markdown")
+    page.dispatch_event("#thread", "dragenter", {"dataTransfer": notes})
+    assert page.locator("#drop-zone").is_visible()
+    page.dispatch_event("#thread", "drop", {"dataTransfer": notes})
+    assert page.locator("#drop-zone").is_hidden()
+    chips_done(page, 3)
+    assert page.locator("#attachments .chip .chip-size").all_inner_texts()[2] == "22 B"
+
+    page.fill("#prompt", "What are these? [sim words=4 delay=1]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED, arg=1)
+    assert page.locator("#attachments").is_hidden()
+    sent = page.locator("article.message.user").last
+    assert sent.locator(".attachments img").count() == 2
+    assert sent.locator(".attachment.file .file-name").inner_text() == "notes.md"
+    reply = page.locator("article.message.assistant .content").last.inner_text()
+    assert reply.startswith("I see 2 images: JPEG 800x600"), reply
+    assert "JPEG 300x200" in reply  # an opaque PNG is kept as JPEG
+    page.wait_for_function(IMAGES_LOADED)
+
+    # After a reload the thread shows them again; a click shows an image whole.
+    page.reload()
+    page.wait_for_function(IMAGES_LOADED)
+    assert page.locator("article.message.user .attachments img").count() == 2
+    page.locator("article.message.user .attachments a.image").first.click()
+    viewer = page.locator("dialog.image-viewer[open] img")
+    viewer.wait_for()
+    assert viewer.evaluate("i => i.naturalWidth") == 800
+    page.keyboard.press("Escape")
+    assert page.locator("dialog.image-viewer").count() == 0
+    assert not page.problems, page.problems
+
+
+def test_a_model_that_cannot_read_images_is_named_before_sending(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "novision")
+    page.select_option("#model", "grok-3")
+    pick(page, "chart.png", samples.image("PNG", 120, 80), "image/png")
+    chips_done(page, 1)
+    warning = page.locator("#vision-warning")
+    assert warning.is_visible() and "Grok 3 cannot read images" in warning.inner_text()
+    page.fill("#prompt", "What does this chart say?")
+    page.press("#prompt", "Enter")
+    assert "Grok 3 cannot read images" in page.locator("#error").inner_text()
+    # Nothing was sent, nothing lost.
+    assert page.locator("article.message.user").count() == 0
+    assert page.input_value("#prompt") == "What does this chart say?"
+    assert page.locator("#attachments .chip").count() == 1
+    page.select_option("#model", "grok-2-vision")
+    assert warning.is_hidden()
+    page.fill("#prompt", "What does this chart say? [sim words=3 delay=1]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED, arg=1)
+    assert (
+        page.locator("article.message.assistant .content").inner_text().startswith("I see 1 image")
+    )
+    assert not page.problems, page.problems
+
+
+def test_a_removed_or_refused_file_is_not_kept(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "remover")
+    before = live.query("SELECT COUNT(*) FROM conversations_attachment")[0][0]
+    pick(page, "draft.txt", b"first draft", "text/plain")
+    chips_done(page, 1)
+    assert live.query("SELECT COUNT(*) FROM conversations_attachment")[0][0] == before + 1
+    page.click("#attachments .chip-remove")
+    assert page.locator("#attachments").is_hidden()
+    eventually(lambda: live.query("SELECT COUNT(*) FROM conversations_attachment")[0][0], before)
+    pick(page, "empty.png", b"", "image/png")
+    page.wait_for_function(
+        "() => document.getElementById('error').textContent.includes('is empty')"
+    )
+    assert page.locator("#attachments .chip").count() == 0
+    pick(page, "fake.jpg", samples.jpeg_with_script(), "image/jpeg")
+    page.wait_for_function("() => document.getElementById('error').textContent.includes('hidden')")
+    assert page.locator("#attachments .chip").count() == 0
+    # The only problems are the two refusals the browser logs as failed requests.
+    assert all("400" in p for p in page.problems), page.problems
+
+
+def test_an_image_shows_on_a_phone_and_on_the_share_page(
+    phone: Any, browser: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "phoneuser")
+    phone.select_option("#model", "grok-2-vision")
+    # On a phone the camera has its own button; it takes a photo as a file.
+    assert phone.locator("#camera").is_visible()
+    pick(phone, "camera.jpg", samples.photo(1200, 900, turned=True), "image/jpeg", "#camera-input")
+    chips_done(phone, 1)
+    phone.fill("#prompt", "Is this upright? [sim words=3 delay=1]")
+    phone.press("#prompt", "Enter")
+    phone.wait_for_function(FINISHED, arg=1)
+    phone.wait_for_function(IMAGES_LOADED)
+    shown = phone.locator("article.message.user .attachments img").bounding_box()
+    assert shown["width"] <= 390 and shown["height"] > shown["width"]  # turned upright
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    link = share_link(phone)
+    reader = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    reader.goto(link)
+    reader.wait_for_function(IMAGES_LOADED)
+    source = reader.locator(".attachments img").get_attribute("src")
+    assert source.startswith("/s/") and "/attachments/" in source
+    reader.locator(".attachments a.image").click()
+    reader.locator("dialog.image-viewer[open]").wait_for()
+    reader.context.close()
+    assert not phone.problems, phone.problems
