@@ -144,6 +144,16 @@ class LiveServer:
             return client.cookies["sessionid"]
 
     def new_conversation(self, session: str) -> str:
+        return self.post(session, "/c/").json()["id"]
+
+    def upload(self, session: str, conversation: str, name: str, data: bytes) -> dict[str, Any]:
+        """Attach a file in the conversation, as the composer does: the attachment."""
+        return self.post(
+            session, f"/c/{conversation}/attachments/", files={"file": (name, data)}
+        ).json()
+
+    def post(self, session: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A logged-in POST with the page's CSRF token, which must answer 201."""
         with httpx.Client(
             base_url=self.public_url,
             cookies={"sessionid": session},
@@ -151,15 +161,16 @@ class LiveServer:
         ) as client:
             client.get("/")
             response = client.post(
-                "/c/",
+                path,
                 headers={
                     "Accept": "application/json",
                     "X-CSRFToken": client.cookies["csrftoken"],
                     "Referer": f"{self.public_url}/",
                 },
+                **kwargs,
             )
             assert response.status_code == 201, response.text[:500]
-            return response.json()["id"]
+            return response
 
     def socket_url(self, conversation: str) -> str:
         return self.public_url.replace("http", "ws", 1) + f"/ws/conversations/{conversation}/"

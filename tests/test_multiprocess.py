@@ -4,6 +4,7 @@ Runs in the PostgreSQL + Redis pass of `make test`.
 """
 
 import asyncio
+import io
 import json
 import os
 import time
@@ -11,9 +12,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import websockets
+from PIL import Image
 
+from tests import samples
 from tests.helpers import split_at_snapshot
 from tests.live import LiveServer, two_processes
 
@@ -106,6 +110,30 @@ async def test_a_socket_on_b_sees_a_reply_generated_on_a_word_by_word(cluster: C
     content, status = stored(cluster.a, reply)
     assert status == "complete" and text_of(frames, reply) == content
     assert len(content.split()) == 60
+    await on_a.socket.close()
+    await on_b.socket.close()
+
+
+async def test_an_image_sent_through_a_shows_on_b(cluster: Cluster) -> None:
+    cluster.ensure_running()
+    conversation = cluster.a.new_conversation(cluster.session)
+    image = cluster.a.upload(cluster.session, conversation, "pic.jpg", samples.photo(320, 240))
+    on_a = await connect(cluster.a, cluster.session, conversation)
+    on_b = await connect(cluster.b, cluster.session, conversation)
+    frame = {"content": "What is it? [sim words=4]", "attachments": [image["id"]]}
+    await on_a.send({"type": "send", "model": "grok-2-vision", **frame})
+    frames = await on_b.until("done")
+    ack = next(f for f in frames if f["type"] == "ack")
+    assert [a["id"] for a in ack["message"]["attachments"]] == [image["id"]]
+    reply = next(f for f in frames if f["type"] == "start")["messages"][0]
+    assert text_of(frames, reply).startswith("I see 1 image: JPEG 320x240")
+    # B serves the file A stored, to its owner.
+    async with httpx.AsyncClient(
+        base_url=cluster.b.url, cookies={"sessionid": cluster.session}
+    ) as b:
+        served = await b.get(ack["message"]["attachments"][0]["url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(served.content)).size == (320, 240)
     await on_a.socket.close()
     await on_b.socket.close()
 
