@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
-from conversations.models import Conversation, Feedback, Message
+from conversations.models import Attachment, Conversation, Feedback, Message
 from webchat.admin import StorableText
 
 
@@ -34,3 +35,25 @@ class FeedbackAdmin(StorableText, admin.ModelAdmin):
     @admin.display(description="comment")
     def comment_start(self, feedback: Feedback) -> str:
         return feedback.comment[:80] + ("…" if len(feedback.comment) > 80 else "")
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    """Files people attached: who, where, how large; deleting one deletes its file. Its
+    content is not shown here (it is the person's): only its owner and share readers see it."""
+
+    list_display = ("name", "kind", "content_type", "size", "owner", "sent", "created")
+    list_filter = ("kind", "content_type", "created")
+    search_fields = ("name", "owner__username")
+    raw_id_fields = ("owner", "conversation", "message")
+    fields = ("name", "owner", "conversation", "message", "kind", "content_type", "size")
+    readonly_fields = ("kind", "content_type", "size")
+    date_hierarchy = "created"
+    list_select_related = ("owner",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # uploads come through the composer, checked by content
+
+    @admin.display(boolean=True)
+    def sent(self, attachment: Attachment) -> bool:
+        return attachment.message_id is not None

@@ -232,4 +232,5 @@ def fence(name: str, text: str) -> str:
     ticks = "`" * max(3, longest + 1)
     language = PurePath(name).suffix.lstrip(".").lower()
     language = language if language.isalnum() and language not in ("txt", "pdf") else ""
-    return f"{name}\n{ticks}{language}\n{text}\n{ticks}"
+    body = text.rstrip("\n")
+    return f"{name}\n{ticks}{language}\n{body}\n{ticks}"

@@ -52,6 +52,7 @@ def ledger(
         "/admin/webchat/usagerecord/dashboard/",
         "/admin/conversations/conversation/",
         "/admin/conversations/feedback/",
+        "/admin/conversations/attachment/",
     ],
 )
 def test_every_admin_page_renders(operator: Client, url: str) -> None:

@@ -81,7 +81,11 @@ const handlers = {
         branching = null;
       }
     }
-    if (header.isNew()) header.setTitle(titleFrom(frame.message.content));
+    if (header.isNew()) {
+      // A message of files alone is named after them, as the server names it.
+      const names = (frame.message.attachments || []).map((file) => file.name).join(" ");
+      header.setTitle(titleFrom(frame.message.content || names));
+    }
   },
   start(frame) {
     const [article] = thread.start(frame);
