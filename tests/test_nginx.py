@@ -5,6 +5,7 @@ Runs in the PostgreSQL + Redis pass, with nginx installed (`.ci/run` installs it
 """
 
 import asyncio
+import io
 import itertools
 import json
 import os
@@ -127,6 +128,22 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         finally:
             process.terminate()
             process.wait(10)
+
+
+def test_an_attachment_of_several_megabytes_is_let_through(proxied: Proxied) -> None:
+    from PIL import Image
+
+    noise = Image.frombytes("RGB", (1400, 1000), os.urandom(1400 * 1000 * 3))
+    out = io.BytesIO()
+    noise.save(out, "PNG")
+    assert out.tell() > 3_000_000  # past the 2 MB every other request may carry
+    session = proxied.a.sign_up(f"uploader-{uuid.uuid4().hex[:6]}")
+    conversation = proxied.a.new_conversation(session)
+    attachment = proxied.a.upload(session, conversation, "noise.png", out.getvalue())
+    assert attachment["kind"] == "image" and (attachment["width"], attachment["height"]) == (
+        1400,
+        1000,
+    )
 
 
 def test_plain_http_is_sent_to_https(proxied: Proxied) -> None:
