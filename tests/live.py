@@ -152,8 +152,8 @@ class LiveServer:
             session, f"/c/{conversation}/attachments/", files={"file": (name, data)}
         ).json()
 
-    def post(self, session: str, path: str, **kwargs: Any) -> httpx.Response:
-        """A logged-in POST with the page's CSRF token, which must answer 201."""
+    def post(self, session: str, path: str, expect: int = 201, **kwargs: Any) -> httpx.Response:
+        """A logged-in POST with the page's CSRF token, which must answer `expect`."""
         with httpx.Client(
             base_url=self.public_url,
             cookies={"sessionid": session},
@@ -169,7 +169,7 @@ class LiveServer:
                 },
                 **kwargs,
             )
-            assert response.status_code == 201, response.text[:500]
+            assert response.status_code == expect, response.text[:500]
             return response
 
     def socket_url(self, conversation: str) -> str:
