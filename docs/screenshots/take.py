@@ -1,16 +1,20 @@
 """Screenshots for the README: `make screenshots` (needs Debian's chromium)."""
 
+import io
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
+from PIL import Image, ImageDraw  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveServer  # noqa: E402
+from tests.samples import pdf  # noqa: E402
 
 
 def main() -> None:
@@ -77,9 +81,59 @@ def main() -> None:
             phone.click("#menu-button")
             time.sleep(0.4)
             phone.screenshot(path=str(HERE / "phone-drawer.png"))
+            attachments(page)
             browser.close()
     finally:
         server.stop()
+
+
+def chart() -> bytes:
+    """A bar chart, as a person might ask about one."""
+    image = Image.new("RGB", (640, 400), "white")
+    draw = ImageDraw.Draw(image)
+    draw.line([(60, 30), (60, 350), (610, 350)], fill="#444", width=2)
+    for i, (height, color) in enumerate(
+        [(120, "#1a62d6"), (200, "#1a62d6"), (170, "#1a62d6"), (280, "#e5533d")]
+    ):
+        left = 100 + i * 125
+        draw.rectangle([left, 350 - height, left + 80, 349], fill=color)
+        draw.text((left + 25, 360), f"Q{i + 1}", fill="#222")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def attachments(page: Any) -> None:
+    page.goto("/")
+    page.select_option("#model", "grok-2-vision")
+    files = [
+        {"name": "sales-by-quarter.png", "mimeType": "image/png", "buffer": chart()},
+        {
+            "name": "notes.md",
+            "mimeType": "text/markdown",
+            "buffer": b"# Q4\nThe spike is the launch.",
+        },
+    ]
+    page.set_input_files("#file-input", files=files)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#attachments .chip[data-id]').length === 2"
+    )
+    page.fill("#prompt", "Why does Q4 stand out in this chart? [sim words=60 delay=2]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-status=\"streaming\"]') && "
+        "document.querySelectorAll('article.message.assistant').length > 0"
+    )
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": "report.pdf", "mimeType": "application/pdf", "buffer": pdf()}],
+    )
+    page.wait_for_function(
+        "() => document.querySelectorAll('#attachments .chip[data-id]').length === 1"
+    )
+    page.fill("#prompt", "And how does it compare with this report?")
+    time.sleep(0.3)
+    page.screenshot(path=str(HERE / "attachments.png"))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,20 @@ export function formatSize(bytes) {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
+// A document's icon, as conversations/_message.html draws it.
+export function fileIcon() {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "file-icon");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", FILE_ICON);
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+const FILE_ICON = "M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5L13 3.5z";
+
 export class Attachments {
   // `conversation()` answers the conversation's id, making it first if need be.
   constructor(tray, config, { conversation, showError, changed }) {
@@ -163,11 +177,7 @@ export class Attachments {
       image.alt = "";
       chip.append(image);
     } else {
-      const icon = document.createElement("span");
-      icon.className = "file-icon";
-      icon.setAttribute("aria-hidden", "true");
-      icon.textContent = "📄";
-      chip.append(icon);
+      chip.append(fileIcon());
     }
     const text = document.createElement("span");
     text.className = "chip-text";

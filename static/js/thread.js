@@ -3,7 +3,7 @@
 // streaming into them. Text is set with textContent; HTML only through render.js, or the
 // server's own rendering of the thread (conversations/_thread.html) when a branch changes.
 
-import { formatSize } from "./attachments.js";
+import { fileIcon, formatSize } from "./attachments.js";
 import { decorateCode, sanitize, StreamedMessage } from "./render.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -264,17 +264,13 @@ function fileLinks(files) {
     } else {
       link.className = "attachment file";
       link.download = file.name;
-      const icon = document.createElement("span");
-      icon.className = "file-icon";
-      icon.setAttribute("aria-hidden", "true");
-      icon.textContent = "📄";
       const name = document.createElement("span");
       name.className = "file-name";
       name.textContent = file.name;
       const size = document.createElement("span");
       size.className = "file-size";
       size.textContent = formatSize(file.size);
-      link.append(icon, name, size);
+      link.append(fileIcon(), name, size);
     }
     box.append(link);
   }
