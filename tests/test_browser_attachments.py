@@ -171,7 +171,7 @@ def test_a_removed_or_refused_file_is_not_kept(page: Any, live: LiveServer) -> N
 def test_an_image_shows_on_a_phone_and_on_the_share_page(
     phone: Any, browser: Any, live: LiveServer
 ) -> None:
-    sign_up(phone, live, "phoneuser")
+    sign_up(phone, live, "camera-user")
     phone.select_option("#model", "grok-2-vision")
     # On a phone the camera has its own button; it takes a photo as a file.
     assert phone.locator("#camera").is_visible()
