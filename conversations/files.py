@@ -8,18 +8,22 @@ file; it never decides how the bytes are read.
   upright by their EXIF orientation, converted to sRGB, scaled down to
   ATTACHMENT_IMAGE_MAX_SIDE, saved as JPEG (PNG when they have transparency) with no
   metadata at all. Nothing of the uploaded bytes is kept.
-- PDFs keep their file; their text, extracted by pypdf, is what the model reads.
+- PDFs keep their file; their text, extracted by pypdf in a process of its own (bounded
+  in time and memory: conversations/pdftext.py), is what the model reads.
 - Anything else must be UTF-8 text (plain text, Markdown, code, CSV): kept as UTF-8.
 
 Refused: empty, truncated or damaged files, decompression bombs, files that are also
 markup or another format's container (polyglots), and whatever is none of the above.
-No I/O here and no database: the upload view runs this in a worker thread.
+No database here: the upload view runs this in a worker thread.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -42,7 +46,8 @@ POLYGLOT = re.compile(
     rb"<(?:script|html|body|svg|iframe|object|embed|!doctype|\?php)[\s>/]|%PDF-", re.I
 )
 ZIP_END = b"PK\x05\x06"  # a ZIP's end record: a JAR or ZIP appended to an image
-MIB = 1024 * 1024
+# The memory a PDF's reader may take.
+PDF_READER_BYTES = 1024 * 1024 * 1024
 
 
 class TooLarge(InvalidRequest):
@@ -177,33 +182,41 @@ def _encode(image: Image.Image) -> tuple[bytes, str, str]:
 
 # --- PDFs and text ----------------------------------------------------------------------------
 def _pdf(name: str, data: bytes) -> Processed:
-    from pypdf import PdfReader
-
+    """The PDF's text, read by conversations/pdftext.py in a process of its own, bounded in
+    time and memory."""
+    limits = (
+        settings.ATTACHMENT_PDF_MAX_PAGES,
+        settings.ATTACHMENT_TEXT_MAX_CHARS,
+        PDF_READER_BYTES,
+    )
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise InvalidRequest(f"“{name}” is protected by a password.")
-        pages = reader.pages
-        if len(pages) > settings.ATTACHMENT_PDF_MAX_PAGES:
-            raise TooLarge(
-                f"“{name}” has {len(pages):,} pages; "
-                f"the limit is {settings.ATTACHMENT_PDF_MAX_PAGES:,}."
-            )
-        parts, length = [], 0
-        for page in pages:
-            part = page.extract_text() or ""
-            parts.append(part)
-            length += len(part)
-            if length > settings.ATTACHMENT_TEXT_MAX_CHARS:
-                break
-        text = "\n\n".join(parts).strip()
-    except InvalidRequest:
-        raise
-    except Exception:  # pypdf raises many types for a damaged or hostile file
-        raise InvalidRequest(f"“{name}” is not a PDF that can be read.") from None
-    if not text:
+        done = subprocess.run(  # noqa: S603 (our own module, arguments are numbers)
+            [sys.executable, "-m", "conversations.pdftext", *map(str, limits)],
+            input=data,
+            capture_output=True,
+            timeout=settings.ATTACHMENT_PDF_SECONDS,
+            cwd=settings.BASE_DIR,
+            check=False,
+        )
+        answer = json.loads(done.stdout or b"{}")
+    except subprocess.TimeoutExpired:
+        raise InvalidRequest(f"“{name}” took too long to read, and was refused.") from None
+    except ValueError:
+        answer = {}
+    if answer.get("error") == "encrypted":
+        raise InvalidRequest(f"“{name}” is protected by a password.")
+    if answer.get("error") == "pages":
+        raise TooLarge(
+            f"“{name}” has {answer['pages']:,} pages; "
+            f"the limit is {settings.ATTACHMENT_PDF_MAX_PAGES:,}."
+        )
+    if not isinstance(answer.get("text"), str):
+        raise InvalidRequest(f"“{name}” is not a PDF that can be read.")
+    if not answer["text"]:
         raise InvalidRequest(f"“{name}” has no text to read (a scanned PDF?).")
-    return Processed("text", "application/pdf", data, ".pdf", text=_within_limit(name, text))
+    return Processed(
+        "text", "application/pdf", data, ".pdf", text=_within_limit(name, answer["text"])
+    )
 
 
 def _text(name: str, data: bytes) -> Processed:

@@ -521,3 +521,19 @@ async def test_earlier_images_are_named_not_sent_to_a_model_without_vision_or_pa
     assert isinstance(sent[0]["content"], str) and "“first.jpg”" in sent[0]["content"]
     assert sent[2]["content"][1]["type"] == "image_url"
     await socket.close()
+
+
+@pytest.mark.django_db
+def test_a_pdf_is_read_apart_and_refused_past_its_time_or_pages(
+    alice: User, conversation: Conversation, settings: Any
+):
+    client = logged_in(alice)
+    settings.ATTACHMENT_PDF_MAX_PAGES = 0
+    response = upload(client, conversation, "long.pdf", samples.pdf())
+    assert response.status_code == 413 and "has 1 pages" in response.json()["error"]["message"]
+    settings.ATTACHMENT_PDF_MAX_PAGES = 10
+    # Its reader is a process of its own, killed past ATTACHMENT_PDF_SECONDS.
+    settings.ATTACHMENT_PDF_SECONDS = 0.001
+    response = upload(client, conversation, "slow.pdf", samples.pdf())
+    assert response.status_code == 400 and "took too long" in response.json()["error"]["message"]
+    assert not Attachment.objects.exists()

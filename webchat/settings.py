@@ -183,6 +183,8 @@ ATTACHMENT_IMAGE_MAX_SIDE = env_int("ATTACHMENT_IMAGE_MAX_SIDE", 2048)
 ATTACHMENT_IMAGE_MAX_PIXELS = env_int("ATTACHMENT_IMAGE_MAX_PIXELS", 50_000_000)
 ATTACHMENT_TEXT_MAX_CHARS = env_int("ATTACHMENT_TEXT_MAX_CHARS", 200_000)
 ATTACHMENT_PDF_MAX_PAGES = env_int("ATTACHMENT_PDF_MAX_PAGES", 300)
+# A PDF whose text takes longer than this to read is refused (its reader is killed).
+ATTACHMENT_PDF_SECONDS = env_float("ATTACHMENT_PDF_SECONDS", 20.0)
 # What an image is reserved as in a prompt, in tokens, before the upstream says.
 ATTACHMENT_IMAGE_TOKENS = env_int("ATTACHMENT_IMAGE_TOKENS", 1_792)
 # Uploads never sent are deleted after this long by `manage.py cleanattachments`.
