@@ -159,6 +159,8 @@ class Generation:
 
     async def _consume(self) -> None:
         async with asyncio.timeout(settings.GROK_TOTAL_TIMEOUT):
+            if self.turn.images:
+                self.payload = await asyncio.to_thread(turns.inline_images, self.payload)
             async for event in grok.stream_chat(self.payload):
                 if (
                     isinstance(event, sse.ContentDelta | sse.ReasoningDelta)

@@ -63,6 +63,8 @@ class Turn:
     usage_record: int
     # A continued reply's text so far: the first thing its new version says.
     prefix: str = ""
+    # The payload names these images; inline_images() puts their data in, off this thread.
+    images: int = 0
 
 
 def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Turn:
@@ -181,7 +183,6 @@ def _store(
     parent = Message(id=answered[-1].id, conversation=conversation) if answered else None
     path = history if content is None else [*history, Said(None, "user", content, tuple(sent))]
     system = asked.get("system") or ""
-    # Read before the transaction: the images' files go upstream as data URLs.
     messages, images = _messages(model, path, system, max_tokens)
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.
@@ -216,6 +217,7 @@ def _store(
         _payload(model, messages, asked),
         record.id,
         prefix,
+        images,
     )
 
 
@@ -233,10 +235,12 @@ def _messages(
 ) -> tuple[list[dict[str, Any]], int]:
     """The messages that go upstream, and how many images they carry.
 
-    A message with images becomes content parts (its text, then each image as a data URL).
-    The API keeps nothing between calls, so earlier images go again, the newest first, as
-    many as the model's context holds beside the text and the reply; an image left out (or
-    any image, to a model that cannot read them) is named in the text instead."""
+    A message with images becomes content parts: its text, then each image, named here by
+    its Attachment (inline_images() makes it a data URL: the files are read by the
+    generation, not in the database's thread). The API keeps nothing between calls, so
+    earlier images go again, the newest first, as many as the model's context holds beside
+    the text and the reply; an image left out (or any image, to a model that cannot read
+    them) is named in the text instead."""
     room = model.context_window - max_tokens - prompt_tokens(path, "", system)
     images_left = max(room, 0) // settings.ATTACHMENT_IMAGE_TOKENS if model.supports_vision else 0
     images = 0
@@ -247,7 +251,7 @@ def _messages(
         text, parts = _text_of(message), []
         for image in (a for a in message.files if a.kind == Attachment.Kind.IMAGE):
             if images < images_left:
-                parts.append({"type": "image_url", "image_url": {"url": data_url(image)}})
+                parts.append({"type": "image_url", "image_url": {"url": image}})
                 images += 1
             else:
                 text += f"\n\n[An image, “{image.name}”, was attached here; it is not shown.]"
@@ -257,6 +261,15 @@ def _messages(
         messages.append({"role": "system", "content": system})
     messages.reverse()
     return messages, images
+
+
+def inline_images(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with each image's file read into a data URL (blocking: a worker thread)."""
+    for message in payload["messages"]:
+        for part in message["content"] if isinstance(message["content"], list) else ():
+            if isinstance(url := part.get("image_url", {}).get("url"), Attachment):
+                part["image_url"]["url"] = data_url(url)
+    return payload
 
 
 def data_url(image: Attachment) -> str:
