@@ -10,7 +10,8 @@ file; it never decides how the bytes are read.
   metadata at all. Nothing of the uploaded bytes is kept.
 - PDFs keep their file; their text, extracted by pypdf in a process of its own (bounded
   in time and memory: conversations/pdftext.py), is what the model reads.
-- Anything else must be UTF-8 text (plain text, Markdown, code, CSV): kept as UTF-8.
+- Anything else must be text (plain text, Markdown, code, CSV): UTF-8, or UTF-16 with a
+  byte order mark, or Windows-1252 (what spreadsheets save); kept as UTF-8.
 
 Refused: empty, truncated or damaged files, decompression bombs, files that are also
 markup or another format's container (polyglots), and whatever is none of the above.
@@ -220,15 +221,28 @@ def _pdf(name: str, data: bytes) -> Processed:
 
 
 def _text(name: str, data: bytes) -> Processed:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidRequest(f"“{name}” cannot be read. {ACCEPTED}") from None
-    controls = sum(1 for c in text[:65_536] if ord(c) < 32 and c not in "\t\n\r\f")
-    if "\x00" in text or controls > len(text[:65_536]) // 100:
-        raise InvalidRequest(f"“{name}” cannot be read. {ACCEPTED}")
+    """UTF-8 text, or text a spreadsheet or an older editor saved: UTF-16 with its byte
+    order mark, else Windows-1252. Whatever it was, it is kept as UTF-8."""
+    text = _decoded(data)
+    sample = (text or "")[:65_536]
+    controls = sum(1 for c in sample if ord(c) < 32 and c not in "\t\n\r\f")
+    if text is None or "\x00" in text or controls > len(sample) // 100:
+        raise InvalidRequest(f"“{name}” is not an image, a PDF or text. {ACCEPTED}")
     text = _within_limit(name, text.replace("\r\n", "\n"))
     return Processed("text", "text/plain; charset=utf-8", text.encode(), ".txt", text=text)
+
+
+def _decoded(data: bytes) -> str | None:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ["utf-16"]
+    else:
+        encodings = ["utf-8-sig", "cp1252"]
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 def _within_limit(name: str, text: str) -> str:

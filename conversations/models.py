@@ -138,7 +138,8 @@ class Conversation(models.Model):
             user_message, model=model, params=params, n=n, channel=channel
         )
         if not self.title:
-            self.title = _title_from(content or " ".join(f.name for f in user_message.files))
+            names = " ".join(f.name for f in user_message.files)
+            self.title = _title_from(content if content.strip() else names)
         self.current_leaf = replies[0]
         self.save(update_fields=["title", "current_leaf", "updated"])
         return user_message, replies
@@ -454,12 +455,13 @@ class AttachmentQuerySet(models.QuerySet["Attachment"]):
         """`files` become `message`'s: unsent uploads move to it, and files already sent
         with another message (an edit keeps them) are copied onto it, sharing the file."""
         attached = []
-        for attachment in files:
+        for position, attachment in enumerate(files):
             if attachment.message_id is None:
                 attachment.message = message
-                attachment.save(update_fields=["message"])
+                attachment.position = position
+                attachment.save(update_fields=["message", "position"])
             else:
-                attachment = attachment.copy_to(message, share_file=True)
+                attachment = attachment.copy_to(message, share_file=True, position=position)
             attached.append(attachment)
         return attached
 
@@ -494,12 +496,14 @@ class Attachment(models.Model):
     # What the model reads of a text file or a PDF.
     text = models.TextField(blank=True)
     file = models.FileField(upload_to=_attachment_path, max_length=300)
+    # Its place among its message's files: the order they were attached in.
+    position = models.PositiveSmallIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
 
     objects = AttachmentQuerySet.as_manager()
 
     class Meta:
-        ordering = ["created", "id"]
+        ordering = ["position", "created", "id"]
         indexes = [models.Index(fields=["message", "created"], name="attachment_unsent")]
 
     def __str__(self) -> str:
@@ -525,7 +529,9 @@ class Attachment(models.Model):
             "url": url or self.url,
         }
 
-    def copy_to(self, message: Message, *, share_file: bool = False) -> "Attachment":
+    def copy_to(
+        self, message: Message, *, share_file: bool = False, position: int | None = None
+    ) -> "Attachment":
         """The same file on another message: shared within a conversation, a copy of its
         own in another (a fork), so that deleting either leaves the other whole."""
         copy = Attachment(
@@ -539,6 +545,7 @@ class Attachment(models.Model):
             width=self.width,
             height=self.height,
             text=self.text,
+            position=self.position if position is None else position,
         )
         if share_file:
             copy.file.name = self.file.name

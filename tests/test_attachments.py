@@ -5,6 +5,7 @@ import base64
 import hashlib
 import io
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,10 @@ def test_text_files_and_pdfs_are_read_as_text(alice: User, conversation: Convers
     code = uploaded(client, conversation, "hello.py", b"\xef\xbb\xbfprint('hi')\r\n")
     assert code["kind"] == "text" and code["content_type"] == "text/plain; charset=utf-8"
     assert Attachment.objects.get(pk=code["id"]).text == "print('hi')\n"
+    # What a spreadsheet saves: Windows-1252, or UTF-16 with its byte order mark.
+    for encoded in ("naïve café;€5\r\n".encode("cp1252"), "naïve café;€5\n".encode("utf-16")):
+        sheet = uploaded(client, conversation, "prices.csv", encoded)
+        assert Attachment.objects.get(pk=sheet["id"]).text == "naïve café;€5\n"
     document = uploaded(client, conversation, "report.pdf", samples.pdf())
     assert document["kind"] == "text" and document["content_type"] == "application/pdf"
     assert "revenue grew nine percent" in Attachment.objects.get(pk=document["id"]).text
@@ -118,13 +123,8 @@ BAD_FILES = [
     ("bomb.png", samples.bomb_png(), 400, "too many pixels"),
     ("cat.jpg", samples.jpeg_with_script(), 400, "something else hidden"),
     ("cat.png", samples.png_with_zip(), 400, "something else hidden"),
-    (
-        "tool.exe",
-        b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(range(256)) * 8,
-        400,
-        "cannot be read",
-    ),
-    ("latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1"), 400, "cannot be read"),
+    ("tool.exe", b"MZ\x90\x00\x03\x00" + bytes(range(256)) * 8, 400, "not an image, a PDF"),
+    ("random.bin", random.Random(7).randbytes(4096), 400, "not an image, a PDF or text"),
     ("scan.pdf", samples.pdf("").replace(b"()", b"( )"), 400, "no text"),
     ("fake.pdf", b"%PDF-1.7\n garbage that is no pdf", 400, "not a PDF"),
 ]
@@ -303,11 +303,18 @@ def test_cleanattachments_deletes_old_uploads_never_sent(
     long_ago = timezone.now() - timedelta(days=3)
     Attachment.objects.filter(pk__in=[old["id"], sent["id"]]).update(created=long_ago)
     path = Path(Attachment.objects.get(pk=old["id"]).file.path)
+    # A new chat that only ever had a file attached, long ago, goes with it.
+    abandoned = Conversation.objects.create(owner=alice)
+    dropped = uploaded(client, abandoned, "dropped.txt", b"dropped")
+    recent = Conversation.objects.create(owner=alice)
+    Conversation.objects.filter(pk=abandoned.pk).update(created=long_ago)
+    Attachment.objects.filter(pk=dropped["id"]).update(created=long_ago)
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("cleanattachments", stdout=out)
-    assert "Deleted 1 upload" in out.getvalue()
+    assert "Deleted 1 upload never sent and 1 empty conversation" in out.getvalue()
     assert set(Attachment.objects.values_list("name", flat=True)) == {"fresh.txt", "sent.txt"}
+    assert set(Conversation.objects.all()) == {conversation, recent}
     assert not path.exists()
     assert fresh
 

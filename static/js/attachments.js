@@ -1,13 +1,20 @@
 // Files attached in the composer: picked (or photographed), pasted or dropped. Each is
 // uploaded at once, its progress shown on its chip, and can be removed until the message
-// goes; the server's ids of the uploaded ones go with the `send` frame.
+// goes; the server's ids of the uploaded ones go with the `send` frame. The uploaded ones
+// are kept in the tab (sessionStorage) with the draft, so a reload keeps them too.
 
 import { csrfToken } from "./http.js";
 
+// As Django's filesizeformat writes it on the server's pages.
 export function formatSize(bytes) {
-  if (bytes < 1000) return `${bytes} B`;
-  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(bytes < 1e4 ? 1 : 0)} KB`;
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes < 1024) return `${bytes} byte${bytes === 1 ? "" : "s"}`;
+  for (const [unit, size] of [
+    ["KB", 1024],
+    ["MB", 1024 ** 2],
+    ["GB", 1024 ** 3],
+  ]) {
+    if (bytes < size * 1024 || unit === "GB") return `${(bytes / size).toFixed(1)} ${unit}`;
+  }
 }
 
 // A document's icon, as conversations/_message.html draws it.
@@ -25,7 +32,8 @@ export function fileIcon() {
 const FILE_ICON = "M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5L13 3.5z";
 
 export class Attachments {
-  // `conversation()` answers the conversation's id, making it first if need be.
+  // `conversation()` answers the conversation's id, making it first if need be;
+  // `showError(text)` shows a sentence (empty: none); `changed()` follows every change.
   constructor(tray, config, { conversation, showError, changed }) {
     this.tray = tray;
     this.config = config;
@@ -33,6 +41,9 @@ export class Attachments {
     this.showError = showError;
     this.changed = changed;
     this.items = []; // { file, name, kind, state: "uploading" | "done", upload, data, element }
+    this.problems = []; // what went wrong with the files of the last add(), shown together
+    this.waiting = []; // settled() promises, resolved when no upload is in flight
+    this.storageKey = null;
   }
 
   get count() {
@@ -43,28 +54,40 @@ export class Attachments {
     return this.items.some((item) => item.state === "uploading");
   }
 
+  // Resolves once no upload is in flight (at once if none is).
+  settled() {
+    if (!this.uploading()) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
   hasImages() {
     return this.items.some((item) => item.kind === "image");
   }
 
   // Files from the picker, the clipboard or a drop.
   add(files) {
-    const room = this.config.attachments_per_message - this.items.length;
+    this.clearProblems();
+    const most = this.config.attachments_per_message;
     const list = [...files];
+    const room = Math.max(most - this.items.length, 0);
     if (list.length > room) {
-      this.showError(`A message can carry at most ${this.config.attachments_per_message} files.`);
+      const left = list.slice(room).map((file) => `“${file.name}”`);
+      this.problem(`A message can carry at most ${most} files: ${left.join(", ")} ${left.length === 1 ? "was" : "were"} left out.`);
     }
-    for (const file of list.slice(0, Math.max(room, 0))) this.start(file);
+    for (const file of list.slice(0, room)) {
+      if (file.size > this.config.attachment_max_bytes) {
+        const limit = formatSize(this.config.attachment_max_bytes);
+        this.problem(`“${file.name}” is ${formatSize(file.size)}; the limit is ${limit}.`);
+      } else {
+        this.start(file);
+      }
+    }
   }
 
   start(file) {
-    const item = {
-      file,
-      name: file.name || "pasted image",
-      kind: file.type.startsWith("image/") ? "image" : "text",
-      state: "uploading",
-    };
-    item.element = this.chip(item, file.type.startsWith("image/") ? URL.createObjectURL(file) : null);
+    const image = file.type.startsWith("image/");
+    const item = { file, name: file.name, kind: image ? "image" : "text", state: "uploading" };
+    item.element = this.chip(item, image ? URL.createObjectURL(file) : null);
     this.items.push(item);
     this.update();
     this.upload(item);
@@ -116,13 +139,24 @@ export class Attachments {
     item.element.classList.remove("uploading");
     item.element.dataset.id = data.id;
     item.element.querySelector(".chip-size").textContent = formatSize(data.size);
-    item.element.querySelector("progress").remove();
+    item.element.querySelector("progress")?.remove();
     this.update();
   }
 
   fail(item, message) {
-    this.showError(message);
+    this.problem(message);
     this.drop(item);
+  }
+
+  problem(message) {
+    this.problems.push(message);
+    this.showError(this.problems.join(" "));
+  }
+
+  // The files' sentences go once the person moves on (another file, a send).
+  clearProblems() {
+    if (this.problems.length) this.showError("");
+    this.problems = [];
   }
 
   drop(item) {
@@ -133,11 +167,14 @@ export class Attachments {
     this.update();
   }
 
-  // The ✕ of a chip: an upload in flight stops; an uploaded file is deleted.
-  remove(item) {
+  // The ✕ of a chip: an upload in flight stops; an uploaded file is deleted. Focus goes
+  // to the next chip's ✕, else the message box.
+  remove(item, focusAfter) {
+    const next = this.items[this.items.indexOf(item) + 1] || this.items[this.items.indexOf(item) - 1];
     item.upload?.abort();
     if (item.state === "done") this.forget(item.data);
     this.drop(item);
+    (next?.element.querySelector(".chip-remove") || focusAfter)?.focus({ preventScroll: true });
   }
 
   forget(data) {
@@ -150,19 +187,55 @@ export class Attachments {
 
   // The uploaded files go with a message: the tray empties; putBack() restores them.
   take() {
-    const taken = this.items.map((item) => item.data);
+    const taken = this.items.filter((item) => item.state === "done").map((item) => item.data);
     for (const item of this.items) item.element.remove();
     this.items = [];
+    this.clearProblems();
     this.update();
     return taken;
   }
 
   putBack(files) {
     for (const data of files) {
+      if (this.items.some((item) => item.data?.id === data.id)) continue;
       const item = { name: data.name, kind: data.kind, state: "uploading" };
       item.element = this.chip(item, data.kind === "image" ? data.url : null);
       this.items.push(item);
       this.uploaded(item, data);
+    }
+  }
+
+  // Where the tray is kept in this tab (with the draft of the same conversation): the
+  // first call puts back what was kept there; a later one moves it.
+  keepIn(key) {
+    const moving = this.storageKey !== null;
+    if (moving) {
+      try {
+        sessionStorage.removeItem(this.storageKey);
+      } catch {
+        /* storage disabled */
+      }
+    }
+    this.storageKey = key;
+    if (moving) this.save();
+    else this.putBack(this.stored());
+  }
+
+  stored() {
+    try {
+      return JSON.parse(sessionStorage.getItem(this.storageKey) || "[]");
+    } catch {
+      return [];
+    }
+  }
+
+  save() {
+    const files = this.items.filter((item) => item.state === "done").map((item) => item.data);
+    try {
+      if (files.length) sessionStorage.setItem(this.storageKey, JSON.stringify(files));
+      else sessionStorage.removeItem(this.storageKey);
+    } catch {
+      /* storage disabled: the tray lives only in the page */
     }
   }
 
@@ -197,7 +270,7 @@ export class Attachments {
     remove.className = "chip-remove";
     remove.setAttribute("aria-label", `Remove ${item.name}`);
     remove.textContent = "✕";
-    remove.addEventListener("click", () => this.remove(item));
+    remove.addEventListener("click", () => this.remove(item, this.tray.closest("form")?.querySelector("textarea")));
     chip.append(text, progress, remove);
     this.tray.append(chip);
     return chip;
@@ -205,6 +278,10 @@ export class Attachments {
 
   update() {
     this.tray.hidden = this.items.length === 0;
+    if (this.storageKey) this.save();
+    if (!this.uploading()) {
+      for (const resolve of this.waiting.splice(0)) resolve();
+    }
     this.changed();
   }
 }

@@ -24,6 +24,7 @@ const composer = new Composer(document.getElementById("composer"), config, chat.
     return conversationId;
   },
   showError,
+  threadHasImages: () => Boolean(document.querySelector("#thread .attachments img")),
 });
 const models = Object.fromEntries([...composer.model.options].map((o) => [o.value, o.textContent]));
 const thread = new Thread(document.getElementById("thread"), models);
@@ -52,6 +53,7 @@ function showError(text, { whileStreaming = false } = {}) {
 
 function refreshControls() {
   composer.busy(thread.streamingIds().length > 0);
+  composer.checkVision();
   header.shareable(Boolean(conversationId) && !thread.isEmpty());
 }
 
@@ -195,10 +197,20 @@ async function ensureConversation() {
 let submitting = false;
 
 async function submit() {
-  const { text, error } = composer.take();
+  if (submitting) return; // a second Enter while the first is still on its way
+  const { text, error, wait } = composer.take();
   if (error) showError(error);
-  // A second Enter or click while the first is still making the conversation sends nothing.
-  if (!text || submitting) return;
+  if (wait) {
+    // Files still uploading: the message goes once they are up, unless one failed.
+    submitting = true;
+    composer.status.textContent = "Sending once the files are uploaded…";
+    await composer.files.settled();
+    composer.status.textContent = "";
+    submitting = false;
+    if (!composer.files.problems.length) submit();
+    return;
+  }
+  if (text === null) return;
   showError("");
   submitting = true;
   try {
@@ -404,6 +416,9 @@ thread.element.addEventListener("click", (event) => {
     if (siblings[at]) switchTo(siblings[at], is("next") ? "next" : "prev");
   }
 });
+
+// The ↓ button floats just above the composer, however tall its tray of files makes it.
+new ResizeObserver(() => chat.style.setProperty("--composer-height", `${composer.form.offsetHeight}px`)).observe(composer.form);
 
 // --- Files dropped on the page -----------------------------------------------------------
 const dropZone = document.getElementById("drop-zone");

@@ -8,8 +8,9 @@ import { getJSON } from "./http.js";
 
 export class Composer {
   // `conversation()` answers the conversation's id, making it first if need be (an upload
-  // needs one); `showError(text)` says what went wrong.
-  constructor(form, config, conversationId, { conversation, showError }) {
+  // needs one); `showError(text)` says what went wrong; `threadHasImages()` whether the
+  // conversation on screen holds images.
+  constructor(form, config, conversationId, { conversation, showError, threadHasImages }) {
     this.form = form;
     this.draftPrefix = `webchat-draft:${config.user}:`;
     this.draftKey = `${this.draftPrefix}${conversationId || "new"}`;
@@ -37,12 +38,15 @@ export class Composer {
     }
     this.settingsButton.addEventListener("click", () => this.showSettings(this.settings.hidden));
     this.visionWarning = form.querySelector("#vision-warning");
+    this.threadHasImages = threadHasImages;
     this.files = new Attachments(form.querySelector("#attachments"), config, {
       conversation,
       showError,
       changed: () => this.checkVision(),
     });
+    this.files.keepIn(this.filesKey());
     this.model.addEventListener("change", () => this.checkVision());
+    this.checkVision();
     for (const [button, input] of [
       ["#attach", "#file-input"],
       ["#camera", "#camera-input"],
@@ -54,16 +58,24 @@ export class Composer {
         picker.value = "";
       });
     }
-    // A pasted image (a screenshot) is attached; pasted text is just text.
+    // A pasted image (a screenshot) is attached. What also holds text (cells copied from a
+    // spreadsheet come with a picture of themselves) is pasted as its text.
     this.prompt.addEventListener("paste", (event) => {
-      const files = [...(event.clipboardData?.files || [])];
-      if (!files.length) return;
+      const data = event.clipboardData;
+      const files = [...(data?.files || [])];
+      if (!files.length || data.getData("text/plain")) return;
       event.preventDefault();
-      this.files.add(files);
+      const stamp = new Date().toTimeString().slice(0, 8).replaceAll(":", "");
+      this.files.add(files.map((file, i) => pastedName(file, stamp, i)));
     });
   }
 
-  // Images attached for a model that cannot read them: the composer says so before sending.
+  filesKey() {
+    return this.draftKey.replace("webchat-draft:", "webchat-files:");
+  }
+
+  // Images attached for a model that cannot read them: the composer says so before sending
+  // (and will not send). Images earlier in the thread: it says the model will not see them.
   visionProblem() {
     const option = this.model.selectedOptions[0];
     if (!option || option.dataset.vision === "true" || !this.files.hasImages()) return "";
@@ -74,8 +86,12 @@ export class Composer {
 
   checkVision() {
     const problem = this.visionProblem();
-    this.visionWarning.textContent = problem;
-    this.visionWarning.hidden = !problem;
+    const option = this.model.selectedOptions[0];
+    const blind = option && option.dataset.vision !== "true" && this.threadHasImages();
+    const note = !problem && blind ? `${option.textContent} cannot read images: it will not see the images in this conversation.` : "";
+    this.visionWarning.textContent = problem || note;
+    this.visionWarning.classList.toggle("note-only", Boolean(note));
+    this.visionWarning.hidden = !(problem || note);
   }
 
   storage(method, ...args) {
@@ -92,13 +108,14 @@ export class Composer {
     this.storage("removeItem");
     this.draftKey = `${this.draftPrefix}${conversationId}`;
     if (draft) this.storage("setItem", draft);
+    this.files.keepIn(this.filesKey());
   }
 
   // Logging out: no draft of this person's stays in the tab for the next one.
   forgetDrafts() {
     try {
       for (const key of Object.keys(sessionStorage)) {
-        if (key.startsWith("webchat-draft:")) sessionStorage.removeItem(key);
+        if (key.startsWith("webchat-draft:") || key.startsWith("webchat-files:")) sessionStorage.removeItem(key);
       }
     } catch {
       /* storage disabled: nothing was kept */
@@ -127,9 +144,10 @@ export class Composer {
     if (this.closedReason) return { text: null, error: this.closedReason };
     // While a reply streams, Enter waits (the button is Stop); the text stays.
     if ((!text.trim() && !this.files.count) || this.sendButton.disabled || this.streaming) return { text: null };
-    if (this.files.uploading()) return { text: null, error: "Wait for the files to finish uploading." };
-    const problem = this.visionProblem();
-    if (problem) return { text: null, error: problem };
+    // The warning above the box already says why.
+    if (this.visionProblem()) return { text: null };
+    // Sent once the files are up (chat.js waits for them).
+    if (this.files.uploading()) return { text: null, wait: true };
     const chars = [...text].length;
     const limit = this.config.max_chars;
     if (chars > limit) {
@@ -231,4 +249,12 @@ export class Composer {
     this.closedReason = reason;
     this.sendButton.disabled = true;
   }
+}
+
+// A pasted file's name: browsers call every pasted picture "image.png".
+function pastedName(file, stamp, index) {
+  if (file.name && file.name !== "image.png") return file;
+  const extension = (file.type.split("/")[1] || "png").replace("jpeg", "jpg");
+  const name = `Pasted image ${stamp}${index ? `-${index + 1}` : ""}.${extension}`;
+  return new File([file], name, { type: file.type });
 }

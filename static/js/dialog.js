@@ -161,11 +161,12 @@ export function closeMenus() {
   for (const menu of document.querySelectorAll(".popup-menu")) menu.close();
 }
 
-// An image shown whole over the page; a click anywhere or Esc closes it.
-export function viewImage(src, alt) {
+// An image shown whole over the page, with its name and a download link; a click on the
+// backdrop or Esc closes it.
+export function viewImage(src, name) {
   const dialog = document.createElement("dialog");
   dialog.className = "image-viewer";
-  dialog.setAttribute("aria-label", alt || "Image");
+  dialog.setAttribute("aria-label", name || "Image");
   const close = document.createElement("button");
   close.type = "button";
   close.className = "icon-button viewer-close";
@@ -173,10 +174,21 @@ export function viewImage(src, alt) {
   close.textContent = "✕";
   const image = document.createElement("img");
   image.src = src;
-  image.alt = alt || "";
-  dialog.append(close, image);
+  image.alt = name || "";
+  const caption = document.createElement("p");
+  caption.className = "viewer-caption";
+  const title = document.createElement("span");
+  title.textContent = name || "";
+  const download = document.createElement("a");
+  download.href = src;
+  download.download = name || "";
+  download.textContent = "Download";
+  caption.append(title, download);
+  dialog.append(close, image, caption);
   document.body.append(dialog);
-  dialog.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("click", (event) => {
+    if (event.target === dialog || event.target === close) dialog.close();
+  });
   dialog.addEventListener("close", () => dialog.remove());
   dialog.showModal();
   close.focus();

@@ -1,4 +1,5 @@
-"""Delete uploads that were never sent with a message, once they are old enough.
+"""Delete uploads that were never sent with a message, once they are old enough, and the
+conversations that were made for them and hold no message.
 
 Run it from cron (README "Attachments"): `manage.py cleanattachments` every hour.
 """
@@ -10,11 +11,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from conversations.models import Attachment
+from conversations.models import Attachment, Conversation
 
 
 class Command(BaseCommand):
-    help = "Delete attachments uploaded but never sent, older than ATTACHMENT_UNSENT_HOURS."
+    help = (
+        "Delete attachments uploaded but never sent, older than ATTACHMENT_UNSENT_HOURS, "
+        "and conversations of that age with no message."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -26,10 +30,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, hours: float | None, **options: Any) -> None:
         age = timedelta(hours=settings.ATTACHMENT_UNSENT_HOURS if hours is None else hours)
-        stale = Attachment.objects.unsent().filter(created__lt=timezone.now() - age)
+        before = timezone.now() - age
+        # A conversation starts when a file is attached to a new chat: left without a
+        # message, it goes too (with its uploads).
+        empty = Conversation.objects.filter(created__lt=before, messages__isnull=True)
+        conversations = 0
+        for conversation in empty.iterator():
+            conversation.delete()
+            conversations += 1
         # One at a time: each takes its file with it (conversations/signals.py).
         count = 0
-        for attachment in stale.iterator():
+        for attachment in Attachment.objects.unsent().filter(created__lt=before).iterator():
             attachment.delete()
             count += 1
-        self.stdout.write(f"Deleted {count} upload{'' if count == 1 else 's'} never sent.")
+        self.stdout.write(
+            f"Deleted {count} upload{'' if count == 1 else 's'} never sent and "
+            f"{conversations} empty conversation{'' if conversations == 1 else 's'}."
+        )
