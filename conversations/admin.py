@@ -45,9 +45,9 @@ class AttachmentAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "content_type", "size", "owner", "sent", "created")
     list_filter = ("kind", "content_type", "created")
     search_fields = ("name", "owner__username")
-    raw_id_fields = ("owner", "conversation", "message")
     fields = ("name", "owner", "conversation", "message", "kind", "content_type", "size")
-    readonly_fields = ("kind", "content_type", "size")
+    # Who owns it, and where it was sent, are facts: moving it would hand it to someone else.
+    readonly_fields = ("owner", "conversation", "message", "kind", "content_type", "size")
     date_hierarchy = "created"
     list_select_related = ("owner",)
 

@@ -1,32 +1,43 @@
 """Attachments over HTTP: upload one before its message is sent, remove it unsent, and read
 one back (its owner, or a reader of a live share whose snapshot holds it).
 
-An upload is decoded and re-encoded (conversations/files.py) in a worker thread, never in
-the thread that serves the database, a few at a time. The `send` frame then names the
-uploads that go with the message (conversations/turns.py).
+An upload is decoded and re-encoded (conversations/files.py) in a process of its own,
+bounded in time and memory, ATTACHMENT_DECODERS at a time per server process. The `send`
+frame then names the uploads that go with the message (conversations/turns.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
-from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.db import transaction
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import files, storage
 from conversations.models import Attachment, Conversation, Share
 from conversations.views import conversation_for
-from webchat.errors import InvalidRequest
+from webchat.errors import InvalidRequest, Unavailable
+from webchat.models import User
 
-# Decoding a large image takes a core and a few hundred MB: at most this many at once.
-_decoding = asyncio.Semaphore(2)
+# Reading a large image takes a core and a few hundred MB: a few at once per process (per
+# event loop), and a few waiting.
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = weakref.WeakKeyDictionary()
 # The multipart envelope around the file.
 ENVELOPE = 64 * 1024
 
@@ -43,10 +54,31 @@ async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + ENVELOPE:
         raise files.TooLarge(f"That file is over the limit of {settings.ATTACHMENT_MAX_MB:g} MB.")
     name, data = await sync_to_async(_read_upload, thread_sensitive=False)(request)
-    async with _decoding:
-        processed = await sync_to_async(files.process, thread_sensitive=False)(name, data)
+    processed = await _decode(name, data)
     attachment = await sync_to_async(_keep)(user, conversation, name, processed)
     return JsonResponse(attachment.as_dict(), status=201)
+
+
+class _Gate:
+    def __init__(self) -> None:
+        self.readers = asyncio.Semaphore(settings.ATTACHMENT_DECODERS)
+        self.waiting = 0
+
+
+async def _decode(name: str, data: bytes) -> files.Processed:
+    gate = _gates.setdefault(asyncio.get_running_loop(), _Gate())
+    if gate.readers.locked() and gate.waiting >= settings.ATTACHMENT_DECODE_QUEUE:
+        raise Unavailable("Many files are being read just now. Please attach it again shortly.")
+    gate.waiting += 1
+    try:
+        await gate.readers.acquire()
+    finally:
+        gate.waiting -= 1
+    try:
+        # Cancelled (the client left), the reading process is killed before this returns.
+        return await files.process_apart(name, data, files.Limits.from_settings())
+    finally:
+        gate.readers.release()
 
 
 def _read_upload(request: HttpRequest) -> tuple[str, bytes]:
@@ -56,8 +88,11 @@ def _read_upload(request: HttpRequest) -> tuple[str, bytes]:
     return files.display_name(upload.name or "file"), upload.read()
 
 
+@transaction.atomic
 def _keep(user: Any, conversation: Conversation, name: str, processed: files.Processed) -> Any:
-    storage.check(user, len(processed.data) + len(processed.text))
+    # One upload of a person's at a time is counted: two at once would pass the same count.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    storage.check(user, len(processed.data) + len(processed.text), fresh=True)
     attachment = Attachment(
         owner=user,
         conversation=conversation,
@@ -84,25 +119,25 @@ def _keep(user: Any, conversation: Conversation, name: str, processed: files.Pro
 def remove(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> JsonResponse:
     """An upload taken out of the composer before its message was sent."""
     conversation = conversation_for(request, id)
-    attachment = get_object_or_404(conversation.attachments.unsent(), pk=attachment_id)
-    attachment.delete()
+    if not conversation.attachments.filter(pk=attachment_id).delete_unsent():
+        raise Http404("No such file, or it was sent.")
     storage.stored(request.user)
     return JsonResponse({"removed": str(attachment_id)})
 
 
 @require_GET
-def download(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> FileResponse:
+def download(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse:
     """The file, for its owner only: anyone else, logged in or not, gets 404."""
     if not request.user.is_authenticated:
         raise Http404("No such file.")
     attachment = get_object_or_404(
         Attachment, pk=attachment_id, conversation_id=id, conversation__owner=request.user
     )
-    return _serve(attachment, "private, max-age=86400")
+    return _serve(request, attachment)
 
 
 @require_GET
-def shared(request: HttpRequest, token: str, attachment_id: uuid.UUID) -> FileResponse:
+def shared(request: HttpRequest, token: str, attachment_id: uuid.UUID) -> HttpResponse:
     """A file of a shared conversation, while the link is live and only if the snapshot
     holds the message it was sent with."""
     share = get_object_or_404(Share.objects.active(), token=token)
@@ -116,21 +151,27 @@ def shared(request: HttpRequest, token: str, attachment_id: uuid.UUID) -> FileRe
         node = parents.get(node)
     if node is None:
         raise Http404("No such file.")
-    # Revoking the link must cut access: every read asks again.
-    return _serve(attachment, "private, no-cache")
+    return _serve(request, attachment)
 
 
-def _serve(attachment: Attachment, cache: str) -> FileResponse:
-    """Its own type, never sniffed; images inline, other files as downloads; and a policy
-    under which nothing in the file could run even if a browser tried."""
-    inline = attachment.kind == Attachment.Kind.IMAGE
-    response = FileResponse(
-        attachment.file.open("rb"),
-        content_type=attachment.content_type,
-        as_attachment=not inline,
-        filename=attachment.name,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = cache
+def _serve(request: HttpRequest, attachment: Attachment) -> HttpResponse:
+    """Its own type, never sniffed; images inline, other files as downloads under the name
+    of what they are; and a policy under which nothing in the file could run even if a
+    browser tried. The browser asks again each time (the access checks run again: a revoked
+    link, a logout), and a file it has already is answered 304: a file never changes."""
+    tag = f'"{attachment.id}"'
+    if request.headers.get("If-None-Match") == tag:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        inline = attachment.kind == Attachment.Kind.IMAGE
+        response = FileResponse(
+            attachment.file.open("rb"),
+            content_type=attachment.content_type,
+            as_attachment=not inline,
+            filename=attachment.download_name,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["ETag"] = tag
+    response["Cache-Control"] = "private, no-cache"
     return response

@@ -1,35 +1,39 @@
 """What an uploaded file is, judged by its content alone, and the safe form it is kept in.
 
-`process(name, data)` answers a Processed file or raises InvalidRequest (TooLarge for the
-size limits) with a sentence for a person. The name given by the browser only names the
-file; it never decides how the bytes are read.
+`process_apart(name, data, limits)` answers a Processed file or raises InvalidRequest
+(TooLarge for the size limits) with a sentence for a person. The work is done by
+`process()` in a process of its own (`python -m conversations.files`), held to
+`limits.memory` bytes and killed past `limits.seconds`: a file made to cost a decoder
+minutes or gigabytes costs the server nothing more, and a cancelled upload kills it. The
+name given by the browser only names the file; it never decides how the bytes are read.
 
 - Images (JPEG, PNG, WebP, GIF, BMP, AVIF) are decoded by Pillow and re-encoded: turned
   upright by their EXIF orientation, converted to sRGB, scaled down to
   ATTACHMENT_IMAGE_MAX_SIDE, saved as JPEG (PNG when they have transparency) with no
   metadata at all. Nothing of the uploaded bytes is kept.
-- PDFs keep their file; their text, extracted by pypdf in a process of its own (bounded
-  in time and memory: conversations/pdftext.py), is what the model reads.
+- PDFs keep their file; their text, extracted by pypdf, is what the model reads.
 - Anything else must be text (plain text, Markdown, code, CSV): UTF-8, or UTF-16 with a
   byte order mark, or Windows-1252 (what spreadsheets save); kept as UTF-8.
 
-Refused: empty, truncated or damaged files, decompression bombs, files that are also
-markup or another format's container (polyglots), and whatever is none of the above.
-No database here: the upload view runs this in a worker thread.
+Refused: empty, truncated or damaged files, decompression bombs (too many pixels, too
+many scans), files that are also markup or another format's container (polyglots), and
+whatever is none of the above. Nothing here touches the database, and only
+Limits.from_settings() (in the server) reads Django's settings.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import os
 import re
-import subprocess
 import sys
 import warnings
-from dataclasses import dataclass
-from pathlib import PurePath
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePath
+from typing import Any
 
-from django.conf import settings
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from webchat.errors import InvalidRequest
@@ -47,14 +51,41 @@ POLYGLOT = re.compile(
     rb"<(?:script|html|body|svg|iframe|object|embed|!doctype|\?php)[\s>/]|%PDF-", re.I
 )
 ZIP_END = b"PK\x05\x06"  # a ZIP's end record: a JAR or ZIP appended to an image
-# The memory a PDF's reader may take.
-PDF_READER_BYTES = 1024 * 1024 * 1024
+# A progressive JPEG has about ten scans; each costs a pass over the whole image.
+JPEG_MAX_SCANS = 100
 
 
 class TooLarge(InvalidRequest):
     """Over a size limit: answered with HTTP 413."""
 
     status = 413
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The ATTACHMENT_* settings, as the process that reads a file is given them."""
+
+    max_bytes: int
+    image_max_side: int
+    image_max_pixels: int
+    text_max_chars: int
+    pdf_max_pages: int
+    seconds: float
+    memory: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        from django.conf import settings
+
+        return cls(
+            max_bytes=int(settings.ATTACHMENT_MAX_MB * 1_000_000),
+            image_max_side=settings.ATTACHMENT_IMAGE_MAX_SIDE,
+            image_max_pixels=settings.ATTACHMENT_IMAGE_MAX_PIXELS,
+            text_max_chars=settings.ATTACHMENT_TEXT_MAX_CHARS,
+            pdf_max_pages=settings.ATTACHMENT_PDF_MAX_PAGES,
+            seconds=settings.ATTACHMENT_DECODE_SECONDS,
+            memory=settings.ATTACHMENT_DECODE_MB * 1024 * 1024,
+        )
 
 
 @dataclass(frozen=True)
@@ -78,22 +109,83 @@ def display_name(name: str) -> str:
     return base
 
 
-def process(name: str, data: bytes) -> Processed:
-    limit = settings.ATTACHMENT_MAX_MB * 1_000_000
+async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
+    """process() in a process of its own, bounded in memory and time."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "conversations.files",
+        json.dumps({"name": name, **asdict(limits)}),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=PROJECT,
+        # Nothing of the server's environment (its secrets) reaches the reader.
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(PROJECT), "LC_ALL": "C.UTF-8"},
+    )
+    try:
+        async with asyncio.timeout(limits.seconds):
+            out, _ = await child.communicate(data)
+    except TimeoutError:
+        raise InvalidRequest(f"“{name}” took too long to read, and was refused.") from None
+    finally:
+        if child.returncode is None:  # timed out, or the upload was cancelled
+            child.kill()
+            await child.wait()
+    header, _, body = out.partition(b"\n")
+    try:
+        answer = json.loads(header)
+    except ValueError:  # killed for its memory, or crashed
+        raise InvalidRequest(f"“{name}” is too large or too complex to read.") from None
+    if "error" in answer:
+        raise (TooLarge if answer.get("status") == 413 else InvalidRequest)(answer["error"])
+    return Processed(**answer, data=body)
+
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def process(name: str, data: bytes, limits: Limits) -> Processed:
     if not data:
         raise InvalidRequest(f"“{name}” is empty.")
-    if len(data) > limit:
+    if len(data) > limits.max_bytes:
         raise TooLarge(
             f"“{name}” is {len(data) / 1_000_000:,.1f} MB; "
-            f"the limit is {settings.ATTACHMENT_MAX_MB:g} MB."
+            f"the limit is {limits.max_bytes / 1_000_000:g} MB."
         )
     if data.startswith(b"%PDF-"):
-        return _pdf(name, data)
+        return _pdf(name, data, limits)
     kind = _image_format(data)
     if kind is not None:
         _refuse_polyglot(name, data)
-        return _image(name, data)
-    return _text(name, data)
+        return _image(name, data, limits)
+    return _text(name, data, limits)
+
+
+def main() -> None:
+    """The reading process: the file on stdin, its limits (and name) as the argument; one
+    line of JSON out (the Processed file's fields, or {"error", "status"}), then the bytes
+    to keep."""
+    import resource
+
+    asked = json.loads(sys.argv[1])
+    name = asked.pop("name")
+    limits = Limits(**asked)
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+    try:
+        done = process(name, sys.stdin.buffer.read(), limits)
+    except InvalidRequest as refused:
+        answer: dict[str, Any] = {
+            "error": refused.message,
+            "status": getattr(refused, "status", 400),
+        }
+        data = b""
+    except MemoryError:
+        answer, data = {"error": f"“{name}” is too large or too complex to read."}, b""
+    else:
+        answer = {k: v for k, v in asdict(done).items() if k != "data"}
+        data = done.data
+    sys.stdout.buffer.write(json.dumps(answer).encode() + b"\n" + data)
 
 
 # --- Images -----------------------------------------------------------------------------------
@@ -115,29 +207,33 @@ def _refuse_polyglot(name: str, data: bytes) -> None:
         )
 
 
-def _image(name: str, data: bytes) -> Processed:
+def _image(name: str, data: bytes, limits: Limits) -> Processed:
     damaged = InvalidRequest(f"“{name}” is damaged or incomplete, and could not be read.")
-    too_big = InvalidRequest(
-        f"“{name}” has too many pixels (at most {settings.ATTACHMENT_IMAGE_MAX_PIXELS:,})."
-    )
+    too_big = InvalidRequest(f"“{name}” has too many pixels (at most {limits.image_max_pixels:,}).")
+    side = limits.image_max_side
     with warnings.catch_warnings():
         # Pillow warns, then refuses, past its own pixel limit: both refuse here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as probe:
-                if probe.width * probe.height > settings.ATTACHMENT_IMAGE_MAX_PIXELS:
+                if probe.width * probe.height > limits.image_max_pixels:
                     raise too_big
+                if probe.format == "JPEG" and data.count(b"\xff\xda") > JPEG_MAX_SCANS:
+                    raise damaged  # each scan is a pass over every pixel: a CPU bomb
                 probe.verify()  # the file's structure and checksums, without decoding
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+            if image.format == "JPEG":
+                # Decoded at 1/2, 1/4 or 1/8 of its size where that still covers `side`.
+                scale = side / max(image.size)
+                image.draft(image.mode, (int(image.width * scale), int(image.height * scale)))
             image.load()  # every pixel: a truncated file fails here
             image = _upright_srgb(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise too_big from None
-        except InvalidRequest:
+        except (InvalidRequest, MemoryError):
             raise
         except Exception:  # Pillow's decoders raise many types for a bad file
             raise damaged from None
-    side = settings.ATTACHMENT_IMAGE_MAX_SIDE
     image.thumbnail((side, side), Image.Resampling.LANCZOS)
     encoded, content_type, extension = _encode(image)
     return Processed(
@@ -182,45 +278,38 @@ def _encode(image: Image.Image) -> tuple[bytes, str, str]:
 
 
 # --- PDFs and text ----------------------------------------------------------------------------
-def _pdf(name: str, data: bytes) -> Processed:
-    """The PDF's text, read by conversations/pdftext.py in a process of its own, bounded in
-    time and memory."""
-    limits = (
-        settings.ATTACHMENT_PDF_MAX_PAGES,
-        settings.ATTACHMENT_TEXT_MAX_CHARS,
-        PDF_READER_BYTES,
-    )
+def _pdf(name: str, data: bytes, limits: Limits) -> Processed:
+    from pypdf import PdfReader
+
     try:
-        done = subprocess.run(  # noqa: S603 (our own module, arguments are numbers)
-            [sys.executable, "-m", "conversations.pdftext", *map(str, limits)],
-            input=data,
-            capture_output=True,
-            timeout=settings.ATTACHMENT_PDF_SECONDS,
-            cwd=settings.BASE_DIR,
-            check=False,
-        )
-        answer = json.loads(done.stdout or b"{}")
-    except subprocess.TimeoutExpired:
-        raise InvalidRequest(f"“{name}” took too long to read, and was refused.") from None
-    except ValueError:
-        answer = {}
-    if answer.get("error") == "encrypted":
-        raise InvalidRequest(f"“{name}” is protected by a password.")
-    if answer.get("error") == "pages":
-        raise TooLarge(
-            f"“{name}” has {answer['pages']:,} pages; "
-            f"the limit is {settings.ATTACHMENT_PDF_MAX_PAGES:,}."
-        )
-    if not isinstance(answer.get("text"), str):
-        raise InvalidRequest(f"“{name}” is not a PDF that can be read.")
-    if not answer["text"]:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise InvalidRequest(f"“{name}” is protected by a password.")
+        pages = reader.pages
+        if len(pages) > limits.pdf_max_pages:
+            raise TooLarge(
+                f"“{name}” has {len(pages):,} pages; the limit is {limits.pdf_max_pages:,}."
+            )
+        parts, length = [], 0
+        for page in pages:
+            part = page.extract_text() or ""
+            parts.append(part)
+            length += len(part)
+            if length > limits.text_max_chars:
+                break
+        text = "\n\n".join(parts).strip()
+    except (InvalidRequest, MemoryError):
+        raise
+    except Exception:  # pypdf raises many types for a damaged or hostile file
+        raise InvalidRequest(f"“{name}” is not a PDF that can be read.") from None
+    if not text:
         raise InvalidRequest(f"“{name}” has no text to read (a scanned PDF?).")
     return Processed(
-        "text", "application/pdf", data, ".pdf", text=_within_limit(name, answer["text"])
+        "text", "application/pdf", data, ".pdf", text=_within_limit(name, text, limits)
     )
 
 
-def _text(name: str, data: bytes) -> Processed:
+def _text(name: str, data: bytes, limits: Limits) -> Processed:
     """UTF-8 text, or text a spreadsheet or an older editor saved: UTF-16 with its byte
     order mark, else Windows-1252. Whatever it was, it is kept as UTF-8."""
     text = _decoded(data)
@@ -228,7 +317,7 @@ def _text(name: str, data: bytes) -> Processed:
     controls = sum(1 for c in sample if ord(c) < 32 and c not in "\t\n\r\f")
     if text is None or "\x00" in text or controls > len(sample) // 100:
         raise InvalidRequest(f"“{name}” is not an image, a PDF or text. {ACCEPTED}")
-    text = _within_limit(name, text.replace("\r\n", "\n"))
+    text = _within_limit(name, text.replace("\r\n", "\n"), limits)
     return Processed("text", "text/plain; charset=utf-8", text.encode(), ".txt", text=text)
 
 
@@ -245,8 +334,8 @@ def _decoded(data: bytes) -> str | None:
     return None
 
 
-def _within_limit(name: str, text: str) -> str:
-    limit = settings.ATTACHMENT_TEXT_MAX_CHARS
+def _within_limit(name: str, text: str, limits: Limits) -> str:
+    limit = limits.text_max_chars
     if len(text) > limit:
         raise TooLarge(f"“{name}” holds {len(text):,} characters of text; the limit is {limit:,}.")
     return text
@@ -261,3 +350,7 @@ def fence(name: str, text: str) -> str:
     language = language if language.isalnum() and language not in ("txt", "pdf") else ""
     body = text.rstrip("\n")
     return f"{name}\n{ticks}{language}\n{body}\n{ticks}"
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ from django.db import connection, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from webchat.errors import ConversationBusy
+from webchat.errors import ConversationBusy, NotFound
 from webchat.models import UsageRecord
 from webchat.quotas import estimate_completion
 
@@ -453,17 +453,34 @@ class AttachmentQuerySet(models.QuerySet["Attachment"]):
 
     def attach(self, files: Sequence["Attachment"], message: "Message") -> list["Attachment"]:
         """`files` become `message`'s: unsent uploads move to it, and files already sent
-        with another message (an edit keeps them) are copied onto it, sharing the file."""
+        with another message (an edit keeps them) are copied onto it, sharing the file. An
+        upload removed meanwhile (by its ✕, or the cleanup) is NotFound."""
         attached = []
         for position, attachment in enumerate(files):
             if attachment.message_id is None:
-                attachment.message = message
-                attachment.position = position
-                attachment.save(update_fields=["message", "position"])
+                moved = self.filter(pk=attachment.pk, message__isnull=True).update(
+                    message=message, position=position
+                )
+                if not moved:
+                    raise NotFound("An attached file was not found: attach it again.")
+                attachment.message, attachment.position = message, position
             else:
                 attachment = attachment.copy_to(message, share_file=True, position=position)
             attached.append(attachment)
         return attached
+
+    def delete_unsent(self) -> int:
+        """Delete these uploads that are still unsent, none of them attached meanwhile (the
+        rows are locked first; each takes its file with it)."""
+        with transaction.atomic():
+            rows = list(self.unsent().select_for_update())
+            for attachment in rows:
+                attachment.delete()
+        return len(rows)
+
+
+SAFE_TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".csv", ".tsv", ".json", ".log", ".yaml"}
+DOWNLOAD_SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
 
 
 class Attachment(models.Model):
@@ -517,6 +534,16 @@ class Attachment(models.Model):
     def share_url(self, token: str) -> str:
         return reverse("share-attachment", args=[token, self.id])
 
+    @property
+    def download_name(self) -> str:
+        """The name a download is saved under: its own, with the extension of what is
+        stored (a text file named "run.bat" is saved as "run.bat.txt")."""
+        name = PurePath(self.name)
+        suffix = DOWNLOAD_SUFFIXES.get(self.content_type)
+        if suffix is not None:
+            return name.stem + suffix if name.suffix.lower() != suffix else self.name
+        return self.name if name.suffix.lower() in SAFE_TEXT_SUFFIXES else self.name + ".txt"
+
     def as_dict(self, url: str | None = None) -> dict[str, Any]:
         return {
             "id": str(self.id),
@@ -527,6 +554,7 @@ class Attachment(models.Model):
             "width": self.width,
             "height": self.height,
             "url": url or self.url,
+            "download_name": self.download_name,
         }
 
     def copy_to(

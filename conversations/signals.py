@@ -82,4 +82,6 @@ def _delete_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) 
         if name and not Attachment.objects.filter(file=name).exists():
             storage.delete(name)
 
-    transaction.on_commit(delete)
+    # A store that fails to delete one file (S3 unreachable) is logged and leaves the rest
+    # of the deletion, and the other files, to go on.
+    transaction.on_commit(delete, robust=True)

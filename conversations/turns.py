@@ -186,7 +186,9 @@ def _store(
     messages, images = _messages(model, path, system, max_tokens)
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.
-        storage.check(conversation.owner, len(content or prefix))
+        # Files an edit keeps are copied onto the new message: they count again.
+        copied = sum(f.size + len(f.text) for f in sent if f.message_id is not None)
+        storage.check(conversation.owner, len(content or prefix) + copied)
         record = UsageRecord.objects.reserve(
             user=conversation.owner,
             chat_model=model,

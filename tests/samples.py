@@ -89,3 +89,31 @@ def pdf(text: str = "Quarterly report: revenue grew nine percent") -> bytes:
         xref,
     )
     return bytes(out)
+
+
+def scan_bomb_jpeg(repeats: int = 150, side: int = 256) -> bytes:
+    """A progressive JPEG whose first AC scan is repeated `repeats` times: each copy is a
+    few bytes and a whole pass over the image for a decoder."""
+    out = io.BytesIO()
+    Image.new("L", (side, side), 128).save(out, "JPEG", progressive=True)
+    source = out.getvalue()
+    result, at, repeated = bytearray(source[:2]), 2, False
+    while at < len(source):
+        marker = source[at + 1]
+        if marker == 0xD9:  # end of image
+            result += source[at:]
+            break
+        length = struct.unpack(">H", source[at + 2 : at + 4])[0]
+        end = at + 2 + length
+        if marker == 0xDA:  # a scan: its header, then entropy-coded data up to a marker
+            while not (source[end] == 0xFF and source[end + 1] not in (0, *range(0xD0, 0xD8))):
+                end += 1
+            scan = source[at:end]
+            components = source[at + 4]
+            first_coefficient = source[at + 5 + 2 * components]
+            result += scan * (repeats if first_coefficient and not repeated else 1)
+            repeated = repeated or bool(first_coefficient)
+        else:
+            result += source[at:end]
+        at = end
+    return bytes(result)

@@ -121,6 +121,7 @@ BAD_FILES = [
     ("empty.png", b"", 400, "is empty"),
     ("broken.jpg", samples.truncated_jpeg(), 400, "damaged or incomplete"),
     ("bomb.png", samples.bomb_png(), 400, "too many pixels"),
+    ("scans.jpg", samples.scan_bomb_jpeg(), 400, "damaged or incomplete"),
     ("cat.jpg", samples.jpeg_with_script(), 400, "something else hidden"),
     ("cat.png", samples.png_with_zip(), 400, "something else hidden"),
     ("tool.exe", b"MZ\x90\x00\x03\x00" + bytes(range(256)) * 8, 400, "not an image, a PDF"),
@@ -211,7 +212,40 @@ def test_text_files_download_and_are_never_shown_as_html(alice: User, conversati
     body = uploaded(client, conversation, "page.html", b"<script>alert(1)</script>")
     response = client.get(body["url"])
     assert response["Content-Type"] == "text/plain; charset=utf-8"
-    assert response["Content-Disposition"].startswith("attachment")
+    # Saved under the name of what it is: no .html (nor .bat, .svg…) from this site.
+    assert response["Content-Disposition"] == 'attachment; filename="page.html.txt"'
+    notes = uploaded(client, conversation, "notes.md", b"# notes")
+    assert client.get(notes["url"])["Content-Disposition"] == 'attachment; filename="notes.md"'
+    opaque = uploaded(client, conversation, "shot.png", samples.image("PNG"))
+    assert client.get(opaque["url"])["Content-Disposition"] == 'inline; filename="shot.jpg"'
+
+
+@pytest.mark.django_db
+def test_a_file_is_asked_for_again_each_time_and_answered_304_when_unchanged(
+    alice: User, conversation: Conversation
+):
+    client = logged_in(alice)
+    body = uploaded(client, conversation, "pic.jpg", samples.photo())
+    first = client.get(body["url"])
+    assert first["Cache-Control"] == "private, no-cache" and first["ETag"]
+    again = client.get(body["url"], HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304 and not again.content
+    # The checks run first: someone else with the same tag still gets 404.
+    assert Client().get(body["url"], HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_upload_removed_before_its_send_is_not_found_at_the_send(
+    alice: User, conversation: Conversation
+):
+    from webchat.errors import NotFound
+
+    body = uploaded(logged_in(alice), conversation, "a.txt", b"one")
+    attachment = Attachment.objects.get(pk=body["id"])
+    assert Attachment.objects.filter(pk=body["id"]).delete_unsent() == 1
+    message = Message.objects.create(conversation=conversation, role="user", content="x")
+    with pytest.raises(NotFound):
+        Attachment.objects.attach([attachment], message)
 
 
 @pytest.mark.django_db
@@ -531,7 +565,7 @@ async def test_earlier_images_are_named_not_sent_to_a_model_without_vision_or_pa
 
 
 @pytest.mark.django_db
-def test_a_pdf_is_read_apart_and_refused_past_its_time_or_pages(
+def test_a_file_is_read_apart_and_refused_past_its_time_or_pages(
     alice: User, conversation: Conversation, settings: Any
 ):
     client = logged_in(alice)
@@ -539,8 +573,51 @@ def test_a_pdf_is_read_apart_and_refused_past_its_time_or_pages(
     response = upload(client, conversation, "long.pdf", samples.pdf())
     assert response.status_code == 413 and "has 1 pages" in response.json()["error"]["message"]
     settings.ATTACHMENT_PDF_MAX_PAGES = 10
-    # Its reader is a process of its own, killed past ATTACHMENT_PDF_SECONDS.
-    settings.ATTACHMENT_PDF_SECONDS = 0.001
+    # Its reader is a process of its own, killed past ATTACHMENT_DECODE_SECONDS.
+    settings.ATTACHMENT_DECODE_SECONDS = 0.001
     response = upload(client, conversation, "slow.pdf", samples.pdf())
     assert response.status_code == 400 and "took too long" in response.json()["error"]["message"]
     assert not Attachment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_file_too_large_to_decode_in_its_memory_is_refused(
+    alice: User, conversation: Conversation, settings: Any
+):
+    settings.ATTACHMENT_DECODE_MB = 160
+    big = samples.image("PNG", 7000, 7000)  # small on disk, 150 MB of pixels
+    response = upload(logged_in(alice), conversation, "huge.png", big)
+    assert response.status_code == 400
+    assert "too large or too complex" in response.json()["error"]["message"]
+    settings.ATTACHMENT_DECODE_MB = 1536
+    assert upload(logged_in(alice), conversation, "huge.png", big).status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_reader_whose_upload_is_cancelled_is_killed_and_frees_its_place(settings: Any):
+    import asyncio
+    import subprocess
+
+    from conversations import attachments, files
+
+    def readers() -> int:
+        found = subprocess.run(["pgrep", "-cf", "conversations[.]files"], capture_output=True)
+        return int(found.stdout or 0)
+
+    settings.ATTACHMENT_DECODERS, settings.ATTACHMENT_DECODE_QUEUE = 1, 0
+    attachments._gates.clear()  # a process reads these settings once: this test's anew
+    # Under the scan limit, but each of its 90 scans a pass over 49 million pixels.
+    slow = samples.scan_bomb_jpeg(repeats=90, side=7000)
+    task = asyncio.create_task(attachments._decode("slow.jpg", slow))
+    await asyncio.sleep(0.3)
+    # Its place is taken, and no one may wait for it.
+    with pytest.raises(Exception, match="Many files are being read"):
+        await attachments._decode("next.txt", b"hello")
+    assert readers() == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert readers() == 0
+    done = await attachments._decode("next.txt", b"hello")
+    assert isinstance(done, files.Processed) and done.text == "hello"
+    attachments._gates.clear()

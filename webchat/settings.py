@@ -183,8 +183,14 @@ ATTACHMENT_IMAGE_MAX_SIDE = env_int("ATTACHMENT_IMAGE_MAX_SIDE", 2048)
 ATTACHMENT_IMAGE_MAX_PIXELS = env_int("ATTACHMENT_IMAGE_MAX_PIXELS", 50_000_000)
 ATTACHMENT_TEXT_MAX_CHARS = env_int("ATTACHMENT_TEXT_MAX_CHARS", 200_000)
 ATTACHMENT_PDF_MAX_PAGES = env_int("ATTACHMENT_PDF_MAX_PAGES", 300)
-# A PDF whose text takes longer than this to read is refused (its reader is killed).
-ATTACHMENT_PDF_SECONDS = env_float("ATTACHMENT_PDF_SECONDS", 20.0)
+# Each file is read in a process of its own, held to this much memory and killed (the file
+# refused) past this many seconds.
+ATTACHMENT_DECODE_MB = env_int("ATTACHMENT_DECODE_MB", 1536)
+ATTACHMENT_DECODE_SECONDS = env_float("ATTACHMENT_DECODE_SECONDS", 20.0)
+# Files read at once by one server process; past this many more waiting, an upload is
+# refused for the moment (503) rather than held in memory.
+ATTACHMENT_DECODERS = env_int("ATTACHMENT_DECODERS", 2)
+ATTACHMENT_DECODE_QUEUE = env_int("ATTACHMENT_DECODE_QUEUE", 8)
 # What an image is reserved as in a prompt, in tokens, before the upstream says.
 ATTACHMENT_IMAGE_TOKENS = env_int("ATTACHMENT_IMAGE_TOKENS", 1_792)
 # Uploads never sent are deleted after this long by `manage.py cleanattachments`.

@@ -263,7 +263,7 @@ function fileLinks(files) {
       link.append(image);
     } else {
       link.className = "attachment file";
-      link.download = file.name;
+      link.download = file.download_name || file.name;
       const name = document.createElement("span");
       name.className = "file-name";
       name.textContent = file.name;

@@ -38,11 +38,8 @@ class Command(BaseCommand):
         for conversation in empty.iterator():
             conversation.delete()
             conversations += 1
-        # One at a time: each takes its file with it (conversations/signals.py).
-        count = 0
-        for attachment in Attachment.objects.unsent().filter(created__lt=before).iterator():
-            attachment.delete()
-            count += 1
+        # Each takes its file with it (conversations/signals.py); none sent meanwhile.
+        count = Attachment.objects.filter(created__lt=before).delete_unsent()
         self.stdout.write(
             f"Deleted {count} upload{'' if count == 1 else 's'} never sent and "
             f"{conversations} empty conversation{'' if conversations == 1 else 's'}."
