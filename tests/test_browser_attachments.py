@@ -115,7 +115,9 @@ def test_files_picked_pasted_and_dropped_are_uploaded_shown_and_sent(
     viewer = page.locator("dialog.image-viewer[open] img")
     viewer.wait_for()
     assert viewer.evaluate("i => i.naturalWidth") == 800
-    assert page.locator("dialog.image-viewer .viewer-caption").inner_text().startswith("holiday.jpg")
+    assert (
+        page.locator("dialog.image-viewer .viewer-caption").inner_text().startswith("holiday.jpg")
+    )
     page.keyboard.press("Escape")
     page.locator("dialog.image-viewer").wait_for(state="detached")
     assert not page.problems, page.problems
