@@ -35,8 +35,16 @@ from conversations.views import conversation_for
 from webchat.errors import InvalidRequest, Unavailable
 from webchat.models import User
 
-# Reading a large image takes a core and a few hundred MB: a few at once per process (per
-# event loop), and a few waiting.
+
+class _Gate:
+    """Reading a large image takes a core and a few hundred MB: a few at once per process
+    (per event loop), and a few waiting."""
+
+    def __init__(self) -> None:
+        self.readers = asyncio.Semaphore(settings.ATTACHMENT_DECODERS)
+        self.waiting = 0
+
+
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = weakref.WeakKeyDictionary()
 # The multipart envelope around the file.
 ENVELOPE = 64 * 1024
@@ -57,12 +65,6 @@ async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     processed = await _decode(name, data)
     attachment = await sync_to_async(_keep)(user, conversation, name, processed)
     return JsonResponse(attachment.as_dict(), status=201)
-
-
-class _Gate:
-    def __init__(self) -> None:
-        self.readers = asyncio.Semaphore(settings.ATTACHMENT_DECODERS)
-        self.waiting = 0
 
 
 async def _decode(name: str, data: bytes) -> files.Processed:

@@ -53,6 +53,8 @@ POLYGLOT = re.compile(
 ZIP_END = b"PK\x05\x06"  # a ZIP's end record: a JAR or ZIP appended to an image
 # A progressive JPEG has about ten scans; each costs a pass over the whole image.
 JPEG_MAX_SCANS = 100
+# Where the reading process finds this module.
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 class TooLarge(InvalidRequest):
@@ -140,9 +142,6 @@ async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
     if "error" in answer:
         raise (TooLarge if answer.get("status") == 413 else InvalidRequest)(answer["error"])
     return Processed(**answer, data=body)
-
-
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 def process(name: str, data: bytes, limits: Limits) -> Processed:
