@@ -565,13 +565,18 @@ def test_a_file_too_large_to_decode_in_its_memory_is_refused(
 @pytest.mark.django_db(transaction=True)
 async def test_a_reader_whose_upload_is_cancelled_is_killed_and_frees_its_place(settings: Any):
     import asyncio
-    import subprocess
 
     from conversations import attachments, files
 
     def readers() -> int:
-        found = subprocess.run(["pgrep", "-cf", "conversations[.]files"], capture_output=True)
-        return int(found.stdout or 0)
+        """Reading processes alive now (their command lines, from /proc)."""
+        count = 0
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                count += b"conversations.files\0" in cmdline.read_bytes()
+            except OSError:
+                continue  # gone meanwhile
+        return count
 
     settings.ATTACHMENT_DECODERS, settings.ATTACHMENT_DECODE_QUEUE = 1, 0
     attachments._gates.clear()  # a process reads these settings once: this test's anew
