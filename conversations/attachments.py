@@ -9,8 +9,11 @@ frame then names the uploads that go with the message (conversations/turns.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 import weakref
+from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -32,20 +35,9 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations import files, storage
 from conversations.models import Attachment, Conversation, Share
 from conversations.views import conversation_for
-from webchat.errors import InvalidRequest, Unavailable
+from webchat.errors import ChatError, InvalidRequest, Unavailable
 from webchat.models import User
 
-
-class _Gate:
-    """Reading a large image takes a core and a few hundred MB: a few at once per process
-    (per event loop), and a few waiting."""
-
-    def __init__(self) -> None:
-        self.readers = asyncio.Semaphore(settings.ATTACHMENT_DECODERS)
-        self.waiting = 0
-
-
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = weakref.WeakKeyDictionary()
 # The multipart envelope around the file.
 ENVELOPE = 64 * 1024
 
@@ -61,26 +53,60 @@ async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     limit = settings.ATTACHMENT_MAX_MB * 1_000_000
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + ENVELOPE:
         raise files.TooLarge(f"That file is over the limit of {settings.ATTACHMENT_MAX_MB:g} MB.")
-    name, data = await sync_to_async(_read_upload, thread_sensitive=False)(request)
-    processed = await _decode(name, data)
-    attachment = await sync_to_async(_keep)(user, conversation, name, processed)
+    async with _reading(user.pk):
+        # Read into memory only once its turn has come (waiting, it stays on disk).
+        name, data = await sync_to_async(_read_upload, thread_sensitive=False)(request)
+        # Cancelled (the client left), the reading process is killed before this returns.
+        processed = await files.process_apart(name, data, files.Limits.from_settings())
+    attachment = await sync_to_async(_keep)(user, conversation.pk, name, processed)
     return JsonResponse(attachment.as_dict(), status=201)
 
 
-async def _decode(name: str, data: bytes) -> files.Processed:
+class _Gate:
+    """Reading a large image takes a core and a few hundred MB: a few files at once per
+    process (per event loop), a few waiting, and a few of one person's at a time."""
+
+    def __init__(self) -> None:
+        self.readers = asyncio.Semaphore(settings.ATTACHMENT_DECODERS)
+        self.waiting = 0
+        self.people: Counter[Any] = Counter()
+
+
+BUSY = "Many files are being read just now. Please attach it again shortly."
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def _reading(person: Any) -> AsyncIterator[None]:
     gate = _gates.setdefault(asyncio.get_running_loop(), _Gate())
+    if gate.people[person] >= settings.ATTACHMENT_DECODES_PER_PERSON:
+        raise ChatError(
+            "Your other files are still being read. Attach this one again in a moment.",
+            code="rate_limited",
+            retry_after=2,
+        )
     if gate.readers.locked() and gate.waiting >= settings.ATTACHMENT_DECODE_QUEUE:
-        raise Unavailable("Many files are being read just now. Please attach it again shortly.")
-    gate.waiting += 1
+        raise Unavailable(BUSY)
+    gate.people[person] += 1
     try:
-        await gate.readers.acquire()
+        gate.waiting += 1
+        try:
+            async with asyncio.timeout(settings.ATTACHMENT_DECODE_SECONDS):
+                await gate.readers.acquire()
+        except TimeoutError:
+            raise Unavailable(
+                "Many files are being read just now. Please attach it again shortly."
+            ) from None
+        finally:
+            gate.waiting -= 1
+        try:
+            yield
+        finally:
+            gate.readers.release()
     finally:
-        gate.waiting -= 1
-    try:
-        # Cancelled (the client left), the reading process is killed before this returns.
-        return await files.process_apart(name, data, files.Limits.from_settings())
-    finally:
-        gate.readers.release()
+        gate.people[person] -= 1
+        if not gate.people[person]:
+            del gate.people[person]
 
 
 def _read_upload(request: HttpRequest) -> tuple[str, bytes]:
@@ -90,27 +116,43 @@ def _read_upload(request: HttpRequest) -> tuple[str, bytes]:
     return files.display_name(upload.name or "file"), upload.read()
 
 
-@transaction.atomic
-def _keep(user: Any, conversation: Conversation, name: str, processed: files.Processed) -> Any:
-    # One upload of a person's at a time is counted: two at once would pass the same count.
-    User.objects.select_for_update().filter(pk=user.pk).first()
-    storage.check(user, len(processed.data) + len(processed.text), fresh=True)
-    attachment = Attachment(
-        owner=user,
-        conversation=conversation,
-        kind=processed.kind,
-        name=name,
-        content_type=processed.content_type,
-        size=len(processed.data),
-        width=processed.width,
-        height=processed.height,
-        text=processed.text,
-    )
-    attachment.file.save("upload" + processed.extension, ContentFile(processed.data), save=False)
+def _keep(user: Any, conversation_id: uuid.UUID, name: str, processed: files.Processed) -> Any:
+    """The file stored and its row written, or neither: a conversation (or person) deleted
+    while the file was being read leaves nothing behind."""
+    saved = ""
     try:
-        attachment.save()
+        with transaction.atomic():
+            # One upload of a person's at a time is counted: two at once would pass the
+            # same count. The conversation is locked against its deletion meanwhile.
+            if User.objects.select_for_update().filter(pk=user.pk).first() is None:
+                raise Http404("No such person.")
+            conversation = (
+                Conversation.objects.select_for_update()
+                .filter(pk=conversation_id, owner=user)
+                .first()
+            )
+            if conversation is None:
+                raise Http404("No such conversation.")
+            storage.check(user, len(processed.data) + len(processed.text), fresh=True)
+            attachment = Attachment(
+                owner=user,
+                conversation=conversation,
+                kind=processed.kind,
+                name=name,
+                content_type=processed.content_type,
+                size=len(processed.data),
+                width=processed.width,
+                height=processed.height,
+                text=processed.text,
+            )
+            attachment.file.save(
+                "upload" + processed.extension, ContentFile(processed.data), save=False
+            )
+            saved = attachment.file.name
+            attachment.save()
     except BaseException:
-        attachment.file.storage.delete(attachment.file.name)
+        if saved:  # the row was not committed (even at COMMIT): the file goes too
+            attachment.file.storage.delete(saved)
         raise
     storage.stored(user)
     return attachment

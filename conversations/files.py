@@ -39,6 +39,8 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from webchat.errors import InvalidRequest
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
+# A JPEG with a multi-picture index (a phone's portrait photo) opens as "MPO".
+JPEG_FORMATS = ("JPEG", "MPO")
 # What xAI accepts per image (GROK_API.md §8); a re-encoded image is made to fit it.
 UPSTREAM_IMAGE_BYTES = 10 * 1024 * 1024
 JPEG_QUALITY = 85
@@ -51,8 +53,11 @@ POLYGLOT = re.compile(
     rb"<(?:script|html|body|svg|iframe|object|embed|!doctype|\?php)[\s>/]|%PDF-", re.I
 )
 ZIP_END = b"PK\x05\x06"  # a ZIP's end record: a JAR or ZIP appended to an image
-# A progressive JPEG has about ten scans; each costs a pass over the whole image.
+UNSTORABLE = re.compile("[\ud800-\udfff]")
+# A progressive JPEG has about ten scans; each costs a pass over the whole image: at most
+# this many, and at most this many pixels read over all of them.
 JPEG_MAX_SCANS = 100
+JPEG_MAX_SCANNED_PIXELS = 1_000_000_000
 # Where the reading process finds this module.
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -117,7 +122,6 @@ async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
         sys.executable,
         "-m",
         "conversations.files",
-        json.dumps({"name": name, **asdict(limits)}),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -127,7 +131,8 @@ async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
     )
     try:
         async with asyncio.timeout(limits.seconds):
-            out, _ = await child.communicate(data)
+            asked = json.dumps({"name": name, **asdict(limits)}).encode()
+            out, _ = await child.communicate(asked + b"\n" + data)
     except TimeoutError:
         raise InvalidRequest(f"“{name}” took too long to read, and was refused.") from None
     finally:
@@ -162,15 +167,19 @@ def process(name: str, data: bytes, limits: Limits) -> Processed:
 
 
 def main() -> None:
-    """The reading process: the file on stdin, its limits (and name) as the argument; one
-    line of JSON out (the Processed file's fields, or {"error", "status"}), then the bytes
-    to keep."""
+    """The reading process: on stdin, a line of JSON (the file's name and its limits), then
+    the file; on stdout, a line of JSON (the Processed file's fields, or {"error",
+    "status"}), then the bytes to keep. It holds itself to its limits of memory and CPU
+    time, should its parent not be there to kill it."""
+    import math
     import resource
 
-    asked = json.loads(sys.argv[1])
+    asked = json.loads(sys.stdin.buffer.readline())
     name = asked.pop("name")
     limits = Limits(**asked)
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+    seconds = math.ceil(limits.seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
     try:
         done = process(name, sys.stdin.buffer.read(), limits)
     except InvalidRequest as refused:
@@ -217,11 +226,14 @@ def _image(name: str, data: bytes, limits: Limits) -> Processed:
             with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as probe:
                 if probe.width * probe.height > limits.image_max_pixels:
                     raise too_big
-                if probe.format == "JPEG" and data.count(b"\xff\xda") > JPEG_MAX_SCANS:
-                    raise damaged  # each scan is a pass over every pixel: a CPU bomb
+                if probe.format in JPEG_FORMATS:
+                    scans = data.count(b"\xff\xda")
+                    pixels = probe.width * probe.height
+                    if scans > JPEG_MAX_SCANS or scans * pixels > JPEG_MAX_SCANNED_PIXELS:
+                        raise damaged  # each scan is a pass over every pixel: a CPU bomb
                 probe.verify()  # the file's structure and checksums, without decoding
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
-            if image.format == "JPEG":
+            if image.format in JPEG_FORMATS:
                 # Decoded at 1/2, 1/4 or 1/8 of its size where that still covers `side`.
                 scale = side / max(image.size)
                 image.draft(image.mode, (int(image.width * scale), int(image.height * scale)))
@@ -296,7 +308,8 @@ def _pdf(name: str, data: bytes, limits: Limits) -> Processed:
             length += len(part)
             if length > limits.text_max_chars:
                 break
-        text = "\n\n".join(parts).strip()
+        # A font's map may give NULs or half a surrogate pair: nothing to store or send.
+        text = UNSTORABLE.sub("\ufffd", "\n\n".join(parts).replace("\x00", "")).strip()
     except (InvalidRequest, MemoryError):
         raise
     except Exception:  # pypdf raises many types for a damaged or hostile file

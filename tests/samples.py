@@ -65,9 +65,10 @@ def png_with_zip() -> bytes:
     return image("PNG") + archive.getvalue()
 
 
-def pdf(text: str = "Quarterly report: revenue grew nine percent") -> bytes:
-    """A one-page PDF with `text` on it, written out by hand (offsets and all)."""
-    stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode()
+def pdf(text: str = "Quarterly report: revenue grew nine percent", busywork: int = 0) -> bytes:
+    """A one-page PDF with `text` on it, written out by hand (offsets and all); `busywork`
+    operators that draw nothing make its reader slow."""
+    stream = b"q Q " * busywork + f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

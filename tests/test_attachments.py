@@ -122,6 +122,8 @@ BAD_FILES = [
     ("broken.jpg", samples.truncated_jpeg(), 400, "damaged or incomplete"),
     ("bomb.png", samples.bomb_png(), 400, "too many pixels"),
     ("scans.jpg", samples.scan_bomb_jpeg(), 400, "damaged or incomplete"),
+    # Fewer scans, but each a pass over 16 million pixels: too many pixels read in all.
+    ("passes.jpg", samples.scan_bomb_jpeg(repeats=70, side=4000), 400, "damaged or incomplete"),
     ("cat.jpg", samples.jpeg_with_script(), 400, "something else hidden"),
     ("cat.png", samples.png_with_zip(), 400, "something else hidden"),
     ("tool.exe", b"MZ\x90\x00\x03\x00" + bytes(range(256)) * 8, 400, "not an image, a PDF"),
@@ -580,18 +582,59 @@ async def test_a_reader_whose_upload_is_cancelled_is_killed_and_frees_its_place(
 
     settings.ATTACHMENT_DECODERS, settings.ATTACHMENT_DECODE_QUEUE = 1, 0
     attachments._gates.clear()  # a process reads these settings once: this test's anew
-    # Under the scan limit, but each of its 90 scans a pass over 49 million pixels.
-    slow = samples.scan_bomb_jpeg(repeats=90, side=7000)
-    task = asyncio.create_task(attachments._decode("slow.jpg", slow))
+    limits = files.Limits.from_settings()
+
+    async def read(person: int, name: str, data: bytes) -> files.Processed:
+        async with attachments._reading(person):
+            return await files.process_apart(name, data, limits)
+
+    # A PDF of a million operators that draw nothing: seconds of work for its reader.
+    slow = samples.pdf(busywork=1_000_000)
+    task = asyncio.create_task(read(1, "slow.pdf", slow))
     await asyncio.sleep(0.3)
     # Its place is taken, and no one may wait for it.
     with pytest.raises(Exception, match="Many files are being read"):
-        await attachments._decode("next.txt", b"hello")
+        await read(2, "next.txt", b"hello")
     assert readers() == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert readers() == 0
-    done = await attachments._decode("next.txt", b"hello")
+    done = await read(2, "next.txt", b"hello")
     assert isinstance(done, files.Processed) and done.text == "hello"
+    # One person's files: at most ATTACHMENT_DECODES_PER_PERSON read (or waiting) at once.
+    settings.ATTACHMENT_DECODERS, settings.ATTACHMENT_DECODES_PER_PERSON = 4, 1
     attachments._gates.clear()
+    task = asyncio.create_task(read(1, "slow.pdf", slow))
+    await asyncio.sleep(0.3)
+    with pytest.raises(Exception, match="Your other files are still being read") as refused:
+        await read(1, "next.txt", b"hello")
+    assert refused.value.code == "rate_limited"
+    assert (await read(2, "theirs.txt", b"theirs")).text == "theirs"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    attachments._gates.clear()
+
+
+@pytest.mark.django_db
+def test_a_conversation_deleted_while_its_file_is_read_leaves_no_file(
+    alice: User, conversation: Conversation, media: Path
+):
+    import uuid
+
+    from django.http import Http404
+
+    from conversations import attachments, files
+
+    read = files.Processed("text", "text/plain; charset=utf-8", b"orphan?", ".txt", text="orphan?")
+    with pytest.raises(Http404):
+        attachments._keep(alice, uuid.uuid4(), "late.txt", read)
+    assert not Attachment.objects.exists()
+    assert not any(p.is_file() for p in media.rglob("*")) if media.exists() else True
+
+
+@pytest.mark.django_db
+def test_a_pdf_whose_text_holds_nuls_is_kept_without_them(alice: User, conversation: Conversation):
+    body = uploaded(logged_in(alice), conversation, "odd.pdf", samples.pdf(r"one\000two"))
+    assert Attachment.objects.get(pk=body["id"]).text == "onetwo"

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Attachment, Conversation
@@ -35,9 +36,17 @@ class Command(BaseCommand):
         # message, it goes too (with its uploads).
         empty = Conversation.objects.filter(created__lt=before, messages__isnull=True)
         conversations = 0
-        for conversation in empty.iterator():
-            conversation.delete()
-            conversations += 1
+        for candidate in empty.values_list("pk", flat=True):
+            with transaction.atomic():
+                # Locked, then asked again: a message sent or a file attached since the
+                # first look keeps it (a send locks the conversation too).
+                conversation = Conversation.objects.select_for_update().filter(pk=candidate).first()
+                if conversation is None or conversation.messages.exists():
+                    continue
+                if conversation.attachments.filter(created__gte=before).exists():
+                    continue
+                conversation.delete()
+                conversations += 1
         # Each takes its file with it (conversations/signals.py); none sent meanwhile.
         count = Attachment.objects.filter(created__lt=before).delete_unsent()
         self.stdout.write(
