@@ -64,12 +64,15 @@ async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
 
 class _Gate:
     """Reading a large image takes a core and a few hundred MB: a few files at once per
-    process (per event loop), a few waiting, and a few of one person's at a time."""
+    process (per event loop) and a few waiting their turn. One person's files take their
+    turns a few at a time (the rest of theirs wait apart), so that one person cannot take
+    every place, nor fill the queue others wait in."""
 
     def __init__(self) -> None:
         self.readers = asyncio.Semaphore(settings.ATTACHMENT_DECODERS)
         self.waiting = 0
-        self.people: Counter[Any] = Counter()
+        self.people: dict[Any, asyncio.Semaphore] = {}
+        self.uploads: Counter[Any] = Counter()  # each person's files in flight
 
 
 BUSY = "Many files are being read just now. Please attach it again shortly."
@@ -79,34 +82,36 @@ _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = weakref.We
 @contextlib.asynccontextmanager
 async def _reading(person: Any) -> AsyncIterator[None]:
     gate = _gates.setdefault(asyncio.get_running_loop(), _Gate())
-    if gate.people[person] >= settings.ATTACHMENT_DECODES_PER_PERSON:
+    if gate.uploads[person] >= settings.ATTACHMENTS_PER_MESSAGE:
         raise ChatError(
             "Your other files are still being read. Attach this one again in a moment.",
             code="rate_limited",
             retry_after=2,
         )
-    if gate.readers.locked() and gate.waiting >= settings.ATTACHMENT_DECODE_QUEUE:
-        raise Unavailable(BUSY)
-    gate.people[person] += 1
+    turns = gate.people.setdefault(
+        person, asyncio.Semaphore(settings.ATTACHMENT_DECODES_PER_PERSON)
+    )
+    gate.uploads[person] += 1
     try:
-        gate.waiting += 1
-        try:
-            async with asyncio.timeout(settings.ATTACHMENT_DECODE_SECONDS):
-                await gate.readers.acquire()
-        except TimeoutError:
-            raise Unavailable(
-                "Many files are being read just now. Please attach it again shortly."
-            ) from None
-        finally:
-            gate.waiting -= 1
-        try:
-            yield
-        finally:
-            gate.readers.release()
+        async with turns:  # the person's own turn first, then a place among everyone's
+            if gate.readers.locked() and gate.waiting >= settings.ATTACHMENT_DECODE_QUEUE:
+                raise Unavailable(BUSY)
+            gate.waiting += 1
+            try:
+                async with asyncio.timeout(settings.ATTACHMENT_DECODE_SECONDS):
+                    await gate.readers.acquire()
+            except TimeoutError:
+                raise Unavailable(BUSY) from None
+            finally:
+                gate.waiting -= 1
+            try:
+                yield
+            finally:
+                gate.readers.release()
     finally:
-        gate.people[person] -= 1
-        if not gate.people[person]:
-            del gate.people[person]
+        gate.uploads[person] -= 1
+        if not gate.uploads[person]:
+            del gate.uploads[person], gate.people[person]
 
 
 def _read_upload(request: HttpRequest) -> tuple[str, bytes]:

@@ -61,7 +61,7 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "max_candidates": settings.CHAT_MAX_CANDIDATES,
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "sidebar": sidebar_groups(_sidebar_page(request.user)),
-        "sidebar_more": Conversation.objects.owned_by(request.user).count() > SIDEBAR_SIZE,
+        "sidebar_more": _listed(request.user).count() > SIDEBAR_SIZE,
         # The markup of a new message comes from the same partial as the server's messages.
         "blank": {
             "user": Message(role=Message.Role.USER, status="sending"),
@@ -131,6 +131,7 @@ def client_config() -> dict[str, Any]:
         },
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "attachments_per_message": settings.ATTACHMENTS_PER_MESSAGE,
+        "attachment_max_bytes": int(settings.ATTACHMENT_MAX_MB * 1_000_000),
     }
 
 
@@ -178,8 +179,14 @@ def composer(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     return JsonResponse(allowance(request.user, thread, model))
 
 
+def _listed(user: Any) -> Any:
+    """The conversations the sidebar lists: those with a message or a title (one made for
+    a file that was never sent is not worth a line; the cleanup deletes it)."""
+    return Conversation.objects.owned_by(user).filter(~Q(title="") | Q(current_leaf__isnull=False))
+
+
 def _sidebar_page(user: Any, before: datetime | None = None) -> list[Conversation]:
-    rows = Conversation.objects.owned_by(user).only("id", "title", "updated")
+    rows = _listed(user).only("id", "title", "updated")
     if before is not None:
         rows = rows.filter(updated__lt=before)
     return list(rows[:SIDEBAR_SIZE])

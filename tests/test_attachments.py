@@ -602,18 +602,25 @@ async def test_a_reader_whose_upload_is_cancelled_is_killed_and_frees_its_place(
     assert readers() == 0
     done = await read(2, "next.txt", b"hello")
     assert isinstance(done, files.Processed) and done.text == "hello"
-    # One person's files: at most ATTACHMENT_DECODES_PER_PERSON read (or waiting) at once.
+    # One person's files: ATTACHMENT_DECODES_PER_PERSON read at once, the rest of theirs
+    # wait apart (someone else's go meanwhile), and past ATTACHMENTS_PER_MESSAGE, 429.
     settings.ATTACHMENT_DECODERS, settings.ATTACHMENT_DECODES_PER_PERSON = 4, 1
+    settings.ATTACHMENTS_PER_MESSAGE = 2
     attachments._gates.clear()
     task = asyncio.create_task(read(1, "slow.pdf", slow))
     await asyncio.sleep(0.3)
-    with pytest.raises(Exception, match="Your other files are still being read") as refused:
-        await read(1, "next.txt", b"hello")
-    assert refused.value.code == "rate_limited"
+    second = asyncio.create_task(read(1, "mine.txt", b"mine"))
     assert (await read(2, "theirs.txt", b"theirs")).text == "theirs"
+    assert not second.done()  # waiting for its owner's first file
+    with pytest.raises(Exception, match="Your other files are still being read") as refused:
+        await read(1, "third.txt", b"third")
+    assert refused.value.code == "rate_limited"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert (await second).text == "mine"
+    assert readers() == 0
+    assert not attachments._gates[asyncio.get_running_loop()].people  # nothing held
     attachments._gates.clear()
 
 
@@ -638,3 +645,14 @@ def test_a_conversation_deleted_while_its_file_is_read_leaves_no_file(
 def test_a_pdf_whose_text_holds_nuls_is_kept_without_them(alice: User, conversation: Conversation):
     body = uploaded(logged_in(alice), conversation, "odd.pdf", samples.pdf(r"one\000two"))
     assert Attachment.objects.get(pk=body["id"]).text == "onetwo"
+
+
+@pytest.mark.django_db
+def test_a_new_chat_holding_only_an_unsent_file_is_not_listed_in_the_sidebar(
+    alice: User, conversation: Conversation
+):
+    client = logged_in(alice)
+    uploaded(client, conversation, "draft.txt", b"not sent")
+    assert f'data-id="{conversation.id}"' not in client.get("/").content.decode()
+    _sent(conversation, uploaded(client, conversation, "sent.txt", b"sent"))
+    assert f'data-id="{conversation.id}"' in client.get("/").content.decode()

@@ -206,16 +206,20 @@ def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_
 ) -> None:
     sign_up(page, live, "order-keeper")
     page.select_option("#model", "grok-2-vision")
+    # Picked together: more than the server reads of one person's at once.
     files = [
         {"name": "big.jpg", "mimeType": "image/jpeg", "buffer": samples.photo(1600, 1200)},
         {"name": "small.txt", "mimeType": "text/plain", "buffer": b"tiny"},
+        {"name": "third.csv", "mimeType": "text/csv", "buffer": b"a,b\n1,2\n"},
+        {"name": "fourth.md", "mimeType": "text/markdown", "buffer": b"# four"},
     ]
     page.set_input_files("#file-input", files=files)
-    chips_done(page, 2)
+    chips_done(page, 4)
     # A reload keeps what was attached and not yet sent, as it keeps the draft.
     page.reload()
-    chips_done(page, 2)
-    assert page.locator("#attachments .chip-name").all_inner_texts() == ["big.jpg", "small.txt"]
+    chips_done(page, 4)
+    picked = ["big.jpg", "small.txt", "third.csv", "fourth.md"]
+    assert page.locator("#attachments .chip-name").all_inner_texts() == picked
     # A third file still uploading when Enter is pressed: the message waits for it.
     held: list[Any] = []
     page.route("**/attachments/", lambda route: held.append(route))
@@ -229,9 +233,9 @@ def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_
     page.unroute("**/attachments/")
     page.wait_for_function(FINISHED, arg=1)
     names = "article.message.user .attachments a"
-    order = ["big.jpg", "small.txt", "late.png"]
+    order = [*picked, "late.png"]
     assert [a.get_attribute("title") for a in page.locator(names).all()] == order
-    assert page.locator("#title").inner_text() == "big.jpg small.txt late.png"
+    assert page.locator("#title").inner_text() == " ".join(order)
     page.reload()
     page.wait_for_function(IMAGES_LOADED)
     assert [a.get_attribute("title") for a in page.locator(names).all()] == order

@@ -191,7 +191,8 @@ ATTACHMENT_DECODE_SECONDS = env_float("ATTACHMENT_DECODE_SECONDS", 20.0)
 # refused for the moment (503) rather than held in memory.
 ATTACHMENT_DECODERS = env_int("ATTACHMENT_DECODERS", 2)
 ATTACHMENT_DECODE_QUEUE = env_int("ATTACHMENT_DECODE_QUEUE", 8)
-# One person's files being read (or waiting) at once; past it an upload is refused (429).
+# One person's files read (or waiting among everyone's) at once; their others wait apart,
+# up to ATTACHMENTS_PER_MESSAGE in flight (past that, 429).
 ATTACHMENT_DECODES_PER_PERSON = env_int("ATTACHMENT_DECODES_PER_PERSON", 2)
 # What an image is reserved as in a prompt, in tokens, before the upstream says.
 ATTACHMENT_IMAGE_TOKENS = env_int("ATTACHMENT_IMAGE_TOKENS", 1_792)

@@ -29,6 +29,7 @@ export function fileIcon() {
   svg.append(path);
   return svg;
 }
+const UPLOADS_AT_ONCE = 2;
 const FILE_ICON = "M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5L13 3.5z";
 
 export class Attachments {
@@ -41,6 +42,8 @@ export class Attachments {
     this.showError = showError;
     this.changed = changed;
     this.items = []; // { file, name, kind, state: "uploading" | "done", upload, data, element }
+    this.queue = []; // items whose upload has not started: two go at a time
+    this.active = 0;
     this.problems = []; // what went wrong with the files of the last add(), shown together
     this.waiting = []; // settled() promises, resolved when no upload is in flight
     this.storageKey = null;
@@ -89,11 +92,25 @@ export class Attachments {
     const item = { file, name: file.name, kind: image ? "image" : "text", state: "uploading" };
     item.element = this.chip(item, image ? URL.createObjectURL(file) : null);
     this.items.push(item);
+    this.queue.push(item);
     this.update();
-    this.upload(item);
+    this.pump();
   }
 
-  async upload(item) {
+  // The server reads a couple of a person's files at a time: the page sends two at once.
+  pump() {
+    while (this.active < UPLOADS_AT_ONCE && this.queue.length) {
+      const item = this.queue.shift();
+      if (!this.items.includes(item)) continue; // removed while waiting
+      this.active += 1;
+      this.upload(item).finally(() => {
+        this.active -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  async upload(item, tries = 1) {
     let conversationId;
     try {
       conversationId = await this.conversation();
@@ -102,6 +119,23 @@ export class Attachments {
       return;
     }
     if (!this.items.includes(item)) return; // removed meanwhile
+    const answer = await this.send(item, conversationId);
+    if (answer === null) return; // aborted by its ✕
+    const { status, body } = answer;
+    const wait = body.error?.retry_after;
+    if ((status === 429 || status === 503) && wait && tries < 3 && this.items.includes(item)) {
+      // Busy for a moment: tried again shortly, as the sentence would tell a person to.
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      return this.upload(item, tries + 1);
+    }
+    if (status === 201) this.uploaded(item, body);
+    else if (status === 413) this.fail(item, body.error?.message || `“${item.name}” is too large.`);
+    else if (status === 0) this.fail(item, `“${item.name}” could not be uploaded: the connection failed.`);
+    else this.fail(item, body.error?.message || `“${item.name}” could not be uploaded.`);
+  }
+
+  // One POST of the file, its progress on the chip: {status, body}, or null if aborted.
+  send(item, conversationId) {
     const form = new FormData();
     form.append("file", item.file, item.name);
     const request = new XMLHttpRequest();
@@ -110,22 +144,23 @@ export class Attachments {
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) progress.value = Math.round((event.loaded / event.total) * 100);
     });
-    request.addEventListener("load", () => {
-      let body = {};
-      try {
-        body = JSON.parse(request.responseText);
-      } catch {
-        /* not JSON: a proxy's page */
-      }
-      if (request.status === 201) this.uploaded(item, body);
-      else if (request.status === 413) this.fail(item, body.error?.message || `“${item.name}” is too large.`);
-      else this.fail(item, body.error?.message || `“${item.name}” could not be uploaded.`);
+    return new Promise((resolve) => {
+      request.addEventListener("load", () => {
+        let body = {};
+        try {
+          body = JSON.parse(request.responseText);
+        } catch {
+          /* not JSON: a proxy's page */
+        }
+        resolve({ status: request.status, body });
+      });
+      request.addEventListener("error", () => resolve({ status: 0, body: {} }));
+      request.addEventListener("abort", () => resolve(null));
+      request.open("POST", this.config.url("attachments", conversationId));
+      request.setRequestHeader("X-CSRFToken", csrfToken());
+      request.setRequestHeader("Accept", "application/json");
+      request.send(form);
     });
-    request.addEventListener("error", () => this.fail(item, `“${item.name}” could not be uploaded: the connection failed.`));
-    request.open("POST", this.config.url("attachments", conversationId));
-    request.setRequestHeader("X-CSRFToken", csrfToken());
-    request.setRequestHeader("Accept", "application/json");
-    request.send(form);
   }
 
   uploaded(item, data) {
