@@ -221,3 +221,21 @@ class ResumeForm(FrameForm):
 
     def message_id(self) -> str:
         return str(self.valid()["message"])
+
+
+class SummarizeForm(forms.Form):
+    """`POST /c/<id>/summarize/`: the message on screen and the composer's settings."""
+
+    leaf = forms.UUIDField(error_messages={"required": "Which messages? `leaf` is missing."})
+    model = forms.CharField(max_length=64, required=False)
+    system = forms.CharField(required=False, strip=False)
+    max_tokens = forms.IntegerField(min_value=1, required=False)
+    retry = forms.BooleanField(required=False)
+
+    def valid(self) -> dict[str, Any]:
+        if not self.is_valid():
+            raise InvalidRequest(first_error(self))
+        data = dict(self.cleaned_data)
+        data["system"] = _text(data["system"] or "", "The system prompt")
+        data["model"] = data["model"] or None
+        return data

@@ -97,9 +97,10 @@ def done(
     *,
     usage: dict[str, int] | None = None,
     error: tuple[str, str] | None = None,
+    html: str | None = None,
 ) -> dict[str, Any]:
-    """The end of a reply, with the server's rendering of its whole text. `error` is the
-    (code, message) it failed with."""
+    """The end of a reply, with the server's rendering of its whole text (`html`, when it
+    is already made). `error` is the (code, message) it failed with."""
     frame: dict[str, Any] = {
         "type": "done",
         "message": str(reply.id),
@@ -107,7 +108,7 @@ def done(
         "status": status,
         "finish_reason": reply.finish_reason or None,
         "usage": usage,
-        "html": render_markdown(reply.content),
+        "html": render_markdown(reply.content) if html is None else html,
     }
     if error is not None:
         frame["error"] = {"code": error[0], "message": error[1]}

@@ -23,12 +23,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import frames, turns
+from conversations import frames, render, turns
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
 from webchat import grok, sessions, sse
 from webchat.errors import Unavailable, UpstreamError
-from webchat.models import UsageRecord
+from webchat.models import ChatModel, UsageRecord
 from webchat.quotas import estimate_completion
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ class Reply:
     thought_ms: int | None = None
     # A continued version's text so far, at the start of `content`: not its own writing.
     prefix_chars: int = 0
+    # The server's rendering of the whole text, made when the reply is saved.
+    html: str | None = None
 
 
 @dataclass
@@ -324,7 +326,7 @@ class Generation:
             }
         failure = (error.code, error.message) if error is not None else None
         for reply in self.replies:
-            done = frames.done(reply, status, usage=usage, error=failure)
+            done = frames.done(reply, status, usage=usage, error=failure, html=reply.html)
             await self._publish(done, reply.id, reply.seq + 1, done=True)
 
     @database_sync_to_async
@@ -341,6 +343,10 @@ class Generation:
             # Stopped or failed before the upstream said: count what arrived.
             prompt = None
             completion = estimate_completion(self.replies)
+        # What the upstream counted corrects the model's estimate (conversations.context).
+        counted = prompt if prompt is not None else (error.prompt_tokens if error else None)
+        if counted and self.turn.estimate:
+            ChatModel.objects.observe_prompt(self.model, self.turn.estimate, counted)
         first = self._first_delta
         UsageRecord.objects.settle(
             self.turn.usage_record,
@@ -358,8 +364,11 @@ class Generation:
             usage = self.usage
             if reply.thought_ms is None and reply.reasoning:
                 reply.thought_ms = self._elapsed_ms()  # it only thought (stopped, or failed)
+            reply.html = render.render_markdown(reply.content)
             Message.objects.filter(pk=reply.id).update(
                 content=reply.content,
+                rendered=reply.html,
+                rendered_version=render.VERSION,
                 reasoning=reply.reasoning,
                 reasoning_ms=reply.thought_ms,
                 seq=reply.seq,

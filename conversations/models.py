@@ -95,8 +95,16 @@ class Conversation(models.Model):
             path.append(row)
             row = by_id.get(row[1]) if row[1] else None
         path.reverse()
+        ids = [row[0] for row in path]
+        # A summary stands in for the messages up to the one it was made through.
+        summary = Summary.objects.latest_on(ids)
+        if summary is not None:
+            path = path[ids.index(summary.through_id) + 1 :]
         files = Attachment.objects.by_message([row[0] for row in path], defer_text=False)
-        return [Said(row[0], row[2], row[3], tuple(files.get(row[0], ()))) for row in path]
+        said = [Said(row[0], row[2], row[3], tuple(files.get(row[0], ()))) for row in path]
+        if summary is not None:
+            said.insert(0, Said(summary.id, "summary", summary.content))
+        return said
 
     def switch_to(self, message: "Message") -> "Message":
         """Show the branch through `message`: down its newest replies to a leaf."""
@@ -112,8 +120,14 @@ class Conversation(models.Model):
         return leaf
 
     def thread(self) -> list["Message"]:
-        """The visible thread: root → current leaf, each message with its `files`."""
-        return with_files(self.path_to(self.current_leaf_id), defer_text=False)
+        """The visible thread: root → current leaf, each message with its `files` and the
+        `summary` made through it (if any)."""
+        thread = with_files(self.path_to(self.current_leaf_id), defer_text=False)
+        summaries = Summary.objects.filter(through__in=[m.id for m in thread])
+        by_message = {s.through_id: s for s in summaries}
+        for message in thread:
+            message.summary = by_message.get(message.id)
+        return thread
 
     @transaction.atomic
     def add_turn(
@@ -284,6 +298,11 @@ class Message(models.Model):
     prefix_chars = models.PositiveIntegerField(default=0)
     # How long the model reasoned before the reply's first word (reasoning models only).
     reasoning_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The server's rendering of a finished reply (conversations/render.py), made once when
+    # it ended, so a page view does not render the thread again; `rendered_version` is the
+    # renderer's VERSION it was made by.
+    rendered = models.TextField(blank=True)
+    rendered_version = models.PositiveSmallIntegerField(default=0)
     # The last frame sequence number whose text is in `content` (checkpoints keep them in step).
     seq = models.PositiveIntegerField(default=0)
     # While streaming: the channel of the generation (for stop/snapshot) and how long it is
@@ -351,6 +370,51 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_rating_display()} on {self.message_id}"
+
+
+class SummaryQuerySet(models.QuerySet["Summary"]):
+    def latest_on(self, path: list[Any]) -> "Summary | None":
+        """The summary made deepest along `path` (message ids, root first), if any."""
+        found = {s.through_id: s for s in self.filter(through__in=path)} if path else {}
+        return next((found[m] for m in reversed(path) if m in found), None)
+
+
+class Summary(models.Model):
+    """What the model wrote of a conversation's earlier turns, to read in their place.
+
+    It stands for the thread from the root down to `through` (its last message), on every
+    branch that passes through it: requests from there on send the summary and only the
+    turns after it. The page shows it under `through`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="summaries"
+    )
+    through = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="summary_of")
+    content = models.TextField()
+    model = models.CharField(max_length=64, blank=True)
+    # How many messages it stands for (the root down to `through`).
+    covers = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = SummaryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "summaries"
+
+    def __str__(self) -> str:
+        return f"Summary through {self.through_id}"
+
+    def as_dict(self) -> dict[str, Any]:
+        from conversations.render import render_markdown
+
+        return {
+            "id": str(self.id),
+            "through": str(self.through_id),
+            "content": self.content,
+            "covers": self.covers,
+            "html": render_markdown(self.content),
+        }
 
 
 def _share_token() -> str:

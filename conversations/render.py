@@ -11,18 +11,42 @@ reads right to left inside an English reply.
 import re
 from functools import lru_cache
 from html import escape, unescape
+from html.parser import HTMLParser
 from typing import Any
 
 import nh3
+from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
+from mdit_py_plugins.tasklists import tasklists_plugin
+from mdit_py_plugins.texmath import texmath_plugin
+from mdit_py_plugins.texmath.index import dollar_post, dollar_pre, make_inline_func
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+# Bump when the rendering changes: replies stored with an older version are rendered again.
+VERSION = 2
+
+# MathML, as latex2mathml (here) and Temml (static/js/render.js) write it: presentation
+# elements only, no links, no style (the Content-Security-Policy needs none).
+MATH_TAGS = {
+    "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msup", "msub", "msubsup",
+    "mfrac", "msqrt", "mroot", "mover", "munder", "munderover", "mtable", "mtr", "mtd",
+    "mstyle", "mpadded", "mphantom", "menclose", "merror", "mmultiscripts", "mprescripts",
+    "none",
+}  # fmt: skip
+MATH_ATTRIBUTES = {
+    "display", "displaystyle", "scriptlevel", "mathvariant", "stretchy", "fence", "form",
+    "separator", "accent", "accentunder", "largeop", "movablelimits", "symmetric", "lspace",
+    "rspace", "minsize", "maxsize", "linethickness", "width", "height", "depth", "voffset",
+    "columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines",
+    "frame", "notation",
+}  # fmt: skip
 TAGS = {
     "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "span",
+    "input", *MATH_TAGS,
 }  # fmt: skip
 _DIRECTED = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "th", "td"}
 ATTRIBUTES = {
@@ -31,11 +55,23 @@ ATTRIBUTES = {
     "span": {"class"},
     "pre": {"class"},
     "ol": {"start"},
-    **{tag: {"dir"} for tag in _DIRECTED - {"th", "td"}},
+    "ul": {"class"},
+    **{tag: {"dir"} for tag in _DIRECTED - {"th", "td", "li"}},
+    "li": {"dir", "class"},
     "th": {"dir", "class"},
     "td": {"dir", "class"},
+    # A task list's box: always a disabled checkbox, whatever the source said.
+    "input": {"checked"},
+    **{tag: MATH_ATTRIBUTES for tag in MATH_TAGS},
 }
+FORCED = {"input": {"type": "checkbox", "disabled": "disabled"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+
+# What one formula and one text may hold before math is shown as its source: a bound on
+# the converter's time and recursion (a model can write anything).
+MATH_MAX_CHARS = 5_000
+MATH_MAX_DEPTH = 40
+MATH_BUDGET = 50_000
 _formatter = HtmlFormatter(nowrap=True)
 
 
@@ -71,24 +107,135 @@ def _blocks(state: Any) -> None:
                 token.attrSet("class", f"align-{align.group(1)}")
 
 
+def _depth(tex: str) -> int:
+    deepest = depth = 0
+    for char in tex:
+        if char == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == "}":
+            depth -= 1
+    return deepest
+
+
+@lru_cache(maxsize=512)
+def _mathml(tex: str, display: bool) -> str | None:
+    """MathML for one formula, or None when it is too big, broken, or would be more than
+    presentation markup (`\\text{<b>}` comes out raw from the converter)."""
+    if len(tex) > MATH_MAX_CHARS or _depth(tex) > MATH_MAX_DEPTH:
+        return None
+    try:
+        mathml = latex_to_mathml(tex, display="block" if display else "inline")
+    except (Exception, RecursionError):
+        return None
+    tags = _Tags()
+    tags.feed(mathml)
+    return mathml if tags.found <= MATH_TAGS else None
+
+
+class _Tags(HTMLParser):
+    """The names of the elements in some markup (and "!" for a comment or declaration)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self.found.add(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.found.add(tag)
+
+    def handle_comment(self, data: str) -> None:
+        self.found.add("!")
+
+    def handle_decl(self, decl: str) -> None:
+        self.found.add("!")
+
+
+def _math(display: bool) -> Any:
+    def render(_renderer: Any, tokens: Any, idx: int, _options: Any, env: Any) -> str:
+        tex = tokens[idx].content
+        env["math"] = spent = env.get("math", 0) + len(tex)
+        mathml = _mathml(tex.strip(), display) if spent <= MATH_BUDGET else None
+        if mathml is None:  # shown as what was written
+            return f'<code class="math-source">{escape(tex)}</code>'
+        return mathml
+
+    return render
+
+
+# What may follow a display formula's closing delimiter on its line: an equation number.
+_AFTER_DISPLAY = re.compile(r"\s*(?:\([^)\s]+\))?\s*")
+_DISPLAY = (("$$", "$$"), ("\\[", "\\]"))
+_INLINE_DOUBLE: Any = {
+    "name": "math_inline_double",
+    "rex": re.compile(r"^\${2}([^$]*?[^\\])\${2}"),
+    "tmpl": "{0}",
+    "tag": "$$",
+    "pre": dollar_pre,
+    "post": dollar_post,
+}
+
+
+def _whole_lines(rule: Any) -> Any:
+    """A display-math block rule that takes only a formula ending its line: the plugin's
+    own would drop the words after `$$x$$` on the same line."""
+
+    def block(state: Any, start: int, end: int, silent: bool) -> bool:
+        src, pos = state.src, state.bMarks[start] + state.tShift[start]
+        for opening, closing in _DISPLAY:
+            if src.startswith(opening, pos):
+                close = src.find(closing, pos + len(opening))
+                line_end = src.find("\n", close)
+                rest = src[close + len(closing) : line_end if line_end >= 0 else len(src)]
+                if close < 0 or not _AFTER_DISPLAY.fullmatch(rest):
+                    return False
+        return bool(rule(state, start, end, silent))
+
+    return block
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight})
-    md.enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"html": False, "linkify": True, "highlight": _highlight})
+    md.enable(["table", "strikethrough", "linkify"])
     md.add_render_rule("image", _image_as_link)
+    # $…$, $$…$$, \(…\) and \[…\], as the browser's markdown-it-texmath reads them.
+    texmath_plugin(md, "dollars")
+    texmath_plugin(md, "brackets")
+    # `$$…$$` within a line is display math too (the browser's plugin has this rule).
+    md.inline.ruler.before("math_inline", "math_inline_double", make_inline_func(_INLINE_DOUBLE))
+    for name in ("math_inline", "math_single"):
+        md.add_render_rule(name, _math(display=False))
+    for name in ("math_block", "math_block_eqno", "math_inline_double"):
+        md.add_render_rule(name, _math(display=True))
+    for rule in md.block.ruler.__rules__:
+        if rule.name.startswith("math_block"):
+            rule.fn = _whole_lines(rule.fn)
+    tasklists_plugin(md)
     md.core.ruler.push("blocks", _blocks)
     return md
 
 
 def render_markdown(text: str) -> str:
-    html = _markdown().render(text)
+    html = _markdown().render(text, {})
     return nh3.clean(
         html,
         tags=TAGS,
         attributes=ATTRIBUTES,
+        set_tag_attribute_values=FORCED,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
     )
+
+
+def html_of(message: Any) -> str:
+    """A finished message's HTML: as stored when it ended, or rendered now if it was stored
+    by an older renderer (or never)."""
+    if message.rendered_version == VERSION:
+        return message.rendered
+    return render_markdown(message.content)
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations import frames, storage
 from conversations.models import Message, Share, with_files
-from conversations.render import render_markdown
+from conversations.render import html_of
 from conversations.views import conversation_for, wants_json
 from webchat import query
 from webchat.models import ChatModel, User
@@ -66,7 +66,7 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
         for attachment in message.files:
             attachment.shown_url = attachment.share_url(share.token)
         if message.role == Message.Role.ASSISTANT and message.status != Message.Status.STREAMING:
-            message.html = render_markdown(message.content)
+            message.html = html_of(message)
     system = next((m.params.get("system") for m in thread if m.params.get("system")), None)
     share.count_view()
     context = {

@@ -16,15 +16,16 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from conversations import files, storage
+from conversations import context, storage
 from conversations.models import Attachment, Conversation, Message, Said
 from webchat import grok
 from webchat.errors import InvalidRequest, ModelUnavailable, NotFound
 from webchat.models import ChatModel, UsageRecord
-from webchat.quotas import estimate_tokens
 
 # Where a new message goes: after the message on screen (the conversation's current leaf).
 AFTER_LEAF = "leaf"
+# How a summary of the turns left out is put to the model, after the system prompt.
+SUMMARY_PREFACE = "Summary of the earlier part of this conversation, which is not shown:\n\n"
 # The settings a person chooses per message (conversations/forms.py); everything else that
 # goes upstream comes from the model's defaults, applied afresh on every turn.
 PERSONAL = ("system", "temperature", "max_tokens")
@@ -65,6 +66,8 @@ class Turn:
     prefix: str = ""
     # The payload names these images; inline_images() puts their data in, off this thread.
     images: int = 0
+    # The prompt's estimated tokens (reserved), to learn from what the upstream counts.
+    estimate: int = 0
 
 
 def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Turn:
@@ -142,21 +145,6 @@ def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) ->
     return _store(conversation, history, None, model, params, channel, prefix=target.content)
 
 
-def prompt_tokens(history: Sequence[Said], content: str, system: str, images: int = 0) -> int:
-    """The estimate reserved for a prompt: the thread (its text files and PDFs included),
-    the new message, the system prompt, and a fixed estimate per image sent."""
-    texts = [_text_of(m) for m in history] + [content, system]
-    return estimate_tokens(texts) + images * settings.ATTACHMENT_IMAGE_TOKENS
-
-
-def _text_of(message: Said) -> str:
-    """A message's text as the model reads it: its words, then each text file fenced."""
-    documents = [
-        files.fence(a.name, a.text) for a in message.files if a.kind == Attachment.Kind.TEXT
-    ]
-    return "\n\n".join(part for part in (message.content, *documents) if part)
-
-
 def _store(
     conversation: Conversation,
     history: list[Said],
@@ -183,7 +171,7 @@ def _store(
     parent = Message(id=answered[-1].id, conversation=conversation) if answered else None
     path = history if content is None else [*history, Said(None, "user", content, tuple(sent))]
     system = asked.get("system") or ""
-    messages, images = _messages(model, path, system, max_tokens)
+    messages, images, estimate = _messages(model, path, system, max_tokens)
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.
         # Files an edit keeps are copied onto the new message: they count again.
@@ -192,7 +180,7 @@ def _store(
         record = UsageRecord.objects.reserve(
             user=conversation.owner,
             chat_model=model,
-            prompt_tokens=prompt_tokens(path, "", system, images),
+            prompt_tokens=estimate,
             max_tokens=max_tokens,
             n=n,
             conversation=conversation.id,
@@ -220,6 +208,7 @@ def _store(
         record.id,
         prefix,
         images,
+        estimate,
     )
 
 
@@ -234,35 +223,43 @@ def _params(model: ChatModel, requested: dict[str, Any], n: int) -> dict[str, An
 
 def _messages(
     model: ChatModel, path: Sequence[Said], system: str, max_tokens: int
-) -> tuple[list[dict[str, Any]], int]:
-    """The messages that go upstream, and how many images they carry.
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The messages that go upstream, how many images they carry, and their estimate.
 
-    A message with images becomes content parts: its text, then each image, named here by
-    its Attachment (inline_images() makes it a data URL: the files are read by the
-    generation, not in the database's thread). The API keeps nothing between calls, so
-    earlier images go again, the newest first, as many as the model's context holds beside
-    the text and the reply; an image left out (or any image, to a model that cannot read
-    them) is named in the text instead."""
-    room = model.context_window - max_tokens - prompt_tokens(path, "", system)
-    images_left = max(room, 0) // settings.ATTACHMENT_IMAGE_TOKENS if model.supports_vision else 0
+    What fits the model's context window goes (conversations.context): a summary joins the
+    system prompt. A message with images becomes content parts: its text, then each image,
+    named here by its Attachment (inline_images() makes it a data URL: the files are read
+    by the generation, not in the database's thread). The API keeps nothing between calls,
+    so earlier images go again, the newest first, as many as the room left holds; an image
+    left out (or any image, to a model that cannot read them) is named in the text."""
+    window = context.fit(model, path, system, max_tokens)
+    estimate = window.used
+    if window.summary is not None:
+        system = "\n\n".join(p for p in (system, SUMMARY_PREFACE + window.summary.content) if p)
+    sent = [m for m in window.sent if m.role != context.SUMMARY]
+    newest = context.turns_of(sent)[-1][0] if sent else None  # its images were counted
+    room = (window.room - window.used) // settings.ATTACHMENT_IMAGE_TOKENS
     images = 0
     messages: list[dict[str, Any]] = []
-    for message in reversed(path):
+    for message in reversed(sent):
         if message.role == Message.Role.ASSISTANT and not message.content:
             continue  # a failed reply has nothing to say
-        text, parts = _text_of(message), []
-        for image in (a for a in message.files if a.kind == Attachment.Kind.IMAGE):
-            if images < images_left:
+        text, parts = context.text_of(message), []
+        for image in context.images_of(message):
+            if model.supports_vision and (message is newest or room > 0):
                 parts.append({"type": "image_url", "image_url": {"url": image}})
-                images += 1
+                if message is not newest:
+                    room -= 1
+                    estimate += settings.ATTACHMENT_IMAGE_TOKENS
             else:
                 text += f"\n\n[An image, “{image.name}”, was attached here; it is not shown.]"
+        images += len(parts)
         content: Any = ([{"type": "text", "text": text}] if text else []) + parts if parts else text
         messages.append({"role": message.role, "content": content})
     if system:
         messages.append({"role": "system", "content": system})
     messages.reverse()
-    return messages, images
+    return messages, images, estimate
 
 
 def inline_images(payload: dict[str, Any]) -> dict[str, Any]:

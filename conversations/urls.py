@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import attachments, shares, views
+from conversations import attachments, shares, summaries, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("conversations/more/", views.more, name="conversations-more"),
     path("search/", views.search, name="search"),
     path("c/<uuid:id>/composer/", views.composer, name="conversation-composer"),
+    path("c/<uuid:id>/summarize/", summaries.summarize, name="conversation-summarize"),
     path("c/<uuid:id>/attachments/", attachments.upload, name="attachment-upload"),
     path("c/<uuid:id>/attachments/<uuid:attachment_id>/", attachments.download, name="attachment"),
     path(

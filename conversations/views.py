@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import frames, turns
+from conversations import context, frames
 from conversations.models import Attachment, Conversation, Feedback, Message
-from conversations.render import plain_text, render_markdown
+from conversations.render import html_of, plain_text, render_markdown
 from webchat import query, quotas
 from webchat.errors import InvalidRequest, NotFound
 from webchat.models import ChatModel, UsageRecord, User
@@ -80,9 +80,15 @@ def _thread(conversation: Conversation, prices: dict[str, ChatModel]) -> list[Me
     thread = conversation.thread()
     replies = [m for m in thread if m.role == Message.Role.ASSISTANT]
     ratings = dict(Feedback.objects.filter(message__in=replies).values_list("message_id", "rating"))
+    for message in thread:
+        # What the model would read of it (conversations/context.py), for the page's gauge.
+        message.tokens = context.tokens(context.text_of(message))
+        if message.summary is not None:
+            message.summary.html = render_markdown(message.summary.content)
+            message.summary.tokens = context.tokens(message.summary.content)
     for message in replies:
         if message.status != Message.Status.STREAMING:
-            message.html = render_markdown(message.content)
+            message.html = html_of(message)
         model = prices.get(message.model)
         message.model_name = model.display_name if model else message.model
         message.usage_title = _usage_title(message, model)
@@ -118,6 +124,7 @@ def client_config() -> dict[str, Any]:
             "export_md": url("conversation-export", "md"),
             "export_json": url("conversation-export", "json"),
             "composer": url("conversation-composer"),
+            "summarize": url("conversation-summarize"),
             "attachments": url("attachment-upload"),
             "socket": "/" + frames.CHAT_SOCKET.replace("<uuid:id>", "{id}"),
             "login": reverse("login"),
@@ -132,6 +139,7 @@ def client_config() -> dict[str, Any]:
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "attachments_per_message": settings.ATTACHMENTS_PER_MESSAGE,
         "attachment_max_bytes": int(settings.ATTACHMENT_MAX_MB * 1_000_000),
+        "image_tokens": settings.ATTACHMENT_IMAGE_TOKENS,
     }
 
 
@@ -155,7 +163,7 @@ def allowance(user: User, thread: list[Message], model: ChatModel | None) -> dic
     system = (last.params.get("system") if last else None) or (
         model.defaults().get("system") if model else None
     )
-    prompt = turns.prompt_tokens(thread, "", system or "")
+    prompt = context.prompt_estimate(model, thread, system or "") if model else 0
     can_send = quotas.reply_tokens(left["left"], prompt, 1, quotas.MIN_REPLY_TOKENS) > 0
     resets = left["resets_today"] if left["binding"] == "day" else left["resets_month"]
     until = f"{timezone.localtime(resets):%b %-d, %H:%M}"

@@ -33,6 +33,7 @@ STRANGER = {
     "conversation-feedback": "404",
     "conversation-export": "404",
     "conversation-composer": "404",
+    "conversation-summarize": "404",
     "attachment": "404",
     "attachment-upload": "404",
     "attachment-remove": "404",

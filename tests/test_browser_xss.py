@@ -19,7 +19,10 @@ INSPECT = """() => {
   for (const el of document.querySelectorAll("#thread .content *")) {
     const tag = el.tagName.toLowerCase();
     if (["script", "img", "iframe", "svg", "object", "embed", "style", "link", "meta", "base",
-         "form", "math", "video", "audio", "input"].includes(tag)) bad.push(tag);
+         "form", "video", "audio"].includes(tag)) bad.push(tag);
+    // A task list's box is a disabled checkbox; math is MathML, with no link in it.
+    if (tag === "input" && !(el.type === "checkbox" && el.disabled)) bad.push(tag);
+    if (el.closest("math") && (tag === "a" || el.hasAttribute("href"))) bad.push(`${tag} in math`);
     if (tag === "button" && !el.parentElement.classList.contains("code-bar")) bad.push(tag);
     for (const attr of el.getAttributeNames()) {
       if (attr.startsWith("on")) bad.push(`${tag}[${attr}]`);

@@ -39,7 +39,7 @@ def test_the_thread_follows_the_current_leaf(conversation: Conversation) -> None
     assert conversation.thread()[-1] == second
 
 
-def test_the_thread_and_its_files_load_in_two_queries_however_long(
+def test_the_thread_its_files_and_summaries_load_in_three_queries_however_long(
     conversation: Conversation,
 ) -> None:
     leaf = None
@@ -47,7 +47,7 @@ def test_the_thread_and_its_files_load_in_two_queries_however_long(
         (leaf,) = turn(conversation, f"message {i}", leaf)
     with CaptureQueriesContext(connection) as queries:
         thread = conversation.thread()
-    assert len(thread) == 120 and len(queries) == 2
+    assert len(thread) == 120 and len(queries) == 3
     assert all(m.files == [] for m in thread)
 
 

@@ -65,7 +65,7 @@ async def test_max_tokens_ends_with_length() -> None:
         ("413", "upstream_bad_request"),
         ("429-retry-long", "upstream_rate_limited"),
         ("xai-400-key", "upstream_auth"),
-        ("xai-400-context", "upstream_bad_request"),
+        ("xai-400-context", "context_too_long"),
         ("xai-401", "upstream_auth"),
         ("xai-403", "upstream_auth"),
         ("xai-404", "upstream_bad_request"),

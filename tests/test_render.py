@@ -2,7 +2,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conversations.render import ATTRIBUTES, TAGS, render_markdown
+from conversations.render import ATTRIBUTES, FORCED, TAGS, render_markdown
+from tests import math_corpus
 from tests.xss_corpus import CORPUS
 
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
@@ -25,12 +26,13 @@ def inspect(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.found
 
 
-@pytest.mark.parametrize("source", CORPUS)
+@pytest.mark.parametrize("source", CORPUS + math_corpus.CORPUS)
 def test_nothing_hostile_survives_the_server_renderer(source: str) -> None:
     for tag, attrs in inspect(render_markdown(source)):
         assert tag in TAGS, f"<{tag}> from {source!r}"
         for name, value in attrs.items():
-            assert name in ATTRIBUTES.get(tag, set()) or (tag == "a" and name == "rel"), name
+            allowed = ATTRIBUTES.get(tag, set()) | set(FORCED.get(tag, {}))
+            assert name in allowed or (tag == "a" and name == "rel"), name
             if name == "href":
                 href = (value or "").strip().lower()
                 assert href.startswith(SAFE_SCHEMES) or ":" not in href.split("/")[0], href
@@ -97,3 +99,50 @@ def test_plain_text_is_what_a_reader_sees() -> None:
     assert plain_text("# Title\n\n**bold** and `code` & <b>tags</b>") == (
         "Title bold and code & <b>tags</b>"
     )
+
+
+@pytest.mark.parametrize("source", math_corpus.VALID)
+def test_math_becomes_mathml(source: str) -> None:
+    html = render_markdown(source)
+    assert "<math" in html and "<strong>after</strong>" in html
+    assert "math-source" not in html and "$" not in html
+
+
+@pytest.mark.parametrize("source", math_corpus.BROKEN + math_corpus.HOSTILE)
+def test_broken_or_hostile_math_is_inert_and_the_rest_of_the_reply_intact(source: str) -> None:
+    html = render_markdown(source)
+    assert "<strong>after</strong>" in html
+    found = inspect(html)
+    assert not any("href" in attrs for tag, attrs in found if tag != "a")
+    assert not any(tag == "a" for tag, _ in found), "no link comes out of a formula"
+    assert not any("style" in attrs or "class" in attrs for tag, attrs in found if tag != "code")
+    assert "javascript" not in html.replace("javascript:alert", "")
+
+
+def test_display_math_and_inline_math_keep_their_mode() -> None:
+    assert '<math display="block">' in render_markdown("$$x$$")
+    assert '<math display="inline">' in render_markdown("a $x$ b")
+
+
+def test_math_past_its_bounds_is_shown_as_its_source() -> None:
+    html = render_markdown("$" + "{" * 50 + "x" + "}" * 50 + "$")
+    assert '<code class="math-source">' in html and "<math" not in html
+    many = render_markdown("".join(f"$x_{{{i}}} + y^{{{i}}} = z_{{{i}}}$ " for i in range(3000)))
+    assert many.count("<math") > 100 and '<code class="math-source">' in many  # the budget
+
+
+def test_bare_urls_become_links_with_the_same_rel() -> None:
+    html = render_markdown("see https://example.com/a?b=1 and www.example.org.")
+    assert (
+        '<a href="https://example.com/a?b=1" rel="noopener noreferrer nofollow">'
+        "https://example.com/a?b=1</a>" in html
+    )
+    assert 'href="http://www.example.org"' in html
+    assert "<a" not in render_markdown("`https://example.com` and javascript:alert(1)")
+
+
+def test_task_lists_are_disabled_checkboxes() -> None:
+    html = render_markdown("- [ ] to do\n- [x] done\n\n- <input type=text> [x] no")
+    assert html.count('type="checkbox"') == 2 and html.count('disabled="disabled"') == 2
+    assert html.count(" checked") == 1
+    assert 'type="text"' not in html

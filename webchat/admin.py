@@ -87,6 +87,8 @@ class ChatModelAdmin(StorableText, admin.ModelAdmin):
     list_editable = ("enabled", "position")
     list_filter = ("enabled", "supports_reasoning", "supports_vision")
     search_fields = ("slug", "display_name", "upstream_id")
+    # Learned from the upstream's counts (conversations/context.py), not set by hand.
+    readonly_fields = ("prompt_ratio",)
 
 
 @admin.register(Plan)

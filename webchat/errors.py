@@ -117,6 +117,8 @@ class UpstreamError(ChatError):
     ) -> None:
         super().__init__(message, code=code, retry_after=retry_after)
         self.status = status
+        # The prompt's tokens as the upstream counted them, when its error says.
+        self.prompt_tokens: int | None = None
 
     def __repr__(self) -> str:
         return f"UpstreamError({self.code!r}, {self.message!r}, status={self.status})"

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
@@ -114,6 +115,7 @@ _MESSAGES = {
     "An administrator needs to top it up.",
     "upstream_unavailable": "The model service is not answering right now. Please try again.",
     "upstream_protocol": "The model service sent a reply that could not be read.",
+    "context_too_long": "This conversation is too long for the model.",
 }
 
 
@@ -154,11 +156,15 @@ def map_http_error(status: int, body: bytes, headers: httpx.Headers | None = Non
     if status == 408 or status >= 500:
         return error("upstream_unavailable")
     if "maximum prompt length" in lowered or ("context" in lowered and "length" in lowered):
-        return error(
-            "upstream_bad_request",
-            "This conversation is too long for the model. Start a new one or pick a model "
-            "with a larger context.",
+        too_long = error(
+            "context_too_long",
+            "This conversation is too long for the model. Summarize the earlier messages "
+            "and try again, or pick a model with a larger context.",
         )
+        # "…but the request contains 150000 tokens": what the upstream counted.
+        counted = re.search(r"contains\s+(\d+)\s+tokens", lowered)
+        too_long.prompt_tokens = int(counted.group(1)) if counted else None
+        return too_long
     if status == 404:
         return error("upstream_bad_request", "The model service does not offer this model.")
     if status == 413:

@@ -1,4 +1,5 @@
 import json
+import logging
 import math
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,8 @@ from django.utils import timezone
 
 from webchat import grok, quotas
 from webchat.errors import QuotaError
+
+log = logging.getLogger(__name__)
 
 
 class Plan(models.Model):
@@ -121,6 +124,29 @@ class ChatModelQuerySet(models.QuerySet["ChatModel"]):
     def enabled(self) -> "ChatModelQuerySet":
         return self.filter(enabled=True)
 
+    def observe_prompt(self, model: "ChatModel", estimated: int, reported: int) -> float:
+        """Correct the model's prompt estimate by what the upstream counted: at once when it
+        counted more (the estimate must never fall short of the context window), slowly
+        when less, never below the plain estimate. Written only when it moves by 2%."""
+        if estimated <= 0 or reported <= 0:
+            return model.prompt_ratio
+        observed = model.prompt_ratio * reported / estimated
+        if reported > estimated:
+            log.warning(
+                "prompt estimate for %s fell short: %d estimated, %d counted upstream",
+                model.slug,
+                estimated,
+                reported,
+            )
+            ratio = observed * 1.05
+        else:
+            ratio = 0.9 * model.prompt_ratio + 0.1 * observed
+        ratio = min(max(ratio, 1.0), 4.0)
+        if abs(ratio - model.prompt_ratio) > 0.02 * model.prompt_ratio:
+            self.filter(pk=model.pk).update(prompt_ratio=ratio)
+            model.prompt_ratio = ratio
+        return model.prompt_ratio
+
 
 class ChatModel(models.Model):
     """One entry of the model catalog: what users pick and what is sent upstream."""
@@ -152,6 +178,12 @@ class ChatModel(models.Model):
         default=False, help_text="Sends its reasoning text (reasoning_content) while it thinks."
     )
     supports_vision = models.BooleanField(default=False)
+    # The upstream's prompt tokens per estimated one (webchat.quotas.estimate_tokens), as
+    # observed: the context window is filled by the corrected estimate.
+    prompt_ratio = models.FloatField(
+        default=1.0,
+        help_text="Upstream prompt tokens per estimated token, learned from the replies.",
+    )
 
     objects = ChatModelQuerySet.as_manager()
 

@@ -64,7 +64,11 @@ export class Attachments {
   }
 
   hasImages() {
-    return this.items.some((item) => item.kind === "image");
+    return this.imageCount() > 0;
+  }
+
+  imageCount() {
+    return this.items.filter((item) => item.kind === "image").length;
   }
 
   // Files from the picker, the clipboard or a drop.

@@ -5,10 +5,11 @@
 // dialog.js (the page's own dialogs and menus).
 
 import { Composer } from "./composer.js";
+import { ContextGauge, estimateTokens } from "./context.js";
 import { ask, openMenu, trapFocus, viewImage } from "./dialog.js";
 import { Header } from "./header.js";
 import { pageConfig, post } from "./http.js";
-import { downloadCode } from "./render.js";
+import { downloadCode, sanitize } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { SearchDialog } from "./search.js";
 import { Sidebar } from "./sidebar.js";
@@ -35,6 +36,7 @@ const sidebar = new Sidebar(config, {
   showError,
 });
 const header = new Header(config, sidebar, showError);
+const gauge = new ContextGauge(thread, composer, config, { summarize: (button) => summarize(button) });
 const search = new SearchDialog(config.urls.search);
 let conversationId = chat.dataset.conversation || null;
 let socket = null;
@@ -55,6 +57,7 @@ function refreshControls() {
   composer.busy(thread.streamingIds().length > 0);
   composer.checkVision();
   header.shareable(Boolean(conversationId) && !thread.isEmpty());
+  gauge.update();
 }
 
 // A send that will not happen: its message leaves the thread, its text the composer keeps.
@@ -248,6 +251,60 @@ function newVersion(article, frame) {
   scroller.toEnd();
 }
 
+// --- Summaries ---------------------------------------------------------------------------
+// The model writes a summary of what it no longer reads (or, to retry a request it found
+// too long, of everything before the last question); it stands in for those messages.
+async function summarize(button, failed = null) {
+  if (composer.streaming) {
+    showError("Wait for the reply being written, or stop it first.", { whileStreaming: true });
+    return false;
+  }
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = "Summarizing…";
+  const leaves = thread.element.querySelectorAll("article.message[data-id]:not([data-status=sending])");
+  const fields = {
+    leaf: failed ? failed.dataset.id : leaves[leaves.length - 1]?.dataset.id,
+    model: composer.model.value,
+    system: composer.form.querySelector("#system").value,
+    max_tokens: composer.form.querySelector("#max-tokens").value,
+  };
+  if (failed) fields.retry = "1";
+  try {
+    const { summary } = await post(config.url("summarize", conversationId), fields);
+    showSummary(summary);
+    showError("");
+    return true;
+  } catch (error) {
+    showError(error.message);
+    return false;
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
+    gauge.update();
+  }
+}
+
+function showSummary(summary) {
+  thread.element.querySelector(`aside.summary[data-through="${CSS.escape(summary.through)}"]`)?.remove();
+  const aside = document.createElement("aside");
+  aside.className = "summary";
+  aside.dataset.id = summary.id;
+  aside.dataset.through = summary.through;
+  aside.dataset.tokens = String(estimateTokens(summary.content));
+  const details = document.createElement("details");
+  const title = document.createElement("summary");
+  title.textContent = `Summary of ${summary.covers} earlier message${summary.covers === 1 ? "" : "s"}: the model reads it in their place`;
+  const content = document.createElement("div");
+  content.className = "content markdown";
+  content.innerHTML = sanitize(summary.html);
+  details.append(title, content);
+  aside.append(details);
+  const through = thread.article(summary.through);
+  const after = through?.closest(".candidates") || through;
+  if (after) after.after(aside);
+}
+
 // --- The thread's buttons ----------------------------------------------------------------
 // Show another branch in place: the server renders the thread through it.
 async function switchTo(messageId, focusClass) {
@@ -408,6 +465,9 @@ thread.element.addEventListener("click", (event) => {
   else if (is("regenerate")) newVersion(article, { type: "regenerate", message: article.dataset.id });
   else if (is("regenerate-with")) regenerateWith(article, button);
   else if (is("continue")) newVersion(article, { type: "continue", message: article.dataset.id });
+  else if (is("summarize-retry")) {
+    summarize(button, article).then((done) => done && newVersion(article, { type: "regenerate", message: article.dataset.id }));
+  }
   else if (is("feedback")) rate(article, button);
   else if (is("pick")) switchTo(article.dataset.id, "prev");
   else if (is("prev") || is("next")) {
@@ -486,6 +546,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 composer.stopButton.addEventListener("click", () => socket?.send({ type: "stop" }));
+// The gauge follows what is written, the files, the model and the settings.
+composer.form.addEventListener("input", () => gauge.update());
 // The sidebar's field: typing there is searching as you type, in the dialog.
 for (const dialog of document.querySelectorAll("dialog")) trapFocus(dialog);
 document.querySelector("form[action$='/logout/']")?.addEventListener("submit", () => composer.forgetDrafts());

@@ -42,7 +42,10 @@ export class Composer {
     this.files = new Attachments(form.querySelector("#attachments"), config, {
       conversation,
       showError,
-      changed: () => this.checkVision(),
+      changed: () => {
+        this.checkVision();
+        this.form.dispatchEvent(new Event("input")); // what the model will read has changed
+      },
     });
     this.files.keepIn(this.filesKey());
     this.model.addEventListener("change", () => this.checkVision());

@@ -2,13 +2,35 @@
 // markdown-it with raw HTML escaped, then DOMPurify keeping the same tags and attributes.
 // Images become links and are never loaded; links get rel="noopener noreferrer nofollow".
 // Table alignment becomes a class (the Content-Security-Policy refuses style attributes)
-// and every block reads in its own direction (dir="auto").
+// and every block reads in its own direction (dir="auto"). Math becomes MathML (Temml, as
+// latex2mathml does on the server), code is highlighted as it streams (highlight.js, its
+// classes renamed to Pygments' so the colours are the server's), bare URLs become links
+// and `- [ ]` items disabled checkboxes.
 
+const MATH_TAGS = [
+  "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msup", "msub", "msubsup",
+  "mfrac", "msqrt", "mroot", "mover", "munder", "munderover", "mtable", "mtr", "mtd",
+  "mstyle", "mpadded", "mphantom", "menclose", "merror", "mmultiscripts", "mprescripts",
+  "none",
+];
+const MATH_ATTRIBUTES = [
+  "display", "displaystyle", "scriptlevel", "mathvariant", "stretchy", "fence", "form",
+  "separator", "accent", "accentunder", "largeop", "movablelimits", "symmetric", "lspace",
+  "rspace", "minsize", "maxsize", "linethickness", "width", "height", "depth", "voffset",
+  "columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines",
+  "frame", "notation",
+];
 const TAGS = [
   "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
   "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "span",
+  "input", ...MATH_TAGS,
 ];
-const ATTRIBUTES = ["href", "title", "class", "start", "dir"];
+const ATTRIBUTES = ["href", "title", "class", "start", "dir", "checked", ...MATH_ATTRIBUTES];
+const MATHML = "http://www.w3.org/1998/Math/MathML";
+// The same bounds as render.py: past them a formula is shown as its source.
+const MATH_MAX_CHARS = 5000;
+const MATH_MAX_DEPTH = 40;
+const MATH_BUDGET = 50000;
 const SAFE_URL = /^(?:(?:https?|mailto):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i;
 const DIRECTED = new Set(["paragraph_open", "heading_open", "list_item_open", "blockquote_open", "th_open", "td_open"]);
 const ALIGNED = new Set(["th_open", "td_open"]);
@@ -31,17 +53,110 @@ function blocks(state) {
   walk(state.tokens);
 }
 
+function depth(tex) {
+  let deepest = 0;
+  let level = 0;
+  for (const char of tex) {
+    if (char === "{") deepest = Math.max(deepest, ++level);
+    else if (char === "}") level--;
+  }
+  return deepest;
+}
+
+function math(display) {
+  return (tokens, index, _options, env) => {
+    const tex = tokens[index].content;
+    env.math = (env.math || 0) + tex.length;
+    if (env.math <= MATH_BUDGET && tex.length <= MATH_MAX_CHARS && depth(tex) <= MATH_MAX_DEPTH) {
+      try {
+        const mathml = window.temml.renderToString(tex.trim(), { displayMode: display, throwOnError: true, trust: false });
+        // Its inline styles (a matrix's padding) would only be refused by the CSP, loudly.
+        return mathml.replace(/ style="[^"]*"/g, "");
+      } catch {
+        // shown as written, below
+      }
+    }
+    return `<code class="math-source">${markdown.utils.escapeHtml(tex)}</code>`;
+  };
+}
+
+// highlight.js scopes → the Pygments classes static/css/pygments.css colours.
+const SCOPES = {
+  keyword: "k", built_in: "nb", type: "kt", literal: "kc", number: "m", operator: "o",
+  punctuation: "p", property: "py", regexp: "sr", string: "s", "char.escape": "se",
+  subst: "si", symbol: "ss", variable: "nv", "template-variable": "vi", comment: "c",
+  doctag: "sd", meta: "cp", section: "gh", tag: "nt", name: "nt", attr: "na", attribute: "na",
+  "selector-tag": "nt", "selector-class": "nc", "selector-id": "ni", emphasis: "ge",
+  strong: "gs", quote: "c1", deletion: "gd", addition: "gi", params: "",
+};
+
+function pygmentsClass(classes) {
+  const [first, ...rest] = classes.split(" ");
+  const scope = first.replace(/^hljs-/, "");
+  if (scope === "title") return rest.includes("class_") ? "nc" : "nf";
+  return Object.hasOwn(SCOPES, scope) ? SCOPES[scope] : "";
+}
+
+function highlight(code, language) {
+  const name = language.trim();
+  if (!name || !window.hljs?.getLanguage(name)) return "";
+  try {
+    const { value } = window.hljs.highlight(code, { language: name, ignoreIllegals: true });
+    return value.replace(/<span class="([^"]*)">/g, (_, classes) => `<span class="${pygmentsClass(classes)}">`);
+  } catch {
+    return "";
+  }
+}
+
+// A display formula only where it ends its line (render.py's `_whole_lines`): the
+// plugin's block rule would drop the words after `$$x$$` on the same line.
+const AFTER_DISPLAY = /^\s*(?:\([^)\s]+\))?\s*$/;
+const DISPLAY = [["$$", "$$"], ["\\[", "\\]"]];
+
+function wholeLines(rule) {
+  return (state, start, end, silent) => {
+    const src = state.src;
+    const pos = state.bMarks[start] + state.tShift[start];
+    for (const [opening, closing] of DISPLAY) {
+      if (!src.startsWith(opening, pos)) continue;
+      const close = src.indexOf(closing, pos + opening.length);
+      const lineEnd = src.indexOf("\n", close);
+      const rest = src.slice(close + closing.length, lineEnd >= 0 ? lineEnd : src.length);
+      if (close < 0 || !AFTER_DISPLAY.test(rest)) return false;
+    }
+    return rule(state, start, end, silent);
+  };
+}
+
 function parser() {
   if (markdown === null) {
-    markdown = window.markdownit({ html: false, linkify: false, typographer: false });
+    markdown = window.markdownit({ html: false, linkify: true, typographer: false, highlight });
     const escape = markdown.utils.escapeHtml;
     markdown.renderer.rules.image = (tokens, index) => {
       const token = tokens[index];
       return `<a href="${escape(token.attrGet("src") || "")}">${escape(token.content || "image")}</a>`;
     };
+    // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
+    markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
+    for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false);
+    for (const name of ["math_block", "math_block_eqno", "math_inline_double"]) {
+      markdown.renderer.rules[name] = math(true);
+    }
+    for (const rule of markdown.block.ruler.__rules__) {
+      if (rule.name.startsWith("math_block")) rule.fn = wholeLines(rule.fn);
+    }
+    markdown.use(window.markdownitTaskLists);
     markdown.core.ruler.push("blocks", blocks);
     window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
       if (node.tagName === "A") node.setAttribute("rel", "noopener noreferrer nofollow");
+      // Temml's own classes on math, never one a formula names (\\class{…}).
+      if (node.namespaceURI === MATHML && /(?:^|\s)(?!tml-)\S/.test(node.getAttribute("class") || "")) {
+        node.removeAttribute("class");
+      }
+      if (node.tagName === "INPUT") {
+        node.setAttribute("type", "checkbox");
+        node.setAttribute("disabled", "disabled");
+      }
     });
   }
   return markdown;
@@ -58,7 +173,7 @@ export function sanitize(html) {
 }
 
 export function renderMarkdown(text) {
-  return sanitize(parser().render(text));
+  return sanitize(parser().render(text, {}));
 }
 
 const EXTENSIONS = {
@@ -221,7 +336,16 @@ export class StreamedMessage {
       stopped: "Stopped.",
       interrupted: "Interrupted: the server stopped while writing this reply.",
     };
-    if (frame.status === "error") this.note(frame.error?.message || "This reply failed.", true);
+    if (frame.status === "error") {
+      const note = this.note(frame.error?.message || "This reply failed.", true);
+      if (frame.error?.code === "context_too_long") {
+        const retry = document.createElement("button");
+        retry.type = "button";
+        retry.className = "link summarize-retry";
+        retry.textContent = "Summarize and retry";
+        note.append(" ", retry);
+      }
+    }
     else if (frame.finish_reason === "length") this.note("Cut short: the reply reached its length limit.");
     else this.note(notes[frame.status] || "");
   }

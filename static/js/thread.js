@@ -132,7 +132,7 @@ export class Thread {
     let node = article;
     while (node) {
       const next = node.nextElementSibling;
-      if (node.matches("article.message, .candidates")) {
+      if (node.matches("article.message, .candidates, aside.summary, .context-marker")) {
         this.streams.delete(node.dataset.id);
         node.remove();
         removed.push(node);

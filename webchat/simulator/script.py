@@ -12,6 +12,8 @@ connection; nothing here touches the network.
     [sim echo]                          the reply lists the messages it received
     [sim repeat]                        the reply is the message itself, minus the directive
     [sim stamp]                         each word is the time it was sent (for benchmarks)
+    [sim context=4000]                  a prompt over 4,000 tokens is refused, as xAI does
+    [sim token-scale=3]                 each prompt token counts 3 (an undercounting estimate)
 
 A user message may be content parts (GROK_API.md §8). Images are refused, as the upstream
 refuses them, for a model that cannot read them (VISION_MODELS) and when they are not a
@@ -209,6 +211,14 @@ def _decode_image(url: Any) -> str | None:
         return None
 
 
+def prompt_tokens(messages: list[dict[str, Any]], options: dict[str, str]) -> int:
+    """The simulator's count: a token a word, 3 a message, 1,000 an image (by its tiles)."""
+    count = sum(len(text_of(m.get("content", "")).split()) for m in messages)
+    count += 3 * len(messages)
+    count += 1000 * sum(len(images_of(m.get("content"))) for m in messages)
+    return count * int(options.get("token-scale", 1))
+
+
 def _bad_request(message: str) -> Whole:
     body = {"success": False, "error": {"code": "bad_request", "message": message}}
     return Whole(400, json.dumps(body).encode())
@@ -231,6 +241,14 @@ def answer(
     seen = seen_images(payload)
     if isinstance(seen, Whole):
         return seen
+    counted = prompt_tokens(payload["messages"], options)
+    if "context" in options and counted > int(options["context"]):
+        message = (
+            f"This model's maximum prompt length is {options['context']} but the request "
+            f"contains {counted} tokens."
+        )
+        body = {"code": "Client specified an invalid argument", "error": message}
+        return Whole(400, json.dumps(body).encode())
     fault = options.get("fault", "")
     stall = float(options.get("stall", 3600))
     if fault == "reset":
@@ -267,9 +285,10 @@ class _Reply:
                 if m.get("role") != "system"
             )
             system = next((m.get("content") for m in messages if m.get("role") == "system"), None)
-            seen = " ".join(f"{k}={payload.get(k)}" for k in ("temperature", "max_tokens", "n"))
+            params = " ".join(f"{k}={payload.get(k)}" for k in ("temperature", "max_tokens", "n"))
             texts = [
-                f"I received {len(messages)} messages. {summary}. System: {system}. Params: {seen}."
+                f"I received {len(messages)} messages. {summary}. System: {system}. "
+                f"Params: {params}."
             ] * n
         else:
             words = int(options.get("words", pace.default_words))
@@ -285,15 +304,12 @@ class _Reply:
         self.reasoning: list[str] = []
         if self.model.startswith(REASONING_MODELS):
             self.reasoning = tokenize(compose_reply("think " + prompt, 20, seed + 99))
-        prompt_tokens = sum(len(text_of(m.get("content", "")).split()) for m in messages)
-        prompt_tokens += 3 * len(messages)
-        # An image costs tokens by its tiles; the simulator says 1,000 for each.
-        prompt_tokens += 1000 * sum(len(images_of(m.get("content"))) for m in messages)
         completion_tokens = sum(len(p) for p in self.pieces)
+        prompt = prompt_tokens(messages, options)
         self.usage = {
-            "prompt_tokens": prompt_tokens,
+            "prompt_tokens": prompt,
             "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
+            "total_tokens": prompt + completion_tokens,
         }
         self.id = f"foaicmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())

@@ -1,0 +1,110 @@
+"""Math and the rest of a reply's markdown in Chromium: rendered as it streams (Temml,
+highlight.js, linkify, task lists under DOMPurify), then replaced by the server's rendering.
+Every prefix of a formula, as a stream shows it, renders without breaking the rest; hostile
+math stays inert; the Content-Security-Policy is not touched (no violation is reported)."""
+
+from typing import Any
+
+import pytest
+
+from tests import math_corpus
+from tests.helpers import say, share_link, sign_up
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+# Renders each text and each of its prefixes (cut every few characters, as deltas arrive)
+# with the page's own renderer; reports anything unsafe and what the whole text became.
+PREFIXES = """async (texts) => {
+  const src = document.querySelector('script[type=module][src*="chat"]').src;
+  const { renderMarkdown } = await import(new URL("render.js", src).href);
+  const host = document.createElement("div");
+  host.className = "markdown";
+  document.body.append(host);
+  const unsafe = (root) => {
+    const bad = [];
+    for (const el of root.querySelectorAll("*")) {
+      const tag = el.localName;
+      if (["script", "img", "iframe", "svg", "style", "a"].includes(tag) && !(tag === "a" && el.closest("p, li"))) bad.push(tag);
+      if (tag === "a" && el.closest("math")) bad.push("a in math");
+      for (const attr of el.getAttributeNames()) {
+        if (attr.startsWith("on") || attr === "style" || (attr === "href" && tag !== "a")) bad.push(`${tag}[${attr}]`);
+      }
+      if (tag === "input" && !(el.type === "checkbox" && el.disabled)) bad.push("input");
+      if (el.namespaceURI === "http://www.w3.org/1998/Math/MathML" && /(?:^|\\s)(?!tml-)\\S/.test(el.getAttribute("class") || "")) bad.push(`${tag}.class`);
+    }
+    return bad;
+  };
+  const results = [];
+  for (const text of texts) {
+    const bad = [];
+    const step = Math.max(1, Math.floor(text.length / 60));
+    for (let end = 1; end <= text.length; end += step) {
+      host.innerHTML = renderMarkdown(text.slice(0, end));
+      bad.push(...unsafe(host));
+    }
+    host.innerHTML = renderMarkdown(text);
+    bad.push(...unsafe(host));
+    results.push({
+      bad,
+      math: host.querySelectorAll("math").length,
+      source: host.querySelectorAll("code.math-source").length,
+      after: [...host.querySelectorAll("strong")].some((s) => s.textContent === "after"),
+    });
+  }
+  host.remove();
+  return results;
+}"""
+
+
+def test_math_renders_while_streaming_and_hostile_math_stays_inert(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "euler")
+    results = page.evaluate(PREFIXES, math_corpus.CORPUS)
+    for source, result in zip(math_corpus.CORPUS, results, strict=True):
+        assert result["bad"] == [], (source[:60], result["bad"][:5])
+        assert result["after"], source[:60]  # the rest of the reply is intact
+    for source, result in zip(math_corpus.VALID, results, strict=False):
+        assert result["math"] >= 1 and result["source"] == 0, source
+    assert page.problems == [] and page.foreign == []
+
+
+def test_a_streamed_reply_shows_math_links_tasks_and_colours_before_it_ends(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "gauss")
+    reply = (
+        "Sum $\\sum_{i=1}^{n} i$ and \\(x^2\\), see https://example.com/docs now.\n\n"
+        "- [x] done\n- [ ] todo\n\n```python\ndef f(x):\n    return 'y'\n```\n\n"
+        + " ".join(["more"] * 60)
+    )
+    page.fill("#prompt", f"[sim repeat delay=40] {reply}")
+    page.press("#prompt", "Enter")
+    streaming = 'article.message.assistant[data-status="streaming"]'
+    page.wait_for_selector(f"{streaming} .content pre code span.k", timeout=15_000)
+    live_view = page.locator(streaming)
+    assert live_view.locator("math").count() == 2
+    link = live_view.locator('.content a[href="https://example.com/docs"]')
+    assert link.get_attribute("rel") == "noopener noreferrer nofollow"
+    assert live_view.locator("input[type=checkbox][disabled]").count() == 2
+    # The keyword's colour while streaming is the server's (Pygments' `.k`).
+    colour = live_view.locator("pre code span.k").first.evaluate("e => getComputedStyle(e).color")
+    page.wait_for_selector(streaming, state="detached", timeout=30_000)
+    done = page.locator("article.message.assistant").last
+    assert done.locator("math").count() == 2
+    assert (
+        done.locator("pre code span.k").first.evaluate("e => getComputedStyle(e).color") == colour
+    )
+    page.reload()
+    assert page.locator("article.message.assistant math").count() == 2
+    assert page.problems == [] and page.foreign == []
+
+
+def test_math_shows_on_the_share_page(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "noether")
+    say(page, "[sim repeat] The identity $e^{i\\pi}+1=0$ holds.")
+    link = share_link(page)
+    page.goto(link)
+    assert page.locator(".message.assistant math").count() == 1
+    assert page.problems == []
