@@ -40,6 +40,9 @@ class Conversation(models.Model):
     current_leaf = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A temporary chat: not listed, not searched, deleted when its page is left (its
+    # ledger rows stay); the cleanup deletes any left behind.
+    temporary = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -370,6 +373,27 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_rating_display()} on {self.message_id}"
+
+
+class SavedPrompt(models.Model):
+    """A person's named prompt, put in the composer by typing `/` and its name."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_prompts"
+    )
+    name = models.CharField(max_length=80)
+    text = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="one_prompt_per_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class SummaryQuerySet(models.QuerySet["Summary"]):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import attachments, shares, summaries, views
+from conversations import attachments, preferences, shares, summaries, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -32,4 +32,8 @@ urlpatterns = [
         name="share-attachment",
     ),
     path("shares/", shares.listing, name="shares"),
+    path("settings/", preferences.page, name="settings"),
+    path("settings/prompts/", preferences.save_prompt, name="prompt-create"),
+    path("settings/prompts/<int:id>/", preferences.save_prompt, name="prompt-save"),
+    path("settings/prompts/<int:id>/delete/", preferences.delete_prompt, name="prompt-delete"),
 ]

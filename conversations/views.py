@@ -43,12 +43,22 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
     prices = {m.slug: m for m in catalog}
     thread = _thread(conversation, prices) if conversation is not None else []
     last = next((m for m in reversed(thread) if m.role == Message.Role.ASSISTANT), None)
-    selected = last.model if last else (models[0].slug if models else "")
-    # The conversation's system prompt and temperature carry over to the next message;
-    # max_tokens and n are asked for per message.
-    params = {
-        k: v for k, v in (last.params if last else {}).items() if k in ("system", "temperature")
-    }
+    user = request.user
+    enabled = {m.slug for m in models}
+    if last:
+        selected = last.model
+        # The conversation's system prompt and temperature carry over to the next message;
+        # max_tokens and n are asked for per message.
+        params = {k: v for k, v in last.params.items() if k in ("system", "temperature")}
+    else:
+        # A new conversation starts from the person's own defaults (/settings/).
+        first = models[0].slug if models else ""
+        selected = user.default_model if user.default_model in enabled else first
+        params = {
+            "system": user.custom_instructions,
+            "temperature": user.default_temperature,
+            "max_tokens": user.default_max_tokens,
+        }
     plan = request.user.plan
     return {
         "allowance": allowance(request.user, thread, prices.get(selected)),
@@ -69,7 +79,11 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
             "assistant": Message(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE),
         },
         # The person's id keys what the page keeps in the tab (drafts) to them.
-        "client": {**client_config(), "user": request.user.pk},
+        "client": {
+            **client_config(),
+            "user": request.user.pk,
+            "prompts": list(request.user.saved_prompts.values("name", "text")),
+        },
     }
 
 
@@ -189,8 +203,10 @@ def composer(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
 
 def _listed(user: Any) -> Any:
     """The conversations the sidebar lists: those with a message or a title (one made for
-    a file that was never sent is not worth a line; the cleanup deletes it)."""
-    return Conversation.objects.owned_by(user).filter(~Q(title="") | Q(current_leaf__isnull=False))
+    a file that was never sent is not worth a line; the cleanup deletes it), and not
+    temporary."""
+    mine = Conversation.objects.owned_by(user).filter(temporary=False)
+    return mine.filter(~Q(title="") | Q(current_leaf__isnull=False))
 
 
 def _sidebar_page(user: Any, before: datetime | None = None) -> list[Conversation]:
@@ -235,7 +251,9 @@ def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
 @require_POST
 @login_required
 def create(request: HttpRequest) -> HttpResponse:
-    conversation = Conversation.objects.create(owner=request.user)
+    """A new conversation; `temporary=1` for a temporary chat."""
+    temporary = request.POST.get("temporary") == "1"
+    conversation = Conversation.objects.create(owner=request.user, temporary=temporary)
     url = conversation.get_absolute_url()
     if wants_json(request):
         return JsonResponse({"id": str(conversation.id), "url": url}, status=201)
@@ -392,7 +410,7 @@ def search(request: HttpRequest) -> HttpResponse:
     words = asked["q"][:200]
     results, page = [], None
     if words:
-        mine = Conversation.objects.owned_by(request.user)
+        mine = Conversation.objects.owned_by(request.user).filter(temporary=False)
         matches = mine.filter(
             Q(title__icontains=words) | Q(messages__content__icontains=words)
         ).distinct()

@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from conversations.models import Attachment, Conversation, Message, Share
+from conversations.models import Attachment, Conversation, Message, SavedPrompt, Share
 from tests.helpers import add_exchange, logged_in, open_socket
 from webchat.models import User
 
@@ -34,6 +34,10 @@ STRANGER = {
     "conversation-export": "404",
     "conversation-composer": "404",
     "conversation-summarize": "404",
+    "prompt-save": "404",
+    "prompt-delete": "404",
+    "prompt-create": "own",
+    "settings": "own",
     "attachment": "404",
     "attachment-upload": "404",
     "attachment-remove": "404",
@@ -114,7 +118,9 @@ def victim(alice: User) -> dict[str, Any]:
     )
     attachment.file.save("secret.txt", ContentFile(b"my secret file"), save=False)
     attachment.save()
+    prompt = SavedPrompt.objects.create(owner=alice, name="secret", text="my secret prompt")
     return {
+        "prompt": prompt,
         "conversation": conversation,
         "message": reply,
         "attachment": attachment,
@@ -128,6 +134,7 @@ def _url(route: str, victim: dict[str, Any]) -> str:
     url = "/" + route
     url = url.replace("<uuid:id>", str(victim["id"])).replace("<str:token>", victim["token"])
     url = url.replace("<uuid:attachment_id>", str(victim["attachment"].id))
+    url = url.replace("<int:id>", str(victim["prompt"].id))
     url = url.replace("^(?P<provider_id>[^/]+)/", "sso/")
     url = url.replace("<uidb64>", victim["uid"]).replace("<token>", "c4w-0123456789abcdef")
     return url.replace("<str:fmt>", "md")
@@ -155,6 +162,7 @@ def test_a_stranger_cannot_reach_or_change_anything_by_id(
     assert conversation.messages.count() == 2
     assert Share.objects.active().filter(token=victim["token"]).exists()
     assert conversation.attachments.get().file.read() == b"my secret file"
+    assert SavedPrompt.objects.get(pk=victim["prompt"].id).text == "my secret prompt"
     alice = conversation.owner
     assert alice.is_active and alice.check_password("correct horse battery")
 

@@ -348,7 +348,9 @@ def test_cleanattachments_deletes_old_uploads_never_sent(
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("cleanattachments", stdout=out)
-    assert "Deleted 1 upload never sent and 1 empty conversation" in out.getvalue()
+    assert (
+        "Deleted 1 upload never sent, 1 empty conversation and 0 temporary chats." in out.getvalue()
+    )
     assert set(Attachment.objects.values_list("name", flat=True)) == {"fresh.txt", "sent.txt"}
     assert set(Conversation.objects.all()) == {conversation, recent}
     assert not path.exists()

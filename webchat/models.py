@@ -90,6 +90,14 @@ class User(AbstractUser):
     bonus_tokens = models.PositiveIntegerField(
         default=0, help_text="Tokens granted on top of the plan's monthly allowance."
     )
+    # The person's own defaults: a new conversation starts from them (its own settings,
+    # once it has some, win).
+    default_model = models.CharField(max_length=64, blank=True)
+    custom_instructions = models.TextField(
+        blank=True, help_text="The system prompt of the person's new conversations."
+    )
+    default_temperature = models.FloatField(null=True, blank=True)
+    default_max_tokens = models.PositiveIntegerField(null=True, blank=True)
 
     objects = UserManager()
 

@@ -6,9 +6,10 @@
 
 import { Composer } from "./composer.js";
 import { ContextGauge, estimateTokens } from "./context.js";
+import { PromptPicker } from "./prompts.js";
 import { ask, openMenu, trapFocus, viewImage } from "./dialog.js";
 import { Header } from "./header.js";
-import { pageConfig, post } from "./http.js";
+import { csrfToken, pageConfig, post } from "./http.js";
 import { downloadCode, sanitize } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { SearchDialog } from "./search.js";
@@ -27,6 +28,7 @@ const composer = new Composer(document.getElementById("composer"), config, chat.
   showError,
   threadHasImages: () => Boolean(document.querySelector("#thread .attachments img")),
 });
+new PromptPicker(composer, config.prompts || []);
 const models = Object.fromEntries([...composer.model.options].map((o) => [o.value, o.textContent]));
 const thread = new Thread(document.getElementById("thread"), models);
 const scroller = new Scroller(document.getElementById("scroller"), thread.element, document.getElementById("jump"));
@@ -39,6 +41,23 @@ const header = new Header(config, sidebar, showError);
 const gauge = new ContextGauge(thread, composer, config, { summarize: (button) => summarize(button) });
 const search = new SearchDialog(config.urls.search);
 let conversationId = chat.dataset.conversation || null;
+// A temporary chat: made as one, kept out of the sidebar, deleted when the page is left.
+let temporary = chat.dataset.temporary === "true";
+const temporaryToggle = document.getElementById("temporary");
+temporaryToggle?.addEventListener("click", () => {
+  temporary = !temporary;
+  temporaryToggle.setAttribute("aria-pressed", String(temporary));
+  document.getElementById("temporary-note").hidden = !temporary;
+});
+window.addEventListener("pagehide", () => {
+  if (!temporary || !conversationId) return;
+  fetch(config.url("delete", conversationId), {
+    method: "POST",
+    headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    credentials: "same-origin",
+    keepalive: true,
+  });
+});
 let socket = null;
 // A new version this page asked for (regenerate, continue, edit): the versions already at
 // its place, so its ‹ n/n › arrows show as soon as it starts, and the messages it took off
@@ -178,13 +197,14 @@ let creating = null;
 
 async function ensureConversation() {
   if (conversationId) return;
-  creating ??= post(config.urls.create)
+  creating ??= post(config.urls.create, temporary ? { temporary: "1" } : {})
     .then((created) => {
       conversationId = created.id;
       chat.dataset.conversation = created.id;
       composer.belongsTo(created.id);
       header.show(created.id);
-      sidebar.add(created.id, "New chat");
+      temporaryToggle?.remove();
+      if (!temporary) sidebar.add(created.id, "New chat");
       history.replaceState(null, "", created.url);
       connect();
     })

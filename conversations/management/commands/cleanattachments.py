@@ -1,5 +1,6 @@
-"""Delete uploads that were never sent with a message, once they are old enough, and the
-conversations that were made for them and hold no message.
+"""Delete uploads that were never sent with a message, once they are old enough, the
+conversations that were made for them and hold no message, and temporary chats left
+behind (their page deletes them when it is left; a closed laptop may not have).
 
 Run it from cron (README "Attachments"): `manage.py cleanattachments` every hour.
 """
@@ -18,7 +19,7 @@ from conversations.models import Attachment, Conversation
 class Command(BaseCommand):
     help = (
         "Delete attachments uploaded but never sent, older than ATTACHMENT_UNSENT_HOURS, "
-        "and conversations of that age with no message."
+        "conversations of that age with no message, and temporary chats idle that long."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -49,7 +50,11 @@ class Command(BaseCommand):
                 conversations += 1
         # Each takes its file with it (conversations/signals.py); none sent meanwhile.
         count = Attachment.objects.filter(created__lt=before).delete_unsent()
+        # The ledger keeps their rows: they name the conversation by id, not by key.
+        left = Conversation.objects.filter(temporary=True, updated__lt=before)
+        temporary = len([c.delete() for c in left.only("pk")])
         self.stdout.write(
-            f"Deleted {count} upload{'' if count == 1 else 's'} never sent and "
-            f"{conversations} empty conversation{'' if conversations == 1 else 's'}."
+            f"Deleted {count} upload{'' if count == 1 else 's'} never sent, "
+            f"{conversations} empty conversation{'' if conversations == 1 else 's'} and "
+            f"{temporary} temporary chat{'' if temporary == 1 else 's'}."
         )

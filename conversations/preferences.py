@@ -1,0 +1,140 @@
+"""A person's own defaults and saved prompts: the settings page (`/settings/`).
+
+New conversations start from the defaults (conversations.views._chat_context); a saved
+prompt goes into the composer by typing `/` and part of its name (static/js/prompts.js).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from conversations.models import SavedPrompt
+from webchat.models import ChatModel
+
+# The most prompts one person keeps (they all go to the chat page).
+MAX_PROMPTS = 200
+
+
+class DefaultsForm(forms.Form):
+    default_model = forms.ChoiceField(label="Default model", required=False)
+    custom_instructions = forms.CharField(
+        label="Custom instructions",
+        required=False,
+        strip=False,
+        max_length=settings.CHAT_MAX_MESSAGE_CHARS,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The system prompt your new conversations start with.",
+    )
+    default_temperature = forms.FloatField(
+        label="Temperature",
+        required=False,
+        min_value=0,
+        max_value=2,
+        widget=forms.NumberInput(attrs={"step": "0.1", "placeholder": "model default"}),
+    )
+    default_max_tokens = forms.IntegerField(
+        label="Max tokens",
+        required=False,
+        min_value=1,
+        widget=forms.NumberInput(attrs={"placeholder": "model default"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        models = ChatModel.objects.enabled().values_list("slug", "display_name")
+        self.fields["default_model"].choices = [("", "The site's first model"), *models]
+
+
+class PromptForm(forms.ModelForm):
+    text = forms.CharField(
+        max_length=settings.CHAT_MAX_MESSAGE_CHARS,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    class Meta:
+        model = SavedPrompt
+        fields = ["name", "text"]
+        help_texts = {"name": "Type / and the name in the composer to insert it."}
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        mine = SavedPrompt.objects.filter(owner=self.instance.owner_id, name=name)
+        if mine.exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("You already have a prompt with this name.")
+        return name
+
+
+def _page(
+    request: HttpRequest,
+    defaults: DefaultsForm | None = None,
+    refused: PromptForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    user = request.user
+    initial = {
+        "default_model": user.default_model,
+        "custom_instructions": user.custom_instructions,
+        "default_temperature": user.default_temperature,
+        "default_max_tokens": user.default_max_tokens,
+    }
+    # A refused form is shown with its errors, in place of the one it came from.
+    refused_id = refused.instance.pk if refused is not None else None
+    prompts = [
+        (p, refused if p.pk == refused_id else PromptForm(instance=p, prefix=f"p{p.pk}"))
+        for p in user.saved_prompts.all()
+    ]
+    new = refused if refused is not None and refused_id is None else PromptForm(prefix="new")
+    context = {
+        "defaults": defaults or DefaultsForm(initial=initial),
+        "new_prompt": new,
+        "prompts": prompts,
+        "saved": request.GET.get("saved", ""),
+    }
+    return render(request, "account/settings.html", context, status=status)
+
+
+@login_required
+def page(request: HttpRequest) -> HttpResponse:
+    """The person's defaults (GET shows them, POST saves them) and saved prompts."""
+    if request.method != "POST":
+        return _page(request)
+    form = DefaultsForm(request.POST)
+    if not form.is_valid():
+        return _page(request, defaults=form, status=400)
+    user = request.user
+    for name, value in form.cleaned_data.items():
+        setattr(user, name, value)
+    user.save(update_fields=list(form.cleaned_data))
+    return redirect(f"{request.path}?saved=defaults")
+
+
+@require_POST
+@login_required
+def save_prompt(request: HttpRequest, id: int | None = None) -> HttpResponse:
+    """A new saved prompt (no id) or a change to one of the person's own."""
+    user = request.user
+    prompt = get_object_or_404(user.saved_prompts, pk=id) if id is not None else None
+    prompt = prompt or SavedPrompt(owner=user)
+    form = PromptForm(request.POST, instance=prompt, prefix=f"p{id}" if id else "new")
+    if id is None and user.saved_prompts.count() >= MAX_PROMPTS:
+        form.add_error(None, f"You can keep at most {MAX_PROMPTS} prompts.")
+    if not form.is_valid():
+        return _page(request, refused=form, status=400)
+    form.save()
+    return redirect(f"{reverse('settings')}?saved=prompt#prompts")
+
+
+@require_POST
+@login_required
+def delete_prompt(request: HttpRequest, id: int) -> HttpResponse:
+    get_object_or_404(request.user.saved_prompts, pk=id).delete()
+    return redirect(f"{reverse('settings')}?saved=deleted#prompts")
