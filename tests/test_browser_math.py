@@ -17,7 +17,8 @@ pytestmark = pytest.mark.browser
 # with the page's own renderer; reports anything unsafe and what the whole text became.
 PREFIXES = """async (texts) => {
   const src = document.querySelector('script[type=module][src*="chat"]').src;
-  const { renderMarkdown } = await import(new URL("render.js", src).href);
+  const { loadExtras, renderMarkdown } = await import(new URL("render.js", src).href);
+  await loadExtras();
   const host = document.createElement("div");
   host.className = "markdown";
   document.body.append(host);
@@ -89,7 +90,11 @@ def test_a_streamed_reply_shows_math_links_tasks_and_colours_before_it_ends(
     assert link.get_attribute("rel") == "noopener noreferrer nofollow"
     assert live_view.locator("input[type=checkbox][disabled]").count() == 2
     # The keyword's colour while streaming is the server's (Pygments' `.k`).
-    colour = live_view.locator("pre code span.k").first.evaluate("e => getComputedStyle(e).color")
+    colour = page.evaluate(
+        "s => getComputedStyle(document.querySelector(s + ' pre code span.k')).color",
+        streaming,
+    )
+    assert colour.startswith("rgb")
     page.wait_for_selector(streaming, state="detached", timeout=30_000)
     done = page.locator("article.message.assistant").last
     assert done.locator("math").count() == 2

@@ -1,5 +1,6 @@
 """webchat.grok against the simulator over real loopback HTTP: events, errors, retries."""
 
+import uuid
 from typing import Any
 
 import pytest
@@ -181,20 +182,19 @@ async def test_a_stall_mid_stream_times_out_and_is_not_retried(
 async def test_faults_mid_stream_keep_what_arrived(
     fault: str, code: str, simulator: Simulator
 ) -> None:
-    before = len(simulator.requests)
     seen: list[sse.Event] = []
+    asked = f"{uuid.uuid4()} [sim fault={fault} words=10]"
     with pytest.raises(UpstreamError) as caught:
         async for event in grok.stream_chat(
-            {
-                "model": "grok-3",
-                "messages": [{"role": "user", "content": f"[sim fault={fault} words=10]"}],
-            }
+            {"model": "grok-3", "messages": [{"role": "user", "content": asked}]}
         ):
             seen.append(event)
     assert caught.value.code == code
     if fault != "html":
         assert text(seen)
-    assert len(simulator.requests) == before + 1  # never retried once a 200 began
+    # Never retried once a 200 began (the simulator keeps its last 200 requests).
+    sent = [r for r in simulator.requests if r["messages"][0]["content"] == asked]
+    assert len(sent) == 1
 
 
 async def test_a_refused_connection_is_upstream_unavailable(settings: Any) -> None:

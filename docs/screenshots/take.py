@@ -1,4 +1,5 @@
-"""Screenshots for the README: `make screenshots` (needs Debian's chromium)."""
+"""Screenshots for the README: `make screenshots` (needs Debian's chromium), or some of
+them: `python docs/screenshots/take.py math context`."""
 
 import io
 import sys
@@ -29,6 +30,14 @@ def main() -> None:
                 base_url=server.url, viewport={"width": 1280, "height": 820}
             ).new_page()
             page.context.add_cookies(cookies)
+            only = sys.argv[1:]
+            if only:
+                for name in only:
+                    if name == "context":
+                        context(page, server)
+                    else:
+                        {"math": math, "attachments": attachments}[name](page)
+                return
             page.goto("/")
             for prompt in (
                 "How do I greet someone in Python? Show me the code. [sim words=45 delay=2]",
@@ -82,6 +91,8 @@ def main() -> None:
             time.sleep(0.4)
             phone.screenshot(path=str(HERE / "phone-drawer.png"))
             attachments(page)
+            math(page)
+            context(page, server)
             browser.close()
     finally:
         server.stop()
@@ -134,6 +145,53 @@ def attachments(page: Any) -> None:
     page.fill("#prompt", "And how does it compare with this report?")
     time.sleep(0.3)
     page.screenshot(path=str(HERE / "attachments.png"))
+
+
+MATH = r"""The **Gaussian integral**, solved with a trick of Poisson's:
+
+$$\int_{-\infty}^{\infty} e^{-x^2}\,dx = \sqrt{\pi}$$
+
+Square it, \(I^2 = \iint e^{-(x^2+y^2)}\,dx\,dy\), and switch to polar coordinates:
+
+\[I^2 = \int_0^{2\pi}\!\int_0^{\infty} e^{-r^2}\, r\,dr\,d\theta = \pi\]
+
+- [x] the rotation matrix $R = \begin{pmatrix}\cos\theta & -\sin\theta\\ \sin\theta & \cos\theta\end{pmatrix}$ keeps areas
+- [ ] the same for $\sum_{n=1}^{\infty} \frac{1}{n^2} = \frac{\pi^2}{6}$ next time"""
+
+
+def math(page: Any) -> None:
+    page.goto("/")
+    page.fill("#prompt", f"[sim repeat delay=2] {MATH}")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-status=\"streaming\"]') && "
+        "document.querySelectorAll('article.message.assistant math').length > 3"
+    )
+    time.sleep(0.3)
+    page.screenshot(path=str(HERE / "math.png"))
+
+
+def context(page: Any, server: LiveServer) -> None:
+    """A long conversation on a model of a small window: the marker and the gauge."""
+    page.goto("/settings/")
+    page.select_option("#id_default_model", "grok-3")
+    page.fill("#id_default_max_tokens", "200")
+    page.click("#defaults button[type=submit]")
+    server.query("UPDATE webchat_chatmodel SET context_window = 900 WHERE slug = 'grok-3'")
+    page.goto("/")
+    for i, topic in enumerate(["tides", "eclipses", "seasons", "auroras", "comets", "meteors"]):
+        page.fill("#prompt", f"Tell me about {topic}. [sim words=60 delay=1 context=1200]")
+        page.press("#prompt", "Enter")
+        page.wait_for_function(
+            "n => document.querySelectorAll('article.message.assistant').length === n && "
+            "!document.querySelector('[data-status=\"streaming\"]')",
+            arg=i + 1,
+        )
+    page.fill("#prompt", "And which of them can I see tonight?")
+    page.locator("#thread .context-marker").wait_for()
+    page.locator("#thread .context-marker").scroll_into_view_if_needed()
+    time.sleep(0.3)
+    page.screenshot(path=str(HERE / "context.png"))
 
 
 if __name__ == "__main__":

@@ -128,6 +128,43 @@ function wholeLines(rule) {
   };
 }
 
+// Temml (with markdown-it-texmath) and highlight.js are fetched the first time a reply
+// being streamed needs them (a finished reply is the server's rendering): until then its
+// math shows as written and its code uncoloured, and a page without either loads neither.
+const extras = {};
+let hooked = false;
+
+function load(kind) {
+  if (!extras[kind]) {
+    const urls = (document.querySelector('meta[name="render-extras"]')?.dataset[kind] || "").split(" ").filter(Boolean);
+    extras[kind] = urls.reduce(
+      (previous, url) =>
+        previous.then(
+          () =>
+            new Promise((resolve, reject) => {
+              const script = document.createElement("script");
+              script.src = url;
+              script.onload = resolve;
+              script.onerror = reject;
+              document.head.append(script);
+            }),
+        ),
+      Promise.resolve(),
+    ).then(() => {
+      markdown = null; // made again with them, for the next delta
+    });
+  }
+  return extras[kind];
+}
+
+// Both at once (the tests render with everything in place).
+export function loadExtras() {
+  return Promise.all([load("math"), load("code")]);
+}
+
+const MAYBE_MATH = /\$|\\[([]/;
+const MAYBE_CODE = /```[ \t]*[\w+#.-]/;
+
 function parser() {
   if (markdown === null) {
     markdown = window.markdownit({ html: false, linkify: true, typographer: false, highlight });
@@ -136,20 +173,25 @@ function parser() {
       const token = tokens[index];
       return `<a href="${escape(token.attrGet("src") || "")}">${escape(token.content || "image")}</a>`;
     };
-    // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
-    markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
-    for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false);
-    for (const name of ["math_block", "math_block_eqno", "math_inline_double"]) {
-      markdown.renderer.rules[name] = math(true);
-    }
-    for (const rule of markdown.block.ruler.__rules__) {
-      if (rule.name.startsWith("math_block")) rule.fn = wholeLines(rule.fn);
+    if (window.texmath && window.temml) {
+      // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
+      markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
+      for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false);
+      for (const name of ["math_block", "math_block_eqno", "math_inline_double"]) {
+        markdown.renderer.rules[name] = math(true);
+      }
+      for (const rule of markdown.block.ruler.__rules__) {
+        if (rule.name.startsWith("math_block")) rule.fn = wholeLines(rule.fn);
+      }
     }
     markdown.use(window.markdownitTaskLists);
     markdown.core.ruler.push("blocks", blocks);
+  }
+  if (!hooked) {
+    hooked = true;
     window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
       if (node.tagName === "A") node.setAttribute("rel", "noopener noreferrer nofollow");
-      // Temml's own classes on math, never one a formula names (\\class{…}).
+      // Temml's own classes on math, never one a formula names (\class{…}).
       if (node.namespaceURI === MATHML && /(?:^|\s)(?!tml-)\S/.test(node.getAttribute("class") || "")) {
         node.removeAttribute("class");
       }
@@ -173,6 +215,8 @@ export function sanitize(html) {
 }
 
 export function renderMarkdown(text) {
+  if (!window.temml && MAYBE_MATH.test(text)) load("math").catch(() => {});
+  if (!window.hljs && MAYBE_CODE.test(text)) load("code").catch(() => {});
   return sanitize(parser().render(text, {}));
 }
 
