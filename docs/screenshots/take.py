@@ -155,7 +155,7 @@ Square it, \(I^2 = \iint e^{-(x^2+y^2)}\,dx\,dy\), and switch to polar coordinat
 
 \[I^2 = \int_0^{2\pi}\!\int_0^{\infty} e^{-r^2}\, r\,dr\,d\theta = \pi\]
 
-- [x] a rotation keeps areas: $\\det R_\\theta = \\cos^2\\theta + \\sin^2\\theta = 1$
+- [x] a rotation keeps areas: $\det R_\theta = \cos^2\theta + \sin^2\theta = 1$
 - [ ] the same for $\sum_{n=1}^{\infty} \frac{1}{n^2} = \frac{\pi^2}{6}$ next time"""
 
 
