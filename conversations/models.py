@@ -500,6 +500,8 @@ class Share(models.Model):
                 parent=parent,
                 role=message.role,
                 content=message.content,
+                rendered=message.rendered,
+                rendered_version=message.rendered_version,
                 reasoning=message.reasoning,
                 model=message.model,
                 params={

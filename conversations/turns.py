@@ -200,8 +200,12 @@ def _store(
             replies = conversation.add_regeneration(parent=parent, content=prefix, **options)
     if prefix:
         storage.stored(conversation.owner)  # a whole copy at once: count afresh next time
+    announced = None
+    if user_message is not None:
+        # What the model reads of it, files included: the page's context gauge counts it.
+        announced = {**user_message.as_dict(), "tokens": context.tokens(context.text_of(path[-1]))}
     return Turn(
-        user_message.as_dict() if user_message else None,
+        announced,
         [str(r.id) for r in replies],
         model,
         _payload(model, messages, asked),

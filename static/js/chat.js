@@ -99,6 +99,7 @@ const handlers = {
     }
     if (article) {
       article.dataset.parent = frame.message.parent || "";
+      if (frame.message.tokens) article.dataset.tokens = String(frame.message.tokens);
       thread.addActions(article);
       if (branching?.kind === "edit" && branching.clientId === frame.client_id) {
         thread.setSiblings(article, [...branching.siblings, frame.message.id]);

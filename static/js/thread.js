@@ -4,6 +4,7 @@
 // server's own rendering of the thread (conversations/_thread.html) when a branch changes.
 
 import { fileIcon, formatSize } from "./attachments.js";
+import { estimateTokens } from "./context.js";
 import { decorateCode, sanitize, StreamedMessage } from "./render.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -209,6 +210,7 @@ export class Thread {
     entry.done(frame);
     this.streams.delete(frame.message);
     const article = this.article(frame.message);
+    article.dataset.tokens = String(estimateTokens(entry.text)); // as the server counts it
     if (frame.usage) {
       const { prompt_tokens: prompt, completion_tokens: completion } = frame.usage;
       article.title = `${prompt.toLocaleString("en")} prompt + ${completion.toLocaleString("en")} completion tokens`;
