@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -18,7 +20,13 @@ class MessageAdmin(StorableText, admin.ModelAdmin):
     list_display = ("id", "conversation", "role", "model", "status", "created")
     list_filter = ("role", "status", "model")
     raw_id_fields = ("conversation", "parent")
-    readonly_fields = ("seq", "channel", "lease_until")
+    readonly_fields = ("seq", "channel", "lease_until", "rendered", "rendered_version")
+
+    def save_model(self, request: Any, obj: Message, form: Any, change: bool) -> None:
+        # Its stored rendering is of the old text: the page renders the new one.
+        if "content" in form.changed_data:
+            obj.rendered, obj.rendered_version = "", 0
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Feedback)

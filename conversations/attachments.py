@@ -32,7 +32,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import files, storage
+from conversations import context, files, storage
 from conversations.models import Attachment, Conversation, Share
 from conversations.views import conversation_for
 from webchat.errors import ChatError, InvalidRequest, Unavailable
@@ -59,7 +59,11 @@ async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
         # Cancelled (the client left), the reading process is killed before this returns.
         processed = await files.process_apart(name, data, files.Limits.from_settings())
     attachment = await sync_to_async(_keep)(user, conversation.pk, name, processed)
-    return JsonResponse(attachment.as_dict(), status=201)
+    # What the model will read of a text file or PDF: the composer's context gauge counts it.
+    text = files.fence(attachment.name, attachment.text) if attachment.text else ""
+    return JsonResponse(
+        {**attachment.as_dict(), "tokens": context.tokens(text) if text else 0}, status=201
+    )
 
 
 class _Gate:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from conversations import frames
+from conversations import frames, render
 from conversations.models import Message
 from conversations.resume import ResumeBuffer
 
@@ -133,7 +133,10 @@ class Follower:
         self.buffer.finish(snapshot["message"])
         error = (message.error_code, message.error_message) if message.error_code else None
         await self.send(frames.encode(snapshot))
-        await self.send(frames.encode(frames.done(message, message.status, error=error)))
+        # The stored rendering (or, from an older renderer, a new one off the event loop).
+        html = await asyncio.to_thread(render.html_of, message)
+        done = frames.done(message, message.status, error=error, html=html)
+        await self.send(frames.encode(done))
 
     async def _deliver(self, snapshot: dict[str, Any]) -> None:
         """The snapshot, then the held frames it does not cover: no gap, no duplicate."""

@@ -315,6 +315,9 @@ class Generation:
             status = Message.Status.ERROR
         else:
             status = Message.Status.COMPLETE
+        # Rendered off the event loop and off the database's thread (math takes its time).
+        for reply in self.replies:
+            reply.html = await asyncio.to_thread(render.render_markdown, reply.content)
         await self._save(status, error)
         if error is not None:
             await self._publish(error.frame())
@@ -345,7 +348,8 @@ class Generation:
             completion = estimate_completion(self.replies)
         # What the upstream counted corrects the model's estimate (conversations.context).
         counted = prompt if prompt is not None else (error.prompt_tokens if error else None)
-        if counted and self.turn.estimate:
+        # Learned from text alone: an image's fixed estimate says nothing of the text's.
+        if counted and self.turn.estimate and not self.turn.images:
             ChatModel.objects.observe_prompt(self.model, self.turn.estimate, counted)
         first = self._first_delta
         UsageRecord.objects.settle(
@@ -364,7 +368,6 @@ class Generation:
             usage = self.usage
             if reply.thought_ms is None and reply.reasoning:
                 reply.thought_ms = self._elapsed_ms()  # it only thought (stopped, or failed)
-            reply.html = render.render_markdown(reply.content)
             Message.objects.filter(pk=reply.id).update(
                 content=reply.content,
                 rendered=reply.html,

@@ -43,6 +43,9 @@ class Conversation(models.Model):
     # A temporary chat: not listed, not searched, deleted when its page is left (its
     # ledger rows stay); the cleanup deletes any left behind.
     temporary = models.BooleanField(default=False)
+    # A temporary chat's latest page (a random token per page opened): the page that
+    # leaves deletes it only if no page opened it since (a reload, another tab).
+    visit = models.CharField(max_length=32, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -106,7 +109,9 @@ class Conversation(models.Model):
         files = Attachment.objects.by_message([row[0] for row in path], defer_text=False)
         said = [Said(row[0], row[2], row[3], tuple(files.get(row[0], ()))) for row in path]
         if summary is not None:
-            said.insert(0, Said(summary.id, "summary", summary.content))
+            # In the place of the message it was made through: a new message after the
+            # summary (an edit of the next one) is that message's child.
+            said.insert(0, Said(summary.through_id, "summary", summary.content))
         return said
 
     def switch_to(self, message: "Message") -> "Message":

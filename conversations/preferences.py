@@ -19,8 +19,9 @@ from django.views.decorators.http import require_POST
 from conversations.models import SavedPrompt
 from webchat.models import ChatModel
 
-# The most prompts one person keeps (they all go to the chat page).
-MAX_PROMPTS = 200
+# The most prompts one person keeps, and the longest: they all go with every chat page.
+MAX_PROMPTS = 100
+MAX_PROMPT_CHARS = 4_000
 
 
 class DefaultsForm(forms.Form):
@@ -44,6 +45,7 @@ class DefaultsForm(forms.Form):
         label="Max tokens",
         required=False,
         min_value=1,
+        max_value=1_000_000,
         widget=forms.NumberInput(attrs={"placeholder": "model default"}),
     )
 
@@ -55,7 +57,7 @@ class DefaultsForm(forms.Form):
 
 class PromptForm(forms.ModelForm):
     text = forms.CharField(
-        max_length=settings.CHAT_MAX_MESSAGE_CHARS,
+        max_length=MAX_PROMPT_CHARS,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )

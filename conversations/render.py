@@ -11,8 +11,8 @@ reads right to left inside an English reply.
 import re
 from functools import lru_cache
 from html import escape, unescape
-from html.parser import HTMLParser
 from typing import Any
+from xml.etree import ElementTree
 
 import nh3
 from latex2mathml.converter import convert as latex_to_mathml
@@ -26,7 +26,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 # Bump when the rendering changes: replies stored with an older version are rendered again.
-VERSION = 2
+VERSION = 3
 
 # MathML, as latex2mathml (here) and Temml (static/js/render.js) write it: presentation
 # elements only, no links, no style (the Content-Security-Policy needs none).
@@ -69,9 +69,9 @@ URL_SCHEMES = {"http", "https", "mailto"}
 
 # What one formula and one text may hold before math is shown as its source: a bound on
 # the converter's time and recursion (a model can write anything).
-MATH_MAX_CHARS = 5_000
+MATH_MAX_CHARS = 2_000
 MATH_MAX_DEPTH = 40
-MATH_BUDGET = 50_000
+MATH_BUDGET = 20_000
 _formatter = HtmlFormatter(nowrap=True)
 
 
@@ -120,37 +120,54 @@ def _depth(tex: str) -> int:
 
 @lru_cache(maxsize=512)
 def _mathml(tex: str, display: bool) -> str | None:
-    """MathML for one formula, or None when it is too big, broken, or would be more than
-    presentation markup (`\\text{<b>}` comes out raw from the converter)."""
+    """MathML for one formula, or None when it is too big, broken, or more than
+    presentation markup: the converter copies `\\text{…}` out raw, so its output is read
+    as XML and written again from the tree, text escaped, MathML elements and attributes
+    only, lengths bounded. An unknown command or a link is refused, as Temml refuses it."""
     if len(tex) > MATH_MAX_CHARS or _depth(tex) > MATH_MAX_DEPTH:
         return None
     try:
-        mathml = latex_to_mathml(tex, display="block" if display else "inline")
+        converted = latex_to_mathml(tex, display="block" if display else "inline")
+        # The converter's own output: no DOCTYPE can come before its <math>, so nothing
+        # here can declare an entity.
+        tree = ElementTree.fromstring(converted)  # noqa: S314
     except (Exception, RecursionError):
         return None
-    tags = _Tags()
-    tags.feed(mathml)
-    return mathml if tags.found <= MATH_TAGS else None
+    if _local(tree.tag) != "math":
+        return None
+    parts: list[str] = []
+    return "".join(parts) if _write(tree, parts) else None
 
 
-class _Tags(HTMLParser):
-    """The names of the elements in some markup (and "!" for a comment or declaration)."""
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: set[str] = set()
 
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        self.found.add(tag)
+# A length a formula may set (`\\hspace{20000px}` may not): a few em at most.
+_LENGTH = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:em|ex)?")
+_LENGTHS = {"width", "height", "depth", "voffset", "lspace", "rspace", "minsize", "maxsize"}
 
-    def handle_endtag(self, tag: str) -> None:
-        self.found.add(tag)
 
-    def handle_comment(self, data: str) -> None:
-        self.found.add("!")
-
-    def handle_decl(self, decl: str) -> None:
-        self.found.add("!")
+def _write(element: ElementTree.Element, parts: list[str]) -> bool:
+    tag = _local(element.tag)
+    if tag not in MATH_TAGS or "href" in element.attrib:
+        return False
+    if (element.text or "").startswith("\\"):
+        return False  # a command the converter did not know, shown as its name
+    attributes = ""
+    for name, value in element.attrib.items():
+        if name not in MATH_ATTRIBUTES:
+            continue
+        if name in _LENGTHS and not (
+            _LENGTH.fullmatch(value) and abs(float(value.rstrip("emx") or 0)) <= 5
+        ):
+            continue
+        attributes += f' {name}="{escape(value, quote=True)}"'
+    parts.append(f"<{tag}{attributes}>{escape(element.text or '', quote=False)}")
+    if not all(_write(child, parts) for child in element):
+        return False
+    parts.append(f"</{tag}>{escape(element.tail or '', quote=False)}")
+    return True
 
 
 def _math(display: bool) -> Any:

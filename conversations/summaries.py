@@ -9,16 +9,20 @@ or, to retry a request the upstream found too long, everything before the last q
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from conversations import context
@@ -38,6 +42,8 @@ INSTRUCTION = (
     "numbers, decisions, code and its state, and open questions. Write it as notes in the "
     "conversation's language, at most about 400 words, without a preamble."
 )
+# A summary's row in the ledger is named so.
+GENERATION = "summary."
 ROLES = {"user": "Person", "assistant": "Assistant", context.SUMMARY: "Earlier summary"}
 
 
@@ -92,6 +98,7 @@ def prepare(
     estimate = math.ceil(context.tokens(INSTRUCTION + transcript) * chosen.prompt_ratio)
     # A summary takes at most a quarter of the window.
     length = min(MAX_TOKENS, chosen.max_output_tokens, chosen.context_window // 4)
+    _settle_abandoned(conversation.owner)
     with transaction.atomic():
         record = UsageRecord.objects.reserve(
             user=conversation.owner,
@@ -100,15 +107,26 @@ def prepare(
             max_tokens=length,
             n=1,
             conversation=conversation.id,
-            generation=f"summary.{uuid.uuid4().hex}",
+            generation=f"{GENERATION}{uuid.uuid4().hex}",
         )
     covers = len(earlier)
     if previous is not None:
-        covers += (
-            Summary.objects.filter(pk=previous.id).values_list("covers", flat=True).first() or 0
-        )
+        covers += Summary.objects.get(through=previous.id).covers
     payload = {"model": chosen.upstream_id, "messages": messages, "max_tokens": record.max_tokens}
     return Job(conversation, chosen, earlier[-1].id, covers, payload, record.id, estimate)
+
+
+def _settle_abandoned(owner: Any) -> None:
+    """A summary whose process died mid-call (it settles itself otherwise) is settled as
+    interrupted once it is past any call's time, so that it holds no place in the plan."""
+    stale = timezone.now() - timedelta(seconds=settings.GROK_TOTAL_TIMEOUT + 60)
+    abandoned = UsageRecord.objects.filter(
+        user=owner, status="running", generation__startswith=GENERATION, created__lt=stale
+    )
+    for record in abandoned.values_list("pk", flat=True):
+        UsageRecord.objects.settle(
+            record, status="interrupted", prompt_tokens=None, completion_tokens=0
+        )
 
 
 def _replies(conversation: Conversation, path: list[Said]) -> Any:
@@ -137,31 +155,49 @@ def _transcript(model: ChatModel, covered: list[Said]) -> str:
 
 
 async def run(job: Job) -> Summary:
-    """Ask the model, settle the call, keep the summary (or raise the upstream's error)."""
+    """Ask the model, settle the call, keep the summary (or raise the upstream's error).
+    The call is settled whatever happens, the request cancelled (the person left) too."""
     started = time.monotonic()
     text: list[str] = []
     usage: sse.Usage | None = None
     error: UpstreamError | None = None
+    status = "interrupted"
     try:
-        async for event in grok.stream_chat(job.payload):
-            if isinstance(event, sse.ContentDelta) and event.index == 0:
-                text.append(event.text)
-            elif isinstance(event, sse.Usage):
-                usage = event
+        async with asyncio.timeout(settings.GROK_TOTAL_TIMEOUT):
+            async for event in grok.stream_chat(job.payload):
+                if isinstance(event, sse.ContentDelta) and event.index == 0:
+                    text.append(event.text)
+                elif isinstance(event, sse.Usage):
+                    usage = event
+        status = "complete" if "".join(text).strip() else "error"
     except UpstreamError as exc:
-        error = exc
-    return await _keep(job, "".join(text).strip(), usage, error, time.monotonic() - started)
+        error, status = exc, "error"
+    except TimeoutError:
+        error = UpstreamError("upstream_unavailable", "The summary took too long. Try again.")
+        status = "error"
+    finally:
+        written = "".join(text).strip()
+        seconds = time.monotonic() - started
+        # Shielded: a cancelled request still settles what it reserved.
+        await asyncio.shield(_settle(job, status, written, usage, error, seconds))
+    if error is not None:
+        raise error
+    return await _keep(job, written)
 
 
 @database_sync_to_async
-def _keep(
-    job: Job, text: str, usage: sse.Usage | None, error: UpstreamError | None, seconds: float
-) -> Summary:
-    failed = error is not None or not text
+def _settle(
+    job: Job,
+    status: str,
+    text: str,
+    usage: sse.Usage | None,
+    error: UpstreamError | None,
+    seconds: float,
+) -> None:
     prompt = usage.prompt_tokens if usage else None
     UsageRecord.objects.settle(
         job.record,
-        status="error" if failed else "complete",
+        status=status,
         prompt_tokens=prompt,
         completion_tokens=usage.completion_tokens if usage else context.tokens(text),
         error_code=error.code if error else "",
@@ -169,8 +205,10 @@ def _keep(
     )
     if prompt:
         ChatModel.objects.observe_prompt(job.model, job.estimate, prompt)
-    if error is not None:
-        raise error
+
+
+@database_sync_to_async
+def _keep(job: Job, text: str) -> Summary:
     if not text:
         raise UpstreamError("upstream_protocol", "The model wrote no summary. Please try again.")
     through = Message.objects.filter(pk=job.through, conversation=job.conversation).first()

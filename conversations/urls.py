@@ -8,6 +8,7 @@ urlpatterns = [
     path("c/<uuid:id>/", views.detail, name="conversation"),
     path("c/<uuid:id>/rename/", views.rename, name="conversation-rename"),
     path("c/<uuid:id>/delete/", views.delete, name="conversation-delete"),
+    path("c/<uuid:id>/leave/", views.leave, name="conversation-leave"),
     path("c/<uuid:id>/switch/", views.switch, name="conversation-switch"),
     path("c/<uuid:id>/feedback/", views.feedback, name="conversation-feedback"),
     path("c/<uuid:id>/export.<str:fmt>", views.export, name="conversation-export"),

@@ -1,3 +1,5 @@
+import asyncio
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any
@@ -50,6 +52,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         # The conversation's system prompt and temperature carry over to the next message;
         # max_tokens and n are asked for per message.
         params = {k: v for k, v in last.params.items() if k in ("system", "temperature")}
+        # Not kept by a conversation: the person's own default, if any.
+        params["max_tokens"] = user.default_max_tokens
     else:
         # A new conversation starts from the person's own defaults (/settings/).
         first = models[0].slug if models else ""
@@ -94,9 +98,11 @@ def _thread(conversation: Conversation, prices: dict[str, ChatModel]) -> list[Me
     thread = conversation.thread()
     replies = [m for m in thread if m.role == Message.Role.ASSISTANT]
     ratings = dict(Feedback.objects.filter(message__in=replies).values_list("message_id", "rating"))
-    for message in thread:
+    for index, message in enumerate(thread):
         # What the model would read of it (conversations/context.py), for the page's gauge.
         message.tokens = context.tokens(context.text_of(message))
+        # Summarize and retry needs something before the question.
+        message.has_earlier = index > 1
         if message.summary is not None:
             message.summary.html = render_markdown(message.summary.content)
             message.summary.tokens = context.tokens(message.summary.content)
@@ -128,6 +134,7 @@ def client_config() -> dict[str, Any]:
     return {
         "urls": {
             "create": reverse("conversation-create"),
+            "leave": url("conversation-leave"),
             "conversation": url("conversation"),
             "switch": url("conversation-switch"),
             "feedback": url("conversation-feedback"),
@@ -245,6 +252,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
+    if conversation.temporary:
+        conversation.visit = secrets.token_hex(8)
+        conversation.save(update_fields=["visit"])
     return render(request, "conversations/chat.html", _chat_context(request, conversation))
 
 
@@ -253,10 +263,11 @@ def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
 def create(request: HttpRequest) -> HttpResponse:
     """A new conversation; `temporary=1` for a temporary chat."""
     temporary = request.POST.get("temporary") == "1"
-    conversation = Conversation.objects.create(owner=request.user, temporary=temporary)
+    visit = secrets.token_hex(8) if temporary else ""
+    conversation = Conversation.objects.create(owner=request.user, temporary=temporary, visit=visit)
     url = conversation.get_absolute_url()
     if wants_json(request):
-        return JsonResponse({"id": str(conversation.id), "url": url}, status=201)
+        return JsonResponse({"id": str(conversation.id), "url": url, "visit": visit}, status=201)
     return redirect(url)
 
 
@@ -464,16 +475,37 @@ def rename(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     return redirect(conversation.get_absolute_url())
 
 
+async def delete_conversation(conversation: Conversation) -> None:
+    """Delete it; a reply still streaming there is stopped (it then finds no row to save
+    into)."""
+    streaming = conversation.messages.streaming().exclude(channel="")
+    await frames.stop({c async for c in streaming.values_list("channel", flat=True)})
+    await conversation.adelete()
+
+
+@require_POST
+@login_required
+async def leave(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
+    """A temporary chat's page (`visit`) was left: it is deleted, unless another page of
+    it was opened since or within TEMPORARY_CHAT_GRACE_SECONDS (a reload, whichever of
+    its two requests comes first). Sent by the page as it goes."""
+    user = await request.auser()
+    mine = Conversation.objects.owned_by(user).filter(pk=id, temporary=True)
+    if not await mine.aexists():
+        raise Http404("No such temporary chat.")
+    await asyncio.sleep(settings.TEMPORARY_CHAT_GRACE_SECONDS)
+    visit = request.POST.get("visit", "")
+    conversation = await mine.filter(visit=visit).afirst() if visit else None
+    if conversation is not None:
+        await delete_conversation(conversation)
+    return JsonResponse({"deleted": conversation is not None})
+
+
 @require_POST
 @login_required
 def delete(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
-    # A reply still streaming here is stopped; it then finds no row to save into.
-    channels = (
-        conversation.messages.streaming().exclude(channel="").values_list("channel", flat=True)
-    )
-    async_to_sync(frames.stop)(set(channels))
-    conversation.delete()
+    async_to_sync(delete_conversation)(conversation)
     if wants_json(request):
         return JsonResponse({"deleted": str(id)})
     return redirect("home")

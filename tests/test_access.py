@@ -34,6 +34,7 @@ STRANGER = {
     "conversation-export": "404",
     "conversation-composer": "404",
     "conversation-summarize": "404",
+    "conversation-leave": "404",
     "prompt-save": "404",
     "prompt-delete": "404",
     "prompt-create": "own",

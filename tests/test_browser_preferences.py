@@ -94,8 +94,13 @@ def test_a_temporary_chat_is_not_listed_and_is_deleted_when_left(
     cid = uuid.UUID(conversation)
     assert page.locator(f"#sidebar a[href='/c/{conversation}/']").count() == 0
     assert live.query("SELECT temporary FROM conversations_conversation WHERE id = %s", cid)[0][0]
+    page.reload()  # a reload is not leaving: it is still there, and still temporary
+    page.locator("#temporary-note").wait_for()
+    page.wait_for_timeout(7_000)  # past the grace its leaving had
+    assert live.query("SELECT 1 FROM conversations_conversation WHERE id = %s", cid)
+    assert page.locator("#share").is_hidden()  # its link would die with it
     page.goto("/")  # leaving the page deletes it
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while live.query("SELECT 1 FROM conversations_conversation WHERE id = %s", cid):
         assert time.monotonic() < deadline, "the temporary chat was not deleted"
         time.sleep(0.1)

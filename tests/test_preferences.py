@@ -123,3 +123,24 @@ def test_a_temporary_chat_is_neither_listed_nor_searched_and_is_cleaned_up(alice
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
     assert Conversation.objects.filter(pk=kept.pk).exists()
     assert UsageRecord.objects.filter(pk=turn.usage_record).exists()
+
+
+def test_a_temporary_chat_left_goes_but_one_opened_again_stays(alice: User, settings) -> None:
+    """Leaving deletes it after the grace, unless a page opened it since (a reload: the
+    browser test does it for real, the two requests in either order)."""
+    settings.TEMPORARY_CHAT_GRACE_SECONDS = 0
+    client = logged_in(alice)
+    made = client.post("/c/", {"temporary": "1"}, HTTP_ACCEPT="application/json").json()
+    assert client.post(f"/c/{made['id']}/leave/", {"visit": made["visit"]}).json() == {
+        "deleted": True
+    }
+    assert not Conversation.objects.filter(pk=made["id"]).exists()
+    reloaded = client.post("/c/", {"temporary": "1"}, HTTP_ACCEPT="application/json").json()
+    page(client, f"/c/{reloaded['id']}/")  # the page again: a new visit
+    answer = client.post(f"/c/{reloaded['id']}/leave/", {"visit": reloaded["visit"]})
+    assert answer.json() == {"deleted": False}
+    assert Conversation.objects.filter(pk=reloaded["id"]).exists()
+    # Only a temporary chat is deleted this way.
+    kept = Conversation.objects.create(owner=alice)
+    assert client.post(f"/c/{kept.id}/leave/", {"visit": ""}).status_code == 404
+    assert Conversation.objects.filter(pk=kept.pk).exists()

@@ -2,7 +2,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conversations.render import ATTRIBUTES, FORCED, TAGS, render_markdown
+from conversations.render import ATTRIBUTES, FORCED, MATH_TAGS, TAGS, render_markdown
 from tests import math_corpus
 from tests.xss_corpus import CORPUS
 
@@ -129,6 +129,30 @@ def test_math_past_its_bounds_is_shown_as_its_source() -> None:
     assert '<code class="math-source">' in html and "<math" not in html
     many = render_markdown("".join(f"$x_{{{i}}} + y^{{{i}}} = z_{{{i}}}$ " for i in range(3000)))
     assert many.count("<math") > 100 and '<code class="math-source">' in many  # the budget
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # Markup smuggled out of \text{} past the converter (as a CDATA section, then raw).
+        r'$\text{</math><![CDATA[><span/class="popup-menu"><a/href="https://x.example">'
+        r"sign in</a></span>]]>}$",
+        r"$\text{</mtext><mpadded/voffset=99em>}$",
+        r"$\hspace{20000px} x \rule{3000px}{3000px}$",
+    ],
+)
+def test_a_formula_cannot_carry_markup_or_huge_lengths(source: str) -> None:
+    html = render_markdown(source)
+    found = inspect(html)
+    assert {tag for tag, _ in found} <= {"p", "code"} | MATH_TAGS
+    assert not any(attrs.get("class") not in (None, "math-source") for _, attrs in found)
+    mathml = "".join(part.split("</math>")[0] for part in html.split("<math")[1:])
+    assert "voffset" not in mathml and "20000" not in mathml and "3000" not in mathml
+
+
+def test_unknown_commands_and_links_are_shown_as_written_as_the_browser_does() -> None:
+    for source in (r"$\unknowncmd{x}$", r"$\url{javascript:x}$", r"$\href{https://x}{y}$"):
+        assert '<code class="math-source">' in render_markdown(source), source
 
 
 def test_bare_urls_become_links_with_the_same_rel() -> None:

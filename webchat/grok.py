@@ -162,7 +162,7 @@ def map_http_error(status: int, body: bytes, headers: httpx.Headers | None = Non
             "and try again, or pick a model with a larger context.",
         )
         # "…but the request contains 150000 tokens": what the upstream counted.
-        counted = re.search(r"contains\s+(\d+)\s+tokens", lowered)
+        counted = re.search(r"contains\s+(\d{1,12})\s+tokens", lowered)
         too_long.prompt_tokens = int(counted.group(1)) if counted else None
         return too_long
     if status == 404:

@@ -18,6 +18,9 @@ from webchat.errors import QuotaError
 
 log = logging.getLogger(__name__)
 
+# The most ChatModel.prompt_ratio may learn: twice the plain estimate.
+PROMPT_RATIO_MAX = 2.0
+
 
 class Plan(models.Model):
     """How much a person may use. New accounts get the default plan."""
@@ -133,9 +136,11 @@ class ChatModelQuerySet(models.QuerySet["ChatModel"]):
         return self.filter(enabled=True)
 
     def observe_prompt(self, model: "ChatModel", estimated: int, reported: int) -> float:
-        """Correct the model's prompt estimate by what the upstream counted: at once when it
-        counted more (the estimate must never fall short of the context window), slowly
-        when less, never below the plain estimate. Written only when it moves by 2%."""
+        """Correct the model's prompt estimate by what the upstream counted: quickly when it
+        counted more (the estimate should not fall short of the context window), slowly
+        when less, never below the plain estimate. One request moves it by a quarter at
+        most and it stays under PROMPT_RATIO_MAX, since it is every person's: one person's
+        dense text cannot take most of everyone's window. Written when it moves by 2%."""
         if estimated <= 0 or reported <= 0:
             return model.prompt_ratio
         observed = model.prompt_ratio * reported / estimated
@@ -146,10 +151,10 @@ class ChatModelQuerySet(models.QuerySet["ChatModel"]):
                 estimated,
                 reported,
             )
-            ratio = observed * 1.05
+            ratio = min(observed * 1.05, model.prompt_ratio * 1.25)
         else:
             ratio = 0.9 * model.prompt_ratio + 0.1 * observed
-        ratio = min(max(ratio, 1.0), 4.0)
+        ratio = min(max(ratio, 1.0), PROMPT_RATIO_MAX)
         if abs(ratio - model.prompt_ratio) > 0.02 * model.prompt_ratio:
             self.filter(pk=model.pk).update(prompt_ratio=ratio)
             model.prompt_ratio = ratio

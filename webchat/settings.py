@@ -162,6 +162,8 @@ CHAT_COALESCE_SECONDS = env_float("CHAT_COALESCE_SECONDS", 0.04)
 CHAT_CHECKPOINT_SECONDS = env_float("CHAT_CHECKPOINT_SECONDS", 2.0)
 # A streaming message whose lease is older than this belongs to a dead process.
 CHAT_LEASE_SECONDS = env_float("CHAT_LEASE_SECONDS", 15.0)
+# A temporary chat left is deleted after this long, unless its page is opened again (a reload).
+TEMPORARY_CHAT_GRACE_SECONDS = env_float("TEMPORARY_CHAT_GRACE_SECONDS", 5.0)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
 CHAT_MAX_CANDIDATES = env_int("CHAT_MAX_CANDIDATES", 4)
 # Open chat sockets one person, and one conversation, may hold on one process (a tab
@@ -291,6 +293,7 @@ RATE_LIMITS = {
     "password_check": env_str("RATE_LIMIT_PASSWORD_CHECK", "10/15m"),
     "switch": env_str("RATE_LIMIT_SWITCH", "120/m"),
     "upload": env_str("RATE_LIMIT_UPLOAD", "300/h"),
+    "summarize": env_str("RATE_LIMIT_SUMMARIZE", "30/h"),
 }
 # The in-process cache counts correctly for the one process of the embedded default; with
 # REDIS_URL the counts live in Redis, shared by every process.

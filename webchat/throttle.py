@@ -1,7 +1,7 @@
 """Rate limits on the doors that cost the server or help a guesser: login (every login form,
 the admin's too), signup, password reset, the account pages that check a password,
-search, share links made or copied, switching branches (each renders a whole thread) and
-uploads (each decodes a file).
+search, share links made or copied, switching branches (each renders a whole thread),
+uploads (each decodes a file) and summaries (each calls the model).
 
 One table maps a route to its limit in settings.RATE_LIMITS; django-ratelimit counts in the
 cache (Redis when there is one). Anonymous doors count per client address, the others per
@@ -32,6 +32,7 @@ RULES: dict[str, tuple[str, str, str]] = {
     "share-fork": ("share", "POST", "user_or_ip"),
     "conversation-switch": ("switch", "POST", "user_or_ip"),
     "attachment-upload": ("upload", "POST", "user_or_ip"),
+    "conversation-summarize": ("summarize", "POST", "user_or_ip"),
     # Both check the person's password: a stolen session must not guess it at speed.
     "account": ("password_check", "POST", "user_or_ip"),
     "password_change": ("password_check", "POST", "user_or_ip"),

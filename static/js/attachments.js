@@ -71,6 +71,11 @@ export class Attachments {
     return this.items.filter((item) => item.kind === "image").length;
   }
 
+  // What the model will read of the text files and PDFs (as their upload answered).
+  textTokens() {
+    return this.items.reduce((sum, item) => sum + (item.data?.tokens || 0), 0);
+  }
+
   // Files from the picker, the clipboard or a drop.
   add(files) {
     this.clearProblems();

@@ -51,9 +51,11 @@ temporaryToggle?.addEventListener("click", () => {
 });
 window.addEventListener("pagehide", () => {
   if (!temporary || !conversationId) return;
-  fetch(config.url("delete", conversationId), {
+  // The server waits a moment: a reload opens the page again and keeps it.
+  fetch(config.url("leave", conversationId), {
     method: "POST",
     headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    body: new URLSearchParams({ visit: chat.dataset.visit }),
     credentials: "same-origin",
     keepalive: true,
   });
@@ -75,7 +77,8 @@ function showError(text, { whileStreaming = false } = {}) {
 function refreshControls() {
   composer.busy(thread.streamingIds().length > 0);
   composer.checkVision();
-  header.shareable(Boolean(conversationId) && !thread.isEmpty());
+  // A temporary chat is not shared: its link would die with it.
+  header.shareable(Boolean(conversationId) && !thread.isEmpty() && !temporary);
   gauge.update();
 }
 
@@ -130,13 +133,17 @@ const handlers = {
   },
   done(frame) {
     thread.done(frame);
+    // Summarize and retry needs something before the question it failed on.
+    const article = thread.article(frame.message);
+    const question = article && thread.article(article.dataset.parent);
+    if (question && !question.dataset.parent) article.querySelector(".summarize-retry")?.remove();
     refreshControls();
     if (untilDone && !composer.streaming) showError("");
     composer.refreshAllowance(conversationId);
   },
   error(frame) {
     // A reply that failed says so in itself (its `done`); the banner is for refused frames.
-    const aboutAReply = !frame.client_id && frame.code.startsWith("upstream_");
+    const aboutAReply = !frame.client_id && (frame.code.startsWith("upstream_") || frame.code === "context_too_long");
     if (!aboutAReply) showError(frame.message, { whileStreaming: frame.code === "busy" });
     if (frame.client_id) unsend(frame.client_id);
     if (branching && frame.client_id === branching.clientId) thread.putBack(branching.removed);
@@ -198,13 +205,15 @@ let creating = null;
 
 async function ensureConversation() {
   if (conversationId) return;
+  // Temporary or not is decided now: the toggle goes as the conversation is made.
+  temporaryToggle?.remove();
   creating ??= post(config.urls.create, temporary ? { temporary: "1" } : {})
     .then((created) => {
       conversationId = created.id;
       chat.dataset.conversation = created.id;
+      chat.dataset.visit = created.visit || "";
       composer.belongsTo(created.id);
       header.show(created.id);
-      temporaryToggle?.remove();
       if (!temporary) sidebar.add(created.id, "New chat");
       history.replaceState(null, "", created.url);
       connect();

@@ -80,7 +80,8 @@ export class ContextGauge {
     const system = this.composer.form.querySelector("#system").value || defaults.system || "";
     const cost = (tokens) => Math.ceil(tokens * ratio);
     const images = option.dataset.vision === "true" ? this.composer.files.imageCount() : 0;
-    let used = cost(estimateTokens(this.composer.prompt.value)) + images * this.imageTokens;
+    const draft = estimateTokens(this.composer.prompt.value) + this.composer.files.textTokens();
+    let used = cost(draft) + images * this.imageTokens;
     if (system) used += cost(estimateTokens(system));
     const turns = this.turns();
     const summary = turns[0]?.summary ? turns.shift() : null;
@@ -95,7 +96,7 @@ export class ContextGauge {
     else if (first > 0) this.thread.element.append(this.marker);
     const share = Math.max(0, Math.min(used / room, 1));
     this.meter.value = share;
-    this.label.textContent = `Context ${Math.round(share * 100)}%`;
+    this.label.textContent = used > room ? "Too long for this model" : `Context ${Math.round(share * 100)}%`;
     this.gauge.title = `About ${used.toLocaleString("en")} of the ${room.toLocaleString("en")} tokens ${option.textContent} reads beside its reply${first > 0 ? "; earlier messages are left out" : ""}.`;
     this.gauge.classList.toggle("full", first > 0);
     this.gauge.hidden = this.thread.isEmpty() && !this.composer.prompt.value;

@@ -16,7 +16,6 @@ export class PromptPicker {
     composer.form.querySelector(".composer-box").before(this.menu);
     this.area.setAttribute("aria-autocomplete", "list");
     this.area.setAttribute("aria-controls", this.menu.id);
-    this.area.setAttribute("aria-expanded", "false");
     this.matches = [];
     this.active = 0;
     this.area.addEventListener("input", () => this.refresh());
@@ -42,7 +41,10 @@ export class PromptPicker {
     const typed = this.prompts.length ? this.typed() : null;
     if (!typed) return this.close();
     const query = typed.query.toLowerCase();
-    this.matches = this.prompts.filter((p) => p.name.toLowerCase().includes(query)).slice(0, 8);
+    // Names that start with what was typed first, then those that hold it.
+    const starts = this.prompts.filter((p) => p.name.toLowerCase().startsWith(query));
+    const holds = this.prompts.filter((p) => !starts.includes(p) && p.name.toLowerCase().includes(query));
+    this.matches = [...starts, ...holds].slice(0, 8);
     if (!this.matches.length) return this.close();
     this.active = 0;
     this.menu.replaceChildren(
@@ -60,7 +62,6 @@ export class PromptPicker {
       }),
     );
     this.menu.hidden = false;
-    this.area.setAttribute("aria-expanded", "true");
     this.highlight();
   }
 
@@ -75,7 +76,6 @@ export class PromptPicker {
   close() {
     this.menu.hidden = true;
     this.matches = [];
-    this.area.setAttribute("aria-expanded", "false");
     this.area.removeAttribute("aria-activedescendant");
   }
 

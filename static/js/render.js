@@ -27,10 +27,12 @@ const TAGS = [
 ];
 const ATTRIBUTES = ["href", "title", "class", "start", "dir", "checked", ...MATH_ATTRIBUTES];
 const MATHML = "http://www.w3.org/1998/Math/MathML";
+const LENGTH = /^-?(?:\d+\.?\d*|\.\d+)(?:em|ex)?$/;
+const LENGTHS = ["width", "height", "depth", "voffset", "lspace", "rspace", "minsize", "maxsize"];
 // The same bounds as render.py: past them a formula is shown as its source.
-const MATH_MAX_CHARS = 5000;
+const MATH_MAX_CHARS = 2000;
 const MATH_MAX_DEPTH = 40;
-const MATH_BUDGET = 50000;
+const MATH_BUDGET = 20000;
 const SAFE_URL = /^(?:(?:https?|mailto):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i;
 const DIRECTED = new Set(["paragraph_open", "heading_open", "list_item_open", "blockquote_open", "th_open", "td_open"]);
 const ALIGNED = new Set(["th_open", "td_open"]);
@@ -69,7 +71,7 @@ function math(display) {
     env.math = (env.math || 0) + tex.length;
     if (env.math <= MATH_BUDGET && tex.length <= MATH_MAX_CHARS && depth(tex) <= MATH_MAX_DEPTH) {
       try {
-        const mathml = window.temml.renderToString(tex.trim(), { displayMode: display, throwOnError: true, trust: false });
+        const mathml = window.temml.renderToString(tex.trim(), { displayMode: display, throwOnError: true, trust: false, maxSize: 5 });
         // Its inline styles (a matrix's padding) would only be refused by the CSP, loudly.
         return mathml.replace(/ style="[^"]*"/g, "");
       } catch {
@@ -174,6 +176,9 @@ function parser() {
       return `<a href="${escape(token.attrGet("src") || "")}">${escape(token.content || "image")}</a>`;
     };
     if (window.texmath && window.temml) {
+      // `$…$` holds no `$`, as render.py's plugin reads it ("$5 and later $10" is no formula).
+      const inline = window.texmath.rules.dollars.inline.find((rule) => rule.name === "math_inline");
+      inline.rex = /\$((?:[^\s\\$])|(?:[^\s$][^$]*?[^\s\\$]))\$/gy;
       // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
       markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
       for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false);
@@ -191,6 +196,14 @@ function parser() {
     hooked = true;
     window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
       if (node.tagName === "A") node.setAttribute("rel", "noopener noreferrer nofollow");
+      else node.removeAttribute("href");
+      // A length a formula sets is a few em at most (render.py's `_LENGTHS`).
+      if (node.namespaceURI === MATHML) {
+        for (const name of LENGTHS) {
+          const value = node.getAttribute(name);
+          if (value !== null && !(LENGTH.test(value) && Math.abs(parseFloat(value) || 0) <= 5)) node.removeAttribute(name);
+        }
+      }
       // Temml's own classes on math, never one a formula names (\class{…}).
       if (node.namespaceURI === MATHML && /(?:^|\s)(?!tml-)\S/.test(node.getAttribute("class") || "")) {
         node.removeAttribute("class");
