@@ -8,12 +8,14 @@ Run it from cron (README "Attachments"): `manage.py cleanattachments` every hour
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Attachment, Conversation
+from conversations.views import delete_conversation
 
 
 class Command(BaseCommand):
@@ -52,7 +54,10 @@ class Command(BaseCommand):
         count = Attachment.objects.filter(created__lt=before).delete_unsent()
         # The ledger keeps their rows: they name the conversation by id, not by key.
         left = Conversation.objects.filter(temporary=True, updated__lt=before)
-        temporary = len([c.delete() for c in left.only("pk")])
+        temporary = 0
+        for conversation in left:
+            async_to_sync(delete_conversation)(conversation)  # a reply there is stopped
+            temporary += 1
         self.stdout.write(
             f"Deleted {count} upload{'' if count == 1 else 's'} never sent, "
             f"{conversations} empty conversation{'' if conversations == 1 else 's'} and "
