@@ -428,13 +428,13 @@ async def test_a_model_without_vision_is_refused_images_and_nothing_is_lost(
     alice: User, conversation: Conversation, simulator: Simulator
 ):
     body = await _upload(alice, conversation, "pic.jpg", samples.photo())
-    asked = len(simulator.requests)
+    asked = simulator.received
     socket, _ = await open_socket(alice, conversation.id)
     await send_files(socket, "What is this?", "grok-3", body["id"], client_id="c9")
     error = await socket.receive()
     assert error["type"] == "error" and error["code"] == "invalid_request"
     assert error["client_id"] == "c9" and "Grok 3 cannot read images" in error["message"]
-    assert len(simulator.requests) == asked
+    assert simulator.received == asked
     # Nothing stored, and the upload is still there to send with a model that can.
     assert not await database_sync_to_async(conversation.messages.exists)()
     assert await database_sync_to_async(Attachment.objects.filter(message=None).count)() == 1

@@ -94,10 +94,10 @@ def test_every_simulated_error_is_covered() -> None:
 
 
 async def test_a_too_long_retry_after_is_reported_not_waited(simulator: Simulator) -> None:
-    before = len(simulator.requests)
+    before = simulator.received
     error = await failure("hi [sim error=429-retry-long]")
     assert error.retry_after == 120
-    assert len(simulator.requests) == before + 1
+    assert simulator.received == before + 1
 
 
 @pytest.mark.parametrize(
@@ -114,19 +114,19 @@ async def test_retryable_errors_are_retried_a_bounded_number_of_times(
     kind: str, code: str, simulator: Simulator, settings: Any
 ) -> None:
     settings.GROK_MAX_RETRIES = 2
-    before = len(simulator.requests)
+    before = simulator.received
     error = await failure(f"again [sim error={kind}]")
     assert error.code == code
-    assert len(simulator.requests) == before + 3
+    assert simulator.received == before + 3
 
 
 async def test_retry_after_is_honoured(simulator: Simulator, settings: Any) -> None:
     settings.GROK_MAX_RETRIES = 1
-    before = len(simulator.requests)
+    before = simulator.received
     error = await failure("hi [sim error=429-retry]")
     assert error.code == "upstream_rate_limited"
     assert error.retry_after == 1
-    assert len(simulator.requests) == before + 2
+    assert simulator.received == before + 2
 
 
 async def test_a_transient_failure_before_the_first_byte_is_retried_to_success() -> None:
@@ -149,7 +149,7 @@ async def test_a_stall_mid_stream_times_out_and_is_not_retried(
 ) -> None:
     settings.GROK_READ_TIMEOUT = 0.3
     grok._clients.clear()
-    before = len(simulator.requests)
+    before = simulator.received
     seen: list[sse.Event] = []
     try:
         with pytest.raises(UpstreamError) as caught:
@@ -166,7 +166,7 @@ async def test_a_stall_mid_stream_times_out_and_is_not_retried(
         grok._clients.clear()
     assert caught.value.code == "upstream_unavailable"
     assert text(seen)  # the first half arrived before the stall
-    assert len(simulator.requests) == before + 1
+    assert simulator.received == before + 1
 
 
 @pytest.mark.parametrize(

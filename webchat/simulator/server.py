@@ -42,6 +42,8 @@ class Simulator:
         self.port = port
         self.pace = script.Pace(token_delay, first_token_delay, default_words)
         self.requests: deque[dict[str, Any]] = deque(maxlen=200)
+        # Every request answered, counted (`requests` keeps only the last ones).
+        self.received = 0
         # The bodies' sizes, oldest first: requests with images are kept up to a budget.
         self._request_bytes: deque[int] = deque(maxlen=200)
         self.completed = 0  # streams that reached [DONE]
@@ -186,6 +188,7 @@ class Simulator:
         return await self._complete(conn, writer, payload)
 
     def _remember(self, payload: dict[str, Any], size: int) -> None:
+        self.received += 1
         if len(self.requests) == self.requests.maxlen:
             self._request_bytes.popleft()
         self.requests.append(payload)
