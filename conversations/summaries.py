@@ -28,7 +28,7 @@ from django.views.decorators.http import require_POST
 from conversations import context
 from conversations.forms import SummarizeForm
 from conversations.models import Conversation, Message, Said, Summary
-from conversations.turns import _catalog_model
+from conversations.turns import catalog_model
 from webchat import grok, sse
 from webchat.errors import InvalidRequest, NotFound, UpstreamError
 from webchat.models import ChatModel, UsageRecord
@@ -71,7 +71,7 @@ def prepare(
     path = conversation.history(leaf)
     if not path:
         raise NotFound("That message does not exist.")
-    chosen = _catalog_model(model or next((m.model for m in _replies(conversation, path)), None))
+    chosen = catalog_model(model or next((m.model for m in _replies(conversation, path)), None))
     if retry:
         turns = context.turns_of(path)
         covered = [m for turn in turns[:-1] for m in turn]
@@ -96,8 +96,7 @@ def prepare(
         {"role": "user", "content": transcript},
     ]
     estimate = math.ceil(context.tokens(INSTRUCTION + transcript) * chosen.prompt_ratio)
-    # A summary takes at most a quarter of the window.
-    length = min(MAX_TOKENS, chosen.max_output_tokens, chosen.context_window // 4)
+    length = _length(chosen)
     _settle_abandoned(conversation.owner)
     with transaction.atomic():
         record = UsageRecord.objects.reserve(
@@ -114,6 +113,11 @@ def prepare(
         covers += Summary.objects.get(through=previous.id).covers
     payload = {"model": chosen.upstream_id, "messages": messages, "max_tokens": record.max_tokens}
     return Job(conversation, chosen, earlier[-1].id, covers, payload, record.id, estimate)
+
+
+def _length(model: ChatModel) -> int:
+    """The most a summary may be: MAX_TOKENS, and a quarter of the window at most."""
+    return min(MAX_TOKENS, model.max_output_tokens, model.context_window // 4)
 
 
 def _settle_abandoned(owner: Any) -> None:
@@ -138,8 +142,7 @@ def _replies(conversation: Conversation, path: list[Said]) -> Any:
 def _transcript(model: ChatModel, covered: list[Said]) -> str:
     """The covered messages as one text, the newest that fit the model's window (a
     previous summary first, when it fits too)."""
-    reply = min(MAX_TOKENS, model.max_output_tokens, model.context_window // 4)
-    room = model.context_window - reply - context.tokens(INSTRUCTION)
+    room = model.context_window - _length(model) - context.tokens(INSTRUCTION)
     parts: list[str] = []
     used = 0
     for message in reversed(covered):

@@ -82,13 +82,13 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
         parent = target if target.role == Message.Role.USER else target.parent
         if parent is None:
             raise InvalidRequest("That message has nothing to answer.")
-        model = _catalog_model(request.model or target.model or None)
+        model = catalog_model(request.model or target.model or None)
         # What the person chose for that reply, not the defaults of the model it came from.
         kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
         n = min(request.n or int((target.params or {}).get("n") or 1), settings.CHAT_MAX_CANDIDATES)
         params = _params(model, {**kept, **request.params}, n)
         return _store(conversation, conversation.history(parent.id), None, model, params, channel)
-    model = _catalog_model(request.model)
+    model = catalog_model(request.model)
     if request.parent == AFTER_LEAF:
         history = conversation.history(conversation.current_leaf_id)
     elif request.parent is not None:
@@ -134,7 +134,7 @@ def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) ->
         raise InvalidRequest("Only a reply that was cut short can be continued.")
     if not target.content:
         raise InvalidRequest("That reply has nothing to continue from.")
-    model = _catalog_model(target.model or None)
+    model = catalog_model(target.model or None)
     # Its settings, but not the max_tokens that cut it: the model's (and the plan's) limit.
     kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
     kept.pop("max_tokens", None)
@@ -292,7 +292,7 @@ def _payload(
     return payload
 
 
-def _catalog_model(slug: str | None) -> ChatModel:
+def catalog_model(slug: str | None) -> ChatModel:
     enabled = ChatModel.objects.enabled()
     if slug is None:
         model = enabled.first()
