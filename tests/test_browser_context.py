@@ -83,6 +83,13 @@ def long_conversation_in_the_browser(page: Any) -> None:
 
 def test_a_context_error_offers_summarize_and_retry(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "tooLong")
+    # Too long at the first message: nothing before it to summarize, so no button.
+    page.fill("#prompt", "x [sim context=5]")
+    page.press("#prompt", "Enter")
+    page.locator("article.message.assistant .note.error").wait_for()
+    assert page.locator(".summarize-retry").count() == 0
+    assert page.locator("#error").is_hidden()  # said once, in the reply
+    page.goto("/")
     for i in range(6):
         say(page, f"tell me more {i} {FAST}")
     # Our window is wide; the upstream's is not: it answers with its length error.

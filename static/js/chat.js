@@ -135,8 +135,9 @@ const handlers = {
     thread.done(frame);
     // Summarize and retry needs something before the question it failed on.
     const article = thread.article(frame.message);
-    const question = article && thread.article(article.dataset.parent);
-    if (question && !question.dataset.parent) article.querySelector(".summarize-retry")?.remove();
+    let question = article && (article.closest(".candidates") || article).previousElementSibling;
+    while (question && !question.matches("article.message.user")) question = question.previousElementSibling;
+    if (!question?.dataset.parent) article?.querySelector(".summarize-retry")?.remove();
     refreshControls();
     if (untilDone && !composer.streaming) showError("");
     composer.refreshAllowance(conversationId);

@@ -96,7 +96,14 @@ export class ContextGauge {
     else if (first > 0) this.thread.element.append(this.marker);
     const share = Math.max(0, Math.min(used / room, 1));
     this.meter.value = share;
-    this.label.textContent = used > room ? "Too long for this model" : `Context ${Math.round(share * 100)}%`;
+    if (used > room) this.label.textContent = "Too long for this model";
+    else {
+      // "Context" goes on a phone, where the model's name needs the room.
+      const word = document.createElement("span");
+      word.className = "context-word";
+      word.textContent = "Context ";
+      this.label.replaceChildren(word, `${Math.round(share * 100)}%`);
+    }
     this.gauge.title = `About ${used.toLocaleString("en")} of the ${room.toLocaleString("en")} tokens ${option.textContent} reads beside its reply${first > 0 ? "; earlier messages are left out" : ""}.`;
     this.gauge.classList.toggle("full", first > 0);
     this.gauge.hidden = this.thread.isEmpty() && !this.composer.prompt.value;
