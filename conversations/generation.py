@@ -26,9 +26,9 @@ from django.utils import timezone
 from conversations import frames, render, turns
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat import grok, sessions, sse
+from webchat import sessions, sse
+from webchat.calls import Call
 from webchat.errors import Unavailable, UpstreamError
-from webchat.models import ChatModel, UsageRecord
 from webchat.quotas import estimate_completion
 
 log = logging.getLogger(__name__)
@@ -99,22 +99,21 @@ class Generation:
     channel: str
     session_key: str | None = None
     replies: list[Reply] = field(init=False)
-    usage: sse.Usage | None = field(default=None, init=False)
     stopped: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.reply_ids = self.turn.reply_ids
         self.model = self.turn.model
-        self.payload = self.turn.payload
+        turn = self.turn
+        self.call = Call(
+            turn.model, turn.payload, turn.usage_record, turn.estimate, learn=not turn.images
+        )
         # A continued reply first says again what it said so far (seq 1), so every socket
         # shows the new version whole.
         prefix = self.turn.prefix
         self.replies = [
             Reply(rid, pending=prefix, prefix_chars=len(prefix)) for rid in self.reply_ids
         ]
-        self._started = time.monotonic()
-        self._first_delta: float | None = None
-        self._upstream_id = ""
         self.group = frames.conversation_group(self.conversation_id)
         self.layer = get_channel_layer()
         self._dirty = asyncio.Event()
@@ -162,21 +161,14 @@ class Generation:
     async def _consume(self) -> None:
         async with asyncio.timeout(settings.GROK_TOTAL_TIMEOUT):
             if self.turn.images:
-                self.payload = await asyncio.to_thread(turns.inline_images, self.payload)
-            async for event in grok.stream_chat(self.payload):
-                if (
-                    isinstance(event, sse.ContentDelta | sse.ReasoningDelta)
-                    and self._first_delta is None
-                ):
-                    self._first_delta = time.monotonic()
-                if isinstance(event, sse.Meta):
-                    self._upstream_id = self._upstream_id or event.id
-                elif isinstance(event, sse.ContentDelta):
+                self.call.payload = await asyncio.to_thread(turns.inline_images, self.call.payload)
+            async for event in self.call.events():
+                if isinstance(event, sse.ContentDelta):
                     reply = self._reply(event.index)
                     if reply is not None:
                         thought = reply.reasoning or reply.pending_reasoning
                         if thought and reply.thought_ms is None:
-                            reply.thought_ms = self._elapsed_ms()
+                            reply.thought_ms = self.call.elapsed_ms()
                         reply.pending += event.text
                         self._dirty.set()
                 elif isinstance(event, sse.ReasoningDelta):
@@ -188,11 +180,6 @@ class Generation:
                     reply = self._reply(event.index)
                     if reply is not None:
                         reply.finish_reason = event.reason
-                elif isinstance(event, sse.Usage):
-                    self.usage = event  # the last one is the total; never add them up
-
-    def _elapsed_ms(self) -> int:
-        return round((time.monotonic() - self._started) * 1000)
 
     def _reply(self, index: int) -> Reply | None:
         return self.replies[index] if 0 <= index < len(self.replies) else None
@@ -322,10 +309,10 @@ class Generation:
         if error is not None:
             await self._publish(error.frame())
         usage = None
-        if self.usage is not None:
+        if self.call.usage is not None:
             usage = {
-                "prompt_tokens": self.usage.prompt_tokens,
-                "completion_tokens": self.usage.completion_tokens,
+                "prompt_tokens": self.call.usage.prompt_tokens,
+                "completion_tokens": self.call.usage.completion_tokens,
             }
         failure = (error.code, error.message) if error is not None else None
         for reply in self.replies:
@@ -336,38 +323,13 @@ class Generation:
     def _save(self, status: str, error: UpstreamError | None) -> None:
         with transaction.atomic():
             self._save_replies(status, error)
-            self._settle(status, error)
-
-    def _settle(self, status: str, error: UpstreamError | None) -> None:
-        usage = self.usage
-        if usage is not None:
-            prompt, completion = usage.prompt_tokens, usage.completion_tokens
-        else:
-            # Stopped or failed before the upstream said: count what arrived.
-            prompt = None
-            completion = estimate_completion(self.replies)
-        # What the upstream counted corrects the model's estimate (conversations.context).
-        counted = prompt if prompt is not None else (error.prompt_tokens if error else None)
-        # Learned from text alone: an image's fixed estimate says nothing of the text's.
-        if counted and self.turn.estimate and not self.turn.images:
-            ChatModel.objects.observe_prompt(self.model, self.turn.estimate, counted)
-        first = self._first_delta
-        UsageRecord.objects.settle(
-            self.turn.usage_record,
-            status=status,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            upstream_id=self._upstream_id,
-            error_code=error.code if error else "",
-            ttft_ms=round((first - self._started) * 1000) if first else None,
-            duration_ms=self._elapsed_ms(),
-        )
+            self.call.settle(status, error, estimate_completion(self.replies))
 
     def _save_replies(self, status: str, error: UpstreamError | None) -> None:
+        usage = self.call.usage
         for index, reply in enumerate(self.replies):
-            usage = self.usage
             if reply.thought_ms is None and reply.reasoning:
-                reply.thought_ms = self._elapsed_ms()  # it only thought (stopped, or failed)
+                reply.thought_ms = self.call.elapsed_ms()  # it only thought (stopped, or failed)
             Message.objects.filter(pk=reply.id).update(
                 content=reply.content,
                 rendered=reply.html,

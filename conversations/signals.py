@@ -17,12 +17,15 @@ from django.dispatch import receiver
 
 from conversations import frames
 from conversations.models import Attachment, Message
-from webchat.models import Plan, User
+from webchat.models import Plan, UsageRecord, User
 
 
 def _streaming_channels(user_id: Any) -> set[str]:
+    """The person's replies being written, and their calls of the API in flight."""
     rows = Message.objects.streaming().filter(conversation__owner_id=user_id).exclude(channel="")
-    return set(rows.values_list("channel", flat=True))
+    return set(rows.values_list("channel", flat=True)) | UsageRecord.objects.api_channels(
+        user_id=user_id
+    )
 
 
 def revoke(user_id: Any, code: int) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +28,8 @@ from conversations import context
 from conversations.forms import SummarizeForm
 from conversations.models import Conversation, Message, Said, Summary
 from conversations.turns import catalog_model
-from webchat import grok, sse
+from webchat import sse
+from webchat.calls import Call
 from webchat.errors import InvalidRequest, NotFound, UpstreamError
 from webchat.models import ChatModel, UsageRecord
 
@@ -50,12 +50,9 @@ ROLES = {"user": "Person", "assistant": "Assistant", context.SUMMARY: "Earlier s
 @dataclass
 class Job:
     conversation: Conversation
-    model: ChatModel
     through: uuid.UUID
     covers: int
-    payload: dict[str, Any]
-    record: int
-    estimate: int
+    call: Call
 
 
 def prepare(
@@ -112,7 +109,7 @@ def prepare(
     if previous is not None:
         covers += Summary.objects.get(through=previous.id).covers
     payload = {"model": chosen.upstream_id, "messages": messages, "max_tokens": record.max_tokens}
-    return Job(conversation, chosen, earlier[-1].id, covers, payload, record.id, estimate)
+    return Job(conversation, earlier[-1].id, covers, Call(chosen, payload, record.id, estimate))
 
 
 def _length(model: ChatModel) -> int:
@@ -160,18 +157,14 @@ def _transcript(model: ChatModel, covered: list[Said]) -> str:
 async def run(job: Job) -> Summary:
     """Ask the model, settle the call, keep the summary (or raise the upstream's error).
     The call is settled whatever happens, the request cancelled (the person left) too."""
-    started = time.monotonic()
     text: list[str] = []
-    usage: sse.Usage | None = None
     error: UpstreamError | None = None
     status = "interrupted"
     try:
         async with asyncio.timeout(settings.GROK_TOTAL_TIMEOUT):
-            async for event in grok.stream_chat(job.payload):
+            async for event in job.call.events():
                 if isinstance(event, sse.ContentDelta) and event.index == 0:
                     text.append(event.text)
-                elif isinstance(event, sse.Usage):
-                    usage = event
         status = "complete" if "".join(text).strip() else "error"
     except UpstreamError as exc:
         error, status = exc, "error"
@@ -180,34 +173,12 @@ async def run(job: Job) -> Summary:
         status = "error"
     finally:
         written = "".join(text).strip()
-        seconds = time.monotonic() - started
         # Shielded: a cancelled request still settles what it reserved.
-        await asyncio.shield(_settle(job, status, written, usage, error, seconds))
+        settle = database_sync_to_async(job.call.settle)
+        await asyncio.shield(settle(status, error, context.tokens(written)))
     if error is not None:
         raise error
     return await _keep(job, written)
-
-
-@database_sync_to_async
-def _settle(
-    job: Job,
-    status: str,
-    text: str,
-    usage: sse.Usage | None,
-    error: UpstreamError | None,
-    seconds: float,
-) -> None:
-    prompt = usage.prompt_tokens if usage else None
-    UsageRecord.objects.settle(
-        job.record,
-        status=status,
-        prompt_tokens=prompt,
-        completion_tokens=usage.completion_tokens if usage else context.tokens(text),
-        error_code=error.code if error else "",
-        duration_ms=round(seconds * 1000),
-    )
-    if prompt:
-        ChatModel.objects.observe_prompt(job.model, job.estimate, prompt)
 
 
 @database_sync_to_async
@@ -222,7 +193,7 @@ def _keep(job: Job, text: str) -> Summary:
         defaults={
             "conversation": job.conversation,
             "content": text,
-            "model": job.model.slug,
+            "model": job.call.model.slug,
             "covers": job.covers,
         },
     )

@@ -2,6 +2,7 @@ import asyncio
 import importlib
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +119,14 @@ def _require_chromium() -> None:
         pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` to run browser tests")
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@contextmanager
+def serving(workdir: Path, **env: str) -> Iterator[LiveServer]:
     """The app as `make run` serves it, on the pass's setup (SQLite, or PostgreSQL + Redis)."""
     scaled = os.environ.get("DATABASE_URL", "").startswith("postgres")
     database = services.create_database() if scaled else None
-    env = {"REDIS_URL": os.environ["REDIS_URL"]} if scaled and os.environ.get("REDIS_URL") else {}
-    server = LiveServer(tmp_path_factory.mktemp("live"), database, **env)
+    if scaled and os.environ.get("REDIS_URL"):
+        env = {"REDIS_URL": os.environ["REDIS_URL"], **env}
+    server = LiveServer(workdir, database, **env)
     try:
         server.start()
         yield server
@@ -132,6 +134,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         server.stop()
         if database:
             services.drop_database(database)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serving(tmp_path_factory.mktemp("live")) as server:
+        yield server
 
 
 @pytest.fixture

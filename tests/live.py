@@ -143,6 +143,18 @@ class LiveServer:
             assert response.status_code == 302, response.text[:500]
             return client.cookies["sessionid"]
 
+    def api_key(self, username: str, *args: str) -> str:
+        """A new key of the API for `username` (`manage.py createapikey`: its last word)."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", "createapikey", username, *args],
+            cwd=self.root,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout.split()[-1]
+
     def new_conversation(self, session: str) -> str:
         return self.post(session, "/c/").json()["id"]
 

@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from api.models import ApiKey
 from conversations.models import Attachment, Conversation, Message, SavedPrompt, Share
 from tests.helpers import add_exchange, logged_in, open_socket
 from webchat.models import User
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.django_db
 #   "404": not found, whatever the method (the route must not reveal that the id exists)
 #   "public": anyone may read it (the page of a live share link)
 #   "own": the route takes no one's id: it only ever shows or changes the caller's things
+#   "key": the API, for programs: only a key counts, never a login session or its cookie
 STRANGER = {
     "conversation": "404",
     "conversation-rename": "404",
@@ -38,6 +40,11 @@ STRANGER = {
     "prompt-save": "404",
     "prompt-delete": "404",
     "prompt-create": "own",
+    "keys": "own",
+    "key-revoke": "404",
+    # Programs with a key of their own (test_api): no session counts there.
+    "api-models": "key",
+    "api-chat-completions": "key",
     "settings": "own",
     "attachment": "404",
     "attachment-upload": "404",
@@ -120,8 +127,10 @@ def victim(alice: User) -> dict[str, Any]:
     attachment.file.save("secret.txt", ContentFile(b"my secret file"), save=False)
     attachment.save()
     prompt = SavedPrompt.objects.create(owner=alice, name="secret", text="my secret prompt")
+    key, _ = ApiKey.objects.issue(alice, "secret key")
     return {
         "prompt": prompt,
+        "key": key,
         "conversation": conversation,
         "message": reply,
         "attachment": attachment,
@@ -135,6 +144,7 @@ def _url(route: str, victim: dict[str, Any]) -> str:
     url = "/" + route
     url = url.replace("<uuid:id>", str(victim["id"])).replace("<str:token>", victim["token"])
     url = url.replace("<uuid:attachment_id>", str(victim["attachment"].id))
+    url = url.replace("keys/<int:id>", f"keys/{victim['key'].id}")
     url = url.replace("<int:id>", str(victim["prompt"].id))
     url = url.replace("^(?P<provider_id>[^/]+)/", "sso/")
     url = url.replace("<uidb64>", victim["uid"]).replace("<token>", "c4w-0123456789abcdef")
@@ -164,6 +174,7 @@ def test_a_stranger_cannot_reach_or_change_anything_by_id(
     assert Share.objects.active().filter(token=victim["token"]).exists()
     assert conversation.attachments.get().file.read() == b"my secret file"
     assert SavedPrompt.objects.get(pk=victim["prompt"].id).text == "my secret prompt"
+    assert ApiKey.objects.get(pk=victim["key"].id).state() == "active"
     alice = conversation.owner
     assert alice.is_active and alice.check_password("correct horse battery")
 
@@ -173,7 +184,9 @@ def test_anonymous_visitors_get_nothing_private(route: str, victim: dict[str, An
     url = _url(route, victim)
     response = Client().get(url)
     name = dict(_patterns(get_resolver().url_patterns))[route]
-    if STRANGER[name] == "public":
+    if STRANGER[name] == "key":
+        assert response.status_code in (401, 405), url
+    elif STRANGER[name] == "public":
         # Open to anyone; a wrong token or an unknown provider is refused as such.
         assert response.status_code in (200, 301, 302, 400, 401, 404, 405)
     elif name in ("login", "signup", "healthz", None):
@@ -192,6 +205,10 @@ def test_every_post_needs_the_csrf_token(
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     response = client.post(_url(route, victim), {"title": "changed"})
+    if STRANGER[name] == "key":
+        # No CSRF check, since no cookie counts: the logged-in session is refused.
+        assert response.status_code in (401, 405), route
+        return
     # Refused before any view runs, whether or not the route takes a POST.
     assert response.status_code == 403, route
     conversation = Conversation.objects.get(pk=victim["id"])

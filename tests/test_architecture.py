@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("webchat", "conversations")
+PACKAGES = ("webchat", "conversations", "api")
 
 
 def _module(path: Path) -> str:

@@ -234,12 +234,12 @@ async def test_a_summary_whose_caller_left_still_settles(alice: User) -> None:
     job = await database_sync_to_async(summaries.prepare)(
         conversation, conversation.current_leaf_id
     )
-    job.payload["messages"][-1]["content"] += " [sim words=200 delay=50]"
+    job.call.payload["messages"][-1]["content"] += " [sim words=200 delay=50]"
     task = asyncio.create_task(summaries.run(job))
     await asyncio.sleep(0.5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    record = await database_sync_to_async(UsageRecord.objects.get)(pk=job.record)
+    record = await database_sync_to_async(UsageRecord.objects.get)(pk=job.call.record)
     assert record.status == "interrupted"
     assert not await Summary.objects.filter(conversation=conversation).aexists()

@@ -134,7 +134,7 @@ class SiteSettingsAdmin(admin.ModelAdmin):
 
 CSV_FIELDS = (
     "created", "user", "model", "status", "prompt_tokens", "completion_tokens", "reserved_tokens",
-    "cost", "ttft_ms", "duration_ms", "error_code", "upstream_id", "conversation",
+    "cost", "ttft_ms", "duration_ms", "error_code", "upstream_id", "conversation", "api_key",
 )  # fmt: skip
 
 
@@ -162,17 +162,19 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "ttft_ms",
         "duration_ms",
         "error_code",
+        "api_key",
     )
     list_filter = (
         "status",
         "model",
+        ("api_key", admin.EmptyFieldListFilter),
         ("created", admin.DateFieldListFilter),
         "user__plan",
         "error_code",
     )
     search_fields = ("user__username", "model", "upstream_id", "error_code")
     date_hierarchy = "created"
-    list_select_related = ("user",)
+    list_select_related = ("user", "api_key")
     actions = ("export_selected",)
     change_list_template = "admin/webchat/usagerecord/change_list.html"
 
@@ -245,9 +247,14 @@ class UsageRecordAdmin(admin.ModelAdmin):
             )
             .order_by("-tokens")[:10]
         )
+        per_key = sorted(
+            UsageRecord.objects.per_key(since),
+            key=lambda r: -((r["prompt"] or 0) + (r["completion"] or 0)),
+        )
         context = {
             **self.admin_site.each_context(request),
             "title": "Usage dashboard",
+            "per_key": per_key[:20],
             "opts": self.model._meta,
             "days": days,
             "since": since,
@@ -261,7 +268,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 def _csv(queryset: QuerySet[UsageRecord]) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    rows = queryset.select_related("user").order_by("created").iterator()
+    rows = queryset.select_related("user", "api_key").order_by("created").iterator()
 
     def lines() -> Any:
         yield writer.writerow(CSV_FIELDS)

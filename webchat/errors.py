@@ -60,6 +60,14 @@ class ModelUnavailable(ChatError):
     code = "model_unavailable"
 
 
+class Unauthorized(ChatError):
+    """A call of the API without a key that works: none, wrong, revoked or expired, or its
+    person deactivated."""
+
+    code = "unauthorized"
+    status = 401
+
+
 class QuotaError(ChatError):
     """A limit of the person's plan: quota_exceeded, rate_limited, busy (replies at once) or
     model_unavailable (a model the plan leaves out)."""

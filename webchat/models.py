@@ -14,7 +14,7 @@ from django.db.models import Case, Count, F, Max, Min, Sum, When
 from django.utils import timezone
 
 from webchat import grok, quotas
-from webchat.errors import QuotaError
+from webchat.errors import QuotaError, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -330,9 +330,14 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         n: int,
         conversation: Any = None,
         generation: str = "",
+        api_key: Any = None,
     ) -> "UsageRecord":
         """Take room for one call, or raise QuotaError. The record's max_tokens may be less
-        than asked when little room is left: the reply is then cut short, not refused."""
+        than asked when little room is left: the reply is then cut short, not refused.
+
+        A call of the API names its key (api.models.ApiKey): the key's own models and
+        monthly cap apply on top of the plan, and a key revoked or expired meanwhile is
+        refused here, under the lock, so that no call starts after its revocation."""
         # Locks the person's row: their concurrent reservations run one after another.
         user = User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
         plan = user.plan
@@ -361,9 +366,19 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
                 code="rate_limited",
                 retry_after=wait,
             )
+        room = left["left"]
+        if api_key is not None:
+            room = min(room, self._key_room(api_key, chat_model, now))
         asked = min(max_tokens, plan.max_tokens_cap)
-        per_candidate = quotas.reply_tokens(left["left"], prompt_tokens, n, asked)
+        per_candidate = quotas.reply_tokens(room, prompt_tokens, n, asked)
         if not per_candidate:
+            if room < left["left"]:
+                raise QuotaError(
+                    f"This key has used its {api_key.tokens_per_month:,} tokens for this "
+                    "month; they renew next month.",
+                    code="quota_exceeded",
+                    retry_after=math.ceil((quotas.next_month(now) - now).total_seconds()),
+                )
             raise quotas.quota_exceeded(left, now)
         return self.create(
             user=user,
@@ -375,7 +390,20 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
             reserved_tokens=prompt_tokens + per_candidate * n,
             price_input=chat_model.price_input,
             price_output=chat_model.price_output,
+            api_key=api_key,
         )
+
+    def _key_room(self, api_key: Any, chat_model: ChatModel, now: datetime) -> int:
+        """What the key's own limits leave (it may be less than the plan's room)."""
+        api_key.refresh_from_db(fields=["revoked", "expires", "tokens_per_month"])
+        if api_key.state(now) != "active":
+            raise Unauthorized(f"This API key is {api_key.state(now)}.")
+        if not api_key.allows(chat_model):
+            raise QuotaError(f"This key may not use {chat_model}.", code="model_unavailable")
+        if api_key.tokens_per_month is None:
+            return 2**62
+        month = self.filter(api_key=api_key, created__gte=quotas.month_start(now))
+        return api_key.tokens_per_month - month.tokens()
 
     def settle(
         self,
@@ -410,6 +438,25 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
             )
         )
 
+    def api_channels(self, **where: Any) -> set[str]:
+        """The channels the API's calls in flight listen on (api.views), among `where`."""
+        rows = self.filter(status="running", api_key__isnull=False, **where)
+        return set(rows.exclude(generation="").values_list("generation", flat=True))
+
+    def per_key(self, since: datetime, **where: Any) -> list[dict[str, Any]]:
+        """Usage since a moment split by door: the chat (no key) and each API key."""
+        return list(
+            self.filter(created__gte=since, **where)
+            .values("api_key", "api_key__name", "api_key__prefix", "user__username")
+            .annotate(
+                requests=Count("id"),
+                prompt=Sum("prompt_tokens"),
+                completion=Sum("completion_tokens"),
+                cost=Sum("cost"),
+            )
+            .order_by("api_key__name", "api_key")
+        )
+
     def per_model(self, user: User, since: datetime) -> list[dict[str, Any]]:
         return list(
             self.filter(user=user, created__gte=since)
@@ -440,6 +487,15 @@ class UsageRecord(models.Model):
     )
     model = models.CharField(max_length=64)
     conversation = models.UUIDField(null=True, blank=True)
+    # A call of the API: the key it was made with (None: the chat).
+    api_key = models.ForeignKey(
+        "api.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
+        verbose_name="API key",
+    )
     generation = models.CharField(max_length=200, blank=True, help_text="The generation's channel.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     prompt_estimate = models.PositiveIntegerField(default=0)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "webchat",
     "conversations",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -166,6 +167,10 @@ CHAT_LEASE_SECONDS = env_float("CHAT_LEASE_SECONDS", 15.0)
 TEMPORARY_CHAT_GRACE_SECONDS = env_float("TEMPORARY_CHAT_GRACE_SECONDS", 5.0)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
 CHAT_MAX_CANDIDATES = env_int("CHAT_MAX_CANDIDATES", 4)
+# The largest request body the API (/v1/) reads: images come inline, as data URLs.
+API_MAX_REQUEST_MB = env_int("API_MAX_REQUEST_MB", 20)
+# Keys one person may hold (revoked ones included), and how often they may make one.
+API_MAX_KEYS = env_int("API_MAX_KEYS", 50)
 # Open chat sockets one person, and one conversation, may hold on one process (a tab
 # holds one). Past them a socket is closed with 4429.
 CHAT_MAX_SOCKETS_PER_PERSON = env_int("CHAT_MAX_SOCKETS_PER_PERSON", 24)
@@ -294,6 +299,7 @@ RATE_LIMITS = {
     "switch": env_str("RATE_LIMIT_SWITCH", "120/m"),
     "upload": env_str("RATE_LIMIT_UPLOAD", "300/h"),
     "summarize": env_str("RATE_LIMIT_SUMMARIZE", "30/h"),
+    "api_key": env_str("RATE_LIMIT_API_KEY", "30/h"),
 }
 # The in-process cache counts correctly for the one process of the embedded default; with
 # REDIS_URL the counts live in Redis, shared by every process.

@@ -33,6 +33,7 @@ RULES: dict[str, tuple[str, str, str]] = {
     "conversation-switch": ("switch", "POST", "user_or_ip"),
     "attachment-upload": ("upload", "POST", "user_or_ip"),
     "conversation-summarize": ("summarize", "POST", "user_or_ip"),
+    "keys": ("api_key", "POST", "user_or_ip"),
     # Both check the person's password: a stolen session must not guess it at speed.
     "account": ("password_check", "POST", "user_or_ip"),
     "password_change": ("password_check", "POST", "user_or_ip"),

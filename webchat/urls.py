@@ -14,5 +14,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path("usage/", views.usage, name="usage"),
+    path("", include("api.urls")),
     path("", include("conversations.urls")),
 ]

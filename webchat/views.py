@@ -26,7 +26,11 @@ def usage(request: HttpRequest) -> HttpResponse:
     if "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"usage": _json_usage(left)})
     since = month_start(timezone.now())
-    context = {"left": left, "per_model": UsageRecord.objects.per_model(request.user, since)}
+    context = {
+        "left": left,
+        "per_model": UsageRecord.objects.per_model(request.user, since),
+        "per_key": UsageRecord.objects.per_key(since, user=request.user),
+    }
     return render(request, "usage.html", context)
 
 

@@ -1,0 +1,58 @@
+"""Keys in the admin: every person's, listed and revoked (a key is made by its person or
+from the shell: its secret is shown only to whoever makes it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from api.keys import revoke
+from api.models import ApiKey
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "shown", "created", "last_used", "expires", "state")
+    list_filter = ("revoked", "expires")
+    search_fields = ("name", "owner__username", "prefix")
+    list_select_related = ("owner",)
+    readonly_fields = ("owner", "prefix", "created", "last_used", "revoked")
+    fields = (
+        "owner",
+        "name",
+        "prefix",
+        "created",
+        "last_used",
+        "expires",
+        "revoked",
+        "allowed_models",
+        "tokens_per_month",
+    )
+    filter_horizontal = ("allowed_models",)
+    actions = ("revoke_selected",)
+
+    @admin.display(description="key")
+    def shown(self, key: ApiKey) -> str:
+        return key.shown
+
+    @admin.display(description="state")
+    def state(self, key: ApiKey) -> str:
+        return key.state()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys (their calls in flight stop)")
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        keys = list(queryset.filter(revoked__isnull=True))
+        for key in keys:
+            revoke(key)
+        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # revoke, so the ledger keeps naming the key
+        return actions

@@ -1,0 +1,148 @@
+"""The Keys page (`/keys/`): a person makes keys for their programs, sees what each has
+used, and revokes them. A new key is shown once, on the page the form leads back to.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from api.models import ApiKey
+from conversations import frames
+from webchat.models import ChatModel, UsageRecord, User
+from webchat.quotas import month_start
+
+NEW_KEY = "new_api_key"
+
+
+class KeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the key is for: “laptop”, “CI”.")
+    expires = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="It stops working at the end of this day. Empty: never.",
+    )
+    allowed_models = forms.MultipleChoiceField(
+        label="Models",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every model of your plan.",
+    )
+    tokens_per_month = forms.IntegerField(
+        label="Monthly token cap",
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The most this key may use in a month, within your plan. Empty: no cap.",
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plan = user.plan
+        models = [m for m in ChatModel.objects.enabled() if plan is None or plan.allows(m)]
+        self.fields["allowed_models"].choices = [(m.slug, m.display_name) for m in models]
+        self.user = user
+
+    def clean_name(self) -> str:
+        return " ".join(self.cleaned_data["name"].split())
+
+    def clean_expires(self) -> datetime | None:
+        day = self.cleaned_data["expires"]
+        if day is None:
+            return None
+        end = timezone.make_aware(datetime.combine(day, time.max))
+        if end <= timezone.now():
+            raise forms.ValidationError("Choose a day from today on.")
+        return end
+
+    def clean(self) -> dict[str, Any]:
+        if self.user.api_keys.count() >= settings.API_MAX_KEYS:
+            raise forms.ValidationError(
+                f"You have {settings.API_MAX_KEYS} keys, the most one person may have."
+            )
+        return self.cleaned_data
+
+
+def make_key(user: User, data: dict[str, Any]) -> tuple[ApiKey, str]:
+    """A key from the form's `data` (also the shell's command)."""
+    models = data.pop("allowed_models", ())
+    key, secret = ApiKey.objects.issue(user, **data)
+    if models:
+        key.allowed_models.set(ChatModel.objects.filter(slug__in=models))
+    return key, secret
+
+
+def revoke(key: ApiKey) -> None:
+    """No call starts with the key from now on, and its calls in flight stop."""
+    ApiKey.objects.filter(pk=key.pk, revoked__isnull=True).update(revoked=timezone.now())
+    async_to_sync(frames.stop)(UsageRecord.objects.api_channels(api_key=key))
+
+
+def _page(request: HttpRequest, form: KeyForm, secret: str = "", status: int = 200) -> HttpResponse:
+    user = request.user
+    since = month_start(timezone.now())
+    keys = list(user.api_keys.prefetch_related("allowed_models"))
+    this_month = Q(usage_records__created__gte=since)
+    used = {
+        row["pk"]: row
+        for row in user.api_keys.values("pk").annotate(
+            requests=Count("usage_records", filter=this_month),
+            prompt=Sum("usage_records__prompt_tokens", filter=this_month),
+            completion=Sum("usage_records__completion_tokens", filter=this_month),
+        )
+    }
+    now = timezone.now()
+    rows = [
+        {
+            "key": key,
+            "state": key.state(now),
+            "models": [m.display_name for m in key.allowed_models.all()],
+            "requests": used[key.pk]["requests"],
+            "tokens": (used[key.pk]["prompt"] or 0) + (used[key.pk]["completion"] or 0),
+        }
+        for key in keys
+    ]
+    base = request.build_absolute_uri("/v1")
+    first = next(iter(form.fields["allowed_models"].choices), ("grok-3", ""))[0]
+    context = {
+        "form": form,
+        "rows": rows,
+        "secret": secret,
+        "base_url": base,
+        "example_model": first,
+    }
+    return render(request, "account/keys.html", context, status=status)
+
+
+@never_cache
+@login_required
+def keys(request: HttpRequest) -> HttpResponse:
+    """The person's keys (GET); a new key (POST), then shown once."""
+    user = request.user
+    if request.method != "POST":
+        # A new key is kept in the session only until this page shows it, once.
+        return _page(request, KeyForm(user=user), secret=request.session.pop(NEW_KEY, ""))
+    form = KeyForm(request.POST, user=user)
+    if not form.is_valid():
+        return _page(request, form, status=400)
+    _, request.session[NEW_KEY] = make_key(user, dict(form.cleaned_data))
+    return redirect("keys")
+
+
+@require_POST
+@login_required
+def revoke_view(request: HttpRequest, id: int) -> HttpResponse:
+    revoke(get_object_or_404(request.user.api_keys, pk=id))
+    return redirect(f"{reverse('keys')}?revoked=1")

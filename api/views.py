@@ -1,0 +1,312 @@
+"""The API for programs: OpenAI's `GET /v1/models` and `POST /v1/chat/completions`.
+
+Another door to the machinery the chat uses: a call is reserved in the ledger by the same
+rule as a message (the person's plan, across the chat and the API, and the key's own
+limits on top), streamed by the same client and settled the same way (webchat.calls). It
+is not stored as a conversation, only as its row in the ledger, tagged with its key.
+
+Each upstream delta goes out as one `chat.completion.chunk` at once; nothing is written
+per chunk. A client that leaves mid-stream cancels the upstream request, and the call is
+settled with what was produced. Revoking the key, deactivating its person or taking their
+plan away stops the calls in flight through the channel each call listens on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from api import errors
+from api.models import ApiKey
+from api.requests import Asked, read
+from conversations import frames
+from conversations.turns import catalog_model
+from webchat import sse
+from webchat.calls import Call
+from webchat.errors import ChatError, InvalidRequest, Unauthorized, Unavailable, UpstreamError
+from webchat.models import ChatModel, UsageRecord
+from webchat.quotas import estimate_tokens
+
+log = logging.getLogger(__name__)
+
+# `last_used` is written at most this often per key (not once per call).
+LAST_USED_EVERY = timedelta(seconds=60)
+
+View = Callable[..., Awaitable[HttpResponse]]
+
+
+def endpoint(method: str) -> Callable[[View], View]:
+    """An API view: no CSRF (no cookie counts, only the key), one method, and every
+    refusal in OpenAI's error shape."""
+
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @wraps(view)
+        async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method != method:
+                response = errors.response(
+                    InvalidRequest(f"Use {method} for {request.path}."), status=405
+                )
+                response["Allow"] = method
+                return response
+            try:
+                return await view(request, *args, **kwargs)
+            except ChatError as error:
+                return errors.response(error)
+
+        return wrapped
+
+    return decorate
+
+
+@database_sync_to_async
+def authenticate(request: HttpRequest) -> ApiKey:
+    """The key of `Authorization: Bearer <key>`, usable now, or Unauthorized."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthorized(
+            "No API key was given: send it as 'Authorization: Bearer <key>'. "
+            "Make one on the Keys page."
+        )
+    key = ApiKey.objects.find(given.strip())
+    if key is None:
+        raise Unauthorized("Incorrect API key.")
+    now = timezone.now()
+    state = key.state(now)
+    if state != "active":
+        raise Unauthorized(f"This API key is {state}.")
+    if not key.owner.is_active:
+        raise Unauthorized("The account of this API key is deactivated.")
+    if key.owner.plan is None:
+        raise errors.NoPlan()
+    if key.last_used is None or now - key.last_used > LAST_USED_EVERY:
+        ApiKey.objects.filter(pk=key.pk).update(last_used=now)
+    return key
+
+
+@endpoint("GET")
+async def models(request: HttpRequest) -> HttpResponse:
+    """The models the key may use: enabled, in the person's plan and in the key's list."""
+    key = await authenticate(request)
+    usable = await database_sync_to_async(_usable_models)(key)
+    data = [{"id": m.slug, "object": "model", "created": 0, "owned_by": "webchat"} for m in usable]
+    return JsonResponse({"object": "list", "data": data})
+
+
+def _usable_models(key: ApiKey) -> list[ChatModel]:
+    plan = key.owner.plan
+    return [
+        m for m in ChatModel.objects.enabled() if (plan is None or plan.allows(m)) and key.allows(m)
+    ]
+
+
+@endpoint("POST")
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    key = await authenticate(request)
+    body = _json(request)
+    asked = await database_sync_to_async(read)(body, catalog_model)
+    try:
+        channel = await get_channel_layer().new_channel("api.")
+    except Exception:
+        log.warning("channel layer unavailable", exc_info=True)
+        raise Unavailable() from None
+    call = await database_sync_to_async(_reserve)(key, asked, channel)
+    completion = Completion(asked, call, channel)
+    if asked.stream:
+        response = StreamingHttpResponse(completion.stream(), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx passes each chunk on at once
+        return response
+    return JsonResponse(await completion.whole())
+
+
+def _json(request: HttpRequest) -> Any:
+    limit = settings.API_MAX_REQUEST_MB * 1024 * 1024
+    if int(request.headers.get("Content-Length") or 0) > limit:
+        raise errors.TooLarge(limit)
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise errors.TooLarge(limit)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidRequest("The request body is not valid JSON.") from None
+
+
+def _reserve(key: ApiKey, asked: Asked, channel: str) -> Call:
+    model = asked.model
+    with transaction.atomic():
+        record = UsageRecord.objects.reserve(
+            user=key.owner,
+            chat_model=model,
+            prompt_tokens=asked.estimate,
+            max_tokens=asked.params["max_tokens"],
+            n=asked.n,
+            generation=channel,
+            api_key=key,
+        )
+    payload = asked.payload(record.max_tokens)
+    return Call(model, payload, record.id, asked.estimate, learn=not asked.images)
+
+
+class Completion:
+    """One call of the API, told back to its client as chunks or as one completion."""
+
+    def __init__(self, asked: Asked, call: Call, channel: str) -> None:
+        self.asked = asked
+        self.call = call
+        self.channel = channel
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.stopped = False
+        self.texts = [[] for _ in range(asked.n)]  # type: list[list[str]]
+        self.reasoning = [[] for _ in range(asked.n)]  # type: list[list[str]]
+        self.finish: list[str | None] = [None] * asked.n
+        # Every chunk starts alike: only the choice and its delta differ.
+        head = {"id": self.id, "object": "chat.completion.chunk", "created": self.created}
+        self._head = json.dumps({**head, "model": asked.model.slug})[:-1]
+
+    # --- Streaming ----------------------------------------------------------------------------
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The chunks of the event stream, as each delta arrives."""
+        started = [False] * self.asked.n
+        try:
+            async with aclosing(self._events()) as events:
+                async for event in events:
+                    kind = type(event)
+                    if kind is sse.ContentDelta or kind is sse.ReasoningDelta:
+                        i = event.index
+                        if not 0 <= i < self.asked.n:
+                            continue
+                        field = "content" if kind is sse.ContentDelta else "reasoning_content"
+                        (self.texts if kind is sse.ContentDelta else self.reasoning)[i].append(
+                            event.text
+                        )
+                        role = "" if started[i] else '"role":"assistant",'
+                        started[i] = True
+                        text = json.dumps(event.text, ensure_ascii=False)
+                        yield self._chunk(i, f"{{{role}{json.dumps(field)}:{text}}}", "null")
+                    elif kind is sse.Finish and 0 <= event.index < self.asked.n:
+                        self.finish[event.index] = event.reason
+                        yield self._chunk(event.index, "{}", json.dumps(event.reason))
+            if self.asked.include_usage:
+                usage = json.dumps(self._usage())
+                yield f'data: {self._head},"choices":[],"usage":{usage}}}\n\n'.encode()
+        except ChatError as error:
+            # After the first byte the status is sent: the error is the stream's last event.
+            yield f"data: {json.dumps(errors.body(error))}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    def _chunk(self, index: int, delta: str, finish: str) -> bytes:
+        return (
+            f'data: {self._head},"choices":[{{"index":{index},"delta":{delta},'
+            f'"finish_reason":{finish}}}]}}\n\n'
+        ).encode()
+
+    # --- Whole ------------------------------------------------------------------------------
+    async def whole(self) -> dict[str, Any]:
+        async with aclosing(self._events()) as events:
+            async for event in events:
+                kind = type(event)
+                if kind is sse.ContentDelta and 0 <= event.index < self.asked.n:
+                    self.texts[event.index].append(event.text)
+                elif kind is sse.ReasoningDelta and 0 <= event.index < self.asked.n:
+                    self.reasoning[event.index].append(event.text)
+                elif kind is sse.Finish and 0 <= event.index < self.asked.n:
+                    self.finish[event.index] = event.reason
+        choices = []
+        for i in range(self.asked.n):
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(self.texts[i])}
+            if self.reasoning[i]:
+                message["reasoning_content"] = "".join(self.reasoning[i])
+            choices.append({"index": i, "message": message, "finish_reason": self.finish[i]})
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.asked.model.slug,
+            "choices": choices,
+            "usage": self._usage(),
+        }
+
+    def _usage(self) -> dict[str, int]:
+        usage = self.call.usage
+        if usage is not None:
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        else:
+            prompt, completion = self.asked.estimate, self._written()
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+    def _written(self) -> int:
+        written = ("".join(t) + "".join(r) for t, r in zip(self.texts, self.reasoning, strict=True))
+        return estimate_tokens(text for text in written if text)
+
+    # --- The call -----------------------------------------------------------------------------
+    async def _events(self) -> AsyncIterator[sse.Event]:
+        """The upstream's events, then the call settled whatever happens: the client
+        leaving (this task cancelled), the key revoked (a stop on the channel), an error."""
+        task = asyncio.current_task()
+        assert task is not None
+        listener = asyncio.create_task(self._listen(task))
+        # Unless it ends otherwise: the client left (or the server is shutting down).
+        status, error = "stopped", None
+        try:
+            async with asyncio.timeout(settings.GROK_TOTAL_TIMEOUT):
+                async with aclosing(self.call.events()) as events:
+                    async for event in events:
+                        yield event
+            status = "complete"
+        except asyncio.CancelledError:
+            if not self.stopped or task.uncancel() > 0:
+                raise
+            error = Unauthorized("The call was stopped: its key, account or plan was withdrawn.")
+            raise error from None
+        except TimeoutError:
+            status = "error"
+            error = UpstreamError("upstream_unavailable", "The reply took too long.")
+            raise error from None
+        except UpstreamError as exc:
+            status, error = "error", exc
+            raise
+        finally:
+            listener.cancel()
+            settle = database_sync_to_async(self.call.settle)
+            # Shielded: a cancelled call still settles what it reserved.
+            await asyncio.shield(settle(status, error, self._written()))
+
+    async def _listen(self, task: asyncio.Task[Any]) -> None:
+        """Stop the call when told to on its channel (webchat's stop and revoke messages)."""
+        layer = get_channel_layer()
+        while True:
+            try:
+                message = await layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("control channel unavailable; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") in (frames.STOP, frames.REVOKED):
+                self.stopped = True
+                task.cancel()
+                return

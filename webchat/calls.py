@@ -1,0 +1,79 @@
+"""One upstream call under a reservation in the ledger: its events, timed and counted as
+they pass, then settled with what it used.
+
+A reply in a conversation (conversations.generation), a summary (conversations.summaries)
+and a call of the API (api.views) are each one Call: reserved by the ledger's one rule
+(`UsageRecord.objects.reserve`), streamed by the one client (webchat.grok), settled here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from webchat import grok, sse
+from webchat.errors import ChatError, UpstreamError
+from webchat.models import ChatModel, UsageRecord
+
+
+@dataclass
+class Call:
+    model: ChatModel
+    payload: dict[str, Any]
+    # The UsageRecord reserved for it.
+    record: int
+    # The prompt's estimated tokens (reserved), to learn from what the upstream counts;
+    # learned from text alone: an image's fixed estimate says nothing of the text's.
+    estimate: int = 0
+    learn: bool = True
+    started: float = field(default_factory=time.monotonic)
+    first: float | None = None
+    upstream_id: str = ""
+    # The last usage the upstream sent: the total (never add them up).
+    usage: sse.Usage | None = None
+
+    async def events(self) -> AsyncIterator[sse.Event]:
+        """The upstream's events, noting on the way the first word's time, the stream's id
+        and the usage. (The caller bounds the time: a timeout around a generator that
+        yields would fire in the caller's code.)"""
+        async with aclosing(grok.stream_chat(self.payload)) as events:
+            async for event in events:
+                kind = type(event)
+                if kind is sse.ContentDelta or kind is sse.ReasoningDelta:
+                    if self.first is None:
+                        self.first = time.monotonic()
+                elif kind is sse.Meta:
+                    self.upstream_id = self.upstream_id or event.id
+                elif kind is sse.Usage:
+                    self.usage = event
+                yield event
+
+    def elapsed_ms(self) -> int:
+        return round((time.monotonic() - self.started) * 1000)
+
+    def settle(self, status: str, error: ChatError | None = None, written: int = 0) -> None:
+        """Record what the call used (blocking: the database's thread). Without the
+        upstream's usage (stopped or failed before it said), the completion counts at
+        `written`, the estimate of the text that arrived."""
+        usage = self.usage
+        prompt = usage.prompt_tokens if usage is not None else None
+        # What the upstream counted corrects the model's estimate (conversations.context).
+        counted = prompt
+        if counted is None and isinstance(error, UpstreamError):
+            counted = error.prompt_tokens  # the length error says how many
+        if counted and self.estimate and self.learn:
+            ChatModel.objects.observe_prompt(self.model, self.estimate, counted)
+        first = self.first
+        UsageRecord.objects.settle(
+            self.record,
+            status=status,
+            prompt_tokens=prompt,
+            completion_tokens=usage.completion_tokens if usage is not None else written,
+            upstream_id=self.upstream_id,
+            error_code=error.code if error else "",
+            ttft_ms=round((first - self.started) * 1000) if first else None,
+            duration_ms=self.elapsed_ms(),
+        )
