@@ -57,7 +57,8 @@ def test_the_pages_people_use_pass_an_axe_scan(page: Any, browser: Any, live: Li
     page.wait_for_function("() => !document.querySelector('[data-status=\"streaming\"]')")
     chat = page.url
     share = share_link(page)
-    pages = [chat, "/", share, "/accounts/", "/usage/", "/shares/", "/search/?q=code"]
+    pages = [chat, "/", share, "/accounts/", "/usage/", "/shares/", "/keys/", "/settings/"]
+    pages += ["/search/?q=code"]
     found = scan(page, pages)
     assert found == [], "\n".join(found)
     # The open dialogs and menus, too.
