@@ -40,7 +40,7 @@ from conversations.turns import catalog_model
 from webchat import sse
 from webchat.calls import Call
 from webchat.errors import ChatError, InvalidRequest, Unauthorized, Unavailable, UpstreamError
-from webchat.models import ChatModel, UsageRecord
+from webchat.models import ChatModel, Plan, UsageRecord, User
 from webchat.quotas import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,6 @@ def endpoint(method: str) -> Callable[[View], View]:
     return decorate
 
 
-@database_sync_to_async
 def authenticate(request: HttpRequest) -> ApiKey:
     """The key of `Authorization: Bearer <key>`, usable now, or Unauthorized."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -91,9 +90,9 @@ def authenticate(request: HttpRequest) -> ApiKey:
     state = key.state(now)
     if state != "active":
         raise Unauthorized(f"This API key is {state}.")
-    if not key.owner.is_active:
+    if not key.owner_active:
         raise Unauthorized("The account of this API key is deactivated.")
-    if key.owner.plan is None:
+    if key.owner_plan_id is None:
         raise errors.NoPlan()
     if key.last_used is None or now - key.last_used > LAST_USED_EVERY:
         ApiKey.objects.filter(pk=key.pk).update(last_used=now)
@@ -103,30 +102,26 @@ def authenticate(request: HttpRequest) -> ApiKey:
 @endpoint("GET")
 async def models(request: HttpRequest) -> HttpResponse:
     """The models the key may use: enabled, in the person's plan and in the key's list."""
-    key = await authenticate(request)
-    usable = await database_sync_to_async(_usable_models)(key)
+    usable = await database_sync_to_async(_usable_models)(request)
     data = [{"id": m.slug, "object": "model", "created": 0, "owned_by": "webchat"} for m in usable]
     return JsonResponse({"object": "list", "data": data})
 
 
-def _usable_models(key: ApiKey) -> list[ChatModel]:
-    plan = key.owner.plan
-    return [
-        m for m in ChatModel.objects.enabled() if (plan is None or plan.allows(m)) and key.allows(m)
-    ]
+def _usable_models(request: HttpRequest) -> list[ChatModel]:
+    key = authenticate(request)
+    plan = Plan.objects.get(pk=key.owner_plan_id)
+    return [m for m in ChatModel.objects.enabled() if plan.allows(m) and key.allows(m)]
 
 
 @endpoint("POST")
 async def chat_completions(request: HttpRequest) -> HttpResponse:
-    key = await authenticate(request)
-    body = _json(request)
-    asked = await database_sync_to_async(read)(body, catalog_model)
     try:
         channel = await get_channel_layer().new_channel("api.")
     except Exception:
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
-    call = await database_sync_to_async(_reserve)(key, asked, channel)
+    # One trip to the database's thread: the key, the request, the reservation.
+    asked, call = await database_sync_to_async(_begin)(request, channel)
     completion = Completion(asked, call, channel)
     if asked.stream:
         response = StreamingHttpResponse(completion.stream(), content_type="text/event-stream")
@@ -149,11 +144,17 @@ def _json(request: HttpRequest) -> Any:
         raise InvalidRequest("The request body is not valid JSON.") from None
 
 
+def _begin(request: HttpRequest, channel: str) -> tuple[Asked, Call]:
+    key = authenticate(request)
+    asked = read(_json(request), catalog_model)
+    return asked, _reserve(key, asked, channel)
+
+
 def _reserve(key: ApiKey, asked: Asked, channel: str) -> Call:
     model = asked.model
     with transaction.atomic():
         record = UsageRecord.objects.reserve(
-            user=key.owner,
+            user=User(pk=key.owner_id),
             chat_model=model,
             prompt_tokens=asked.estimate,
             max_tokens=asked.params["max_tokens"],

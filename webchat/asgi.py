@@ -1,5 +1,5 @@
-"""http → Django (static files through whitenoise); websocket → same-origin check → auth
-→ routes."""
+"""http → Django (static files through whitenoise), the API's paths (/v1/) through a
+Django handler of their own; websocket → same-origin check → auth → routes."""
 
 import os
 
@@ -22,9 +22,11 @@ if settings.GROK_SIMULATED and settings.GROK_SIMULATOR == "auto":
 
     settings.GROK_API_BASE = Simulator().start_in_thread()
 
+from webchat.handlers import ApiHandler, by_path  # noqa: E402
+
 application = ProtocolTypeRouter(
     {
-        "http": django_application,
+        "http": by_path({"/v1/": ApiHandler()}, django_application),
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from webchat.errors import ChatError
 from webchat.logs import request_id
@@ -44,25 +46,53 @@ def error_response(request: HttpRequest, error: ChatError) -> HttpResponse:
     return response
 
 
-class ClientAddressMiddleware(MiddlewareMixin):
+class Hybrid:
+    """A middleware that works in the mode of the chain it is in: Django's MiddlewareMixin
+    runs each step of an async chain in a thread and back, about a millisecond a request."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        self.before(request)
+        if self.is_async:
+            return self._acall(request)
+        return self.after(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        return self.after(request, await self.get_response(request))
+
+    def before(self, request: HttpRequest) -> None:
+        pass
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        return response
+
+
+class ClientAddressMiddleware(Hybrid):
     """REMOTE_ADDR becomes the client's address (webchat.net), for every part that reads it:
     the login throttle, the rate limits, the logs."""
 
-    def process_request(self, request: HttpRequest) -> None:
+    def before(self, request: HttpRequest) -> None:
         request.META["REMOTE_ADDR"] = client_address(request.META)
 
 
-class RequestIdMiddleware(MiddlewareMixin):
+class RequestIdMiddleware(Hybrid):
     """Every log line of a request carries its id, and so does the response
     (X-Request-ID): a person's report of an error finds its traceback."""
 
-    def process_request(self, request: HttpRequest) -> None:
+    def before(self, request: HttpRequest) -> None:
         request.request_id = uuid.uuid4().hex[:16]
         request_id.set(request.request_id)
 
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if hasattr(request, "request_id"):
-            response["X-Request-ID"] = request.request_id
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response["X-Request-ID"] = request.request_id
         return response
 
 
@@ -71,3 +101,32 @@ class ChatErrorMiddleware(MiddlewareMixin):
         if isinstance(exception, ChatError):
             return error_response(request, exception)
         return None
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, async where the app is: WhiteNoise's middleware is sync-only, so Django
+    ran every request below it through a thread and back (about a millisecond each, and a
+    thread per request). A static file is served as WhiteNoise serves it (opening the file
+    in a thread); any other request goes on without leaving the event loop."""
+
+    async_capable = True
+
+    def __init__(self, get_response: Any, **kwargs: Any) -> None:
+        super().__init__(get_response, **kwargs)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        return super().__call__(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if self.autorefresh:
+            static_file = await sync_to_async(self.find_file)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            return await sync_to_async(self.serve)(static_file, request)
+        return await self.get_response(request)

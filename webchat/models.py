@@ -14,7 +14,7 @@ from django.db.models import Case, Count, F, Max, Min, Sum, When
 from django.utils import timezone
 
 from webchat import grok, quotas
-from webchat.errors import QuotaError, Unauthorized
+from webchat.errors import QuotaError
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ class Plan(models.Model):
         super().save(*args, **kwargs)
 
     def allows(self, chat_model: "ChatModel") -> bool:
-        allowed = self.allowed_models.all()
-        return not allowed.exists() or allowed.filter(pk=chat_model.pk).exists()
+        allowed = set(self.allowed_models.values_list("pk", flat=True))
+        return not allowed or chat_model.pk in allowed
 
 
 class UserManager(BaseUserManager):
@@ -394,16 +394,10 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         )
 
     def _key_room(self, api_key: Any, chat_model: ChatModel, now: datetime) -> int:
-        """What the key's own limits leave (it may be less than the plan's room)."""
-        api_key.refresh_from_db(fields=["revoked", "expires", "tokens_per_month"])
-        if api_key.state(now) != "active":
-            raise Unauthorized(f"This API key is {api_key.state(now)}.")
-        if not api_key.allows(chat_model):
-            raise QuotaError(f"This key may not use {chat_model}.", code="model_unavailable")
-        if api_key.tokens_per_month is None:
-            return 2**62
-        month = self.filter(api_key=api_key, created__gte=quotas.month_start(now))
-        return api_key.tokens_per_month - month.tokens()
+        """What the key's own limits leave (api.models.ApiKey.room; it may be less than
+        the plan's room)."""
+        room = api_key.room(chat_model, quotas.month_start(now), now)
+        return 2**62 if room is None else room
 
     def settle(
         self,

@@ -46,7 +46,7 @@ MIDDLEWARE = [
     "webchat.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "webchat.middleware.ClientAddressMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "webchat.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
