@@ -106,7 +106,7 @@ def main() -> None:
     )
     print(
         f"  server CPU         {statistics.median(per_thousand):.3f} CPU-s per 1,000 chunks "
-        f"(median of 5 streams of 2,000; {min(per_thousand):.3f}–{max(per_thousand):.3f})"
+        f"(median of 5 streams of 2,000; {min(per_thousand):.3f} to {max(per_thousand):.3f})"
     )
 
 
