@@ -1,0 +1,123 @@
+"""Keys of the API in the process: kept hashed and found only whole, their limits applied
+in the ledger's reservation, stopped with their person, and listed and revoked in the
+admin. (Calls made with them, over HTTP: test_api.py.)"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.test import Client
+from django.utils import timezone
+
+from api.keys import revoke
+from api.models import ApiKey
+from webchat.errors import QuotaError, Unauthorized
+from webchat.models import ChatModel, UsageRecord, User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_key_is_kept_hashed_and_found_only_whole(alice: User) -> None:
+    key, secret = ApiKey.objects.issue(alice, "laptop")
+    assert secret.startswith(f"wc-{key.prefix}-") and secret not in (key.digest, key.prefix)
+    assert ApiKey.objects.find(secret).pk == key.pk
+    for wrong in (secret[:-1] + ("A" if secret[-1] != "A" else "B"), secret[:-1], "", "wc-"):
+        assert ApiKey.objects.find(wrong) is None
+    assert key.shown == f"wc-{key.prefix}-…" and str(key) == f"laptop (wc-{key.prefix}-…)"
+
+
+def reserve(user: User, key: ApiKey, model: str = "grok-3", **kwargs: Any) -> UsageRecord:
+    return UsageRecord.objects.reserve(
+        user=user,
+        chat_model=ChatModel.objects.get(slug=model),
+        prompt_tokens=100,
+        max_tokens=kwargs.pop("max_tokens", 500),
+        n=1,
+        api_key=key,
+        **kwargs,
+    )
+
+
+def test_the_keys_cap_cuts_a_reply_short_then_refuses(alice: User) -> None:
+    key, _ = ApiKey.objects.issue(alice, "capped", tokens_per_month=1_000)
+    first = reserve(alice, key)
+    assert (first.max_tokens, first.api_key_id) == (500, key.pk)
+    second = reserve(alice, key)  # 400 left: the reply is given 300
+    assert second.max_tokens == 300
+    with pytest.raises(QuotaError) as refused:
+        reserve(alice, key)
+    assert refused.value.code == "quota_exceeded" and "This key" in refused.value.message
+    assert refused.value.retry_after > 0
+    # The plan's chat is another door: the key's cap does not bind it.
+    chat = UsageRecord.objects.reserve(
+        user=alice,
+        chat_model=ChatModel.objects.get(slug="grok-3"),
+        prompt_tokens=100,
+        max_tokens=500,
+        n=1,
+    )
+    assert chat.max_tokens == 500
+
+
+def test_a_key_revoked_expired_or_not_for_that_model_reserves_nothing(alice: User) -> None:
+    revoked, _ = ApiKey.objects.issue(alice, "revoked")
+    revoke(revoked)
+    expired, _ = ApiKey.objects.issue(alice, "old", expires=timezone.now() - timedelta(days=1))
+    mini, _ = ApiKey.objects.issue(alice, "mini")
+    mini.allowed_models.set([ChatModel.objects.get(slug="grok-3-mini")])
+    with pytest.raises(Unauthorized, match="revoked"):
+        reserve(alice, revoked)
+    with pytest.raises(Unauthorized, match="expired"):
+        reserve(alice, expired)
+    with pytest.raises(QuotaError) as refused:
+        reserve(alice, mini)
+    assert refused.value.code == "model_unavailable"
+    assert reserve(alice, mini, model="grok-3-mini").api_key_id == mini.pk
+    assert UsageRecord.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["deactivated", "plan taken away", "key revoked"])
+async def test_a_call_in_flight_is_told_to_stop(alice: User, change: str) -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel("api.")
+    key = await ApiKey.objects.acreate(owner=alice, name="x", prefix="0" * 12)
+    await UsageRecord.objects.acreate(
+        user=alice, model="grok-3", generation=channel, api_key=key, reserved_tokens=10
+    )
+    if change == "deactivated":
+        alice.is_active = False
+        await alice.asave()
+    elif change == "plan taken away":
+        alice.plan = None
+        await alice.asave()
+    else:
+        await sync_to_async(revoke)(key)
+    assert (await layer.receive(channel))["type"] == "generation.stop"
+
+
+def test_the_admin_lists_keys_and_revokes_them(alice: User) -> None:
+    key, _ = ApiKey.objects.issue(alice, "laptop")
+    UsageRecord.objects.create(
+        user=alice, model="grok-3", status="complete", prompt_tokens=7, api_key=key
+    )
+    operator = Client()
+    operator.force_login(User.objects.create_superuser("operator", password="x" * 12))
+    listing = operator.get("/admin/api/apikey/")
+    assert listing.status_code == 200 and b"laptop" in listing.content
+    assert key.digest.encode() not in listing.content
+    assert operator.get("/admin/api/apikey/add/").status_code == 403
+    dashboard = operator.get("/admin/webchat/usagerecord/dashboard/")
+    assert "Key “laptop”" in dashboard.content.decode()
+    done = operator.post(
+        "/admin/api/apikey/",
+        {"action": "revoke_selected", "_selected_action": [key.pk]},
+        follow=True,
+    )
+    assert b"Revoked 1 key(s)." in done.content
+    key.refresh_from_db()
+    assert key.state() == "revoked"
