@@ -5,6 +5,7 @@ Runs in the PostgreSQL + Redis pass, with nginx installed (`.ci/run` installs it
 """
 
 import asyncio
+import base64
 import io
 import itertools
 import json
@@ -144,6 +145,37 @@ def test_an_attachment_of_several_megabytes_is_let_through(proxied: Proxied) -> 
         1400,
         1000,
     )
+
+
+def test_an_api_call_with_an_image_inline_streams_through(proxied: Proxied) -> None:
+    from PIL import Image
+
+    noise = Image.frombytes("RGB", (1400, 1000), os.urandom(1400 * 1000 * 3))
+    out = io.BytesIO()
+    noise.save(out, "PNG")
+    image = "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    assert len(image) > 3_000_000
+    name = f"program-{uuid.uuid4().hex[:6]}"
+    proxied.a.sign_up(name)
+    key = proxied.a.api_key(name)
+    content = [
+        {"type": "text", "text": "[sim words=20] what is this?"},
+        {"type": "image_url", "image_url": {"url": image}},
+    ]
+    body = {"model": "grok-4", "messages": [{"role": "user", "content": content}], "stream": True}
+    with httpx.stream(
+        "POST",
+        f"{proxied.https}/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+        verify=False,  # noqa: S501 (a test certificate)
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200, response.read()[:300]
+        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and len(events) > 20
+    text = "".join(json.loads(e[6:])["choices"][0]["delta"].get("content", "") for e in events[:-1])
+    assert text.startswith("I see 1 image: PNG 1400x1000")
 
 
 def test_plain_http_is_sent_to_https(proxied: Proxied) -> None:
