@@ -420,3 +420,103 @@ def test_createapikey_refuses_an_unknown_person(server: LiveServer) -> None:
 
     with pytest.raises(subprocess.CalledProcessError):
         server.api_key("nobody-at-all")
+
+
+# --- The plan, across the chat and the API -----------------------------------------------
+def _own_plan(server: LiveServer, person: Person, **limits: int) -> None:
+    """A plan of the person's own, with `limits` (the module's plan is generous)."""
+    name = f"plan of {person.name}"
+    columns = {
+        "tokens_per_day": 200_000,
+        "tokens_per_month": 3_000_000,
+        "requests_per_minute": 100,
+        "concurrent_generations": 4,
+        "max_tokens_cap": 16_384,
+        **limits,
+    }
+    server.query(
+        f"INSERT INTO webchat_plan (name, is_default, storage_mb, {', '.join(columns)}) "
+        f"VALUES (%s, %s, NULL, {', '.join(['%s'] * len(columns))})",
+        name,
+        False,
+        *columns.values(),
+    )
+    server.query(
+        "UPDATE webchat_user SET plan_id = (SELECT id FROM webchat_plan WHERE name = %s) "
+        "WHERE username = %s",
+        name,
+        person.name,
+    )
+
+
+def test_the_plans_limits_count_the_chat_and_the_api_together(
+    server: LiveServer, person: Person
+) -> None:
+    import websockets
+
+    _own_plan(server, person, concurrent_generations=1, requests_per_minute=3)
+    api = client(server, person.key)
+
+    async def chat_while_a_call_streams() -> dict[str, Any]:
+        conversation = server.new_conversation(person.session)
+        async with websockets.connect(
+            server.socket_url(conversation),
+            additional_headers={"Cookie": f"sessionid={person.session}", "Origin": server.url},
+        ) as socket:
+            stream = await asyncio.to_thread(
+                api.chat.completions.create,
+                model="grok-3",
+                messages=[{"role": "user", "content": "[sim words=100 delay=20] busy"}],
+                stream=True,
+            )
+            await asyncio.to_thread(next, stream)
+            await socket.send(json.dumps({"type": "send", "content": "hi", "model": "grok-3"}))
+            while (frame := json.loads(await socket.recv()))["type"] != "error":
+                pass
+            # The chat is refused while the call runs; the call, meanwhile, goes on.
+            with pytest.raises(openai.RateLimitError) as busy:
+                api.chat.completions.create(
+                    model="grok-3", messages=[{"role": "user", "content": "[sim words=3] too"}]
+                )
+            await asyncio.to_thread(lambda: [*stream])
+            return {"frame": frame, "busy": busy.value}
+
+    seen = asyncio.run(chat_while_a_call_streams())
+    assert seen["frame"]["code"] == "busy", seen["frame"]
+    assert seen["busy"].code == "concurrency_limit_exceeded"
+    assert int(seen["busy"].response.headers["Retry-After"]) > 0
+    # Three calls a minute: the one above, then two, then a refusal with its wait.
+    for _ in range(2):
+        api.chat.completions.create(
+            model="grok-3", messages=[{"role": "user", "content": "[sim words=3] one more"}]
+        )
+    with pytest.raises(openai.RateLimitError) as limited:
+        api.chat.completions.create(
+            model="grok-3", messages=[{"role": "user", "content": "[sim words=3] too many"}]
+        )
+    assert limited.value.code == "rate_limit_exceeded"
+    assert 0 < int(limited.value.response.headers["Retry-After"]) <= 60
+
+
+def test_the_openai_client_raises_its_own_exception_for_each_refusal(
+    server: LiveServer, person: Person
+) -> None:
+    only_mini = new_key(server, person, name="mini", allowed_models="grok-3-mini")
+    capped = server.api_key(person.name, "--name", "tiny cap", "--tokens-per-month", "40")
+    hello = [{"role": "user", "content": "[sim words=3] hi"}]
+    cases = [
+        (client(server, only_mini), {}, openai.PermissionDeniedError, "model_not_allowed"),
+        (client(server, person.key), {"model": "gpt-9"}, openai.NotFoundError, "model_not_found"),
+        (client(server, person.key), {"top_p": 3}, openai.BadRequestError, None),
+        (client(server, capped), {}, openai.RateLimitError, "insufficient_quota"),
+    ]
+    for api, overrides, exception, code in cases:
+        with pytest.raises(exception) as refused:
+            api.chat.completions.create(**{"model": "grok-3", "messages": hello, **overrides})
+        assert refused.value.code == code
+    # The plan taken away: 403 for every key of the person.
+    server.query("UPDATE webchat_user SET plan_id = NULL WHERE username = %s", person.name)
+    with pytest.raises(openai.PermissionDeniedError) as no_plan:
+        client(server, person.key).models.list()
+    assert no_plan.value.code == "no_plan"
+    assert ledger(server, person.key) == []
