@@ -189,6 +189,9 @@ def test_raw_http_sees_an_event_stream_ending_in_done(server: LiveServer, person
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
+        # The API's own handler keeps the headers every response has.
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert len(response.headers["x-request-id"]) == 16
         events = [line for line in response.iter_lines() if line]
     assert events[-1] == "data: [DONE]"
     chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]

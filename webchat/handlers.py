@@ -17,7 +17,7 @@ from django.core.handlers.asgi import ASGIHandler
 # the security headers.
 API_MIDDLEWARE = [
     "webchat.middleware.RequestIdMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    "webchat.middleware.SecurityHeadersMiddleware",
     "webchat.middleware.ClientAddressMiddleware",
 ]
 
