@@ -124,11 +124,26 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     asked, call = await database_sync_to_async(_begin)(request, channel)
     completion = Completion(asked, call, channel)
     if asked.stream:
-        response = StreamingHttpResponse(completion.stream(), content_type="text/event-stream")
+        chunks = completion.stream()
+        # The first chunk before the status: a call the upstream refuses at once is an
+        # HTTP error (502, 503, 400…), as OpenAI's is, not an event in a 200 stream.
+        try:
+            first = await anext(chunks)
+        except BaseException:
+            await chunks.aclose()
+            raise
+        response = StreamingHttpResponse(_then(first, chunks), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx passes each chunk on at once
         return response
     return JsonResponse(await completion.whole())
+
+
+async def _then(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async with aclosing(rest) as chunks:
+        async for chunk in chunks:
+            yield chunk
 
 
 def _json(request: HttpRequest) -> Any:
@@ -176,8 +191,8 @@ class Completion:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.stopped = False
-        self.texts = [[] for _ in range(asked.n)]  # type: list[list[str]]
-        self.reasoning = [[] for _ in range(asked.n)]  # type: list[list[str]]
+        self.texts: list[list[str]] = [[] for _ in range(asked.n)]
+        self.reasoning: list[list[str]] = [[] for _ in range(asked.n)]
         self.finish: list[str | None] = [None] * asked.n
         # Every chunk starts alike: only the choice and its delta differ.
         head = {"id": self.id, "object": "chat.completion.chunk", "created": self.created}
@@ -185,8 +200,10 @@ class Completion:
 
     # --- Streaming ----------------------------------------------------------------------------
     async def stream(self) -> AsyncIterator[bytes]:
-        """The chunks of the event stream, as each delta arrives."""
+        """The chunks of the event stream, as each delta arrives. An error before the first
+        chunk is raised; after it, it is the stream's last event."""
         started = [False] * self.asked.n
+        sent = False
         try:
             async with aclosing(self._events()) as events:
                 async for event in events:
@@ -202,14 +219,18 @@ class Completion:
                         role = "" if started[i] else '"role":"assistant",'
                         started[i] = True
                         text = json.dumps(event.text, ensure_ascii=False)
+                        sent = True
                         yield self._chunk(i, f"{{{role}{json.dumps(field)}:{text}}}", "null")
                     elif kind is sse.Finish and 0 <= event.index < self.asked.n:
                         self.finish[event.index] = event.reason
+                        sent = True
                         yield self._chunk(event.index, "{}", json.dumps(event.reason))
             if self.asked.include_usage:
                 usage = json.dumps(self._usage())
                 yield f'data: {self._head},"choices":[],"usage":{usage}}}\n\n'.encode()
         except ChatError as error:
+            if not sent:
+                raise
             # After the first byte the status is sent: the error is the stream's last event.
             yield f"data: {json.dumps(errors.body(error))}\n\n".encode()
         yield b"data: [DONE]\n\n"

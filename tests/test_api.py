@@ -279,6 +279,14 @@ def test_upstream_failures_come_back_as_openai_errors(server: LiveServer, person
             model="grok-3", messages=[{"role": "user", "content": "[sim error=xai-400-context] hi"}]
         )
     assert too_long.value.code == "context_length_exceeded"
+    # A stream the upstream refuses at once is refused with the status, not streamed.
+    with pytest.raises(openai.APIStatusError) as refused_stream:
+        api.chat.completions.create(
+            model="grok-3",
+            messages=[{"role": "user", "content": "[sim error=503] hi"}],
+            stream=True,
+        )
+    assert refused_stream.value.status_code == 503
     # Mid-stream, the error is the stream's last event, which the client raises.
     with pytest.raises(openai.APIError):
         for _ in api.chat.completions.create(
@@ -287,12 +295,13 @@ def test_upstream_failures_come_back_as_openai_errors(server: LiveServer, person
             stream=True,
         ):
             pass
-    rows = settled(server, person.key, 4)
-    assert [r[0] for r in rows] == ["error"] * 4
+    rows = settled(server, person.key, 5)
+    assert [r[0] for r in rows] == ["error"] * 5
     assert [r[4] for r in rows] == [
         "upstream_unavailable",
         "upstream_auth",
         "context_too_long",
+        "upstream_unavailable",
         "upstream_protocol",
     ]
 
