@@ -17,7 +17,7 @@ CODES: dict[str, tuple[int, str, str | None]] = {
     "unauthorized": (401, "authentication_error", "invalid_api_key"),
     "no_plan": (403, "permission_error", "no_plan"),
     "model_unavailable": (403, "permission_error", "model_not_allowed"),
-    "not_found": (404, "invalid_request_error", "model_not_found"),
+    "not_found": (404, "invalid_request_error", "not_found"),
     "too_large": (413, "invalid_request_error", "request_too_large"),
     "quota_exceeded": (429, "insufficient_quota", "insufficient_quota"),
     "rate_limited": (429, "rate_limit_error", "rate_limit_exceeded"),

@@ -25,6 +25,10 @@ from webchat.models import ChatModel, UsageRecord, User
 from webchat.quotas import month_start
 
 NEW_KEY = "new_api_key"
+REVOKED = "revoked_api_key"
+# The smallest cap of a key's own: less leaves too little room for a reply (a reply needs
+# webchat.quotas.MIN_REPLY_TOKENS beside its prompt).
+MIN_KEY_TOKENS = 1_000
 
 
 class KeyForm(forms.Form):
@@ -43,7 +47,7 @@ class KeyForm(forms.Form):
     tokens_per_month = forms.IntegerField(
         label="Monthly token cap",
         required=False,
-        min_value=1,
+        min_value=MIN_KEY_TOKENS,
         max_value=2**31 - 1,
         help_text="The most this key may use in a month, within your plan. Empty: no cap.",
     )
@@ -52,7 +56,9 @@ class KeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         plan = user.plan
         models = [m for m in ChatModel.objects.enabled() if plan is None or plan.allows(m)]
-        self.fields["allowed_models"].choices = [(m.slug, m.display_name) for m in models]
+        self.fields["allowed_models"].choices = [
+            (m.slug, f"{m.display_name} ({m.slug})") for m in models
+        ]
         self.user = user
 
     def clean_name(self) -> str:
@@ -68,9 +74,12 @@ class KeyForm(forms.Form):
         return end
 
     def clean(self) -> dict[str, Any]:
-        if self.user.api_keys.count() >= settings.API_MAX_KEYS:
+        now = timezone.now()
+        working = [k for k in self.user.api_keys.all() if k.state(now) == "active"]
+        if len(working) >= settings.API_MAX_KEYS:
             raise forms.ValidationError(
-                f"You have {settings.API_MAX_KEYS} keys, the most one person may have."
+                f"You have {settings.API_MAX_KEYS} working keys, the most one person may "
+                "have. Revoke one you no longer use."
             )
         return self.cleaned_data
 
@@ -114,14 +123,19 @@ def _page(request: HttpRequest, form: KeyForm, secret: str = "", status: int = 2
         }
         for key in keys
     ]
-    base = request.build_absolute_uri("/v1")
-    first = next(iter(form.fields["allowed_models"].choices), ("grok-3", ""))[0]
+    # The example uses a model the new key may use: its first, or the plan's.
+    newest = rows[0]["key"] if rows else None
+    listed = list(newest.allowed_models.all()) if newest is not None else []
+    plan_first = next(iter(form.fields["allowed_models"].choices), ("grok-3", ""))[0]
     context = {
         "form": form,
+        "create_url": reverse("keys") + "#create",
         "rows": rows,
         "secret": secret,
-        "base_url": base,
-        "example_model": first,
+        "revoked": request.session.pop(REVOKED, ""),
+        "base_url": request.build_absolute_uri("/v1"),
+        "example_model": listed[0].slug if listed else plan_first,
+        "time_zone": settings.TIME_ZONE,
     }
     return render(request, "account/keys.html", context, status=status)
 
@@ -144,5 +158,7 @@ def keys(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def revoke_view(request: HttpRequest, id: int) -> HttpResponse:
-    revoke(get_object_or_404(request.user.api_keys, pk=id))
-    return redirect(f"{reverse('keys')}?revoked=1")
+    key = get_object_or_404(request.user.api_keys, pk=id)
+    revoke(key)
+    request.session[REVOKED] = key.name
+    return redirect("keys")

@@ -24,10 +24,10 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -39,7 +39,15 @@ from conversations import frames
 from conversations.turns import catalog_model
 from webchat import sse
 from webchat.calls import Call
-from webchat.errors import ChatError, InvalidRequest, Unauthorized, Unavailable, UpstreamError
+from webchat.errors import (
+    ChatError,
+    InvalidRequest,
+    ModelUnavailable,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    UpstreamError,
+)
 from webchat.models import ChatModel, Plan, UsageRecord, User
 from webchat.quotas import estimate_tokens
 
@@ -51,15 +59,15 @@ LAST_USED_EVERY = timedelta(seconds=60)
 View = Callable[..., Awaitable[HttpResponse]]
 
 
-def endpoint(method: str) -> Callable[[View], View]:
-    """An API view: no CSRF (no cookie counts, only the key), one method, and every
-    refusal in OpenAI's error shape."""
+def endpoint(method: str | None) -> Callable[[View], View]:
+    """An API view: no CSRF (no cookie counts, only the key), one method (None: any), and
+    every refusal in OpenAI's error shape."""
 
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
         async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method != method:
+            if method is not None and request.method != method:
                 response = errors.response(
                     InvalidRequest(f"Use {method} for {request.path}."), status=405
                 )
@@ -75,14 +83,31 @@ def endpoint(method: str) -> Callable[[View], View]:
     return decorate
 
 
+def in_pool(work: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """`work` in a thread of the shared pool, on that thread's kept-open connection.
+
+    Not in the request's own thread, as Django's async views run their database work: an
+    API call is one short trip to the database, and a new thread (so a new connection)
+    per call cost more than its queries. A broken or old connection is replaced first."""
+
+    def fresh(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        return work(*args, **kwargs)
+
+    return sync_to_async(fresh, thread_sensitive=False)
+
+
 def authenticate(request: HttpRequest) -> ApiKey:
     """The key of `Authorization: Bearer <key>`, usable now, or Unauthorized."""
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if not header.strip():
         raise Unauthorized(
             "No API key was given: send it as 'Authorization: Bearer <key>'. "
-            "Make one on the Keys page."
+            "Make one on the API keys page."
         )
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthorized("The Authorization header must read 'Bearer <key>'.")
     key = ApiKey.objects.find(given.strip())
     if key is None:
         raise Unauthorized("Incorrect API key.")
@@ -102,9 +127,37 @@ def authenticate(request: HttpRequest) -> ApiKey:
 @endpoint("GET")
 async def models(request: HttpRequest) -> HttpResponse:
     """The models the key may use: enabled, in the person's plan and in the key's list."""
-    usable = await database_sync_to_async(_usable_models)(request)
-    data = [{"id": m.slug, "object": "model", "created": 0, "owned_by": "webchat"} for m in usable]
-    return JsonResponse({"object": "list", "data": data})
+    usable = await in_pool(_usable_models)(request)
+    return JsonResponse({"object": "list", "data": [_model(m) for m in usable]})
+
+
+@endpoint("GET")
+async def model(request: HttpRequest, id: str) -> HttpResponse:
+    """One model the key may use, as the list gives it; 404 for any other."""
+    usable = await in_pool(_usable_models)(request)
+    found = next((m for m in usable if m.slug == id), None)
+    if found is None:
+        raise ModelUnavailable(_unknown(id))
+    return JsonResponse(_model(found))
+
+
+@endpoint(None)
+async def unknown(request: HttpRequest, path: str) -> HttpResponse:
+    """Any other path under /v1/: OpenAI's 404, not a page."""
+    raise NotFound(
+        f"There is no {request.path} here: this API has /v1/models and /v1/chat/completions."
+    )
+
+
+def _unknown(slug: str) -> str:
+    return (
+        f"The model '{slug}' does not exist here or is not yours to use: "
+        "GET /v1/models lists the ids this key may use."
+    )
+
+
+def _model(m: ChatModel) -> dict[str, Any]:
+    return {"id": m.slug, "object": "model", "created": 0, "owned_by": "webchat"}
 
 
 def _usable_models(request: HttpRequest) -> list[ChatModel]:
@@ -121,7 +174,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
     # One trip to the database's thread: the key, the request, the reservation.
-    asked, call = await database_sync_to_async(_begin)(request, channel)
+    asked, call = await in_pool(_begin)(request, channel)
     completion = Completion(asked, call, channel)
     if asked.stream:
         chunks = completion.stream()
@@ -161,8 +214,15 @@ def _json(request: HttpRequest) -> Any:
 
 def _begin(request: HttpRequest, channel: str) -> tuple[Asked, Call]:
     key = authenticate(request)
-    asked = read(_json(request), catalog_model)
+    asked = read(_json(request), _catalog_model)
     return asked, _reserve(key, asked, channel)
+
+
+def _catalog_model(slug: str) -> ChatModel:
+    try:
+        return catalog_model(slug)
+    except ModelUnavailable:
+        raise ModelUnavailable(_unknown(slug)) from None
 
 
 def _reserve(key: ApiKey, asked: Asked, channel: str) -> Call:
@@ -312,7 +372,7 @@ class Completion:
             raise
         finally:
             listener.cancel()
-            settle = database_sync_to_async(self.call.settle)
+            settle = in_pool(self.call.settle)
             # Shielded: a cancelled call still settles what it reserved.
             await asyncio.shield(settle(status, error, self._written()))
 

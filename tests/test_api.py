@@ -93,7 +93,7 @@ def new_key(server: LiveServer, person: Person, **fields: Any) -> str:
             follow_redirects=True,
         )
         assert answer.status_code == 200, answer.text[:500]
-        found = re.search(r'<code id="new-key">([^<]+)</code>', answer.text)
+        found = re.search(r'<code id="new-key"[^>]*>([^<]+)</code>', answer.text)
         assert found, "the new key is shown"
         # Once only.
         assert "new-key" not in web.get("/keys/").text

@@ -22,9 +22,13 @@ def test_a_key_made_in_the_browser_calls_the_api_until_revoked(page: Any, live: 
     page.fill("#id_name", "my script")
     page.check("input[name=allowed_models][value=grok-3]")
     page.fill("#id_tokens_per_month", "50000")
-    page.click("form[action='/keys/'] button[type=submit]")
+    page.click("form[action='/keys/#create'] button[type=submit]")
     key = page.locator("#new-key").inner_text()
     assert key.startswith("wc-") and len(key) == 59
+    # A Copy button on it, and an example with the key and a model the key may use.
+    assert page.locator(".new-key .code-bar .copy-code").count() == 2
+    example = page.locator(".new-key code.language-sh").inner_text()
+    assert f"export WEBCHAT_API_KEY={key}" in example and '"model": "grok-3"' in example
     row = page.locator("tr.key-row", has_text="my script")
     assert "Active" in row.inner_text() and key not in row.inner_text()
     # A program uses it: the models the key may use, and a completion.
@@ -45,7 +49,7 @@ def test_a_key_made_in_the_browser_calls_the_api_until_revoked(page: Any, live: 
     dialog = page.locator("dialog[open]")
     if dialog.count():
         dialog.locator("button", has_text="Revoke").click()
-    page.wait_for_selector("text=Key revoked.")
+    page.wait_for_selector("text=Key “my script” revoked.")
     assert "Revoked" in page.locator("tr.key-row", has_text="my script").inner_text()
     assert _models(live, key).status_code == 401
     # The usage page names the key.
@@ -59,10 +63,10 @@ def test_the_keys_page_refuses_a_day_gone_by_and_fits_a_phone(phone: Any, live: 
     phone.goto("/keys/")
     phone.fill("#id_name", "yesterday")
     phone.fill("#id_expires", "2001-01-01")
-    phone.click("form[action='/keys/'] button[type=submit]")
+    phone.click("form[action='/keys/#create'] button[type=submit]")
     assert "Choose a day from today on." in phone.locator(".form-error").first.inner_text()
     phone.fill("#id_expires", "")
-    phone.click("form[action='/keys/'] button[type=submit]")
+    phone.click("form[action='/keys/#create'] button[type=submit]")
     assert phone.locator("#new-key").inner_text().startswith("wc-")
     overflow = phone.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"

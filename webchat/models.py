@@ -374,8 +374,8 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         if not per_candidate:
             if room < left["left"]:
                 raise QuotaError(
-                    f"This key has used its {api_key.tokens_per_month:,} tokens for this "
-                    "month; they renew next month.",
+                    f"This key's cap of {api_key.tokens_per_month:,} tokens a month leaves "
+                    f"too little for this call ({max(0, room):,} left); it renews next month.",
                     code="quota_exceeded",
                     retry_after=math.ceil((quotas.next_month(now) - now).total_seconds()),
                 )
