@@ -438,20 +438,14 @@ def test_createapikey_refuses_an_unknown_person(server: LiveServer) -> None:
 def _own_plan(server: LiveServer, person: Person, **limits: int) -> None:
     """A plan of the person's own, with `limits` (the module's plan is generous)."""
     name = f"plan of {person.name}"
-    columns = {
-        "tokens_per_day": 200_000,
-        "tokens_per_month": 3_000_000,
-        "requests_per_minute": 100,
-        "concurrent_generations": 4,
-        "max_tokens_cap": 16_384,
-        **limits,
-    }
     server.query(
-        f"INSERT INTO webchat_plan (name, is_default, storage_mb, {', '.join(columns)}) "
-        f"VALUES (%s, %s, NULL, {', '.join(['%s'] * len(columns))})",
+        "INSERT INTO webchat_plan (name, is_default, storage_mb, tokens_per_day, "
+        "tokens_per_month, requests_per_minute, concurrent_generations, max_tokens_cap) "
+        "VALUES (%s, %s, NULL, 200000, 3000000, %s, %s, 16384)",
         name,
         False,
-        *columns.values(),
+        limits["requests_per_minute"],
+        limits["concurrent_generations"],
     )
     server.query(
         "UPDATE webchat_user SET plan_id = (SELECT id FROM webchat_plan WHERE name = %s) "
