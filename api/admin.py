@@ -45,14 +45,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Revoked instead: its calls in flight stop, and the ledger keeps naming it.
+        return False
+
     @admin.action(description="Revoke selected keys (their calls in flight stop)")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = list(queryset.filter(revoked__isnull=True))
         for key in keys:
             revoke(key)
         self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # revoke, so the ledger keeps naming the key
-        return actions

@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -94,8 +95,13 @@ def make_key(user: User, data: dict[str, Any]) -> tuple[ApiKey, str]:
 
 
 def revoke(key: ApiKey) -> None:
-    """No call starts with the key from now on, and its calls in flight stop."""
-    ApiKey.objects.filter(pk=key.pk, revoked__isnull=True).update(revoked=timezone.now())
+    """No call starts with the key from now on, and its calls in flight stop.
+
+    Under the lock on its person that every reservation takes first: a reservation in
+    progress commits before, and its call is found and stopped with the others."""
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=key.owner_id).first()
+        ApiKey.objects.filter(pk=key.pk, revoked__isnull=True).update(revoked=timezone.now())
     async_to_sync(frames.stop)(UsageRecord.objects.api_channels(api_key=key))
 
 

@@ -30,6 +30,7 @@ FIELDS = frozenset(
 # An image goes upstream as a JPEG or PNG data URL, or a URL the upstream fetches.
 IMAGE_URL = re.compile(r"data:image/(?:jpeg|png);base64,[A-Za-z0-9+/=\s]+|https://\S+", re.S)
 MAX_MESSAGES = 2_000
+MAX_STOP_CHARS = 1_000
 
 
 @dataclass
@@ -64,7 +65,7 @@ def read(body: Any, find_model: Any) -> Asked:
     if unknown:
         raise InvalidRequest(f"Unsupported parameter: '{unknown[0]}'.")
     slug = body.get("model")
-    if not isinstance(slug, str) or not slug:
+    if not isinstance(slug, str) or not 0 < len(slug) <= 128 or problem(slug):
         raise InvalidRequest("'model' is required: one of the ids GET /v1/models lists.")
     model = find_model(slug)
     messages, texts, images = _messages(body.get("messages"), model)
@@ -79,8 +80,11 @@ def read(body: Any, find_model: Any) -> Asked:
     )
     if problems:
         raise InvalidRequest(problems[0].replace("“", "'").replace("”", "'"))
-    if "user" in passed and not (isinstance(passed["user"], str) and len(passed["user"]) <= 256):
-        raise InvalidRequest("'user' must be a text of at most 256 characters.")
+    if "user" in passed:
+        _text(passed["user"], "user", most=256)
+    stop = passed.get("stop")
+    for i, text in enumerate([stop] if isinstance(stop, str) else stop or []):
+        _text(text, f"stop[{i}]", most=MAX_STOP_CHARS)
     n = passed.pop("n", 1)
     if n > settings.CHAT_MAX_CANDIDATES:
         raise InvalidRequest(f"'n' may be at most {settings.CHAT_MAX_CANDIDATES} here.")
@@ -181,13 +185,12 @@ def _detail(detail: str | None) -> dict[str, str]:
     return {"detail": detail} if detail else {}
 
 
-def _text(value: Any, where: str) -> str:
+def _text(value: Any, where: str, most: int | None = None) -> str:
+    most = most or settings.CHAT_MAX_MESSAGE_CHARS
     if not isinstance(value, str):
         raise InvalidRequest(f"'{where}' must be a text.")
-    if len(value) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise InvalidRequest(
-            f"'{where}' is longer than {settings.CHAT_MAX_MESSAGE_CHARS:,} characters."
-        )
+    if len(value) > most:
+        raise InvalidRequest(f"'{where}' is longer than {most:,} characters.")
     trouble = problem(value)
     if trouble:
         raise InvalidRequest(f"'{where}': {trouble}")

@@ -37,7 +37,7 @@ from api.models import ApiKey
 from api.requests import Asked, read
 from conversations import frames
 from conversations.turns import catalog_model
-from webchat import sse
+from webchat import lifecycle, sse
 from webchat.calls import Call
 from webchat.errors import (
     ChatError,
@@ -168,13 +168,21 @@ def _usable_models(request: HttpRequest) -> list[ChatModel]:
 
 @endpoint("POST")
 async def chat_completions(request: HttpRequest) -> HttpResponse:
+    if lifecycle.draining:
+        raise Unavailable("This server is restarting. Please try again in a moment.")
     try:
         channel = await get_channel_layer().new_channel("api.")
     except Exception:
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
-    # One trip to the database's thread: the key, the request, the reservation.
-    asked, call = await in_pool(_begin)(request, channel)
+    # One trip to the database: the key, the request, the reservation. Shielded: a client
+    # that leaves meanwhile does not leave a reservation behind, it is released.
+    begun = asyncio.ensure_future(in_pool(_begin)(request, channel))
+    try:
+        asked, call = await asyncio.shield(begun)
+    except asyncio.CancelledError:
+        await asyncio.shield(_release(begun))
+        raise
     completion = Completion(asked, call, channel)
     if asked.stream:
         chunks = completion.stream()
@@ -190,6 +198,14 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         response["X-Accel-Buffering"] = "no"  # nginx passes each chunk on at once
         return response
     return JsonResponse(await completion.whole())
+
+
+async def _release(begun: asyncio.Future[tuple[Asked, Call]]) -> None:
+    try:
+        _, call = await begun
+    except Exception:
+        return  # refused: nothing was reserved
+    await in_pool(call.settle)("stopped")
 
 
 async def _then(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -350,6 +366,7 @@ class Completion:
         task = asyncio.current_task()
         assert task is not None
         listener = asyncio.create_task(self._listen(task))
+        lifecycle.calls.add(task)  # a draining process waits for it
         # Unless it ends otherwise: the client left (or the server is shutting down).
         status, error = "stopped", None
         try:
@@ -359,6 +376,8 @@ class Completion:
                         yield event
             status = "complete"
         except asyncio.CancelledError:
+            if lifecycle.draining:
+                status = "interrupted"
             if not self.stopped or task.uncancel() > 0:
                 raise
             error = Unauthorized("The call was stopped: its key, account or plan was withdrawn.")
@@ -372,6 +391,7 @@ class Completion:
             raise
         finally:
             listener.cancel()
+            lifecycle.calls.discard(task)
             settle = in_pool(self.call.settle)
             # Shielded: a cancelled call still settles what it reserved.
             await asyncio.shield(settle(status, error, self._written()))

@@ -13,7 +13,6 @@ import asyncio
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -21,7 +20,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, JsonResponse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from conversations import context
@@ -94,7 +92,6 @@ def prepare(
     ]
     estimate = math.ceil(context.tokens(INSTRUCTION + transcript) * chosen.prompt_ratio)
     length = _length(chosen)
-    _settle_abandoned(conversation.owner)
     with transaction.atomic():
         record = UsageRecord.objects.reserve(
             user=conversation.owner,
@@ -115,19 +112,6 @@ def prepare(
 def _length(model: ChatModel) -> int:
     """The most a summary may be: MAX_TOKENS, and a quarter of the window at most."""
     return min(MAX_TOKENS, model.max_output_tokens, model.context_window // 4)
-
-
-def _settle_abandoned(owner: Any) -> None:
-    """A summary whose process died mid-call (it settles itself otherwise) is settled as
-    interrupted once it is past any call's time, so that it holds no place in the plan."""
-    stale = timezone.now() - timedelta(seconds=settings.GROK_TOTAL_TIMEOUT + 60)
-    abandoned = UsageRecord.objects.filter(
-        user=owner, status="running", generation__startswith=GENERATION, created__lt=stale
-    )
-    for record in abandoned.values_list("pk", flat=True):
-        UsageRecord.objects.settle(
-            record, status="interrupted", prompt_tokens=None, completion_tokens=0
-        )
 
 
 def _replies(conversation: Conversation, path: list[Said]) -> Any:

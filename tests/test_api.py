@@ -254,6 +254,15 @@ def test_each_refusal_has_its_status_and_spends_nothing(server: LiveServer, pers
         assert error["code"] == code and error["message"] and error["type"], error
         if status == 429:
             assert int(response.headers["Retry-After"]) > 0
+    # A lone surrogate (no JSON library writes one: the bytes, as a hostile client sends).
+    surrogate = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        content=b'{"model": "\\ud800", "messages": [{"role": "user", "content": "hi"}]}',
+        headers={"Authorization": f"Bearer {person.key}", "Content-Type": "application/json"},
+    )
+    assert surrogate.status_code == 400, surrogate.text
+    stop = _call(server, person.key, stop=["x" * 2000])
+    assert stop.status_code == 400 and "stop[0]" in stop.json()["error"]["message"]
     assert server.query("SELECT COUNT(*) FROM webchat_usagerecord") == before
     assert "wc-" not in httpx.get(f"{server.url}/v1/models").text
     # The key that may use grok-3-mini lists only it, and uses it.
@@ -526,3 +535,57 @@ def test_the_openai_client_raises_its_own_exception_for_each_refusal(
         client(server, person.key).models.list()
     assert no_plan.value.code == "no_plan"
     assert ledger(server, person.key) == []
+
+
+def test_a_draining_server_finishes_its_calls_and_settles_those_it_cuts_off(
+    tmp_path: Path, simulator: Simulator
+) -> None:
+    import os
+    import signal
+
+    with serving(
+        tmp_path,
+        GROK_SIMULATOR="off",
+        GROK_API_BASE=simulator.url,
+        SHUTDOWN_GRACE_SECONDS="2",
+    ) as server:
+        server.sign_up("drained")
+        key = server.api_key("drained")
+        results: dict[str, list[str]] = {}
+
+        def call(name: str, words: int) -> None:
+            body = {
+                "model": "grok-3",
+                "messages": [{"role": "user", "content": f"[sim words={words} delay=20] {name}"}],
+                "stream": True,
+            }
+            with httpx.stream(
+                "POST",
+                f"{server.url}/v1/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=30,
+            ) as response:
+                results[name] = []
+                try:
+                    for line in response.iter_lines():
+                        results[name].append(line)
+                except httpx.HTTPError:
+                    results[name].append("(cut)")
+
+        threads = [
+            threading.Thread(target=call, args=("short", 40)),  # about 0.8 s: finishes
+            threading.Thread(target=call, args=("long", 400)),  # about 8 s: cut off
+        ]
+        for thread in threads:
+            thread.start()
+        while len(results) < 2:
+            time.sleep(0.02)
+        os.kill(server.process.pid, signal.SIGTERM)
+        for thread in threads:
+            thread.join(30)
+        server.process.wait(30)
+        assert "data: [DONE]" in results["short"]
+        assert "data: [DONE]" not in results["long"]
+        rows = server.query("SELECT status FROM webchat_usagerecord ORDER BY id")
+        assert sorted(r[0] for r in rows) == ["complete", "interrupted"]

@@ -121,3 +121,17 @@ def test_the_admin_lists_keys_and_revokes_them(alice: User) -> None:
     assert b"Revoked 1 key(s)." in done.content
     key.refresh_from_db()
     assert key.state() == "revoked"
+
+
+def test_a_call_abandoned_by_a_dead_process_gives_its_place_back(alice: User) -> None:
+    alice.plan.concurrent_generations = 1
+    alice.plan.save()
+    key, _ = ApiKey.objects.issue(alice, "x")
+    abandoned = reserve(alice, key)
+    with pytest.raises(QuotaError):
+        reserve(alice, key)  # busy: the one call at once is taken
+    # Past any call's time, it is settled as interrupted and the place is free.
+    UsageRecord.objects.filter(pk=abandoned.pk).update(created=timezone.now() - timedelta(hours=1))
+    assert reserve(alice, key).status == "running"
+    abandoned.refresh_from_db()
+    assert abandoned.status == "interrupted"

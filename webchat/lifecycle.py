@@ -12,4 +12,6 @@ from typing import Any
 CLOSE_RESTARTING = 4503
 
 sockets: weakref.WeakSet[Any] = weakref.WeakSet()
+# The API's calls in flight (api.views): their tasks, waited for like replies.
+calls: weakref.WeakSet[Any] = weakref.WeakSet()
 draining = False

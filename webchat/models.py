@@ -351,6 +351,9 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         now = timezone.now()
         left = self.remaining(user, now)
         assert left is not None
+        if left["running"] >= plan.concurrent_generations and self._settle_abandoned(user, now):
+            left = self.remaining(user, now)
+            assert left is not None
         if left["running"] >= plan.concurrent_generations:
             raise QuotaError(
                 f"You have {left['running']} replies being written; your plan allows "
@@ -391,6 +394,17 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
             price_input=chat_model.price_input,
             price_output=chat_model.price_output,
             api_key=api_key,
+        )
+
+    def _settle_abandoned(self, user: User, now: datetime) -> int:
+        """Settle, as interrupted, the person's calls still running past any call's time:
+        their process died before it could (a crash, a kill), and each holds a place in
+        the plan. Looked for only when the plan's calls at once are all taken."""
+        stale = now - timedelta(seconds=settings.GROK_TOTAL_TIMEOUT + 60)
+        abandoned = self.filter(user=user, status="running", created__lt=stale)
+        return sum(
+            self.settle(pk, status="interrupted", prompt_tokens=None, completion_tokens=0)
+            for pk in abandoned.values_list("pk", flat=True)
         )
 
     def _key_room(self, api_key: Any, chat_model: ChatModel, now: datetime) -> int:

@@ -3,8 +3,9 @@ arguments (`--bind`, `--port`, …, then the application).
 
 SIGTERM drains the process (webchat.lifecycle): it stops listening, so the proxy sends new
 connections to the other processes; it closes its sockets with 1012, so browsers
-reconnect there and resume their replies; it waits for its replies in flight to finish
-(at most SHUTDOWN_GRACE_SECONDS); then it exits. SIGINT (Ctrl+C) stops at once.
+reconnect there and resume their replies; it waits for its replies and API calls in
+flight to finish (at most SHUTDOWN_GRACE_SECONDS; an API call cut off then is settled);
+then it exits. SIGINT (Ctrl+C) stops at once.
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ class DrainingServer(Server):
         sockets = list(lifecycle.sockets)
         for consumer in sockets:
             await consumer.close(code=lifecycle.CLOSE_RESTARTING)
-        running = set(generation._running)
+        calls = set(lifecycle.calls)
+        running = set(generation._running) | calls
         log.info(
-            "draining: closed %d sockets, waiting for %d replies (at most %ss)",
+            "draining: closed %d sockets, waiting for %d replies and API calls (at most %ss)",
             len(sockets),
             len(running),
             settings.SHUTDOWN_GRACE_SECONDS,
@@ -80,7 +82,12 @@ class DrainingServer(Server):
         if running:
             _, late = await asyncio.wait(running, timeout=settings.SHUTDOWN_GRACE_SECONDS)
             if late:
-                log.warning("draining: %d replies still running are cut off", len(late))
+                log.warning("draining: %d replies and calls still running are cut off", len(late))
+            # An API call cut off settles what it used before the process goes.
+            if late & calls:
+                for task in late & calls:
+                    task.cancel()
+                await asyncio.wait(late & calls, timeout=5)
 
 
 class CLI(CommandLineInterface):
