@@ -31,9 +31,10 @@ from django.db import close_old_connections, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django_ratelimit.core import get_usage
 
 from api import errors
-from api.models import ApiKey
+from api.models import KEY, ApiKey
 from api.requests import Asked, read
 from conversations import frames
 from conversations.turns import catalog_model
@@ -44,6 +45,7 @@ from webchat.errors import (
     InvalidRequest,
     ModelUnavailable,
     NotFound,
+    QuotaError,
     Unauthorized,
     Unavailable,
     UpstreamError,
@@ -97,8 +99,33 @@ def in_pool(work: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return sync_to_async(fresh, thread_sensitive=False)
 
 
+def _caller(group: str, request: HttpRequest) -> str:
+    """Whom the API's rate limit counts: the key named (its prefix, read without the
+    database), or else the client's address."""
+    match = KEY.search(request.headers.get("Authorization", ""))
+    return f"key:{match.group(1)}" if match else f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
 def authenticate(request: HttpRequest) -> ApiKey:
-    """The key of `Authorization: Bearer <key>`, usable now, or Unauthorized."""
+    """The key of `Authorization: Bearer <key>`, usable now, or Unauthorized.
+
+    Every request counts first against RATE_LIMIT_API, per key or per address: the plan
+    counts the calls it reserves, and this bounds the ones refused before (a flood of
+    wrong keys or bad bodies)."""
+    usage = get_usage(
+        request,
+        group="api",
+        key=_caller,
+        rate=settings.RATE_LIMITS["api"],
+        increment=True,
+    )
+    if usage is not None and usage["should_limit"]:
+        wait = max(1, usage["time_left"])
+        raise QuotaError(
+            f"Too many requests with this key or from this address; try again in {wait} s.",
+            code="rate_limited",
+            retry_after=wait,
+        )
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if not header.strip():

@@ -135,3 +135,25 @@ def test_a_call_abandoned_by_a_dead_process_gives_its_place_back(alice: User) ->
     assert reserve(alice, key).status == "running"
     abandoned.refresh_from_db()
     assert abandoned.status == "interrupted"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refused_calls_count_against_the_apis_rate_limit(settings: Any, alice: User) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api": "3/m"}
+    _, secret = ApiKey.objects.issue(alice, "flooded")
+    wrong = secret[:-1] + ("A" if secret[-1] != "A" else "B")  # its prefix, a wrong secret
+    client = Client()
+    answers = [
+        client.post(
+            "/v1/chat/completions",
+            "{}",
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {wrong}"},
+        )
+        for _ in range(4)
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    assert answers[-1].json()["error"]["code"] == "rate_limit_exceeded"
+    assert int(answers[-1]["Retry-After"]) > 0
+    # Counted per key: another caller (no key: its address) is not held up.
+    assert client.get("/v1/models").status_code == 401
