@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 def test_the_arrows_switch_to_a_sibling_and_down_its_newest_replies(
     alice: User, conversation: Conversation
 ) -> None:
-    first = add_exchange(conversation, "q1", "a1")
-    later = add_exchange(conversation, "q2", "a2")
+    first = add_exchange(conversation, "first question", "a1")
+    later = add_exchange(conversation, "later question", "a2")
     other = Message.objects.create(
         conversation=conversation,
         role="assistant",
@@ -36,9 +36,9 @@ def test_the_arrows_switch_to_a_sibling_and_down_its_newest_replies(
     assert response.json()["leaf"] == str(other.id)
     # The thread through the new branch comes with it, for the page to show in place.
     fragment = response.json()["html"]
-    assert "a1 again" in fragment and "q2" not in fragment and "2/2" in fragment
+    assert "a1 again" in fragment and "later question" not in fragment and "2/2" in fragment
     html = client.get(f"/c/{conversation.id}/").content.decode()
-    assert "a1 again" in html and "q2" not in html and "2/2" in html
+    assert "a1 again" in html and "later question" not in html and "2/2" in html
     client.post(f"/c/{conversation.id}/switch/", {"message": first.parent_id})
     conversation.refresh_from_db()
     assert conversation.current_leaf == other  # the newest reply under the question
