@@ -380,6 +380,11 @@ class Feedback(models.Model):
         return f"{self.get_rating_display()} on {self.message_id}"
 
 
+# The most prompts one person keeps, and the longest: they all go with every chat page.
+MAX_PROMPTS = 100
+MAX_PROMPT_CHARS = 4_000
+
+
 class SavedPrompt(models.Model):
     """A person's named prompt, put in the composer by typing `/` and its name."""
 

@@ -1,4 +1,4 @@
-"""A person's own defaults and saved prompts: the settings page (`/settings/`).
+"""A person's own defaults, saved prompts and data: the settings page (`/settings/`).
 
 New conversations start from the defaults (conversations.views._chat_context); a saved
 prompt goes into the composer by typing `/` and part of its name (static/js/prompts.js).
@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.db import close_old_connections
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from conversations.models import SavedPrompt
+from conversations import archive
+from conversations.models import MAX_PROMPT_CHARS, MAX_PROMPTS, SavedPrompt
+from webchat.errors import ChatError
 from webchat.models import ChatModel
-
-# The most prompts one person keeps, and the longest: they all go with every chat page.
-MAX_PROMPTS = 100
-MAX_PROMPT_CHARS = 4_000
 
 
 class DefaultsForm(forms.Form):
@@ -80,6 +80,7 @@ def _page(
     defaults: DefaultsForm | None = None,
     refused: PromptForm | None = None,
     status: int = 200,
+    import_error: str = "",
 ) -> HttpResponse:
     user = request.user
     initial = {
@@ -100,6 +101,9 @@ def _page(
         "new_prompt": new,
         "prompts": prompts,
         "saved": request.GET.get("saved", ""),
+        "imported": request.GET.get("imported", ""),
+        "import_error": import_error,
+        "import_max_mb": settings.IMPORT_MAX_MB,
     }
     return render(request, "account/settings.html", context, status=status)
 
@@ -140,3 +144,45 @@ def save_prompt(request: HttpRequest, id: int | None = None) -> HttpResponse:
 def delete_prompt(request: HttpRequest, id: int) -> HttpResponse:
     get_object_or_404(request.user.saved_prompts, pk=id).delete()
     return redirect(f"{reverse('settings')}?saved=deleted#prompts")
+
+
+@require_GET
+@login_required
+async def export_all(request: HttpRequest) -> StreamingHttpResponse:
+    """Every conversation of the person (every branch), their settings and their files, as
+    one ZIP streamed while it is made (conversations/archive.py)."""
+    user = await request.auser()
+    response = StreamingHttpResponse(archive.export(user), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{archive.archive_name(user)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+@login_required
+async def import_data(request: HttpRequest) -> HttpResponse:
+    """`file`: a webchat archive, or a ChatGPT export (its ZIP or its conversations.json).
+    All of it is imported, or nothing (the page says why)."""
+    user = await request.auser()
+    limit = settings.IMPORT_MAX_MB * 1_000_000
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024:
+        error = f"That file is over the limit of {settings.IMPORT_MAX_MB:,} MB."
+        return await _refused(request, error, 413)
+    try:
+        # Off the thread Django's other views share: an import can take a while.
+        count = await sync_to_async(_import, thread_sensitive=False)(request, user)
+    except ChatError as error:
+        return await _refused(request, error.message, getattr(error, "status", None) or 400)
+    return redirect(f"{reverse('settings')}?imported={count}#data")
+
+
+def _import(request: HttpRequest, user: Any) -> int:
+    close_old_connections()
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise archive.Refused("Choose a file to import.")
+    return archive.import_file(user, upload)
+
+
+async def _refused(request: HttpRequest, sentence: str, status: int) -> HttpResponse:
+    return await sync_to_async(_page)(request, import_error=sentence, status=status)

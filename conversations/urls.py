@@ -34,6 +34,8 @@ urlpatterns = [
     ),
     path("shares/", shares.listing, name="shares"),
     path("settings/", preferences.page, name="settings"),
+    path("settings/export/", preferences.export_all, name="export-all"),
+    path("settings/import/", preferences.import_data, name="import-data"),
     path("settings/prompts/", preferences.save_prompt, name="prompt-create"),
     path("settings/prompts/<int:id>/", preferences.save_prompt, name="prompt-save"),
     path("settings/prompts/<int:id>/delete/", preferences.delete_prompt, name="prompt-delete"),

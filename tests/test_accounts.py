@@ -1,4 +1,8 @@
+from pathlib import Path
+from typing import Any
+
 import pytest
+from django.core.files.base import ContentFile
 from django.test import Client
 
 from webchat.models import Plan, User
@@ -472,3 +476,73 @@ def test_a_lock_counts_down_and_tries_while_locked_do_not_extend_it(settings: ob
     )
     time.sleep(2)
     assert log_in(PASSWORD).status_code == 302
+
+
+def test_deleting_my_account_needs_my_password_and_keeps_everything_on_a_wrong_one() -> None:
+    client = Client()
+    signup(client, "leaver")
+    assert "Your password" in client.get("/accounts/delete/").content.decode()
+    response = client.post("/accounts/delete/", {"confirmation": "not it"})
+    assert response.status_code == 400 and "That is not your password." in response.content.decode()
+    assert User.objects.filter(username="leaver").exists()
+    assert client.get("/").status_code == 200  # still logged in
+
+
+def test_deleting_my_account_takes_everything_of_mine_but_the_ledger_rows(
+    settings: object, tmp_path: object, django_capture_on_commit_callbacks: Any
+) -> None:
+    from api.models import ApiKey
+    from conversations.models import Attachment, Conversation, SavedPrompt, Share
+    from tests import samples
+    from tests.helpers import add_exchange
+    from webchat.models import UsageRecord
+
+    settings.MEDIA_ROOT = tmp_path
+    client = Client()
+    signup(client, "leaver")
+    signup(Client(), "stayer")
+    leaver, stayer = User.objects.get(username="leaver"), User.objects.get(username="stayer")
+    for person in (leaver, stayer):
+        conversation = Conversation.objects.create(owner=person, title="mine")
+        reply = add_exchange(conversation, "q", "a")
+        Share.objects.create(conversation=conversation, leaf=reply)
+        attachment = Attachment(
+            owner=person,
+            conversation=conversation,
+            message=reply.parent,
+            kind="image",
+            name="a.png",
+            content_type="image/png",
+            size=1,
+        )
+        attachment.file.save("upload.png", ContentFile(samples.image("PNG")), save=False)
+        attachment.save()
+        SavedPrompt.objects.create(owner=person, name="p", text="t")
+        ApiKey.objects.issue(person, name="k")
+        UsageRecord.objects.create(user=person, model="grok-3", status="complete")
+    leaver_file = Attachment.objects.get(owner=leaver).file.path
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/accounts/delete/", {"confirmation": PASSWORD})
+    assert response.status_code == 200 and "Account deleted" in response.content.decode()
+    assert not User.objects.filter(username="leaver").exists()
+    for model in (Conversation, Attachment, SavedPrompt, ApiKey):
+        assert model.objects.filter(**{"owner": stayer}).count() == 1
+        assert model.objects.count() == 1
+    assert Share.objects.count() == 1
+    assert not Path(leaver_file).exists()
+    # The ledger keeps both rows: the operator's totals stay right.
+    assert UsageRecord.objects.count() == 2 and UsageRecord.objects.filter(user=None).count() == 1
+    # Logged out: the session is gone with the person.
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_an_account_without_a_password_confirms_with_its_username() -> None:
+    person = User.objects.create(username="viaprovider")
+    person.set_unusable_password()
+    person.save()
+    client = Client()
+    client.force_login(person)
+    assert "Type “viaprovider” to confirm." in client.get("/accounts/delete/").content.decode()
+    assert client.post("/accounts/delete/", {"confirmation": "someone"}).status_code == 400
+    assert client.post("/accounts/delete/", {"confirmation": "viaprovider"}).status_code == 200
+    assert not User.objects.filter(username="viaprovider").exists()

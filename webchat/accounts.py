@@ -12,7 +12,7 @@ from typing import Any
 from axes.utils import reset
 from django import forms
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
@@ -212,6 +212,54 @@ def account(request: HttpRequest) -> HttpResponse:
     return render(request, "account/account.html", context)
 
 
+class DeleteAccountForm(forms.Form):
+    """Proof that the person at the keyboard owns the account: its password, or, for an
+    account that signs in through a provider and has none, its username typed out."""
+
+    confirmation = forms.CharField(strip=False)
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        field = self.fields["confirmation"]
+        if user.has_usable_password():
+            field.label = "Your password"
+            field.widget = forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        else:
+            field.label = "Your username"
+            field.help_text = f"Type “{user.get_username()}” to confirm."
+
+    def clean_confirmation(self) -> str:
+        given = self.cleaned_data["confirmation"]
+        if self.user.has_usable_password():
+            if not self.user.check_password(given):
+                raise forms.ValidationError("That is not your password.")
+        elif given != self.user.get_username():
+            raise forms.ValidationError("That is not your username.")
+        return given
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    """The person and everything of theirs goes: conversations, shares, attachments' files,
+    saved prompts, API keys. Their sockets close and their replies and API calls stop at
+    once (conversations/signals.py); the ledger keeps its rows without them, so the operator's
+    totals stay right. Their other sessions can no longer load a person."""
+    user = request.user
+    form = DeleteAccountForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        logout(request)
+        user.delete()
+        return _message(
+            request,
+            "Account deleted",
+            "Your account and everything in it are gone.",
+        )
+    context = {"form": form, "action": reverse("account-delete"), "submit": "Delete my account"}
+    return render(request, "account/delete.html", context, status=400 if form.errors else 200)
+
+
 def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
     context = {
         "title": title,
@@ -258,6 +306,7 @@ urlpatterns = [
     path("signup/", signup, name="signup"),
     path("verify/<uidb64>/<token>/", verify_email, name="verify-email"),
     path("", account, name="account"),
+    path("delete/", delete_account, name="account-delete"),
     path(
         "password/",
         _form_view(

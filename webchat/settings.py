@@ -206,6 +206,14 @@ ATTACHMENT_IMAGE_TOKENS = env_int("ATTACHMENT_IMAGE_TOKENS", 1_792)
 # Uploads never sent are deleted after this long by `manage.py cleanattachments`.
 ATTACHMENT_UNSENT_HOURS = env_int("ATTACHMENT_UNSENT_HOURS", 24)
 
+# --- A person's data in and out (/settings/#data) -------------------------------------------
+# The largest file an import takes (a webchat archive, a ChatGPT export or its
+# conversations.json), and the most it may hold; each attached file is read as an upload.
+IMPORT_MAX_MB = env_int("IMPORT_MAX_MB", 200)
+IMPORT_MAX_CONVERSATIONS = env_int("IMPORT_MAX_CONVERSATIONS", 20_000)
+IMPORT_MAX_MESSAGES = env_int("IMPORT_MAX_MESSAGES", 500_000)
+IMPORT_MAX_FILES = env_int("IMPORT_MAX_FILES", 2_000)
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

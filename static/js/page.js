@@ -1,6 +1,7 @@
 // The read-only pages (a shared conversation, the list of shared links): code blocks get
 // their bar (language, Copy, Download), an attached image opens whole over the page, and a
-// form marked data-confirm asks first, in the page's own dialog.
+// form marked data-confirm asks first, in the page's own dialog; one marked data-busy
+// says it is at work.
 
 import { ask, viewImage } from "./dialog.js";
 import { decorateCode, downloadCode } from "./render.js";
@@ -36,5 +37,15 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
     if (!yes) return;
     form.dataset.confirmed = "1";
     form.requestSubmit();
+  });
+}
+// A form that takes a while (an import): its button says so, and is not pressed twice.
+for (const form of document.querySelectorAll("form[data-busy]")) {
+  form.addEventListener("submit", () => {
+    const button = form.querySelector("button[type=submit]");
+    setTimeout(() => {
+      button.disabled = true;
+      button.textContent = form.dataset.busy;
+    });
   });
 }

@@ -1,0 +1,811 @@
+"""A person's data in their own hands: every conversation out in one archive, and
+conversations in from such an archive or from a ChatGPT data export.
+
+The archive is a ZIP, streamed as it is made, so a large history is never held whole:
+- `archive.json`: what it is (`format`, `version`), when it was made, whose, and the
+  person's preferences and saved prompts;
+- `conversations.json`: a list of conversations, each with every message of its tree
+  (every branch), each message naming its parent and its attachments' files;
+- `files/<attachment id>`: those files, as stored.
+
+An import reads that archive, or a ChatGPT export: its `conversations.json` alone or the
+export's ZIP (whose images come along). Everything is read and checked before anything is
+written, files included, then written in one transaction: a bad or hostile file is
+refused with a sentence naming what is wrong, and nothing of it is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import threading
+import uuid
+import zipfile
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from conversations import files, storage
+from conversations.models import (
+    MAX_PROMPT_CHARS,
+    MAX_PROMPTS,
+    Attachment,
+    Conversation,
+    Message,
+    SavedPrompt,
+)
+from webchat.errors import InvalidRequest
+from webchat.models import User
+
+FORMAT = "webchat-archive"
+VERSION = 1
+# Conversations per database trip while exporting, and bytes per piece of a file.
+BATCH = 100
+CHUNK = 1 << 20
+# What an imported message may hold: a reply can be longer than a message one sends.
+MAX_MESSAGE_CHARS = 1_000_000
+MAX_SYSTEM_CHARS = settings.CHAT_MAX_MESSAGE_CHARS
+# The settings a message keeps (its conversation's system prompt, temperature, length).
+PARAMS = {"system": str, "temperature": (int, float), "max_tokens": int}
+PREFERENCES = ("default_model", "custom_instructions", "default_temperature", "default_max_tokens")
+# One import at a time per server process: reading one takes a core and its size in memory.
+_importing = threading.Lock()
+
+
+# --- Export ---------------------------------------------------------------------------------
+
+
+class _Sink:
+    """Where the ZIP is written: it keeps what was written since the last `take()`. Not
+    seekable, so zipfile writes each entry's sizes after its data."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.position = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def archive_name(user: User) -> str:
+    return f"webchat-{user.get_username()}-{timezone.localdate():%Y-%m-%d}.zip"
+
+
+async def export(user: User) -> AsyncIterator[bytes]:
+    """The archive of everything `user` keeps, piece by piece. Its database work and its
+    compression run in a pool thread, one batch at a time, never on the event loop."""
+    pieces = _archive(user)
+
+    def step() -> bytes | None:
+        close_old_connections()
+        return next(pieces, None)
+
+    while (piece := await sync_to_async(step, thread_sensitive=False)()) is not None:
+        if piece:
+            yield piece
+
+
+def _archive(user: User) -> Iterator[bytes]:
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive.json", json.dumps(_header(user), ensure_ascii=False, indent=1))
+        yield sink.take()
+        attachments: list[Attachment] = []
+        with archive.open("conversations.json", "w", force_zip64=True) as out:
+            out.write(b"[")
+            after: tuple[datetime, uuid.UUID] | None = None
+            first = True
+            while True:
+                batch, after = _conversations(user, after)
+                if not batch:
+                    break
+                for conversation, kept in batch:
+                    out.write((b"" if first else b",\n") + _dumps(conversation))
+                    attachments.extend(kept)
+                    first = False
+                yield sink.take()
+            out.write(b"]")
+        yield sink.take()
+        for attachment in attachments:
+            with (
+                archive.open(f"files/{attachment.id}", "w", force_zip64=True) as out,
+                attachment.file.open("rb") as stored,
+            ):
+                while chunk := stored.read(CHUNK):
+                    out.write(chunk)
+                    yield sink.take()
+    yield sink.take()
+
+
+def _header(user: User) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported": timezone.now().isoformat(),
+        "username": user.get_username(),
+        "preferences": {name: getattr(user, name) for name in PREFERENCES},
+        "prompts": list(user.saved_prompts.values("name", "text")),
+    }
+
+
+Cursor = tuple[datetime, uuid.UUID] | None
+
+
+def _conversations(
+    user: User, after: Cursor
+) -> tuple[list[tuple[dict[str, Any], list[Attachment]]], Cursor]:
+    """The next BATCH conversations (oldest first), each as exported with the attachments
+    it names, and where the batch after it starts: three queries per batch, whatever the
+    number of messages."""
+    rows = Conversation.objects.owned_by(user).filter(temporary=False).order_by("created", "id")
+    if after is not None:
+        created, id = after
+        rows = rows.filter(created__gt=created) | rows.filter(created=created, id__gt=id)
+    conversations = list(rows[:BATCH])
+    ids = [c.id for c in conversations]
+    messages: dict[uuid.UUID, list[Message]] = defaultdict(list)
+    for message in Message.objects.filter(conversation__in=ids).order_by("created", "id"):
+        messages[message.conversation_id].append(message)
+    attached: dict[uuid.UUID, list[Attachment]] = defaultdict(list)
+    sent = Attachment.objects.filter(conversation__in=ids, message__isnull=False).defer("text")
+    for attachment in sent:
+        attached[attachment.message_id].append(attachment)
+    batch = []
+    for conversation in conversations:
+        kept = [a for m in messages[conversation.id] for a in attached[m.id]]
+        exported = {
+            "id": str(conversation.id),
+            "title": conversation.title,
+            "created": conversation.created.isoformat(),
+            "updated": conversation.updated.isoformat(),
+            "current_leaf": str(conversation.current_leaf_id or "") or None,
+            "messages": [_message(m, attached[m.id]) for m in messages[conversation.id]],
+        }
+        batch.append((exported, kept))
+    last = conversations[-1] if conversations else None
+    return batch, (last.created, last.id) if last else None
+
+
+def _message(message: Message, attachments: list[Attachment]) -> dict[str, Any]:
+    return {
+        **message.as_dict(),
+        "params": message.params,
+        "prompt_tokens": message.prompt_tokens,
+        "completion_tokens": message.completion_tokens,
+        "reasoning_ms": message.reasoning_ms,
+        "attachments": [
+            {"name": a.name, "kind": a.kind, "path": f"files/{a.id}"} for a in attachments
+        ],
+    }
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+# --- Import: what a file holds, read and checked --------------------------------------------
+
+
+class Refused(InvalidRequest):
+    """The file is not one we can import: the sentence says why; nothing was kept."""
+
+
+@dataclass
+class FileRef:
+    name: str
+    member: str  # its entry in the uploaded ZIP
+    processed: files.Processed | None = None
+
+
+@dataclass
+class Node:
+    key: str
+    parent: str | None
+    role: str
+    content: str
+    created: datetime | None = None
+    model: str = ""
+    reasoning: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    status: str = Message.Status.COMPLETE
+    finish_reason: str = ""
+    error_code: str = ""
+    error_message: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_ms: int | None = None
+    files: list[FileRef] = field(default_factory=list)
+
+
+@dataclass
+class Imported:
+    title: str
+    nodes: list[Node]  # every parent before its children
+    leaf: str | None
+    created: datetime | None = None
+    updated: datetime | None = None
+
+
+@dataclass
+class Found:
+    """What an uploaded file holds, checked, ready to be written."""
+
+    conversations: list[Imported]
+    preferences: dict[str, Any] = field(default_factory=dict)
+    prompts: list[dict[str, str]] = field(default_factory=list)
+
+
+def read(upload: IO[bytes]) -> tuple[Found, zipfile.ZipFile | None]:
+    """The conversations (and, from our own archive, the settings) of an uploaded file."""
+    if zipfile.is_zipfile(upload):
+        upload.seek(0)
+        try:
+            archive = zipfile.ZipFile(upload)
+            names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise Refused("This ZIP file is damaged.") from None
+        if len(names) > settings.IMPORT_MAX_FILES + 10:
+            raise Refused("This ZIP file holds too many files to be an export.")
+        if "archive.json" in names:
+            header = _json(archive, "archive.json", 1_000_000 + MAX_MESSAGE_CHARS)
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                raise Refused("This ZIP file is not a webchat archive.")
+            if header.get("version") != VERSION:
+                raise Refused("This archive was made by a version of webchat this one cannot read.")
+            found = _ours(header, _json(archive, "conversations.json"), names)
+        elif "conversations.json" in names:
+            found = _chatgpt(_json(archive, "conversations.json"), names)
+        else:
+            raise Refused(
+                "This ZIP file is neither a webchat archive nor a ChatGPT export: it has no "
+                "conversations.json."
+            )
+        return found, archive
+    upload.seek(0)
+    data = _loads(upload.read())
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        raise Refused("Import the whole archive (the .zip file), not a file from inside it.")
+    return _chatgpt(data, set()), None
+
+
+def _json(archive: zipfile.ZipFile, name: str, limit: int | None = None) -> Any:
+    if name not in archive.namelist():
+        raise Refused(f"The archive has no {name}.")
+    limit = limit or settings.IMPORT_MAX_MB * 4_000_000
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise Refused(f"{name} is too large to import.")
+    try:
+        with archive.open(info) as member:
+            return _loads(member.read(limit + 1))
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+        raise Refused(f"{name} in this ZIP file cannot be read.") from None
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise Refused("This is not a JSON file we can read, or it is damaged.") from None
+
+
+def _text(value: Any, what: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Refused(f"{what} is not text.")
+    if len(value) > limit:
+        raise Refused(f"{what} is longer than {limit:,} characters.")
+    # Nothing a database refuses to store: NUL, and halves of a character.
+    return files.UNSTORABLE.sub("\ufffd", value.replace("\x00", ""))
+
+
+def _when(value: Any) -> datetime | None:
+    """A time given as seconds since 1970 or ISO 8601; None when missing or absurd."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isfinite(value) and 0 <= value < 4_102_444_800:
+                return datetime.fromtimestamp(value, tz=UTC)
+        elif isinstance(value, str) and len(value) < 40:
+            when = datetime.fromisoformat(value)
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    return None
+
+
+def _ordered(nodes: dict[str, Node], title: str) -> list[Node]:
+    """Every node after its parent, siblings oldest first; a parent that is not in the
+    conversation, or a loop of parents, refuses the file."""
+    children: dict[str | None, list[Node]] = defaultdict(list)
+    for node in nodes.values():
+        if node.parent is not None and node.parent not in nodes:
+            raise Refused(f"In “{title}”, a message's parent is missing.")
+        children[node.parent].append(node)
+    ordered: list[Node] = []
+    stack = [None]
+    while stack:
+        key = stack.pop()
+        kids = sorted(children[key], key=lambda n: n.created or datetime.min.replace(tzinfo=UTC))
+        ordered.extend(kids)
+        stack.extend(reversed([n.key for n in kids]))
+    if len(ordered) != len(nodes):
+        raise Refused(f"In “{title}”, the messages' parents go round in a loop.")
+    return ordered
+
+
+def _check_size(conversations: list[Imported]) -> None:
+    if len(conversations) > settings.IMPORT_MAX_CONVERSATIONS:
+        raise Refused(
+            f"This file holds {len(conversations):,} conversations; at most "
+            f"{settings.IMPORT_MAX_CONVERSATIONS:,} are imported at once."
+        )
+    total = sum(len(c.nodes) for c in conversations)
+    if total > settings.IMPORT_MAX_MESSAGES:
+        raise Refused(
+            f"This file holds {total:,} messages; at most "
+            f"{settings.IMPORT_MAX_MESSAGES:,} are imported at once."
+        )
+    refs = sum(len(n.files) for c in conversations for n in c.nodes)
+    if refs > settings.IMPORT_MAX_FILES:
+        raise Refused(
+            f"This file holds {refs:,} attached files; at most "
+            f"{settings.IMPORT_MAX_FILES:,} are imported at once."
+        )
+
+
+# --- webchat's own archive ------------------------------------------------------------------
+
+
+def _ours(header: dict[str, Any], data: Any, names: set[str]) -> Found:
+    if not isinstance(data, list):
+        raise Refused("The archive's conversations.json is not a list of conversations.")
+    conversations = []
+    for number, raw in enumerate(data, 1):
+        if not isinstance(raw, dict) or not isinstance(raw.get("messages"), list):
+            raise Refused(f"Conversation {number} of the archive has no list of messages.")
+        title = _text(raw.get("title"), f"The title of conversation {number}", 10_000)[:200]
+        shown = title or f"conversation {number}"
+        nodes: dict[str, Node] = {}
+        for raw_message in raw["messages"]:
+            node = _our_message(raw_message, shown, names)
+            if node.key in nodes:
+                raise Refused(f"In “{shown}”, two messages have the same id.")
+            nodes[node.key] = node
+        leaf = raw.get("current_leaf")
+        conversations.append(
+            Imported(
+                title=title,
+                nodes=_ordered(nodes, shown),
+                leaf=leaf if leaf in nodes else None,
+                created=_when(raw.get("created")),
+                updated=_when(raw.get("updated")),
+            )
+        )
+    _check_size(conversations)
+    return Found(conversations, *_settings(header))
+
+
+def _our_message(raw: Any, title: str, names: set[str]) -> Node:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+        raise Refused(f"In “{title}”, a message has no id.")
+    role = raw.get("role")
+    if role not in Message.Role.values:
+        raise Refused(f"In “{title}”, a message has the role {str(role)[:20]!r}.")
+    parent = raw.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        raise Refused(f"In “{title}”, a message's parent is not an id.")
+    status = raw.get("status")
+    # A reply that was being written when the archive was made is kept as interrupted.
+    if status not in Message.Status.values or status == Message.Status.STREAMING:
+        status = Message.Status.INTERRUPTED if status else Message.Status.COMPLETE
+    error = raw.get("error") if isinstance(raw.get("error"), dict) else {}
+    refs = []
+    for attached in raw.get("attachments") or []:
+        path = attached.get("path") if isinstance(attached, dict) else None
+        if not isinstance(path, str) or not path.startswith("files/") or path not in names:
+            raise Refused(f"In “{title}”, a message names a file the archive does not hold.")
+        name = _text(attached.get("name"), f"A file's name in “{title}”", 1000) or "file"
+        refs.append(FileRef(files.display_name(name), path))
+    return Node(
+        key=raw["id"],
+        parent=parent,
+        role=role,
+        content=_text(raw.get("content"), f"A message in “{title}”"),
+        reasoning=_text(raw.get("reasoning"), f"A message's reasoning in “{title}”"),
+        created=_when(raw.get("created")),
+        model=_text(raw.get("model"), f"A model's name in “{title}”", 1000)[:64],
+        params=_params(raw.get("params")),
+        status=status,
+        finish_reason=_text(raw.get("finish_reason"), "A finish reason", 1000)[:32],
+        error_code=_text(error.get("code"), "An error's code", 1000)[:64],
+        error_message=_text(error.get("message"), "An error's message", 10_000)[:500],
+        prompt_tokens=_count(raw.get("prompt_tokens")),
+        completion_tokens=_count(raw.get("completion_tokens")),
+        reasoning_ms=_count(raw.get("reasoning_ms")),
+        files=refs,
+    )
+
+
+def _params(raw: Any) -> dict[str, Any]:
+    """The settings a message may carry, of the right types; anything else is left out
+    (they go to the model with the next message)."""
+    if not isinstance(raw, dict):
+        return {}
+    kept = {}
+    for name, kind in PARAMS.items():
+        value = raw.get(name)
+        if isinstance(value, kind) and not isinstance(value, bool):
+            kept[name] = value
+    if "system" in kept:
+        kept["system"] = _text(kept["system"], "A system prompt", MAX_SYSTEM_CHARS)
+    if not 0 <= kept.get("temperature", 0) <= 2:
+        del kept["temperature"]
+    if not 0 < kept.get("max_tokens", 1) <= 10_000_000:
+        del kept["max_tokens"]
+    return kept
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
+        return value
+    return None
+
+
+def _settings(header: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The archive's preferences (as the person's fields) and saved prompts, checked."""
+    raw = header.get("preferences") if isinstance(header.get("preferences"), dict) else {}
+    numbers = _params(
+        {"temperature": raw.get("default_temperature"), "max_tokens": raw.get("default_max_tokens")}
+    )
+    preferences = {
+        "default_model": _text(raw.get("default_model"), "The default model", 64),
+        "custom_instructions": _text(
+            raw.get("custom_instructions"), "The custom instructions", MAX_SYSTEM_CHARS
+        ),
+        "default_temperature": numbers.get("temperature"),
+        "default_max_tokens": numbers.get("max_tokens"),
+    }
+    prompts = []
+    for prompt in header.get("prompts") or []:
+        if isinstance(prompt, dict):
+            name = " ".join(_text(prompt.get("name"), "A saved prompt's name", 80).split())
+            text = _text(prompt.get("text"), "A saved prompt", MAX_PROMPT_CHARS)
+            if name and text:
+                prompts.append({"name": name, "text": text})
+    return preferences, prompts
+
+
+# --- A ChatGPT export -----------------------------------------------------------------------
+
+# An image's pointer (`file-service://file-AbC…` or `sediment://file_00…`) and the ZIP
+# entry that holds it, named from its id.
+POINTER = re.compile(r"^(?:file-service|sediment)://(file[-_][A-Za-z0-9]+)$")
+MEMBER_ID = re.compile(r"^(file[-_][A-Za-z0-9]+)")
+MISSING_IMAGE = "[An image that is not in the export]"
+
+
+def _chatgpt(data: Any, names: set[str]) -> Found:
+    if not isinstance(data, list):
+        raise Refused(
+            "This is not a ChatGPT export: its conversations.json is a list of conversations."
+        )
+    members: dict[str, str] = {}
+    for name in names:
+        if (found := MEMBER_ID.match(name.rsplit("/", 1)[-1])) and not name.endswith("/"):
+            members.setdefault(found.group(1), name)
+    conversations = []
+    for number, raw in enumerate(data, 1):
+        if not isinstance(raw, dict) or not isinstance(raw.get("mapping"), dict):
+            raise Refused(
+                f"Conversation {number} of the file has no tree of messages (its “mapping”): "
+                "this is not a ChatGPT export."
+            )
+        title = _text(raw.get("title"), f"The title of conversation {number}", 10_000)[:200]
+        shown = title or f"conversation {number}"
+        conversations.append(_chatgpt_conversation(raw, shown, title, members))
+    _check_size(conversations)
+    return Found(conversations)
+
+
+def _chatgpt_conversation(
+    raw: dict[str, Any], shown: str, title: str, members: dict[str, str]
+) -> Imported:
+    """ChatGPT's tree as ours: the nodes a reader sees (user and assistant messages) kept,
+    each under its nearest kept ancestor; the rest (the root, hidden system messages, tool
+    calls and their results) left out. A visible system message becomes the conversation's
+    system prompt; consecutive parts of one reply are joined."""
+    mapping = raw["mapping"]
+    if len(mapping) > settings.IMPORT_MAX_MESSAGES:
+        raise Refused(f"“{shown}” holds too many messages.")
+    raw_nodes: dict[str, Node] = {}
+    sources: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if not isinstance(value, dict):
+            raise Refused(f"In “{shown}”, a node of the tree is not an object.")
+        parent = value.get("parent")
+        if parent is not None and not isinstance(parent, str):
+            raise Refused(f"In “{shown}”, a node's parent is not an id.")
+        message = value.get("message")
+        created = _when(message.get("create_time")) if isinstance(message, dict) else None
+        raw_nodes[key] = Node(key=key, parent=parent, role="", content="", created=created)
+        sources[key] = message
+    system = ""
+    nearest: dict[str, str | None] = {}  # node → its nearest kept ancestor (or itself)
+    kept: dict[str, Node] = {}
+    has_children: set[str] = set()
+    for node in _ordered(raw_nodes, shown):
+        above = nearest[node.parent] if node.parent is not None else None
+        seen = _visible(sources[node.key], shown, members)
+        if seen is None:
+            nearest[node.key] = above
+            continue
+        role, content, refs, model = seen
+        if role == "system":
+            system = system or content
+            nearest[node.key] = above
+            continue
+        parent = kept.get(above) if above is not None else None
+        if parent is not None and parent.role == role and parent.key not in has_children:
+            # The next part of the same turn (a reply continued after a tool's result).
+            parent.content = "\n\n".join(p for p in (parent.content, content) if p)
+            parent.files.extend(refs)
+            if len(parent.content) > MAX_MESSAGE_CHARS:
+                raise Refused(f"A message in “{shown}” is too long.")
+            nearest[node.key] = parent.key
+            continue
+        if above is not None:
+            has_children.add(above)
+        kept[node.key] = Node(
+            key=node.key,
+            parent=above,
+            role=role,
+            content=content,
+            created=node.created,
+            model=model,
+            files=refs,
+        )
+        nearest[node.key] = node.key
+    nodes = list(kept.values())
+    if system:
+        for node in nodes:
+            if node.role == Message.Role.USER:
+                node.params = {"system": system[: settings.CHAT_MAX_MESSAGE_CHARS]}
+    current = raw.get("current_node")
+    leaf = nearest.get(current) if isinstance(current, str) else None
+    if leaf is None and nodes:
+        leaf = max(nodes, key=lambda n: n.created or datetime.min.replace(tzinfo=UTC)).key
+    return Imported(
+        title=title,
+        nodes=nodes,
+        leaf=leaf,
+        created=_when(raw.get("create_time")),
+        updated=_when(raw.get("update_time")),
+    )
+
+
+def _visible(
+    message: Any, shown: str, members: dict[str, str]
+) -> tuple[str, str, list[FileRef], str] | None:
+    """(role, text, images, model) of a message a reader of the conversation sees, or None."""
+    if not isinstance(message, dict):
+        return None
+    author = message.get("author") if isinstance(message.get("author"), dict) else {}
+    role = author.get("role")
+    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    if role not in ("user", "assistant", "system") or metadata.get(
+        "is_visually_hidden_from_conversation"
+    ):
+        return None
+    if message.get("recipient") not in (None, "all"):
+        return None  # a call to a tool, not words to the reader
+    content = message.get("content") if isinstance(message.get("content"), dict) else {}
+    kind = content.get("content_type")
+    texts: list[str] = []
+    refs: list[FileRef] = []
+    if kind in ("text", "multimodal_text"):
+        parts = content.get("parts")
+        for part in parts if isinstance(parts, list) else []:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and part.get("content_type") == "image_asset_pointer":
+                pointer = POINTER.match(str(part.get("asset_pointer") or "")[:200])
+                member = members.get(pointer.group(1)) if pointer else None
+                if member is None:
+                    texts.append(MISSING_IMAGE)
+                else:
+                    refs.append(FileRef(files.display_name(member.rsplit("/", 1)[-1]), member))
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])  # an audio transcription
+    elif kind == "code":
+        language = str(content.get("language") or "")
+        language = "" if language == "unknown" else re.sub(r"[^\w+#.-]", "", language)[:20]
+        code = _text(content.get("text"), f"A message in “{shown}”")
+        texts.append(f"```{language}\n{code}\n```")
+    else:
+        return None  # browsing results, reasoning, context the app added, …
+    text = _text("\n\n".join(t for t in texts if t), f"A message in “{shown}”").strip()
+    if not text and not refs:
+        return None
+    model = metadata.get("model_slug") if role == "assistant" else ""
+    return role, text, refs, str(model or "")[:64]
+
+
+# --- Import: the files, then the writing ----------------------------------------------------
+
+
+async def _process(refs: list[FileRef], archive: zipfile.ZipFile) -> None:
+    """Each file read as an upload is (conversations/files.py: decoded, re-encoded, in a
+    process of its own), a few at a time; one that is refused refuses the import."""
+    limits = files.Limits.from_settings()
+    turns = asyncio.Semaphore(settings.ATTACHMENT_DECODERS)
+
+    async def one(ref: FileRef) -> None:
+        info = archive.getinfo(ref.member)
+        if info.file_size > limits.max_bytes:
+            raise Refused(f"“{ref.name}” is over the limit of {settings.ATTACHMENT_MAX_MB:g} MB.")
+        async with turns:
+            try:
+                data = await asyncio.to_thread(_member, archive, info, limits.max_bytes)
+                ref.processed = await files.process_apart(ref.name, data, limits)
+            except InvalidRequest as error:
+                raise Refused(f"A file in the import was refused: {error.message}") from None
+
+    await asyncio.gather(*(one(ref) for ref in refs))
+
+
+_reading = threading.Lock()  # one ZIP entry read at a time: a ZipFile has one file handle
+
+
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    try:
+        with _reading, archive.open(info) as member:
+            return member.read(limit + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+        raise Refused(f"“{info.filename}” in this ZIP file cannot be read.") from None
+
+
+def import_file(user: User, upload: IO[bytes]) -> int:
+    """Import every conversation of `upload` for `user`; the number imported. Refused
+    (nothing kept) when the file is bad, or too much for the person's storage."""
+    if not _importing.acquire(blocking=False):
+        raise Refused("Another import is running. Please try again in a minute.")
+    try:
+        found, archive = read(upload)
+        refs = [r for c in found.conversations for n in c.nodes for r in n.files]
+        if refs and archive is not None:
+            async_to_sync(_process)(refs, archive)
+        return _store(user, found)
+    finally:
+        _importing.release()
+
+
+def _store(user: User, found: Found) -> int:
+    now = timezone.now()
+    saved: list[Any] = []
+    try:
+        with transaction.atomic():
+            # The person's row lock: their storage is counted once, as their uploads are.
+            user = User.objects.select_for_update().select_related("plan").get(pk=user.pk)
+            adding = sum(
+                len(n.content)
+                + len(n.reasoning)
+                + len(json.dumps(n.params))
+                + sum(len(r.processed.data) + len(r.processed.text) for r in n.files if r.processed)
+                for c in found.conversations
+                for n in c.nodes
+            )
+            storage.check(user, adding, fresh=True)
+            conversations, messages, attachments = [], [], []
+            for imported in found.conversations:
+                conversation = Conversation(owner=user, title=imported.title)
+                ids: dict[str, uuid.UUID] = {}
+                for node in imported.nodes:
+                    message = Message(
+                        id=uuid.uuid4(),
+                        conversation=conversation,
+                        parent_id=ids.get(node.parent) if node.parent else None,
+                        role=node.role,
+                        content=node.content,
+                        reasoning=node.reasoning,
+                        model=node.model,
+                        params=node.params,
+                        status=node.status,
+                        finish_reason=node.finish_reason,
+                        error_code=node.error_code,
+                        error_message=node.error_message,
+                        prompt_tokens=node.prompt_tokens,
+                        completion_tokens=node.completion_tokens,
+                        reasoning_ms=node.reasoning_ms,
+                    )
+                    ids[node.key] = message.id
+                    messages.append((message, node.created or imported.created or now))
+                    for position, ref in enumerate(node.files):
+                        attachments.append((message, position, ref))
+                conversation.current_leaf_id = ids.get(imported.leaf) if imported.leaf else None
+                conversations.append((conversation, imported))
+            Conversation.objects.bulk_create([c for c, _ in conversations], batch_size=500)
+            Message.objects.bulk_create([m for m, _ in messages], batch_size=1000)
+            # Their own times, not the time of the import (which creating them stamps).
+            for message, created in messages:
+                message.created = message.updated = created
+            Message.objects.bulk_update(
+                [m for m, _ in messages], ["created", "updated"], batch_size=1000
+            )
+            for conversation, imported in conversations:
+                conversation.created = imported.created or now
+                conversation.updated = imported.updated or conversation.created
+            Conversation.objects.bulk_update(
+                [c for c, _ in conversations],
+                ["current_leaf", "created", "updated"],
+                batch_size=500,
+            )
+            rows = []
+            for message, position, ref in attachments:
+                processed = ref.processed
+                row = Attachment(
+                    owner=user,
+                    conversation=message.conversation,
+                    message=message,
+                    kind=processed.kind,
+                    name=ref.name,
+                    content_type=processed.content_type,
+                    size=len(processed.data),
+                    width=processed.width,
+                    height=processed.height,
+                    text=processed.text,
+                    position=position,
+                )
+                name = "upload" + processed.extension
+                row.file.save(name, ContentFile(processed.data), save=False)
+                saved.append((row.file.storage, row.file.name))
+                rows.append(row)
+            Attachment.objects.bulk_create(rows, batch_size=500)
+            _take_settings(user, found)
+    except BaseException:
+        for store, name in saved:  # the rows were not committed: their files go too
+            store.delete(name)
+        raise
+    storage.stored(user)
+    return len(found.conversations)
+
+
+def _take_settings(user: User, found: Found) -> None:
+    """An archive's preferences where the person has none of their own, and its saved
+    prompts whose names they do not use, up to the most a person keeps."""
+    changed = []
+    for name, value in found.preferences.items():
+        if value not in ("", None) and getattr(user, name) in ("", None):
+            setattr(user, name, value)
+            changed.append(name)
+    if changed:
+        user.save(update_fields=changed)
+    names = set(user.saved_prompts.values_list("name", flat=True))
+    room = MAX_PROMPTS - len(names)
+    new = [p for p in found.prompts if p["name"] not in names][: max(0, room)]
+    SavedPrompt.objects.bulk_create([SavedPrompt(owner=user, **p) for p in new])

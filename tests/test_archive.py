@@ -1,0 +1,388 @@
+"""A person's data in and out: the archive of everything (streamed), imported back whole;
+a ChatGPT export imported as ChatGPT shows it; bad and hostile files refused with a
+sentence and nothing of them kept."""
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.test import AsyncClient
+from django.test.utils import CaptureQueriesContext
+from PIL import Image
+
+from conversations import archive
+from conversations.models import Attachment, Conversation, Message, SavedPrompt
+from tests import chatgpt_export, samples
+from tests.helpers import add_exchange, logged_in
+from webchat.models import Plan, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def stored_files(media: Path) -> list[Path]:
+    return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
+
+
+def branched(user: User, title: str = "Sauces") -> Conversation:
+    """Two questions at the root (an edit), a regenerated reply, an image, a system prompt."""
+    conversation = Conversation.objects.create(owner=user, title=title)
+    first = add_exchange(conversation, "What is a roux?", "Flour and fat.")
+    first.parent.params = {"system": "Be brief.", "temperature": 0.5}
+    first.parent.save()
+    Message.objects.create(
+        conversation=conversation,
+        parent=first.parent,
+        role="assistant",
+        content="Fat and flour, cooked.",
+        model="grok-3-mini",
+        prompt_tokens=12,
+        completion_tokens=5,
+    )
+    conversation.current_leaf = None
+    conversation.save()
+    edited = add_exchange(conversation, "What is a béchamel?", "A white sauce.")
+    attachment = Attachment(
+        owner=user,
+        conversation=conversation,
+        message=edited.parent,
+        kind="image",
+        name="sauce.png",
+        content_type="image/png",
+        size=0,
+    )
+    data = samples.image("PNG")
+    attachment.size = len(data)
+    attachment.file.save("upload.png", ContentFile(data), save=False)
+    attachment.save()
+    return conversation
+
+
+def shape(user: User) -> list[dict[str, Any]]:
+    """What a person sees of their conversations, whatever the ids: each one's title and
+    times, and its tree as (role, content, parent's content, model, params, files)."""
+    shown = []
+    for conversation in Conversation.objects.owned_by(user).order_by("created"):
+        messages = list(conversation.messages.all())
+        by_id = {m.id: m for m in messages}
+        files: dict[Any, list[tuple[str, str]]] = {}
+        for a in conversation.attachments.all():
+            # An image is read again on import (re-encoded, as every upload is): its pixels
+            # are what stays the same.
+            data = a.file.open("rb").read()
+            if a.kind == "image":
+                data = Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+            digest = hashlib.sha256(data).hexdigest()
+            files.setdefault(a.message_id, []).append((a.name, digest))
+        tree = sorted(
+            (
+                m.role,
+                m.content,
+                by_id[m.parent_id].content if m.parent_id else None,
+                m.model,
+                json.dumps(m.params, sort_keys=True),
+                m.created.isoformat(),
+                tuple(files.get(m.id, ())),
+            )
+            for m in messages
+        )
+        leaf = by_id.get(conversation.current_leaf_id)
+        shown.append(
+            {
+                "title": conversation.title,
+                "created": conversation.created.isoformat(),
+                "updated": conversation.updated.isoformat(),
+                "leaf": leaf.content if leaf else None,
+                "tree": tree,
+            }
+        )
+    return shown
+
+
+def archive_of(user: User) -> bytes:
+    return b"".join(archive._archive(user))
+
+
+# --- Export -------------------------------------------------------------------------------
+
+
+def test_the_archive_holds_every_branch_the_settings_and_the_files(alice: User, bob: User) -> None:
+    conversation = branched(alice)
+    Conversation.objects.create(owner=alice, title="Gone when left", temporary=True)
+    branched(bob, "Bob's")
+    alice.custom_instructions = "Answer in French."
+    alice.save()
+    SavedPrompt.objects.create(owner=alice, name="Shorter", text="Say it shorter:")
+    with zipfile.ZipFile(io.BytesIO(archive_of(alice))) as made:
+        header = json.loads(made.read("archive.json"))
+        [exported] = json.loads(made.read("conversations.json"))
+        assert header["format"] == "webchat-archive" and header["username"] == "alice"
+        assert header["preferences"]["custom_instructions"] == "Answer in French."
+        assert header["prompts"] == [{"name": "Shorter", "text": "Say it shorter:"}]
+        assert exported["title"] == "Sauces" and exported["id"] == str(conversation.id)
+        assert len(exported["messages"]) == 5  # both branches, both replies of the first
+        system = [m["params"] for m in exported["messages"] if m["params"]]
+        assert system == [{"system": "Be brief.", "temperature": 0.5}]
+        [attached] = [a for m in exported["messages"] for a in m["attachments"]]
+        assert made.read(attached["path"]) == conversation.attachments.get().file.read()
+        assert made.testzip() is None
+
+
+def test_the_archive_is_made_in_pieces_with_three_queries_per_hundred_conversations(
+    alice: User,
+) -> None:
+    for n in range(250):
+        add_exchange(Conversation.objects.create(owner=alice, title=f"c{n}"), "q", "a")
+    with CaptureQueriesContext(connection) as queries:
+        pieces = list(archive._archive(alice))
+    assert len(pieces) > 3
+    # The header's two, then three per batch of 100, and the empty batch that ends it.
+    assert len(queries) <= 2 + 3 * 3 + 1
+    with zipfile.ZipFile(io.BytesIO(b"".join(pieces))) as made:
+        assert len(json.loads(made.read("conversations.json"))) == 250
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_settings_page_streams_the_archive(alice: User) -> None:
+    client = AsyncClient()
+    await client.aforce_login(alice)
+    response = await client.get("/settings/export/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].startswith('attachment; filename="webchat-alice-')
+    body = b"".join([piece async for piece in response.streaming_content])
+    assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["archive.json", "conversations.json"]
+
+
+# --- Import -------------------------------------------------------------------------------
+
+
+def test_an_archive_imported_gives_the_same_conversations_branches_and_files(
+    alice: User, charlie: User, media: Path
+) -> None:
+    branched(alice)
+    branched(alice, "Second")
+    alice.custom_instructions = "Answer in French."
+    alice.default_temperature = 0.2
+    alice.save()
+    SavedPrompt.objects.create(owner=alice, name="Shorter", text="Say it shorter:")
+    SavedPrompt.objects.create(owner=charlie, name="Shorter", text="Mine stays.")
+    made = archive_of(alice)
+    assert archive.import_file(charlie, io.BytesIO(made)) == 2
+    assert shape(charlie) == shape(alice)
+    charlie.refresh_from_db()
+    assert charlie.custom_instructions == "Answer in French." and charlie.default_temperature == 0.2
+    assert SavedPrompt.objects.get(owner=charlie).text == "Mine stays."
+    # Every id is new: importing twice gives two copies, and deleting one leaves the other.
+    archive.import_file(charlie, io.BytesIO(made))
+    assert Conversation.objects.owned_by(charlie).count() == 4
+    Conversation.objects.owned_by(charlie).first().delete()
+    assert Attachment.objects.filter(owner=charlie).count() == 3
+    assert all(a.file.storage.exists(a.file.name) for a in Attachment.objects.all())
+
+
+def test_a_chatgpt_export_imports_as_chatgpt_shows_it(alice: User) -> None:
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_zip())) == 2
+    sauces, fern = Conversation.objects.owned_by(alice).order_by("created")
+    messages = {m.content: m for m in sauces.messages.all()}
+    # The empty root, the hidden system message and the app's context are left out: the
+    # two versions of the first question are siblings at the root.
+    roots = [m.content for m in sauces.messages.filter(parent=None).order_by("created")]
+    assert roots == ["What is a roux?", "What is a béchamel?"]
+    assert messages["Flour cooked in fat."].parent == messages["What is a roux?"]
+    assert messages["Flour cooked in fat."].model == "gpt-4o"
+    # Reasoning, the browsing call and its result are left out; the reply's two parts are one.
+    reply = messages["A white sauce:\n\nmilk thickened with a roux."]
+    assert reply.parent == messages["What is a béchamel?"]
+    follow = messages["And in code?"]
+    assert follow.parent == reply and follow.created == sauces.created  # it had no time
+    code = messages["```python\nsauce = roux + milk\n```"]
+    assert sauces.current_leaf == code and sauces.messages.count() == 6
+    assert sauces.title == "Sauces" and sauces.created.timestamp() == 1_700_000_000
+    assert messages["What is a roux?"].created.timestamp() == 1_700_000_010
+    # A visible system message is the conversation's system prompt; the image the export
+    # has is attached (read as an upload is), the one it lacks is named.
+    [question] = fern.messages.filter(role="user")
+    assert question.params == {"system": "You are a botanist."}
+    assert question.content == f"{archive.MISSING_IMAGE}\n\nWhat plant is this?"
+    [image] = question.attachments.all()
+    assert image.kind == "image" and image.name.endswith("fern.png") and image.width == 64
+    assert fern.title == "" and fern.current_leaf.content == "A fern."
+
+
+def test_a_chatgpt_conversations_json_alone_imports_without_its_images(alice: User) -> None:
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == 2
+    question = Message.objects.get(content__endswith="What plant is this?")
+    assert question.content.count(archive.MISSING_IMAGE) == 2
+    assert not Attachment.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_settings_page_imports_and_says_how_many(alice: User) -> None:
+    client = logged_in(alice)
+    upload = io.BytesIO(chatgpt_export.as_zip())
+    upload.name = "chatgpt.zip"
+    response = client.post("/settings/import/", {"file": upload})
+    assert response.status_code == 302 and response["Location"] == "/settings/?imported=2#data"
+    assert "Imported 2 conversations." in client.get(response["Location"]).content.decode()
+    refused = client.post("/settings/import/", {"file": io.BytesIO(b"nonsense")})
+    assert refused.status_code == 400
+    assert "not a JSON file we can read" in refused.content.decode()
+    assert client.post("/settings/import/", {}).status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_over_the_limit_is_refused_unread(alice: User, settings: Any) -> None:
+    settings.IMPORT_MAX_MB = 1
+    response = logged_in(alice).post(
+        "/settings/import/", {"file": io.BytesIO(b"[" + b" " * 1_200_000 + b"]")}
+    )
+    assert response.status_code == 413 and "over the limit of 1 MB" in response.content.decode()
+
+
+def _zip(**members: bytes | str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as made:
+        for name, data in members.items():
+            made.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _ours(messages: list[dict[str, Any]], **files: bytes) -> bytes:
+    header = {"format": "webchat-archive", "version": 1}
+    conversation = {"title": "T", "messages": messages}
+    return _zip(
+        **{"archive.json": json.dumps(header), "conversations.json": json.dumps([conversation])},
+        **{f"files/{k}": v for k, v in files.items()},
+    )
+
+
+def _mapping(**parents: str | None) -> bytes:
+    nodes = {k: {"id": k, "parent": p, "message": None} for k, p in parents.items()}
+    return json.dumps([{"title": "Loop", "mapping": nodes}]).encode()
+
+
+def _user_says(key: str, text: Any, parent: str | None = None) -> dict[str, Any]:
+    return {"id": key, "parent": parent, "role": "user", "content": text}
+
+
+HOSTILE = {
+    "not JSON": (b"\x89PNG\r\n", "not a JSON file we can read"),
+    "nested a million deep": (b"[" * 1_000_000, "not a JSON file we can read"),
+    "not a list": (b'{"mapping": {}}', "is a list of conversations"),
+    "no mapping": (b'[{"title": "x"}]', "has no tree of messages"),
+    "a loop of parents": (_mapping(a="b", b="a"), "go round in a loop"),
+    "a node its own parent": (_mapping(a=None, b="b"), "go round in a loop"),
+    "a missing parent": (_mapping(a="nowhere"), "parent is missing"),
+    "a title that is not text": (b'[{"title": {"x": 1}, "mapping": {}}]', "is not text"),
+    "a message too long": (
+        json.dumps(
+            [
+                {
+                    "mapping": {
+                        "m": {
+                            "parent": None,
+                            "message": {
+                                "author": {"role": "user"},
+                                "content": {"content_type": "text", "parts": ["x" * 1_000_001]},
+                            },
+                        }
+                    }
+                }
+            ]
+        ).encode(),
+        "longer than 1,000,000 characters",
+    ),
+    "a ZIP of something else": (_zip(**{"notes.txt": "hi"}), "neither a webchat archive"),
+    "a damaged ZIP": (_zip(**{"conversations.json": "[]"})[:-30], "not a JSON file"),
+    "a file from inside an archive": (
+        json.dumps({"format": "webchat-archive", "version": 1}).encode(),
+        "Import the whole archive",
+    ),
+    "an archive of another version": (
+        _zip(**{"archive.json": '{"format": "webchat-archive", "version": 99}'}),
+        "a version of webchat this one cannot read",
+    ),
+    "a message with a strange role": (
+        _ours([{"id": "a", "parent": None, "role": "root", "content": "x"}]),
+        "has the role 'root'",
+    ),
+    "two messages with one id": (
+        _ours([_user_says("a", "x"), _user_says("a", "y")]),
+        "two messages have the same id",
+    ),
+    "a file the archive lacks": (
+        _ours([{**_user_says("a", "x"), "attachments": [{"name": "x", "path": "../etc/passwd"}]}]),
+        "names a file the archive does not hold",
+    ),
+    "a file that is nothing": (
+        _ours(
+            [{**_user_says("a", "x"), "attachments": [{"name": "a.png", "path": "files/a"}]}],
+            a=b"\x00" * 500,
+        ),
+        "A file in the import was refused",
+    ),
+}
+
+
+@pytest.mark.parametrize("data,sentence", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_bad_or_hostile_file_is_refused_whole(
+    alice: User, media: Path, data: bytes, sentence: str
+) -> None:
+    branched(alice)
+    before = shape(alice)
+    files_before = stored_files(media)
+    with pytest.raises(archive.Refused) as refused:
+        archive.import_file(alice, io.BytesIO(data))
+    assert sentence in refused.value.message
+    assert shape(alice) == before and stored_files(media) == files_before
+
+
+def test_a_compressed_bomb_is_refused_by_its_declared_size(alice: User, settings: Any) -> None:
+    settings.IMPORT_MAX_MB = 1
+    bomb = _zip(**{"conversations.json": b"[" + b" " * 50_000_000 + b"]"})
+    assert len(bomb) < 100_000
+    with pytest.raises(archive.Refused, match="too large to import"):
+        archive.import_file(alice, io.BytesIO(bomb))
+
+
+def test_too_many_conversations_are_refused(alice: User, settings: Any) -> None:
+    settings.IMPORT_MAX_CONVERSATIONS = 1
+    with pytest.raises(archive.Refused, match="at most 1 are imported"):
+        archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
+
+
+def test_an_import_past_the_plan_storage_keeps_nothing(alice: User, media: Path) -> None:
+    alice.plan = Plan.objects.create(name="tiny", storage_mb=0)
+    alice.save()
+    with pytest.raises(Exception, match="Your storage is full"):
+        archive.import_file(alice, io.BytesIO(chatgpt_export.as_zip()))
+    assert not Conversation.objects.exists() and stored_files(media) == []
+
+
+def test_a_failure_while_writing_leaves_no_row_and_no_file(
+    alice: User, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(archive, "_take_settings", fail)
+    with pytest.raises(RuntimeError):
+        archive.import_file(alice, io.BytesIO(chatgpt_export.as_zip()))
+    assert not Conversation.objects.exists() and not Attachment.objects.exists()
+    assert stored_files(media) == []
+
+
+def test_one_import_at_a_time(alice: User) -> None:
+    with archive._importing, pytest.raises(archive.Refused, match="Another import"):
+        archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
