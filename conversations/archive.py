@@ -711,7 +711,9 @@ def _store(user: User, found: Found) -> int:
     try:
         with transaction.atomic():
             # The person's row lock: their storage is counted once, as their uploads are.
-            user = User.objects.select_for_update().select_related("plan").get(pk=user.pk)
+            user = (
+                User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
+            )
             adding = sum(
                 len(n.content)
                 + len(n.reasoning)

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,6 +146,19 @@ def test_an_attachment_of_several_megabytes_is_let_through(proxied: Proxied) -> 
         1400,
         1000,
     )
+
+
+def test_an_import_of_several_megabytes_is_let_through(proxied: Proxied) -> None:
+    from tests import chatgpt_export
+
+    export = io.BytesIO(chatgpt_export.as_zip())
+    with zipfile.ZipFile(export, "a") as made:  # what else an export holds: its audio, say
+        made.writestr("audio/noise.wav", os.urandom(3_000_000), zipfile.ZIP_STORED)
+    session = proxied.a.sign_up(f"importer-{uuid.uuid4().hex[:6]}")
+    response = proxied.a.post(
+        session, "/settings/import/", expect=302, files={"file": ("export.zip", export.getvalue())}
+    )
+    assert response.headers["Location"] == "/settings/?imported=2#data"
 
 
 def test_an_api_call_with_an_image_inline_streams_through(proxied: Proxied) -> None:
