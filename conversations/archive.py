@@ -37,10 +37,12 @@ from django.utils import timezone
 
 from conversations import files, storage
 from conversations.models import (
+    MAX_FOLDERS,
     MAX_PROMPT_CHARS,
     MAX_PROMPTS,
     Attachment,
     Conversation,
+    Folder,
     Message,
     SavedPrompt,
 )
@@ -162,7 +164,12 @@ def _conversations(
     """The next BATCH conversations (oldest first), each as exported with the attachments
     it names, and where the batch after it starts: three queries per batch, whatever the
     number of messages."""
-    rows = Conversation.objects.owned_by(user).filter(temporary=False).order_by("created", "id")
+    rows = (
+        Conversation.objects.owned_by(user)
+        .filter(temporary=False)
+        .select_related("folder")
+        .order_by("created", "id")
+    )
     if after is not None:
         created, id = after
         rows = rows.filter(created__gt=created) | rows.filter(created=created, id__gt=id)
@@ -184,6 +191,9 @@ def _conversations(
             "created": conversation.created.isoformat(),
             "updated": conversation.updated.isoformat(),
             "current_leaf": str(conversation.current_leaf_id or "") or None,
+            "pinned": conversation.pinned,
+            "archived": conversation.archived,
+            "folder": conversation.folder.name if conversation.folder else None,
             "messages": [_message(m, attached[m.id]) for m in messages[conversation.id]],
         }
         batch.append((exported, kept))
@@ -249,6 +259,9 @@ class Imported:
     leaf: str | None
     created: datetime | None = None
     updated: datetime | None = None
+    pinned: bool = False
+    archived: bool = False
+    folder: str = ""
 
 
 @dataclass
@@ -405,6 +418,9 @@ def _ours(header: dict[str, Any], data: Any, names: set[str]) -> Found:
                 leaf=leaf if leaf in nodes else None,
                 created=_when(raw.get("created")),
                 updated=_when(raw.get("updated")),
+                pinned=raw.get("pinned") is True,
+                archived=raw.get("archived") is True,
+                folder=" ".join(_text(raw.get("folder"), "A folder's name", 1000).split())[:80],
             )
         )
     _check_size(conversations)
@@ -606,6 +622,7 @@ def _chatgpt_conversation(
         leaf=leaf,
         created=_when(raw.get("create_time")),
         updated=_when(raw.get("update_time")),
+        archived=raw.get("is_archived") is True,
     )
 
 
@@ -724,8 +741,15 @@ def _store(user: User, found: Found) -> int:
             )
             storage.check(user, adding, fresh=True)
             conversations, messages, attachments = [], [], []
+            folders = _folders(user, {c.folder for c in found.conversations if c.folder})
             for imported in found.conversations:
-                conversation = Conversation(owner=user, title=imported.title)
+                conversation = Conversation(
+                    owner=user,
+                    title=imported.title,
+                    pinned=imported.pinned,
+                    archived=imported.archived,
+                    folder=folders.get(imported.folder),
+                )
                 ids: dict[str, uuid.UUID] = {}
                 for node in imported.nodes:
                     message = Message(
@@ -795,6 +819,18 @@ def _store(user: User, found: Found) -> int:
         raise
     storage.stored(user)
     return len(found.conversations)
+
+
+def _folders(user: User, names: set[str]) -> dict[str, Folder]:
+    """The person's folders of these names, those they lack made (up to the most a person
+    keeps: past it, a conversation comes without its folder)."""
+    have = {f.name: f for f in Folder.objects.filter(owner=user)}
+    room = max(0, MAX_FOLDERS - len(have))
+    new = [Folder(owner=user, name=n) for n in sorted(names - set(have))[:room]]
+    for folder in new:
+        folder.save()
+        have[folder.name] = folder
+    return have
 
 
 def _take_settings(user: User, found: Found) -> None:

@@ -31,6 +31,29 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         return self.filter(owner=user)
 
 
+# The most folders one person keeps: each is a heading of every chat page's sidebar.
+MAX_FOLDERS = 100
+
+
+class Folder(models.Model):
+    """A person's named group of conversations in the sidebar."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="folders"
+    )
+    name = models.CharField(max_length=80)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="one_folder_per_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Conversation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -46,6 +69,12 @@ class Conversation(models.Model):
     # A temporary chat's latest page (a random token per page opened): the page that
     # leaves deletes it only if no page opened it since (a reload, another tab).
     visit = models.CharField(max_length=32, blank=True)
+    # Kept at the top of the sidebar; out of it (still searched); in a folder of the sidebar.
+    pinned = models.BooleanField(default=False)
+    archived = models.BooleanField(default=False)
+    folder = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import attachments, preferences, shares, summaries, views
+from conversations import attachments, organise, preferences, shares, summaries, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,6 +9,9 @@ urlpatterns = [
     path("c/<uuid:id>/rename/", views.rename, name="conversation-rename"),
     path("c/<uuid:id>/delete/", views.delete, name="conversation-delete"),
     path("c/<uuid:id>/leave/", views.leave, name="conversation-leave"),
+    path("c/<uuid:id>/organise/", organise.organise, name="conversation-organise"),
+    path("folders/<int:id>/rename/", organise.rename_folder, name="folder-rename"),
+    path("folders/<int:id>/delete/", organise.delete_folder, name="folder-delete"),
     path("c/<uuid:id>/switch/", views.switch, name="conversation-switch"),
     path("c/<uuid:id>/feedback/", views.feedback, name="conversation-feedback"),
     path("c/<uuid:id>/export.<str:fmt>", views.export, name="conversation-export"),

@@ -1,6 +1,7 @@
 import asyncio
 import secrets
 import uuid
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -11,7 +12,8 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.db.models import Q
+from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -21,8 +23,10 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import context, frames
-from conversations.models import Attachment, Conversation, Feedback, Message
+from conversations.models import Attachment, Conversation, Feedback, Folder, Message
 from conversations.render import html_of, plain_text, render_markdown
+from conversations.search import PER_PAGE
+from conversations.search import find as find_conversations
 from webchat import query, quotas
 from webchat.errors import InvalidRequest, NotFound
 from webchat.models import ChatModel, UsageRecord, User
@@ -74,8 +78,7 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "max_tokens_cap": plan.max_tokens_cap if plan else 0,
         "max_candidates": settings.CHAT_MAX_CANDIDATES,
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-        "sidebar": sidebar_groups(_sidebar_page(request.user)),
-        "sidebar_more": _listed(request.user).count() > SIDEBAR_SIZE,
+        "sidebar": sidebar(request.user),
         # The markup of a new message comes from the same partial as the server's messages.
         "blank": {
             "user": Message(role=Message.Role.USER, status="sending"),
@@ -141,6 +144,9 @@ def client_config() -> dict[str, Any]:
             "search": reverse("search"),
             "rename": url("conversation-rename"),
             "delete": url("conversation-delete"),
+            "organise": url("conversation-organise"),
+            "folder_rename": reverse("folder-rename", args=[0]).replace("/0/", "/{id}/"),
+            "folder_delete": reverse("folder-delete", args=[0]).replace("/0/", "/{id}/"),
             "share": url("share-create"),
             "export_md": url("conversation-export", "md"),
             "export_json": url("conversation-export", "json"),
@@ -210,17 +216,63 @@ def composer(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
 
 def _listed(user: Any) -> Any:
     """The conversations the sidebar lists: those with a message or a title (one made for
-    a file that was never sent is not worth a line; the cleanup deletes it), and not
-    temporary."""
-    mine = Conversation.objects.owned_by(user).filter(temporary=False)
+    a file that was never sent is not worth a line; the cleanup deletes it), neither
+    temporary nor archived."""
+    mine = Conversation.objects.owned_by(user).filter(temporary=False, archived=False)
     return mine.filter(~Q(title="") | Q(current_leaf__isnull=False))
 
 
+# What a sidebar item needs, and the most of the pinned and of each folder it shows.
+ITEM_FIELDS = ("id", "title", "updated", "pinned", "folder_id")
+PINNED_SIZE = 100
+FOLDER_SIZE = 20
+
+
 def _sidebar_page(user: Any, before: datetime | None = None) -> list[Conversation]:
-    rows = _listed(user).only("id", "title", "updated")
+    """The conversations listed by day: neither pinned nor in a folder."""
+    rows = _listed(user).filter(pinned=False, folder=None).only(*ITEM_FIELDS)
     if before is not None:
         rows = rows.filter(updated__lt=before)
     return list(rows[:SIDEBAR_SIZE])
+
+
+def sidebar(user: Any) -> dict[str, Any]:
+    """The sidebar: pinned conversations (up to PINNED_SIZE), then each folder (its newest
+    FOLDER_SIZE, and how many it holds), then the rest by day, one page of them; and how
+    many are archived. Four queries, whatever the number of folders."""
+    listed = _listed(user)
+    # The pinned are one group, each folder's others another: each numbered newest first
+    # and counted, in one query.
+    group = Case(
+        When(pinned=True, then=Value(0)), default=F("folder_id"), output_field=BigIntegerField()
+    )
+    ordered = (
+        listed.filter(Q(pinned=True) | Q(folder__isnull=False))
+        .only(*ITEM_FIELDS)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=group, order_by=F("updated").desc()),
+            in_group=Window(Count("id"), partition_by=group),
+        )
+        .filter(Q(pinned=True, rank__lte=PINNED_SIZE) | Q(pinned=False, rank__lte=FOLDER_SIZE))
+        .order_by("-updated")
+    )
+    pinned, in_folders, counts = [], defaultdict(list), {}
+    for row in ordered:
+        if row.pinned:
+            pinned.append(row)
+        else:
+            in_folders[row.folder_id].append(row)
+            counts[row.folder_id] = row.in_group
+    page = _sidebar_page(user)
+    return {
+        "pinned": pinned,
+        "folders": [(f, in_folders[f.id], counts.get(f.id, 0)) for f in user.folders.all()],
+        "groups": sidebar_groups(page),
+        "more": len(page) == SIDEBAR_SIZE,
+        "archived": Conversation.objects.owned_by(user)
+        .filter(temporary=False, archived=True)
+        .count(),
+    }
 
 
 def sidebar_groups(conversations: list[Conversation]) -> list[tuple[str, list[Conversation]]]:
@@ -278,9 +330,9 @@ class MoreQuery(query.QueryForm):
 class SearchQuery(query.QueryForm):
     q = forms.CharField(required=False, strip=True)
     page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
-
-
-SEARCH_PER_PAGE = 20
+    # Without words: the archived conversations, or those of one folder.
+    archived = forms.BooleanField(required=False)
+    folder = forms.IntegerField(required=False, min_value=1)
 
 
 class RenameForm(forms.Form):
@@ -416,24 +468,32 @@ def _md_label(name: str) -> str:
 @require_GET
 @login_required
 def search(request: HttpRequest) -> HttpResponse:
-    """The person's own conversations whose title or messages contain the words asked for."""
+    """The person's own conversations whose title or messages contain the words asked for;
+    without words, their archived conversations or one folder's."""
     asked = query.parse(SearchQuery, request)
     words = asked["q"][:200]
-    results, page = [], None
+    mine = Conversation.objects.owned_by(request.user).filter(temporary=False)
+    results, page, listing, params = [], None, "", {"q": words}
     if words:
-        mine = Conversation.objects.owned_by(request.user).filter(temporary=False)
-        matches = mine.filter(
-            Q(title__icontains=words) | Q(messages__content__icontains=words)
-        ).distinct()
-        page = Paginator(matches, SEARCH_PER_PAGE).get_page(asked["page"] or 1)
-        for conversation in page:
-            hit = conversation.messages.filter(content__icontains=words).only("content").first()
+        found, page = find_conversations(request.user, words, asked["page"] or 1)
+        for conversation in found:
+            content = conversation.found or ""
             # The words as a reader sees them (rendered, then as plain text, no `**`): only
             # the part around the match is rendered, however long the message.
-            around = _snippet(hit.content, words, width=300) if hit else ""
+            around = _snippet(content, words, width=300) if content else ""
             shown = plain_text(around.strip("…"))
             snippet = _snippet(shown, words) if words.lower() in shown.lower() else shown[:160]
             results.append({"conversation": conversation, "snippet": snippet})
+    elif asked["archived"] or asked["folder"]:
+        if asked["archived"]:
+            listing, params = "Archived", {"archived": "1"}
+            rows = mine.filter(archived=True)
+        else:
+            folder = get_object_or_404(Folder, pk=asked["folder"], owner=request.user)
+            listing, params = f"Folder: {folder.name}", {"folder": folder.pk}
+            rows = mine.filter(folder=folder, archived=False)
+        page = Paginator(rows, PER_PAGE).get_page(asked["page"] or 1)
+        results = [{"conversation": c, "snippet": ""} for c in page]
     if wants_json(request):
         found = [
             {
@@ -441,12 +501,18 @@ def search(request: HttpRequest) -> HttpResponse:
                 "title": str(r["conversation"]),
                 "url": r["conversation"].get_absolute_url(),
                 "snippet": r["snippet"],
+                "archived": r["conversation"].archived,
             }
             for r in results
         ]
         return JsonResponse({"results": found, "more": bool(page and page.has_next())})
-    page_base = "?" + urlencode({"q": words}) + "&page="
-    context = {"query": words, "results": results, "page": page, "page_base": page_base}
+    context = {
+        "query": words,
+        "listing": listing,
+        "results": results,
+        "page": page,
+        "page_base": "?" + urlencode(params) + "&page=",
+    }
     return render(request, "conversations/search.html", context)
 
 

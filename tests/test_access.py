@@ -16,7 +16,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from api.models import ApiKey
-from conversations.models import Attachment, Conversation, Message, SavedPrompt, Share
+from conversations.models import Attachment, Conversation, Folder, Message, SavedPrompt, Share
 from tests.helpers import add_exchange, logged_in, open_socket
 from webchat.models import User
 
@@ -40,6 +40,9 @@ STRANGER = {
     "prompt-save": "404",
     "prompt-delete": "404",
     "prompt-create": "own",
+    "conversation-organise": "404",
+    "folder-rename": "404",
+    "folder-delete": "404",
     "keys": "own",
     "key-revoke": "404",
     # Programs with a key of their own (test_api): no session counts there.
@@ -133,8 +136,12 @@ def victim(alice: User) -> dict[str, Any]:
     attachment.save()
     prompt = SavedPrompt.objects.create(owner=alice, name="secret", text="my secret prompt")
     key, _ = ApiKey.objects.issue(alice, "secret key")
+    folder = Folder.objects.create(owner=alice, name="secret folder")
+    conversation.folder = folder
+    conversation.save(update_fields=["folder"])
     return {
         "prompt": prompt,
+        "folder": folder,
         "key": key,
         "conversation": conversation,
         "message": reply,
@@ -150,6 +157,7 @@ def _url(route: str, victim: dict[str, Any]) -> str:
     url = url.replace("<uuid:id>", str(victim["id"])).replace("<str:token>", victim["token"])
     url = url.replace("<uuid:attachment_id>", str(victim["attachment"].id))
     url = url.replace("keys/<int:id>", f"keys/{victim['key'].id}")
+    url = url.replace("folders/<int:id>", f"folders/{victim['folder'].id}")
     url = url.replace("^v1/(?P<path>.*)$", "v1/embeddings")
     url = url.replace("<int:id>", str(victim["prompt"].id))
     url = url.replace("^(?P<provider_id>[^/]+)/", "sso/")
@@ -180,6 +188,7 @@ def test_a_stranger_cannot_reach_or_change_anything_by_id(
     assert Share.objects.active().filter(token=victim["token"]).exists()
     assert conversation.attachments.get().file.read() == b"my secret file"
     assert SavedPrompt.objects.get(pk=victim["prompt"].id).text == "my secret prompt"
+    assert conversation.folder.name == "secret folder" and not conversation.archived
     assert ApiKey.objects.get(pk=victim["key"].id).state() == "active"
     alice = conversation.owner
     assert alice.is_active and alice.check_password("correct horse battery")

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
 from conversations import archive
-from conversations.models import Attachment, Conversation, Message, SavedPrompt
+from conversations.models import Attachment, Conversation, Folder, Message, SavedPrompt
 from tests import chatgpt_export, samples
 from tests.helpers import add_exchange, logged_in
 from webchat.models import Plan, User
@@ -105,6 +105,11 @@ def shape(user: User) -> list[dict[str, Any]]:
                 "updated": conversation.updated.isoformat(),
                 "leaf": leaf.content if leaf else None,
                 "tree": tree,
+                "organised": (
+                    conversation.pinned,
+                    conversation.archived,
+                    conversation.folder.name if conversation.folder else None,
+                ),
             }
         )
     return shown
@@ -170,8 +175,10 @@ async def test_the_settings_page_streams_the_archive(alice: User) -> None:
 def test_an_archive_imported_gives_the_same_conversations_branches_and_files(
     alice: User, charlie: User, media: Path
 ) -> None:
-    branched(alice)
-    branched(alice, "Second")
+    Conversation.objects.filter(pk=branched(alice).pk).update(
+        pinned=True, folder=Folder.objects.create(owner=alice, name="Kitchen")
+    )
+    Conversation.objects.filter(pk=branched(alice, "Second").pk).update(archived=True)
     alice.custom_instructions = "Answer in French."
     alice.default_temperature = 0.2
     alice.save()
@@ -180,6 +187,10 @@ def test_an_archive_imported_gives_the_same_conversations_branches_and_files(
     made = archive_of(alice)
     assert archive.import_file(charlie, io.BytesIO(made)) == 2
     assert shape(charlie) == shape(alice)
+    assert [c["organised"] for c in shape(charlie)] == [
+        (True, False, "Kitchen"),
+        (False, True, None),
+    ]
     charlie.refresh_from_db()
     assert charlie.custom_instructions == "Answer in French." and charlie.default_temperature == 0.2
     assert SavedPrompt.objects.get(owner=charlie).text == "Mine stays."

@@ -134,7 +134,7 @@ def test_a_menu_is_worked_by_keyboard(page: Any, live: LiveServer) -> None:
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.textContent") == "Rename"
     page.keyboard.press("ArrowDown")
-    assert page.evaluate("() => document.activeElement.textContent") == "Share"
+    assert page.evaluate("() => document.activeElement.textContent") == "Pin"
     page.keyboard.press("ArrowUp")
     page.keyboard.press("ArrowUp")
     assert page.evaluate("() => document.activeElement.textContent") == "Delete"

@@ -90,7 +90,7 @@ def test_search_finds_titles_and_content_with_a_snippet(alice: User) -> None:
 
 
 def test_search_results_page(alice: User) -> None:
-    from conversations.views import SEARCH_PER_PAGE
+    from conversations.search import PER_PAGE as SEARCH_PER_PAGE
 
     for i in range(SEARCH_PER_PAGE + 5):
         Conversation.objects.create(owner=alice, title=f"kettle {i:02}")
@@ -113,7 +113,7 @@ def test_the_sidebar_groups_by_day_and_loads_more(alice: User) -> None:
     client = logged_in(alice)
     html = client.get("/").content.decode()
     for label in ("Today", "Yesterday", "Previous 7 days", "Older"):
-        assert f'<h2 class="group">{label}</h2>' in html
+        assert f'<h2 class="group" data-day>{label}</h2>' in html
     assert 'id="load-more"' in html and html.count("<li data-updated") == 50
     last = html.split('<li data-updated="')[-1].split('"')[0]
     page = client.get("/conversations/more/", {"before": last}).json()

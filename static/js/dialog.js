@@ -55,6 +55,14 @@ export function ask({ title, text = "", confirm = "OK", danger = false, input = 
     if (input.maxLength) field.maxLength = input.maxLength;
     if (input.readOnly) field.readOnly = true;
     form.append(label, field);
+    if (input.suggestions?.length) {
+      // Names to pick from as one types (the person's folders); any other name is taken too.
+      const list = document.createElement("datalist");
+      list.id = `${id}-suggestions`;
+      for (const suggestion of input.suggestions) list.append(new Option(suggestion));
+      field.setAttribute("list", list.id);
+      form.append(list);
+    }
   }
   const buttons = document.createElement("div");
   buttons.className = "dialog-buttons";

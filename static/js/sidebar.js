@@ -1,6 +1,7 @@
-// The sidebar: the person's conversations, grouped by day, each with its own menu (rename,
-// share, export, delete), more of them on demand, and the theme switch. On a phone it is
-// a drawer behind the ☰ button.
+// The sidebar: the person's conversations (pinned first, then their folders, then the rest
+// by day), each with its own menu (rename, pin, move to a folder, archive, share, export,
+// delete), each folder with its own (rename, delete), more of them on demand, and the
+// theme switch. On a phone it is a drawer behind the ☰ button.
 
 import { ask, openMenu } from "./dialog.js";
 import { post } from "./http.js";
@@ -20,6 +21,8 @@ export class Sidebar {
     this.list.addEventListener("click", (event) => {
       const button = event.target.closest("button.item-menu");
       if (button) this.itemMenu(button);
+      const folder = event.target.closest("button.folder-menu");
+      if (folder) this.folderMenu(folder);
     });
     this.menuButton.addEventListener("click", () => this.drawer(true));
     document.getElementById("drawer-close").addEventListener("click", () => this.drawer(false));
@@ -73,16 +76,20 @@ export class Sidebar {
   // A conversation just made goes to the top of "Today" at once.
   add(id, title) {
     if (this.item(id)) return;
-    this.list.querySelector(".empty")?.remove();
+    this.list.querySelector(":scope > .empty")?.remove();
     for (const link of this.list.querySelectorAll('a[aria-current="page"]')) link.removeAttribute("aria-current");
-    const first = this.list.querySelector("h2.group");
+    const first = this.list.querySelector("h2[data-day]");
     let group = first?.textContent === "Today" ? first.nextElementSibling : null;
     if (!group) {
       const heading = document.createElement("h2");
       heading.className = "group";
+      heading.dataset.day = "";
       heading.textContent = "Today";
       group = document.createElement("ul");
-      this.list.prepend(heading, group);
+      group.dataset.group = "day";
+      const after = first || this.list.querySelector("#load-more, .archived-link");
+      if (after) after.before(heading, group);
+      else this.list.append(heading, group);
     }
     group.prepend(this.makeItem({ id, title, updated: new Date().toISOString(), current: true }));
   }
@@ -100,24 +107,107 @@ export class Sidebar {
     const next = item.nextElementSibling || item.previousElementSibling;
     const group = item.parentElement;
     item.remove();
-    if (!group.children.length) {
+    if (!group.children.length && group.dataset.group) {
       group.previousElementSibling?.remove();
       group.remove();
     }
     return next;
   }
 
+  // The list as the server made it after a change (pinned, moved, archived, a folder's).
+  replaceList(html, focusId = null) {
+    this.list.innerHTML = html;
+    this.setUpLoadMore();
+    const target = focusId && this.item(focusId);
+    (target?.querySelector(".item-menu") || document.getElementById("search-q")).focus();
+  }
+
+  folderNames() {
+    return [...this.list.querySelectorAll("details.folder .folder-name")].map((e) => e.textContent);
+  }
+
   // --- An item's menu ------------------------------------------------------------------------
   itemMenu(button) {
-    const id = button.closest("li").dataset.id;
+    const li = button.closest("li");
+    const id = li.dataset.id;
     const title = () => this.item(id)?.querySelector("a").textContent || "";
+    const pinned = li.hasAttribute("data-pinned");
     openMenu(button, [
       { label: "Rename", action: () => this.rename(id, title(), button) },
+      { label: pinned ? "Unpin" : "Pin", action: () => this.organise(id, { pinned: pinned ? "false" : "true" }) },
+      { label: "Move to folder…", action: () => this.move(id, li.dataset.folder, button) },
+      { label: "Archive", action: () => this.organise(id, { archived: "true" }) },
       { label: "Share", action: () => this.share(id, button) },
       { label: "Export as Markdown", action: () => (location.href = this.config.url("export_md", id)) },
       { label: "Export as JSON", action: () => (location.href = this.config.url("export_json", id)) },
       { label: "Delete", danger: true, action: () => this.delete(id, title(), button) },
     ]);
+  }
+
+  async organise(id, fields) {
+    try {
+      const body = await post(this.config.url("organise", id), { ...fields, current: this.current() || "" });
+      this.replaceList(body.sidebar, id);
+    } catch (error) {
+      this.showError(error.message);
+    }
+  }
+
+  async move(id, folderId, button) {
+    const current = folderId ? this.list.querySelector(`details[data-folder="${CSS.escape(folderId)}"] .folder-name`) : null;
+    const name = await ask({
+      title: "Move to folder",
+      text: "Name a folder you have, or a new one. Leave it empty to take the conversation out of its folder.",
+      input: { label: "Folder", value: current?.textContent || "", maxLength: 80, suggestions: this.folderNames() },
+      confirm: "Move",
+      fallback: button,
+    });
+    if (name === null) return;
+    await this.organise(id, { folder: name.trim() });
+  }
+
+  folderMenu(button) {
+    const details = button.closest("details.folder");
+    const id = details.dataset.folder;
+    const name = details.querySelector(".folder-name").textContent;
+    openMenu(button, [
+      { label: "Rename folder", action: () => this.renameFolder(id, name, button) },
+      { label: "Delete folder", danger: true, action: () => this.deleteFolder(id, name, button) },
+    ]);
+  }
+
+  async renameFolder(id, name, button) {
+    const value = await ask({
+      title: "Rename folder",
+      input: { label: "Name", value: name, maxLength: 80 },
+      confirm: "Rename",
+      fallback: button,
+    });
+    if (value === null || !value.trim()) return;
+    await this.folderChange("folder_rename", id, { name: value });
+  }
+
+  async deleteFolder(id, name, button) {
+    const yes = await ask({
+      title: "Delete this folder?",
+      text: `“${name}” goes; the conversations in it stay, back in the list.`,
+      confirm: "Delete folder",
+      danger: true,
+      fallback: button,
+    });
+    if (yes) await this.folderChange("folder_delete", id);
+  }
+
+  async folderChange(url, id, fields = {}) {
+    try {
+      const body = await post(this.config.urls[url].replace("{id}", encodeURIComponent(id)), {
+        ...fields,
+        current: this.current() || "",
+      });
+      this.replaceList(body.sidebar);
+    } catch (error) {
+      this.showError(error.message);
+    }
   }
 
   async rename(id, title, button) {
@@ -183,7 +273,7 @@ export class Sidebar {
     const button = document.getElementById("load-more");
     if (!button) return;
     button.addEventListener("click", async () => {
-      const items = this.list.querySelectorAll("li[data-updated]");
+      const items = this.list.querySelectorAll('ul[data-group="day"] li[data-updated]');
       const before = items[items.length - 1].dataset.updated;
       const response = await fetch(`${this.list.dataset.moreUrl}?before=${encodeURIComponent(before)}`, {
         headers: { Accept: "application/json" },
@@ -192,15 +282,17 @@ export class Sidebar {
       if (!response.ok) return;
       const page = await response.json();
       for (const group of page.groups) {
-        const headings = [...this.list.querySelectorAll("h2.group")];
+        const headings = [...this.list.querySelectorAll("h2[data-day]")];
         let ul;
         if (headings.length && headings[headings.length - 1].textContent === group.label) {
           ul = headings[headings.length - 1].nextElementSibling;
         } else {
           const heading = document.createElement("h2");
           heading.className = "group";
+          heading.dataset.day = "";
           heading.textContent = group.label;
           ul = document.createElement("ul");
+          ul.dataset.group = "day";
           this.list.insertBefore(heading, button);
           this.list.insertBefore(ul, button);
         }

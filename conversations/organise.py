@@ -1,0 +1,130 @@
+"""A person's conversations in order: pinned to the top of the sidebar, archived out of it
+(still searched), put in folders; the folders renamed and deleted.
+
+Each change answers the sidebar's list again, for the page to put in place of its own
+(JSON), or goes back to the page it came from (a plain form: the archived notice).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from conversations.models import MAX_FOLDERS, Conversation, Folder
+from conversations.views import conversation_for, sidebar, wants_json
+from webchat.errors import InvalidRequest
+
+
+class OrganiseForm(forms.Form):
+    pinned = forms.NullBooleanField(required=False)
+    archived = forms.NullBooleanField(required=False)
+    # A folder's name: an existing one, or a new one made for it; empty takes it out.
+    folder = forms.CharField(max_length=80, required=False)
+
+
+class FolderForm(forms.Form):
+    name = forms.CharField(max_length=80)
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("A folder needs a name.")
+        return name
+
+
+def _folder_named(user: Any, name: str) -> Folder:
+    """The person's folder of that name, made if they have none."""
+    name = " ".join(name.split())
+    found = Folder.objects.filter(owner=user, name=name).first()
+    if found is not None:
+        return found
+    if Folder.objects.filter(owner=user).count() >= MAX_FOLDERS:
+        raise InvalidRequest(f"You can keep at most {MAX_FOLDERS} folders.")
+    try:
+        with transaction.atomic():
+            return Folder.objects.create(owner=user, name=name)
+    except IntegrityError:  # made by another tab at the same moment
+        return Folder.objects.get(owner=user, name=name)
+
+
+def _answer(request: HttpRequest, fields: dict[str, Any]) -> HttpResponse:
+    if not wants_json(request):
+        back = request.POST.get("next", "")
+        safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+        return redirect(back if safe and back else "home")
+    current = request.POST.get("current", "")
+    context = {"sidebar": sidebar(request.user), "conversation": _current(request, current)}
+    html = render_to_string("conversations/_sidebar_list.html", context, request=request)
+    return JsonResponse({**fields, "sidebar": html})
+
+
+def _current(request: HttpRequest, id: str) -> Conversation | None:
+    """The conversation on screen, for its line to stay marked."""
+    try:
+        return Conversation.objects.owned_by(request.user).filter(pk=uuid.UUID(id)).first()
+    except ValueError:
+        return None
+
+
+@require_POST
+@login_required
+def organise(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
+    """Pin or unpin, archive or bring back, move into a folder or out: whichever of
+    `pinned`, `archived` and `folder` the request names."""
+    conversation = conversation_for(request, id)
+    form = OrganiseForm(request.POST)
+    if not form.is_valid():
+        raise InvalidRequest("A folder's name has at most 80 characters.")
+    changed = []
+    for name in ("pinned", "archived"):
+        if name in request.POST and form.cleaned_data[name] is not None:
+            setattr(conversation, name, form.cleaned_data[name])
+            changed.append(name)
+    if "folder" in request.POST:
+        name = form.cleaned_data["folder"].strip()
+        conversation.folder = _folder_named(request.user, name) if name else None
+        changed.append("folder")
+    # Ordering a conversation is not an update: its place among the days stays.
+    conversation.save(update_fields=changed)
+    return _answer(
+        request,
+        {
+            "id": str(conversation.id),
+            "pinned": conversation.pinned,
+            "archived": conversation.archived,
+            "folder": conversation.folder.name if conversation.folder else "",
+        },
+    )
+
+
+@require_POST
+@login_required
+def rename_folder(request: HttpRequest, id: int) -> HttpResponse:
+    folder = get_object_or_404(Folder, pk=id, owner=request.user)
+    form = FolderForm(request.POST)
+    if not form.is_valid():
+        raise InvalidRequest("A folder's name has 1 to 80 characters.")
+    name = form.cleaned_data["name"]
+    if Folder.objects.filter(owner=request.user, name=name).exclude(pk=folder.pk).exists():
+        raise InvalidRequest("You already have a folder with this name.")
+    folder.name = name
+    folder.save(update_fields=["name"])
+    return _answer(request, {"id": folder.id, "name": folder.name})
+
+
+@require_POST
+@login_required
+def delete_folder(request: HttpRequest, id: int) -> HttpResponse:
+    """The folder goes; its conversations stay, back among the days."""
+    folder = get_object_or_404(Folder, pk=id, owner=request.user)
+    folder.delete()
+    return _answer(request, {"deleted": id})

@@ -1,0 +1,126 @@
+"""Search over a person's own conversations, fast on a large history.
+
+The question is the one it always was: the conversations (temporary ones aside) whose
+title or some message holds the words, case aside, newest first; each shown with its
+first matching message. What answers it comes
+with the database (migration 0010): on SQLite an FTS5 table with the trigram tokenizer
+answers the LIKE on the messages from its index; on PostgreSQL a trigram GIN index serves
+the ILIKE. One query gives a page: each conversation with its first matching message (for
+the snippet) and the number of conversations found in all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from conversations.models import Conversation
+
+PER_PAGE = 20
+
+# A page of the person's conversations that hold a match (`hits`) or whose title matches,
+# with how many there are in all, and the content of each one's first match. The words in
+# capitals are filled in per database.
+SQL = """
+WITH HITS,
+page AS (
+    SELECT c.id, c.title, c.updated, c.archived, c.pinned, c.folder_id,
+           COUNT(*) OVER () AS total
+    FROM conversations_conversation c
+    WHERE c.owner_id = %s AND c.temporary = %s
+      AND (c.id IN (SELECT conversation FROM hits) OR c.title TITLE_LIKE %s ESCAPE '\\')
+    ORDER BY c.updated DESC, c.id
+    LIMIT %s OFFSET %s
+)
+SELECT page.*, m.content AS found
+FROM page
+FIRST
+ORDER BY page.updated DESC, page.id
+"""
+# SQLite: the index's matches, whoever they belong to (its planner would otherwise walk
+# the person's messages and ask the index about each), kept to the person's by the key
+# table, which also names each one's conversation without reading the messages. Words of
+# three characters or more are a phrase of trigrams, which the index answers; shorter
+# ones hold no trigram and are a LIKE over the indexed text.
+SQLITE = {
+    "HITS": """matched AS MATERIALIZED (SELECT rowid AS id FROM message_search WHERE NEEDLE),
+hits AS MATERIALIZED (
+    SELECT r.conversation_id AS conversation, MIN(r.id) AS first
+    FROM matched JOIN message_search_row r ON r.id = matched.id
+    WHERE r.owner_id = %s
+    GROUP BY r.conversation_id
+)""",
+    "FIRST": """LEFT JOIN hits h ON h.conversation = page.id
+LEFT JOIN message_search_row r ON r.id = h.first
+LEFT JOIN conversations_message m ON m.id = r.message_id""",
+    "TITLE_LIKE": "LIKE",
+}
+# PostgreSQL: the trigram index serves the ILIKE; the set of conversations is all the
+# page needs of the matches, and each of the page's own first match is looked up alone.
+POSTGRESQL = {
+    "HITS": """hits AS MATERIALIZED (
+    SELECT DISTINCT m.conversation_id AS conversation
+    FROM conversations_message m
+    JOIN conversations_conversation c ON c.id = m.conversation_id
+    WHERE m.content ILIKE %s ESCAPE '\\' AND c.owner_id = %s
+)""",
+    "FIRST": """LEFT JOIN LATERAL (
+    SELECT m.content FROM conversations_message m
+    WHERE m.conversation_id = page.id AND m.content ILIKE %s ESCAPE '\\'
+    ORDER BY m.created, m.id LIMIT 1
+) m ON TRUE""",
+    "TITLE_LIKE": "ILIKE",
+}
+
+
+@dataclass
+class Page:
+    """One page of results, as the pager template reads a Django Page."""
+
+    number: int
+    total: int
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.total // PER_PAGE))
+
+    @property
+    def paginator(self) -> Page:
+        return self
+
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.num_pages > 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def find(user: Any, words: str, number: int = 1) -> tuple[list[Conversation], Page]:
+    """Page `number` of the person's conversations holding `words`; each carries `found`,
+    the content of its first matching message (None: its title matched)."""
+    pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    markers, needle = POSTGRESQL, pattern
+    if connection.vendor == "sqlite":
+        phrase = len(words) >= 3
+        needle = '"' + words.replace('"', '""') + '"' if phrase else pattern
+        where = "message_search MATCH %s" if phrase else "content LIKE %s ESCAPE '\\'"
+        markers = {**SQLITE, "NEEDLE": where}
+    sql = SQL
+    for marker, text in markers.items():
+        sql = sql.replace(marker, text)
+    params = [needle, user.pk, user.pk, False, pattern, PER_PAGE, (number - 1) * PER_PAGE]
+    if connection.vendor != "sqlite":
+        params.append(pattern)  # each first match, looked up alone
+    rows = list(Conversation.objects.raw(sql, params))
+    return rows, Page(number, rows[0].total if rows else 0)

@@ -1,0 +1,64 @@
+"""Pinning, folders and archiving from the sidebar's menus in Chromium: each change posted
+by the page itself, the list redrawn in place, the archived brought back by its form."""
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import say, sign_up
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def menu(page: Any, title: str, action: str) -> None:
+    item = page.locator(".conversation-list li", has_text=title).first
+    item.hover()
+    item.locator(".item-menu").click()
+    page.get_by_role("menuitem", name=action).click()
+
+
+def test_pin_file_rename_archive_and_bring_back_from_the_sidebar(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "filer")
+    for words in ("Budget for May", "Lunch ideas"):
+        page.goto("/")
+        say(page, words)
+    on_screen = page.url
+
+    menu(page, "Budget for May", "Pin")
+    pinned = page.locator(".conversation-list ul[data-group=pinned]")
+    pinned.locator("text=Budget for May").wait_for()
+    assert page.url == on_screen  # nothing left the page
+
+    menu(page, "Lunch ideas", "Move to folder…")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Folder").fill("Food")
+    dialog.get_by_role("button", name="Move").click()
+    folder = page.locator("details.folder", has_text="Food")
+    folder.locator("text=Lunch ideas").wait_for()
+    # The page still marks the conversation on screen, in its folder.
+    assert folder.locator('a[aria-current="page"]').inner_text() == "Lunch ideas"
+
+    folder.locator(".folder-menu").click()
+    page.get_by_role("menuitem", name="Rename folder").click()
+    page.get_by_role("dialog").get_by_label("Name").fill("Meals")
+    page.keyboard.press("Enter")
+    page.locator("details.folder summary", has_text="Meals").wait_for()
+
+    menu(page, "Budget for May", "Archive")
+    page.locator(".archived-link", has_text="Archived (1)").wait_for()
+    assert page.locator(".conversation-list a", has_text="Budget for May").count() == 0
+    page.click(".archived-link")
+    page.click("button:text-is('Unarchive')")
+    page.wait_for_selector("text=Nothing here.")
+    page.goto("/")
+    page.locator(".conversation-list ul[data-group=pinned] >> text=Budget for May").wait_for()
+
+    page.locator("details.folder .folder-menu").click()
+    page.get_by_role("menuitem", name="Delete folder").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete folder").click()
+    page.wait_for_selector("details.folder", state="detached")
+    page.locator("ul[data-group=day] >> text=Lunch ideas").wait_for()
+    assert page.problems == []

@@ -1,0 +1,78 @@
+"""Search from the database's own index (SQLite FTS5 trigram, PostgreSQL pg_trgm): the
+same answers as a substring match, the index in step with every change, one query a page."""
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conversations.models import Conversation, Message
+from conversations.search import PER_PAGE, find
+from tests.helpers import add_exchange
+from webchat.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def titles(user: User, words: str, number: int = 1) -> list[str]:
+    return [c.title for c in find(user, words, number)[0]]
+
+
+def test_a_page_of_results_with_each_first_hit_is_one_query(alice: User) -> None:
+    for n in range(PER_PAGE + 3):
+        conversation = Conversation.objects.create(owner=alice, title=f"c{n:02}")
+        add_exchange(conversation, f"tell me about kettles, part {n}", "They boil water.")
+        add_exchange(conversation, "and kettles again?", "Still boiling.")
+    with CaptureQueriesContext(connection) as queries:
+        found, page = find(alice, "KETTLES")
+    assert len(queries) == 1
+    assert len(found) == PER_PAGE and page.total == PER_PAGE + 3 and page.has_next()
+    assert found[0].title == "c22" and found[0].found == "tell me about kettles, part 22"
+    rest, second = find(alice, "kettles", 2)
+    assert [c.title for c in rest] == ["c02", "c01", "c00"] and not second.has_next()
+
+
+def test_titles_and_words_of_any_length_and_script_are_found(alice: User) -> None:
+    add_exchange(Conversation.objects.create(owner=alice, title="Greeting"), "你好世界", "hi")
+    Conversation.objects.create(owner=alice, title="Sourdough starter")
+    add_exchange(Conversation.objects.create(owner=alice, title="x"), "50% off_sale", "ok")
+    assert titles(alice, "你好") == ["Greeting"]  # two characters: fewer than a trigram
+    assert titles(alice, "sourDOUGH") == ["Sourdough starter"]
+    assert titles(alice, "0% off_") == ["x"]  # LIKE's wildcards are plain characters
+    assert titles(alice, "0%_off") == [] and titles(alice, "_") == ["x"]
+
+
+def test_the_index_follows_every_change(alice: User, bob: User) -> None:
+    conversation = Conversation.objects.create(owner=alice, title="t")
+    reply = add_exchange(conversation, "question", "first draft")
+    Message.objects.filter(pk=reply.pk).update(content="second draft")
+    assert titles(alice, "first draft") == [] and titles(alice, "second draft") == ["t"]
+    # A reply being written: SQLite's index takes it once it stops streaming, not at each
+    # checkpoint (PostgreSQL's reads the content itself).
+    streaming = add_exchange(conversation, "more", "", status="streaming")
+    Message.objects.filter(pk=streaming.pk).update(content="half written")
+    assert titles(alice, "half written") == ([] if connection.vendor == "sqlite" else ["t"])
+    Message.objects.filter(pk=streaming.pk).update(content="whole reply", status="complete")
+    assert titles(alice, "whole reply") == ["t"]
+    # Someone else's words are never found; deleted ones neither.
+    add_exchange(Conversation.objects.create(owner=bob, title="b"), "whole reply", "x")
+    assert titles(alice, "whole reply") == ["t"]
+    conversation.delete()
+    assert titles(alice, "second draft") == [] and titles(bob, "whole reply") == ["b"]
+
+
+def test_a_temporary_chat_is_not_found(alice: User) -> None:
+    add_exchange(Conversation.objects.create(owner=alice, title="gone", temporary=True), "q", "a")
+    assert titles(alice, "gone") == [] and titles(alice, "q") == []
+
+
+def test_an_import_is_found_at_once(alice: User, settings: Any, tmp_path: Any) -> None:
+    import io
+
+    from conversations import archive
+    from tests import chatgpt_export
+
+    settings.MEDIA_ROOT = tmp_path
+    archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
+    assert titles(alice, "béchamel") == ["Sauces"]
