@@ -74,7 +74,9 @@ test: lint check pytest pytest-services
 bench: install
 	$(BIN)/python bench/streams.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/search.py
 	@if $(BIN)/python -m tests.services; then \
+		$(BIN)/python bench/search.py --postgres && \
 		$(BIN)/python bench/streams.py --services && \
 		$(BIN)/python bench/channel_layers.py && $(BIN)/python bench/cross_process.py; \
 	fi
