@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -30,27 +32,39 @@ REVOKED = "revoked_api_key"
 # The smallest cap of a key's own: less leaves too little room for a reply (a reply needs
 # webchat.quotas.MIN_REPLY_TOKENS beside its prompt).
 MIN_KEY_TOKENS = 1_000
+STATES = {
+    "active": gettext_lazy("Active"),
+    "revoked": gettext_lazy("Revoked"),
+    "expired": gettext_lazy("Expired"),
+}
 
 
 class KeyForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="What the key is for: “laptop”, “CI”.")
+    name = forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=100,
+        help_text=gettext_lazy("What the key is for: “laptop”, “CI”."),
+    )
     expires = forms.DateField(
+        label=gettext_lazy("Expires"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="It stops working at the end of this day. Empty: never.",
+        help_text=gettext_lazy("It stops working at the end of this day. Empty: never."),
     )
     allowed_models = forms.MultipleChoiceField(
-        label="Models",
+        label=gettext_lazy("Models"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every model of your plan.",
+        help_text=gettext_lazy("None ticked: every model of your plan."),
     )
     tokens_per_month = forms.IntegerField(
-        label="Monthly token cap",
+        label=gettext_lazy("Monthly token cap"),
         required=False,
         min_value=MIN_KEY_TOKENS,
         max_value=2**31 - 1,
-        help_text="The most this key may use in a month, within your plan. Empty: no cap.",
+        help_text=gettext_lazy(
+            "The most this key may use in a month, within your plan. Empty: no cap."
+        ),
     )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -71,7 +85,7 @@ class KeyForm(forms.Form):
             return None
         end = timezone.make_aware(datetime.combine(day, time.max))
         if end <= timezone.now():
-            raise forms.ValidationError("Choose a day from today on.")
+            raise forms.ValidationError(_("Choose a day from today on."))
         return end
 
     def clean(self) -> dict[str, Any]:
@@ -79,8 +93,11 @@ class KeyForm(forms.Form):
         working = [k for k in self.user.api_keys.all() if k.state(now) == "active"]
         if len(working) >= settings.API_MAX_KEYS:
             raise forms.ValidationError(
-                f"You have {settings.API_MAX_KEYS} working keys, the most one person may "
-                "have. Revoke one you no longer use."
+                _(
+                    "You have %(count)s working keys, the most one person may have. "
+                    "Revoke one you no longer use."
+                )
+                % {"count": settings.API_MAX_KEYS}
             )
         return self.cleaned_data
 
@@ -123,6 +140,7 @@ def _page(request: HttpRequest, form: KeyForm, secret: str = "", status: int = 2
         {
             "key": key,
             "state": key.state(now),
+            "state_label": STATES.get(key.state(now), key.state(now)),
             "models": [m.display_name for m in key.allowed_models.all()],
             "requests": used[key.pk]["requests"],
             "tokens": (used[key.pk]["prompt"] or 0) + (used[key.pk]["completion"] or 0),

@@ -16,6 +16,9 @@ from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import archive
@@ -25,38 +28,45 @@ from webchat.models import ChatModel
 
 
 class DefaultsForm(forms.Form):
-    default_model = forms.ChoiceField(label="Default model", required=False)
+    language = forms.ChoiceField(
+        label=_("Language"),
+        required=False,
+        choices=[("", _("The browser's language")), *settings.LANGUAGES],
+        help_text=_("The language of the pages. Replies are in whatever language you write."),
+    )
+    default_model = forms.ChoiceField(label=_("Default model"), required=False)
     custom_instructions = forms.CharField(
-        label="Custom instructions",
+        label=_("Custom instructions"),
         required=False,
         strip=False,
         max_length=settings.CHAT_MAX_MESSAGE_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="The system prompt your new conversations start with.",
+        help_text=_("The system prompt your new conversations start with."),
     )
     default_temperature = forms.FloatField(
-        label="Temperature",
+        label=_("Temperature"),
         required=False,
         min_value=0,
         max_value=2,
-        widget=forms.NumberInput(attrs={"step": "0.1", "placeholder": "model default"}),
+        widget=forms.NumberInput(attrs={"step": "0.1", "placeholder": _("model default")}),
     )
     default_max_tokens = forms.IntegerField(
-        label="Max tokens",
+        label=_("Max tokens"),
         required=False,
         min_value=1,
         max_value=1_000_000,
-        widget=forms.NumberInput(attrs={"placeholder": "model default"}),
+        widget=forms.NumberInput(attrs={"placeholder": _("model default")}),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         models = ChatModel.objects.enabled().values_list("slug", "display_name")
-        self.fields["default_model"].choices = [("", "The site's first model"), *models]
+        self.fields["default_model"].choices = [("", _("The site's first model")), *models]
 
 
 class PromptForm(forms.ModelForm):
     text = forms.CharField(
+        label=_("Text"),
         max_length=MAX_PROMPT_CHARS,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -65,13 +75,14 @@ class PromptForm(forms.ModelForm):
     class Meta:
         model = SavedPrompt
         fields = ["name", "text"]
-        help_texts = {"name": "Type / and the name in the composer to insert it."}
+        labels = {"name": _("Name")}
+        help_texts = {"name": _("Type / and the name in the composer to insert it.")}
 
     def clean_name(self) -> str:
         name = " ".join(self.cleaned_data["name"].split())
         mine = SavedPrompt.objects.filter(owner=self.instance.owner_id, name=name)
         if mine.exclude(pk=self.instance.pk).exists():
-            raise forms.ValidationError("You already have a prompt with this name.")
+            raise forms.ValidationError(_("You already have a prompt with this name."))
         return name
 
 
@@ -84,6 +95,7 @@ def _page(
 ) -> HttpResponse:
     user = request.user
     initial = {
+        "language": user.language,
         "default_model": user.default_model,
         "custom_instructions": user.custom_instructions,
         "default_temperature": user.default_temperature,
@@ -120,6 +132,7 @@ def page(request: HttpRequest) -> HttpResponse:
     for name, value in form.cleaned_data.items():
         setattr(user, name, value)
     user.save(update_fields=list(form.cleaned_data))
+    request.chosen_language = user.language  # the language cookie follows the choice
     return redirect(f"{request.path}?saved=defaults")
 
 
@@ -132,7 +145,9 @@ def save_prompt(request: HttpRequest, id: int | None = None) -> HttpResponse:
     prompt = prompt or SavedPrompt(owner=user)
     form = PromptForm(request.POST, instance=prompt, prefix=f"p{id}" if id else "new")
     if id is None and user.saved_prompts.count() >= MAX_PROMPTS:
-        form.add_error(None, f"You can keep at most {MAX_PROMPTS} prompts.")
+        form.add_error(
+            None, gettext("You can keep at most %(count)s prompts.") % {"count": MAX_PROMPTS}
+        )
     if not form.is_valid():
         return _page(request, refused=form, status=400)
     form.save()
@@ -166,7 +181,9 @@ async def import_data(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     limit = settings.IMPORT_MAX_MB * 1_000_000
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024:
-        error = f"That file is over the limit of {settings.IMPORT_MAX_MB:,} MB."
+        error = gettext("That file is over the limit of %(mb)s MB.") % {
+            "mb": number_format(settings.IMPORT_MAX_MB, force_grouping=True)
+        }
         return await _refused(request, error, 413)
     try:
         # Off the thread Django's other views share: an import can take a while.
@@ -180,7 +197,7 @@ def _import(request: HttpRequest, user: Any) -> int:
     close_old_connections()
     upload = request.FILES.get("file")
     if upload is None:
-        raise archive.Refused("Choose a file to import.")
+        raise archive.Refused(gettext("Choose a file to import."))
     return archive.import_file(user, upload)
 
 

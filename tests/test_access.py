@@ -78,6 +78,8 @@ STRANGER = {
     "password_change": "own",
     "password_change_done": "own",
     "healthz": "own",
+    # The scripts' translations: the same for everyone.
+    "javascript-catalog": "public",
     # Pages for someone who cannot log in: the links in them carry a token, and a wrong
     # token (tried below with Alice's id) changes nothing.
     "password_reset": "public",

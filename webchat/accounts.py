@@ -16,10 +16,12 @@ from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -34,6 +36,13 @@ from django.views.generic import TemplateView
 from webchat import oidc
 from webchat.auth import login_name
 from webchat.models import SiteSettings, User
+
+
+@receiver(user_logged_in)
+def _language_of(sender: type, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
+    """Logging in, on any device and by any way, brings the person's chosen language."""
+    if request is not None and user.language:
+        request.chosen_language = user.language
 
 
 class SignupForm(UserCreationForm):

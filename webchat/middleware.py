@@ -7,9 +7,12 @@ import uuid
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -75,6 +78,38 @@ class Hybrid:
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         return response
+
+
+class LanguageMiddleware(Hybrid):
+    """The interface's language: the person's choice (kept in the language cookie, which
+    logging in sets from their account), else the browser's Accept-Language, else English.
+    Django's LocaleMiddleware, without its URL prefixes and its trip through a thread."""
+
+    def before(self, request: HttpRequest) -> None:
+        translation.activate(translation.get_language_from_request(request))
+        request.LANGUAGE_CODE = translation.get_language()
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        language = getattr(request, "chosen_language", None)
+        if language is not None:  # logged in, or chosen in the settings, just now
+            remember_language(response, language)
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
+        return response
+
+
+def remember_language(response: HttpResponse, language: str) -> None:
+    """The language cookie set to `language`, or deleted when it is empty (the browser's)."""
+    if language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=365 * 86_400,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite="Lax")
 
 
 class ClientAddressMiddleware(Hybrid):

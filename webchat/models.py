@@ -101,6 +101,8 @@ class User(AbstractUser):
     )
     default_temperature = models.FloatField(null=True, blank=True)
     default_max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # The interface's language (one of LANGUAGES); empty: the browser's.
+    language = models.CharField(max_length=16, blank=True)
 
     objects = UserManager()
 

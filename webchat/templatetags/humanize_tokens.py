@@ -2,15 +2,16 @@ import json
 from typing import Any
 
 from django.template import Library
+from django.utils.formats import number_format
 
 register = Library()
 
 
 @register.filter
 def thousands(value: object) -> str:
-    """1234567 → "1,234,567"; nothing → "0"."""
+    """1234567 → "1,234,567" (grouped as the reader's language groups); nothing → "0"."""
     try:
-        return f"{int(value or 0):,}"
+        return number_format(int(value or 0), force_grouping=True)
     except (TypeError, ValueError):
         return "0"
 
