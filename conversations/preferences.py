@@ -113,11 +113,16 @@ def _page(
         "new_prompt": new,
         "prompts": prompts,
         "saved": request.GET.get("saved", ""),
-        "imported": request.GET.get("imported", ""),
+        "imported": _count(request.GET.get("imported", "")),
         "import_error": import_error,
         "import_max_mb": settings.IMPORT_MAX_MB,
     }
     return render(request, "account/settings.html", context, status=status)
+
+
+def _count(value: str) -> int | None:
+    """The number of conversations the import just made (in the address it sent us to)."""
+    return int(value) if value.isdigit() and len(value) < 10 else None
 
 
 @login_required
