@@ -19,6 +19,10 @@ RUN pip install --no-cache-dir --require-hashes -r requirements/prod.lock
 
 # The project runs from its folder (templates and static files live there).
 COPY . .
+# The translations compiled with GNU gettext, which leaves the image afterwards.
+RUN apt-get update && apt-get install -y --no-install-recommends gettext \
+    && SECRET_KEY=build-only python manage.py compilemessages --verbosity 0 \
+    && apt-get purge -y gettext && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p /srv/webchat/media && chown webchat /srv/webchat/media
 

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every package at a pinned version with its hashes (`make lock` after editing pyproject.toml).
 LOCK := requirements/dev.lock
 
-.PHONY: install lock run test container-check lint format check pytest pytest-services bench soak soak-ci screenshots clean
+.PHONY: install lock messages translations run test container-check lint format check pytest pytest-services bench soak soak-ci screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,21 @@ install: $(STAMP)
 # SECRET_KEY in its environment instead.
 export SECRET_KEY_FILE ?= $(CURDIR)/.secret_key
 
-run: install
+# The interface's translations (locale/*/LC_MESSAGES/*.po) compiled for Django; GNU gettext's
+# msgfmt does it (Debian: apt-get install gettext).
+messages: install
+	@command -v msgfmt >/dev/null || { echo "make needs msgfmt: apt-get install gettext" >&2; exit 1; }
+	$(BIN)/python manage.py compilemessages --ignore=$(VENV) --verbosity 0
+
+# After changing a sentence: the catalogs brought up to date (then translate what is new).
+translations: install
+	$(BIN)/python manage.py makemessages --all --no-location --no-obsolete \
+		--ignore=$(VENV) --ignore=tests --ignore=bench --ignore=staticfiles --ignore=build
+	$(BIN)/python manage.py makemessages --all --no-location --no-obsolete -d djangojs \
+		--ignore=$(VENV) --ignore=tests --ignore=bench --ignore=staticfiles --ignore=build \
+		--ignore=static/vendor
+
+run: install messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python -m webchat.serve --bind $(HOST) --port $(PORT) webchat.asgi:application
@@ -51,14 +65,14 @@ check: install
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py check
 
 # The whole suite on the embedded defaults: SQLite and the in-memory channel layer.
-pytest: install
+pytest: install messages
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest $(PYTEST_ARGS)
 
 # The whole suite again on PostgreSQL + Redis (its own database and Redis db and prefix),
 # with the multi-process tests. Without the services it is skipped, except in CI.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/webchat
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/1
-pytest-services: install
+pytest-services: install messages
 	@if reason=$$($(BIN)/python -m tests.services); then \
 		echo "== the suite on PostgreSQL + Redis =="; \
 		DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) REDIS_PREFIX=webchat-test \

@@ -17,6 +17,7 @@ refused with a sentence naming what is wrong, and nothing of it is kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -29,11 +30,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import ijson
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import close_old_connections, transaction
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy
 
 from conversations import files, storage
 from conversations.models import (
@@ -281,59 +285,144 @@ def read(upload: IO[bytes]) -> tuple[Found, zipfile.ZipFile | None]:
             archive = zipfile.ZipFile(upload)
             names = set(archive.namelist())
         except (zipfile.BadZipFile, OSError, ValueError):
-            raise Refused("This ZIP file is damaged.") from None
+            raise Refused(gettext("This ZIP file is damaged.")) from None
         if len(names) > settings.IMPORT_MAX_FILES + 10:
-            raise Refused("This ZIP file holds too many files to be an export.")
+            raise Refused(gettext("This ZIP file holds too many files to be an export."))
         if "archive.json" in names:
-            header = _json(archive, "archive.json", 1_000_000 + MAX_MESSAGE_CHARS)
+            header = _loads(_small(archive, "archive.json", 1_000_000 + MAX_MESSAGE_CHARS))
             if not isinstance(header, dict) or header.get("format") != FORMAT:
-                raise Refused("This ZIP file is not a webchat archive.")
+                raise Refused(gettext("This ZIP file is not a webchat archive."))
             if header.get("version") != VERSION:
-                raise Refused("This archive was made by a version of webchat this one cannot read.")
-            found = _ours(header, _json(archive, "conversations.json"), names)
+                raise Refused(
+                    gettext("This archive was made by a version of webchat this one cannot read.")
+                )
+            with _opened(archive, "conversations.json") as stream:
+                found = _ours(header, _items(stream, OURS_NOT_A_LIST), names)
         elif "conversations.json" in names:
-            found = _chatgpt(_json(archive, "conversations.json"), names)
+            with _opened(archive, "conversations.json") as stream:
+                found = _chatgpt(_items(stream, NOT_A_LIST), names)
         else:
             raise Refused(
-                "This ZIP file is neither a webchat archive nor a ChatGPT export: it has no "
-                "conversations.json."
+                gettext(
+                    "This ZIP file is neither a webchat archive nor a ChatGPT export: it has no "
+                    "conversations.json."
+                )
             )
         return found, archive
     upload.seek(0)
-    data = _loads(upload.read())
-    if isinstance(data, dict) and data.get("format") == FORMAT:
-        raise Refused("Import the whole archive (the .zip file), not a file from inside it.")
-    return _chatgpt(data, set()), None
+    head = upload.read(64).lstrip()
+    upload.seek(0)
+    if head.startswith(b"{") and _loads(upload.read(2_000_000)).get("format") == FORMAT:
+        raise Refused(
+            gettext("Import the whole archive (the .zip file), not a file from inside it.")
+        )
+    upload.seek(0)
+    return _chatgpt(_items(upload, NOT_A_LIST), set()), None
 
 
-def _json(archive: zipfile.ZipFile, name: str, limit: int | None = None) -> Any:
+NOT_A_LIST = gettext_lazy(
+    "This file is not a ChatGPT export: a ChatGPT export's conversations.json holds a list "
+    "of conversations."
+)
+OURS_NOT_A_LIST = gettext_lazy("The archive's conversations.json is not a list of conversations.")
+NOT_JSON = gettext_lazy(
+    "This file is neither a ZIP archive nor JSON that can be read, or it is damaged."
+)
+
+
+def _small(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    with _opened(archive, name, limit) as member:
+        return member.read(limit + 1)
+
+
+@contextlib.contextmanager
+def _opened(archive: zipfile.ZipFile, name: str, limit: int = 0) -> Iterator[IO[bytes]]:
+    """An entry of the ZIP, read as it is used, after its declared size is checked (what
+    it unpacks to is held to that size)."""
     if name not in archive.namelist():
-        raise Refused(f"The archive has no {name}.")
-    limit = limit or settings.IMPORT_MAX_MB * 4_000_000
+        raise Refused(gettext("The archive has no %(name)s.") % {"name": name})
     info = archive.getinfo(name)
-    if info.file_size > limit:
-        raise Refused(f"{name} is too large to import.")
+    if info.file_size > (limit or settings.IMPORT_MAX_MB * 2_000_000):
+        raise Refused(gettext("%(name)s is too large to import.") % {"name": name})
     try:
         with archive.open(info) as member:
-            return _loads(member.read(limit + 1))
+            yield member
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
-        raise Refused(f"{name} in this ZIP file cannot be read.") from None
+        raise Refused(
+            gettext("%(name)s in this ZIP file cannot be read.") % {"name": name}
+        ) from None
+
+
+# No export nests deeper than this; deeper is a file made to cost the parser.
+MAX_DEPTH = 64
+
+
+def _items(stream: IO[bytes], not_a_list: Any) -> Iterator[Any]:
+    """The items of the JSON list in `stream`, one at a time: the whole file is never held
+    (a small file that unpacks to a great many items costs only the items read before the
+    counts refuse it), and nothing nested deeper than MAX_DEPTH is built. Each item is
+    built from ijson's events here: its own builder keeps every level's path, which costs
+    the square of the depth."""
+    head = stream.read(64)
+    if not head.lstrip().startswith(b"["):
+        raise Refused(not_a_list if head.lstrip().startswith(b"{") else NOT_JSON)
+    events = ijson.basic_parse(_Prefixed(head, stream), use_float=True)
+    stack: list[tuple[Any, Any]] = []  # (container, the key its next value goes under)
+    try:
+        next(events)  # the list's start
+        for event, value in events:
+            if event in ("start_map", "start_array"):
+                if len(stack) >= MAX_DEPTH:
+                    raise Refused(NOT_JSON)
+                stack.append(({} if event == "start_map" else [], None))
+                continue
+            if event == "map_key":
+                stack[-1] = (stack[-1][0], value)
+                continue
+            if event in ("end_map", "end_array"):
+                if not stack:
+                    return  # the end of the list
+                value = stack.pop()[0]
+            if not stack:
+                yield value
+            elif isinstance(stack[-1][0], dict):
+                stack[-1][0][stack[-1][1]] = value
+            else:
+                stack[-1][0].append(value)
+    except ijson.JSONError:
+        raise Refused(NOT_JSON) from None
+
+
+class _Prefixed:
+    """`stream` with `head`, already read from it, put back in front."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head and size != 0:  # ijson first reads nothing, to learn bytes from text
+            data, self.head = self.head, b""
+            return data
+        return self.stream.read(size)
 
 
 def _loads(data: bytes) -> Any:
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
-        raise Refused("This is not a JSON file we can read, or it is damaged.") from None
+        raise Refused(NOT_JSON) from None
 
 
 def _text(value: Any, what: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise Refused(f"{what} is not text.")
+        raise Refused(gettext("%(what)s is not text.") % {"what": what})
     if len(value) > limit:
-        raise Refused(f"{what} is longer than {limit:,} characters.")
+        raise Refused(
+            gettext("%(what)s is longer than %(limit)s characters.")
+            % {"what": what, "limit": number_format(limit, force_grouping=True)}
+        )
     # Nothing a database refuses to store: NUL, and halves of a character.
     return files.UNSTORABLE.sub("\ufffd", value.replace("\x00", ""))
 
@@ -358,7 +447,9 @@ def _ordered(nodes: dict[str, Node], title: str) -> list[Node]:
     children: dict[str | None, list[Node]] = defaultdict(list)
     for node in nodes.values():
         if node.parent is not None and node.parent not in nodes:
-            raise Refused(f"In “{title}”, a message's parent is missing.")
+            raise Refused(
+                gettext("In “%(title)s”, a message's parent is missing.") % {"title": title}
+            )
         children[node.parent].append(node)
     ordered: list[Node] = []
     stack = [None]
@@ -368,94 +459,145 @@ def _ordered(nodes: dict[str, Node], title: str) -> list[Node]:
         ordered.extend(kids)
         stack.extend(reversed([n.key for n in kids]))
     if len(ordered) != len(nodes):
-        raise Refused(f"In “{title}”, the messages' parents go round in a loop.")
+        raise Refused(
+            gettext("In “%(title)s”, the messages' parents go round in a loop.") % {"title": title}
+        )
     return ordered
 
 
-def _check_size(conversations: list[Imported]) -> None:
-    if len(conversations) > settings.IMPORT_MAX_CONVERSATIONS:
+class _Tally:
+    """The counts of what a file holds, checked as it is read: past a limit the file is
+    refused at once, before the rest of it is read."""
+
+    def __init__(self) -> None:
+        self.conversations = self.messages = self.files = 0
+
+    def add(self, imported: Imported) -> Imported:
+        self.conversations += 1
+        self.messages += len(imported.nodes)
+        self.files += sum(len(n.files) for n in imported.nodes)
+        for count, most, what in (
+            (self.conversations, settings.IMPORT_MAX_CONVERSATIONS, gettext("conversations")),
+            (self.messages, settings.IMPORT_MAX_MESSAGES, gettext("messages")),
+            (self.files, settings.IMPORT_MAX_FILES, gettext("attached files")),
+        ):
+            if count > most:
+                raise Refused(
+                    gettext(
+                        "This file holds more than %(most)s %(what)s, the most imported at once."
+                    )
+                    % {"most": number_format(most, force_grouping=True), "what": what}
+                )
+        return imported
+
+
+def _attached(refs: list[FileRef], title: str) -> list[FileRef]:
+    most = settings.ATTACHMENTS_PER_MESSAGE
+    if len(refs) > most:
         raise Refused(
-            f"This file holds {len(conversations):,} conversations; at most "
-            f"{settings.IMPORT_MAX_CONVERSATIONS:,} are imported at once."
+            gettext("In “%(title)s”, a message has more than %(most)s files.")
+            % {"title": title, "most": most}
         )
-    total = sum(len(c.nodes) for c in conversations)
-    if total > settings.IMPORT_MAX_MESSAGES:
-        raise Refused(
-            f"This file holds {total:,} messages; at most "
-            f"{settings.IMPORT_MAX_MESSAGES:,} are imported at once."
-        )
-    refs = sum(len(n.files) for c in conversations for n in c.nodes)
-    if refs > settings.IMPORT_MAX_FILES:
-        raise Refused(
-            f"This file holds {refs:,} attached files; at most "
-            f"{settings.IMPORT_MAX_FILES:,} are imported at once."
-        )
+    return refs
 
 
 # --- webchat's own archive ------------------------------------------------------------------
 
 
-def _ours(header: dict[str, Any], data: Any, names: set[str]) -> Found:
-    if not isinstance(data, list):
-        raise Refused("The archive's conversations.json is not a list of conversations.")
-    conversations = []
+def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found:
+    conversations, tally = [], _Tally()
     for number, raw in enumerate(data, 1):
         if not isinstance(raw, dict) or not isinstance(raw.get("messages"), list):
-            raise Refused(f"Conversation {number} of the archive has no list of messages.")
-        title = _text(raw.get("title"), f"The title of conversation {number}", 10_000)[:200]
-        shown = title or f"conversation {number}"
+            raise Refused(
+                gettext("Conversation %(number)s of the archive has no list of messages.")
+                % {"number": number}
+            )
+        title = _text(
+            raw.get("title"),
+            gettext("The title of conversation %(number)s") % {"number": number},
+            10_000,
+        )[:200]
+        shown = title or gettext("conversation %(number)s") % {"number": number}
         nodes: dict[str, Node] = {}
         for raw_message in raw["messages"]:
             node = _our_message(raw_message, shown, names)
             if node.key in nodes:
-                raise Refused(f"In “{shown}”, two messages have the same id.")
+                raise Refused(
+                    gettext("In “%(title)s”, two messages have the same id.") % {"title": shown}
+                )
             nodes[node.key] = node
         leaf = raw.get("current_leaf")
         conversations.append(
-            Imported(
-                title=title,
-                nodes=_ordered(nodes, shown),
-                leaf=leaf if leaf in nodes else None,
-                created=_when(raw.get("created")),
-                updated=_when(raw.get("updated")),
-                pinned=raw.get("pinned") is True,
-                archived=raw.get("archived") is True,
-                folder=" ".join(_text(raw.get("folder"), "A folder's name", 1000).split())[:80],
+            tally.add(
+                Imported(
+                    title=title,
+                    nodes=_ordered(nodes, shown),
+                    leaf=leaf if isinstance(leaf, str) and leaf in nodes else None,
+                    created=_when(raw.get("created")),
+                    updated=_when(raw.get("updated")),
+                    pinned=raw.get("pinned") is True,
+                    archived=raw.get("archived") is True,
+                    folder=" ".join(_text(raw.get("folder"), "A folder's name", 1000).split())[:80],
+                )
             )
         )
-    _check_size(conversations)
     return Found(conversations, *_settings(header))
 
 
 def _our_message(raw: Any, title: str, names: set[str]) -> Node:
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
-        raise Refused(f"In “{title}”, a message has no id.")
+        raise Refused(gettext("In “%(title)s”, a message has no id.") % {"title": title})
     role = raw.get("role")
     if role not in Message.Role.values:
-        raise Refused(f"In “{title}”, a message has the role {str(role)[:20]!r}.")
+        raise Refused(
+            gettext("In “%(title)s”, a message has the role %(role)s.")
+            % {"title": title, "role": repr(str(role)[:20])}
+        )
     parent = raw.get("parent")
     if parent is not None and not isinstance(parent, str):
-        raise Refused(f"In “{title}”, a message's parent is not an id.")
+        raise Refused(
+            gettext("In “%(title)s”, a message's parent is not an id.") % {"title": title}
+        )
     status = raw.get("status")
     # A reply that was being written when the archive was made is kept as interrupted.
     if status not in Message.Status.values or status == Message.Status.STREAMING:
         status = Message.Status.INTERRUPTED if status else Message.Status.COMPLETE
     error = raw.get("error") if isinstance(raw.get("error"), dict) else {}
     refs = []
-    for attached in raw.get("attachments") or []:
+    listed = raw.get("attachments") or []
+    if not isinstance(listed, list):
+        raise Refused(
+            gettext("In “%(title)s”, a message's files are not a list.") % {"title": title}
+        )
+    for attached in listed:
         path = attached.get("path") if isinstance(attached, dict) else None
         if not isinstance(path, str) or not path.startswith("files/") or path not in names:
-            raise Refused(f"In “{title}”, a message names a file the archive does not hold.")
-        name = _text(attached.get("name"), f"A file's name in “{title}”", 1000) or "file"
+            raise Refused(
+                gettext("In “%(title)s”, a message names a file the archive does not hold.")
+                % {"title": title}
+            )
+        name = (
+            _text(
+                attached.get("name"),
+                gettext("A file's name in “%(title)s”") % {"title": title},
+                1000,
+            )
+            or "file"
+        )
         refs.append(FileRef(files.display_name(name), path))
+    _attached(refs, title)
     return Node(
         key=raw["id"],
         parent=parent,
         role=role,
-        content=_text(raw.get("content"), f"A message in “{title}”"),
-        reasoning=_text(raw.get("reasoning"), f"A message's reasoning in “{title}”"),
+        content=_text(raw.get("content"), gettext("A message in “%(title)s”") % {"title": title}),
+        reasoning=_text(
+            raw.get("reasoning"), gettext("A message's reasoning in “%(title)s”") % {"title": title}
+        ),
         created=_when(raw.get("created")),
-        model=_text(raw.get("model"), f"A model's name in “{title}”", 1000)[:64],
+        model=_text(
+            raw.get("model"), gettext("A model's name in “%(title)s”") % {"title": title}, 1000
+        )[:64],
         params=_params(raw.get("params")),
         status=status,
         finish_reason=_text(raw.get("finish_reason"), "A finish reason", 1000)[:32],
@@ -507,14 +649,15 @@ def _settings(header: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, st
         "default_temperature": numbers.get("temperature"),
         "default_max_tokens": numbers.get("max_tokens"),
     }
-    prompts = []
-    for prompt in header.get("prompts") or []:
+    prompts: dict[str, str] = {}
+    listed = header.get("prompts")
+    for prompt in listed if isinstance(listed, list) else []:
         if isinstance(prompt, dict):
             name = " ".join(_text(prompt.get("name"), "A saved prompt's name", 80).split())
             text = _text(prompt.get("text"), "A saved prompt", MAX_PROMPT_CHARS)
             if name and text:
-                prompts.append({"name": name, "text": text})
-    return preferences, prompts
+                prompts.setdefault(name, text)  # one prompt per name, the first
+    return preferences, [{"name": n, "text": t} for n, t in prompts.items()]
 
 
 # --- A ChatGPT export -----------------------------------------------------------------------
@@ -526,26 +669,28 @@ MEMBER_ID = re.compile(r"^(file[-_][A-Za-z0-9]+)")
 MISSING_IMAGE = "[An image that is not in the export]"
 
 
-def _chatgpt(data: Any, names: set[str]) -> Found:
-    if not isinstance(data, list):
-        raise Refused(
-            "This is not a ChatGPT export: its conversations.json is a list of conversations."
-        )
+def _chatgpt(data: Iterator[Any], names: set[str]) -> Found:
     members: dict[str, str] = {}
     for name in names:
         if (found := MEMBER_ID.match(name.rsplit("/", 1)[-1])) and not name.endswith("/"):
             members.setdefault(found.group(1), name)
-    conversations = []
+    conversations, tally = [], _Tally()
     for number, raw in enumerate(data, 1):
         if not isinstance(raw, dict) or not isinstance(raw.get("mapping"), dict):
             raise Refused(
-                f"Conversation {number} of the file has no tree of messages (its “mapping”): "
-                "this is not a ChatGPT export."
+                gettext(
+                    "Conversation %(number)s of the file has no tree of messages (its "
+                    "“mapping”): this is not a ChatGPT export."
+                )
+                % {"number": number}
             )
-        title = _text(raw.get("title"), f"The title of conversation {number}", 10_000)[:200]
-        shown = title or f"conversation {number}"
-        conversations.append(_chatgpt_conversation(raw, shown, title, members))
-    _check_size(conversations)
+        title = _text(
+            raw.get("title"),
+            gettext("The title of conversation %(number)s") % {"number": number},
+            10_000,
+        )[:200]
+        shown = title or gettext("conversation %(number)s") % {"number": number}
+        conversations.append(tally.add(_chatgpt_conversation(raw, shown, title, members)))
     return Found(conversations)
 
 
@@ -558,15 +703,19 @@ def _chatgpt_conversation(
     system prompt; consecutive parts of one reply are joined."""
     mapping = raw["mapping"]
     if len(mapping) > settings.IMPORT_MAX_MESSAGES:
-        raise Refused(f"“{shown}” holds too many messages.")
+        raise Refused(gettext("“%(title)s” holds too many messages.") % {"title": shown})
     raw_nodes: dict[str, Node] = {}
     sources: dict[str, Any] = {}
     for key, value in mapping.items():
         if not isinstance(value, dict):
-            raise Refused(f"In “{shown}”, a node of the tree is not an object.")
+            raise Refused(
+                gettext("In “%(title)s”, a node of the tree is not an object.") % {"title": shown}
+            )
         parent = value.get("parent")
         if parent is not None and not isinstance(parent, str):
-            raise Refused(f"In “{shown}”, a node's parent is not an id.")
+            raise Refused(
+                gettext("In “%(title)s”, a node's parent is not an id.") % {"title": shown}
+            )
         message = value.get("message")
         created = _when(message.get("create_time")) if isinstance(message, dict) else None
         raw_nodes[key] = Node(key=key, parent=parent, role="", content="", created=created)
@@ -590,9 +739,9 @@ def _chatgpt_conversation(
         if parent is not None and parent.role == role and parent.key not in has_children:
             # The next part of the same turn (a reply continued after a tool's result).
             parent.content = "\n\n".join(p for p in (parent.content, content) if p)
-            parent.files.extend(refs)
+            parent.files = _attached([*parent.files, *refs], shown)
             if len(parent.content) > MAX_MESSAGE_CHARS:
-                raise Refused(f"A message in “{shown}” is too long.")
+                raise Refused(gettext("A message in “%(title)s” is too long.") % {"title": shown})
             nearest[node.key] = parent.key
             continue
         if above is not None:
@@ -662,15 +811,19 @@ def _visible(
     elif kind == "code":
         language = str(content.get("language") or "")
         language = "" if language == "unknown" else re.sub(r"[^\w+#.-]", "", language)[:20]
-        code = _text(content.get("text"), f"A message in “{shown}”")
+        code = _text(content.get("text"), gettext("A message in “%(title)s”") % {"title": shown})
         texts.append(f"```{language}\n{code}\n```")
     else:
         return None  # browsing results, reasoning, context the app added, …
-    text = _text("\n\n".join(t for t in texts if t), f"A message in “{shown}”").strip()
+    text = _text(
+        "\n\n".join(t for t in texts if t), gettext("A message in “%(title)s”") % {"title": shown}
+    ).strip()
     if not text and not refs:
         return None
     model = metadata.get("model_slug") if role == "assistant" else ""
-    return role, text, refs, str(model or "")[:64]
+    if not isinstance(model, str):
+        model = ""
+    return role, text, _attached(refs, shown), _text(model, "A model's name", 1000)[:64]
 
 
 # --- Import: the files, then the writing ----------------------------------------------------
@@ -678,43 +831,52 @@ def _visible(
 
 async def _process(refs: list[FileRef], archive: zipfile.ZipFile) -> None:
     """Each file read as an upload is (conversations/files.py: decoded, re-encoded, in a
-    process of its own), a few at a time; one that is refused refuses the import."""
+    process of its own), one at a time, and once however many messages name it; one that
+    is refused refuses the import."""
     limits = files.Limits.from_settings()
-    turns = asyncio.Semaphore(settings.ATTACHMENT_DECODERS)
-
-    async def one(ref: FileRef) -> None:
-        info = archive.getinfo(ref.member)
+    by_member: dict[str, list[FileRef]] = defaultdict(list)
+    for ref in refs:
+        by_member[ref.member].append(ref)
+    for member, named in by_member.items():
+        info = archive.getinfo(member)
         if info.file_size > limits.max_bytes:
-            raise Refused(f"“{ref.name}” is over the limit of {settings.ATTACHMENT_MAX_MB:g} MB.")
-        async with turns:
-            try:
-                data = await asyncio.to_thread(_member, archive, info, limits.max_bytes)
-                ref.processed = await files.process_apart(ref.name, data, limits)
-            except InvalidRequest as error:
-                raise Refused(f"A file in the import was refused: {error.message}") from None
-
-    await asyncio.gather(*(one(ref) for ref in refs))
-
-
-_reading = threading.Lock()  # one ZIP entry read at a time: a ZipFile has one file handle
+            raise Refused(
+                gettext("“%(name)s” is over the limit of %(mb)s MB.")
+                % {"name": named[0].name, "mb": f"{settings.ATTACHMENT_MAX_MB:g}"}
+            )
+        try:
+            data = await asyncio.to_thread(_member, archive, info, limits.max_bytes)
+            processed = await files.process_apart(named[0].name, data, limits)
+        except InvalidRequest as error:
+            raise Refused(
+                gettext("A file in the import was refused: %(reason)s") % {"reason": error.message}
+            ) from None
+        for ref in named:
+            ref.processed = processed
 
 
 def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
     try:
-        with _reading, archive.open(info) as member:
+        with archive.open(info) as member:
             return member.read(limit + 1)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
-        raise Refused(f"“{info.filename}” in this ZIP file cannot be read.") from None
+        raise Refused(
+            gettext("“%(name)s” in this ZIP file cannot be read.") % {"name": info.filename}
+        ) from None
 
 
 def import_file(user: User, upload: IO[bytes]) -> int:
     """Import every conversation of `upload` for `user`; the number imported. Refused
     (nothing kept) when the file is bad, or too much for the person's storage."""
     if not _importing.acquire(blocking=False):
-        raise Refused("Another import is running. Please try again in a minute.")
+        raise Refused(gettext("Another import is running. Please try again in a minute."))
     try:
         found, archive = read(upload)
         refs = [r for c in found.conversations for n in c.nodes for r in n.files]
+        # What the text and the files (as their ZIP declares them) take, against the
+        # person's storage before any file is read; counted again, exactly, when written.
+        declared = {r.member: archive.getinfo(r.member).file_size for r in refs} if refs else {}
+        storage.check(user, _text_size(found) + sum(declared.values()), fresh=True)
         if refs and archive is not None:
             async_to_sync(_process)(refs, archive)
         return _store(user, found)
@@ -722,27 +884,61 @@ def import_file(user: User, upload: IO[bytes]) -> int:
         _importing.release()
 
 
+def _text_size(found: Found) -> int:
+    return sum(
+        len(n.content) + len(n.reasoning) + len(json.dumps(n.params))
+        for c in found.conversations
+        for n in c.nodes
+    )
+
+
+# Messages written per transaction: on SQLite a transaction holds the one writer's place,
+# so a large import writes in steps, and everyone else's writes go between them.
+WRITE_BATCH = 2_000
+
+
 def _store(user: User, found: Found) -> int:
+    """Everything written, or nothing: a batch that fails undoes the batches before it."""
+    with transaction.atomic():
+        # The person's row lock: their storage is counted once, as their uploads are.
+        user = User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
+        files_size = sum(
+            len(r.processed.data) + len(r.processed.text)
+            for c in found.conversations
+            for n in c.nodes
+            for r in n.files
+            if r.processed
+        )
+        storage.check(user, _text_size(found) + files_size, fresh=True)
+        folders = _folders(user, {c.folder for c in found.conversations if c.folder})
+    written: list[uuid.UUID] = []
+    try:
+        batch: list[Imported] = []
+        for imported in found.conversations:
+            batch.append(imported)
+            if sum(len(c.nodes) for c in batch) >= WRITE_BATCH:
+                written += _write(user, batch, folders)
+                batch = []
+        written += _write(user, batch, folders)
+        with transaction.atomic():
+            _take_settings(user, found)
+    except BaseException:
+        # Deleted with their files (conversations.signals), as a person's deletion is.
+        Conversation.objects.filter(pk__in=written).delete()
+        raise
+    storage.stored(user)
+    return len(found.conversations)
+
+
+def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> list[uuid.UUID]:
+    """One transaction: these conversations, their messages with their own times, their
+    files; the ids of the conversations written."""
     now = timezone.now()
     saved: list[Any] = []
     try:
         with transaction.atomic():
-            # The person's row lock: their storage is counted once, as their uploads are.
-            user = (
-                User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
-            )
-            adding = sum(
-                len(n.content)
-                + len(n.reasoning)
-                + len(json.dumps(n.params))
-                + sum(len(r.processed.data) + len(r.processed.text) for r in n.files if r.processed)
-                for c in found.conversations
-                for n in c.nodes
-            )
-            storage.check(user, adding, fresh=True)
             conversations, messages, attachments = [], [], []
-            folders = _folders(user, {c.folder for c in found.conversations if c.folder})
-            for imported in found.conversations:
+            for imported in batch:
                 conversation = Conversation(
                     owner=user,
                     title=imported.title,
@@ -812,13 +1008,11 @@ def _store(user: User, found: Found) -> int:
                 saved.append((row.file.storage, row.file.name))
                 rows.append(row)
             Attachment.objects.bulk_create(rows, batch_size=500)
-            _take_settings(user, found)
     except BaseException:
         for store, name in saved:  # the rows were not committed: their files go too
             store.delete(name)
         raise
-    storage.stored(user)
-    return len(found.conversations)
+    return [c.pk for c, _ in conversations]
 
 
 def _folders(user: User, names: set[str]) -> dict[str, Folder]:

@@ -30,6 +30,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import context, files, storage
@@ -52,7 +53,10 @@ async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
         raise Http404("No such conversation.")
     limit = settings.ATTACHMENT_MAX_MB * 1_000_000
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + ENVELOPE:
-        raise files.TooLarge(f"That file is over the limit of {settings.ATTACHMENT_MAX_MB:g} MB.")
+        raise files.TooLarge(
+            gettext("That file is over the limit of %(mb)s MB.")
+            % {"mb": f"{settings.ATTACHMENT_MAX_MB:g}"}
+        )
     async with _reading(user.pk):
         # Read into memory only once its turn has come (waiting, it stays on disk).
         name, data = await sync_to_async(_read_upload, thread_sensitive=False)(request)
@@ -88,7 +92,7 @@ async def _reading(person: Any) -> AsyncIterator[None]:
     gate = _gates.setdefault(asyncio.get_running_loop(), _Gate())
     if gate.uploads[person] >= settings.ATTACHMENTS_PER_MESSAGE:
         raise ChatError(
-            "Your other files are still being read. Attach this one again in a moment.",
+            gettext("Your other files are still being read. Attach this one again in a moment."),
             code="rate_limited",
             retry_after=2,
         )
@@ -121,7 +125,7 @@ async def _reading(person: Any) -> AsyncIterator[None]:
 def _read_upload(request: HttpRequest) -> tuple[str, bytes]:
     upload = request.FILES.get("file")
     if upload is None:
-        raise InvalidRequest("Send the file as the multipart field “file”.")
+        raise InvalidRequest(gettext("Send the file as the multipart field “file”."))
     return files.display_name(upload.name or "file"), upload.read()
 
 

@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from conversations import frames, generation
 from conversations.follow import Follower
@@ -148,7 +149,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             kind = frame.get("type")
             command = self.commands.get(kind) if isinstance(kind, str) else None
             if command is None:
-                raise InvalidRequest("Unknown frame type.")
+                raise InvalidRequest(gettext("Unknown frame type."))
             await getattr(self, command)(frame, client_id)
         except ChatError as error:
             await self.send_frame(error.frame(client_id))
@@ -185,7 +186,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _start(self, request: TurnRequest) -> Turn:
         if lifecycle.draining:
-            raise Unavailable("This server is restarting. Please send again in a moment.")
+            raise Unavailable(gettext("This server is restarting. Please send again in a moment."))
         try:
             return await generation.start(self.conversation, request, self.session_key)
         except ConversationBusy:
@@ -209,7 +210,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         message_id = ResumeForm(frame).message_id()
         message = await self._message(message_id)
         if message is None:
-            raise NotFound("That message does not exist.")
+            raise NotFound(gettext("That message does not exist."))
         await self.follower.resume(message)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from conversations import files
 from conversations.models import Attachment, Said
@@ -89,9 +91,16 @@ def fit(model: ChatModel, path: Sequence[Said], system: str, max_tokens: int) ->
     used += math.ceil(tokens(system) * ratio) if system else 0
     if used > room:
         raise InvalidRequest(
-            f"This message is too long for {model.display_name}: about {used:,} tokens with "
-            f"the reply, and it reads at most {room:,}. Shorten it, or pick a model with a "
-            "larger context."
+            gettext(
+                "This message is too long for %(model)s: about %(used)s tokens with the reply, "
+                "and it reads at most %(room)s. Shorten it, or pick a model with a larger "
+                "context."
+            )
+            % {
+                "model": model.display_name,
+                "used": number_format(used, force_grouping=True),
+                "room": number_format(room, force_grouping=True),
+            }
         )
     # A summary goes next (it stands for the oldest turns), then earlier turns, newest first.
     summary = turns.pop(0) if turns and turns[0][0].role == SUMMARY else []

@@ -15,6 +15,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy
 
 from conversations.turns import AFTER_LEAF, TurnRequest
 from webchat import text as stored_text
@@ -24,17 +26,17 @@ from webchat.errors import InvalidRequest
 def parse_frame(text: str | None) -> dict[str, Any]:
     """The frame as a dict, or InvalidRequest saying what is wrong with it."""
     if text is None:
-        raise InvalidRequest("Frames must be JSON text, not binary.")
+        raise InvalidRequest(gettext("Frames must be JSON text, not binary."))
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS * 6 + 4096:
-        raise InvalidRequest("This frame is too large.")
+        raise InvalidRequest(gettext("This frame is too large."))
     try:
         frame = json.loads(text)
     except ValueError:
-        raise InvalidRequest("This frame is not valid JSON.") from None
+        raise InvalidRequest(gettext("This frame is not valid JSON.")) from None
     except RecursionError:
         raise InvalidRequest(stored_text.TOO_DEEP) from None
     if not isinstance(frame, dict):
-        raise InvalidRequest("A frame must be a JSON object.")
+        raise InvalidRequest(gettext("A frame must be a JSON object."))
     # Every string of the frame, keys too: "\u0000" and "\ud800" escapes are JSON, but
     # neither can be stored or sent upstream.
     found = stored_text.problem(frame)
@@ -106,7 +108,12 @@ def _text(value: str, what: str) -> str:
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(value) > limit:
         raise ValidationError(
-            f"{what} is too long ({len(value):,} characters; the limit is {limit:,})."
+            gettext("%(what)s is too long (%(length)s characters; the limit is %(limit)s).")
+            % {
+                "what": what,
+                "length": number_format(len(value), force_grouping=True),
+                "limit": number_format(limit, force_grouping=True),
+            }
         )
     return value
 
@@ -114,22 +121,27 @@ def _text(value: str, what: str) -> str:
 class ParamsForm(forms.Form):
     """A message's settings: `params` of a send or regenerate frame."""
 
-    system = JSONField(str, message="The system prompt must be text.")
-    temperature = RangeField(0, 2, whole=False, message="Temperature must be a number from 0 to 2.")
+    system = JSONField(str, message=gettext_lazy("The system prompt must be text."))
+    temperature = RangeField(
+        0, 2, whole=False, message=gettext_lazy("Temperature must be a number from 0 to 2.")
+    )
     max_tokens = RangeField(
-        1, None, whole=True, message="max_tokens must be a positive whole number."
+        1, None, whole=True, message=gettext_lazy("max_tokens must be a positive whole number.")
     )
 
     def __init__(self, data: dict[str, Any]) -> None:
         super().__init__(data)
         limit = settings.CHAT_MAX_CANDIDATES
         self.fields["n"] = RangeField(
-            1, limit, whole=True, message=f"n must be a whole number from 1 to {limit}."
+            1,
+            limit,
+            whole=True,
+            message=gettext("n must be a whole number from 1 to %(limit)s.") % {"limit": limit},
         )
 
     def clean_system(self) -> str | None:
         system = self.cleaned_data["system"]
-        return None if system is None else _text(system, "The system prompt")
+        return None if system is None else _text(system, gettext("The system prompt"))
 
 
 def first_error(form: forms.Form) -> str:
@@ -149,8 +161,8 @@ class FrameForm(forms.Form):
 class TurnForm(FrameForm):
     """What `send` and `regenerate` share: a model and its settings."""
 
-    model = JSONField(str, message="`model` must be a model name.")
-    params = JSONField(dict, message="`params` must be an object.")
+    model = JSONField(str, message=gettext_lazy("`model` must be a model name."))
+    params = JSONField(dict, message=gettext_lazy("`params` must be an object."))
 
     def clean_model(self) -> str | None:
         model = self.cleaned_data["model"]
@@ -172,15 +184,17 @@ class TurnForm(FrameForm):
 
 
 class SendForm(TurnForm):
-    content = JSONField(str, required=True, message="Write a message first.")
+    content = JSONField(str, required=True, message=gettext_lazy("Write a message first."))
     parent = IdField("`parent` must be a message id or null.")
-    attachments = JSONField(list, message="`attachments` must be a list of file ids.")
+    attachments = JSONField(list, message=gettext_lazy("`attachments` must be a list of file ids."))
 
     def clean_attachments(self) -> tuple[uuid.UUID, ...]:
         ids = self.cleaned_data["attachments"] or []
         most = settings.ATTACHMENTS_PER_MESSAGE
         if len(ids) > most:
-            raise ValidationError(f"A message can carry at most {most} files.")
+            raise ValidationError(
+                gettext("A message can carry at most %(most)s files.") % {"most": most}
+            )
         try:
             if not all(isinstance(i, str) for i in ids):
                 raise ValueError
@@ -192,8 +206,8 @@ class SendForm(TurnForm):
         content = self.cleaned_data["content"]
         # A message may be files alone; without files it needs words.
         if not content.strip() and not self.data.get("attachments"):
-            raise ValidationError("Write a message first.")
-        return _text(content, "This message")
+            raise ValidationError(gettext("Write a message first."))
+        return _text(content, gettext("This message"))
 
     def turn(self) -> TurnRequest:
         data = self.valid()
@@ -236,6 +250,6 @@ class SummarizeForm(forms.Form):
         if not self.is_valid():
             raise InvalidRequest(first_error(self))
         data = dict(self.cleaned_data)
-        data["system"] = _text(data["system"] or "", "The system prompt")
+        data["system"] = _text(data["system"] or "", gettext("The system prompt"))
         data["model"] = data["model"] or None
         return data

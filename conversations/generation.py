@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from conversations import frames, render, turns
 from conversations.models import Conversation, Message
@@ -355,7 +356,10 @@ def _as_upstream_error(exc: BaseException) -> UpstreamError:
         return exc
     if isinstance(exc, TimeoutError):
         return UpstreamError(
-            "upstream_unavailable", "The reply took too long and was cut short. Please try again."
+            "upstream_unavailable",
+            gettext("The reply took too long and was cut short. Please try again."),
         )
     log.error("generation failed", exc_info=exc)
-    return UpstreamError("upstream_protocol", "Something went wrong while writing this reply.")
+    return UpstreamError(
+        "upstream_protocol", gettext("Something went wrong while writing this reply.")
+    )

@@ -11,6 +11,7 @@ from django.core.files import File
 from django.db import connection, models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from webchat.errors import ConversationBusy, NotFound
 from webchat.models import UsageRecord
@@ -591,7 +592,7 @@ class AttachmentQuerySet(models.QuerySet["Attachment"]):
                     message=message, position=position
                 )
                 if not moved:
-                    raise NotFound("An attached file was not found: attach it again.")
+                    raise NotFound(gettext("An attached file was not found: attach it again."))
                 attachment.message, attachment.position = message, position
             else:
                 attachment = attachment.copy_to(message, share_file=True, position=position)

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from conversations.models import MAX_FOLDERS, Conversation, Folder
@@ -37,7 +38,7 @@ class FolderForm(forms.Form):
     def clean_name(self) -> str:
         name = " ".join(self.cleaned_data["name"].split())
         if not name:
-            raise forms.ValidationError("A folder needs a name.")
+            raise forms.ValidationError(gettext("A folder needs a name."))
         return name
 
 
@@ -48,7 +49,9 @@ def _folder_named(user: Any, name: str) -> Folder:
     if found is not None:
         return found
     if Folder.objects.filter(owner=user).count() >= MAX_FOLDERS:
-        raise InvalidRequest(f"You can keep at most {MAX_FOLDERS} folders.")
+        raise InvalidRequest(
+            gettext("You can keep at most %(count)s folders.") % {"count": MAX_FOLDERS}
+        )
     try:
         with transaction.atomic():
             return Folder.objects.create(owner=user, name=name)
@@ -83,7 +86,7 @@ def organise(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
     form = OrganiseForm(request.POST)
     if not form.is_valid():
-        raise InvalidRequest("A folder's name has at most 80 characters.")
+        raise InvalidRequest(gettext("A folder's name has at most 80 characters."))
     changed = []
     for name in ("pinned", "archived"):
         if name in request.POST and form.cleaned_data[name] is not None:
@@ -112,10 +115,10 @@ def rename_folder(request: HttpRequest, id: int) -> HttpResponse:
     folder = get_object_or_404(Folder, pk=id, owner=request.user)
     form = FolderForm(request.POST)
     if not form.is_valid():
-        raise InvalidRequest("A folder's name has 1 to 80 characters.")
+        raise InvalidRequest(gettext("A folder's name has 1 to 80 characters."))
     name = form.cleaned_data["name"]
     if Folder.objects.filter(owner=request.user, name=name).exclude(pk=folder.pk).exists():
-        raise InvalidRequest("You already have a folder with this name.")
+        raise InvalidRequest(gettext("You already have a folder with this name."))
     folder.name = name
     folder.save(update_fields=["name"])
     return _answer(request, {"id": folder.id, "name": folder.name})

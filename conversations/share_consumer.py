@@ -6,6 +6,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils.translation import gettext
 
 from conversations import frames
 from conversations.consumers import ChatConsumer
@@ -35,7 +36,7 @@ class ShareConsumer(ChatConsumer):
 
     async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
         if frame.get("message") != self.leaf:
-            raise NotFound("That message is not part of this share.")
+            raise NotFound(gettext("That message is not part of this share."))
         if self.leaf in self.follower.buffer.finished:
             return  # this socket has given the whole reply and its end: nothing is new
         await super().on_resume(frame, client_id)

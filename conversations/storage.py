@@ -13,6 +13,8 @@ import json
 from django.core.cache import cache
 from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Coalesce, Length
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from conversations.models import Attachment, Message
 from webchat.errors import StorageFull
@@ -61,8 +63,14 @@ def check(user: User, adding: int, *, fresh: bool = False) -> None:
     now = used(user, fresh=fresh)
     if now + adding > limit:
         raise StorageFull(
-            f"Your storage is full: you keep {now / MB:,.1f} MB and your plan allows "
-            f"{plan.storage_mb:,} MB. Delete conversations you no longer need to make room."
+            gettext(
+                "Your storage is full: you keep %(used)s MB and your plan allows %(limit)s MB. "
+                "Delete conversations you no longer need to make room."
+            )
+            % {
+                "used": number_format(now / MB, 1, force_grouping=True),
+                "limit": number_format(plan.storage_mb, force_grouping=True),
+            }
         )
 
 

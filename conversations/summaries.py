@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from conversations import context
@@ -65,7 +66,7 @@ def prepare(
     """Choose what to summarize on the branch ending at `leaf` and reserve the call."""
     path = conversation.history(leaf)
     if not path:
-        raise NotFound("That message does not exist.")
+        raise NotFound(gettext("That message does not exist."))
     chosen = catalog_model(model or next((m.model for m in _replies(conversation, path)), None))
     if retry:
         turns = context.turns_of(path)
@@ -83,7 +84,9 @@ def prepare(
             covered.insert(0, window.summary)  # the new summary takes in the old
     earlier = [m for m in covered if m.role != context.SUMMARY]
     if not earlier:
-        raise InvalidRequest("There is nothing earlier to summarize: the model reads it all.")
+        raise InvalidRequest(
+            gettext("There is nothing earlier to summarize: the model reads it all.")
+        )
     previous = next((m for m in covered if m.role == context.SUMMARY), None)
     transcript = _transcript(chosen, covered)
     messages = [
@@ -134,7 +137,9 @@ def _transcript(model: ChatModel, covered: list[Said]) -> str:
         used += cost
         parts.append(part)
     if not parts:
-        raise InvalidRequest("The earlier messages are too long to summarize with this model.")
+        raise InvalidRequest(
+            gettext("The earlier messages are too long to summarize with this model.")
+        )
     return "\n\n".join(reversed(parts))
 
 
@@ -153,7 +158,9 @@ async def run(job: Job) -> Summary:
     except UpstreamError as exc:
         error, status = exc, "error"
     except TimeoutError:
-        error = UpstreamError("upstream_unavailable", "The summary took too long. Try again.")
+        error = UpstreamError(
+            "upstream_unavailable", gettext("The summary took too long. Try again.")
+        )
         status = "error"
     finally:
         written = "".join(text).strip()
@@ -168,10 +175,12 @@ async def run(job: Job) -> Summary:
 @database_sync_to_async
 def _keep(job: Job, text: str) -> Summary:
     if not text:
-        raise UpstreamError("upstream_protocol", "The model wrote no summary. Please try again.")
+        raise UpstreamError(
+            "upstream_protocol", gettext("The model wrote no summary. Please try again.")
+        )
     through = Message.objects.filter(pk=job.through, conversation=job.conversation).first()
     if through is None:
-        raise NotFound("Those messages were deleted meanwhile.")
+        raise NotFound(gettext("Those messages were deleted meanwhile."))
     summary, _ = Summary.objects.update_or_create(
         through=through,
         defaults={

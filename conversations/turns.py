@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from conversations import context, storage
 from conversations.models import Attachment, Conversation, Message, Said
@@ -78,10 +79,10 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
     if request.regenerate is not None:
         target = conversation.messages.filter(pk=request.regenerate).first()
         if target is None:
-            raise NotFound("That message does not exist.")
+            raise NotFound(gettext("That message does not exist."))
         parent = target if target.role == Message.Role.USER else target.parent
         if parent is None:
-            raise InvalidRequest("That message has nothing to answer.")
+            raise InvalidRequest(gettext("That message has nothing to answer."))
         model = catalog_model(request.model or target.model or None)
         # What the person chose for that reply, not the defaults of the model it came from.
         kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
@@ -94,7 +95,7 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
     elif request.parent is not None:
         history = conversation.history(uuid.UUID(str(request.parent)))
         if not history:
-            raise NotFound("The message you replied to does not exist.")
+            raise NotFound(gettext("The message you replied to does not exist."))
     else:
         history = []
     params = _params(model, request.params, request.n or 1)
@@ -111,11 +112,12 @@ def _attachments(
         return []
     found = {a.id: a for a in conversation.attachments.filter(pk__in=ids)}
     if len(found) < len(set(ids)):
-        raise NotFound("An attached file was not found: attach it again.")
+        raise NotFound(gettext("An attached file was not found: attach it again."))
     chosen = [found[i] for i in dict.fromkeys(ids)]
     if not model.supports_vision and any(a.kind == Attachment.Kind.IMAGE for a in chosen):
         raise InvalidRequest(
-            f"{model.display_name} cannot read images. Pick a model that can, or remove the images."
+            gettext("%(model)s cannot read images. Pick a model that can, or remove the images.")
+            % {"model": model.display_name}
         )
     return chosen
 
@@ -123,17 +125,17 @@ def _attachments(
 def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) -> Turn:
     target = conversation.messages.filter(pk=target_id, role=Message.Role.ASSISTANT).first()
     if target is None or target.parent_id is None:
-        raise NotFound("That reply does not exist.")
+        raise NotFound(gettext("That reply does not exist."))
     if target.status == Message.Status.STREAMING:
-        raise InvalidRequest("That reply is still being written.")
+        raise InvalidRequest(gettext("That reply is still being written."))
     cut = target.finish_reason == "length" or target.status in (
         Message.Status.STOPPED,
         Message.Status.INTERRUPTED,
     )
     if not cut:
-        raise InvalidRequest("Only a reply that was cut short can be continued.")
+        raise InvalidRequest(gettext("Only a reply that was cut short can be continued."))
     if not target.content:
-        raise InvalidRequest("That reply has nothing to continue from.")
+        raise InvalidRequest(gettext("That reply has nothing to continue from."))
     model = catalog_model(target.model or None)
     # Its settings, but not the max_tokens that cut it: the model's (and the plan's) limit.
     kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
@@ -297,9 +299,11 @@ def catalog_model(slug: str | None) -> ChatModel:
     if slug is None:
         model = enabled.first()
         if model is None:
-            raise ModelUnavailable("No model is enabled on this site.")
+            raise ModelUnavailable(gettext("No model is enabled on this site."))
         return model
     try:
         return enabled.get(slug=slug)
     except ChatModel.DoesNotExist:
-        raise ModelUnavailable(f"The model “{slug}” is not available.") from None
+        raise ModelUnavailable(
+            gettext("The model “%(model)s” is not available.") % {"model": slug}
+        ) from None

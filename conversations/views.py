@@ -18,8 +18,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import context, frames
@@ -173,7 +174,10 @@ def client_config() -> dict[str, Any]:
 def _usage_title(message: Message, model: ChatModel | None) -> str:
     if message.prompt_tokens is None or message.completion_tokens is None:
         return ""
-    title = f"{message.prompt_tokens:,} prompt + {message.completion_tokens:,} completion tokens"
+    title = gettext("%(prompt)s prompt + %(completion)s completion tokens") % {
+        "prompt": formats.number_format(message.prompt_tokens, force_grouping=True),
+        "completion": formats.number_format(message.completion_tokens, force_grouping=True),
+    }
     if model is not None:
         title += f" · ${model.cost(message.prompt_tokens, message.completion_tokens):.4f}"
     return title
@@ -185,7 +189,7 @@ def allowance(user: User, thread: list[Message], model: ChatModel | None) -> dic
     conversation's, else the model's default) would be given room for a reply."""
     left = UsageRecord.objects.remaining(user)
     if left is None:
-        return {"can_send": False, "text": "No plan: you cannot send messages"}
+        return {"can_send": False, "text": gettext("No plan: you cannot send messages")}
     last = next((m for m in reversed(thread) if m.role == Message.Role.ASSISTANT), None)
     system = (last.params.get("system") if last else None) or (
         model.defaults().get("system") if model else None
@@ -193,13 +197,17 @@ def allowance(user: User, thread: list[Message], model: ChatModel | None) -> dic
     prompt = context.prompt_estimate(model, thread, system or "") if model else 0
     can_send = quotas.reply_tokens(left["left"], prompt, 1, quotas.MIN_REPLY_TOKENS) > 0
     resets = left["resets_today"] if left["binding"] == "day" else left["resets_month"]
-    until = f"{timezone.localtime(resets):%b %-d, %H:%M}"
+    until = formats.date_format(timezone.localtime(resets), "SHORT_DATETIME_FORMAT")
+    count = formats.number_format(left["left"], force_grouping=True)
     if can_send:
-        text = f"{left['left']:,} tokens left"
+        text = gettext("%(count)s tokens left") % {"count": count}
     elif left["left"] >= quotas.MIN_REPLY_TOKENS:
-        text = f"{left['left']:,} tokens left: too few for this conversation (until {until})"
+        text = gettext("%(count)s tokens left: too few for this conversation (until %(until)s)") % {
+            "count": count,
+            "until": until,
+        }
     else:
-        text = f"No tokens left until {until}"
+        text = gettext("No tokens left until %(until)s") % {"until": until}
     return {"can_send": can_send, "text": text, "left": left["left"]}
 
 
@@ -282,13 +290,13 @@ def sidebar_groups(conversations: list[Conversation]) -> list[tuple[str, list[Co
     for conversation in conversations:
         age = (today - timezone.localdate(conversation.updated)).days
         label = (
-            "Today"
+            gettext("Today")
             if age <= 0
-            else "Yesterday"
+            else gettext("Yesterday")
             if age == 1
-            else "Previous 7 days"
+            else gettext("Previous 7 days")
             if age <= 7
-            else "Older"
+            else gettext("Older")
         )
         groups.setdefault(label, []).append(conversation)
     return list(groups.items())
@@ -389,7 +397,7 @@ def feedback(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     form = FeedbackForm(request.POST)
     if not form.is_valid():
         raise InvalidRequest(
-            "Feedback is a rating (up or down) and a comment of at most 2,000 characters."
+            gettext("Feedback is a rating (up or down) and a comment of at most 2,000 characters.")
         )
     reply = (
         conversation.messages.filter(pk=form.cleaned_data["message"], role=Message.Role.ASSISTANT)
@@ -397,7 +405,7 @@ def feedback(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
         .first()
     )
     if reply is None:
-        raise NotFound("No such reply.")
+        raise NotFound(gettext("No such reply."))
     rating = form.cleaned_data["rating"]
     if not rating:
         Feedback.objects.filter(message=reply).delete()
@@ -486,11 +494,12 @@ def search(request: HttpRequest) -> HttpResponse:
             results.append({"conversation": conversation, "snippet": snippet})
     elif asked["archived"] or asked["folder"]:
         if asked["archived"]:
-            listing, params = "Archived", {"archived": "1"}
+            listing, params = gettext("Archived"), {"archived": "1"}
             rows = mine.filter(archived=True)
         else:
             folder = get_object_or_404(Folder, pk=asked["folder"], owner=request.user)
-            listing, params = f"Folder: {folder.name}", {"folder": folder.pk}
+            listing = gettext("Folder: %(name)s") % {"name": folder.name}
+            params = {"folder": folder.pk}
             rows = mine.filter(folder=folder, archived=False)
         page = Paginator(rows, PER_PAGE).get_page(asked["page"] or 1)
         results = [{"conversation": c, "snippet": ""} for c in page]
@@ -509,6 +518,7 @@ def search(request: HttpRequest) -> HttpResponse:
     context = {
         "query": words,
         "listing": listing,
+        "archived_listing": asked["archived"] and not words,
         "results": results,
         "page": page,
         "page_base": "?" + urlencode(params) + "&page=",

@@ -498,9 +498,9 @@ def test_deleting_my_account_takes_everything_of_mine_but_the_ledger_rows(
     from webchat.models import UsageRecord
 
     settings.MEDIA_ROOT = tmp_path
+    signup(Client(), "stayer")  # the first account: the administrator
     client = Client()
     signup(client, "leaver")
-    signup(Client(), "stayer")
     leaver, stayer = User.objects.get(username="leaver"), User.objects.get(username="stayer")
     for person in (leaver, stayer):
         conversation = Conversation.objects.create(owner=person, title="mine")
@@ -546,3 +546,14 @@ def test_an_account_without_a_password_confirms_with_its_username() -> None:
     assert client.post("/accounts/delete/", {"confirmation": "someone"}).status_code == 400
     assert client.post("/accounts/delete/", {"confirmation": "viaprovider"}).status_code == 200
     assert not User.objects.filter(username="viaprovider").exists()
+
+
+def test_the_only_administrator_cannot_leave_the_site_without_one() -> None:
+    client = Client()
+    signup(client, "founder")
+    signup(Client(), "member")
+    response = client.post("/accounts/delete/", {"confirmation": PASSWORD})
+    assert response.status_code == 400 and "only administrator" in response.content.decode()
+    User.objects.filter(username="member").update(is_superuser=True)
+    assert client.post("/accounts/delete/", {"confirmation": PASSWORD}).status_code == 200
+    assert not User.objects.filter(username="founder").exists()

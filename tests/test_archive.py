@@ -248,7 +248,7 @@ def test_the_settings_page_imports_and_says_how_many(alice: User) -> None:
     assert "Imported 2 conversations." in client.get(response["Location"]).content.decode()
     refused = client.post("/settings/import/", {"file": io.BytesIO(b"nonsense")})
     assert refused.status_code == 400
-    assert "not a JSON file we can read" in refused.content.decode()
+    assert "nor JSON that can be read" in refused.content.decode()
     assert client.post("/settings/import/", {}).status_code == 400
 
 
@@ -288,9 +288,9 @@ def _user_says(key: str, text: Any, parent: str | None = None) -> dict[str, Any]
 
 
 HOSTILE = {
-    "not JSON": (b"\x89PNG\r\n", "not a JSON file we can read"),
-    "nested a million deep": (b"[" * 1_000_000, "not a JSON file we can read"),
-    "not a list": (b'{"mapping": {}}', "is a list of conversations"),
+    "not JSON": (b"\x89PNG\r\n", "nor JSON that can be read"),
+    "nested a million deep": (b"[" * 1_000_000, "nor JSON that can be read"),
+    "not a list": (b'{"mapping": {}}', "holds a list of conversations"),
     "no mapping": (b'[{"title": "x"}]', "has no tree of messages"),
     "a loop of parents": (_mapping(a="b", b="a"), "go round in a loop"),
     "a node its own parent": (_mapping(a=None, b="b"), "go round in a loop"),
@@ -315,7 +315,7 @@ HOSTILE = {
         "longer than 1,000,000 characters",
     ),
     "a ZIP of something else": (_zip(**{"notes.txt": "hi"}), "neither a webchat archive"),
-    "a damaged ZIP": (_zip(**{"conversations.json": "[]"})[:-30], "not a JSON file"),
+    "a damaged ZIP": (_zip(**{"conversations.json": "[]"})[:-30], "nor JSON that can be read"),
     "a file from inside an archive": (
         json.dumps({"format": "webchat-archive", "version": 1}).encode(),
         "Import the whole archive",
@@ -369,7 +369,7 @@ def test_a_compressed_bomb_is_refused_by_its_declared_size(alice: User, settings
 
 def test_too_many_conversations_are_refused(alice: User, settings: Any) -> None:
     settings.IMPORT_MAX_CONVERSATIONS = 1
-    with pytest.raises(archive.Refused, match="at most 1 are imported"):
+    with pytest.raises(archive.Refused, match="more than 1 conversations"):
         archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
 
 
@@ -382,13 +382,18 @@ def test_an_import_past_the_plan_storage_keeps_nothing(alice: User, media: Path)
 
 
 def test_a_failure_while_writing_leaves_no_row_and_no_file(
-    alice: User, media: Path, monkeypatch: pytest.MonkeyPatch
+    alice: User,
+    media: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
+    # Written in steps of one message: the failure after the last step undoes them all.
+    monkeypatch.setattr(archive, "WRITE_BATCH", 1)
     monkeypatch.setattr(archive, "_take_settings", fail)
-    with pytest.raises(RuntimeError):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
         archive.import_file(alice, io.BytesIO(chatgpt_export.as_zip()))
     assert not Conversation.objects.exists() and not Attachment.objects.exists()
     assert stored_files(media) == []
@@ -397,3 +402,123 @@ def test_a_failure_while_writing_leaves_no_row_and_no_file(
 def test_one_import_at_a_time(alice: User) -> None:
     with archive._importing, pytest.raises(archive.Refused, match="Another import"):
         archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
+
+
+def test_a_small_file_of_a_great_many_items_is_refused_as_they_are_counted(
+    alice: User, settings: Any
+) -> None:
+    settings.IMPORT_MAX_CONVERSATIONS = 10
+    bomb = _zip(**{"conversations.json": b"[" + b'{"mapping": {}},' * 3_000_000 + b"{}]"})
+    assert len(bomb) < 200_000
+    with pytest.raises(archive.Refused, match="more than 10 conversations"):
+        archive.import_file(alice, io.BytesIO(bomb))
+
+
+def test_nesting_past_what_an_export_holds_is_refused_unbuilt(alice: User) -> None:
+    deep = b"[" + b'{"a": ' * 100 + b"1" + b"}" * 100 + b"]"
+    with pytest.raises(archive.Refused, match="nor JSON that can be read"):
+        archive.import_file(alice, io.BytesIO(deep))
+
+
+def test_one_file_named_by_many_messages_is_read_once(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = []
+    real = archive.files.process_apart
+
+    async def counted(name: str, data: bytes, limits: Any) -> Any:
+        read.append(name)
+        return await real(name, data, limits)
+
+    monkeypatch.setattr(archive.files, "process_apart", counted)
+    attached = [{"name": "a.png", "path": "files/a"}]
+    messages = [{**_user_says(f"m{n}", "x"), "attachments": attached} for n in range(30)]
+    archive.import_file(alice, io.BytesIO(_ours(messages, a=samples.image("PNG"))))
+    assert len(read) == 1 and Attachment.objects.filter(owner=alice).count() == 30
+
+
+def test_the_storage_is_checked_before_any_file_is_read(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice.plan = Plan.objects.create(name="small", storage_mb=1)
+    alice.save()
+    monkeypatch.setattr(archive, "_process", None)  # reading a file would fail loudly
+    big = samples.image("PNG") + b"\0" * 2_000_000
+    attached = [{"name": "a.png", "path": "files/a"}]
+    with pytest.raises(Exception, match="Your storage is full"):
+        archive.import_file(
+            alice, io.BytesIO(_ours([{**_user_says("m", "x"), "attachments": attached}], a=big))
+        )
+
+
+MALFORMED = {
+    "a leaf that is a list": {"current_leaf": []},
+    "files that are a number": {"messages": [{**_user_says("a", "x"), "attachments": 5}]},
+    "too many files on a message": {
+        "messages": [
+            {**_user_says("a", "x"), "attachments": [{"name": "a", "path": "files/a"}] * 11}
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("changes", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_archive_is_refused_with_a_sentence(
+    alice: User, changes: dict[str, Any]
+) -> None:
+    conversation = {"title": "T", "messages": [_user_says("a", "x")], **changes}
+    data = _zip(
+        **{
+            "archive.json": json.dumps({"format": "webchat-archive", "version": 1}),
+            "conversations.json": json.dumps([conversation]),
+            "files/a": samples.image("PNG"),
+        }
+    )
+    try:
+        archive.import_file(alice, io.BytesIO(data))
+    except archive.Refused as refused:
+        assert len(refused.message) > 20
+        assert not Conversation.objects.exists()
+    else:
+        # What is merely odd (a leaf that is not an id) is set aside, not refused.
+        assert Conversation.objects.get().current_leaf is None
+
+
+def test_an_archive_s_odd_settings_are_read_as_far_as_they_make_sense(alice: User) -> None:
+    header = {
+        "format": "webchat-archive",
+        "version": 1,
+        "preferences": 5,
+        "prompts": [{"name": "x", "text": "one"}, {"name": " x ", "text": "two"}],
+    }
+    data = _zip(**{"archive.json": json.dumps(header), "conversations.json": "[]"})
+    archive.import_file(alice, io.BytesIO(data))
+    assert list(SavedPrompt.objects.values_list("name", "text")) == [("x", "one")]
+    header["prompts"] = 5
+    data = _zip(**{"archive.json": json.dumps(header), "conversations.json": "[]"})
+    assert archive.import_file(alice, io.BytesIO(data)) == 0
+
+
+@pytest.mark.parametrize("slug", ["\ud800", "\x00", 42])
+def test_a_chatgpt_model_name_that_cannot_be_stored_is_cleaned(alice: User, slug: Any) -> None:
+    data = chatgpt_export.conversations()
+    data[0]["mapping"]["a1"]["message"]["metadata"]["model_slug"] = slug
+    archive.import_file(alice, io.BytesIO(json.dumps(data).encode()))
+    model = Message.objects.get(content="Flour cooked in fat.").model
+    assert "\x00" not in model and not any(0xD800 <= ord(c) <= 0xDFFF for c in model)
+
+
+def test_a_large_import_is_written_in_steps_that_leave_room_for_others(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = []
+    real = archive._write
+
+    def counted(*args: Any) -> Any:
+        steps.append(len(args[1]))
+        return real(*args)
+
+    monkeypatch.setattr(archive, "_write", counted)
+    monkeypatch.setattr(archive, "WRITE_BATCH", 5)
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == 2
+    assert steps == [1, 1]  # six messages, then two: each conversation in a step of its own

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.http import urlsafe_base64_encode as encode_uid
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods
 from django.views.generic import TemplateView
 
@@ -47,7 +48,7 @@ def _language_of(sender: type, request: HttpRequest | None, user: User, **kwargs
 
 class SignupForm(UserCreationForm):
     email = forms.EmailField(
-        required=False, help_text="Optional: for resetting a forgotten password."
+        required=False, help_text=gettext_lazy("Optional: for resetting a forgotten password.")
     )
 
     class Meta(UserCreationForm.Meta):
@@ -58,12 +59,14 @@ class SignupForm(UserCreationForm):
         super().__init__(*args, **kwargs)
         if settings.SIGNUP_VERIFY_EMAIL:
             self.fields["email"].required = True
-            self.fields["email"].help_text = "We send a link to confirm it."
+            self.fields["email"].help_text = gettext("We send a link to confirm it.")
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         if email and _holders(email).exists():
-            raise forms.ValidationError("An account with this email address exists already.")
+            raise forms.ValidationError(
+                gettext("An account with this email address exists already.")
+            )
         return email
 
 
@@ -108,8 +111,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             _send_verification(request, user)
             return _message(
                 request,
-                "Check your email",
-                f"We sent a link to {user.email}. Open it to start using your account.",
+                gettext("Check your email"),
+                gettext("We sent a link to %(email)s. Open it to start using your account.")
+                % {"email": user.email},
             )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(next_url or "home")
@@ -148,7 +152,7 @@ def _send_verification(request: HttpRequest, user: User) -> None:
     token = verification_tokens.make_token(user)
     link = request.build_absolute_uri(reverse("verify-email", args=[uid, token]))
     body = render_to_string("registration/verify_email.txt", {"user": user, "link": link})
-    send_mail("Confirm your webchat account", body, None, [user.email])
+    send_mail(gettext("Confirm your webchat account"), body, None, [user.email])
 
 
 @require_http_methods(["GET", "POST"])
@@ -166,21 +170,27 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
         or not verification_tokens.check_token(user, token)
     ):
         return _message(
-            request, "Link not valid", "This link was used already, or it is not valid."
+            request,
+            gettext("Link not valid"),
+            gettext("This link was used already, or it is not valid."),
         )
     if request.method == "GET":
-        context = {"account": user, "title": "Confirm your account"}
+        context = {"account": user, "title": gettext("Confirm your account")}
         return render(request, "registration/verify_confirm.html", context)
     user.is_active = True
     user.last_login = timezone.now()
     user.save(update_fields=["is_active", "last_login"])
-    return _message(request, "Account confirmed", "Your account is open: log in to start.")
+    return _message(
+        request, gettext("Account confirmed"), gettext("Your account is open: log in to start.")
+    )
 
 
 class EmailForm(forms.Form):
-    email = forms.EmailField(required=False, label="Email address")
+    email = forms.EmailField(required=False, label=gettext_lazy("Email address"))
     password = forms.CharField(
-        widget=forms.PasswordInput, label="Your password", help_text="To confirm it is you."
+        widget=forms.PasswordInput,
+        label=gettext_lazy("Your password"),
+        help_text=gettext_lazy("To confirm it is you."),
     )
 
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
@@ -190,13 +200,13 @@ class EmailForm(forms.Form):
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
+            raise forms.ValidationError(gettext("That is not your password."))
         return password
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         if email and _holders(email).exclude(pk=self.user.pk).exists():
-            raise forms.ValidationError("Another account has this email address.")
+            raise forms.ValidationError(gettext("Another account has this email address."))
         return email
 
 
@@ -216,7 +226,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "saved": saved,
         "has_password": user.has_usable_password(),
         "action": reverse("account"),
-        "submit": "Save email",
+        "submit": gettext("Save email"),
     }
     return render(request, "account/account.html", context)
 
@@ -232,19 +242,30 @@ class DeleteAccountForm(forms.Form):
         self.user = user
         field = self.fields["confirmation"]
         if user.has_usable_password():
-            field.label = "Your password"
+            field.label = gettext("Your password")
             field.widget = forms.PasswordInput(attrs={"autocomplete": "current-password"})
         else:
-            field.label = "Your username"
-            field.help_text = f"Type “{user.get_username()}” to confirm."
+            field.label = gettext("Your username")
+            field.help_text = gettext("Type “%(name)s” to confirm.") % {"name": user.get_username()}
+
+    def clean(self) -> dict[str, Any]:
+        others = User.objects.filter(is_superuser=True, is_active=True).exclude(pk=self.user.pk)
+        if self.user.is_superuser and not others.exists() and User.objects.count() > 1:
+            raise forms.ValidationError(
+                gettext(
+                    "You are the site's only administrator: make another account an "
+                    "administrator in the admin first, or the site is left without one."
+                )
+            )
+        return self.cleaned_data
 
     def clean_confirmation(self) -> str:
         given = self.cleaned_data["confirmation"]
         if self.user.has_usable_password():
             if not self.user.check_password(given):
-                raise forms.ValidationError("That is not your password.")
+                raise forms.ValidationError(gettext("That is not your password."))
         elif given != self.user.get_username():
-            raise forms.ValidationError("That is not your username.")
+            raise forms.ValidationError(gettext("That is not your username."))
         return given
 
 
@@ -258,14 +279,18 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     user = request.user
     form = DeleteAccountForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        logout(request)
         user.delete()
+        logout(request)
         return _message(
             request,
-            "Account deleted",
-            "Your account and everything in it are gone.",
+            gettext("Account deleted"),
+            gettext("Your account and everything in it are gone."),
         )
-    context = {"form": form, "action": reverse("account-delete"), "submit": "Delete my account"}
+    context = {
+        "form": form,
+        "action": reverse("account-delete"),
+        "submit": gettext("Delete my account"),
+    }
     return render(request, "account/delete.html", context, status=400 if form.errors else 200)
 
 
@@ -274,7 +299,7 @@ def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
         "title": title,
         "message": message,
         "link_url": reverse("login"),
-        "link_text": "Log in",
+        "link_text": gettext("Log in"),
     }
     return render(request, "registration/message.html", context)
 
@@ -320,10 +345,13 @@ urlpatterns = [
         "password/",
         _form_view(
             auth_views.PasswordChangeView,
-            "Change your password",
-            "Change password",
+            gettext_lazy("Change your password"),
+            gettext_lazy("Change password"),
             success_url=reverse_lazy("password_change_done"),
-            context={"back_url": reverse_lazy("account"), "back_text": "Back to your account"},
+            context={
+                "back_url": reverse_lazy("account"),
+                "back_text": gettext_lazy("Back to your account"),
+            },
         ),
         name="password_change",
     ),
@@ -331,10 +359,10 @@ urlpatterns = [
         "password/done/",
         login_required(
             _done_view(
-                "Password changed",
-                "Your password is changed. Your other sessions were logged out.",
+                gettext_lazy("Password changed"),
+                gettext_lazy("Your password is changed. Your other sessions were logged out."),
                 reverse_lazy("home"),
-                "Back to chat",
+                gettext_lazy("Back to chat"),
             )
         ),
         name="password_change_done",
@@ -343,16 +371,18 @@ urlpatterns = [
         "password/reset/",
         _form_view(
             auth_views.PasswordResetView,
-            "Reset your password",
-            "Send me a link",
+            gettext_lazy("Reset your password"),
+            gettext_lazy("Send me a link"),
             email_template_name="registration/password_reset_email.txt",
             subject_template_name="registration/password_reset_subject.txt",
             extra_email_context={"timeout_days": settings.PASSWORD_RESET_TIMEOUT // 86_400},
             success_url=reverse_lazy("password_reset_done"),
             context={
-                "intro": "Enter the email address of your account and we'll send you a link.",
+                "intro": gettext_lazy(
+                    "Enter the email address of your account and we'll send you a link."
+                ),
                 "back_url": reverse_lazy("login"),
-                "back_text": "Back to log in",
+                "back_text": gettext_lazy("Back to log in"),
             },
         ),
         name="password_reset",
@@ -360,10 +390,12 @@ urlpatterns = [
     path(
         "password/reset/sent/",
         _done_view(
-            "Check your email",
-            "If an account has this address, a link to reset its password is on its way.",
+            gettext_lazy("Check your email"),
+            gettext_lazy(
+                "If an account has this address, a link to reset its password is on its way."
+            ),
             reverse_lazy("login"),
-            "Back to log in",
+            gettext_lazy("Back to log in"),
         ),
         name="password_reset_done",
     ),
@@ -371,20 +403,25 @@ urlpatterns = [
         "password/reset/<uidb64>/<token>/",
         _form_view(
             PasswordResetConfirmView,
-            "Choose a new password",
-            "Set password",
+            gettext_lazy("Choose a new password"),
+            gettext_lazy("Set password"),
             success_url=reverse_lazy("password_reset_complete"),
-            context={"back_url": reverse_lazy("login"), "back_text": "Back to log in"},
+            context={
+                "back_url": reverse_lazy("login"),
+                "back_text": gettext_lazy("Back to log in"),
+            },
         ),
         name="password_reset_confirm",
     ),
     path(
         "password/reset/done/",
         _done_view(
-            "Password set",
-            "Your new password is set, and every session of your account was logged out.",
+            gettext_lazy("Password set"),
+            gettext_lazy(
+                "Your new password is set, and every session of your account was logged out."
+            ),
             reverse_lazy("login"),
-            "Log in",
+            gettext_lazy("Log in"),
         ),
         name="password_reset_complete",
     ),

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from webchat.errors import UpstreamError
 from webchat.sse import DONE, Event, SSEParser, parse_chunk
@@ -292,13 +293,13 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
             # No answer within GROK_READ_TIMEOUT: waiting that long again would not help.
             raise UpstreamError(
                 "upstream_unavailable",
-                "The model service did not answer in time. Please try again.",
+                gettext("The model service did not answer in time. Please try again."),
             ) from exc
         except httpx.TransportError as exc:
             # The request may have reached the model: retrying could bill twice.
             raise UpstreamError(
                 "upstream_unavailable",
-                "The connection to the model service broke. Please try again.",
+                gettext("The connection to the model service broke. Please try again."),
             ) from exc
         finally:
             _busy[shared] -= 1
@@ -343,11 +344,14 @@ async def _events(response: httpx.Response) -> AsyncIterator[Event]:
                 yield event
     except httpx.ReadTimeout as exc:
         raise UpstreamError(
-            "upstream_unavailable", "The model service stopped sending. Please try again."
+            "upstream_unavailable", gettext("The model service stopped sending. Please try again.")
         ) from exc
     except httpx.TransportError as exc:
         raise UpstreamError(
-            "upstream_unavailable", "The connection to the model service broke. Please try again."
+            "upstream_unavailable",
+            gettext("The connection to the model service broke. Please try again."),
         ) from exc
     if not done:
-        raise UpstreamError("upstream_protocol", "The reply was cut off by the model service.")
+        raise UpstreamError(
+            "upstream_protocol", gettext("The reply was cut off by the model service.")
+        )

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.db.models import Case, Count, F, Max, Min, Sum, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from webchat import grok, quotas
 from webchat.errors import QuotaError
@@ -345,11 +346,14 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         plan = user.plan
         if plan is None or not user.is_active:
             raise QuotaError(
-                "Your account has no plan. An administrator can give you one.",
+                gettext("Your account has no plan. An administrator can give you one."),
                 code="quota_exceeded",
             )
         if not plan.allows(chat_model):
-            raise QuotaError(f"Your plan does not include {chat_model}.", code="model_unavailable")
+            raise QuotaError(
+                gettext("Your plan does not include %(model)s.") % {"model": chat_model},
+                code="model_unavailable",
+            )
         now = timezone.now()
         left = self.remaining(user, now)
         assert left is not None
@@ -358,16 +362,19 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
             assert left is not None
         if left["running"] >= plan.concurrent_generations:
             raise QuotaError(
-                f"You have {left['running']} replies being written; your plan allows "
-                f"{plan.concurrent_generations} at once. Wait for one to finish.",
+                gettext(
+                    "You have %(running)s replies being written; your plan allows %(most)s at "
+                    "once. Wait for one to finish."
+                )
+                % {"running": left["running"], "most": plan.concurrent_generations},
                 code="busy",
                 retry_after=5,
             )
         if left["recent"] >= plan.requests_per_minute:
             wait = max(1, math.ceil(60 - (now - self.oldest_recent(user, now)).total_seconds()))
             raise QuotaError(
-                f"Your plan allows {plan.requests_per_minute} messages a minute. "
-                f"Try again in {wait} s.",
+                gettext("Your plan allows %(count)s messages a minute. Try again in %(wait)s s.")
+                % {"count": plan.requests_per_minute, "wait": wait},
                 code="rate_limited",
                 retry_after=wait,
             )

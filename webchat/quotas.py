@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 
 from webchat.errors import QuotaError
 
@@ -83,12 +84,18 @@ def quota_exceeded(left: dict[str, Any], now: datetime) -> QuotaError:
     """The refusal for too little room (`left`: UsageRecord.objects.remaining()), naming the
     limit that binds and when it renews."""
     if left["binding"] == "day":
-        resets, when = left["resets_today"], "tomorrow"
+        resets = left["resets_today"]
+        sentence = gettext(
+            "You have used your tokens for now; they renew tomorrow (%(at)s %(zone)s)."
+        )
     else:
-        resets, when = left["resets_month"], "next month"
+        resets = left["resets_month"]
+        sentence = gettext(
+            "You have used your tokens for now; they renew next month (%(at)s %(zone)s)."
+        )
+    at = formats.date_format(timezone.localtime(resets), "SHORT_DATETIME_FORMAT")
     return QuotaError(
-        f"You have used your tokens for now; they renew {when} "
-        f"({timezone.localtime(resets):%Y-%m-%d %H:%M %Z}).",
+        sentence % {"at": at, "zone": timezone.get_current_timezone_name()},
         code="quota_exceeded",
         retry_after=math.ceil((resets - now).total_seconds()),
     )

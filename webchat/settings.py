@@ -310,6 +310,7 @@ RATE_LIMITS = {
     "summarize": env_str("RATE_LIMIT_SUMMARIZE", "30/h"),
     "api_key": env_str("RATE_LIMIT_API_KEY", "30/h"),
     "api": env_str("RATE_LIMIT_API", "600/m"),
+    "import": env_str("RATE_LIMIT_IMPORT", "10/h"),
 }
 # The in-process cache counts correctly for the one process of the embedded default; with
 # REDIS_URL the counts live in Redis, shared by every process.

@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 from webchat.errors import UpstreamError
 from webchat.text import repaired
 
@@ -112,11 +114,11 @@ def parse_chunk(data: str) -> list[Event]:
         chunk = json.loads(data)
     except ValueError:
         raise UpstreamError(
-            "upstream_protocol", "The model service sent a reply that could not be read."
+            "upstream_protocol", gettext("The model service sent a reply that could not be read.")
         ) from None
     if not isinstance(chunk, dict):
         raise UpstreamError(
-            "upstream_protocol", "The model service sent a reply that could not be read."
+            "upstream_protocol", gettext("The model service sent a reply that could not be read.")
         )
     if "error" in chunk and not chunk.get("choices"):
         raise _stream_error(chunk)
@@ -170,6 +172,9 @@ def _stream_error(chunk: dict[str, Any]) -> UpstreamError:
     log.warning("error frame inside the upstream stream: %s", str(chunk)[:300])
     if "unavailable" in str(chunk.get("code", "")).lower() or "timed out" in text.lower():
         return UpstreamError(
-            "upstream_unavailable", "The model service gave up on this reply. Please try again."
+            "upstream_unavailable",
+            gettext("The model service gave up on this reply. Please try again."),
         )
-    return UpstreamError("upstream_protocol", "The model service stopped this reply with an error.")
+    return UpstreamError(
+        "upstream_protocol", gettext("The model service stopped this reply with an error.")
+    )

@@ -34,9 +34,12 @@ RULES: dict[str, tuple[str, str, str]] = {
     "attachment-upload": ("upload", "POST", "user_or_ip"),
     "conversation-summarize": ("summarize", "POST", "user_or_ip"),
     "keys": ("api_key", "POST", "user_or_ip"),
-    # Both check the person's password: a stolen session must not guess it at speed.
+    # These check the person's password: a stolen session must not guess it at speed.
     "account": ("password_check", "POST", "user_or_ip"),
     "password_change": ("password_check", "POST", "user_or_ip"),
+    "account-delete": ("password_check", "POST", "user_or_ip"),
+    # An import reads a large file whole.
+    "import-data": ("import", "POST", "user_or_ip"),
 }
 
 

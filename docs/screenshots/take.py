@@ -35,6 +35,8 @@ def main() -> None:
                 for name in only:
                     if name == "context":
                         context(page, server)
+                    elif name == "languages":
+                        languages(browser, server)
                     else:
                         {"math": math, "attachments": attachments}[name](page)
                 return
@@ -93,6 +95,7 @@ def main() -> None:
             attachments(page)
             math(page)
             context(page, server)
+            languages(browser, server)
             browser.close()
     finally:
         server.stop()
@@ -192,6 +195,39 @@ def context(page: Any, server: LiveServer) -> None:
     page.locator("#thread .context-marker").scroll_into_view_if_needed()
     time.sleep(0.3)
     page.screenshot(path=str(HERE / "context.png"))
+
+
+def languages(browser: Any, server: LiveServer) -> None:
+    """The interface in Chinese, and in Arabic right to left (on a phone too)."""
+    for locale, name, prompt in (
+        ("zh-CN", "zh", "用三句话解释光合作用。 [sim words=50 delay=2]"),
+        ("ar-EG", "ar", "اشرح لي التمثيل الضوئي في ثلاث جمل. [sim words=50 delay=2]"),
+    ):
+        session = server.sign_up(f"reader-{name}")
+        cookies = [{"name": "sessionid", "value": session, "url": server.url}]
+        for suffix, size in (("", {"width": 1280, "height": 820}), ("-phone", None)):
+            if suffix and name != "ar":
+                continue
+            phone = {"viewport": {"width": 390, "height": 844}, "is_mobile": True}
+            options = {"viewport": size} if size else phone
+            page = browser.new_context(base_url=server.url, locale=locale, **options).new_page()
+            page.context.add_cookies(cookies)
+            page.goto("/")
+            if not suffix:
+                page.fill("#prompt", prompt)
+                page.press("#prompt", "Enter")
+                page.wait_for_function(
+                    "() => !document.querySelector('[data-status=\"streaming\"]') && "
+                    "document.querySelectorAll('article.message.assistant').length > 0"
+                )
+            else:  # the conversation, then its drawer (it comes from the right)
+                page.click("#menu-button")
+                page.locator(".conversation-list a").first.click()
+                page.wait_for_url("**/c/**")
+                page.click("#menu-button")
+            time.sleep(0.5)
+            page.screenshot(path=str(HERE / f"{name}{suffix}.png"))
+            page.context.close()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import { csrfToken } from "./http.js";
 
 // As Django's filesizeformat writes it on the server's pages.
 export function formatSize(bytes) {
-  if (bytes < 1024) return `${bytes} byte${bytes === 1 ? "" : "s"}`;
+  if (bytes < 1024) return interpolate(ngettext("%(count)s byte", "%(count)s bytes", bytes), { count: bytes }, true);
   for (const [unit, size] of [
     ["KB", 1024],
     ["MB", 1024 ** 2],
@@ -84,12 +84,22 @@ export class Attachments {
     const room = Math.max(most - this.items.length, 0);
     if (list.length > room) {
       const left = list.slice(room).map((file) => `“${file.name}”`);
-      this.problem(`A message can carry at most ${most} files: ${left.join(", ")} ${left.length === 1 ? "was" : "were"} left out.`);
+      this.problem(
+        interpolate(
+          ngettext(
+            "A message can carry at most %(most)s files: %(names)s was left out.",
+            "A message can carry at most %(most)s files: %(names)s were left out.",
+            left.length,
+          ),
+          { most, names: left.join(", ") },
+          true,
+        ),
+      );
     }
     for (const file of list.slice(0, room)) {
       if (file.size > this.config.attachment_max_bytes) {
         const limit = formatSize(this.config.attachment_max_bytes);
-        this.problem(`“${file.name}” is ${formatSize(file.size)}; the limit is ${limit}.`);
+        this.problem(interpolate(gettext("“%(name)s” is %(size)s; the limit is %(limit)s."), { name: file.name, size: formatSize(file.size), limit }, true));
       } else {
         this.start(file);
       }
@@ -138,9 +148,9 @@ export class Attachments {
       return this.upload(item, tries + 1);
     }
     if (status === 201) this.uploaded(item, body);
-    else if (status === 413) this.fail(item, body.error?.message || `“${item.name}” is too large.`);
-    else if (status === 0) this.fail(item, `“${item.name}” could not be uploaded: the connection failed.`);
-    else this.fail(item, body.error?.message || `“${item.name}” could not be uploaded.`);
+    else if (status === 413) this.fail(item, body.error?.message || interpolate(gettext("“%(name)s” is too large."), { name: item.name }, true));
+    else if (status === 0) this.fail(item, interpolate(gettext("“%(name)s” could not be uploaded: the connection failed."), { name: item.name }, true));
+    else this.fail(item, body.error?.message || interpolate(gettext("“%(name)s” could not be uploaded."), { name: item.name }, true));
   }
 
   // One POST of the file, its progress on the chip: {status, body}, or null if aborted.
@@ -308,11 +318,11 @@ export class Attachments {
     const progress = document.createElement("progress");
     progress.max = 100;
     progress.value = 0;
-    progress.setAttribute("aria-label", `Uploading ${item.name}`);
+    progress.setAttribute("aria-label", interpolate(gettext("Uploading %(name)s"), { name: item.name }, true));
     const remove = document.createElement("button");
     remove.type = "button";
     remove.className = "chip-remove";
-    remove.setAttribute("aria-label", `Remove ${item.name}`);
+    remove.setAttribute("aria-label", interpolate(gettext("Remove %(name)s"), { name: item.name }, true));
     remove.textContent = "✕";
     remove.addEventListener("click", () => this.remove(item, this.tray.closest("form")?.querySelector("textarea")));
     chip.append(text, progress, remove);

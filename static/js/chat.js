@@ -179,8 +179,8 @@ function connect() {
         return false;
       }
       const final = {
-        [config.close.not_found]: "This conversation does not exist.",
-        [config.close.too_many]: "Too many tabs are open on this conversation or account. Close some, then reload this one.",
+        [config.close.not_found]: gettext("This conversation does not exist."),
+        [config.close.too_many]: gettext("Too many tabs are open on this conversation or account. Close some, then reload this one."),
       }[event.code];
       if (final) {
         // Nothing sent from here would arrive: what was on its way goes back to the composer.
@@ -192,9 +192,9 @@ function connect() {
       if (event.code === config.close.too_big) {
         // The server refused a frame as too big: what was being sent goes back to the composer.
         for (const clientId of [...composer.pending.keys()]) unsend(clientId);
-        showError("That message was too large to send.");
+        showError(gettext("That message was too large to send."));
       } else {
-        showError("Connection lost. Reconnecting…");
+        showError(gettext("Connection lost. Reconnecting…"));
       }
       return true;
     },
@@ -215,12 +215,12 @@ async function ensureConversation() {
       chat.dataset.visit = created.visit || "";
       composer.belongsTo(created.id);
       header.show(created.id);
-      if (!temporary) sidebar.add(created.id, "New chat");
+      if (!temporary) sidebar.add(created.id, gettext("New chat"));
       history.replaceState(null, "", created.url);
       connect();
     })
     .catch(() => {
-      throw new Error("Could not start a conversation.");
+      throw new Error(gettext("Could not start a conversation."));
     })
     .finally(() => {
       creating = null;
@@ -237,7 +237,7 @@ async function submit() {
   if (wait) {
     // Files still uploading: the message goes once they are up, unless one failed.
     submitting = true;
-    composer.status.textContent = "Sending once the files are uploaded…";
+    composer.status.textContent = gettext("Sending once the files are uploaded…");
     await composer.files.settled();
     composer.status.textContent = "";
     submitting = false;
@@ -271,7 +271,7 @@ function sendMessage(text, parent, files = []) {
 // A new version of the reply `article`: regenerated (maybe by another model) or continued.
 function newVersion(article, frame) {
   if (composer.streaming) {
-    showError("Wait for the reply being written, or stop it first.", { whileStreaming: true });
+    showError(gettext("Wait for the reply being written, or stop it first."), { whileStreaming: true });
     return;
   }
   showError("");
@@ -287,12 +287,12 @@ function newVersion(article, frame) {
 // too long, of everything before the last question); it stands in for those messages.
 async function summarize(button, failed = null) {
   if (composer.streaming) {
-    showError("Wait for the reply being written, or stop it first.", { whileStreaming: true });
+    showError(gettext("Wait for the reply being written, or stop it first."), { whileStreaming: true });
     return false;
   }
   const label = button.textContent;
   button.disabled = true;
-  button.textContent = "Summarizing…";
+  button.textContent = gettext("Summarizing…");
   const leaves = thread.element.querySelectorAll("article.message[data-id]:not([data-status=sending])");
   const fields = {
     leaf: failed ? failed.dataset.id : leaves[leaves.length - 1]?.dataset.id,
@@ -325,7 +325,15 @@ function showSummary(summary) {
   aside.dataset.tokens = String(estimateTokens(summary.content));
   const details = document.createElement("details");
   const title = document.createElement("summary");
-  title.textContent = `Summary of ${summary.covers} earlier message${summary.covers === 1 ? "" : "s"}: the model reads it in their place`;
+  title.textContent = interpolate(
+    ngettext(
+      "Summary of %(counter)s earlier message: the model reads it in its place",
+      "Summary of %(counter)s earlier messages: the model reads it in their place",
+      summary.covers,
+    ),
+    { counter: summary.covers },
+    true,
+  );
   const content = document.createElement("div");
   content.className = "content markdown";
   content.innerHTML = sanitize(summary.html);
@@ -364,10 +372,10 @@ async function copyText(text, button) {
   try {
     await navigator.clipboard.writeText(text);
     const label = button.textContent;
-    button.textContent = "Copied";
+    button.textContent = gettext("Copied");
     setTimeout(() => (button.textContent = label), 1500);
   } catch {
-    showError("Copying was refused by the browser.");
+    showError(gettext("Copying was refused by the browser."));
   }
 }
 
@@ -380,18 +388,18 @@ function editMessage(article) {
   editor.className = "editor";
   const area = document.createElement("textarea");
   area.value = content.textContent;
-  area.setAttribute("aria-label", "Edited message");
+  area.setAttribute("aria-label", gettext("Edited message"));
   area.dir = "auto";
   const buttons = document.createElement("div");
   buttons.className = "editor-buttons";
   const cancel = document.createElement("button");
   cancel.type = "button";
   cancel.className = "secondary cancel";
-  cancel.textContent = "Cancel";
+  cancel.textContent = gettext("Cancel");
   const save = document.createElement("button");
   save.type = "submit";
   save.className = "primary";
-  save.textContent = "Send";
+  save.textContent = gettext("Send");
   buttons.append(cancel, save);
   editor.append(area, buttons);
   content.hidden = true;
@@ -420,7 +428,7 @@ function editMessage(article) {
     event.preventDefault();
     if (!area.value.trim() && !thread.filesOf(article).length) return;
     if (composer.streaming) {
-      showError("Wait for the reply being written, or stop it first.", { whileStreaming: true });
+      showError(gettext("Wait for the reply being written, or stop it first."), { whileStreaming: true });
       return;
     }
     const parent = article.dataset.parent || null;
@@ -452,10 +460,10 @@ async function rate(article, button) {
   }
   if (!rating) return;
   const comment = await ask({
-    title: rating === "up" ? "What was good about this reply?" : "What was wrong with this reply?",
-    text: "Optional: your words help whoever runs this site.",
-    input: { label: "Comment", multiline: true, maxLength: 2000 },
-    confirm: "Send feedback",
+    title: rating === "up" ? gettext("What was good about this reply?") : gettext("What was wrong with this reply?"),
+    text: gettext("Optional: your words help whoever runs this site."),
+    input: { label: gettext("Comment"), multiline: true, maxLength: 2000 },
+    confirm: gettext("Send feedback"),
     fallback: button,
   });
   if (comment?.trim()) {

@@ -83,15 +83,24 @@ export class Composer {
     const option = this.model.selectedOptions[0];
     if (!option || option.dataset.vision === "true" || !this.files.hasImages()) return "";
     const able = [...this.model.options].filter((o) => o.dataset.vision === "true").map((o) => o.textContent);
-    const pick = able.length ? `Pick a model that can (${able.join(", ")})` : "No model here can";
-    return `${option.textContent} cannot read images. ${pick}, or remove the images.`;
+    if (!able.length) {
+      return interpolate(gettext("%(model)s cannot read images, and no model here can: remove the images."), { model: option.textContent }, true);
+    }
+    return interpolate(
+      gettext("%(model)s cannot read images. Pick a model that can (%(models)s), or remove the images."),
+      { model: option.textContent, models: able.join(", ") },
+      true,
+    );
   }
 
   checkVision() {
     const problem = this.visionProblem();
     const option = this.model.selectedOptions[0];
     const blind = option && option.dataset.vision !== "true" && this.threadHasImages();
-    const note = !problem && blind ? `${option.textContent} cannot read images: it will not see the images in this conversation.` : "";
+    const note =
+      !problem && blind
+        ? interpolate(gettext("%(model)s cannot read images: it will not see the images in this conversation."), { model: option.textContent }, true)
+        : "";
     this.visionWarning.textContent = problem || note;
     this.visionWarning.classList.toggle("note-only", Boolean(note));
     this.visionWarning.hidden = !(problem || note);
@@ -156,7 +165,11 @@ export class Composer {
     if (chars > limit) {
       return {
         text: null,
-        error: `This message is too long (${chars.toLocaleString()} characters; the limit is ${limit.toLocaleString()}).`,
+        error: interpolate(
+          gettext("This message is too long (%(length)s characters; the limit is %(limit)s)."),
+          { length: chars.toLocaleString(document.documentElement.lang), limit: limit.toLocaleString(document.documentElement.lang) },
+          true,
+        ),
       };
     }
     return { text };
@@ -227,7 +240,7 @@ export class Composer {
     const hadFocus = document.activeElement === this.stopButton || document.activeElement === this.sendButton;
     this.stopButton.hidden = !streaming;
     this.sendButton.hidden = streaming;
-    this.status.textContent = streaming ? "Grok is writing…" : "";
+    this.status.textContent = streaming ? gettext("Grok is writing…") : "";
     // The button that had focus is gone: focus goes to its replacement, not the page.
     if (hadFocus) (streaming ? this.stopButton : this.prompt).focus({ preventScroll: true });
   }
@@ -258,6 +271,6 @@ export class Composer {
 function pastedName(file, stamp, index) {
   if (file.name && file.name !== "image.png") return file;
   const extension = (file.type.split("/")[1] || "png").replace("jpeg", "jpg");
-  const name = `Pasted image ${stamp}${index ? `-${index + 1}` : ""}.${extension}`;
+  const name = `${interpolate(gettext("Pasted image %(stamp)s"), { stamp }, true)}${index ? `-${index + 1}` : ""}.${extension}`;
   return new File([file], name, { type: file.type });
 }

@@ -24,11 +24,11 @@ export class ContextGauge {
     this.marker.className = "context-marker";
     this.marker.setAttribute("role", "note");
     const words = document.createElement("span");
-    words.textContent = "Earlier messages are not sent to the model.";
+    words.textContent = gettext("Earlier messages are not sent to the model.");
     this.button = document.createElement("button");
     this.button.type = "button";
     this.button.className = "link summarize";
-    this.button.textContent = "Summarize earlier messages";
+    this.button.textContent = gettext("Summarize earlier messages");
     this.button.addEventListener("click", () => this.summarize(this.button));
     this.marker.append(words, " ", this.button);
     this.pending = false;
@@ -96,15 +96,23 @@ export class ContextGauge {
     else if (first > 0) this.thread.element.append(this.marker);
     const share = Math.max(0, Math.min(used / room, 1));
     this.meter.value = share;
-    if (used > room) this.label.textContent = "Too long for this model";
+    if (used > room) this.label.textContent = gettext("Too long for this model");
     else {
       // "Context" goes on a phone, where the model's name needs the room.
       const word = document.createElement("span");
       word.className = "context-word";
-      word.textContent = "Context ";
+      word.textContent = `${gettext("Context")} `;
       this.label.replaceChildren(word, `${Math.round(share * 100)}%`);
     }
-    this.gauge.title = `About ${used.toLocaleString("en")} of the ${room.toLocaleString("en")} tokens ${option.textContent} reads beside its reply${first > 0 ? "; earlier messages are left out" : ""}.`;
+    const lang = document.documentElement.lang;
+    const values = { used: used.toLocaleString(lang), room: room.toLocaleString(lang), model: option.textContent };
+    this.gauge.title = interpolate(
+      first > 0
+        ? gettext("About %(used)s of the %(room)s tokens %(model)s reads beside its reply; earlier messages are left out.")
+        : gettext("About %(used)s of the %(room)s tokens %(model)s reads beside its reply."),
+      values,
+      true,
+    );
     this.gauge.classList.toggle("full", first > 0);
     this.gauge.hidden = this.thread.isEmpty() && !this.composer.prompt.value;
   }

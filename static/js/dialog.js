@@ -27,7 +27,7 @@ export function trapFocus(dialog) {
 
 // Ask the person something. Resolves to true (confirmed), the text typed (`input`), or
 // null (cancelled).
-export function ask({ title, text = "", confirm = "OK", danger = false, input = null, fallback = null }) {
+export function ask({ title, text = "", confirm = gettext("OK"), danger = false, input = null, fallback = null }) {
   const opener = document.activeElement;
   const dialog = document.createElement("dialog");
   dialog.className = "dialog";
@@ -69,7 +69,7 @@ export function ask({ title, text = "", confirm = "OK", danger = false, input = 
   const cancel = document.createElement("button");
   cancel.type = "button";
   cancel.className = "secondary";
-  cancel.textContent = input?.readOnly ? "Close" : "Cancel";
+  cancel.textContent = input?.readOnly ? gettext("Close") : gettext("Cancel");
   buttons.append(cancel);
   if (!input?.readOnly) {
     const ok = document.createElement("button");
@@ -174,11 +174,11 @@ export function closeMenus() {
 export function viewImage(src, name) {
   const dialog = document.createElement("dialog");
   dialog.className = "image-viewer";
-  dialog.setAttribute("aria-label", name || "Image");
+  dialog.setAttribute("aria-label", name || gettext("Image"));
   const close = document.createElement("button");
   close.type = "button";
   close.className = "icon-button viewer-close";
-  close.setAttribute("aria-label", "Close");
+  close.setAttribute("aria-label", gettext("Close"));
   close.textContent = "✕";
   const image = document.createElement("img");
   image.src = src;
@@ -190,7 +190,7 @@ export function viewImage(src, name) {
   const download = document.createElement("a");
   download.href = src;
   download.download = name || "";
-  download.textContent = "Download";
+  download.textContent = gettext("Download");
   caption.append(title, download);
   dialog.append(close, image, caption);
   document.body.append(dialog);

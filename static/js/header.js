@@ -77,7 +77,7 @@ export class Header {
   }
 
   isNew() {
-    return this.title.textContent === "New chat";
+    return this.title.textContent === gettext("New chat");
   }
 
   setTitle(name) {
@@ -113,9 +113,9 @@ export class Header {
 
   async delete() {
     const yes = await ask({
-      title: "Delete this conversation?",
-      text: `“${this.title.textContent}” is gone for good, with its shared links.`,
-      confirm: "Delete",
+      title: gettext("Delete this conversation?"),
+      text: interpolate(gettext("“%(title)s” is gone for good, with its shared links."), { title: this.title.textContent }, true),
+      confirm: gettext("Delete"),
       danger: true,
       fallback: this.actionsButton.checkVisibility() ? this.actionsButton : document.getElementById("prompt"),
     });
@@ -147,7 +147,7 @@ export class Header {
     const button = document.getElementById("share-copy");
     try {
       await navigator.clipboard.writeText(link.value);
-      button.textContent = "Copied";
+      button.textContent = gettext("Copied");
     } catch {
       link.select(); // the person copies it themselves
     }

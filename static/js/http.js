@@ -13,13 +13,13 @@ export async function post(url, data = {}) {
     credentials: "same-origin",
   });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error?.message || "That did not work. Please try again.");
+  if (!response.ok) throw new Error(body.error?.message || gettext("That did not work. Please try again."));
   return body;
 }
 
 export async function getJSON(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  if (!response.ok) throw new Error("That did not work. Please try again.");
+  if (!response.ok) throw new Error(gettext("That did not work. Please try again."));
   return response.json();
 }
 

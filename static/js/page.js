@@ -23,8 +23,8 @@ document.addEventListener("click", async (event) => {
   const code = button.closest(".code-bar").nextElementSibling.querySelector("code");
   try {
     await navigator.clipboard.writeText(code?.textContent || "");
-    button.textContent = "Copied";
-    setTimeout(() => (button.textContent = "Copy"), 1500);
+    button.textContent = gettext("Copied");
+    setTimeout(() => (button.textContent = gettext("Copy")), 1500);
   } catch {
     /* refused by the browser: the text can still be selected */
   }
@@ -33,7 +33,7 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
   form.addEventListener("submit", async (event) => {
     if (form.dataset.confirmed) return;
     event.preventDefault();
-    const yes = await ask({ title: form.dataset.confirm, text: form.dataset.confirmText || "", confirm: form.dataset.confirmButton || "OK", danger: true });
+    const yes = await ask({ title: form.dataset.confirm, text: form.dataset.confirmText || "", confirm: form.dataset.confirmButton || gettext("OK"), danger: true });
     if (!yes) return;
     form.dataset.confirmed = "1";
     form.requestSubmit();

@@ -11,7 +11,7 @@ export class PromptPicker {
     this.menu.id = "prompt-menu";
     this.menu.className = "prompt-menu";
     this.menu.setAttribute("role", "listbox");
-    this.menu.setAttribute("aria-label", "Saved prompts");
+    this.menu.setAttribute("aria-label", gettext("Saved prompts"));
     this.menu.hidden = true;
     composer.form.querySelector(".composer-box").before(this.menu);
     this.area.setAttribute("aria-autocomplete", "list");

@@ -256,15 +256,15 @@ export function decorateCode(root) {
     const copy = document.createElement("button");
     copy.type = "button";
     copy.className = "icon copy-code";
-    copy.setAttribute("aria-label", `Copy ${language || "code"}`);
-    copy.textContent = "Copy";
+    copy.setAttribute("aria-label", language ? interpolate(gettext("Copy %(language)s"), { language }, true) : gettext("Copy code"));
+    copy.textContent = gettext("Copy");
     const save = document.createElement("button");
     save.type = "button";
     save.className = "icon download-code";
-    save.setAttribute("aria-label", `Download ${language || "code"}`);
+    save.setAttribute("aria-label", language ? interpolate(gettext("Download %(language)s"), { language }, true) : gettext("Download code"));
     const key = language.toLowerCase();
     save.dataset.extension = Object.hasOwn(EXTENSIONS, key) ? EXTENSIONS[key] : "txt";
-    save.textContent = "Download";
+    save.textContent = gettext("Download");
     bar.append(label, copy, save);
     pre.before(bar);
   }
@@ -284,7 +284,7 @@ export function downloadCode(button) {
 
 // "Thought for 4 s": how long a reply reasoned before its first word.
 export function thoughtFor(ms) {
-  return `Thought for ${Math.max(1, Math.round(ms / 1000))} s`;
+  return interpolate(gettext("Thought for %(seconds)s s"), { seconds: Math.max(1, Math.round(ms / 1000)) }, true);
 }
 
 // One message being streamed: its text grows by deltas, a snapshot replaces it, and the
@@ -349,7 +349,7 @@ export class StreamedMessage {
     if (this.timer !== null) return;
     const tick = () => {
       const seconds = Math.floor((Date.now() - this.began) / 1000);
-      this.summary().textContent = seconds ? `Thinking… ${seconds} s` : "Thinking…";
+      this.summary().textContent = seconds ? interpolate(gettext("Thinking… %(seconds)s s"), { seconds }, true) : gettext("Thinking…");
     };
     tick();
     this.timer = setInterval(tick, 1000);
@@ -372,7 +372,7 @@ export class StreamedMessage {
       const details = document.createElement("details");
       details.className = "reasoning";
       const summary = document.createElement("summary");
-      summary.textContent = "Thinking…";
+      summary.textContent = gettext("Thinking…");
       body = document.createElement("div");
       body.className = "reasoning-text";
       body.dir = "auto";
@@ -390,20 +390,20 @@ export class StreamedMessage {
     decorateCode(this.article);
     if (this.timer !== null || (this.reasoning && this.thought === null)) this.thinkingEnded();
     const notes = {
-      stopped: "Stopped.",
-      interrupted: "Interrupted: the server stopped while writing this reply.",
+      stopped: gettext("Stopped."),
+      interrupted: gettext("Interrupted: the server stopped while writing this reply."),
     };
     if (frame.status === "error") {
-      const note = this.note(frame.error?.message || "This reply failed.", true);
+      const note = this.note(frame.error?.message || gettext("This reply failed."), true);
       if (frame.error?.code === "context_too_long") {
         const retry = document.createElement("button");
         retry.type = "button";
         retry.className = "link summarize-retry";
-        retry.textContent = "Summarize and retry";
+        retry.textContent = gettext("Summarize and retry");
         note.append(" ", retry);
       }
     }
-    else if (frame.finish_reason === "length") this.note("Cut short: the reply reached its length limit.");
+    else if (frame.finish_reason === "length") this.note(gettext("Cut short: the reply reached its length limit."));
     else this.note(notes[frame.status] || "");
   }
 

@@ -60,12 +60,12 @@ export class SearchDialog {
       });
       if (!response.ok) {
         const answer = await response.json().catch(() => ({}));
-        this.message(answer.error?.message || "Search did not work. Please try again.");
+        this.message(answer.error?.message || gettext("Search did not work. Please try again."));
         return;
       }
       body = await response.json();
     } catch (error) {
-      if (error.name !== "AbortError") this.message("Search did not work. Please try again.");
+      if (error.name !== "AbortError") this.message(gettext("Search did not work. Please try again."));
       return;
     }
     this.show(body.results, words);
@@ -83,7 +83,7 @@ export class SearchDialog {
     this.results.replaceChildren();
     this.selected = -1;
     this.input.removeAttribute("aria-activedescendant");
-    if (words && !results.length) this.message(`Nothing matches “${words}”.`);
+    if (words && !results.length) this.message(interpolate(gettext("Nothing matches “%(query)s”."), { query: words }, true));
     results.forEach((result, index) => {
       const item = document.createElement("li");
       item.id = `search-result-${index}`;
@@ -94,6 +94,12 @@ export class SearchDialog {
       title.className = "result-title";
       highlight(title, result.title, words);
       item.append(title);
+      if (result.archived) {
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = gettext("Archived");
+        title.append(" ", tag);
+      }
       if (result.snippet) {
         const snippet = document.createElement("span");
         snippet.className = "snippet";

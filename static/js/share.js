@@ -22,7 +22,7 @@ const socket = new Socket(page.dataset.socket, {
   },
   onClose(event) {
     if (event.code === Number(page.dataset.closeNotFound)) {
-      reply.note("This link has been revoked.", true);
+      reply.note(gettext("This link has been revoked."), true);
       return false;
     }
     return event.code !== 1000 && article.dataset.status === "streaming";

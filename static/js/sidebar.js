@@ -35,6 +35,19 @@ export class Sidebar {
     matchMedia("(min-width: 701px)").addEventListener("change", (event) => {
       if (event.matches && document.body.classList.contains("drawer-open")) this.drawer(false);
     });
+    // A folder folded stays folded, on every page (kept in this browser).
+    this.list.addEventListener(
+      "toggle",
+      (event) => {
+        const folder = event.target.closest?.("details.folder");
+        if (!folder) return;
+        const key = `folder-closed:${folder.dataset.folder}`;
+        if (folder.open) localStorage.removeItem(key);
+        else localStorage.setItem(key, "1");
+      },
+      true,
+    );
+    this.restoreFolders();
     this.setUpLoadMore();
     setUpTheme();
   }
@@ -67,7 +80,7 @@ export class Sidebar {
     menu.type = "button";
     menu.className = "item-menu";
     menu.setAttribute("aria-haspopup", "menu");
-    menu.setAttribute("aria-label", `Actions for “${title}”`);
+    menu.setAttribute("aria-label", interpolate(gettext("Actions for “%(title)s”"), { title }, true));
     menu.textContent = "⋯";
     li.append(link, menu);
     return li;
@@ -79,12 +92,12 @@ export class Sidebar {
     this.list.querySelector(":scope > .empty")?.remove();
     for (const link of this.list.querySelectorAll('a[aria-current="page"]')) link.removeAttribute("aria-current");
     const first = this.list.querySelector("h2[data-day]");
-    let group = first?.textContent === "Today" ? first.nextElementSibling : null;
+    let group = first?.textContent === gettext("Today") ? first.nextElementSibling : null;
     if (!group) {
       const heading = document.createElement("h2");
       heading.className = "group";
       heading.dataset.day = "";
-      heading.textContent = "Today";
+      heading.textContent = gettext("Today");
       group = document.createElement("ul");
       group.dataset.group = "day";
       const after = first || this.list.querySelector("#load-more, .archived-link");
@@ -98,7 +111,7 @@ export class Sidebar {
     const item = this.item(id);
     if (!item) return;
     item.querySelector("a").textContent = title;
-    item.querySelector(".item-menu").setAttribute("aria-label", `Actions for “${title}”`);
+    item.querySelector(".item-menu").setAttribute("aria-label", interpolate(gettext("Actions for “%(title)s”"), { title }, true));
   }
 
   remove(id) {
@@ -115,8 +128,15 @@ export class Sidebar {
   }
 
   // The list as the server made it after a change (pinned, moved, archived, a folder's).
+  restoreFolders() {
+    for (const folder of this.list.querySelectorAll("details.folder")) {
+      if (localStorage.getItem(`folder-closed:${folder.dataset.folder}`)) folder.open = false;
+    }
+  }
+
   replaceList(html, focusId = null) {
     this.list.innerHTML = html;
+    this.restoreFolders();
     this.setUpLoadMore();
     const target = focusId && this.item(focusId);
     (target?.querySelector(".item-menu") || document.getElementById("search-q")).focus();
@@ -133,20 +153,22 @@ export class Sidebar {
     const title = () => this.item(id)?.querySelector("a").textContent || "";
     const pinned = li.hasAttribute("data-pinned");
     openMenu(button, [
-      { label: "Rename", action: () => this.rename(id, title(), button) },
-      { label: pinned ? "Unpin" : "Pin", action: () => this.organise(id, { pinned: pinned ? "false" : "true" }) },
-      { label: "Move to folder…", action: () => this.move(id, li.dataset.folder, button) },
-      { label: "Archive", action: () => this.organise(id, { archived: "true" }) },
-      { label: "Share", action: () => this.share(id, button) },
-      { label: "Export as Markdown", action: () => (location.href = this.config.url("export_md", id)) },
-      { label: "Export as JSON", action: () => (location.href = this.config.url("export_json", id)) },
-      { label: "Delete", danger: true, action: () => this.delete(id, title(), button) },
+      { label: gettext("Rename"), action: () => this.rename(id, title(), button) },
+      { label: pinned ? gettext("Unpin") : gettext("Pin"), action: () => this.organise(id, { pinned: pinned ? "false" : "true" }) },
+      { label: gettext("Move to folder…"), action: () => this.move(id, li.dataset.folder, button) },
+      { label: gettext("Archive"), action: () => this.organise(id, { archived: "true" }) },
+      { label: gettext("Share"), action: () => this.share(id, button) },
+      { label: gettext("Export as Markdown"), action: () => (location.href = this.config.url("export_md", id)) },
+      { label: gettext("Export as JSON"), action: () => (location.href = this.config.url("export_json", id)) },
+      { label: gettext("Delete"), danger: true, action: () => this.delete(id, title(), button) },
     ]);
   }
 
   async organise(id, fields) {
     try {
       const body = await post(this.config.url("organise", id), { ...fields, current: this.current() || "" });
+      // The conversation on screen, archived: its page shows it is, with Unarchive.
+      if (body.archived && id === this.current()) location.reload();
       this.replaceList(body.sidebar, id);
     } catch (error) {
       this.showError(error.message);
@@ -156,10 +178,10 @@ export class Sidebar {
   async move(id, folderId, button) {
     const current = folderId ? this.list.querySelector(`details[data-folder="${CSS.escape(folderId)}"] .folder-name`) : null;
     const name = await ask({
-      title: "Move to folder",
-      text: "Name a folder you have, or a new one. Leave it empty to take the conversation out of its folder.",
-      input: { label: "Folder", value: current?.textContent || "", maxLength: 80, suggestions: this.folderNames() },
-      confirm: "Move",
+      title: gettext("Move to folder"),
+      text: gettext("Name a folder you have, or a new one. Leave it empty to take the conversation out of its folder."),
+      input: { label: gettext("Folder"), value: current?.textContent || "", maxLength: 80, suggestions: this.folderNames() },
+      confirm: gettext("Move"),
       fallback: button,
     });
     if (name === null) return;
@@ -171,16 +193,16 @@ export class Sidebar {
     const id = details.dataset.folder;
     const name = details.querySelector(".folder-name").textContent;
     openMenu(button, [
-      { label: "Rename folder", action: () => this.renameFolder(id, name, button) },
-      { label: "Delete folder", danger: true, action: () => this.deleteFolder(id, name, button) },
+      { label: gettext("Rename folder"), action: () => this.renameFolder(id, name, button) },
+      { label: gettext("Delete folder"), danger: true, action: () => this.deleteFolder(id, name, button) },
     ]);
   }
 
   async renameFolder(id, name, button) {
     const value = await ask({
-      title: "Rename folder",
-      input: { label: "Name", value: name, maxLength: 80 },
-      confirm: "Rename",
+      title: gettext("Rename folder"),
+      input: { label: gettext("Name"), value: name, maxLength: 80 },
+      confirm: gettext("Rename"),
       fallback: button,
     });
     if (value === null || !value.trim()) return;
@@ -189,9 +211,9 @@ export class Sidebar {
 
   async deleteFolder(id, name, button) {
     const yes = await ask({
-      title: "Delete this folder?",
-      text: `“${name}” goes; the conversations in it stay, back in the list.`,
-      confirm: "Delete folder",
+      title: gettext("Delete this folder?"),
+      text: interpolate(gettext("The folder “%(name)s” goes; its conversations stay in your list."), { name }, true),
+      confirm: gettext("Delete folder"),
       danger: true,
       fallback: button,
     });
@@ -212,9 +234,9 @@ export class Sidebar {
 
   async rename(id, title, button) {
     const value = await ask({
-      title: "Rename conversation",
-      input: { label: "Title", value: title, maxLength: 200 },
-      confirm: "Rename",
+      title: gettext("Rename conversation"),
+      input: { label: gettext("Title"), value: title, maxLength: 200 },
+      confirm: gettext("Rename"),
       fallback: button,
     });
     if (value === null || !value.trim()) return;
@@ -238,18 +260,18 @@ export class Sidebar {
     const url = new URL(body.url, location.href).href;
     navigator.clipboard?.writeText(url).catch(() => {});
     await ask({
-      title: "Share link",
-      text: "Anyone with this link can read this conversation up to now. It is copied.",
-      input: { label: "Link", value: url, readOnly: true },
+      title: gettext("Share link"),
+      text: gettext("Anyone with this link can read this conversation up to now. It is copied."),
+      input: { label: gettext("Link"), value: url, readOnly: true },
       fallback: button,
     });
   }
 
   async delete(id, title, button) {
     const yes = await ask({
-      title: "Delete this conversation?",
-      text: `“${title}” is gone for good, with its shared links.`,
-      confirm: "Delete",
+      title: gettext("Delete this conversation?"),
+      text: interpolate(gettext("“%(title)s” is gone for good, with its shared links."), { title }, true),
+      confirm: gettext("Delete"),
       danger: true,
       fallback: button,
     });
@@ -312,8 +334,9 @@ function setUpTheme() {
   if (!button) return;
   const show = () => {
     const current = document.documentElement.dataset.theme || "system";
-    button.textContent = `Theme: ${current}`;
-    button.setAttribute("aria-label", `Theme: ${current}. Change theme`);
+    const name = { system: gettext("system"), light: gettext("light"), dark: gettext("dark") }[current] || current;
+    button.textContent = interpolate(gettext("Theme: %(name)s"), { name }, true);
+    button.setAttribute("aria-label", interpolate(gettext("Theme: %(name)s. Change theme"), { name }, true));
   };
   button.addEventListener("click", () => {
     const current = document.documentElement.dataset.theme || "system";

@@ -7,8 +7,12 @@ import { fileIcon, formatSize } from "./attachments.js";
 import { estimateTokens } from "./context.js";
 import { decorateCode, sanitize, StreamedMessage } from "./render.js";
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// Times and dates in the page's language (the interface's, <html lang>).
+const locale = document.documentElement.lang || undefined;
+const timeFormat = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" });
+const dayFormat = new Intl.DateTimeFormat(locale, { month: "short", day: "numeric" });
+const yearFormat = new Intl.DateTimeFormat(locale, { dateStyle: "medium" });
+const dateFormat = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
 
 export class Thread {
   constructor(element, modelNames) {
@@ -117,7 +121,7 @@ export class Thread {
     const count = document.createElement("span");
     count.className = "count";
     count.textContent = `${at + 1}/${ids.length}`;
-    span.append(arrow("prev", "Previous version", "‹", at <= 0), count, arrow("next", "Next version", "›", at === ids.length - 1));
+    span.append(arrow("prev", gettext("Previous version"), "‹", at <= 0), count, arrow("next", gettext("Next version"), "›", at === ids.length - 1));
     actions.prepend(span);
   }
 
@@ -174,7 +178,7 @@ export class Thread {
       // Candidates side by side; the person picks the one the conversation goes on from.
       group = document.createElement("section");
       group.className = "candidates";
-      group.setAttribute("aria-label", `${frame.messages.length} candidate replies`);
+      group.setAttribute("aria-label", interpolate(gettext("%(count)s candidate replies"), { count: frame.messages.length }, true));
       this.element.append(group);
     }
     const articles = [];
@@ -183,11 +187,11 @@ export class Thread {
       const article = this.add({ id, role: "assistant", status: "streaming", model: frame.model }, group);
       articles.push(article);
       if (frame.messages.length > 1) {
-        article.querySelector(".role").textContent = `${this.modelName(frame.model)} · candidate ${index + 1}`;
+        article.querySelector(".role").textContent = interpolate(gettext("%(model)s · candidate %(number)s"), { model: this.modelName(frame.model), number: index + 1 }, true);
         const pick = document.createElement("button");
         pick.type = "button";
         pick.className = "secondary pick";
-        pick.textContent = "Continue from this one";
+        pick.textContent = gettext("Continue from this one");
         article.append(pick);
       }
     });
@@ -213,7 +217,11 @@ export class Thread {
     article.dataset.tokens = String(estimateTokens(entry.text)); // as the server counts it
     if (frame.usage) {
       const { prompt_tokens: prompt, completion_tokens: completion } = frame.usage;
-      article.title = `${prompt.toLocaleString("en")} prompt + ${completion.toLocaleString("en")} completion tokens`;
+      article.title = interpolate(
+        gettext("%(prompt)s prompt + %(completion)s completion tokens"),
+        { prompt: prompt.toLocaleString(locale), completion: completion.toLocaleString(locale) },
+        true,
+      );
     }
     if (article.closest(".candidates")) {
       // A candidate can be copied before one is picked.
@@ -229,7 +237,7 @@ export class Thread {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "link continue";
-      button.textContent = "Continue generating";
+      button.textContent = gettext("Continue generating");
       article.querySelector(".note")?.append(" ", button);
     }
   }
@@ -238,7 +246,11 @@ export class Thread {
 function showTime(time, when) {
   if (Number.isNaN(when.getTime())) return;
   time.dateTime = when.toISOString();
-  time.textContent = timeFormat.format(when);
+  // Today's messages by their time; older ones by their day (the year if not this one).
+  const now = new Date();
+  const today = when.toDateString() === now.toDateString();
+  const format = today ? timeFormat : when.getFullYear() === now.getFullYear() ? dayFormat : yearFormat;
+  time.textContent = format.format(when);
   time.title = dateFormat.format(when);
 }
 

@@ -1,0 +1,99 @@
+"""The main flow in Chromium in Chinese and in Arabic (right to left): the browser's
+language chooses the interface's, the replies stay as the model writes them, code stays
+left to right, and a person's own choice in the settings follows them."""
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import say, sign_up, watch
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chinese(browser: Any, live: LiveServer) -> Any:
+    context = browser.new_context(base_url=live.url, locale="zh-CN")
+    page = context.new_page()
+    watch(page)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def arabic(browser: Any, live: LiveServer) -> Any:
+    context = browser.new_context(
+        base_url=live.url, locale="ar-EG", viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    page = context.new_page()
+    watch(page)
+    yield page
+    context.close()
+
+
+def test_the_main_flow_in_chinese(chinese: Any, live: LiveServer) -> None:
+    page = chinese
+    page.goto("/accounts/signup/")
+    assert page.locator("html").get_attribute("lang") == "zh-hans"
+    assert page.locator("button[type=submit]").inner_text() == "注册"
+    sign_up(page, live, "zhang")
+    assert page.locator("#send").inner_text() == "发送"
+    assert page.get_attribute("#prompt", "placeholder") == "给 Grok 发消息…"
+    say(page, "你好 请介绍一下你自己")
+    # The model's words are the model's: not translated.
+    assert "你好" in page.locator("article.message.user .content").inner_text()
+    item = page.locator(".conversation-list li").first
+    item.hover()
+    item.locator(".item-menu").click()
+    assert page.get_by_role("menuitem").all_inner_texts()[:3] == ["重命名", "置顶", "移到文件夹…"]
+    page.get_by_role("menuitem", name="置顶").click()
+    page.locator(".conversation-list h2.group", has_text="已置顶").wait_for()
+    page.goto("/settings/")
+    assert page.locator("h1").inner_text() == "偏好设置"
+    assert page.problems == []
+
+
+def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServer) -> None:
+    page = arabic
+    sign_up(page, live, "layla")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.locator("#send").inner_text() == "إرسال"
+    say(page, "[sim repeat delay=1] مرحبا\n\n```python\nprint('hello')\n```")
+    code = page.locator("article.message.assistant pre").first
+    assert code.evaluate("e => getComputedStyle(e).direction") == "ltr"
+    # The drawer comes in from the right, where an Arabic page begins.
+    page.click("#menu-button")
+    page.wait_for_timeout(400)
+    drawer = page.locator("#sidebar").bounding_box()
+    assert drawer["x"] + drawer["width"] >= 389 and drawer["x"] > 0
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    assert page.problems == []
+
+
+def test_a_language_chosen_in_the_settings_wins_over_the_browser(
+    chinese: Any, live: LiveServer
+) -> None:
+    page = chinese
+    sign_up(page, live, "choosy")
+    page.goto("/settings/")
+    page.select_option("#id_language", "es")
+    page.click("#defaults button[type=submit]")
+    page.wait_for_selector("text=Guardado.")
+    assert page.locator("html").get_attribute("lang") == "es"
+    # Logged out and in again, still Spanish, though the browser asks for Chinese.
+    page.goto("/")
+    page.locator("form[action='/accounts/logout/'] button").first.click()
+    page.wait_for_url("**/accounts/login/**")
+    page.context.clear_cookies()
+    page.goto("/accounts/login/")
+    assert page.locator("h1").inner_text() == "登录 webchat"
+    page.fill("#id_username", "choosy")
+    page.fill("#id_password", "a long enough passphrase 42")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    assert page.locator("#send").inner_text() == "Enviar"
+    assert page.problems == []

@@ -1,0 +1,219 @@
+"""The interface in the reader's language: no sentence of a template or a script left out of
+the catalogs, every catalog complete, the language chosen by the browser or the person, the
+document's direction, and numbers and dates in the reader's way."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import polib
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import formats, translation
+
+from tests.helpers import logged_in
+from webchat.models import User
+
+ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES = ("zh_Hans", "es", "ar")
+TEMPLATES = sorted((ROOT / "templates").rglob("*.html")) + sorted(
+    (ROOT / "templates").rglob("*.txt")
+)
+SCRIPTS = sorted((ROOT / "static" / "js").glob("*.js"))
+# Read the same in every language: names of keys, the product, marks.
+UNTRANSLATED_WORDS = {"webchat", "Grok", "Enter", "Shift", "Esc", "Ctrl", "K", "O", "MB", "CSV", "wc-"}
+
+
+def _without_template_code(text: str) -> str:
+    text = re.sub(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", " ", text, flags=re.S)
+    # The page's classes, not words.
+    text = re.sub(r"{%\s*block body_class\s*%}.*?{%\s*endblock\s*%}", " ", text, flags=re.S)
+    text = re.sub(r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", " ", text, flags=re.S)
+    text = re.sub(r"{#.*?#}", " ", text, flags=re.S)
+    text = re.sub(r"{%.*?%}|{{.*?}}", " ", text, flags=re.S)
+    # What is code, not prose: scripts, drawings, shell examples, key names.
+    text = re.sub(r"<(script|style|svg|pre|kbd|code)\b.*?</\1>", " ", text, flags=re.S | re.I)
+    return re.sub(r"&\w+;", " ", text)
+
+
+def _sentences(text: str) -> list[str]:
+    words = re.findall(r"[^\W\d_][\w'\u2019.-]*", text)
+    return [w for w in words if w not in UNTRANSLATED_WORDS]
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_sentence_of_a_template_is_marked_for_translation(template: Path) -> None:
+    source = template.read_text()
+    if template.suffix == ".txt":
+        bare = _without_template_code(source)
+        assert _sentences(bare) == [], f"{template.name}: {bare.strip()[:200]}"
+        return
+    bare = _without_template_code(source)
+    visible = ("aria-label", "title", "placeholder", "alt", "label")
+    for name, value in re.findall(r'\b([\w-]+)="([^"]*)"', bare):
+        if name in visible or name.startswith("data-confirm") or name == "data-busy":
+            assert _sentences(value) == [], f"{template.name}: {name}=“{value}”"
+    text = re.sub(r"<[^>]*>", " ", bare)
+    assert _sentences(text) == [], f"{template.name}: “{' '.join(_sentences(text))[:200]}”"
+
+
+# A string put where a person reads it: an element's text, a title, a dialog's words, an
+# error shown. Such a string must go through gettext (or ngettext).
+SHOWN = re.compile(
+    r"(textContent\s*=|title\s*[:=]|\btext\s*:|label\s*:|confirm\s*:|placeholder\s*=|"
+    r"setAttribute\(\s*\"aria-label\",|showError\(|message\(|note\(|problem\(|"
+    r"new Error\(|\bfail\([^,]+,)\s*(\"[^\"]*\"|'[^']*'|`[^`]*`)"
+)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_sentence_of_a_script_is_marked_for_translation(script: Path) -> None:
+    found = []
+    for number, line in enumerate(script.read_text().splitlines(), 1):
+        for match in SHOWN.finditer(line):
+            literal = re.sub(r"\$\{[^}]*\}", " ", match.group(2)[1:-1])
+            if _sentences(literal):
+                found.append(f"{script.name}:{number}: {line.strip()}")
+    assert found == []
+
+
+def test_the_unmarked_string_check_finds_one() -> None:
+    """The checks above fail on what they are for (so that they cannot pass for nothing)."""
+    assert _sentences(re.sub(r"<[^>]*>", " ", _without_template_code("<p>Hello there</p>")))
+    assert SHOWN.search('button.textContent = "Saved";')
+    assert not SHOWN.search('button.textContent = gettext("Saved");')
+
+
+def _catalogs() -> list[Path]:
+    return sorted((ROOT / "locale").glob("*/LC_MESSAGES/*.po"))
+
+
+def test_every_language_has_both_catalogs() -> None:
+    names = {(p.parent.parent.name, p.stem) for p in _catalogs()}
+    assert names == {(lang, d) for lang in LANGUAGES for d in ("django", "djangojs")}
+
+
+@pytest.mark.parametrize("catalog", _catalogs(), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_a_shipped_catalog_is_complete_and_not_fuzzy(catalog: Path) -> None:
+    po = polib.pofile(str(catalog))
+    assert not po.metadata_is_fuzzy
+    assert po.untranslated_entries() == [] and po.fuzzy_entries() == []
+    assert po.obsolete_entries() == []
+    assert po.percent_translated() == 100
+
+
+def _gettext_tools() -> None:
+    if shutil.which("xgettext") and shutil.which("msgfmt"):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI needs GNU gettext (xgettext, msgfmt)")
+    pytest.skip("GNU gettext is not installed (apt-get install gettext)")
+
+
+@pytest.mark.parametrize("catalog", _catalogs(), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_a_catalog_compiles_with_its_placeholders_checked(catalog: Path) -> None:
+    _gettext_tools()
+    done = subprocess.run(
+        ["msgfmt", "--check", "-o", os.devnull, str(catalog)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_catalogs_hold_every_sentence_of_the_code(tmp_path: Path) -> None:
+    """The catalogs made afresh from the code hold nothing the shipped ones lack: a new
+    sentence must be translated (`make translations`) before it lands."""
+    _gettext_tools()
+    for part in ("templates", "static/js", "conversations", "webchat", "api", "locale"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("*.mo"))
+    shutil.copy(ROOT / "manage.py", tmp_path)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    for domain in ("django", "djangojs"):
+        subprocess.run(
+            [
+                str(Path(os.sys.executable)),
+                "manage.py",
+                "makemessages",
+                "-l",
+                "es",
+                "-d",
+                domain,
+                "--no-location",
+                "--no-obsolete",
+                "--ignore=static/vendor",
+            ],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        fresh = {e.msgid for e in polib.pofile(str(tmp_path / f"locale/es/LC_MESSAGES/{domain}.po"))}
+        shipped = {e.msgid for e in polib.pofile(str(ROOT / f"locale/es/LC_MESSAGES/{domain}.po"))}
+        assert fresh - shipped == set(), f"not in the {domain} catalogs: {sorted(fresh - shipped)}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "accept,lang,direction,word",
+    [
+        ("es-ES,es;q=0.9", "es", "ltr", "Iniciar sesión"),
+        ("zh-CN,zh;q=0.9", "zh-hans", "ltr", "登录"),
+        ("ar-EG,ar;q=0.9", "ar", "rtl", "تسجيل الدخول"),
+        ("fr-FR,fr;q=0.9", "en", "ltr", "Log in"),
+    ],
+)
+def test_the_browser_language_chooses_the_pages_language(
+    accept: str, lang: str, direction: str, word: str
+) -> None:
+    html = Client().get("/accounts/login/", headers={"Accept-Language": accept}).content.decode()
+    assert f'<html lang="{lang}" dir="{direction}">' in html and word in html
+
+
+@pytest.mark.django_db
+def test_a_persons_choice_wins_over_the_browser_and_follows_them_to_a_new_login(
+    alice: User,
+) -> None:
+    client = logged_in(alice)
+    response = client.post("/settings/", {"language": "ar"})
+    assert response.status_code == 302 and client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ar"
+    alice.refresh_from_db()
+    assert alice.language == "ar"
+    # Another browser, which says Spanish: logging in brings the person's own choice.
+    other = Client()
+    other.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "correct horse battery"},
+        headers={"Accept-Language": "es"},
+    )
+    assert other.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ar"
+    html = other.get("/", headers={"Accept-Language": "es"}).content.decode()
+    assert 'dir="rtl"' in html and "دردشة جديدة" in html
+    # Back to the browser's language: the cookie goes.
+    client.post("/settings/", {"language": ""})
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == ""
+
+
+@pytest.mark.django_db
+def test_numbers_and_sentences_of_the_server_are_in_the_readers_language(alice: User) -> None:
+    client = logged_in(alice)
+    html = client.get("/", headers={"Accept-Language": "es"}).content.decode()
+    with translation.override("es"):
+        left = formats.number_format(alice.plan.tokens_per_day, force_grouping=True)
+    assert left != str(alice.plan.tokens_per_day)  # grouped as Spanish groups: 500 000
+    assert f"Quedan {left} tokens" in html
+    # An error sentence of the socket's door, in the page's language too.
+    response = client.post(
+        "/c/00000000-0000-0000-0000-000000000000/organise/",
+        {"folder": "x" * 81},
+        headers={"Accept": "application/json", "Accept-Language": "es"},
+    )
+    assert response.status_code == 404
+
+
+def test_the_scripts_catalog_answers_in_each_language() -> None:
+    for lang, word in (("es", "Copiado"), ("zh-hans", "已复制"), ("ar", "نُسخ")):
+        body = Client().get(f"/jsi18n/?l={lang}", headers={"Accept-Language": lang})
+        assert json.dumps(word) in body.content.decode()  # the catalog's JSON, escaped
