@@ -25,7 +25,19 @@ TEMPLATES = sorted((ROOT / "templates").rglob("*.html")) + sorted(
 )
 SCRIPTS = sorted((ROOT / "static" / "js").glob("*.js"))
 # Read the same in every language: names of keys, the product, marks.
-UNTRANSLATED_WORDS = {"webchat", "Grok", "Enter", "Shift", "Esc", "Ctrl", "K", "O", "MB", "CSV", "wc-"}
+UNTRANSLATED_WORDS = {
+    "webchat",
+    "Grok",
+    "Enter",
+    "Shift",
+    "Esc",
+    "Ctrl",
+    "K",
+    "O",
+    "MB",
+    "CSV",
+    "wc-",
+}
 
 
 def _without_template_code(text: str) -> str:
@@ -150,7 +162,9 @@ def test_the_catalogs_hold_every_sentence_of_the_code(tmp_path: Path) -> None:
             check=True,
             capture_output=True,
         )
-        fresh = {e.msgid for e in polib.pofile(str(tmp_path / f"locale/es/LC_MESSAGES/{domain}.po"))}
+        fresh = {
+            e.msgid for e in polib.pofile(str(tmp_path / f"locale/es/LC_MESSAGES/{domain}.po"))
+        }
         shipped = {e.msgid for e in polib.pofile(str(ROOT / f"locale/es/LC_MESSAGES/{domain}.po"))}
         assert fresh - shipped == set(), f"not in the {domain} catalogs: {sorted(fresh - shipped)}"
 
@@ -178,7 +192,9 @@ def test_a_persons_choice_wins_over_the_browser_and_follows_them_to_a_new_login(
 ) -> None:
     client = logged_in(alice)
     response = client.post("/settings/", {"language": "ar"})
-    assert response.status_code == 302 and client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ar"
+    assert (
+        response.status_code == 302 and client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ar"
+    )
     alice.refresh_from_db()
     assert alice.language == "ar"
     # Another browser, which says Spanish: logging in brings the person's own choice.
