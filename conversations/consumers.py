@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from conversations import frames, generation
@@ -44,6 +44,7 @@ from webchat.errors import (
     Unavailable,
 )
 from webchat.logs import request_id
+from webchat.middleware import language_of
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        # Its sentences (errors, a reply's notes) in the language of its page; a reply's
+        # task, started here, keeps it.
+        if not hasattr(self, "language"):
+            self.language = language_of(self.scope)
+        with translation.override(self.language):
+            await handler(message)
 
     async def connect(self) -> None:
         # This socket's log lines, and its replies', carry one id.

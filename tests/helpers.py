@@ -66,11 +66,15 @@ async def open_socket(
     conversation_id: Any,
     origin: bytes = b"http://localhost",
     client: Client | None = None,
+    language: str = "",
 ) -> tuple[Socket, Any]:
-    """A socket of `user` (in a new login session, or in `client`'s)."""
+    """A socket of `user` (in a new login session, or in `client`'s), from a browser that
+    asks for `language` (its Accept-Language), if given."""
     from webchat.asgi import application
 
     headers = [(b"origin", origin), (b"host", b"localhost")]
+    if language:
+        headers.append((b"accept-language", language.encode()))
     if user is not None:
         client = client or await database_sync_to_async(logged_in)(user)
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))

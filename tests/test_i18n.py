@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import formats, translation
 
-from tests.helpers import logged_in
+from tests.helpers import logged_in, open_socket
 from webchat.models import User
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,3 +233,19 @@ def test_the_scripts_catalog_answers_in_each_language() -> None:
     for lang, word in (("es", "Copiado"), ("zh-hans", "已复制"), ("ar", "نُسخ")):
         body = Client().get(f"/jsi18n/?l={lang}", headers={"Accept-Language": lang})
         assert json.dumps(word) in body.content.decode()  # the catalog's JSON, escaped
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_sockets_sentences_are_in_its_pages_language(alice: User) -> None:
+    from conversations.models import Conversation
+
+    conversation = await Conversation.objects.acreate(owner=alice)
+    for language, sentence in (
+        ("es-ES,es;q=0.9", "Tipo de trama desconocido."),
+        ("", "Unknown frame type."),
+    ):
+        socket, connected = await open_socket(alice, conversation.id, language=language)
+        assert connected
+        await socket.send({"type": "dance"})
+        assert (await socket.receive())["message"] == sentence
+        await socket.close()

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.translation.trans_real import parse_accept_lang_header
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from webchat.errors import ChatError
@@ -96,6 +97,21 @@ class LanguageMiddleware(Hybrid):
         patch_vary_headers(response, ("Accept-Language", "Cookie"))
         response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
         return response
+
+
+def language_of(scope: dict[str, Any]) -> str:
+    """A socket's language, chosen as a page's is: the language cookie, else the browser's
+    Accept-Language, else English."""
+    chosen = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME, "")
+    headers = dict(scope.get("headers", ()))
+    accepted = headers.get(b"accept-language", b"").decode("latin-1")
+    for code in [chosen, *(c for c, _ in parse_accept_lang_header(accepted))]:
+        try:
+            if code and code != "*":
+                return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
 
 
 def remember_language(response: HttpResponse, language: str) -> None:
