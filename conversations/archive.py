@@ -353,8 +353,13 @@ def _opened(archive: zipfile.ZipFile, name: str, limit: int = 0) -> Iterator[IO[
         ) from None
 
 
-# No export nests deeper than this; deeper is a file made to cost the parser.
+# No export nests deeper than this; deeper is a file made to cost the parser. Nor does a
+# conversation hold more than this many values and characters of text (one is built whole
+# before it is checked: past this, the file is refused as it is read).
 MAX_DEPTH = 64
+MAX_ITEM_VALUES = 2_000_000
+MAX_ITEM_CHARS = 100_000_000
+TOO_BIG = gettext_lazy("A conversation in this file is too large to import.")
 
 
 def _items(stream: IO[bytes], not_a_list: Any) -> Iterator[Any]:
@@ -368,9 +373,14 @@ def _items(stream: IO[bytes], not_a_list: Any) -> Iterator[Any]:
         raise Refused(not_a_list if head.lstrip().startswith(b"{") else NOT_JSON)
     events = ijson.basic_parse(_Prefixed(head, stream), use_float=True)
     stack: list[tuple[Any, Any]] = []  # (container, the key its next value goes under)
+    values = chars = 0  # what the item being built holds so far
     try:
         next(events)  # the list's start
         for event, value in events:
+            values += 1
+            chars += len(value) if isinstance(value, str) else 0
+            if values > MAX_ITEM_VALUES or chars > MAX_ITEM_CHARS:
+                raise Refused(TOO_BIG)
             if event in ("start_map", "start_array"):
                 if len(stack) >= MAX_DEPTH:
                     raise Refused(NOT_JSON)
@@ -384,6 +394,7 @@ def _items(stream: IO[bytes], not_a_list: Any) -> Iterator[Any]:
                     return  # the end of the list
                 value = stack.pop()[0]
             if not stack:
+                values = chars = 0
                 yield value
             elif isinstance(stack[-1][0], dict):
                 stack[-1][0][stack[-1][1]] = value
@@ -504,6 +515,13 @@ def _attached(refs: list[FileRef], title: str) -> list[FileRef]:
 # --- webchat's own archive ------------------------------------------------------------------
 
 
+def _title(raw: dict[str, Any], number: int) -> tuple[str, str]:
+    """A conversation's title, and how a sentence about it names it."""
+    what = gettext("The title of conversation %(number)s") % {"number": number}
+    title = _text(raw.get("title"), what, 10_000)[:200]
+    return title, title or gettext("conversation %(number)s") % {"number": number}
+
+
 def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found:
     conversations, tally = [], _Tally()
     for number, raw in enumerate(data, 1):
@@ -512,12 +530,7 @@ def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found
                 gettext("Conversation %(number)s of the archive has no list of messages.")
                 % {"number": number}
             )
-        title = _text(
-            raw.get("title"),
-            gettext("The title of conversation %(number)s") % {"number": number},
-            10_000,
-        )[:200]
-        shown = title or gettext("conversation %(number)s") % {"number": number}
+        title, shown = _title(raw, number)
         nodes: dict[str, Node] = {}
         for raw_message in raw["messages"]:
             node = _our_message(raw_message, shown, names)
@@ -684,12 +697,7 @@ def _chatgpt(data: Iterator[Any], names: set[str]) -> Found:
                 )
                 % {"number": number}
             )
-        title = _text(
-            raw.get("title"),
-            gettext("The title of conversation %(number)s") % {"number": number},
-            10_000,
-        )[:200]
-        shown = title or gettext("conversation %(number)s") % {"number": number}
+        title, shown = _title(raw, number)
         conversations.append(tally.add(_chatgpt_conversation(raw, shown, title, members)))
     return Found(conversations)
 
@@ -723,6 +731,8 @@ def _chatgpt_conversation(
     system = ""
     nearest: dict[str, str | None] = {}  # node → its nearest kept ancestor (or itself)
     kept: dict[str, Node] = {}
+    parts: dict[str, list[str]] = {}  # a kept message's text, part by part, and its length
+    length: dict[str, int] = {}
     has_children: set[str] = set()
     for node in _ordered(raw_nodes, shown):
         above = nearest[node.parent] if node.parent is not None else None
@@ -738,9 +748,11 @@ def _chatgpt_conversation(
         parent = kept.get(above) if above is not None else None
         if parent is not None and parent.role == role and parent.key not in has_children:
             # The next part of the same turn (a reply continued after a tool's result).
-            parent.content = "\n\n".join(p for p in (parent.content, content) if p)
-            parent.files = _attached([*parent.files, *refs], shown)
-            if len(parent.content) > MAX_MESSAGE_CHARS:
+            parts[parent.key].append(content)
+            length[parent.key] += len(content) + 2
+            if refs:
+                parent.files = _attached([*parent.files, *refs], shown)
+            if length[parent.key] > MAX_MESSAGE_CHARS:
                 raise Refused(gettext("A message in “%(title)s” is too long.") % {"title": shown})
             nearest[node.key] = parent.key
             continue
@@ -755,8 +767,11 @@ def _chatgpt_conversation(
             model=model,
             files=refs,
         )
+        parts[node.key], length[node.key] = [content], len(content)
         nearest[node.key] = node.key
     nodes = list(kept.values())
+    for node in nodes:
+        node.content = "\n\n".join(p for p in parts[node.key] if p)
     if system:
         for node in nodes:
             if node.role == Message.Role.USER:
@@ -910,7 +925,7 @@ def _store(user: User, found: Found) -> int:
             if r.processed
         )
         storage.check(user, _text_size(found) + files_size, fresh=True)
-        folders = _folders(user, {c.folder for c in found.conversations if c.folder})
+        folders, made = _folders(user, {c.folder for c in found.conversations if c.folder})
     written: list[uuid.UUID] = []
     try:
         batch: list[Imported] = []
@@ -925,6 +940,7 @@ def _store(user: User, found: Found) -> int:
     except BaseException:
         # Deleted with their files (conversations.signals), as a person's deletion is.
         Conversation.objects.filter(pk__in=written).delete()
+        Folder.objects.filter(pk__in=[f.pk for f in made]).delete()
         raise
     storage.stored(user)
     return len(found.conversations)
@@ -1015,16 +1031,17 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
     return [c.pk for c, _ in conversations]
 
 
-def _folders(user: User, names: set[str]) -> dict[str, Folder]:
-    """The person's folders of these names, those they lack made (up to the most a person
-    keeps: past it, a conversation comes without its folder)."""
+def _folders(user: User, names: set[str]) -> tuple[dict[str, Folder], list[Folder]]:
+    """The person's folders of these names, and those of them made now (for those they
+    lack, up to the most a person keeps: past it, a conversation comes without its
+    folder)."""
     have = {f.name: f for f in Folder.objects.filter(owner=user)}
     room = max(0, MAX_FOLDERS - len(have))
     new = [Folder(owner=user, name=n) for n in sorted(names - set(have))[:room]]
     for folder in new:
         folder.save()
         have[folder.name] = folder
-    return have
+    return have, new
 
 
 def _take_settings(user: User, found: Found) -> None:

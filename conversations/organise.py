@@ -96,6 +96,10 @@ def organise(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
         name = form.cleaned_data["folder"].strip()
         conversation.folder = _folder_named(request.user, name) if name else None
         changed.append("folder")
+        if conversation.folder is not None and "pinned" not in changed:
+            # Put in a folder, it is found there (not kept among the pinned).
+            conversation.pinned = False
+            changed.append("pinned")
     # Ordering a conversation is not an update: its place among the days stays.
     conversation.save(update_fields=changed)
     return _answer(

@@ -75,6 +75,8 @@ STRANGER = {
     "signup": "own",
     "account": "own",
     "account-delete": "own",
+    # Whether the caller's own session is live (204 or 401), for nginx before an import.
+    "session-check": "public",
     "password_change": "own",
     "password_change_done": "own",
     "healthz": "own",

@@ -554,6 +554,31 @@ def test_the_only_administrator_cannot_leave_the_site_without_one() -> None:
     signup(Client(), "member")
     response = client.post("/accounts/delete/", {"confirmation": PASSWORD})
     assert response.status_code == 400 and "only administrator" in response.content.decode()
-    User.objects.filter(username="member").update(is_superuser=True)
+    User.objects.filter(username="member").update(is_superuser=True, is_staff=True)
     assert client.post("/accounts/delete/", {"confirmation": PASSWORD}).status_code == 200
     assert not User.objects.filter(username="founder").exists()
+
+
+def test_an_administrator_is_one_who_can_open_the_admin() -> None:
+    client = Client()
+    signup(client, "founder")
+    signup(Client(), "member")
+    # A superuser who cannot log into the admin (not staff) does not count as another one.
+    User.objects.filter(username="member").update(is_superuser=True, is_staff=False)
+    response = client.post("/accounts/delete/", {"confirmation": PASSWORD})
+    assert response.status_code == 400 and User.objects.filter(username="founder").exists()
+
+
+def test_logging_in_brings_the_persons_language_or_clears_the_last_ones() -> None:
+    from django.conf import settings
+
+    signup(Client(), "founder")
+    User.objects.create_user("arabic", password=PASSWORD, language="ar")
+    User.objects.create_user("plain", password=PASSWORD)
+    browser = Client()
+    browser.post("/accounts/login/", {"username": "arabic", "password": PASSWORD})
+    assert browser.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ar"
+    browser.post("/accounts/logout/")
+    browser.post("/accounts/login/", {"username": "plain", "password": PASSWORD})
+    assert browser.cookies[settings.LANGUAGE_COOKIE_NAME].value == ""
+    assert 'dir="ltr"' in browser.get("/").content.decode()

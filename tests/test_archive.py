@@ -522,3 +522,72 @@ def test_a_large_import_is_written_in_steps_that_leave_room_for_others(
     monkeypatch.setattr(archive, "WRITE_BATCH", 5)
     assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == 2
     assert steps == [1, 1]  # six messages, then two: each conversation in a step of its own
+
+
+def test_one_conversation_too_large_is_refused_while_it_is_read(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive, "MAX_ITEM_VALUES", 10_000)
+    bomb = _zip(**{"conversations.json": b'[{"messages": [' + b"{}," * 100_000 + b"{}]}]"})
+    with pytest.raises(archive.Refused, match="too large to import"):
+        archive.import_file(alice, io.BytesIO(bomb))
+
+
+def test_a_failed_import_takes_its_new_folders_with_it(
+    alice: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    Folder.objects.create(owner=alice, name="Mine")
+    conversations = [
+        {"title": f"T{n}", "folder": name, "messages": [_user_says("a", "x")]}
+        for n, name in enumerate(["Mine", "New one", "New two"])
+    ]
+    data = _zip(
+        **{
+            "archive.json": json.dumps({"format": "webchat-archive", "version": 1}),
+            "conversations.json": json.dumps(conversations),
+        }
+    )
+    written = []
+    real = archive._write
+
+    def fails_second(*args: Any) -> Any:
+        if written:
+            raise RuntimeError("the database went away")
+        written.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(archive, "WRITE_BATCH", 1)
+    monkeypatch.setattr(archive, "_write", fails_second)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        archive.import_file(alice, io.BytesIO(data))
+    assert not Conversation.objects.exists()
+    assert list(Folder.objects.values_list("name", flat=True)) == ["Mine"]
+
+
+def test_a_reply_in_many_parts_is_joined_whole(alice: User) -> None:
+    chain = [
+        {"id": "r", "parent": None, "message": None},
+        {
+            "id": "q",
+            "parent": "r",
+            "message": {
+                "author": {"role": "user"},
+                "content": {"content_type": "text", "parts": ["q"]},
+            },
+        },
+    ]
+    for n in range(20_000):
+        chain.append(
+            {
+                "id": f"a{n}",
+                "parent": chain[-1]["id"],
+                "message": {
+                    "author": {"role": "assistant"},
+                    "content": {"content_type": "text", "parts": [f"part {n}"]},
+                },
+            }
+        )
+    data = json.dumps([{"title": "Long", "mapping": {c["id"]: c for c in chain}}]).encode()
+    archive.import_file(alice, io.BytesIO(data))
+    reply = Message.objects.get(role="assistant")
+    assert reply.content.startswith("part 0\n\npart 1\n\n") and reply.content.endswith("part 19999")

@@ -249,3 +249,11 @@ async def test_the_sockets_sentences_are_in_its_pages_language(alice: User) -> N
         await socket.send({"type": "dance"})
         assert (await socket.receive())["message"] == sentence
         await socket.close()
+
+
+def test_the_scripts_catalog_is_kept_once_per_language_whatever_the_address() -> None:
+    from webchat import views
+
+    for n in range(50):
+        Client().get(f"/jsi18n/?l={n}", headers={"Accept-Language": "es"})
+    assert set(views._catalogs) <= {code for code, _ in settings.LANGUAGES}

@@ -41,14 +41,17 @@ from webchat.models import SiteSettings, User
 
 @receiver(user_logged_in)
 def _language_of(sender: type, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
-    """Logging in, on any device and by any way, brings the person's chosen language."""
-    if request is not None and user.language:
+    """Logging in, on any device and by any way, brings the person's chosen language (or
+    the browser's, when they chose none: not the one of whoever used this browser before)."""
+    if request is not None:
         request.chosen_language = user.language
 
 
 class SignupForm(UserCreationForm):
     email = forms.EmailField(
-        required=False, help_text=gettext_lazy("Optional: for resetting a forgotten password.")
+        label=gettext_lazy("Email address"),
+        required=False,
+        help_text=gettext_lazy("Optional: for resetting a forgotten password."),
     )
 
     class Meta(UserCreationForm.Meta):
@@ -231,6 +234,12 @@ def account(request: HttpRequest) -> HttpResponse:
     return render(request, "account/account.html", context)
 
 
+LAST_ADMINISTRATOR = gettext_lazy(
+    "You are the site's only administrator: make another account an "
+    "administrator in the admin first, or the site is left without one."
+)
+
+
 class DeleteAccountForm(forms.Form):
     """Proof that the person at the keyboard owns the account: its password, or, for an
     account that signs in through a provider and has none, its username typed out."""
@@ -249,14 +258,8 @@ class DeleteAccountForm(forms.Form):
             field.help_text = gettext("Type “%(name)s” to confirm.") % {"name": user.get_username()}
 
     def clean(self) -> dict[str, Any]:
-        others = User.objects.filter(is_superuser=True, is_active=True).exclude(pk=self.user.pk)
-        if self.user.is_superuser and not others.exists() and User.objects.count() > 1:
-            raise forms.ValidationError(
-                gettext(
-                    "You are the site's only administrator: make another account an "
-                    "administrator in the admin first, or the site is left without one."
-                )
-            )
+        if _last_administrator(self.user):
+            raise forms.ValidationError(LAST_ADMINISTRATOR)
         return self.cleaned_data
 
     def clean_confirmation(self) -> str:
@@ -269,6 +272,17 @@ class DeleteAccountForm(forms.Form):
         return given
 
 
+def _last_administrator(user: User) -> bool:
+    """Whether the site would be left without an administrator (staff and superuser, and
+    active) while other people remain."""
+    admins = User.objects.filter(is_superuser=True, is_staff=True, is_active=True)
+    return (
+        admins.filter(pk=user.pk).exists()
+        and not admins.exclude(pk=user.pk).exists()
+        and User.objects.exclude(pk=user.pk).exists()
+    )
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete_account(request: HttpRequest) -> HttpResponse:
@@ -279,19 +293,36 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     user = request.user
     form = DeleteAccountForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user.delete()
+        with transaction.atomic():
+            # The site settings' row, locked, makes two administrators leaving at once take
+            # turns: the second is refused (as signups use it for the first).
+            SiteSettings.current()
+            SiteSettings.objects.select_for_update().filter(pk=1).first()
+            if _last_administrator(user):
+                form.add_error(None, LAST_ADMINISTRATOR)
+                return render(request, "account/delete.html", _delete_context(form), status=400)
+            user.delete()
         logout(request)
         return _message(
             request,
             gettext("Account deleted"),
             gettext("Your account and everything in it are gone."),
         )
-    context = {
-        "form": form,
-        "action": reverse("account-delete"),
-        "submit": gettext("Delete my account"),
-    }
-    return render(request, "account/delete.html", context, status=400 if form.errors else 200)
+    return render(
+        request, "account/delete.html", _delete_context(form), status=400 if form.errors else 200
+    )
+
+
+def _delete_context(form: DeleteAccountForm) -> dict[str, Any]:
+    context = {"form": form, "action": reverse("account-delete")}
+    return {**context, "submit": gettext("Delete my account")}
+
+
+@require_http_methods(["GET"])
+def session_check(request: HttpRequest) -> HttpResponse:
+    """204 for a live login session, 401 without one: what the shipped nginx asks before it
+    lets a large body through (an import)."""
+    return HttpResponse(status=204 if request.user.is_authenticated else 401)
 
 
 def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
@@ -341,6 +372,7 @@ urlpatterns = [
     path("verify/<uidb64>/<token>/", verify_email, name="verify-email"),
     path("", account, name="account"),
     path("delete/", delete_account, name="account-delete"),
+    path("session/", session_check, name="session-check"),
     path(
         "password/",
         _form_view(

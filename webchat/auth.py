@@ -14,6 +14,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from webchat import oidc
 from webchat.models import SiteSettings
@@ -62,9 +63,9 @@ def locked_out(
     """The login page again, saying why and for how long, with 429 and Retry-After."""
     seconds = _seconds_left(request, credentials)
     form = AuthenticationForm(request, data=None, initial={"username": login_name(request, {})})
-    message = (
-        f"Too many failed attempts. Logging in is paused; try again in {wait_phrase(seconds)}."
-    )
+    message = gettext("Too many failed attempts. Logging in is paused; try again in %(wait)s.") % {
+        "wait": wait_phrase(seconds)
+    }
     context = {
         "form": form,
         "locked_out": message,

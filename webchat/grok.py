@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from webchat.errors import UpstreamError
 from webchat.sse import DONE, Event, SSEParser, parse_chunk
@@ -107,16 +107,22 @@ def check_params(params: Any, *, reasoning: bool, effort: bool) -> list[str]:
 
 # --- HTTP errors ------------------------------------------------------------------------------
 _MESSAGES = {
-    "upstream_auth": "The model service did not accept this site's API token. "
-    "An administrator needs to check it.",
-    "upstream_bad_request": "The model service refused this request.",
-    "upstream_rate_limited": "The model service is receiving too many requests. "
-    "Please wait a moment and try again.",
-    "upstream_balance": "The model service account has run out of credit. "
-    "An administrator needs to top it up.",
-    "upstream_unavailable": "The model service is not answering right now. Please try again.",
-    "upstream_protocol": "The model service sent a reply that could not be read.",
-    "context_too_long": "This conversation is too long for the model.",
+    "upstream_auth": gettext_lazy(
+        "The model service did not accept this site's API token. "
+        "An administrator needs to check it."
+    ),
+    "upstream_bad_request": gettext_lazy("The model service refused this request."),
+    "upstream_rate_limited": gettext_lazy(
+        "The model service is receiving too many requests. Please wait a moment and try again."
+    ),
+    "upstream_balance": gettext_lazy(
+        "The model service account has run out of credit. An administrator needs to top it up."
+    ),
+    "upstream_unavailable": gettext_lazy(
+        "The model service is not answering right now. Please try again."
+    ),
+    "upstream_protocol": gettext_lazy("The model service sent a reply that could not be read."),
+    "context_too_long": gettext_lazy("This conversation is too long for the model."),
 }
 
 
@@ -128,7 +134,7 @@ def map_http_error(status: int, body: bytes, headers: httpx.Headers | None = Non
 
     def error(kind: str, message: str | None = None) -> UpstreamError:
         return UpstreamError(
-            kind, message or _MESSAGES[kind], status=status, retry_after=retry_after
+            kind, message or str(_MESSAGES[kind]), status=status, retry_after=retry_after
         )
 
     if status in (401,) or code in (
@@ -159,17 +165,23 @@ def map_http_error(status: int, body: bytes, headers: httpx.Headers | None = Non
     if "maximum prompt length" in lowered or ("context" in lowered and "length" in lowered):
         too_long = error(
             "context_too_long",
-            "This conversation is too long for the model. Summarize the earlier messages "
-            "and try again, or pick a model with a larger context.",
+            gettext(
+                "This conversation is too long for the model. Summarize the earlier messages "
+                "and try again, or pick a model with a larger context."
+            ),
         )
         # "…but the request contains 150000 tokens": what the upstream counted.
         counted = re.search(r"contains\s+(\d{1,12})\s+tokens", lowered)
         too_long.prompt_tokens = int(counted.group(1)) if counted else None
         return too_long
     if status == 404:
-        return error("upstream_bad_request", "The model service does not offer this model.")
+        return error(
+            "upstream_bad_request", gettext("The model service does not offer this model.")
+        )
     if status == 413:
-        return error("upstream_bad_request", "This message is too large for the model service.")
+        return error(
+            "upstream_bad_request", gettext("This message is too large for the model service.")
+        )
     return error("upstream_bad_request")
 
 
@@ -286,7 +298,7 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             if attempt >= settings.GROK_MAX_RETRIES:
                 raise UpstreamError(
-                    "upstream_unavailable", _MESSAGES["upstream_unavailable"]
+                    "upstream_unavailable", str(_MESSAGES["upstream_unavailable"])
                 ) from exc
             wait = _backoff(attempt, None) or 0.0
         except httpx.TimeoutException as exc:
@@ -321,7 +333,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[Event]:
     if "text/event-stream" not in content_type:
         body = await response.aread()
         if "json" not in content_type:
-            raise UpstreamError("upstream_protocol", _MESSAGES["upstream_protocol"])
+            raise UpstreamError("upstream_protocol", str(_MESSAGES["upstream_protocol"]))
         # Some proxies answer a stream request with one whole JSON body.
         for event in parse_chunk(body.decode("utf-8", "replace")):
             yield event

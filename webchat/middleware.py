@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.translation import gettext_lazy
 from django.utils.translation.trans_real import parse_accept_lang_header
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -28,7 +29,11 @@ STATUS = {
     "quota_exceeded": 429,
     "rate_limited": 429,
 }
-TITLES = {400: "That did not work", 404: "Not found", 429: "Too many requests"}
+TITLES = {
+    400: gettext_lazy("That did not work"),
+    404: gettext_lazy("Not found"),
+    429: gettext_lazy("Too many requests"),
+}
 
 
 def error_response(request: HttpRequest, error: ChatError) -> HttpResponse:
@@ -39,11 +44,11 @@ def error_response(request: HttpRequest, error: ChatError) -> HttpResponse:
         response = JsonResponse(error.body(), status=status)
     else:
         context = {
-            "title": TITLES.get(status, "Please try again"),
+            "title": TITLES.get(status, gettext_lazy("Please try again")),
             "message": error.message,
             "alert": True,
             "link_url": "/",
-            "link_text": "Back to webchat",
+            "link_text": gettext_lazy("Back to webchat"),
         }
         response = render(request, "registration/message.html", context, status=status)
     if error.retry_after is not None:
@@ -96,6 +101,10 @@ class LanguageMiddleware(Hybrid):
             remember_language(response, language)
         patch_vary_headers(response, ("Accept-Language", "Cookie"))
         response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
+        # The response is made: the thread goes back to the default, so that whatever it
+        # runs next (another request's code before this middleware, a job) is not in the
+        # last reader's language.
+        translation.deactivate()
         return response
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage
 
 from webchat.errors import ChatError
@@ -66,11 +67,24 @@ class ThrottleMiddleware(MiddlewareMixin):
 
 
 def refusal(request: HttpRequest, seconds: int) -> HttpResponse:
-    message = f"Too many requests. Please wait {wait_phrase(seconds)} and try again."
+    if seconds < 90:
+        message = ngettext(
+            "Too many requests. Please wait %(count)s second and try again.",
+            "Too many requests. Please wait %(count)s seconds and try again.",
+            seconds,
+        ) % {"count": seconds}
+    else:
+        minutes = math.ceil(seconds / 60)
+        message = ngettext(
+            "Too many requests. Please wait %(count)s minute and try again.",
+            "Too many requests. Please wait %(count)s minutes and try again.",
+            minutes,
+        ) % {"count": minutes}
     return error_response(request, ChatError(message, code="rate_limited", retry_after=seconds))
 
 
 def wait_phrase(seconds: int) -> str:
     if seconds < 90:
-        return f"{seconds} seconds"
-    return f"{math.ceil(seconds / 60)} minutes"
+        return ngettext("%(count)s second", "%(count)s seconds", seconds) % {"count": seconds}
+    minutes = math.ceil(seconds / 60)
+    return ngettext("%(count)s minute", "%(count)s minutes", minutes) % {"count": minutes}

@@ -8,9 +8,10 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.utils import timezone
-from django.views.decorators.cache import never_cache
+from django.utils import timezone, translation
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
+from django.views.i18n import JavaScriptCatalog
 
 from webchat.models import UsageRecord
 from webchat.quotas import month_start
@@ -80,3 +81,18 @@ def _channel_layer_ok() -> bool:
     except Exception:
         log.exception("health check: channel layer")
         return False
+
+
+_catalogs: dict[str, bytes] = {}
+
+
+@require_GET
+@cache_control(max_age=86_400)
+def javascript_catalog(request: HttpRequest) -> HttpResponse:
+    """The scripts' sentences in the page's language (Django's JavaScriptCatalog), made once
+    per language and process: the address carries the language (`?l=`) so that a browser
+    keeps one per language, and nothing else of it makes another copy."""
+    language = translation.get_language()
+    if language not in _catalogs:
+        _catalogs[language] = JavaScriptCatalog.as_view()(request).content
+    return HttpResponse(_catalogs[language], content_type="text/javascript; charset=utf-8")

@@ -108,6 +108,7 @@ export class Thread {
     const at = ids.indexOf(article.dataset.id);
     const span = document.createElement("span");
     span.className = "siblings";
+    span.dir = "ltr"; // ‹ 1/2 › reads the same way in every language
     span.dataset.siblings = ids.join(",");
     const arrow = (name, label, text, disabled) => {
       const button = document.createElement("button");

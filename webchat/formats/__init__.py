@@ -1,0 +1,1 @@
+"""Formats the project sets where Django's own locale data lacks one (FORMAT_MODULE_PATH)."""
