@@ -74,8 +74,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        # Its sentences (errors, a reply's notes) in the language of its page; a reply's
-        # task, started here, keeps it.
+        if message["type"] != "websocket.receive":
+            await handler(message)
+            return
+        # A client's frame: its sentences (errors, a reply's notes) in the language of its
+        # page; a reply's task, started here, keeps it. (Frames forwarded to the client
+        # carry no sentence of their own: they pay nothing for this.)
         if not hasattr(self, "language"):
             self.language = language_of(self.scope)
         with translation.override(self.language):
