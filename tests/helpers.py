@@ -130,6 +130,29 @@ def add_exchange(
 
 
 # --- The app in a browser ---------------------------------------------------------------------
+def attach_image(message: Message, name: str = "image.png") -> Any:
+    """A PNG stored on `message` (a person's), as an upload leaves one."""
+    from django.core.files.base import ContentFile
+
+    from conversations.models import Attachment
+    from tests import samples
+
+    data = samples.image("PNG")
+    conversation = message.conversation
+    attachment = Attachment(
+        owner=conversation.owner,
+        conversation=conversation,
+        message=message,
+        kind="image",
+        name=name,
+        content_type="image/png",
+        size=len(data),
+    )
+    attachment.file.save("upload.png", ContentFile(data), save=False)
+    attachment.save()
+    return attachment
+
+
 def watch(page: Any) -> None:
     page.problems = []
     page.foreign = []

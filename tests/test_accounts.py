@@ -2,7 +2,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.files.base import ContentFile
 from django.test import Client
 
 from webchat.models import Plan, User
@@ -493,8 +492,7 @@ def test_deleting_my_account_takes_everything_of_mine_but_the_ledger_rows(
 ) -> None:
     from api.models import ApiKey
     from conversations.models import Attachment, Conversation, SavedPrompt, Share
-    from tests import samples
-    from tests.helpers import add_exchange
+    from tests.helpers import add_exchange, attach_image
     from webchat.models import UsageRecord
 
     settings.MEDIA_ROOT = tmp_path
@@ -506,17 +504,7 @@ def test_deleting_my_account_takes_everything_of_mine_but_the_ledger_rows(
         conversation = Conversation.objects.create(owner=person, title="mine")
         reply = add_exchange(conversation, "q", "a")
         Share.objects.create(conversation=conversation, leaf=reply)
-        attachment = Attachment(
-            owner=person,
-            conversation=conversation,
-            message=reply.parent,
-            kind="image",
-            name="a.png",
-            content_type="image/png",
-            size=1,
-        )
-        attachment.file.save("upload.png", ContentFile(samples.image("PNG")), save=False)
-        attachment.save()
+        attach_image(reply.parent)
         SavedPrompt.objects.create(owner=person, name="p", text="t")
         ApiKey.objects.issue(person, name="k")
         UsageRecord.objects.create(user=person, model="grok-3", status="complete")

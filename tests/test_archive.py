@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.files.base import ContentFile
 from django.db import connection
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
@@ -19,7 +18,7 @@ from PIL import Image
 from conversations import archive
 from conversations.models import Attachment, Conversation, Folder, Message, SavedPrompt
 from tests import chatgpt_export, samples
-from tests.helpers import add_exchange, logged_in
+from tests.helpers import add_exchange, attach_image, logged_in
 from webchat.models import Plan, User
 
 pytestmark = pytest.mark.django_db
@@ -53,19 +52,7 @@ def branched(user: User, title: str = "Sauces") -> Conversation:
     conversation.current_leaf = None
     conversation.save()
     edited = add_exchange(conversation, "What is a béchamel?", "A white sauce.")
-    attachment = Attachment(
-        owner=user,
-        conversation=conversation,
-        message=edited.parent,
-        kind="image",
-        name="sauce.png",
-        content_type="image/png",
-        size=0,
-    )
-    data = samples.image("PNG")
-    attachment.size = len(data)
-    attachment.file.save("upload.png", ContentFile(data), save=False)
-    attachment.save()
+    attach_image(edited.parent, "sauce.png")
     return conversation
 
 
