@@ -27,7 +27,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -270,16 +270,15 @@ def _catalog_model(slug: str) -> ChatModel:
 
 def _reserve(key: ApiKey, asked: Asked, channel: str) -> Call:
     model = asked.model
-    with transaction.atomic():
-        record = UsageRecord.objects.reserve(
-            user=User(pk=key.owner_id),
-            chat_model=model,
-            prompt_tokens=asked.estimate,
-            max_tokens=asked.params["max_tokens"],
-            n=asked.n,
-            generation=channel,
-            api_key=key,
-        )
+    record = UsageRecord.objects.reserve(
+        user=User(pk=key.owner_id),
+        chat_model=model,
+        prompt_tokens=asked.estimate,
+        max_tokens=asked.params["max_tokens"],
+        n=asked.n,
+        generation=channel,
+        api_key=key,
+    )
     payload = asked.payload(record.max_tokens)
     return Call(model, payload, record.id, asked.estimate, learn=not asked.images)
 

@@ -167,7 +167,6 @@ class Conversation(models.Model):
             message.summary = by_message.get(message.id)
         return thread
 
-    @transaction.atomic
     def add_turn(
         self,
         *,
@@ -180,7 +179,7 @@ class Conversation(models.Model):
         files: Sequence["Attachment"] = (),
     ) -> tuple["Message", list["Message"]]:
         """Store the person's message (with its `files`) and `n` streaming replies under it,
-        as one write."""
+        in the caller's transaction (turns: the reservation's)."""
         self._lock_idle()
         user_message = Message.objects.create(
             conversation=self, parent=parent, role=Message.Role.USER, content=content
@@ -196,7 +195,6 @@ class Conversation(models.Model):
         self.save(update_fields=["title", "current_leaf", "updated"])
         return user_message, replies
 
-    @transaction.atomic
     def add_regeneration(
         self,
         *,
@@ -217,6 +215,10 @@ class Conversation(models.Model):
         return replies
 
     def _lock_idle(self) -> None:
+        # Without a savepoint of their own (a statement each, and the database's thread
+        # gives up the GIL at each): a turn is written in the reservation's transaction.
+        if not connection.in_atomic_block:
+            raise transaction.TransactionManagementError("A turn is stored in a transaction.")
         # The row lock serialises two sends racing on PostgreSQL; SQLite's IMMEDIATE
         # transaction already does.
         if connection.vendor != "sqlite":

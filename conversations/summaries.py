@@ -18,7 +18,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
@@ -95,16 +94,15 @@ def prepare(
     ]
     estimate = math.ceil(context.tokens(INSTRUCTION + transcript) * chosen.prompt_ratio)
     length = _length(chosen)
-    with transaction.atomic():
-        record = UsageRecord.objects.reserve(
-            user=conversation.owner,
-            chat_model=chosen,
-            prompt_tokens=estimate,
-            max_tokens=length,
-            n=1,
-            conversation=conversation.id,
-            generation=f"{GENERATION}{uuid.uuid4().hex}",
-        )
+    record = UsageRecord.objects.reserve(
+        user=conversation.owner,
+        chat_model=chosen,
+        prompt_tokens=estimate,
+        max_tokens=length,
+        n=1,
+        conversation=conversation.id,
+        generation=f"{GENERATION}{uuid.uuid4().hex}",
+    )
     covers = len(earlier)
     if previous is not None:
         covers += Summary.objects.get(through=previous.id).covers

@@ -179,7 +179,7 @@ def _store(
         # Files an edit keeps are copied onto the new message: they count again.
         copied = sum(f.size + len(f.text) for f in sent if f.message_id is not None)
         storage.check(conversation.owner, len(content or prefix) + copied)
-        record = UsageRecord.objects.reserve(
+        record = UsageRecord.objects.take(
             user=conversation.owner,
             chat_model=model,
             prompt_tokens=estimate,

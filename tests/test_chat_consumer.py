@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db import transaction
 
 from conversations import frames, generation
 from conversations.consumers import ChatConsumer
@@ -248,9 +249,10 @@ async def test_a_reply_whose_process_died_becomes_interrupted(
 
     @database_sync_to_async
     def orphan() -> Message:
-        _, (reply,) = conversation.add_turn(
-            content="hi", parent=None, model="grok-3", params={}, n=1, channel="gone.nobody"
-        )
+        with transaction.atomic():
+            _, (reply,) = conversation.add_turn(
+                content="hi", parent=None, model="grok-3", params={}, n=1, channel="gone.nobody"
+            )
         Message.objects.filter(pk=reply.pk).update(content="half a rep", seq=3)
         return reply
 
@@ -528,9 +530,10 @@ async def test_a_dead_generation_frees_the_conversation_at_once(
     @database_sync_to_async
     def orphan() -> Message:
         # Its lease is still good for a while, but no process answers on its channel.
-        _, (reply,) = conversation.add_turn(
-            content="hi", parent=None, model="grok-3", params={}, n=1, channel="generation.dead"
-        )
+        with transaction.atomic():
+            _, (reply,) = conversation.add_turn(
+                content="hi", parent=None, model="grok-3", params={}, n=1, channel="generation.dead"
+            )
         Message.objects.filter(pk=reply.pk).update(content="kept", seq=1)
         return reply
 

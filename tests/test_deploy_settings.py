@@ -5,7 +5,10 @@ import secrets
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +40,31 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+@contextmanager
+def logging_as(*config: Any) -> Iterator[None]:
+    """The app's LOGGING (webchat.logs.config) for a while; then the test run's own again
+    (the root's handlers and level, and each logger's level: a handler left on a closed
+    capture would fail every later log line)."""
+    import logging
+    import logging.config
+
+    from webchat import logs
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    named = {name: logging.getLogger(name).level for name in logs.config(*config)["loggers"]}
+    logging.config.dictConfig(logs.config(*config))
+    try:
+        yield
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in named.items():
+            logging.getLogger(name).setLevel(was)
 
 
 def test_check_deploy_is_clean_in_production() -> None:
@@ -91,20 +119,13 @@ def test_a_server_error_reaches_stdout_with_its_traceback_and_request_id(
     capsys: object, rf: object, settings: object
 ) -> None:
     """DEBUG off and no ADMINS: a 500's traceback still reaches the log on stdout."""
-    import logging.config
-
     from django.test import Client
 
-    from webchat import logs
-
-    logging.config.dictConfig(logs.config("INFO", "text"))
     settings.DEBUG = False
     settings.ADMINS = []
     settings.ROOT_URLCONF = "tests.failing_urls"
-    try:
+    with logging_as("INFO", "text"):
         response = Client(raise_request_exception=False).get("/boom/")
-    finally:
-        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     out = capsys.readouterr().out
     assert response.status_code == 500
     request_id = response["X-Request-ID"]
@@ -115,19 +136,36 @@ def test_a_server_error_reaches_stdout_with_its_traceback_and_request_id(
 def test_json_logs_are_one_object_a_line(capsys: object) -> None:
     import json
     import logging
-    import logging.config
 
     from webchat import logs
 
-    logging.config.dictConfig(logs.config("INFO", "json"))
-    try:
+    with logging_as("INFO", "json"):
         logs.request_id.set("abc123")
         logging.getLogger("webchat.test").info("hello %s", "there")
-    finally:
-        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["message"] == "hello there" and line["request_id"] == "abc123"
     assert line["levelname"] == "INFO" and line["name"] == "webchat.test"
+
+
+def test_nothing_is_logged_per_request_unless_asked(capsys: object) -> None:
+    """A message sent costs no log line: daphne's access log is off unless LOG_ACCESS,
+    and the HTTP client's line per upstream call is off unless LOG_LEVEL=DEBUG."""
+    import logging
+
+    from webchat import logs
+
+    def lines(*config: object) -> str:
+        with logging_as(*config):
+            logs.AccessLog()("websocket", "connected", {"path": "/ws/c/1/", "client": "10.0.0.1:1"})
+            logging.getLogger("httpx").info("HTTP Request: POST http://upstream 200 OK")
+            logging.getLogger("webchat.test").info("the app's own line")
+        return capsys.readouterr().out
+
+    quiet = lines("INFO", "text")
+    assert "the app's own line" in quiet
+    assert "/ws/c/1/" not in quiet and "HTTP Request" not in quiet
+    assert "WSCONNECT /ws/c/1/" in lines("INFO", "text", True)
+    assert "HTTP Request" in lines("DEBUG", "text")
 
 
 def test_a_bad_boolean_stops_the_app_with_its_name() -> None:

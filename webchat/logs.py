@@ -21,9 +21,14 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def config(level: str, fmt: str) -> dict[str, Any]:
+def config(level: str, fmt: str, access: bool = False) -> dict[str, Any]:
     """The LOGGING setting. Everything goes to the root logger's one handler: 500s with
-    their tracebacks (django.request) too, whether or not ADMINS are set."""
+    their tracebacks (django.request) too, whether or not ADMINS are set.
+
+    Nothing is written per request unless asked: daphne's access log (`access`) and the
+    HTTP client's line for every upstream call would be a line or two per message sent,
+    each formatted and written by the event loop's thread (nginx keeps an access log)."""
+    quiet = "DEBUG" if level == "DEBUG" else "WARNING"
     formatter: dict[str, Any] = {"format": TEXT}
     if fmt == "json":
         formatter = {"()": "pythonjsonlogger.json.JsonFormatter", "format": JSON}
@@ -45,6 +50,9 @@ def config(level: str, fmt: str) -> dict[str, Any]:
             # Django's own defaults send errors to mail_admins only when DEBUG is off.
             "django": {"handlers": [], "level": level, "propagate": True},
             "django.server": {"handlers": [], "propagate": True},
+            "webchat.access": {"level": level if access else "WARNING"},
+            "httpx": {"level": quiet},
+            "httpcore": {"level": quiet},
         },
     }
 
@@ -56,6 +64,10 @@ class AccessLog(AccessLogGenerator):
 
     def __init__(self) -> None:
         pass
+
+    def __call__(self, protocol: Any, action: str, details: dict[str, Any]) -> None:
+        if self.log.isEnabledFor(logging.INFO):  # off unless LOG_ACCESS: nothing to format
+            super().__call__(protocol, action, details)
 
     def write_entry(
         self,

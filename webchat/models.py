@@ -323,7 +323,11 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         return recent.aggregate(oldest=Min("created"))["oldest"] or now
 
     @transaction.atomic
-    def reserve(
+    def reserve(self, **terms: Any) -> "UsageRecord":
+        """take() in a transaction of its own."""
+        return self.take(**terms)
+
+    def take(
         self,
         *,
         user: User,
@@ -335,8 +339,9 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         generation: str = "",
         api_key: Any = None,
     ) -> "UsageRecord":
-        """Take room for one call, or raise QuotaError. The record's max_tokens may be less
-        than asked when little room is left: the reply is then cut short, not refused.
+        """Take room for one call, or raise QuotaError, in the caller's transaction (no
+        savepoint: a refusal is the end of it). The record's max_tokens may be less than
+        asked when little room is left: the reply is then cut short, not refused.
 
         A call of the API names its key (api.models.ApiKey): the key's own models and
         monthly cap apply on top of the plan, and a key revoked or expired meanwhile is

@@ -407,5 +407,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# One log on stdout (webchat/logs.py): LOG_FORMAT=text, or json for a log collector.
-LOGGING = logs.config(env_str("LOG_LEVEL", "INFO"), env_str("LOG_FORMAT", "text"))
+# One log on stdout (webchat/logs.py): LOG_FORMAT=text, or json for a log collector;
+# LOG_ACCESS=1 adds daphne's access log (a line per request and socket).
+LOGGING = logs.config(
+    env_str("LOG_LEVEL", "INFO"), env_str("LOG_FORMAT", "text"), env_bool("LOG_ACCESS")
+)
