@@ -181,13 +181,12 @@ class Conversation(models.Model):
         """Store the person's message (with its `files`) and `n` streaming replies under it,
         in the caller's transaction (turns: the reservation's)."""
         self._lock_idle()
-        user_message = Message.objects.create(
+        user_message = Message(
             conversation=self, parent=parent, role=Message.Role.USER, content=content
         )
+        replies = self._replies(user_message, model=model, params=params, n=n, channel=channel)
+        Message.objects.bulk_create([user_message, *replies])  # one INSERT
         user_message.files = Attachment.objects.attach(files, user_message)
-        replies = self._start_replies(
-            user_message, model=model, params=params, n=n, channel=channel
-        )
         if not self.title:
             names = " ".join(f.name for f in user_message.files)
             self.title = _title_from(content if content.strip() else names)
@@ -207,9 +206,10 @@ class Conversation(models.Model):
     ) -> list["Message"]:
         """New sibling replies under `parent` (a user message), starting with `content`."""
         self._lock_idle()
-        replies = self._start_replies(
+        replies = self._replies(
             parent, model=model, params=params, n=n, channel=channel, content=content
         )
+        Message.objects.bulk_create(replies)
         self.current_leaf = replies[0]
         self.save(update_fields=["current_leaf", "updated"])
         return replies
@@ -230,7 +230,7 @@ class Conversation(models.Model):
         if any(lease is None or lease >= now for _, lease in streaming):
             raise ConversationBusy
 
-    def _start_replies(
+    def _replies(
         self,
         parent: "Message",
         *,
@@ -240,24 +240,23 @@ class Conversation(models.Model):
         channel: str,
         content: str = "",
     ) -> list["Message"]:
+        """`n` streaming replies under `parent`, not yet stored."""
         lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
-        return Message.objects.bulk_create(
-            [
-                Message(
-                    conversation=self,
-                    parent=parent,
-                    role=Message.Role.ASSISTANT,
-                    content=content,
-                    prefix_chars=len(content),
-                    model=model,
-                    params=params,
-                    status=Message.Status.STREAMING,
-                    channel=channel,
-                    lease_until=lease,
-                )
-                for _ in range(n)
-            ]
-        )
+        return [
+            Message(
+                conversation=self,
+                parent=parent,
+                role=Message.Role.ASSISTANT,
+                content=content,
+                prefix_chars=len(content),
+                model=model,
+                params=params,
+                status=Message.Status.STREAMING,
+                channel=channel,
+                lease_until=lease,
+            )
+            for _ in range(n)
+        ]
 
 
 def _title_from(content: str) -> str:

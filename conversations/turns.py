@@ -21,7 +21,7 @@ from conversations import context, storage
 from conversations.models import Attachment, Conversation, Message, Said
 from webchat import grok
 from webchat.errors import InvalidRequest, ModelUnavailable, NotFound
-from webchat.models import ChatModel, UsageRecord
+from webchat.models import ChatModel, UsageRecord, User
 
 # Where a new message goes: after the message on screen (the conversation's current leaf).
 AFTER_LEAF = "leaf"
@@ -174,19 +174,20 @@ def _store(
     path = history if content is None else [*history, Said(None, "user", content, tuple(sent))]
     system = asked.get("system") or ""
     messages, images, estimate = _messages(model, path, system, max_tokens)
+    # Files an edit keeps are copied onto the new message: they count again.
+    copied = sum(f.size + len(f.text) for f in sent if f.message_id is not None)
+    stores = len(content or prefix) + copied
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.
-        # Files an edit keeps are copied onto the new message: they count again.
-        copied = sum(f.size + len(f.text) for f in sent if f.message_id is not None)
-        storage.check(conversation.owner, len(content or prefix) + copied)
         record = UsageRecord.objects.take(
-            user=conversation.owner,
+            user=User(pk=conversation.owner_id),
             chat_model=model,
             prompt_tokens=estimate,
             max_tokens=max_tokens,
             n=n,
             conversation=conversation.id,
             generation=channel,
+            check=lambda person: storage.check(person, stores),
         )
         # What was reserved bounds what is asked: max_tokens always goes upstream.
         params = {**params, "max_tokens": record.max_tokens}
@@ -201,7 +202,7 @@ def _store(
             assert parent is not None
             replies = conversation.add_regeneration(parent=parent, content=prefix, **options)
     if prefix:
-        storage.stored(conversation.owner)  # a whole copy at once: count afresh next time
+        storage.stored(record.user)  # a whole copy at once: count afresh next time
     announced = None
     if user_message is not None:
         # What the model reads of it, files included: the page's context gauge counts it.
@@ -294,16 +295,17 @@ def _payload(
     return payload
 
 
+_ENABLED_MODEL_SQL = "SELECT * FROM webchat_chatmodel WHERE enabled = %s AND slug = %s"
+
+
 def catalog_model(slug: str | None) -> ChatModel:
-    enabled = ChatModel.objects.enabled()
     if slug is None:
-        model = enabled.first()
+        model = ChatModel.objects.enabled().first()
         if model is None:
             raise ModelUnavailable(gettext("No model is enabled on this site."))
         return model
-    try:
-        return enabled.get(slug=slug)
-    except ChatModel.DoesNotExist:
-        raise ModelUnavailable(
-            gettext("The model “%(model)s” is not available.") % {"model": slug}
-        ) from None
+    # Written out: every send asks, and the ORM's query cost three times this one.
+    found = ChatModel.objects.raw(_ENABLED_MODEL_SQL, [True, slug])
+    for model in found:
+        return model
+    raise ModelUnavailable(gettext("The model “%(model)s” is not available.") % {"model": slug})

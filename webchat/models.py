@@ -1,6 +1,7 @@
 import json
 import logging
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
-from django.db.models import Case, Count, F, Max, Min, Sum, When
+from django.db.models import DEFERRED, Case, Count, F, Max, Min, Sum, When
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -254,6 +255,38 @@ _TOTALS_SQL = """
 """
 
 
+# take(): the person, their plan and whether it allows the model, read under the lock in one
+# statement. (Through the ORM it took three, each costing more to build than to run.)
+_PLAN_FIELDS = (
+    "id",
+    "name",
+    "tokens_per_day",
+    "tokens_per_month",
+    "requests_per_minute",
+    "concurrent_generations",
+    "max_tokens_cap",
+    "storage_mb",
+)
+_PERSON_SQL = """
+    SELECT u.is_active, u.bonus_tokens, p.id, p.name, p.tokens_per_day, p.tokens_per_month,
+        p.requests_per_minute, p.concurrent_generations, p.max_tokens_cap, p.storage_mb,
+        NOT EXISTS (SELECT 1 FROM webchat_plan_allowed_models a WHERE a.plan_id = p.id)
+        OR EXISTS (
+            SELECT 1 FROM webchat_plan_allowed_models a
+            WHERE a.plan_id = p.id AND a.chatmodel_id = %s
+        )
+    FROM webchat_user u LEFT JOIN webchat_plan p ON p.id = u.plan_id
+    WHERE u.id = %s
+"""
+
+
+def _instance(model: type[models.Model], db: str, values: dict[str, Any]) -> Any:
+    """An instance as read from the database, with only these fields (the rest deferred)."""
+    fields = model._meta.concrete_fields
+    row = [values.get(f.attname, DEFERRED) for f in fields]
+    return model.from_db(db, [f.attname for f in fields if f.attname in values], row)
+
+
 class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
     """The ledger's rules: reserve before an upstream call, settle after it, sum for limits.
 
@@ -338,23 +371,28 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         conversation: Any = None,
         generation: str = "",
         api_key: Any = None,
+        check: Callable[[User], None] | None = None,
     ) -> "UsageRecord":
         """Take room for one call, or raise QuotaError, in the caller's transaction (no
         savepoint: a refusal is the end of it). The record's max_tokens may be less than
         asked when little room is left: the reply is then cut short, not refused.
+        `check(person)`, given the person and their plan as read under the lock, may refuse
+        first (a send checks the storage it needs).
 
         A call of the API names its key (api.models.ApiKey): the key's own models and
         monthly cap apply on top of the plan, and a key revoked or expired meanwhile is
         refused here, under the lock, so that no call starts after its revocation."""
         # Locks the person's row: their concurrent reservations run one after another.
-        user = User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
+        user, allowed = self._person(user.pk, chat_model)
+        if check is not None:
+            check(user)
         plan = user.plan
         if plan is None or not user.is_active:
             raise QuotaError(
                 gettext("Your account has no plan. An administrator can give you one."),
                 code="quota_exceeded",
             )
-        if not plan.allows(chat_model):
+        if not allowed:
             raise QuotaError(
                 gettext("Your plan does not include %(model)s.") % {"model": chat_model},
                 code="model_unavailable",
@@ -397,7 +435,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
                     retry_after=math.ceil((quotas.next_month(now) - now).total_seconds()),
                 )
             raise quotas.quota_exceeded(left, now)
-        return self.create(
+        record = UsageRecord(
             user=user,
             model=chat_model.slug,
             conversation=conversation,
@@ -409,6 +447,49 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
             price_output=chat_model.price_output,
             api_key=api_key,
         )
+        self._insert(record)
+        return record
+
+    def _person(self, user_id: int, chat_model: "ChatModel") -> tuple[User, bool]:
+        """The person (with their plan) and whether the plan allows `chat_model`, their row
+        locked (PostgreSQL; SQLite's IMMEDIATE transaction holds the one write lock)."""
+        connection = connections[self.db]
+        lock = " FOR UPDATE OF u" if connection.features.has_select_for_update_of else ""
+        with connection.cursor() as cursor:
+            cursor.execute(_PERSON_SQL + lock, [chat_model.pk, user_id])
+            row = cursor.fetchone()
+        if row is None:
+            raise User.DoesNotExist(f"No person {user_id}.")
+        active, bonus, *plan, allowed = row
+        person = {
+            "id": user_id,
+            "is_active": bool(active),
+            "bonus_tokens": bonus,
+            "plan_id": plan[0],
+        }
+        user = _instance(User, self.db, person)
+        user.plan = (
+            None
+            if plan[0] is None
+            else _instance(Plan, self.db, dict(zip(_PLAN_FIELDS, plan, strict=True)))
+        )
+        return user, bool(allowed)
+
+    def _insert(self, record: "UsageRecord") -> None:
+        """The ORM's INSERT of `record`, written out: building it cost more than running it."""
+        connection = connections[self.db]
+        fields = [f for f in record._meta.concrete_fields if not f.primary_key]
+        values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in fields]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        # The names are the model's own, never input.
+        table = connection.ops.quote_name(record._meta.db_table)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
+        returning = connection.features.can_return_columns_from_insert
+        with connection.cursor() as cursor:
+            cursor.execute(sql + (" RETURNING id" if returning else ""), values)
+            record.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        record._state.adding = False
+        record._state.db = self.db
 
     def _settle_abandoned(self, user: User, now: datetime) -> int:
         """Settle, as interrupted, the person's calls still running past any call's time:
