@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext
 
 from conversations import context, storage
@@ -73,7 +73,7 @@ class Turn:
 
 def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Turn:
     """Store the turn and reserve its tokens at once, or raise a ChatError and store nothing."""
-    conversation.refresh_from_db(fields=["current_leaf", "title"])
+    conversation.current_leaf_id, conversation.title = _leaf_and_title(conversation)
     if request.continue_from is not None:
         return _continue(conversation, request.continue_from, channel)
     if request.regenerate is not None:
@@ -101,6 +101,19 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
     params = _params(model, request.params, request.n or 1)
     sent = _attachments(conversation, request.attachments, model)
     return _store(conversation, history, request.content or "", model, params, channel, sent)
+
+
+def _leaf_and_title(conversation: Conversation) -> tuple[Any, str]:
+    """The conversation's message on screen and title as stored now (another tab may have
+    moved it): written out, as every send asks (refresh_from_db cost ten times the query)."""
+    key = Conversation._meta.pk.get_db_prep_value(conversation.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_LEAF_AND_TITLE_SQL, [key])
+        leaf, title = cursor.fetchone()
+    return (None if leaf is None else uuid.UUID(str(leaf))), title
+
+
+_LEAF_AND_TITLE_SQL = "SELECT current_leaf_id, title FROM conversations_conversation WHERE id = %s"
 
 
 def _attachments(

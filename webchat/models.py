@@ -15,7 +15,7 @@ from django.db.models import DEFERRED, Case, Count, F, Max, Min, Sum, When
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from webchat import grok, quotas
+from webchat import grok, quotas, sql
 from webchat.errors import QuotaError
 
 log = logging.getLogger(__name__)
@@ -447,7 +447,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
             price_output=chat_model.price_output,
             api_key=api_key,
         )
-        self._insert(record)
+        sql.insert([record], using=self.db)  # written out: the ORM's cost more than the query
         return record
 
     def _person(self, user_id: int, chat_model: "ChatModel") -> tuple[User, bool]:
@@ -474,22 +474,6 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
             else _instance(Plan, self.db, dict(zip(_PLAN_FIELDS, plan, strict=True)))
         )
         return user, bool(allowed)
-
-    def _insert(self, record: "UsageRecord") -> None:
-        """The ORM's INSERT of `record`, written out: building it cost more than running it."""
-        connection = connections[self.db]
-        fields = [f for f in record._meta.concrete_fields if not f.primary_key]
-        values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in fields]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        # The names are the model's own, never input.
-        table = connection.ops.quote_name(record._meta.db_table)
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
-        returning = connection.features.can_return_columns_from_insert
-        with connection.cursor() as cursor:
-            cursor.execute(sql + (" RETURNING id" if returning else ""), values)
-            record.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-        record._state.adding = False
-        record._state.db = self.db
 
     def _settle_abandoned(self, user: User, now: datetime) -> int:
         """Settle, as interrupted, the person's calls still running past any call's time:
