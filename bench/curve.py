@@ -59,6 +59,8 @@ async def level(bench: Bench, count: int) -> dict:
         "first_p99_ms": pct(firsts, 0.99) * 1000 if firsts else None,
         "lag_p99_ms": pct(lags, 0.99) * 1000 if lags else None,
         "errors": count - len(ok),
+        # Frames a reply sends each socket: its deltas, and ack, start and done.
+        "frames_per_reply": statistics.mean(r["frames"] for r in ok) + 3 if ok else None,
         "stored_whole": bench.stored_whole(conversations, WORDS),
     }
 
@@ -88,7 +90,8 @@ async def run(bench: Bench, levels: list[int]) -> dict:
         print(
             f"  {count:>4} streams: {row['cpu_ms_per_reply']:6.1f} CPU-ms/reply, first delta "
             f"p50 {row['first_p50_ms'] or 0:7.0f} ms p99 {row['first_p99_ms'] or 0:7.0f} ms, "
-            f"lag p99 {row['lag_p99_ms'] or 0:5.0f} ms, errors {row['errors']}, "
+            f"lag p99 {row['lag_p99_ms'] or 0:5.0f} ms, {row['frames_per_reply'] or 0:.0f} frames a reply, "
+            f"errors {row['errors']}, "
             f"stored whole {row['stored_whole']}/{count}",
             flush=True,
         )

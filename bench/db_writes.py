@@ -44,11 +44,14 @@ from webchat.models import User  # noqa: E402
 from webchat.simulator import Simulator  # noqa: E402
 
 writes: Counter[str] = Counter()
+statements = 0  # every statement, reads included
 counting = False
 
 
 def count_writes(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    global statements
     if counting:
+        statements += 1
         verb = sql.lstrip().split(" ", 1)[0].upper()
         if verb in ("INSERT", "UPDATE", "DELETE"):
             table = sql.split('"')[1] if '"' in sql else "?"
@@ -97,6 +100,7 @@ async def main(tokens: int, delay_ms: float) -> None:
     await sim.close()
     print(f"one reply of {tokens} tokens at {1000 / delay_ms:.0f} tokens/s, {elapsed:.1f} s")
     print(f"  frames to the browser: {dict(frames)}")
+    print(f"  database statements: {statements} (BEGIN and COMMIT not counted)")
     print(f"  database writes: {sum(writes.values())}")
     for kind, count in sorted(writes.items()):
         print(f"    {count:4d}  {kind}")

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
+from webchat import streams
 from webchat.errors import UpstreamError
 from webchat.sse import DONE, Event, SSEParser, parse_chunk
 from webchat.text import problem
@@ -249,7 +250,8 @@ def client() -> httpx.AsyncClient:
         )
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=100 // POOLS)
         pools = [
-            httpx.AsyncClient(timeout=timeout, limits=limits, verify=_tls) for _ in range(POOLS)
+            httpx.AsyncClient(timeout=timeout, transport=streams.transport(_tls, limits))
+            for _ in range(POOLS)
         ]
         _clients[loop] = pools
     return min(pools, key=_busy.__getitem__)

@@ -1,0 +1,135 @@
+"""The upstream client's connections on asyncio's own transports (webchat/streams.py),
+against real servers on loopback: plain and TLS, a body larger than the read buffer, a
+stalled answer, a kept-alive connection the server closed, a refused connection."""
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from webchat import grok, streams
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=tls)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
+async def answer(writer: asyncio.StreamWriter, body: bytes, close: bool = False) -> None:
+    head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\n"
+    writer.write((head + ("connection: close\r\n" if close else "") + "\r\n").encode() + body)
+    await writer.drain()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ),
+        0,
+    )
+    return await reader.readexactly(length)
+
+
+def client(ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    made = streams.transport(ssl_context or ssl.create_default_context())
+    return httpx.AsyncClient(transport=made, timeout=2)
+
+
+async def test_the_upstream_client_reads_through_asyncio_transports() -> None:
+    shared = grok.client()
+    assert isinstance(shared._transport._pool._network_backend, streams.AsyncioBackend)
+
+
+async def test_a_body_larger_than_the_buffer_arrives_whole_in_order() -> None:
+    body = bytes(range(256)) * 8192  # 2 MiB: reading pauses and resumes the socket
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await answer(writer, body)
+
+    async with serving(handler) as url, client() as http:
+        received = bytearray()
+        async with http.stream("POST", url, content=b"x" * 300_000) as response:
+            async for chunk in response.aiter_raw():
+                received += chunk
+                await asyncio.sleep(0)  # a slow reader
+    assert bytes(received) == body
+
+
+async def test_a_stalled_answer_is_a_read_timeout() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async with serving(handler) as url, client() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(url, content=b"{}", timeout=httpx.Timeout(2, read=0.2))
+
+
+async def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None:
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await read_request(reader)
+        await answer(writer, b"one")
+        writer.close()  # without saying so in the response
+
+    async with serving(handler) as url, client() as http:
+        assert (await http.post(url, content=b"a")).content == b"one"
+        await asyncio.sleep(0.1)
+        assert (await http.post(url, content=b"b")).content == b"one"
+    assert len(connections) == 2
+
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    async with serving(lambda r, w: asyncio.sleep(0)) as url:
+        pass  # closed: nothing listens there now
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(url)
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl to make a certificate")
+async def test_tls_is_verified_and_streams(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await answer(writer, b"data: secret\n\n" * 1000)
+
+    async with serving(handler, server_side) as url:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        async with client(trusting) as http:
+            response = await http.post(url, content=b"{}")
+            assert response.content == b"data: secret\n\n" * 1000
+            assert response.extensions["network_stream"].get_extra_info("ssl_object")
+        # A client that does not trust the certificate is refused before anything is sent.
+        async with client() as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.post(url, content=b"{}")
