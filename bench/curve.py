@@ -4,7 +4,7 @@ At each level, that many sockets (one conversation each, already open) send at t
 instant; the simulator answers each with 60 stamped words at 50 words/s. For each level it
 prints the server CPU per reply, the first delta's p50 and p99, the lag p99 of every word
 behind the moment the upstream sent it, and the errors (a lost, repeated or reordered word
-is one). Then the memory an idle open socket costs.
+is one). First, the memory an idle open socket costs.
 
     python bench/curve.py [--services] [--levels 1,10,25] [--json FILE] [--svg FILE]
 
@@ -28,7 +28,7 @@ from bench.streams import Bench, app_on_mock_upstream, pct, peak_rss_mib  # noqa
 
 LEVELS = (1, 10, 25, 50, 100, 200, 400)
 WORDS = 60
-IDLE_SOCKETS = 400
+IDLE_SOCKETS = 1000
 
 
 def rss_kib(pid: int) -> int:
@@ -83,6 +83,7 @@ async def run(bench: Bench, levels: list[int]) -> dict:
     warm = await bench.socket(bench.server.new_conversation(bench.session))
     await bench.stream(warm, "[sim words=3 delay=1 ttft=0]", 3)
     await warm.close()
+    idle = await idle_socket_kib(bench)  # first: later levels leave memory to reuse
     rows = []
     for count in levels:
         rows.append(await level(bench, count))
@@ -96,16 +97,16 @@ async def run(bench: Bench, levels: list[int]) -> dict:
             flush=True,
         )
         await asyncio.sleep(1)  # the last replies' saves
-    idle = await idle_socket_kib(bench)
     return {"levels": rows, "idle_socket_kib": idle}
 
 
 # --- The chart -------------------------------------------------------------------------------
 COLOURS = ("#2563eb", "#dc2626", "#059669", "#d97706")
+# Each panel: its title, the figures drawn (solid, then dashed), and a log scale or not.
 PANELS = (
-    ("first delta p50 (solid) and p99 (dashed), ms", ("first_p50_ms", "first_p99_ms")),
-    ("lag per word p99, ms", ("lag_p99_ms",)),
-    ("server CPU per reply, ms", ("cpu_ms_per_reply",)),
+    ("first delta p50 (solid), p99 (dashed), ms", ("first_p50_ms", "first_p99_ms"), True),
+    ("lag per word p99, ms", ("lag_p99_ms",), False),
+    ("server CPU per reply, ms", ("cpu_ms_per_reply",), False),
 )
 
 
@@ -126,21 +127,23 @@ def svg(results: list[dict]) -> str:
         span = (max(xs) - min(xs)) or 1
         return panel * width + pad + (math.log10(count) - min(xs)) / span * (width - pad - 12)
 
-    for panel, (title, keys) in enumerate(PANELS):
+    for panel, (title, keys, log) in enumerate(PANELS):
         values = [row[k] for r in results for row in r["levels"] for k in keys if row[k]]
         top = max(values) * 1.1 if values else 1
         left = panel * width + pad
 
-        def y(value: float, top: float = top) -> float:
-            return 20 + (1 - value / top) * (height - 40)
+        def y(value: float, top: float = top, log: bool = log) -> float:
+            # On a log scale, 1 ms at the bottom and a decade a step.
+            share = math.log10(max(value, 1)) / math.log10(top) if log else value / top
+            return 20 + (1 - share) * (height - 40)
 
         out.append(f'<text x="{left}" y="12" font-weight="bold">{title}</text>')
         out.append(
             f'<line x1="{left}" y1="{y(0)}" x2="{left + width - pad - 12}" y2="{y(0)}" stroke="#888"/>'
         )
         out.append(f'<line x1="{left}" y1="20" x2="{left}" y2="{y(0)}" stroke="#888"/>')
-        for tick in range(5):
-            value = top * tick / 4
+        ticks = [10**k for k in range(int(math.log10(top)) + 1)] if log else None
+        for value in ticks or [top * tick / 4 for tick in range(5)]:
             out.append(
                 f'<text x="{left - 4}" y="{y(value) + 4}" text-anchor="end">{value:,.0f}</text>'
             )

@@ -80,9 +80,14 @@ async def main(tokens: int, delay_ms: float) -> None:
     communicator = WebsocketCommunicator(
         application,
         f"/ws/conversations/{conversation}/",
-        headers=[(b"origin", b"http://localhost"), (b"cookie", f"sessionid={cookie}".encode())],
+        headers=[
+            (b"origin", b"http://localhost"),
+            (b"host", b"localhost"),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
     )
-    await communicator.connect()
+    connected, code = await communicator.connect()
+    assert connected, f"the socket was refused ({code})"
     counting = True
     started = time.perf_counter()
     prompt = f"[sim words={tokens} delay={delay_ms} ttft=0]"
