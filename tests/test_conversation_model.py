@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -49,6 +50,14 @@ def test_the_thread_its_files_and_summaries_load_in_three_queries_however_long(
         thread = conversation.thread()
     assert len(thread) == 120 and len(queries) == 3
     assert all(m.files == [] for m in thread)
+
+
+def test_unstorable_text_is_refused_by_the_written_out_insert(conversation: Conversation) -> None:
+    with pytest.raises(ValidationError, match="content"):
+        conversation.add_turn(
+            content="a\x00b", parent=None, model="grok-3", params={}, n=1, channel="c"
+        )
+    assert not conversation.messages.exists()
 
 
 def test_a_second_turn_while_streaming_is_busy(conversation: Conversation) -> None:

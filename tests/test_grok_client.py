@@ -75,11 +75,15 @@ async def test_max_tokens_ends_with_length() -> None:
         ("xai-429-credit", "upstream_balance"),
     ],
 )
-async def test_each_http_error_maps_to_a_stable_code(kind: str, code: str) -> None:
+async def test_each_http_error_maps_to_a_stable_code(
+    kind: str, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
     error = await failure(f"hi [sim error={kind}]")
     assert error.code == code
     assert error.status == ERRORS[kind][0]
     assert "sim" not in error.message and len(error.message) > 20
+    # Each refusal leaves a line in the log (the HTTP client's own is off by default).
+    assert f"the upstream answered {error.status} ({code})" in caplog.text
 
 
 def test_every_simulated_error_is_covered() -> None:

@@ -107,8 +107,23 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
             await http.get(url)
 
 
-@pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl to make a certificate")
-async def test_tls_is_verified_and_streams(tmp_path: Path) -> None:
+async def test_a_proxy_named_by_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx honours HTTPS_PROXY only with its own transport: the client then takes it."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    made = grok._client(httpx.Timeout(1), httpx.Limits())
+    assert any(made._mounts.values())  # a proxy for https:// addresses
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert isinstance(
+        grok._client(httpx.Timeout(1), httpx.Limits())._transport._pool._network_backend,
+        streams.AsyncioBackend,
+    )
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1, and a server context that presents it."""
+    if not shutil.which("openssl"):
+        pytest.skip("needs openssl to make a certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -118,6 +133,26 @@ async def test_tls_is_verified_and_streams(tmp_path: Path) -> None:
     )  # fmt: skip
     server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_side.load_cert_chain(cert, key)
+    return cert, server_side
+
+
+async def test_an_upstream_that_stops_reading_is_a_write_timeout_over_tls(
+    certificate: tuple[Path, ssl.SSLContext],
+) -> None:
+    cert, server_side = certificate
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(10)  # never reads the request
+
+    async with serving(handler, server_side) as url:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        async with client(trusting) as http:
+            with pytest.raises(httpx.WriteTimeout):
+                await http.post(url, content=b"x" * 20_000_000, timeout=httpx.Timeout(5, write=0.3))
+
+
+async def test_tls_is_verified_and_streams(certificate: tuple[Path, ssl.SSLContext]) -> None:
+    cert, server_side = certificate
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

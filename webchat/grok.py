@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import re
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
@@ -234,6 +235,13 @@ _busy: Counter[httpx.AsyncClient] = Counter()
 _tls = httpx.create_ssl_context()  # certificates loaded once, shared by every pool
 
 
+def _client(timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.AsyncClient:
+    if urllib.request.getproxies():
+        # The environment names a proxy (HTTPS_PROXY, …): httpx's own transport honours it.
+        return httpx.AsyncClient(timeout=timeout, limits=limits, verify=_tls)
+    return httpx.AsyncClient(timeout=timeout, transport=streams.transport(_tls, limits))
+
+
 def client() -> httpx.AsyncClient:
     """The least busy of the process's shared clients (per event loop: connection pools are
     loop-bound)."""
@@ -249,10 +257,7 @@ def client() -> httpx.AsyncClient:
             pool=settings.GROK_CONNECT_TIMEOUT,
         )
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=100 // POOLS)
-        pools = [
-            httpx.AsyncClient(timeout=timeout, transport=streams.transport(_tls, limits))
-            for _ in range(POOLS)
-        ]
+        pools = [_client(timeout, limits) for _ in range(POOLS)]
         _clients[loop] = pools
     return min(pools, key=_busy.__getitem__)
 
@@ -280,9 +285,12 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
         try:
             async with shared.stream("POST", url, content=content, headers=headers) as response:
                 if response.status_code != 200:
-                    raise map_http_error(
+                    error = map_http_error(
                         response.status_code, await response.aread(), response.headers
                     )
+                    # The one line an upstream refusal leaves (a revoked token's 401 first).
+                    log.warning("the upstream answered %d (%s)", error.status, error.code)
+                    raise error
                 async for event in _events(response):
                     yield event
                 return

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as BaseUserManager
 from django.core.exceptions import ValidationError
-from django.db import connections, models, transaction
+from django.db import NotSupportedError, connections, models, transaction
 from django.db.models import DEFERRED, Case, Count, F, Max, Min, Sum, When
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -382,6 +382,8 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         A call of the API names its key (api.models.ApiKey): the key's own models and
         monthly cap apply on top of the plan, and a key revoked or expired meanwhile is
         refused here, under the lock, so that no call starts after its revocation."""
+        if not connections[self.db].in_atomic_block:
+            raise transaction.TransactionManagementError("A reservation is taken in a transaction.")
         # Locks the person's row: their concurrent reservations run one after another.
         user, allowed = self._person(user.pk, chat_model)
         if check is not None:
@@ -454,7 +456,12 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         """The person (with their plan) and whether the plan allows `chat_model`, their row
         locked (PostgreSQL; SQLite's IMMEDIATE transaction holds the one write lock)."""
         connection = connections[self.db]
-        lock = " FOR UPDATE OF u" if connection.features.has_select_for_update_of else ""
+        if connection.vendor == "sqlite":
+            lock = ""  # the IMMEDIATE transaction holds the one write lock already
+        elif connection.features.has_select_for_update_of:
+            lock = " FOR UPDATE OF u"
+        else:
+            raise NotSupportedError("A reservation needs SELECT … FOR UPDATE OF.")
         with connection.cursor() as cursor:
             cursor.execute(_PERSON_SQL + lock, [chat_model.pk, user_id])
             row = cursor.fetchone()

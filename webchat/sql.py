@@ -4,14 +4,29 @@ For the statements of a send's transaction, which run one after another in the d
 thread while every other send waits: building a statement through the ORM's compiler cost
 several times running it. These take the same values the ORM would (each field's
 `pre_save` and `get_db_prep_save`, so `auto_now` stamps and JSON are as it writes them),
-and send no signals, as `bulk_create` and `update` send none.
+and send no signals, as `bulk_create` and `update` send none: the last guard of every save
+(webchat.text.refuse_unstorable, on pre_save) is applied here instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.core.exceptions import ValidationError
 from django.db import connections, models
+
+from webchat.text import problem
+
+_TEXT = ("CharField", "TextField", "JSONField")
+
+
+def _refuse_unstorable(instance: models.Model, fields: Sequence[models.Field]) -> None:
+    """As refuse_unstorable: a NUL or lone surrogate is refused, naming the field."""
+    for field in fields:
+        if field.get_internal_type() in _TEXT:
+            found = problem(getattr(instance, field.attname))
+            if found:
+                raise ValidationError({field.name: found})
 
 
 def insert(instances: Sequence[models.Model], using: str = "default") -> None:
@@ -20,6 +35,8 @@ def insert(instances: Sequence[models.Model], using: str = "default") -> None:
     connection = connections[using]
     auto = meta.pk if isinstance(meta.pk, models.AutoField) else None
     fields = [f for f in meta.concrete_fields if f is not auto]
+    for instance in instances:
+        _refuse_unstorable(instance, fields)
     rows = [
         [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
         for instance in instances
@@ -49,6 +66,7 @@ def update(instance: models.Model, names: Sequence[str], using: str = "default")
     meta = instance._meta
     connection = connections[using]
     fields = [meta.get_field(name) for name in names]
+    _refuse_unstorable(instance, fields)
     values = [f.get_db_prep_save(f.pre_save(instance, add=False), connection) for f in fields]
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)

@@ -21,6 +21,8 @@ from httpcore import AsyncNetworkBackend, AsyncNetworkStream
 
 # Past this many bytes buffered and unread, the socket is not read until some are.
 HIGH_WATER = 256 * 1024
+# A request is written in pieces of this size, each waiting for room in the socket.
+WRITE_PIECE = 64 * 1024
 
 
 class _Connection(asyncio.Protocol):
@@ -106,13 +108,16 @@ class AsyncioStream(AsyncNetworkStream):
         return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        if self._transport.is_closing():
-            raise httpcore.WriteError("the connection is closed")
-        self._transport.write(buffer)
-        if self._connection.writable is not None:
-            await _within(timeout, asyncio.shield(self._connection.writable), httpcore.WriteTimeout)
+        # In pieces, waiting for room between them: TLS takes a whole write at once, so a
+        # request of megabytes to an upstream that stopped reading would never wait.
+        view = memoryview(buffer)
+        for start in range(0, len(view), WRITE_PIECE):
+            if self._transport.is_closing():
+                raise httpcore.WriteError("the connection is closed")
+            self._transport.write(view[start : start + WRITE_PIECE])
+            if self._connection.writable is not None:
+                waiting = asyncio.shield(self._connection.writable)
+                await _within(timeout, waiting, httpcore.WriteTimeout)
 
     async def aclose(self) -> None:
         self._transport.close()
@@ -183,6 +188,9 @@ class AsyncioBackend(AsyncNetworkBackend):
                     host,
                     port,
                     local_addr=(local_address, 0) if local_address else None,
+                    # An address that does not answer does not hold up the next (as anyio).
+                    happy_eyeballs_delay=0.25,
+                    interleave=1,
                 ),
                 httpcore.ConnectTimeout,
             )
