@@ -87,11 +87,16 @@ test: lint check pytest pytest-services
 
 bench: install
 	$(BIN)/python bench/streams.py
+	$(BIN)/python bench/send.py
+	$(BIN)/python bench/curve.py --json bench/curve-one.json
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/search.py
 	@if $(BIN)/python -m tests.services; then \
 		$(BIN)/python bench/search.py --postgres && \
 		$(BIN)/python bench/streams.py --services && \
+		$(BIN)/python bench/curve.py --services --json bench/curve-two.json && \
+		$(BIN)/python bench/curve.py --plot bench/curve-one.json bench/curve-two.json \
+			--svg docs/curve.svg && \
 		$(BIN)/python bench/channel_layers.py && $(BIN)/python bench/cross_process.py; \
 	fi
 

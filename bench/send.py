@@ -1,0 +1,80 @@
+"""What one send costs the database's thread: `turns.begin` on a quiet process.
+
+A send's transaction runs in the one thread every other send waits for, so its time there
+bounds how many sends a process starts per second. This stores new messages in fresh
+conversations (a temporary SQLite file, the app's settings), prints the statements one
+send runs and the median time of a send, then the slowest functions of a profile.
+
+    python bench/send.py [--sends 300] [--profile]
+"""
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+workdir = Path(tempfile.mkdtemp())
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="webchat.settings",
+    DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
+    SECRET_KEY="bench-" + "x" * 50,
+    LOG_LEVEL="WARNING",
+)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from conversations import turns  # noqa: E402
+from conversations.models import Conversation  # noqa: E402
+from webchat.models import Plan, User  # noqa: E402
+
+
+def main(sends: int, profile: bool) -> None:
+    call_command("migrate", verbosity=0)
+    person = User.objects.create_user("bench", password="bench passphrase 1234")
+    Plan.objects.update(
+        requests_per_minute=10**6,
+        concurrent_generations=10**6,
+        tokens_per_day=2 * 10**9,
+        tokens_per_month=2 * 10**9,
+    )
+    conversations = [Conversation.objects.create(owner=person) for _ in range(2 * sends + 2)]
+    request = turns.TurnRequest(content="hello there " * 5, model="grok-3")
+
+    def send(conversation: Conversation) -> None:
+        turns.begin(conversation, request, "generation.bench")
+
+    send(conversations.pop())  # warm
+    with CaptureQueriesContext(connection) as queries:
+        send(conversations.pop())
+    print(f"one send: {len(queries.captured_queries)} statements (with BEGIN and COMMIT)")
+    took = []
+    for conversation in conversations[:sends]:
+        started = time.perf_counter()
+        send(conversation)
+        took.append(time.perf_counter() - started)
+    print(f"time in the database's thread: median {statistics.median(took) * 1000:.2f} ms")
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(lambda: [send(c) for c in conversations[sends:]])
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sends", type=int, default=300)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    main(args.sends, args.profile)
