@@ -10,26 +10,16 @@ prints them by kind.
 import argparse
 import asyncio
 import json
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-workdir = Path(tempfile.mkdtemp())
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="webchat.settings",
-    DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-    SECRET_KEY="bench-" + "x" * 50,
-    GROK_SIMULATOR="off",
-)
+from bench.scratch import django_on_a_scratch_database  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+django_on_a_scratch_database()
 
 from asgiref.sync import sync_to_async  # noqa: E402
 from channels.testing import WebsocketCommunicator  # noqa: E402

@@ -10,29 +10,19 @@ Prints milliseconds per view (median and p90) and the ratio.
 """
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-workdir = Path(tempfile.mkdtemp())
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="webchat.settings",
-    DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-    SECRET_KEY="bench-" + "x" * 50,
-    GROK_SIMULATOR="off",
-    DEBUG="false",
-    ALLOWED_HOSTS="testserver",
-)
+from bench.scratch import django_on_a_scratch_database  # noqa: E402
 
-import django  # noqa: E402
+django_on_a_scratch_database(DEBUG="false", ALLOWED_HOSTS="testserver")
+
 from django.conf import settings  # noqa: E402
 
-django.setup()
 # Static files from the finders (the page's <script> tags), not a collected manifest.
 settings.STORAGES = {
     **settings.STORAGES,

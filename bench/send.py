@@ -10,27 +10,17 @@ send runs and the median time of a send, then the slowest functions of a profile
 
 import argparse
 import cProfile
-import os
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-workdir = Path(tempfile.mkdtemp())
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="webchat.settings",
-    DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-    SECRET_KEY="bench-" + "x" * 50,
-    LOG_LEVEL="WARNING",
-)
+from bench.scratch import django_on_a_scratch_database  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+django_on_a_scratch_database(LOG_LEVEL="WARNING")
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
