@@ -109,7 +109,10 @@ def _leaf_and_title(conversation: Conversation) -> tuple[Any, str]:
     key = Conversation._meta.pk.get_db_prep_value(conversation.pk, connection)
     with connection.cursor() as cursor:
         cursor.execute(_LEAF_AND_TITLE_SQL, [key])
-        leaf, title = cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:  # deleted (in another tab) since the socket opened
+        raise NotFound(gettext("This conversation no longer exists."))
+    leaf, title = row
     return (None if leaf is None else uuid.UUID(str(leaf))), title
 
 

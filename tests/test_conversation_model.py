@@ -86,3 +86,14 @@ def test_every_model_reads_well(conversation: Conversation) -> None:
     assert str(conversation) == "hello there"
     assert str(reply).startswith("assistant")
     assert str(Conversation(owner=conversation.owner)) == "New chat"
+
+
+def test_a_send_to_a_conversation_deleted_meanwhile_is_not_found(
+    conversation: Conversation,
+) -> None:
+    from conversations import turns
+    from webchat.errors import NotFound
+
+    Conversation.objects.filter(pk=conversation.pk).delete()  # in another tab
+    with pytest.raises(NotFound, match="no longer exists"):
+        turns.begin(conversation, turns.TurnRequest(content="hi", model="grok-3"), "c")
