@@ -308,6 +308,8 @@ class Generation:
             reply.html = await asyncio.to_thread(render.render_markdown, reply.content)
         await self._save(status, error)
         if error is not None:
+            # An operator sees a reply cut by the upstream (a fault mid-stream, a timeout).
+            log.warning("a reply ended in error: %s", error.code)
             await self._publish(error.frame())
         usage = None
         if self.call.usage is not None:

@@ -167,6 +167,15 @@ def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
     assert phone.locator("#send").is_visible() and phone.locator("#prompt").is_visible()
 
 
+def test_one_tap_on_edit_opens_the_editor_on_a_phone(phone: Any, live: LiveServer) -> None:
+    """A short message's buttons stay where they are when it takes focus (its time shows
+    in room kept for it), so the tap that focuses them lands on them."""
+    sign_up(phone, live, "tapper")
+    say(phone, "Hi")
+    phone.locator("article.message.user .edit").click()
+    phone.wait_for_selector("form.editor textarea", timeout=3000)
+
+
 def test_every_control_has_an_accessible_name(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "reader")
     say(page, "hello [sim words=5 delay=1]")
