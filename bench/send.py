@@ -3,9 +3,11 @@
 A send's transaction runs in the one thread every other send waits for, so its time there
 bounds how many sends a process starts per second. This stores new messages in fresh
 conversations (a temporary SQLite file, the app's settings), prints the statements one
-send runs and the median time of a send, then the slowest functions of a profile.
+send runs and the median time of a send, then the slowest functions of a profile. With
+`--turns N` each conversation already holds N turns (a question and its answer each), so
+the send reads that history for its prompt.
 
-    python bench/send.py [--sends 300] [--profile]
+    python bench/send.py [--sends 300] [--turns 0] [--profile]
 """
 
 import argparse
@@ -27,11 +29,34 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from conversations import turns  # noqa: E402
-from conversations.models import Conversation  # noqa: E402
+from conversations.models import Conversation, Message  # noqa: E402
 from webchat.models import Plan, User  # noqa: E402
 
 
-def main(sends: int, profile: bool) -> None:
+def with_history(person: User, pairs: int) -> Conversation:
+    """A conversation of `pairs` questions and answers, written at once."""
+    conversation = Conversation.objects.create(owner=person, title="history")
+    messages, parent = [], None
+    for i in range(pairs):
+        for role, words in (
+            ("user", "a question of some length " * 4),
+            ("assistant", "an answer " * 40),
+        ):
+            parent = Message(
+                conversation=conversation,
+                parent=parent,
+                role=role,
+                content=f"{i} {words}",
+                status=Message.Status.COMPLETE,
+            )
+            messages.append(parent)
+    Message.objects.bulk_create(messages)
+    if parent is not None:
+        Conversation.objects.filter(pk=conversation.pk).update(current_leaf=parent)
+    return conversation
+
+
+def main(sends: int, pairs: int, profile: bool) -> None:
     call_command("migrate", verbosity=0)
     person = User.objects.create_user("bench", password="bench passphrase 1234")
     Plan.objects.update(
@@ -40,7 +65,7 @@ def main(sends: int, profile: bool) -> None:
         tokens_per_day=2 * 10**9,
         tokens_per_month=2 * 10**9,
     )
-    conversations = [Conversation.objects.create(owner=person) for _ in range(2 * sends + 2)]
+    conversations = [with_history(person, pairs) for _ in range(2 * sends + 2)]
     request = turns.TurnRequest(content="hello there " * 5, model="grok-3")
 
     def send(conversation: Conversation) -> None:
@@ -49,7 +74,10 @@ def main(sends: int, profile: bool) -> None:
     send(conversations.pop())  # warm
     with CaptureQueriesContext(connection) as queries:
         send(conversations.pop())
-    print(f"one send: {len(queries.captured_queries)} statements (with BEGIN and COMMIT)")
+    print(
+        f"one send after {pairs} turns: {len(queries.captured_queries)} statements "
+        "(with BEGIN and COMMIT)"
+    )
     took = []
     for conversation in conversations[:sends]:
         started = time.perf_counter()
@@ -65,6 +93,7 @@ def main(sends: int, profile: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--sends", type=int, default=300)
+    parser.add_argument("--turns", type=int, default=0, help="turns each conversation holds")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    main(args.sends, args.profile)
+    main(args.sends, args.turns, args.profile)

@@ -34,6 +34,8 @@ SUMMARY = "summary"
 
 def text_of(message: Said) -> str:
     """A message's text as the model reads it: its words, then each text file fenced."""
+    if not message.files:
+        return message.content  # most messages: every send reads every one of its thread
     documents = [
         files.fence(a.name, a.text) for a in message.files if a.kind == Attachment.Kind.TEXT
     ]

@@ -6,7 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Said, Summary
+from tests.helpers import attach_image
 from webchat.errors import ConversationBusy
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +98,29 @@ def test_a_send_to_a_conversation_deleted_meanwhile_is_not_found(
     Conversation.objects.filter(pk=conversation.pk).delete()  # in another tab
     with pytest.raises(NotFound, match="no longer exists"):
         turns.begin(conversation, turns.TurnRequest(content="hi", model="grok-3"), "c")
+
+
+def test_a_prompts_history_is_its_branch_from_the_summary_on_with_files_in_two_queries(
+    conversation: Conversation,
+) -> None:
+    leaf = None
+    for i in range(40):
+        (leaf,) = turn(conversation, f"message {i}", leaf)
+    path = conversation.path_to(leaf.pk)
+    # Another branch beside the path, which the prompt must not read.
+    (other,) = turn(conversation, "a branch", path[-3])
+    # A summary made through the 30th turn's reply, and a file after it.
+    Summary.objects.create(conversation=conversation, through=path[59], content="so far")
+    image = attach_image(path[70])
+    with CaptureQueriesContext(connection) as queries:
+        history = conversation.history(leaf.pk)
+    assert len(queries) == 2  # the path, then the files of the one message that has some
+    assert history[0] == Said(path[59].id, "summary", "so far")
+    assert [said.id for said in history[1:]] == [m.id for m in path[60:]]
+    assert [said.content for said in history[1:3]] == ["message 30", ""]
+    assert [said.files for said in history if said.files] == [(image,)]
+    branch = [said.id for said in conversation.history(other.pk)]
+    assert branch == [m.id for m in path[59:78]] + [other.parent_id, other.id]
+    # A message of another conversation is no leaf of this one.
+    stranger = Conversation.objects.create(owner=conversation.owner)
+    assert stranger.history(leaf.pk) == []
