@@ -27,7 +27,7 @@ from django.utils.translation import gettext
 from conversations import frames, render, turns
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat import sessions, sse
+from webchat import sessions, sql, sse
 from webchat.calls import Call
 from webchat.errors import Unavailable, UpstreamError
 from webchat.quotas import estimate_completion
@@ -282,19 +282,23 @@ class Generation:
     @database_sync_to_async
     def _checkpoint(self) -> None:
         lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
+        streaming = {"status": Message.Status.STREAMING}
         for reply in self.replies:
             # Only a streaming row: a reply already ended elsewhere must not be revived.
-            rows = Message.objects.filter(pk=reply.id, status=Message.Status.STREAMING)
             if reply.seq != reply.saved_seq:
-                rows.update(
+                row = Message(
+                    id=reply.id,
                     content=reply.content,
                     reasoning=reply.reasoning,
                     seq=reply.seq,
                     lease_until=lease,
                 )
+                sql.update(row, _CHECKPOINT_FIELDS, where=streaming)
                 reply.saved_seq = reply.seq
             else:
-                rows.update(lease_until=lease)
+                sql.update(
+                    Message(id=reply.id, lease_until=lease), ["lease_until"], where=streaming
+                )
 
     async def _finish(self, error: UpstreamError | None) -> None:
         if self.stopped:
@@ -333,7 +337,8 @@ class Generation:
         for index, reply in enumerate(self.replies):
             if reply.thought_ms is None and reply.reasoning:
                 reply.thought_ms = self.call.elapsed_ms()  # it only thought (stopped, or failed)
-            Message.objects.filter(pk=reply.id).update(
+            row = Message(
+                id=reply.id,
                 content=reply.content,
                 rendered=reply.html,
                 rendered_version=render.VERSION,
@@ -349,8 +354,31 @@ class Generation:
                 completion_tokens=usage.completion_tokens if usage and index == 0 else None,
                 channel="",
                 lease_until=None,
-                updated=timezone.now(),
             )
+            # Written out, as the checkpoints (the end of every reply, in the database's
+            # thread); `updated` is stamped as the ORM stamps it.
+            sql.update(row, _SAVED_FIELDS)
+
+
+# What a checkpoint and the end of a reply write of each reply's row.
+_CHECKPOINT_FIELDS = ("content", "reasoning", "seq", "lease_until")
+_SAVED_FIELDS = (
+    "content",
+    "rendered",
+    "rendered_version",
+    "reasoning",
+    "reasoning_ms",
+    "seq",
+    "status",
+    "finish_reason",
+    "error_code",
+    "error_message",
+    "prompt_tokens",
+    "completion_tokens",
+    "channel",
+    "lease_until",
+    "updated",
+)
 
 
 def _as_upstream_error(exc: BaseException) -> UpstreamError:

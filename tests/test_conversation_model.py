@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message, Said, Summary
 from tests.helpers import attach_image
+from webchat import sql
 from webchat.errors import ConversationBusy
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +125,16 @@ def test_a_prompts_history_is_its_branch_from_the_summary_on_with_files_in_two_q
     # A message of another conversation is no leaf of this one.
     stranger = Conversation.objects.create(owner=conversation.owner)
     assert stranger.history(leaf.pk) == []
+
+
+def test_a_written_out_update_changes_a_row_only_while_it_still_matches(
+    conversation: Conversation,
+) -> None:
+    (reply,) = turn(conversation, "hello")  # complete: no checkpoint may revive it
+    late = Message(id=reply.id, content="a late checkpoint")
+    assert sql.update(late, ["content"], where={"status": Message.Status.STREAMING}) == 0
+    reply.refresh_from_db()
+    assert reply.content == ""
+    assert sql.update(late, ["content"], where={"status": Message.Status.COMPLETE}) == 1
+    reply.refresh_from_db()
+    assert reply.content == "a late checkpoint"

@@ -10,7 +10,8 @@ and send no signals, as `bulk_create` and `update` send none: the last guard of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models
@@ -61,8 +62,15 @@ def insert(instances: Sequence[models.Model], using: str = "default") -> None:
         instance._state.db = using
 
 
-def update(instance: models.Model, names: Sequence[str], using: str = "default") -> None:
-    """UPDATE these fields of `instance`'s row (an `auto_now` field among them is stamped)."""
+def update(
+    instance: models.Model,
+    names: Sequence[str],
+    using: str = "default",
+    where: Mapping[str, Any] | None = None,
+) -> int:
+    """UPDATE these fields of `instance`'s row (an `auto_now` field among them is stamped),
+    only while the row's fields in `where` still hold those values. Returns the rows
+    changed: 1, or 0 when the row is gone or no longer matches."""
     meta = instance._meta
     connection = connections[using]
     fields = [meta.get_field(name) for name in names]
@@ -70,9 +78,15 @@ def update(instance: models.Model, names: Sequence[str], using: str = "default")
     values = [f.get_db_prep_save(f.pre_save(instance, add=False), connection) for f in fields]
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    key = meta.pk.get_db_prep_value(instance.pk, connection)
+    conditions = [f"{quote(meta.pk.column)} = %s"]
+    values.append(meta.pk.get_db_prep_value(instance.pk, connection))
+    for name, value in (where or {}).items():
+        field = meta.get_field(name)
+        conditions.append(f"{quote(field.column)} = %s")
+        values.append(field.get_db_prep_value(value, connection))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",  # noqa: S608
-            [*values, key],
+            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}",  # noqa: S608
+            values,
         )
+        return cursor.rowcount
