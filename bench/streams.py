@@ -8,7 +8,7 @@ stream arrived whole and in order and every reply was stored whole, and prints o
 with the database writes per reply (bench/db_writes.py) and the first-load weight of the
 pages (bench/page_weight.py).
 
-    python bench/streams.py [--quick] [--services]
+    python bench/streams.py [--quick] [--services] [--first]
 """
 
 import argparse
@@ -132,7 +132,7 @@ class Bench:
         return {"first": first, "lags": lags, "error": error, "frames": seq}
 
 
-async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
+async def run(bench: Bench, quick: bool, first_only: bool = False) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     runs = 20 if quick else 50
 
@@ -153,6 +153,9 @@ async def run(bench: Bench, quick: bool) -> list[tuple[str, str]]:
              f"p50 {statistics.median(added) * 1000:.1f} ms, p95 {pct(added, 0.95) * 1000:.1f} ms "
              f"(direct {statistics.median(direct) * 1000:.1f} ms, app {statistics.median(through) * 1000:.1f} ms)")
         )  # fmt: skip
+
+    if first_only:
+        return rows
 
     # 2. One burst of 2,000 chunks.
     conversation = bench.server.new_conversation(bench.session)
@@ -277,19 +280,22 @@ def main() -> None:
     parser.add_argument(
         "--services", action="store_true", help="two daphne processes on PostgreSQL and Redis"
     )
+    parser.add_argument(
+        "--first", action="store_true", help="only the first delta added (a quick A/B)"
+    )
     args = parser.parse_args()
     with app_on_mock_upstream(args.services, "bench") as (servers, upstream, setup):
         session = servers[0].sign_up(f"bench{time.time_ns()}")
         upstream_cpu = cpu_seconds(upstream.pid)
         upstream_url = servers[0].env["GROK_API_BASE"]
-        rows = asyncio.run(run(Bench(servers, upstream_url, session), args.quick))
+        rows = asyncio.run(run(Bench(servers, upstream_url, session), args.quick, args.first))
         rows.append(
             (
                 "mock upstream CPU for all of the above",
                 f"{cpu_seconds(upstream.pid) - upstream_cpu:.1f} s",
             )
         )
-    if not args.quick and not args.services:
+    if not args.quick and not args.services and not args.first:
         rows += other_figures()
     width = max(len(name) for name, _ in rows)
     print(f"webchat streaming benchmark ({'quick' if args.quick else 'full'}): {setup}")
