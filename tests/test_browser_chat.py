@@ -98,4 +98,17 @@ def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
     reply = page.locator("article.message.assistant").last
     assert reply.get_attribute("data-status") == "stopped"
     assert words(reply.locator(".content").inner_text()) == kept
+    # A stopped reply can go on from its words, as one cut by its length limit.
+    stopped = reply.locator(".content").inner_text()
+    reply.get_by_role("button", name="Continue generating").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    page.wait_for_function(
+        "() => (document.querySelector('article.message.assistant .content')?.textContent || '')"
+        f".split(/\\s+/).length > {kept + 5}"
+    )
+    assert reply.locator(".content").inner_text().startswith(stopped.strip())
+    page.keyboard.press("Escape")
+    page.wait_for_selector('article.message.assistant[data-status="stopped"]', timeout=10_000)
+    # Stopped again before the reload: offered at once, without one.
+    assert reply.get_by_role("button", name="Continue generating").count() == 1
     assert page.problems == []

@@ -234,7 +234,9 @@ export class Thread {
       return;
     }
     this.addActions(article);
-    if (frame.finish_reason === "length" && frame.status !== "error") {
+    // A reply cut short (by its length limit, Stop or a restart) can go on from its words.
+    const cut = frame.finish_reason === "length" || frame.status === "stopped" || frame.status === "interrupted";
+    if (cut && frame.status !== "error" && entry.text) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "link continue";
