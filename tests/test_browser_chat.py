@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from playwright.sync_api import expect
 
 from conversations.render import render_markdown
 from tests.helpers import sign_up
@@ -111,4 +112,37 @@ def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
     page.wait_for_selector('article.message.assistant[data-status="stopped"]', timeout=10_000)
     # Stopped again before the reload: offered at once, without one.
     assert reply.get_by_role("button", name="Continue generating").count() == 1
+    assert page.problems == []
+
+
+def test_a_rate_limit_counts_its_wait_down_and_keeps_what_is_typed(
+    page: object, live: LiveServer
+) -> None:
+    name = f"ratelimited{uuid.uuid4().hex[:6]}"
+    sign_up(page, live, name)
+    live.query(
+        "INSERT INTO webchat_plan (name, is_default, storage_mb, tokens_per_day, "
+        "tokens_per_month, requests_per_minute, concurrent_generations, max_tokens_cap) "
+        "VALUES (%s, %s, NULL, 200000, 3000000, 1, 4, 16384)",
+        name,
+        False,
+    )
+    live.query(
+        "UPDATE webchat_user SET plan_id = (SELECT id FROM webchat_plan WHERE name = %s) "
+        "WHERE username = %s",
+        name,
+        name,
+    )
+    page.fill("#prompt", "one [sim words=3 delay=1]")
+    page.click("#send")
+    page.wait_for_selector('article.message.assistant[data-status="complete"]')
+    page.fill("#prompt", "two")
+    page.click("#send")
+    banner = page.locator("#error")
+    expect(banner).to_contain_text("1 messages a minute")
+    first = int(re.search(r"in (\d+) s", banner.inner_text()).group(1))
+    page.wait_for_timeout(2_500)
+    later = int(re.search(r"in (\d+) s", banner.inner_text()).group(1))
+    assert first - 4 <= later < first
+    assert page.input_value("#prompt") == "two"
     assert page.problems == []

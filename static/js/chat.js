@@ -68,10 +68,25 @@ let branching = null;
 // An error about the reply being written (busy) goes when that reply ends.
 let untilDone = false;
 
-function showError(text, { whileStreaming = false } = {}) {
+let countdown = null;
+
+// `retryAfter`: the seconds the sentence names last ("Try again in 46 s") count down, and
+// the banner goes when they are up.
+function showError(text, { whileStreaming = false, retryAfter = null } = {}) {
+  clearInterval(countdown);
   errorBanner.textContent = text;
   errorBanner.hidden = !text;
   untilDone = whileStreaming;
+  const at = retryAfter === null ? -1 : text.lastIndexOf(String(retryAfter));
+  if (at < 0) return;
+  const before = text.slice(0, at);
+  const after = text.slice(at + String(retryAfter).length);
+  const until = Date.now() + retryAfter * 1000;
+  countdown = setInterval(() => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    if (left > 0) errorBanner.textContent = before + left + after;
+    else showError("");
+  }, 1000);
 }
 
 function refreshControls() {
@@ -145,7 +160,11 @@ const handlers = {
   error(frame) {
     // A reply that failed says so in itself (its `done`); the banner is for refused frames.
     const aboutAReply = !frame.client_id && (frame.code.startsWith("upstream_") || frame.code === "context_too_long");
-    if (!aboutAReply) showError(frame.message, { whileStreaming: frame.code === "busy" });
+    if (!aboutAReply) {
+      // A rate limit names its wait last, in every language shipped: that number counts down.
+      const retryAfter = frame.code === "rate_limited" ? frame.retry_after ?? null : null;
+      showError(frame.message, { whileStreaming: frame.code === "busy", retryAfter });
+    }
     if (frame.client_id) unsend(frame.client_id);
     if (branching && frame.client_id === branching.clientId) thread.putBack(branching.removed);
     branching = null;
