@@ -22,6 +22,12 @@ class MessageAdmin(StorableText, admin.ModelAdmin):
     raw_id_fields = ("conversation", "parent")
     readonly_fields = ("seq", "channel", "lease_until", "rendered", "rendered_version")
 
+    def get_readonly_fields(self, request: Any, obj: Message | None = None) -> Any:
+        # A message's place stays put: moved, it would join one person's thread to another
+        # conversation's (or make a loop), and every prompt reads a thread by its parents.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else (*fields, "conversation", "parent")
+
     def save_model(self, request: Any, obj: Message, form: Any, change: bool) -> None:
         # Its stored rendering is of the old text: the page renders the new one.
         if "content" in form.changed_data:

@@ -310,7 +310,8 @@ class Generation:
         # Rendered off the event loop and off the database's thread (math takes its time).
         for reply in self.replies:
             reply.html = await asyncio.to_thread(render.render_markdown, reply.content)
-        await self._save(status, error)
+        if not await self._save(status, error):
+            status = Message.Status.INTERRUPTED  # as it was ended elsewhere meanwhile
         if error is not None:
             # An operator sees a reply cut by the upstream (a fault mid-stream, a timeout).
             log.warning("a reply ended in error: %s", error.code)
@@ -327,12 +328,17 @@ class Generation:
             await self._publish(done, reply.id, reply.seq + 1, done=True)
 
     @database_sync_to_async
-    def _save(self, status: str, error: UpstreamError | None) -> None:
+    def _save(self, status: str, error: UpstreamError | None) -> bool:
+        """The ending, and the ledger's row; False when the replies were no longer
+        streaming (declared dead and interrupted by another socket meanwhile): that ending
+        and the row it settled stand, and only the words that arrived are added."""
         with transaction.atomic():
-            self._save_replies(status, error)
+            ended = self._save_replies(status, error)
             self.call.settle(status, error, estimate_completion(self.replies))
+        return ended
 
-    def _save_replies(self, status: str, error: UpstreamError | None) -> None:
+    def _save_replies(self, status: str, error: UpstreamError | None) -> bool:
+        ended = True
         usage = self.call.usage
         for index, reply in enumerate(self.replies):
             if reply.thought_ms is None and reply.reasoning:
@@ -357,11 +363,15 @@ class Generation:
             )
             # Written out, as the checkpoints (the end of every reply, in the database's
             # thread); `updated` is stamped as the ORM stamps it.
-            sql.update(row, _SAVED_FIELDS)
+            if not sql.update(row, _SAVED_FIELDS, where={"status": Message.Status.STREAMING}):
+                sql.update(row, _TEXT_FIELDS)
+                ended = False
+        return ended
 
 
 # What a checkpoint and the end of a reply write of each reply's row.
 _CHECKPOINT_FIELDS = ("content", "reasoning", "seq", "lease_until")
+_TEXT_FIELDS = ("content", "rendered", "rendered_version", "reasoning", "reasoning_ms", "seq")
 _SAVED_FIELDS = (
     "content",
     "rendered",

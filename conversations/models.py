@@ -28,22 +28,28 @@ class Said(NamedTuple):
     files: tuple["Attachment", ...] = ()
 
 
-# The path from a message up to the root (root first), each with the summary made through
-# it, if any, and whether it has files. Parents are always older: the depth bound only
-# guards against a cycle no code makes.
+# The path from a message up to the root, or to the deepest message a summary was made
+# through (what is above it is never read), root first: each with its summary's text, and
+# whether it has files. Every step stays in the conversation; parents are always older, so
+# the depth bound only guards against a loop no code makes.
 _HISTORY_SQL = """
-    WITH RECURSIVE path(id, parent_id, role, content, depth) AS (
-        SELECT id, parent_id, role, content, 0 FROM conversations_message
-        WHERE id = %s AND conversation_id = %s
+    WITH RECURSIVE path(id, parent_id, role, content, summary, depth) AS (
+        SELECT m.id, m.parent_id, m.role, m.content, s.content, 0
+        FROM conversations_message m
+        LEFT JOIN conversations_summary s ON s.through_id = m.id
+        WHERE m.id = %(leaf)s AND m.conversation_id = %(conversation)s
         UNION ALL
-        SELECT m.id, m.parent_id, m.role, m.content, path.depth + 1
-        FROM conversations_message m JOIN path ON m.id = path.parent_id
-        WHERE path.depth < 1000000
+        SELECT m.id, m.parent_id, m.role, m.content, s.content, path.depth + 1
+        FROM path
+        JOIN conversations_message m
+            ON m.id = path.parent_id AND m.conversation_id = %(conversation)s
+        LEFT JOIN conversations_summary s ON s.through_id = m.id
+        WHERE path.summary IS NULL AND path.depth < %(most)s
     )
-    SELECT path.id, path.role, path.content, s.content,
+    SELECT id, role, content, summary,
         EXISTS (SELECT 1 FROM conversations_attachment a WHERE a.message_id = path.id)
-    FROM path LEFT JOIN conversations_summary s ON s.through_id = path.id
-    ORDER BY path.depth DESC
+    FROM path
+    ORDER BY depth DESC
 """
 
 
@@ -157,7 +163,8 @@ class Conversation(models.Model):
         key = Message._meta.pk.get_db_prep_value(leaf_id, connection)
         conversation = Conversation._meta.pk.get_db_prep_value(self.pk, connection)
         with connection.cursor() as cursor:
-            cursor.execute(_HISTORY_SQL, [key, conversation])
+            most = settings.IMPORT_MAX_MESSAGES  # no thread is longer
+            cursor.execute(_HISTORY_SQL, {"leaf": key, "conversation": conversation, "most": most})
             rows = cursor.fetchall()
         said: list[Said] = []
         with_files = []

@@ -221,3 +221,13 @@ def test_feedback_is_listed_and_filtered_by_rating_and_model(operator: Client, a
     assert "wrong about owls" in downs and "1 feedback" in downs
     by_model = operator.get("/admin/conversations/feedback/?model=grok-3").content.decode()
     assert "wrong about owls" not in by_model and "1 feedback" in by_model
+
+
+def test_a_messages_place_in_its_thread_is_not_editable(operator: Client, alice: User) -> None:
+    from conversations.models import Conversation, Message
+
+    conversation = Conversation.objects.create(owner=alice)
+    message = Message.objects.create(conversation=conversation, role="user", content="hi")
+    page = operator.get(f"/admin/conversations/message/{message.pk}/change/").content.decode()
+    assert 'name="content"' in page
+    assert 'name="conversation"' not in page and 'name="parent"' not in page

@@ -122,9 +122,13 @@ def test_a_prompts_history_is_its_branch_from_the_summary_on_with_files_in_two_q
     assert [said.files for said in history if said.files] == [(image,)]
     branch = [said.id for said in conversation.history(other.pk)]
     assert branch == [m.id for m in path[59:78]] + [other.parent_id, other.id]
-    # A message of another conversation is no leaf of this one.
+    # A message of another conversation is no leaf of this one, and a parent link that
+    # leads into another conversation (no code makes one) is not followed.
     stranger = Conversation.objects.create(owner=conversation.owner)
     assert stranger.history(leaf.pk) == []
+    (elsewhere,) = turn(stranger, "another person's words")
+    Message.objects.filter(pk=path[0].pk).update(parent=elsewhere.parent_id)
+    assert [said.id for said in conversation.history(path[5].id)] == [m.id for m in path[:6]]
 
 
 def test_a_written_out_update_changes_a_row_only_while_it_still_matches(

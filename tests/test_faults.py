@@ -5,6 +5,8 @@ The simulator produces each fault on request (`[sim error=…]`, `[sim fault=…
 runs through the whole ASGI stack, the generation and the real HTTP client.
 """
 
+import asyncio
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,7 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Conversation, Message
 from tests.helpers import open_socket, send, text_of
-from webchat import grok
+from webchat import grok, sse
 from webchat.models import UsageRecord, User
 from webchat.quotas import estimate_tokens
 from webchat.simulator import ERRORS, FAULTS
@@ -149,4 +151,51 @@ async def test_after_a_fault_the_conversation_goes_on(
     messages, records = await stored(conversation)
     assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
     assert sorted(r.status for r in records) == ["complete", "error"]
+    await socket.close()
+
+
+# An upstream whose stream is well formed but whose fields are not storable as they come:
+# an id and a finish reason with NUL and a lone surrogate, too long for their columns, and
+# usage counts below zero and past any column.
+HOSTILE_FIELDS = (
+    b'data: {"id":"a\\u0000b\\ud800' + b"i" * 200 + b'","model":"m\\u0000",'
+    b'"choices":[{"index":0,"delta":{"content":"hello there"}}]}\n\n'
+    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"st\\u0000op' + b"x" * 100 + b'"}],'
+    b'"usage":{"prompt_tokens":-5,"completion_tokens":99999999999999,"total_tokens":-1}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+async def test_an_upstream_with_unstorable_fields_still_ends_its_reply_whole(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    async def hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+            + HOSTILE_FIELDS
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(hostile, "127.0.0.1", 0)
+    settings.GROK_API_BASE = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    grok._clients.clear()
+    try:
+        socket, _ = await open_socket(alice, conversation.id)
+        start = await send(socket, "hello")
+        frames = await socket.receive_until("done", timeout=20)
+    finally:
+        server.close()
+        grok._clients.clear()
+    done = frames[-1]
+    assert done["status"] == "complete" and text_of(frames, start["messages"][0]) == "hello there"
+    (_, reply), (record,) = await stored(conversation)
+    assert reply.status == Message.Status.COMPLETE and reply.content == "hello there"
+    assert "\x00" not in reply.finish_reason and len(reply.finish_reason) <= 32
+    assert record.status == "complete" and record.settled is not None
+    assert len(record.upstream_id) <= 100 and "\x00" not in record.upstream_id
+    assert record.prompt_tokens == 0 and record.completion_tokens == sse.MOST_TOKENS
     await socket.close()

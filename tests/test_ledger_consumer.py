@@ -167,3 +167,24 @@ async def test_another_users_changes_leave_my_socket_alone(
     await database_sync_to_async(bob.save)()
     assert await socket.nothing(0.3)
     await socket.close()
+
+
+async def test_a_reply_declared_dead_meanwhile_keeps_that_ending_and_its_words(
+    alice: User, conversation: Conversation
+) -> None:
+    """Another socket found the generation not answering and interrupted its reply (and
+    settled its row); the generation then ends after all: the interruption and its ledger
+    row stand (no reply is charged once and shown as another), and every word is kept."""
+    socket, _ = await open_socket(alice, conversation.id)
+    start = await send(socket, "go on [sim words=40 delay=20]")
+    (reply_id,) = start["messages"]
+    await socket.receive_until("delta")
+    channel = await database_sync_to_async(lambda: Message.objects.get(pk=reply_id).channel)()
+    assert await database_sync_to_async(Message.objects.interrupt)(channel) == 1
+    frames = await socket.receive_until("done", timeout=20)
+    assert frames[-1]["status"] == "interrupted"
+    reply = await database_sync_to_async(Message.objects.get)(pk=reply_id)
+    assert reply.status == Message.Status.INTERRUPTED and len(reply.content.split()) == 40
+    (record,) = await records(alice)
+    assert record.status == "interrupted"
+    await socket.close()

@@ -82,8 +82,11 @@ def update(
     values.append(meta.pk.get_db_prep_value(instance.pk, connection))
     for name, value in (where or {}).items():
         field = meta.get_field(name)
-        conditions.append(f"{quote(field.column)} = %s")
-        values.append(field.get_db_prep_value(value, connection))
+        if value is None:
+            conditions.append(f"{quote(field.column)} IS NULL")
+        else:
+            conditions.append(f"{quote(field.column)} = %s")
+            values.append(field.get_db_prep_value(value, connection))
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}",  # noqa: S608

@@ -124,7 +124,9 @@ def parse_chunk(data: str) -> list[Event]:
         raise _stream_error(chunk)
     events: list[Event] = []
     if chunk.get("id") or chunk.get("model"):
-        events.append(Meta(str(chunk.get("id") or ""), str(chunk.get("model") or "")))
+        # Stored with the reply and its ledger row: storable, and as long as their columns.
+        upstream_id, model = (repaired(str(chunk.get(k) or ""))[:100] for k in ("id", "model"))
+        events.append(Meta(upstream_id, model))
     for choice in chunk.get("choices") or ():
         if not isinstance(choice, dict):
             continue
@@ -139,7 +141,7 @@ def parse_chunk(data: str) -> list[Event]:
                 events.append(ContentDelta(index, content))
         reason = choice.get("finish_reason")
         if reason:
-            events.append(Finish(index, reason))
+            events.append(Finish(index, repaired(str(reason))[:32]))
     usage = chunk.get("usage")
     if isinstance(usage, dict):
         events.append(normalise_usage(usage))
@@ -155,15 +157,23 @@ def _text(value: Any, data: str) -> str | None:
 
 
 def normalise_usage(usage: dict[str, Any]) -> Usage:
-    """Reasoning tokens are billed as output; xAI leaves them out of completion_tokens."""
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    total = int(usage.get("total_tokens") or 0)
+    """Reasoning tokens are billed as output; xAI leaves them out of completion_tokens.
+    Each count within what the ledger stores (a negative or vast one could not be saved)."""
+    prompt = _count(usage.get("prompt_tokens"))
+    completion = _count(usage.get("completion_tokens"))
+    total = _count(usage.get("total_tokens"))
     details = usage.get("completion_tokens_details") or {}
-    reasoning = int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0
+    reasoning = _count(details.get("reasoning_tokens")) if isinstance(details, dict) else 0
     if total > prompt + completion:
         completion = total - prompt
     return Usage(prompt, completion, reasoning)
+
+
+MOST_TOKENS = 10**7  # more than any context window: a count past it is not one
+
+
+def _count(value: Any) -> int:
+    return min(max(int(value or 0), 0), MOST_TOKENS)
 
 
 def _stream_error(chunk: dict[str, Any]) -> UpstreamError:
