@@ -438,3 +438,35 @@ def test_thumbs_and_a_comment_are_stored(page: Any, live: LiveServer) -> None:
     )
     eventually(rows, [])
     assert page.problems == []
+
+
+def test_a_message_answers_the_branch_its_page_shows_whatever_another_tab_did(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "twotabs")
+    say(page, "first question [sim words=3 delay=1]")
+    say(page, "second question [sim words=3 delay=1]")
+    page.locator("article.message.user .edit").last.click()
+    page.fill("form.editor textarea", "edited question [sim words=3 delay=1]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    # Another tab opens on the edited branch; then the first flips back to the original.
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.wait_for_selector("article.message.user >> text=edited question")
+    page.locator("article.message.user .prev").last.click()
+    page.wait_for_selector("article.message.user .siblings .count >> text=1/2")
+    # The other tab's next message answers the branch it shows, not the one last chosen.
+    other.fill("#prompt", "what came before? [sim echo]")
+    other.click("#send")
+    other.wait_for_selector('article.message.assistant[data-status="complete"] >> nth=2')
+    echo = other.locator("article.message.assistant .content").last.inner_text()
+    assert "edited question" in echo and "second question" not in echo
+    other.reload()
+    assert texts(other, "user")[1:] == [
+        "edited question [sim words=3 delay=1]",
+        "what came before? [sim echo]",
+    ]
+    assert page.problems == []
+    other.close()

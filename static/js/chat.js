@@ -269,12 +269,21 @@ async function submit() {
   try {
     await ensureConversation();
     composer.clear();
-    sendMessage(text, undefined, composer.files.take());
+    sendMessage(text, shownLeaf(), composer.files.take());
   } catch (failure) {
     showError(failure.message);
   } finally {
     submitting = false;
   }
+}
+
+// The message on screen a new one answers: this page's branch, whatever another tab or
+// device shows now (the server's current message follows the last one to move it).
+// Undefined, the server's current message, for an empty thread or candidates not picked.
+function shownLeaf() {
+  const last = [...thread.element.children].filter((node) => node.matches("article.message, .candidates")).pop();
+  const id = last?.matches("article.message") ? last.dataset.id : undefined;
+  return id && !id.startsWith("pending-") ? id : undefined;
 }
 
 // `parent` undefined: after the current leaf; an id or null: a new branch there. `files`:
