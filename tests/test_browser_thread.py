@@ -470,3 +470,25 @@ def test_a_message_answers_the_branch_its_page_shows_whatever_another_tab_did(
     ]
     assert page.problems == []
     other.close()
+
+
+def test_versions_stay_put_while_a_reply_is_written(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "holdversions")
+    say(page, "a question [sim words=3 delay=1]")
+    page.locator("article.message.user .edit").click()
+    page.fill("form.editor textarea", "another question [sim words=3 delay=1]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    back = page.locator("article.message.user .prev")
+    assert back.is_enabled()
+    page.fill("#prompt", "a long one [sim words=300 delay=30]")
+    page.click("#send")
+    page.wait_for_selector('article.message.assistant[data-status="streaming"]')
+    # Flipping now would take the streaming reply and its Stop off the page.
+    assert back.first.is_disabled()
+    page.keyboard.press("Escape")
+    page.wait_for_selector('article.message.assistant[data-status="stopped"]')
+    assert back.first.is_enabled()
+    assert page.locator("article.message.user .next").first.is_disabled()  # the last version
+    assert page.problems == []

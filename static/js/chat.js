@@ -90,11 +90,25 @@ function showError(text, { whileStreaming = false, retryAfter = null } = {}) {
 }
 
 function refreshControls() {
-  composer.busy(thread.streamingIds().length > 0);
+  const streaming = thread.streamingIds().length > 0;
+  composer.busy(streaming);
+  holdVersions(streaming);
   composer.checkVision();
   // A temporary chat is not shared: its link would die with it.
   header.shareable(Boolean(conversationId) && !thread.isEmpty() && !temporary);
   gauge.update();
+}
+
+// While a reply is written, the thread stays on its branch: showing another would take the
+// reply (and its Stop) off the page while it goes on.
+function holdVersions(streaming) {
+  const held = "[data-held]";
+  const buttons = thread.element.querySelectorAll(streaming ? `.siblings button:not(:disabled), .pick` : held);
+  for (const button of buttons) {
+    button.disabled = streaming;
+    if (streaming) button.dataset.held = "";
+    else delete button.dataset.held;
+  }
 }
 
 // A send that will not happen: its message leaves the thread, its text the composer keeps.
