@@ -1,6 +1,10 @@
 """webchat.grok against the simulator over real loopback HTTP: events, errors, retries."""
 
+import asyncio
+import socket
+import struct
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +23,16 @@ async def failure(content: str, **extra: Any) -> UpstreamError:
     with pytest.raises(UpstreamError) as caught:
         await collect(content, **extra)
     return caught.value
+
+
+@pytest.fixture
+def fresh_clients() -> Iterator[None]:
+    """The shared clients made anew before and after: a test's timeout is read when they are
+    made, and a connection its upstream closed after a whole response must not be handed on
+    (the loop may not have read that close yet when the next test sends on it)."""
+    grok._clients.clear()
+    yield
+    grok._clients.clear()
 
 
 def text(events: list[sse.Event], index: int = 0) -> str:
@@ -138,36 +152,28 @@ async def test_a_transient_failure_before_the_first_byte_is_retried_to_success()
     assert len([e for e in events if isinstance(e, sse.ContentDelta)]) == 4
 
 
+@pytest.mark.usefixtures("fresh_clients")
 async def test_a_stall_before_the_first_byte_times_out(settings: Any) -> None:
     settings.GROK_READ_TIMEOUT = 0.3
-    grok._clients.clear()
-    try:
-        error = await failure("slow [sim fault=stall-first stall=5]")
-    finally:
-        grok._clients.clear()
+    error = await failure("slow [sim fault=stall-first stall=5]")
     assert error.code == "upstream_unavailable"
 
 
+@pytest.mark.usefixtures("fresh_clients")
 async def test_a_stall_mid_stream_times_out_and_is_not_retried(
     settings: Any, simulator: Simulator
 ) -> None:
     settings.GROK_READ_TIMEOUT = 0.3
-    grok._clients.clear()
     before = simulator.received
     seen: list[sse.Event] = []
-    try:
-        with pytest.raises(UpstreamError) as caught:
-            async for event in grok.stream_chat(
-                {
-                    "model": "grok-3",
-                    "messages": [
-                        {"role": "user", "content": "[sim fault=stall-mid stall=5 words=10]"}
-                    ],
-                }
-            ):
-                seen.append(event)
-    finally:
-        grok._clients.clear()
+    with pytest.raises(UpstreamError) as caught:
+        async for event in grok.stream_chat(
+            {
+                "model": "grok-3",
+                "messages": [{"role": "user", "content": "[sim fault=stall-mid stall=5 words=10]"}],
+            }
+        ):
+            seen.append(event)
     assert caught.value.code == "upstream_unavailable"
     assert text(seen)  # the first half arrived before the stall
     assert simulator.received == before + 1
@@ -183,6 +189,7 @@ async def test_a_stall_mid_stream_times_out_and_is_not_retried(
         ("html", "upstream_protocol"),
     ],
 )
+@pytest.mark.usefixtures("fresh_clients")
 async def test_faults_mid_stream_keep_what_arrived(
     fault: str, code: str, simulator: Simulator
 ) -> None:
@@ -230,3 +237,67 @@ async def test_a_finished_or_failed_request_leaves_its_pool() -> None:
     await failure("[sim error=500]")
     await failure("[sim fault=cut]")
     assert sum(grok._busy.values()) == 0
+
+
+ANSWER = (
+    b'data: {"id":"r","choices":[{"index":0,"delta":{"content":"fine"},"finish_reason":null}]}\n\n'
+    b'data: {"id":"r","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+async def _answer_once_per_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requests: list[int], reset: bool
+) -> None:
+    """Answer a connection's first request whole and kept alive, then close (or reset) it,
+    unanswered, when its second arrives: a kept-alive connection closed as it was reused."""
+    for asked in range(2):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        requests.append(asked)
+        if asked:
+            if reset:  # a reset, not a close: the client's read fails instead of ending
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()
+            return
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(ANSWER), ANSWER)
+        )
+        await writer.drain()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+@pytest.mark.usefixtures("fresh_clients")
+async def test_a_kept_alive_connection_closed_on_reuse_is_sent_again_on_a_new_one(
+    settings: Any, reset: bool
+) -> None:
+    requests: list[int] = []
+    server = await asyncio.start_server(
+        lambda r, w: _answer_once_per_connection(r, w, requests, reset), "127.0.0.1", 0
+    )
+    settings.GROK_API_BASE = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    settings.GROK_MAX_RETRIES = 0
+    try:
+        assert text(await collect("first")) == "fine"
+        assert text(await collect("second")) == "fine"
+    finally:
+        server.close()
+    # The second went out on the kept connection, was closed unanswered, then went out anew.
+    assert requests == [0, 1, 0]
+
+
+async def test_an_upstream_that_closes_before_answering_is_asked_twice_at_most(
+    settings: Any, simulator: Simulator
+) -> None:
+    settings.GROK_MAX_RETRIES = 0
+    asked = f"{uuid.uuid4()} [sim fault=reset]"
+    error = await failure(asked)
+    assert error.code == "upstream_unavailable"
+    assert len([r for r in simulator.requests if r["messages"][0]["content"] == asked]) == 2

@@ -279,6 +279,7 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
     url = f"{settings.GROK_API_BASE}/chat/completions"
     content = json.dumps(body).encode()
     attempt = 0
+    resent = False
     while True:
         shared = client()
         _busy[shared] += 1
@@ -311,6 +312,16 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
                     "upstream_unavailable", str(_MESSAGES["upstream_unavailable"])
                 ) from exc
             wait = _backoff(attempt, None) or 0.0
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # Closed or reset before a byte of the answer: most often a kept-alive connection
+            # the upstream closed just as it was taken from the pool (the request then meets a
+            # reset). Sent again once on a new connection, as browsers do; nothing came back,
+            # so nothing is shown twice.
+            if resent:
+                raise _broken() from exc
+            resent = True
+            log.info("the upstream closed the connection before answering; sending again")
+            continue
         except httpx.TimeoutException as exc:
             # No answer within GROK_READ_TIMEOUT: waiting that long again would not help.
             raise UpstreamError(
@@ -319,15 +330,19 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
             ) from exc
         except httpx.TransportError as exc:
             # The request may have reached the model: retrying could bill twice.
-            raise UpstreamError(
-                "upstream_unavailable",
-                gettext("The connection to the model service broke. Please try again."),
-            ) from exc
+            raise _broken() from exc
         finally:
             _busy[shared] -= 1
         log.info("upstream attempt %d failed; retrying in %.2fs", attempt + 1, wait)
         attempt += 1
         await asyncio.sleep(wait)
+
+
+def _broken() -> UpstreamError:
+    return UpstreamError(
+        "upstream_unavailable",
+        gettext("The connection to the model service broke. Please try again."),
+    )
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float | None:
@@ -369,10 +384,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[Event]:
             "upstream_unavailable", gettext("The model service stopped sending. Please try again.")
         ) from exc
     except httpx.TransportError as exc:
-        raise UpstreamError(
-            "upstream_unavailable",
-            gettext("The connection to the model service broke. Please try again."),
-        ) from exc
+        raise _broken() from exc
     if not done:
         raise UpstreamError(
             "upstream_protocol", gettext("The reply was cut off by the model service.")
