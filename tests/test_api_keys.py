@@ -157,3 +157,15 @@ def test_refused_calls_count_against_the_apis_rate_limit(settings: Any, alice: U
     assert int(answers[-1]["Retry-After"]) > 0
     # Counted per key: another caller (no key: its address) is not held up.
     assert client.get("/v1/models").status_code == 401
+
+
+@pytest.mark.parametrize(("calls", "shown"), [(1, "1 call<"), (2, "2 calls<")])
+def test_the_keys_page_counts_a_keys_calls_in_words_that_agree(
+    alice: User, calls: int, shown: str
+) -> None:
+    key, _ = ApiKey.objects.issue(alice, "counted")
+    for _ in range(calls):
+        reserve(alice, key)
+    web = Client()
+    web.force_login(alice)
+    assert shown in web.get("/keys/").content.decode()
