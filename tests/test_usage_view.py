@@ -11,8 +11,9 @@ pytestmark = pytest.mark.django_db
 
 
 def spend(user: User, model: str, prompt: int, completion: int) -> None:
+    known = ChatModel.objects.filter(slug=model).first()
     record = UsageRecord.objects.create(
-        user=user, model=model, price_input=ChatModel.objects.get(slug=model).price_input
+        user=user, model=model, price_input=known.price_input if known else 0
     )
     UsageRecord.objects.settle(
         record.pk, status="complete", prompt_tokens=prompt, completion_tokens=completion
@@ -27,11 +28,14 @@ def test_it_shows_used_left_and_renewal_per_model(alice: User, bob: User) -> Non
     spend(alice, "grok-3", 1_000, 2_000)
     spend(alice, "grok-3-mini", 10, 20)
     spend(bob, "grok-3", 99_999, 1)
+    spend(alice, "grok-gone", 5, 5)  # a model since taken out of the catalog
     html = logged_in(alice).get("/usage/").content.decode()
     plan = alice.plan
-    assert f'id="left-today">{plan.tokens_per_day - 3_030:,}<' in html
-    assert f'id="left-month">{plan.tokens_per_month - 3_030:,}<' in html
-    assert "grok-3-mini" in html and "99,999" not in html
+    assert f'id="left-today">{plan.tokens_per_day - 3_040:,}<' in html
+    assert f'id="left-month">{plan.tokens_per_month - 3_040:,}<' in html
+    # Each model by the name the catalog shows; one no longer there by its id.
+    assert ">Grok 3 Mini</td>" in html and ">Grok 3</td>" in html and ">grok-gone</td>" in html
+    assert "99,999" not in html
 
 
 def test_it_answers_json_for_the_composer(alice: User) -> None:

@@ -13,7 +13,7 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
 from django.views.i18n import JavaScriptCatalog
 
-from webchat.models import UsageRecord
+from webchat.models import ChatModel, UsageRecord
 from webchat.quotas import month_start
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,21 @@ def usage(request: HttpRequest) -> HttpResponse:
     since = month_start(timezone.now())
     context = {
         "left": left,
-        "per_model": UsageRecord.objects.per_model(request.user, since),
+        "per_model": _named(UsageRecord.objects.per_model(request.user, since)),
         "per_key": UsageRecord.objects.per_key(since, user=request.user),
     }
     return render(request, "usage.html", context)
+
+
+def _named(rows: list[dict]) -> list[dict]:
+    """Each row with its model's name as the catalog shows it (the ledger keeps the id the
+    model had when it was used; one taken out of the catalog keeps that id)."""
+    names = dict(
+        ChatModel.objects.filter(slug__in=[r["model"] for r in rows]).values_list(
+            "slug", "display_name"
+        )
+    )
+    return [{**row, "name": names.get(row["model"], row["model"])} for row in rows]
 
 
 def _json_usage(left: dict | None) -> dict | None:
