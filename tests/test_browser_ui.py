@@ -94,6 +94,26 @@ def test_settings_reach_the_model(page: Any, live: LiveServer) -> None:
     assert page.input_value("#temperature") == "0.3"
 
 
+def test_a_regenerated_reply_follows_the_settings_as_they_are_now(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "retuner")
+    page.click("#settings-button")
+    page.fill("#temperature", "0.3")
+    say(page, "what now? [sim echo]")
+    assert "temperature=0.3 " in texts(page, "assistant")[-1]
+    if not page.is_visible("#temperature"):  # the panel closes on a send
+        page.click("#settings-button")
+    page.fill("#temperature", "1.1")
+    page.fill("#max-tokens", "200")
+    page.locator("article.message.assistant .regenerate").click()
+    page.wait_for_selector(
+        "article.message.assistant[data-status=complete] .siblings .count >> text=2/2"
+    )
+    assert "temperature=1.1 max_tokens=200 n=1" in texts(page, "assistant")[-1]
+    assert page.problems == []
+
+
 def test_rename_search_export_and_delete(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "organiser")
     say(page, "Plans for the aardvark trip [sim repeat delay=1]")

@@ -310,6 +310,14 @@ function sendMessage(text, parent, files = []) {
   return frame.client_id;
 }
 
+// A new reply in place of `article`, by its model or `model`, with the settings as the
+// panel shows them now (the server keeps the reply's own for any left empty).
+function regenerate(article, model) {
+  const frame = { type: "regenerate", message: article.dataset.id, params: composer.params() };
+  if (model) frame.model = model;
+  newVersion(article, frame);
+}
+
 // A new version of the reply `article`: regenerated (maybe by another model) or continued.
 function newVersion(article, frame) {
   if (composer.streaming) {
@@ -523,7 +531,7 @@ function regenerateWith(article, button) {
     Object.entries(models).map(([slug, name]) => ({
       label: name,
       current: slug === article.dataset.model,
-      action: () => newVersion(article, { type: "regenerate", message: article.dataset.id, model: slug }),
+      action: () => regenerate(article, slug),
     })),
   );
 }
@@ -543,11 +551,11 @@ thread.element.addEventListener("click", (event) => {
   else if (is("download-code")) downloadCode(button);
   else if (is("copy")) copyText(article.querySelector(".content").innerText, button);
   else if (is("edit")) editMessage(article);
-  else if (is("regenerate")) newVersion(article, { type: "regenerate", message: article.dataset.id });
+  else if (is("regenerate")) regenerate(article);
   else if (is("regenerate-with")) regenerateWith(article, button);
   else if (is("continue")) newVersion(article, { type: "continue", message: article.dataset.id });
   else if (is("summarize-retry")) {
-    summarize(button, article).then((done) => done && newVersion(article, { type: "regenerate", message: article.dataset.id }));
+    summarize(button, article).then((done) => done && regenerate(article));
   }
   else if (is("feedback")) rate(article, button);
   else if (is("pick")) switchTo(article.dataset.id, "prev");
