@@ -78,6 +78,31 @@ def test_three_candidates_stream_side_by_side_and_one_is_picked(
     assert page.problems == []
 
 
+def test_a_send_without_picking_goes_on_from_the_first_candidate_as_shown(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "unpicked")
+    page.click("#settings-button")
+    page.fill("#candidates", "2")
+    say(page, "two takes [sim words=6 delay=1]", replies=2)
+    first = page.locator(".candidates article.message.assistant").first.get_attribute("data-id")
+    page.fill("#prompt", "and then? [sim echo]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(
+        "() => !document.querySelector('.candidates') && "
+        "document.querySelectorAll('article.message.assistant[data-status=complete]').length === 2"
+    )
+    replies = page.locator("article.message.assistant")
+    assert replies.first.get_attribute("data-id") == first
+    assert replies.first.locator(".siblings .count").inner_text() == "1/2"
+    # The model read the first candidate, and was asked for one reply again.
+    assert "I received 3 messages" in texts(page, "assistant")[-1]
+    assert texts(page, "assistant")[-1].endswith("n=1.")
+    page.reload()
+    assert page.locator("article.message.assistant").first.get_attribute("data-id") == first
+    assert page.problems == []
+
+
 def test_settings_reach_the_model(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "tuner")
     page.click("#settings-button")

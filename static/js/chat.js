@@ -282,6 +282,11 @@ async function submit() {
   submitting = true;
   try {
     await ensureConversation();
+    // Candidates left unpicked: the conversation goes on from the first, so the page
+    // shows that one in their place, as picking it would.
+    const last = lastTurn();
+    const first = last?.matches(".candidates") ? last.querySelector("article.message[data-id]")?.dataset.id : undefined;
+    if (first) await switchTo(first, "prev");
     composer.clear();
     sendMessage(text, shownLeaf(), composer.files.take());
   } catch (failure) {
@@ -291,11 +296,16 @@ async function submit() {
   }
 }
 
+// The thread's last message, or its last group of candidates.
+function lastTurn() {
+  return [...thread.element.children].filter((node) => node.matches("article.message, .candidates")).pop();
+}
+
 // The message on screen a new one answers: this page's branch, whatever another tab or
 // device shows now (the server's current message follows the last one to move it).
-// Undefined, the server's current message, for an empty thread or candidates not picked.
+// Undefined, the server's current message, for an empty thread.
 function shownLeaf() {
-  const last = [...thread.element.children].filter((node) => node.matches("article.message, .candidates")).pop();
+  const last = lastTurn();
   const id = last?.matches("article.message") ? last.dataset.id : undefined;
   return id && !id.startsWith("pending-") ? id : undefined;
 }

@@ -188,6 +188,8 @@ export class Composer {
     const clientId = crypto.randomUUID();
     this.pending.set(clientId, { text, files });
     const frame = { type: "send", content: text, model: this.model.value, params: this.params(), client_id: clientId };
+    // Candidates are asked for per message, as a reload shows: the next one has one reply.
+    this.form.querySelector("#candidates").value = "1";
     if (parent !== undefined) frame.parent = parent;
     if (files.length) frame.attachments = files.map((file) => file.id);
     return frame;
