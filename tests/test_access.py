@@ -217,6 +217,41 @@ def test_anonymous_visitors_get_nothing_private(route: str, victim: dict[str, An
     assert b"secret question" not in response.content or name == "share"
 
 
+@pytest.mark.parametrize("route", [r for r, n in _patterns(get_resolver().url_patterns)])
+def test_a_script_without_a_login_gets_a_401_it_can_read(
+    route: str, victim: dict[str, Any]
+) -> None:
+    """What a page's script asks (JSON) after its session ended: never the login page's HTML
+    as a 200 (fetch follows redirects), whatever the route and method."""
+    url = _url(route, victim)
+    for method in (Client().get, Client().post):
+        response = method(url, headers={"Accept": "application/json"})
+        # (`login_required`'s way; the logout and the old login address lead there too.)
+        to_login = response.get("Location", "").startswith("/accounts/login/?next=")
+        assert not (response.status_code == 302 and to_login), url
+    assert Client().post("/c/", headers={"Accept": "application/json"}).json() == {
+        "error": {
+            "code": "not_logged_in",
+            "message": "Your session has ended. Please log in again.",
+        }
+    }
+
+
+async def test_a_socket_to_no_route_is_refused_not_a_server_error() -> None:
+    from channels.testing import WebsocketCommunicator
+
+    from webchat.asgi import application
+
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/conversations/undefined/",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
 @pytest.mark.parametrize("route,name", _patterns(get_resolver().url_patterns))
 def test_every_post_needs_the_csrf_token(
     route: str, name: str | None, victim: dict[str, Any], alice: User

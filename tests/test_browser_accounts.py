@@ -67,6 +67,32 @@ def test_a_password_change_keeps_this_browser_and_logs_out_another(
     assert page.problems == [] and tab.problems == []
 
 
+def test_a_new_chat_sent_after_logging_out_elsewhere_goes_to_the_login_and_keeps_the_text(
+    page: Any, live: LiveServer
+) -> None:
+    person = name()
+    sign_up(page, live, person)
+    tab = page.context.new_page()
+    watch(tab)
+    tab.goto("/")
+    tab.wait_for_selector("#composer")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/**")
+    tab.fill("#prompt", "typed before I knew")
+    tab.press("#prompt", "Enter")
+    # Not a conversation without an id and a socket retried forever: the login page.
+    tab.wait_for_url("**/accounts/login/**", timeout=10_000)
+    tab.fill("#id_username", person)
+    tab.fill("#id_password", PASSWORD)
+    tab.click("button[type=submit]")
+    tab.wait_for_url(f"{live.url}/")
+    assert tab.input_value("#prompt") == "typed before I knew"
+    assert tab.locator("article.message").count() == 0
+    # Chromium notes the one refused request; nothing else went wrong.
+    assert page.problems == []
+    assert [p for p in tab.problems if "status of 401" not in p] == []
+
+
 def test_a_forgotten_password_is_reset_with_the_mailed_link(page: Any, live: LiveServer) -> None:
     person = name()
     sign_up(page, live, person)

@@ -68,6 +68,13 @@ class Unauthorized(ChatError):
     status = 401
 
 
+class NotLoggedIn(ChatError):
+    """A page's script asking after its login session ended."""
+
+    code = "not_logged_in"
+    status = 401
+
+
 class QuotaError(ChatError):
     """A limit of the person's plan: quota_exceeded, rate_limited, busy (replies at once) or
     model_unavailable (a model the plan leaves out)."""

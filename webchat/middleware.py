@@ -10,15 +10,15 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation.trans_real import parse_accept_lang_header
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from webchat.errors import ChatError
+from webchat.errors import ChatError, NotLoggedIn
 from webchat.logs import request_id
 from webchat.net import client_address
 
@@ -171,6 +171,22 @@ class SecurityHeadersMiddleware(Hybrid):
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         return self.security.process_response(request, response)
+
+
+class ScriptLoginMiddleware(Hybrid):
+    """A page's script (it asks for JSON) whose login session has ended gets a 401 it can
+    read, not the redirect to the login page `login_required` answers: fetch follows that
+    redirect, and the login page's HTML came back as a 200 the script took for its answer."""
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if (
+            response.status_code == 302
+            and "application/json" in request.headers.get("Accept", "")
+            and response["Location"].startswith(f"{resolve_url(settings.LOGIN_URL)}?")
+        ):
+            message = gettext("Your session has ended. Please log in again.")
+            return error_response(request, NotLoggedIn(message))
+        return response
 
 
 class ChatErrorMiddleware(MiddlewareMixin):

@@ -194,6 +194,10 @@ function titleFrom(text) {
 // --- Socket ------------------------------------------------------------------------------
 let lastLoggedOut = 0;
 
+function goToLogin() {
+  location.href = `${config.urls.login}?next=${encodeURIComponent(location.pathname)}`;
+}
+
 function connect() {
   socket = new Socket(config.url("socket", conversationId), {
     onOpen() {
@@ -208,7 +212,7 @@ function connect() {
         const again = Date.now() - lastLoggedOut < 10000;
         lastLoggedOut = Date.now();
         if (!again) return true;
-        location.href = `${config.urls.login}?next=${encodeURIComponent(location.pathname)}`;
+        goToLogin();
         return false;
       }
       const final = {
@@ -252,8 +256,10 @@ async function ensureConversation() {
       history.replaceState(null, "", created.url);
       connect();
     })
-    .catch(() => {
-      throw new Error(gettext("Could not start a conversation."));
+    .catch((error) => {
+      // The session ended: the login page, then back here (the draft is kept).
+      if (error.code === "not_logged_in") goToLogin();
+      throw new Error(error.code === "not_logged_in" ? error.message : gettext("Could not start a conversation."));
     })
     .finally(() => {
       creating = null;

@@ -13,7 +13,11 @@ export async function post(url, data = {}) {
     credentials: "same-origin",
   });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error?.message || gettext("That did not work. Please try again."));
+  if (!response.ok) {
+    const error = new Error(body.error?.message || gettext("That did not work. Please try again."));
+    error.code = body.error?.code; // "not_logged_in": the login session has ended
+    throw error;
+  }
   return body;
 }
 
