@@ -293,11 +293,47 @@ async def test_a_kept_alive_connection_closed_on_reuse_is_sent_again_on_a_new_on
     assert requests == [0, 1, 0]
 
 
-async def test_an_upstream_that_closes_before_answering_is_asked_twice_at_most(
+@pytest.mark.usefixtures("fresh_clients")
+async def test_a_connection_opened_for_the_request_and_closed_unanswered_is_not_sent_again(
     settings: Any, simulator: Simulator
 ) -> None:
-    settings.GROK_MAX_RETRIES = 0
+    """The model may have worked on it: a second request could be billed twice."""
     asked = f"{uuid.uuid4()} [sim fault=reset]"
     error = await failure(asked)
     assert error.code == "upstream_unavailable"
-    assert len([r for r in simulator.requests if r["messages"][0]["content"] == asked]) == 2
+    assert len([r for r in simulator.requests if r["messages"][0]["content"] == asked]) == 1
+
+
+CUT_ANSWERS = {
+    # A stream answered as one whole JSON body, cut: the model wrote it all once.
+    "whole body cut": b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+    b'content-length: 1000\r\n\r\n{"choices": [',
+    # A refusal whose body is cut: its wait is not skipped by sending again at once.
+    "refusal cut": b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 60\r\n"
+    b'content-length: 1000\r\n\r\n{"error": ',
+    # Cut inside the head: something answered.
+    "head cut": b"HTTP/1.1 200 OK\r\ncontent-ty",
+}
+
+
+@pytest.mark.parametrize("answer", list(CUT_ANSWERS))
+@pytest.mark.usefixtures("fresh_clients")
+async def test_an_answer_cut_short_is_never_asked_again(settings: Any, answer: str) -> None:
+    requests: list[int] = []
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        requests.append(1)
+        writer.write(CUT_ANSWERS[answer])
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(cut, "127.0.0.1", 0)
+    settings.GROK_API_BASE = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    settings.GROK_MAX_RETRIES = 0
+    try:
+        error = await failure("hello")
+    finally:
+        server.close()
+    assert error.code in ("upstream_unavailable", "upstream_protocol", "upstream_rate_limited")
+    assert requests == [1]

@@ -218,3 +218,29 @@ def test_errors_inside_the_stream_have_stable_codes(frame: str, code: str) -> No
         parse_chunk(frame)
     assert caught.value.code == code
     assert caught.value.message  # something a person can read
+
+
+def test_a_long_line_in_many_slices_is_read_whole() -> None:
+    parser = SSEParser()
+    text = "x" * 600_000
+    body = f"data: {text}\n\n".encode()
+    events = []
+    for start in range(0, len(body), 4096):
+        events += parser.feed(body[start : start + 4096])
+    assert events == [text]
+
+
+@pytest.mark.parametrize(
+    "slices",
+    [
+        [b"data: " + b"x" * 4096] * 300,  # one line that never ends
+        [b"data: " + b"y" * 4096 + b"\n"] * 300,  # an event whose data lines never end it
+    ],
+    ids=["line", "event"],
+)
+def test_a_line_or_event_past_a_mebibyte_is_refused_as_unreadable(slices: list[bytes]) -> None:
+    parser = SSEParser()
+    with pytest.raises(UpstreamError) as caught:
+        for piece in slices:
+            parser.feed(piece)
+    assert caught.value.code == "upstream_protocol"

@@ -283,12 +283,16 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
     while True:
         shared = client()
         _busy[shared] += 1
+        answered = False  # the answer's status line and headers arrived
+        fresh = [False]  # this request opened a connection of its own
         try:
-            async with shared.stream("POST", url, content=content, headers=headers) as response:
+            async with shared.stream(
+                "POST", url, content=content, headers=headers, extensions={"trace": _Opened(fresh)}
+            ) as response:
+                answered = True
                 if response.status_code != 200:
-                    error = map_http_error(
-                        response.status_code, await response.aread(), response.headers
-                    )
+                    body = await _read_at_most(response, ERROR_BODY_MOST)
+                    error = map_http_error(response.status_code, body, response.headers)
                     # The one line an upstream refusal leaves (a revoked token's 401 first).
                     log.warning("the upstream answered %d (%s)", error.status, error.code)
                     raise error
@@ -313,11 +317,12 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
                 ) from exc
             wait = _backoff(attempt, None) or 0.0
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            # Closed or reset before a byte of the answer: most often a kept-alive connection
-            # the upstream closed just as it was taken from the pool (the request then meets a
-            # reset). Sent again once on a new connection, as browsers do; nothing came back,
-            # so nothing is shown twice.
-            if resent:
+            # A kept-alive connection closed or reset before the answer's head: most often
+            # one the upstream closed just as it was taken from the pool (the request then
+            # meets a reset). Sent again once, on a new connection, as browsers do. Not on a
+            # connection opened for it, nor once an answer began: the model may have worked
+            # on it, and a second request could be billed twice.
+            if answered or fresh[0] or resent:
                 raise _broken() from exc
             resent = True
             log.info("the upstream closed the connection before answering; sending again")
@@ -338,6 +343,34 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
         await asyncio.sleep(wait)
 
 
+class _Opened:
+    """httpcore's trace of one request: notes when it opens a connection of its own."""
+
+    __slots__ = ("fresh",)
+
+    def __init__(self, fresh: list[bool]) -> None:
+        self.fresh = fresh
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event.startswith("connection.connect_"):
+            self.fresh[0] = True
+
+
+# The most of an answer read whole: an error's body, or a stream answered as one JSON body
+# (a few candidates of a long reply). Past it the answer is not this API's.
+ERROR_BODY_MOST = 64 * 1024
+WHOLE_BODY_MOST = 16 * 1024 * 1024
+
+
+async def _read_at_most(response: httpx.Response, most: int) -> bytes:
+    body = bytearray()
+    async for piece in response.aiter_bytes():
+        body += piece
+        if len(body) > most:
+            break
+    return bytes(body[:most])
+
+
 def _broken() -> UpstreamError:
     return UpstreamError(
         "upstream_unavailable",
@@ -356,8 +389,10 @@ def _backoff(attempt: int, retry_after: float | None) -> float | None:
 async def _events(response: httpx.Response) -> AsyncIterator[Event]:
     content_type = response.headers.get("content-type", "")
     if "text/event-stream" not in content_type:
-        body = await response.aread()
         if "json" not in content_type:
+            raise UpstreamError("upstream_protocol", str(_MESSAGES["upstream_protocol"]))
+        body = await _read_at_most(response, WHOLE_BODY_MOST + 1)
+        if len(body) > WHOLE_BODY_MOST:
             raise UpstreamError("upstream_protocol", str(_MESSAGES["upstream_protocol"]))
         # Some proxies answer a stream request with one whole JSON body.
         for event in parse_chunk(body.decode("utf-8", "replace")):

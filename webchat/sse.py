@@ -56,26 +56,50 @@ Event = ContentDelta | ReasoningDelta | Finish | Usage | Meta
 
 
 # --- SSE --------------------------------------------------------------------------------------
+# The most bytes one line, or one event's data, may hold: past it the stream is not this
+# API's (a chunk is a few hundred bytes), and holding it all would grow without end.
+MOST_EVENT = 1 << 20
+
+
 class SSEParser:
     """Turns arbitrary slices of an event stream into the `data` of each complete event.
 
     Lines end in LF, CRLF or CR; a CR at the end of a slice waits for the next slice, in case
     an LF follows. Bytes are decoded per complete line, so a UTF-8 character split between
-    slices is whole again before decoding.
+    slices is whole again before decoding. A slice that ends no line is only kept: a long
+    line is joined once, when it ends, not at every slice.
     """
 
-    __slots__ = ("_buffer", "_data")
+    __slots__ = ("_data", "_data_size", "_pending", "_size")
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._pending: list[bytes] = []
+        self._size = 0
         self._data: list[str] = []
+        self._data_size = 0
 
     def feed(self, chunk: bytes) -> list[str]:
-        buffer = self._buffer + chunk if self._buffer else chunk
+        pending = self._pending
+        if pending:
+            if b"\n" not in chunk and b"\r" not in chunk and not pending[-1].endswith(b"\r"):
+                pending.append(chunk)
+                self._size += len(chunk)
+                if self._size > MOST_EVENT:
+                    raise _unreadable()
+                return []
+            buffer = b"".join(pending) + chunk
+        else:
+            buffer = chunk
         lines = buffer.splitlines(keepends=True)
         # An unterminated last line waits for more; so does one ending in a lone CR, which
         # may be the first half of a CRLF split across slices.
-        self._buffer = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        if lines and not lines[-1].endswith(b"\n"):
+            rest = lines.pop()
+            if len(rest) > MOST_EVENT:
+                raise _unreadable()
+            self._pending, self._size = [rest], len(rest)
+        elif pending:
+            self._pending, self._size = [], 0
         events: list[str] = []
         for raw in lines:
             self._line(raw.rstrip(b"\r\n").decode("utf-8", "replace"), events)
@@ -84,9 +108,10 @@ class SSEParser:
     def close(self) -> list[str]:
         """The end of the stream: whatever is left counts as a last line and event."""
         events: list[str] = []
-        if self._buffer:
-            self._line(self._buffer.rstrip(b"\r\n").decode("utf-8", "replace"), events)
-            self._buffer = b""
+        if self._pending:
+            rest = b"".join(self._pending)
+            self._pending, self._size = [], 0
+            self._line(rest.rstrip(b"\r\n").decode("utf-8", "replace"), events)
         self._line("", events)
         return events
 
@@ -94,14 +119,23 @@ class SSEParser:
         if not line:
             if self._data:
                 events.append("\n".join(self._data))
-                self._data = []
+                self._data, self._data_size = [], 0
             return
         if line.startswith(":"):
             return  # a comment, e.g. a keep-alive
         field, _, value = line.partition(":")
         if field == "data":
             self._data.append(value[1:] if value.startswith(" ") else value)
+            self._data_size += len(value)
+            if self._data_size > MOST_EVENT:
+                raise _unreadable()
         # event:, id: and retry: carry nothing this API uses.
+
+
+def _unreadable() -> UpstreamError:
+    return UpstreamError(
+        "upstream_protocol", gettext("The model service sent a reply that could not be read.")
+    )
 
 
 # --- Chunks -----------------------------------------------------------------------------------
@@ -113,13 +147,9 @@ def parse_chunk(data: str) -> list[Event]:
     try:
         chunk = json.loads(data)
     except ValueError:
-        raise UpstreamError(
-            "upstream_protocol", gettext("The model service sent a reply that could not be read.")
-        ) from None
+        raise _unreadable() from None
     if not isinstance(chunk, dict):
-        raise UpstreamError(
-            "upstream_protocol", gettext("The model service sent a reply that could not be read.")
-        )
+        raise _unreadable()
     if "error" in chunk and not chunk.get("choices"):
         raise _stream_error(chunk)
     events: list[Event] = []
