@@ -188,15 +188,16 @@ export class Composer {
     const clientId = crypto.randomUUID();
     this.pending.set(clientId, { text, files });
     const frame = { type: "send", content: text, model: this.model.value, params: this.params(), client_id: clientId };
-    // Candidates are asked for per message, as a reload shows: the next one has one reply.
-    this.form.querySelector("#candidates").value = "1";
     if (parent !== undefined) frame.parent = parent;
     if (files.length) frame.attachments = files.map((file) => file.id);
     return frame;
   }
 
   acknowledged(clientId) {
-    if (this.pending.delete(clientId) && !this.prompt.value) this.storage("removeItem");
+    if (!this.pending.delete(clientId)) return;
+    if (!this.prompt.value) this.storage("removeItem");
+    // Candidates are asked for per message, as a reload shows: the next one has one reply.
+    this.form.querySelector("#candidates").value = "1";
   }
 
   // A send failed: its text goes back into the composer (unless something new is there),
