@@ -332,10 +332,16 @@ class Generation:
         """The ending, and the ledger's row; False when the replies were no longer
         streaming (declared dead and interrupted by another socket meanwhile): that ending
         and the row it settled stand, and only the words that arrived are added."""
+        written = estimate_completion(self.replies)
         with transaction.atomic():
-            ended = self._save_replies(status, error)
-            self.call.settle(status, error, estimate_completion(self.replies))
-        return ended
+            if self._save_replies(status, error):
+                self.call.settle(status, error, written)
+                return True
+            # That ending stands, but the row it settled from the last checkpoint's text
+            # gets what the call really used: a reply going on meanwhile is charged whole.
+            interrupted = Message.Status.INTERRUPTED
+            self.call.settle(interrupted, error, written, was=interrupted)
+        return False
 
     def _save_replies(self, status: str, error: UpstreamError | None) -> bool:
         ended = True

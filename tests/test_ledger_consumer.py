@@ -173,8 +173,8 @@ async def test_a_reply_declared_dead_meanwhile_keeps_that_ending_and_its_words(
     alice: User, conversation: Conversation
 ) -> None:
     """Another socket found the generation not answering and interrupted its reply (and
-    settled its row); the generation then ends after all: the interruption and its ledger
-    row stand (no reply is charged once and shown as another), and every word is kept."""
+    settled its row from the last checkpoint); the generation then ends after all: the
+    interruption stands, every word is kept, and the row is charged what the call used."""
     socket, _ = await open_socket(alice, conversation.id)
     start = await send(socket, "go on [sim words=40 delay=20]")
     (reply_id,) = start["messages"]
@@ -187,4 +187,5 @@ async def test_a_reply_declared_dead_meanwhile_keeps_that_ending_and_its_words(
     assert reply.status == Message.Status.INTERRUPTED and len(reply.content.split()) == 40
     (record,) = await records(alice)
     assert record.status == "interrupted"
+    assert record.completion_tokens == 40  # the simulator's own count, not the checkpoint's
     await socket.close()

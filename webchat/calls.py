@@ -54,10 +54,12 @@ class Call:
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
 
-    def settle(self, status: str, error: ChatError | None = None, written: int = 0) -> None:
+    def settle(
+        self, status: str, error: ChatError | None = None, written: int = 0, was: str = "running"
+    ) -> None:
         """Record what the call used (blocking: the database's thread). Without the
         upstream's usage (stopped or failed before it said), the completion counts at
-        `written`, the estimate of the text that arrived."""
+        `written`, the estimate of the text that arrived. `was`: the row's status now."""
         usage = self.usage
         prompt = usage.prompt_tokens if usage is not None else None
         # What the upstream counted corrects the model's estimate (conversations.context).
@@ -76,4 +78,5 @@ class Call:
             error_code=error.code if error else "",
             ttft_ms=round((first - self.started) * 1000) if first else None,
             duration_ms=self.elapsed_ms(),
+            was=was,
         )

@@ -510,12 +510,12 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         error_code: str = "",
         ttft_ms: int | None = None,
         duration_ms: int | None = None,
+        was: str = "running",
     ) -> bool:
-        """Record what the call really used. Idempotent: only a running row is settled.
-        Written out (the end of every reply, in the database's thread): the ORM's read and
-        UPDATE cost several times the statements."""
-        running = self.model.Status.RUNNING
-        record = next(iter(self.raw(_RUNNING_RECORD_SQL, [record_id, running])), None)
+        """Record what the call really used. Idempotent: only a row still `was` (running) is
+        settled. Written out (the end of every reply, in the database's thread): the ORM's
+        read and UPDATE cost several times the statements."""
+        record = next(iter(self.raw(_UNSETTLED_RECORD_SQL, [record_id, was])), None)
         if record is None:
             return False
         prompt = record.prompt_estimate if prompt_tokens is None else prompt_tokens
@@ -530,7 +530,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         record.ttft_ms = ttft_ms
         record.duration_ms = duration_ms
         record.settled = timezone.now()
-        return bool(sql.update(record, _SETTLED_FIELDS, using=self.db, where={"status": running}))
+        return bool(sql.update(record, _SETTLED_FIELDS, using=self.db, where={"status": was}))
 
     def api_channels(self, **where: Any) -> set[str]:
         """The channels the API's calls in flight listen on (api.views), among `where`."""
@@ -566,7 +566,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         )
 
 
-_RUNNING_RECORD_SQL = (
+_UNSETTLED_RECORD_SQL = (
     "SELECT id, prompt_estimate, price_input, price_output FROM webchat_usagerecord "
     "WHERE id = %s AND status = %s"
 )
