@@ -11,7 +11,10 @@ from webchat.admin import StorableText
 class ConversationAdmin(StorableText, admin.ModelAdmin):
     list_display = ("__str__", "owner", "created", "updated")
     search_fields = ("title", "owner__username")
-    raw_id_fields = ("owner", "current_leaf")
+    raw_id_fields = ("owner",)
+    # The message on screen moves with the person's own picks: set here, it could name
+    # another conversation's message.
+    readonly_fields = ("current_leaf",)
     date_hierarchy = "created"
 
 
@@ -20,13 +23,23 @@ class MessageAdmin(StorableText, admin.ModelAdmin):
     list_display = ("id", "conversation", "role", "model", "status", "created")
     list_filter = ("role", "status", "model")
     raw_id_fields = ("conversation", "parent")
-    readonly_fields = ("seq", "channel", "lease_until", "rendered", "rendered_version")
+    # A message's place stays put: moved, it would join one person's thread to another
+    # conversation's (or make a loop), and every prompt reads a thread by its parents. Its
+    # status is the reply's lifecycle: set to streaming by hand, it would hold its
+    # conversation busy for good.
+    readonly_fields = (
+        "conversation",
+        "parent",
+        "status",
+        "seq",
+        "channel",
+        "lease_until",
+        "rendered",
+        "rendered_version",
+    )
 
-    def get_readonly_fields(self, request: Any, obj: Message | None = None) -> Any:
-        # A message's place stays put: moved, it would join one person's thread to another
-        # conversation's (or make a loop), and every prompt reads a thread by its parents.
-        fields = super().get_readonly_fields(request, obj)
-        return fields if obj is None else (*fields, "conversation", "parent")
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # messages are written in their conversations, not here
 
     def save_model(self, request: Any, obj: Message, form: Any, change: bool) -> None:
         # Its stored rendering is of the old text: the page renders the new one.

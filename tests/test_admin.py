@@ -231,3 +231,7 @@ def test_a_messages_place_in_its_thread_is_not_editable(operator: Client, alice:
     page = operator.get(f"/admin/conversations/message/{message.pk}/change/").content.decode()
     assert 'name="content"' in page
     assert 'name="conversation"' not in page and 'name="parent"' not in page
+    assert 'name="status"' not in page
+    assert operator.get("/admin/conversations/message/add/").status_code == 403
+    page = operator.get(f"/admin/conversations/conversation/{conversation.pk}/change/")
+    assert 'name="current_leaf"' not in page.content.decode()
