@@ -8,15 +8,18 @@ and a call of the API (api.views) are each one Call: reserved by the ledger's on
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from webchat import grok, sse
 from webchat.errors import ChatError, UpstreamError
 from webchat.models import ChatModel, UsageRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,8 +51,18 @@ class Call:
                 elif kind is sse.Meta:
                     self.upstream_id = self.upstream_id or event.id
                 elif kind is sse.Usage:
-                    self.usage = event
+                    event = self.usage = self._within_window(event)
                 yield event
+
+    def _within_window(self, usage: sse.Usage) -> sse.Usage:
+        """No model reads or writes past its window, per candidate: counts beyond it are
+        the upstream's mistake, and would spend a plan in one call."""
+        most = self.model.context_window * int(self.payload.get("n") or 1)
+        if usage.prompt_tokens <= most and usage.completion_tokens <= most:
+            return usage
+        log.warning("the upstream counted past the model's window: %s", usage)
+        prompt, completion = min(usage.prompt_tokens, most), min(usage.completion_tokens, most)
+        return replace(usage, prompt_tokens=prompt, completion_tokens=completion)
 
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
