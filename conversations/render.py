@@ -26,7 +26,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 # Bump when the rendering changes: replies stored with an older version are rendered again.
-VERSION = 3
+VERSION = 4
 
 # MathML, as latex2mathml (here) and Temml (static/js/render.js) write it: presentation
 # elements only, no links, no style (the Content-Security-Policy needs none).
@@ -48,15 +48,19 @@ TAGS = {
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "span",
     "input", *MATH_TAGS,
 }  # fmt: skip
-_DIRECTED = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "th", "td"}
+# A list's and a table's own direction places its bullets and orders its columns.
+_DIRECTED = {
+    *("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "th", "td"),
+    *("ul", "ol", "table"),
+}
 ATTRIBUTES = {
     "a": {"href", "title"},
     "code": {"class"},
     "span": {"class"},
     "pre": {"class"},
-    "ol": {"start"},
-    "ul": {"class"},
-    **{tag: {"dir"} for tag in _DIRECTED - {"th", "td", "li"}},
+    "ol": {"start", "dir"},
+    "ul": {"class", "dir"},
+    **{tag: {"dir"} for tag in _DIRECTED - {"th", "td", "li", "ol", "ul"}},
     "li": {"dir", "class"},
     "th": {"dir", "class"},
     "td": {"dir", "class"},

@@ -59,9 +59,19 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     sign_up(page, live, "layla")
     assert page.locator("html").get_attribute("dir") == "rtl"
     assert page.locator("#send").inner_text() == "إرسال"
-    say(page, "[sim repeat delay=1] مرحبا\n\n```python\nprint('hello')\n```")
+    say(page, "مرحبا [sim repeat delay=1]\n\n```python\nprint('hello')\n```")
     code = page.locator("article.message.assistant pre").first
     assert code.evaluate("e => getComputedStyle(e).direction") == "ltr"
+    # A reply in English reads left to right on the Arabic page, its lists too; one in
+    # Arabic right to left; live and after a reload.
+    say(page, "Steps: [sim repeat delay=1]\n\n- first\n- second")
+    for _ in range(2):
+        replies = page.locator("article.message.assistant .content")
+        arabic_words = replies.nth(0).locator("p").first
+        assert arabic_words.evaluate("e => getComputedStyle(e).direction") == "rtl"
+        english_list = replies.nth(1).locator("ul").first
+        assert english_list.evaluate("e => getComputedStyle(e).direction") == "ltr"
+        page.reload()
     # The drawer comes in from the right, where an Arabic page begins.
     page.click("#menu-button")
     page.wait_for_timeout(400)

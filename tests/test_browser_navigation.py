@@ -30,6 +30,24 @@ def on_screen(page: Any, selector: str) -> bool:
 
 
 # --- 10. The phone -------------------------------------------------------------------------
+def test_on_a_phone_a_wide_table_scrolls_and_keeps_its_words_whole(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "tables")
+    header = "|" + "|".join(f"Column {c}" for c in "ABCDEF") + "|"
+    row = "|" + "|".join(["2,718.28"] * 6) + "|"
+    say(phone, f"[sim repeat delay=1]\n\n{header}\n|{'-|' * 6}\n{row}")
+    table = phone.locator("article.message.assistant table").first
+    # The table scrolls in itself; the page does not.
+    assert table.evaluate("t => t.scrollWidth > t.clientWidth")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    # No number is broken across lines: each is one line, as high as a line of the text.
+    line = float(table.evaluate("t => parseFloat(getComputedStyle(t).lineHeight)"))
+    heights = table.locator("td").evaluate_all("cells => cells.map(c => c.clientHeight)")
+    assert max(heights) < 2 * line, heights
+    assert phone.problems == []
+
+
 def test_on_a_phone_the_sidebar_is_a_drawer_and_the_header_a_menu(
     phone: Any, live: LiveServer
 ) -> None:

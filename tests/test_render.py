@@ -67,7 +67,8 @@ def test_markdown_features_render() -> None:
     for tag in (
         '<h1 dir="auto">',
         '<li dir="auto">',
-        "<table>",
+        '<table dir="auto">',
+        '<ul dir="auto">',
         "<s>",
         'class="language-python"',
         '<span class="nb">print',

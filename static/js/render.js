@@ -34,7 +34,7 @@ const MATH_MAX_CHARS = 2000;
 const MATH_MAX_DEPTH = 40;
 const MATH_BUDGET = 20000;
 const SAFE_URL = /^(?:(?:https?|mailto):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i;
-const DIRECTED = new Set(["paragraph_open", "heading_open", "list_item_open", "blockquote_open", "th_open", "td_open"]);
+const DIRECTED = new Set(["paragraph_open", "heading_open", "list_item_open", "blockquote_open", "th_open", "td_open", "bullet_list_open", "ordered_list_open", "table_open"]);
 const ALIGNED = new Set(["th_open", "td_open"]);
 const ALIGN = /^text-align:(left|center|right)$/;
 
