@@ -88,7 +88,11 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
         kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
         n = min(request.n or int((target.params or {}).get("n") or 1), settings.CHAT_MAX_CANDIDATES)
         params = _params(model, {**kept, **request.params}, n)
-        return _store(conversation, conversation.history(parent.id), None, model, params, channel)
+        history = conversation.history(parent.id)
+        # The question's own images, as a send of it is held to: never dropped unsaid.
+        if history and history[-1].files:
+            _readable_by(model, history[-1].files)
+        return _store(conversation, history, None, model, params, channel)
     model = catalog_model(request.model)
     if request.parent == AFTER_LEAF:
         history = conversation.history(conversation.current_leaf_id)
@@ -130,12 +134,16 @@ def _attachments(
     if len(found) < len(set(ids)):
         raise NotFound(gettext("An attached file was not found: attach it again."))
     chosen = [found[i] for i in dict.fromkeys(ids)]
-    if not model.supports_vision and any(a.kind == Attachment.Kind.IMAGE for a in chosen):
+    _readable_by(model, chosen)
+    return chosen
+
+
+def _readable_by(model: ChatModel, files: Sequence[Attachment]) -> None:
+    if not model.supports_vision and any(a.kind == Attachment.Kind.IMAGE for a in files):
         raise InvalidRequest(
             gettext("%(model)s cannot read images. Pick a model that can, or remove the images.")
             % {"model": model.display_name}
         )
-    return chosen
 
 
 def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) -> Turn:
