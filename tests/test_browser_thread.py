@@ -344,8 +344,16 @@ def test_a_reply_can_be_regenerated_with_another_model(page: Any, live: LiveServ
     page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
     page.wait_for_function(FINISHED)
     assert page.locator("article.message.assistant .role").inner_text() == "Grok 4"
+    # The next message goes to the model on screen, live as after a reload; flipping back
+    # to the first version brings its model back.
+    assert page.input_value("#model") == "grok-4"
     page.reload()
     assert page.locator("article.message.assistant .role").inner_text() == "Grok 4"
+    assert page.input_value("#model") == "grok-4"
+    page.locator("article.message.assistant .prev").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
+    assert page.input_value("#model") == "grok-3"
+    assert page.problems == []
 
 
 # --- 8. Code, times, tables, directions ------------------------------------------------------

@@ -146,6 +146,7 @@ const handlers = {
   },
   start(frame) {
     const [article] = thread.start(frame);
+    followModel();
     if (article && branching?.kind === "reply" && frame.messages.length === 1) {
       thread.setSiblings(article, [...branching.siblings, frame.messages[0]]);
       branching = null;
@@ -302,6 +303,15 @@ async function submit() {
   }
 }
 
+// The next message goes to the model of the last reply on screen, as a reload shows it.
+function followModel() {
+  const replies = thread.element.querySelectorAll("article.message.assistant[data-model]");
+  const model = replies[replies.length - 1]?.dataset.model;
+  if (!model || model === composer.model.value || !composer.model.querySelector(`option[value="${CSS.escape(model)}"]`)) return;
+  composer.model.value = model;
+  composer.model.dispatchEvent(new Event("change"));
+}
+
 // The thread's last message, or its last group of candidates.
 function lastTurn() {
   return [...thread.element.children].filter((node) => node.matches("article.message, .candidates")).pop();
@@ -423,6 +433,7 @@ async function switchTo(messageId, focusClass) {
   const top = scroller.element.scrollTop;
   thread.replace(body.html);
   scroller.element.scrollTop = top;
+  followModel();
   const article = thread.article(messageId);
   if (article) {
     article.scrollIntoView({ block: "nearest" });
