@@ -155,6 +155,7 @@ def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) ->
     cut = target.finish_reason == "length" or target.status in (
         Message.Status.STOPPED,
         Message.Status.INTERRUPTED,
+        Message.Status.ERROR,  # the model service failed partway
     )
     if not cut:
         raise InvalidRequest(gettext("Only a reply that was cut short can be continued."))

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.render import render_markdown
-from tests.helpers import sign_up
+from tests.helpers import say, sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -113,6 +113,20 @@ def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
     # Stopped again before the reload: offered at once, without one.
     assert reply.get_by_role("button", name="Continue generating").count() == 1
     assert page.problems == []
+
+
+def test_a_reply_the_model_service_broke_off_offers_to_go_on(
+    page: object, live: LiveServer
+) -> None:
+    sign_up(page, live, "brokenoff")
+    say(page, "a story [sim words=30 delay=1 fault=drop]")
+    reply = page.locator("article.message.assistant").last
+    assert reply.get_attribute("data-status") == "error"
+    for _ in range(2):  # live, then after a reload
+        assert reply.get_by_role("button", name="Continue generating").count() == 1
+        page.reload()
+        reply = page.locator("article.message.assistant").last
+    assert [p for p in page.problems if "upstream" not in p] == []
 
 
 def test_a_rate_limit_counts_its_wait_down_and_keeps_what_is_typed(

@@ -783,6 +783,30 @@ async def test_continue_makes_a_new_version_that_goes_on_from_the_cut_text(
     await socket.close()
 
 
+async def test_a_reply_the_model_service_broke_off_can_be_continued(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    socket, _ = await open_socket(alice, conversation.id)
+    broken_id = (await send(socket, "a story [sim words=20]"))["messages"][0]
+    await socket.receive_until("done")
+    # As a connection dropped partway leaves it (tests/test_faults.py): its words, an error.
+    await database_sync_to_async(Message.objects.filter(pk=broken_id).update)(
+        status=Message.Status.ERROR, error_code="upstream_unavailable", finish_reason=""
+    )
+    broken = await reload(broken_id)
+    await socket.send({"type": "continue", "message": broken_id, "client_id": "k2"})
+    start = await socket.receive()
+    assert start["type"] == "start"
+    await socket.receive_until("done")
+    new = await reload(start["messages"][0])
+    assert new.status == Message.Status.COMPLETE and new.content.startswith(broken.content)
+    assert simulator.requests[-1]["messages"][-1] == {
+        "role": "assistant",
+        "content": broken.content,
+    }
+    await socket.close()
+
+
 async def test_continue_is_refused_for_what_cannot_be_continued(
     alice: User, bob: User, conversation: Conversation
 ) -> None:

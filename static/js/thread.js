@@ -234,9 +234,10 @@ export class Thread {
       return;
     }
     this.addActions(article);
-    // A reply cut short (by its length limit, Stop or a restart) can go on from its words.
-    const cut = frame.finish_reason === "length" || frame.status === "stopped" || frame.status === "interrupted";
-    if (cut && frame.status !== "error" && entry.text) {
+    // A reply cut short (by its length limit, Stop, a restart or the model service failing
+    // partway) can go on from its words.
+    const cut = frame.finish_reason === "length" || ["stopped", "interrupted", "error"].includes(frame.status);
+    if (cut && entry.text) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "link continue";
