@@ -63,7 +63,8 @@ class KeyForm(forms.Form):
         min_value=MIN_KEY_TOKENS,
         max_value=2**31 - 1,
         help_text=gettext_lazy(
-            "The most this key may use in a month, within your plan. Empty: no cap."
+            "The most this key may use in a month, within your plan: at least 1,000 tokens. "
+            "Empty: no cap."
         ),
     )
 
