@@ -254,6 +254,7 @@ def test_each_refusal_has_its_status_and_spends_nothing(server: LiveServer, pers
         assert error["code"] == code and error["message"] and error["type"], error
         if status == 429:
             assert int(response.headers["Retry-After"]) > 0
+            assert response.reason_phrase == "Too Many Requests"  # not "Unknown Status"
     # A lone surrogate (no JSON library writes one: the bytes, as a hostile client sends).
     surrogate = httpx.post(
         f"{server.url}/v1/chat/completions",

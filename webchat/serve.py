@@ -14,11 +14,13 @@ import asyncio
 import logging
 import signal
 import sys
+from http import HTTPStatus
 from typing import Any
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from twisted.internet import reactor
+from twisted.web import http
 
 from webchat.logs import AccessLog
 
@@ -95,6 +97,10 @@ class CLI(CommandLineInterface):
 
 
 def main() -> None:
+    # Twisted names a status line from its own table, which lacks some codes this app
+    # answers (429 came out as "429 Unknown Status"): the standard's phrases fill it in.
+    for status in HTTPStatus:
+        http.RESPONSES.setdefault(status.value, status.phrase.encode())
     sys.exit(CLI().run(sys.argv[1:]))
 
 
