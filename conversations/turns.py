@@ -333,4 +333,8 @@ def catalog_model(slug: str | None) -> ChatModel:
     found = ChatModel.objects.raw(_ENABLED_MODEL_SQL, [True, slug])
     for model in found:
         return model
-    raise ModelUnavailable(gettext("The model “%(model)s” is not available.") % {"model": slug})
+    # By the name people know it by, if the catalog has it (disabled) at all.
+    known = ChatModel.objects.filter(slug=slug).values_list("display_name", flat=True).first()
+    raise ModelUnavailable(
+        gettext("The model “%(model)s” is not available.") % {"model": known or slug}
+    )

@@ -393,7 +393,7 @@ async def test_a_disabled_model_is_refused(alice: User, conversation: Conversati
     assert error == {
         "type": "error",
         "code": "model_unavailable",
-        "message": "The model “grok-3” is not available.",
+        "message": "The model “Grok 3” is not available.",  # by its name, not its id
         "client_id": "c9",
     }
     assert await messages_of(conversation) == []

@@ -27,6 +27,8 @@ export class Composer {
     this.closedReason = ""; // set when this page's socket is gone for good
     this.streaming = false;
     this.model.addEventListener("change", () => this.clampMaxTokens());
+    // A number past the most a reply may ask for shows as that most, not as typed.
+    this.form.querySelector("#max-tokens").addEventListener("change", () => this.clampMaxTokens());
     this.clampMaxTokens();
     this.prompt.addEventListener("input", () => {
       this.fit();
