@@ -35,6 +35,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import close_old_connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext, gettext_lazy
@@ -171,6 +172,8 @@ def _conversations(
     rows = (
         Conversation.objects.owned_by(user)
         .filter(temporary=False)
+        # As the sidebar lists them: one made for a file never sent is nobody's chat.
+        .filter(~Q(title="") | Q(current_leaf__isnull=False))
         .select_related("folder")
         .order_by("created", "id")
     )

@@ -112,6 +112,7 @@ def archive_of(user: User) -> bytes:
 def test_the_archive_holds_every_branch_the_settings_and_the_files(alice: User, bob: User) -> None:
     conversation = branched(alice)
     Conversation.objects.create(owner=alice, title="Gone when left", temporary=True)
+    Conversation.objects.create(owner=alice)  # made for a file never sent: not listed
     branched(bob, "Bob's")
     alice.custom_instructions = "Answer in French."
     alice.save()
