@@ -30,6 +30,23 @@ def on_screen(page: Any, selector: str) -> bool:
 
 
 # --- 10. The phone -------------------------------------------------------------------------
+def test_on_a_phone_a_long_message_is_written_across_the_whole_box(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "writer")
+    box = phone.locator(".composer-box").bounding_box()
+    phone.fill("#prompt", "short")
+    assert phone.locator("#prompt").bounding_box()["width"] < box["width"] / 2 + 60
+    phone.fill("#prompt", "a longer message, written on a phone, that goes on " * 3)
+    prompt = phone.locator("#prompt").bounding_box()
+    assert prompt["width"] > box["width"] - 40  # the buttons went below it
+    assert phone.locator("#send").bounding_box()["y"] >= prompt["y"] + prompt["height"] - 1
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    phone.fill("#prompt", "")
+    assert phone.locator("#prompt").bounding_box()["width"] < box["width"] / 2 + 60
+    assert phone.problems == []
+
+
 def test_on_a_phone_a_wide_table_scrolls_and_keeps_its_words_whole(
     phone: Any, live: LiveServer
 ) -> None:

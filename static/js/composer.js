@@ -148,8 +148,19 @@ export class Composer {
 
   // The message box grows with its text, up to a third of the screen.
   fit() {
-    this.prompt.style.height = "auto";
-    this.prompt.style.height = `${Math.min(this.prompt.scrollHeight + 2, window.innerHeight / 3)}px`;
+    const prompt = this.prompt;
+    prompt.style.height = "auto";
+    // Past one line, the text takes the box's whole width (on a phone, the buttons go
+    // below it), and keeps it until it is emptied, so the box does not jump back and forth.
+    const style = getComputedStyle(prompt);
+    const lines = (prompt.scrollHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom)) / parseFloat(style.lineHeight);
+    const box = prompt.parentElement;
+    if (!prompt.value) box.classList.remove("tall");
+    else if (lines > 1.5 && !box.classList.contains("tall")) {
+      box.classList.add("tall");
+      prompt.style.height = "auto";
+    }
+    prompt.style.height = `${Math.min(prompt.scrollHeight + 2, window.innerHeight / 3)}px`;
   }
 
   // The text to send, or an error sentence; the text stays in the composer until sent.
