@@ -42,7 +42,7 @@ def test_a_key_made_in_the_browser_calls_the_api_until_revoked(page: Any, live: 
     # Shown once: not after a reload.
     page.reload()
     assert page.locator("#new-key").count() == 0
-    assert "1 calls" in page.locator("tr.key-row", has_text="my script").inner_text()
+    assert "1 call (" in page.locator("tr.key-row", has_text="my script").inner_text()
     # Revoked from the page, after its own confirmation.
     page.accept_confirm = True
     page.locator("tr.key-row", has_text="my script").locator("button", has_text="Revoke").click()

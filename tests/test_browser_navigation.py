@@ -50,7 +50,7 @@ def test_on_a_phone_a_long_message_is_written_across_the_whole_box(
 def test_on_a_phone_a_wide_table_scrolls_and_keeps_its_words_whole(
     phone: Any, live: LiveServer
 ) -> None:
-    sign_up(phone, live, "tables")
+    sign_up(phone, live, "widetables")
     header = "|" + "|".join(f"Column {c}" for c in "ABCDEF") + "|"
     row = "|" + "|".join(["2,718.28"] * 6) + "|"
     say(phone, f"[sim repeat delay=1]\n\n{header}\n|{'-|' * 6}\n{row}")
