@@ -334,14 +334,14 @@ class Generation:
         and the row it settled stand, and only the words that arrived are added."""
         written = estimate_completion(self.replies)
         with transaction.atomic():
-            if self._save_replies(status, error):
-                self.call.settle(status, error, written)
-                return True
-            # That ending stands, but the row it settled from the last checkpoint's text
-            # gets what the call really used: a reply going on meanwhile is charged whole.
-            interrupted = Message.Status.INTERRUPTED
-            self.call.settle(interrupted, error, written, was=interrupted)
-        return False
+            ended = self._save_replies(status, error)
+            if not self.call.settle(status, error, written) and not ended:
+                # Declared dead and interrupted elsewhere: that ending stands, but the row
+                # it settled from the last checkpoint's text gets what the call really used.
+                # (Replies gone with their conversation leave a running row: settled above.)
+                interrupted = Message.Status.INTERRUPTED
+                self.call.settle(interrupted, error, written, was=interrupted)
+        return ended
 
     def _save_replies(self, status: str, error: UpstreamError | None) -> bool:
         ended = True

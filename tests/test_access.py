@@ -229,12 +229,15 @@ def test_a_script_without_a_login_gets_a_401_it_can_read(
         # (`login_required`'s way; the logout and the old login address lead there too.)
         to_login = response.get("Location", "").startswith("/accounts/login/?next=")
         assert not (response.status_code == 302 and to_login), url
-    assert Client().post("/c/", headers={"Accept": "application/json"}).json() == {
+    answer = Client().post("/c/", headers={"Accept": "application/json"})
+    assert answer.json() == {
         "error": {
             "code": "not_logged_in",
             "message": "Your session has ended. Please log in again.",
         }
     }
+    assert "no-store" in answer["Cache-Control"] and "Accept" in answer["Vary"]
+    assert answer["Content-Security-Policy"] and answer["X-Frame-Options"] == "DENY"
 
 
 async def test_a_socket_to_no_route_is_refused_not_a_server_error() -> None:

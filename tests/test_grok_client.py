@@ -247,7 +247,11 @@ ANSWER = (
 
 
 async def _answer_once_per_connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requests: list[int], reset: bool
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    requests: list[int],
+    reset: bool,
+    after: float = 0.0,
 ) -> None:
     """Answer a connection's first request whole and kept alive, then close (or reset) it,
     unanswered, when its second arrives: a kept-alive connection closed as it was reused."""
@@ -261,6 +265,7 @@ async def _answer_once_per_connection(
         await reader.readexactly(length)
         requests.append(asked)
         if asked:
+            await asyncio.sleep(after)
             if reset:  # a reset, not a close: the client's read fails instead of ending
                 sock = writer.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -294,6 +299,27 @@ async def test_a_kept_alive_connection_closed_on_reuse_is_sent_again_on_a_new_on
 
 
 @pytest.mark.usefixtures("fresh_clients")
+@pytest.mark.usefixtures("fresh_clients")
+async def test_a_kept_alive_connection_closed_after_a_while_is_not_sent_again(
+    settings: Any,
+) -> None:
+    """Held a while, then closed unanswered: the model may have worked on it."""
+    requests: list[int] = []
+    server = await asyncio.start_server(
+        lambda r, w: _answer_once_per_connection(r, w, requests, False, after=0.8),
+        "127.0.0.1",
+        0,
+    )
+    settings.GROK_API_BASE = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    settings.GROK_MAX_RETRIES = 0
+    try:
+        assert text(await collect("first")) == "fine"
+        assert (await failure("second")).code == "upstream_unavailable"
+    finally:
+        server.close()
+    assert requests == [0, 1]
+
+
 async def test_a_connection_opened_for_the_request_and_closed_unanswered_is_not_sent_again(
     settings: Any, simulator: Simulator
 ) -> None:

@@ -189,3 +189,22 @@ async def test_a_reply_declared_dead_meanwhile_keeps_that_ending_and_its_words(
     assert record.status == "interrupted"
     assert record.completion_tokens == 40  # the simulator's own count, not the checkpoint's
     await socket.close()
+
+
+async def test_a_reply_whose_conversation_is_deleted_meanwhile_is_settled_with_what_it_used(
+    alice: User, conversation: Conversation
+) -> None:
+    from conversations.views import delete_conversation
+
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "go on [sim words=40 delay=20]")
+    await socket.receive_until("delta")
+    await delete_conversation(conversation)
+    for _ in range(100):  # the reply stops, finds no row to save into, and settles
+        (record,) = await records(alice)
+        if record.status != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert record.status == "stopped" and record.settled is not None
+    assert record.completion_tokens > 0  # what arrived before the stop, not nothing
+    await socket.close()

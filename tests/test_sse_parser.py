@@ -235,8 +235,9 @@ def test_a_long_line_in_many_slices_is_read_whole() -> None:
     [
         [b"data: " + b"x" * 4096] * 300,  # one line that never ends
         [b"data: " + b"y" * 4096 + b"\n"] * 300,  # an event whose data lines never end it
+        [b"data:\n" * 4096] * 300,  # as many empty data lines
     ],
-    ids=["line", "event"],
+    ids=["line", "event", "empty lines"],
 )
 def test_a_line_or_event_past_a_mebibyte_is_refused_as_unreadable(slices: list[bytes]) -> None:
     parser = SSEParser()

@@ -69,7 +69,7 @@ class Call:
 
     def settle(
         self, status: str, error: ChatError | None = None, written: int = 0, was: str = "running"
-    ) -> None:
+    ) -> bool:
         """Record what the call used (blocking: the database's thread). Without the
         upstream's usage (stopped or failed before it said), the completion counts at
         `written`, the estimate of the text that arrived. `was`: the row's status now."""
@@ -82,7 +82,7 @@ class Call:
         if counted and self.estimate and self.learn:
             ChatModel.objects.observe_prompt(self.model, self.estimate, counted)
         first = self.first
-        UsageRecord.objects.settle(
+        return UsageRecord.objects.settle(
             self.record,
             status=status,
             prompt_tokens=prompt,

@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import re
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -273,7 +274,13 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
     once text has streamed a retry would bill twice and show the words twice.
     """
     body = {**payload, "stream": True}
-    headers = {"accept": "text/event-stream", "content-type": "application/json"}
+    # Uncompressed: a bounded read then bounds what is held (a compressed piece can
+    # inflate to any size), and an event stream gains little from it.
+    headers = {
+        "accept": "text/event-stream",
+        "accept-encoding": "identity",
+        "content-type": "application/json",
+    }
     if settings.GROK_API_TOKEN:
         headers["authorization"] = f"Bearer {settings.GROK_API_TOKEN}"
     url = f"{settings.GROK_API_BASE}/chat/completions"
@@ -285,6 +292,7 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
         _busy[shared] += 1
         answered = False  # the answer's status line and headers arrived
         fresh = [False]  # this request opened a connection of its own
+        sent = time.monotonic()
         try:
             async with shared.stream(
                 "POST", url, content=content, headers=headers, extensions={"trace": _Opened(fresh)}
@@ -317,12 +325,13 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
                 ) from exc
             wait = _backoff(attempt, None) or 0.0
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            # A kept-alive connection closed or reset before the answer's head: most often
+            # A kept-alive connection closed or reset at once, before the answer's head:
             # one the upstream closed just as it was taken from the pool (the request then
             # meets a reset). Sent again once, on a new connection, as browsers do. Not on a
-            # connection opened for it, nor once an answer began: the model may have worked
-            # on it, and a second request could be billed twice.
-            if answered or fresh[0] or resent:
+            # connection opened for it, not once an answer began, not after a while: the
+            # model may have worked on it, and a second request could be billed twice.
+            late = time.monotonic() - sent > RESEND_WITHIN
+            if answered or fresh[0] or late or resent:
                 raise _broken() from exc
             resent = True
             log.info("the upstream closed the connection before answering; sending again")
@@ -355,6 +364,9 @@ class _Opened:
         if event.startswith("connection.connect_"):
             self.fresh[0] = True
 
+
+# How soon a kept-alive connection that was already closed fails: a round trip.
+RESEND_WITHIN = 0.5
 
 # The most of an answer read whole: an error's body, or a stream answered as one JSON body
 # (a few candidates of a long reply). Past it the answer is not this API's.

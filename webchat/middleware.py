@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
 from django.shortcuts import render, resolve_url
 from django.utils import translation
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation.trans_real import parse_accept_lang_header
@@ -182,10 +182,13 @@ class ScriptLoginMiddleware(Hybrid):
         if (
             response.status_code == 302
             and "application/json" in request.headers.get("Accept", "")
-            and response["Location"].startswith(f"{resolve_url(settings.LOGIN_URL)}?")
+            and response.get("Location", "").startswith(f"{resolve_url(settings.LOGIN_URL)}?")
         ):
             message = gettext("Your session has ended. Please log in again.")
-            return error_response(request, NotLoggedIn(message))
+            answer = error_response(request, NotLoggedIn(message))
+            add_never_cache_headers(answer)
+            patch_vary_headers(answer, ("Accept", "Cookie"))
+            return answer
         return response
 
 

@@ -52,11 +52,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "webchat.middleware.ScriptLoginMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Inside CSP and the frame options: the 401 it answers with carries their headers.
+    "webchat.middleware.ScriptLoginMiddleware",
     "webchat.throttle.ThrottleMiddleware",
     "webchat.middleware.ChatErrorMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lock-out page.

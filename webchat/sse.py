@@ -126,7 +126,7 @@ class SSEParser:
         field, _, value = line.partition(":")
         if field == "data":
             self._data.append(value[1:] if value.startswith(" ") else value)
-            self._data_size += len(value)
+            self._data_size += len(value) + 1  # an empty line is held too
             if self._data_size > MOST_EVENT:
                 raise _unreadable()
         # event:, id: and retry: carry nothing this API uses.

@@ -293,7 +293,7 @@ async function submit() {
     // shows that one in their place, as picking it would.
     const last = lastTurn();
     const first = last?.matches(".candidates") ? last.querySelector("article.message[data-id]")?.dataset.id : undefined;
-    if (first) await switchTo(first, "prev");
+    if (first) await switchTo(first, "prev", { follow: false }); // the model picked stays
     composer.clear();
     sendMessage(text, shownLeaf(), composer.files.take());
   } catch (failure) {
@@ -422,7 +422,7 @@ function showSummary(summary) {
 
 // --- The thread's buttons ----------------------------------------------------------------
 // Show another branch in place: the server renders the thread through it.
-async function switchTo(messageId, focusClass) {
+async function switchTo(messageId, focusClass, { follow = true } = {}) {
   let body;
   try {
     body = await post(config.url("switch", conversationId), { message: messageId });
@@ -433,7 +433,7 @@ async function switchTo(messageId, focusClass) {
   const top = scroller.element.scrollTop;
   thread.replace(body.html);
   scroller.element.scrollTop = top;
-  followModel();
+  if (follow) followModel();
   const article = thread.article(messageId);
   if (article) {
     article.scrollIntoView({ block: "nearest" });
