@@ -330,8 +330,9 @@ class Generation:
     @database_sync_to_async
     def _save(self, status: str, error: UpstreamError | None) -> bool:
         """The ending, and the ledger's row; False when the replies were no longer
-        streaming (declared dead and interrupted by another socket meanwhile): that ending
-        and the row it settled stand, and only the words that arrived are added."""
+        streaming (declared dead and interrupted by another socket meanwhile, or deleted
+        with their conversation): that ending stands, only the words that arrived are
+        added, and the row is charged what the call used."""
         written = estimate_completion(self.replies)
         with transaction.atomic():
             ended = self._save_replies(status, error)
