@@ -63,13 +63,14 @@ View = Callable[..., Awaitable[HttpResponse]]
 
 def endpoint(method: str | None) -> Callable[[View], View]:
     """An API view: no CSRF (no cookie counts, only the key), one method (None: any), and
-    every refusal in OpenAI's error shape."""
+    every refusal in OpenAI's error shape. A GET endpoint answers HEAD as GET."""
+    allowed = {method, "HEAD"} if method == "GET" else {method}
 
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
         async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if method is not None and request.method != method:
+            if method is not None and request.method not in allowed:
                 response = errors.response(
                     InvalidRequest(f"Use {method} for {request.path}."), status=405
                 )

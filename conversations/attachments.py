@@ -31,7 +31,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from conversations import context, files, storage
 from conversations.models import Attachment, Conversation, Share
@@ -182,7 +182,7 @@ def remove(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> Jso
     return JsonResponse({"removed": str(attachment_id)})
 
 
-@require_GET
+@require_safe
 def download(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse:
     """The file, for its owner only: anyone else, logged in or not, gets 404."""
     if not request.user.is_authenticated:
@@ -193,7 +193,7 @@ def download(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> H
     return _serve(request, attachment)
 
 
-@require_GET
+@require_safe
 def shared(request: HttpRequest, token: str, attachment_id: uuid.UUID) -> HttpResponse:
     """A file of a shared conversation, while the link is live and only if the snapshot
     holds the message it was sent with."""

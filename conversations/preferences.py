@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from conversations import archive
 from conversations.models import MAX_PROMPT_CHARS, MAX_PROMPTS, SavedPrompt
@@ -166,7 +166,7 @@ def delete_prompt(request: HttpRequest, id: int) -> HttpResponse:
     return redirect(f"{reverse('settings')}?saved=deleted#prompts")
 
 
-@require_GET
+@require_safe
 @login_required
 async def export_all(request: HttpRequest) -> StreamingHttpResponse:
     """Every conversation of the person (every branch), their settings and their files, as

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from conversations import frames, storage
 from conversations.models import Message, Share, with_files
@@ -51,7 +51,7 @@ def create(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     )
 
 
-@require_GET
+@require_safe
 def detail(request: HttpRequest, token: str) -> HttpResponse:
     share = (
         Share.objects.active().select_related("conversation", "leaf").filter(token=token).first()
@@ -117,7 +117,7 @@ def fork(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(copy.get_absolute_url())
 
 
-@require_GET
+@require_safe
 @login_required
 def listing(request: HttpRequest) -> HttpResponse:
     """The person's links, newest first, SHARES_PER_PAGE at a time."""

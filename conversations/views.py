@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from conversations import context, frames
 from conversations.models import Attachment, Conversation, Feedback, Folder, Message
@@ -211,7 +211,7 @@ def allowance(user: User, thread: list[Message], model: ChatModel | None) -> dic
     return {"can_send": can_send, "text": text, "left": left["left"]}
 
 
-@require_GET
+@require_safe
 @login_required
 def composer(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     """The composer's allowance, asked again after each reply (the thread has grown)."""
@@ -302,13 +302,13 @@ def sidebar_groups(conversations: list[Conversation]) -> list[tuple[str, list[Co
     return list(groups.items())
 
 
-@require_GET
+@require_safe
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "conversations/chat.html", _chat_context(request, None))
 
 
-@require_GET
+@require_safe
 @login_required
 def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
@@ -347,7 +347,7 @@ class RenameForm(forms.Form):
     title = forms.CharField(max_length=200, strip=True)
 
 
-@require_GET
+@require_safe
 @login_required
 def more(request: HttpRequest) -> JsonResponse:
     """The next page of the sidebar, for "load more"."""
@@ -431,7 +431,7 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
         return None
 
 
-@require_GET
+@require_safe
 @login_required
 def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
     """The visible thread as Markdown or JSON (the branch on screen, nothing else)."""
@@ -473,7 +473,7 @@ def _md_label(name: str) -> str:
     return "".join("\\" + c if c in "[]\\" else c for c in name)
 
 
-@require_GET
+@require_safe
 @login_required
 def search(request: HttpRequest) -> HttpResponse:
     """The person's own conversations whose title or messages contain the words asked for;

@@ -179,6 +179,8 @@ def test_a_stranger_cannot_reach_or_change_anything_by_id(
     url = _url(route, victim)
     data = {"title": "pwned", "message": str(victim["message"].id)}
     get, post = stranger.get(url), stranger.post(url, data)
+    # HEAD answers as GET does (monitors and link checkers use it), so it reveals no more.
+    assert stranger.head(url).status_code == get.status_code, url
     if STRANGER[name] == "404":
         assert get.status_code in (404, 405) and post.status_code in (404, 405), url
         assert 404 in (get.status_code, post.status_code)

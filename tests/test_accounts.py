@@ -319,6 +319,7 @@ def test_signup_with_verification_waits_for_the_link(settings: object, mailoutbo
     link = re.search(r"http://testserver(/accounts/verify/\S+)", mail.body).group(1)
     # Opening the link shows a button; it neither opens the account nor logs anyone in.
     assert "Confirm" in client.get(link).content.decode()
+    assert client.head(link).status_code == 200  # a mail scanner's HEAD opens nothing either
     assert not User.objects.get(username="vera").is_active
     opened = client.post(link)
     assert "Account confirmed" in opened.content.decode()

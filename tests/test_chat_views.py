@@ -231,3 +231,12 @@ def test_search_renders_only_the_words_around_a_match(
     )
     assert "needle" in answer.json()["results"][0]["snippet"]
     assert seen and max(seen) <= 700
+
+
+def test_pages_answer_head_as_they_answer_get(alice: User) -> None:
+    client = logged_in(alice)
+    for url in ("/", "/settings/", "/search/?q=plans", "/usage/", "/keys/", "/healthz"):
+        get, head = client.get(url), client.head(url)
+        assert head.status_code == get.status_code == 200, url
+        assert head["Content-Type"] == get["Content-Type"]
+    assert Client().head("/accounts/login/").status_code == 200

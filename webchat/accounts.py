@@ -31,7 +31,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.http import urlsafe_base64_encode as encode_uid
 from django.utils.translation import gettext, gettext_lazy
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 from django.views.generic import TemplateView
 
 from webchat import oidc
@@ -158,7 +158,7 @@ def _send_verification(request: HttpRequest, user: User) -> None:
     send_mail(gettext("Confirm your webchat account"), body, None, [user.email])
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     """The mailed link shows a button; its POST (with CSRF) opens the account. It does not
     log in: a link opened in someone else's browser must not sign them in as its owner."""
@@ -177,7 +177,7 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
             gettext("Link not valid"),
             gettext("This link was used already, or it is not valid."),
         )
-    if request.method == "GET":
+    if request.method != "POST":  # a mail scanner's GET or HEAD opens nothing
         context = {"account": user, "title": gettext("Confirm your account")}
         return render(request, "registration/verify_confirm.html", context)
     user.is_active = True
@@ -284,7 +284,7 @@ def _last_administrator(user: User) -> bool:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def delete_account(request: HttpRequest) -> HttpResponse:
     """The person and everything of theirs goes: conversations, shares, attachments' files,
     saved prompts, API keys. Their sockets close and their replies and API calls stop at
@@ -318,7 +318,7 @@ def _delete_context(form: DeleteAccountForm) -> dict[str, Any]:
     return {**context, "submit": gettext("Delete my account")}
 
 
-@require_http_methods(["GET"])
+@require_safe
 def session_check(request: HttpRequest) -> HttpResponse:
     """204 for a live login session, 401 without one: what the shipped nginx asks before it
     lets a large body through (an import)."""

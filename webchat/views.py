@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.utils import timezone, translation
 from django.views.decorators.cache import cache_control, never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from django.views.i18n import JavaScriptCatalog
 
 from webchat.models import ChatModel, UsageRecord
@@ -19,7 +19,7 @@ from webchat.quotas import month_start
 log = logging.getLogger(__name__)
 
 
-@require_GET
+@require_safe
 @login_required
 def usage(request: HttpRequest) -> HttpResponse:
     """What the person has used and has left, today and this month, and per model."""
@@ -52,14 +52,14 @@ def _json_usage(left: dict | None) -> dict | None:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in left.items()}
 
 
-@require_GET
+@require_safe
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico on every page without a link to an icon (the admin)."""
     return redirect(static("favicon.svg"), permanent=True)
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database and the channel layer answer; 503 naming the one that did not."""
     checks = {"database": _database_ok(), "channel_layer": _channel_layer_ok()}
@@ -97,7 +97,7 @@ def _channel_layer_ok() -> bool:
 _catalogs: dict[str, bytes] = {}
 
 
-@require_GET
+@require_safe
 @cache_control(max_age=86_400)
 def javascript_catalog(request: HttpRequest) -> HttpResponse:
     """The scripts' sentences in the page's language (Django's JavaScriptCatalog), made once
