@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -219,3 +221,12 @@ def test_no_shipped_command_lets_daphne_believe_a_clients_forwarding_header() ->
 def test_the_examples_placeholder_key_is_refused() -> None:
     result = run("check", **{**PRODUCTION, "SECRET_KEY": "change-me-to-50-random-characters"})
     assert result.returncode != 0 and "placeholder" in result.stderr
+
+
+def test_a_server_on_an_unmigrated_database_says_so_and_stops(tmp_path: Path) -> None:
+    from tests.live import LiveServer
+
+    server = LiveServer(tmp_path)
+    with pytest.raises(RuntimeError, match=r"lacks \d+ of the app's migrations: run"):
+        server.start(prepare=False)
+    assert server.process is not None and server.process.returncode == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from http import HTTPStatus
@@ -96,11 +97,35 @@ class CLI(CommandLineInterface):
     server_class = DrainingServer
 
 
+def _refuse_an_unmigrated_database() -> None:
+    """Without the app's tables every page would answer 500: say why and stop instead. A
+    database that cannot be reached is left to /healthz, which names it."""
+    import django
+    from django.db import DatabaseError, connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webchat.settings")
+    django.setup()
+    try:
+        executor = MigrationExecutor(connections["default"])
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError:
+        return
+    finally:
+        connections.close_all()
+    if pending:
+        sys.exit(
+            f"The database lacks {len(pending)} of the app's migrations: "
+            "run `python manage.py migrate` first."
+        )
+
+
 def main() -> None:
     # Twisted names a status line from its own table, which lacks some codes this app
     # answers (429 came out as "429 Unknown Status"): the standard's phrases fill it in.
     for status in HTTPStatus:
         http.RESPONSES.setdefault(status.value, status.phrase.encode())
+    _refuse_an_unmigrated_database()
     sys.exit(CLI().run(sys.argv[1:]))
 
 
