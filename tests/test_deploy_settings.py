@@ -160,12 +160,15 @@ def test_nothing_is_logged_per_request_unless_asked(capsys: object) -> None:
         with logging_as(*config):
             logs.AccessLog()("websocket", "connected", {"path": "/ws/c/1/", "client": "10.0.0.1:1"})
             logging.getLogger("httpx").info("HTTP Request: POST http://upstream 200 OK")
+            logging.getLogger("axes.handlers.database").info("AXES: Successful login by x")
+            logging.getLogger("axes.handlers.database").warning("AXES: Locked out x")
             logging.getLogger("webchat.test").info("the app's own line")
         return capsys.readouterr().out
 
     quiet = lines("INFO", "text")
     assert "the app's own line" in quiet
     assert "/ws/c/1/" not in quiet and "HTTP Request" not in quiet
+    assert "Successful login" not in quiet and "AXES: Locked out" in quiet
     assert "WSCONNECT /ws/c/1/" in lines("INFO", "text", True)
     assert "HTTP Request" in lines("DEBUG", "text")
 

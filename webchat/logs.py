@@ -27,7 +27,9 @@ def config(level: str, fmt: str, access: bool = False) -> dict[str, Any]:
 
     Nothing is written per request unless asked: daphne's access log (`access`) and the
     HTTP client's line for every upstream call would be a line or two per message sent,
-    each formatted and written by the event loop's thread (nginx keeps an access log)."""
+    each formatted and written by the event loop's thread (nginx keeps an access log);
+    nor django-axes's four lines for every login and sign-up (its lock-outs are warnings,
+    and stay)."""
     quiet = "DEBUG" if level == "DEBUG" else "WARNING"
     formatter: dict[str, Any] = {"format": TEXT}
     if fmt == "json":
@@ -53,6 +55,7 @@ def config(level: str, fmt: str, access: bool = False) -> dict[str, Any]:
             "webchat.access": {"level": level if access else "WARNING"},
             "httpx": {"level": quiet},
             "httpcore": {"level": quiet},
+            "axes": {"level": quiet},
         },
     }
 
