@@ -170,16 +170,18 @@ class TurnForm(FrameForm):
             raise ValidationError(self.fields["model"].message)
         return model
 
-    def clean_params(self) -> dict[str, Any]:
-        params = ParamsForm(self.cleaned_data["params"] or {})
+    def clean_params(self) -> dict[str, Any] | None:
+        if self.cleaned_data["params"] is None:
+            return None
+        params = ParamsForm(self.cleaned_data["params"])
         if not params.is_valid():
             raise ValidationError(first_error(params))
         return {k: v for k, v in params.cleaned_data.items() if v is not None}
 
     def request(self, **fields: Any) -> TurnRequest:
         data = self.valid()
-        params = dict(data["params"])
-        n = params.pop("n", None)
+        params = None if data["params"] is None else dict(data["params"])
+        n = None if params is None else params.pop("n", None)
         return TurnRequest(model=data["model"], params=params, n=n, **fields)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -38,7 +38,9 @@ class TurnRequest:
 
     `parent` places a new message: AFTER_LEAF, a message id (an edit branches there), or
     None (a new first message). `params` are the person's (system, temperature, max_tokens);
-    the model's defaults fill the rest. `n` candidates; None keeps a regenerated reply's.
+    the model's defaults fill the rest. A regenerate without `params` keeps the reply's
+    own; with them, they are the settings as they are now (one left out is the model's
+    default). `n` candidates; None keeps a regenerated reply's.
     With `continue_from`, a reply cut short goes on: a new version of it that starts with
     its text, the model asked to carry on from there. `attachments` are the ids of the
     person's uploads in this conversation that go with a new message.
@@ -50,7 +52,7 @@ class TurnRequest:
     regenerate: uuid.UUID | None = None
     continue_from: uuid.UUID | None = None
     model: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] | None = None
     n: int | None = None
 
 
@@ -87,7 +89,7 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
         # What the person chose for that reply, not the defaults of the model it came from.
         kept = {k: v for k, v in (target.params or {}).items() if k in PERSONAL}
         n = min(request.n or int((target.params or {}).get("n") or 1), settings.CHAT_MAX_CANDIDATES)
-        params = _params(model, {**kept, **request.params}, n)
+        params = _params(model, kept if request.params is None else request.params, n)
         history = conversation.history(parent.id)
         # The question's own images, as a send of it is held to: never dropped unsaid.
         if history and history[-1].files:
@@ -102,7 +104,7 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
             raise NotFound(gettext("The message you replied to does not exist."))
     else:
         history = []
-    params = _params(model, request.params, request.n or 1)
+    params = _params(model, request.params or {}, request.n or 1)
     sent = _attachments(conversation, request.attachments, model)
     return _store(conversation, history, request.content or "", model, params, channel, sent)
 

@@ -136,6 +136,16 @@ def test_a_regenerated_reply_follows_the_settings_as_they_are_now(
         "article.message.assistant[data-status=complete] .siblings .count >> text=2/2"
     )
     assert "temperature=1.1 max_tokens=200 n=1" in texts(page, "assistant")[-1]
+    # A field cleared is the model's default again, not the reply's old value.
+    if not page.is_visible("#temperature"):
+        page.click("#settings-button")
+    page.fill("#temperature", "")
+    page.locator("article.message.assistant .regenerate").click()
+    page.wait_for_selector(
+        "article.message.assistant[data-status=complete] .siblings .count >> text=3/3"
+    )
+    last = texts(page, "assistant")[-1]
+    assert "max_tokens=200" in last and "temperature=1.1" not in last
     assert page.problems == []
 
 

@@ -685,6 +685,30 @@ async def test_regenerating_with_another_model_leaves_the_first_models_defaults_
     await socket.close()
 
 
+async def test_a_regenerate_with_settings_takes_them_as_they_are_now(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    """The settings panel as it is now: a field the person cleared is the model's default
+    again, not the old reply's value; without `params` the reply's own are kept."""
+    socket, _ = await open_socket(alice, conversation.id)
+    settings = {"temperature": 0.4, "max_tokens": 50, "system": "Be terse."}
+    reply = (await send(socket, "[sim words=3]", params=settings))["messages"][0]
+    await socket.receive_until("done")
+    await socket.send(
+        {"type": "regenerate", "message": reply, "params": {"max_tokens": 60, "n": 1}}
+    )
+    await socket.receive_until("done")
+    again = simulator.requests[-1]
+    assert "temperature" not in again and again["max_tokens"] == 60
+    assert again["messages"][0]["role"] != "system"
+    await socket.send({"type": "regenerate", "message": reply})
+    await socket.receive_until("done")
+    kept = simulator.requests[-1]
+    assert kept["temperature"] == 0.4 and kept["max_tokens"] == 50
+    assert kept["messages"][0] == {"role": "system", "content": "Be terse."}
+    await socket.close()
+
+
 async def test_defaults_written_past_the_admin_are_checked_before_use(
     alice: User, conversation: Conversation, simulator: Simulator
 ) -> None:
