@@ -119,6 +119,28 @@ def test_settings_reach_the_model(page: Any, live: LiveServer) -> None:
     assert page.input_value("#temperature") == "0.3"
 
 
+def test_a_setting_out_of_range_opens_the_panel_and_sends_nothing(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "overheated")
+    say(page, "first [sim words=2]")
+    page.click("#settings-button")
+    page.fill("#temperature", "3")
+    page.click("#settings-button")  # closed again: the problem is out of sight
+    page.fill("#prompt", "too hot [sim echo]")
+    page.press("#prompt", "Enter")
+    assert page.is_visible("#temperature")
+    assert page.evaluate("document.querySelector('#temperature').validity.rangeOverflow")
+    assert page.input_value("#prompt") == "too hot [sim echo]"
+    page.locator("article.message.assistant .regenerate").click()
+    page.wait_for_timeout(300)
+    assert page.locator("article.message").count() == 2  # neither sent nor regenerated
+    page.fill("#temperature", "0.35")  # any value in range, not only tenths
+    page.press("#prompt", "Enter")
+    page.wait_for_selector("article.message.assistant >> text=temperature=0.35")
+    assert page.problems == []
+
+
 def test_a_regenerated_reply_follows_the_settings_as_they_are_now(
     page: Any, live: LiveServer
 ) -> None:

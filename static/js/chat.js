@@ -337,8 +337,9 @@ function sendMessage(text, parent, files = []) {
 }
 
 // A new reply in place of `article`, by its model or `model`, with the settings as the
-// panel shows them now (the server keeps the reply's own for any left empty).
+// panel shows them now (one left empty is the model's default).
 function regenerate(article, model) {
+  if (!composer.settingsValid()) return;
   const frame = { type: "regenerate", message: article.dataset.id, params: composer.params() };
   if (model) frame.model = model;
   newVersion(article, frame);

@@ -141,6 +141,16 @@ export class Composer {
     else this.storage("removeItem");
   }
 
+  // A setting out of range would be refused once the text had left: the panel opens on it
+  // instead, with the browser's own sentence, and nothing is sent.
+  settingsValid() {
+    const bad = [...this.settings.querySelectorAll("input")].find((input) => !input.checkValidity());
+    if (!bad) return true;
+    this.showSettings(true);
+    bad.reportValidity();
+    return false;
+  }
+
   showSettings(open) {
     this.settings.hidden = !open;
     this.settingsButton.setAttribute("aria-expanded", String(open));
@@ -171,6 +181,7 @@ export class Composer {
     if ((!text.trim() && !this.files.count) || this.sendButton.disabled || this.streaming) return { text: null };
     // The warning above the box already says why.
     if (this.visionProblem()) return { text: null };
+    if (!this.settingsValid()) return { text: null };
     // Sent once the files are up (chat.js waits for them).
     if (this.files.uploading()) return { text: null, wait: true };
     const chars = [...text].length;
