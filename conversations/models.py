@@ -306,7 +306,11 @@ class Conversation(models.Model):
 
 
 def _title_from(content: str) -> str:
-    words = " ".join(content.split())
+    """The words a reader sees of the first message (no `**`, `#` or link targets), cut to
+    60 characters; its raw words when nothing shows (a lone image, say)."""
+    from conversations.render import plain_text
+
+    words = plain_text(content[:400]) or " ".join(content.split())
     return words if len(words) <= 60 else words[:59].rstrip() + "…"
 
 

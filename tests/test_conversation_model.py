@@ -30,6 +30,11 @@ def test_it_titles_itself_from_the_first_message(conversation: Conversation) -> 
     assert conversation.title == "How do I bake bread?"
 
 
+def test_a_title_has_the_words_not_the_markdown(conversation: Conversation) -> None:
+    turn(conversation, "# **Plan** the [trip](https://example.org) to `Oslo`\n\n- soon")
+    assert conversation.title == "Plan the trip to Oslo soon"
+
+
 def test_a_long_first_message_gives_a_short_title(conversation: Conversation) -> None:
     turn(conversation, "word " * 50)
     assert len(conversation.title) == 60 and conversation.title.endswith("…")
