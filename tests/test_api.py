@@ -214,8 +214,9 @@ def _call(server: LiveServer, key: str, **overrides: Any) -> httpx.Response:
 
 
 def test_each_refusal_has_its_status_and_spends_nothing(server: LiveServer, person: Person) -> None:
-    other = Person("other", "", server.api_key(person.name, "--name", "other"))
-    prefix = other.key.split("-")[1]
+    other = f"other{next(_people)}"  # another person, whose key's prefix is known
+    server.sign_up(other)
+    prefix = server.api_key(other, "--name", "theirs").split("-")[1]
     expired = server.api_key(person.name, "--name", "expired")
     past = datetime.now(UTC) - timedelta(days=1)
     server.query(
