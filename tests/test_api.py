@@ -131,6 +131,52 @@ def test_the_openai_client_gets_a_completion_counted_under_its_key(
     ) == [(0,)]
 
 
+def test_the_requests_other_fields_reach_the_upstream_as_sent(
+    server: LiveServer, person: Person, simulator: Simulator
+) -> None:
+    answer = client(server, person.key).chat.completions.create(
+        model="grok-3",
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "[sim words=3] in parts"}]}
+        ],
+        max_completion_tokens=70,
+        top_p=0.8,
+        stop=["ZZZ"],
+        seed=7,
+        presence_penalty=0.5,
+        user="build-42",
+    )
+    assert answer.choices[0].finish_reason == "stop"
+    sent = simulator.requests[-1]
+    assert sent["max_tokens"] == 70 and sent["top_p"] == 0.8 and sent["stop"] == ["ZZZ"]
+    assert sent["seed"] == 7 and sent["presence_penalty"] == 0.5 and sent["user"] == "build-42"
+    assert "[sim words=3] in parts" in json.dumps(sent["messages"])
+    (row,) = settled(server, person.key)
+    assert row[3] >= 70  # the reservation covers what was asked
+
+
+def test_a_body_past_the_limit_is_refused_and_costs_nothing(
+    server: LiveServer, person: Person
+) -> None:
+    huge = (
+        b'{"model": "grok-3", "messages": [{"role": "user", "content": "'
+        + b"x"
+        * (
+            21 * 1024 * 1024  # API_MAX_REQUEST_MB is 20
+        )
+        + b'"}]}'
+    )
+    response = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        content=huge,
+        headers={"Authorization": f"Bearer {person.key}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 413, response.text[:200]
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert ledger(server, person.key) == []
+
+
 def test_a_stream_comes_chunk_by_chunk_with_the_usage_at_the_end(
     server: LiveServer, person: Person
 ) -> None:
