@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy, ngettext
 
 from api.keys import revoke
 from api.models import ApiKey
@@ -34,11 +35,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
     filter_horizontal = ("allowed_models",)
     actions = ("revoke_selected",)
 
-    @admin.display(description="key")
+    @admin.display(description=gettext_lazy("key"))
     def shown(self, key: ApiKey) -> str:
         return key.shown
 
-    @admin.display(description="state")
+    @admin.display(description=gettext_lazy("state"))
     def state(self, key: ApiKey) -> str:
         return key.state()
 
@@ -49,9 +50,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Revoked instead: its calls in flight stop, and the ledger keeps naming it.
         return False
 
-    @admin.action(description="Revoke selected keys (their calls in flight stop)")
+    @admin.action(description=gettext_lazy("Revoke selected keys (their calls in flight stop)"))
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = list(queryset.filter(revoked__isnull=True))
         for key in keys:
             revoke(key)
-        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+        done = ngettext("Revoked %(count)s key.", "Revoked %(count)s keys.", len(keys))
+        self.message_user(request, done % {"count": len(keys)}, messages.SUCCESS)

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 
 from conversations.models import Attachment, Conversation, Feedback, Message
 from webchat.admin import StorableText
@@ -59,7 +60,7 @@ class FeedbackAdmin(StorableText, admin.ModelAdmin):
     date_hierarchy = "updated"
     list_select_related = ("user",)
 
-    @admin.display(description="comment")
+    @admin.display(description=gettext_lazy("comment"))
     def comment_start(self, feedback: Feedback) -> str:
         return feedback.comment[:80] + ("…" if len(feedback.comment) > 80 else "")
 

@@ -30,7 +30,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST, require_safe
 
 from conversations import context, files, storage
@@ -83,7 +83,7 @@ class _Gate:
         self.uploads: Counter[Any] = Counter()  # each person's files in flight
 
 
-BUSY = "Many files are being read just now. Please attach it again shortly."
+BUSY = gettext_lazy("Many files are being read just now. Please attach it again shortly.")
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = weakref.WeakKeyDictionary()
 
 
@@ -103,13 +103,13 @@ async def _reading(person: Any) -> AsyncIterator[None]:
     try:
         async with turns:  # the person's own turn first, then a place among everyone's
             if gate.readers.locked() and gate.waiting >= settings.ATTACHMENT_DECODE_QUEUE:
-                raise Unavailable(BUSY)
+                raise Unavailable(str(BUSY))
             gate.waiting += 1
             try:
                 async with asyncio.timeout(settings.ATTACHMENT_DECODE_SECONDS):
                     await gate.readers.acquire()
             except TimeoutError:
-                raise Unavailable(BUSY) from None
+                raise Unavailable(str(BUSY)) from None
             finally:
                 gate.waiting -= 1
             try:

@@ -1,8 +1,8 @@
 """What an uploaded file is, judged by its content alone, and the safe form it is kept in.
 
 `process_apart(name, data, limits)` answers a Processed file or raises InvalidRequest
-(TooLarge for the size limits) with a sentence for a person. The work is done by
-`process()` in a process of its own (`python -m conversations.files`), held to
+(TooLarge for the size limits) with a sentence for a person, in their language. The work
+is done by `process()` in a process of its own (`python -m conversations.files`), held to
 `limits.memory` bytes and killed past `limits.seconds`: a file made to cost a decoder
 minutes or gigabytes costs the server nothing more, and a cancelled upload kills it. The
 name given by the browser only names the file; it never decides how the bytes are read.
@@ -44,10 +44,36 @@ JPEG_FORMATS = ("JPEG", "MPO")
 # What xAI accepts per image (GROK_API.md §8); a re-encoded image is made to fit it.
 UPSTREAM_IMAGE_BYTES = 10 * 1024 * 1024
 JPEG_QUALITY = 85
-ACCEPTED = (
-    "Attach images (JPEG, PNG, WebP, GIF, AVIF), PDFs, or text files "
-    "(plain text, Markdown, code, CSV)."
-)
+
+
+def gettext_noop(message: str) -> str:
+    """Marks a sentence for the catalogs (makemessages knows the name); Django's own needs
+    settings, which the reading process has none of."""
+    return message
+
+
+# Each refusal's sentence, by its key: the reading process (no Django settings, so no
+# language) sends the key and the figures; the server says it in the person's language.
+SENTENCES = {
+    "empty": gettext_noop("“%(name)s” is empty."),
+    "bytes": gettext_noop("“%(name)s” is %(size)s MB; the limit is %(limit)s MB."),
+    "slow": gettext_noop("“%(name)s” took too long to read, and was refused."),
+    "complex": gettext_noop("“%(name)s” is too large or too complex to read."),
+    "polyglot": gettext_noop(
+        "“%(name)s” is an image with something else hidden in it, and was refused."
+    ),
+    "damaged": gettext_noop("“%(name)s” is damaged or incomplete, and could not be read."),
+    "pixels": gettext_noop("“%(name)s” has too many pixels (at most %(most)s)."),
+    "password": gettext_noop("“%(name)s” is protected by a password."),
+    "pages": gettext_noop("“%(name)s” has %(pages)s pages; the limit is %(limit)s."),
+    "not_pdf": gettext_noop("“%(name)s” is not a PDF that can be read."),
+    "scanned": gettext_noop("“%(name)s” has no text to read (a scanned PDF?)."),
+    "unknown": gettext_noop(
+        "“%(name)s” is not an image, a PDF or text. Attach images (JPEG, PNG, WebP, GIF, "
+        "AVIF), PDFs, or text files (plain text, Markdown, code, CSV)."
+    ),
+    "chars": gettext_noop("“%(name)s” holds %(chars)s characters of text; the limit is %(limit)s."),
+}
 # Markup a browser would run, or another format's container hidden in the same bytes.
 POLYGLOT = re.compile(
     rb"<(?:script|html|body|svg|iframe|object|embed|!doctype|\?php)[\s>/]|%PDF-", re.I
@@ -66,6 +92,34 @@ class TooLarge(InvalidRequest):
     """Over a size limit: answered with HTTP 413."""
 
     status = 413
+
+
+class Refused(InvalidRequest):
+    """A file refused: SENTENCES[key] with `figures`, in English until `said()`."""
+
+    def __init__(self, key: str, **figures: Any) -> None:
+        super().__init__(SENTENCES[key] % figures)
+        self.key, self.figures = key, figures
+
+
+class RefusedLarge(Refused, TooLarge):
+    pass
+
+
+def said(key: str, figures: dict[str, Any], status: int = 400) -> InvalidRequest:
+    """The refusal in the active language, its figures written the reader's way."""
+    from django.utils.formats import number_format
+    from django.utils.translation import gettext
+
+    def shown(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        if isinstance(value, float) and not value.is_integer():
+            return number_format(value, 1 if value >= 1 else 2, force_grouping=True)
+        return number_format(int(value), force_grouping=True)
+
+    sentence = gettext(SENTENCES[key]) % {k: shown(v) for k, v in figures.items()}
+    return (TooLarge if status == 413 else InvalidRequest)(sentence)
 
 
 @dataclass(frozen=True)
@@ -134,7 +188,7 @@ async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
             asked = json.dumps({"name": name, **asdict(limits)}).encode()
             out, _ = await child.communicate(asked + b"\n" + data)
     except TimeoutError:
-        raise InvalidRequest(f"“{name}” took too long to read, and was refused.") from None
+        raise said("slow", {"name": name}) from None
     finally:
         if child.returncode is None:  # timed out, or the upload was cancelled
             child.kill()
@@ -143,20 +197,18 @@ async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
     try:
         answer = json.loads(header)
     except ValueError:  # killed for its memory, or crashed
-        raise InvalidRequest(f"“{name}” is too large or too complex to read.") from None
+        raise said("complex", {"name": name}) from None
     if "error" in answer:
-        raise (TooLarge if answer.get("status") == 413 else InvalidRequest)(answer["error"])
+        raise said(answer["error"], answer["figures"], answer["status"])
     return Processed(**answer, data=body)
 
 
 def process(name: str, data: bytes, limits: Limits) -> Processed:
     if not data:
-        raise InvalidRequest(f"“{name}” is empty.")
+        raise Refused("empty", name=name)
     if len(data) > limits.max_bytes:
-        raise TooLarge(
-            f"“{name}” is {len(data) / 1_000_000:,.1f} MB; "
-            f"the limit is {limits.max_bytes / 1_000_000:g} MB."
-        )
+        size, limit = len(data) / 1_000_000, limits.max_bytes / 1_000_000
+        raise RefusedLarge("bytes", name=name, size=size, limit=limit)
     if data.startswith(b"%PDF-"):
         return _pdf(name, data, limits)
     kind = _image_format(data)
@@ -182,14 +234,16 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
     try:
         done = process(name, sys.stdin.buffer.read(), limits)
-    except InvalidRequest as refused:
+    except Refused as refused:
         answer: dict[str, Any] = {
-            "error": refused.message,
+            "error": refused.key,
+            "figures": refused.figures,
             "status": getattr(refused, "status", 400),
         }
         data = b""
     except MemoryError:
-        answer, data = {"error": f"“{name}” is too large or too complex to read."}, b""
+        answer = {"error": "complex", "figures": {"name": name}, "status": 400}
+        data = b""
     else:
         answer = {k: v for k, v in asdict(done).items() if k != "data"}
         data = done.data
@@ -210,14 +264,12 @@ def _image_format(data: bytes) -> str | None:
 
 def _refuse_polyglot(name: str, data: bytes) -> None:
     if POLYGLOT.search(data) or ZIP_END in data[-66_000:]:
-        raise InvalidRequest(
-            f"“{name}” is an image with something else hidden in it, and was refused."
-        )
+        raise Refused("polyglot", name=name)
 
 
 def _image(name: str, data: bytes, limits: Limits) -> Processed:
-    damaged = InvalidRequest(f"“{name}” is damaged or incomplete, and could not be read.")
-    too_big = InvalidRequest(f"“{name}” has too many pixels (at most {limits.image_max_pixels:,}).")
+    damaged = Refused("damaged", name=name)
+    too_big = Refused("pixels", name=name, most=limits.image_max_pixels)
     side = limits.image_max_side
     with warnings.catch_warnings():
         # Pillow warns, then refuses, past its own pixel limit: both refuse here.
@@ -295,12 +347,10 @@ def _pdf(name: str, data: bytes, limits: Limits) -> Processed:
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted and not reader.decrypt(""):
-            raise InvalidRequest(f"“{name}” is protected by a password.")
+            raise Refused("password", name=name)
         pages = reader.pages
         if len(pages) > limits.pdf_max_pages:
-            raise TooLarge(
-                f"“{name}” has {len(pages):,} pages; the limit is {limits.pdf_max_pages:,}."
-            )
+            raise RefusedLarge("pages", name=name, pages=len(pages), limit=limits.pdf_max_pages)
         parts, length = [], 0
         for page in pages:
             part = page.extract_text() or ""
@@ -313,9 +363,9 @@ def _pdf(name: str, data: bytes, limits: Limits) -> Processed:
     except (InvalidRequest, MemoryError):
         raise
     except Exception:  # pypdf raises many types for a damaged or hostile file
-        raise InvalidRequest(f"“{name}” is not a PDF that can be read.") from None
+        raise Refused("not_pdf", name=name) from None
     if not text:
-        raise InvalidRequest(f"“{name}” has no text to read (a scanned PDF?).")
+        raise Refused("scanned", name=name)
     return Processed(
         "text", "application/pdf", data, ".pdf", text=_within_limit(name, text, limits)
     )
@@ -328,7 +378,7 @@ def _text(name: str, data: bytes, limits: Limits) -> Processed:
     sample = (text or "")[:65_536]
     controls = sum(1 for c in sample if ord(c) < 32 and c not in "\t\n\r\f")
     if text is None or "\x00" in text or controls > len(sample) // 100:
-        raise InvalidRequest(f"“{name}” is not an image, a PDF or text. {ACCEPTED}")
+        raise Refused("unknown", name=name)
     text = _within_limit(name, text.replace("\r\n", "\n"), limits)
     return Processed("text", "text/plain; charset=utf-8", text.encode(), ".txt", text=text)
 
@@ -349,7 +399,7 @@ def _decoded(data: bytes) -> str | None:
 def _within_limit(name: str, text: str, limits: Limits) -> str:
     limit = limits.text_max_chars
     if len(text) > limit:
-        raise TooLarge(f"“{name}” holds {len(text):,} characters of text; the limit is {limit:,}.")
+        raise RefusedLarge("chars", name=name, chars=len(text), limit=limit)
     return text
 
 

@@ -34,7 +34,7 @@ def parse_frame(text: str | None) -> dict[str, Any]:
     except ValueError:
         raise InvalidRequest(gettext("This frame is not valid JSON.")) from None
     except RecursionError:
-        raise InvalidRequest(stored_text.TOO_DEEP) from None
+        raise InvalidRequest(stored_text.too_deep()) from None
     if not isinstance(frame, dict):
         raise InvalidRequest(gettext("A frame must be a JSON object."))
     # Every string of the frame, keys too: "\u0000" and "\ud800" escapes are JSON, but
@@ -242,7 +242,9 @@ class ResumeForm(FrameForm):
 class SummarizeForm(forms.Form):
     """`POST /c/<id>/summarize/`: the message on screen and the composer's settings."""
 
-    leaf = forms.UUIDField(error_messages={"required": "Which messages? `leaf` is missing."})
+    leaf = forms.UUIDField(
+        error_messages={"required": gettext_lazy("Which messages? `leaf` is missing.")}
+    )
     model = forms.CharField(max_length=64, required=False)
     system = forms.CharField(required=False, strip=False)
     max_tokens = forms.IntegerField(min_value=1, required=False)

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
 
 from conversations import frames, storage
@@ -34,7 +35,7 @@ def create(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     """Share the conversation as it is now; sharing again moves the same link forward."""
     conversation = conversation_for(request, id)
     if conversation.current_leaf_id is None:
-        error = {"code": "invalid_request", "message": "There is nothing to share yet."}
+        error = {"code": "invalid_request", "message": gettext("There is nothing to share yet.")}
         return JsonResponse({"error": error}, status=400)
     include_system = request.POST.get("include_system") in ("1", "true", "on")
     with transaction.atomic():

@@ -372,7 +372,7 @@ def switch(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     message = conversation.messages.filter(pk=_uuid_or_none(request.POST.get("message"))).first()
     if message is None:
         return JsonResponse(
-            {"error": {"code": "not_found", "message": "No such message."}}, status=404
+            {"error": {"code": "not_found", "message": gettext("No such message.")}}, status=404
         )
     leaf = conversation.switch_to(message)
     if wants_json(request):
@@ -542,7 +542,10 @@ def rename(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
     form = RenameForm(request.POST)
     if not form.is_valid():
-        error = {"code": "invalid_request", "message": "A title needs 1 to 200 characters."}
+        error = {
+            "code": "invalid_request",
+            "message": gettext("A title needs 1 to 200 characters."),
+        }
         return JsonResponse({"error": error}, status=400)
     conversation.title = form.cleaned_data["title"]
     conversation.save(update_fields=["title", "updated"])

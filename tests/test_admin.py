@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -123,6 +124,24 @@ def test_the_dashboard_charts_tokens_and_cost_per_day_per_model(
     assert "4,200" in html  # total tokens: 1600 prompt + 2600 completion in the totals row
     assert html.index("alice") < html.index("bob")  # top users, biggest first
     assert "<script" not in html.split('id="content-main"')[1]
+
+
+@pytest.mark.parametrize("language", ["es", "ar", "zh-hans"])
+def test_the_dashboards_charts_stay_drawn_in_every_language(
+    operator: Client, alice: User, language: str
+) -> None:
+    """The coordinates are the SVG's numbers ("123.5"), not the reader's ("123,5")."""
+    ledger(alice, "grok-3", (1234, 2000))
+    ledger(alice, "grok-3-mini", (500, 500), days_ago=1)
+    html = operator.get(
+        "/admin/webchat/usagerecord/dashboard/?days=7", HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    assert f'lang="{language}"' in html
+    svgs = re.findall(r'<svg xmlns[^>]*role="img".*?</svg>', html, re.S)
+    assert len(svgs) == 2
+    for svg in svgs:
+        for value in re.findall(r' (?:x|y|width|height|x1|x2|y1|y2)="([^"]*)"', svg):
+            float(value.removesuffix("%"))  # a comma would not parse
 
 
 def test_the_ledger_filters_and_exports_as_csv(operator: Client, alice: User, bob: User) -> None:

@@ -118,7 +118,7 @@ def test_the_admin_lists_keys_and_revokes_them(alice: User) -> None:
         {"action": "revoke_selected", "_selected_action": [key.pk]},
         follow=True,
     )
-    assert b"Revoked 1 key(s)." in done.content
+    assert b"Revoked 1 key." in done.content
     key.refresh_from_db()
     assert key.state() == "revoked"
 

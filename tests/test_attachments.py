@@ -159,6 +159,42 @@ def test_a_file_over_the_size_limit_is_413(alice: User, conversation: Conversati
 
 
 @pytest.mark.django_db
+def test_a_refusal_is_said_in_the_readers_language_with_their_numbers(
+    alice: User, conversation: Conversation, settings: Any
+):
+    """The reading process knows no language: it names the refusal, the server says it."""
+    client = logged_in(alice)
+    settings.ATTACHMENT_TEXT_MAX_CHARS = 1_000
+    cases = [
+        (
+            "notes.exe",
+            b"MZ\x90\x00" + bytes(range(256)) * 4,
+            "es",
+            "no es una imagen, un PDF ni texto",
+        ),
+        (
+            "long.txt",
+            b"a" * 12_345,
+            "es",
+            "contiene 12\xa0345 caracteres de texto; el límite es 1\xa0000",
+        ),
+        ("long.txt", b"a" * 12_345, "zh-hans", "含有 12,345 个字符的文本"),
+        ("long.txt", b"a" * 12_345, "ar", "12.345"),
+        ("empty.txt", b"", "ar", "فارغ"),
+    ]
+    for name, data, language, said in cases:
+        response = client.post(
+            f"/c/{conversation.id}/attachments/",
+            {"file": _named(name, data)},
+            HTTP_ACCEPT="application/json",
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        assert response.status_code in (400, 413)
+        assert said in response.json()["error"]["message"], (language, response.content)
+    assert not conversation.attachments.exists()
+
+
+@pytest.mark.django_db
 def test_uploads_go_only_into_ones_own_conversations(
     alice: User, charlie: User, conversation: Conversation
 ):

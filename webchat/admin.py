@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from webchat import query
 from webchat.dashboard import bar_chart
@@ -109,7 +110,7 @@ class PlanAdmin(StorableText, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Plan]:
         return super().get_queryset(request).annotate(_users=Count("users"))
 
-    @admin.display(description="users", ordering="_users")
+    @admin.display(description=gettext_lazy("users"), ordering="_users")
     def user_count(self, plan: Plan) -> int:
         return plan._users
 
@@ -200,7 +201,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.action(description="Export selected rows as CSV")
+    @admin.action(description=gettext_lazy("Export selected rows as CSV"))
     def export_selected(
         self, request: HttpRequest, queryset: QuerySet[UsageRecord]
     ) -> HttpResponse:
@@ -253,7 +254,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         )
         context = {
             **self.admin_site.each_context(request),
-            "title": "Usage dashboard",
+            "title": gettext("Usage dashboard"),
             "per_key": per_key[:20],
             "opts": self.model._meta,
             "days": days,

@@ -4,6 +4,8 @@ import math
 from datetime import date
 from typing import Any
 
+from django.utils import dateformat, formats
+
 PALETTE = ["#1f6feb", "#f0883e", "#2da44e", "#a371f7", "#e5534b", "#0bb7c2", "#bf8700", "#8c959f"]
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 760, 240, 64, 28, 10
 
@@ -53,7 +55,8 @@ def bar_chart(
                     "w": round(bar_w, 1),
                     "h": round(h, 1),
                     "fill": colors[model],
-                    "title": f"{day:%Y-%m-%d} · {model}: {_label(value, unit)}",
+                    "title": f"{formats.date_format(day, 'SHORT_DATE_FORMAT')} · {model}: "
+                    f"{_label(value, unit)}",
                 }
             )
     ticks = [
@@ -62,7 +65,8 @@ def bar_chart(
     ]
     every = max(1, len(dates) // 8)
     labels = [
-        {"x": round(LEFT + i * slot + slot / 2, 1), "label": f"{day:%b %d}"}
+        # The month's short name in the reader's language.
+        {"x": round(LEFT + i * slot + slot / 2, 1), "label": dateformat.format(day, "M j")}
         for i, day in enumerate(dates)
         if i % every == 0
     ]

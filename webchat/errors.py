@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+
 
 class ChatError(Exception):
     code = "invalid_request"
@@ -102,9 +104,10 @@ class Unavailable(ChatError):
 
     code = "busy"
 
-    def __init__(
-        self, message: str = "The chat service is restarting. Please try again in a moment."
-    ) -> None:
+    def __init__(self, message: str | None = None) -> None:
+        message = message or gettext(
+            "The chat service is restarting. Please try again in a moment."
+        )
         super().__init__(message, retry_after=5)
 
 
@@ -115,7 +118,8 @@ class InternalError(ChatError):
 
     def __init__(self) -> None:
         super().__init__(
-            "The server could not handle this just now. Please try again.", retry_after=5
+            gettext("The server could not handle this just now. Please try again."),
+            retry_after=5,
         )
 
 

@@ -13,24 +13,31 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models.signals import pre_save
+from django.utils.translation import gettext, gettext_noop
 
 # Deeper JSON than this is refused before anything walks it.
 MAX_DEPTH = 32
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
-NUL = "Text can't contain NUL characters (\\0); remove them and try again."
-NOT_UNICODE = "This text is not valid Unicode (it holds half of a UTF-16 surrogate pair)."
-TOO_DEEP = f"This is nested too deeply (more than {MAX_DEPTH} levels)."
+NUL = gettext_noop("Text can't contain NUL characters (\\0); remove them and try again.")
+NOT_UNICODE = gettext_noop(
+    "This text is not valid Unicode (it holds half of a UTF-16 surrogate pair)."
+)
+TOO_DEEP = gettext_noop("This is nested too deeply (more than %(most)s levels).")
+
+
+def too_deep() -> str:
+    return gettext(TOO_DEEP) % {"most": MAX_DEPTH}
 
 
 def _string_problem(value: str) -> str | None:
     if "\x00" in value:
-        return NUL
+        return gettext(NUL)
     if not value.isascii():
         try:
             value.encode()
         except UnicodeEncodeError:
-            return NOT_UNICODE
+            return gettext(NOT_UNICODE)
     return None
 
 
@@ -46,7 +53,7 @@ def problem(value: Any) -> str | None:
                 return found
         elif isinstance(item, dict | list | tuple):
             if depth >= MAX_DEPTH:
-                return TOO_DEEP
+                return too_deep()
             children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return None

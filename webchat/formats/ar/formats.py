@@ -2,3 +2,5 @@
 # with a time, and its fallback puts the month first).
 SHORT_DATE_FORMAT = "d/m/Y"
 SHORT_DATETIME_FORMAT = "d/m/Y H:i"
+# Thousands grouped (Django's Arabic data names a separator but groups nothing).
+NUMBER_GROUPING = 3
