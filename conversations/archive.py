@@ -62,8 +62,9 @@ CHUNK = 1 << 20
 # What an imported message may hold: a reply can be longer than a message one sends.
 MAX_MESSAGE_CHARS = 1_000_000
 MAX_SYSTEM_CHARS = settings.CHAT_MAX_MESSAGE_CHARS
-# The settings a message keeps (its conversation's system prompt, temperature, length).
-PARAMS = {"system": str, "temperature": (int, float), "max_tokens": int}
+# The settings a message keeps (its conversation's system prompt, temperature, length, and
+# the candidates asked for).
+PARAMS = {"system": str, "temperature": (int, float), "max_tokens": int, "n": int}
 PREFERENCES = ("default_model", "custom_instructions", "default_temperature", "default_max_tokens")
 # One import at a time per server process: reading one takes a core and its size in memory.
 _importing = threading.Lock()
@@ -642,6 +643,8 @@ def _params(raw: Any) -> dict[str, Any]:
         del kept["temperature"]
     if not 0 < kept.get("max_tokens", 1) <= 10_000_000:
         del kept["max_tokens"]
+    if "n" in kept:  # the candidates asked for: a regenerate asks as many again
+        kept["n"] = min(max(kept["n"], 1), settings.CHAT_MAX_CANDIDATES)
     return kept
 
 

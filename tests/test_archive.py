@@ -46,6 +46,7 @@ def branched(user: User, title: str = "Sauces") -> Conversation:
         role="assistant",
         content="Fat and flour, cooked.",
         model="grok-3-mini",
+        params={"n": 2, "temperature": 0.5},
         prompt_tokens=12,
         completion_tokens=5,
     )
@@ -125,8 +126,8 @@ def test_the_archive_holds_every_branch_the_settings_and_the_files(alice: User, 
         assert header["prompts"] == [{"name": "Shorter", "text": "Say it shorter:"}]
         assert exported["title"] == "Sauces" and exported["id"] == str(conversation.id)
         assert len(exported["messages"]) == 5  # both branches, both replies of the first
-        system = [m["params"] for m in exported["messages"] if m["params"]]
-        assert system == [{"system": "Be brief.", "temperature": 0.5}]
+        params = [m["params"] for m in exported["messages"] if m["params"]]
+        assert params == [{"system": "Be brief.", "temperature": 0.5}, {"n": 2, "temperature": 0.5}]
         [attached] = [a for m in exported["messages"] for a in m["attachments"]]
         assert made.read(attached["path"]) == conversation.attachments.get().file.read()
         assert made.testzip() is None
