@@ -16,7 +16,7 @@ from django.db.models.signals import post_delete, post_save, pre_delete, pre_sav
 from django.dispatch import receiver
 
 from conversations import frames
-from conversations.models import Attachment, Message
+from conversations.models import Attachment, Message, Share
 from webchat.models import Plan, UsageRecord, User
 
 
@@ -29,11 +29,19 @@ def _streaming_channels(user_id: Any) -> set[str]:
 
 
 def revoke(user_id: Any, code: int) -> None:
-    """Close every socket of the person with `code` and stop every reply of theirs."""
-    async_to_sync(frames.stop)(_streaming_channels(user_id))
-    async_to_sync(get_channel_layer().group_send)(
-        frames.user_group(user_id), {"type": frames.REVOKED, "code": code}
-    )
+    """Close every socket of the person with `code` and stop every reply of theirs, once
+    the change is committed: a page that reconnects at once then finds it made (before,
+    it could reconnect in the moment between, as the person it no longer is). What runs
+    is read now, while the person's rows are still there to read."""
+    channels = _streaming_channels(user_id)
+
+    def now() -> None:
+        async_to_sync(frames.stop)(channels)
+        async_to_sync(get_channel_layer().group_send)(
+            frames.user_group(user_id), {"type": frames.REVOKED, "code": code}
+        )
+
+    transaction.on_commit(now, robust=True)
 
 
 @receiver(pre_save, sender=User)
@@ -88,3 +96,14 @@ def _delete_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) 
     # A store that fails to delete one file (S3 unreachable) is logged and leaves the rest
     # of the deletion, and the other files, to go on.
     transaction.on_commit(delete, robust=True)
+
+
+@receiver(post_delete, sender=Share)
+def _cut_off_readers(sender: type[Share], instance: Share, **kwargs: Any) -> None:
+    """A link deleted with its conversation or its person cuts off whoever follows it live,
+    as revoking it does."""
+    group = frames.share_group(instance.token)
+    transaction.on_commit(
+        lambda: async_to_sync(get_channel_layer().group_send)(group, {"type": "share.revoked"}),
+        robust=True,
+    )

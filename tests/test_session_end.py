@@ -152,3 +152,32 @@ async def test_someone_else_logging_in_over_a_session_closes_its_sockets(
     )
     assert response.status_code == 302
     assert await close_code(socket) == 4401
+
+
+async def test_deleting_the_account_ends_everything_it_had_open(
+    alice: User, conversation: Conversation
+) -> None:
+    """Every session's sockets close, the reply stops, and whoever follows one of its
+    links live is cut off; a page that reconnects at once finds no one to be."""
+    from conversations.models import Share
+    from tests.test_share_consumer import follow
+
+    deleting, elsewhere = await session(alice), await session(alice)
+    mine, _ = await open_socket(alice, conversation.id, client=deleting)
+    theirs, _ = await open_socket(alice, conversation.id, client=elsewhere)
+    reply = await streaming(theirs)
+    await database_sync_to_async(conversation.refresh_from_db)()
+    share = await database_sync_to_async(Share.objects.create)(
+        conversation=conversation, leaf_id=conversation.current_leaf_id
+    )
+    reader, connected = await follow(share.token)
+    assert connected
+    response = await database_sync_to_async(deleting.post)(
+        "/accounts/delete/", {"confirmation": PASSWORD}
+    )
+    assert response.status_code == 200 and b"Account deleted" in response.content
+    assert await close_code(mine) == 4401 and await close_code(theirs) == 4401
+    assert await close_code(reader) == 4404
+    assert not await database_sync_to_async(Message.objects.filter(pk=reply).exists)()
+    again, connected = await open_socket(alice, conversation.id, client=elsewhere)
+    assert not connected or await close_code(again) == 4401
