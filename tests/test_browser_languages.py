@@ -2,6 +2,7 @@
 language chooses the interface's, the replies stay as the model writes them, code stays
 left to right, and a person's own choice in the settings follows them."""
 
+import re
 from typing import Any
 
 import pytest
@@ -107,3 +108,59 @@ def test_a_language_chosen_in_the_settings_wins_over_the_browser(
     page.wait_for_url("**/")
     assert page.locator("#send").inner_text() == "Enviar"
     assert page.problems == []
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "ar"])
+def test_the_other_pages_speak_the_readers_language(
+    browser: Any, live: LiveServer, language: str
+) -> None:
+    """Keys (a key made by the page's form), usage with the reader's digit grouping, search,
+    the archive's download, and a file the server refuses: each in the reader's words."""
+    from django.utils import translation
+
+    def said(sentence: str) -> str:
+        with translation.override(language):
+            return translation.gettext(sentence)
+
+    locale = {"zh-hans": "zh-CN", "ar": "ar-EG"}[language]
+    context = browser.new_context(base_url=live.url, locale=locale)
+    page = context.new_page()
+    watch(page)
+    sign_up(page, live, f"reader-{language}")
+    page.set_input_files(
+        "#file-input",
+        files=[
+            {
+                "name": "notes.exe",
+                "mimeType": "application/octet-stream",
+                "buffer": b"MZ\x90\x00" + bytes(range(256)) * 4,
+            }
+        ],
+    )
+    refusal = said(
+        "“%(name)s” is not an image, a PDF or text. Attach images (JPEG, PNG, WebP, GIF, AVIF), PDFs, or text files (plain text, Markdown, code, CSV)."
+    ) % {"name": "notes.exe"}
+    page.wait_for_function(
+        "text => document.getElementById('error').textContent.includes(text)", arg=refusal[:30]
+    )
+    say(page, "Paella de marisco [sim words=5]")
+    page.goto("/keys/")
+    assert page.locator("h1").inner_text() == said("API keys")
+    page.fill("#id_name", "script")
+    page.click("form[action='/keys/#create'] button[type=submit]")
+    assert page.locator("#new-key").inner_text().startswith("wc-")
+    page.goto("/usage/")
+    assert page.locator("h1").inner_text() == said("Your usage")
+    month = page.locator("tr", has_text=said("This month")).first.inner_text()
+    grouped = {"zh-hans": ",", "ar": "."}[language]
+    assert re.search(rf"\d{re.escape(grouped)}\d{{3}}{re.escape(grouped)}\d{{3}}", month), month
+    page.goto("/search/?q=Paella")
+    assert page.locator("h1").inner_text() == said("Search")
+    assert page.locator("main a", has_text="Paella").count() >= 1
+    page.goto("/settings/")
+    with page.expect_download() as download:
+        page.click(f"text={said('Download all conversations')}")
+    assert download.value.suggested_filename.endswith(".zip")
+    # The only problem is the refused file, which the browser logs as a failed request.
+    assert all("400" in p for p in page.problems), page.problems
+    context.close()
