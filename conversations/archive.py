@@ -3,9 +3,10 @@ conversations in from such an archive or from a ChatGPT data export.
 
 The archive is a ZIP, streamed as it is made, so a large history is never held whole:
 - `archive.json`: what it is (`format`, `version`), when it was made, whose, and the
-  person's preferences and saved prompts;
+  person's preferences (their language too), saved prompts and folders (empty ones too);
 - `conversations.json`: a list of conversations, each with every message of its tree
-  (every branch), each message naming its parent and its attachments' files;
+  (every branch), each message naming its parent and its attachments' files, with the
+  person's rating of it and the summary that stands for the thread down to it, if any;
 - `files/<attachment id>`: those files, as stored.
 
 An import reads that archive, or a ChatGPT export: its `conversations.json` alone or the
@@ -47,9 +48,11 @@ from conversations.models import (
     MAX_PROMPTS,
     Attachment,
     Conversation,
+    Feedback,
     Folder,
     Message,
     SavedPrompt,
+    Summary,
 )
 from webchat.errors import InvalidRequest
 from webchat.models import User
@@ -65,7 +68,13 @@ MAX_SYSTEM_CHARS = settings.CHAT_MAX_MESSAGE_CHARS
 # The settings a message keeps (its conversation's system prompt, temperature, length, and
 # the candidates asked for).
 PARAMS = {"system": str, "temperature": (int, float), "max_tokens": int, "n": int}
-PREFERENCES = ("default_model", "custom_instructions", "default_temperature", "default_max_tokens")
+PREFERENCES = (
+    "default_model",
+    "custom_instructions",
+    "default_temperature",
+    "default_max_tokens",
+    "language",
+)
 # One import at a time per server process: reading one takes a core and its size in memory.
 _importing = threading.Lock()
 
@@ -158,6 +167,9 @@ def _header(user: User) -> dict[str, Any]:
         "username": user.get_username(),
         "preferences": {name: getattr(user, name) for name in PREFERENCES},
         "prompts": list(user.saved_prompts.values("name", "text")),
+        "folders": list(
+            Folder.objects.filter(owner=user).order_by("name").values_list("name", flat=True)
+        ),
     }
 
 
@@ -168,7 +180,7 @@ def _conversations(
     user: User, after: Cursor
 ) -> tuple[list[tuple[dict[str, Any], list[Attachment]]], Cursor]:
     """The next BATCH conversations (oldest first), each as exported with the attachments
-    it names, and where the batch after it starts: three queries per batch, whatever the
+    it names, and where the batch after it starts: five queries per batch, whatever the
     number of messages."""
     rows = (
         Conversation.objects.owned_by(user)
@@ -190,6 +202,14 @@ def _conversations(
     sent = Attachment.objects.filter(conversation__in=ids, message__isnull=False).defer("text")
     for attachment in sent:
         attached[attachment.message_id].append(attachment)
+    ratings = {
+        f.message_id: {"rating": f.rating, "comment": f.comment}
+        for f in Feedback.objects.filter(message__conversation__in=ids)
+    }
+    summaries = {
+        s.through_id: {"content": s.content, "model": s.model, "covers": s.covers}
+        for s in Summary.objects.filter(conversation__in=ids)
+    }
     batch = []
     for conversation in conversations:
         kept = [a for m in messages[conversation.id] for a in attached[m.id]]
@@ -202,7 +222,14 @@ def _conversations(
             "pinned": conversation.pinned,
             "archived": conversation.archived,
             "folder": conversation.folder.name if conversation.folder else None,
-            "messages": [_message(m, attached[m.id]) for m in messages[conversation.id]],
+            "messages": [
+                {
+                    **_message(m, attached[m.id]),
+                    "feedback": ratings.get(m.id),
+                    "summary": summaries.get(m.id),
+                }
+                for m in messages[conversation.id]
+            ],
         }
         batch.append((exported, kept))
     last = conversations[-1] if conversations else None
@@ -258,6 +285,8 @@ class Node:
     completion_tokens: int | None = None
     reasoning_ms: int | None = None
     files: list[FileRef] = field(default_factory=list)
+    feedback: dict[str, str] | None = None  # rating, comment
+    summary: dict[str, Any] | None = None  # content, model, covers
 
 
 @dataclass
@@ -279,6 +308,7 @@ class Found:
     conversations: list[Imported]
     preferences: dict[str, Any] = field(default_factory=dict)
     prompts: list[dict[str, str]] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)  # the archive's, empty ones too
 
 
 def read(upload: IO[bytes]) -> tuple[Found, zipfile.ZipFile | None]:
@@ -558,7 +588,12 @@ def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found
                 )
             )
         )
-    return Found(conversations, *_settings(header))
+    listed = header.get("folders")
+    folders = [
+        " ".join(_text(name, "A folder's name", 1000).split())[:80]
+        for name in (listed if isinstance(listed, list) else [])
+    ]
+    return Found(conversations, *_settings(header), folders=[f for f in folders if f])
 
 
 def _our_message(raw: Any, title: str, names: set[str]) -> Node:
@@ -624,7 +659,32 @@ def _our_message(raw: Any, title: str, names: set[str]) -> Node:
         completion_tokens=_count(raw.get("completion_tokens")),
         reasoning_ms=_count(raw.get("reasoning_ms")),
         files=refs,
+        feedback=_feedback(raw.get("feedback"), role),
+        summary=_summary(raw.get("summary"), title),
     )
+
+
+def _feedback(raw: Any, role: str) -> dict[str, str] | None:
+    """A rating of a reply, as the page takes one; anything else is left out."""
+    if not isinstance(raw, dict) or role != Message.Role.ASSISTANT:
+        return None
+    if raw.get("rating") not in Feedback.Rating.values:
+        return None
+    return {"rating": raw["rating"], "comment": _text(raw.get("comment"), "A comment", 2000)}
+
+
+def _summary(raw: Any, title: str) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    what = gettext("A summary in “%(title)s”") % {"title": title}
+    content = _text(raw.get("content"), what, MAX_SYSTEM_CHARS)
+    if not content.strip():
+        return None
+    return {
+        "content": content,
+        "model": _text(raw.get("model"), "A model's name", 1000)[:64],
+        "covers": _count(raw.get("covers")) or 0,
+    }
 
 
 def _params(raw: Any) -> dict[str, Any]:
@@ -667,6 +727,7 @@ def _settings(header: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, st
         ),
         "default_temperature": numbers.get("temperature"),
         "default_max_tokens": numbers.get("max_tokens"),
+        "language": raw.get("language") if raw.get("language") in dict(settings.LANGUAGES) else "",
     }
     prompts: dict[str, str] = {}
     listed = header.get("prompts")
@@ -907,7 +968,10 @@ def import_file(user: User, upload: IO[bytes]) -> int:
 
 def _text_size(found: Found) -> int:
     return sum(
-        len(n.content) + len(n.reasoning) + len(json.dumps(n.params))
+        len(n.content)
+        + len(n.reasoning)
+        + len(json.dumps(n.params))
+        + (len(n.summary["content"]) if n.summary else 0)
         for c in found.conversations
         for n in c.nodes
     )
@@ -931,7 +995,8 @@ def _store(user: User, found: Found) -> int:
             if r.processed
         )
         storage.check(user, _text_size(found) + files_size, fresh=True)
-        folders, made = _folders(user, {c.folder for c in found.conversations if c.folder})
+        named = {c.folder for c in found.conversations if c.folder} | set(found.folders)
+        folders, made = _folders(user, named)
     written: list[uuid.UUID] = []
     try:
         batch: list[Imported] = []
@@ -960,6 +1025,7 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
     try:
         with transaction.atomic():
             conversations, messages, attachments = [], [], []
+            ratings, summaries = [], []
             for imported in batch:
                 conversation = Conversation(
                     owner=user,
@@ -989,6 +1055,14 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
                     )
                     ids[node.key] = message.id
                     messages.append((message, node.created or imported.created or now))
+                    if node.feedback:
+                        ratings.append(
+                            Feedback(message=message, user=user, model=node.model, **node.feedback)
+                        )
+                    if node.summary:
+                        summaries.append(
+                            Summary(conversation=conversation, through=message, **node.summary)
+                        )
                     for position, ref in enumerate(node.files):
                         attachments.append((message, position, ref))
                 conversation.current_leaf_id = ids.get(imported.leaf) if imported.leaf else None
@@ -1030,6 +1104,8 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
                 saved.append((row.file.storage, row.file.name))
                 rows.append(row)
             Attachment.objects.bulk_create(rows, batch_size=500)
+            Feedback.objects.bulk_create(ratings, batch_size=1000)
+            Summary.objects.bulk_create(summaries, batch_size=500)
     except BaseException:
         for store, name in saved:  # the rows were not committed: their files go too
             store.delete(name)

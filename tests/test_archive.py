@@ -16,7 +16,15 @@ from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
 from conversations import archive
-from conversations.models import Attachment, Conversation, Folder, Message, SavedPrompt
+from conversations.models import (
+    Attachment,
+    Conversation,
+    Feedback,
+    Folder,
+    Message,
+    SavedPrompt,
+    Summary,
+)
 from tests import chatgpt_export, samples
 from tests.helpers import add_exchange, attach_image, logged_in
 from webchat.models import Plan, User
@@ -133,7 +141,7 @@ def test_the_archive_holds_every_branch_the_settings_and_the_files(alice: User, 
         assert made.testzip() is None
 
 
-def test_the_archive_is_made_in_pieces_with_three_queries_per_hundred_conversations(
+def test_the_archive_is_made_in_pieces_with_five_queries_per_hundred_conversations(
     alice: User,
 ) -> None:
     for n in range(250):
@@ -141,8 +149,8 @@ def test_the_archive_is_made_in_pieces_with_three_queries_per_hundred_conversati
     with CaptureQueriesContext(connection) as queries:
         pieces = list(archive._archive(alice))
     assert len(pieces) > 3
-    # The header's two, then three per batch of 100, and the empty batch that ends it.
-    assert len(queries) <= 2 + 3 * 3 + 1
+    # The header's three, then five per batch of 100, and the empty batch that ends it.
+    assert len(queries) <= 3 + 5 * 3 + 1
     with zipfile.ZipFile(io.BytesIO(b"".join(pieces))) as made:
         assert len(json.loads(made.read("conversations.json"))) == 250
 
@@ -167,21 +175,47 @@ def test_an_archive_imported_gives_the_same_conversations_branches_and_files(
     Conversation.objects.filter(pk=branched(alice).pk).update(
         pinned=True, folder=Folder.objects.create(owner=alice, name="Kitchen")
     )
-    Conversation.objects.filter(pk=branched(alice, "Second").pk).update(archived=True)
+    second = branched(alice, "Second")
+    Conversation.objects.filter(pk=second.pk).update(archived=True)
+    Folder.objects.create(owner=alice, name="Empty for now")
     alice.custom_instructions = "Answer in French."
     alice.default_temperature = 0.2
+    alice.language = "es"
     alice.save()
+    # A rating with its comment, and a summary standing for the thread down to a reply.
+    reply = second.messages.filter(role="assistant").order_by("created").first()
+    Feedback.objects.create(message=reply, user=alice, rating="down", comment="Too short.")
+    Summary.objects.create(
+        conversation=second, through=reply, content="Roux: fat and flour.", covers=2
+    )
     SavedPrompt.objects.create(owner=alice, name="Shorter", text="Say it shorter:")
     SavedPrompt.objects.create(owner=charlie, name="Shorter", text="Mine stays.")
     made = archive_of(alice)
     assert archive.import_file(charlie, io.BytesIO(made)) == 2
     assert shape(charlie) == shape(alice)
+    [rating] = Feedback.objects.filter(user=charlie)
+    assert (rating.rating, rating.comment, rating.message.content) == (
+        "down",
+        "Too short.",
+        reply.content,
+    )
+    [summary] = Summary.objects.filter(conversation__owner=charlie)
+    assert (summary.content, summary.covers, summary.through.content) == (
+        "Roux: fat and flour.",
+        2,
+        reply.content,
+    )
+    assert set(Folder.objects.filter(owner=charlie).values_list("name", flat=True)) == {
+        "Kitchen",
+        "Empty for now",
+    }
     assert [c["organised"] for c in shape(charlie)] == [
         (True, False, "Kitchen"),
         (False, True, None),
     ]
     charlie.refresh_from_db()
     assert charlie.custom_instructions == "Answer in French." and charlie.default_temperature == 0.2
+    assert charlie.language == "es"
     assert SavedPrompt.objects.get(owner=charlie).text == "Mine stays."
     # Every id is new: importing twice gives two copies, and deleting one leaves the other.
     archive.import_file(charlie, io.BytesIO(made))
