@@ -983,7 +983,10 @@ WRITE_BATCH = 2_000
 
 
 def _store(user: User, found: Found) -> int:
-    """Everything written, or nothing: a batch that fails undoes the batches before it."""
+    """Everything written, or nothing: a batch that fails undoes the batches before it.
+    Until the last step the conversations are written as temporary chats (not listed, not
+    searched), all shown at once by that step; a process that dies on the way leaves only
+    temporary chats, which `cleanattachments` deletes once they are idle."""
     with transaction.atomic():
         # The person's row lock: their storage is counted once, as their uploads are.
         user = User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
@@ -997,7 +1000,7 @@ def _store(user: User, found: Found) -> int:
         storage.check(user, _text_size(found) + files_size, fresh=True)
         named = {c.folder for c in found.conversations if c.folder} | set(found.folders)
         folders, made = _folders(user, named)
-    written: list[uuid.UUID] = []
+    written: list[Conversation] = []
     try:
         batch: list[Imported] = []
         for imported in found.conversations:
@@ -1007,19 +1010,23 @@ def _store(user: User, found: Found) -> int:
                 batch = []
         written += _write(user, batch, folders)
         with transaction.atomic():
+            for conversation in written:
+                conversation.temporary = False
+            Conversation.objects.bulk_update(written, ["temporary", "updated"], batch_size=500)
             _take_settings(user, found)
     except BaseException:
         # Deleted with their files (conversations.signals), as a person's deletion is.
-        Conversation.objects.filter(pk__in=written).delete()
+        Conversation.objects.filter(pk__in=[c.pk for c in written]).delete()
         Folder.objects.filter(pk__in=[f.pk for f in made]).delete()
         raise
     storage.stored(user)
     return len(found.conversations)
 
 
-def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> list[uuid.UUID]:
-    """One transaction: these conversations, their messages with their own times, their
-    files; the ids of the conversations written."""
+def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> list[Conversation]:
+    """One transaction: these conversations (temporary until the import's last step, and
+    updated now, so that no cleanup takes them for idle chats meanwhile), their messages
+    with their own times, their files; the conversations written, with their own times."""
     now = timezone.now()
     saved: list[Any] = []
     try:
@@ -1029,6 +1036,7 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
             for imported in batch:
                 conversation = Conversation(
                     owner=user,
+                    temporary=True,
                     title=imported.title,
                     pinned=imported.pinned,
                     archived=imported.archived,
@@ -1077,12 +1085,14 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
             )
             for conversation, imported in conversations:
                 conversation.created = imported.created or now
-                conversation.updated = imported.updated or conversation.created
+                conversation.updated = now
             Conversation.objects.bulk_update(
                 [c for c, _ in conversations],
                 ["current_leaf", "created", "updated"],
                 batch_size=500,
             )
+            for conversation, imported in conversations:
+                conversation.updated = imported.updated or conversation.created
             rows = []
             for message, position, ref in attachments:
                 processed = ref.processed
@@ -1110,7 +1120,7 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
         for store, name in saved:  # the rows were not committed: their files go too
             store.delete(name)
         raise
-    return [c.pk for c, _ in conversations]
+    return [c for c, _ in conversations]
 
 
 def _folders(user: User, names: set[str]) -> tuple[dict[str, Folder], list[Folder]]:

@@ -26,7 +26,7 @@ from conversations.models import (
     Summary,
 )
 from tests import chatgpt_export, samples
-from tests.helpers import add_exchange, attach_image, logged_in
+from tests.helpers import add_exchange, attach_image, logged_in, page
 from webchat.models import Plan, User
 
 pytestmark = pytest.mark.django_db
@@ -539,12 +539,38 @@ def test_a_large_import_is_written_in_steps_that_leave_room_for_others(
 
     def counted(*args: Any) -> Any:
         steps.append(len(args[1]))
+        # Between the steps, what is written is not shown: nothing half imported is seen.
+        shown = Conversation.objects.owned_by(alice).filter(temporary=False)
+        assert not shown.exists()
         return real(*args)
 
     monkeypatch.setattr(archive, "_write", counted)
     monkeypatch.setattr(archive, "WRITE_BATCH", 5)
     assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == 2
     assert steps == [1, 1]  # six messages, then two: each conversation in a step of its own
+    assert Conversation.objects.owned_by(alice).filter(temporary=False).count() == 2
+
+
+def test_an_import_cut_off_by_a_dying_process_leaves_only_idle_temporary_chats(
+    alice: User, settings: Any
+) -> None:
+    """What a step leaves if the process dies before the last one (no cleanup runs): chats
+    not listed and not searched, which cleanattachments deletes once idle."""
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    found, _ = archive.read(io.BytesIO(chatgpt_export.as_json()))
+    archive._write(alice, found.conversations[:1], {})
+    [left] = Conversation.objects.owned_by(alice)
+    assert left.temporary and left.messages.count() == 6
+    assert "Sauces" not in page(logged_in(alice), "/")
+    Conversation.objects.filter(pk=left.pk).update(
+        updated=timezone.now() - timedelta(hours=settings.ATTACHMENT_UNSENT_HOURS + 1)
+    )
+    call_command("cleanattachments", stdout=io.StringIO())
+    assert not Conversation.objects.filter(pk=left.pk).exists()
 
 
 def test_one_conversation_too_large_is_refused_while_it_is_read(
