@@ -39,11 +39,11 @@ FROM page
 FIRST
 ORDER BY page.updated DESC, page.id
 """
-# SQLite: the index's matches, whoever they belong to (its planner would otherwise walk
-# the person's messages and ask the index about each), kept to the person's by the key
-# table, which also names each one's conversation without reading the messages. Words of
-# three characters or more are a phrase of trigrams, which the index answers; shorter
-# ones hold no trigram and are a LIKE over the indexed text.
+# SQLite: the index's matches among the person's own rows (its `owner` column; the planner
+# would otherwise walk the person's messages and ask the index about each), then the key
+# table names each one's conversation without reading the messages. Words of three
+# characters or more are a phrase of trigrams, which the index answers; shorter ones hold
+# no trigram and are a LIKE over the indexed text, the person's rows kept after.
 SQLITE = {
     "HITS": """matched AS MATERIALIZED (SELECT rowid AS id FROM message_search WHERE NEEDLE),
 hits AS MATERIALIZED (
@@ -106,20 +106,29 @@ class Page:
         return self.number - 1
 
 
+def _quoted(text: str) -> str:
+    """A phrase of FTS5's query language."""
+    return '"' + text.replace('"', '""') + '"'
+
+
 def find(user: Any, words: str, number: int = 1) -> tuple[list[Conversation], Page]:
     """Page `number` of the person's conversations holding `words`; each carries `found`,
     the content of its first matching message (None: its title matched)."""
     pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    markers, needle = POSTGRESQL, pattern
+    markers, needles = POSTGRESQL, [pattern]
     if connection.vendor == "sqlite":
-        phrase = len(words) >= 3
-        needle = '"' + words.replace('"', '""') + '"' if phrase else pattern
-        where = "message_search MATCH %s" if phrase else "content LIKE %s ESCAPE '\\'"
+        mine = f"owner : {_quoted(f'<{int(user.pk)}>')}"
+        if len(words) >= 3:
+            where = "message_search MATCH %s"
+            needles = [f"{mine} AND content : {_quoted(words)}"]
+        else:  # a scan of the text: the person's rows are kept after (that is faster)
+            where = "content LIKE %s ESCAPE '\\'"
+            needles = [pattern]
         markers = {**SQLITE, "NEEDLE": where}
     sql = SQL
     for marker, text in markers.items():
         sql = sql.replace(marker, text)
-    params = [needle, user.pk, user.pk, False, pattern, PER_PAGE, (number - 1) * PER_PAGE]
+    params = [*needles, user.pk, user.pk, False, pattern, PER_PAGE, (number - 1) * PER_PAGE]
     if connection.vendor != "sqlite":
         params.append(pattern)  # each first match, looked up alone
     rows = list(Conversation.objects.raw(sql, params))

@@ -62,6 +62,21 @@ def test_the_index_follows_every_change(alice: User, bob: User) -> None:
     assert titles(alice, "second draft") == [] and titles(bob, "whole reply") == ["b"]
 
 
+def test_one_persons_id_is_never_found_inside_anothers() -> None:
+    """The index keeps each row's person as "<id>": person 7 is not in 17, 71 or 777."""
+    people = {
+        pk: User.objects.create_user(f"p{pk}", password="a long enough passphrase 42", pk=pk)
+        for pk in (7, 17, 71, 777)
+    }
+    for pk, person in people.items():
+        conversation = Conversation.objects.create(owner=person, title=f"of {pk}")
+        add_exchange(conversation, "zanzibar trip", "pack light")
+        add_exchange(conversation, "木星", "a planet")  # shorter than a trigram
+    for pk, person in people.items():
+        assert titles(person, "zanzibar") == [f"of {pk}"]
+        assert titles(person, "木星") == [f"of {pk}"]
+
+
 def test_a_temporary_chat_is_not_found(alice: User) -> None:
     add_exchange(Conversation.objects.create(owner=alice, title="gone", temporary=True), "q", "a")
     assert titles(alice, "gone") == [] and titles(alice, "q") == []
