@@ -468,6 +468,19 @@ def _exported(message: Message, request: HttpRequest) -> dict[str, Any]:
     return exported
 
 
+def _marked(text: str, words: str) -> tuple[str, str, str] | None:
+    """`text` cut around the first place it holds `words` (case aside), for the page to
+    mark it: (before, the words as written there, after); None when it does not hold them."""
+    at = text.lower().find(words.lower())
+    if at < 0 or not words:
+        return None
+    # Lowercasing can change a text's length (İ): the cut is made on the original, checked.
+    end = at + len(words)
+    if text[at:end].lower() != words.lower():
+        return None
+    return text[:at], text[at:end], text[end:]
+
+
 def _md_label(name: str) -> str:
     """A file name as a Markdown link's text: brackets and backslashes escaped."""
     return "".join("\\" + c if c in "[]\\" else c for c in name)
@@ -491,7 +504,8 @@ def search(request: HttpRequest) -> HttpResponse:
             around = _snippet(content, words, width=300) if content else ""
             shown = plain_text(around.strip("…"))
             snippet = _snippet(shown, words) if words.lower() in shown.lower() else shown[:160]
-            results.append({"conversation": conversation, "snippet": snippet})
+            marked = _marked(snippet, words)
+            results.append({"conversation": conversation, "snippet": snippet, "marked": marked})
     elif asked["archived"] or asked["folder"]:
         if asked["archived"]:
             listing, params = gettext("Archived"), {"archived": "1"}

@@ -226,6 +226,7 @@ def test_the_search_page_shows_rendered_snippets(page: Any, live: LiveServer) ->
     page.goto("/search/?q=okapi")
     snippet = page.locator(".results .snippet").first.inner_text()
     assert "the okapi" in snippet and "**" not in snippet
+    assert page.locator(".results .snippet mark").first.inner_text() == "okapi"
 
 
 # --- 13. The page's own dialogs -----------------------------------------------------------------

@@ -86,7 +86,12 @@ def test_search_finds_titles_and_content_with_a_snippet(alice: User) -> None:
     Conversation.objects.create(owner=alice, title="Unrelated")
     html = page(logged_in(alice), "/search/?q=SOURDOUGH")
     assert str(by_title.id) in html and str(by_content.id) in html and "Unrelated" not in html
-    assert "proof a sourdough loaf" in html
+    # The words found are marked, as written there.
+    assert "proof a <mark>sourdough</mark> loaf" in html
+    hostile = Conversation.objects.create(owner=alice, title="Tags")
+    add_exchange(hostile, "`<b>` <script>x</script> sourdough <img src=x>", "Escaped.")
+    html = page(logged_in(alice), "/search/?q=sourdough")
+    assert "<script>x" not in html and "<img src=x>" not in html and "&lt;" in html
 
 
 def test_search_results_page(alice: User) -> None:
@@ -203,7 +208,7 @@ def test_search_answers_json_with_rendered_snippets(
     assert result["snippet"] == "tell me of the quokka and more"
     assert answer.json()["more"] is False
     html = page(logged_in(alice), "/search/?q=quokka")
-    assert "the quokka and more" in html and "**the quokka**" not in html
+    assert "the <mark>quokka</mark> and more" in html and "**the quokka**" not in html
 
 
 def test_a_fresh_site_asks_for_its_administrator(db: None) -> None:
