@@ -152,7 +152,7 @@ def test_the_other_pages_speak_the_readers_language(
     page.goto("/usage/")
     assert page.locator("h1").inner_text() == said("Your usage")
     month = page.locator("tr", has_text=said("This month")).first.inner_text()
-    grouped = {"zh-hans": ",", "ar": "."}[language]
+    grouped = ","  # as the browser's own scripts write them in both languages
     assert re.search(rf"\d{re.escape(grouped)}\d{{3}}{re.escape(grouped)}\d{{3}}", month), month
     page.goto("/search/?q=Paella")
     assert page.locator("h1").inner_text() == said("Search")

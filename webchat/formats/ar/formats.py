@@ -2,5 +2,9 @@
 # with a time, and its fallback puts the month first).
 SHORT_DATE_FORMAT = "d/m/Y"
 SHORT_DATETIME_FORMAT = "d/m/Y H:i"
-# Thousands grouped (Django's Arabic data names a separator but groups nothing).
+# Numbers as the browser writes them in Arabic (CLDR: Latin digits, "," between thousands,
+# "." before decimals), so the page's server-written and script-written figures agree;
+# Django's Arabic data has them the other way round, and groups nothing.
+DECIMAL_SEPARATOR = "."
+THOUSAND_SEPARATOR = ","
 NUMBER_GROUPING = 3
