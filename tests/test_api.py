@@ -577,6 +577,21 @@ def test_the_openai_client_raises_its_own_exception_for_each_refusal(
         with pytest.raises(exception) as refused:
             api.chat.completions.create(**{"model": "grok-3", "messages": hello, **overrides})
         assert refused.value.code == code
+
+    async def refused_to_the_async_client() -> None:
+        """The same refusals raise the same exceptions in the async client, streaming."""
+        for api, overrides, exception, code in cases:
+            key = api.api_key
+            async with openai.AsyncOpenAI(
+                base_url=f"{server.url}/v1", api_key=key, max_retries=0
+            ) as aio:
+                with pytest.raises(exception) as refused:
+                    await aio.chat.completions.create(
+                        **{"model": "grok-3", "messages": hello, "stream": True, **overrides}
+                    )
+                assert refused.value.code == code
+
+    asyncio.run(refused_to_the_async_client())
     # The plan taken away: 403 for every key of the person.
     server.query("UPDATE webchat_user SET plan_id = NULL WHERE username = %s", person.name)
     with pytest.raises(openai.PermissionDeniedError) as no_plan:
