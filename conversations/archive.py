@@ -286,7 +286,7 @@ class Node:
     reasoning_ms: int | None = None
     files: list[FileRef] = field(default_factory=list)
     feedback: dict[str, str] | None = None  # rating, comment
-    summary: dict[str, Any] | None = None  # content, model, covers
+    summary: dict[str, str] | None = None  # content, model
 
 
 @dataclass
@@ -673,18 +673,14 @@ def _feedback(raw: Any, role: str) -> dict[str, str] | None:
     return {"rating": raw["rating"], "comment": _text(raw.get("comment"), "A comment", 2000)}
 
 
-def _summary(raw: Any, title: str) -> dict[str, Any] | None:
+def _summary(raw: Any, title: str) -> dict[str, str] | None:
     if not isinstance(raw, dict):
         return None
     what = gettext("A summary in “%(title)s”") % {"title": title}
     content = _text(raw.get("content"), what, MAX_SYSTEM_CHARS)
     if not content.strip():
         return None
-    return {
-        "content": content,
-        "model": _text(raw.get("model"), "A model's name", 1000)[:64],
-        "covers": _count(raw.get("covers")) or 0,
-    }
+    return {"content": content, "model": _text(raw.get("model"), "A model's name", 1000)[:64]}
 
 
 def _params(raw: Any) -> dict[str, Any]:
@@ -1012,7 +1008,11 @@ def _store(user: User, found: Found) -> int:
         with transaction.atomic():
             for conversation in written:
                 conversation.temporary = False
-            Conversation.objects.bulk_update(written, ["temporary", "updated"], batch_size=500)
+            shown = Conversation.objects.bulk_update(
+                written, ["temporary", "updated"], batch_size=500
+            )
+            if shown != len(written):  # some were deleted meanwhile (a cleanup of idle chats)
+                raise Refused(gettext("The import was interrupted. Nothing of it was kept."))
             _take_settings(user, found)
     except BaseException:
         # Deleted with their files (conversations.signals), as a person's deletion is.
@@ -1033,6 +1033,7 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
         with transaction.atomic():
             conversations, messages, attachments = [], [], []
             ratings, summaries = [], []
+            depth: dict[str, int] = {}  # messages from the root down to each one
             for imported in batch:
                 conversation = Conversation(
                     owner=user,
@@ -1062,14 +1063,21 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
                         reasoning_ms=node.reasoning_ms,
                     )
                     ids[node.key] = message.id
+                    depth[node.key] = depth.get(node.parent or "", 0) + 1
                     messages.append((message, node.created or imported.created or now))
                     if node.feedback:
                         ratings.append(
                             Feedback(message=message, user=user, model=node.model, **node.feedback)
                         )
                     if node.summary:
+                        # It stands for the thread down to its message, whatever it claims.
                         summaries.append(
-                            Summary(conversation=conversation, through=message, **node.summary)
+                            Summary(
+                                conversation=conversation,
+                                through=message,
+                                covers=depth[node.key],
+                                **node.summary,
+                            )
                         )
                     for position, ref in enumerate(node.files):
                         attachments.append((message, position, ref))

@@ -312,7 +312,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
-    if conversation.temporary:
+    if conversation.temporary and request.method == "GET":  # a HEAD is no page opened
         conversation.visit = secrets.token_hex(8)
         conversation.save(update_fields=["visit"])
     return render(request, "conversations/chat.html", _chat_context(request, conversation))

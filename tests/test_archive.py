@@ -640,3 +640,37 @@ def test_a_reply_in_many_parts_is_joined_whole(alice: User) -> None:
     archive.import_file(alice, io.BytesIO(data))
     reply = Message.objects.get(role="assistant")
     assert reply.content.startswith("part 0\n\npart 1\n\n") and reply.content.endswith("part 19999")
+
+
+def test_what_an_archive_claims_of_a_summary_is_not_taken_for_what_it_covers(
+    alice: User,
+) -> None:
+    """A summary stands for the thread down to its message, whatever the file says (a
+    huge count would overflow the next summary's)."""
+    reply = {"id": "r", "parent": "q", "role": "assistant", "content": "A roux."}
+    reply["summary"] = {"content": "Roux talk.", "covers": 2_147_483_647}
+    reply["feedback"] = {"rating": "sideways", "comment": "x"}  # not a rating: left out
+    archive.import_file(alice, io.BytesIO(_ours([_user_says("q", "What is a roux?"), reply])))
+    [summary] = Summary.objects.filter(conversation__owner=alice)
+    assert summary.covers == 2 and summary.content == "Roux talk."
+    assert not Feedback.objects.exists()
+
+
+def test_an_import_whose_chats_a_cleanup_took_meanwhile_keeps_nothing_and_says_so(
+    alice: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    real = archive._write
+
+    def then_a_cleanup(*args: Any) -> Any:
+        written = real(*args)
+        Conversation.objects.filter(pk=written[0].pk).delete()  # as an idle temporary chat
+        return written
+
+    monkeypatch.setattr(archive, "_write", then_a_cleanup)
+    monkeypatch.setattr(archive, "WRITE_BATCH", 5)
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(archive.Refused, match="interrupted"),
+    ):
+        archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
+    assert not Conversation.objects.exists()

@@ -245,3 +245,12 @@ def test_pages_answer_head_as_they_answer_get(alice: User) -> None:
         assert head.status_code == get.status_code == 200, url
         assert head["Content-Type"] == get["Content-Type"]
     assert Client().head("/accounts/login/").status_code == 200
+
+
+def test_a_head_of_the_search_counts_toward_its_limit(alice: User, settings: Any) -> None:
+    """A HEAD runs the same search: it is limited as a GET is."""
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "search": "3/m"}
+    client = logged_in(alice)
+    answers = [client.head("/search/?q=ab").status_code for _ in range(3)]
+    answers.append(client.get("/search/?q=ab").status_code)
+    assert answers == [200, 200, 200, 429]

@@ -22,7 +22,8 @@ from django_ratelimit.core import get_usage
 from webchat.errors import ChatError
 from webchat.middleware import error_response
 
-# route name → (the limit's name in RATE_LIMITS, the method counted, counted per)
+# route name → (the limit's name in RATE_LIMITS, the method counted, counted per); a GET
+# rule counts HEAD too, which runs the same view.
 RULES: dict[str, tuple[str, str, str]] = {
     "login": ("login", "POST", "ip"),
     "admin:login": ("login", "POST", "ip"),
@@ -50,15 +51,18 @@ class ThrottleMiddleware(MiddlewareMixin):
     ) -> HttpResponse | None:
         match = request.resolver_match
         rule = RULES.get(match.view_name) if match else None
-        if rule is None or request.method != rule[1]:
+        if rule is None:
             return None
         name, method, key = rule
+        methods = ["GET", "HEAD"] if method == "GET" else [method]
+        if request.method not in methods:
+            return None
         usage = get_usage(
             request,
             group=name,
             key=key,
             rate=settings.RATE_LIMITS[name],
-            method=method,
+            method=methods,
             increment=True,
         )
         if usage is None or not usage["should_limit"]:
