@@ -562,7 +562,8 @@ def rename(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
         }
         return JsonResponse({"error": error}, status=400)
     conversation.title = form.cleaned_data["title"]
-    conversation.save(update_fields=["title", "updated"])
+    # A new name is no new activity: the conversation keeps its place in the list.
+    conversation.save(update_fields=["title"])
     if wants_json(request):
         return JsonResponse({"id": str(conversation.id), "title": conversation.title})
     return redirect(conversation.get_absolute_url())

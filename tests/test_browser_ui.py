@@ -242,6 +242,12 @@ def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
     say(phone, "A longer reply on a small screen [sim words=80 delay=1]")
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
     assert phone.locator("#send").is_visible() and phone.locator("#prompt").is_visible()
+    # The settings panel's fields stay inside it.
+    phone.click("#settings-button")
+    panel = phone.locator("#settings").bounding_box()
+    for field in ("#system", "#temperature", "#max-tokens", "#candidates"):
+        box = phone.locator(field).bounding_box()
+        assert box["x"] >= panel["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"]
 
 
 def test_one_tap_on_edit_opens_the_editor_on_a_phone(phone: Any, live: LiveServer) -> None:

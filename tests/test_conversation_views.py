@@ -105,11 +105,13 @@ def test_the_sidebar_lists_only_my_conversations(alice: User, charlie: User) -> 
     assert "mine" in html and "not yours" not in html
 
 
-def test_it_renames(alice: User, conversation: Conversation) -> None:
+def test_it_renames_and_keeps_its_place_in_time(alice: User, conversation: Conversation) -> None:
+    before = Conversation.objects.get(pk=conversation.pk).updated
     response = logged_in(alice).post(f"/c/{conversation.id}/rename/", {"title": "  Trip plans "})
     assert response.status_code == 302
     conversation.refresh_from_db()
     assert conversation.title == "Trip plans"
+    assert conversation.updated == before  # a new name is no new activity: no move up the list
 
 
 def test_rename_refuses_an_empty_title(alice: User, conversation: Conversation) -> None:
