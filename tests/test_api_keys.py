@@ -4,6 +4,7 @@ admin. (Calls made with them, over HTTP: test_api.py.)"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -121,6 +122,13 @@ def test_the_admin_lists_keys_and_revokes_them(alice: User) -> None:
     assert b"Revoked 1 key." in done.content
     key.refresh_from_db()
     assert key.state() == "revoked"
+    # Its person's account deleted (their keys with it): still told apart from the chat.
+    UsageRecord.objects.create(
+        user=alice, model="grok-3", status="complete", prompt_tokens=5, conversation=uuid.uuid4()
+    )
+    alice.delete()
+    rows = operator.get("/admin/webchat/usagerecord/dashboard/").content.decode()
+    assert "API keys deleted with their account" in rows and "Chat" in rows
 
 
 def test_a_call_abandoned_by_a_dead_process_gives_its_place_back(alice: User) -> None:

@@ -11,7 +11,19 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import NotSupportedError, connections, models, transaction
-from django.db.models import DEFERRED, Case, Count, F, Max, Min, Sum, When
+from django.db.models import (
+    DEFERRED,
+    BooleanField,
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    Q,
+    Sum,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -538,10 +550,13 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         return set(rows.exclude(generation="").values_list("generation", flat=True))
 
     def per_key(self, since: datetime, **where: Any) -> list[dict[str, Any]]:
-        """Usage since a moment split by door: the chat (no key) and each API key."""
+        """Usage since a moment split by door: the chat (no key) and each API key. `api`
+        tells an API call whose key went with its person's account (no conversation) from
+        the chat's."""
+        api = ExpressionWrapper(Q(conversation__isnull=True), output_field=BooleanField())
         return list(
             self.filter(created__gte=since, **where)
-            .values("api_key", "api_key__name", "api_key__prefix", "user__username")
+            .values("api_key", "api_key__name", "api_key__prefix", "user__username", api=api)
             .annotate(
                 requests=Count("id"),
                 prompt=Sum("prompt_tokens"),
