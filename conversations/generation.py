@@ -27,7 +27,7 @@ from django.utils.translation import gettext
 from conversations import frames, render, turns
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat import sessions, sql, sse
+from webchat import inline, sessions, sql, sse
 from webchat.calls import Call
 from webchat.errors import Unavailable, UpstreamError
 from webchat.quotas import estimate_completion
@@ -50,7 +50,7 @@ async def start(
     except Exception:
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
-    turn = await database_sync_to_async(turns.begin)(conversation, request, channel)
+    turn = await inline.database(turns.begin, conversation, request, channel)
     generation = Generation(conversation.id, turn, channel, session_key)
     task = asyncio.get_running_loop().create_task(generation.run())
     _running.add(task)

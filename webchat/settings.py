@@ -138,6 +138,14 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The embedded setup (SQLite on a local file, no Redis) runs a send's transaction, a reply's
+# checkpoints and its end on the event loop's thread rather than in the one database thread
+# (webchat/inline.py). Not over a network: a round trip must not hold up the loop.
+DATABASE_ON_EVENT_LOOP = env_bool(
+    "DATABASE_ON_EVENT_LOOP",
+    DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not REDIS_URL,
+)
+
 # --- Upstream -------------------------------------------------------------------------------
 GROK_API_TOKEN = env_str("GROK_API_TOKEN")
 GROK_API_BASE = env_str("GROK_API_BASE", "https://api.acedata.cloud/grok").rstrip("/")

@@ -1,0 +1,75 @@
+"""Short database work of the chat's hot path, on the event loop's own thread when it can be.
+
+Channels runs every database call in one database thread. On one core that costs twice:
+a thread hop each way, and the interpreter's lock, which the thread gives up at every
+statement and then waits for while the event loop streams (a 2 ms send took 4 to 10 ms
+of wall time under load). On the embedded setup (SQLite, no Redis) a send is a few
+statements on a local file, so it runs here, on the loop, where it costs only its own
+CPU: every word of every reply waits for that CPU either way, since one core runs all
+the Python. (A send is what people wait on; the end of
+a reply and its checkpoints stay in the database thread, where they yield to the words.)
+
+The loop must never wait on a lock, so here SQLite's busy timeout is 0: a function that
+finds the database locked (another process, or this one's database thread, writing) is
+run again in the database thread, which waits its turn as before. So a function given
+here must be safe to run twice when the first run raised: its writes in one transaction,
+what it does before that only reads. It must not call async code (`async_to_sync`).
+
+PostgreSQL, or any setup with Redis, keeps the database thread: there each statement is
+a network round trip, which the loop must not wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import OperationalError, connection
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def database(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """fn(*args, **kwargs), on this thread where it can, else in the database thread."""
+    if settings.DATABASE_ON_EVENT_LOOP and connection.vendor == "sqlite":
+        try:
+            return _here(fn, *args, **kwargs)
+        except OperationalError as error:
+            if "locked" not in str(error):
+                raise
+    return await database_sync_to_async(fn)(*args, **kwargs)
+
+
+def _here(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    with synchronous():
+        connection.close_if_unusable_or_obsolete()  # as database_sync_to_async does
+        connection.ensure_connection()
+        raw = connection.connection
+        raw.execute("PRAGMA busy_timeout = 0")
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {_busy_ms()}")
+
+
+@contextmanager
+def synchronous() -> Iterator[None]:
+    """This thread as if it ran no event loop, meanwhile: Django refuses the ORM in a thread
+    running one (code that blocks there by mistake), and gives async code a connection of
+    its own. Here it is done on purpose, briefly, on the thread's one connection."""
+    loop = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(loop)
+
+
+def _busy_ms() -> int:
+    """The connection's own busy timeout (Django's `timeout` option, in seconds)."""
+    return int(float(settings.DATABASES["default"].get("OPTIONS", {}).get("timeout", 5)) * 1000)
