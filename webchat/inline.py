@@ -9,7 +9,10 @@ CPU: every word of every reply waits for that CPU either way, since one core run
 the Python. (A send is what people wait on; the end of
 a reply and its checkpoints stay in the database thread, where they yield to the words.)
 
-The loop must never wait on a lock, so here SQLite's busy timeout is 0: a function that
+The loop must never wait on the disk or a lock. SQLite copies its write-ahead log into the
+database (a checkpoint, with two fsyncs) in whichever commit finds the log long: not one
+made here, which leaves that to the database thread's next commit. And here the busy
+timeout is 0: a function that
 finds the database locked (another process, or this one's database thread, writing) is
 run again in the database thread, which waits its turn as before. So a function given
 here must be safe to run twice when the first run raised: its writes in one transaction,
@@ -31,6 +34,7 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 P = ParamSpec("P")
+AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 T = TypeVar("T")
 
 
@@ -51,10 +55,12 @@ def _here(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         connection.ensure_connection()
         raw = connection.connection
         raw.execute("PRAGMA busy_timeout = 0")
+        raw.execute("PRAGMA wal_autocheckpoint = 0")
         try:
             return fn(*args, **kwargs)
         finally:
             raw.execute(f"PRAGMA busy_timeout = {_busy_ms()}")
+            raw.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
 
 
 @contextmanager
