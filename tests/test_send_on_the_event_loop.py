@@ -89,5 +89,6 @@ async def test_the_connection_keeps_its_busy_timeout(
     await socket.receive_until("done")
     with inline.synchronous():
         assert busy_ms() == inline._busy_ms() == 20_000
+        assert checkpoint_pages() == inline.AUTOCHECKPOINT_PAGES
     assert (await database_sync_to_async(Message.objects.count)()) == 2
     await socket.close()
