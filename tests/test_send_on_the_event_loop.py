@@ -78,12 +78,17 @@ async def test_a_locked_database_is_waited_for_in_the_database_thread_not_on_the
 async def test_the_connection_keeps_its_busy_timeout(
     alice: User, conversation: Conversation
 ) -> None:
-    """Only the loop's own calls never wait: the thread's other work waits its turn."""
+    """Only the loop's own calls never wait (on a lock, or on a checkpoint's fsyncs): the
+    thread's other work waits its turn, and checkpoints the log."""
 
     def busy_ms() -> int:
         return connection.connection.execute("PRAGMA busy_timeout").fetchone()[0]
 
+    def checkpoint_pages() -> int:
+        return connection.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
     assert await inline.database(busy_ms) == 0
+    assert await inline.database(checkpoint_pages) == 0
     socket, _ = await open_socket(alice, conversation.id)
     await send(socket, "[sim words=2]")
     await socket.receive_until("done")
