@@ -50,6 +50,17 @@ async def test_a_send_does_not_wait_for_the_database_thread(
     await socket.close()
 
 
+async def largest_pause(seconds: float) -> float:
+    """The longest the event loop went without running this task, over `seconds`."""
+    last = start = time.perf_counter()
+    largest = 0.0
+    while last - start < seconds:
+        await asyncio.sleep(0.01)
+        now = time.perf_counter()
+        largest, last = max(largest, now - last), now
+    return largest
+
+
 async def test_a_locked_database_is_waited_for_in_the_database_thread_not_on_the_loop(
     alice: User, conversation: Conversation
 ) -> None:
@@ -60,19 +71,62 @@ async def test_a_locked_database_is_waited_for_in_the_database_thread_not_on_the
     writer.execute("BEGIN IMMEDIATE")
     try:
         await socket.send({"type": "send", "content": "[sim words=3]", "client_id": "c1"})
-        ticks = 0
-        for _ in range(30):
-            await asyncio.sleep(0.01)
-            ticks += 1
+        pause = await largest_pause(0.5)
         assert await socket.communicator.receive_nothing(0.2)  # no ack while it is held
     finally:
         writer.execute("COMMIT")
         writer.close()
-    assert ticks == 30
+    assert pause < 1, "the event loop waited for the lock"
     frames = await socket.receive_until("done", timeout=30)
     assert frames[0]["type"] == "ack" and frames[-1]["status"] == "complete"
     assert await user_messages(conversation) == ["[sim words=3]"]
     await socket.close()
+
+
+@database_sync_to_async
+def long_thread(conversation: Conversation, messages: int) -> None:
+    rows, parent = [], None
+    for i in range(messages):
+        role = "user" if i % 2 == 0 else "assistant"
+        parent = Message(
+            conversation=conversation, parent=parent, role=role, content=f"{i} " + "word " * 50
+        )
+        rows.append(parent)
+    Message.objects.bulk_create(rows)
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=parent)
+
+
+async def test_a_send_that_reads_too_long_goes_to_the_database_thread_before_it_writes(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long history is read in the database thread, not on the loop; the message is stored
+    once, and the reply runs as any other."""
+    await long_thread(conversation, 2000)
+    handed = []
+    in_thread = inline.database_sync_to_async
+
+    def spy(fn):
+        handed.append(getattr(fn, "__name__", fn))
+        return in_thread(fn)
+
+    monkeypatch.setattr(inline, "database_sync_to_async", spy)
+    monkeypatch.setattr(inline, "BUDGET_SECONDS", 0.001)
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "after a long thread [sim words=3]")
+    assert handed == ["begin"]
+    assert (await socket.receive_until("done", timeout=30))[-1]["status"] == "complete"
+    stored = await user_messages(conversation)
+    assert len(stored) == 1001 and stored.count("after a long thread [sim words=3]") == 1
+    # A short send still runs on the loop.
+    handed.clear()
+    monkeypatch.setattr(inline, "BUDGET_SECONDS", 1.0)
+    other = await database_sync_to_async(Conversation.objects.create)(owner=alice)
+    socket2, _ = await open_socket(alice, other.id)
+    await send(socket2, "short [sim words=2]")
+    assert handed == []
+    await socket2.receive_until("done")
+    await socket.close()
+    await socket2.close()
 
 
 async def test_the_connection_keeps_its_busy_timeout(

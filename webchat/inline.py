@@ -6,17 +6,23 @@ statement and then waits for while the event loop streams (a 2 ms send took 4 to
 of wall time under load). On the embedded setup (SQLite, no Redis) a send is a few
 statements on a local file, so it runs here, on the loop, where it costs only its own
 CPU: every word of every reply waits for that CPU either way, since one core runs all
-the Python. (A send is what people wait on; the end of
-a reply and its checkpoints stay in the database thread, where they yield to the words.)
+the Python. (A send is what people wait on; the end of a reply and its checkpoints stay
+in the database thread, where they give way to the words.)
 
-The loop must never wait on the disk or a lock. SQLite copies its write-ahead log into the
-database (a checkpoint, with two fsyncs) in whichever commit finds the log long: not one
-made here, which leaves that to the database thread's next commit. And here the busy
-timeout is 0: a function that
-finds the database locked (another process, or this one's database thread, writing) is
-run again in the database thread, which waits its turn as before. So a function given
-here must be safe to run twice when the first run raised: its writes in one transaction,
-what it does before that only reads. It must not call async code (`async_to_sync`).
+The loop must never wait long: on the database's work, on the disk or on a lock.
+- A call still reading after BUDGET_SECONDS (a history of thousands of messages, the
+  recount of a large account) is interrupted by SQLite and run again in the database
+  thread, where it holds up no socket. Once it has written, it finishes here.
+- A commit here never copies the write-ahead log into the database (a checkpoint, two
+  fsyncs): the database thread's next commit does.
+- The busy timeout is 0 here: a call that finds the database locked (another process, or
+  this one's database thread, writing) is run again in the database thread, which waits
+  its turn as before.
+
+So a function given here must be safe to run again when its first run raised before it
+wrote: its writes in one transaction, only reads before it, no query after the commit.
+It must not call async code: `async_to_sync` would not see the hidden loop, and would
+block it while a second loop ran.
 
 PostgreSQL, or any setup with Redis, keeps the database thread: there each statement is
 a network round trip, which the loop must not wait for.
@@ -25,6 +31,7 @@ a network round trip, which the loop must not wait for.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
@@ -38,13 +45,20 @@ AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 T = TypeVar("T")
 
 
+# The longest the loop's thread works on the database for one call before it gives the work
+# to the database thread instead (a send is about 2 ms; a very long history takes longer).
+BUDGET_SECONDS = 0.025
+# How often SQLite asks whether to go on, in its virtual machine's instructions.
+_ASK_EVERY = 1000
+
+
 async def database(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """fn(*args, **kwargs), on this thread where it can, else in the database thread."""
     if settings.DATABASE_ON_EVENT_LOOP and connection.vendor == "sqlite":
         try:
             return _here(fn, *args, **kwargs)
         except OperationalError as error:
-            if "locked" not in str(error):
+            if "locked" not in str(error) and "interrupted" not in str(error):
                 raise
     return await database_sync_to_async(fn)(*args, **kwargs)
 
@@ -56,11 +70,22 @@ def _here(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         raw = connection.connection
         raw.execute("PRAGMA busy_timeout = 0")
         raw.execute("PRAGMA wal_autocheckpoint = 0")
+        deadline = time.perf_counter() + BUDGET_SECONDS
+        unwritten = raw.total_changes
+
+        def too_long() -> bool:
+            # Only before the first write: what was read is read again in the database
+            # thread; a transaction that has begun writing finishes here.
+            return raw.total_changes == unwritten and time.perf_counter() > deadline
+
+        raw.set_progress_handler(too_long, _ASK_EVERY)
         try:
             return fn(*args, **kwargs)
         finally:
-            raw.execute(f"PRAGMA busy_timeout = {_busy_ms()}")
-            raw.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+            if connection.connection is raw:  # fn may have closed it
+                raw.set_progress_handler(None, 0)
+                raw.execute(f"PRAGMA busy_timeout = {_busy_ms()}")
+                raw.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
 
 
 @contextmanager

@@ -138,9 +138,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# The embedded setup (SQLite on a local file, no Redis) runs a send's transaction, a reply's
-# checkpoints and its end on the event loop's thread rather than in the one database thread
-# (webchat/inline.py). Not over a network: a round trip must not hold up the loop.
+# The embedded setup (SQLite on a local file, no Redis) runs a send's transaction on the
+# event loop's thread rather than in the one database thread (webchat/inline.py). Not over
+# a network: a round trip must not hold up the loop.
 DATABASE_ON_EVENT_LOOP = env_bool(
     "DATABASE_ON_EVENT_LOOP",
     DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not REDIS_URL,
