@@ -1,10 +1,13 @@
 """A person in headless Chromium: sign up, send, watch the words arrive, reload mid-reply."""
 
+import contextlib
 import html
 import itertools
 import re
+import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
@@ -159,4 +162,53 @@ def test_a_rate_limit_counts_its_wait_down_and_keeps_what_is_typed(
     later = int(re.search(r"in (\d+) s", banner.inner_text()).group(1))
     assert first - 4 <= later < first
     assert page.input_value("#prompt") == "two"
+    assert page.problems == []
+
+
+@contextlib.contextmanager
+def database_held(live: LiveServer, username: str) -> Iterator[None]:
+    """The server's sends wait meanwhile: SQLite's write lock, or the person's row on
+    PostgreSQL (a send's reservation locks it)."""
+    if live.database_url.startswith("sqlite"):
+        db = sqlite3.connect(live.database_url.removeprefix("sqlite:///"), isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        db = psycopg.connect(live.database_url.replace("postgres://", "postgresql://", 1))
+        db.execute("SELECT id FROM webchat_user WHERE username = %s FOR UPDATE", (username,))
+    try:
+        yield
+    finally:
+        db.rollback()
+        db.close()
+
+
+def test_a_message_on_its_way_says_so_and_the_next_one_waits_for_it(
+    page: object, live: LiveServer
+) -> None:
+    name = f"patient{uuid.uuid4().hex[:6]}"
+    sign_up(page, live, name)
+    say(page, "hello [sim words=2]")
+    with database_held(live, name):
+        page.fill("#prompt", "first [sim words=3]")
+        page.press("#prompt", "Enter")
+        pending = page.locator('article.message.user[data-status="sending"]')
+        expect(pending).to_contain_text("first")
+        expect(page.locator("#status")).to_have_text("Sending…")
+        page.fill("#prompt", "second [sim words=2]")
+        page.press("#prompt", "Enter")
+        page.wait_for_timeout(300)
+        assert pending.count() == 1
+        assert page.input_value("#prompt") == "second [sim words=2]"
+    replies = page.locator('article.message.assistant[data-status="complete"]')
+    expect(replies).to_have_count(2)
+    expect(page.locator("#status")).not_to_have_text("Sending…")
+    assert pending.count() == 0
+    assert page.input_value("#prompt") == "second [sim words=2]"
+    page.press("#prompt", "Enter")  # the kept text goes now
+    expect(replies).to_have_count(3)
+    users = page.locator("article.message.user .content")
+    expect(users).to_have_count(3)
+    expect(users.last).to_have_text("second [sim words=2]")
     assert page.problems == []

@@ -111,9 +111,19 @@ function holdVersions(streaming) {
   }
 }
 
+// The sends of this page the server has not yet answered (stored, or refused). A lost
+// connection forgets them: whether they arrived is not known, and the next send may go.
+const awaiting = new Set();
+
+function arrived(clientId) {
+  awaiting.delete(clientId);
+  if (!awaiting.size) composer.sending(false);
+}
+
 // A send that will not happen: its message leaves the thread, its text the composer keeps.
 function unsend(clientId) {
   thread.element.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`)?.remove();
+  arrived(clientId);
   composer.restore(clientId);
 }
 
@@ -121,6 +131,7 @@ function unsend(clientId) {
 const handlers = {
   ack(frame) {
     composer.acknowledged(frame.client_id);
+    arrived(frame.client_id);
     let article = frame.client_id && thread.element.querySelector(`article[data-client-id="${CSS.escape(frame.client_id)}"]`);
     if (article) {
       article.dataset.id = frame.message.id;
@@ -207,6 +218,8 @@ function connect() {
     },
     onFrame: (frame) => handlers[frame.type]?.(frame),
     onClose(event) {
+      awaiting.clear();
+      composer.sending(false);
       if (event.code === config.close.not_logged_in) {
         // A password change closes every socket of the person; a page whose session
         // survived it gets in again at once. Refused twice in a row: the session is over.
@@ -285,6 +298,9 @@ async function submit() {
     return;
   }
   if (text === null) return;
+  // A message still on its way (the server is storing it): the next one waits, its text
+  // kept, as it waits for a reply being written.
+  if (awaiting.size) return;
   showError("");
   submitting = true;
   try {
@@ -332,6 +348,8 @@ function sendMessage(text, parent, files = []) {
   const frame = composer.frame(text, parent, files);
   const article = thread.add({ id: `pending-${frame.client_id}`, role: "user", status: "sending", content: text, attachments: files });
   article.dataset.clientId = frame.client_id;
+  awaiting.add(frame.client_id);
+  composer.sending(true);
   socket.send(frame);
   return frame.client_id;
 }

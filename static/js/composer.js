@@ -260,6 +260,11 @@ export class Composer {
     if (input.value && input.max && Number(input.value) > Number(input.max)) input.value = input.max;
   }
 
+  // A message on its way to the server says so until it is stored (or refused).
+  sending(on) {
+    if (!this.streaming) this.status.textContent = on ? gettext("Sending…") : "";
+  }
+
   // While a reply streams, Send becomes Stop, in the same place.
   busy(streaming) {
     if (streaming === this.streaming) return;
