@@ -197,6 +197,7 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     assert any("the zebra finch" in s for s in snippets)
     assert not any("**" in s for s in snippets)
     assert dialog.locator("mark").first.inner_text().lower() == "zebra"
+    assert dialog.locator(".keys-hint").is_visible()  # a keyboard is there
     assert options.nth(0).get_attribute("aria-selected") == "true"
     page.keyboard.press("ArrowDown")
     assert options.nth(1).get_attribute("aria-selected") == "true"
@@ -359,3 +360,19 @@ def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServ
     assert "match" in summary.inner_text() and "Password confirmation" in summary.inner_text()
     box = summary.bounding_box()
     assert box["y"] + box["height"] <= 720
+
+
+def test_on_a_touch_screen_the_search_names_no_keys(browser: Any, live: LiveServer) -> None:
+    context = browser.new_context(
+        base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    phone = context.new_page()
+    sign_up(phone, live, "toucher")
+    say(phone, "the zebra finch [sim words=3 delay=1]")
+    phone.click("#menu-button")
+    phone.locator("#search-q").press_sequentially("zebra")
+    dialog = phone.locator("#search-dialog")
+    dialog.locator("li[role=option]").first.wait_for()
+    assert dialog.locator(".keys-hint").is_hidden()
+    assert dialog.locator("#search-all").is_visible()
+    context.close()
