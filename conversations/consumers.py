@@ -151,10 +151,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 del _open[key]
         if self.expiry_watch is not None:
             self.expiry_watch.cancel()
+            # Dropped, as the follower below: each holds the consumer, which holds it; left
+            # as a cycle, a closed socket would wait for the collector's next full pass.
+            self.expiry_watch = None
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.groups_joined:
             self.follower.close()
+            del self.follower
 
     # --- Client → server ----------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

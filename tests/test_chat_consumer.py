@@ -975,3 +975,26 @@ async def test_a_generation_that_never_answers_a_snapshot_leaves_no_gap(
     await first.receive_until("done")
     await first.close()
     await second.close()
+
+
+async def test_a_closed_socket_leaves_its_consumer_to_reference_counting(
+    alice: User, conversation: Conversation
+) -> None:
+    """Nothing of a closed socket waits for the collector, whose full passes stop the loop."""
+    import gc
+
+    from conversations.follow import Follower
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(5):
+            socket, _ = await open_socket(alice, conversation.id)
+            await socket.close()
+        del socket
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, ChatConsumer | Follower | asyncio.Task)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
