@@ -41,15 +41,15 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 P = ParamSpec("P")
-AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 T = TypeVar("T")
-
 
 # The longest the loop's thread works on the database for one call before it gives the work
 # to the database thread instead (a send is about 2 ms; a very long history takes longer).
 BUDGET_SECONDS = 0.025
 # How often SQLite asks whether to go on, in its virtual machine's instructions.
 _ASK_EVERY = 1000
+# What the connection checkpoints at otherwise: SQLite's default, in pages of the log.
+AUTOCHECKPOINT_PAGES = 1000
 
 
 async def database(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
