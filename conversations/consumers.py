@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
@@ -35,7 +35,7 @@ from conversations.forms import (
 )
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat import lifecycle, sessions
+from webchat import inline, lifecycle, sessions
 from webchat.errors import (
     ChatError,
     ConversationBusy,
@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 # The chat sockets open on this process, per person and per conversation.
 _open: Counter[str] = Counter()
+
+_OWNED_CONVERSATION_SQL = "SELECT * FROM conversations_conversation WHERE id = %s AND owner_id = %s"
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -95,8 +97,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.refuse(frames.CLOSE_NOT_LOGGED_IN)
             return
         self.session_key = self.scope["session"].session_key
-        conversation, expires = await self._conversation(
-            user, self.scope["url_route"]["kwargs"]["id"]
+        conversation, expires = await inline.database(
+            self._conversation, user, self.scope["url_route"]["kwargs"]["id"]
         )
         if conversation is None:
             await self.refuse(frames.CLOSE_NOT_FOUND)
@@ -253,10 +255,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.close(code=event["code"])
 
     # --- Database -----------------------------------------------------------------------------
-    @database_sync_to_async
-    def _conversation(self, user: Any, raw_id: str) -> tuple[Conversation | None, datetime | None]:
-        conversation = Conversation.objects.owned_by(user).filter(pk=raw_id).first()
-        return conversation, sessions.expires(self.session_key) if conversation else None
+    def _conversation(
+        self, user: Any, id: uuid.UUID
+    ) -> tuple[Conversation | None, datetime | None]:
+        # Written out: every socket opened asks, and the ORM's query cost twice this one.
+        key = Conversation._meta.pk.get_db_prep_value(id, connection)
+        found = Conversation.objects.raw(_OWNED_CONVERSATION_SQL, [key, user.pk])
+        conversation = next(iter(found), None)
+        if conversation is None:
+            return None, None
+        # The session's expiry as the handshake read it, a moment ago.
+        return conversation, getattr(self.scope["session"], "read_expiry", None)
 
     @database_sync_to_async
     def _message(self, message_id: str) -> Message | None:

@@ -116,6 +116,15 @@ async def test_an_expiring_session_closes_its_socket(
     assert await status_of(reply) == "stopped"
 
 
+async def test_an_expired_session_opens_no_socket(alice: User, conversation: Conversation) -> None:
+    client = await session(alice)
+    key = client.cookies["sessionid"].value
+    past = timezone.now() - timedelta(seconds=1)
+    await database_sync_to_async(Session.objects.filter(pk=key).update)(expire_date=past)
+    socket, _ = await open_socket(alice, conversation.id, client=client)
+    assert await close_code(socket) == 4401
+
+
 async def test_an_extended_session_keeps_its_socket(
     alice: User, conversation: Conversation
 ) -> None:

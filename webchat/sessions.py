@@ -17,6 +17,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.contrib.sessions.models import Session
+from django.core.exceptions import SuspiciousOperation
+from django.db import connections
 from django.utils import timezone
 
 
@@ -35,6 +37,29 @@ def expires(session_key: str | None) -> datetime | None:
 
 
 class SessionStore(DatabaseStore):
+    # When the session read last expires (None: not read, or no such session).
+    read_expiry: datetime | None = None
+
+    def _get_session_from_db(self) -> Session | None:
+        """Django's read, written out (every request and socket asks, and the ORM's query
+        cost more than it), keeping the session's expiry for a socket to watch."""
+        connection = connections[self.model.objects.db]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        try:
+            key = self.session_key
+            found = self.model.objects.raw(
+                f"SELECT * FROM {self.model._meta.db_table} "  # noqa: S608 (the model's table)
+                "WHERE session_key = %s AND expire_date > %s",
+                [key, now],
+            )
+            row = next(iter(found), None)
+        except SuspiciousOperation:
+            row = None
+        if row is None:
+            self._session_key = None
+        self.read_expiry = row.expire_date if row else None
+        return row
+
     def delete(self, session_key: str | None = None) -> None:
         key = session_key or self.session_key
         super().delete(session_key)
