@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
@@ -312,6 +313,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
+    if wants_json(request):
+        # The thread as it stands, for a page that lost its connection to show again.
+        response = JsonResponse(_thread_json(request, conversation))
+        patch_vary_headers(response, ("Accept",))
+        return response
     if conversation.temporary and request.method == "GET":  # a HEAD is no page opened
         conversation.visit = secrets.token_hex(8)
         conversation.save(update_fields=["visit"])
@@ -374,13 +380,19 @@ def switch(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
         return JsonResponse(
             {"error": {"code": "not_found", "message": gettext("No such message.")}}, status=404
         )
-    leaf = conversation.switch_to(message)
+    conversation.switch_to(message)
     if wants_json(request):
         # The thread through the new branch, for the page to show in place.
-        context = {"thread": _thread(conversation, _prices())}
-        html = render_to_string("conversations/_thread.html", context, request)
-        return JsonResponse({"leaf": str(leaf.id), "html": html})
+        return JsonResponse(_thread_json(request, conversation))
     return redirect(conversation.get_absolute_url())
+
+
+def _thread_json(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+    """The visible thread, rendered, and its leaf."""
+    context = {"thread": _thread(conversation, _prices())}
+    html = render_to_string("conversations/_thread.html", context, request)
+    leaf = conversation.current_leaf_id
+    return {"leaf": str(leaf) if leaf else None, "html": html}
 
 
 class FeedbackForm(forms.Form):

@@ -1,5 +1,6 @@
 """A TCP proxy that can play a server restart: every connection through it is cut, and new
-ones are refused for a while, as a restarting PostgreSQL does to its clients."""
+ones are refused for a while, as a restarting PostgreSQL does to its clients. It can also
+lose what clients send, as a connection dying under a message does."""
 
 from __future__ import annotations
 
@@ -17,11 +18,19 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._swallowing = threading.Event()
 
     def start(self) -> None:
         listener = socket.create_server(("127.0.0.1", self.port))
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def swallow(self, on: bool = True) -> None:
+        """What clients send is lost from now on (until swallow(False))."""
+        if on:
+            self._swallowing.set()
+        else:
+            self._swallowing.clear()
 
     def stop(self) -> None:
         if self._listener is not None:
@@ -50,13 +59,14 @@ class Proxy:
                 continue
             with self._lock:
                 self._open.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, lossy in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(source, sink, lossy), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, lossy: bool) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not (lossy and self._swallowing.is_set()):
+                    sink.sendall(data)
         except OSError:
             pass
         finally:

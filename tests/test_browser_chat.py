@@ -8,6 +8,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -15,6 +16,7 @@ from playwright.sync_api import expect
 from conversations.render import render_markdown
 from tests.helpers import say, sign_up
 from tests.live import LiveServer
+from tests.proxy import Proxy
 
 pytestmark = pytest.mark.browser
 
@@ -211,4 +213,73 @@ def test_a_message_on_its_way_says_so_and_the_next_one_waits_for_it(
     users = page.locator("article.message.user .content")
     expect(users).to_have_count(3)
     expect(users.last).to_have_text("second [sim words=2]")
+    assert page.problems == []
+
+
+@contextlib.contextmanager
+def through_proxy(page: Any, live: LiveServer) -> Iterator[Proxy]:
+    """The page again, its connections through a proxy that can cut them."""
+    proxy = Proxy(live.port)
+    proxy.start()
+    try:
+        page.goto(page.url.replace(live.url, f"http://127.0.0.1:{proxy.port}"))
+        expect(page.locator("#prompt")).to_be_editable()
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def cut(proxy: Proxy) -> None:
+    """Every connection cut, and the proxy back at once: the page reconnects."""
+    proxy.stop()
+    proxy.swallow(False)
+    proxy.start()
+
+
+def test_a_message_stored_while_the_connection_was_lost_shows_stored_with_its_reply(
+    page: Any, live: LiveServer
+) -> None:
+    name = f"cutoff{uuid.uuid4().hex[:6]}"
+    sign_up(page, live, name)
+    say(page, "hello [sim words=2]")
+    with through_proxy(page, live) as proxy:
+        with database_held(live, name):
+            page.fill("#prompt", "on its way [sim words=4]")
+            page.press("#prompt", "Enter")
+            expect(page.locator('article.message.user[data-status="sending"]')).to_be_visible()
+            page.wait_for_timeout(300)  # the frame is at the server, waiting for the database
+            cut(proxy)
+        users = page.locator("article.message.user")
+        expect(users).to_have_count(2)
+        expect(users.last).to_have_attribute("data-status", "complete")
+        expect(users.last).to_contain_text("on its way")
+        replies = page.locator('article.message.assistant[data-status="complete"]')
+        expect(replies).to_have_count(2)
+        expect(page.locator("#status")).not_to_have_text("Sending…")
+        assert page.input_value("#prompt") == ""
+        page.fill("#prompt", "and on [sim words=2]")  # the conversation goes on
+        page.press("#prompt", "Enter")
+        expect(replies).to_have_count(3)
+    assert page.problems == []
+
+
+def test_a_message_the_connection_lost_goes_back_to_the_composer(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, f"lost{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    with through_proxy(page, live) as proxy:
+        proxy.swallow()
+        page.fill("#prompt", "never arrives [sim words=2]")
+        page.press("#prompt", "Enter")
+        expect(page.locator('article.message.user[data-status="sending"]')).to_be_visible()
+        page.wait_for_timeout(300)
+        cut(proxy)
+        expect(page.locator("#error")).to_contain_text("It is back in the box")
+        expect(page.locator("article.message.user")).to_have_count(1)
+        assert page.input_value("#prompt") == "never arrives [sim words=2]"
+        page.press("#prompt", "Enter")  # sent again, it arrives
+        replies = page.locator('article.message.assistant[data-status="complete"]')
+        expect(replies).to_have_count(2)
+        expect(page.locator("article.message.user").last).to_contain_text("never arrives")
     assert page.problems == []

@@ -47,12 +47,29 @@ def test_the_arrows_switch_to_a_sibling_and_down_its_newest_replies(
     assert conversation.current_leaf == later
 
 
+def test_the_thread_as_it_stands_is_read_without_moving_the_branch_or_the_visit(
+    alice: User, conversation: Conversation
+) -> None:
+    later = add_exchange(conversation, "the question", "the answer")
+    conversation.temporary, conversation.visit = True, "page-visit"
+    conversation.save(update_fields=["temporary", "visit"])
+    client = logged_in(alice)
+    answer = client.get(f"/c/{conversation.id}/", headers={"Accept": "application/json"})
+    assert answer.json()["leaf"] == str(later.id)
+    assert "the question" in answer.json()["html"] and "the answer" in answer.json()["html"]
+    assert "Accept" in answer["Vary"]
+    conversation.refresh_from_db()
+    assert conversation.current_leaf == later and conversation.visit == "page-visit"
+
+
 def test_a_stranger_cannot_switch_export_or_find(
     alice: User, charlie: User, conversation: Conversation
 ) -> None:
     reply = add_exchange(conversation, "private words", "secret answer")
     stranger = logged_in(charlie)
     assert stranger.post(f"/c/{conversation.id}/switch/", {"message": reply.id}).status_code == 404
+    json_thread = stranger.get(f"/c/{conversation.id}/", headers={"Accept": "application/json"})
+    assert json_thread.status_code == 404
     assert stranger.get(f"/c/{conversation.id}/export.md").status_code == 404
     assert stranger.get(f"/c/{conversation.id}/export.json").status_code == 404
     assert "private words" not in page(stranger, "/search/?q=private")

@@ -9,7 +9,7 @@ import { ContextGauge, estimateTokens } from "./context.js";
 import { PromptPicker } from "./prompts.js";
 import { ask, openMenu, trapFocus, viewImage } from "./dialog.js";
 import { Header } from "./header.js";
-import { csrfToken, pageConfig, post } from "./http.js";
+import { csrfToken, getJSON, pageConfig, post } from "./http.js";
 import { downloadCode, sanitize } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { SearchDialog } from "./search.js";
@@ -120,6 +120,44 @@ function arrived(clientId) {
   if (!awaiting.size) composer.sending(false);
 }
 
+// Sends a lost connection cut off before the server answered: stored or not, the server
+// tells once the socket is back (reconcile).
+const unanswered = [];
+
+function pendingArticle(clientId) {
+  return thread.element.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`);
+}
+
+// The thread as the server has it now, in place of the page's: a message this page did not
+// know is the one sent (stored, its reply going on or ended); without one, nothing arrived,
+// and the text goes back to the composer to be sent again.
+async function reconcile(clientIds) {
+  if (!clientIds.some(pendingArticle)) return;
+  const known = new Set([...thread.element.querySelectorAll("article.message.user[data-id]")].map((a) => a.dataset.id));
+  let body;
+  try {
+    body = await getJSON(config.url("conversation", conversationId));
+  } catch (failure) {
+    unanswered.push(...clientIds); // asked again at the next reconnection
+    showError(failure.message);
+    return;
+  }
+  const still = clientIds.filter(pendingArticle); // an ack may have come meanwhile
+  if (!still.length) return;
+  thread.replace(body.html);
+  if (branching && still.includes(branching.clientId)) branching = null; // what it cut is gone
+  for (const id of thread.streamingIds()) socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
+  const stored = [...thread.element.querySelectorAll("article.message.user[data-id]")].some((a) => !known.has(a.dataset.id));
+  for (const clientId of still) {
+    if (stored) composer.acknowledged(clientId);
+    else composer.restore(clientId);
+  }
+  if (!stored) showError(gettext("The connection was lost before your message arrived. It is back in the box, to send again."));
+  followModel();
+  refreshControls();
+  scroller.toEnd();
+}
+
 // A send that will not happen: its message leaves the thread, its text the composer keeps.
 function unsend(clientId) {
   thread.element.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`)?.remove();
@@ -215,9 +253,13 @@ function connect() {
     onOpen() {
       showError("");
       for (const id of thread.streamingIds()) socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
+      if (unanswered.length) reconcile(unanswered.splice(0));
     },
     onFrame: (frame) => handlers[frame.type]?.(frame),
     onClose(event) {
+      // What went out may have arrived; what is still queued goes when the socket opens.
+      const queued = new Set(socket.queued.map((frame) => frame.client_id));
+      unanswered.push(...[...awaiting].filter((id) => !queued.has(id)));
       awaiting.clear();
       composer.sending(false);
       if (event.code === config.close.not_logged_in) {
