@@ -261,7 +261,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Written out: every socket opened asks, and the ORM's query cost twice this one.
         key = Conversation._meta.pk.get_db_prep_value(id, connection)
         found = Conversation.objects.raw(_OWNED_CONVERSATION_SQL, [key, user.pk])
-        conversation = next(iter(found), None)
+        conversation = next(iter(list(found)), None)  # read whole: no statement left open
         if conversation is None:
             return None, None
         # The session's expiry as the handshake read it, a moment ago.

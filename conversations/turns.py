@@ -323,17 +323,19 @@ def _payload(
 
 
 _ENABLED_MODEL_SQL = "SELECT * FROM webchat_chatmodel WHERE enabled = %s AND slug = %s"
+# The catalog's first enabled model, in its order (ChatModel.Meta.ordering).
+_DEFAULT_MODEL_SQL = (
+    "SELECT * FROM webchat_chatmodel WHERE enabled = %s ORDER BY position, slug LIMIT 1"
+)
 
 
 def catalog_model(slug: str | None) -> ChatModel:
-    if slug is None:
-        model = ChatModel.objects.enabled().first()
-        if model is None:
-            raise ModelUnavailable(gettext("No model is enabled on this site."))
-        return model
     # Written out: every send asks, and the ORM's query cost three times this one.
-    found = ChatModel.objects.raw(_ENABLED_MODEL_SQL, [True, slug])
-    for model in found:
+    if slug is None:
+        for model in list(ChatModel.objects.raw(_DEFAULT_MODEL_SQL, [True])):
+            return model
+        raise ModelUnavailable(gettext("No model is enabled on this site."))
+    for model in list(ChatModel.objects.raw(_ENABLED_MODEL_SQL, [True, slug])):
         return model
     # By the name people know it by, if the catalog has it (disabled) at all.
     known = ChatModel.objects.filter(slug=slug).values_list("display_name", flat=True).first()

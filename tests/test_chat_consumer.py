@@ -400,6 +400,24 @@ async def test_a_disabled_model_is_refused(alice: User, conversation: Conversati
     await socket.close()
 
 
+async def test_a_send_naming_no_model_goes_to_the_catalogs_first_enabled_model(
+    alice: User, conversation: Conversation
+) -> None:
+    first = await database_sync_to_async(ChatModel.objects.first)()
+    await database_sync_to_async(ChatModel.objects.filter(pk=first.pk).update)(enabled=False)
+    wanted = await database_sync_to_async(ChatModel.objects.filter(enabled=True).first)()
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send({"type": "send", "content": "hi [sim words=2]", "client_id": "c0"})
+    frames = await socket.receive_until("done")
+    start = next(frame for frame in frames if frame["type"] == "start")
+    assert start["model"] == wanted.slug != first.slug
+    await database_sync_to_async(ChatModel.objects.update)(enabled=False)
+    await socket.send({"type": "send", "content": "hi", "client_id": "c1"})
+    error = await socket.receive()
+    assert (error["code"], error["client_id"]) == ("model_unavailable", "c1")
+    await socket.close()
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [

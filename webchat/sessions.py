@@ -52,7 +52,7 @@ class SessionStore(DatabaseStore):
                 "WHERE session_key = %s AND expire_date > %s",
                 [key, now],
             )
-            row = next(iter(found), None)
+            row = next(iter(list(found)), None)  # read whole: no statement left open
         except SuspiciousOperation:
             row = None
         if row is None:
