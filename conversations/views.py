@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
@@ -316,12 +316,14 @@ def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     if wants_json(request):
         # The thread as it stands, for a page that lost its connection to show again.
         response = JsonResponse(_thread_json(request, conversation))
-        patch_vary_headers(response, ("Accept",))
-        return response
-    if conversation.temporary and request.method == "GET":  # a HEAD is no page opened
-        conversation.visit = secrets.token_hex(8)
-        conversation.save(update_fields=["visit"])
-    return render(request, "conversations/chat.html", _chat_context(request, conversation))
+        add_never_cache_headers(response)
+    else:
+        if conversation.temporary and request.method == "GET":  # a HEAD is no page opened
+            conversation.visit = secrets.token_hex(8)
+            conversation.save(update_fields=["visit"])
+        response = render(request, "conversations/chat.html", _chat_context(request, conversation))
+    patch_vary_headers(response, ("Accept",))  # one address, two answers
+    return response
 
 
 @require_POST

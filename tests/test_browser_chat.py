@@ -283,3 +283,27 @@ def test_a_message_the_connection_lost_goes_back_to_the_composer(
         expect(replies).to_have_count(2)
         expect(page.locator("article.message.user").last).to_contain_text("never arrives")
     assert page.problems == []
+
+
+def test_another_tabs_message_is_not_taken_for_the_one_the_connection_lost(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, f"tabs{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    direct = page.url
+    with through_proxy(page, live) as proxy:
+        proxy.swallow()
+        page.fill("#prompt", "lost text [sim words=2]")
+        page.press("#prompt", "Enter")
+        expect(page.locator('article.message.user[data-status="sending"]')).to_be_visible()
+        page.wait_for_timeout(300)
+        proxy.stop()
+        proxy.swallow(False)
+        other = page.context.new_page()
+        other.goto(direct)
+        other.fill("#prompt", "from the other tab [sim words=2]")
+        other.press("#prompt", "Enter")
+        expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
+        proxy.start()
+        expect(page.locator("#error")).to_contain_text("It is back in the box")
+        assert page.input_value("#prompt") == "lost text [sim words=2]"

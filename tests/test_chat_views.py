@@ -57,9 +57,10 @@ def test_the_thread_as_it_stands_is_read_without_moving_the_branch_or_the_visit(
     answer = client.get(f"/c/{conversation.id}/", headers={"Accept": "application/json"})
     assert answer.json()["leaf"] == str(later.id)
     assert "the question" in answer.json()["html"] and "the answer" in answer.json()["html"]
-    assert "Accept" in answer["Vary"]
+    assert "Accept" in answer["Vary"] and "no-store" in answer["Cache-Control"]
     conversation.refresh_from_db()
     assert conversation.current_leaf == later and conversation.visit == "page-visit"
+    assert "Accept" in client.get(f"/c/{conversation.id}/")["Vary"]  # the page, same address
 
 
 def test_a_stranger_cannot_switch_export_or_find(

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 
 from conversations.models import Conversation, Message
-from tests.helpers import logged_in, open_socket, send
+from tests.helpers import open_socket, send
 from webchat import inline
 from webchat.models import User
 
@@ -47,19 +47,6 @@ async def test_a_send_does_not_wait_for_the_database_thread(
     await busy
     done = (await socket.receive_until("done"))[-1]
     assert done["status"] == "complete"
-    await socket.close()
-
-
-async def test_opening_a_socket_does_not_wait_for_the_database_thread(
-    alice: User, conversation: Conversation
-) -> None:
-    """The session, the person and the conversation are read on the loop."""
-    client = await database_sync_to_async(logged_in)(alice)
-    busy = asyncio.ensure_future(database_sync_to_async(time.sleep)(3))
-    await asyncio.sleep(0.05)
-    socket, connected = await open_socket(alice, conversation.id, client=client)
-    assert connected and not busy.done(), "the socket waited for the database thread"
-    await busy
     await socket.close()
 
 

@@ -9,12 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webchat.settings")
 # Django must be set up before anything imports models (the consumers do).
 django_application = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from conversations.routing import websocket_urlpatterns  # noqa: E402
-from webchat.inline import InlineAuthMiddleware  # noqa: E402
 from webchat.origin import SameOriginValidator  # noqa: E402
 
 if settings.GROK_SIMULATED and settings.GROK_SIMULATOR == "auto":
@@ -28,8 +27,6 @@ from webchat.handlers import ApiHandler, by_path  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": by_path({"/v1/": ApiHandler()}, django_application),
-        "websocket": SameOriginValidator(
-            SessionMiddlewareStack(InlineAuthMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-from channels.auth import AuthMiddleware, get_user
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import OperationalError, connection
@@ -87,17 +86,6 @@ def _here(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
                 raw.set_progress_handler(None, 0)
                 raw.execute(f"PRAGMA busy_timeout = {_busy_ms()}")
                 raw.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
-
-
-class InlineAuthMiddleware(AuthMiddleware):
-    """Channels' own, with the session and the person read through `database` (a socket
-    opened is two short reads that every message sent on a new socket waits for)."""
-
-    async def resolve_scope(self, scope: dict) -> None:
-        if scope["session"].session_key is None:  # no cookie: anonymous, nothing to read
-            scope["user"]._wrapped = get_user.func(scope)
-        else:
-            scope["user"]._wrapped = await database(get_user.func, scope)
 
 
 @contextmanager

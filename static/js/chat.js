@@ -124,6 +124,9 @@ function arrived(clientId) {
 // tells once the socket is back (reconcile).
 const unanswered = [];
 
+// Sends reconcile put back in the composer, by client id: their text, if an ack comes late.
+const putBack = new Map();
+
 function pendingArticle(clientId) {
   return thread.element.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`);
 }
@@ -144,15 +147,28 @@ async function reconcile(clientIds) {
   }
   const still = clientIds.filter(pendingArticle); // an ack may have come meanwhile
   if (!still.length) return;
+  const texts = new Map(still.map((clientId) => [clientId, composer.pending.get(clientId)?.text.trim()]));
   thread.replace(body.html);
   if (branching && still.includes(branching.clientId)) branching = null; // what it cut is gone
   for (const id of thread.streamingIds()) socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
-  const stored = [...thread.element.querySelectorAll("article.message.user[data-id]")].some((a) => !known.has(a.dataset.id));
+  // The person's messages new to this page, by their text (another tab may have sent one).
+  const arrivedTexts = [...thread.element.querySelectorAll("article.message.user[data-id]")]
+    .filter((a) => !known.has(a.dataset.id))
+    .map((a) => a.querySelector(".content")?.textContent.trim() ?? "");
+  let lost = false;
   for (const clientId of still) {
-    if (stored) composer.acknowledged(clientId);
-    else composer.restore(clientId);
+    const at = arrivedTexts.indexOf(texts.get(clientId));
+    if (at >= 0) {
+      arrivedTexts.splice(at, 1);
+      composer.acknowledged(clientId);
+    } else {
+      // Stored late after all (its ack comes then): the composer lets the text go again.
+      putBack.set(clientId, texts.get(clientId));
+      composer.restore(clientId);
+      lost = true;
+    }
   }
-  if (!stored) showError(gettext("The connection was lost before your message arrived. It is back in the box, to send again."));
+  if (lost) showError(gettext("The connection was lost before your message arrived. It is back in the box, to send again."));
   followModel();
   refreshControls();
   scroller.toEnd();
@@ -169,6 +185,15 @@ function unsend(clientId) {
 const handlers = {
   ack(frame) {
     composer.acknowledged(frame.client_id);
+    if (putBack.has(frame.client_id)) {
+      // Told lost, it was stored late: the text put back for sending again goes.
+      if (composer.prompt.value.trim() === putBack.get(frame.client_id)) {
+        composer.prompt.value = "";
+        composer.prompt.dispatchEvent(new Event("input"));
+      }
+      putBack.delete(frame.client_id);
+      showError("");
+    }
     arrived(frame.client_id);
     let article = frame.client_id && thread.element.querySelector(`article[data-client-id="${CSS.escape(frame.client_id)}"]`);
     if (article) {
