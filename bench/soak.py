@@ -51,9 +51,25 @@ class Tally:
         self.replies = 0
         self.words = 0
         self.failures: list[str] = []
+        self.when: list[float] = []  # seconds into the run, one per failure
+        self.started = time.monotonic()
         self.firsts: list[float] = []
         self.lags: list[float] = []
         self.conversations: list[str] = []
+
+    def fail(self, problem: str) -> None:
+        self.failures.append(problem)
+        self.when.append(time.monotonic() - self.started)
+
+    def failure_summary(self) -> list[str]:
+        """Each kind of failure once: how often, and from when to when in the run."""
+        kinds: dict[str, list[float]] = {}
+        for problem, at in zip(self.failures, self.when, strict=True):
+            kinds.setdefault(problem, []).append(at)
+        return [
+            f"{len(times)} times between {min(times):.0f} s and {max(times):.0f} s: {problem}"
+            for problem, times in kinds.items()
+        ]
 
 
 async def person(server: LiveServer, session: str, deadline: float, tally: Tally) -> None:
@@ -83,23 +99,23 @@ async def exchange(sock: Any, tally: Tally) -> None:
     while True:
         frame = json.loads(await asyncio.wait_for(sock.recv(), 60))
         if frame["type"] == "error":
-            tally.failures.append(f"error {frame['code']}: {frame['message']}")
+            tally.fail(f"error {frame['code']}: {frame['message']}")
             break
         if frame["type"] == "delta":
             wall = time.time()
             first = first or time.perf_counter() - sent
             if frame["seq"] != seq + 1:
-                tally.failures.append(f"gap: seq {seq} then {frame['seq']}")
+                tally.fail(f"gap: seq {seq} then {frame['seq']}")
             seq = frame["seq"]
             for word in frame["content"].split():
                 tally.lags.append(wall - float(word))
                 words.append(float(word))
         if frame["type"] == "done":
             if frame["status"] != "complete":
-                tally.failures.append(f"reply ended {frame['status']}")
+                tally.fail(f"reply ended {frame['status']}")
             break
     if len(words) != WORDS or words != sorted(set(words)):
-        tally.failures.append(f"reply of {len(words)} words, not {WORDS} in order")
+        tally.fail(f"reply of {len(words)} words, not {WORDS} in order")
     tally.replies += 1
     tally.words += len(words)
     if first is not None:
@@ -127,7 +143,7 @@ async def run(servers: list[LiveServer], users: int, minutes: float) -> tuple[Ta
     await sampler
     for result in results:
         if isinstance(result, BaseException):
-            tally.failures.append(f"socket broke: {result!r}")
+            tally.fail(f"socket broke: {result!r}")
     return tally, memory
 
 
@@ -155,6 +171,30 @@ def check_store(server: LiveServer, tally: Tally) -> list[str]:
     return problems
 
 
+def server_complaints(servers: list[LiveServer], tracebacks: int = 2) -> list[str]:
+    """What the servers logged above INFO, each kind once with how often, and the first
+    tracebacks: what a failed run in CI needs to be understood."""
+    counts: dict[str, int] = {}
+    traces: list[str] = []
+    for server in servers:
+        lines = server.log.read_text(errors="replace").splitlines()
+        for i, line in enumerate(lines):
+            parts = line.split(None, 3)
+            if len(parts) < 4 or parts[2] not in ("WARNING", "ERROR", "CRITICAL"):
+                continue
+            kind = f"{parts[2]} {parts[3]}"
+            counts[kind] = counts.get(kind, 0) + 1
+            if counts[kind] == 1 and len(traces) < tracebacks:
+                follow = []
+                for after in lines[i + 1 : i + 40]:
+                    if after[:4].isdigit():  # the next timestamped line
+                        break
+                    follow.append(after)
+                if follow:
+                    traces += [line, *follow[-12:]]
+    return [f"{n} times: {kind}" for kind, n in counts.items()] + traces
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100)
@@ -167,7 +207,8 @@ def main() -> None:
         tally, memory = asyncio.run(run(servers, args.users, args.minutes))
         elapsed = time.monotonic() - started
         cpu = sum(cpu_seconds(s.process.pid) for s in servers) - cpu
-        problems = tally.failures[:10] + check_store(servers[0], tally)
+        problems = tally.failure_summary() + check_store(servers[0], tally)
+        server_log = server_complaints(servers) if problems else []
 
     fifth = max(1, len(memory) // 5)
     warm = statistics.mean(memory[fifth - 1 : fifth + 1]) if memory else 0.0
@@ -196,6 +237,8 @@ def main() -> None:
     )
     for problem in problems:
         print(f"  FAILED: {problem}")
+    for line in server_log:
+        print(f"  server: {line}")
     sys.exit(1 if problems else 0)
 
 

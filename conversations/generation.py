@@ -20,7 +20,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -276,8 +276,15 @@ class Generation:
             changed = any(r.seq != r.saved_seq for r in self.replies)
             lease_low = self._lease_until - time.monotonic() < settings.CHAT_LEASE_SECONDS / 2
             if changed or lease_low:
-                self._lease_until = time.monotonic() + settings.CHAT_LEASE_SECONDS
-                await self._checkpoint()
+                renewed = time.monotonic() + settings.CHAT_LEASE_SECONDS
+                try:
+                    await self._checkpoint()
+                except (OperationalError, InterfaceError):
+                    # The database is locked or restarting: the words stay here, the next
+                    # round tries again, and the end of the reply waits for it (_save).
+                    log.warning("a checkpoint failed; trying again", exc_info=True)
+                    continue
+                self._lease_until = renewed
 
     @database_sync_to_async
     def _checkpoint(self) -> None:
@@ -310,7 +317,7 @@ class Generation:
         # Rendered off the event loop and off the database's thread (math takes its time).
         for reply in self.replies:
             reply.html = await asyncio.to_thread(render.render_markdown, reply.content)
-        if not await self._save(status, error):
+        if not await self._save_until_stored(status, error):
             status = Message.Status.INTERRUPTED  # as it was ended elsewhere meanwhile
         if error is not None:
             # An operator sees a reply cut by the upstream (a fault mid-stream, a timeout).
@@ -327,7 +334,21 @@ class Generation:
             done = frames.done(reply, status, usage=usage, error=failure, html=reply.html)
             await self._publish(done, reply.id, reply.seq + 1, done=True)
 
-    @database_sync_to_async
+    async def _save_until_stored(self, status: str, error: UpstreamError | None) -> bool:
+        """_save, tried again while the database refuses it (a long writer holding the lock
+        past the busy timeout, a restart): until then the reply's words are only here."""
+        delay = 0.5
+        deadline = time.monotonic() + settings.CHAT_SAVE_RETRY_SECONDS
+        while True:
+            try:
+                return await database_sync_to_async(self._save)(status, error)
+            except (OperationalError, InterfaceError):
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("the end of a reply was not stored; trying again", exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
     def _save(self, status: str, error: UpstreamError | None) -> bool:
         """The ending, and the ledger's row; False when the replies were no longer
         streaming (declared dead and interrupted by another socket meanwhile, or deleted
