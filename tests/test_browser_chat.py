@@ -186,6 +186,15 @@ def database_held(live: LiveServer, username: str) -> Iterator[None]:
         db.close()
 
 
+def send_pending(page: Any, text: str) -> Any:
+    """Typed and sent; its message shows as on its way (the server has not answered)."""
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+    pending = page.locator('article.message.user[data-status="sending"]')
+    expect(pending).to_contain_text(text.split(" [")[0])
+    return pending
+
+
 def test_a_message_on_its_way_says_so_and_the_next_one_waits_for_it(
     page: object, live: LiveServer
 ) -> None:
@@ -193,10 +202,7 @@ def test_a_message_on_its_way_says_so_and_the_next_one_waits_for_it(
     sign_up(page, live, name)
     say(page, "hello [sim words=2]")
     with database_held(live, name):
-        page.fill("#prompt", "first [sim words=3]")
-        page.press("#prompt", "Enter")
-        pending = page.locator('article.message.user[data-status="sending"]')
-        expect(pending).to_contain_text("first")
+        pending = send_pending(page, "first [sim words=3]")
         expect(page.locator("#status")).to_have_text("Sending…")
         page.fill("#prompt", "second [sim words=2]")
         page.press("#prompt", "Enter")
@@ -244,9 +250,7 @@ def test_a_message_stored_while_the_connection_was_lost_shows_stored_with_its_re
     say(page, "hello [sim words=2]")
     with through_proxy(page, live) as proxy:
         with database_held(live, name):
-            page.fill("#prompt", "on its way [sim words=4]")
-            page.press("#prompt", "Enter")
-            expect(page.locator('article.message.user[data-status="sending"]')).to_be_visible()
+            send_pending(page, "on its way [sim words=4]")
             page.wait_for_timeout(300)  # the frame is at the server, waiting for the database
             cut(proxy)
         users = page.locator("article.message.user")
@@ -270,9 +274,7 @@ def test_a_message_the_connection_lost_goes_back_to_the_composer(
     say(page, "hello [sim words=2]")
     with through_proxy(page, live) as proxy:
         proxy.swallow()
-        page.fill("#prompt", "never arrives [sim words=2]")
-        page.press("#prompt", "Enter")
-        expect(page.locator('article.message.user[data-status="sending"]')).to_be_visible()
+        send_pending(page, "never arrives [sim words=2]")
         page.wait_for_timeout(300)
         cut(proxy)
         expect(page.locator("#error")).to_contain_text("It is back in the box")
@@ -285,6 +287,33 @@ def test_a_message_the_connection_lost_goes_back_to_the_composer(
     assert page.problems == []
 
 
+def test_a_message_sent_while_the_connection_is_down_goes_when_it_is_back_and_the_next_waits(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, f"offline{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    with through_proxy(page, live) as proxy:
+        proxy.stop()  # down, and it stays down a while
+        expect(page.locator("#error")).not_to_be_empty()
+        send_pending(page, "queued [sim words=3]")
+        expect(page.locator("#status")).to_have_text("Sending…")
+        page.fill("#prompt", "next [sim words=2]")
+        page.press("#prompt", "Enter")  # waits for the first, its text kept
+        page.wait_for_timeout(1_000)  # a reconnection attempt or two fails meanwhile
+        expect(page.locator("#status")).to_have_text("Sending…")
+        proxy.start()
+        replies = page.locator('article.message.assistant[data-status="complete"]')
+        expect(replies).to_have_count(2)
+        users = page.locator("article.message.user .content")
+        expect(users).to_have_text(["hello [sim words=2]", "queued [sim words=3]"])
+        expect(page.locator("#error")).to_be_empty()
+        assert page.input_value("#prompt") == "next [sim words=2]"
+        page.press("#prompt", "Enter")
+        expect(replies).to_have_count(3)
+    refused = [p for p in page.problems if "ERR_CONNECTION_REFUSED" in p]
+    assert refused and page.problems == refused  # only the reconnections while it was down
+
+
 def test_another_tabs_message_is_not_taken_for_the_one_the_connection_lost(
     page: Any, live: LiveServer
 ) -> None:
@@ -293,9 +322,7 @@ def test_another_tabs_message_is_not_taken_for_the_one_the_connection_lost(
     direct = page.url
     with through_proxy(page, live) as proxy:
         proxy.swallow()
-        page.fill("#prompt", "lost text [sim words=2]")
-        page.press("#prompt", "Enter")
-        expect(page.locator('article.message.user[data-status="sending"]')).to_be_visible()
+        send_pending(page, "lost text [sim words=2]")
         page.wait_for_timeout(300)
         proxy.stop()
         proxy.swallow(False)

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import say, sign_up
 from tests.live import LiveServer
@@ -248,6 +249,26 @@ def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
     for field in ("#system", "#temperature", "#max-tokens", "#candidates"):
         box = phone.locator(field).bounding_box()
         assert box["x"] >= panel["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"]
+
+
+def test_on_a_phone_the_status_shows_in_the_allowances_place_while_a_reply_is_written(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "watcher")
+    say(phone, "hello [sim words=2]")
+    status, allowance = phone.locator("#status"), phone.locator("#allowance")
+    assert not status.is_visible() and allowance.is_visible()
+    phone.fill("#prompt", "a slow one [sim words=30 delay=100]")
+    phone.press("#prompt", "Enter")
+    expect(status).to_have_text("Grok is writing…")
+    expect(status).to_be_visible()
+    assert not allowance.is_visible()
+    box = status.bounding_box()
+    assert box["width"] > 60 and box["x"] + box["width"] <= 390
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    expect(phone.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
+    expect(status).to_be_hidden()
+    expect(allowance).to_be_visible()
 
 
 def test_one_tap_on_edit_opens_the_editor_on_a_phone(phone: Any, live: LiveServer) -> None:

@@ -112,7 +112,8 @@ function holdVersions(streaming) {
 }
 
 // The sends of this page the server has not yet answered (stored, or refused). A lost
-// connection forgets them: whether they arrived is not known, and the next send may go.
+// connection forgets those that went out (reconcile tells what became of them); those
+// queued while it was down stay awaited.
 const awaiting = new Set();
 
 function arrived(clientId) {
@@ -131,9 +132,9 @@ function pendingArticle(clientId) {
   return thread.element.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`);
 }
 
-// The thread as the server has it now, in place of the page's: a message this page did not
-// know is the one sent (stored, its reply going on or ended); without one, nothing arrived,
-// and the text goes back to the composer to be sent again.
+// The thread as the server has it now, in place of the page's: a message of the person's
+// this page did not know, with the same text, is the one sent (stored, its reply going on
+// or ended); without one, nothing arrived, and the text goes back to the composer.
 async function reconcile(clientIds) {
   if (!clientIds.some(pendingArticle)) return;
   const known = new Set([...thread.element.querySelectorAll("article.message.user[data-id]")].map((a) => a.dataset.id));
@@ -176,7 +177,7 @@ async function reconcile(clientIds) {
 
 // A send that will not happen: its message leaves the thread, its text the composer keeps.
 function unsend(clientId) {
-  thread.element.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`)?.remove();
+  pendingArticle(clientId)?.remove();
   arrived(clientId);
   composer.restore(clientId);
 }
@@ -195,7 +196,7 @@ const handlers = {
       showError("");
     }
     arrived(frame.client_id);
-    let article = frame.client_id && thread.element.querySelector(`article[data-client-id="${CSS.escape(frame.client_id)}"]`);
+    let article = frame.client_id && pendingArticle(frame.client_id);
     if (article) {
       article.dataset.id = frame.message.id;
       article.dataset.status = "complete";
@@ -282,11 +283,12 @@ function connect() {
     },
     onFrame: (frame) => handlers[frame.type]?.(frame),
     onClose(event) {
-      // What went out may have arrived; what is still queued goes when the socket opens.
+      // What went out may have arrived (reconcile asks); what is still queued goes when
+      // the socket opens, and is still awaited: the next message waits for it.
       const queued = new Set(socket.queued.map((frame) => frame.client_id));
-      unanswered.push(...[...awaiting].filter((id) => !queued.has(id)));
-      awaiting.clear();
-      composer.sending(false);
+      const wentOut = [...awaiting].filter((id) => !queued.has(id));
+      unanswered.push(...wentOut);
+      wentOut.forEach(arrived);
       if (event.code === config.close.not_logged_in) {
         // A password change closes every socket of the person; a page whose session
         // survived it gets in again at once. Refused twice in a row: the session is over.
