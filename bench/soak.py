@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import sys
 import time
@@ -37,6 +38,8 @@ from tests.live import LiveServer  # noqa: E402
 
 WORDS = 60  # per reply, at 50 words/s
 EXCHANGES = 10  # per conversation
+REQUEST_ID = re.compile(r"\[[^]]*\] ")  # in a log line, after the logger's name
+KINDS_SHOWN = 12  # of failures, and of the server's complaints, when a run fails
 
 
 def rss_mib(pid: int) -> float:
@@ -66,9 +69,10 @@ class Tally:
         kinds: dict[str, list[float]] = {}
         for problem, at in zip(self.failures, self.when, strict=True):
             kinds.setdefault(problem, []).append(at)
+        common = sorted(kinds.items(), key=lambda item: -len(item[1]))[:KINDS_SHOWN]
         return [
             f"{len(times)} times between {min(times):.0f} s and {max(times):.0f} s: {problem}"
-            for problem, times in kinds.items()
+            for problem, times in common
         ]
 
 
@@ -182,7 +186,8 @@ def server_complaints(servers: list[LiveServer], tracebacks: int = 2) -> list[st
             parts = line.split(None, 3)
             if len(parts) < 4 or parts[2] not in ("WARNING", "ERROR", "CRITICAL"):
                 continue
-            kind = f"{parts[2]} {parts[3]}"
+            # Without the request's id, which differs on every line.
+            kind = parts[2] + " " + REQUEST_ID.sub("", parts[3], count=1)
             counts[kind] = counts.get(kind, 0) + 1
             if counts[kind] == 1 and len(traces) < tracebacks:
                 follow = []
@@ -192,7 +197,8 @@ def server_complaints(servers: list[LiveServer], tracebacks: int = 2) -> list[st
                     follow.append(after)
                 if follow:
                     traces += [line, *follow[-12:]]
-    return [f"{n} times: {kind}" for kind, n in counts.items()] + traces
+    common = sorted(counts.items(), key=lambda item: -item[1])[:KINDS_SHOWN]
+    return [f"{n} times: {kind}" for kind, n in common] + traces
 
 
 def main() -> None:

@@ -11,7 +11,9 @@ reach it through the channel layer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -271,6 +273,7 @@ class Generation:
     # --- Persistence --------------------------------------------------------------------------
     async def _checkpoint_loop(self) -> None:
         """Partial text reaches the database every few seconds, and the lease is renewed."""
+        refused = False
         while True:
             await asyncio.sleep(settings.CHAT_CHECKPOINT_SECONDS)
             changed = any(r.seq != r.saved_seq for r in self.replies)
@@ -278,16 +281,23 @@ class Generation:
             if changed or lease_low:
                 renewed = time.monotonic() + settings.CHAT_LEASE_SECONDS
                 try:
-                    await self._checkpoint()
+                    await self._checkpoint(briefly=refused)
                 except (OperationalError, InterfaceError):
                     # The database is locked or restarting: the words stay here, the next
-                    # round tries again, and the end of the reply waits for it (_save).
-                    log.warning("a checkpoint failed; trying again", exc_info=True)
+                    # round tries again (waiting only briefly), and so does the end.
+                    if not refused:
+                        log.warning("a checkpoint failed; trying again", exc_info=True)
+                    refused = True
                     continue
+                refused = False
                 self._lease_until = renewed
 
     @database_sync_to_async
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, briefly: bool = False) -> None:
+        with inline.brief_lock_wait() if briefly else contextlib.nullcontext():
+            self._write_checkpoint()
+
+    def _write_checkpoint(self) -> None:
         lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
         streaming = {"status": Message.Status.STREAMING}
         for reply in self.replies:
@@ -317,7 +327,14 @@ class Generation:
         # Rendered off the event loop and off the database's thread (math takes its time).
         for reply in self.replies:
             reply.html = await asyncio.to_thread(render.render_markdown, reply.content)
-        if not await self._save_until_stored(status, error):
+        try:
+            ended = await self._save_until_stored(status, error)
+        except (OperationalError, InterfaceError):
+            # Refused for CHAT_SAVE_RETRY_SECONDS: the text of the last checkpoint stays,
+            # and the sockets are told now rather than when the lease runs out.
+            log.error("the end of a reply could not be stored", exc_info=True)
+            ended = False
+        if not ended:
             status = Message.Status.INTERRUPTED  # as it was ended elsewhere meanwhile
         if error is not None:
             # An operator sees a reply cut by the upstream (a fault mid-stream, a timeout).
@@ -337,26 +354,31 @@ class Generation:
     async def _save_until_stored(self, status: str, error: UpstreamError | None) -> bool:
         """_save, tried again while the database refuses it (a long writer holding the lock
         past the busy timeout, a restart): until then the reply's words are only here."""
-        delay = 0.5
+        delay, retried = 0.5, False
         deadline = time.monotonic() + settings.CHAT_SAVE_RETRY_SECONDS
         while True:
             try:
-                return await database_sync_to_async(self._save)(status, error)
+                return await database_sync_to_async(self._save)(status, error, retried)
             except (OperationalError, InterfaceError):
                 if time.monotonic() + delay > deadline:
                     raise
-                log.warning("the end of a reply was not stored; trying again", exc_info=True)
-            await asyncio.sleep(delay)
+                if not retried:
+                    log.warning("the end of a reply was not stored; trying again", exc_info=True)
+            retried = True
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, 10)
 
-    def _save(self, status: str, error: UpstreamError | None) -> bool:
+    def _save(self, status: str, error: UpstreamError | None, retried: bool = False) -> bool:
         """The ending, and the ledger's row; False when the replies were no longer
         streaming (declared dead and interrupted by another socket meanwhile, or deleted
         with their conversation): that ending stands, only the words that arrived are
         added, and the row is charged what the call used."""
         written = estimate_completion(self.replies)
-        with transaction.atomic():
-            ended = self._save_replies(status, error)
+        with (
+            inline.brief_lock_wait() if retried else contextlib.nullcontext(),
+            transaction.atomic(),
+        ):
+            ended = self._save_replies(status, error, retried)
             if not self.call.settle(status, error, written) and not ended:
                 # Declared dead and interrupted elsewhere: that ending stands, but the row
                 # it settled from the last checkpoint's text gets what the call really used.
@@ -365,7 +387,7 @@ class Generation:
                 self.call.settle(interrupted, error, written, was=interrupted)
         return ended
 
-    def _save_replies(self, status: str, error: UpstreamError | None) -> bool:
+    def _save_replies(self, status: str, error: UpstreamError | None, retried: bool) -> bool:
         ended = True
         usage = self.call.usage
         for index, reply in enumerate(self.replies):
@@ -391,7 +413,10 @@ class Generation:
             )
             # Written out, as the checkpoints (the end of every reply, in the database's
             # thread); `updated` is stamped as the ORM stamps it.
-            if not sql.update(row, _SAVED_FIELDS, where={"status": Message.Status.STREAMING}):
+            if sql.update(row, _SAVED_FIELDS, where={"status": Message.Status.STREAMING}):
+                continue
+            # A try before may have been stored after all (its commit's answer was lost).
+            if not (retried and sql.update(row, _SAVED_FIELDS, where={"status": status})):
                 sql.update(row, _TEXT_FIELDS)
                 ended = False
         return ended

@@ -275,11 +275,12 @@ def test_a_message_the_connection_lost_goes_back_to_the_composer(
     with through_proxy(page, live) as proxy:
         proxy.swallow()
         send_pending(page, "never arrives [sim words=2]")
+        page.fill("#prompt", "typed since")  # the next message, waiting for it
         page.wait_for_timeout(300)
         cut(proxy)
         expect(page.locator("#error")).to_contain_text("It is back in the box")
         expect(page.locator("article.message.user")).to_have_count(1)
-        assert page.input_value("#prompt") == "never arrives [sim words=2]"
+        assert page.input_value("#prompt") == "never arrives [sim words=2]\n\ntyped since"
         page.press("#prompt", "Enter")  # sent again, it arrives
         replies = page.locator('article.message.assistant[data-status="complete"]')
         expect(replies).to_have_count(2)
@@ -312,6 +313,25 @@ def test_a_message_sent_while_the_connection_is_down_goes_when_it_is_back_and_th
         expect(replies).to_have_count(3)
     refused = [p for p in page.problems if "ERR_CONNECTION_REFUSED" in p]
     assert refused and page.problems == refused  # only the reconnections while it was down
+
+
+def test_a_new_chat_started_while_the_server_is_down_says_so_and_keeps_the_text(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, f"early{uuid.uuid4().hex[:6]}")
+    with through_proxy(page, live) as proxy:
+        proxy.stop()
+        page.fill("#prompt", "first words [sim words=2]")
+        page.press("#prompt", "Enter")
+        expect(page.locator("#error")).to_have_text(
+            "The server is not answering. Your message is still here, to send again in a moment."
+        )
+        assert page.input_value("#prompt") == "first words [sim words=2]"
+        proxy.start()
+        page.press("#prompt", "Enter")
+        expect(page.locator('article.message.assistant[data-status="complete"]')).to_have_count(1)
+        expect(page.locator("#error")).to_be_empty()
+    assert all("ERR_CONNECTION_REFUSED" in p for p in page.problems)
 
 
 def test_another_tabs_message_is_not_taken_for_the_one_the_connection_lost(

@@ -11,6 +11,7 @@ from django.db import connection
 
 from conversations.models import Conversation, Message
 from tests.helpers import open_socket, send
+from webchat import inline
 from webchat.models import UsageRecord, User
 
 pytestmark = [
@@ -38,14 +39,24 @@ def stored(conversation: Conversation) -> tuple[Message, UsageRecord]:
 
 
 async def test_a_reply_outlasts_a_database_locked_past_the_busy_timeout(
-    alice: User, conversation: Conversation, settings
+    alice: User,
+    conversation: Conversation,
+    settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings.CHAT_CHECKPOINT_SECONDS = 0.05
+    monkeypatch.setattr(inline, "_busy_ms", lambda: 50)  # what a brief wait goes back to
     was = await busy_timeout(50)  # not 20 s
     try:
         await reply_while_locked(alice, conversation)
     finally:
         await busy_timeout(was)
+    refused = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert refused == [
+        "a checkpoint failed; trying again",
+        "the end of a reply was not stored; trying again",
+    ]
 
 
 async def reply_while_locked(alice: User, conversation: Conversation) -> None:

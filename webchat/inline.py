@@ -101,6 +101,23 @@ def synchronous() -> Iterator[None]:
         asyncio.events._set_running_loop(loop)
 
 
+@contextmanager
+def brief_lock_wait(ms: int = 100) -> Iterator[None]:
+    """Meanwhile, SQLite gives up on a held lock after `ms`, not the busy timeout: for a
+    write tried again later anyway, so the database thread, which serves every socket and
+    page, is not held for the whole busy timeout by each try."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    connection.ensure_connection()
+    connection.connection.execute(f"PRAGMA busy_timeout = {ms}")
+    try:
+        yield
+    finally:
+        if connection.connection is not None:
+            connection.connection.execute(f"PRAGMA busy_timeout = {_busy_ms()}")
+
+
 def _busy_ms() -> int:
     """The connection's own busy timeout (Django's `timeout` option, in seconds)."""
     return int(float(settings.DATABASES["default"].get("OPTIONS", {}).get("timeout", 5)) * 1000)

@@ -137,6 +137,10 @@ class _Formatted:
     def __format__(self, spec: str) -> str:
         return pformat(self.value)
 
+    # Timings.__str__ returns the module's pformat(...) as it is: a str it must be.
+    def __str__(self) -> str:
+        return pformat(self.value)
+
 
 def main() -> None:
     # autobahn formats its whole configuration for a debug line on every socket opened,

@@ -142,13 +142,15 @@ async function reconcile(clientIds) {
   try {
     body = await getJSON(config.url("conversation", conversationId));
   } catch (failure) {
-    unanswered.push(...clientIds); // asked again at the next reconnection
+    // Asked again in a moment, or at the next reconnection if the socket is down by then.
+    unanswered.push(...clientIds);
     showError(failure.message);
+    setTimeout(() => socket.open && unanswered.length && reconcile(unanswered.splice(0)), 3000);
     return;
   }
   const still = clientIds.filter(pendingArticle); // an ack may have come meanwhile
   if (!still.length) return;
-  const texts = new Map(still.map((clientId) => [clientId, composer.pending.get(clientId)?.text.trim()]));
+  const texts = new Map(still.map((clientId) => [clientId, composer.pending.get(clientId)?.text]));
   thread.replace(body.html);
   if (branching && still.includes(branching.clientId)) branching = null; // what it cut is gone
   for (const id of thread.streamingIds()) socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
@@ -158,7 +160,7 @@ async function reconcile(clientIds) {
     .map((a) => a.querySelector(".content")?.textContent.trim() ?? "");
   let lost = false;
   for (const clientId of still) {
-    const at = arrivedTexts.indexOf(texts.get(clientId));
+    const at = arrivedTexts.indexOf(texts.get(clientId)?.trim());
     if (at >= 0) {
       arrivedTexts.splice(at, 1);
       composer.acknowledged(clientId);
@@ -188,10 +190,7 @@ const handlers = {
     composer.acknowledged(frame.client_id);
     if (putBack.has(frame.client_id)) {
       // Told lost, it was stored late: the text put back for sending again goes.
-      if (composer.prompt.value.trim() === putBack.get(frame.client_id)) {
-        composer.prompt.value = "";
-        composer.prompt.dispatchEvent(new Event("input"));
-      }
+      composer.takeBack(putBack.get(frame.client_id));
       putBack.delete(frame.client_id);
       showError("");
     }
@@ -279,7 +278,9 @@ function connect() {
     onOpen() {
       showError("");
       for (const id of thread.streamingIds()) socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
-      if (unanswered.length) reconcile(unanswered.splice(0));
+      // Frames queued meanwhile go once this is done: a message of theirs is not to be
+      // swept off the page by the thread read here.
+      if (unanswered.length) return reconcile(unanswered.splice(0));
     },
     onFrame: (frame) => handlers[frame.type]?.(frame),
     onClose(event) {
@@ -341,8 +342,12 @@ async function ensureConversation() {
     })
     .catch((error) => {
       // The session ended: the login page, then back here (the draft is kept).
-      if (error.code === "not_logged_in") goToLogin();
-      throw new Error(error.code === "not_logged_in" ? error.message : gettext("Could not start a conversation."));
+      if (error.code === "not_logged_in") {
+        goToLogin();
+        throw error;
+      }
+      // fetch's TypeError: no answer at all (the server is down, or the network).
+      throw new Error(error instanceof TypeError ? gettext("The server is not answering. Your message is still here, to send again in a moment.") : gettext("Could not start a conversation."));
     })
     .finally(() => {
       creating = null;

@@ -217,6 +217,15 @@ export class Composer {
     return frame;
   }
 
+  // `text`, put back by restore, is not to be sent again after all: it leaves the box.
+  takeBack(text) {
+    const value = this.prompt.value;
+    const rest = value === text ? "" : value.startsWith(`${text}\n\n`) ? value.slice(text.length + 2) : null;
+    if (rest === null) return;
+    this.prompt.value = rest;
+    this.prompt.dispatchEvent(new Event("input"));
+  }
+
   acknowledged(clientId) {
     if (!this.pending.delete(clientId)) return;
     if (!this.prompt.value) this.storage("removeItem");
@@ -224,13 +233,13 @@ export class Composer {
     this.form.querySelector("#candidates").value = "1";
   }
 
-  // A send failed: its text goes back into the composer (unless something new is there),
-  // and its files into the tray.
+  // A send failed: its text goes back into the composer (before anything typed since,
+  // a blank line between), and its files into the tray.
   restore(clientId) {
     const sent = this.pending.get(clientId);
     if (!sent) return false;
-    if (!this.prompt.value) {
-      this.prompt.value = sent.text;
+    if (this.prompt.value !== sent.text) {
+      this.prompt.value = this.prompt.value.trim() ? `${sent.text}\n\n${this.prompt.value}` : sent.text;
       this.fit();
       this.saveDraft();
     }

@@ -14,12 +14,15 @@ export class Socket {
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.socket = new WebSocket(`${scheme}://${location.host}${this.path}`);
-    this.socket.addEventListener("open", () => {
+    this.socket.addEventListener("open", async () => {
       this.delay = 500;
-      this.handlers.onOpen();
-      const backlog = this.queued;
-      this.queued = [];
-      backlog.forEach((frame) => this.send(frame));
+      try {
+        await this.handlers.onOpen(); // what was queued waits for the page's own first words
+      } finally {
+        const backlog = this.queued;
+        this.queued = [];
+        backlog.forEach((frame) => this.send(frame));
+      }
     });
     this.socket.addEventListener("message", (event) => {
       let frame;
@@ -35,6 +38,10 @@ export class Socket {
       setTimeout(() => this.connect(), this.delay);
       this.delay = Math.min(this.delay * 2, 10000);
     });
+  }
+
+  get open() {
+    return this.socket.readyState === WebSocket.OPEN;
   }
 
   send(frame) {
