@@ -16,6 +16,8 @@ from conversations import context, summaries, turns
 from conversations.models import Conversation, Message, Said, Summary
 from conversations.turns import TurnRequest
 from tests.helpers import add_exchange, logged_in, open_socket, send
+from webchat import sse
+from webchat.calls import Call
 from webchat.models import PROMPT_RATIO_MAX, ChatModel, UsageRecord, User
 
 pytestmark = [
@@ -207,6 +209,20 @@ def test_the_learned_ratio_is_bounded_and_comes_back_down() -> None:
         ChatModel.objects.observe_prompt(model, 100, 60)
     assert model.prompt_ratio < 1.1
     assert ChatModel.objects.get(slug="grok-3").prompt_ratio == model.prompt_ratio
+
+
+def test_a_call_settled_twice_corrects_the_estimate_once(alice: User) -> None:
+    """A retried end of a reply whose first commit went through settles again: the
+    model learns from the upstream's count only the first time."""
+    model = ChatModel.objects.get(slug="grok-3")
+    record = UsageRecord.objects.reserve(
+        user=alice, chat_model=model, prompt_tokens=100, max_tokens=100, n=1
+    )
+    call = Call(model=model, payload={}, record=record.pk, estimate=100)
+    call.usage = sse.Usage(prompt_tokens=200, completion_tokens=10)
+    assert call.settle("complete")
+    assert not call.settle("complete")
+    assert ChatModel.objects.get(slug="grok-3").prompt_ratio == pytest.approx(1.25)
 
 
 def test_a_message_edited_right_after_a_summary_goes_under_the_summarized_one(

@@ -75,14 +75,8 @@ class Call:
         `written`, the estimate of the text that arrived. `was`: the row's status now."""
         usage = self.usage
         prompt = usage.prompt_tokens if usage is not None else None
-        # What the upstream counted corrects the model's estimate (conversations.context).
-        counted = prompt
-        if counted is None and isinstance(error, UpstreamError):
-            counted = error.prompt_tokens  # the length error says how many
-        if counted and self.estimate and self.learn:
-            ChatModel.objects.observe_prompt(self.model, self.estimate, counted)
         first = self.first
-        return UsageRecord.objects.settle(
+        settled = UsageRecord.objects.settle(
             self.record,
             status=status,
             prompt_tokens=prompt,
@@ -93,3 +87,11 @@ class Call:
             duration_ms=self.elapsed_ms(),
             was=was,
         )
+        # What the upstream counted corrects the model's estimate (conversations.context),
+        # once: a second settling (a retried end whose first commit went through) is none.
+        counted = prompt
+        if counted is None and isinstance(error, UpstreamError):
+            counted = error.prompt_tokens  # the length error says how many
+        if settled and counted and self.estimate and self.learn:
+            ChatModel.objects.observe_prompt(self.model, self.estimate, counted)
+        return settled
