@@ -97,6 +97,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.refuse(frames.CLOSE_NOT_LOGGED_IN)
             return
         self.session_key = self.scope["session"].session_key
+        # The session's group before its expiry is read: a logout from here on closes this
+        # socket, and one before is seen by the read (a logout after the handshake's own
+        # read of the session, a moment ago, would otherwise be missed).
+        session_group = sessions.group(self.session_key)
+        await self.channel_layer.group_add(session_group, self.channel_name)
+        self.groups_joined = (session_group,)
         conversation, expires = await inline.database(
             self._conversation, user, self.scope["url_route"]["kwargs"]["id"]
         )
@@ -113,7 +119,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.take_room(limits):
             await self.refuse(frames.CLOSE_TOO_MANY)
             return
-        await self.join(conversation, frames.user_group(user.pk), sessions.group(self.session_key))
+        await self.join(conversation, frames.user_group(user.pk))
         self.expiry_watch = asyncio.create_task(self._close_at(expires))
 
     def take_room(self, limits: dict[str, int]) -> bool:
@@ -132,9 +138,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Follow the conversation's frames, and the groups that can close this socket."""
         self.conversation = conversation
         self.follower = Follower(self.send_text, self._message, self.channel_name)
-        self.groups_joined = (frames.conversation_group(conversation.id), *closing_groups)
-        for group in self.groups_joined:
+        joining = (frames.conversation_group(conversation.id), *closing_groups)
+        for group in joining:
             await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = (*joining, *self.groups_joined)
         await self.accept()
         lifecycle.sockets.add(self)
 
@@ -158,7 +165,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.expiry_watch = None
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
-        if self.groups_joined:
+        if self.conversation is not None:
             self.follower.close()
             del self.follower
 
@@ -264,8 +271,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation = next(iter(list(found)), None)  # read whole: no statement left open
         if conversation is None:
             return None, None
-        # The session's expiry as the handshake read it, a moment ago.
-        return conversation, getattr(self.scope["session"], "read_expiry", None)
+        return conversation, sessions.expires(self.session_key)
 
     @database_sync_to_async
     def _message(self, message_id: str) -> Message | None:

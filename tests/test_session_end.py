@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message
 from tests.helpers import Socket, logged_in, open_socket, send
+from webchat import sessions
 from webchat.models import Plan, User
 
 pytestmark = [
@@ -121,6 +122,25 @@ async def test_an_expired_session_opens_no_socket(alice: User, conversation: Con
     key = client.cookies["sessionid"].value
     past = timezone.now() - timedelta(seconds=1)
     await database_sync_to_async(Session.objects.filter(pk=key).update)(expire_date=past)
+    socket, _ = await open_socket(alice, conversation.id, client=client)
+    assert await close_code(socket) == 4401
+
+
+async def test_a_logout_right_after_the_handshake_read_the_session_opens_no_socket(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logout lands between the handshake's read of the session and the socket joining
+    the session's group: its message reaches no socket, and the socket must not open."""
+    client = await session(alice)
+    key = client.cookies["sessionid"].value
+    read = sessions.SessionStore._get_session_from_db
+
+    def read_then_log_out(store: sessions.SessionStore) -> Session | None:
+        row = read(store)
+        sessions.SessionStore(key).delete()  # the logout: its row gone, its group told
+        return row
+
+    monkeypatch.setattr(sessions.SessionStore, "_get_session_from_db", read_then_log_out)
     socket, _ = await open_socket(alice, conversation.id, client=client)
     assert await close_code(socket) == 4401
 

@@ -17,7 +17,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.contrib.sessions.models import Session
-from django.core.exceptions import SuspiciousOperation
 from django.db import connections
 from django.utils import timezone
 
@@ -30,34 +29,28 @@ def group(session_key: str) -> str:
 
 def expires(session_key: str | None) -> datetime | None:
     """When the session expires (None: unknown or already gone)."""
-    if not session_key:
-        return None
-    row = Session.objects.filter(pk=session_key, expire_date__gt=timezone.now()).first()
+    row = _live(session_key) if session_key else None
     return row.expire_date if row is not None else None
 
 
-class SessionStore(DatabaseStore):
-    # When the session read last expires (None: not read, or no such session).
-    read_expiry: datetime | None = None
+def _live(session_key: str) -> Session | None:
+    """The session's row, unless it has expired. Written out: every request and socket
+    asks, and the ORM's query cost more than this one."""
+    connection = connections[Session.objects.db]
+    table = connection.ops.quote_name(Session._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    found = Session.objects.raw(
+        f"SELECT * FROM {table} WHERE session_key = %s AND expire_date > %s",  # noqa: S608
+        [session_key, now],
+    )
+    return next(iter(list(found)), None)  # read whole: no statement left open
 
+
+class SessionStore(DatabaseStore):
     def _get_session_from_db(self) -> Session | None:
-        """Django's read, written out (every request and socket asks, and the ORM's query
-        cost more than it), keeping the session's expiry for a socket to watch."""
-        connection = connections[self.model.objects.db]
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        try:
-            key = self.session_key
-            found = self.model.objects.raw(
-                f"SELECT * FROM {self.model._meta.db_table} "  # noqa: S608 (the model's table)
-                "WHERE session_key = %s AND expire_date > %s",
-                [key, now],
-            )
-            row = next(iter(list(found)), None)  # read whole: no statement left open
-        except SuspiciousOperation:
-            row = None
+        row = _live(self.session_key)
         if row is None:
             self._session_key = None
-        self.read_expiry = row.expire_date if row else None
         return row
 
     def delete(self, session_key: str | None = None) -> None:
