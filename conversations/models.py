@@ -408,6 +408,12 @@ class Message(models.Model):
         indexes = [
             # Loading a conversation's tree, and finding its streaming replies.
             models.Index(fields=["conversation", "status"], name="message_conversation_status"),
+            # The sweep for replies whose process died: the streaming few among all.
+            models.Index(
+                fields=["lease_until"],
+                condition=models.Q(status="streaming"),
+                name="message_streaming_lease",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -414,7 +414,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         now = timezone.now()
         left = self.remaining(user, now)
         assert left is not None
-        if left["running"] >= plan.concurrent_generations and self._settle_abandoned(user, now):
+        if left["running"] >= plan.concurrent_generations and self.settle_abandoned(now, user):
             left = self.remaining(user, now)
             assert left is not None
         if left["running"] >= plan.concurrent_generations:
@@ -494,12 +494,15 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         )
         return user, bool(allowed)
 
-    def _settle_abandoned(self, user: User, now: datetime) -> int:
-        """Settle, as interrupted, the person's calls still running past any call's time:
-        their process died before it could (a crash, a kill), and each holds a place in
-        the plan. Looked for only when the plan's calls at once are all taken."""
+    def settle_abandoned(self, now: datetime, user: User | None = None) -> int:
+        """Settle, as interrupted, the calls still running past any call's time: their
+        process died before it could (a crash, a kill), and each holds a place and its
+        reservation in its person's plan. Looked for when a person's calls at once are all
+        taken, and, for everyone, by every process's sweep (webchat.lifecycle)."""
         stale = now - timedelta(seconds=settings.GROK_TOTAL_TIMEOUT + 60)
-        abandoned = self.filter(user=user, status="running", created__lt=stale)
+        abandoned = self.filter(status="running", created__lt=stale)
+        if user is not None:
+            abandoned = abandoned.filter(user=user)
         return sum(
             self.settle(pk, status="interrupted", prompt_tokens=None, completion_tokens=0)
             for pk in abandoned.values_list("pk", flat=True)
@@ -649,6 +652,12 @@ class UsageRecord(models.Model):
             # Concurrency limit and settling: a person's running calls, a generation's row.
             models.Index(fields=["user", "status"], name="usage_user_status"),
             models.Index(fields=["generation"], name="usage_generation"),
+            # The sweep for calls whose process died: the running few among all.
+            models.Index(
+                fields=["created"],
+                condition=models.Q(status="running"),
+                name="usage_running_created",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -174,6 +174,8 @@ CHAT_COALESCE_SECONDS = env_float("CHAT_COALESCE_SECONDS", 0.04)
 CHAT_CHECKPOINT_SECONDS = env_float("CHAT_CHECKPOINT_SECONDS", 2.0)
 # A streaming message whose lease is older than this belongs to a dead process.
 CHAT_LEASE_SECONDS = env_float("CHAT_LEASE_SECONDS", 15.0)
+# How often each process ends the replies and calls of processes that died (killed).
+CHAT_SWEEP_SECONDS = env_float("CHAT_SWEEP_SECONDS", 60.0)
 # How long the end of a reply is tried again while the database refuses it.
 CHAT_SAVE_RETRY_SECONDS = env_float("CHAT_SAVE_RETRY_SECONDS", 300.0)
 # A temporary chat left is deleted after this long, unless its page is opened again (a reload).
