@@ -215,7 +215,12 @@ class SendForm(TurnForm):
         data = self.valid()
         # No `parent` at all: after the message on screen; null: a new first message.
         parent = data["parent"] if "parent" in self.data else AFTER_LEAF
-        return self.request(content=data["content"], parent=parent, attachments=data["attachments"])
+        return self.request(
+            content=data["content"],
+            parent=parent,
+            attachments=data["attachments"],
+            client_id=client_id_of(self.data),
+        )
 
 
 class RegenerateForm(TurnForm):

@@ -218,12 +218,17 @@ class Conversation(models.Model):
         n: int,
         channel: str,
         files: Sequence["Attachment"] = (),
+        client_id: str | None = None,
     ) -> tuple["Message", list["Message"]]:
-        """Store the person's message (with its `files`) and `n` streaming replies under it,
-        in the caller's transaction (turns: the reservation's)."""
+        """Store the person's message (with its `files`, sent as `client_id`) and `n`
+        streaming replies under it, in the caller's transaction (turns: the reservation's)."""
         self._lock_idle()
         user_message = Message(
-            conversation=self, parent=parent, role=Message.Role.USER, content=content
+            conversation=self,
+            parent=parent,
+            role=Message.Role.USER,
+            content=content,
+            client_id=client_id,
         )
         replies = self._replies(user_message, model=model, params=params, n=n, channel=channel)
         sql.insert([user_message, *replies])  # one INSERT
@@ -398,6 +403,10 @@ class Message(models.Model):
     # presumed alive without another checkpoint.
     channel = models.CharField(max_length=200, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The page's name for the send that stored a person's message (its frame's
+    # `client_id`): a page whose connection was lost finds its message by it. NULL for the
+    # rest: a column SQLite adds in place, where a NOT NULL one copies the whole table.
+    client_id = models.CharField(max_length=100, null=True, blank=True, editable=False)  # noqa: DJ001
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -43,7 +43,8 @@ class TurnRequest:
     default). `n` candidates; None keeps a regenerated reply's.
     With `continue_from`, a reply cut short goes on: a new version of it that starts with
     its text, the model asked to carry on from there. `attachments` are the ids of the
-    person's uploads in this conversation that go with a new message.
+    person's uploads in this conversation that go with a new message; `client_id` is the
+    page's name for its send, kept with it.
     """
 
     content: str | None = None
@@ -54,6 +55,7 @@ class TurnRequest:
     model: str | None = None
     params: dict[str, Any] | None = None
     n: int | None = None
+    client_id: str | None = None
 
 
 @dataclass
@@ -106,7 +108,16 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
         history = []
     params = _params(model, request.params or {}, request.n or 1)
     sent = _attachments(conversation, request.attachments, model)
-    return _store(conversation, history, request.content or "", model, params, channel, sent)
+    return _store(
+        conversation,
+        history,
+        request.content or "",
+        model,
+        params,
+        channel,
+        sent,
+        client_id=request.client_id,
+    )
 
 
 def _leaf_and_title(conversation: Conversation) -> tuple[Any, str]:
@@ -183,6 +194,7 @@ def _store(
     channel: str,
     sent: Sequence[Attachment] = (),
     prefix: str = "",
+    client_id: str | None = None,
 ) -> Turn:
     """Reserve, then store a new message (`content`, with the files `sent`) or new replies
     to the last of `history` (with a `prefix`, to the one before it: the last is the reply
@@ -223,7 +235,7 @@ def _store(
         user_message = None
         if content is not None:
             user_message, replies = conversation.add_turn(
-                content=content, parent=parent, files=sent, **options
+                content=content, parent=parent, files=sent, client_id=client_id, **options
             )
         else:
             assert parent is not None

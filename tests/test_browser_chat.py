@@ -334,7 +334,7 @@ def test_a_new_chat_started_while_the_server_is_down_says_so_and_keeps_the_text(
     assert all("ERR_CONNECTION_REFUSED" in p for p in page.problems)
 
 
-def test_another_tabs_message_is_not_taken_for_the_one_the_connection_lost(
+def test_another_tabs_message_with_the_same_words_is_not_taken_for_the_one_the_connection_lost(
     page: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, f"tabs{uuid.uuid4().hex[:6]}")
@@ -348,9 +348,10 @@ def test_another_tabs_message_is_not_taken_for_the_one_the_connection_lost(
         proxy.swallow(False)
         other = page.context.new_page()
         other.goto(direct)
-        other.fill("#prompt", "from the other tab [sim words=2]")
+        other.fill("#prompt", "lost text [sim words=2]")  # "yes", say, in both
         other.press("#prompt", "Enter")
         expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
         proxy.start()
         expect(page.locator("#error")).to_contain_text("It is back in the box")
         assert page.input_value("#prompt") == "lost text [sim words=2]"
+        expect(page.locator("article.message.user")).to_have_count(2)  # the other tab's

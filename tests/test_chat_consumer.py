@@ -9,13 +9,14 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.test import Client
 
 from conversations import frames, generation
 from conversations.consumers import ChatConsumer
 from conversations.frames import conversation_group
 from conversations.models import Conversation, Message
 from conversations.resume import ResumeBuffer
-from tests.helpers import open_socket, send, split_at_snapshot, text_of
+from tests.helpers import logged_in, open_socket, send, split_at_snapshot, text_of
 from webchat.layers import InMemoryLayer
 from webchat.models import ChatModel, Plan, User
 from webchat.simulator import Simulator
@@ -398,6 +399,28 @@ async def test_a_disabled_model_is_refused(alice: User, conversation: Conversati
     }
     assert await messages_of(conversation) == []
     await socket.close()
+
+
+async def test_a_message_keeps_the_client_id_it_was_sent_as_for_its_owners_page_only(
+    alice: User, conversation: Conversation
+) -> None:
+    """A page whose connection was lost finds its message by the id it sent it as."""
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "yes [sim words=2]", client_id="sent-as-this")
+    await socket.receive_until("done")
+    await socket.close()
+
+    def pages() -> tuple[str, str]:
+        owner = logged_in(alice)
+        thread = owner.get(f"/c/{conversation.id}/", headers={"Accept": "application/json"})
+        link = owner.post(
+            f"/c/{conversation.id}/share/", headers={"Accept": "application/json"}
+        ).json()
+        return thread.json()["html"], Client().get(f"/s/{link['token']}/").content.decode()
+
+    thread, shared = await database_sync_to_async(pages)()
+    assert 'data-sent-as="sent-as-this"' in thread
+    assert "yes [sim words=2]" in shared and "sent-as" not in shared
 
 
 async def test_a_send_naming_no_model_goes_to_the_catalogs_first_enabled_model(

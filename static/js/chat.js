@@ -132,12 +132,11 @@ function pendingArticle(clientId) {
   return thread.element.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`);
 }
 
-// The thread as the server has it now, in place of the page's: a message of the person's
-// this page did not know, with the same text, is the one sent (stored, its reply going on
-// or ended); without one, nothing arrived, and the text goes back to the composer.
+// The thread as the server has it now, in place of the page's: a message stored as sent
+// by one of these sends (its client id) arrived, its reply going on or ended; without one,
+// nothing arrived, and the text goes back to the composer.
 async function reconcile(clientIds) {
   if (!clientIds.some(pendingArticle)) return;
-  const known = new Set([...thread.element.querySelectorAll("article.message.user[data-id]")].map((a) => a.dataset.id));
   let body;
   try {
     body = await getJSON(config.url("conversation", conversationId));
@@ -154,15 +153,9 @@ async function reconcile(clientIds) {
   thread.replace(body.html);
   if (branching && still.includes(branching.clientId)) branching = null; // what it cut is gone
   for (const id of thread.streamingIds()) socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
-  // The person's messages new to this page, by their text (another tab may have sent one).
-  const arrivedTexts = [...thread.element.querySelectorAll("article.message.user[data-id]")]
-    .filter((a) => !known.has(a.dataset.id))
-    .map((a) => a.querySelector(".content")?.textContent.trim() ?? "");
   let lost = false;
   for (const clientId of still) {
-    const at = arrivedTexts.indexOf(texts.get(clientId)?.trim());
-    if (at >= 0) {
-      arrivedTexts.splice(at, 1);
+    if (thread.element.querySelector(`article.message.user[data-sent-as="${CSS.escape(clientId)}"]`)) {
       composer.acknowledged(clientId);
     } else {
       // Stored late after all (its ack comes then): the composer lets the text go again.
