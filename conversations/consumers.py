@@ -103,6 +103,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         session_group = sessions.group(self.session_key)
         await self.channel_layer.group_add(session_group, self.channel_name)
         self.groups_joined = (session_group,)
+        try:
+            await self._open(user)
+        except BaseException:
+            # The database not answering, say: no disconnect follows, so what this socket
+            # joined and counted is given back here.
+            await self.disconnect(1011)
+            raise
+
+    async def _open(self, user: Any) -> None:
         conversation, expires = await inline.database(
             self._conversation, user, self.scope["url_route"]["kwargs"]["id"]
         )
@@ -158,14 +167,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for key in self.counted:
             if _open[key] <= 0:
                 del _open[key]
+        self.counted = ()
         if self.expiry_watch is not None:
             self.expiry_watch.cancel()
             # Dropped, as the follower below: each holds the consumer, which holds it; left
             # as a cycle, a closed socket would wait for the collector's next full pass.
             self.expiry_watch = None
-        for group in self.groups_joined:
+        joined, self.groups_joined = self.groups_joined, ()
+        for group in joined:
             await self.channel_layer.group_discard(group, self.channel_name)
-        if self.conversation is not None:
+        if hasattr(self, "follower"):
             self.follower.close()
             del self.follower
 

@@ -281,7 +281,7 @@ class Generation:
             if changed or lease_low:
                 renewed = time.monotonic() + settings.CHAT_LEASE_SECONDS
                 try:
-                    await self._checkpoint(briefly=refused)
+                    streaming = await self._checkpoint(briefly=refused)
                 except (OperationalError, InterfaceError):
                     # The database is locked or restarting: the words stay here, the next
                     # round tries again (waiting only briefly), and so does the end.
@@ -291,15 +291,23 @@ class Generation:
                     continue
                 refused = False
                 self._lease_until = renewed
+                if not streaming:
+                    # Ended elsewhere (taken for dead while its checkpoints were refused,
+                    # or deleted with its conversation): nobody is shown the rest.
+                    log.warning("a reply was ended elsewhere while being written; stopping")
+                    self._stop()
+                    return
 
     @database_sync_to_async
-    def _checkpoint(self, briefly: bool = False) -> None:
+    def _checkpoint(self, briefly: bool = False) -> bool:
         with inline.brief_lock_wait() if briefly else contextlib.nullcontext():
-            self._write_checkpoint()
+            return self._write_checkpoint()
 
-    def _write_checkpoint(self) -> None:
+    def _write_checkpoint(self) -> bool:
+        """Whether any of the replies is still streaming in the database."""
         lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
         streaming = {"status": Message.Status.STREAMING}
+        written = 0
         for reply in self.replies:
             # Only a streaming row: a reply already ended elsewhere must not be revived.
             if reply.seq != reply.saved_seq:
@@ -310,12 +318,13 @@ class Generation:
                     seq=reply.seq,
                     lease_until=lease,
                 )
-                sql.update(row, _CHECKPOINT_FIELDS, where=streaming)
+                written += sql.update(row, _CHECKPOINT_FIELDS, where=streaming)
                 reply.saved_seq = reply.seq
             else:
-                sql.update(
+                written += sql.update(
                     Message(id=reply.id, lease_until=lease), ["lease_until"], where=streaming
                 )
+        return written > 0
 
     async def _finish(self, error: UpstreamError | None) -> None:
         if self.stopped:
@@ -374,6 +383,9 @@ class Generation:
         with their conversation): that ending stands, only the words that arrived are
         added, and the row is charged what the call used."""
         written = estimate_completion(self.replies)
+        if retried:
+            # A try rolled back may have moved the estimate here, not in the database.
+            self.call.model.refresh_from_db(fields=["prompt_ratio"])
         with (
             inline.brief_lock_wait() if retried else contextlib.nullcontext(),
             transaction.atomic(),

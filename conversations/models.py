@@ -325,12 +325,15 @@ class MessageQuerySet(models.QuerySet["Message"]):
 
     def expire_stale(self, conversation: Conversation | None = None) -> int:
         """Mark replies whose generation died (lease run out) as interrupted, text kept."""
+        return sum(self.interrupt(channel) for channel in self.stale_channels(conversation))
+
+    def stale_channels(self, conversation: Conversation | None = None) -> set[str]:
+        """The generations of the streaming replies whose lease has run out. (A read first:
+        page loads ask, and a write would queue behind the writers.)"""
         stale = self.streaming().filter(lease_until__lt=timezone.now())
         if conversation is not None:
             stale = stale.filter(conversation=conversation)
-        # A read first: page loads call this, and a write would queue behind the writers.
-        channels = set(stale.values_list("channel", flat=True))
-        return sum(self.interrupt(channel) for channel in channels)
+        return set(stale.values_list("channel", flat=True))
 
     @transaction.atomic
     def interrupt(self, channel: str) -> int:

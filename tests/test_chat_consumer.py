@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.test import Client
 
-from conversations import frames, generation
+from conversations import consumers, frames, generation
 from conversations.consumers import ChatConsumer
 from conversations.frames import conversation_group
 from conversations.models import Conversation, Message
@@ -421,6 +421,20 @@ async def test_a_message_keeps_the_client_id_it_was_sent_as_for_its_owners_page_
     thread, shared = await database_sync_to_async(pages)()
     assert 'data-sent-as="sent-as-this"' in thread
     assert "yes [sim words=2]" in shared and "sent-as" not in shared
+
+
+async def test_a_socket_whose_opening_fails_leaves_no_group_or_count_behind(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_answering(*args: Any) -> None:
+        raise OperationalError("the database is not answering")
+
+    monkeypatch.setattr(ChatConsumer, "_conversation", not_answering)
+    with pytest.raises(OperationalError):
+        await open_socket(alice, conversation.id)
+    sockets = [c for g in get_channel_layer().groups.values() for c in g if "generation" not in c]
+    assert sockets == []
+    assert not consumers._open
 
 
 async def test_a_send_naming_no_model_goes_to_the_catalogs_first_enabled_model(

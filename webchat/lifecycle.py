@@ -25,30 +25,40 @@ draining = False
 
 async def sweep_forever() -> None:
     """Every CHAT_SWEEP_SECONDS, end what a process that died (killed, crashed) left
-    running: its replies, once their lease has run out, are marked interrupted with their
-    last checkpoint's text, and their calls and its API calls are settled. Until then
-    their reservations counted against their people's plans, and a reply showed as being
-    written to anyone opening its conversation. Every process sweeps; each ending is
-    written once (only a row still streaming, or still running, is changed)."""
-    from channels.db import database_sync_to_async
+    running: its replies, once their lease has run out and their generation does not
+    answer, are marked interrupted with their last checkpoint's text, and their calls and
+    its API calls are settled. Until then their reservations counted against their
+    people's plans, and a reply showed as being written to anyone opening its
+    conversation. Every process sweeps; each ending is written once (only a row still
+    streaming, or still running, is changed)."""
     from django.conf import settings
-    from django.db import DatabaseError
 
     while not draining:
         await asyncio.sleep(settings.CHAT_SWEEP_SECONDS * random.uniform(0.8, 1.2))
         try:
-            await database_sync_to_async(_sweep)()
-        except DatabaseError:
-            log.warning("the sweep for abandoned replies failed; trying at the next", exc_info=True)
+            await sweep()
+        except Exception:
+            log.exception("the sweep for abandoned replies failed; trying at the next")
 
 
-def _sweep() -> None:
+async def sweep() -> None:
+    from channels.db import database_sync_to_async
     from django.utils import timezone
 
+    from conversations import generation
     from conversations.models import Message
     from webchat.models import UsageRecord
 
-    replies = Message.objects.expire_stale()
-    calls = UsageRecord.objects.settle_abandoned(timezone.now())
+    # A lease runs out while its generation lives if the database refused its checkpoints
+    # for a while: only one that does not answer is ended.
+    stale = sorted(await database_sync_to_async(Message.objects.stale_channels)())
+    answers = await asyncio.gather(*(generation.alive(channel) for channel in stale))
+    dead = [channel for channel, alive in zip(stale, answers, strict=True) if not alive]
+
+    def end() -> tuple[int, int]:
+        replies = sum(Message.objects.interrupt(channel) for channel in dead)
+        return replies, UsageRecord.objects.settle_abandoned(timezone.now())
+
+    replies, calls = await database_sync_to_async(end)()
     if replies or calls:
         log.info("swept %d abandoned replies and %d abandoned calls", replies, calls)

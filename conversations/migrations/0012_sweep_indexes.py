@@ -2,15 +2,19 @@
 
 from django.db import migrations, models
 
+from webchat.schema import AddIndexWithoutLocking
+
 
 class Migration(migrations.Migration):
+    # The index is built without locking the table's writes on PostgreSQL.
+    atomic = False
 
     dependencies = [
         ('conversations', '0011_search_by_owner'),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexWithoutLocking(
             model_name='message',
             index=models.Index(condition=models.Q(('status', 'streaming')), fields=['lease_until'], name='message_streaming_lease'),
         ),

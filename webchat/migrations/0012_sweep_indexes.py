@@ -2,8 +2,12 @@
 
 from django.db import migrations, models
 
+from webchat.schema import AddIndexWithoutLocking
+
 
 class Migration(migrations.Migration):
+    # The index is built without locking the table's writes on PostgreSQL.
+    atomic = False
 
     dependencies = [
         ('api', '0001_initial'),
@@ -11,7 +15,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexWithoutLocking(
             model_name='usagerecord',
             index=models.Index(condition=models.Q(('status', 'running')), fields=['created'], name='usage_running_created'),
         ),
