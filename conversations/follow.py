@@ -13,9 +13,10 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 
-from conversations import frames, render
+from conversations import frames, generation, render
 from conversations.models import Message
 from conversations.resume import ResumeBuffer
 
@@ -93,6 +94,8 @@ class Follower:
             # Frames are flowing, so the generation lives; the checkpoint would leave a gap.
             await self._ask_snapshot(message_id, channel)
             return
+        if streaming and not live and await self._ended_if_dead(message_id, channel):
+            return  # its process died (a restart): it shows as interrupted now
         await self._send_stored(message)
         if streaming and not live:
             self._watch(message_id)
@@ -115,6 +118,23 @@ class Follower:
                     self.buffer.unwatch(message_id)
                     if message is not None and message_id not in self.buffer.finished:
                         await self._send_stored(message)
+                elif message.channel:
+                    await self._ended_if_dead(message_id, message.channel)
+
+    async def _ended_if_dead(self, message_id: str, channel: str) -> bool:
+        """A silent reply whose generation does not answer: its process died (killed,
+        crashed), so it is ended as interrupted, with its last checkpoint's text, and
+        shown so at once rather than when its lease runs out."""
+        if await generation.alive(channel):
+            return False
+        await database_sync_to_async(Message.objects.interrupt)(channel)
+        message = await self.fetch(message_id)
+        if message is None or message.status == Message.Status.STREAMING:
+            return False
+        self.buffer.unwatch(message_id)
+        if message_id not in self.buffer.finished:
+            await self._send_stored(message)
+        return True
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)

@@ -3,11 +3,13 @@ thumbnails and progress; the warning for a model that cannot read images; the im
 thread after a reload, on the share page and on a phone."""
 
 import base64
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests import samples
 from tests.helpers import share_link, sign_up
@@ -135,8 +137,11 @@ def test_a_model_that_cannot_read_images_is_named_before_sending(
     page.fill("#prompt", "What does this chart say?")
     page.press("#prompt", "Enter")
     page.click("#send")
-    # Refused here, said once (the warning), and nothing went to the server.
+    # Refused here, said once (the warning, again), and nothing went to the server; the
+    # model picker, where it is mended, has the focus.
     assert warning.is_visible() and page.locator("#error").is_hidden()
+    expect(warning).to_have_class(re.compile(r"\bagain\b"))
+    expect(page.locator("#model")).to_be_focused()
     # Nothing was sent, nothing lost.
     assert page.locator("article.message.user").count() == 0
     assert page.input_value("#prompt") == "What does this chart say?"

@@ -258,6 +258,9 @@ def test_on_a_phone_the_status_shows_in_the_allowances_place_while_a_reply_is_wr
     say(phone, "hello [sim words=2]")
     status, allowance = phone.locator("#status"), phone.locator("#allowance")
     assert not status.is_visible() and allowance.is_visible()
+    # Whole, wrapped if need be: a number cut short would read as another number.
+    assert allowance.evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert allowance.evaluate("el => el.scrollHeight <= el.clientHeight")
     phone.fill("#prompt", "a slow one [sim words=30 delay=100]")
     phone.press("#prompt", "Enter")
     expect(status).to_have_text("Grok is writing…")

@@ -3,13 +3,16 @@
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.test import Client
+from django.utils import timezone
 
 from conversations import consumers, frames, generation
 from conversations.consumers import ChatConsumer
@@ -267,6 +270,34 @@ async def test_a_reply_whose_process_died_becomes_interrupted(
     # The conversation accepts a new message at once.
     await send(socket, "again [sim words=2]")
     assert (await socket.receive_until("done"))[-1]["status"] == "complete"
+    await socket.close()
+
+
+async def test_a_resumed_reply_whose_process_died_is_interrupted_before_its_lease_runs_out(
+    alice: User, conversation: Conversation
+) -> None:
+    """A page reconnecting to a restarted server: the reply it was showing has a lease of
+    15 s left, but its generation does not answer, so it shows as interrupted at once."""
+
+    @database_sync_to_async
+    def orphan() -> Message:
+        with transaction.atomic():
+            _, (reply,) = conversation.add_turn(
+                content="hi", parent=None, model="grok-3", params={}, n=1, channel="gone.nobody"
+            )
+        lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
+        Message.objects.filter(pk=reply.pk).update(content="half", seq=1, lease_until=lease)
+        return reply
+
+    reply = await orphan()
+    socket, _ = await open_socket(alice, conversation.id)
+    asked = time.monotonic()
+    await socket.send({"type": "resume", "message": str(reply.id), "seq": 0})
+    frames = await socket.receive_until("done", timeout=8)
+    assert frames[-1]["status"] == "interrupted"
+    assert time.monotonic() - asked < settings.CHAT_LEASE_SECONDS / 2
+    stored = await reload(str(reply.id))
+    assert stored.status == Message.Status.INTERRUPTED and stored.content == "half"
     await socket.close()
 
 

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -195,3 +197,15 @@ def test_the_list_of_shares_pages(alice: User) -> None:
     assert answer.status_code == 302 and answer["Location"] == "/shares/"
     other.refresh_from_db()
     assert other.revoked is not None
+
+
+def test_the_demo_banner_tells_only_staff_what_to_set(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    settings.GROK_SIMULATED = True
+    add_exchange(conversation, "Hello?", "Simulated hello.")
+    reader = Client().get(f"/s/{share(alice, conversation)['token']}/").content.decode()
+    assert "Demo mode: replies are simulated." in reader and "GROK_API_TOKEN" not in reader
+    alice.is_staff = True
+    alice.save()
+    assert "GROK_API_TOKEN" in logged_in(alice).get("/").content.decode()

@@ -179,8 +179,15 @@ export class Composer {
     if (this.closedReason) return { text: null, error: this.closedReason };
     // While a reply streams, Enter waits (the button is Stop); the text stays.
     if ((!text.trim() && !this.files.count) || this.sendButton.disabled || this.streaming) return { text: null };
-    // The warning above the box already says why.
-    if (this.visionProblem()) return { text: null };
+    // The warning above the box already says why: it says it again, and the model picker
+    // is where it is mended.
+    if (this.visionProblem()) {
+      this.visionWarning.classList.remove("again");
+      void this.visionWarning.offsetWidth; // the animation starts over
+      this.visionWarning.classList.add("again");
+      this.model.focus();
+      return { text: null };
+    }
     if (!this.settingsValid()) return { text: null };
     // Sent once the files are up (chat.js waits for them).
     if (this.files.uploading()) return { text: null, wait: true };
