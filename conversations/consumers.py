@@ -61,6 +61,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     session_key: str | None = None
     counted: tuple[str, ...] = ()
     expiry_watch: asyncio.Task[None] | None = None
+    # A resumed reply whose generation is gone is ended from here (the owner's sockets).
+    ends_dead_replies = True
     commands = {
         "send": "on_send",
         "regenerate": "on_regenerate",
@@ -146,11 +148,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def join(self, conversation: Conversation, *closing_groups: str) -> None:
         """Follow the conversation's frames, and the groups that can close this socket."""
         self.conversation = conversation
-        self.follower = Follower(self.send_text, self._message, self.channel_name)
-        joining = (frames.conversation_group(conversation.id), *closing_groups)
-        for group in joining:
+        self.follower = Follower(
+            self.send_text, self._message, self.channel_name, may_end=self.ends_dead_replies
+        )
+        # Each group kept as it is joined, for disconnect to leave (one may fail).
+        for group in reversed((frames.conversation_group(conversation.id), *closing_groups)):
             await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined = (*joining, *self.groups_joined)
+            self.groups_joined = (group, *self.groups_joined)
         await self.accept()
         lifecycle.sockets.add(self)
 

@@ -9,6 +9,7 @@ silent reply until its generation is known alive or dead.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -19,6 +20,8 @@ from django.conf import settings
 from conversations import frames, generation, render
 from conversations.models import Message
 from conversations.resume import ResumeBuffer
+
+log = logging.getLogger(__name__)
 
 # How long a socket waits for a live generation to answer a snapshot request before it
 # serves the last checkpoint instead.
@@ -31,8 +34,10 @@ class Follower:
         send: Callable[[str], Awaitable[None]],
         fetch: Callable[[str], Awaitable[Message | None]],
         reply_to: str,
+        may_end: bool = True,
     ) -> None:
         self.send = send  # a frame's text to the client
+        self.may_end = may_end  # a reply whose generation is gone, ended from here
         self.fetch = fetch  # a message of the conversation, as stored now
         self.reply_to = reply_to  # the socket's channel, where snapshots are answered
         self.buffer = ResumeBuffer()
@@ -118,16 +123,21 @@ class Follower:
                     self.buffer.unwatch(message_id)
                     if message is not None and message_id not in self.buffer.finished:
                         await self._send_stored(message)
-                elif message.channel:
-                    await self._ended_if_dead(message_id, message.channel)
 
     async def _ended_if_dead(self, message_id: str, channel: str) -> bool:
-        """A silent reply whose generation does not answer: its process died (killed,
-        crashed), so it is ended as interrupted, with its last checkpoint's text, and
-        shown so at once rather than when its lease runs out."""
-        if await generation.alive(channel):
+        """A resumed reply whose generation answered neither the snapshot request nor a
+        ping: its process died (a restart after a kill), so it is ended as interrupted,
+        with its last checkpoint's text, and shown so at once rather than when its lease
+        runs out. (Only the owner's sockets ask: a share's readers never end a reply.)"""
+        if not self.may_end:
             return False
-        await database_sync_to_async(Message.objects.interrupt)(channel)
+        try:
+            if await generation.alive(channel):
+                return False
+            await database_sync_to_async(Message.objects.interrupt)(channel)
+        except Exception:
+            log.warning("could not tell whether a reply's generation lives", exc_info=True)
+            return False  # its lease decides, as before
         message = await self.fetch(message_id)
         if message is None or message.status == Message.Status.STREAMING:
             return False

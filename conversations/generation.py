@@ -64,13 +64,20 @@ async def alive(channel: str, timeout: float = 1.5) -> bool:
     """Whether the generation listening on `channel` answers (its process may have died)."""
     layer = get_channel_layer()
     reply_to = await layer.new_channel("ping.")
-    await layer.send(channel, {"type": frames.PING, "reply_to": reply_to})
     try:
         async with asyncio.timeout(timeout):
+            await layer.send(channel, {"type": frames.PING, "reply_to": reply_to})
             while (await layer.receive(reply_to)).get("type") != frames.PONG:
                 pass
     except TimeoutError:
-        return False
+        return False  # the receive was cancelled: the layer has let go of the channel
+    # A layer lets go of a channel (channels_redis's pub/sub: its subscription) only when
+    # a receive on it is cancelled: one is, or every answered ping would stay subscribed.
+    waiting = asyncio.ensure_future(layer.receive(reply_to))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
     return True
 
 
@@ -141,6 +148,7 @@ class Generation:
             self._dirty.set()
         self._stream = asyncio.create_task(self._consume())
         error: UpstreamError | None = None
+        listening, *others = helpers
         try:
             await asyncio.wait([self._stream])
             if not self._stream.cancelled() and (exc := self._stream.exception()) is not None:
@@ -148,10 +156,15 @@ class Generation:
         finally:
             if not self._stream.done():
                 self._stream.cancel()  # the process is shutting down
-            for task in helpers:
+            for task in others:
                 task.cancel()
-        await self._flush()
-        await self._finish(error)
+        try:
+            await self._flush()
+            await self._finish(error)
+        finally:
+            # Answering pings until the end is stored (its tries may take a while): a
+            # generation that does not answer is taken for dead and its replies ended.
+            listening.cancel()
         if session_group:
             await self.layer.group_discard(session_group, self.channel)
 

@@ -22,6 +22,7 @@ class ShareConsumer(ChatConsumer):
     """
 
     commands = {"resume": "on_resume"}
+    ends_dead_replies = False
 
     async def connect(self) -> None:
         share = await self._share(self.scope["url_route"]["kwargs"]["token"])

@@ -5,6 +5,7 @@ its lease says; one ended elsewhere stops being written."""
 
 import asyncio
 import json
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -13,8 +14,10 @@ from typing import Any
 import pytest
 import websockets
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from conversations import generation
 from conversations.models import Conversation, Message
 from tests.conftest import serving
 from tests.helpers import open_socket, send, text_of
@@ -111,4 +114,49 @@ async def test_a_reply_ended_elsewhere_while_being_written_stops_at_its_next_che
     assert stored.status == "interrupted"
     assert stored.content == text_of(frames, reply)  # the words shown, kept
     assert len(stored.content.split()) < 1000  # stopped well before its end
+    await socket.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("finish_generations")
+async def test_a_generation_answers_pings_until_its_end_is_stored(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its end may take a while (a slow rendering, a database refusing it for a time):
+    until stored, it is not to be taken for dead, nor its reply ended as interrupted."""
+    rendering = asyncio.Event()
+    render_markdown = generation.render.render_markdown
+
+    def slow(text: str) -> str:
+        rendering.set()
+        time.sleep(2)
+        return render_markdown(text)
+
+    monkeypatch.setattr(generation.render, "render_markdown", slow)
+    socket, _ = await open_socket(alice, conversation.id)
+    reply = (await send(socket, "[sim words=3]"))["messages"][0]
+    channel = (await database_sync_to_async(Message.objects.get)(pk=reply)).channel
+    await asyncio.wait_for(rendering.wait(), 10)
+    assert await generation.alive(channel)
+    assert (await socket.receive_until("done", timeout=10))[-1]["status"] == "complete"
+    await socket.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("finish_generations")
+async def test_an_answered_ping_leaves_no_channel_behind(
+    alice: User, conversation: Conversation
+) -> None:
+    """channels_redis's pub/sub layer keeps a channel subscribed until a receive on it is
+    cancelled: a ping answered must not leave one per ping."""
+    socket, _ = await open_socket(alice, conversation.id)
+    reply = (await send(socket, "[sim words=200 delay=20]"))["messages"][0]
+    channel = (await database_sync_to_async(Message.objects.get)(pk=reply)).channel
+    layer = get_channel_layer()
+    before = {c for c in layer.channels if "ping." in c}
+    for _ in range(5):
+        assert await generation.alive(channel)
+    assert {c for c in layer.channels if "ping." in c} == before
+    await socket.send({"type": "stop"})
+    await socket.receive_until("done")
     await socket.close()

@@ -52,8 +52,11 @@ async def sweep() -> None:
     # A lease runs out while its generation lives if the database refused its checkpoints
     # for a while: only one that does not answer is ended.
     stale = sorted(await database_sync_to_async(Message.objects.stale_channels)())
-    answers = await asyncio.gather(*(generation.alive(channel) for channel in stale))
-    dead = [channel for channel, alive in zip(stale, answers, strict=True) if not alive]
+    answers = await asyncio.gather(
+        *(generation.alive(channel) for channel in stale), return_exceptions=True
+    )
+    # A ping that failed (the layer down) says nothing: that reply waits for the next.
+    dead = [channel for channel, alive in zip(stale, answers, strict=True) if alive is False]
 
     def end() -> tuple[int, int]:
         replies = sum(Message.objects.interrupt(channel) for channel in dead)

@@ -10,7 +10,8 @@ from django.db import migrations
 class AddIndexWithoutLocking(migrations.AddIndex):
     """AddIndex, built on PostgreSQL with CREATE INDEX CONCURRENTLY: the table's writes (a
     reply's checkpoints, sends) go on while it is built, on a table of any size. Its
-    migration must say `atomic = False`. SQLite builds it as AddIndex does."""
+    migration must say `atomic = False`; one that failed half-way can be run again. SQLite
+    builds it as AddIndex does."""
 
     def database_forwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
@@ -20,6 +21,9 @@ class AddIndexWithoutLocking(migrations.AddIndex):
             return
         model = to_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
+            # A build that failed leaves an invalid index of that name: it goes first.
+            name = schema_editor.quote_name(self.index.name)
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             schema_editor.add_index(model, self.index, concurrently=True)
 
     def database_backwards(
