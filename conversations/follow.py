@@ -84,9 +84,12 @@ class Follower:
         self._spawn(self._snapshot_fallback(message_id, channel))
 
     async def _snapshot_fallback(self, message_id: str, channel: str) -> None:
-        """No answer from the generation: its process may be gone. Serve the checkpoint,
-        unless it would leave a gap: then hold on (and ask again) until a snapshot comes,
-        the reply ends (`forward` then serves it whole) or its lease runs out."""
+        """No answer from the generation yet. The checkpoint is served only where it leaves
+        no gap: the reply has ended, the held frames follow on from it, or its generation is
+        gone (a restart; then the owner's sockets end it). While the generation lives, the
+        frames it published before this socket joined are in no checkpoint: hold on and ask
+        again until its snapshot comes, the reply ends (`forward` serves it whole) or the
+        lease runs out."""
         await asyncio.sleep(SNAPSHOT_TIMEOUT)
         if not self.buffer.is_held(message_id):
             return
@@ -95,12 +98,16 @@ class Follower:
             return
         live = self.buffer.held_after(message_id, message.seq)
         streaming = message.status == Message.Status.STREAMING
-        if streaming and live and live[0]["seq"] > message.seq + 1:
-            # Frames are flowing, so the generation lives; the checkpoint would leave a gap.
-            await self._ask_snapshot(message_id, channel)
-            return
-        if streaming and not live and await self._ended_if_dead(message_id, channel):
-            return  # its process died (a restart): it shows as interrupted now
+        follows_on = bool(live) and live[0]["seq"] == message.seq + 1
+        if streaming and not follows_on:
+            # Frames flowing are an answer of their own; a silent reply's generation is
+            # pinged (its snapshot may only be slow, behind a busy process).
+            if live or await self._alive(channel):
+                if self.buffer.is_held(message_id):
+                    await self._ask_snapshot(message_id, channel)
+                return
+            if await self._ended_if_dead(message_id, channel):
+                return  # its process died (a restart): it shows as interrupted now
         await self._send_stored(message)
         if streaming and not live:
             self._watch(message_id)
@@ -124,19 +131,24 @@ class Follower:
                     if message is not None and message_id not in self.buffer.finished:
                         await self._send_stored(message)
 
+    async def _alive(self, channel: str) -> bool:
+        try:
+            return await generation.alive(channel)
+        except Exception:
+            log.warning("could not tell whether a reply's generation lives", exc_info=True)
+            return False  # the checkpoint is served and the lease decides, as before
+
     async def _ended_if_dead(self, message_id: str, channel: str) -> bool:
         """A resumed reply whose generation answered neither the snapshot request nor a
         ping: its process died (a restart after a kill), so it is ended as interrupted,
         with its last checkpoint's text, and shown so at once rather than when its lease
-        runs out. (Only the owner's sockets ask: a share's readers never end a reply.)"""
+        runs out. (Only the owner's sockets end it: a share's readers never do.)"""
         if not self.may_end:
             return False
         try:
-            if await generation.alive(channel):
-                return False
             await database_sync_to_async(Message.objects.interrupt)(channel)
         except Exception:
-            log.warning("could not tell whether a reply's generation lives", exc_info=True)
+            log.warning("could not end a reply whose generation is gone", exc_info=True)
             return False  # its lease decides, as before
         message = await self.fetch(message_id)
         if message is None or message.status == Message.Status.STREAMING:
@@ -170,7 +182,9 @@ class Follower:
 
     async def _deliver(self, snapshot: dict[str, Any]) -> None:
         """The snapshot, then the held frames it does not cover: no gap, no duplicate."""
-        later = self.buffer.release(snapshot["message"], snapshot["seq"]) or []
+        later = self.buffer.release(snapshot["message"], snapshot["seq"])
+        if later is None:
+            return  # answered already (by the generation, while the database was read)
         await self.send(frames.encode(snapshot))
         for text in later:
             await self.send(text)

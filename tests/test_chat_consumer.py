@@ -1066,6 +1066,47 @@ async def test_a_generation_that_never_answers_a_snapshot_leaves_no_gap(
     await second.close()
 
 
+async def test_a_lost_snapshot_request_of_a_silent_reply_is_asked_again_not_replaced(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A reply between two words (no frame flows) whose generation did not get the
+    snapshot request (Redis's pub/sub keeps no message for a moment without subscriber):
+    the checkpoint is behind the words published before the socket joined, so serving it
+    would leave a gap. The generation answers a ping, so the socket asks again."""
+    from conversations import follow
+
+    answer = generation.Generation._answer
+    requests: list[str] = []
+
+    async def first_snapshot_lost(self: Any, channel: str, message: dict[str, Any]) -> None:
+        if message["type"] == "chat.snapshot":
+            requests.append(channel)
+            if len(requests) == 1:
+                return
+        await answer(self, channel, message)
+
+    monkeypatch.setattr(generation.Generation, "_answer", first_snapshot_lost)
+    monkeypatch.setattr(follow, "SNAPSHOT_TIMEOUT", 0.05)
+    settings.CHAT_CHECKPOINT_SECONDS = 60  # the stored text stays at its start
+    first, _ = await open_socket(alice, conversation.id)
+    reply = (await send(first, "[sim words=5 delay=900 ttft=10]"))["messages"][0]
+    await first.receive_until("delta", seq=2)
+    second, _ = await open_socket(alice, conversation.id)
+    await second.send({"type": "resume", "message": reply, "seq": 0})
+    seen = [f for f in await second.receive_until("done") if f.get("message") == reply]
+    assert len(requests) == 2
+    assert [f["type"] for f in seen].count("snapshot") == 1, seen
+    assert seen[0]["type"] == "snapshot" and seen[0]["seq"] >= 2, seen[0]
+    text, seq = seen[0]["content"], seen[0]["seq"]
+    for frame in seen[1:-1]:
+        assert frame["type"] == "delta" and frame["seq"] == seq + 1, (seq, frame)
+        text, seq = text + frame["content"], frame["seq"]
+    assert text == (await reload(reply)).content and len(text.split()) == 5
+    await first.receive_until("done")
+    await first.close()
+    await second.close()
+
+
 async def test_a_closed_socket_leaves_its_consumer_to_reference_counting(
     alice: User, conversation: Conversation
 ) -> None:
