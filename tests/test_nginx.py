@@ -255,9 +255,12 @@ def _tls() -> ssl.SSLContext:
 
 
 async def _follow(proxied: Proxied, session: str, conversation: str, words: int) -> dict:
-    """Sends one message and follows its reply as a browser does: on 4503 it reconnects
-    (nginx picks a process that is up) and resumes from the last seq it holds. Every delta
-    must continue the text exactly: a gap or a repeat fails."""
+    """Sends one message and follows its reply as a browser does (static/js/chat.js): on
+    4503 it reconnects (nginx picks a process that is up) and resumes from the last seq it
+    holds. A new socket forwards the reply's frames from the moment it joins, before the
+    resume reaches it: a delta then that does not follow on is skipped, as the browser does,
+    for the snapshot on its way. Once that snapshot is in, every delta must continue the
+    text exactly: a gap fails."""
     text, seq, reply, reconnects = "", 0, None, 0
     while True:
         try:
@@ -266,6 +269,7 @@ async def _follow(proxied: Proxied, session: str, conversation: str, words: int)
                 ssl=_tls(),
                 additional_headers={"Cookie": f"sessionid={session}", "Origin": proxied.https},
             ) as sock:
+                resumed = reply is None  # the first socket follows the reply from its start
                 if reply is None:
                     content = f"[sim words={words} delay=25]"
                     await sock.send(json.dumps({"type": "send", "content": content}))
@@ -280,12 +284,17 @@ async def _follow(proxied: Proxied, session: str, conversation: str, words: int)
                         raise AssertionError(frame)
                     elif frame.get("message") != reply:
                         continue
-                    elif kind == "snapshot" and frame["seq"] >= seq:
+                    elif kind == "snapshot":
+                        resumed = True
+                        if frame["seq"] < seq:
+                            continue  # a checkpoint behind the deltas taken: they follow on
                         assert frame["content"].startswith(text)
                         text, seq = frame["content"], frame["seq"]
                         if frame["status"] != "streaming":
                             return {"reply": reply, "text": text, "status": frame["status"],
                                     "reconnects": reconnects}  # fmt: skip
+                    elif kind == "delta" and frame["seq"] > seq + 1 and not resumed:
+                        continue
                     elif kind == "delta" and frame["seq"] > seq:
                         assert frame["seq"] == seq + 1, f"a gap: {seq} then {frame['seq']}"
                         text, seq = text + frame["content"], frame["seq"]
