@@ -242,15 +242,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await generation.start(self.conversation, request, self.session_key)
 
     async def _free_dead_generations(self) -> bool:
-        freed = False
-        for channel in await self._streaming_channels():
-            if not await generation.alive(channel):
-                await database_sync_to_async(Message.objects.interrupt)(channel)
-                freed = True
-        return freed
+        streaming, _ = await self._streaming_channels()
+        return bool(await generation.end_dead(set(streaming)))
 
     async def on_stop(self, frame: dict[str, Any], client_id: str | None) -> None:
-        await frames.stop(await self._streaming_channels())
+        streaming, stale = await self._streaming_channels()
+        await frames.stop(streaming)
+        if stale:
+            await generation.end_dead(stale)  # no process left to stop them
 
     async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
         message_id = ResumeForm(frame).message_id()
@@ -288,13 +287,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return None, None
         return conversation, sessions.expires(self.session_key)
 
-    @database_sync_to_async
-    def _message(self, message_id: str) -> Message | None:
-        Message.objects.expire_stale(conversation=self.conversation)
-        return self.conversation.messages.filter(pk=message_id).first()
+    async def _message(self, message_id: str) -> Message | None:
+        """The message as stored now. The conversation's replies whose lease ran out are
+        ended first if their generation does not answer a ping."""
+        stale, message = await self._stored(message_id)
+        if stale and await generation.end_dead(stale):
+            _, message = await self._stored(message_id)
+        return message
 
     @database_sync_to_async
-    def _streaming_channels(self) -> list[str]:
-        Message.objects.expire_stale(conversation=self.conversation)
+    def _stored(self, message_id: str) -> tuple[set[str], Message | None]:
+        stale = Message.objects.stale_channels(conversation=self.conversation)
+        return stale, self.conversation.messages.filter(pk=message_id).first()
+
+    @database_sync_to_async
+    def _streaming_channels(self) -> tuple[list[str], set[str]]:
+        """The generations of the conversation's streaming replies, and those of them whose
+        lease ran out."""
         rows = self.conversation.messages.streaming().exclude(channel="")
-        return sorted(set(rows.values_list("channel", flat=True)))
+        leases = dict(rows.values_list("channel", "lease_until"))
+        now = timezone.now()
+        return sorted(leases), {c for c, lease in leases.items() if lease and lease < now}

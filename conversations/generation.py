@@ -81,6 +81,23 @@ async def alive(channel: str, timeout: float = 1.5) -> bool:
     return True
 
 
+async def end_dead(channels: set[str]) -> int:
+    """Of the generations on `channels` (replies whose lease ran out), end those that do not
+    answer a ping: their replies interrupted, text kept, usage settled. A live one whose
+    checkpoints the database refused for a while answers, and goes on. A ping that failed
+    (the layer down) says nothing: its replies wait for the next look. How many ended."""
+    channels = sorted(channels)
+    answers = await asyncio.gather(*(alive(c) for c in channels), return_exceptions=True)
+    dead = [channel for channel, lives in zip(channels, answers, strict=True) if lives is False]
+    if not dead:
+        return 0
+
+    def interrupt() -> int:
+        return sum(Message.objects.interrupt(channel) for channel in dead)
+
+    return await database_sync_to_async(interrupt)()
+
+
 # --- Running a reply --------------------------------------------------------------------------
 @dataclass
 class Reply:
@@ -150,20 +167,21 @@ class Generation:
         error: UpstreamError | None = None
         listening, *others = helpers
         try:
-            await asyncio.wait([self._stream])
-            if not self._stream.cancelled() and (exc := self._stream.exception()) is not None:
-                error = _as_upstream_error(exc)
-        finally:
-            if not self._stream.done():
-                self._stream.cancel()  # the process is shutting down
-            for task in others:
-                task.cancel()
-        try:
+            try:
+                await asyncio.wait([self._stream])
+                if not self._stream.cancelled() and (exc := self._stream.exception()) is not None:
+                    error = _as_upstream_error(exc)
+            finally:
+                if not self._stream.done():
+                    self._stream.cancel()  # the process is shutting down
+                for task in others:
+                    task.cancel()
             await self._flush()
             await self._finish(error)
         finally:
-            # Answering pings until the end is stored (its tries may take a while): a
-            # generation that does not answer is taken for dead and its replies ended.
+            # Answering pings until the end is stored (its tries may take a while), and no
+            # longer (this task cancelled): a generation that does not answer is taken for
+            # dead and its replies ended.
             listening.cancel()
         if session_group:
             await self.layer.group_discard(session_group, self.channel)

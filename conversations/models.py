@@ -2,7 +2,7 @@ import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any, NamedTuple
 
@@ -81,11 +81,9 @@ class Folder(models.Model):
         return self.name
 
 
-# Conversation._lock_idle(): a conversation's streaming replies, and whether each one's
-# lease has run out (no lease: it has not).
+# Conversation._lock_idle(): whether a reply of a conversation is being written.
 _STREAMING_SQL = """
-    SELECT channel, lease_until IS NOT NULL AND lease_until < %s FROM conversations_message
-    WHERE conversation_id = %s AND status = %s
+    SELECT 1 FROM conversations_message WHERE conversation_id = %s AND status = %s LIMIT 1
 """
 
 
@@ -269,17 +267,15 @@ class Conversation(models.Model):
         # transaction already does.
         if connection.vendor != "sqlite":
             Conversation.objects.select_for_update().filter(pk=self.pk).first()
-        # Its replies being written, and whether each one's lease has run out: written out,
-        # as every send asks (the ORM's query cost five times this one).
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        # A reply being written, its lease run out or not: busy. Whether its generation
+        # died is for the caller to ask it (a ping), not for its lease alone to say: a live
+        # one whose checkpoints the database refused for a while would be cut off. Written
+        # out, as every send asks (the ORM's query cost five times this one).
         key = Conversation._meta.pk.get_db_prep_value(self.pk, connection)
         with connection.cursor() as cursor:
-            cursor.execute(_STREAMING_SQL, [now, key, Message.Status.STREAMING])
-            streaming = cursor.fetchall()
-        for channel in {channel for channel, expired in streaming if expired}:
-            Message.objects.interrupt(channel)
-        if any(not expired for _, expired in streaming):
-            raise ConversationBusy
+            cursor.execute(_STREAMING_SQL, [key, Message.Status.STREAMING])
+            if cursor.fetchone() is not None:
+                raise ConversationBusy
 
     def _replies(
         self,
@@ -323,14 +319,21 @@ class MessageQuerySet(models.QuerySet["Message"]):
     def streaming(self) -> "MessageQuerySet":
         return self.filter(status=Message.Status.STREAMING)
 
-    def expire_stale(self, conversation: Conversation | None = None) -> int:
-        """Mark replies whose generation died (lease run out) as interrupted, text kept."""
-        return sum(self.interrupt(channel) for channel in self.stale_channels(conversation))
+    def expire_stale(self, conversation: Conversation) -> int:
+        """Where no generation can be pinged (a page load): a reply whose lease ran out a
+        whole lease ago is taken for dead, interrupted, its text kept. (One that just ran
+        out is left to the page's socket, which pings its generation: a live one whose
+        checkpoints the database refused for a while goes on.)"""
+        grace = timedelta(seconds=settings.CHAT_LEASE_SECONDS)
+        stale = self.stale_channels(conversation, timezone.now() - grace)
+        return sum(self.interrupt(channel) for channel in stale)
 
-    def stale_channels(self, conversation: Conversation | None = None) -> set[str]:
-        """The generations of the streaming replies whose lease has run out. (A read first:
-        page loads ask, and a write would queue behind the writers.)"""
-        stale = self.streaming().filter(lease_until__lt=timezone.now())
+    def stale_channels(
+        self, conversation: Conversation | None = None, before: datetime | None = None
+    ) -> set[str]:
+        """The generations of the streaming replies whose lease ran out (`before`: by then).
+        (A read first: page loads ask, and a write would queue behind the writers.)"""
+        stale = self.streaming().filter(lease_until__lt=before or timezone.now())
         if conversation is not None:
             stale = stale.filter(conversation=conversation)
         return set(stale.values_list("channel", flat=True))

@@ -217,7 +217,7 @@ def test_an_interrupted_generation_is_settled_from_its_text(
     record = UsageRecord.objects.reserve(
         user=alice, chat_model=grok3, prompt_tokens=50, max_tokens=1000, n=1, generation="gen.x"
     )
-    Message.objects.expire_stale()
+    Message.objects.interrupt("gen.x")
     record.refresh_from_db()
     assert record.status == "interrupted" and record.prompt_tokens == 50
     assert record.completion_tokens == 108  # 300 characters at ~3 a token, plus framing

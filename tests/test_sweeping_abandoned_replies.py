@@ -98,6 +98,40 @@ async def test_a_reply_being_written_is_not_swept_though_its_lease_ran_out(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("finish_generations")
+async def test_a_reply_being_written_is_not_cut_off_by_a_look_though_its_lease_ran_out(
+    alice: User, conversation: Conversation
+) -> None:
+    """The same reply as above, looked at meanwhile: a page load, another tab resuming it
+    and sending to its conversation (busy). Each asks its generation (or leaves it to a
+    socket that does), so none ends it."""
+    from tests.helpers import logged_in
+
+    socket, _ = await open_socket(alice, conversation.id)
+    reply = (await send(socket, "[sim words=60 delay=20]"))["messages"][0]
+    frames = await socket.receive_until("delta")
+    past = timezone.now() - timedelta(seconds=1)
+    await database_sync_to_async(Message.objects.filter(pk=reply).update)(lease_until=past)
+
+    def page() -> str:
+        return logged_in(alice).get(f"/c/{conversation.id}/").content.decode()
+
+    assert 'data-status="streaming"' in await database_sync_to_async(page)()
+    other, _ = await open_socket(alice, conversation.id)
+    await other.send({"type": "resume", "message": reply, "seq": 0})
+    snapshot = await other.receive_until("snapshot", message=reply)
+    assert snapshot[-1]["status"] == "streaming"
+    await other.send({"type": "send", "content": "and?", "client_id": "c2"})
+    assert (await other.receive_until("error"))[-1]["code"] == "busy"
+    frames += await socket.receive_until("done")
+    assert frames[-1]["status"] == "complete"
+    stored = await database_sync_to_async(Message.objects.get)(pk=reply)
+    assert stored.status == "complete" and len(stored.content.split()) == 60
+    await other.close()
+    await socket.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("finish_generations")
 async def test_a_reply_ended_elsewhere_while_being_written_stops_at_its_next_checkpoint(
     alice: User, conversation: Conversation, settings: Any
 ) -> None:

@@ -49,19 +49,8 @@ async def sweep() -> None:
     from conversations.models import Message
     from webchat.models import UsageRecord
 
-    # A lease runs out while its generation lives if the database refused its checkpoints
-    # for a while: only one that does not answer is ended.
-    stale = sorted(await database_sync_to_async(Message.objects.stale_channels)())
-    answers = await asyncio.gather(
-        *(generation.alive(channel) for channel in stale), return_exceptions=True
-    )
-    # A ping that failed (the layer down) says nothing: that reply waits for the next.
-    dead = [channel for channel, alive in zip(stale, answers, strict=True) if alive is False]
-
-    def end() -> tuple[int, int]:
-        replies = sum(Message.objects.interrupt(channel) for channel in dead)
-        return replies, UsageRecord.objects.settle_abandoned(timezone.now())
-
-    replies, calls = await database_sync_to_async(end)()
+    stale = await database_sync_to_async(Message.objects.stale_channels)()
+    replies = await generation.end_dead(stale)
+    calls = await database_sync_to_async(UsageRecord.objects.settle_abandoned)(timezone.now())
     if replies or calls:
         log.info("swept %d abandoned replies and %d abandoned calls", replies, calls)
