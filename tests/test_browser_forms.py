@@ -10,6 +10,7 @@ arrows and "Continue from this one"), share create and revoke (test_browser_xss)
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import say, share_link, sign_up
 from tests.live import LiveServer
@@ -91,3 +92,15 @@ def test_the_usage_and_shared_links_pages_fit_a_phone(phone: Any, live: LiveServ
         for table in phone.locator("table.stack").all():
             assert table.evaluate("t => t.scrollWidth <= t.clientWidth + 1"), url
     assert phone.get_by_role("button", name="Revoke").is_visible()
+
+
+def test_a_shared_link_is_copied_whole_from_the_list(page: Any, live: LiveServer) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    sign_up(page, live, "copier")
+    say(page, "Something to share [sim words=5 delay=1]")
+    link = share_link(page)
+    page.goto("/shares/")
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("() => navigator.clipboard.readText()") == link
+    assert link.startswith(live.url + "/s/")

@@ -1,7 +1,7 @@
 // The read-only pages (a shared conversation, the list of shared links): code blocks get
-// their bar (language, Copy, Download), an attached image opens whole over the page, and a
-// form marked data-confirm asks first, in the page's own dialog; one marked data-busy
-// says it is at work.
+// their bar (language, Copy, Download), a shared link's Copy link button copies it whole,
+// an attached image opens whole over the page, and a form marked data-confirm asks first,
+// in the page's own dialog; one marked data-busy says it is at work.
 
 import { ask, viewImage } from "./dialog.js";
 import { decorateCode, downloadCode } from "./render.js";
@@ -14,6 +14,12 @@ document.addEventListener("click", async (event) => {
     viewImage(image.href, image.title);
     return;
   }
+  const copyLink = event.target.closest("button.copy-link");
+  if (copyLink) {
+    // The link's href property is the whole address, scheme and host included.
+    await copy(copyLink.previousElementSibling.href, copyLink, gettext("Copy link"));
+    return;
+  }
   const button = event.target.closest(".code-bar button");
   if (!button) return;
   if (button.classList.contains("download-code")) {
@@ -21,14 +27,18 @@ document.addEventListener("click", async (event) => {
     return;
   }
   const code = button.closest(".code-bar").nextElementSibling.querySelector("code");
+  await copy(code?.textContent || "", button, gettext("Copy"));
+});
+
+async function copy(text, button, label) {
   try {
-    await navigator.clipboard.writeText(code?.textContent || "");
+    await navigator.clipboard.writeText(text);
     button.textContent = gettext("Copied");
-    setTimeout(() => (button.textContent = gettext("Copy")), 1500);
+    setTimeout(() => (button.textContent = label), 1500);
   } catch {
     /* refused by the browser: the text can still be selected */
   }
-});
+}
 for (const form of document.querySelectorAll("form[data-confirm]")) {
   form.addEventListener("submit", async (event) => {
     if (form.dataset.confirmed) return;
