@@ -205,15 +205,19 @@ def test_send_becomes_stop_while_a_reply_streams(page: Any, live: LiveServer) ->
     assert page.locator("#send").is_hidden()
     stop_box = page.locator("#stop").bounding_box()
     assert abs(stop_box["x"] + stop_box["width"] - send_box["x"] - send_box["width"]) < 2
-    # Enter while it streams sends nothing and shows no error; the text waits.
+    # Enter while it streams sends nothing and shows no error; the text waits, and what
+    # says why (the status, Stop) flashes.
     page.fill("#prompt", "next question")
     page.press("#prompt", "Enter")
     page.wait_for_timeout(300)
     assert page.locator("article.message.user").count() == 1
     assert page.locator("#error").is_hidden()
+    for flashed in ("#stop", "#status"):
+        assert "again" in page.get_attribute(flashed, "class"), flashed
     page.click("#stop")
     page.wait_for_selector('article.message.assistant[data-status="stopped"]')
     assert page.locator("#send").is_visible() and page.locator("#stop").is_hidden()
+    assert "again" not in page.get_attribute("#status", "class")
     assert page.input_value("#prompt") == "next question"
     assert focus_is_somewhere(page)
     assert page.locator("#error").is_hidden()

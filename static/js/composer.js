@@ -177,14 +177,18 @@ export class Composer {
   take() {
     const text = this.prompt.value;
     if (this.closedReason) return { text: null, error: this.closedReason };
-    // While a reply streams, Enter waits (the button is Stop); the text stays.
-    if ((!text.trim() && !this.files.count) || this.sendButton.disabled || this.streaming) return { text: null };
+    if (!text.trim() && !this.files.count) return { text: null };
+    // While a reply streams, Enter waits (the button is Stop); the text stays, and the
+    // status and Stop say why.
+    if (this.streaming) {
+      again(this.status, this.stopButton);
+      return { text: null };
+    }
+    if (this.sendButton.disabled) return { text: null };
     // The warning above the box already says why: it says it again, and the model picker
     // is where it is mended.
     if (this.visionProblem()) {
-      this.visionWarning.classList.remove("again");
-      void this.visionWarning.offsetWidth; // the animation starts over
-      this.visionWarning.classList.add("again");
+      again(this.visionWarning);
       this.model.focus();
       return { text: null };
     }
@@ -289,6 +293,8 @@ export class Composer {
     this.stopButton.hidden = !streaming;
     this.sendButton.hidden = streaming;
     this.status.textContent = streaming ? gettext("Grok is writing…") : "";
+    this.status.classList.remove("again");
+    this.stopButton.classList.remove("again");
     // The button that had focus is gone: focus goes to its replacement, not the page.
     if (hadFocus) (streaming ? this.stopButton : this.prompt).focus({ preventScroll: true });
   }
@@ -321,4 +327,13 @@ function pastedName(file, stamp, index) {
   const extension = (file.type.split("/")[1] || "png").replace("jpeg", "jpg");
   const name = `${interpolate(gettext("Pasted image %(stamp)s"), { stamp }, true)}${index ? `-${index + 1}` : ""}.${extension}`;
   return new File([file], name, { type: file.type });
+}
+
+// What already says why a send waits flashes, to be read again.
+function again(...elements) {
+  for (const element of elements) {
+    element.classList.remove("again");
+    void element.offsetWidth; // the animation starts over
+    element.classList.add("again");
+  }
 }
