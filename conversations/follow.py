@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # How long a socket waits for a live generation to answer a snapshot request before it
 # serves the last checkpoint instead.
 SNAPSHOT_TIMEOUT = 2.0
+# A live generation whose snapshot does not come (a busy process, a lost request) is asked
+# again after twice as long each time, up to this.
+MAX_SNAPSHOT_WAIT = 8.0
 
 
 class Follower:
@@ -56,7 +59,7 @@ class Follower:
         if message.status == Message.Status.STREAMING and message.channel:
             self.buffer.hold(message_id)
             self._watch(message_id)
-            await self._ask_snapshot(message_id, message.channel)
+            await self._ask_snapshot(message_id, message.channel, SNAPSHOT_TIMEOUT)
         else:
             await self._send_stored(message)
 
@@ -79,18 +82,21 @@ class Follower:
         if self.buffer.is_held(snapshot["message"]):  # else answered from the database
             await self._deliver(snapshot)
 
-    async def _ask_snapshot(self, message_id: str, channel: str) -> None:
-        await frames.ask_snapshot(channel, message_id, self.reply_to)
-        self._spawn(self._snapshot_fallback(message_id, channel))
+    async def _ask_snapshot(self, message_id: str, channel: str, wait: float) -> None:
+        self._spawn(self._snapshot_fallback(message_id, channel, wait))
+        try:
+            await frames.ask_snapshot(channel, message_id, self.reply_to)
+        except Exception:  # the layer is down: the fallback serves what it can
+            log.warning("could not ask a generation for its snapshot", exc_info=True)
 
-    async def _snapshot_fallback(self, message_id: str, channel: str) -> None:
+    async def _snapshot_fallback(self, message_id: str, channel: str, wait: float) -> None:
         """No answer from the generation yet. The checkpoint is served only where it leaves
         no gap: the reply has ended, the held frames follow on from it, or its generation is
-        gone (a restart; then the owner's sockets end it). While the generation lives, the
-        frames it published before this socket joined are in no checkpoint: hold on and ask
-        again until its snapshot comes, the reply ends (`forward` serves it whole) or the
-        lease runs out."""
-        await asyncio.sleep(SNAPSHOT_TIMEOUT)
+        gone (a restart; then the owner's sockets end it) or cannot be asked (the layer
+        down). While the generation lives, the frames it published before this socket
+        joined are in no checkpoint: hold on and ask again, waiting longer each time, until
+        its snapshot comes or the reply ends (`forward` serves it whole)."""
+        await asyncio.sleep(wait)
         if not self.buffer.is_held(message_id):
             return
         message = await self.fetch(message_id)
@@ -102,11 +108,12 @@ class Follower:
         if streaming and not follows_on:
             # Frames flowing are an answer of their own; a silent reply's generation is
             # pinged (its snapshot may only be slow, behind a busy process).
-            if live or await self._alive(channel):
+            alive = True if live else await self._alive(channel)
+            if alive:
                 if self.buffer.is_held(message_id):
-                    await self._ask_snapshot(message_id, channel)
+                    await self._ask_snapshot(message_id, channel, min(wait * 2, MAX_SNAPSHOT_WAIT))
                 return
-            if await self._ended_if_dead(message_id, channel):
+            if alive is False and await self._ended_if_dead(message_id, channel):
                 return  # its process died (a restart): it shows as interrupted now
         await self._send_stored(message)
         if streaming and not live:
@@ -131,18 +138,20 @@ class Follower:
                     if message is not None and message_id not in self.buffer.finished:
                         await self._send_stored(message)
 
-    async def _alive(self, channel: str) -> bool:
+    async def _alive(self, channel: str) -> bool | None:
+        """Whether the generation answers a ping; None when it cannot be asked."""
         try:
             return await generation.alive(channel)
         except Exception:
             log.warning("could not tell whether a reply's generation lives", exc_info=True)
-            return False  # the checkpoint is served and the lease decides, as before
+            return None  # the checkpoint is served and the lease decides, as before
 
     async def _ended_if_dead(self, message_id: str, channel: str) -> bool:
         """A resumed reply whose generation answered neither the snapshot request nor a
         ping: its process died (a restart after a kill), so it is ended as interrupted,
         with its last checkpoint's text, and shown so at once rather than when its lease
-        runs out. (Only the owner's sockets end it: a share's readers never do.)"""
+        runs out. (Only the owner's sockets end it so: a share's readers leave it to the
+        lease.)"""
         if not self.may_end:
             return False
         try:

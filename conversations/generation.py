@@ -81,21 +81,17 @@ async def alive(channel: str, timeout: float = 1.5) -> bool:
     return True
 
 
-async def end_dead(channels: set[str]) -> int:
-    """Of the generations on `channels` (replies whose lease ran out), end those that do not
-    answer a ping: their replies interrupted, text kept, usage settled. A live one whose
-    checkpoints the database refused for a while answers, and goes on. A ping that failed
-    (the layer down) says nothing: its replies wait for the next look. How many ended."""
+async def end_dead(channels: set[str]) -> list[str]:
+    """Of the generations on `channels`, those that do not answer a ping, their replies
+    still streaming ended: interrupted, text kept, usage settled. A live one (whose
+    checkpoints the database refused for a while, say) answers, and goes on. A ping that
+    failed (the layer down) says nothing: its replies wait for the next look."""
     channels = sorted(channels)
     answers = await asyncio.gather(*(alive(c) for c in channels), return_exceptions=True)
     dead = [channel for channel, lives in zip(channels, answers, strict=True) if lives is False]
-    if not dead:
-        return 0
-
-    def interrupt() -> int:
-        return sum(Message.objects.interrupt(channel) for channel in dead)
-
-    return await database_sync_to_async(interrupt)()
+    if dead:
+        await database_sync_to_async(lambda: [Message.objects.interrupt(c) for c in dead])()
+    return dead
 
 
 # --- Running a reply --------------------------------------------------------------------------

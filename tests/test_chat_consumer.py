@@ -1107,6 +1107,90 @@ async def test_a_lost_snapshot_request_of_a_silent_reply_is_asked_again_not_repl
     await second.close()
 
 
+async def test_a_ping_that_fails_ends_no_reply(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """The snapshot request lost and the ping failing (the layer down a moment): nothing
+    says the generation died, so its reply goes on; the checkpoint is served meanwhile."""
+    from conversations import follow
+
+    answer = generation.Generation._answer
+
+    async def snapshots_lost(self: Any, channel: str, message: dict[str, Any]) -> None:
+        if message["type"] != "chat.snapshot":
+            await answer(self, channel, message)
+
+    async def layer_down(channel: str, timeout: float = 1.5) -> bool:
+        raise ConnectionError("the layer is restarting")
+
+    monkeypatch.setattr(generation.Generation, "_answer", snapshots_lost)
+    monkeypatch.setattr(generation, "alive", layer_down)
+    monkeypatch.setattr(follow, "SNAPSHOT_TIMEOUT", 0.05)
+    first, _ = await open_socket(alice, conversation.id)
+    reply = (await send(first, "[sim words=6 delay=300 ttft=10]"))["messages"][0]
+    await first.receive_until("delta", seq=1)
+    second, _ = await open_socket(alice, conversation.id)
+    await second.send({"type": "resume", "message": reply, "seq": 0})
+    assert (await second.receive_until("snapshot"))[-1]["status"] == "streaming"
+    assert (await first.receive_until("done"))[-1]["status"] == "complete"
+    assert (await reload(reply)).status == Message.Status.COMPLETE
+    await first.close()
+    await second.close()
+
+
+async def test_a_live_generation_whose_snapshots_are_lost_is_asked_less_and_less_often(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conversations import follow
+
+    answer = generation.Generation._answer
+    requests = 0
+
+    async def snapshots_lost(self: Any, channel: str, message: dict[str, Any]) -> None:
+        nonlocal requests
+        if message["type"] == "chat.snapshot":
+            requests += 1
+            return
+        await answer(self, channel, message)
+
+    monkeypatch.setattr(generation.Generation, "_answer", snapshots_lost)
+    monkeypatch.setattr(follow, "SNAPSHOT_TIMEOUT", 0.05)
+    first, _ = await open_socket(alice, conversation.id)
+    reply = (await send(first, "[sim words=3 delay=10 ttft=4000]"))["messages"][0]
+    second, _ = await open_socket(alice, conversation.id)
+    await second.send({"type": "resume", "message": reply, "seq": 0})
+    await asyncio.sleep(3.5)  # the model thinks: no frame flows
+    assert 4 <= requests <= 8, requests  # 0.05 s, then twice as long each time: not 70
+    seen = await second.receive_until("done", timeout=10)
+    assert seen[-1]["status"] == "complete"
+    await first.receive_until("done")
+    await first.close()
+    await second.close()
+
+
+async def test_a_send_racing_the_end_of_the_reply_before_it_goes_through(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The send finds the reply still being written; it has ended by the time its
+    generation is pinged (no answer): the conversation is free, and the send is taken."""
+    alive = generation.alive
+
+    async def late(channel: str, timeout: float = 1.5) -> bool:
+        await asyncio.sleep(1.2)  # the reply ends meanwhile
+        return await alive(channel, timeout)
+
+    monkeypatch.setattr(generation, "alive", late)
+    socket, _ = await open_socket(alice, conversation.id)
+    reply = (await send(socket, "[sim words=8 delay=50]"))["messages"][0]
+    await socket.receive_until("delta", seq=1)
+    await socket.send({"type": "send", "content": "next [sim words=2]", "client_id": "c2"})
+    answer = await socket.receive_until("ack", client_id="c2")
+    assert not [f for f in answer if f["type"] == "error"], answer
+    assert (await reload(reply)).status == Message.Status.COMPLETE
+    assert (await socket.receive_until("done"))[-1]["status"] == "complete"
+    await socket.close()
+
+
 async def test_a_closed_socket_leaves_its_consumer_to_reference_counting(
     alice: User, conversation: Conversation
 ) -> None:
