@@ -242,14 +242,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await generation.start(self.conversation, request, self.session_key)
 
     async def _free_dead_generations(self) -> bool:
-        streaming, _ = await self._streaming_channels()
-        return bool(await generation.end_dead(set(streaming)))
+        streaming, stale = await self._streaming_channels()
+        return bool(await generation.end_dead(set(streaming), stale))
 
     async def on_stop(self, frame: dict[str, Any], client_id: str | None) -> None:
         streaming, stale = await self._streaming_channels()
         await frames.stop(streaming)
         if stale:
-            await generation.end_dead(stale)  # no process left to stop them
+            await generation.end_dead(stale, stale)  # no process left to stop them
 
     async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
         message_id = ResumeForm(frame).message_id()
@@ -291,7 +291,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The message as stored now. The conversation's replies whose lease ran out are
         ended first if their generation does not answer a ping."""
         stale, message = await self._stored(message_id)
-        if stale and await generation.end_dead(stale):
+        if stale and await generation.end_dead(stale, stale):
             _, message = await self._stored(message_id)
         return message
 

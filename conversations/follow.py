@@ -139,7 +139,8 @@ class Follower:
                         await self._send_stored(message)
 
     async def _alive(self, channel: str) -> bool | None:
-        """Whether the generation answers a ping; None when it cannot be asked."""
+        """Whether the generation answers a ping; None when it cannot be asked (the layer
+        down, or another process's generation and a layer of this process alone)."""
         try:
             return await generation.alive(channel)
         except Exception:

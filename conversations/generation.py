@@ -15,12 +15,13 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
@@ -39,6 +40,11 @@ log = logging.getLogger(__name__)
 # Every asyncio task must be referenced somewhere, or it may be collected mid-reply.
 _running: set[asyncio.Task[None]] = set()
 
+# This process's generations' channels start with this: with a channel layer of this
+# process alone (the embedded default's), another process's generation cannot be pinged,
+# and only its lease says whether it lives (one draining on a restart renews it).
+PREFIX = f"generation.{uuid.uuid4().hex[:12]}."
+
 
 # --- Starting a reply -------------------------------------------------------------------------
 async def start(
@@ -48,7 +54,7 @@ async def start(
 
     With the login session that asked for it, the reply stops when that session ends."""
     try:
-        channel = await get_channel_layer().new_channel("generation.")
+        channel = await get_channel_layer().new_channel(PREFIX)
     except Exception:
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
@@ -60,9 +66,12 @@ async def start(
     return turn
 
 
-async def alive(channel: str, timeout: float = 1.5) -> bool:
-    """Whether the generation listening on `channel` answers (its process may have died)."""
+async def alive(channel: str, timeout: float = 1.5) -> bool | None:
+    """Whether the generation listening on `channel` answers (its process may have died);
+    None when no ping can reach it (another process's, the layer this process's alone)."""
     layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer) and not channel.startswith(PREFIX):
+        return None
     reply_to = await layer.new_channel("ping.")
     try:
         async with asyncio.timeout(timeout):
@@ -81,14 +90,19 @@ async def alive(channel: str, timeout: float = 1.5) -> bool:
     return True
 
 
-async def end_dead(channels: set[str]) -> list[str]:
+async def end_dead(channels: set[str], stale: set[str]) -> list[str]:
     """Of the generations on `channels`, those that do not answer a ping, their replies
     still streaming ended: interrupted, text kept, usage settled. A live one (whose
-    checkpoints the database refused for a while, say) answers, and goes on. A ping that
+    checkpoints the database refused for a while, say) answers, and goes on. One no ping
+    can reach is taken for dead only if its lease ran out (it is in `stale`). A ping that
     failed (the layer down) says nothing: its replies wait for the next look."""
     channels = sorted(channels)
     answers = await asyncio.gather(*(alive(c) for c in channels), return_exceptions=True)
-    dead = [channel for channel, lives in zip(channels, answers, strict=True) if lives is False]
+    dead = [
+        channel
+        for channel, lives in zip(channels, answers, strict=True)
+        if lives is False or (lives is None and channel in stale)
+    ]
     if dead:
         await database_sync_to_async(lambda: [Message.objects.interrupt(c) for c in dead])()
     return dead

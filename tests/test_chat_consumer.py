@@ -1,6 +1,7 @@
 """The websocket consumer through the whole ASGI stack, the simulator upstream on loopback."""
 
 import asyncio
+import os
 import time
 import uuid
 from datetime import timedelta
@@ -23,6 +24,9 @@ from tests.helpers import logged_in, open_socket, send, split_at_snapshot, text_
 from webchat.layers import InMemoryLayer
 from webchat.models import ChatModel, Plan, User
 from webchat.simulator import Simulator
+
+# A generation of this process that is gone: a ping reaches where it was, and no one answers.
+DEAD = generation.PREFIX + "gone"
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -276,14 +280,16 @@ async def test_a_reply_whose_process_died_becomes_interrupted(
 async def test_a_resumed_reply_whose_process_died_is_interrupted_before_its_lease_runs_out(
     alice: User, conversation: Conversation
 ) -> None:
-    """A page reconnecting to a restarted server: the reply it was showing has a lease of
-    15 s left, but its generation does not answer, so it shows as interrupted at once."""
+    """A page reconnecting to a restarted server (its processes share a Redis layer, which
+    pings cross), or a generation of this process that died: the reply it was showing has
+    a lease of 15 s left, but its generation does not answer, so it shows as interrupted
+    at once."""
 
     @database_sync_to_async
     def orphan() -> Message:
         with transaction.atomic():
             _, (reply,) = conversation.add_turn(
-                content="hi", parent=None, model="grok-3", params={}, n=1, channel="gone.nobody"
+                content="hi", parent=None, model="grok-3", params={}, n=1, channel=DEAD
             )
         lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
         Message.objects.filter(pk=reply.pk).update(content="half", seq=1, lease_until=lease)
@@ -298,6 +304,48 @@ async def test_a_resumed_reply_whose_process_died_is_interrupted_before_its_leas
     assert time.monotonic() - asked < settings.CHAT_LEASE_SECONDS / 2
     stored = await reload(str(reply.id))
     assert stored.status == Message.Status.INTERRUPTED and stored.content == "half"
+    await socket.close()
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("REDIS_URL")), reason="with Redis, a ping reaches every process"
+)
+async def test_another_process_s_reply_is_left_to_its_lease_where_no_ping_reaches_it(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """The embedded default's channel layer is this process's alone: a reply of the process
+    before it, draining on a restart, cannot be pinged. Its lease, which that process
+    renews, says it lives: a resume serves its checkpoint, a send is busy, and its end,
+    once stored, is shown."""
+    from conversations import follow
+
+    monkeypatch.setattr(follow, "SNAPSHOT_TIMEOUT", 0.05)
+    settings.CHAT_LEASE_SECONDS = 0.9  # the watching socket looks every 0.3 s
+
+    @database_sync_to_async
+    def drained_elsewhere() -> Message:
+        with transaction.atomic():
+            _, (reply,) = conversation.add_turn(
+                content="hi", parent=None, model="grok-3", params={}, n=1,
+                channel="generation.0123456789ab..inmemory!other",
+            )  # fmt: skip
+        lease = timezone.now() + timedelta(seconds=60)  # renewed by the other process
+        Message.objects.filter(pk=reply.pk).update(content="half", seq=1, lease_until=lease)
+        return reply
+
+    reply = str((await drained_elsewhere()).id)
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send({"type": "resume", "message": reply, "seq": 0})
+    snapshot = (await socket.receive_until("snapshot"))[-1]
+    assert snapshot["status"] == "streaming" and snapshot["content"] == "half"
+    await socket.send({"type": "send", "content": "meanwhile", "client_id": "c2"})
+    assert (await socket.receive_until("error"))[-1]["code"] == "busy"
+    await asyncio.sleep(1)
+    assert (await reload(reply)).status == Message.Status.STREAMING
+    finished = Message.objects.filter(pk=reply).update
+    await database_sync_to_async(finished)(status="complete", content="half and whole", seq=2)
+    done = (await socket.receive_until("done", message=reply))[-1]
+    assert done["status"] == "complete"
     await socket.close()
 
 
@@ -621,7 +669,7 @@ async def test_a_dead_generation_frees_the_conversation_at_once(
         # Its lease is still good for a while, but no process answers on its channel.
         with transaction.atomic():
             _, (reply,) = conversation.add_turn(
-                content="hi", parent=None, model="grok-3", params={}, n=1, channel="generation.dead"
+                content="hi", parent=None, model="grok-3", params={}, n=1, channel=DEAD
             )
         Message.objects.filter(pk=reply.pk).update(content="kept", seq=1)
         return reply
