@@ -47,6 +47,16 @@ def test_signup_shows_errors() -> None:
     assert not User.objects.exists()
 
 
+def test_a_weak_password_is_refused_against_the_password_field() -> None:
+    response = Client().post(
+        "/accounts/signup/", {"username": "weak", "password1": "password", "password2": "password"}
+    )
+    form = response.context["form"]
+    assert "This password is too common." in form.errors["password1"]
+    assert "password2" not in form.errors
+    assert not User.objects.exists()
+
+
 def test_the_admin_can_close_signup() -> None:
     founder = User.objects.create_superuser("founder", password=PASSWORD)
     admin = Client()

@@ -64,6 +64,10 @@ class SignupForm(UserCreationForm):
             self.fields["email"].required = True
             self.fields["email"].help_text = gettext("We send a link to confirm it.")
 
+    def validate_password_for_user(self, user: Any, **kwargs: Any) -> None:
+        # "Too short", "too common": said against the password chosen, not its repetition.
+        super().validate_password_for_user(user, password_field_name="password1")  # noqa: S106
+
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         if email and _holders(email).exists():
