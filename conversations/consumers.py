@@ -61,8 +61,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     session_key: str | None = None
     counted: tuple[str, ...] = ()
     expiry_watch: asyncio.Task[None] | None = None
-    # A resumed reply whose generation is gone is ended from here (the owner's sockets).
-    ends_dead_replies = True
     commands = {
         "send": "on_send",
         "regenerate": "on_regenerate",
@@ -148,9 +146,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def join(self, conversation: Conversation, *closing_groups: str) -> None:
         """Follow the conversation's frames, and the groups that can close this socket."""
         self.conversation = conversation
-        self.follower = Follower(
-            self.send_text, self._message, self.channel_name, may_end=self.ends_dead_replies
-        )
+        self.follower = Follower(self.send_text, self._message, self.channel_name)
         # Each group kept as it is joined, for disconnect to leave (one may fail).
         for group in reversed((frames.conversation_group(conversation.id), *closing_groups)):
             await self.channel_layer.group_add(group, self.channel_name)
@@ -236,20 +232,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             return await generation.start(self.conversation, request, self.session_key)
         except ConversationBusy:
-            # Busy, but is the reply's process alive? A dead one frees the conversation.
+            # Busy, but its reply may have ended meanwhile, or be dead (its lease run out, its
+            # generation not answering): either frees the conversation.
             if not await self._free_dead_generations():
                 raise
             return await generation.start(self.conversation, request, self.session_key)
 
     async def _free_dead_generations(self) -> bool:
+        """Whether the conversation may be free now: its reply ended meanwhile, or its lease
+        ran out and its generation does not answer."""
         streaming, stale = await self._streaming_channels()
-        return bool(await generation.end_dead(set(streaming), stale))
+        return not streaming or bool(stale and await generation.end_dead(stale))
 
     async def on_stop(self, frame: dict[str, Any], client_id: str | None) -> None:
         streaming, stale = await self._streaming_channels()
-        await frames.stop(streaming)
         if stale:
-            await generation.end_dead(stale, stale)  # no process left to stop them
+            await generation.end_dead(stale)  # no process left to stop them
+        await frames.stop(streaming)
 
     async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
         message_id = ResumeForm(frame).message_id()
@@ -291,7 +290,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The message as stored now. The conversation's replies whose lease ran out are
         ended first if their generation does not answer a ping."""
         stale, message = await self._stored(message_id)
-        if stale and await generation.end_dead(stale, stale):
+        if stale and await generation.end_dead(stale):
             _, message = await self._stored(message_id)
         return message
 

@@ -14,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from conversations import frames, generation, render
@@ -37,10 +36,8 @@ class Follower:
         send: Callable[[str], Awaitable[None]],
         fetch: Callable[[str], Awaitable[Message | None]],
         reply_to: str,
-        may_end: bool = True,
     ) -> None:
         self.send = send  # a frame's text to the client
-        self.may_end = may_end  # a reply whose generation is gone, ended from here
         self.fetch = fetch  # a message of the conversation, as stored now
         self.reply_to = reply_to  # the socket's channel, where snapshots are answered
         self.buffer = ResumeBuffer()
@@ -90,12 +87,12 @@ class Follower:
             log.warning("could not ask a generation for its snapshot", exc_info=True)
 
     async def _snapshot_fallback(self, message_id: str, channel: str, wait: float) -> None:
-        """No answer from the generation yet. The checkpoint is served only where it leaves
-        no gap: the reply has ended, the held frames follow on from it, or its generation is
-        gone (a restart; then the owner's sockets end it) or cannot be asked (the layer
-        down). While the generation lives, the frames it published before this socket
-        joined are in no checkpoint: hold on and ask again, waiting longer each time, until
-        its snapshot comes or the reply ends (`forward` serves it whole)."""
+        """No answer from the generation yet. While it answers a ping, the frames it
+        published before this socket joined are in no checkpoint: hold on and ask again,
+        waiting longer each time, until its snapshot comes or the reply ends (`forward`
+        serves it whole). The checkpoint is served where it leaves no gap (the reply has
+        ended, or the held frames follow on from it) or where nothing better can come: the
+        generation does not answer, or cannot be asked. Then its lease decides."""
         await asyncio.sleep(wait)
         if not self.buffer.is_held(message_id):
             return
@@ -105,16 +102,12 @@ class Follower:
         live = self.buffer.held_after(message_id, message.seq)
         streaming = message.status == Message.Status.STREAMING
         follows_on = bool(live) and live[0]["seq"] == message.seq + 1
-        if streaming and not follows_on:
-            # Frames flowing are an answer of their own; a silent reply's generation is
-            # pinged (its snapshot may only be slow, behind a busy process).
-            alive = True if live else await self._alive(channel)
-            if alive:
-                if self.buffer.is_held(message_id):
-                    await self._ask_snapshot(message_id, channel, min(wait * 2, MAX_SNAPSHOT_WAIT))
-                return
-            if alive is False and await self._ended_if_dead(message_id, channel):
-                return  # its process died (a restart): it shows as interrupted now
+        # Frames flowing are an answer of their own; a silent reply's generation is pinged
+        # (its snapshot may only be slow, behind a busy process).
+        if streaming and not follows_on and (live or await self._alive(channel)):
+            if self.buffer.is_held(message_id):
+                await self._ask_snapshot(message_id, channel, min(wait * 2, MAX_SNAPSHOT_WAIT))
+            return
         await self._send_stored(message)
         if streaming and not live:
             self._watch(message_id)
@@ -138,35 +131,12 @@ class Follower:
                     if message is not None and message_id not in self.buffer.finished:
                         await self._send_stored(message)
 
-    async def _alive(self, channel: str) -> bool | None:
-        """Whether the generation answers a ping; None when it cannot be asked (the layer
-        down, or another process's generation and a layer of this process alone)."""
+    async def _alive(self, channel: str) -> bool:
         try:
-            return await generation.alive(channel)
+            return bool(await generation.alive(channel))
         except Exception:
             log.warning("could not tell whether a reply's generation lives", exc_info=True)
-            return None  # the checkpoint is served and the lease decides, as before
-
-    async def _ended_if_dead(self, message_id: str, channel: str) -> bool:
-        """A resumed reply whose generation answered neither the snapshot request nor a
-        ping: its process died (a restart after a kill), so it is ended as interrupted,
-        with its last checkpoint's text, and shown so at once rather than when its lease
-        runs out. (Only the owner's sockets end it so: a share's readers leave it to the
-        lease.)"""
-        if not self.may_end:
-            return False
-        try:
-            await database_sync_to_async(Message.objects.interrupt)(channel)
-        except Exception:
-            log.warning("could not end a reply whose generation is gone", exc_info=True)
-            return False  # its lease decides, as before
-        message = await self.fetch(message_id)
-        if message is None or message.status == Message.Status.STREAMING:
-            return False
-        self.buffer.unwatch(message_id)
-        if message_id not in self.buffer.finished:
-            await self._send_stored(message)
-        return True
+            return False  # the checkpoint is served, and the lease decides
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)

@@ -67,42 +67,45 @@ async def start(
 
 
 async def alive(channel: str, timeout: float = 1.5) -> bool | None:
-    """Whether the generation listening on `channel` answers (its process may have died);
-    None when no ping can reach it (another process's, the layer this process's alone)."""
+    """Whether the generation listening on `channel` answers; None when no ping can reach
+    it (another process's, the layer this process's alone). No answer is not proof of
+    death: a busy process's ping or pong may wait longer than `timeout` to be sent."""
     layer = get_channel_layer()
     if isinstance(layer, InMemoryChannelLayer) and not channel.startswith(PREFIX):
         return None
     reply_to = await layer.new_channel("ping.")
+    receiving = answered = False
     try:
         async with asyncio.timeout(timeout):
             await layer.send(channel, {"type": frames.PING, "reply_to": reply_to})
+            receiving = True
             while (await layer.receive(reply_to)).get("type") != frames.PONG:
                 pass
+            answered = True
     except TimeoutError:
-        return False  # the receive was cancelled: the layer has let go of the channel
-    # A layer lets go of a channel (channels_redis's pub/sub: its subscription) only when
-    # a receive on it is cancelled: one is, or every answered ping would stay subscribed.
-    waiting = asyncio.ensure_future(layer.receive(reply_to))
-    await asyncio.sleep(0)
-    waiting.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await waiting
-    return True
+        pass
+    # A layer lets go of a channel (channels_redis's pub/sub: its subscription) only when a
+    # receive on it is cancelled: the timeout cancelled one, or one is cancelled here (the
+    # ping answered, or its send never done).
+    if answered or not receiving:
+        waiting = asyncio.ensure_future(layer.receive(reply_to))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+    return answered
 
 
-async def end_dead(channels: set[str], stale: set[str]) -> list[str]:
-    """Of the generations on `channels`, those that do not answer a ping, their replies
-    still streaming ended: interrupted, text kept, usage settled. A live one (whose
-    checkpoints the database refused for a while, say) answers, and goes on. One no ping
-    can reach is taken for dead only if its lease ran out (it is in `stale`). A ping that
-    failed (the layer down) says nothing: its replies wait for the next look."""
-    channels = sorted(channels)
+async def end_dead(stale: set[str]) -> list[str]:
+    """Of the generations on `stale`, whose replies' lease ran out, those that do not
+    answer a ping (or cannot be pinged: their lease alone says), their replies still
+    streaming ended: interrupted, text kept, usage settled. A live one (whose checkpoints
+    the database refused for a while, say) answers, and goes on. A ping that failed (the
+    layer down) says nothing: its replies wait for the next look. (A reply whose lease
+    holds is never ended on a ping alone: a pong can be late behind a busy process.)"""
+    channels = sorted(stale)
     answers = await asyncio.gather(*(alive(c) for c in channels), return_exceptions=True)
-    dead = [
-        channel
-        for channel, lives in zip(channels, answers, strict=True)
-        if lives is False or (lives is None and channel in stale)
-    ]
+    dead = [c for c, lives in zip(channels, answers, strict=True) if lives in (False, None)]
     if dead:
         await database_sync_to_async(lambda: [Message.objects.interrupt(c) for c in dead])()
     return dead

@@ -22,7 +22,6 @@ class ShareConsumer(ChatConsumer):
     """
 
     commands = {"resume": "on_resume"}
-    ends_dead_replies = False
 
     async def connect(self) -> None:
         share = await self._share(self.scope["url_route"]["kwargs"]["token"])

@@ -50,7 +50,7 @@ async def sweep() -> None:
     from webchat.models import UsageRecord
 
     stale = await database_sync_to_async(Message.objects.stale_channels)()
-    dead = await generation.end_dead(stale, stale)
+    dead = await generation.end_dead(stale)
     calls = await database_sync_to_async(UsageRecord.objects.settle_abandoned)(timezone.now())
     if dead or calls:
         log.info("swept %d dead generations' replies and %d abandoned calls", len(dead), calls)
