@@ -58,7 +58,11 @@ async def start(
     except Exception:
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
-    turn = await inline.database(turns.begin, conversation, request, channel)
+    try:
+        turn = await inline.database(turns.begin, conversation, request, channel)
+    except BaseException:  # refused (busy, over quota, …): nothing will listen on it
+        await _let_go(channel)
+        raise
     generation = Generation(conversation.id, turn, channel, session_key)
     task = asyncio.get_running_loop().create_task(generation.run())
     _running.add(task)
@@ -84,16 +88,20 @@ async def alive(channel: str, timeout: float = 1.5) -> bool | None:
             answered = True
     except TimeoutError:
         pass
-    # A layer lets go of a channel (channels_redis's pub/sub: its subscription) only when a
-    # receive on it is cancelled: the timeout cancelled one, or one is cancelled here (the
-    # ping answered, or its send never done).
-    if answered or not receiving:
-        waiting = asyncio.ensure_future(layer.receive(reply_to))
-        await asyncio.sleep(0)
-        waiting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await waiting
+    if answered or not receiving:  # else the timeout cancelled a receive: it has let go
+        await _let_go(reply_to)
     return answered
+
+
+async def _let_go(channel: str) -> None:
+    """A layer lets go of a channel of this process (channels_redis's pub/sub: its
+    subscription) only when a receive on it is cancelled: one is. (Not on a channel whose
+    receive was cancelled already: channels_redis would subscribe it again, and hang.)"""
+    waiting = asyncio.ensure_future(get_channel_layer().receive(channel))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
 
 
 async def end_dead(stale: set[str]) -> list[str]:

@@ -194,3 +194,23 @@ async def test_an_answered_ping_leaves_no_channel_behind(
     await socket.send({"type": "stop"})
     await socket.receive_until("done")
     await socket.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("finish_generations")
+async def test_a_send_refused_as_busy_leaves_no_channel_behind(
+    alice: User, conversation: Conversation
+) -> None:
+    """Each send takes a channel for its generation before its turn is stored: a send
+    refused (busy) must give it back, or channels_redis keeps it subscribed."""
+    socket, _ = await open_socket(alice, conversation.id)
+    await send(socket, "[sim words=200 delay=20]")
+    layer = get_channel_layer()
+    before = set(layer.channels)
+    for number in range(3):
+        await socket.send({"type": "send", "content": "and?", "client_id": f"c{number + 2}"})
+        assert (await socket.receive_until("error"))[-1]["code"] == "busy"
+    assert set(layer.channels) - before == set()
+    await socket.send({"type": "stop"})
+    await socket.receive_until("done")
+    await socket.close()
