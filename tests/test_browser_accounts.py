@@ -93,6 +93,16 @@ def test_a_new_chat_sent_after_logging_out_elsewhere_goes_to_the_login_and_keeps
     assert [p for p in tab.problems if "status of 401" not in p] == []
 
 
+def test_logging_out_says_so_once(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, name())
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/")
+    expect(page.get_by_role("status").filter(has_text="You have logged out.")).to_be_visible()
+    page.reload()
+    expect(page.get_by_text("You have logged out.")).to_have_count(0)
+    assert page.problems == []
+
+
 def test_a_forgotten_password_is_reset_with_the_mailed_link(page: Any, live: LiveServer) -> None:
     person = name()
     sign_up(page, live, person)

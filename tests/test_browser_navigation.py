@@ -47,6 +47,22 @@ def test_on_a_phone_a_long_message_is_written_across_the_whole_box(
     assert phone.problems == []
 
 
+def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_it_is(
+    phone: Any, live: LiveServer
+) -> None:
+    phone.set_viewport_size({"width": 360, "height": 740})
+    sign_up(phone, live, "small")
+    say(phone, "hello [sim words=20 delay=1]")
+    buttons = phone.locator("article.message.assistant .actions button")
+    tops = {round(buttons.nth(i).bounding_box()["y"]) for i in range(buttons.count())}
+    assert buttons.count() == 5 and len(tops) == 1, tops
+    # The word "Context" gives way to the model's name, its meter does not.
+    assert phone.locator("#context-gauge meter").is_visible()
+    assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+    assert phone.problems == []
+
+
 def test_on_a_phone_a_wide_table_scrolls_and_keeps_its_words_whole(
     phone: Any, live: LiveServer
 ) -> None:

@@ -22,7 +22,7 @@ from conversations.resume import ResumeBuffer
 from tests.helpers import logged_in, open_socket, send, split_at_snapshot, text_of
 from webchat.layers import InMemoryLayer
 from webchat.models import ChatModel, Plan, User
-from webchat.simulator import Simulator
+from webchat.simulator import Simulator, script
 
 # A generation of this process that is gone: a ping reaches where it was, and no one answers.
 DEAD = generation.PREFIX + "gone"
@@ -937,6 +937,9 @@ async def test_continue_makes_a_new_version_that_goes_on_from_the_cut_text(
     assert [f["seq"] for f in deltas] == list(range(1, len(deltas) + 1))
     new = await reload(new_id)
     assert new.content.startswith(cut.content) and len(new.content) > len(cut.content)
+    # Carried on as words of their own, not glued to the last one nor started afresh.
+    went_on = new.content[len(cut.content) :]
+    assert went_on[0] == " " and not any(o in went_on for o in script._OPENERS)
     assert new.parent_id == cut.parent_id
     # Upstream, the cut reply is the assistant's last word, to be carried on, with room to
     # go on (not the max_tokens that cut it).

@@ -80,3 +80,28 @@ def test_without_stream_it_answers_one_completion() -> None:
 def test_the_same_seed_gives_the_same_reply() -> None:
     assert script.compose_reply("x", 30, 5) == script.compose_reply("x", 30, 5)
     assert script.compose_reply("x", 30, 5) != script.compose_reply("x", 30, 6)
+
+
+def test_a_reply_ends_a_sentence_whatever_its_length() -> None:
+    for words in (1, 7, 13, 60):
+        for seed in range(20):
+            reply = script.compose_reply("x", words, seed)
+            assert reply[-1] in ".!?:" and len(reply.split()) == words, reply
+
+
+def test_a_reply_cut_short_is_carried_on_not_started_again() -> None:
+    partial = "Here is how I see it. The simplest approach"
+    body = {
+        "model": "grok-3",
+        "messages": [
+            {"role": "user", "content": "tell me [sim words=12]"},
+            {"role": "assistant", "content": partial},
+        ],
+        "stream": False,
+    }
+    response = script.answer(body, {"words": "12"}, seed=3, pace=PACE)
+    text = json.loads(response.body)["choices"][0]["message"]["content"]
+    # A space to join the cut text, and no greeting again.
+    assert text.startswith(" ") and not text.startswith("  ")
+    assert not any(opener in text for opener in script._OPENERS)
+    assert len(text.split()) == 12

@@ -12,6 +12,7 @@ from typing import Any
 from axes.utils import reset
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -369,9 +370,18 @@ class LoginView(auth_views.LoginView):
         }
 
 
+class LogoutView(auth_views.LogoutView):
+    """Django's logout, which then says so on the page it leads to."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.success(request, gettext("You have logged out."))
+        return response
+
+
 urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", LogoutView.as_view(), name="logout"),
     path("signup/", signup, name="signup"),
     path("verify/<uidb64>/<token>/", verify_email, name="verify-email"),
     path("", account, name="account"),

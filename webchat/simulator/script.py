@@ -70,6 +70,22 @@ _SENTENCES = [
     "**In short:** start small, measure, and keep what helps.",
     "- First, make it work.\n- Then, make it clear.\n- Last, make it fast.",
 ]
+# A sentence of each length from 1 to 10 words: what fills a reply's last words.
+_CLOSINGS = {
+    len(sentence.split()): sentence
+    for sentence in (
+        "Done.",
+        "That's all.",
+        "Hope that helps.",
+        "That is the gist.",
+        "That is the short version.",
+        "I hope that answers your question.",
+        "Let me know if you want more.",
+        "Let me know if you want more detail.",
+        "Let me know if you would like more detail.",
+        "Let me know if you would like more detail here.",
+    )
+}
 _CODE = '```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```'
 
 
@@ -119,18 +135,25 @@ def parse_directive(text: str) -> dict[str, str]:
     return options
 
 
-def compose_reply(prompt: str, words: int, seed: int) -> str:
-    """Plausible text of exactly `words` words, with some markdown; the same for the same seed."""
+def compose_reply(prompt: str, words: int, seed: int, *, opener: bool = True) -> str:
+    """Plausible text of exactly `words` words, with some markdown, ending a sentence; the
+    same for the same seed. Without `opener` it carries on from text before it (a reply
+    being continued): no greeting, and a space first."""
     rng = random.Random(seed)
-    sentences = [rng.choice(_OPENERS)]
-    count = len(sentences[0].split())
+    first = rng.choice(_OPENERS)
+    sentences = [first] if opener and len(first.split()) <= words else []
+    count = len(sentences[0].split()) if sentences else 0
     while count < words:
         sentence = rng.choice(_SENTENCES)
+        if count + len(sentence.split()) > words:
+            # The rest in short closing sentences, so the reply ends where a sentence does.
+            sentence = _CLOSINGS[min(words - count, max(_CLOSINGS))]
         if sentence.startswith("-"):
             sentence = f"\n\n{sentence}\n\n"
         sentences.append(("\n\n" if rng.random() < 0.2 else " ") + sentence)
         count += len(sentence.split())
-    reply = "".join(tokenize("".join(sentences))[:words])
+    text = "".join(sentences).strip()
+    reply = text if opener else " " + text
     if "code" in prompt.lower():
         reply += "\n\n" + _CODE
     return reply
@@ -292,7 +315,9 @@ class _Reply:
             ] * n
         else:
             words = int(options.get("words", pace.default_words))
-            texts = [compose_reply(prompt, words, seed + i) for i in range(n)]
+            # The assistant's own text last: a reply cut short, to be carried on.
+            going_on = bool(messages) and messages[-1].get("role") == "assistant"
+            texts = [compose_reply(prompt, words, seed + i, opener=not going_on) for i in range(n)]
         self.pieces = [tokenize(seen + text) for text in texts]
         self.finish = ["stop"] * n
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
