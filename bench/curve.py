@@ -38,9 +38,10 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def level(bench: Bench, count: int) -> dict:
-    conversations = [bench.server.new_conversation(bench.session) for _ in range(count)]
-    sockets = [await bench.socket(c, i) for i, c in enumerate(conversations)]
+async def level(bench: Bench, count: int, people: list[str]) -> dict:
+    owners = [people[i % len(people)] for i in range(count)]
+    conversations = [bench.server.new_conversation(owner) for owner in owners]
+    sockets = [await bench.socket(c, i, owners[i]) for i, c in enumerate(conversations)]
     cpu = bench.cpu()
     prompt = f"[sim words={WORDS} delay=20 ttft=0 stamp]"
     results = await asyncio.gather(
@@ -78,7 +79,7 @@ async def idle_socket_kib(bench: Bench) -> float:
     return (after - before) / IDLE_SOCKETS
 
 
-async def run(bench: Bench, levels: list[int]) -> dict:
+async def run(bench: Bench, levels: list[int], people: list[str]) -> dict:
     # Warm: the first send of a process pays for imports and connections.
     warm = await bench.socket(bench.server.new_conversation(bench.session))
     await bench.stream(warm, "[sim words=3 delay=1 ttft=0]", 3)
@@ -86,7 +87,7 @@ async def run(bench: Bench, levels: list[int]) -> dict:
     idle = await idle_socket_kib(bench)  # first: later levels leave memory to reuse
     rows = []
     for count in levels:
-        rows.append(await level(bench, count))
+        rows.append(await level(bench, count, people))
         row = rows[-1]
         print(
             f"  {count:>4} streams: {row['cpu_ms_per_reply']:6.1f} CPU-ms/reply, first delta "
@@ -188,6 +189,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--services", action="store_true", help="two daphnes, PostgreSQL, Redis")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
+    parser.add_argument(
+        "--people", type=int, default=1, help="spread each level's sockets over this many people"
+    )
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--plot", nargs="+", help="draw these --json results as one chart")
     parser.add_argument("--svg", help="where --plot writes the chart")
@@ -199,9 +203,9 @@ def main() -> None:
     levels = [int(n) for n in args.levels.split(",")]
     with app_on_mock_upstream(args.services, "curve") as (servers, _upstream, setup):
         print(f"webchat concurrency curve: {setup}, {WORDS} words a reply at 50 words/s")
-        session = servers[0].sign_up(f"curve{time.time_ns()}")
-        bench = Bench(servers, servers[0].env["GROK_API_BASE"], session)
-        result = asyncio.run(run(bench, levels))
+        people = [servers[0].sign_up(f"curve{time.time_ns()}") for _ in range(args.people)]
+        bench = Bench(servers, servers[0].env["GROK_API_BASE"], people[0])
+        result = asyncio.run(run(bench, levels, people))
         result["setup"] = setup
         result["peak_mib"] = max(peak_rss_mib(s.process.pid) for s in servers)
     print(f"  idle open socket: {result['idle_socket_kib']:.0f} KiB resident")

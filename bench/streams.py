@@ -60,12 +60,16 @@ class Bench:
         self.servers, self.upstream, self.session = servers, upstream, session
         self.server = servers[0]
 
-    async def socket(self, conversation: str, index: int = 0):
-        """A socket on one of the processes, in turn by `index`."""
+    async def socket(self, conversation: str, index: int = 0, session: str | None = None):
+        """A socket on one of the processes, in turn by `index` (the run's person's, or the
+        `session`'s)."""
         server = self.servers[index % len(self.servers)]
         return await websockets.connect(
             server.socket_url(conversation),
-            additional_headers={"Cookie": f"sessionid={self.session}", "Origin": server.url},
+            additional_headers={
+                "Cookie": f"sessionid={session or self.session}",
+                "Origin": server.url,
+            },
             max_size=None,
         )
 
