@@ -6,9 +6,11 @@ prints the server CPU per reply, the first delta's p50 and p99, the lag p99 of e
 behind the moment the upstream sent it, and the errors (a lost, repeated or reordered word
 is one). First, the memory an idle open socket costs.
 
-    python bench/curve.py [--services] [--levels 1,10,25] [--json FILE] [--svg FILE]
+    python bench/curve.py [--services] [--levels 1,10,25] [--people N] [--json FILE] [--svg FILE]
 
 With --services, two daphne processes on PostgreSQL and Redis take the sockets in turn.
+With --people N, the sockets belong to N people in turn (one by default, whose row every
+send locks).
 `--svg` draws the curves of one or more `--json` results (`--plot a.json b.json`), so one
 chart holds both setups: that is how docs/curve.svg is made.
 """
