@@ -120,6 +120,20 @@ def test_settings_reach_the_model(page: Any, live: LiveServer) -> None:
     assert page.input_value("#temperature") == "0.3"
 
 
+def test_max_tokens_lowered_for_another_model_says_so(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "capped")
+    page.select_option("#model", "grok-4")
+    page.click("#settings-button")
+    page.fill("#max-tokens", "12000")
+    page.select_option("#model", "grok-3")  # writes at most 8,192
+    assert page.input_value("#max-tokens") == "8192"
+    note = page.locator("#max-tokens-note")
+    assert note.is_visible() and "12,000" in note.inner_text() and "8,192" in note.inner_text()
+    page.fill("#max-tokens", "500")
+    assert note.is_hidden()
+    assert page.problems == []
+
+
 def test_a_setting_out_of_range_opens_the_panel_and_sends_nothing(
     page: Any, live: LiveServer
 ) -> None:

@@ -29,6 +29,9 @@ export class Composer {
     this.model.addEventListener("change", () => this.clampMaxTokens());
     // A number past the most a reply may ask for shows as that most, not as typed.
     this.form.querySelector("#max-tokens").addEventListener("change", () => this.clampMaxTokens());
+    this.form.querySelector("#max-tokens").addEventListener("input", () => {
+      this.form.querySelector("#max-tokens-note").hidden = true;
+    });
     this.clampMaxTokens();
     this.prompt.addEventListener("input", () => {
       this.fit();
@@ -271,13 +274,21 @@ export class Composer {
     return params;
   }
 
-  // The max tokens a reply may ask for: the model's most and the plan's cap.
+  // The max tokens a reply may ask for: the model's most and the plan's cap. A number
+  // lowered to it says so beside the field, until the field changes again.
   clampMaxTokens() {
     const input = this.form.querySelector("#max-tokens");
+    const note = this.form.querySelector("#max-tokens-note");
     const option = this.model.selectedOptions[0];
     const caps = [Number(option?.dataset.maxOutput || 0), Number(input.dataset.cap || 0)].filter((x) => x > 0);
     if (caps.length) input.max = String(Math.min(...caps));
-    if (input.value && input.max && Number(input.value) > Number(input.max)) input.value = input.max;
+    note.hidden = true;
+    if (input.value && input.max && Number(input.value) > Number(input.max)) {
+      const values = { asked: Number(input.value).toLocaleString(document.documentElement.lang), most: Number(input.max).toLocaleString(document.documentElement.lang) };
+      note.textContent = interpolate(gettext("Lowered from %(asked)s to %(most)s, the most a reply may have here."), values, true);
+      note.hidden = false;
+      input.value = input.max;
+    }
   }
 
   // A message on its way to the server says so until it is stored (or refused).
