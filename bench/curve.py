@@ -203,6 +203,8 @@ def main() -> None:
         Path(args.svg or "curve.svg").write_text(svg(results))
         return
     levels = [int(n) for n in args.levels.split(",")]
+    if args.people < 1:
+        parser.error("--people must be 1 or more")
     with app_on_mock_upstream(args.services, "curve") as (servers, _upstream, setup):
         print(f"webchat concurrency curve: {setup}, {WORDS} words a reply at 50 words/s")
         people = [servers[0].sign_up(f"curve{time.time_ns()}") for _ in range(args.people)]

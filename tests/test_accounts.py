@@ -38,6 +38,16 @@ def test_signup_logs_in_and_the_admin_opens() -> None:
     assert client.get("/admin/").status_code == 200
 
 
+def test_a_logout_s_note_left_unread_is_not_shown_to_the_next_person() -> None:
+    browser = Client()
+    signup(Client(), "bob")
+    signup(browser, "alice")
+    assert browser.post("/accounts/logout/").status_code == 302  # not followed: left unread
+    response = browser.post("/accounts/login/", {"username": "bob", "password": PASSWORD})
+    assert response.status_code == 302
+    assert "You have logged out." not in browser.get("/").content.decode()
+
+
 def test_signup_shows_errors() -> None:
     response = Client().post(
         "/accounts/signup/", {"username": "x", "password1": "a", "password2": "b"}

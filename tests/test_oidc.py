@@ -64,6 +64,8 @@ def test_a_first_sign_in_makes_an_account_and_the_next_finds_it(
 ) -> None:
     sign_in(sso_page)
     assert "Your usage" in sso_page.content()  # the default plan came with the account
+    # As a password login: no note of allauth's ("Successfully signed in as …").
+    assert sso_page.locator(".banner.notice").count() == 0
     rows = sso.query("SELECT username, email, is_superuser FROM webchat_user")
     assert rows == [("olga", "olga@example.org", False)]
     # Log out, and in again through the provider: the same account.

@@ -1,5 +1,7 @@
 """What the simulator answers, decided without a network: script.answer() alone."""
 
+import base64
+import io
 import json
 from typing import Any
 
@@ -105,3 +107,22 @@ def test_a_reply_cut_short_is_carried_on_not_started_again() -> None:
     assert text.startswith(" ") and not text.startswith("  ")
     assert not any(opener in text for opener in script._OPENERS)
     assert len(text.split()) == 12
+
+
+def test_a_reply_carried_on_does_not_name_the_images_again() -> None:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 3)).save(out, "PNG")
+    image = {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()},
+    }
+    asked = [{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image]}]
+    first = script.answer({"model": "grok-4", "messages": asked}, {"words": "5"}, seed=3, pace=PACE)
+    said = json.loads(first.body)["choices"][0]["message"]["content"]
+    assert said.startswith("I see 1 image: PNG 4x3")
+    body = {"model": "grok-4", "messages": [*asked, {"role": "assistant", "content": said}]}
+    went_on = json.loads(script.answer(body, {"words": "5"}, seed=4, pace=PACE).body)
+    text = went_on["choices"][0]["message"]["content"]
+    assert "image" not in text and len(text.split()) == 5

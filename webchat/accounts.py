@@ -43,9 +43,12 @@ from webchat.models import SiteSettings, User
 @receiver(user_logged_in)
 def _language_of(sender: type, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     """Logging in, on any device and by any way, brings the person's chosen language (or
-    the browser's, when they chose none: not the one of whoever used this browser before)."""
+    the browser's, when they chose none: not the one of whoever used this browser before),
+    and none of the notes left for that one."""
     if request is not None:
         request.chosen_language = user.language
+        # Notes left for whoever used this browser before (a logout's) are not theirs.
+        list(messages.get_messages(request))
 
 
 class SignupForm(UserCreationForm):

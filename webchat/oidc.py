@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
 from webchat.models import SiteSettings
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def add_message(self, *args: Any, **kwargs: Any) -> None:
+        """allauth's own notes ("Successfully signed in as …") are not shown: a sign-in
+        through the provider says what a password's does, which is nothing."""
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

@@ -71,7 +71,7 @@ _SENTENCES = [
     "- First, make it work.\n- Then, make it clear.\n- Last, make it fast.",
 ]
 # A sentence of each length from 1 to 10 words: what fills a reply's last words.
-_CLOSINGS = {
+_CLOSINGS: dict[int, str] = {
     len(sentence.split()): sentence
     for sentence in (
         "Done.",
@@ -86,6 +86,7 @@ _CLOSINGS = {
         "Let me know if you would like more detail here.",
     )
 }
+assert set(_CLOSINGS) == set(range(1, 11)), "a closing sentence of each length"
 _CODE = '```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!"\n```'
 
 
@@ -298,6 +299,11 @@ class _Reply:
         self.model = str(payload.get("model") or "grok-3")
         self.n = n = max(1, min(int(payload.get("n") or 1), 8))
         self.stamp = "stamp" in options
+        # The assistant's own text last: a reply cut short, to be carried on (what it saw
+        # was said at its start).
+        going_on = bool(messages) and messages[-1].get("role") == "assistant"
+        if going_on:
+            seen = ""
         if "repeat" in options:
             texts = [DIRECTIVE.sub("", prompt).strip() or "(nothing)"] * n
         elif "echo" in options:
@@ -315,8 +321,6 @@ class _Reply:
             ] * n
         else:
             words = int(options.get("words", pace.default_words))
-            # The assistant's own text last: a reply cut short, to be carried on.
-            going_on = bool(messages) and messages[-1].get("role") == "assistant"
             texts = [compose_reply(prompt, words, seed + i, opener=not going_on) for i in range(n)]
         self.pieces = [tokenize(seen + text) for text in texts]
         self.finish = ["stop"] * n
