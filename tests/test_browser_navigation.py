@@ -56,10 +56,16 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     buttons = phone.locator("article.message.assistant .actions button")
     tops = {round(buttons.nth(i).bounding_box()["y"]) for i in range(buttons.count())}
     assert buttons.count() == 5 and len(tops) == 1, tops
-    # The word "Context" gives way to the model's name, its meter does not.
+    # The word "Context" gives way to the model's name, its meter does not; a few words of
+    # a context of millions are not "0%".
     assert phone.locator("#context-gauge meter").is_visible()
+    assert phone.locator("#context-gauge .context-text").inner_text() == "<1%"
     assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+    # The login page's links are a finger's size too.
+    phone.context.clear_cookies()
+    phone.goto("/accounts/login/")
+    assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
     assert phone.problems == []
 
 

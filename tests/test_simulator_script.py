@@ -103,10 +103,20 @@ def test_a_reply_cut_short_is_carried_on_not_started_again() -> None:
     }
     response = script.answer(body, {"words": "12"}, seed=3, pace=PACE)
     text = json.loads(response.body)["choices"][0]["message"]["content"]
-    # A space to join the cut text, and no greeting again.
-    assert text.startswith(" ") and not text.startswith("  ")
+    # The cut sentence finished, then more: no greeting again.
+    assert text.startswith(" is usually the right place to start.")
     assert not any(opener in text for opener in script._OPENERS)
     assert len(text.split()) == 12
+
+
+def test_a_reply_carried_on_from_any_cut_has_the_words_asked_and_ends_a_sentence() -> None:
+    whole = script.compose_reply("x", 80, 7)
+    pieces = script.tokenize(whole)
+    for cut in range(1, 79):
+        for words in (1, 4, 30):
+            text = script.compose_reply("x", words, cut, after="".join(pieces[:cut]))
+            assert len(text.split()) == words and text[0].isspace() and text[-1] in ".!?"
+            assert "".join(script.tokenize(text)) == text
 
 
 def test_a_reply_carried_on_does_not_name_the_images_again() -> None:

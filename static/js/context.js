@@ -102,7 +102,8 @@ export class ContextGauge {
       const word = document.createElement("span");
       word.className = "context-word";
       word.textContent = `${gettext("Context")} `;
-      this.label.replaceChildren(word, `${Math.round(share * 100)}%`);
+      // Some use, too little to round to 1%, is not shown as none.
+      this.label.replaceChildren(word, used > 0 && share < 0.005 ? "<1%" : `${Math.round(share * 100)}%`);
     }
     const lang = document.documentElement.lang;
     const values = { used: used.toLocaleString(lang), room: room.toLocaleString(lang), model: option.textContent };

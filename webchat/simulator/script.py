@@ -136,16 +136,26 @@ def parse_directive(text: str) -> dict[str, str]:
     return options
 
 
-def compose_reply(prompt: str, words: int, seed: int, *, opener: bool = True) -> str:
+def compose_reply(prompt: str, words: int, seed: int, *, after: str | None = None) -> str:
     """Plausible text of exactly `words` words, with some markdown, ending a sentence; the
-    same for the same seed. Without `opener` it carries on from text before it (a reply
-    being continued): no greeting, and a space first."""
+    same for the same seed. With `after`, it carries on from that text (a reply being
+    continued): the sentence cut there finished first, no greeting, a space between."""
     rng = random.Random(seed)
     first = rng.choice(_OPENERS)
-    sentences = [first] if opener and len(first.split()) <= words else []
-    count = len(sentences[0].split()) if sentences else 0
+    sentences = []
+    rest = _rest_of(after) if after is not None else ""
+    finishing = bool(rest) and len(rest.split()) <= words
+    if finishing:
+        sentences.append(rest)
+    elif after is None and len(first.split()) <= words:
+        sentences.append(first)
+    count = sum(len(sentence.split()) for sentence in sentences)
+    last = ""
     while count < words:
         sentence = rng.choice(_SENTENCES)
+        while sentence == last:  # not the same sentence twice in a row
+            sentence = rng.choice(_SENTENCES)
+        last = sentence
         if count + len(sentence.split()) > words:
             # The rest in short closing sentences, so the reply ends where a sentence does.
             sentence = _CLOSINGS[min(words - count, max(_CLOSINGS))]
@@ -153,11 +163,31 @@ def compose_reply(prompt: str, words: int, seed: int, *, opener: bool = True) ->
             sentence = f"\n\n{sentence}\n\n"
         sentences.append(("\n\n" if rng.random() < 0.2 else " ") + sentence)
         count += len(sentence.split())
-    text = "".join(sentences).strip()
-    reply = text if opener else " " + text
+    text = "".join(sentences)
+    body = text.strip()
+    reply = body
+    if after is not None:  # joined by the finished sentence's own space, or by one
+        reply = (text[: len(text) - len(text.lstrip())] if finishing else " ") + body
     if "code" in prompt.lower():
         reply += "\n\n" + _CODE
     return reply
+
+
+def _rest_of(text: str) -> str:
+    """The words that finish the last sentence of `text` when it is one of this script's
+    cut short (the longest such start wins); nothing otherwise."""
+    text = text.rstrip()
+    best, rest = 0, ""
+    for sentence in (*_OPENERS, *_SENTENCES, *_CLOSINGS.values()):
+        pieces = tokenize(sentence)
+        for k in range(len(pieces) - 1, 0, -1):
+            start = "".join(pieces[:k])
+            if len(start) > best and text.endswith(start):
+                before = text[: len(text) - len(start)]
+                if not before or before[-1].isspace():
+                    best, rest = len(start), "".join(pieces[k:])
+                break
+    return rest
 
 
 def tokenize(text: str) -> list[str]:
@@ -321,7 +351,8 @@ class _Reply:
             ] * n
         else:
             words = int(options.get("words", pace.default_words))
-            texts = [compose_reply(prompt, words, seed + i, opener=not going_on) for i in range(n)]
+            after = text_of(messages[-1].get("content")) if going_on else None
+            texts = [compose_reply(prompt, words, seed + i, after=after) for i in range(n)]
         self.pieces = [tokenize(seen + text) for text in texts]
         self.finish = ["stop"] * n
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
