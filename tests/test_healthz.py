@@ -23,7 +23,7 @@ def test_an_unreachable_redis_is_named(settings: Any) -> None:
 
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "webchat.pubsub.RedisPubSubLayer",
             "CONFIG": {"hosts": ["redis://127.0.0.1:9/0"]},  # nothing listens on port 9
         }
     }

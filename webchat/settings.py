@@ -118,7 +118,7 @@ if REDIS_URL:
     # socket, resume + snapshot recovers.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "webchat.pubsub.RedisPubSubLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("REDIS_PREFIX", "webchat")},
         }
     }

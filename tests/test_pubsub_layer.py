@@ -1,0 +1,87 @@
+"""The Redis pub/sub channel layer of the scaled-out setup (webchat/pubsub.py): a process's
+publishes go to Redis together, in order, each caller told of its own failure. Two layer
+instances stand for two processes."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.exceptions import ConnectionError as Unreachable
+
+from webchat.pubsub import RedisPubSubLayer
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"),
+    reason="runs in the PostgreSQL + Redis pass (make pytest-services)",
+)
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[tuple[RedisPubSubLayer, RedisPubSubLayer]]:
+    prefix = f"test-pubsub-{uuid.uuid4().hex[:8]}"
+    config = {"hosts": [os.environ.get("REDIS_URL", "")], "prefix": prefix}
+    a, b = RedisPubSubLayer(**config), RedisPubSubLayer(**config)
+    yield a, b
+    await a.flush()
+    await b.flush()
+
+
+def shard(layer: RedisPubSubLayer) -> object:
+    return layer._get_layer()._shards[0]
+
+
+async def test_publishes_made_together_go_together_and_in_order(
+    processes: tuple[RedisPubSubLayer, RedisPubSubLayer],
+) -> None:
+    a, b = processes
+    groups, frames = 100, 20
+    members = {}
+    for g in range(groups):
+        members[g] = await b.new_channel()
+        await b.group_add(f"conv.{g}", members[g])
+    await asyncio.sleep(0.2)  # the subscriptions are in
+
+    async def reply(g: int) -> None:  # as a generation publishes: one frame after another
+        for seq in range(frames):
+            await a.group_send(f"conv.{g}", {"type": "chat.frame", "seq": seq})
+
+    await asyncio.gather(*(reply(g) for g in range(groups)))
+    for g in range(groups):
+        got = [await asyncio.wait_for(b.receive(members[g]), 5) for _ in range(frames)]
+        assert [m["seq"] for m in got] == list(range(frames))
+    # Far fewer round trips than publishes: those made while one was on its way went in
+    # the next together.
+    assert shard(a).round_trips < groups * frames / 4, shard(a).round_trips
+
+
+async def test_a_cancelled_caller_s_frame_still_goes(
+    processes: tuple[RedisPubSubLayer, RedisPubSubLayer],
+) -> None:
+    a, b = processes
+    member = await b.new_channel()
+    await b.group_add("conv.cancel", member)
+    await asyncio.sleep(0.2)
+    sending = asyncio.create_task(a.group_send("conv.cancel", {"type": "chat.frame", "n": 1}))
+    await asyncio.sleep(0)  # in the batch, not yet sent
+    sending.cancel()
+    await a.group_send("conv.cancel", {"type": "chat.frame", "n": 2})
+    got = [await asyncio.wait_for(b.receive(member), 5) for _ in range(2)]
+    assert [m["n"] for m in got] == [1, 2]
+
+
+async def test_each_caller_hears_that_redis_is_unreachable() -> None:
+    layer = RedisPubSubLayer(hosts=["redis://127.0.0.1:9/0"])  # nothing listens on port 9
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(layer.group_send(f"conv.{n}", {"type": "x"}) for n in range(5)),
+            return_exceptions=True,
+        ),
+        10,
+    )
+    assert all(isinstance(r, Unreachable) for r in results), results
+    # And the next publish tries again rather than finding the last one's failure.
+    with pytest.raises(Unreachable):
+        await asyncio.wait_for(layer.send("specific.x", {"type": "x"}), 10)
+    await layer.flush()
