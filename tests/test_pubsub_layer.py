@@ -85,3 +85,22 @@ async def test_each_caller_hears_that_redis_is_unreachable() -> None:
     with pytest.raises(Unreachable):
         await asyncio.wait_for(layer.send("specific.x", {"type": "x"}), 10)
     await layer.flush()
+
+
+async def test_a_batch_cancelled_before_its_turn_leaves_the_next_publish_to_go(
+    processes: tuple[RedisPubSubLayer, RedisPubSubLayer],
+) -> None:
+    a, b = processes
+    member = await b.new_channel()
+    await b.group_add("conv.turn", member)
+    await asyncio.sleep(0.2)
+    connection = shard(a)
+    async with connection._lock:  # a subscription on its way, say
+        waiting = asyncio.create_task(a.group_send("conv.turn", {"type": "x", "n": 1}))
+        await asyncio.sleep(0)
+        for sender in list(connection._senders):  # as a loop shutting down would
+            sender.cancel()
+        with pytest.raises(asyncio.CancelledError):  # told, not left waiting
+            await asyncio.wait_for(waiting, 5)
+    await asyncio.wait_for(a.group_send("conv.turn", {"type": "x", "n": 2}), 5)
+    assert (await asyncio.wait_for(b.receive(member), 5))["n"] == 2

@@ -45,12 +45,12 @@ class _Shard(pubsub.RedisSingleShardConnection):
 
     async def publish(self, channel: str, message: bytes) -> None:
         if self._batch is None:
-            self._batch, self._sent = [], asyncio.get_running_loop().create_future()
+            batch, sent = self._batch, self._sent = [], asyncio.get_running_loop().create_future()
             # Read even when every caller was cancelled: no "never retrieved" warning.
-            self._sent.add_done_callback(lambda f: f.cancelled() or f.exception())
-            sender = asyncio.ensure_future(self._send(self._batch, self._sent))
+            sent.add_done_callback(lambda f: f.cancelled() or f.exception())
+            sender = asyncio.ensure_future(self._send(batch, sent))
             self._senders.add(sender)
-            sender.add_done_callback(self._senders.discard)
+            sender.add_done_callback(lambda task: self._sent_or_not(task, batch, sent))
         self._batch.append((channel, message))
         # A caller cancelled (a reply stopped) leaves its frame to go with the others.
         await asyncio.shield(self._sent)
@@ -68,10 +68,18 @@ class _Shard(pubsub.RedisSingleShardConnection):
                     for channel, message in batch:
                         pipeline.publish(channel, message)
                     await pipeline.execute()
-        except asyncio.CancelledError:
-            sent.cancel()
-            raise
         except Exception as error:  # every caller hears of it
             sent.set_exception(error)
         else:
             sent.set_result(None)
+
+    def _sent_or_not(
+        self, sender: asyncio.Task[None], batch: list[tuple[str, bytes]], sent: asyncio.Future[None]
+    ) -> None:
+        """A sender cancelled (the loop closing), maybe before it even started: its callers
+        are told, and the next publish starts a batch of its own."""
+        self._senders.discard(sender)
+        if not sent.done():
+            if self._batch is batch:
+                self._batch = None
+            sent.cancel()
