@@ -104,3 +104,20 @@ async def test_a_batch_cancelled_before_its_turn_leaves_the_next_publish_to_go(
             await asyncio.wait_for(waiting, 5)
     await asyncio.wait_for(a.group_send("conv.turn", {"type": "x", "n": 2}), 5)
     assert (await asyncio.wait_for(b.receive(member), 5))["n"] == 2
+
+
+async def test_a_publish_redis_cannot_take_fails_its_caller_alone(
+    processes: tuple[RedisPubSubLayer, RedisPubSubLayer],
+) -> None:
+    a, b = processes
+    member = await b.new_channel()
+    await b.group_add("conv.fine", member)
+    await asyncio.sleep(0.2)
+    results = await asyncio.gather(
+        *(a.group_send("conv.fine", {"type": "x", "n": n}) for n in range(3)),
+        a.group_send("conv.bad\ud800", {"type": "x"}),  # no UTF-8 for a lone surrogate
+        return_exceptions=True,
+    )
+    assert results[:3] == [None] * 3 and isinstance(results[3], UnicodeEncodeError)
+    got = [await asyncio.wait_for(b.receive(member), 5) for _ in range(3)]
+    assert [m["n"] for m in got] == [0, 1, 2]
