@@ -43,12 +43,18 @@ from webchat.models import SiteSettings, User
 @receiver(user_logged_in)
 def _language_of(sender: type, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     """Logging in, on any device and by any way, brings the person's chosen language (or
-    the browser's, when they chose none: not the one of whoever used this browser before),
-    and none of the notes left for that one."""
+    the browser's, when they chose none: not the one of whoever used this browser before)."""
     if request is not None:
         request.chosen_language = user.language
-        # Notes left for whoever used this browser before (a logout's) are not theirs.
-        list(messages.get_messages(request))
+
+
+@receiver(user_logged_in)
+def _no_notes_of_the_last_one(
+    sender: type, request: HttpRequest | None, user: User, **kwargs: Any
+) -> None:
+    """Notes left unread for whoever used this browser before (a logout's) are not theirs."""
+    if request is not None:
+        list(messages.get_messages(request))  # read, so dropped
 
 
 class SignupForm(UserCreationForm):
