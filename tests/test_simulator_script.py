@@ -2,7 +2,9 @@
 
 import base64
 import io
+import itertools
 import json
+import re
 from typing import Any
 
 from webchat.simulator import script
@@ -136,3 +138,13 @@ def test_a_reply_carried_on_does_not_name_the_images_again() -> None:
     went_on = json.loads(script.answer(body, {"words": "5"}, seed=4, pace=PACE).body)
     text = went_on["choices"][0]["message"]["content"]
     assert "image" not in text and len(text.split()) == 5
+
+
+def test_a_cut_sentence_is_finished_as_the_body_s_not_as_a_greeting_and_not_said_again() -> None:
+    after = "Here is how I see it. Keep the first version boring, and make it correct. Good"
+    for seed in range(50):
+        text = script.compose_reply("x", 30, seed, after=after)
+        assert not text.startswith(" question."), text
+        finished = script.compose_reply("x", 30, seed, after=after[: -len(" Good")] + " Keep")
+        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", (" Keep" + finished).strip())]
+        assert all(a != b for a, b in itertools.pairwise(sentences)), finished

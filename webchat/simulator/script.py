@@ -143,14 +143,14 @@ def compose_reply(prompt: str, words: int, seed: int, *, after: str | None = Non
     rng = random.Random(seed)
     first = rng.choice(_OPENERS)
     sentences = []
-    rest = _rest_of(after) if after is not None else ""
+    cut, rest = _rest_of(after) if after is not None else ("", "")
     finishing = bool(rest) and len(rest.split()) <= words
     if finishing:
         sentences.append(rest)
     elif after is None and len(first.split()) <= words:
         sentences.append(first)
     count = sum(len(sentence.split()) for sentence in sentences)
-    last = ""
+    last = cut if finishing else ""
     while count < words:
         sentence = rng.choice(_SENTENCES)
         while sentence == last:  # not the same sentence twice in a row
@@ -173,21 +173,23 @@ def compose_reply(prompt: str, words: int, seed: int, *, after: str | None = Non
     return reply
 
 
-def _rest_of(text: str) -> str:
-    """The words that finish the last sentence of `text` when it is one of this script's
-    cut short (the longest such start wins); nothing otherwise."""
+def _rest_of(text: str) -> tuple[str, str]:
+    """The sentence of this script that `text` ends cut short in, and the words that finish
+    it (the longest such start wins); nothing otherwise."""
     text = text.rstrip()
-    best, rest = 0, ""
+    best, found = 0, ("", "")
     for sentence in (*_OPENERS, *_SENTENCES, *_CLOSINGS.values()):
         pieces = tokenize(sentence)
         for k in range(len(pieces) - 1, 0, -1):
             start = "".join(pieces[:k])
             if len(start) > best and text.endswith(start):
                 before = text[: len(text) - len(start)]
-                if not before or before[-1].isspace():
-                    best, rest = len(start), "".join(pieces[k:])
+                # A greeting only starts a reply; elsewhere "Good" begins another sentence.
+                greeting = sentence in _OPENERS and before.strip()
+                if (not before or before[-1].isspace()) and not greeting:
+                    best, found = len(start), (sentence, "".join(pieces[k:]))
                 break
-    return rest
+    return found
 
 
 def tokenize(text: str) -> list[str]:
