@@ -26,7 +26,7 @@ from daphne.server import Server
 from twisted.internet import reactor
 from twisted.web import http
 
-from webchat import lifecycle
+from webchat import lifecycle, writes
 from webchat.logs import AccessLog
 
 log = logging.getLogger("webchat.serve")
@@ -146,6 +146,8 @@ def main() -> None:
     # and that line is never written at the levels this app logs at: a fifth of a
     # millisecond of the event loop's a socket, now spent only if it is.
     websocket_protocol.pformat = _Formatted
+    # Frames sent when written, not on the reactor's next turn (webchat.writes).
+    writes.install()
     # Twisted names a status line from its own table, which lacks some codes this app
     # answers (429 came out as "429 Unknown Status"): the standard's phrases fill it in.
     for status in HTTPStatus:
