@@ -199,6 +199,10 @@ def share_link(page: Any) -> str:
     return page.input_value("#share-link")
 
 
+# No reply on the page is still streaming.
+FINISHED = "() => !document.querySelector('article.message.assistant[data-status=\"streaming\"]')"
+
+
 def say(page: Any, text: str, replies: int = 1) -> None:
     """Send and wait until `replies` more replies have finished."""
     done = page.locator('article.message.assistant:not([data-status="streaming"])').count()

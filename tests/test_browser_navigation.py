@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import say, share_link, sign_up, watch
+from tests.helpers import FINISHED, say, share_link, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -53,7 +53,7 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     phone.set_viewport_size({"width": 360, "height": 740})
     sign_up(phone, live, "small")
     say(phone, "hello [sim words=20 delay=1]")
-    buttons = phone.locator("article.message.assistant .actions button")
+    buttons = phone.locator("article.message.assistant .actions > button")
     tops = {round(buttons.nth(i).bounding_box()["y"]) for i in range(buttons.count())}
     assert buttons.count() == 5 and len(tops) == 1, tops
     # The word "Context" gives way to the model's name, its meter does not; a few words of
@@ -62,6 +62,14 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     assert phone.locator("#context-gauge .context-text").inner_text() == "<1%"
     assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+    # With a second version, its switcher is a row of its own and the five stay one row.
+    phone.locator("article.message.assistant .regenerate").click()
+    phone.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    phone.wait_for_function(FINISHED)
+    switcher = phone.locator("article.message.assistant .siblings").bounding_box()
+    tops = {round(buttons.nth(i).bounding_box()["y"]) for i in range(buttons.count())}
+    assert buttons.count() == 5 and len(tops) == 1, tops
+    assert switcher["y"] + switcher["height"] <= min(tops), (switcher, tops)
     # The login page's links are a finger's size too.
     phone.context.clear_cookies()
     phone.goto("/accounts/login/")

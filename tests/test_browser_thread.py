@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import say, sign_up
+from tests.helpers import FINISHED, say, sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
 STREAMING = 'article.message.assistant[data-status="streaming"]'
-FINISHED = "() => !document.querySelector('article.message.assistant[data-status=\"streaming\"]')"
 # How far the thread is from its bottom, in pixels.
 DISTANCE = "() => { const s = document.getElementById('scroller'); return s.scrollHeight - s.scrollTop - s.clientHeight; }"
 
