@@ -4,11 +4,14 @@ Twisted keeps every write in a buffer and asks the event loop to say when the so
 take it: per frame, the socket is added to the selector's writers and taken off again,
 and the loop turns once more, around one `send`. asyncio's own transports try the `send`
 at once and only wait when the socket's buffer is full. A connection that asked for no
-delay (`setTcpNoDelay(True)`: autobahn asks it for every websocket) now does the same: a
-write that finds nothing waiting goes straight to the socket, and what the socket did not
-take waits for the loop as before. Other connections (daphne's HTTP answers, whose
-headers and body are written apart) keep Twisted's buffering, so that nothing sends a
-small packet behind another.
+delay (`setTcpNoDelay(True)`: autobahn asks it for every websocket, and Twisted's HTTP
+channel for every HTTP connection) now does the same: a write that finds nothing waiting
+goes straight to the socket, and what the socket did not take waits for the loop as
+before. Without Nagle's delay a buffered write was its own packet anyway, one turn later.
+
+Everything else keeps Twisted's path: a TLS layer's writes, a connection closing or
+aborted, a pull producer's (Twisted asks it for more when its buffer empties), and a
+write behind one still waiting. `writeSequence` (daphne's HTTP headers) always buffers.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ def _write(self: tcp.Connection, data: bytes) -> None:
         and not self.TLS
         and self.connected
         and not self.disconnecting
+        and not self._aborting
         and not self._writeDisconnecting
-        and not self._writeDisconnected
         and self.offset == len(self.dataBuffer)  # nothing left of an earlier write
         and not self._tempDataLen
+        and (self.producer is None or self.streamingProducer)
         and type(data) is bytes
     ):
         sent = self.writeSomeData(data)
