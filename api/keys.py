@@ -177,7 +177,8 @@ def keys(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, form, status=400)
     _, request.session[NEW_KEY] = make_key(user, dict(form.cleaned_data))
-    return redirect("keys")
+    # To the new key, not to the form (#create, whose fragment the redirect would keep).
+    return redirect(reverse("keys") + "#new")
 
 
 @require_POST

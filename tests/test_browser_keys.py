@@ -12,6 +12,12 @@ from tests.live import LiveServer
 pytestmark = pytest.mark.browser
 
 
+# The element is wholly within the window, as scrolled.
+IN_VIEW = (
+    "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
+)
+
+
 def _models(live: LiveServer, key: str) -> httpx.Response:
     return httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
 
@@ -25,6 +31,8 @@ def test_a_key_made_in_the_browser_calls_the_api_until_revoked(page: Any, live: 
     page.click("form[action='/keys/#create'] button[type=submit]")
     key = page.locator("#new-key").inner_text()
     assert key.startswith("wc-") and len(key) == 59
+    # The page opens at the key, shown this once, not at the form below it.
+    assert page.locator("#new-key").evaluate(IN_VIEW)
     # A Copy button on it, and an example with the key and a model the key may use.
     assert page.locator(".new-key .code-bar .copy-code").count() == 2
     example = page.locator(".new-key code.language-sh").inner_text()
@@ -68,6 +76,7 @@ def test_the_keys_page_refuses_a_day_gone_by_and_fits_a_phone(phone: Any, live: 
     phone.fill("#id_expires", "")
     phone.click("form[action='/keys/#create'] button[type=submit]")
     assert phone.locator("#new-key").inner_text().startswith("wc-")
+    assert phone.locator("#new-key").evaluate(IN_VIEW)
     overflow = phone.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
