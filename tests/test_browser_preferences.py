@@ -109,3 +109,14 @@ def test_a_temporary_chat_is_not_listed_and_is_deleted_when_left(
     assert spent[0][0] == 1
     assert page.locator("#temporary").get_attribute("aria-pressed") == "false"
     assert page.problems == []
+
+
+def test_the_preferences_page_fits_a_small_phone(phone: Any, live: LiveServer) -> None:
+    phone.set_viewport_size({"width": 360, "height": 740})
+    sign_up(phone, live, "smallprefs")
+    phone.goto("/settings/")
+    # The import's file box, its label and its note wrap to the screen: no sideways scroll.
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+    box = phone.locator("#import-file").bounding_box()
+    assert box["x"] + box["width"] <= 360
+    assert phone.problems == []
