@@ -114,7 +114,7 @@ export class Header {
   async delete() {
     const yes = await ask({
       title: gettext("Delete this conversation?"),
-      text: interpolate(gettext("“%(title)s” is gone for good, with its shared links."), { title: this.title.textContent }, true),
+      text: interpolate(gettext("“%(title)s” will be gone for good, with its shared links."), { title: this.title.textContent }, true),
       confirm: gettext("Delete"),
       danger: true,
       fallback: this.actionsButton.checkVisibility() ? this.actionsButton : document.getElementById("prompt"),

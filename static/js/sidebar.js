@@ -271,7 +271,7 @@ export class Sidebar {
   async delete(id, title, button) {
     const yes = await ask({
       title: gettext("Delete this conversation?"),
-      text: interpolate(gettext("“%(title)s” is gone for good, with its shared links."), { title }, true),
+      text: interpolate(gettext("“%(title)s” will be gone for good, with its shared links."), { title }, true),
       confirm: gettext("Delete"),
       danger: true,
       fallback: button,
