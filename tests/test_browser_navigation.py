@@ -60,6 +60,13 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     # a context of millions are not "0%".
     assert phone.locator("#context-gauge meter").is_visible()
     assert phone.locator("#context-gauge .context-text").inner_text() == "<1%"
+    # What it counts, which a tooltip cannot tell on a phone, is told by a tap on it (a click: the page has no touch here).
+    phone.click("#context-gauge")
+    note = phone.locator("#context-note")
+    assert note.is_visible() and note.inner_text().startswith("About "), note.inner_text()
+    assert phone.locator("#context-gauge").get_attribute("aria-expanded") == "true"
+    phone.click("#context-gauge")
+    assert note.is_hidden()
     assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
     # With a second version, its switcher is a row of its own and the five stay one row.

@@ -19,6 +19,10 @@ export class ContextGauge {
     this.gauge = document.getElementById("context-gauge");
     this.meter = this.gauge.querySelector("meter");
     this.label = this.gauge.querySelector(".context-text");
+    // What the gauge counts, in words: its tooltip on hover, a note below on a tap or a key
+    // (a phone has no hover).
+    this.note = document.getElementById("context-note");
+    this.gauge.addEventListener("click", () => this.explain(this.gauge.getAttribute("aria-expanded") !== "true"));
     this.summarize = summarize;
     this.marker = document.createElement("div");
     this.marker.className = "context-marker";
@@ -114,7 +118,14 @@ export class ContextGauge {
       values,
       true,
     );
+    this.note.textContent = this.gauge.title;
     this.gauge.classList.toggle("full", first > 0);
     this.gauge.hidden = this.thread.isEmpty() && !this.composer.prompt.value;
+    if (this.gauge.hidden) this.explain(false);
+  }
+
+  explain(open) {
+    this.gauge.setAttribute("aria-expanded", String(open));
+    this.note.hidden = !open;
   }
 }
