@@ -60,6 +60,9 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     # a context of millions are not "0%".
     assert phone.locator("#context-gauge meter").is_visible()
     assert phone.locator("#context-gauge .context-text").inner_text() == "<1%"
+    # The allowance beside it wraps, never cut: a cut number would read as another one.
+    allowance = phone.locator("#allowance")
+    assert allowance.evaluate("a => a.scrollWidth <= a.clientWidth"), allowance.inner_text()
     # What it counts, which a tooltip cannot tell on a phone, is told by a tap on it (a click: the page has no touch here).
     phone.click("#context-gauge")
     note = phone.locator("#context-note")
