@@ -16,6 +16,8 @@ pytestmark = pytest.mark.browser
 IN_VIEW = (
     "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
 )
+# The page was opened at the new key's section (the form it was sent from is #create).
+AT_THE_KEY = "() => location.hash === '#new'"
 
 
 def _models(live: LiveServer, key: str) -> httpx.Response:
@@ -32,7 +34,7 @@ def test_a_key_made_in_the_browser_calls_the_api_until_revoked(page: Any, live: 
     key = page.locator("#new-key").inner_text()
     assert key.startswith("wc-") and len(key) == 59
     # The page opens at the key, shown this once, not at the form below it.
-    assert page.locator("#new-key").evaluate(IN_VIEW)
+    assert page.evaluate(AT_THE_KEY) and page.locator("#new-key").evaluate(IN_VIEW)
     # A Copy button on it, and an example with the key and a model the key may use.
     assert page.locator(".new-key .code-bar .copy-code").count() == 2
     example = page.locator(".new-key code.language-sh").inner_text()
@@ -76,7 +78,7 @@ def test_the_keys_page_refuses_a_day_gone_by_and_fits_a_phone(phone: Any, live: 
     phone.fill("#id_expires", "")
     phone.click("form[action='/keys/#create'] button[type=submit]")
     assert phone.locator("#new-key").inner_text().startswith("wc-")
-    assert phone.locator("#new-key").evaluate(IN_VIEW)
+    assert phone.evaluate(AT_THE_KEY) and phone.locator("#new-key").evaluate(IN_VIEW)
     overflow = phone.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )

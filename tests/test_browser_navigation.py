@@ -70,6 +70,17 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     assert phone.locator("#context-gauge").get_attribute("aria-expanded") == "true"
     phone.click("#context-gauge")
     assert note.is_hidden()
+    # Named for what it measures, with its figure, for a screen reader.
+    name = "How full the model\N{RIGHT SINGLE QUOTATION MARK}s context is <1%"
+    named = phone.get_by_role("button", name=name, exact=True)
+    assert named.count() == 1
+    # From the keyboard too; a key on it sends nothing.
+    phone.focus("#context-gauge")
+    phone.keyboard.press("Enter")
+    assert note.is_visible()
+    assert phone.locator("article.message").count() == 2
+    phone.keyboard.press("Space")
+    assert note.is_hidden()
     assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
     # With a second version, its switcher is a row of its own and the five stay one row.

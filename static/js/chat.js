@@ -454,6 +454,7 @@ async function summarize(button, failed = null) {
   }
   const label = button.textContent;
   button.disabled = true;
+  button.setAttribute("aria-busy", "true");
   button.textContent = gettext("Summarizing…");
   const leaves = thread.element.querySelectorAll("article.message[data-id]:not([data-status=sending])");
   const fields = {
@@ -473,6 +474,7 @@ async function summarize(button, failed = null) {
     return false;
   } finally {
     button.disabled = false;
+    button.removeAttribute("aria-busy");
     button.textContent = label;
     gauge.update();
   }

@@ -55,6 +55,7 @@ for (const form of document.querySelectorAll("form[data-busy]")) {
     const button = form.querySelector("button[type=submit]");
     setTimeout(() => {
       button.disabled = true;
+      button.setAttribute("aria-busy", "true");
       button.textContent = form.dataset.busy;
     });
   });
