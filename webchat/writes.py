@@ -7,7 +7,8 @@ at once and only wait when the socket's buffer is full. A connection that asked 
 delay (`setTcpNoDelay(True)`: autobahn asks it for every websocket, and Twisted's HTTP
 channel for every HTTP connection) now does the same: a write that finds nothing waiting
 goes straight to the socket, and what the socket did not take waits for the loop as
-before. Without Nagle's delay a buffered write was its own packet anyway, one turn later.
+before. The cost: frames written in one turn (a resumed reply's catch-up) are a `send`
+each, where Twisted sent them together.
 
 Everything else keeps Twisted's path: a TLS layer's writes, a connection closing or
 aborted, a pull producer's (Twisted asks it for more when its buffer empties), and a
