@@ -41,7 +41,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext, gettext_lazy
 
-from conversations import files, storage
+from conversations import files, search, storage
 from conversations.models import (
     MAX_FOLDERS,
     MAX_PROMPT_CHARS,
@@ -957,7 +957,9 @@ def import_file(user: User, upload: IO[bytes]) -> int:
         storage.check(user, _text_size(found) + sum(declared.values()), fresh=True)
         if refs and archive is not None:
             async_to_sync(_process)(refs, archive)
-        return _store(user, found)
+        imported = _store(user, found)
+        search.index_pending()  # thousands of messages at once: not left to a reply's end
+        return imported
     finally:
         _importing.release()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -27,7 +28,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from conversations import frames, render, turns
+from conversations import frames, render, search, turns
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
 from webchat import inline, sessions, sql, sse
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # Every asyncio task must be referenced somewhere, or it may be collected mid-reply.
 _running: set[asyncio.Task[None]] = set()
+# The replies ended in this process, counted to put their text in the search index together.
+_ends = itertools.count(1)
 
 # This process's generations' channels start with this: with a channel layer of this
 # process alone (the embedded default's), another process's generation cannot be pinged,
@@ -411,6 +414,14 @@ class Generation:
         for reply in self.replies:
             done = frames.done(reply, status, usage=usage, error=failure, html=reply.html)
             await self._publish(done, reply.id, reply.seq + 1, done=True)
+        if next(_ends) % (search.BATCH // 2) == 0:
+            await self._index_search()
+
+    @staticmethod
+    async def _index_search() -> None:
+        """The text of the last few dozen messages into the search index, in one go, once
+        this reply's end is out (conversations.search.index_pending)."""
+        await database_sync_to_async(search.catch_up)(search.BATCH, wait_ms=100)
 
     async def _save_until_stored(self, status: str, error: UpstreamError | None) -> bool:
         """_save, tried again while the database refuses it (a long writer holding the lock

@@ -7,16 +7,23 @@ with the database (migration 0010): on SQLite an FTS5 table with the trigram tok
 answers the LIKE on the messages from its index; on PostgreSQL a trigram GIN index serves
 the ILIKE. One query gives a page: each conversation with its first matching message (for
 the snippet) and the number of conversations found in all.
+
+On SQLite a message's text reaches the index in batches (migration 0014): a search first
+indexes whatever waits, so it finds everything stored.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 
 from conversations.models import Conversation
+from webchat import inline
+
+log = logging.getLogger(__name__)
 
 PER_PAGE = 20
 
@@ -106,6 +113,53 @@ class Page:
         return self.number - 1
 
 
+# SQLite: the messages whose text waits for the index (migration 0014), indexed this many
+# at least at a time after a reply's end, and every one of them before a search.
+BATCH = 64
+# The most indexed in one transaction: others' writes go between (an import's thousands).
+STEP = 2_000
+_WAITING_SQL = "SELECT 1 FROM message_search_pending LIMIT 1 OFFSET %s"
+# Each statement takes the first STEP waiting, the same ones within the transaction.
+_INDEX_SQL = [
+    """DELETE FROM message_search WHERE rowid IN
+    (SELECT id FROM message_search_pending ORDER BY id LIMIT %s)""",
+    """INSERT INTO message_search (rowid, content, owner)
+    SELECT r.id, m.content, '<' || r.owner_id || '>' FROM message_search_row r
+    JOIN conversations_message m ON m.id = r.message_id
+    WHERE r.id IN (SELECT id FROM message_search_pending ORDER BY id LIMIT %s)""",
+    """DELETE FROM message_search_pending WHERE id IN
+    (SELECT id FROM message_search_pending ORDER BY id LIMIT %s)""",
+]
+
+
+def index_pending(at_least: int = 1) -> None:
+    """SQLite: the messages waiting for the search index indexed, if `at_least` wait.
+    (Indexing one message a transaction cost FTS5 a segment of its index each time.)"""
+    if connection.vendor != "sqlite":
+        return  # PostgreSQL's trigram index follows the table itself
+    with connection.cursor() as cursor:
+        cursor.execute(_WAITING_SQL, [at_least - 1])
+        if cursor.fetchone() is None:
+            return
+        while True:
+            with transaction.atomic():
+                for statement in _INDEX_SQL:
+                    cursor.execute(statement, [STEP])
+                cursor.execute(_WAITING_SQL, [0])
+                if cursor.fetchone() is None:
+                    return
+
+
+def catch_up(at_least: int = 1, wait_ms: int = 1000) -> None:
+    """index_pending, unless another write holds the database past `wait_ms` (an import):
+    the messages then wait for the next time, and a search reads what is indexed."""
+    try:
+        with inline.brief_lock_wait(wait_ms):
+            index_pending(at_least)
+    except OperationalError:
+        log.info("the search index waits for a write that holds the database")
+
+
 def _quoted(text: str) -> str:
     """A phrase of FTS5's query language."""
     return '"' + text.replace('"', '""') + '"'
@@ -114,6 +168,7 @@ def _quoted(text: str) -> str:
 def find(user: Any, words: str, number: int = 1) -> tuple[list[Conversation], Page]:
     """Page `number` of the person's conversations holding `words`; each carries `found`,
     the content of its first matching message (None: its title matched)."""
+    catch_up()
     pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     markers, needles = POSTGRESQL, [pattern]
     if connection.vendor == "sqlite":

@@ -120,6 +120,40 @@ def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
     assert page.problems == []
 
 
+def test_a_streaming_reply_has_its_cursor_after_its_last_word(page: Any, live: LiveServer) -> None:
+    page.set_viewport_size({"width": 720, "height": 800})  # the narrowest with the sidebar
+    sign_up(page, live, "cursor")
+    page.fill("#prompt", "A long one [sim words=300 delay=40]")
+    page.click("#send")
+    page.wait_for_function(
+        "() => (document.querySelector('article.message.assistant .content p')?.textContent || '')"
+        ".split(/\\s+/).length > 10"
+    )
+    cursor = page.evaluate(
+        """() => {
+        const content = document.querySelector('article.message.assistant .content');
+        const after = (element) => getComputedStyle(element, '::after').content;
+        return [after(content), after(content.lastElementChild)];
+    }"""
+    )
+    assert cursor == ["none", '"▍"']  # on the last paragraph's line, not one of its own
+    # "Grok is writing…" keeps to one line beside the model's name.
+    status = page.locator("#composer .status")
+    assert status.inner_text() == "Grok is writing…"
+    lines = page.evaluate(
+        """(element) => {
+        const range = document.createRange();
+        range.selectNodeContents(element);
+        return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+    }""",
+        status.element_handle(),
+    )
+    assert lines == 1
+    page.keyboard.press("Escape")
+    page.wait_for_selector('article.message.assistant[data-status="stopped"]', timeout=10_000)
+    assert page.problems == []
+
+
 def test_a_reply_the_model_service_broke_off_offers_to_go_on(
     page: object, live: LiveServer
 ) -> None:

@@ -415,6 +415,9 @@ def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServ
     assert "match" in summary.inner_text() and "Password confirmation" in summary.inner_text()
     box = summary.bounding_box()
     assert box["y"] + box["height"] <= 720
+    # The cursor is in the field to correct; what was right is still filled in.
+    assert page.evaluate("() => document.activeElement.id") == "id_password2"
+    assert page.input_value("#id_username") == "mismatcher"
 
 
 def test_on_a_touch_screen_the_search_names_no_keys(browser: Any, live: LiveServer) -> None:

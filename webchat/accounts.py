@@ -74,6 +74,15 @@ class SignupForm(UserCreationForm):
             self.fields["email"].required = True
             self.fields["email"].help_text = gettext("We send a link to confirm it.")
 
+    def full_clean(self) -> None:
+        super().full_clean()
+        # Refused: the cursor goes to the first field to correct, not back to the name.
+        wrong = next((name for name in self.fields if name in self.errors), None)
+        if wrong is not None:
+            for field in self.fields.values():
+                field.widget.attrs.pop("autofocus", None)
+            self.fields[wrong].widget.attrs["autofocus"] = True
+
     def validate_password_for_user(self, user: Any, **kwargs: Any) -> None:
         # "Too short", "too common": said against the password chosen, not its repetition.
         super().validate_password_for_user(user, password_field_name="password1")  # noqa: S106
