@@ -958,7 +958,7 @@ def import_file(user: User, upload: IO[bytes]) -> int:
         if refs and archive is not None:
             async_to_sync(_process)(refs, archive)
         imported = _store(user, found)
-        search.index_pending()  # thousands of messages at once: not left to a reply's end
+        search.catch_up()  # thousands of messages at once: not left to a reply's end
         return imported
     finally:
         _importing.release()

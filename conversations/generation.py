@@ -421,7 +421,9 @@ class Generation:
     async def _index_search() -> None:
         """The text of the last few dozen messages into the search index, in one go, once
         this reply's end is out (conversations.search.index_pending)."""
-        await database_sync_to_async(search.catch_up)(search.BATCH, wait_ms=100)
+        # One step at most: the database's thread serves every socket (a search or an
+        # import's end takes any backlog).
+        await database_sync_to_async(search.catch_up)(search.BATCH, steps=1, wait_ms=100)
 
     async def _save_until_stored(self, status: str, error: UpstreamError | None) -> bool:
         """_save, tried again while the database refuses it (a long writer holding the lock

@@ -9,16 +9,18 @@ the ILIKE. One query gives a page: each conversation with its first matching mes
 the snippet) and the number of conversations found in all.
 
 On SQLite a message's text reaches the index in batches (migration 0014): a search first
-indexes whatever waits, so it finds everything stored.
+indexes whatever waits, so it finds everything stored (unless another write holds the
+database for over a second: then what is indexed so far).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 
 from conversations.models import Conversation
 from webchat import inline
@@ -132,8 +134,9 @@ _INDEX_SQL = [
 ]
 
 
-def index_pending(at_least: int = 1) -> None:
-    """SQLite: the messages waiting for the search index indexed, if `at_least` wait.
+def index_pending(at_least: int = 1, steps: int | None = None) -> None:
+    """SQLite: the messages waiting for the search index indexed, if `at_least` wait; in
+    at most `steps` transactions of STEP messages (None: until none waits).
     (Indexing one message a transaction cost FTS5 a segment of its index each time.)"""
     if connection.vendor != "sqlite":
         return  # PostgreSQL's trigram index follows the table itself
@@ -141,7 +144,7 @@ def index_pending(at_least: int = 1) -> None:
         cursor.execute(_WAITING_SQL, [at_least - 1])
         if cursor.fetchone() is None:
             return
-        while True:
+        for _ in itertools.count() if steps is None else range(steps):
             with transaction.atomic():
                 for statement in _INDEX_SQL:
                     cursor.execute(statement, [STEP])
@@ -150,14 +153,17 @@ def index_pending(at_least: int = 1) -> None:
                     return
 
 
-def catch_up(at_least: int = 1, wait_ms: int = 1000) -> None:
+def catch_up(at_least: int = 1, steps: int | None = None, wait_ms: int = 1000) -> None:
     """index_pending, unless another write holds the database past `wait_ms` (an import):
-    the messages then wait for the next time, and a search reads what is indexed."""
+    the messages then wait for the next time, and a search reads what is indexed. Never
+    raises: what was stored stays stored, indexed or not."""
     try:
         with inline.brief_lock_wait(wait_ms):
-            index_pending(at_least)
+            index_pending(at_least, steps)
     except OperationalError:
         log.info("the search index waits for a write that holds the database")
+    except DatabaseError:
+        log.warning("the search index could not take the messages waiting", exc_info=True)
 
 
 def _quoted(text: str) -> str:

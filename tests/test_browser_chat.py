@@ -123,7 +123,8 @@ def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
 def test_a_streaming_reply_has_its_cursor_after_its_last_word(page: Any, live: LiveServer) -> None:
     page.set_viewport_size({"width": 720, "height": 800})  # the narrowest with the sidebar
     sign_up(page, live, "cursor")
-    page.fill("#prompt", "A long one [sim words=300 delay=40]")
+    # One paragraph, said back word by word.
+    page.fill("#prompt", " ".join(f"word{n}" for n in range(200)) + " [sim repeat delay=40]")
     page.click("#send")
     page.wait_for_function(
         "() => (document.querySelector('article.message.assistant .content p')?.textContent || '')"

@@ -415,8 +415,8 @@ def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServ
     assert "match" in summary.inner_text() and "Password confirmation" in summary.inner_text()
     box = summary.bounding_box()
     assert box["y"] + box["height"] <= 720
-    # The cursor is in the field to correct; what was right is still filled in.
-    assert page.evaluate("() => document.activeElement.id") == "id_password2"
+    # The cursor is in the first of the passwords to type again; the name is still there.
+    assert page.evaluate("() => document.activeElement.id") == "id_password1"
     assert page.input_value("#id_username") == "mismatcher"
 
 

@@ -76,8 +76,11 @@ class SignupForm(UserCreationForm):
 
     def full_clean(self) -> None:
         super().full_clean()
-        # Refused: the cursor goes to the first field to correct, not back to the name.
+        # Refused: the cursor goes to the first field to correct, not back to the name; to
+        # the first password when either is wrong (both come back empty).
         wrong = next((name for name in self.fields if name in self.errors), None)
+        if wrong in ("password1", "password2"):
+            wrong = "password1"
         if wrong is not None:
             for field in self.fields.values():
                 field.widget.attrs.pop("autofocus", None)

@@ -49,6 +49,9 @@ END""",
 # and the replies streaming now indexed, as those triggers had them.
 SQLITE_UNDO = [
     *INDEX_PENDING,
+    # (A reply streaming since before 0014 has its row from 0011's trigger already.)
+    """DELETE FROM message_search WHERE rowid IN (SELECT r.id FROM message_search_row r
+        JOIN conversations_message m ON m.id = r.message_id WHERE m.status = 'streaming')""",
     """INSERT INTO message_search (rowid, content, owner)
         SELECT r.id, m.content, '<' || r.owner_id || '>' FROM message_search_row r
         JOIN conversations_message m ON m.id = r.message_id WHERE m.status = 'streaming'""",
