@@ -121,8 +121,9 @@ def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
 
 
 def test_a_streaming_reply_has_its_cursor_after_its_last_word(page: Any, live: LiveServer) -> None:
-    page.set_viewport_size({"width": 720, "height": 800})  # the narrowest with the sidebar
+    page.set_viewport_size({"width": 1280, "height": 800})  # where it wrapped
     sign_up(page, live, "cursor")
+    idle = page.locator(".composer-bar").bounding_box()["height"]
     # One paragraph, said back word by word.
     page.fill("#prompt", " ".join(f"word{n}" for n in range(200)) + " [sim repeat delay=40]")
     page.click("#send")
@@ -138,7 +139,7 @@ def test_a_streaming_reply_has_its_cursor_after_its_last_word(page: Any, live: L
     }"""
     )
     assert cursor == ["none", '"▍"']  # on the last paragraph's line, not one of its own
-    # "Grok is writing…" keeps to one line beside the model's name.
+    # "Grok is writing…" keeps to one line beside the model's name, and the bar its height.
     status = page.locator("#composer .status")
     assert status.inner_text() == "Grok is writing…"
     lines = page.evaluate(
@@ -150,6 +151,7 @@ def test_a_streaming_reply_has_its_cursor_after_its_last_word(page: Any, live: L
         status.element_handle(),
     )
     assert lines == 1
+    assert page.locator(".composer-bar").bounding_box()["height"] == idle  # nothing jumps
     page.keyboard.press("Escape")
     page.wait_for_selector('article.message.assistant[data-status="stopped"]', timeout=10_000)
     assert page.problems == []
