@@ -518,6 +518,8 @@ def search(request: HttpRequest) -> HttpResponse:
             around = _snippet(content, words, width=300) if content else ""
             shown = plain_text(around.strip("…"))
             snippet = _snippet(shown, words) if words.lower() in shown.lower() else shown[:160]
+            if _within(snippet.strip("…"), str(conversation)):
+                snippet = ""  # a title made of the first message: said once is enough
             marked = _marked(snippet, words)
             results.append({"conversation": conversation, "snippet": snippet, "marked": marked})
     elif asked["archived"] or asked["folder"]:
@@ -552,6 +554,11 @@ def search(request: HttpRequest) -> HttpResponse:
         "page_base": "?" + urlencode(params) + "&page=",
     }
     return render(request, "conversations/search.html", context)
+
+
+def _within(part: str, whole: str) -> bool:
+    """Whether `part` says nothing `whole` does not, case and spacing aside."""
+    return " ".join(part.split()).casefold() in " ".join(whole.split()).casefold()
 
 
 def _snippet(text: str, query: str, width: int = 80) -> str:

@@ -238,10 +238,11 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     page: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, "searcher")
-    say(page, "Tell me about **the zebra finch** please [sim repeat delay=1]")
+    say(page, "Tell me about **the zebra finch** please: its song, its home [sim repeat delay=1]")
     page.goto("/")
     say(page, "Something about a zebra crossing [sim repeat delay=1]")
     page.goto("/")
+    assert page.get_attribute("#search-q", "placeholder") == "Search (Ctrl+K)"
     page.keyboard.press("Control+k")
     dialog = page.locator("#search-dialog")
     assert dialog.is_visible()
@@ -278,7 +279,10 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
 
 def test_the_search_page_shows_rendered_snippets(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "searchpage")
-    say(page, "Notes on **the okapi** [sim repeat delay=1]")
+    say(
+        page,
+        "Notes on **the okapi**, a forest giraffe of the Congo, shy and striped [sim repeat delay=1]",
+    )
     page.goto("/search/?q=okapi")
     snippet = page.locator(".results .snippet").first.inner_text()
     assert "the okapi" in snippet and "**" not in snippet
@@ -420,17 +424,38 @@ def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServ
     assert page.input_value("#id_username") == "mismatcher"
 
 
+def test_on_a_phone_a_signup_mistake_is_said_in_lines_of_text(phone: Any, live: LiveServer) -> None:
+    phone.goto("/accounts/signup/")
+    phone.fill("#id_username", "mismatcher")
+    phone.fill("#id_password1", "a long enough passphrase 42")
+    phone.fill("#id_password2", "a different passphrase 42")
+    phone.click("button[type=submit]")
+    # Each problem a paragraph of ordinary lines: its link is part of the text, not a
+    # button-high row of its own (the lines were 44 px apart).
+    heights = phone.evaluate(
+        """() => [...document.querySelectorAll("[role=alert] p a")].map(a =>
+            a.getBoundingClientRect().height / parseFloat(getComputedStyle(a).lineHeight))"""
+    )
+    assert heights and all(h < 1 for h in heights), heights
+
+
 def test_on_a_touch_screen_the_search_names_no_keys(browser: Any, live: LiveServer) -> None:
     context = browser.new_context(
         base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
     phone = context.new_page()
     sign_up(phone, live, "toucher")
-    say(phone, "the zebra finch [sim words=3 delay=1]")
+    filler = " ".join(f"word{n}" for n in range(40))
+    say(phone, f"{filler} and then the zebra finch sang [sim words=3 delay=1]")
     phone.click("#menu-button")
+    assert phone.get_attribute("#search-q", "placeholder") == "Search"
     phone.locator("#search-q").press_sequentially("zebra")
     dialog = phone.locator("#search-dialog")
     dialog.locator("li[role=option]").first.wait_for()
     assert dialog.locator(".keys-hint").is_hidden()
     assert dialog.locator("#search-all").is_visible()
+    # The words found are within the snippet's two lines, not cut off after them.
+    snippet = dialog.locator(".snippet").first.bounding_box()
+    found = dialog.locator(".snippet mark").first.bounding_box()
+    assert found["y"] + found["height"] <= snippet["y"] + snippet["height"], (found, snippet)
     context.close()

@@ -58,6 +58,10 @@ def test_a_regenerated_reply_shows_its_arrows_at_once_and_flips_in_place(
     page.locator("article.message.assistant").first.locator(".regenerate").click()
     page.wait_for_selector(f"{STREAMING} .siblings .count >> text=2/2")
     assert focus_is_somewhere(page)
+    # Arrows a pointer hits without aiming (they were 23 by 25 px).
+    for arrow in page.locator(f"{STREAMING} .siblings button").all():
+        box = arrow.bounding_box()
+        assert box["width"] >= 32 and box["height"] >= 32, box
     page.wait_for_function(FINISHED)
     assert len(texts(page, "user")) == 1
     # The way back to the old version, and the thread below it, without a page load.

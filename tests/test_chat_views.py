@@ -229,6 +229,23 @@ def test_search_answers_json_with_rendered_snippets(
     assert "the <mark>quokka</mark> and more" in html and "**the quokka**" not in html
 
 
+def test_a_search_result_does_not_repeat_its_title_as_its_snippet(alice: User) -> None:
+    """A title made of the first message: the snippet would say it again."""
+    same = Conversation.objects.create(owner=alice, title="Tell me about  Quokkas")
+    add_exchange(same, "tell me about quokkas", "They live on Rottnest.")
+    longer = Conversation.objects.create(owner=alice, title="Tell me about quokkas, please…")
+    add_exchange(longer, "Tell me about quokkas, please, and their islands", "Rottnest.")
+    client = logged_in(alice)
+    answer = client.get("/search/", {"q": "quokkas"}, headers={"Accept": "application/json"})
+    snippets = {r["id"]: r["snippet"] for r in answer.json()["results"]}
+    assert snippets == {
+        str(same.id): "",
+        str(longer.id): "Tell me about quokkas, please, and their islands",
+    }
+    html = page(client, "/search/?q=quokkas")
+    assert html.count('class="snippet"') == 1
+
+
 def test_a_fresh_site_asks_for_its_administrator(db: None) -> None:
     login = Client().get("/accounts/login/").content.decode()
     assert "Create the administrator account" in login

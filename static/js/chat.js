@@ -756,6 +756,8 @@ composer.form.addEventListener("input", () => gauge.update());
 for (const dialog of document.querySelectorAll("dialog")) trapFocus(dialog);
 document.querySelector("form[action$='/logout/']")?.addEventListener("submit", () => composer.forgetDrafts());
 const sidebarSearch = document.getElementById("search-q");
+// The shortcut is named where there is likely a keyboard to press it: not on a touch screen.
+if (matchMedia("(hover: hover) and (pointer: fine)").matches) sidebarSearch.placeholder = sidebarSearch.dataset.withKeys;
 sidebarSearch.addEventListener("input", () => {
   const text = sidebarSearch.value;
   sidebarSearch.value = "";

@@ -103,7 +103,7 @@ export class SearchDialog {
       if (result.snippet) {
         const snippet = document.createElement("span");
         snippet.className = "snippet";
-        highlight(snippet, result.snippet, words);
+        highlight(snippet, leadingTo(result.snippet, words), words);
         item.append(snippet);
       }
       this.results.append(item);
@@ -133,6 +133,18 @@ export class SearchDialog {
     } else return;
     event.preventDefault();
   }
+}
+
+// The snippet shows two lines: at most a few words before the match, so that on a phone's
+// narrow lines it is not cut off at their end.
+const BEFORE = 40; // characters
+
+function leadingTo(text, words) {
+  const at = text.toLowerCase().indexOf(words.toLowerCase());
+  if (at <= BEFORE) return text;
+  const space = text.indexOf(" ", at - BEFORE);
+  const start = space >= 0 && space < at ? space + 1 : at - BEFORE;
+  return `…${text.slice(start)}`;
 }
 
 // `text` into `element`, each occurrence of `words` in a <mark> (text nodes only).
