@@ -167,6 +167,42 @@ def test_on_a_phone_the_sidebar_is_a_drawer_and_the_header_a_menu(
     assert phone.problems == []
 
 
+def test_on_a_phone_the_header_s_menu_pins_and_archives(
+    phone: Any, page: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "pinner")
+    say(phone, "Pin me from the header [sim words=5 delay=1]")
+    conversation = phone.url
+    item = phone.locator(f'.conversation-list li[data-id="{conversation.split("/")[-2]}"]')
+    phone.click("#actions-button")
+    phone.get_by_role("button", name="Pin", exact=True).click()
+    phone.wait_for_function("() => document.getElementById('pin').textContent === 'Unpin'")
+    assert item.get_attribute("data-pinned") is not None
+    assert phone.evaluate("() => document.activeElement.id") == "actions-button"
+    assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
+    # Stored: a reload still says so.
+    phone.reload()
+    phone.click("#actions-button")
+    assert phone.locator("#pin").inner_text() == "Unpin"
+    phone.get_by_role("button", name="Archive", exact=True).click()
+    phone.wait_for_selector(".archived-note")
+    assert phone.locator(".conversation-list").get_by_text("Pin me from the header").count() == 0
+    phone.click("#actions-button")
+    assert phone.locator("#pin").is_hidden() and phone.locator("#archive").is_hidden()
+    # A temporary chat is not in the list: nothing to pin or archive.
+    phone.goto("/")
+    phone.click("#temporary")
+    say(phone, "Not kept [sim words=3 delay=1]")
+    phone.click("#actions-button")
+    assert phone.locator("#pin").is_hidden() and phone.locator("#archive").is_hidden()
+    assert phone.problems == []
+    # A desktop has the list's own menus beside the chat: the header stays as it was.
+    sign_up(page, live, "desktop-pinner")
+    say(page, "On a desktop [sim words=3 delay=1]")
+    assert page.locator("#rename").is_visible()
+    assert page.locator("#pin").is_hidden() and page.locator("#archive").is_hidden()
+
+
 # --- 11. Each conversation's menu ------------------------------------------------------------
 def test_each_conversation_in_the_sidebar_has_its_own_menu(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "itemmenus")

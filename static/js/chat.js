@@ -329,6 +329,7 @@ async function ensureConversation() {
       chat.dataset.visit = created.visit || "";
       composer.belongsTo(created.id);
       header.show(created.id);
+      header.listed(!temporary);
       if (!temporary) sidebar.add(created.id, gettext("New chat"));
       history.replaceState(null, "", created.url);
       connect();

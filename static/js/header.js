@@ -1,5 +1,6 @@
 // The conversation's header: its title, Rename, Export, Delete and Share. On a phone the
-// actions fold behind one "⋯" button; the ☰ button opens the conversation list.
+// actions fold behind one "⋯" button, with Pin and Archive too (the list's own menus are a
+// drawer away there); the ☰ button opens the conversation list.
 
 import { ask } from "./dialog.js";
 import { post } from "./http.js";
@@ -29,6 +30,21 @@ export class Header {
       this.rename();
     });
     document.getElementById("delete").addEventListener("click", () => this.delete());
+    this.pinButton = document.getElementById("pin");
+    this.archiveButton = document.getElementById("archive");
+    this.pinButton.addEventListener("click", async () => {
+      const pinned = this.pinButton.dataset.pinned === "true";
+      await this.sidebar.organise(this.id, { pinned: String(!pinned) }, { fromList: false });
+      this.actionsButton.focus(); // the fold closed behind the button pressed
+    });
+    // Archived, the page reloads to say so (the sidebar's organise()).
+    this.archiveButton.addEventListener("click", () => this.sidebar.organise(this.id, { archived: "true" }, { fromList: false }));
+    // Pinned or not, from here or from the list's own menu.
+    document.addEventListener("organised", ({ detail }) => {
+      if (detail.id !== this.id) return;
+      this.pinButton.dataset.pinned = String(detail.pinned);
+      this.pinButton.textContent = detail.pinned ? gettext("Unpin") : gettext("Pin");
+    });
     this.shareButton.addEventListener("click", () => this.share());
     document.getElementById("share-copy").addEventListener("click", () => this.copyLink());
     const panel = document.getElementById("share-panel");
@@ -74,6 +90,11 @@ export class Header {
 
   shareable(yes) {
     this.shareButton.hidden = !yes;
+  }
+
+  // Only a conversation of the list (not a temporary chat) is pinned or archived.
+  listed(yes) {
+    this.pinButton.hidden = this.archiveButton.hidden = !yes;
   }
 
   isNew() {

@@ -135,10 +135,12 @@ export class Sidebar {
     }
   }
 
-  replaceList(html, focusId = null) {
+  // `refocus`: the change came from the list's own menu, whose button the new list replaced.
+  replaceList(html, focusId = null, refocus = true) {
     this.list.innerHTML = html;
     this.restoreFolders();
     this.setUpLoadMore();
+    if (!refocus) return;
     const target = focusId && this.item(focusId);
     (target?.querySelector(".item-menu") || document.getElementById("search-q")).focus();
   }
@@ -165,12 +167,13 @@ export class Sidebar {
     ]);
   }
 
-  async organise(id, fields) {
+  async organise(id, fields, { fromList = true } = {}) {
     try {
       const body = await post(this.config.url("organise", id), { ...fields, current: this.current() || "" });
       // The conversation on screen, archived: its page shows it is, with Unarchive.
       if (body.archived && id === this.current()) location.reload();
-      this.replaceList(body.sidebar, id);
+      this.replaceList(body.sidebar, id, fromList);
+      document.dispatchEvent(new CustomEvent("organised", { detail: body }));
     } catch (error) {
       this.showError(error.message);
     }
