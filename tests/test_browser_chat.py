@@ -157,6 +157,44 @@ def test_a_streaming_reply_has_its_cursor_after_its_last_word(page: Any, live: L
     assert page.problems == []
 
 
+CURSOR_CASES = {
+    # the reply's content while it streams → the one element the cursor follows
+    "<p>a</p><p id=here>b</p>": "here",
+    "<ul><li>a</li><li id=here>b</li></ul>": "here",
+    "<ul><li><p>a</p></li><li><p id=here>b</p></li></ul>": "here",  # a loose list
+    "<ul><li>a<ul><li>a1</li><li id=here>a2</li></ul></li></ul>": "here",  # nested
+    "<ul><li>a<ul><li>a1</li></ul></li><li id=here>b</li></ul>": "here",
+    "<ol><li>a</li><li>b<ul><li>c</li></ul><p id=here>d</p></li></ol>": "here",
+    "<ul><li id=here>a<ul><li>b</li></ul><pre>c</pre></li></ul>": "here",  # below the code
+    "<p>a</p><pre>b</pre>": "",
+}
+
+
+def test_a_streaming_reply_s_cursor_follows_the_last_word_of_any_list(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "listcursor")
+    found = page.evaluate(
+        """(cases) => Object.keys(cases).map((html) => {
+        const article = document.createElement('article');
+        article.className = 'message assistant';
+        article.dataset.status = 'streaming';
+        article.innerHTML = `<div class="content markdown">${html}</div>`;
+        document.getElementById('thread').append(article);
+        const content = article.querySelector('.content');
+        const marked = [content, ...content.querySelectorAll('*')].filter(
+            (e) => getComputedStyle(e, '::after').content === '"▍"');
+        article.remove();
+        return marked.map((e) => e.id || e.className);
+    })""",
+        CURSOR_CASES,
+    )
+    expected = [[where or "content markdown"] for where in CURSOR_CASES.values()]
+    assert dict(zip(CURSOR_CASES, found, strict=True)) == dict(
+        zip(CURSOR_CASES, expected, strict=True)
+    )
+
+
 def test_a_reply_the_model_service_broke_off_offers_to_go_on(
     page: object, live: LiveServer
 ) -> None:
