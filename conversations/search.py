@@ -118,25 +118,30 @@ class Page:
 # SQLite: the messages whose text waits for the index (migration 0014), indexed this many
 # at least at a time after a reply's end, and every one of them before a search.
 BATCH = 64
-# The most indexed in one transaction: others' writes go between (an import's thousands).
+# The most indexed in one transaction, in messages and in characters (at least one message):
+# others' writes go between (an import's thousands, a fork's long messages).
 STEP = 2_000
+STEP_CHARS = 500_000
 _WAITING_SQL = "SELECT 1 FROM message_search_pending LIMIT 1 OFFSET %s"
-# Each statement takes the first STEP waiting, the same ones within the transaction.
+_NEXT_SQL = """SELECT p.id, coalesce(length(m.content), 0) FROM message_search_pending p
+    LEFT JOIN message_search_row r ON r.id = p.id
+    LEFT JOIN conversations_message m ON m.id = r.message_id
+    ORDER BY p.id LIMIT %s"""
+# Each statement takes the waiting rows up to the step's last.
 _INDEX_SQL = [
     """DELETE FROM message_search WHERE rowid IN
-    (SELECT id FROM message_search_pending ORDER BY id LIMIT %s)""",
+    (SELECT id FROM message_search_pending WHERE id <= %s)""",
     """INSERT INTO message_search (rowid, content, owner)
     SELECT r.id, m.content, '<' || r.owner_id || '>' FROM message_search_row r
     JOIN conversations_message m ON m.id = r.message_id
-    WHERE r.id IN (SELECT id FROM message_search_pending ORDER BY id LIMIT %s)""",
-    """DELETE FROM message_search_pending WHERE id IN
-    (SELECT id FROM message_search_pending ORDER BY id LIMIT %s)""",
+    WHERE r.id IN (SELECT id FROM message_search_pending WHERE id <= %s)""",
+    "DELETE FROM message_search_pending WHERE id <= %s",
 ]
 
 
 def index_pending(at_least: int = 1, steps: int | None = None) -> None:
     """SQLite: the messages waiting for the search index indexed, if `at_least` wait; in
-    at most `steps` transactions of STEP messages (None: until none waits).
+    at most `steps` transactions of STEP messages or STEP_CHARS (None: until none waits).
     (Indexing one message a transaction cost FTS5 a segment of its index each time.)"""
     if connection.vendor != "sqlite":
         return  # PostgreSQL's trigram index follows the table itself
@@ -146,11 +151,20 @@ def index_pending(at_least: int = 1, steps: int | None = None) -> None:
             return
         for _ in itertools.count() if steps is None else range(steps):
             with transaction.atomic():
-                for statement in _INDEX_SQL:
-                    cursor.execute(statement, [STEP])
-                cursor.execute(_WAITING_SQL, [0])
-                if cursor.fetchone() is None:
+                cursor.execute(_NEXT_SQL, [STEP])
+                waiting = cursor.fetchall()
+                if not waiting:
                     return
+                last, chars = waiting[0]
+                for key, length in waiting[1:]:
+                    chars += length
+                    if chars > STEP_CHARS:
+                        break
+                    last = key
+                for statement in _INDEX_SQL:
+                    cursor.execute(statement, [last])
+                if last == waiting[-1][0] and len(waiting) < STEP:
+                    return  # none left
 
 
 def catch_up(at_least: int = 1, steps: int | None = None, wait_ms: int = 1000) -> None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
 
-from conversations import frames, storage
+from conversations import frames, search, storage
 from conversations.models import Message, Share, with_files
 from conversations.render import html_of
 from conversations.views import conversation_for, wants_json
@@ -115,6 +115,7 @@ def fork(request: HttpRequest, token: str) -> HttpResponse:
         storage.check(request.user, size, fresh=True)
         copy = share.fork(request.user)
     storage.stored(request.user)
+    search.catch_up()  # the copy's messages, indexed by the one who made them
     return redirect(copy.get_absolute_url())
 
 

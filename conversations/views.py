@@ -1,4 +1,5 @@
 import asyncio
+import re
 import secrets
 import uuid
 from collections import defaultdict
@@ -485,14 +486,14 @@ def _exported(message: Message, request: HttpRequest) -> dict[str, Any]:
 def _marked(text: str, words: str) -> tuple[str, str, str] | None:
     """`text` cut around the first place it holds `words` (case aside), for the page to
     mark it: (before, the words as written there, after); None when it does not hold them."""
-    at = text.lower().find(words.lower())
-    if at < 0 or not words:
-        return None
-    # Lowercasing can change a text's length (İ): the cut is made on the original, checked.
-    end = at + len(words)
-    if text[at:end].lower() != words.lower():
-        return None
-    return text[:at], text[at:end], text[end:]
+    found = _found(text, words)
+    return None if found is None else (text[: found.start()], found[0], text[found.end() :])
+
+
+def _found(text: str, words: str) -> re.Match[str] | None:
+    """The first place of `words` in `text`, case aside, in the text as written (its
+    lowercase may be longer: İ)."""
+    return re.search(re.escape(words), text, re.IGNORECASE) if words else None
 
 
 def _md_label(name: str) -> str:
@@ -515,10 +516,10 @@ def search(request: HttpRequest) -> HttpResponse:
             content = conversation.found or ""
             # The words as a reader sees them (rendered, then as plain text, no `**`): only
             # the part around the match is rendered, however long the message.
-            around = _snippet(content, words, width=300) if content else ""
-            shown = plain_text(around.strip("…"))
-            snippet = _snippet(shown, words) if words.lower() in shown.lower() else shown[:160]
-            if _within(snippet.strip("…"), str(conversation)):
+            around = _snippet(content, words, width=300, marked=False) if content else ""
+            shown = plain_text(around)
+            snippet = _snippet(shown, words) if _found(shown, words) else shown[:160]
+            if _within(snippet.removeprefix("…").removesuffix("…"), str(conversation)):
                 snippet = ""  # a title made of the first message: said once is enough
             marked = _marked(snippet, words)
             results.append({"conversation": conversation, "snippet": snippet, "marked": marked})
@@ -557,18 +558,20 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 def _within(part: str, whole: str) -> bool:
-    """Whether `part` says nothing `whole` does not, case and spacing aside."""
-    return " ".join(part.split()).casefold() in " ".join(whole.split()).casefold()
+    """Whether `part` says nothing `whole` does not, case (as the page marks the words
+    found) and spacing aside."""
+    return " ".join(part.split()).lower() in " ".join(whole.split()).lower()
 
 
-def _snippet(text: str, query: str, width: int = 80) -> str:
-    at = text.lower().find(query.lower())
+def _snippet(text: str, query: str, width: int = 80, marked: bool = True) -> str:
+    """`text` around `query`'s first place, `width` characters each side; with `marked`,
+    "…" where it is cut."""
+    found = _found(text, query)
+    at = found.start() if found else -1
     start = max(0, at - width)
-    return (
-        ("…" if start else "")
-        + text[start : at + len(query) + width]
-        + ("…" if at + len(query) + width < len(text) else "")
-    )
+    end = at + len(query) + width
+    cut = text[start:end]
+    return ("…" if start and marked else "") + cut + ("…" if end < len(text) and marked else "")
 
 
 @require_POST

@@ -313,6 +313,28 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     assert page.problems == []
 
 
+def test_a_search_snippet_is_cut_before_its_match_and_never_within_a_character(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "snippets")
+    # Wide characters without spaces, flags of two code units each; a letter whose lowercase
+    # is longer than itself.
+    say(page, "我们在" + "🇦🇺" * 25 + "看到了quokka [sim words=3 delay=1]")
+    page.goto("/")
+    say(page, "İ" * 45 + " then a quokka lives here [sim words=3 delay=1]")
+    page.keyboard.press("Control+k")
+    page.keyboard.type("quokka")
+    dialog = page.locator("#search-dialog")
+    dialog.locator("li[role=option]").nth(1).wait_for()
+    shown = dialog.locator(".snippet").evaluate_all(
+        "(all) => all.map((s) => [s.textContent, s.querySelector('mark')?.textContent])"
+    )
+    assert sorted(shown) == [
+        ["…then a quokka lives here [sim words=3 delay=1]", "quokka"],
+        ["…🇦🇺🇦🇺看到了quokka [sim words=3 delay=1]", "quokka"],
+    ]
+
+
 def test_the_search_page_shows_rendered_snippets(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "searchpage")
     say(

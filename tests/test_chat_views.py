@@ -244,6 +244,21 @@ def test_a_search_result_does_not_repeat_its_title_as_its_snippet(alice: User) -
     }
     html = page(client, "/search/?q=quokkas")
     assert html.count('class="snippet"') == 1
+    # Only the same words, as the page marks them, count as the title's: "Maße" is not
+    # "Masse" (casefolded, they would be).
+    other = Conversation.objects.create(owner=alice, title="Maße")
+    add_exchange(other, "Masse", "Mass.")
+    answer = client.get("/search/", {"q": "masse"}, headers={"Accept": "application/json"})
+    assert [r["snippet"] for r in answer.json()["results"]] == ["Masse"]
+
+
+def test_a_snippet_keeps_the_message_s_own_ellipses(alice: User) -> None:
+    conversation = Conversation.objects.create(owner=alice, title="Suspense")
+    add_exchange(conversation, "and the end is near……", "Indeed.")
+    answer = logged_in(alice).get(
+        "/search/", {"q": "near……"}, headers={"Accept": "application/json"}
+    )
+    assert answer.json()["results"][0]["snippet"] == "and the end is near……"
 
 
 def test_a_fresh_site_asks_for_its_administrator(db: None) -> None:

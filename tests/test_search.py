@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conversations import search
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Share
 from conversations.search import PER_PAGE, find
-from tests.helpers import add_exchange
+from tests.helpers import add_exchange, logged_in
 from webchat.models import User
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +146,30 @@ def test_a_batch_larger_than_a_step_is_indexed_in_several_transactions(
     assert waiting() == 0 and indexed() == 5
     assert sum(q["sql"].startswith("DELETE FROM message_search_pending") for q in queries) == 3
     assert titles(alice, "answer 1") == ["t"] and titles(alice, "answer 2") == []
+
+
+def test_a_step_holds_the_database_for_a_bounded_amount_of_text(
+    alice: User, sqlite: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork's or an import's long messages: a step stops at STEP_CHARS, but takes at
+    least one message, however long, so the queue always moves."""
+    monkeypatch.setattr(search, "STEP_CHARS", 1_000)
+    conversation = Conversation.objects.create(owner=alice, title="t")
+    add_exchange(conversation, "long " * 500, "short one")  # 2,500 characters, then 9
+    add_exchange(conversation, "short two", "x" * 1_000)
+    search.index_pending(steps=1)
+    assert waiting() == 3 and indexed() == 1  # the long one alone
+    search.index_pending(steps=1)
+    assert waiting() == 1 and indexed() == 3  # 9 + 9, not the 1,000 past the budget
+    search.index_pending(steps=1)
+    assert waiting() == 0 and indexed() == 4
+
+
+def test_a_fork_indexes_its_copy_itself(alice: User, bob: User, sqlite: None) -> None:
+    """Not left for someone else's search to pay for."""
+    conversation = Conversation.objects.create(owner=alice, title="shared")
+    add_exchange(conversation, "the okapi's stripes", "camouflage")
+    search.index_pending()
+    share = Share.objects.create(conversation=conversation, leaf=conversation.current_leaf)
+    assert logged_in(bob).post(f"/s/{share.token}/fork/").status_code == 302
+    assert waiting() == 0 and indexed() == 4

@@ -137,29 +137,37 @@ export class SearchDialog {
 
 // The snippet shows two lines: at most a few words before the match, so that on a phone's
 // narrow lines it is not cut off at their end.
-const BEFORE = 40; // characters
+const BEFORE = 40; // characters of words with spaces between them
+const BEFORE_UNSPACED = 12; // of a script written without (Chinese, Japanese: wide characters)
 
 function leadingTo(text, words) {
-  const at = text.toLowerCase().indexOf(words.toLowerCase());
+  const at = words ? text.search(caseless(words, "")) : -1;
   if (at <= BEFORE) return text;
   const space = text.indexOf(" ", at - BEFORE);
-  const start = space >= 0 && space < at ? space + 1 : at - BEFORE;
+  let start = space >= 0 && space < at ? space + 1 : at - BEFORE_UNSPACED;
+  // Never part of a character (a flag is two, an accent may be one of its own).
+  const around = graphemes?.segment(text).containing(start);
+  if (around && around.index < start) start = around.index + around.segment.length;
+  else if (!graphemes && /[\udc00-\udfff]/.test(text[start])) start -= 1; // half an emoji
   return `…${text.slice(start)}`;
+}
+
+const graphemes = window.Intl?.Segmenter && new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+// `words` found in any case, in the text as written (its lowercase may be longer: İ).
+function caseless(words, flags) {
+  return new RegExp(words.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), `iu${flags}`);
 }
 
 // `text` into `element`, each occurrence of `words` in a <mark> (text nodes only).
 function highlight(element, text, words) {
-  const lower = text.toLowerCase();
-  const needle = words.toLowerCase();
   let at = 0;
-  while (needle) {
-    const found = lower.indexOf(needle, at);
-    if (found < 0) break;
-    element.append(text.slice(at, found));
+  for (const found of words ? text.matchAll(caseless(words, "g")) : []) {
+    element.append(text.slice(at, found.index));
     const mark = document.createElement("mark");
-    mark.textContent = text.slice(found, found + needle.length);
+    mark.textContent = found[0];
     element.append(mark);
-    at = found + needle.length;
+    at = found.index + found[0].length;
   }
   element.append(text.slice(at));
 }
