@@ -95,6 +95,7 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     opacity = "b => Number(getComputedStyle(b).opacity)"
     assert phone.locator("article.message.assistant .siblings .next").evaluate(opacity) < 1
     assert phone.locator("article.message.assistant .siblings .prev").evaluate(opacity) == 1
+    assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []  # the arrows too
     # The login page's links are a finger's size too.
     phone.context.clear_cookies()
     phone.goto("/accounts/login/")
