@@ -519,7 +519,7 @@ def search(request: HttpRequest) -> HttpResponse:
             around = _snippet(content, words, width=300, marked=False) if content else ""
             shown = plain_text(around)
             snippet = _snippet(shown, words) if _found(shown, words) else shown[:160]
-            if _within(snippet.removeprefix("…").removesuffix("…"), str(conversation)):
+            if _said_by(str(conversation), snippet, words):
                 snippet = ""  # a title made of the first message: said once is enough
             marked = _marked(snippet, words)
             results.append({"conversation": conversation, "snippet": snippet, "marked": marked})
@@ -557,10 +557,14 @@ def search(request: HttpRequest) -> HttpResponse:
     return render(request, "conversations/search.html", context)
 
 
-def _within(part: str, whole: str) -> bool:
-    """Whether `part` says nothing `whole` does not, case (as the page marks the words
-    found) and spacing aside."""
-    return " ".join(part.split()).lower() in " ".join(whole.split()).lower()
+def _said_by(title: str, snippet: str, words: str) -> bool:
+    """Whether the title says what the snippet would show: all of it, or the words found
+    and what leads to them (a title made of the first words of the message found)."""
+    text = " ".join(snippet.removeprefix("…").removesuffix("…").split()).lower()
+    title = " ".join(title.split()).lower()
+    return text in title or (
+        _found(title, words) is not None and text.startswith(title.removesuffix("…").rstrip())
+    )
 
 
 def _snippet(text: str, query: str, width: int = 80, marked: bool = True) -> str:
@@ -570,6 +574,11 @@ def _snippet(text: str, query: str, width: int = 80, marked: bool = True) -> str
     at = found.start() if found else -1
     start = max(0, at - width)
     end = at + len(query) + width
+    # Whole words at either end, where there is a space to cut at.
+    if start and (space := text.find(" ", start, at)) >= 0:
+        start = space + 1
+    if end < len(text) and (space := text.rfind(" ", at + len(query), end)) >= 0:
+        end = space
     cut = text[start:end]
     return ("…" if start and marked else "") + cut + ("…" if end < len(text) and marked else "")
 

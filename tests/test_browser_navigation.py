@@ -275,7 +275,10 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     page: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, "searcher")
-    say(page, "Tell me about **the zebra finch** please: its song, its home [sim repeat delay=1]")
+    say(
+        page,
+        "A bird I saw today, small and loud, by the river: tell me about **the zebra finch** [sim repeat delay=1]",
+    )
     page.goto("/")
     say(page, "Something about a zebra crossing [sim repeat delay=1]")
     page.goto("/")
@@ -322,7 +325,7 @@ def test_a_search_snippet_is_cut_before_its_match_and_never_within_a_character(
     # is longer than itself.
     say(page, "我们在" + "🇦🇺" * 25 + "看到了quokka [sim words=3 delay=1]")
     page.goto("/")
-    say(page, "İ" * 45 + " then a quokka lives here [sim words=3 delay=1]")
+    say(page, "İ" * 60 + " then a quokka lives here [sim words=3 delay=1]")
     page.keyboard.press("Control+k")
     page.keyboard.type("quokka")
     dialog = page.locator("#search-dialog")
@@ -340,12 +343,13 @@ def test_the_search_page_shows_rendered_snippets(page: Any, live: LiveServer) ->
     sign_up(page, live, "searchpage")
     say(
         page,
-        "Notes on **the okapi**, a forest giraffe of the Congo, shy and striped [sim repeat delay=1]",
+        "A forest giraffe of the Congo, shy and striped, is what these notes are on: **the okapi** [sim repeat delay=1]",
     )
     page.goto("/search/?q=okapi")
     snippet = page.locator(".results .snippet").first.inner_text()
     assert "the okapi" in snippet and "**" not in snippet
     assert page.locator(".results .snippet mark").first.inner_text() == "okapi"
+    assert page.locator(".results").evaluate("e => getComputedStyle(e).listStyleType") == "none"
 
 
 # --- 13. The page's own dialogs -----------------------------------------------------------------

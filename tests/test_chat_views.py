@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, _title_from
 from tests.helpers import add_exchange, logged_in, page
 from webchat.models import User
 
@@ -233,15 +233,12 @@ def test_a_search_result_does_not_repeat_its_title_as_its_snippet(alice: User) -
     """A title made of the first message: the snippet would say it again."""
     same = Conversation.objects.create(owner=alice, title="Tell me about  Quokkas")
     add_exchange(same, "tell me about quokkas", "They live on Rottnest.")
-    longer = Conversation.objects.create(owner=alice, title="Tell me about quokkas, please…")
-    add_exchange(longer, "Tell me about quokkas, please, and their islands", "Rottnest.")
+    renamed = Conversation.objects.create(owner=alice, title="Marsupials")
+    add_exchange(renamed, "Tell me about quokkas, please", "Rottnest.")
     client = logged_in(alice)
     answer = client.get("/search/", {"q": "quokkas"}, headers={"Accept": "application/json"})
     snippets = {r["id"]: r["snippet"] for r in answer.json()["results"]}
-    assert snippets == {
-        str(same.id): "",
-        str(longer.id): "Tell me about quokkas, please, and their islands",
-    }
+    assert snippets == {str(same.id): "", str(renamed.id): "Tell me about quokkas, please"}
     html = page(client, "/search/?q=quokkas")
     assert html.count('class="snippet"') == 1
     # Only the same words, as the page marks them, count as the title's: "Maße" is not
@@ -250,6 +247,31 @@ def test_a_search_result_does_not_repeat_its_title_as_its_snippet(alice: User) -
     add_exchange(other, "Masse", "Mass.")
     answer = client.get("/search/", {"q": "masse"}, headers={"Accept": "application/json"})
     assert [r["snippet"] for r in answer.json()["results"]] == ["Masse"]
+
+
+def test_a_snippet_leaves_out_what_a_title_made_of_its_first_words_says(alice: User) -> None:
+    first = "Summarize the following text in three bullet points: otters are great swimmers"
+    conversation = Conversation.objects.create(owner=alice, title=_title_from(first))
+    add_exchange(conversation, first, "Otters swim.")
+    client = logged_in(alice)
+
+    def snippet(words: str) -> str:
+        answer = client.get("/search/", {"q": words}, headers={"Accept": "application/json"})
+        return answer.json()["results"][0]["snippet"]
+
+    assert snippet("the following") == ""  # the title shows the words, marked
+    assert snippet("swimmers") == first  # past the title's end: shown where they are
+
+
+def test_a_snippet_is_cut_between_words(alice: User) -> None:
+    conversation = Conversation.objects.create(owner=alice, title="Long")
+    add_exchange(conversation, "alpha " * 30 + "needle" + " omega" * 30, "ok")
+    answer = logged_in(alice).get(
+        "/search/", {"q": "needle"}, headers={"Accept": "application/json"}
+    )
+    snippet = answer.json()["results"][0]["snippet"]
+    assert snippet.startswith("…alpha ") and snippet.endswith(" omega…"), snippet
+    assert "needle" in snippet
 
 
 def test_a_snippet_keeps_the_message_s_own_ellipses(alice: User) -> None:
