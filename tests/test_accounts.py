@@ -305,12 +305,24 @@ def test_accounts_made_elsewhere_are_never_admins_by_accident() -> None:
 
 
 def test_signup_is_rate_limited_per_address(settings: object) -> None:
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": "2/h"}
+    """Accounts made per address, and forms sent; a mistake costs no account."""
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": "2/h", "signup_attempt": "6/h"}
+    for _ in range(2):
+        mistake = Client().post(
+            "/accounts/signup/", {"username": "one", "password1": PASSWORD, "password2": "x"}
+        )
+        assert mistake.status_code == 200
     assert signup(Client(), "one").status_code == 302
     assert signup(Client(), "two").status_code == 302
     refused = signup(Client(), "three")
-    assert refused.status_code == 429 and "Too many requests" in refused.content.decode()
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    page = refused.content.decode()
+    assert "Too many requests" in page and 'value="three"' in page  # the form as typed
     assert not User.objects.filter(username="three").exists()
+    # The sixth form sent this hour, and any after it: refused before any is read.
+    assert signup(Client(), "four").status_code == 429
+    assert "Too many requests" in signup(Client(), "four").content.decode()
+    assert not User.objects.filter(username="four").exists()
 
 
 # --- Email verification -------------------------------------------------------------------

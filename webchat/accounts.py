@@ -35,7 +35,7 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 from django.views.generic import TemplateView
 
-from webchat import oidc
+from webchat import oidc, throttle
 from webchat.auth import login_name
 from webchat.models import SiteSettings, User
 
@@ -127,7 +127,12 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     form = SignupForm(request.POST or None)
     next_url = _safe_next(request)
-    if request.method == "POST" and form.is_valid():
+    valid = request.method == "POST" and form.is_valid()
+    # Only the accounts made count: a mistake in the form costs none of them.
+    wait = throttle.wait_before(request, "signup") if valid else 0
+    if wait:
+        form.add_error(None, throttle.too_many(wait))  # and the form as typed
+    elif valid:
         with transaction.atomic():
             user = form.save(commit=False)
             # On a fresh install whoever signs up first owns the site, unless the operator
@@ -136,6 +141,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 user.is_staff = user.is_superuser = True
             user.is_active = not settings.SIGNUP_VERIFY_EMAIL
             user.save()
+        throttle.spend(request, "signup")
         if not user.is_active:
             _send_verification(request, user)
             return _message(
@@ -152,7 +158,10 @@ def signup(request: HttpRequest) -> HttpResponse:
         "action": reverse("signup"),
         "first_run": _founding(),
     }
-    return render(request, "registration/signup.html", context)
+    response = render(request, "registration/signup.html", context, status=429 if wait else 200)
+    if wait:
+        response["Retry-After"] = str(wait)
+    return response
 
 
 def _founding() -> bool:
@@ -318,7 +327,12 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     totals stay right. Their other sessions can no longer load a person."""
     user = request.user
     form = DeleteAccountForm(user, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    valid = request.method == "POST" and form.is_valid()
+    # Only the accounts made count: a mistake in the form costs none of them.
+    wait = throttle.wait_before(request, "signup") if valid else 0
+    if wait:
+        form.add_error(None, throttle.too_many(wait))  # and the form as typed
+    elif valid:
         with transaction.atomic():
             # The site settings' row, locked, makes two administrators leaving at once take
             # turns: the second is refused (as signups use it for the first).

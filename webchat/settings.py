@@ -314,7 +314,8 @@ AXES_VERBOSE = False
 # s, m, h or d with an optional multiple ("20/15m"). webchat/throttle.py applies them.
 RATE_LIMITS = {
     "login": env_str("RATE_LIMIT_LOGIN", "30/15m"),
-    "signup": env_str("RATE_LIMIT_SIGNUP", "5/h"),
+    "signup": env_str("RATE_LIMIT_SIGNUP", "5/h"),  # accounts made
+    "signup_attempt": env_str("RATE_LIMIT_SIGNUP_ATTEMPTS", "30/h"),  # forms sent
     "password_reset": env_str("RATE_LIMIT_PASSWORD_RESET", "5/h"),
     # Search as you type asks once per pause in typing.
     "search": env_str("RATE_LIMIT_SEARCH", "120/m"),

@@ -27,7 +27,8 @@ from webchat.middleware import error_response
 RULES: dict[str, tuple[str, str, str]] = {
     "login": ("login", "POST", "ip"),
     "admin:login": ("login", "POST", "ip"),
-    "signup": ("signup", "POST", "ip"),
+    # Every try (the accounts made are counted apart, by the view: a typo costs none).
+    "signup": ("signup_attempt", "POST", "ip"),
     "password_reset": ("password_reset", "POST", "ip"),
     "search": ("search", "GET", "user_or_ip"),
     "share-create": ("share", "POST", "user_or_ip"),
@@ -71,20 +72,43 @@ class ThrottleMiddleware(MiddlewareMixin):
 
 
 def refusal(request: HttpRequest, seconds: int) -> HttpResponse:
+    return error_response(
+        request, ChatError(too_many(seconds), code="rate_limited", retry_after=seconds)
+    )
+
+
+def too_many(seconds: int) -> str:
     if seconds < 90:
-        message = ngettext(
+        return ngettext(
             "Too many requests. Please wait %(count)s second and try again.",
             "Too many requests. Please wait %(count)s seconds and try again.",
             seconds,
         ) % {"count": seconds}
-    else:
-        minutes = math.ceil(seconds / 60)
-        message = ngettext(
-            "Too many requests. Please wait %(count)s minute and try again.",
-            "Too many requests. Please wait %(count)s minutes and try again.",
-            minutes,
-        ) % {"count": minutes}
-    return error_response(request, ChatError(message, code="rate_limited", retry_after=seconds))
+    minutes = math.ceil(seconds / 60)
+    return ngettext(
+        "Too many requests. Please wait %(count)s minute and try again.",
+        "Too many requests. Please wait %(count)s minutes and try again.",
+        minutes,
+    ) % {"count": minutes}
+
+
+def wait_before(request: HttpRequest, name: str) -> int:
+    """For what a view counts itself, per client address (only what succeeds): the seconds
+    to wait before one more of `name` is allowed (0: now)."""
+    usage = _usage(request, name, increment=False)
+    if usage is None or usage["count"] < usage["limit"]:
+        return 0
+    return max(usage["time_left"], 1)
+
+
+def spend(request: HttpRequest, name: str) -> None:
+    """One more of `name` done from this client address."""
+    _usage(request, name, increment=True)
+
+
+def _usage(request: HttpRequest, name: str, increment: bool) -> dict[str, Any] | None:
+    rate = settings.RATE_LIMITS[name]
+    return get_usage(request, group=name, key="ip", rate=rate, method=["POST"], increment=increment)
 
 
 def wait_phrase(seconds: int) -> str:
