@@ -522,7 +522,14 @@ def search(request: HttpRequest) -> HttpResponse:
             if _said_by(str(conversation), snippet, words):
                 snippet = ""  # a title made of the first message: said once is enough
             marked = _marked(snippet, words)
-            results.append({"conversation": conversation, "snippet": snippet, "marked": marked})
+            results.append(
+                {
+                    "conversation": conversation,
+                    "snippet": snippet,
+                    "marked": marked,
+                    "title_marked": _marked(str(conversation), words),
+                }
+            )
     elif asked["archived"] or asked["folder"]:
         if asked["archived"]:
             listing, params = gettext("Archived"), {"archived": "1"}

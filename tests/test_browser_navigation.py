@@ -220,8 +220,18 @@ def test_each_conversation_in_the_sidebar_has_its_own_menu(page: Any, live: Live
     page.click("#stop")
     page.goto(kept)
     other = page.locator(".conversation-list li", has_text="Throw this one away")
+    # A title has the row's whole width until its ⋯ shows, over the row's end.
+    page.mouse.move(600, 400)
+    room = "li => li.querySelector('a').getBoundingClientRect().width / li.clientWidth"
+    assert other.evaluate(room) == 1
     # Rename, without opening it.
     other.hover()
+    menu = other.locator(".item-menu").bounding_box()
+    title = other.locator("a").evaluate(
+        "a => { const s = getComputedStyle(a); const r = a.getBoundingClientRect();"
+        " return r.right - parseFloat(s.paddingRight); }"
+    )
+    assert title <= menu["x"] + 1, (title, menu)  # the words end before the ⋯ begins
     other.locator(".item-menu").click()
     page.get_by_role("menuitem", name="Rename").click()
     page.get_by_role("dialog").get_by_label("Title").fill("Renamed from the list")

@@ -241,6 +241,7 @@ def test_a_search_result_does_not_repeat_its_title_as_its_snippet(alice: User) -
     assert snippets == {str(same.id): "", str(renamed.id): "Tell me about quokkas, please"}
     html = page(client, "/search/?q=quokkas")
     assert html.count('class="snippet"') == 1
+    assert "Tell me about  <mark>Quokkas</mark></a>" in html  # the title shows why it is here
     # Only the same words, as the page marks them, count as the title's: "Maße" is not
     # "Masse" (casefolded, they would be).
     other = Conversation.objects.create(owner=alice, title="Maße")
