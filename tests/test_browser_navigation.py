@@ -52,6 +52,14 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
 ) -> None:
     phone.set_viewport_size({"width": 360, "height": 740})
     sign_up(phone, live, "small")
+    # The composer's words for what to do fit its box on one line.
+    room = phone.evaluate(
+        """() => { const t = document.getElementById('prompt'), s = getComputedStyle(t);
+        const c = document.createElement('canvas').getContext('2d'); c.font = s.font;
+        return t.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)
+            - c.measureText(t.placeholder).width; }"""
+    )
+    assert room >= 0, room
     say(phone, "hello [sim words=20 delay=1]")
     buttons = phone.locator("article.message.assistant .actions > button")
     tops = {round(buttons.nth(i).bounding_box()["y"]) for i in range(buttons.count())}
