@@ -511,6 +511,11 @@ def test_on_a_phone_a_signup_mistake_is_said_in_lines_of_text(phone: Any, live: 
     phone.fill("#id_password1", "a long enough passphrase 42")
     phone.fill("#id_password2", "a different passphrase 42")
     phone.click("button[type=submit]")
+    card = phone.locator(".auth-card").bounding_box()
+    assert card["x"] >= 12 and card["x"] + card["width"] <= 390 - 12, card  # not on the edges
+    phone.set_viewport_size({"width": 360, "height": 740})
+    card = phone.locator(".auth-card").bounding_box()
+    assert card["x"] >= 12 and card["x"] + card["width"] <= 360 - 12, card
     # Each problem a paragraph of ordinary lines: its link is part of the text, not a
     # button-high row of its own (the lines were 44 px apart).
     heights = phone.evaluate(
