@@ -29,6 +29,9 @@ def set_email(page: Any, email: str, password: str = PASSWORD) -> None:
     page.fill("#id_password", password)
     page.get_by_role("button", name="Save email").click()
     page.wait_for_selector("text=Saved.")
+    # A confirmation that looks like one, as the other forms' do.
+    saved = page.get_by_role("status").filter(has_text="Saved.")
+    assert saved.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
 
 
 def test_a_password_change_keeps_this_browser_and_logs_out_another(
