@@ -198,6 +198,11 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     reader = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
     reader.goto(link)
     reader.wait_for_function(IMAGES_LOADED)
+    # The title a heading of a phone's size, the messages in line with it.
+    title = reader.locator(".share-header h1")
+    assert title.evaluate("h => parseFloat(getComputedStyle(h).fontSize)") <= 24
+    message = reader.locator("article.message.assistant").first.bounding_box()
+    assert message["x"] == title.bounding_box()["x"]
     source = reader.locator(".attachments img").get_attribute("src")
     assert source.startswith("/s/") and "/attachments/" in source
     reader.locator(".attachments a.image").click()
