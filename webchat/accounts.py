@@ -127,12 +127,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     form = SignupForm(request.POST or None)
     next_url = _safe_next(request)
-    valid = request.method == "POST" and form.is_valid()
-    # Only the accounts made count: a mistake in the form costs none of them.
-    wait = throttle.wait_before(request, "signup") if valid else 0
-    if wait:
-        form.add_error(None, throttle.too_many(wait))  # and the form as typed
-    elif valid:
+    # The accounts made from this address count, not the forms sent (those have a limit of
+    # their own): a mistake costs none. Refused before the form is read, which would tell
+    # whether a name is taken.
+    if request.method == "POST" and (wait := throttle.wait_before(request, "signup")):
+        return throttle.refusal(request, wait)
+    if request.method == "POST" and form.is_valid():
+        # Counted before the account is made: of many at once, those past the limit wait.
+        if wait := throttle.spend(request, "signup"):
+            return throttle.refusal(request, wait)
         with transaction.atomic():
             user = form.save(commit=False)
             # On a fresh install whoever signs up first owns the site, unless the operator
@@ -141,7 +144,6 @@ def signup(request: HttpRequest) -> HttpResponse:
                 user.is_staff = user.is_superuser = True
             user.is_active = not settings.SIGNUP_VERIFY_EMAIL
             user.save()
-        throttle.spend(request, "signup")
         if not user.is_active:
             _send_verification(request, user)
             return _message(
@@ -158,10 +160,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         "action": reverse("signup"),
         "first_run": _founding(),
     }
-    response = render(request, "registration/signup.html", context, status=429 if wait else 200)
-    if wait:
-        response["Retry-After"] = str(wait)
-    return response
+    return render(request, "registration/signup.html", context)
 
 
 def _founding() -> bool:
@@ -327,12 +326,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     totals stay right. Their other sessions can no longer load a person."""
     user = request.user
     form = DeleteAccountForm(user, request.POST or None)
-    valid = request.method == "POST" and form.is_valid()
-    # Only the accounts made count: a mistake in the form costs none of them.
-    wait = throttle.wait_before(request, "signup") if valid else 0
-    if wait:
-        form.add_error(None, throttle.too_many(wait))  # and the form as typed
-    elif valid:
+    if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             # The site settings' row, locked, makes two administrators leaving at once take
             # turns: the second is refused (as signups use it for the first).

@@ -72,43 +72,38 @@ class ThrottleMiddleware(MiddlewareMixin):
 
 
 def refusal(request: HttpRequest, seconds: int) -> HttpResponse:
-    return error_response(
-        request, ChatError(too_many(seconds), code="rate_limited", retry_after=seconds)
-    )
-
-
-def too_many(seconds: int) -> str:
     if seconds < 90:
-        return ngettext(
+        message = ngettext(
             "Too many requests. Please wait %(count)s second and try again.",
             "Too many requests. Please wait %(count)s seconds and try again.",
             seconds,
         ) % {"count": seconds}
-    minutes = math.ceil(seconds / 60)
-    return ngettext(
-        "Too many requests. Please wait %(count)s minute and try again.",
-        "Too many requests. Please wait %(count)s minutes and try again.",
-        minutes,
-    ) % {"count": minutes}
+    else:
+        minutes = math.ceil(seconds / 60)
+        message = ngettext(
+            "Too many requests. Please wait %(count)s minute and try again.",
+            "Too many requests. Please wait %(count)s minutes and try again.",
+            minutes,
+        ) % {"count": minutes}
+    return error_response(request, ChatError(message, code="rate_limited", retry_after=seconds))
 
 
 def wait_before(request: HttpRequest, name: str) -> int:
-    """For what a view counts itself, per client address (only what succeeds): the seconds
-    to wait before one more of `name` is allowed (0: now)."""
-    usage = _usage(request, name, increment=False)
-    if usage is None or usage["count"] < usage["limit"]:
-        return 0
-    return max(usage["time_left"], 1)
+    """For what a view counts itself (only what succeeds), per client address: the seconds
+    to wait before one more of `name` may be tried (0: now). Counts nothing."""
+    usage = get_usage(request, **_limit(name), increment=False)
+    return max(usage["time_left"], 1) if usage and usage["count"] >= usage["limit"] else 0
 
 
-def spend(request: HttpRequest, name: str) -> None:
-    """One more of `name` done from this client address."""
-    _usage(request, name, increment=True)
+def spend(request: HttpRequest, name: str) -> int:
+    """One more of `name` from this client address, counted in one step with the check (of
+    many at once, those past the limit are refused): the seconds to wait, or 0."""
+    usage = get_usage(request, **_limit(name), increment=True)
+    return max(usage["time_left"], 1) if usage and usage["should_limit"] else 0
 
 
-def _usage(request: HttpRequest, name: str, increment: bool) -> dict[str, Any] | None:
-    rate = settings.RATE_LIMITS[name]
-    return get_usage(request, group=name, key="ip", rate=rate, method=["POST"], increment=increment)
+def _limit(name: str) -> dict[str, Any]:
+    return {"group": name, "key": "ip", "rate": settings.RATE_LIMITS[name], "method": ["POST"]}
 
 
 def wait_phrase(seconds: int) -> str:
