@@ -184,13 +184,16 @@ class Conversation(models.Model):
         return said
 
     def switch_to(self, message: "Message") -> "Message":
-        """Show the branch through `message`: down its newest replies to a leaf."""
+        """Show the branch through `message`: down, at each turn, the version last turned
+        to, or else the newest, to a leaf."""
+        message.picked = timezone.now()
+        Message.objects.filter(pk=message.pk).update(picked=message.picked)
         children: dict[uuid.UUID | None, list[Message]] = defaultdict(list)
-        for child in self.messages.all():
+        for child in self.messages.only("id", "parent_id", "picked", "created"):
             children[child.parent_id].append(child)
         leaf = message
         while children[leaf.id]:
-            leaf = children[leaf.id][-1]
+            leaf = max(children[leaf.id], key=lambda m: m.picked or m.created)
         self.current_leaf = leaf
         # Looking at another branch is not an update: the sidebar order stays.
         self.save(update_fields=["current_leaf"])
@@ -413,6 +416,9 @@ class Message(models.Model):
     # `client_id`): a page whose connection was lost finds its message by it. NULL for the
     # rest: a column SQLite adds in place, where a NOT NULL one copies the whole table.
     client_id = models.CharField(max_length=100, null=True, blank=True, editable=False)  # noqa: DJ001
+    # When the person last turned to this version among its siblings (the arrows): going back
+    # up the tree later comes down through it again, not through the newest.
+    picked = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -77,6 +77,31 @@ def test_a_regenerated_reply_shows_its_arrows_at_once_and_flips_in_place(
     assert page.problems == []
 
 
+def test_back_to_an_edited_question_its_reply_is_the_one_last_turned_to(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "picker")
+    say(page, "question [sim words=6 delay=1]")
+    page.locator("article.message.assistant .regenerate").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    page.locator("article.message.assistant .prev").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
+    chosen = texts(page, "assistant")[0]
+    page.locator("article.message.user .edit").click()
+    page.fill("article.message.user textarea", "question, edited [sim words=6 delay=1]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    page.locator("article.message.user .prev").click()
+    page.wait_for_selector("article.message.user .siblings .count >> text=1/2")
+    assert page.locator("article.message.assistant .siblings .count").inner_text() == "1/2"
+    assert texts(page, "assistant") == [chosen]
+    page.reload()
+    assert texts(page, "assistant") == [chosen]
+    assert page.problems == []
+
+
 def test_an_edited_message_shows_its_arrows_at_once(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "editarrows")
     say(page, "the original [sim repeat delay=1]")

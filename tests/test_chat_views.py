@@ -47,6 +47,35 @@ def test_the_arrows_switch_to_a_sibling_and_down_its_newest_replies(
     assert conversation.current_leaf == later
 
 
+def test_going_back_to_a_version_comes_down_through_the_replies_last_turned_to(
+    alice: User, conversation: Conversation
+) -> None:
+    """Regenerated, back to the first reply, then the question edited: back to the first
+    question shows the first reply again, not the newest."""
+    first_reply = add_exchange(conversation, "question", "first reply")
+    question = first_reply.parent
+    Message.objects.create(
+        conversation=conversation, role="assistant", parent=question, content="second reply"
+    )
+    client = logged_in(alice)
+
+    def switch(message: Message) -> str:
+        answer = client.post(
+            f"/c/{conversation.id}/switch/",
+            {"message": message.id},
+            headers={"Accept": "application/json"},
+        )
+        return answer.json()["leaf"]
+
+    assert switch(first_reply) == str(first_reply.id)
+    edited = Message.objects.create(conversation=conversation, role="user", content="edited")
+    third = Message.objects.create(
+        conversation=conversation, role="assistant", parent=edited, content="third reply"
+    )
+    assert switch(question) == str(first_reply.id)
+    assert switch(edited) == str(third.id)
+
+
 def test_the_thread_as_it_stands_is_read_without_moving_the_branch_or_the_visit(
     alice: User, conversation: Conversation
 ) -> None:
