@@ -1,5 +1,4 @@
 import asyncio
-import re
 import secrets
 import uuid
 from collections import defaultdict
@@ -487,13 +486,33 @@ def _marked(text: str, words: str) -> tuple[str, str, str] | None:
     """`text` cut around the first place it holds `words` (case aside), for the page to
     mark it: (before, the words as written there, after); None when it does not hold them."""
     found = _found(text, words)
-    return None if found is None else (text[: found.start()], found[0], text[found.end() :])
+    return None if found is None else (text[: found[0]], text[slice(*found)], text[found[1] :])
 
 
-def _found(text: str, words: str) -> re.Match[str] | None:
-    """The first place of `words` in `text`, case aside, in the text as written (its
-    lowercase may be longer: İ)."""
-    return re.search(re.escape(words), text, re.IGNORECASE) if words else None
+def _found(text: str, words: str) -> tuple[int, int] | None:
+    """Where `words` first are in `text`, case aside: (start, end) in the text as written."""
+    lower, needle = text.lower(), words.lower()
+    at = lower.find(needle) if words else -1
+    if at < 0:
+        return None
+    if len(lower) == len(text):
+        return at, at + len(needle)
+    # A letter whose lowercase is longer (İ) came before: the places in the text itself.
+    start, end = _written(text, at), _written(text, at + len(needle))
+    return (start, end) if text[start:end].lower() == needle else None
+
+
+def _written(text: str, lowered: int) -> int:
+    """The place in `text` of the place `lowered` in its lowercase (a lowercase is never
+    shorter, character by character)."""
+    low, high = 0, min(lowered, len(text))
+    while low < high:
+        middle = (low + high) // 2
+        if len(text[:middle].lower()) < lowered:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def _md_label(name: str) -> str:
@@ -578,7 +597,7 @@ def _snippet(text: str, query: str, width: int = 80, marked: bool = True) -> str
     """`text` around `query`'s first place, `width` characters each side; with `marked`,
     "…" where it is cut."""
     found = _found(text, query)
-    at = found.start() if found else -1
+    at = found[0] if found else -1
     start = max(0, at - width)
     end = at + len(query) + width
     # Whole words at either end, where there is a space to cut at.
