@@ -304,6 +304,15 @@ def test_a_snippet_is_cut_between_words(alice: User) -> None:
     assert "needle" in snippet
 
 
+def test_a_snippet_marks_its_words_after_a_letter_whose_lowercase_is_longer(
+    alice: User,
+) -> None:
+    conversation = Conversation.objects.create(owner=alice, title="Letters")
+    add_exchange(conversation, "İSTANBUL İZMİR: a Quokka there?", "No.")
+    html = page(logged_in(alice), "/search/?q=quokka")
+    assert "İSTANBUL İZMİR: a <mark>Quokka</mark> there?" in html
+
+
 def test_a_snippet_keeps_the_message_s_own_ellipses(alice: User) -> None:
     conversation = Conversation.objects.create(owner=alice, title="Suspense")
     add_exchange(conversation, "and the end is near……", "Indeed.")
