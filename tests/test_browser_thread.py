@@ -80,7 +80,7 @@ def test_a_regenerated_reply_shows_its_arrows_at_once_and_flips_in_place(
 def test_back_to_an_edited_question_its_reply_is_the_one_last_turned_to(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, "picker")
+    sign_up(page, live, "version-picker")
     say(page, "question [sim words=6 delay=1]")
     page.locator("article.message.assistant .regenerate").click()
     page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
