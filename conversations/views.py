@@ -596,14 +596,12 @@ def _said_by(title: str, snippet: str, words: str) -> bool:
 def _snippet(text: str, query: str, width: int = 80, marked: bool = True) -> str:
     """`text` around `query`'s first place, `width` characters each side; with `marked`,
     "…" where it is cut."""
-    found = _found(text, query)
-    at = found[0] if found else -1
-    start = max(0, at - width)
-    end = at + len(query) + width
+    at, after = _found(text, query) or (-1, len(query) - 1)
+    start, end = max(0, at - width), after + width
     # Whole words at either end, where there is a space to cut at.
     if start and (space := text.find(" ", start, at)) >= 0:
         start = space + 1
-    if end < len(text) and (space := text.rfind(" ", at + len(query), end)) >= 0:
+    if end < len(text) and (space := text.rfind(" ", after, end)) >= 0:
         end = space
     cut = text[start:end]
     return ("…" if start and marked else "") + cut + ("…" if end < len(text) and marked else "")

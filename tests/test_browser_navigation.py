@@ -401,6 +401,10 @@ def test_the_share_panel_closes(page: Any, live: LiveServer) -> None:
     page.click("#share")
     panel = page.locator("#share-panel")
     panel.wait_for()
+    # In line with the messages below it, not wider.
+    message = page.locator("article.message.assistant").bounding_box()
+    box = panel.bounding_box()
+    assert abs(box["x"] - message["x"]) <= 1 and abs(box["width"] - message["width"]) <= 1
     page.keyboard.press("Escape")
     assert panel.is_hidden()
     assert page.evaluate("() => document.activeElement.id") == "share"
