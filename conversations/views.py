@@ -1,5 +1,6 @@
 import asyncio
 import secrets
+import unicodedata
 import uuid
 from collections import defaultdict
 from datetime import datetime
@@ -535,9 +536,9 @@ def search(request: HttpRequest) -> HttpResponse:
             content = conversation.found or ""
             # The words as a reader sees them (rendered, then as plain text, no `**`): only
             # the part around the match is rendered, however long the message.
-            around = _snippet(content, words, width=300, marked=False) if content else ""
+            around = _snippet(content, words, 300, 300, marked=False) if content else ""
             shown = plain_text(around)
-            snippet = _snippet(shown, words) if _found(shown, words) else shown[:160]
+            snippet = _snippet(shown, words, 40, 120) if _found(shown, words) else shown[:160]
             if _said_by(str(conversation), snippet, words):
                 snippet = ""  # a title made of the first message: said once is enough
             marked = _marked(snippet, words)
@@ -593,18 +594,42 @@ def _said_by(title: str, snippet: str, words: str) -> bool:
     )
 
 
-def _snippet(text: str, query: str, width: int = 80, marked: bool = True) -> str:
-    """`text` around `query`'s first place, `width` characters each side; with `marked`,
-    "…" where it is cut."""
-    at, after = _found(text, query) or (-1, len(query) - 1)
-    start, end = max(0, at - width), after + width
-    # Whole words at either end, where there is a space to cut at.
+def _snippet(text: str, query: str, before: int, after: int, marked: bool = True) -> str:
+    """`text` around `query`'s first place: up to `before` characters before it (a few
+    words: the snippet shows two lines, and a title may say what leads to it) and `after`
+    after it; with `marked`, "…" where it is cut."""
+    at, ends = _found(text, query) or (-1, len(query) - 1)
+    start, end = max(0, at - before), ends + after
+    # Whole words at either end, where there is a space to cut at; else whole characters.
     if start and (space := text.find(" ", start, at)) >= 0:
         start = space + 1
-    if end < len(text) and (space := text.rfind(" ", after, end)) >= 0:
+    elif start:
+        start = _drawn(text, start)
+    if end < len(text) and (space := text.rfind(" ", ends, end)) >= 0:
         end = space
+    elif end < len(text):
+        end = _drawn(text, end)
     cut = text[start:end]
     return ("…" if start and marked else "") + cut + ("…" if end < len(text) and marked else "")
+
+
+FLAG_LETTERS = range(0x1F1E6, 0x1F200)  # two make a flag
+JOINED = {"\u200d", "\ufe0e", "\ufe0f", *map(chr, range(0x1F3FB, 0x1F400))}
+
+
+def _drawn(text: str, at: int) -> int:
+    """`at`, or past it to where no character as drawn is cut in two: the second half of a
+    flag, an accent, or the rest of an emoji joined to the one before."""
+    pairs = 0
+    while at - pairs > 0 and ord(text[at - pairs - 1]) in FLAG_LETTERS:
+        pairs += 1
+    if pairs % 2 and at < len(text) and ord(text[at]) in FLAG_LETTERS:
+        at += 1
+    while at < len(text) and (
+        unicodedata.combining(text[at]) or text[at] in JOINED or text[at - 1] == "\u200d"
+    ):
+        at += 1
+    return at
 
 
 @require_POST

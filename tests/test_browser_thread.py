@@ -62,6 +62,7 @@ def test_a_regenerated_reply_shows_its_arrows_at_once_and_flips_in_place(
     for arrow in page.locator(f"{STREAMING} .siblings button").all():
         box = arrow.bounding_box()
         assert box["width"] >= 32 and box["height"] >= 32, box
+        assert arrow.evaluate("b => parseFloat(getComputedStyle(b).fontSize)") >= 16
     page.wait_for_function(FINISHED)
     assert len(texts(page, "user")) == 1
     # The way back to the old version, and the thread below it, without a page load.
