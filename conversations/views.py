@@ -1,6 +1,5 @@
 import asyncio
 import secrets
-import unicodedata
 import uuid
 from collections import defaultdict
 from datetime import datetime
@@ -25,7 +24,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
 
-from conversations import context, frames
+from conversations import context, frames, snippets
 from conversations.models import Attachment, Conversation, Feedback, Folder, Message
 from conversations.render import html_of, plain_text, render_markdown
 from conversations.search import PER_PAGE
@@ -483,39 +482,6 @@ def _exported(message: Message, request: HttpRequest) -> dict[str, Any]:
     return exported
 
 
-def _marked(text: str, words: str) -> tuple[str, str, str] | None:
-    """`text` cut around the first place it holds `words` (case aside), for the page to
-    mark it: (before, the words as written there, after); None when it does not hold them."""
-    found = _found(text, words)
-    return None if found is None else (text[: found[0]], text[slice(*found)], text[found[1] :])
-
-
-def _found(text: str, words: str) -> tuple[int, int] | None:
-    """Where `words` first are in `text`, case aside: (start, end) in the text as written."""
-    lower, needle = text.lower(), words.lower()
-    at = lower.find(needle) if words else -1
-    if at < 0:
-        return None
-    if len(lower) == len(text):
-        return at, at + len(needle)
-    # A letter whose lowercase is longer (İ) came before: the places in the text itself.
-    start, end = _written(text, at), _written(text, at + len(needle))
-    return (start, end) if text[start:end].lower() == needle else None
-
-
-def _written(text: str, lowered: int) -> int:
-    """The place in `text` of the place `lowered` in its lowercase (a lowercase is never
-    shorter, character by character)."""
-    low, high = 0, min(lowered, len(text))
-    while low < high:
-        middle = (low + high) // 2
-        if len(text[:middle].lower()) < lowered:
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
 def _md_label(name: str) -> str:
     """A file name as a Markdown link's text: brackets and backslashes escaped."""
     return "".join("\\" + c if c in "[]\\" else c for c in name)
@@ -536,18 +502,16 @@ def search(request: HttpRequest) -> HttpResponse:
             content = conversation.found or ""
             # The words as a reader sees them (rendered, then as plain text, no `**`): only
             # the part around the match is rendered, however long the message.
-            around = _snippet(content, words, 300, 300, marked=False) if content else ""
-            shown = plain_text(around)
-            snippet = _snippet(shown, words, 40, 120) if _found(shown, words) else shown[:160]
-            if _said_by(str(conversation), snippet, words):
+            near = snippets.around(content, words, 300, 300) if content else ""
+            snippet = snippets.shown(plain_text(near), words)
+            if snippets.said_by(str(conversation), snippet, words):
                 snippet = ""  # a title made of the first message: said once is enough
-            marked = _marked(snippet, words)
             results.append(
                 {
                     "conversation": conversation,
                     "snippet": snippet,
-                    "marked": marked,
-                    "title_marked": _marked(str(conversation), words),
+                    "marked": snippets.marked(snippet, words),
+                    "title_marked": snippets.marked(str(conversation), words),
                 }
             )
     elif asked["archived"] or asked["folder"]:
@@ -582,54 +546,6 @@ def search(request: HttpRequest) -> HttpResponse:
         "page_base": "?" + urlencode(params) + "&page=",
     }
     return render(request, "conversations/search.html", context)
-
-
-def _said_by(title: str, snippet: str, words: str) -> bool:
-    """Whether the title says what the snippet would show: all of it, or the words found
-    and what leads to them (a title made of the first words of the message found)."""
-    text = " ".join(snippet.removeprefix("…").removesuffix("…").split()).lower()
-    title = " ".join(title.split()).lower()
-    return text in title or (
-        _found(title, words) is not None and text.startswith(title.removesuffix("…").rstrip())
-    )
-
-
-def _snippet(text: str, query: str, before: int, after: int, marked: bool = True) -> str:
-    """`text` around `query`'s first place: up to `before` characters before it (a few
-    words: the snippet shows two lines, and a title may say what leads to it) and `after`
-    after it; with `marked`, "…" where it is cut."""
-    at, ends = _found(text, query) or (-1, len(query) - 1)
-    start, end = max(0, at - before), ends + after
-    # Whole words at either end, where there is a space to cut at; else whole characters.
-    if start and (space := text.find(" ", start, at)) >= 0:
-        start = space + 1
-    elif start:
-        start = _drawn(text, start)
-    if end < len(text) and (space := text.rfind(" ", ends, end)) >= 0:
-        end = space
-    elif end < len(text):
-        end = _drawn(text, end)
-    cut = text[start:end]
-    return ("…" if start and marked else "") + cut + ("…" if end < len(text) and marked else "")
-
-
-FLAG_LETTERS = range(0x1F1E6, 0x1F200)  # two make a flag
-JOINED = {"\u200d", "\ufe0e", "\ufe0f", *map(chr, range(0x1F3FB, 0x1F400))}
-
-
-def _drawn(text: str, at: int) -> int:
-    """`at`, or past it to where no character as drawn is cut in two: the second half of a
-    flag, an accent, or the rest of an emoji joined to the one before."""
-    pairs = 0
-    while at - pairs > 0 and ord(text[at - pairs - 1]) in FLAG_LETTERS:
-        pairs += 1
-    if pairs % 2 and at < len(text) and ord(text[at]) in FLAG_LETTERS:
-        at += 1
-    while at < len(text) and (
-        unicodedata.combining(text[at]) or text[at] in JOINED or text[at - 1] == "\u200d"
-    ):
-        at += 1
-    return at
 
 
 @require_POST

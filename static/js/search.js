@@ -103,7 +103,7 @@ export class SearchDialog {
       if (result.snippet) {
         const snippet = document.createElement("span");
         snippet.className = "snippet";
-        highlight(snippet, leadingTo(result.snippet, words), words);
+        highlight(snippet, result.snippet, words);
         item.append(snippet);
       }
       this.results.append(item);
@@ -135,34 +135,12 @@ export class SearchDialog {
   }
 }
 
-// The snippet shows two lines: at most a few words before the match, so that on a phone's
-// narrow lines it is not cut off at their end.
-const BEFORE = 40; // characters of words with spaces between them
-const BEFORE_UNSPACED = 12; // of a script written without (Chinese, Japanese: wide characters)
-
-function leadingTo(text, words) {
-  const at = words ? text.search(caseless(words, "")) : -1;
-  if (at <= BEFORE) return text;
-  const space = text.indexOf(" ", at - BEFORE);
-  let start = space >= 0 && space < at ? space + 1 : at - BEFORE_UNSPACED;
-  // Never part of a character (a flag is two, an accent may be one of its own).
-  const around = graphemes?.segment(text).containing(start);
-  if (around && around.index < start) start = around.index + around.segment.length;
-  else if (!graphemes && /[\udc00-\udfff]/.test(text[start])) start -= 1; // half an emoji
-  return `…${text.slice(start)}`;
-}
-
-const graphemes = window.Intl?.Segmenter && new Intl.Segmenter(undefined, { granularity: "grapheme" });
-
-// `words` found in any case, in the text as written (its lowercase may be longer: İ).
-function caseless(words, flags) {
-  return new RegExp(words.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), `iu${flags}`);
-}
-
-// `text` into `element`, each occurrence of `words` in a <mark> (text nodes only).
+// `text` into `element`, each occurrence of `words` in any case in a <mark> (text nodes
+// only), as written (its lowercase may be longer: İ).
 function highlight(element, text, words) {
+  const caseless = new RegExp(words.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "giu");
   let at = 0;
-  for (const found of words ? text.matchAll(caseless(words, "g")) : []) {
+  for (const found of words ? text.matchAll(caseless) : []) {
     element.append(text.slice(at, found.index));
     const mark = document.createElement("mark");
     mark.textContent = found[0];
