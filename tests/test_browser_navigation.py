@@ -493,13 +493,17 @@ def test_the_desktop_page_never_scrolls_and_the_account_links_are_in_view(
         assert box["y"] + box["height"] <= 800, name
 
 
-def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServer) -> None:
-    page.set_viewport_size({"width": 1280, "height": 720})
+def sign_up_with_passwords_that_differ(page: Any) -> None:
     page.goto("/accounts/signup/")
     page.fill("#id_username", "mismatcher")
     page.fill("#id_password1", "a long enough passphrase 42")
     page.fill("#id_password2", "a different passphrase 42")
     page.click("button[type=submit]")
+
+
+def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServer) -> None:
+    page.set_viewport_size({"width": 1280, "height": 720})
+    sign_up_with_passwords_that_differ(page)
     summary = page.get_by_role("alert")
     assert "match" in summary.inner_text() and "Password confirmation" in summary.inner_text()
     box = summary.bounding_box()
@@ -510,11 +514,7 @@ def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServ
 
 
 def test_on_a_phone_a_signup_mistake_is_said_in_lines_of_text(phone: Any, live: LiveServer) -> None:
-    phone.goto("/accounts/signup/")
-    phone.fill("#id_username", "mismatcher")
-    phone.fill("#id_password1", "a long enough passphrase 42")
-    phone.fill("#id_password2", "a different passphrase 42")
-    phone.click("button[type=submit]")
+    sign_up_with_passwords_that_differ(phone)
     card = phone.locator(".auth-card").bounding_box()
     assert card["x"] >= 12 and card["x"] + card["width"] <= 390 - 12, card  # not on the edges
     phone.set_viewport_size({"width": 360, "height": 740})
