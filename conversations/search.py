@@ -28,6 +28,10 @@ from webchat import inline
 log = logging.getLogger(__name__)
 
 PER_PAGE = 20
+# Of each conversation's first match, the first this many characters come back for its
+# snippet: the words found past them (in a message imported whole, up to a million
+# characters long) are not shown; the start of the message is.
+FOUND_CHARS = 100_000
 
 # A page of the person's conversations that hold a match (`hits`) or whose title matches,
 # with how many there are in all, and the content of each one's first match. The words in
@@ -43,7 +47,7 @@ page AS (
     ORDER BY c.updated DESC, c.id
     LIMIT %s OFFSET %s
 )
-SELECT page.*, m.content AS found
+SELECT page.*, SUBSTR(m.content, 1, FOUND_CHARS) AS found
 FROM page
 FIRST
 ORDER BY page.updated DESC, page.id
@@ -187,7 +191,8 @@ def _quoted(text: str) -> str:
 
 def find(user: Any, words: str, number: int = 1) -> tuple[list[Conversation], Page]:
     """Page `number` of the person's conversations holding `words`; each carries `found`,
-    the content of its first matching message (None: its title matched)."""
+    the content of its first matching message, its first `FOUND_CHARS` characters (None:
+    its title matched)."""
     catch_up()
     pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     markers, needles = POSTGRESQL, [pattern]
@@ -200,7 +205,7 @@ def find(user: Any, words: str, number: int = 1) -> tuple[list[Conversation], Pa
             where = "content LIKE %s ESCAPE '\\'"
             needles = [pattern]
         markers = {**SQLITE, "NEEDLE": where}
-    sql = SQL
+    sql = SQL.replace("FOUND_CHARS", str(FOUND_CHARS))
     for marker, text in markers.items():
         sql = sql.replace(marker, text)
     params = [*needles, user.pk, user.pk, False, pattern, PER_PAGE, (number - 1) * PER_PAGE]

@@ -14,15 +14,16 @@ BEFORE = 40  # characters of words with spaces between them
 BEFORE_UNSPACED = 12  # of wide characters without spaces (Chinese, Japanese)
 AFTER = 120
 
-FLAG_LETTERS = range(0x1F1E6, 0x1F200)  # two make a flag
+FLAG_LETTERS = "".join(map(chr, range(0x1F1E6, 0x1F200)))  # two make a flag
 JOINED = {"\u200d", "\ufe0e", "\ufe0f", *map(chr, range(0x1F3FB, 0x1F400))}
+DRAWN_MOST = 32
 
 
 def shown(text: str, words: str) -> str:
     """What a result shows of `text` (plain text): the words around `words`' first place,
     "…" where it is cut; the start of the text when it does not hold them."""
     if found(text, words) is None:
-        return text[:160]
+        return text[: _drawn(text, 160)] if len(text) > 160 else text
     return around(text, words, BEFORE, AFTER, unspaced=BEFORE_UNSPACED, marked=True)
 
 
@@ -44,9 +45,9 @@ def around(
     if start and space >= 0:
         start = space + 1
     elif space < 0 and unspaced is not None and _wide(text[at - 1 : at]):
-        start = _drawn(text, max(0, at - unspaced))
+        start = min(at, _drawn(text, max(0, at - unspaced)))
     elif start:
-        start = _drawn(text, start)
+        start = min(at, _drawn(text, start))  # the words found may begin with an accent
     if end < len(text) and (space := text.rfind(" ", ends, end)) >= 0:
         end = space
     elif end < len(text):
@@ -88,13 +89,17 @@ def found(text: str, words: str) -> tuple[int, int] | None:
     return (start, end) if text[start:end].lower() == needle else None
 
 
+# The one character whose lowercase is longer than itself ("i" and a combining dot), as
+# tests/test_snippets.py checks of every character.
+GROWS = "\u0130"
+
+
 def _written(text: str, lowered: int) -> int:
-    """The place in `text` of the place `lowered` in its lowercase (a lowercase is never
-    shorter, character by character)."""
+    """The place in `text` of the place `lowered` in its lowercase."""
     low, high = 0, min(lowered, len(text))
     while low < high:
         middle = (low + high) // 2
-        if len(text[:middle].lower()) < lowered:
+        if middle + text.count(GROWS, 0, middle) < lowered:
             low = middle + 1
         else:
             high = middle
@@ -107,13 +112,13 @@ def _wide(character: str) -> bool:
 
 def _drawn(text: str, at: int) -> int:
     """`at`, or past it to where no character as drawn is cut in two: the second half of a
-    flag, an accent, or the rest of an emoji joined to the one before."""
-    pairs = 0
-    while at - pairs > 0 and ord(text[at - pairs - 1]) in FLAG_LETTERS:
-        pairs += 1
-    if pairs % 2 and at < len(text) and ord(text[at]) in FLAG_LETTERS:
+    flag, an accent, or the rest of an emoji joined to the one before. It goes no further
+    than `DRAWN_MOST` characters: a run of thousands of accents is no character as drawn."""
+    run = at - len(text[:at].rstrip(FLAG_LETTERS))  # of flag letters just before `at`
+    if run % 2 and at < len(text) and text[at] in FLAG_LETTERS:
         at += 1
-    while at < len(text) and (
+    most = min(len(text), at + DRAWN_MOST)
+    while at < most and (
         unicodedata.combining(text[at]) or text[at] in JOINED or text[at - 1] == "\u200d"
     ):
         at += 1

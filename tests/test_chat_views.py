@@ -328,6 +328,21 @@ def test_a_fresh_site_asks_for_its_administrator(db: None) -> None:
     assert "Create the administrator account" not in login and "Log in to webchat" in login
 
 
+def test_words_found_far_into_a_huge_message_show_its_start(
+    alice: User, conversation: Conversation
+) -> None:
+    """Only a message's first `FOUND_CHARS` characters come back for its snippet: a page of
+    messages a million characters long (an import may hold them) is not read whole."""
+    from conversations.search import FOUND_CHARS
+
+    add_exchange(conversation, "İ" * FOUND_CHARS + " needle", "ok")
+    answer = logged_in(alice).get(
+        "/search/", {"q": "needle"}, headers={"Accept": "application/json"}
+    )
+    [result] = answer.json()["results"]
+    assert result["snippet"] == "İ" * 160
+
+
 def test_search_renders_only_the_words_around_a_match(
     alice: User, conversation: Conversation, monkeypatch: Any
 ) -> None:

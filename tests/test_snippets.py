@@ -1,5 +1,9 @@
 """What a search result shows of the text it found: the words around the match."""
 
+import sys
+import time
+
+from conversations import snippets
 from conversations.snippets import around, found, marked, said_by, shown
 
 
@@ -56,3 +60,37 @@ def test_a_title_made_of_the_first_words_says_what_the_snippet_would() -> None:
 def test_a_long_word_before_the_match_is_kept_whole_within_the_few_words() -> None:
     link = "https://example.org/animals/quokka"
     assert shown(link, "quokka") == link
+
+
+def test_only_one_character_has_a_longer_lowercase() -> None:
+    """What finding the words' place in the text as written rests on (`snippets.GROWS`)."""
+    longer = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if not 0xD800 <= c < 0xE000 and len(chr(c).lower()) > 1
+    ]
+    assert longer == [snippets.GROWS]
+
+
+def test_a_huge_message_of_odd_characters_is_cut_in_a_moment() -> None:
+    """A search shows the words around a match in messages of up to a million characters:
+    none of it may walk them character by character, or a few searches would hold a
+    process for seconds."""
+    million = 1_000_000
+    for text in (
+        "İ" * million + "findme",
+        "🇦🇺" * (million // 2) + "findme",
+        "findme" + "\u0301" * million,
+        "x" * million + "\u200d" * million + "findme",
+    ):
+        started = time.process_time()
+        near = around(text, "findme", 300, 300)
+        snippet = shown(near, "findme")
+        assert time.process_time() - started < 0.25, text[:3]
+        assert "findme" in snippet and len(snippet) < 200, (text[:3], len(snippet))
+
+
+def test_words_that_begin_with_an_accent_stay_in_their_snippet() -> None:
+    text = "word " * 20 + "e" + "\u0301" * 50 + "\u0301x"
+    assert "\u0301x" in shown(text, "\u0301x")
+    assert marked(shown(text, "\u0301x"), "\u0301x") is not None
