@@ -178,6 +178,18 @@ def test_a_trusted_proxy_names_the_client(settings: object) -> None:
     assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="10.9.9.9, 192.0.2.7", **behind).status_code == 429
     assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.7", **behind).status_code == 429
     assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.8", **behind).status_code == 302
+    # A server listening on IPv6 as well sees the proxy, and any IPv4 client, as "::ffff:…".
+    mapped = {"address": "::ffff:127.0.0.1"}
+    assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.7", **mapped).status_code == 429
+    assert log_in(PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.9", **mapped).status_code == 302
+
+
+def test_ipv4_clients_of_a_dual_stack_server_are_counted_apart(settings: object) -> None:
+    """Written as IPv6, each would be counted as the same /64 (::ffff:0:0/64)."""
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": "1/h"}
+    assert signup(Client(REMOTE_ADDR="::ffff:192.0.2.1"), "first").status_code == 302
+    assert signup(Client(REMOTE_ADDR="::ffff:192.0.2.2"), "second").status_code == 302
+    assert signup(Client(REMOTE_ADDR="192.0.2.2"), "third").status_code == 429
 
 
 def test_an_ipv6_subscriber_counts_as_one_address() -> None:
@@ -348,6 +360,51 @@ def test_signups_at_once_make_no_more_accounts_than_the_limit(settings: object) 
         codes = list(pool.map(one, range(8)))
     assert sorted(codes) == [302] * 3 + [429] * 5
     assert User.objects.filter(username__startswith="racer").count() == 3
+
+
+def test_a_name_taken_while_its_signup_was_on_its_way_is_said_and_costs_nothing(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form found the name free, then another signup took it before this one's account
+    was stored: the form says so, as it would have (it answered 500, and was counted)."""
+    from webchat import accounts
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": "1/h"}
+    first_account = accounts._first_account
+
+    def taken_meanwhile() -> bool:
+        User.objects.create_user("twin", password=PASSWORD)
+        return first_account()
+
+    monkeypatch.setattr(accounts, "_first_account", taken_meanwhile)
+    answer = signup(Client(), "twin")
+    assert answer.status_code == 200
+    assert "A user with that username already exists." in answer.content.decode()
+    assert not User.objects.filter(username="twin").exists()  # undone with the account
+    monkeypatch.undo()
+    assert signup(Client(), "twin").status_code == 302  # the address's one account is left
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signups_of_one_name_at_once_make_it_once_and_cost_one_account(settings: object) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": "2/h"}
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's test database is one connection in memory")
+
+    def one(_: int) -> int:
+        try:
+            return signup(Client(), "twin").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(one, range(6)))
+    assert sorted(codes) == [200] * 5 + [302], codes
+    assert signup(Client(), "other").status_code == 302
 
 
 def test_deleting_an_account_is_not_held_to_the_signups_of_its_address(settings: object) -> None:

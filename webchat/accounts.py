@@ -20,7 +20,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
@@ -133,9 +133,25 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (wait := throttle.wait_before(request, "signup")):
         return throttle.refusal(request, wait)
     if request.method == "POST" and form.is_valid():
-        # Counted before the account is made: of many at once, those past the limit wait.
-        if wait := throttle.spend(request, "signup"):
-            return throttle.refusal(request, wait)
+        user = _made(request, form)
+        if isinstance(user, HttpResponse):
+            return user
+        if user is not None:
+            return _welcome(request, user, next_url)
+    context = {
+        "form": form,
+        "next": next_url,
+        "action": reverse("signup"),
+        "first_run": _founding(),
+    }
+    return render(request, "registration/signup.html", context)
+
+
+def _made(request: HttpRequest, form: SignupForm) -> User | HttpResponse | None:
+    """The account the form asks for, made and counted against the address's limit in one
+    transaction: past the limit it is undone (of many at once, those past it wait); a name
+    taken meanwhile is said on the form (None) and costs nothing."""
+    try:
         with transaction.atomic():
             user = form.save(commit=False)
             # On a fresh install whoever signs up first owns the site, unless the operator
@@ -144,23 +160,27 @@ def signup(request: HttpRequest) -> HttpResponse:
                 user.is_staff = user.is_superuser = True
             user.is_active = not settings.SIGNUP_VERIFY_EMAIL
             user.save()
-        if not user.is_active:
-            _send_verification(request, user)
-            return _message(
-                request,
-                gettext("Check your email"),
-                gettext("We sent a link to %(email)s. Open it to start using your account.")
-                % {"email": user.email},
-            )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect(next_url or "home")
-    context = {
-        "form": form,
-        "next": next_url,
-        "action": reverse("signup"),
-        "first_run": _founding(),
-    }
-    return render(request, "registration/signup.html", context)
+            if wait := throttle.spend(request, "signup"):
+                transaction.set_rollback(True)
+                return throttle.refusal(request, wait)
+    except IntegrityError:
+        form.add_error("username", User._meta.get_field("username").error_messages["unique"])
+        return None
+    return user
+
+
+def _welcome(request: HttpRequest, user: User, next_url: str) -> HttpResponse:
+    """A new account's first page: the chat, or where to confirm its address."""
+    if not user.is_active:
+        _send_verification(request, user)
+        return _message(
+            request,
+            gettext("Check your email"),
+            gettext("We sent a link to %(email)s. Open it to start using your account.")
+            % {"email": user.email},
+        )
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect(next_url or "home")
 
 
 def _founding() -> bool:

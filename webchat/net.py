@@ -16,10 +16,13 @@ def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork,
 
 
 def _address(text: str) -> Address | None:
+    """The address `text` spells; an IPv4 one written as IPv6 (a dual-stack socket's
+    "::ffff:192.0.2.7") as itself, so that it is trusted, and counted, as IPv4."""
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 def _trusted(address: Address | None) -> bool:
@@ -32,7 +35,9 @@ def client_address(meta: dict) -> str:
     and then from the right: the first address no trusted proxy vouches for is the client.
     Anything to its left was written by the client and could be anything."""
     peer = meta.get("REMOTE_ADDR") or ""
-    if not _trusted(_address(peer)):
+    address = _address(peer)
+    peer = str(address) if address else peer
+    if not _trusted(address):
         return peer
     hops = [hop for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
     for hop in reversed(hops):
