@@ -210,6 +210,11 @@ def test_a_persons_choice_wins_over_the_browser_and_follows_them_to_a_new_login(
     # Back to the browser's language: the cookie goes.
     client.post("/settings/", {"language": ""})
     assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == ""
+    # The browser logged in before the change follows it from its next page (its settings
+    # showed the account's choice on a page in the language it had).
+    other.get("/", headers={"Accept-Language": "es"})
+    html = other.get("/", headers={"Accept-Language": "es"}).content.decode()
+    assert '<html lang="es"' in html, html[:200]
 
 
 @pytest.mark.django_db

@@ -97,6 +97,13 @@ class LanguageMiddleware(Hybrid):
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         language = getattr(request, "chosen_language", None)
+        # The person's choice, changed on another device since this one logged in: this
+        # browser follows from its next page. (Only a person the view has read already:
+        # no query more, and none on the event loop.)
+        user = getattr(request, "_cached_user", None) or getattr(request, "_acached_user", None)
+        chosen_here = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+        if language is None and user is not None and user.is_authenticated:
+            language = user.language if user.language != chosen_here else None
         if language is not None:  # logged in, or chosen in the settings, just now
             remember_language(response, language)
         patch_vary_headers(response, ("Accept-Language", "Cookie"))
