@@ -116,4 +116,8 @@ def test_a_bad_file_is_refused_with_a_sentence_and_the_pages_fit_a_phone(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, url
+    # The link to download everything is part of its sentence: the lines keep their height.
+    link = phone.get_by_role("link", name="download them all")
+    heights = link.evaluate("a => [...a.getClientRects()].map((line) => line.height)")
+    assert max(heights) < 30, heights  # lines of 24.8 px
     assert [p for p in phone.problems if "status of 400" not in p] == []
