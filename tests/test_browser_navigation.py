@@ -405,6 +405,11 @@ def test_the_share_panel_closes(page: Any, live: LiveServer) -> None:
     message = page.locator("article.message.assistant").bounding_box()
     box = panel.bounding_box()
     assert abs(box["x"] - message["x"]) <= 1 and abs(box["width"] - message["width"]) <= 1
+    # On the narrowest phone its button stays within it.
+    page.set_viewport_size({"width": 360, "height": 740})
+    box, copy = panel.bounding_box(), page.locator("#share-copy").bounding_box()
+    assert copy["x"] + copy["width"] <= box["x"] + box["width"] - 1, (copy, box)
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.keyboard.press("Escape")
     assert panel.is_hidden()
     assert page.evaluate("() => document.activeElement.id") == "share"
