@@ -518,6 +518,18 @@ def test_a_signup_mistake_is_said_where_the_page_opens(page: Any, live: LiveServ
     assert page.input_value("#id_username") == "mismatcher"
 
 
+def test_a_wrong_password_leaves_the_cursor_in_the_password(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "mistyper")
+    page.context.clear_cookies()
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "mistyper")
+    page.fill("#id_password", "not the passphrase")
+    page.click("button[type=submit]")
+    page.get_by_role("alert").wait_for()
+    assert page.evaluate("() => document.activeElement.id") == "id_password"
+    assert page.input_value("#id_username") == "mistyper"
+
+
 def test_on_a_phone_a_signup_mistake_is_said_in_lines_of_text(phone: Any, live: LiveServer) -> None:
     sign_up_with_passwords_that_differ(phone)
     card = phone.locator(".auth-card").bounding_box()

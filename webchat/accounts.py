@@ -418,6 +418,14 @@ class LoginView(auth_views.LoginView):
             "first_run": _founding(),
         }
 
+    def form_invalid(self, form: Any) -> HttpResponse:
+        # The name is kept and most likely right: the cursor goes to the password, to type
+        # again.
+        if form.data.get("username"):
+            form.fields["username"].widget.attrs.pop("autofocus", None)
+            form.fields["password"].widget.attrs["autofocus"] = True
+        return super().form_invalid(form)
+
 
 class LogoutView(auth_views.LogoutView):
     """Django's logout, which then says so on the page it leads to."""
