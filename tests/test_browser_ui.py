@@ -289,6 +289,24 @@ def test_on_a_phone_the_status_shows_in_the_allowances_place_while_a_reply_is_wr
     expect(allowance).to_be_visible()
 
 
+def test_on_a_phone_a_reply_tapped_says_its_time_and_tokens(phone: Any, live: LiveServer) -> None:
+    """No hover on a touch screen: the reply's title (its tokens and cost) shows when its
+    text is tapped, with its time; as written and after a reload."""
+    sign_up(phone, live, "counter")
+    say(phone, "count my tokens [sim words=12 delay=1]")
+    for _ in range(2):
+        reply = phone.locator("article.message.assistant").last
+        usage, time = reply.locator(".usage"), reply.locator(".time")
+        expect(usage).to_be_hidden()
+        reply.locator(".content").click()
+        expect(usage).to_be_visible()
+        expect(usage).to_contain_text("completion tokens")
+        expect(time).to_be_visible()
+        box, within = usage.bounding_box(), reply.bounding_box()
+        assert box["x"] + box["width"] <= within["x"] + within["width"] + 1
+        phone.reload()
+
+
 def test_one_tap_on_edit_opens_the_editor_on_a_phone(phone: Any, live: LiveServer) -> None:
     """A short message's buttons stay where they are when it takes focus (its time shows
     in room kept for it), so the tap that focuses them lands on them."""

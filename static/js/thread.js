@@ -216,14 +216,15 @@ export class Thread {
     this.streams.delete(frame.message);
     const article = this.article(frame.message);
     article.dataset.tokens = String(estimateTokens(entry.text)); // as the server counts it
-    if (frame.usage) {
-      const { prompt_tokens: prompt, completion_tokens: completion } = frame.usage;
-      article.title = interpolate(
-        gettext("%(prompt)s prompt + %(completion)s completion tokens"),
-        { prompt: prompt.toLocaleString(locale), completion: completion.toLocaleString(locale) },
-        true,
-      );
-    }
+    const { prompt_tokens: prompt, completion_tokens: completion } = frame.usage || {};
+    const usage = frame.usage
+      ? interpolate(
+          gettext("%(prompt)s prompt + %(completion)s completion tokens"),
+          { prompt: prompt.toLocaleString(locale), completion: completion.toLocaleString(locale) },
+          true,
+        )
+      : "";
+    if (usage) article.title = usage;
     if (article.closest(".candidates")) {
       // A candidate can be copied before one is picked.
       const copy = this.actions.assistant.querySelector(".copy").cloneNode(true);
@@ -234,6 +235,14 @@ export class Thread {
       return;
     }
     this.addActions(article);
+    if (usage) {
+      // Where a touch screen, which has no hover to show the title, shows it: under the
+      // actions of a message tapped.
+      const shown = document.createElement("span");
+      shown.className = "usage";
+      shown.textContent = usage;
+      article.querySelector(".actions").append(shown);
+    }
     // A reply cut short (by its length limit, Stop, a restart or the model service failing
     // partway) can go on from its words.
     const cut = frame.finish_reason === "length" || ["stopped", "interrupted", "error"].includes(frame.status);
