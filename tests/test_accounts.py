@@ -665,9 +665,13 @@ def test_the_only_administrator_cannot_leave_the_site_without_one() -> None:
     client = Client()
     signup(client, "founder")
     signup(Client(), "member")
+    # Said as the page opens, with no password to type first.
+    page = client.get("/accounts/delete/").content.decode()
+    assert "only administrator" in page and 'name="confirmation"' not in page
     response = client.post("/accounts/delete/", {"confirmation": PASSWORD})
     assert response.status_code == 400 and "only administrator" in response.content.decode()
     User.objects.filter(username="member").update(is_superuser=True, is_staff=True)
+    assert 'name="confirmation"' in client.get("/accounts/delete/").content.decode()
     assert client.post("/accounts/delete/", {"confirmation": PASSWORD}).status_code == 200
     assert not User.objects.filter(username="founder").exists()
 

@@ -362,14 +362,15 @@ def delete_account(request: HttpRequest) -> HttpResponse:
             gettext("Account deleted"),
             gettext("Your account and everything in it are gone."),
         )
-    return render(
-        request, "account/delete.html", _delete_context(form), status=400 if form.errors else 200
-    )
+    context = _delete_context(form)
+    # Said before the password is typed, not after: the page has no form to send then.
+    context["last_administrator"] = not form.errors and _last_administrator(user)
+    return render(request, "account/delete.html", context, status=400 if form.errors else 200)
 
 
 def _delete_context(form: DeleteAccountForm) -> dict[str, Any]:
     context = {"form": form, "action": reverse("account-delete")}
-    return {**context, "submit": gettext("Delete my account")}
+    return {**context, "submit": gettext("Delete my account"), "why_not": LAST_ADMINISTRATOR}
 
 
 @require_safe
