@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import FINISHED, say, sign_up
 from tests.live import LiveServer
@@ -332,6 +333,25 @@ def test_the_editor_is_full_width_and_keys_work_as_in_the_composer(
     assert focus_is_somewhere(page)
     page.wait_for_function(FINISHED)
     assert page.problems == []
+
+
+def test_on_a_phone_a_long_message_is_edited_in_a_box_that_holds_it(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "longeditor")
+    long = " ".join(f"Line {n} of a long question." for n in range(30))
+    say(phone, long + " [sim words=3 delay=1]")
+    phone.locator("article.message.user .edit").click()
+    area = phone.locator("form.editor textarea")
+    expect(area).to_be_focused()
+    # Half the screen (it was three lines), its start under the header, not behind it.
+    assert area.evaluate("a => a.clientHeight") >= 844 * 0.45
+    header = phone.locator(".chat-header").bounding_box()
+    role = phone.locator("article.message.user .role").bounding_box()
+    assert role["y"] >= header["y"] + header["height"], (role, header)
+    # It grows as it is written, to that half.
+    area.evaluate("a => { a.value = 'short'; a.dispatchEvent(new Event('input')); }")
+    assert area.evaluate("a => a.clientHeight") < 844 * 0.25
 
 
 # --- 7. Continue, and another model ----------------------------------------------------------

@@ -571,8 +571,17 @@ function editMessage(article) {
   content.hidden = true;
   article.classList.add("editing");
   content.after(editor);
-  area.focus();
+  // The box holds the whole message, up to half the screen, and grows as it is written.
+  const fit = () => {
+    area.style.height = "auto";
+    area.style.height = `${Math.min(area.scrollHeight + 2, window.innerHeight / 2)}px`;
+  };
+  fit();
+  area.addEventListener("input", fit);
   area.setSelectionRange(area.value.length, area.value.length);
+  area.focus({ preventScroll: true });
+  // Its start in view, under the header, unless the message is taller than the screen.
+  article.scrollIntoView({ block: "nearest" });
   const close = () => {
     editor.remove();
     content.hidden = false;
