@@ -70,7 +70,7 @@ SENTENCES = {
     "scanned": gettext_noop("“%(name)s” has no text to read (a scanned PDF?)."),
     "unknown": gettext_noop(
         "“%(name)s” is not an image, a PDF or text. Attach images (JPEG, PNG, WebP, GIF, "
-        "AVIF), PDFs, or text files (plain text, Markdown, code, CSV)."
+        "BMP, AVIF), PDFs, or text files (plain text, Markdown, code, CSV)."
     ),
     "chars": gettext_noop("“%(name)s” holds %(chars)s characters of text; the limit is %(limit)s."),
 }

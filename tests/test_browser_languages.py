@@ -138,7 +138,7 @@ def test_the_other_pages_speak_the_readers_language(
         ],
     )
     refusal = said(
-        "“%(name)s” is not an image, a PDF or text. Attach images (JPEG, PNG, WebP, GIF, AVIF), PDFs, or text files (plain text, Markdown, code, CSV)."
+        "“%(name)s” is not an image, a PDF or text. Attach images (JPEG, PNG, WebP, GIF, BMP, AVIF), PDFs, or text files (plain text, Markdown, code, CSV)."
     ) % {"name": "notes.exe"}
     page.wait_for_function(
         "text => document.getElementById('error').textContent.includes(text)", arg=refusal[:30]
