@@ -464,8 +464,10 @@ def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
         response = JsonResponse(body, json_dumps_params={"ensure_ascii": False, "indent": 2})
     else:
         parts = [f"# {conversation}\n"]
+        names = dict(ChatModel.objects.values_list("slug", "display_name"))
         for message in thread:
-            who = "You" if message.role == Message.Role.USER else (message.model or "Assistant")
+            model = names.get(message.model, message.model) or "Assistant"
+            who = "You" if message.role == Message.Role.USER else model
             parts.append(f"## {who}\n\n{message.content}\n")
             for f in message.files:
                 link = f"[{_md_label(f.name)}]({request.build_absolute_uri(f.url)})"

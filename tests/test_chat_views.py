@@ -116,7 +116,7 @@ def test_export_gives_the_visible_thread(alice: User, conversation: Conversation
     assert markdown["Content-Type"].startswith("text/markdown")
     assert 'filename="trip.md"' in markdown["Content-Disposition"]
     assert (
-        markdown.content.decode() == "# Trip\n\n## You\n\nWhere to?\n\n## grok-3\n\n**Lisbon**.\n"
+        markdown.content.decode() == "# Trip\n\n## You\n\nWhere to?\n\n## Grok 3\n\n**Lisbon**.\n"
     )
     body = json.loads(client.get(f"/c/{conversation.id}/export.json").content)
     assert body["title"] == "Trip" and [m["content"] for m in body["messages"]] == [
@@ -124,6 +124,10 @@ def test_export_gives_the_visible_thread(alice: User, conversation: Conversation
         "**Lisbon**.",
     ]
     assert client.get(f"/c/{conversation.id}/export.pdf").status_code == 404
+    # A model of the catalog by the name the page shows (above); one it lacks by its id.
+    Message.objects.filter(role="assistant").update(model="grok-9-retired")
+    markdown = client.get(f"/c/{conversation.id}/export.md").content.decode()
+    assert "## grok-9-retired\n" in markdown
 
 
 def test_search_finds_titles_and_content_with_a_snippet(alice: User) -> None:
