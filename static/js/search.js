@@ -140,7 +140,11 @@ export class SearchDialog {
 function highlight(element, text, words) {
   const caseless = new RegExp(words.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "giu");
   let at = 0;
+  const lower = words.toLowerCase();
   for (const found of words ? text.matchAll(caseless) : []) {
+    // Only what the server counts as the words (its lowercase is theirs): the expression's
+    // own folding would also take "ſ" for "s".
+    if (found[0].toLowerCase() !== lower) continue;
     element.append(text.slice(at, found.index));
     const mark = document.createElement("mark");
     mark.textContent = found[0];
