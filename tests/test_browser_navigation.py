@@ -176,7 +176,7 @@ def test_on_a_phone_the_sidebar_is_a_drawer_and_the_header_a_menu(
     assert phone.problems == []
 
 
-def test_on_a_phone_the_header_s_menu_pins_and_archives(
+def test_on_a_phone_the_header_s_menu_pins_moves_and_archives(
     phone: Any, page: Any, live: LiveServer
 ) -> None:
     sign_up(phone, live, "pinner")
@@ -193,11 +193,22 @@ def test_on_a_phone_the_header_s_menu_pins_and_archives(
     phone.reload()
     phone.click("#actions-button")
     assert phone.locator("#pin").inner_text() == "Unpin"
+    # Into a folder, and the dialog then names the folder it is in.
+    phone.get_by_role("button", name="Move to folder…").click()
+    phone.get_by_role("textbox", name="Folder").fill("Errands")
+    phone.get_by_role("button", name="Move", exact=True).click()
+    phone.locator("details.folder .folder-name", has_text="Errands").wait_for(state="attached")
+    assert item.get_attribute("data-folder") and item.get_attribute("data-pinned") is None
+    phone.click("#actions-button")
+    phone.get_by_role("button", name="Move to folder…").click()
+    assert phone.get_by_label("Folder", exact=True).input_value() == "Errands"
+    phone.keyboard.press("Escape")
+    phone.click("#actions-button")
     phone.get_by_role("button", name="Archive", exact=True).click()
     phone.wait_for_selector(".archived-note")
     assert phone.locator(".conversation-list").get_by_text("Pin me from the header").count() == 0
     phone.click("#actions-button")
-    assert phone.locator("#pin").is_hidden() and phone.locator("#archive").is_hidden()
+    assert phone.locator("#pin").is_hidden() and phone.locator("#move").is_hidden()
     # A temporary chat is not in the list: nothing to pin or archive.
     phone.goto("/")
     phone.click("#temporary")

@@ -1,6 +1,6 @@
 // The conversation's header: its title, Rename, Export, Delete and Share. On a phone the
-// actions fold behind one "⋯" button, with Pin and Archive too (the list's own menus are a
-// drawer away there); the ☰ button opens the conversation list.
+// actions fold behind one "⋯" button, with Pin, Move to folder and Archive too (the list's
+// own menus are a drawer away there); the ☰ button opens the conversation list.
 
 import { ask } from "./dialog.js";
 import { post } from "./http.js";
@@ -37,11 +37,18 @@ export class Header {
       await this.sidebar.organise(this.id, { pinned: String(!pinned) }, { fromList: false });
       this.actionsButton.focus(); // the fold closed behind the button pressed
     });
+    // The folder it is in: as the list says, else as the page came (it may not be listed).
+    this.moveButton = document.getElementById("move");
+    this.moveButton.addEventListener("click", () => {
+      const current = this.sidebar.folderOf(this.id) ?? this.moveButton.dataset.folder;
+      this.sidebar.move(this.id, current, this.actionsButton, { fromList: false });
+    });
     // Archived, the page reloads to say so (the sidebar's organise()).
     this.archiveButton.addEventListener("click", () => this.sidebar.organise(this.id, { archived: "true" }, { fromList: false }));
     // Pinned or not, from here or from the list's own menu.
     document.addEventListener("organised", ({ detail }) => {
       if (detail.id !== this.id) return;
+      this.moveButton.dataset.folder = detail.folder;
       this.pinButton.dataset.pinned = String(detail.pinned);
       this.pinButton.textContent = detail.pinned ? gettext("Unpin") : gettext("Pin");
     });
@@ -94,7 +101,7 @@ export class Header {
 
   // Only a conversation of the list (not a temporary chat) is pinned or archived.
   listed(yes) {
-    this.pinButton.hidden = this.archiveButton.hidden = !yes;
+    this.pinButton.hidden = this.archiveButton.hidden = this.moveButton.hidden = !yes;
   }
 
   isNew() {

@@ -158,7 +158,7 @@ export class Sidebar {
     openMenu(button, [
       { label: gettext("Rename"), action: () => this.rename(id, title(), button) },
       { label: pinned ? gettext("Unpin") : gettext("Pin"), action: () => this.organise(id, { pinned: pinned ? "false" : "true" }) },
-      { label: gettext("Move to folder…"), action: () => this.move(id, li.dataset.folder, button) },
+      { label: gettext("Move to folder…"), action: () => this.move(id, this.folderOf(id), button) },
       { label: gettext("Archive"), action: () => this.organise(id, { archived: "true" }) },
       { label: gettext("Share"), action: () => this.share(id, button) },
       { label: gettext("Export as Markdown"), action: () => (location.href = this.config.url("export_md", id)) },
@@ -179,17 +179,24 @@ export class Sidebar {
     }
   }
 
-  async move(id, folderId, button) {
-    const current = folderId ? this.list.querySelector(`details[data-folder="${CSS.escape(folderId)}"] .folder-name`) : null;
+  // The name of the folder a listed conversation is in ("" for none, null if not listed).
+  folderOf(id) {
+    const item = this.item(id);
+    if (!item) return null;
+    const folder = item.dataset.folder;
+    return folder ? this.list.querySelector(`details[data-folder="${CSS.escape(folder)}"] .folder-name`)?.textContent || "" : "";
+  }
+
+  async move(id, current, button, options) {
     const name = await ask({
       title: gettext("Move to folder"),
       text: gettext("Name a folder you have, or a new one. Leave it empty to take the conversation out of its folder."),
-      input: { label: gettext("Folder"), value: current?.textContent || "", maxLength: 80, suggestions: this.folderNames() },
+      input: { label: gettext("Folder"), value: current, maxLength: 80, suggestions: this.folderNames() },
       confirm: gettext("Move"),
       fallback: button,
     });
     if (name === null) return;
-    await this.organise(id, { folder: name.trim() });
+    await this.organise(id, { folder: name.trim() }, options);
   }
 
   folderMenu(button) {
