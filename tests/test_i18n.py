@@ -215,6 +215,12 @@ def test_a_persons_choice_wins_over_the_browser_and_follows_them_to_a_new_login(
     other.get("/", headers={"Accept-Language": "es"})
     html = other.get("/", headers={"Accept-Language": "es"}).content.decode()
     assert '<html lang="es"' in html, html[:200]
+    # Logging out leaves this browser's language as it was, not the person's.
+    alice.language = "ar"
+    alice.save()
+    other.cookies[settings.LANGUAGE_COOKIE_NAME] = "es"
+    answer = other.post("/accounts/logout/")
+    assert settings.LANGUAGE_COOKIE_NAME not in answer.cookies
 
 
 @pytest.mark.django_db

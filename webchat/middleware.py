@@ -8,11 +8,12 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
 from django.shortcuts import render, resolve_url
 from django.utils import translation
-from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation.trans_real import parse_accept_lang_header
@@ -99,13 +100,16 @@ class LanguageMiddleware(Hybrid):
         language = getattr(request, "chosen_language", None)
         # The person's choice, changed on another device since this one logged in: this
         # browser follows from its next page. (Only a person the view has read already:
-        # no query more, and none on the event loop.)
+        # no query more, and none on the event loop; and still logged in here, not just
+        # logged out or deleted.)
         user = getattr(request, "_cached_user", None) or getattr(request, "_acached_user", None)
         chosen_here = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
         if language is None and user is not None and user.is_authenticated:
-            language = user.language if user.language != chosen_here else None
+            still = request.session.get(SESSION_KEY) == str(user.pk)
+            language = user.language if still and user.language != chosen_here else None
         if language is not None:  # logged in, or chosen in the settings, just now
             remember_language(response, language)
+            patch_cache_control(response, private=True)  # a cookie of one person's
         patch_vary_headers(response, ("Accept-Language", "Cookie"))
         response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
         # The response is made: the thread goes back to the default, so that whatever it

@@ -10,9 +10,21 @@ from django.conf import settings
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # IPv4 addresses written as IPv6
+
+
 @cache
 def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
-    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+    """The networks of TRUSTED_PROXIES; one written as IPv6-mapped IPv4 ("::ffff:127.0.0.1")
+    as IPv4, as the addresses it is compared with are."""
+    networks = []
+    for proxy in proxies:
+        network = ipaddress.ip_network(proxy, strict=False)
+        if network.version == 6 and network.subnet_of(MAPPED):
+            ipv4 = network.network_address.ipv4_mapped
+            network = ipaddress.ip_network(f"{ipv4}/{network.prefixlen - 96}")
+        networks.append(network)
+    return tuple(networks)
 
 
 def _address(text: str) -> Address | None:

@@ -133,6 +133,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("REDIS_PREFIX", "webchat"),
+            # A Redis that stops answering fails a request in seconds (the rate limits count
+            # within a signup's transaction) rather than holding it, and a lock, forever.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
