@@ -421,6 +421,25 @@ def test_deleting_an_account_is_not_held_to_the_signups_of_its_address(settings:
 
 
 # --- Email verification -------------------------------------------------------------------
+def test_a_confirmation_email_that_cannot_be_sent_makes_no_account(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account would hold its name and address until its link lapsed, with no link."""
+    from webchat import accounts
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ConnectionRefusedError("the mail server is down")
+
+    settings.SIGNUP_VERIFY_EMAIL = True
+    monkeypatch.setattr(accounts, "send_mail", down)
+    form = {"username": "vera", "email": "vera@example.org"}
+    answer = Client().post(
+        "/accounts/signup/", {**form, "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert answer.status_code == 200 and "could not be sent" in answer.content.decode()
+    assert not User.objects.filter(username="vera").exists()
+
+
 def test_signup_with_verification_waits_for_the_link(settings: object, mailoutbox: list) -> None:
     import re
 

@@ -6,6 +6,7 @@ Django's auth views do the work; this module chooses their templates and adds si
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -31,13 +32,15 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.http import urlsafe_base64_encode as encode_uid
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from django.views.decorators.http import require_http_methods, require_safe
 from django.views.generic import TemplateView
 
 from webchat import oidc, throttle
 from webchat.auth import login_name
 from webchat.models import SiteSettings, User
+
+log = logging.getLogger(__name__)
 
 
 @receiver(user_logged_in)
@@ -136,8 +139,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = _made(request, form)
         if isinstance(user, HttpResponse):
             return user
-        if user is not None:
-            return _welcome(request, user, next_url)
+        if user is not None and (welcome := _welcome(request, user, next_url, form)):
+            return welcome
     context = {
         "form": form,
         "next": next_url,
@@ -169,10 +172,20 @@ def _made(request: HttpRequest, form: SignupForm) -> User | HttpResponse | None:
     return user
 
 
-def _welcome(request: HttpRequest, user: User, next_url: str) -> HttpResponse:
-    """A new account's first page: the chat, or where to confirm its address."""
+def _welcome(
+    request: HttpRequest, user: User, next_url: str, form: SignupForm
+) -> HttpResponse | None:
+    """A new account's first page: the chat, or where to confirm its address. If the link
+    cannot be mailed, the account goes again (it would hold its name and address) and the
+    form says so (None)."""
     if not user.is_active:
-        _send_verification(request, user)
+        try:
+            _send_verification(request, user)
+        except OSError:  # smtplib's errors too
+            log.exception("The confirmation email to a new account could not be sent")
+            user.delete()
+            form.add_error(None, gettext(MAIL_FAILED))
+            return None
         return _message(
             request,
             gettext("Check your email"),
@@ -288,6 +301,10 @@ def account(request: HttpRequest) -> HttpResponse:
     return render(request, "account/account.html", context)
 
 
+MAIL_FAILED = gettext_noop(
+    "The email to confirm your address could not be sent, so no account was made. "
+    "Please try again later."
+)
 LAST_ADMINISTRATOR = gettext_lazy(
     "You are the site's only administrator: make another account an "
     "administrator in the admin first, or the site is left without one."
