@@ -351,9 +351,7 @@ function setUpTheme() {
   };
   button.addEventListener("click", () => {
     const current = document.documentElement.dataset.theme || "system";
-    // From the system's, first to the palette it is not in, so that the first press shows.
-    const themes = matchMedia("(prefers-color-scheme: dark)").matches ? THEMES : [THEMES[0], THEMES[2], THEMES[1]];
-    const next = themes[(themes.indexOf(current) + 1) % themes.length];
+    const next = THEMES[(THEMES.indexOf(current) + 1) % THEMES.length];
     if (next === "system") localStorage.removeItem("theme");
     else localStorage.setItem("theme", next);
     window.webchatApplyTheme(); // theme.js: the choice and the palette in force
