@@ -239,17 +239,21 @@ def test_theme_switch_is_remembered(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "themer")
     theme = lambda: page.evaluate("() => document.documentElement.dataset.theme || 'system'")  # noqa: E731
     background = lambda: page.evaluate("() => getComputedStyle(document.body).backgroundColor")  # noqa: E731
-    assert theme() == "system"
-    page.click("#theme")
-    assert theme() == "light" and background() == "rgb(255, 255, 255)"
-    page.click("#theme")
-    assert theme() == "dark" and background() == "rgb(22, 24, 28)"
+    white, night = "rgb(255, 255, 255)", "rgb(22, 24, 28)"
+    assert theme() == "system" and background() == white  # the system's, light
+    page.click("#theme")  # every press changes what is seen: first to the other palette
+    assert theme() == "dark" and background() == night
     page.reload()
     assert theme() == "dark" and page.get_attribute("#theme", "aria-label").startswith(
         "Theme: dark"
     )
+    page.click("#theme")  # a choice against the system goes back to it
+    assert theme() == "system" and background() == white
+    page.emulate_media(color_scheme="dark")  # followed (theme.js listens for the change)
+    page.wait_for_function("() => document.documentElement.dataset.scheme === 'dark'")
+    assert background() == night
     page.click("#theme")
-    assert theme() == "system"
+    assert theme() == "light" and background() == white
 
 
 def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:

@@ -6,8 +6,6 @@
 import { ask, openMenu } from "./dialog.js";
 import { post } from "./http.js";
 
-const THEMES = ["system", "light", "dark"];
-
 export class Sidebar {
   constructor(config, { current, onRenamed, showError }) {
     this.config = config;
@@ -350,8 +348,12 @@ function setUpTheme() {
     button.setAttribute("aria-label", interpolate(gettext("Theme: %(name)s. Change theme"), { name }, true));
   };
   button.addEventListener("click", () => {
-    const current = document.documentElement.dataset.theme || "system";
-    const next = THEMES[(THEMES.indexOf(current) + 1) % THEMES.length];
+    // Every press changes the palette: to the other one, or back to the system's when the
+    // choice was against it (so a light system's first press is dark, the next its own).
+    const root = document.documentElement;
+    const system = matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+    const against = root.dataset.theme && root.dataset.theme !== system;
+    const next = against ? "system" : root.dataset.scheme === "dark" ? "light" : "dark";
     if (next === "system") localStorage.removeItem("theme");
     else localStorage.setItem("theme", next);
     window.webchatApplyTheme(); // theme.js: the choice and the palette in force
