@@ -132,28 +132,41 @@ def signup(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
     # The accounts made from this address count, not the forms sent (those have a limit of
     # their own): a mistake costs none. Refused before the form is read, which would tell
-    # whether a name is taken.
+    # whether a name is taken: what was typed comes back unchecked, the passwords aside.
     if request.method == "POST" and (wait := throttle.wait_before(request, "signup")):
-        return throttle.refusal(request, wait)
+        typed = {name: request.POST.get(name, "") for name in ("username", "email")}
+        return _signup_page(request, SignupForm(initial=typed), next_url, wait)
     if request.method == "POST" and form.is_valid():
         user = _made(request, form)
-        if isinstance(user, HttpResponse):
-            return user
+        if isinstance(user, int):
+            return _signup_page(request, form, next_url, user)
         if user is not None and (welcome := _welcome(request, user, next_url, form)):
             return welcome
+    return _signup_page(request, form, next_url)
+
+
+def _signup_page(
+    request: HttpRequest, form: SignupForm, next_url: str, wait: int = 0
+) -> HttpResponse:
+    """The form; refused for `wait` seconds (past the address's accounts), 429 saying so."""
     context = {
         "form": form,
         "next": next_url,
         "action": reverse("signup"),
         "first_run": _founding(),
+        "refused": throttle.waiting(wait) if wait else "",
     }
-    return render(request, "registration/signup.html", context)
+    response = render(request, "registration/signup.html", context, status=429 if wait else 200)
+    if wait:
+        response["Retry-After"] = str(wait)
+    return response
 
 
-def _made(request: HttpRequest, form: SignupForm) -> User | HttpResponse | None:
+def _made(request: HttpRequest, form: SignupForm) -> User | int | None:
     """The account the form asks for, made and counted against the address's limit in one
-    transaction: past the limit it is undone (of many at once, those past it wait); a name
-    taken meanwhile is said on the form (None) and costs nothing."""
+    transaction: past the limit it is undone (of many at once, those past it wait: the
+    seconds are returned); a name taken meanwhile is said on the form (None) and costs
+    nothing."""
     try:
         with transaction.atomic():
             user = form.save(commit=False)
@@ -165,7 +178,7 @@ def _made(request: HttpRequest, form: SignupForm) -> User | HttpResponse | None:
             user.save()
             if wait := throttle.spend(request, "signup"):
                 transaction.set_rollback(True)
-                return throttle.refusal(request, wait)
+                return wait
     except IntegrityError:
         form.add_error("username", User._meta.get_field("username").error_messages["unique"])
         return None

@@ -24,8 +24,9 @@ from django.db.models import (
     Sum,
     When,
 )
+from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from webchat import grok, quotas, sql
 from webchat.errors import QuotaError
@@ -82,8 +83,9 @@ class Plan(models.Model):
 
 class UserManager(BaseUserManager):
     def get_by_natural_key(self, username: str | None) -> "User":
-        """Login by name, whatever its case ("Carol" logs into carol): signup refuses two
-        names that differ only in case. An exact match wins where older accounts do."""
+        """Login by name, whatever its case ("Carol" logs into carol): the database holds
+        one account a name whatever its case. An exact match wins, and two names whose
+        capitals alone are alike (a long s and an s) are not guessed between."""
         try:
             return self.get(username=username)
         except self.model.DoesNotExist:
@@ -123,6 +125,15 @@ class User(AbstractUser):
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
         ordering = ["username"]
+        # One account a name whatever its case, as the login finds it: held by the
+        # database too, for two signups ("Carol", "carol") that pass the form at once.
+        constraints = [
+            models.UniqueConstraint(
+                Lower("username"),
+                name="username_unique_any_case",
+                violation_error_message=gettext_lazy("A user with that username already exists."),
+            )
+        ]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self._state.adding and self.plan_id is None:

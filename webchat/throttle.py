@@ -72,6 +72,13 @@ class ThrottleMiddleware(MiddlewareMixin):
 
 
 def refusal(request: HttpRequest, seconds: int) -> HttpResponse:
+    return error_response(
+        request, ChatError(waiting(seconds), code="rate_limited", retry_after=seconds)
+    )
+
+
+def waiting(seconds: int) -> str:
+    """A refusal's sentence: how long to wait, in seconds or minutes."""
     if seconds < 90:
         message = ngettext(
             "Too many requests. Please wait %(count)s second and try again.",
@@ -85,7 +92,7 @@ def refusal(request: HttpRequest, seconds: int) -> HttpResponse:
             "Too many requests. Please wait %(count)s minutes and try again.",
             minutes,
         ) % {"count": minutes}
-    return error_response(request, ChatError(message, code="rate_limited", retry_after=seconds))
+    return message
 
 
 def wait_before(request: HttpRequest, name: str) -> int:
