@@ -53,6 +53,22 @@ _HISTORY_SQL = """
 """
 
 
+# The messages from a leaf up to the root, as ORM rows, root first (Conversation.path_to).
+_PATH_SQL = """
+    WITH RECURSIVE path(id, depth) AS (
+        SELECT id, 0 FROM conversations_message
+        WHERE id = %(leaf)s AND conversation_id = %(conversation)s
+        UNION ALL
+        SELECT m.parent_id, path.depth + 1
+        FROM path JOIN conversations_message m ON m.id = path.id
+        WHERE m.parent_id IS NOT NULL AND path.depth < %(most)s
+    )
+    SELECT m.* FROM path
+    JOIN conversations_message m ON m.id = path.id AND m.conversation_id = %(conversation)s
+    ORDER BY path.depth DESC
+"""
+
+
 class ConversationQuerySet(models.QuerySet["Conversation"]):
     def owned_by(self, user: Any) -> "ConversationQuerySet":
         return self.filter(owner=user)
@@ -134,20 +150,23 @@ class Conversation(models.Model):
         """
         if leaf_id is None:
             return []
-        messages = list(self.messages.all())
-        by_id = {m.id: m for m in messages}
-        children: dict[uuid.UUID | None, list[Message]] = defaultdict(list)
-        for message in messages:
-            children[message.parent_id].append(message)
-        path = []
-        node = by_id.get(leaf_id)
-        while node is not None:
-            siblings = children[node.parent_id]
-            node.siblings = [str(m.id) for m in siblings]
-            node.position = siblings.index(node)
-            path.append(node)
-            node = by_id.get(node.parent_id) if node.parent_id else None
-        path.reverse()
+        # The tree's shape, then the path's rows alone: not every branch's text.
+        children: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
+        for message_id, parent_id in self.messages.values_list("id", "parent_id"):
+            children[parent_id].append(message_id)
+        params = {
+            "leaf": Message._meta.pk.get_db_prep_value(leaf_id, connection),
+            "conversation": Conversation._meta.pk.get_db_prep_value(self.pk, connection),
+            "most": settings.IMPORT_MAX_MESSAGES,  # no thread is longer
+        }
+        path = list(Message.objects.raw(_PATH_SQL, params))
+        for message in path:
+            # (A message made since the shape was read has no arrows yet.)
+            siblings = children.get(message.parent_id, [message.id])
+            if message.id not in siblings:
+                siblings = [message.id]
+            message.siblings = [str(m) for m in siblings]
+            message.position = siblings.index(message.id)
         return path
 
     def history(self, leaf_id: uuid.UUID | None) -> list[Said]:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from conversations import frames, search, storage
 from conversations.models import Message, Share, with_files
-from conversations.render import html_of
+from conversations.render import with_html
 from conversations.views import conversation_for, wants_json
 from webchat import query
 from webchat.models import ChatModel, User
@@ -66,8 +66,13 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
         message.model_name = names.get(message.model, message.model)
         for attachment in message.files:
             attachment.shown_url = attachment.share_url(share.token)
-        if message.role == Message.Role.ASSISTANT and message.status != Message.Status.STREAMING:
-            message.html = html_of(message)
+    with_html(
+        [
+            m
+            for m in thread
+            if m.role == Message.Role.ASSISTANT and m.status != Message.Status.STREAMING
+        ]
+    )
     system = next((m.params.get("system") for m in thread if m.params.get("system")), None)
     share.count_view()
     context = {

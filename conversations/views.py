@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from conversations import context, frames, snippets
 from conversations.models import Attachment, Conversation, Feedback, Folder, Message
-from conversations.render import html_of, plain_text, render_markdown
+from conversations.render import plain_text, render_markdown, with_html
 from conversations.search import PER_PAGE
 from conversations.search import find as find_conversations
 from webchat import query, quotas
@@ -111,9 +111,8 @@ def _thread(conversation: Conversation, prices: dict[str, ChatModel]) -> list[Me
         if message.summary is not None:
             message.summary.html = render_markdown(message.summary.content)
             message.summary.tokens = context.tokens(message.summary.content)
+    with_html([m for m in replies if m.status != Message.Status.STREAMING])
     for message in replies:
-        if message.status != Message.Status.STREAMING:
-            message.html = html_of(message)
         model = prices.get(message.model)
         message.model_name = model.display_name if model else message.model
         message.usage_title = _usage_title(message, model)

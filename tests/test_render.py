@@ -2,7 +2,14 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conversations.render import ATTRIBUTES, FORCED, MATH_TAGS, TAGS, render_markdown
+from conversations.render import (
+    ATTRIBUTES,
+    FORCED,
+    MATH_TAGS,
+    RENDER_MAX_CHARS,
+    TAGS,
+    render_markdown,
+)
 from tests import math_corpus
 from tests.xss_corpus import CORPUS
 
@@ -171,3 +178,14 @@ def test_task_lists_are_disabled_checkboxes() -> None:
     assert html.count('type="checkbox"') == 2 and html.count('disabled="disabled"') == 2
     assert html.count(" checked") == 1
     assert 'type="text"' not in html
+
+
+def test_a_text_past_the_limit_is_shown_as_written_its_paragraphs_kept() -> None:
+    """The parser can take seconds on a long text built to be slow (an imported reply)."""
+    text = "<b>**not bold**</b>\n \nsecond line\nthird " + "[" * RENDER_MAX_CHARS
+    html = render_markdown(text)
+    assert html == (
+        '<p dir="auto">&lt;b&gt;**not bold**&lt;/b&gt;</p>'
+        f'<p dir="auto">second line<br>third {"[" * RENDER_MAX_CHARS}</p>'
+    )
+    assert "<strong>" in render_markdown("**bold**" + " " * (RENDER_MAX_CHARS - 8))

@@ -32,6 +32,40 @@ def test_the_owner_shares_and_anyone_reads(alice: User, conversation: Conversati
     assert Share.objects.get().views == 1
 
 
+def test_a_reply_rendered_for_a_page_is_stored_and_not_rendered_again(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply with no stored rendering (imported, or an older renderer's): the first page
+    renders and stores it; no later page, anyone's, renders it again."""
+    from conversations import render
+
+    add_exchange(conversation, "q", "A **bold** answer.")
+    link = share(alice, conversation)
+    assert "<strong>bold</strong>" in Client().get(f"/s/{link['token']}/").content.decode()
+    reply = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert reply.rendered_version == render.VERSION and "<strong>bold</strong>" in reply.rendered
+
+    def again(text: str) -> str:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(render, "render_markdown", again)
+    for response in (
+        Client().get(f"/s/{link['token']}/"),
+        logged_in(alice).get(f"/c/{conversation.id}/"),
+    ):
+        assert "<strong>bold</strong>" in response.content.decode()
+
+
+def test_an_address_reads_shared_pages_at_a_bounded_rate(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "share_view": "2/m"}
+    add_exchange(conversation, "q", "a")
+    url = f"/s/{share(alice, conversation)['token']}/"
+    assert [Client().get(url).status_code for _ in range(3)] == [200, 200, 429]
+    assert Client(REMOTE_ADDR="192.0.2.8").get(url).status_code == 200
+
+
 def test_tokens_are_long_and_random(alice: User, conversation: Conversation, bob: User) -> None:
     add_exchange(conversation, "q", "a")
     first = share(alice, conversation)["token"]

@@ -323,6 +323,7 @@ RATE_LIMITS = {
     # Search as you type asks once per pause in typing.
     "search": env_str("RATE_LIMIT_SEARCH", "120/m"),
     "share": env_str("RATE_LIMIT_SHARE", "30/h"),
+    "share_view": env_str("RATE_LIMIT_SHARE_VIEW", "120/m"),
     "password_check": env_str("RATE_LIMIT_PASSWORD_CHECK", "10/15m"),
     "switch": env_str("RATE_LIMIT_SWITCH", "120/m"),
     "upload": env_str("RATE_LIMIT_UPLOAD", "300/h"),

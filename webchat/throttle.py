@@ -33,6 +33,8 @@ RULES: dict[str, tuple[str, str, str]] = {
     "search": ("search", "GET", "user_or_ip"),
     "share-create": ("share", "POST", "user_or_ip"),
     "share-fork": ("share", "POST", "user_or_ip"),
+    # A shared page is read by anyone with its link, logged in or not.
+    "share": ("share_view", "GET", "ip"),
     "conversation-switch": ("switch", "POST", "user_or_ip"),
     "attachment-upload": ("upload", "POST", "user_or_ip"),
     "conversation-summarize": ("summarize", "POST", "user_or_ip"),
