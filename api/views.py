@@ -34,7 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 
 from api import errors
-from api.models import KEY, ApiKey
+from api.models import ApiKey
 from api.requests import Asked, read
 from conversations import frames
 from conversations.turns import catalog_model
@@ -100,33 +100,48 @@ def in_pool(work: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return sync_to_async(fresh, thread_sensitive=False)
 
 
-def _caller(group: str, request: HttpRequest) -> str:
-    """Whom the API's rate limit counts: the key named (its prefix, read without the
-    database), or else the client's address."""
-    match = KEY.search(request.headers.get("Authorization", ""))
-    return f"key:{match.group(1)}" if match else f"ip:{request.META.get('REMOTE_ADDR', '')}"
-
-
-def authenticate(request: HttpRequest) -> ApiKey:
-    """The key of `Authorization: Bearer <key>`, usable now, or Unauthorized.
-
-    Every request counts first against RATE_LIMIT_API, per key or per address: the plan
-    counts the calls it reserves, and this bounds the ones refused before (a flood of
-    wrong keys or bad bodies)."""
+def _count(request: HttpRequest, group: str, key: Any, *, only_look: bool = False) -> None:
+    """One more call against RATE_LIMIT_API in `group`, per `key`; QuotaError past it.
+    `only_look`: whether it is past already, counting nothing."""
     usage = get_usage(
-        request,
-        group="api",
-        key=_caller,
-        rate=settings.RATE_LIMITS["api"],
-        increment=True,
+        request, group=group, key=key, rate=settings.RATE_LIMITS["api"], increment=not only_look
     )
-    if usage is not None and usage["should_limit"]:
+    if usage is None:
+        return
+    if (usage["count"] >= usage["limit"]) if only_look else usage["should_limit"]:
         wait = max(1, usage["time_left"])
         raise QuotaError(
             f"Too many requests with this key or from this address; try again in {wait} s.",
             code="rate_limited",
             retry_after=wait,
         )
+
+
+def authenticate(request: HttpRequest) -> ApiKey:
+    """The key of `Authorization: Bearer <key>`, usable now, or Unauthorized.
+
+    Every request counts against RATE_LIMIT_API: one refused here against the address it
+    came from (past the limit, refused before the key is even looked up), one whose key is
+    found against that key, bad bodies included. A flood of wrong keys is bounded, and it
+    cannot spend the calls of the key whose public prefix it names. The plan counts the
+    calls it reserves."""
+    _count(request, "api-refused", "ip", only_look=True)
+    try:
+        key = _found(request)
+    except Unauthorized:
+        _count(request, "api-refused", "ip")
+        raise
+    _count(request, "api", lambda group, request: f"key:{key.pk}")
+    if key.owner_plan_id is None:
+        raise errors.NoPlan()
+    now = timezone.now()
+    if key.last_used is None or now - key.last_used > LAST_USED_EVERY:
+        ApiKey.objects.filter(pk=key.pk).update(last_used=now)
+    return key
+
+
+def _found(request: HttpRequest) -> ApiKey:
+    """The key the request names, active and its owner's account too; else Unauthorized."""
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if not header.strip():
@@ -139,16 +154,11 @@ def authenticate(request: HttpRequest) -> ApiKey:
     key = ApiKey.objects.find(given.strip())
     if key is None:
         raise Unauthorized("Incorrect API key.")
-    now = timezone.now()
-    state = key.state(now)
+    state = key.state(timezone.now())
     if state != "active":
         raise Unauthorized(f"This API key is {state}.")
     if not key.owner_active:
         raise Unauthorized("The account of this API key is deactivated.")
-    if key.owner_plan_id is None:
-        raise errors.NoPlan()
-    if key.last_used is None or now - key.last_used > LAST_USED_EVERY:
-        ApiKey.objects.filter(pk=key.pk).update(last_used=now)
     return key
 
 

@@ -146,7 +146,9 @@ def test_a_call_abandoned_by_a_dead_process_gives_its_place_back(alice: User) ->
 
 
 @pytest.mark.django_db(transaction=True)
-def test_refused_calls_count_against_the_apis_rate_limit(settings: Any, alice: User) -> None:
+def test_refused_calls_count_against_the_address_and_a_keys_calls_against_the_key(
+    settings: Any, alice: User
+) -> None:
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api": "3/m"}
     _, secret = ApiKey.objects.issue(alice, "flooded")
     wrong = secret[:-1] + ("A" if secret[-1] != "A" else "B")  # its prefix, a wrong secret
@@ -163,8 +165,14 @@ def test_refused_calls_count_against_the_apis_rate_limit(settings: Any, alice: U
     assert [a.status_code for a in answers] == [401, 401, 401, 429]
     assert answers[-1].json()["error"]["code"] == "rate_limit_exceeded"
     assert int(answers[-1]["Retry-After"]) > 0
-    # Counted per key: another caller (no key: its address) is not held up.
-    assert client.get("/v1/models").status_code == 401
+    assert client.get("/v1/models").status_code == 429  # that address, with no key either
+    # Counted per address: the key's owner, whose key's prefix they named, is not held up;
+    # and the owner's own calls are counted per key, bad bodies among them.
+    owner = Client(REMOTE_ADDR="192.0.2.5", headers={"Authorization": f"Bearer {secret}"})
+    calls = [owner.post("/v1/chat/completions", "{}", content_type="application/json")]
+    calls += [owner.get("/v1/models") for _ in range(3)]
+    assert [c.status_code for c in calls] == [400, 200, 200, 429]
+    assert Client(REMOTE_ADDR="192.0.2.6").get("/v1/models").status_code == 401
 
 
 @pytest.mark.parametrize(("calls", "shown"), [(1, "1 call<"), (2, "2 calls<")])
