@@ -480,7 +480,9 @@ def _when(value: Any) -> datetime | None:
                 return datetime.fromtimestamp(value, tz=UTC)
         elif isinstance(value, str) and len(value) < 40:
             when = datetime.fromisoformat(value)
-            return when if when.tzinfo else when.replace(tzinfo=UTC)
+            when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+            # As the seconds above: a year the database and every time zone can hold.
+            return when if 1970 <= when.year < 2100 else None
     except (ValueError, OverflowError, OSError):
         pass
     return None

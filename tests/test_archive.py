@@ -382,6 +382,19 @@ def test_a_bad_or_hostile_file_is_refused_whole(
     assert shape(alice) == before and stored_files(media) == files_before
 
 
+def test_times_no_database_can_hold_are_left_out_not_fatal(alice: User) -> None:
+    """Year 1 at +14:00 is before year 1 in UTC (it answered 500)."""
+    messages = [
+        {**_user_says("a", "x"), "created": "0001-01-01T00:00:00+14:00"},
+        {**_user_says("b", "y", "a"), "created": "9999-12-31T23:59:59-14:00"},
+        {**_user_says("c", "z", "b"), "created": "2024-05-01T12:00:00+02:00"},
+    ]
+    archive.import_file(alice, io.BytesIO(_ours(messages)))
+    created = dict(Message.objects.values_list("content", "created"))
+    assert created["z"].isoformat() == "2024-05-01T10:00:00+00:00"
+    assert created["x"] == created["y"] > created["z"]  # the import's own time
+
+
 def test_a_compressed_bomb_is_refused_by_its_declared_size(alice: User, settings: Any) -> None:
     settings.IMPORT_MAX_MB = 1
     bomb = _zip(**{"conversations.json": b"[" + b" " * 50_000_000 + b"]"})
