@@ -156,6 +156,20 @@ def test_the_ledger_filters_and_exports_as_csv(operator: Client, alice: User, bo
     assert [(r[1], r[2], r[4], r[5]) for r in rows[1:]] == [("alice", "grok-3", "10", "20")]
 
 
+def test_the_csv_quotes_what_a_spreadsheet_would_take_for_a_formula(operator: Client) -> None:
+    """A key's name and a username are chosen by people: none becomes a formula."""
+    from api.models import ApiKey
+
+    mallory = User.objects.create_user("@mallory", password="a long enough passphrase")
+    key, _ = ApiKey.objects.issue(mallory, '=HYPERLINK("http://example.com")')
+    record = ledger(mallory, "grok-3", (1, 2))
+    UsageRecord.objects.filter(pk=record.pk).update(api_key=key, error_code="-1+2")
+    response = operator.get("/admin/webchat/usagerecord/export.csv")
+    (row,) = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))[1:]
+    assert row[1] == "'@mallory" and row[4:6] == ["1", "2"]
+    assert row[10] == "'-1+2" and row[13].startswith("'=HYPERLINK(")
+
+
 def test_the_ledger_is_read_only(operator: Client, alice: User) -> None:
     record = ledger(alice, "grok-3", (1, 1))
     assert operator.post(f"/admin/webchat/usagerecord/{record.pk}/delete/").status_code == 403

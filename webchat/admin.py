@@ -1,6 +1,7 @@
 import csv
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -267,6 +268,18 @@ class UsageRecordAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/webchat/usage_dashboard.html", context)
 
 
+# A cell a spreadsheet would take for a formula (a key's name, say, chosen by its owner).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A value as a spreadsheet shows it: text that starts like a formula is quoted."""
+    if value is None or isinstance(value, (int, float, Decimal)):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _csv(queryset: QuerySet[UsageRecord]) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     rows = queryset.select_related("user", "api_key").order_by("created").iterator()
@@ -276,7 +289,7 @@ def _csv(queryset: QuerySet[UsageRecord]) -> StreamingHttpResponse:
         for record in rows:
             values = [getattr(record, field) for field in CSV_FIELDS]
             values[1] = record.user.username if record.user else ""
-            yield writer.writerow(values)
+            yield writer.writerow([_cell(value) for value in values])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="usage.csv"'
