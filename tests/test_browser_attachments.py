@@ -174,7 +174,26 @@ def test_a_removed_or_refused_file_is_not_kept(page: Any, live: LiveServer) -> N
     pick(page, "fake.jpg", samples.jpeg_with_script(), "image/jpeg")
     page.wait_for_function("() => document.getElementById('error').textContent.includes('hidden')")
     assert page.locator("#attachments .chip").count() == 0
-    # The only problems are the two refusals the browser logs as failed requests.
+    # Refused while the message waited for it: said, and the message kept, not sent.
+    pick(page, "notes.txt", b"kept", "text/plain")
+    chips_done(page, 1)
+    held: list[Any] = []
+    page.route("**/attachments/", lambda route: held.append(route))
+    pick(page, "fake2.jpg", samples.jpeg_with_script(), "image/jpeg")
+    while not held:
+        page.wait_for_timeout(20)
+    page.fill("#prompt", "with my notes [sim echo]")
+    page.press("#prompt", "Enter")
+    held.pop().continue_()
+    page.unroute("**/attachments/")
+    page.wait_for_function(
+        "() => document.getElementById('error').textContent.includes('was not sent')"
+    )
+    assert page.input_value("#prompt") == "with my notes [sim echo]"
+    assert page.locator("article.message.user").count() == 0
+    page.press("#prompt", "Enter")  # again: sent with the file that was taken
+    page.wait_for_selector("article.message.user .attachments a[title='notes.txt']")
+    # The only problems are the three refusals the browser logs as failed requests.
     assert all("400" in p for p in page.problems), page.problems
 
 

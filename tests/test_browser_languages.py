@@ -157,6 +157,15 @@ def test_the_other_pages_speak_the_readers_language(
     page.goto("/search/?q=Paella")
     assert page.locator("h1").inner_text() == said("Search")
     assert page.locator("main a", has_text="Paella").count() >= 1
+    # An English title reads left to right on any page, in the dialog too.
+    direction = "e => getComputedStyle(e).direction"
+    assert page.locator("main a", has_text="Paella").first.evaluate(direction) == "ltr"
+    page.goto("/")
+    page.keyboard.press("Control+k")
+    page.locator("#search-dialog-q").press_sequentially("Paella")
+    title = page.locator("#search-results .result-title", has_text="Paella").first
+    assert title.evaluate(direction) == "ltr"
+    page.keyboard.press("Escape")
     page.goto("/settings/")
     with page.expect_download() as download:
         page.click(f"text={said('Download all conversations')}")

@@ -50,6 +50,8 @@ def test_pin_file_rename_archive_and_bring_back_from_the_sidebar(
     menu(page, "Budget for May", "Archive")
     page.locator(".archived-link", has_text="Archived (1)").wait_for()
     assert page.locator(".conversation-list a", has_text="Budget for May").count() == 0
+    # The keyboard's place is the next item's menu, not back at the top of the page.
+    assert page.evaluate("() => document.activeElement.classList.contains('item-menu')")
     page.click(".archived-link")
     page.click("button:text-is('Unarchive')")
     page.wait_for_selector("text=Nothing here.")

@@ -67,6 +67,11 @@ def test_three_candidates_stream_side_by_side_and_one_is_picked(
 ) -> None:
     sign_up(page, live, "picker")
     page.click("#settings-button")
+    page.keyboard.press("Escape")  # closes the panel, the keyboard back on its button
+    assert page.locator("#settings").is_hidden()
+    assert page.get_attribute("#settings-button", "aria-expanded") == "false"
+    assert page.evaluate("() => document.activeElement.id") == "settings-button"
+    page.click("#settings-button")
     page.fill("#candidates", "3")
     say(page, "three takes [sim words=15 delay=5]", replies=3)
     candidates = page.locator(".candidates article.message.assistant")
@@ -188,7 +193,11 @@ def test_a_regenerated_reply_follows_the_settings_as_they_are_now(
 
 def test_rename_search_export_and_delete(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "organiser")
-    say(page, "Plans for the aardvark trip [sim repeat delay=1]")
+    say(page, "Plans for the **aardvark** `trip` [sim repeat delay=1]")
+    # Named at once as the server names it: the words a reader sees, not the Markdown.
+    assert page.locator("#title").inner_text() == "Plans for the aardvark trip [sim repeat delay=1]"
+    page.reload()
+    assert page.locator("#title").inner_text() == "Plans for the aardvark trip [sim repeat delay=1]"
     page.click("#rename")
     page.fill("#rename-input", "Aardvark trip")
     page.press("#rename-input", "Enter")

@@ -262,6 +262,17 @@ async def test_the_sockets_sentences_are_in_its_pages_language(alice: User) -> N
         await socket.close()
 
 
+def test_the_scripts_catalog_is_in_the_language_its_address_names_whatever_the_cookie() -> None:
+    """A page in English asks for `?l=en`: a cookie another tab set to Arabic meanwhile
+    must not put Arabic in the copy the browser keeps for a day under that address."""
+    client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ar"
+    english = client.get("/jsi18n/?l=en")
+    assert "نُسخ" not in english.content.decode() and english["Content-Language"] == "en"
+    arabic = client.get("/jsi18n/?l=ar")
+    assert json.dumps("نُسخ") in arabic.content.decode() and arabic["Content-Language"] == "ar"
+
+
 def test_the_scripts_catalog_is_kept_once_per_language_whatever_the_address() -> None:
     from webchat import views
 

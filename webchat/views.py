@@ -102,8 +102,16 @@ _catalogs: dict[str, bytes] = {}
 def javascript_catalog(request: HttpRequest) -> HttpResponse:
     """The scripts' sentences in the page's language (Django's JavaScriptCatalog), made once
     per language and process: the address carries the language (`?l=`) so that a browser
-    keeps one per language, and nothing else of it makes another copy."""
-    language = translation.get_language()
+    keeps one per language, and nothing else of it makes another copy. The language the
+    address names wins over the browser's cookie, which another tab may have changed: a
+    cached copy must hold what its address says."""
+    try:
+        language = translation.get_supported_language_variant(request.GET.get("l", ""))
+    except LookupError:
+        language = translation.get_language()
     if language not in _catalogs:
-        _catalogs[language] = JavaScriptCatalog.as_view()(request).content
-    return HttpResponse(_catalogs[language], content_type="text/javascript; charset=utf-8")
+        with translation.override(language):
+            _catalogs[language] = JavaScriptCatalog.as_view()(request).content
+    response = HttpResponse(_catalogs[language], content_type="text/javascript; charset=utf-8")
+    response["Content-Language"] = language
+    return response

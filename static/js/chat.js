@@ -10,7 +10,7 @@ import { PromptPicker } from "./prompts.js";
 import { ask, openMenu, trapFocus, viewImage } from "./dialog.js";
 import { Header } from "./header.js";
 import { csrfToken, getJSON, pageConfig, post } from "./http.js";
-import { downloadCode, sanitize } from "./render.js";
+import { downloadCode, plainText, sanitize } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { SearchDialog } from "./search.js";
 import { Sidebar } from "./sidebar.js";
@@ -253,10 +253,12 @@ const handlers = {
   },
 };
 
-// The sidebar's name for a new conversation, as the server makes it.
+// The sidebar's name for a new conversation, as the server makes it (models.py's
+// _title_from): the words a reader sees of its start, or its raw words if none show.
 function titleFrom(text) {
-  const words = text.split(/\s+/).filter(Boolean).join(" ");
-  return words.length <= 60 ? words : words.slice(0, 59).trimEnd() + "…";
+  const words = plainText([...text].slice(0, 400).join("")) || text.split(/\s+/).filter(Boolean).join(" ");
+  const chars = [...words];
+  return chars.length <= 60 ? words : chars.slice(0, 59).join("").trimEnd() + "…";
 }
 
 // --- Socket ------------------------------------------------------------------------------
@@ -362,7 +364,9 @@ async function submit() {
     await composer.files.settled();
     composer.status.textContent = "";
     submitting = false;
-    if (!composer.files.problems.length) submit();
+    const problems = composer.files.problems;
+    if (!problems.length) submit();
+    else showError(`${problems.join(" ")} ${gettext("Your message was not sent: send it again to send it without that file.")}`);
     return;
   }
   if (text === null) return;

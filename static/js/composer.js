@@ -42,6 +42,15 @@ export class Composer {
       this.fit();
     }
     this.settingsButton.addEventListener("click", () => this.showSettings(this.settings.hidden));
+    // Escape in the panel, or on its button, closes it and goes back to the button.
+    for (const element of [this.settings, this.settingsButton]) {
+      element.addEventListener("keydown", (event) => {
+        if (event.key !== "Escape" || this.settings.hidden) return;
+        event.preventDefault();
+        this.showSettings(false);
+        this.settingsButton.focus();
+      });
+    }
     this.visionWarning = form.querySelector("#vision-warning");
     this.threadHasImages = threadHasImages;
     this.files = new Attachments(form.querySelector("#attachments"), config, {

@@ -227,6 +227,16 @@ export function sanitize(html) {
   });
 }
 
+// What a reader sees of a text, as plain words (no `**`, no `#`), as render.py's plain_text
+// makes them: a new conversation's title is its first message's, shown before the server's.
+let plain = null;
+export function plainText(text) {
+  plain ??= window.markdownit("commonmark", { html: false, linkify: false }).enable(["table", "strikethrough"]);
+  const html = plain.render([...text].slice(0, 2000).join(""));
+  const words = new DOMParser().parseFromString(html, "text/html").body.textContent;
+  return words.split(/\s+/).filter(Boolean).join(" ");
+}
+
 export function renderMarkdown(text) {
   if (!window.temml && MAYBE_MATH.test(text)) load("math").catch(() => {});
   if (!window.hljs && MAYBE_CODE.test(text)) load("code").catch(() => {});

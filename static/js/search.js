@@ -92,6 +92,7 @@ export class SearchDialog {
       item.dataset.url = result.url;
       const title = document.createElement("span");
       title.className = "result-title";
+      title.dir = "auto"; // each title and snippet reads in its own direction
       highlight(title, result.title, words);
       item.append(title);
       if (result.archived) {
@@ -103,6 +104,7 @@ export class SearchDialog {
       if (result.snippet) {
         const snippet = document.createElement("span");
         snippet.className = "snippet";
+        snippet.dir = "auto";
         highlight(snippet, result.snippet, words);
         item.append(snippet);
       }

@@ -134,12 +134,17 @@ export class Sidebar {
   }
 
   // `refocus`: the change came from the list's own menu, whose button the new list replaced.
+  // Focus goes back to the item's menu, or to its neighbour's if the item left the list.
   replaceList(html, focusId = null, refocus = true) {
+    // (Not one in a closed folder: it cannot take the focus.)
+    const items = [...this.list.querySelectorAll("li[data-id]")].filter((li) => li.dataset.id === focusId || li.getClientRects().length);
+    const at = items.findIndex((li) => li.dataset.id === focusId);
+    const near = at < 0 ? null : (items[at + 1] || items[at - 1])?.dataset.id;
     this.list.innerHTML = html;
     this.restoreFolders();
     this.setUpLoadMore();
     if (!refocus) return;
-    const target = focusId && this.item(focusId);
+    const target = (focusId && this.item(focusId)) || (near && this.item(near));
     (target?.querySelector(".item-menu") || document.getElementById("search-q")).focus();
   }
 
