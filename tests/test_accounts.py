@@ -534,6 +534,79 @@ def test_an_unconfirmed_signup_does_not_hold_its_address_forever(settings: objec
     assert User.objects.filter(username="victim").exists()
 
 
+def test_a_new_address_changes_when_its_mailed_link_is_opened(
+    settings: object, mailoutbox: list
+) -> None:
+    """Where signup confirms addresses, a changed one is confirmed too: an account cannot
+    claim an address it does not read (which would keep its owner from signing up)."""
+    import re
+
+    settings.SIGNUP_VERIFY_EMAIL = True
+    User.objects.create_user("mallory", email="m@example.org", password=PASSWORD)
+    client = Client()
+    client.post("/accounts/login/", {"username": "mallory", "password": PASSWORD})
+    asked = client.post("/accounts/", {"email": "ceo@example.com", "password": PASSWORD})
+    assert "We sent a link to ceo@example.com" in asked.content.decode()
+    assert User.objects.get(username="mallory").email == "m@example.org"  # not yet
+    data = {"email": "ceo@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    Client().post("/accounts/signup/", {"username": "ceo", **data})
+    assert User.objects.filter(username="ceo").exists()  # the address was free for its owner
+    mail, _ = mailoutbox  # (then the new account's own)
+    assert mail.to == ["ceo@example.com"]
+    link = re.search(r"http://testserver(/accounts/email/\S+)", mail.body).group(1)
+    # The owner of the address holds it now: the link is dead.
+    assert "not valid" in Client().post(link).content.decode()
+    assert User.objects.get(username="mallory").email == "m@example.org"
+
+
+def test_a_changed_address_is_confirmed_once_by_a_button_not_by_opening_the_link(
+    settings: object, mailoutbox: list
+) -> None:
+    import re
+
+    settings.SIGNUP_VERIFY_EMAIL = True
+    User.objects.create_user("vera", email="old@example.org", password=PASSWORD)
+    client = Client()
+    client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
+    client.post("/accounts/", {"email": "new@example.org", "password": PASSWORD})
+    (mail,) = mailoutbox
+    link = re.search(r"http://testserver(/accounts/email/\S+)", mail.body).group(1)
+    assert "Confirm" in Client().get(link).content.decode()
+    assert Client().head(link).status_code == 200
+    assert User.objects.get(username="vera").email == "old@example.org"
+    changed = Client().post(link)
+    assert "is now new@example.org" in changed.content.decode()
+    assert User.objects.get(username="vera").email == "new@example.org"
+    assert "not valid" in Client().post(link).content.decode()  # once
+    assert "not valid" in Client().post(link[:-4] + "abc/").content.decode()
+    # Taking the address out needs no link; nor does any change without verification.
+    client.post("/accounts/", {"email": "", "password": PASSWORD})
+    assert User.objects.get(username="vera").email == ""
+    settings.SIGNUP_VERIFY_EMAIL = False
+    client.post("/accounts/", {"email": "plain@example.org", "password": PASSWORD})
+    assert User.objects.get(username="vera").email == "plain@example.org"
+    assert len(mailoutbox) == 1
+
+
+def test_a_new_address_whose_link_cannot_be_mailed_is_said_on_the_form(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webchat import accounts
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ConnectionRefusedError("the mail server is down")
+
+    settings.SIGNUP_VERIFY_EMAIL = True
+    monkeypatch.setattr(accounts, "send_mail", down)
+    User.objects.create_user("vera", email="old@example.org", password=PASSWORD)
+    client = Client()
+    client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
+    answer = client.post("/accounts/", {"email": "new@example.org", "password": PASSWORD})
+    html = answer.content.decode()
+    assert "could not be sent" in html and 'value="new@example.org"' in html
+    assert User.objects.get(username="vera").email == "old@example.org"
+
+
 def test_verification_needs_an_email(settings: object) -> None:
     settings.SIGNUP_VERIFY_EMAIL = True
     response = signup(Client(), "noemail")

@@ -170,3 +170,56 @@ def test_a_missing_page_is_the_sites_own(page: Any) -> None:
     assert response.status == 404
     assert "Not found" in page.inner_text("h1")
     assert page.get_by_role("link", name="Back to webchat").is_visible()
+
+
+def mailed(live: LiveServer, pattern: str, seen: int = 0) -> str:
+    """The link of the mail after the first `seen` that match, from the server's log."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        links = re.findall(pattern, live.log.read_text())
+        if len(links) > seen:
+            return links[seen]
+        time.sleep(0.1)
+    raise AssertionError(f"no mail with {pattern} in the log")
+
+
+def test_where_addresses_are_confirmed_a_signup_and_a_new_address_wait_for_their_links(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Both links' buttons posted from Chromium, on a server with SIGNUP_VERIFY_EMAIL."""
+    from tests.conftest import serving
+
+    with serving(tmp_path_factory.mktemp("verify"), SIGNUP_VERIFY_EMAIL="1") as live:
+        context = browser.new_context(base_url=live.url)
+        page = context.new_page()
+        watch(page)
+        person = name()
+        page.goto("/accounts/signup/")
+        page.fill("#id_username", person)
+        page.fill("#id_email", f"{person}@example.org")
+        page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Check your email")
+        page.goto(mailed(live, r"(/accounts/verify/[\w-]+/[\w-]+/)"))
+        page.get_by_role("button", name="Confirm").click()
+        page.wait_for_selector("text=Your account is open")
+        page.goto("/accounts/login/")
+        page.fill("#id_username", person)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/")
+
+        page.goto("/accounts/")
+        page.fill("#id_email", f"{person}@example.net")
+        page.fill("#id_password", PASSWORD)
+        page.get_by_role("button", name="Save email").click()
+        page.wait_for_selector(f"text=We sent a link to {person}@example.net")
+        assert page.input_value("#id_email") == f"{person}@example.org"  # until it is opened
+        page.goto(mailed(live, r"(/accounts/email/[\w:.-]+/)"))
+        page.get_by_role("button", name="Confirm").click()
+        page.wait_for_selector(f"text=is now {person}@example.net")
+        page.get_by_role("link", name="Back to your account").click()
+        assert page.input_value("#id_email") == f"{person}@example.net"
+        assert page.problems == []
+        context.close()

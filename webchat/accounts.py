@@ -20,6 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core import signing
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -295,15 +296,33 @@ class EmailForm(forms.Form):
 
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    """Who you are, your email (the way back from a forgotten password), your password."""
+    """Who you are, your email (the way back from a forgotten password), your password.
+
+    Where signup confirms addresses (SIGNUP_VERIFY_EMAIL), a new one is confirmed too: it
+    is mailed a link and changes when the link is opened, so no account can hold an
+    address its owner never saw (and keep that owner from signing up with it)."""
     user = request.user
     form = EmailForm(user, request.POST or None, initial={"email": user.email})
-    saved = False
+    saved = sent_to = ""
     if request.method == "POST" and form.is_valid():
-        user.email = form.cleaned_data["email"]
-        user.save(update_fields=["email"])
-        form = EmailForm(user, initial={"email": user.email})
-        saved = True
+        email = form.cleaned_data["email"]
+        if settings.SIGNUP_VERIFY_EMAIL and email and email.lower() != user.email.lower():
+            try:
+                _send_email_change(request, user, email)
+                sent_to = email
+            except OSError:  # smtplib's errors too
+                log.exception("The link to confirm a new email address could not be sent")
+                form.add_error("email", gettext(CHANGE_MAIL_FAILED))
+        else:
+            user.email = email
+            user.save(update_fields=["email"])
+            saved = gettext("Saved.")
+        if not form.errors:
+            form = EmailForm(user, initial={"email": user.email})
+    if sent_to:
+        saved = gettext("We sent a link to %(email)s. Your address changes when you open it.") % {
+            "email": sent_to
+        }
     context = {
         "form": form,
         "saved": saved,
@@ -312,6 +331,54 @@ def account(request: HttpRequest) -> HttpResponse:
         "submit": gettext("Save email"),
     }
     return render(request, "account/account.html", context)
+
+
+CHANGE_MAIL_FAILED = gettext_noop(
+    "The email to confirm this address could not be sent. Please try again later."
+)
+# A new address's link: whose account, the address it had when asked (so the link works
+# once, and not after another change), the new one.
+EMAIL_CHANGE_SALT = "webchat.accounts.email-change"
+
+
+def _send_email_change(request: HttpRequest, user: User, email: str) -> None:
+    token = signing.dumps([user.pk, user.email, email], salt=EMAIL_CHANGE_SALT, compress=True)
+    link = request.build_absolute_uri(reverse("email-change", args=[token]))
+    context = {"user": user, "link": link}
+    body = render_to_string("registration/change_email.txt", context)
+    send_mail(gettext("Confirm your new email address"), body, None, [email])
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def change_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed to a new address: a button, whose POST (with CSRF) makes it the
+    account's. Dead once used, once the address changed otherwise, or after a reset
+    link's life; refused if another account has taken the address since."""
+    try:
+        pk, old, new = signing.loads(
+            token, salt=EMAIL_CHANGE_SALT, max_age=settings.PASSWORD_RESET_TIMEOUT
+        )
+        user = User.objects.get(pk=pk, email=old, is_active=True)
+    except (signing.BadSignature, ValueError, TypeError, User.DoesNotExist):
+        user = None
+    if user is None or _holders(new).exclude(pk=user.pk).exists():
+        return _message(
+            request,
+            gettext("Link not valid"),
+            gettext("This link was used already, or it is not valid."),
+        )
+    if request.method != "POST":  # a mail scanner's GET or HEAD changes nothing
+        context = {"account": user, "title": gettext("Confirm your email address")}
+        return render(request, "registration/verify_confirm.html", context)
+    user.email = new
+    user.save(update_fields=["email"])
+    context = {
+        "title": gettext("Email address changed"),
+        "message": gettext("Your account's email address is now %(email)s.") % {"email": new},
+        "link_url": reverse("account"),
+        "link_text": gettext("Back to your account"),
+    }
+    return render(request, "registration/message.html", context)
 
 
 MAIL_FAILED = gettext_noop(
@@ -472,6 +539,7 @@ urlpatterns = [
     path("logout/", LogoutView.as_view(), name="logout"),
     path("signup/", signup, name="signup"),
     path("verify/<uidb64>/<token>/", verify_email, name="verify-email"),
+    path("email/<str:token>/", change_email, name="email-change"),
     path("", account, name="account"),
     path("delete/", delete_account, name="account-delete"),
     path("session/", session_check, name="session-check"),
