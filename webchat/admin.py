@@ -294,3 +294,8 @@ def _csv(queryset: QuerySet[UsageRecord]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(lines(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="usage.csv"'
     return response
+
+
+# The admin names the site it manages, not the framework it is made with.
+admin.site.site_header = admin.site.site_title = gettext_lazy("webchat administration")
+admin.site.index_title = gettext_lazy("Models, plans and people")
