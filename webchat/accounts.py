@@ -30,6 +30,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse, reverse_lazy
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.http import urlsafe_base64_encode as encode_uid
@@ -341,8 +342,13 @@ CHANGE_MAIL_FAILED = gettext_noop(
 EMAIL_CHANGE_SALT = "webchat.accounts.email-change"
 
 
+def _email_digest(email: str) -> str:
+    """The address a link was asked from, not readable in the link (it goes to another)."""
+    return salted_hmac(EMAIL_CHANGE_SALT, email).hexdigest()[:20]
+
+
 def _send_email_change(request: HttpRequest, user: User, email: str) -> None:
-    token = signing.dumps([user.pk, user.email, email], salt=EMAIL_CHANGE_SALT, compress=True)
+    token = signing.dumps([user.pk, _email_digest(user.email), email], salt=EMAIL_CHANGE_SALT)
     link = request.build_absolute_uri(reverse("email-change", args=[token]))
     context = {"user": user, "link": link}
     body = render_to_string("registration/change_email.txt", context)
@@ -350,18 +356,21 @@ def _send_email_change(request: HttpRequest, user: User, email: str) -> None:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@login_required
 def change_email(request: HttpRequest, token: str) -> HttpResponse:
     """The link mailed to a new address: a button, whose POST (with CSRF) makes it the
-    account's. Dead once used, once the address changed otherwise, or after a reset
-    link's life; refused if another account has taken the address since."""
+    account's. Only for that account, logged in (whoever reads the mailbox is not its
+    owner: an old link replayed, a mistyped address's). Dead once the address changed,
+    or after a reset link's life; refused if another account has taken it since."""
+    user = request.user
     try:
         pk, old, new = signing.loads(
             token, salt=EMAIL_CHANGE_SALT, max_age=settings.PASSWORD_RESET_TIMEOUT
         )
-        user = User.objects.get(pk=pk, email=old, is_active=True)
-    except (signing.BadSignature, ValueError, TypeError, User.DoesNotExist):
-        user = None
-    if user is None or _holders(new).exclude(pk=user.pk).exists():
+        valid = pk == user.pk and old == _email_digest(user.email) and isinstance(new, str)
+    except (signing.BadSignature, ValueError, TypeError):
+        valid = False
+    if not valid or _holders(new).exclude(pk=user.pk).exists():
         return _message(
             request,
             gettext("Link not valid"),

@@ -16,8 +16,13 @@ def rename_case_twins(apps, schema_editor):
     )
     for key in list(twins):
         for user in list(users.filter(key=key).order_by("id"))[1:]:
-            suffix = f".{user.pk}"
-            old, user.username = user.username, user.username[: 150 - len(suffix)] + suffix
+            old, n = user.username, 0
+            while True:  # a name no account has, in any case
+                suffix = f".{user.pk}" + (f".{n}" if n else "")
+                user.username = old[: 150 - len(suffix)] + suffix
+                if not users.filter(key=user.username.lower()).exists():
+                    break
+                n += 1
             user.save(update_fields=["username"])
             print(f"\n  The account {old!r} (id {user.pk}) is now named {user.username!r}: "
                   "another account's name differs from it only in case.")
