@@ -100,15 +100,11 @@ def in_pool(work: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return sync_to_async(fresh, thread_sensitive=False)
 
 
-def _count(request: HttpRequest, group: str, key: Any, *, only_look: bool = False) -> None:
-    """One more call against RATE_LIMIT_API in `group`, per `key`; QuotaError past it.
-    `only_look`: whether it is past already, counting nothing."""
-    usage = get_usage(
-        request, group=group, key=key, rate=settings.RATE_LIMITS["api"], increment=not only_look
-    )
-    if usage is None:
-        return
-    if (usage["count"] >= usage["limit"]) if only_look else usage["should_limit"]:
+def _count(request: HttpRequest, group: str, key: Any) -> None:
+    """One more call against RATE_LIMIT_API in `group`, per `key`; QuotaError past it."""
+    rate = settings.RATE_LIMITS["api"]
+    usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
+    if usage is not None and usage["should_limit"]:
         wait = max(1, usage["time_left"])
         raise QuotaError(
             f"Too many requests with this key or from this address; try again in {wait} s.",
@@ -120,16 +116,17 @@ def _count(request: HttpRequest, group: str, key: Any, *, only_look: bool = Fals
 def authenticate(request: HttpRequest) -> ApiKey:
     """The key of `Authorization: Bearer <key>`, usable now, or Unauthorized.
 
-    Every request counts against RATE_LIMIT_API: one refused here against the address it
-    came from (past the limit, refused before the key is even looked up), one whose key is
-    found against that key, bad bodies included. A flood of wrong keys is bounded, and it
-    cannot spend the calls of the key whose public prefix it names. The plan counts the
-    calls it reserves."""
-    _count(request, "api-refused", "ip", only_look=True)
+    Every request counts against RATE_LIMIT_API: one whose key is found against that key,
+    bad bodies included; one refused here against the address it came from. So wrong keys
+    cannot spend the calls of the key whose public prefix they name, nor of another key
+    used from the same address (behind one proxy, say). The plan counts the calls it
+    reserves."""
     try:
         key = _found(request)
     except Unauthorized:
-        _count(request, "api-refused", "ip")
+        # (An address the server was not told, as on a Unix socket, is counted as one.)
+        address = "ip" if request.META.get("REMOTE_ADDR") else (lambda group, request: "")
+        _count(request, "api-refused", address)
         raise
     _count(request, "api", lambda group, request: f"key:{key.pk}")
     if key.owner_plan_id is None:

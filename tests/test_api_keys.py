@@ -166,13 +166,16 @@ def test_refused_calls_count_against_the_address_and_a_keys_calls_against_the_ke
     assert answers[-1].json()["error"]["code"] == "rate_limit_exceeded"
     assert int(answers[-1]["Retry-After"]) > 0
     assert client.get("/v1/models").status_code == 429  # that address, with no key either
-    # Counted per address: the key's owner, whose key's prefix they named, is not held up;
-    # and the owner's own calls are counted per key, bad bodies among them.
-    owner = Client(REMOTE_ADDR="192.0.2.5", headers={"Authorization": f"Bearer {secret}"})
+    # Counted per address: the key whose prefix they named is not held up, even used from
+    # that same address (behind one proxy); its own calls count per key, bad bodies too.
+    owner = Client(headers={"Authorization": f"Bearer {secret}"})
     calls = [owner.post("/v1/chat/completions", "{}", content_type="application/json")]
     calls += [owner.get("/v1/models") for _ in range(3)]
     assert [c.status_code for c in calls] == [400, 200, 200, 429]
     assert Client(REMOTE_ADDR="192.0.2.6").get("/v1/models").status_code == 401
+    # A server told no address (a Unix socket) counts such calls as one address's.
+    nowhere = Client(REMOTE_ADDR="")
+    assert [nowhere.get("/v1/models").status_code for _ in range(4)] == [401, 401, 401, 429]
 
 
 @pytest.mark.parametrize(("calls", "shown"), [(1, "1 call<"), (2, "2 calls<")])
