@@ -273,16 +273,28 @@ def html_of(message: Any) -> str:
     return render_markdown(message.content)
 
 
+# The most characters of Markdown one page renders (up to 30 µs each): past it, the rest of
+# the replies not rendered yet (a large import's) are shown as written, until a later page.
+PAGE_RENDER_CHARS = 100_000
+
+
 def with_html(messages: list[Any]) -> None:
     """Each finished message's HTML on `message.html`. What had to be rendered now (an
-    imported reply, an older renderer's) is stored, so no later page renders it again."""
-    stale = [m for m in messages if m.rendered_version != VERSION]
-    for message in stale:
-        message.rendered, message.rendered_version = render_markdown(message.content), VERSION
-    if stale:
-        type(stale[0]).objects.bulk_update(stale, ["rendered", "rendered_version"])
+    imported reply, an older renderer's) is stored, so no later page renders it again:
+    if its text is still what was rendered (an administrator may have edited it since)."""
+    spent = 0
     for message in messages:
-        message.html = message.rendered
+        if message.rendered_version == VERSION:
+            message.html = message.rendered
+            continue
+        if spent and spent + len(message.content) > PAGE_RENDER_CHARS:
+            message.html = _as_written(message.content)
+            continue
+        spent += len(message.content)
+        message.html = render_markdown(message.content)
+        type(message).objects.filter(pk=message.pk, content=message.content).update(
+            rendered=message.html, rendered_version=VERSION
+        )
 
 
 @lru_cache(maxsize=1)

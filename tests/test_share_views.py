@@ -66,6 +66,34 @@ def test_an_address_reads_shared_pages_at_a_bounded_rate(
     assert Client(REMOTE_ADDR="192.0.2.8").get(url).status_code == 200
 
 
+def test_a_page_renders_a_bounded_amount_and_never_stores_a_rendering_of_older_text(
+    alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PAGE_RENDER_CHARS a page shows the rest as written (a later page renders it);
+    an edit made while a reply was being rendered is not overwritten by the old text's."""
+    from conversations import render
+
+    monkeypatch.setattr(render, "PAGE_RENDER_CHARS", 50)
+    for n in range(3):
+        add_exchange(conversation, f"q{n}", f"**bold {n}** " + "x" * 30)
+    url = f"/s/{share(alice, conversation)['token']}/"
+    html = Client().get(url).content.decode()
+    assert "<strong>bold 0</strong>" in html and "**bold 1**" in html and "**bold 2**" in html
+    html = Client().get(url).content.decode()
+    assert "<strong>bold 1</strong>" in html and "**bold 2**" in html
+    last = Message.objects.get(content__startswith="**bold 2**")
+    markdown = render.render_markdown
+
+    def edited_meanwhile(text: str) -> str:
+        Message.objects.filter(pk=last.pk).update(content="[redacted]", rendered_version=0)
+        return markdown(text)
+
+    monkeypatch.setattr(render, "render_markdown", edited_meanwhile)
+    Client().get(url)
+    last.refresh_from_db()
+    assert last.rendered_version == 0 and "bold" not in last.rendered
+
+
 def test_tokens_are_long_and_random(alice: User, conversation: Conversation, bob: User) -> None:
     add_exchange(conversation, "q", "a")
     first = share(alice, conversation)["token"]
