@@ -278,4 +278,6 @@ def test_the_scripts_catalog_is_kept_once_per_language_whatever_the_address() ->
 
     for n in range(50):
         Client().get(f"/jsi18n/?l={n}", headers={"Accept-Language": "es"})
+    for spelling in ("ZH-HANS", "zh-Hans", "Es"):
+        Client().get(f"/jsi18n/?l={spelling}")
     assert set(views._catalogs) <= {code for code, _ in settings.LANGUAGES}

@@ -3,6 +3,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -106,9 +107,11 @@ def javascript_catalog(request: HttpRequest) -> HttpResponse:
     address names wins over the browser's cookie, which another tab may have changed: a
     cached copy must hold what its address says."""
     try:
-        language = translation.get_supported_language_variant(request.GET.get("l", ""))
+        asked = translation.get_supported_language_variant(request.GET.get("l", ""))
     except LookupError:
-        language = translation.get_language()
+        asked = translation.get_language()
+    # As settings.LANGUAGES spells it ("ZH-HANS" is zh-hans): one copy a language.
+    language = next((c for c, _ in settings.LANGUAGES if c.lower() == asked.lower()), asked)
     if language not in _catalogs:
         with translation.override(language):
             _catalogs[language] = JavaScriptCatalog.as_view()(request).content
