@@ -46,6 +46,12 @@ def test_pin_file_rename_archive_and_bring_back_from_the_sidebar(
     page.get_by_role("dialog").get_by_label("Name").fill("Meals")
     page.keyboard.press("Enter")
     page.locator("details.folder summary", has_text="Meals").wait_for()
+    # The folders one has are there to press, not only to remember.
+    menu(page, "Budget for May", "Move to folder…")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Meals").click()
+    assert dialog.get_by_label("Folder").input_value() == "Meals"
+    dialog.get_by_role("button", name="Cancel").click()
 
     menu(page, "Budget for May", "Archive")
     page.locator(".archived-link", has_text="Archived (1)").wait_for()

@@ -62,6 +62,21 @@ export function ask({ title, text = "", confirm = gettext("OK"), danger = false,
       for (const suggestion of input.suggestions) list.append(new Option(suggestion));
       field.setAttribute("list", list.id);
       form.append(list);
+      // The first of them shown as well, to be picked with a press rather than recalled.
+      const choices = document.createElement("div");
+      choices.className = "choices";
+      for (const suggestion of input.suggestions.slice(0, 12)) {
+        const choice = document.createElement("button");
+        choice.type = "button";
+        choice.className = "secondary";
+        choice.textContent = suggestion;
+        choice.addEventListener("click", () => {
+          field.value = suggestion;
+          field.focus();
+        });
+        choices.append(choice);
+      }
+      form.append(choices);
     }
   }
   const buttons = document.createElement("div");
