@@ -463,17 +463,21 @@ def test_deleting_an_account_is_not_held_to_the_signups_of_its_address(settings:
 
 
 # --- Email verification -------------------------------------------------------------------
-def test_a_confirmation_email_that_cannot_be_sent_makes_no_account(
-    settings: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The account would hold its name and address until its link lapsed, with no link."""
+def mail_down(monkeypatch: pytest.MonkeyPatch) -> None:
     from webchat import accounts
 
     def down(*args: object, **kwargs: object) -> None:
         raise ConnectionRefusedError("the mail server is down")
 
-    settings.SIGNUP_VERIFY_EMAIL = True
     monkeypatch.setattr(accounts, "send_mail", down)
+
+
+def test_a_confirmation_email_that_cannot_be_sent_makes_no_account(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account would hold its name and address until its link lapsed, with no link."""
+    settings.SIGNUP_VERIFY_EMAIL = True
+    mail_down(monkeypatch)
     form = {"username": "vera", "email": "vera@example.org"}
     answer = Client().post(
         "/accounts/signup/", {**form, "password1": PASSWORD, "password2": PASSWORD}
@@ -605,13 +609,8 @@ def test_a_changed_address_is_confirmed_once_by_a_button_not_by_opening_the_link
 def test_a_new_address_whose_link_cannot_be_mailed_is_said_on_the_form(
     settings: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webchat import accounts
-
-    def down(*args: object, **kwargs: object) -> None:
-        raise ConnectionRefusedError("the mail server is down")
-
     settings.SIGNUP_VERIFY_EMAIL = True
-    monkeypatch.setattr(accounts, "send_mail", down)
+    mail_down(monkeypatch)
     User.objects.create_user("vera", email="old@example.org", password=PASSWORD)
     client = Client()
     client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})

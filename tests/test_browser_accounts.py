@@ -34,6 +34,26 @@ def set_email(page: Any, email: str, password: str = PASSWORD) -> None:
     assert saved.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
 
 
+def mailed(live: LiveServer, pattern: str) -> str:
+    """The link of the last mail that has one like `pattern`, from the server's log (the
+    console mail backend writes the mails there)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        links = re.findall(pattern, live.log.read_text())
+        if links:
+            return links[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no mail with {pattern} in the log")
+
+
+def log_in(page: Any, person: str, password: str = PASSWORD) -> None:
+    page.goto("/accounts/login/")
+    page.fill("#id_username", person)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
 def test_a_password_change_keeps_this_browser_and_logs_out_another(
     page: Any, browser: Any, live: LiveServer
 ) -> None:
@@ -43,11 +63,7 @@ def test_a_password_change_keeps_this_browser_and_logs_out_another(
     chat_url = page.url
     other = browser.new_context(base_url=live.url).new_page()
     watch(other)
-    other.goto("/accounts/login/")
-    other.fill("#id_username", person)
-    other.fill("#id_password", PASSWORD)
-    other.click("button[type=submit]")
-    other.wait_for_url("**/")
+    log_in(other, person)
     other.goto(chat_url)
     # This browser: a second tab on the chat, and the password change in the first.
     tab = page.context.new_page()
@@ -117,24 +133,12 @@ def test_a_forgotten_password_is_reset_with_the_mailed_link(page: Any, live: Liv
     page.fill("#id_email", f"{person}@example.org")
     page.get_by_role("button", name="Send me a link").click()
     page.wait_for_url("**/accounts/password/reset/sent/")
-    # The console mail backend writes the mail to the server's log.
-    deadline = time.monotonic() + 5
-    link = None
-    while link is None and time.monotonic() < deadline:
-        mails = re.findall(r"(/accounts/password/reset/[\w-]+/[\w-]+/)", live.log.read_text())
-        link = mails[-1] if mails else None
-        time.sleep(0.1)
-    assert link, "no reset mail in the log"
-    page.goto(link)
+    page.goto(mailed(live, r"(/accounts/password/reset/[\w-]+/[\w-]+/)"))
     page.fill("#id_new_password1", NEW)
     page.fill("#id_new_password2", NEW)
     page.get_by_role("button", name="Set password").click()
     page.wait_for_url("**/accounts/password/reset/done/")
-    page.goto("/accounts/login/")
-    page.fill("#id_username", person)
-    page.fill("#id_password", NEW)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page, person, NEW)
     assert page.problems == []
 
 
@@ -172,17 +176,6 @@ def test_a_missing_page_is_the_sites_own(page: Any) -> None:
     assert page.get_by_role("link", name="Back to webchat").is_visible()
 
 
-def mailed(live: LiveServer, pattern: str, seen: int = 0) -> str:
-    """The link of the mail after the first `seen` that match, from the server's log."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        links = re.findall(pattern, live.log.read_text())
-        if len(links) > seen:
-            return links[seen]
-        time.sleep(0.1)
-    raise AssertionError(f"no mail with {pattern} in the log")
-
-
 def test_where_addresses_are_confirmed_a_signup_and_a_new_address_wait_for_their_links(
     browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -204,11 +197,7 @@ def test_where_addresses_are_confirmed_a_signup_and_a_new_address_wait_for_their
         page.goto(mailed(live, r"(/accounts/verify/[\w-]+/[\w-]+/)"))
         page.get_by_role("button", name="Confirm").click()
         page.wait_for_selector("text=Your account is open")
-        page.goto("/accounts/login/")
-        page.fill("#id_username", person)
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/")
+        log_in(page, person)
 
         page.goto("/accounts/")
         page.fill("#id_email", f"{person}@example.net")

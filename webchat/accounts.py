@@ -254,11 +254,7 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
         or user.last_login is not None  # confirmed once already: deactivated since
         or not verification_tokens.check_token(user, token)
     ):
-        return _message(
-            request,
-            gettext("Link not valid"),
-            gettext("This link was used already, or it is not valid."),
-        )
+        return _link_not_valid(request)
     if request.method != "POST":  # a mail scanner's GET or HEAD opens nothing
         context = {"account": user, "title": gettext("Confirm your account")}
         return render(request, "registration/verify_confirm.html", context)
@@ -371,11 +367,7 @@ def change_email(request: HttpRequest, token: str) -> HttpResponse:
     except (signing.BadSignature, ValueError, TypeError):
         valid = False
     if not valid or _holders(new).exclude(pk=user.pk).exists():
-        return _message(
-            request,
-            gettext("Link not valid"),
-            gettext("This link was used already, or it is not valid."),
-        )
+        return _link_not_valid(request)
     if request.method != "POST":  # a mail scanner's GET or HEAD changes nothing
         context = {"account": user, "title": gettext("Confirm your email address")}
         return render(request, "registration/verify_confirm.html", context)
@@ -484,6 +476,14 @@ def session_check(request: HttpRequest) -> HttpResponse:
     """204 for a live login session, 401 without one: what the shipped nginx asks before it
     lets a large body through (an import)."""
     return HttpResponse(status=204 if request.user.is_authenticated else 401)
+
+
+def _link_not_valid(request: HttpRequest) -> HttpResponse:
+    return _message(
+        request,
+        gettext("Link not valid"),
+        gettext("This link was used already, or it is not valid."),
+    )
 
 
 def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
