@@ -75,6 +75,8 @@ STRANGER = {
     "signup": "own",
     "account": "own",
     "account-delete": "own",
+    # A new address's mailed link: it changes only the logged-in caller's own address.
+    "email-change": "own",
     # Whether the caller's own session is live (204 or 401), for nginx before an import.
     "session-check": "public",
     "password_change": "own",
