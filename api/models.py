@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connections, models
 from django.utils import timezone
 
+from webchat import sql
 from webchat.errors import QuotaError, Unauthorized
 from webchat.models import ChatModel, User
 
@@ -66,8 +67,8 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         match = KEY.fullmatch(key)
         if match is None:
             return None
-        rows = self.raw(_FIND_SQL, [match.group(1)])
-        row = next(iter(rows), None)
+        rows = sql.select(self.model, _FIND_SQL, [match.group(1)], using=self.db)
+        row = rows[0] if rows else None
         if row is None or not hmac.compare_digest(row.digest, _digest(key)):
             return None
         return row

@@ -35,7 +35,7 @@ from conversations.forms import (
 )
 from conversations.models import Conversation, Message
 from conversations.turns import Turn, TurnRequest
-from webchat import inline, lifecycle, sessions
+from webchat import inline, lifecycle, sessions, sql
 from webchat.errors import (
     ChatError,
     ConversationBusy,
@@ -280,8 +280,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     ) -> tuple[Conversation | None, datetime | None]:
         # Written out: every socket opened asks, and the ORM's query cost twice this one.
         key = Conversation._meta.pk.get_db_prep_value(id, connection)
-        found = Conversation.objects.raw(_OWNED_CONVERSATION_SQL, [key, user.pk])
-        conversation = next(iter(list(found)), None)  # read whole: no statement left open
+        found = sql.select(Conversation, _OWNED_CONVERSATION_SQL, [key, user.pk])
+        conversation = found[0] if found else None
         if conversation is None:
             return None, None
         return conversation, sessions.expires(self.session_key)

@@ -159,7 +159,7 @@ class Conversation(models.Model):
             "conversation": Conversation._meta.pk.get_db_prep_value(self.pk, connection),
             "most": settings.IMPORT_MAX_MESSAGES,  # no thread is longer
         }
-        path = list(Message.objects.raw(_PATH_SQL, params))
+        path = sql.select(Message, _PATH_SQL, params)
         for message in path:
             # (A message made since the shape was read has no arrows yet.)
             siblings = children.get(message.parent_id, [message.id])

@@ -23,7 +23,7 @@ from typing import Any
 from django.db import DatabaseError, OperationalError, connection, transaction
 
 from conversations.models import Conversation
-from webchat import inline
+from webchat import inline, sql
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +205,11 @@ def find(user: Any, words: str, number: int = 1) -> tuple[list[Conversation], Pa
             where = "content LIKE %s ESCAPE '\\'"
             needles = [pattern]
         markers = {**SQLITE, "NEEDLE": where}
-    sql = SQL.replace("FOUND_CHARS", str(FOUND_CHARS))
+    query = SQL.replace("FOUND_CHARS", str(FOUND_CHARS))
     for marker, text in markers.items():
-        sql = sql.replace(marker, text)
+        query = query.replace(marker, text)
     params = [*needles, user.pk, user.pk, False, pattern, PER_PAGE, (number - 1) * PER_PAGE]
     if connection.vendor != "sqlite":
         params.append(pattern)  # each first match, looked up alone
-    rows = list(Conversation.objects.raw(sql, params))
+    rows = sql.select(Conversation, query, params)
     return rows, Page(number, rows[0].total if rows else 0)

@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 
 from conversations import context, storage
 from conversations.models import Attachment, Conversation, Message, Said
-from webchat import grok
+from webchat import grok, sql
 from webchat.errors import InvalidRequest, ModelUnavailable, NotFound
 from webchat.models import ChatModel, UsageRecord, User
 
@@ -344,10 +344,10 @@ _DEFAULT_MODEL_SQL = (
 def catalog_model(slug: str | None) -> ChatModel:
     # Written out: every send asks, and the ORM's query cost three times this one.
     if slug is None:
-        for model in list(ChatModel.objects.raw(_DEFAULT_MODEL_SQL, [True])):
+        for model in sql.select(ChatModel, _DEFAULT_MODEL_SQL, [True]):
             return model
         raise ModelUnavailable(gettext("No model is enabled on this site."))
-    for model in list(ChatModel.objects.raw(_ENABLED_MODEL_SQL, [True, slug])):
+    for model in sql.select(ChatModel, _ENABLED_MODEL_SQL, [True, slug]):
         return model
     # By the name people know it by, if the catalog has it (disabled) at all.
     known = ChatModel.objects.filter(slug=slug).values_list("display_name", flat=True).first()

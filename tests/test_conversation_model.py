@@ -155,3 +155,23 @@ def test_a_written_out_update_changes_a_row_only_while_it_still_matches(
     assert sql.update(late, ["content"], where={"status": Message.Status.COMPLETE}) == 1
     reply.refresh_from_db()
     assert reply.content == "a late checkpoint"
+
+def test_a_written_out_select_reads_rows_as_the_orm_does(conversation: Conversation) -> None:
+    (reply,) = turn(conversation, "hello")
+    Message.objects.filter(pk=reply.pk).update(params={"temperature": 0.5})
+    table = Message._meta.db_table
+    key = Message._meta.pk.get_db_prep_value(reply.pk, connection)
+    query = f"SELECT *, 7 AS extra FROM {table} WHERE id = %s"  # noqa: S608
+    (read,) = sql.select(Message, query, [key])
+    (raw,) = Message.objects.raw(query, [key])
+    for field in Message._meta.concrete_fields:  # converted: uuids, dates, JSON
+        assert getattr(read, field.attname) == getattr(raw, field.attname), field.name
+    assert read.params == {"temperature": 0.5} and read.created.tzinfo is not None
+    assert read.extra == 7  # a column of no field: an attribute as it came
+    assert not read._state.adding
+    # Some columns only: the others are deferred, as the ORM defers them.
+    (some,) = sql.select(Message, f"SELECT id, role FROM {table} WHERE id = %s", [key])  # noqa: S608
+    assert some.get_deferred_fields() >= {"content", "params"} and some.role == "assistant"
+    assert sql.select(Message, f"SELECT * FROM {table} WHERE id = %s", ["none"]) == []  # noqa: S608
+    with pytest.raises(ValueError, match="primary key"):
+        sql.select(Message, f"SELECT role FROM {table}", [])  # noqa: S608

@@ -541,7 +541,8 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         """Record what the call really used. Idempotent: only a row still `was` (running) is
         settled. Written out (the end of every reply, in the database's thread): the ORM's
         read and UPDATE cost several times the statements."""
-        record = next(iter(self.raw(_UNSETTLED_RECORD_SQL, [record_id, was])), None)
+        found = sql.select(self.model, _UNSETTLED_RECORD_SQL, [record_id, was], using=self.db)
+        record = found[0] if found else None
         if record is None:
             return False
         prompt = record.prompt_estimate if prompt_tokens is None else prompt_tokens

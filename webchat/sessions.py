@@ -20,6 +20,8 @@ from django.contrib.sessions.models import Session
 from django.db import connections
 from django.utils import timezone
 
+from webchat import sql
+
 
 def group(session_key: str) -> str:
     """The channel-layer group of everything one session keeps open (its sockets, its
@@ -39,11 +41,13 @@ def _live(session_key: str) -> Session | None:
     connection = connections[Session.objects.db]
     table = connection.ops.quote_name(Session._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    found = Session.objects.raw(
+    found = sql.select(
+        Session,
         f"SELECT * FROM {table} WHERE session_key = %s AND expire_date > %s",  # noqa: S608
         [session_key, now],
+        using=Session.objects.db,
     )
-    return next(iter(list(found)), None)  # read whole: no statement left open
+    return found[0] if found else None
 
 
 class SessionStore(DatabaseStore):

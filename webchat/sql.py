@@ -1,4 +1,4 @@
-"""The ORM's INSERT and UPDATE of model instances, written out.
+"""The ORM's INSERT, UPDATE and SELECT of model instances, written out.
 
 For the statements of a send's transaction, which run one after another in the database's
 thread while every other send waits: building a statement through the ORM's compiler cost
@@ -10,11 +10,12 @@ and send no signals, as `bulk_create` and `update` send none: the last guard of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from webchat.text import problem
 
@@ -93,3 +94,69 @@ def update(
             values,
         )
         return cursor.rowcount
+
+
+M = TypeVar("M", bound=models.Model)
+
+
+def select(model: type[M], sql: str, params: Sequence[Any], using: str = "default") -> list[M]:
+    """The rows of a written-out SELECT, read whole, as `model.objects.raw(sql, params)`
+    reads them: a column named as a field is that field, converted from the database as
+    the ORM converts it; any other column is an attribute as it came. Without the raw
+    queryset's setup on every call, which cost more than a short query itself."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = tuple(column[0] for column in cursor.description)
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    names, convert, extras = _reader(connection, model, columns)
+    found = []
+    for row in rows:
+        values = convert(row)
+        instance = model.from_db(using, names, values[: len(names)])
+        for name, value in zip(extras, values[len(names) :], strict=True):
+            setattr(instance, name, value)
+        found.append(instance)
+    return found
+
+
+Reader = tuple[list[str], Callable[[Sequence[Any]], list[Any]], list[str]]
+
+
+def _reader(
+    connection: BaseDatabaseWrapper, model: type[models.Model], columns: tuple[str, ...]
+) -> Reader:
+    """For rows of these columns: the model's field names they hold (in the model's
+    order), a function that orders and converts a row (those fields' values, then the
+    other columns'), and the other columns' names. Made once per connection, model and
+    columns."""
+    readers = connection.__dict__.setdefault("_webchat_readers", {})
+    key = (model, columns)
+    if key not in readers:
+        by_column = {f.column: f for f in model._meta.concrete_fields}
+        fields = [f for f in model._meta.concrete_fields if f.column in columns]
+        if model._meta.pk not in fields:
+            raise ValueError(f"A SELECT of {model.__name__} must read its primary key.")
+        extras = [c for c in columns if c not in by_column]
+        order = [columns.index(f.column) for f in fields] + [columns.index(c) for c in extras]
+        converters = [
+            (
+                i,
+                [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)],
+                col,
+            )
+            for i, col in enumerate(f.get_col(model._meta.db_table) for f in fields)
+        ]
+        converters = [(i, funcs, col) for i, funcs, col in converters if funcs]
+
+        def convert(row: Sequence[Any]) -> list[Any]:
+            values = [row[i] for i in order]
+            for i, funcs, col in converters:
+                for func in funcs:
+                    values[i] = func(values[i], col, connection)
+            return values
+
+        readers[key] = ([f.attname for f in fields], convert, extras)
+    return readers[key]
