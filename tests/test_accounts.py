@@ -589,6 +589,9 @@ def test_a_changed_address_is_confirmed_once_by_a_button_not_by_opening_the_link
     changed = client.post(link)
     assert "is now new@example.org" in changed.content.decode()
     assert User.objects.get(username="vera").email == "new@example.org"
+    _, notice = mailoutbox  # the old address is told, in case it was not its owner's doing
+    assert notice.to == ["old@example.org"] and "is now new@example.org" in notice.body
+    assert "accounts/email/" not in notice.body
     assert "not valid" in client.post(link).content.decode()  # once
     assert "not valid" in client.post(link[:-4] + "abc/").content.decode()
     User.objects.create_user("other", password=PASSWORD)  # another account's session
@@ -603,7 +606,7 @@ def test_a_changed_address_is_confirmed_once_by_a_button_not_by_opening_the_link
     settings.SIGNUP_VERIFY_EMAIL = False
     client.post("/accounts/", {"email": "plain@example.org", "password": PASSWORD})
     assert User.objects.get(username="vera").email == "plain@example.org"
-    assert len(mailoutbox) == 1
+    assert len(mailoutbox) == 2
 
 
 def test_a_new_address_whose_link_cannot_be_mailed_is_said_on_the_form(
@@ -618,6 +621,22 @@ def test_a_new_address_whose_link_cannot_be_mailed_is_said_on_the_form(
     html = answer.content.decode()
     assert "could not be sent" in html and 'value="new@example.org"' in html
     assert User.objects.get(username="vera").email == "old@example.org"
+
+
+def test_a_new_address_is_confirmed_even_when_the_old_one_cannot_be_told(
+    settings: object, mailoutbox: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    settings.SIGNUP_VERIFY_EMAIL = True
+    User.objects.create_user("vera", email="old@example.org", password=PASSWORD)
+    client = Client()
+    client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
+    client.post("/accounts/", {"email": "new@example.org", "password": PASSWORD})
+    link = re.search(r"http://testserver(/accounts/email/\S+)", mailoutbox[0].body).group(1)
+    mail_down(monkeypatch)
+    assert "is now new@example.org" in client.post(link).content.decode()
+    assert User.objects.get(username="vera").email == "new@example.org"
 
 
 def test_verification_needs_an_email(settings: object) -> None:
@@ -679,6 +698,9 @@ def test_a_person_sets_their_email_with_their_password() -> None:
     client.force_login(alice)
     wrong = client.post("/accounts/", {"email": "a@example.org", "password": "nope"})
     assert "not your password" in wrong.content.decode()
+    # A password manager knows what to fill.
+    assert 'autocomplete="current-password"' in wrong.content.decode()
+    assert 'autocomplete="email"' in wrong.content.decode()
     client.post("/accounts/", {"email": "a@example.org", "password": PASSWORD})
     alice.refresh_from_db()
     assert alice.email == "a@example.org"

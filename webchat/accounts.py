@@ -267,9 +267,13 @@ def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
 
 
 class EmailForm(forms.Form):
-    email = forms.EmailField(required=False, label=gettext_lazy("Email address"))
+    email = forms.EmailField(
+        required=False,
+        label=gettext_lazy("Email address"),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
     password = forms.CharField(
-        widget=forms.PasswordInput,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         label=gettext_lazy("Your password"),
         help_text=gettext_lazy("To confirm it is you."),
     )
@@ -351,6 +355,17 @@ def _send_email_change(request: HttpRequest, user: User, email: str) -> None:
     send_mail(gettext("Confirm your new email address"), body, None, [email])
 
 
+def _tell_old_address(user: User, old: str) -> None:
+    """A notice to the address an account had: if someone else changed it (a session left
+    open), its owner learns of it there."""
+    context = {"user": user, "old": old}
+    body = render_to_string("registration/email_changed.txt", context)
+    try:
+        send_mail(gettext("Your email address was changed"), body, None, [old])
+    except OSError:  # the change is made; the notice is not worth failing it for
+        log.exception("The notice of a changed email address could not be sent")
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def change_email(request: HttpRequest, token: str) -> HttpResponse:
@@ -371,8 +386,11 @@ def change_email(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":  # a mail scanner's GET or HEAD changes nothing
         context = {"account": user, "title": gettext("Confirm your email address")}
         return render(request, "registration/verify_confirm.html", context)
+    old = user.email
     user.email = new
     user.save(update_fields=["email"])
+    if old:
+        _tell_old_address(user, old)
     context = {
         "title": gettext("Email address changed"),
         "message": gettext("Your account's email address is now %(email)s.") % {"email": new},
