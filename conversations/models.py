@@ -330,11 +330,17 @@ class Conversation(models.Model):
 
 def _title_from(content: str) -> str:
     """The words a reader sees of the first message (no `**`, `#` or link targets), cut to
-    60 characters; its raw words when nothing shows (a lone image, say)."""
+    60 characters, after a whole word where one ends past the middle; its raw words when
+    nothing shows (a lone image, say). static/js/chat.js titleFrom makes the same."""
     from conversations.render import plain_text
 
     words = plain_text(content[:400]) or " ".join(content.split())
-    return words if len(words) <= 60 else words[:59].rstrip() + "…"
+    if len(words) <= 60:
+        return words
+    head = words[:59]
+    if not words[59].isspace() and head.rfind(" ") >= 30:
+        head = head[: head.rfind(" ")]
+    return head.rstrip() + "…"
 
 
 class MessageQuerySet(models.QuerySet["Message"]):

@@ -13,6 +13,19 @@ from tests.live import LiveServer
 pytestmark = pytest.mark.browser
 
 
+# An element's characters from left to right as they are drawn.
+IN_VISUAL_ORDER = """e => {
+  const text = e.firstChild, drawn = [];
+  for (let i = 0; i < text.length; i++) {
+    const range = document.createRange();
+    range.setStart(text, i);
+    range.setEnd(text, i + 1);
+    drawn.push([range.getBoundingClientRect().left, text.data[i]]);
+  }
+  return drawn.sort((a, b) => a[0] - b[0]).map(([, c]) => c).join("");
+}"""
+
+
 @pytest.fixture
 def chinese(browser: Any, live: LiveServer) -> Any:
     context = browser.new_context(base_url=live.url, locale="zh-CN")
@@ -63,6 +76,10 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     say(page, "مرحبا [sim repeat delay=1]\n\n```python\nprint('hello')\n```")
     code = page.locator("article.message.assistant pre").first
     assert code.evaluate("e => getComputedStyle(e).direction") == "ltr"
+    # The context gauge's "<1%" reads as written, not mirrored into "1%>".
+    figure = page.locator("#context-gauge .context-text bdi")
+    figure.wait_for()
+    assert figure.evaluate(IN_VISUAL_ORDER) == "<1%"
     # A reply in English reads left to right on the Arabic page, its lists too; one in
     # Arabic right to left; live and after a reload.
     say(page, "Steps: [sim repeat delay=1]\n\n- first\n- second")
@@ -78,6 +95,20 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     page.wait_for_timeout(400)
     drawer = page.locator("#sidebar").bounding_box()
     assert drawer["x"] + drawer["width"] >= 389 and drawer["x"] > 0
+    # An English title reads left to right, clear of its ⋯ (at the row's left here).
+    live.query("UPDATE conversations_conversation SET title = 'Lisbon trip'")
+    page.reload()
+    page.click("#menu-button")
+    link = page.locator(".conversation-list li a").first
+    link.wait_for()
+    page.wait_for_timeout(400)
+    words = link.evaluate(
+        "a => { const r = document.createRange(); r.selectNodeContents(a);"
+        " const b = r.getBoundingClientRect(); return [b.left, b.right]; }"
+    )
+    menu = page.locator(".conversation-list li .item-menu").first.bounding_box()
+    assert menu["x"] + menu["width"] <= words[0], (menu, words)
+    assert link.evaluate("e => getComputedStyle(e).direction") == "rtl"
     overflow = page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )

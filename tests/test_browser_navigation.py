@@ -299,6 +299,28 @@ def test_a_menu_is_worked_by_keyboard(page: Any, live: LiveServer) -> None:
     assert page.evaluate("() => document.activeElement.classList.contains('item-menu')")
 
 
+def test_the_keyboard_s_first_stop_skips_to_the_message_box(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "skipper")
+    say(page, "One [sim words=5 delay=1]")
+    page.reload()
+    address = page.url
+    # The box has the focus when a conversation opens; from the list, the way back to it
+    # is the page's first stop, not every message's buttons.
+    assert page.evaluate("() => document.activeElement.id") == "prompt"
+    page.locator(".new-chat").focus()
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("() => document.activeElement.className") == "skip-link"
+    box = page.locator(".skip-link").bounding_box()
+    assert box["y"] >= 0 and box["height"] > 0  # in sight once it has the focus
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "prompt"
+    assert page.url == address  # no #prompt in the conversation's address
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "prompt"
+    assert page.locator(".skip-link").bounding_box()["y"] < 0  # out of sight again
+
+
 # --- 12. Search as you type -----------------------------------------------------------------
 def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     page: Any, live: LiveServer

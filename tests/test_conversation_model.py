@@ -35,9 +35,17 @@ def test_a_title_has_the_words_not_the_markdown(conversation: Conversation) -> N
     assert conversation.title == "Plan the trip to Oslo soon"
 
 
-def test_a_long_first_message_gives_a_short_title(conversation: Conversation) -> None:
-    turn(conversation, "word " * 50)
-    assert len(conversation.title) == 60 and conversation.title.endswith("…")
+def test_a_long_first_message_gives_a_short_title_of_whole_words(
+    conversation: Conversation,
+) -> None:
+    turn(conversation, "How would I reverse a string in Python without slicing it, please?")
+    assert conversation.title == "How would I reverse a string in Python without slicing it,…"
+    other = Conversation.objects.create(owner=conversation.owner)
+    turn(other, "Explain " + "x" * 80)  # no word ends past the middle: cut inside one
+    assert len(other.title) == 60 and other.title.endswith("x…")
+    third = Conversation.objects.create(owner=conversation.owner)
+    turn(third, "字" * 80)
+    assert third.title == "字" * 59 + "…"
 
 
 def test_the_thread_follows_the_current_leaf(conversation: Conversation) -> None:
@@ -155,6 +163,7 @@ def test_a_written_out_update_changes_a_row_only_while_it_still_matches(
     assert sql.update(late, ["content"], where={"status": Message.Status.COMPLETE}) == 1
     reply.refresh_from_db()
     assert reply.content == "a late checkpoint"
+
 
 def test_a_written_out_select_reads_rows_as_the_orm_does(conversation: Conversation) -> None:
     (reply,) = turn(conversation, "hello")

@@ -255,10 +255,15 @@ const handlers = {
 
 // The sidebar's name for a new conversation, as the server makes it (models.py's
 // _title_from): the words a reader sees of its start, or its raw words if none show.
+// As the server titles a conversation (conversations.models._title_from).
 function titleFrom(text) {
   const words = plainText([...text].slice(0, 400).join("")) || text.split(/\s+/).filter(Boolean).join(" ");
   const chars = [...words];
-  return chars.length <= 60 ? words : chars.slice(0, 59).join("").trimEnd() + "…";
+  if (chars.length <= 60) return words;
+  let head = chars.slice(0, 59).join("");
+  const space = [...head].lastIndexOf(" ");
+  if (!/\s/.test(chars[59]) && space >= 30) head = chars.slice(0, space).join("");
+  return head.trimEnd() + "…";
 }
 
 // --- Socket ------------------------------------------------------------------------------
@@ -742,6 +747,11 @@ composer.prompt.addEventListener("keydown", (event) => {
     submit();
     scroller.toEnd();
   }
+});
+// The page's first stop for the keyboard: past the list and the thread to the box.
+document.querySelector(".skip-link")?.addEventListener("click", (event) => {
+  event.preventDefault();
+  composer.prompt.focus();
 });
 const typing = (target) => target.closest("input, textarea, select, [contenteditable]");
 document.addEventListener("keydown", (event) => {

@@ -106,8 +106,11 @@ export class ContextGauge {
       const word = document.createElement("span");
       word.className = "context-word";
       word.textContent = `${gettext("Context")} `;
-      // Some use, too little to round to 1%, is not shown as none.
-      this.label.replaceChildren(word, used > 0 && share < 0.005 ? "<1%" : `${Math.round(share * 100)}%`);
+      // Some use, too little to round to 1%, is not shown as none. Isolated: on a
+      // right-to-left page "<1%" would read "1%>".
+      const figure = document.createElement("bdi");
+      figure.textContent = used > 0 && share < 0.005 ? "<1%" : `${Math.round(share * 100)}%`;
+      this.label.replaceChildren(word, figure);
     }
     const lang = document.documentElement.lang;
     const values = { used: used.toLocaleString(lang), room: room.toLocaleString(lang), model: option.textContent };

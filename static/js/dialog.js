@@ -62,7 +62,8 @@ export function ask({ title, text = "", confirm = gettext("OK"), danger = false,
       for (const suggestion of input.suggestions) list.append(new Option(suggestion));
       field.setAttribute("list", list.id);
       form.append(list);
-      // The first of them shown as well, to be picked with a press rather than recalled.
+      // The first of them shown as well, to be picked with one press rather than recalled.
+      // (Not submit buttons: Enter in the field would press the first.)
       const choices = document.createElement("div");
       choices.className = "choices";
       for (const suggestion of input.suggestions.slice(0, 12)) {
@@ -72,7 +73,7 @@ export function ask({ title, text = "", confirm = gettext("OK"), danger = false,
         choice.textContent = suggestion;
         choice.addEventListener("click", () => {
           field.value = suggestion;
-          field.focus();
+          dialog.close("ok");
         });
         choices.append(choice);
       }

@@ -72,7 +72,6 @@ export class Sidebar {
     if (updated) li.dataset.updated = updated;
     const link = document.createElement("a");
     link.href = this.config.url("conversation", id);
-    link.dir = "auto";
     link.textContent = title;
     if (current) link.setAttribute("aria-current", "page");
     const menu = document.createElement("button");
