@@ -1,3 +1,4 @@
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -181,6 +182,7 @@ def test_a_written_out_select_reads_rows_as_the_orm_does(conversation: Conversat
     # Some columns only: the others are deferred, as the ORM defers them.
     (some,) = sql.select(Message, f"SELECT id, role FROM {table} WHERE id = %s", [key])  # noqa: S608
     assert some.get_deferred_fields() >= {"content", "params"} and some.role == "assistant"
-    assert sql.select(Message, f"SELECT * FROM {table} WHERE id = %s", ["none"]) == []  # noqa: S608
+    nobody = Message._meta.pk.get_db_prep_value(uuid.uuid4(), connection)
+    assert sql.select(Message, f"SELECT * FROM {table} WHERE id = %s", [nobody]) == []  # noqa: S608
     with pytest.raises(ValueError, match="primary key"):
         sql.select(Message, f"SELECT role FROM {table}", [])  # noqa: S608
