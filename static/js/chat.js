@@ -254,8 +254,8 @@ const handlers = {
 };
 
 // The sidebar's name for a new conversation, as the server makes it (models.py's
-// _title_from): the words a reader sees of its start, or its raw words if none show.
-// As the server titles a conversation (conversations.models._title_from).
+// _title_from): the words a reader sees of its start, or its raw words if none show, cut
+// after a whole word.
 function titleFrom(text) {
   const words = plainText([...text].slice(0, 400).join("")) || text.split(/\s+/).filter(Boolean).join(" ");
   const chars = [...words];
