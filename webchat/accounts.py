@@ -315,8 +315,7 @@ def account(request: HttpRequest) -> HttpResponse:
                 log.exception("The link to confirm a new email address could not be sent")
                 form.add_error("email", gettext(CHANGE_MAIL_FAILED))
         else:
-            user.email = email
-            user.save(update_fields=["email"])
+            _set_email(user, email)
             saved = gettext("Saved.")
         if not form.errors:
             form = EmailForm(user, initial={"email": user.email})
@@ -355,11 +354,17 @@ def _send_email_change(request: HttpRequest, user: User, email: str) -> None:
     send_mail(gettext("Confirm your new email address"), body, None, [email])
 
 
-def _tell_old_address(user: User, old: str) -> None:
-    """A notice to the address an account had: if someone else changed it (a session left
-    open), its owner learns of it there."""
-    context = {"user": user, "old": old}
-    body = render_to_string("registration/email_changed.txt", context)
+def _set_email(user: User, email: str) -> None:
+    """The account's address is `email` now. The address it had, if any other, is told:
+    if someone else made the change (a session left open), its owner learns of it there,
+    whether it was replaced or taken out. The new address is not named to it, as the old
+    mailbox may be another's by now."""
+    old = user.email
+    user.email = email
+    user.save(update_fields=["email"])
+    if not old or old.lower() == email.lower():
+        return
+    body = render_to_string("registration/email_changed.txt", {"user": user})
     try:
         send_mail(gettext("Your email address was changed"), body, None, [old])
     except OSError:  # the change is made; the notice is not worth failing it for
@@ -386,11 +391,7 @@ def change_email(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":  # a mail scanner's GET or HEAD changes nothing
         context = {"account": user, "title": gettext("Confirm your email address")}
         return render(request, "registration/verify_confirm.html", context)
-    old = user.email
-    user.email = new
-    user.save(update_fields=["email"])
-    if old:
-        _tell_old_address(user, old)
+    _set_email(user, new)
     context = {
         "title": gettext("Email address changed"),
         "message": gettext("Your account's email address is now %(email)s.") % {"email": new},
