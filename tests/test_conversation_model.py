@@ -1,5 +1,6 @@
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -186,3 +187,12 @@ def test_a_written_out_select_reads_rows_as_the_orm_does(conversation: Conversat
     assert sql.select(Message, f"SELECT * FROM {table} WHERE id = %s", [nobody]) == []  # noqa: S608
     with pytest.raises(ValueError, match="primary key"):
         sql.select(Message, f"SELECT role FROM {table}", [])  # noqa: S608
+    # A parameter is adapted as a raw query adapts it: an aware time in any zone is the
+    # same moment (SQLite compares times as UTC text).
+    when = f"SELECT * FROM {table} WHERE id = %s AND created < %s"  # noqa: S608
+    later = (read.created + timedelta(hours=1)).astimezone(ZoneInfo("America/Los_Angeles"))
+    earlier = (read.created - timedelta(hours=1)).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert sql.select(Message, when, [key, later]) == [read]
+    assert sql.select(Message, when, [key, earlier]) == []
+    by_name = f"SELECT * FROM {table} WHERE id = %(id)s AND created < %(when)s"  # noqa: S608
+    assert sql.select(Message, by_name, {"id": key, "when": later}) == [read]

@@ -40,11 +40,10 @@ def _live(session_key: str) -> Session | None:
     asks, and the ORM's query cost more than this one."""
     connection = connections[Session.objects.db]
     table = connection.ops.quote_name(Session._meta.db_table)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     found = sql.select(
         Session,
         f"SELECT * FROM {table} WHERE session_key = %s AND expire_date > %s",  # noqa: S608
-        [session_key, now],
+        [session_key, timezone.now()],
         using=Session.objects.db,
     )
     return found[0] if found else None

@@ -99,12 +99,24 @@ def update(
 M = TypeVar("M", bound=models.Model)
 
 
-def select(model: type[M], sql: str, params: Sequence[Any], using: str = "default") -> list[M]:
+def select(
+    model: type[M],
+    sql: str,
+    params: Sequence[Any] | Mapping[str, Any],
+    using: str = "default",
+) -> list[M]:
     """The rows of a written-out SELECT, read whole, as `model.objects.raw(sql, params)`
-    reads them: a column named as a field is that field, converted from the database as
-    the ORM converts it; any other column is an attribute as it came. Without the raw
-    queryset's setup on every call, which cost more than a short query itself."""
+    reads them: each parameter adapted to the database as a raw query adapts it (a
+    datetime to UTC on SQLite, say); a column named as a field is that field, converted
+    from the database as the ORM converts it; any other column is an attribute as it
+    came. Without the raw queryset's setup on every call, which cost more than a short
+    query itself."""
     connection = connections[using]
+    adapt = connection.ops.adapt_unknown_value
+    if isinstance(params, Mapping):
+        params = {name: adapt(value) for name, value in params.items()}
+    else:
+        params = [adapt(value) for value in params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         columns = tuple(column[0] for column in cursor.description)
@@ -131,7 +143,7 @@ def _reader(
     """For rows of these columns: the model's field names they hold (in the model's
     order), a function that orders and converts a row (those fields' values, then the
     other columns'), and the other columns' names. Made once per connection, model and
-    columns."""
+    columns: the queries are the code's own, so their columns are a handful of sets."""
     readers = connection.__dict__.setdefault("_webchat_readers", {})
     key = (model, columns)
     if key not in readers:
