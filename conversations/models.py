@@ -1,3 +1,4 @@
+import re
 import secrets
 import uuid
 from collections import defaultdict
@@ -340,7 +341,11 @@ def _title_from(content: str) -> str:
     head = words[:59]
     if not words[59].isspace() and head.rfind(" ") >= 30:
         head = head[: head.rfind(" ")]
-    return head.rstrip() + "…"
+    return CUT_AFTER.sub("", head) + "…"
+
+
+# What a cut title leaves off its end before its "…": spaces, and a comma or the like.
+CUT_AFTER = re.compile(r"[\s,;:\u3001\uff0c\uff1b\uff1a]+$")
 
 
 class MessageQuerySet(models.QuerySet["Message"]):

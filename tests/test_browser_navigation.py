@@ -321,6 +321,17 @@ def test_the_keyboard_s_first_stop_skips_to_the_message_box(page: Any, live: Liv
     assert page.locator(".skip-link").bounding_box()["y"] < 0  # out of sight again
 
 
+def test_on_a_phone_the_skip_link_closes_the_drawer(phone: Any, live: LiveServer) -> None:
+    sign_up(phone, live, "phoneskipper")
+    phone.click("#menu-button")
+    phone.locator(".new-chat").focus()
+    phone.keyboard.press("Shift+Tab")
+    assert phone.evaluate("() => document.activeElement.className") == "skip-link"
+    phone.keyboard.press("Enter")
+    assert phone.evaluate("() => document.activeElement.id") == "prompt"
+    assert phone.locator("#backdrop").is_hidden()
+
+
 # --- 12. Search as you type -----------------------------------------------------------------
 def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     page: Any, live: LiveServer

@@ -193,10 +193,13 @@ def test_a_regenerated_reply_follows_the_settings_as_they_are_now(
 
 def test_rename_search_export_and_delete(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "organiser")
-    say(page, "Plans for the **aardvark** `trip`, with the quokkas and otters [sim repeat delay=1]")
+    say(
+        page,
+        "Plans for the **aardvark** `trip`, with quokkas and the otters, please [sim repeat delay=1]",
+    )
     # Named at once as the server names it: the words a reader sees, not the Markdown,
-    # cut after a whole word.
-    title = "Plans for the aardvark trip, with the quokkas and otters…"
+    # cut after a whole word (and not after its comma).
+    title = "Plans for the aardvark trip, with quokkas and the otters…"
     assert page.locator("#title").inner_text() == title
     page.reload()
     assert page.locator("#title").inner_text() == title

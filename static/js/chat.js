@@ -256,6 +256,8 @@ const handlers = {
 // The sidebar's name for a new conversation, as the server makes it (models.py's
 // _title_from): the words a reader sees of its start, or its raw words if none show, cut
 // after a whole word.
+// What a cut title leaves off its end before its "…": spaces, and a comma or the like.
+const CUT_AFTER = /[\s,;:\u3001\uff0c\uff1b\uff1a]+$/u;
 function titleFrom(text) {
   const words = plainText([...text].slice(0, 400).join("")) || text.split(/\s+/).filter(Boolean).join(" ");
   const chars = [...words];
@@ -263,7 +265,7 @@ function titleFrom(text) {
   let head = chars.slice(0, 59).join("");
   const space = [...head].lastIndexOf(" ");
   if (!/\s/.test(chars[59]) && space >= 30) head = chars.slice(0, space).join("");
-  return head.trimEnd() + "…";
+  return head.replace(CUT_AFTER, "") + "…";
 }
 
 // --- Socket ------------------------------------------------------------------------------
@@ -751,6 +753,7 @@ composer.prompt.addEventListener("keydown", (event) => {
 // The page's first stop for the keyboard: past the list and the thread to the box.
 document.querySelector(".skip-link")?.addEventListener("click", (event) => {
   event.preventDefault();
+  if (document.body.classList.contains("drawer-open")) sidebar.drawer(false); // the box behind it is inert
   composer.prompt.focus();
 });
 const typing = (target) => target.closest("input, textarea, select, [contenteditable]");
