@@ -1,9 +1,10 @@
 """Quota math over the ledger: reservations, limits, settling."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
@@ -150,6 +151,71 @@ def test_yesterday_does_not_count_today(alice: User, plan: Plan, grok3: ChatMode
     left = UsageRecord.objects.remaining(alice)
     assert left["used_today"] == 0
     assert left["used_month"] in (0, 9_000)  # depends on whether yesterday was this month
+
+
+def call(user: User, status: str, created: datetime, reserved: int, used: int) -> None:
+    record = UsageRecord.objects.create(
+        user=user, model="grok-3", status=status, reserved_tokens=reserved, prompt_tokens=used
+    )
+    UsageRecord.objects.filter(pk=record.pk).update(created=created)
+
+
+def test_the_sums_count_each_call_where_it_belongs(alice: User) -> None:
+    """Running calls at their reservation whenever they began; settled ones at their usage,
+    in the day and month they began; the last minute across the month's start."""
+    now = datetime(2026, 3, 1, 0, 0, 20, tzinfo=timezone.get_current_timezone())
+    call(alice, "complete", now - timedelta(days=3), reserved=1, used=10)  # last month
+    call(alice, "running", now - timedelta(days=3), reserved=20, used=0)  # last month, stuck
+    call(alice, "complete", now - timedelta(seconds=30), reserved=1, used=40)  # last month
+    call(alice, "error", now - timedelta(seconds=10), reserved=1, used=300)
+    call(alice, "running", now - timedelta(seconds=5), reserved=5_000, used=0)
+    call(bob := User.objects.create_user("bob"), "running", now, reserved=7, used=7)
+    totals = UsageRecord.objects.totals(alice, now)
+    assert totals == {"running": 2, "recent": 3, "today": 5_300, "month": 5_300}
+    later = now + timedelta(days=1)
+    assert UsageRecord.objects.totals(alice, later) == {
+        "running": 2,
+        "recent": 0,
+        "today": 0,
+        "month": 5_300,
+    }
+    assert UsageRecord.objects.totals(bob, now)["month"] == 7
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="counts SQLite's steps")
+def test_the_sums_read_nothing_of_earlier_months(alice: User) -> None:
+    """A send's reservation costs the same after years of use: the sums never read a
+    settled call of an earlier month (counted in SQLite's steps, not in time)."""
+    now = timezone.now()
+    for _ in range(20):
+        call(alice, "complete", now, reserved=1, used=1)
+
+    def steps() -> int:
+        counted = 0
+
+        def count() -> int:
+            nonlocal counted
+            counted += 1
+            return 0
+
+        connection.ensure_connection()
+        connection.connection.set_progress_handler(count, 1)
+        try:
+            UsageRecord.objects.totals(alice, now)
+        finally:
+            connection.connection.set_progress_handler(None, 0)
+        return counted
+
+    before = steps()
+    last = UsageRecord.objects.latest("pk").pk
+    UsageRecord.objects.bulk_create(
+        UsageRecord(user=alice, model="grok-3", status="complete", prompt_tokens=1)
+        for _ in range(2_000)
+    )
+    earlier = quotas.month_start(now) - timedelta(days=40)
+    UsageRecord.objects.filter(pk__gt=last).update(created=earlier)
+    assert UsageRecord.objects.filter(user=alice).count() == 2_020
+    assert steps() == before
 
 
 def test_the_rate_limit_answers_with_retry_after(alice: User, plan: Plan, grok3: ChatModel) -> None:

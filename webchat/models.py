@@ -264,17 +264,33 @@ _TOKENS = Case(
     When(status="running", then=F("reserved_tokens")),
     default=F("prompt_tokens") + F("completion_tokens"),
 )
-# UsageRecordQuerySet.totals(), counting tokens as _TOKENS does.
+# UsageRecordQuerySet.totals(), counting tokens as _TOKENS does: a person's running calls at
+# their reservation, the others at their usage. Each part reads only its own rows, through
+# an index: the running few, the last minute's, today's, and this month's before today.
+# (One scan of a person's rows with CASE per row cost about 1.4 µs a row: with 2,000 calls
+# this month, 3 ms a send, and every row they ever had once the OR of running rows let the
+# scan reach back.)
 _TOTALS_SQL = """
-    SELECT
-        COUNT(CASE WHEN status = 'running' THEN 1 END),
-        COUNT(CASE WHEN created >= %s THEN 1 END),
-        SUM(CASE WHEN created < %s THEN NULL WHEN status = 'running' THEN reserved_tokens
-            ELSE prompt_tokens + completion_tokens END),
-        SUM(CASE WHEN created < %s THEN NULL WHEN status = 'running' THEN reserved_tokens
-            ELSE prompt_tokens + completion_tokens END)
-    FROM webchat_usagerecord
-    WHERE user_id = %s AND (created >= %s OR status = 'running')
+    SELECT running.calls, recent.calls, running.today + settled_today.tokens,
+        running.month + settled_today.tokens + settled_before.tokens
+    FROM (
+        SELECT COUNT(*) AS calls,
+            COALESCE(SUM(CASE WHEN created >= %(day)s THEN reserved_tokens END), 0) AS today,
+            COALESCE(SUM(CASE WHEN created >= %(month)s THEN reserved_tokens END), 0) AS month
+        FROM webchat_usagerecord WHERE user_id = %(user)s AND status = 'running'
+    ) AS running, (
+        SELECT COUNT(*) AS calls
+        FROM webchat_usagerecord WHERE user_id = %(user)s AND created >= %(minute)s
+    ) AS recent, (
+        SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens
+        FROM webchat_usagerecord
+        WHERE user_id = %(user)s AND created >= %(day)s AND status <> 'running'
+    ) AS settled_today, (
+        SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens
+        FROM webchat_usagerecord
+        WHERE user_id = %(user)s AND created >= %(month)s AND created < %(day)s
+            AND status <> 'running'
+    ) AS settled_before
 """
 
 
@@ -330,12 +346,14 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
         five filtered aggregates through the ORM cost twenty times the query itself."""
         connection = connections[self.db]
         adapt = connection.ops.adapt_datetimefield_value
-        minute, day, month = (
-            adapt(t)
-            for t in (now - timedelta(minutes=1), quotas.day_start(now), quotas.month_start(now))
-        )
+        moments = {
+            "minute": now - timedelta(minutes=1),
+            "day": quotas.day_start(now),
+            "month": quotas.month_start(now),
+        }
+        params = {"user": user.pk, **{k: adapt(t) for k, t in moments.items()}}
         with connection.cursor() as cursor:
-            cursor.execute(_TOTALS_SQL, [minute, day, month, user.pk, month])
+            cursor.execute(_TOTALS_SQL, params)
             running, recent, today, this_month = cursor.fetchone()
         return {
             "running": running,
