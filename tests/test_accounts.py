@@ -607,19 +607,42 @@ def test_a_changed_address_is_confirmed_once_by_a_button_not_by_opening_the_link
     User.objects.filter(username="vera").update(email="old@example.org")
     assert "not valid" in other.post(link).content.decode()
     assert User.objects.get(username="other").email == ""
-    # Taking the address out needs no link; nor does any change without verification.
-    # The address taken out is told all the same: emptying it first is no way round.
+    # Taking the address out needs no link. The address taken out is told all the same:
+    # emptying it first is no way round.
     client.post("/accounts/", {"email": "", "password": PASSWORD})
     assert User.objects.get(username="vera").email == ""
     assert mailoutbox[-1].to == ["old@example.org"] and len(mailoutbox) == 3
-    settings.SIGNUP_VERIFY_EMAIL = False
     client.post("/accounts/", {"email": "plain@example.org", "password": PASSWORD})
-    assert User.objects.get(username="vera").email == "plain@example.org"
-    assert len(mailoutbox) == 3  # there was none to tell
-    client.post("/accounts/", {"email": "Plain@example.org", "password": PASSWORD})
-    assert len(mailoutbox) == 3  # the same mailbox
-    client.post("/accounts/", {"email": "elsewhere@example.org", "password": PASSWORD})
-    assert mailoutbox[-1].to == ["Plain@example.org"] and len(mailoutbox) == 4
+    assert len(mailoutbox) == 4 and mailoutbox[-1].to == ["plain@example.org"]  # its link
+
+
+def test_without_verification_no_mail_goes_to_an_address_typed_in(
+    settings: object, mailoutbox: list
+) -> None:
+    """Addresses are not confirmed: each may be anyone's, so changing them one after
+    another must not mail each in turn."""
+    settings.SIGNUP_VERIFY_EMAIL = False
+    User.objects.create_user("vera", password=PASSWORD)
+    client = Client()
+    client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
+    for email in ("one@example.org", "two@example.org", "", "three@example.org"):
+        client.post("/accounts/", {"email": email, "password": PASSWORD})
+        assert User.objects.get(username="vera").email == email
+    assert mailoutbox == []
+
+
+def test_a_look_alike_address_is_a_new_one(settings: object, mailoutbox: list) -> None:
+    """Case aside, an address differs by any letter: the Kelvin sign is not a "K", however
+    it lowers. Confirmed like any new address; the same one in capitals needs nothing."""
+    client, _ = new_address_asked(settings, mailoutbox)
+    client.post("/accounts/", {"email": "OLD@example.org", "password": PASSWORD})
+    assert User.objects.get(username="vera").email == "OLD@example.org"
+    assert len(mailoutbox) == 1  # neither a link nor a notice
+    look_alike = "\u212aate@example.org"
+    User.objects.filter(username="vera").update(email="kate@example.org")
+    client.post("/accounts/", {"email": look_alike, "password": PASSWORD})
+    assert User.objects.get(username="vera").email == "kate@example.org"  # not yet
+    assert mailoutbox[-1].to == [look_alike] and len(mailoutbox) == 2
 
 
 def test_a_new_address_whose_link_cannot_be_mailed_is_said_on_the_form(

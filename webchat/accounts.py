@@ -307,7 +307,7 @@ def account(request: HttpRequest) -> HttpResponse:
     saved = sent_to = ""
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        if settings.SIGNUP_VERIFY_EMAIL and email and email.lower() != user.email.lower():
+        if settings.SIGNUP_VERIFY_EMAIL and email and not _same_address(email, user.email):
             try:
                 _send_email_change(request, user, email)
                 sent_to = email
@@ -354,15 +354,23 @@ def _send_email_change(request: HttpRequest, user: User, email: str) -> None:
     send_mail(gettext("Confirm your new email address"), body, None, [email])
 
 
+def _same_address(a: str, b: str) -> bool:
+    """The same mailbox, whatever the case of its ASCII letters. Not for other letters:
+    "\u212a" (the Kelvin sign) is valid in an address and lowers to "k", so it would pass
+    a look-alike off as the same address, unconfirmed and untold."""
+    return a == b or (a.isascii() and b.isascii() and a.lower() == b.lower())
+
+
 def _set_email(user: User, email: str) -> None:
-    """The account's address is `email` now. The address it had, if any other, is told:
-    if someone else made the change (a session left open), its owner learns of it there,
-    whether it was replaced or taken out. The new address is not named to it, as the old
-    mailbox may be another's by now."""
+    """The account's address is `email` now. Where addresses are confirmed, the one it had,
+    if any other, is told: if someone else made the change (a session left open), its
+    owner learns of it there, whether it was replaced or taken out. The new address is not
+    named to it, as the old mailbox may be another's by now. (Where they are not, the old
+    address may be anyone's, typed by whoever changes it: no mail goes to it.)"""
     old = user.email
     user.email = email
     user.save(update_fields=["email"])
-    if not old or old.lower() == email.lower():
+    if not settings.SIGNUP_VERIFY_EMAIL or not old or _same_address(old, email):
         return
     body = render_to_string("registration/email_changed.txt", {"user": user})
     try:

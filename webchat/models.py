@@ -641,8 +641,9 @@ class UsageRecord(models.Model):
         ERROR = "error"
         INTERRUPTED = "interrupted"
 
+    # Indexed first in usage_user_created and usage_user_status.
     user = models.ForeignKey(
-        User, null=True, on_delete=models.SET_NULL, related_name="usage_records"
+        User, null=True, on_delete=models.SET_NULL, related_name="usage_records", db_index=False
     )
     model = models.CharField(max_length=64)
     conversation = models.UUIDField(null=True, blank=True)
