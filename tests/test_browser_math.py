@@ -106,6 +106,26 @@ def test_a_streamed_reply_shows_math_links_tasks_and_colours_before_it_ends(
     assert page.problems == [] and page.foreign == []
 
 
+def test_a_reply_that_ends_before_its_last_paint_keeps_the_server_s_math(
+    page: Any, live: LiveServer
+) -> None:
+    """A quick reply's end can come before its last deltas are painted (a busy phone's
+    frames come late): the server's rendering, math and all, is what stays."""
+    sign_up(page, live, "riemann")
+    page.evaluate(
+        "window.requestAnimationFrame = (paint) => setTimeout(paint, 400);"
+        "window.cancelAnimationFrame = clearTimeout;"
+    )
+    page.fill("#prompt", "[sim repeat delay=1] Energy $$E=mc^2$$ and \\(\\alpha_1\\) now")
+    page.press("#prompt", "Enter")
+    page.wait_for_selector('article.message.assistant[data-status="complete"]', timeout=15_000)
+    page.wait_for_timeout(1_000)  # any paint still waiting has come
+    reply = page.locator("article.message.assistant").last
+    assert reply.locator("math").count() == 2
+    assert "$$" not in reply.locator(".content").inner_text()
+    assert page.problems == [] and page.foreign == []
+
+
 def test_math_shows_on_the_share_page(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "noether")
     say(page, "[sim repeat] The identity $e^{i\\pi}+1=0$ holds.")

@@ -176,6 +176,32 @@ def test_on_a_phone_the_sidebar_is_a_drawer_and_the_header_a_menu(
     assert phone.problems == []
 
 
+def test_on_a_phone_the_links_of_panels_dialogs_and_pages_are_a_finger_s_size(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "fingers")
+    say(phone, "Something to find again [sim words=5 delay=1]")
+    phone.click("#actions-button")
+    phone.click("#share")
+    phone.wait_for_selector("#share-panel .note a", state="visible")
+    assert phone.evaluate(SMALL_TARGETS, "#share-panel a") == []
+    phone.keyboard.press("Escape")
+    phone.keyboard.press("Control+k")
+    phone.keyboard.type("find")
+    phone.wait_for_selector("#search-all", state="visible")
+    assert phone.evaluate(SMALL_TARGETS, "#search-dialog a") == []
+    phone.keyboard.press("Escape")
+    for path in ("/accounts/", "/search/?q=find", "/shares/", "/settings/", "/usage/", "/keys/"):
+        phone.goto(path)
+        assert phone.evaluate(SMALL_TARGETS, "main a") == [], path
+    # A result's title, its match marked, still reads with its spaces.
+    phone.goto("/search/?q=find")
+    title = phone.locator(".results li > a").first
+    assert title.locator("mark").count() == 1
+    assert title.inner_text().startswith("Something to find again [sim")
+    assert phone.problems == []
+
+
 def test_on_a_phone_the_header_s_menu_pins_moves_and_archives(
     phone: Any, page: Any, live: LiveServer
 ) -> None:

@@ -338,7 +338,7 @@ export class StreamedMessage {
   schedule() {
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => {
+    this.painting = requestAnimationFrame(() => {
       this.pending = false;
       this.paint();
     });
@@ -394,6 +394,14 @@ export class StreamedMessage {
 
   // The reply ended: the server's rendering (same policy, plus code highlighting) replaces ours.
   done(frame) {
+    if (this.pending) {
+      // The last deltas are painted now: a paint still waiting for the next frame would
+      // come after the server's rendering, and replace it (its math still as written, if
+      // Temml had not arrived).
+      cancelAnimationFrame(this.painting);
+      this.pending = false;
+      this.paint();
+    }
     this.article.dataset.status = frame.status;
     this.article.dataset.finish = frame.finish_reason || "";
     if (typeof frame.html === "string") this.content.innerHTML = sanitize(frame.html);
