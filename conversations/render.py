@@ -297,11 +297,25 @@ def with_html(messages: list[Any]) -> None:
         )
 
 
+# A formula's delimiters, which markdown would read as escaped brackets.
+MATH_ESCAPES = frozenset(("\\(", "\\)", "\\[", "\\]"))
+
+
+def _keep_math_escapes(state: Any) -> None:
+    """`\\(x\\)` stays as written in plain words, as the rendered message shows it (a
+    formula), not as `(x)`: markdown alone reads each as an escaped bracket."""
+    for block in state.tokens:
+        for token in block.children or ():
+            if token.type == "text_special" and token.markup in MATH_ESCAPES:
+                token.content = token.markup
+
+
 @lru_cache(maxsize=1)
 def _plain() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
-        ["table", "strikethrough"]
-    )
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False})
+    md.enable(["table", "strikethrough"])
+    md.core.ruler.before("text_join", "keep_math_escapes", _keep_math_escapes)
+    return md
 
 
 # The most of a text `plain_text` renders: a snippet's worth, not a whole reply.

@@ -133,3 +133,34 @@ def test_math_shows_on_the_share_page(page: Any, live: LiveServer) -> None:
     page.goto(link)
     assert page.locator(".message.assistant math").count() == 1
     assert page.problems == []
+
+
+TITLED = [
+    "Why is \\(e^{i\\pi}+1=0\\) true? [sim repeat]",
+    "Solve \\[x^2 = 2\\] and \\*keep\\* this",
+]
+
+
+def test_a_title_keeps_a_formula_s_delimiters_as_written(page: Any, live: LiveServer) -> None:
+    """A first message's formula is named in its title as typed, `\\(…\\)` and all, by the
+    page at once and by the server after: markdown alone reads `\\(` as an escaped `(`."""
+    from conversations.render import plain_text
+
+    sign_up(page, live, "euler")
+    src = page.evaluate(
+        "async (texts) => {"
+        "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
+        "  const { plainText } = await import(new URL('render.js', src).href);"
+        "  return texts.map(plainText);"
+        "}",
+        TITLED,
+    )
+    assert src == [plain_text(text) for text in TITLED]
+    assert src[1] == "Solve \\[x^2 = 2\\] and *keep* this"
+    say(page, TITLED[0])
+    expected = "Why is \\(e^{i\\pi}+1=0\\) true? [sim repeat]"
+    assert page.locator("#title").inner_text() == expected
+    page.reload()
+    assert page.locator("#title").inner_text() == expected
+    assert page.locator(".conversation-list a", has_text="\\(e^{i\\pi}").count() == 1
+    assert page.problems == []

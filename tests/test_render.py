@@ -107,6 +107,11 @@ def test_plain_text_is_what_a_reader_sees() -> None:
     assert plain_text("# Title\n\n**bold** and `code` & <b>tags</b>") == (
         "Title bold and code & <b>tags</b>"
     )
+    # A formula's delimiters stay as typed (the message shows a formula); other escapes go.
+    assert (
+        plain_text("Is \\(e^{i\\pi}=-1\\)? \\[x\\] \\*no\\*")
+        == "Is \\(e^{i\\pi}=-1\\)? \\[x\\] *no*"
+    )
 
 
 @pytest.mark.parametrize("source", math_corpus.VALID)

@@ -229,9 +229,21 @@ export function sanitize(html) {
 
 // What a reader sees of a text, as plain words (no `**`, no `#`), as render.py's plain_text
 // makes them: a new conversation's title is its first message's, shown before the server's.
+// `\(x\)` stays as written, as the rendered message shows it (a formula), not as `(x)`.
+const MATH_ESCAPES = new Set(["\\(", "\\)", "\\[", "\\]"]);
+function keepMathEscapes(state) {
+  for (const block of state.tokens) {
+    for (const token of block.children || []) {
+      if (token.type === "text_special" && MATH_ESCAPES.has(token.markup)) token.content = token.markup;
+    }
+  }
+}
 let plain = null;
 export function plainText(text) {
-  plain ??= window.markdownit("commonmark", { html: false, linkify: false }).enable(["table", "strikethrough"]);
+  if (!plain) {
+    plain = window.markdownit("commonmark", { html: false, linkify: false }).enable(["table", "strikethrough"]);
+    plain.core.ruler.before("text_join", "keep_math_escapes", keepMathEscapes);
+  }
   const html = plain.render([...text].slice(0, 2000).join(""));
   const words = new DOMParser().parseFromString(html, "text/html").body.textContent;
   return words.split(/\s+/).filter(Boolean).join(" ");
