@@ -146,7 +146,7 @@ def test_a_title_keeps_a_formula_s_delimiters_as_written(page: Any, live: LiveSe
     page at once and by the server after: markdown alone reads `\\(` as an escaped `(`."""
     from conversations.render import plain_text
 
-    sign_up(page, live, "euler")
+    sign_up(page, live, "de-moivre")
     src = page.evaluate(
         "async (texts) => {"
         "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"

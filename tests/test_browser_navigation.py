@@ -23,6 +23,23 @@ SMALL_TARGETS = """sel => [...document.querySelectorAll(sel)].filter(e => {
 }).map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().width)}x${Math.round(e.getBoundingClientRect().height)}`)"""
 
 
+# The distance from each line of an element's own text (not its children's) to the next,
+# as a share of its font's size.
+LINE_GAPS = """sel => {
+  const element = document.querySelector(sel);
+  const tops = new Set();
+  for (const node of element.childNodes) {
+    if (node.nodeType !== Node.TEXT_NODE || !node.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    for (const rect of range.getClientRects()) tops.add(Math.round(rect.top));
+  }
+  const sorted = [...tops].sort((a, b) => a - b);
+  const size = parseFloat(getComputedStyle(element).fontSize);
+  return sorted.slice(1).map((top, i) => Math.round((top - sorted[i]) / size * 10) / 10);
+}"""
+
+
 def on_screen(page: Any, selector: str) -> bool:
     box = page.locator(selector).bounding_box()
     size = page.viewport_size
@@ -185,6 +202,9 @@ def test_on_a_phone_the_links_of_panels_dialogs_and_pages_are_a_finger_s_size(
     phone.click("#share")
     phone.wait_for_selector("#share-panel .note a", state="visible")
     assert phone.evaluate(SMALL_TARGETS, "#share-panel a") == []
+    # ... and its note's sentence keeps its lines' height around it.
+    gaps = phone.evaluate(LINE_GAPS, "#share-panel .note")
+    assert gaps and all(gap <= 1.6 for gap in gaps), gaps
     phone.keyboard.press("Escape")
     phone.keyboard.press("Control+k")
     phone.keyboard.type("find")
@@ -194,6 +214,15 @@ def test_on_a_phone_the_links_of_panels_dialogs_and_pages_are_a_finger_s_size(
     for path in ("/accounts/", "/search/?q=find", "/shares/", "/settings/", "/usage/", "/keys/"):
         phone.goto(path)
         assert phone.evaluate(SMALL_TARGETS, "main a") == [], path
+        # A list's link wrapped onto two lines starts beside its bullet, not a line above it.
+        assert phone.evaluate(
+            "() => [...document.querySelectorAll('.page-links li > a')]"
+            ".every(a => getComputedStyle(a).display === 'block')"
+        ), path
+    # A shared link's copy button says so on one line beside the link.
+    phone.goto("/shares/")
+    copy = phone.locator(".copy-link").first.bounding_box()
+    assert copy is not None and copy["height"] < 50
     # A result's title, its match marked, still reads with its spaces.
     phone.goto("/search/?q=find")
     title = phone.locator(".results li > a").first
