@@ -197,6 +197,33 @@ def test_a_removed_or_refused_file_is_not_kept(page: Any, live: LiveServer) -> N
     assert all("400" in p for p in page.problems), page.problems
 
 
+def test_a_file_of_no_kind_read_is_refused_before_it_goes_up(page: Any, live: LiveServer) -> None:
+    """An archive or a program is refused by the page from its first bytes: nothing is
+    uploaded, no conversation is made for it. What the server reads (an image, a PDF,
+    UTF-16 text) still goes up, whatever type the browser guessed for it."""
+    sign_up(page, live, "archivist")
+    posts: list[str] = []
+    page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+    zipped = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(2000)
+    pick(page, "minutes.zip", zipped, "application/zip")
+    page.wait_for_function(
+        "() => document.getElementById('error').textContent.includes('is not an image, a PDF')"
+    )
+    assert "minutes.zip" in page.text_content("#error")
+    assert page.locator("#attachments .chip").count() == 0
+    assert posts == [] and page.url == f"{live.url}/"
+    unknown = "application/octet-stream"
+    for number, fmt in enumerate(("PNG", "JPEG", "WEBP", "BMP", "GIF", "AVIF"), start=1):
+        pick(page, f"picture-{number}", samples.image(fmt), unknown)
+        chips_done(page, number)
+    pick(page, "report", samples.pdf(), unknown)
+    pick(page, "notes-utf16", "Notes in UTF-16".encode("utf-16"), unknown)
+    chips_done(page, 8)
+    assert page.is_hidden("#error")
+    assert len([url for url in posts if url.endswith("/attachments/")]) == 8
+    assert page.problems == []
+
+
 def test_an_image_shows_on_a_phone_and_on_the_share_page(
     phone: Any, browser: Any, live: LiveServer
 ) -> None:
