@@ -205,11 +205,16 @@ def test_a_file_of_no_kind_read_is_refused_before_it_goes_up(page: Any, live: Li
     posts: list[str] = []
     page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
     zipped = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(2000)
-    pick(page, "minutes.zip", zipped, "application/zip")
-    page.wait_for_function(
-        "() => document.getElementById('error').textContent.includes('is not an image, a PDF')"
-    )
-    assert "minutes.zip" in page.text_content("#error")
+    for name, data, mime in (
+        ("minutes.zip", zipped, "application/zip"),
+        ("scan.tiff", samples.image("TIFF"), "image/tiff"),  # an image the server reads not
+    ):
+        pick(page, name, data, mime)
+        page.wait_for_function(
+            "name => document.getElementById('error').textContent.includes("
+            "`“${name}” is not an image, a PDF`)",
+            arg=name,
+        )
     assert page.locator("#attachments .chip").count() == 0
     assert posts == [] and page.url == f"{live.url}/"
     unknown = "application/octet-stream"

@@ -30,11 +30,12 @@ export function fileIcon() {
   return svg;
 }
 const UPLOADS_AT_ONCE = 2;
+const FILE_ICON = "M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5L13 3.5z";
 
 // Whether the server would refuse the file for what its first bytes are (neither an image,
 // a PDF nor text: conversations/files.py), so it is told at once, not after the whole
-// file went up. Only sure cases: a zero byte early in what has no image's, PDF's or
-// UTF-16 text's mark (an archive, a video, a program, an office document).
+// file went up. Only sure cases: a zero byte early in what has no accepted image's, a
+// PDF's or UTF-16 text's mark (an archive, a program, an office document, a TIFF).
 const MARKS = [
   [0x25, 0x50, 0x44, 0x46, 0x2d], // %PDF-
   [0x89, 0x50, 0x4e, 0x47], // PNG
@@ -46,7 +47,6 @@ const MARKS = [
   [0xfe, 0xff], // UTF-16, big-endian
 ];
 async function unreadable(file) {
-  if (file.type.startsWith("image/")) return false;
   let head;
   try {
     head = new Uint8Array(await file.slice(0, 4096).arrayBuffer());
@@ -54,10 +54,10 @@ async function unreadable(file) {
     return false; // the server says what is wrong
   }
   const marked = (mark, at = 0) => mark.every((byte, i) => head[at + i] === byte);
-  if (MARKS.some((mark) => marked(mark)) || marked([0x66, 0x74, 0x79, 0x70], 4)) return false; // ftyp: AVIF
+  // An ISO box ("ftyp" after its size) is AVIF or not: the server tells.
+  if (MARKS.some((mark) => marked(mark)) || marked([0x66, 0x74, 0x79, 0x70], 4)) return false;
   return head.includes(0);
 }
-const FILE_ICON = "M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5L13 3.5z";
 
 export class Attachments {
   // `conversation()` answers the conversation's id, making it first if need be;
@@ -157,10 +157,14 @@ export class Attachments {
   }
 
   async upload(item, tries = 1) {
-    if (tries === 1 && (await unreadable(item.file)) && this.items.includes(item)) {
-      const refused = gettext("“%(name)s” is not an image, a PDF or text. Attach images (JPEG, PNG, WebP, GIF, BMP, AVIF), PDFs, or text files (plain text, Markdown, code, CSV).");
-      this.fail(item, interpolate(refused, { name: item.name }, true));
-      return;
+    if (tries === 1) {
+      const refused = await unreadable(item.file);
+      if (!this.items.includes(item)) return; // removed meanwhile
+      if (refused) {
+        const sentence = gettext("“%(name)s” is not an image, a PDF or text. Attach images (JPEG, PNG, WebP, GIF, BMP, AVIF), PDFs, or text files (plain text, Markdown, code, CSV).");
+        this.fail(item, interpolate(sentence, { name: item.name }, true));
+        return;
+      }
     }
     let conversationId;
     try {
