@@ -541,6 +541,48 @@ def fresh_site(tmp_path: Path) -> Iterator[LiveServer]:
     server.stop()
 
 
+def test_back_to_chat_returns_to_the_conversation_open_and_logging_out_forgets_it(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "back-again")
+    say(page, "Remember where I was [sim words=3 delay=1]")
+    conversation = page.url
+    page.fill("#prompt", "a draft for later")
+    for path in (
+        "/accounts/",
+        "/search/?q=remember",
+        "/shares/",
+        "/settings/",
+        "/usage/",
+        "/keys/",
+    ):
+        page.goto(path)
+        page.get_by_role("link", name="Back to chat").click()
+        page.wait_for_url(conversation)
+        assert page.input_value("#prompt") == "a draft for later", path
+    # A new chat, and a temporary one (deleted when left), have nothing to return to.
+    page.goto("/")
+    page.goto("/accounts/")
+    page.get_by_role("link", name="Back to chat").click()
+    page.wait_for_url(f"{live.url}/")
+    page.click("#temporary")
+    say(page, "Not kept [sim words=3 delay=1]")
+    page.goto("/usage/")
+    page.get_by_role("link", name="Back to chat").click()
+    page.wait_for_url(f"{live.url}/")
+    # Logging out from the account page forgets the tab's conversation and its drafts.
+    page.goto(conversation)
+    page.fill("#prompt", "a draft for later")
+    page.goto("/accounts/")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/**")
+    assert (
+        page.evaluate("() => Object.keys(sessionStorage).filter(k => k.startsWith('webchat-'))")
+        == []
+    )
+    assert page.problems == []
+
+
 def test_a_fresh_site_asks_for_its_administrator_first(
     browser: Any, fresh_site: LiveServer
 ) -> None:

@@ -327,6 +327,18 @@ function connect() {
 // The conversation being made (a send and the uploads of several files may all ask at once).
 let creating = null;
 
+// The conversation this tab has open, for the other pages' "Back to chat" (tab.js): none
+// for a temporary chat, which is deleted when the page is left.
+function rememberChat() {
+  try {
+    if (conversationId && !temporary) sessionStorage.setItem("webchat-chat", location.pathname);
+    else sessionStorage.removeItem("webchat-chat");
+  } catch {
+    /* storage disabled: "Back to chat" opens a new chat */
+  }
+}
+rememberChat();
+
 async function ensureConversation() {
   if (conversationId) return;
   // Temporary or not is decided now: the toggle goes as the conversation is made.
@@ -341,6 +353,7 @@ async function ensureConversation() {
       header.listed(!temporary);
       if (!temporary) sidebar.add(created.id, gettext("New chat"));
       history.replaceState(null, "", created.url);
+      rememberChat();
       connect();
     })
     .catch((error) => {
@@ -781,7 +794,6 @@ composer.stopButton.addEventListener("click", () => socket?.send({ type: "stop" 
 composer.form.addEventListener("input", () => gauge.update());
 // The sidebar's field: typing there is searching as you type, in the dialog.
 for (const dialog of document.querySelectorAll("dialog")) trapFocus(dialog);
-document.querySelector("form[action$='/logout/']")?.addEventListener("submit", () => composer.forgetDrafts());
 const sidebarSearch = document.getElementById("search-q");
 // The shortcut is named where there is likely a keyboard to press it: not on a touch screen.
 if (matchMedia("(hover: hover) and (pointer: fine)").matches) sidebarSearch.placeholder = sidebarSearch.dataset.withKeys;

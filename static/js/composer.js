@@ -137,16 +137,6 @@ export class Composer {
     this.files.keepIn(this.filesKey());
   }
 
-  // Logging out: no draft of this person's stays in the tab for the next one.
-  forgetDrafts() {
-    try {
-      for (const key of Object.keys(sessionStorage)) {
-        if (key.startsWith("webchat-draft:") || key.startsWith("webchat-files:")) sessionStorage.removeItem(key);
-      }
-    } catch {
-      /* storage disabled: nothing was kept */
-    }
-  }
 
   saveDraft() {
     if (this.prompt.value) this.storage("setItem", this.prompt.value);
