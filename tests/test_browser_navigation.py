@@ -2,6 +2,7 @@
 conversation's own menu, search as you type, the page's own dialogs, a fresh site's first
 page, and a desktop page that never scrolls."""
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,15 @@ LINE_GAPS = """sel => {
   const size = parseFloat(getComputedStyle(element).fontSize);
   return sorted.slice(1).map((top, i) => Math.round((top - sorted[i]) / size * 10) / 10);
 }"""
+
+
+# The elements whose words sit more than 2 px off their box's middle, up or down.
+OFF_CENTRE = """sel => [...document.querySelectorAll(sel)].filter(e => {
+  const range = document.createRange();
+  range.selectNodeContents(e);
+  const words = range.getBoundingClientRect(), box = e.getBoundingClientRect();
+  return Math.abs((words.top + words.bottom) / 2 - (box.top + box.bottom) / 2) > 2;
+}).map(e => e.id || e.textContent)"""
 
 
 def on_screen(page: Any, selector: str) -> bool:
@@ -244,6 +254,10 @@ def test_on_a_phone_the_header_s_menu_pins_moves_and_archives(
     assert item.get_attribute("data-pinned") is not None
     assert phone.evaluate("() => document.activeElement.id") == "actions-button"
     assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
+    # The menu's links (the exports) have their words in the middle, as its buttons do.
+    phone.click("#actions-button")
+    assert phone.evaluate(OFF_CENTRE, "#header-actions > :not([hidden])") == []
+    phone.keyboard.press("Escape")
     # Stored: a reload still says so.
     phone.reload()
     phone.click("#actions-button")
@@ -279,6 +293,38 @@ def test_on_a_phone_the_header_s_menu_pins_moves_and_archives(
 
 
 # --- 11. Each conversation's menu ------------------------------------------------------------
+def test_on_a_phone_a_title_typed_in_is_kept_by_a_tap_elsewhere_and_esc_cancels(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "retitler")
+    say(phone, "Name me later [sim words=3 delay=1]")
+    conversation = phone.url.split("/")[-2]
+
+    def stored() -> str:
+        return live.query(
+            "SELECT title FROM conversations_conversation WHERE id = %s", uuid.UUID(conversation)
+        )[0][0]
+
+    phone.click("#actions-button")
+    phone.click("#rename")
+    phone.fill("#rename-input", "Picnic plans")
+    phone.locator("#thread").click()  # no Enter: the title typed in stays all the same
+    phone.wait_for_selector("#title >> text=Picnic plans")
+    assert phone.locator("#rename-input").is_hidden()
+    item = phone.locator(f'.conversation-list li[data-id="{conversation}"]')
+    assert "Picnic plans" in item.text_content()
+    phone.wait_for_function("() => document.title.startsWith('Picnic plans')")
+    assert stored() == "Picnic plans"
+    phone.click("#actions-button")
+    phone.click("#rename")
+    phone.fill("#rename-input", "Not this one")
+    phone.keyboard.press("Escape")
+    assert phone.locator("#title").inner_text() == "Picnic plans"
+    phone.reload()
+    assert phone.locator("#title").inner_text() == "Picnic plans" == stored()
+    assert phone.problems == []
+
+
 def test_each_conversation_in_the_sidebar_has_its_own_menu(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "itemmenus")
     say(page, "Keep this one [sim words=5 delay=1]")

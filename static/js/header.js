@@ -18,6 +18,7 @@ export class Header {
     this.shareButton = document.getElementById("share");
     this.renameForm = document.getElementById("rename-form");
     this.renameInput = document.getElementById("rename-input");
+    this.renaming = false;
     document.getElementById("rename").addEventListener("click", () => this.startRename());
     this.renameInput.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
@@ -28,6 +29,10 @@ export class Header {
     this.renameForm.addEventListener("submit", (event) => {
       event.preventDefault();
       this.rename();
+    });
+    // A tap or a click elsewhere keeps what was typed, as Enter does; Esc is the way out.
+    this.renameInput.addEventListener("blur", () => {
+      if (this.renaming) this.rename({ refocus: false });
     });
     document.getElementById("delete").addEventListener("click", () => this.delete());
     this.pinButton = document.getElementById("pin");
@@ -115,6 +120,7 @@ export class Header {
   }
 
   startRename() {
+    this.renaming = true;
     this.renameInput.value = this.title.textContent;
     this.renameForm.hidden = false;
     this.title.hidden = true;
@@ -122,21 +128,29 @@ export class Header {
     this.renameInput.select();
   }
 
-  endRename() {
+  // Focus goes back to the Rename button, unless the person has moved on elsewhere.
+  endRename({ refocus = true } = {}) {
+    this.renaming = false;
     this.renameForm.hidden = true;
     this.title.hidden = false;
+    if (!refocus) return;
     document.getElementById("rename").focus({ preventScroll: true });
     if (!this.actions.checkVisibility()) this.actionsButton.focus();
   }
 
-  async rename() {
+  async rename({ refocus = true } = {}) {
+    const title = this.renameInput.value.trim();
+    this.endRename({ refocus });
+    const before = this.title.textContent;
+    if (!title || title === before) return;
+    this.setTitle(title); // at once; the server's answer is what stays
     try {
-      const body = await post(this.config.url("rename", this.id), { title: this.renameInput.value });
+      const body = await post(this.config.url("rename", this.id), { title });
       this.setTitle(body.title);
     } catch (error) {
+      this.setTitle(before);
       this.showError(error.message);
     }
-    this.endRename();
   }
 
   async delete() {
