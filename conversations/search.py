@@ -47,7 +47,7 @@ page AS (
     ORDER BY c.updated DESC, c.id
     LIMIT %s OFFSET %s
 )
-SELECT page.*, SUBSTR(m.content, 1, FOUND_CHARS) AS found
+SELECT page.*, m.id AS found_message, SUBSTR(m.content, 1, FOUND_CHARS) AS found
 FROM page
 FIRST
 ORDER BY page.updated DESC, page.id
@@ -80,7 +80,7 @@ POSTGRESQL = {
     WHERE m.content ILIKE %s ESCAPE '\\' AND c.owner_id = %s
 )""",
     "FIRST": """LEFT JOIN LATERAL (
-    SELECT m.content FROM conversations_message m
+    SELECT m.id, m.content FROM conversations_message m
     WHERE m.conversation_id = page.id AND m.content ILIKE %s ESCAPE '\\'
     ORDER BY m.created, m.id LIMIT 1
 ) m ON TRUE""",
@@ -191,8 +191,8 @@ def _quoted(text: str) -> str:
 
 def find(user: Any, words: str, number: int = 1) -> tuple[list[Conversation], Page]:
     """Page `number` of the person's conversations holding `words`; each carries `found`,
-    the content of its first matching message, its first `FOUND_CHARS` characters (None:
-    its title matched)."""
+    the content of its first matching message, its first `FOUND_CHARS` characters, and
+    `found_message`, that message's id (both None: its title matched)."""
     catch_up()
     pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     markers, needles = POSTGRESQL, [pattern]

@@ -507,9 +507,14 @@ def search(request: HttpRequest) -> HttpResponse:
             snippet = snippets.shown(plain_text(near), words)
             if snippets.said_by(str(conversation), snippet, words):
                 snippet = ""  # a title made of the first message: said once is enough
+            # Opened at the message found (the chat page scrolls to it, if on its branch).
+            url = conversation.get_absolute_url()
+            if conversation.found_message is not None:
+                url += f"#m-{uuid.UUID(str(conversation.found_message))}"
             results.append(
                 {
                     "conversation": conversation,
+                    "url": url,
                     "snippet": snippet,
                     "marked": snippets.marked(snippet, words),
                     "title_marked": snippets.marked(str(conversation), words),
@@ -525,13 +530,13 @@ def search(request: HttpRequest) -> HttpResponse:
             params = {"folder": folder.pk}
             rows = mine.filter(folder=folder, archived=False)
         page = Paginator(rows, PER_PAGE).get_page(asked["page"] or 1)
-        results = [{"conversation": c, "snippet": ""} for c in page]
+        results = [{"conversation": c, "url": c.get_absolute_url(), "snippet": ""} for c in page]
     if wants_json(request):
         found = [
             {
                 "id": str(r["conversation"].id),
                 "title": str(r["conversation"]),
-                "url": r["conversation"].get_absolute_url(),
+                "url": r["url"],
                 "snippet": r["snippet"],
                 "archived": r["conversation"].archived,
             }

@@ -480,6 +480,44 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     assert page.problems == []
 
 
+def test_a_search_result_opens_at_the_message_found(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "finder")
+    say(page, "Where do ocelots live? [sim words=5 delay=1]")
+    for turn in range(5):
+        say(page, f"More, part {turn} [sim words=120 delay=1]")
+    conversation = page.url.split("#")[0]
+    found = page.locator("article.message.user").first
+    in_view = "e => { const b = e.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; }"
+
+    def opened_at_it() -> None:
+        page.wait_for_function("() => document.querySelector('article.message.found') !== null")
+        assert found.evaluate("e => e.classList.contains('found')")
+        assert found.evaluate(in_view)
+        assert page.locator("#jump").is_visible()  # the end is a tap away
+
+    # From another page: the dialog's result loads the conversation at the message.
+    page.goto("/")
+    page.keyboard.press("Control+k")
+    page.keyboard.type("ocelots")
+    page.locator("#search-dialog li[role=option]").first.wait_for()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{conversation}#m-*")
+    opened_at_it()
+    # From the conversation itself, scrolled to its end: the same result goes back up.
+    page.click("#jump")
+    assert not found.evaluate(in_view)
+    page.keyboard.press("Control+k")
+    page.keyboard.type("ocelots")
+    page.locator("#search-dialog li[role=option]").first.wait_for()
+    page.keyboard.press("Enter")
+    opened_at_it()
+    # The search page's result too.
+    page.goto("/search/?q=ocelots")
+    page.locator(".results li > a").first.click()
+    opened_at_it()
+    assert page.problems == []
+
+
 def test_a_search_snippet_is_cut_before_its_match_and_never_within_a_character(
     page: Any, live: LiveServer
 ) -> None:

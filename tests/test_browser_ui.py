@@ -219,7 +219,7 @@ def test_rename_search_export_and_delete(page: Any, live: LiveServer) -> None:
     page.locator("#search-q").press_sequentially("aardvark")
     page.wait_for_selector("#search-results li[role=option] >> text=Aardvark trip")
     page.keyboard.press("Enter")
-    page.wait_for_url(conversation_url)
+    page.wait_for_url(f"{conversation_url}#m-*")  # at the message found
 
     page.click("#delete")
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()

@@ -145,6 +145,21 @@ def test_search_finds_titles_and_content_with_a_snippet(alice: User) -> None:
     assert "<script>x" not in html and "<img src=x>" not in html and "&lt;" in html
 
 
+def test_a_result_opens_at_the_first_message_found(alice: User) -> None:
+    conversation = Conversation.objects.create(owner=alice, title="Bread")
+    add_exchange(conversation, "Any tips?", "Keep the starter warm.")
+    add_exchange(conversation, "And then?", "Feed the STARTER daily.")
+    add_exchange(conversation, "Thanks", "The starter thanks you.")
+    Conversation.objects.create(owner=alice, title="Starter pack")
+    client = logged_in(alice)
+    first_found = Message.objects.get(content="Keep the starter warm.")
+    answer = client.get("/search/?q=starter", HTTP_ACCEPT="application/json").json()
+    urls = {r["title"]: r["url"] for r in answer["results"]}
+    assert urls["Bread"] == f"/c/{conversation.id}/#m-{first_found.id}"
+    assert urls["Starter pack"].endswith("/")  # its title matched: opened at its end
+    assert f'href="/c/{conversation.id}/#m-{first_found.id}"' in page(client, "/search/?q=starter")
+
+
 def test_search_results_page(alice: User) -> None:
     from conversations.search import PER_PAGE as SEARCH_PER_PAGE
 
@@ -255,7 +270,9 @@ def test_search_answers_json_with_rendered_snippets(
     )
     assert answer.status_code == 200
     [result] = answer.json()["results"]
-    assert result["id"] == str(conversation.id) and result["url"] == f"/c/{conversation.id}/"
+    asked = conversation.messages.get(role="user")
+    assert result["id"] == str(conversation.id)
+    assert result["url"] == f"/c/{conversation.id}/#m-{asked.id}"
     assert result["snippet"] == "tell me of the quokka and more"
     assert answer.json()["more"] is False
     html = page(logged_in(alice), "/search/?q=quokka")

@@ -808,6 +808,17 @@ if (conversationId) {
   connect();
 }
 refreshControls();
-// A conversation opens at its latest message.
-scroller.toEnd();
+// A conversation opens at its latest message, or at the message a search found in it
+// (`#m-<id>`, when that message is on the branch shown).
+function showFound() {
+  const id = /^#m-([0-9a-f-]{36})$/.exec(location.hash)?.[1];
+  const found = id && thread.element.querySelector(`article.message[data-id="${id}"]`);
+  if (!found) return false;
+  for (const other of thread.element.querySelectorAll("article.message.found")) other.classList.remove("found");
+  found.classList.add("found");
+  scroller.show(found);
+  return true;
+}
+if (!showFound()) scroller.toEnd();
+window.addEventListener("hashchange", showFound);
 composer.prompt.focus({ preventScroll: true });

@@ -50,6 +50,15 @@ export class Scroller {
     else this.jumpButton.hidden = this.distance() < JUMP;
   }
 
+  // `element` (a message a search found) in the middle of the view, which stays there
+  // until the person goes back down.
+  show(element) {
+    this.following = false;
+    element.scrollIntoView({ block: "center" });
+    this.lastTop = this.element.scrollTop;
+    this.jumpButton.hidden = this.distance() < JUMP;
+  }
+
   toEnd() {
     this.following = true;
     this.element.scrollTop = this.element.scrollHeight;

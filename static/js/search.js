@@ -18,7 +18,7 @@ export class SearchDialog {
     this.input.addEventListener("keydown", (event) => this.key(event));
     this.results.addEventListener("click", (event) => {
       const option = event.target.closest("li[data-url]");
-      if (option) location.href = option.dataset.url;
+      if (option) this.go(option.dataset.url);
     });
     this.dialog.addEventListener("close", () => {
       this.opener?.isConnected && this.opener.focus();
@@ -123,6 +123,17 @@ export class SearchDialog {
     chosen.scrollIntoView({ block: "nearest" });
   }
 
+  // A result's conversation, at the message found (`#m-<id>`): if it is the one open,
+  // the page goes there without a reload (chat.js follows the address's hash).
+  go(url) {
+    const target = new URL(url, location.href);
+    if (target.pathname === location.pathname && target.hash) {
+      this.dialog.close();
+      history.replaceState(null, "", location.pathname); // the same hash is then a change
+    }
+    location.href = target.href;
+  }
+
   key(event) {
     if (event.key === "ArrowDown") this.select(this.selected + 1);
     else if (event.key === "ArrowUp") this.select(this.selected - 1);
@@ -130,7 +141,7 @@ export class SearchDialog {
     else if (event.key === "Escape") this.dialog.close();
     else if (event.key === "Enter") {
       const chosen = this.results.querySelectorAll("li[role=option]")[this.selected];
-      if (chosen) location.href = chosen.dataset.url;
+      if (chosen) this.go(chosen.dataset.url);
       else if (this.input.value.trim()) location.href = this.all.href;
     } else return;
     event.preventDefault();
