@@ -80,6 +80,8 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     figure = page.locator("#context-gauge .context-text bdi")
     figure.wait_for()
     assert figure.evaluate(IN_VISUAL_ORDER) == "<1%"
+    # An English model name reads from its start, any cut at its end: "Grok 4.1 F…".
+    assert page.locator("#model").evaluate("e => getComputedStyle(e).direction") == "ltr"
     # A reply in English reads left to right on the Arabic page, its lists too; one in
     # Arabic right to left; live and after a reload.
     say(page, "Steps: [sim repeat delay=1]\n\n- first\n- second")
