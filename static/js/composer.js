@@ -137,7 +137,6 @@ export class Composer {
     this.files.keepIn(this.filesKey());
   }
 
-
   saveDraft() {
     if (this.prompt.value) this.storage("setItem", this.prompt.value);
     else this.storage("removeItem");
