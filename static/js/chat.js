@@ -331,8 +331,9 @@ let creating = null;
 // for a temporary chat, which is deleted when the page is left.
 function rememberChat() {
   try {
-    if (conversationId && !temporary) sessionStorage.setItem("webchat-chat", location.pathname);
-    else sessionStorage.removeItem("webchat-chat");
+    const key = `webchat-chat:${config.user}`;
+    if (conversationId && !temporary) sessionStorage.setItem(key, location.pathname);
+    else sessionStorage.removeItem(key);
   } catch {
     /* storage disabled: "Back to chat" opens a new chat */
   }
@@ -817,6 +818,7 @@ function showFound() {
   for (const other of thread.element.querySelectorAll("article.message.found")) other.classList.remove("found");
   found.classList.add("found");
   scroller.show(found);
+  history.replaceState(null, "", location.pathname); // a reload opens at the latest message
   return true;
 }
 if (!showFound()) scroller.toEnd();

@@ -50,11 +50,12 @@ export class Scroller {
     else this.jumpButton.hidden = this.distance() < JUMP;
   }
 
-  // `element` (a message a search found) in the middle of the view, which stays there
-  // until the person goes back down.
+  // `element` (a message a search found) in the middle of the view, or its start at the
+  // view's top if it is taller than the view; the view stays there until the person goes
+  // back down.
   show(element) {
     this.following = false;
-    element.scrollIntoView({ block: "center" });
+    element.scrollIntoView({ block: element.offsetHeight > this.element.clientHeight ? "start" : "center" });
     this.lastTop = this.element.scrollTop;
     this.jumpButton.hidden = this.distance() < JUMP;
   }

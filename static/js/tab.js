@@ -1,12 +1,12 @@
 // What this tab keeps across the app's pages, in its sessionStorage: the conversation it
-// has open (chat.js notes it), so a page's "Back to chat" returns there, not to a new
-// chat; and the drafts (composer.js). Logging out, from any page, forgets all of it: the
-// next person in this tab finds nothing of the last one's.
+// has open (chat.js notes it, by person), so a page's "Back to chat" returns there, not to
+// a new chat; and the drafts (composer.js). Logging out, from any page, forgets all of it:
+// the next person in this tab finds nothing of the last one's.
 "use strict";
 {
   const chat = (() => {
     try {
-      return sessionStorage.getItem("webchat-chat");
+      return sessionStorage.getItem(`webchat-chat:${document.body.dataset.user}`);
     } catch {
       return null; // storage disabled: the links go to a new chat
     }
