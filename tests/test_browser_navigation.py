@@ -525,6 +525,33 @@ def test_a_search_result_opens_at_the_message_found(page: Any, live: LiveServer)
     assert page.problems == []
 
 
+def test_a_match_in_another_version_opens_that_version(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "aardwolf-finder")
+    say(page, "Tell me about the aardwolf [sim words=5 delay=1]")
+    say(page, "And more [sim words=5 delay=1]")
+    page.locator("article.message.user .edit").first.click()
+    page.fill("article.message.user textarea", "Tell me about hyenas [sim words=5 delay=1]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    page.goto("/")
+    page.keyboard.press("Control+k")
+    page.keyboard.type("aardwolf")
+    page.locator("#search-dialog li[role=option]").first.wait_for()
+    page.keyboard.press("Enter")
+    found = page.locator("article.message.found")
+    found.wait_for()
+    assert found.locator(".content").inner_text().startswith("Tell me about the aardwolf")
+    assert found.locator(".siblings .count").inner_text() == "1/2"
+    page.reload()  # the version shown is the one found, as its arrow would have left it
+    assert (
+        page.locator("article.message.user .content")
+        .first.inner_text()
+        .startswith("Tell me about the aardwolf")
+    )
+    assert page.problems == []
+
+
 def test_a_search_snippet_is_cut_before_its_match_and_never_within_a_character(
     page: Any, live: LiveServer
 ) -> None:

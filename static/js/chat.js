@@ -810,17 +810,20 @@ if (conversationId) {
 }
 refreshControls();
 // A conversation opens at its latest message, or at the message a search found in it
-// (`#m-<id>`, when that message is on the branch shown).
-function showFound() {
+// (`#m-<id>`): in another version of the thread, that version is shown first, as its ‹ ›
+// would show it.
+async function showFound() {
   const id = /^#m-([0-9a-f-]{36})$/.exec(location.hash)?.[1];
-  const found = id && thread.element.querySelector(`article.message[data-id="${id}"]`);
-  if (!found) return false;
+  if (!id) return;
+  history.replaceState(null, "", location.pathname); // a reload opens at the latest message
+  if (!thread.article(id) && !composer.streaming) await switchTo(id, "prev");
+  const found = thread.article(id);
+  if (!found) return;
   for (const other of thread.element.querySelectorAll("article.message.found")) other.classList.remove("found");
   found.classList.add("found");
   scroller.show(found);
-  history.replaceState(null, "", location.pathname); // a reload opens at the latest message
-  return true;
 }
-if (!showFound()) scroller.toEnd();
+scroller.toEnd();
+showFound();
 window.addEventListener("hashchange", showFound);
 composer.prompt.focus({ preventScroll: true });
