@@ -213,3 +213,13 @@ def say(page: Any, text: str, replies: int = 1) -> None:
         "!document.querySelector('article.message.assistant[data-status=\"streaming\"]')",
         arg=done + replies,
     )
+
+
+def edit(page: Any, text: str, *, last: bool = False) -> None:
+    """Edit the first question (or the last) to `text`: its second version, replied to."""
+    edits = page.locator("article.message.user .edit")
+    (edits.last if last else edits.first).click()
+    page.fill("article.message.user textarea", text)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)

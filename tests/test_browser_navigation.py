@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import FINISHED, say, share_link, sign_up, watch
+from tests.helpers import FINISHED, edit, say, share_link, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -322,6 +322,27 @@ def test_on_a_phone_a_title_typed_in_is_kept_by_a_tap_elsewhere_and_esc_cancels(
     assert phone.locator("#title").inner_text() == "Picnic plans"
     phone.reload()
     assert phone.locator("#title").inner_text() == "Picnic plans" == stored()
+    # Leaving the window (another tab) halfway through keeps the field as it was, unsaved;
+    # the field has the focus back with the window. Playwright shows every page as focused
+    # unless told otherwise.
+    phone.context.new_cdp_session(phone).send(
+        "Emulation.setFocusEmulationEnabled", {"enabled": False}
+    )
+    phone.click("#actions-button")
+    phone.click("#rename")
+    phone.fill("#rename-input", "Picnic plans for Sat")
+    elsewhere = phone.context.new_page()
+    elsewhere.bring_to_front()
+    phone.wait_for_function("() => !document.hasFocus()")
+    assert phone.locator("#rename-input").is_visible()
+    assert stored() == "Picnic plans"
+    elsewhere.close()
+    phone.bring_to_front()
+    phone.wait_for_function("() => document.activeElement.id === 'rename-input'")
+    phone.keyboard.type("urday")
+    with phone.expect_response("**/rename/"):
+        phone.keyboard.press("Enter")
+    assert phone.locator("#title").inner_text() == "Picnic plans for Saturday" == stored()
     assert phone.problems == []
 
 
@@ -529,11 +550,7 @@ def test_a_match_in_another_version_opens_that_version(page: Any, live: LiveServ
     sign_up(page, live, "aardwolf-finder")
     say(page, "Tell me about the aardwolf [sim words=5 delay=1]")
     say(page, "And more [sim words=5 delay=1]")
-    page.locator("article.message.user .edit").first.click()
-    page.fill("article.message.user textarea", "Tell me about hyenas [sim words=5 delay=1]")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
-    page.wait_for_function(FINISHED)
+    edit(page, "Tell me about hyenas [sim words=5 delay=1]")
     page.goto("/")
     page.keyboard.press("Control+k")
     page.keyboard.type("aardwolf")
@@ -541,6 +558,7 @@ def test_a_match_in_another_version_opens_that_version(page: Any, live: LiveServ
     page.keyboard.press("Enter")
     found = page.locator("article.message.found")
     found.wait_for()
+    message = found.get_attribute("data-id")
     assert found.locator(".content").inner_text().startswith("Tell me about the aardwolf")
     assert found.locator(".siblings .count").inner_text() == "1/2"
     page.reload()  # the version shown is the one found, as its arrow would have left it
@@ -549,6 +567,10 @@ def test_a_match_in_another_version_opens_that_version(page: Any, live: LiveServ
         .first.inner_text()
         .startswith("Tell me about the aardwolf")
     )
+    # A new chat's page has no conversation to look in: such an address is a new chat.
+    page.goto(f"/#m-{message}")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("article.message").count() == 0
     assert page.problems == []
 
 
@@ -711,6 +733,19 @@ def test_back_to_chat_returns_to_the_conversation_open_and_logging_out_forgets_i
     page.fill("#id_password2", "a long enough passphrase 42")
     page.click("button[type=submit]")
     page.wait_for_url("**/accounts/")
+    assert page.get_by_role("link", name="Back to chat").get_attribute("href") == "/"
+    # Nothing of the last person's is left in the tab, not even where devtools would show it.
+    assert (
+        page.evaluate("() => Object.keys(sessionStorage).filter(k => k.startsWith('webchat-'))")
+        == []
+    )
+    # Only a conversation's address on this site is followed back.
+    page.evaluate(
+        """() => sessionStorage.setItem(
+            `webchat-chat:${document.body.dataset.user}`,
+            '//elsewhere.example/c/00000000-0000-0000-0000-000000000000/')"""
+    )
+    page.reload()
     assert page.get_by_role("link", name="Back to chat").get_attribute("href") == "/"
     assert page.problems == []
 

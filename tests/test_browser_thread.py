@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import FINISHED, say, sign_up
+from tests.helpers import FINISHED, edit, say, sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -91,11 +91,7 @@ def test_back_to_an_edited_question_its_reply_is_the_one_last_turned_to(
     page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
     chosen = texts(page, "assistant")[0]
     mark_page(page)
-    page.locator("article.message.user .edit").click()
-    page.fill("article.message.user textarea", "question, edited [sim words=6 delay=1]")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
-    page.wait_for_function(FINISHED)
+    edit(page, "question, edited [sim words=6 delay=1]")
     page.locator("article.message.user .prev").click()
     page.wait_for_selector("article.message.user .siblings .count >> text=1/2")
     assert texts(page, "user") == ["question [sim words=6 delay=1]"]
@@ -496,11 +492,7 @@ def test_a_message_answers_the_branch_its_page_shows_whatever_another_tab_did(
     sign_up(page, live, "twotabs")
     say(page, "first question [sim words=3 delay=1]")
     say(page, "second question [sim words=3 delay=1]")
-    page.locator("article.message.user .edit").last.click()
-    page.fill("form.editor textarea", "edited question [sim words=3 delay=1]")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
-    page.wait_for_function(FINISHED)
+    edit(page, "edited question [sim words=3 delay=1]", last=True)
     # Another tab opens on the edited branch; then the first flips back to the original.
     other = page.context.new_page()
     other.goto(page.url)
@@ -525,11 +517,7 @@ def test_a_message_answers_the_branch_its_page_shows_whatever_another_tab_did(
 def test_versions_stay_put_while_a_reply_is_written(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "holdversions")
     say(page, "a question [sim words=3 delay=1]")
-    page.locator("article.message.user .edit").click()
-    page.fill("form.editor textarea", "another question [sim words=3 delay=1]")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("article.message.user .siblings .count >> text=2/2")
-    page.wait_for_function(FINISHED)
+    edit(page, "another question [sim words=3 delay=1]")
     back = page.locator("article.message.user .prev")
     assert back.is_enabled()
     page.fill("#prompt", "a long one [sim words=300 delay=30]")

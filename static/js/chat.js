@@ -814,7 +814,7 @@ refreshControls();
 // would show it.
 async function showFound() {
   const id = /^#m-([0-9a-f-]{36})$/.exec(location.hash)?.[1];
-  if (!id) return;
+  if (!id || !conversationId) return;
   history.replaceState(null, "", location.pathname); // a reload opens at the latest message
   if (!thread.article(id) && !composer.streaming) await switchTo(id, "prev");
   const found = thread.article(id);

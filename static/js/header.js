@@ -31,8 +31,10 @@ export class Header {
       this.rename();
     });
     // A tap or a click elsewhere keeps what was typed, as Enter does; Esc is the way out.
+    // Leaving the window (another tab, another program) is neither: the field waits, and
+    // has the focus back with the window.
     this.renameInput.addEventListener("blur", () => {
-      if (this.renaming) this.rename({ refocus: false });
+      if (this.renaming && document.hasFocus()) this.rename({ refocus: false });
     });
     document.getElementById("delete").addEventListener("click", () => this.delete());
     this.pinButton = document.getElementById("pin");
