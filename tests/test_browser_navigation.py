@@ -98,6 +98,11 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     # The allowance beside it wraps, never cut: a cut number would read as another one.
     allowance = phone.locator("#allowance")
     assert allowance.evaluate("a => a.scrollWidth <= a.clientWidth"), allowance.inner_text()
+    lines = allowance.evaluate(
+        """a => { const r = document.createRange(); r.selectNodeContents(a);
+        return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }"""
+    )
+    assert lines == 2, allowance.inner_text()
     # What it counts, which a tooltip cannot tell on a phone, is told by a tap on it (a click: the page has no touch here).
     phone.click("#context-gauge")
     note = phone.locator("#context-note")
