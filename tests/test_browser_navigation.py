@@ -523,6 +523,13 @@ def test_a_search_result_opens_at_the_message_found(page: Any, live: LiveServer)
     def opened_at_it() -> None:
         page.wait_for_function("() => document.querySelector('article.message.found') !== null")
         assert found.evaluate("e => e.classList.contains('found')")
+        # Its whole box is marked for a moment, not only its edge (mostly out of view).
+        assert found.evaluate(
+            """e => { const probe = document.createElement('i');
+            probe.style.color = 'var(--found)'; document.body.append(probe);
+            const colour = getComputedStyle(probe).color; probe.remove();
+            return getComputedStyle(e).backgroundColor === colour; }"""
+        )
         assert found.evaluate(start_in_view)
         assert page.locator("#jump").is_visible()  # the end is a tap away
         # The address is the conversation's again: a reload opens at the latest message.
