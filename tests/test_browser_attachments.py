@@ -262,6 +262,31 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     assert not phone.problems, phone.problems
 
 
+def test_on_a_phone_the_tray_of_files_says_how_many_it_holds(phone: Any, live: LiveServer) -> None:
+    sign_up(phone, live, "tray-counter")
+    phone.set_input_files(
+        "#file-input",
+        files=[
+            {"name": f"notes-{n}.txt", "mimeType": "text/plain", "buffer": b"some notes"}
+            for n in range(4)
+        ],
+    )
+    chips_done(phone, 4)
+    tray = phone.locator("#attachments")
+
+    def said() -> str:
+        return tray.evaluate("t => getComputedStyle(t, '::before').content")
+
+    # One row that scrolls sideways, most of it out of view: its start says how many.
+    assert tray.evaluate("t => t.scrollWidth > t.clientWidth")
+    assert said() == '"4 files"'
+    for left in (3, 2, 1):
+        phone.locator("#attachments .chip-remove").first.click()
+        chips_done(phone, left)
+    assert said() == "none"  # one file is in view whole
+    assert phone.problems == []
+
+
 def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_reload(
     page: Any, live: LiveServer
 ) -> None:

@@ -367,7 +367,12 @@ export class Attachments {
   }
 
   update() {
-    this.tray.hidden = this.items.length === 0;
+    const count = this.items.length;
+    this.tray.hidden = count === 0;
+    // On a phone the tray is one row that scrolls sideways: how many files it holds is
+    // said at its start (CSS), as most of them are out of view.
+    if (count > 1) this.tray.dataset.count = interpolate(ngettext("%(count)s file", "%(count)s files", count), { count }, true);
+    else delete this.tray.dataset.count;
     if (this.storageKey) this.save();
     if (!this.uploading()) {
       for (const resolve of this.waiting.splice(0)) resolve();
