@@ -299,6 +299,15 @@ class Imported:
     pinned: bool = False
     archived: bool = False
     folder: str = ""
+    source: str = ""  # the file's id of it, if it has one: `webchat:<id>`, `chatgpt:<id>`
+
+    @property
+    def imported_from(self) -> str:
+        """The source as of the version the file holds: a conversation continued since
+        then is another version, imported again."""
+        if not self.source:
+            return ""
+        return f"{self.source}@{self.updated.isoformat() if self.updated else ''}"[:200]
 
 
 @dataclass
@@ -551,6 +560,14 @@ def _attached(refs: list[FileRef], title: str) -> list[FileRef]:
 # --- webchat's own archive ------------------------------------------------------------------
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _title(raw: dict[str, Any], number: int) -> tuple[str, str]:
     """A conversation's title, and how a sentence about it names it."""
     what = gettext("The title of conversation %(number)s") % {"number": number}
@@ -576,6 +593,7 @@ def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found
                 )
             nodes[node.key] = node
         leaf = raw.get("current_leaf")
+        id = raw.get("id")
         conversations.append(
             tally.add(
                 Imported(
@@ -587,6 +605,7 @@ def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found
                     pinned=raw.get("pinned") is True,
                     archived=raw.get("archived") is True,
                     folder=" ".join(_text(raw.get("folder"), "A folder's name", 1000).split())[:80],
+                    source=f"webchat:{id}" if isinstance(id, str) and _is_uuid(id) else "",
                 )
             )
         )
@@ -841,6 +860,7 @@ def _chatgpt_conversation(
         for node in nodes:
             if node.role == Message.Role.USER:
                 node.params = {"system": system[: settings.CHAT_MAX_MESSAGE_CHARS]}
+    id = raw.get("conversation_id") or raw.get("id")
     current = raw.get("current_node")
     leaf = nearest.get(current) if isinstance(current, str) else None
     if leaf is None and nodes:
@@ -852,6 +872,7 @@ def _chatgpt_conversation(
         created=_when(raw.get("create_time")),
         updated=_when(raw.get("update_time")),
         archived=raw.get("is_archived") is True,
+        source=f"chatgpt:{id}" if isinstance(id, str) and id.isprintable() else "",
     )
 
 
@@ -945,13 +966,22 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
         ) from None
 
 
-def import_file(user: User, upload: IO[bytes]) -> int:
-    """Import every conversation of `upload` for `user`; the number imported. Refused
-    (nothing kept) when the file is bad, or too much for the person's storage."""
+@dataclass
+class Outcome:
+    imported: int  # conversations written
+    skipped: int  # already in the account, as the file holds them
+
+
+def import_file(user: User, upload: IO[bytes]) -> Outcome:
+    """Import every conversation of `upload` for `user` but those the person already has
+    (imported before as the file holds them, or theirs to begin with). Refused (nothing
+    kept) when the file is bad, or too much for the person's storage."""
     if not _importing.acquire(blocking=False):
         raise Refused(gettext("Another import is running. Please try again in a minute."))
     try:
         found, archive = read(upload)
+        everything = len(found.conversations)
+        found.conversations = _new(user, found.conversations)
         refs = [r for c in found.conversations for n in c.nodes for r in n.files]
         # What the text and the files (as their ZIP declares them) take, against the
         # person's storage before any file is read; counted again, exactly, when written.
@@ -961,9 +991,31 @@ def import_file(user: User, upload: IO[bytes]) -> int:
             async_to_sync(_process)(refs, archive)
         imported = _store(user, found)
         search.catch_up()  # thousands of messages at once: not left to a reply's end
-        return imported
+        return Outcome(imported, everything - imported)
     finally:
         _importing.release()
+
+
+def _new(user: User, conversations: list[Imported]) -> list[Imported]:
+    """Those of `conversations` the person does not have yet: the same file imported
+    again, or an archive of their own account, adds nothing twice. A conversation they
+    deleted since comes back."""
+    sources = {c.imported_from for c in conversations} - {""}
+    had = set(
+        Conversation.objects.owned_by(user)
+        .filter(imported_from__in=sources)
+        .values_list("imported_from", flat=True)
+    )
+    ours = [
+        c.source.removeprefix("webchat:") for c in conversations if c.source.startswith("webchat:")
+    ]
+    had |= {
+        f"webchat:{id}"
+        for id in Conversation.objects.owned_by(user)
+        .filter(pk__in=ours)
+        .values_list("pk", flat=True)
+    }
+    return [c for c in conversations if c.imported_from not in had and c.source not in had]
 
 
 def _text_size(found: Found) -> int:
@@ -1042,6 +1094,7 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
                 conversation = Conversation(
                     owner=user,
                     temporary=True,
+                    imported_from=imported.imported_from,
                     title=imported.title,
                     pinned=imported.pinned,
                     archived=imported.archived,

@@ -114,6 +114,7 @@ def _page(
         "prompts": prompts,
         "saved": request.GET.get("saved", ""),
         "imported": _count(request.GET.get("imported", "")),
+        "skipped": _count(request.GET.get("skipped", "")),
         "import_error": import_error,
         "import_max_mb": settings.IMPORT_MAX_MB,
     }
@@ -121,7 +122,8 @@ def _page(
 
 
 def _count(value: str) -> int | None:
-    """The number of conversations the import just made (in the address it sent us to)."""
+    """A number of conversations the import just made or skipped (in the address it sent
+    us to)."""
     return int(value) if value.isdigit() and len(value) < 10 else None
 
 
@@ -192,13 +194,14 @@ async def import_data(request: HttpRequest) -> HttpResponse:
         return await _refused(request, error, 413)
     try:
         # Off the thread Django's other views share: an import can take a while.
-        count = await sync_to_async(_import, thread_sensitive=False)(request, user)
+        outcome = await sync_to_async(_import, thread_sensitive=False)(request, user)
     except ChatError as error:
         return await _refused(request, error.message, getattr(error, "status", None) or 400)
-    return redirect(f"{reverse('settings')}?imported={count}#data")
+    skipped = f"&skipped={outcome.skipped}" if outcome.skipped else ""
+    return redirect(f"{reverse('settings')}?imported={outcome.imported}{skipped}#data")
 
 
-def _import(request: HttpRequest, user: Any) -> int:
+def _import(request: HttpRequest, user: Any) -> archive.Outcome:
     close_old_connections()
     upload = request.FILES.get("file")
     if upload is None:

@@ -191,7 +191,7 @@ def test_an_archive_imported_gives_the_same_conversations_branches_and_files(
     SavedPrompt.objects.create(owner=alice, name="Shorter", text="Say it shorter:")
     SavedPrompt.objects.create(owner=charlie, name="Shorter", text="Mine stays.")
     made = archive_of(alice)
-    assert archive.import_file(charlie, io.BytesIO(made)) == 2
+    assert archive.import_file(charlie, io.BytesIO(made)).imported == 2
     assert shape(charlie) == shape(alice)
     [rating] = Feedback.objects.filter(user=charlie)
     assert (rating.rating, rating.comment, rating.message.content) == (
@@ -217,16 +217,53 @@ def test_an_archive_imported_gives_the_same_conversations_branches_and_files(
     assert charlie.custom_instructions == "Answer in French." and charlie.default_temperature == 0.2
     assert charlie.language == "es"
     assert SavedPrompt.objects.get(owner=charlie).text == "Mine stays."
-    # Every id is new: importing twice gives two copies, and deleting one leaves the other.
-    archive.import_file(charlie, io.BytesIO(made))
-    assert Conversation.objects.owned_by(charlie).count() == 4
-    Conversation.objects.owned_by(charlie).first().delete()
-    assert Attachment.objects.filter(owner=charlie).count() == 3
+    # Every id is new, every file a copy: deleting the original leaves the copy whole.
+    copies = Attachment.objects.filter(owner=charlie).count()
+    Conversation.objects.owned_by(alice).delete()
+    assert Attachment.objects.filter(owner=charlie).count() == copies == 2
     assert all(a.file.storage.exists(a.file.name) for a in Attachment.objects.all())
 
 
+def test_the_same_file_imported_again_adds_nothing_twice(alice: User, charlie: User) -> None:
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_zip())) == archive.Outcome(2, 0)
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == archive.Outcome(0, 2)
+    # A later export, with one of them continued since: that one comes again, as it is now;
+    # the copy made before stays as it was (it may have been continued here too).
+    later = chatgpt_export.conversations()
+    later[0]["update_time"] += 86_400
+    assert archive.import_file(alice, io.BytesIO(json.dumps(later).encode())) == archive.Outcome(
+        1, 1
+    )
+    assert Conversation.objects.owned_by(alice).filter(title="Sauces").count() == 2
+    # One deleted comes back with the next import of it.
+    Conversation.objects.owned_by(alice).filter(title="Sauces").delete()
+    assert archive.import_file(alice, io.BytesIO(json.dumps(later).encode())) == archive.Outcome(
+        1, 1
+    )
+    # Someone else's import of the same file is theirs alone.
+    assert archive.import_file(charlie, io.BytesIO(chatgpt_export.as_json())) == archive.Outcome(
+        2, 0
+    )
+
+
+def test_an_archive_of_one_s_own_account_adds_only_what_was_deleted_since(alice: User) -> None:
+    add_exchange(Conversation.objects.create(owner=alice, title="Kept"), "Hi", "Hello.")
+    gone = Conversation.objects.create(owner=alice, title="Deleted since")
+    add_exchange(gone, "Bye", "Goodbye.")
+    made = archive_of(alice)
+    assert archive.import_file(alice, io.BytesIO(made)) == archive.Outcome(0, 2)
+    gone.delete()
+    assert archive.import_file(alice, io.BytesIO(made)) == archive.Outcome(1, 1)
+    assert sorted(Conversation.objects.owned_by(alice).values_list("title", flat=True)) == [
+        "Deleted since",
+        "Kept",
+    ]
+    # Imported, it is a copy like any other: the same archive again adds it no more.
+    assert archive.import_file(alice, io.BytesIO(made)) == archive.Outcome(0, 2)
+
+
 def test_a_chatgpt_export_imports_as_chatgpt_shows_it(alice: User) -> None:
-    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_zip())) == 2
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_zip())).imported == 2
     sauces, fern = Conversation.objects.owned_by(alice).order_by("created")
     messages = {m.content: m for m in sauces.messages.all()}
     # The empty root, the hidden system message and the app's context are left out: the
@@ -255,7 +292,7 @@ def test_a_chatgpt_export_imports_as_chatgpt_shows_it(alice: User) -> None:
 
 
 def test_a_chatgpt_conversations_json_alone_imports_without_its_images(alice: User) -> None:
-    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == 2
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())).imported == 2
     question = Message.objects.get(content__endswith="What plant is this?")
     assert question.content.count(archive.MISSING_IMAGE) == 2
     assert not Attachment.objects.exists()
@@ -269,6 +306,11 @@ def test_the_settings_page_imports_and_says_how_many(alice: User) -> None:
     response = client.post("/settings/import/", {"file": upload})
     assert response.status_code == 302 and response["Location"] == "/settings/?imported=2#data"
     assert "Imported 2 conversations." in client.get(response["Location"]).content.decode()
+    upload.seek(0)
+    again = client.post("/settings/import/", {"file": upload})
+    assert again["Location"] == "/settings/?imported=0&skipped=2#data"
+    said = client.get(again["Location"]).content.decode()
+    assert "Imported 0 conversations. 2 conversations of the file were here already" in said
     refused = client.post("/settings/import/", {"file": io.BytesIO(b"nonsense")})
     assert refused.status_code == 400
     assert "nor JSON that can be read" in refused.content.decode()
@@ -532,7 +574,7 @@ def test_an_archive_s_odd_settings_are_read_as_far_as_they_make_sense(alice: Use
     assert list(SavedPrompt.objects.values_list("name", "text")) == [("x", "one")]
     header["prompts"] = 5
     data = _zip(**{"archive.json": json.dumps(header), "conversations.json": "[]"})
-    assert archive.import_file(alice, io.BytesIO(data)) == 0
+    assert archive.import_file(alice, io.BytesIO(data)).imported == 0
 
 
 @pytest.mark.parametrize("slug", ["\ud800", "\x00", 42])
@@ -559,7 +601,7 @@ def test_a_large_import_is_written_in_steps_that_leave_room_for_others(
 
     monkeypatch.setattr(archive, "_write", counted)
     monkeypatch.setattr(archive, "WRITE_BATCH", 5)
-    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == 2
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())).imported == 2
     assert steps == [1, 1]  # six messages, then two: each conversation in a step of its own
     assert Conversation.objects.owned_by(alice).filter(temporary=False).count() == 2
 

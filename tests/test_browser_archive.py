@@ -91,6 +91,11 @@ def test_export_delete_sign_up_import_gives_the_same_conversations(
     page.wait_for_selector("text=Imported 3 conversations.")
     after = download_all(page)
     assert seen(after) == seen(before)
+    # The same file again adds nothing twice, and says so.
+    import_file(page, "webchat-mover.zip", before)
+    page.wait_for_selector("text=Imported 0 conversations.")
+    assert "3 conversations of the file were here already" in page.locator(".saved").inner_text()
+    assert seen(download_all(page)) == seen(before)
 
     # The branches are there to walk: the edited first question shows its arrows.
     page.goto("/")
