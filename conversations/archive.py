@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import math
 import re
@@ -299,15 +300,17 @@ class Imported:
     pinned: bool = False
     archived: bool = False
     folder: str = ""
-    source: str = ""  # the file's id of it, if it has one: `webchat:<id>`, `chatgpt:<id>`
+    source: str = ""  # the file's id of it, if it has one: `webchat:<uuid>`, `chatgpt:<id>`
 
     @property
     def imported_from(self) -> str:
-        """The source as of the version the file holds: a conversation continued since
-        then is another version, imported again."""
+        """The source as of the version the file holds (a conversation continued since
+        then is another version, imported again), as a digest: an id of any length
+        counts whole."""
         if not self.source:
             return ""
-        return f"{self.source}@{self.updated.isoformat() if self.updated else ''}"[:200]
+        version = f"{self.source}@{self.updated.isoformat() if self.updated else ''}"
+        return hashlib.sha256(version.encode()).hexdigest()
 
 
 @dataclass
@@ -560,12 +563,12 @@ def _attached(refs: list[FileRef], title: str) -> list[FileRef]:
 # --- webchat's own archive ------------------------------------------------------------------
 
 
-def _is_uuid(value: str) -> bool:
+def _uuid(value: Any) -> uuid.UUID | None:
+    """An id written as a UUID, in any of its spellings; None for anything else."""
     try:
-        uuid.UUID(value)
+        return uuid.UUID(value) if isinstance(value, str) and len(value) <= 45 else None
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _title(raw: dict[str, Any], number: int) -> tuple[str, str]:
@@ -605,7 +608,7 @@ def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found
                     pinned=raw.get("pinned") is True,
                     archived=raw.get("archived") is True,
                     folder=" ".join(_text(raw.get("folder"), "A folder's name", 1000).split())[:80],
-                    source=f"webchat:{id}" if isinstance(id, str) and _is_uuid(id) else "",
+                    source=f"webchat:{_uuid(id)}" if _uuid(id) else "",
                 )
             )
         )
@@ -1000,21 +1003,15 @@ def _new(user: User, conversations: list[Imported]) -> list[Imported]:
     """Those of `conversations` the person does not have yet: the same file imported
     again, or an archive of their own account, adds nothing twice. A conversation they
     deleted since comes back."""
+    # Not the temporary chats an import that died on the way left: they are not shown, and
+    # the cleanup deletes them.
+    mine = Conversation.objects.owned_by(user).filter(temporary=False)
     sources = {c.imported_from for c in conversations} - {""}
-    had = set(
-        Conversation.objects.owned_by(user)
-        .filter(imported_from__in=sources)
-        .values_list("imported_from", flat=True)
-    )
+    had = set(mine.filter(imported_from__in=sources).values_list("imported_from", flat=True))
     ours = [
         c.source.removeprefix("webchat:") for c in conversations if c.source.startswith("webchat:")
     ]
-    had |= {
-        f"webchat:{id}"
-        for id in Conversation.objects.owned_by(user)
-        .filter(pk__in=ours)
-        .values_list("pk", flat=True)
-    }
+    had |= {f"webchat:{id}" for id in mine.filter(pk__in=ours).values_list("pk", flat=True)}
     return [c for c in conversations if c.imported_from not in had and c.source not in had]
 
 

@@ -129,9 +129,9 @@ class Conversation(models.Model):
     folder = models.ForeignKey(
         Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
-    # Where an imported conversation came from, and as of when (`chatgpt:<id>@<time>`,
-    # `webchat:<id>@<time>`): importing the same file again skips it.
-    imported_from = models.CharField(max_length=200, blank=True)
+    # Where an imported conversation came from, and as of when: a digest of
+    # `chatgpt:<id>@<time>` or `webchat:<id>@<time>`. Importing the same file again skips it.
+    imported_from = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -124,7 +124,7 @@ def _page(
 def _count(value: str) -> int | None:
     """A number of conversations the import just made or skipped (in the address it sent
     us to)."""
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 @login_required

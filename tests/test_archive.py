@@ -246,6 +246,36 @@ def test_the_same_file_imported_again_adds_nothing_twice(alice: User, charlie: U
     )
 
 
+def test_ids_are_told_apart_whole_and_a_uuid_in_any_spelling_is_one(alice: User) -> None:
+    data = chatgpt_export.conversations()
+    data[0]["conversation_id"] = "P" * 300 + "-first"
+    data[1]["conversation_id"] = "P" * 300 + "-second"
+    assert archive.import_file(alice, io.BytesIO(json.dumps(data).encode())) == archive.Outcome(
+        2, 0
+    )
+    # An archive's ids, written another way, are the same conversations.
+    mine = Conversation.objects.create(owner=alice, title="Mine")
+    add_exchange(mine, "Hi", "Hello.")
+    made = json.loads(zipfile.ZipFile(io.BytesIO(archive_of(alice))).read("conversations.json"))
+    [ours] = [c for c in made if c["title"] == "Mine"]
+    for spelling in (ours["id"].upper(), ours["id"].replace("-", ""), f"urn:uuid:{ours['id']}"):
+        ours["id"] = spelling
+        again = _zip(
+            **{
+                "archive.json": json.dumps({"format": "webchat-archive", "version": 1}),
+                "conversations.json": json.dumps([ours]),
+            }
+        )
+        assert archive.import_file(alice, io.BytesIO(again)) == archive.Outcome(0, 1), spelling
+
+
+def test_an_import_that_died_on_the_way_hides_nothing_from_the_next(alice: User) -> None:
+    archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
+    # What a process killed before the import's last step leaves: temporary chats.
+    Conversation.objects.owned_by(alice).update(temporary=True)
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == archive.Outcome(2, 0)
+
+
 def test_an_archive_of_one_s_own_account_adds_only_what_was_deleted_since(alice: User) -> None:
     add_exchange(Conversation.objects.create(owner=alice, title="Kept"), "Hi", "Hello.")
     gone = Conversation.objects.create(owner=alice, title="Deleted since")
@@ -311,6 +341,9 @@ def test_the_settings_page_imports_and_says_how_many(alice: User) -> None:
     assert again["Location"] == "/settings/?imported=0&skipped=2#data"
     said = client.get(again["Location"]).content.decode()
     assert "Imported 0 conversations. 2 conversations of the file were here already" in said
+    # Only a number in ASCII digits is one: a link of other digits shows no count.
+    odd = client.get("/settings/?imported=1&skipped=%C2%B2")
+    assert odd.status_code == 200 and "were here already" not in odd.content.decode()
     refused = client.post("/settings/import/", {"file": io.BytesIO(b"nonsense")})
     assert refused.status_code == 400
     assert "nor JSON that can be read" in refused.content.decode()

@@ -17,13 +17,13 @@ class Migration(migrations.Migration):
                 migrations.AddField(
                     model_name="conversation",
                     name="imported_from",
-                    field=models.CharField(blank=True, max_length=200),
+                    field=models.CharField(blank=True, max_length=64),
                 ),
             ],
             database_operations=[
                 migrations.RunSQL(
                     "ALTER TABLE conversations_conversation"
-                    " ADD COLUMN imported_from varchar(200) NOT NULL DEFAULT ''",
+                    " ADD COLUMN imported_from varchar(64) NOT NULL DEFAULT ''",
                     "ALTER TABLE conversations_conversation DROP COLUMN imported_from",
                 ),
             ],
