@@ -13,15 +13,13 @@ from typing import Any
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
-from django.template.loader import render_to_string
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
-from conversations.models import MAX_FOLDERS, Conversation, Folder
-from conversations.views import conversation_for, sidebar, wants_json
+from conversations.models import MAX_FOLDERS, Folder
+from conversations.views import answer_with_sidebar, conversation_for
 from webchat.errors import InvalidRequest
 
 
@@ -59,25 +57,6 @@ def _folder_named(user: Any, name: str) -> Folder:
         return Folder.objects.get(owner=user, name=name)
 
 
-def _answer(request: HttpRequest, fields: dict[str, Any]) -> HttpResponse:
-    if not wants_json(request):
-        back = request.POST.get("next", "")
-        safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
-        return redirect(back if safe and back else "home")
-    current = request.POST.get("current", "")
-    context = {"sidebar": sidebar(request.user), "conversation": _current(request, current)}
-    html = render_to_string("conversations/_sidebar_list.html", context, request=request)
-    return JsonResponse({**fields, "sidebar": html})
-
-
-def _current(request: HttpRequest, id: str) -> Conversation | None:
-    """The conversation on screen, for its line to stay marked."""
-    try:
-        return Conversation.objects.owned_by(request.user).filter(pk=uuid.UUID(id)).first()
-    except ValueError:
-        return None
-
-
 @require_POST
 @login_required
 def organise(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
@@ -102,7 +81,7 @@ def organise(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
             changed.append("pinned")
     # Ordering a conversation is not an update: its place among the days stays.
     conversation.save(update_fields=changed)
-    return _answer(
+    return answer_with_sidebar(
         request,
         {
             "id": str(conversation.id),
@@ -125,7 +104,7 @@ def rename_folder(request: HttpRequest, id: int) -> HttpResponse:
         raise InvalidRequest(gettext("You already have a folder with this name."))
     folder.name = name
     folder.save(update_fields=["name"])
-    return _answer(request, {"id": folder.id, "name": folder.name})
+    return answer_with_sidebar(request, {"id": folder.id, "name": folder.name})
 
 
 @require_POST
@@ -134,4 +113,4 @@ def delete_folder(request: HttpRequest, id: int) -> HttpResponse:
     """The folder goes; its conversations stay, back among the days."""
     folder = get_object_or_404(Folder, pk=id, owner=request.user)
     folder.delete()
-    return _answer(request, {"deleted": id})
+    return answer_with_sidebar(request, {"deleted": id})

@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
@@ -599,11 +600,30 @@ async def leave(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     return JsonResponse({"deleted": conversation is not None})
 
 
+def answer_with_sidebar(request: HttpRequest, fields: dict[str, Any]) -> HttpResponse:
+    """A change to the list (organised, a folder's, a deletion) answered: to the page, the
+    list as it is now; to a form, the page it came from."""
+    if not wants_json(request):
+        back = request.POST.get("next", "")
+        safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+        return redirect(back if safe and back else "home")
+    current = request.POST.get("current", "")
+    context = {"sidebar": sidebar(request.user), "conversation": _current(request, current)}
+    html = render_to_string("conversations/_sidebar_list.html", context, request=request)
+    return JsonResponse({**fields, "sidebar": html})
+
+
+def _current(request: HttpRequest, id: str) -> Conversation | None:
+    """The conversation on screen, for its line to stay marked."""
+    try:
+        return Conversation.objects.owned_by(request.user).filter(pk=uuid.UUID(id)).first()
+    except ValueError:
+        return None
+
+
 @require_POST
 @login_required
 def delete(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
     async_to_sync(delete_conversation)(conversation)
-    if wants_json(request):
-        return JsonResponse({"deleted": str(id)})
-    return redirect("home")
+    return answer_with_sidebar(request, {"deleted": str(id)})

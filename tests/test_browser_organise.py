@@ -70,3 +70,27 @@ def test_pin_file_rename_archive_and_bring_back_from_the_sidebar(
     page.wait_for_selector("details.folder", state="detached")
     page.locator("ul[data-group=day] >> text=Lunch ideas").wait_for()
     assert page.problems == []
+
+
+def test_a_conversation_deleted_from_a_folder_leaves_its_count_right(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "folder-clearer")
+    for words in ("Quarterly report", "Team offsite"):
+        page.goto("/")
+        say(page, words)
+        menu(page, words, "Move to folder…")
+        page.get_by_role("dialog").get_by_label("Folder").fill("Work")
+        page.keyboard.press("Enter")
+        page.locator("details.folder", has_text=words).wait_for()
+    page.goto("/")
+    count = page.locator("details.folder summary .count")
+    assert count.inner_text() == "2"
+    for left, words in ((1, "Quarterly report"), (0, "Team offsite")):
+        menu(page, words, "Delete")
+        page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+        page.locator(".conversation-list a", has_text=words).wait_for(state="detached")
+        assert count.inner_text() == str(left)
+        assert page.evaluate("() => document.activeElement !== document.body")
+    assert page.locator("details.folder").inner_text().endswith("No conversations in it yet.")
+    assert page.problems == []

@@ -289,8 +289,9 @@ export class Sidebar {
       fallback: button,
     });
     if (!yes) return;
+    let body;
     try {
-      await post(this.config.url("delete", id));
+      body = await post(this.config.url("delete", id), { current: this.current() || "" });
     } catch (error) {
       this.showError(error.message);
       return;
@@ -299,8 +300,9 @@ export class Sidebar {
       location.href = this.config.urls.home;
       return;
     }
-    const next = this.remove(id);
-    (next?.querySelector("a") || document.getElementById("search-q")).focus();
+    // The list as it is now: a folder's count, and the next of its conversations if it had
+    // more than it showed.
+    this.replaceList(body.sidebar, id);
   }
 
   // --- More -------------------------------------------------------------------------------
