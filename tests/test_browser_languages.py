@@ -82,6 +82,16 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     assert figure.evaluate(IN_VISUAL_ORDER) == "<1%"
     # An English model name reads from its start, any cut at its end: "Grok 4.1 F…".
     assert page.locator("#model").evaluate("e => getComputedStyle(e).direction") == "ltr"
+    # A file's name and size read as written: "2.4 KB", not "KB 2.4".
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"note " * 500}],
+    )
+    size = page.locator("#attachments .chip[data-id] .chip-size")
+    size.wait_for()
+    assert size.evaluate(IN_VISUAL_ORDER) == "2.4 KB"
+    assert page.locator("#attachments .chip-name").evaluate(IN_VISUAL_ORDER) == "notes.txt"
+    page.locator("#attachments .chip-remove").click()
     # A reply in English reads left to right on the Arabic page, its lists too; one in
     # Arabic right to left; live and after a reload.
     say(page, "Steps: [sim repeat delay=1]\n\n- first\n- second")

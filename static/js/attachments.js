@@ -349,6 +349,9 @@ export class Attachments {
     name.textContent = item.name;
     const size = document.createElement("span");
     size.className = "chip-size";
+    // Each reads in its own direction: "5.1 KB" and "report.pdf" stay so on a right-to-left
+    // page; a size in Arabic words reads right to left.
+    name.dir = size.dir = "auto";
     size.textContent = item.file ? formatSize(item.file.size) : "";
     text.append(name, size);
     const progress = document.createElement("progress");

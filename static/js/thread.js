@@ -297,6 +297,7 @@ function fileLinks(files) {
       const size = document.createElement("span");
       size.className = "file-size";
       size.textContent = formatSize(file.size);
+      name.dir = size.dir = "auto"; // as conversations/_message.html draws them
       link.append(fileIcon(), name, size);
     }
     box.append(link);
