@@ -165,6 +165,12 @@ def test_on_a_phone_the_sidebar_is_a_drawer_and_the_header_a_menu(
     phone: Any, live: LiveServer
 ) -> None:
     sign_up(phone, live, "drawer")
+    # A new chat's header: its button in line with the title, clear of the banner above.
+    title, button = (phone.locator(s).bounding_box() for s in ("#title", "#temporary"))
+    banner = phone.locator(".banner").first.bounding_box()
+    middle = [box["y"] + box["height"] / 2 for box in (title, button)]
+    assert abs(middle[0] - middle[1]) <= 1.5, (title, button)
+    assert button["y"] >= banner["y"] + banner["height"] + 2, (banner, button)
     say(phone, "A conversation with a rather long title to read [sim words=5 delay=1]")
     first = phone.url
     phone.goto("/")
