@@ -129,15 +129,29 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
 
 
 def test_a_language_chosen_in_the_settings_wins_over_the_browser(
-    chinese: Any, live: LiveServer
+    chinese: Any, phone: Any, live: LiveServer
 ) -> None:
     page = chinese
     sign_up(page, live, "choosy")
+    # The same person on a phone, logged in before the choice: in its browser's English.
+    phone.goto("/accounts/login/")
+    phone.fill("#id_username", "choosy")
+    phone.fill("#id_password", "a long enough passphrase 42")
+    phone.click("button[type=submit]")
+    phone.wait_for_url("**/")
+    assert phone.locator("#send").inner_text() == "Send"
     page.goto("/settings/")
     page.select_option("#id_language", "es")
     page.click("#defaults button[type=submit]")
     page.wait_for_selector("text=Guardado.")
     assert page.locator("html").get_attribute("lang") == "es"
+    # The phone's very next page is in Spanish, and so is its login page after logging out.
+    phone.goto("/accounts/")
+    assert phone.locator("html").get_attribute("lang") == "es"
+    phone.locator("form[action='/accounts/logout/'] button").first.click()
+    phone.wait_for_url("**/accounts/login/**")
+    assert phone.locator("html").get_attribute("lang") == "es"
+    assert phone.problems == []
     # Logged out and in again, still Spanish, though the browser asks for Chinese.
     page.goto("/")
     page.locator("form[action='/accounts/logout/'] button").first.click()

@@ -210,11 +210,16 @@ def test_a_persons_choice_wins_over_the_browser_and_follows_them_to_a_new_login(
     # Back to the browser's language: the cookie goes.
     client.post("/settings/", {"language": ""})
     assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == ""
-    # The browser logged in before the change follows it from its next page (its settings
-    # showed the account's choice on a page in the language it had).
-    other.get("/", headers={"Accept-Language": "es"})
-    html = other.get("/", headers={"Accept-Language": "es"}).content.decode()
-    assert '<html lang="es"' in html, html[:200]
+    # The browser logged in before the change follows it from its very next page, and
+    # keeps it for the pages before a login.
+    answer = other.get("/", headers={"Accept-Language": "es"})
+    assert '<html lang="es"' in answer.content.decode(), answer.content.decode()[:200]
+    assert answer.cookies[settings.LANGUAGE_COOKIE_NAME].value == ""
+    alice.language = "zh-hans"
+    alice.save()
+    answer = other.get("/settings/", headers={"Accept-Language": "es"})
+    assert '<html lang="zh-hans"' in answer.content.decode()
+    assert answer.cookies[settings.LANGUAGE_COOKIE_NAME].value == "zh-hans"
     # Logging out leaves this browser's language as it was, not the person's.
     alice.language = "ar"
     alice.save()

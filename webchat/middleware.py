@@ -88,20 +88,36 @@ class Hybrid:
 
 
 class LanguageMiddleware(Hybrid):
-    """The interface's language: the person's choice (kept in the language cookie, which
-    logging in sets from their account), else the browser's Accept-Language, else English.
-    Django's LocaleMiddleware, without its URL prefixes and its trip through a thread."""
+    """The interface's language: the person's choice, else the browser's Accept-Language,
+    else English. Django's LocaleMiddleware, without its URL prefixes. The person is read
+    here, before the view (which reads them anyway: the view finds them read), so a choice
+    made on another device holds from this page on; the language cookie keeps the choice
+    for the pages before logging in and for the sockets."""
 
     def before(self, request: HttpRequest) -> None:
-        translation.activate(translation.get_language_from_request(request))
+        if not self.is_async:
+            self.activate(request, request.user)
+
+    async def _acall(self, request: HttpRequest, answer: HttpResponse | None) -> HttpResponse:
+        user = await request.auser()
+        request._cached_user = user  # one read for both: Django keeps the two apart
+        self.activate(request, user)
+        return await super()._acall(request, answer)
+
+    def activate(self, request: HttpRequest, user: Any) -> None:
+        if user.is_authenticated:  # their choice, else their browser's (whatever the cookie)
+            accepted = request.headers.get("Accept-Language", "")
+            language = _supported([user.language, *_accepted(accepted)])
+        else:
+            language = translation.get_language_from_request(request)
+        translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         language = getattr(request, "chosen_language", None)
         # The person's choice, changed on another device since this one logged in: this
-        # browser follows from its next page. (Only a person the view has read already:
-        # no query more, and none on the event loop; and still logged in here, not just
-        # logged out or deleted.)
+        # browser keeps it from now on (and still logged in here, not just logged out or
+        # deleted).
         user = getattr(request, "_cached_user", None) or getattr(request, "_acached_user", None)
         chosen_here = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
         if language is None and user is not None and user.is_authenticated:
@@ -124,8 +140,16 @@ def language_of(scope: dict[str, Any]) -> str:
     Accept-Language, else English."""
     chosen = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME, "")
     headers = dict(scope.get("headers", ()))
-    accepted = headers.get(b"accept-language", b"").decode("latin-1")
-    for code in [chosen, *(c for c, _ in parse_accept_lang_header(accepted))]:
+    return _supported([chosen, *_accepted(headers.get(b"accept-language", b"").decode("latin-1"))])
+
+
+def _accepted(header: str) -> list[str]:
+    return [code for code, _ in parse_accept_lang_header(header)]
+
+
+def _supported(codes: list[str]) -> str:
+    """The first of `codes` the interface speaks, else English."""
+    for code in codes:
         try:
             if code and code != "*":
                 return translation.get_supported_language_variant(code)
