@@ -287,6 +287,30 @@ def test_on_a_phone_the_tray_of_files_says_how_many_it_holds(phone: Any, live: L
     assert phone.problems == []
 
 
+def test_new_chat_on_a_chat_with_a_file_not_sent_yet_keeps_it(phone: Any, live: LiveServer) -> None:
+    sign_up(phone, live, "keeper-of-files")
+    pick(phone, "plan.txt", b"the plan", "text/plain")
+    chips_done(phone, 1)
+    phone.fill("#prompt", "What do you make of this plan?")
+    blank = phone.url
+    assert "/c/" in blank  # a conversation was made for the file
+    # It is the new chat: "New chat" stays on it, with the file and the words.
+    phone.click("#menu-button")
+    phone.locator("#sidebar .new-chat").click()
+    phone.wait_for_function("() => !document.body.classList.contains('drawer-open')")
+    assert phone.url == blank
+    assert phone.input_value("#prompt") == "What do you make of this plan?"
+    assert phone.locator("#attachments .chip[data-id]").count() == 1
+    assert phone.evaluate("() => document.activeElement.id") == "prompt"
+    # Once sent, it is a conversation like any other: "New chat" leaves it.
+    phone.press("#prompt", "Enter")
+    phone.wait_for_function(FINISHED, arg=1)
+    phone.click("#menu-button")
+    phone.locator("#sidebar .new-chat").click()
+    phone.wait_for_url(f"{live.url}/")
+    assert phone.problems == []
+
+
 def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_reload(
     page: Any, live: LiveServer
 ) -> None:

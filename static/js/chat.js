@@ -779,7 +779,7 @@ document.addEventListener("keydown", (event) => {
     search.open();
   } else if (mod && event.shiftKey && event.key.toLowerCase() === "o") {
     event.preventDefault();
-    location.href = config.urls.home;
+    if (!stayOnBlankChat()) location.href = config.urls.home;
   } else if (event.key === "Escape" && event.shiftKey) {
     event.preventDefault();
     composer.prompt.focus();
@@ -791,6 +791,18 @@ document.addEventListener("keydown", (event) => {
   }
 });
 composer.stopButton.addEventListener("click", () => socket?.send({ type: "stop" }));
+// A chat made for a file and not sent yet is the new chat: "New chat" stays on it, with its
+// files and words (a new chat's draft stays too), where leaving would lose the way back.
+// The answer is whether it is such a chat; on it, the composer has the focus.
+function stayOnBlankChat() {
+  if (!conversationId || temporary || !thread.isEmpty()) return false;
+  sidebar.drawer(false);
+  composer.prompt.focus();
+  return true;
+}
+document.querySelector("#sidebar .new-chat").addEventListener("click", (event) => {
+  if (stayOnBlankChat()) event.preventDefault();
+});
 // The gauge follows what is written, the files, the model and the settings.
 composer.form.addEventListener("input", () => gauge.update());
 // The sidebar's field: typing there is searching as you type, in the dialog.
