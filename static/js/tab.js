@@ -3,7 +3,7 @@
 // a new chat; and the drafts (composer.js). Logging out, from any page, forgets all of it:
 // the next person in this tab finds nothing of the last one's. A session that ended
 // without it (it expired, a log out in another tab, an account deleted) is forgotten on
-// the next page shown to someone else.
+// the first page of whoever logs in next, unless it is the same person.
 "use strict";
 {
   const user = document.body.dataset.user;
@@ -16,7 +16,8 @@
       /* storage disabled: nothing was kept */
     }
   };
-  forget((key) => user !== undefined && (key.endsWith(`:${user}`) || key.includes(`:${user}:`)));
+  // (Not on a page before a login: the same person logging in again finds their drafts.)
+  if (user !== undefined) forget((key) => key.endsWith(`:${user}`) || key.includes(`:${user}:`));
   const chat = (() => {
     try {
       return sessionStorage.getItem(`webchat-chat:${user}`);
