@@ -651,6 +651,9 @@ def test_deleting_asks_in_the_pages_own_dialog_which_holds_focus(
     page.click("#delete")  # a browser confirm() would be a problem (tests/helpers.watch)
     dialog = page.get_by_role("dialog", name="Delete this conversation?")
     assert dialog.is_visible()
+    # Its sentence follows its title as a paragraph follows a heading, no wider apart.
+    title, text = (dialog.locator(s).bounding_box() for s in ("h2", "p"))
+    assert text["y"] - (title["y"] + title["height"]) <= 21, (title, text)
     for _ in range(5):
         page.keyboard.press("Tab")
         assert page.evaluate("() => !!document.activeElement.closest('dialog')")
@@ -801,6 +804,13 @@ def test_create_an_account_from_a_share_comes_back_to_it(
     sign_up(page, live, "sharer14")
     say(page, "Worth sharing, with code [sim words=5 delay=1]")
     share_url = share_link(page)
+    # On a phone the sentence with its two links keeps the line height of a sentence.
+    reader = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = reader.new_page()
+    phone.goto(share_url)
+    gaps = phone.evaluate(LINE_GAPS, ".share-footer p")
+    assert gaps and all(gap < 2 for gap in gaps), gaps
+    reader.close()
     visitor = browser.new_context().new_page()
     watch(visitor)
     visitor.goto(share_url)
