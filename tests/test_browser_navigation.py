@@ -136,6 +136,12 @@ def test_on_a_small_phone_a_reply_s_actions_are_one_row_and_the_gauge_says_what_
     assert phone.locator("article.message.assistant .siblings .next").evaluate(opacity) < 1
     assert phone.locator("article.message.assistant .siblings .prev").evaluate(opacity) == 1
     assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []  # the arrows too
+    # A question's two actions have room beside its switcher: one row.
+    edit(phone, "hello again [sim words=5 delay=1]")
+    row = phone.locator("article.message.user .actions").first
+    parts = row.locator(".siblings, :scope > button")
+    tops = {round(parts.nth(i).bounding_box()["y"]) for i in range(parts.count())}
+    assert parts.count() == 3 and len(tops) == 1, tops
     # The login page's links are a finger's size too.
     phone.context.clear_cookies()
     phone.goto("/accounts/login/")
