@@ -596,7 +596,7 @@ def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found
                 )
             nodes[node.key] = node
         leaf = raw.get("current_leaf")
-        id = raw.get("id")
+        id = _uuid(raw.get("id"))
         conversations.append(
             tally.add(
                 Imported(
@@ -608,7 +608,7 @@ def _ours(header: dict[str, Any], data: Iterator[Any], names: set[str]) -> Found
                     pinned=raw.get("pinned") is True,
                     archived=raw.get("archived") is True,
                     folder=" ".join(_text(raw.get("folder"), "A folder's name", 1000).split())[:80],
-                    source=f"webchat:{_uuid(id)}" if _uuid(id) else "",
+                    source=f"webchat:{id}" if id else "",
                 )
             )
         )
