@@ -605,7 +605,9 @@ def answer_with_sidebar(request: HttpRequest, fields: dict[str, Any]) -> HttpRes
     list as it is now; to a form, the page it came from."""
     if not wants_json(request):
         back = request.POST.get("next", "")
-        safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+        safe = url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
         return redirect(back if safe and back else "home")
     current = request.POST.get("current", "")
     context = {"sidebar": sidebar(request.user), "conversation": _current(request, current)}

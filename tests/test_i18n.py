@@ -229,6 +229,23 @@ def test_a_persons_choice_wins_over_the_browser_and_follows_them_to_a_new_login(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("junk", ["日本語", "xx", "x" * 16])
+def test_a_saved_language_the_interface_does_not_speak_is_the_browser_s(
+    alice: User, junk: str
+) -> None:
+    User.objects.filter(pk=alice.pk).update(language=junk)  # no form takes one
+    client = logged_in(alice)
+    page = client.get("/", headers={"Accept-Language": "es"})
+    assert page.status_code == 200 and '<html lang="es"' in page.content.decode()
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == ""
+    again = Client()
+    answer = again.post(
+        "/accounts/login/", {"username": "alice", "password": "correct horse battery"}
+    )
+    assert answer.status_code == 302
+
+
+@pytest.mark.django_db
 def test_numbers_and_sentences_of_the_server_are_in_the_readers_language(alice: User) -> None:
     client = logged_in(alice)
     html = client.get("/", headers={"Accept-Language": "es"}).content.decode()

@@ -113,6 +113,13 @@ def test_an_archived_conversation_leaves_the_sidebar_and_search_still_finds_it(
         f"/c/{conversation.id}/organise/", {"archived": "true", "next": "https://evil.example/"}
     )
     assert away["Location"] == "/"
+    # Nor from https to plain http on the site itself.
+    down = client.post(
+        f"/c/{conversation.id}/organise/",
+        {"archived": "false", "next": "http://testserver/search/"},
+        secure=True,
+    )
+    assert down["Location"] == "/"
 
 
 def test_a_person_keeps_at_most_so_many_folders(alice: User) -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.sessions.models import Session
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
@@ -99,6 +99,22 @@ async def test_a_password_reset_ends_every_session(alice: User, conversation: Co
     reply = await streaming(socket)
     alice.set_password("another long passphrase 43")
     await database_sync_to_async(alice.save)()
+    assert await close_code(socket) == 4401
+    assert await status_of(reply) == "stopped"
+
+
+async def test_a_page_finding_the_password_changed_behind_it_ends_the_session(
+    alice: User, conversation: Conversation
+) -> None:
+    client = await session(alice)
+    socket, _ = await open_socket(alice, conversation.id, client=client)
+    reply = await streaming(socket)
+    # Changed without the model's signals (an update, another tool): the next page the
+    # session opens finds it out, on the event loop.
+    await User.objects.filter(pk=alice.pk).aupdate(password="changed elsewhere")
+    page = AsyncClient()
+    page.cookies = client.cookies
+    assert (await page.get("/settings/")).status_code == 302
     assert await close_code(socket) == 4401
     assert await status_of(reply) == "stopped"
 

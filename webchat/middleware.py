@@ -159,8 +159,9 @@ def _supported(codes: list[str]) -> str:
 
 
 def remember_language(response: HttpResponse, language: str) -> None:
-    """The language cookie set to `language`, or deleted when it is empty (the browser's)."""
-    if language:
+    """The language cookie set to `language`, or deleted when it is empty (the browser's)
+    or not one the interface speaks (a value written straight into the database)."""
+    if language in dict(settings.LANGUAGES):
         response.set_cookie(
             settings.LANGUAGE_COOKIE_NAME,
             language,

@@ -62,10 +62,22 @@ class SessionStore(DatabaseStore):
         if key:
             ended(key)
 
+    async def adelete(self, session_key: str | None = None) -> None:
+        """As delete(), for a session ended on the event loop (a page's request finding
+        the person's password changed behind it)."""
+        key = session_key or self.session_key
+        await super().adelete(session_key)
+        if key:
+            await aended(key)
+
 
 def ended(session_key: str) -> None:
     """Every socket of the session closes (4401); every reply it started stops."""
+    async_to_sync(aended)(session_key)
+
+
+async def aended(session_key: str) -> None:
     from conversations import frames
 
     event = {"type": frames.REVOKED, "code": frames.CLOSE_NOT_LOGGED_IN}
-    async_to_sync(get_channel_layer().group_send)(group(session_key), event)
+    await get_channel_layer().group_send(group(session_key), event)
