@@ -112,19 +112,6 @@ export class Sidebar {
     item.querySelector(".item-menu").setAttribute("aria-label", interpolate(gettext("Actions for “%(title)s”"), { title }, true));
   }
 
-  remove(id) {
-    const item = this.item(id);
-    if (!item) return null;
-    const next = item.nextElementSibling || item.previousElementSibling;
-    const group = item.parentElement;
-    item.remove();
-    if (!group.children.length && group.dataset.group) {
-      group.previousElementSibling?.remove();
-      group.remove();
-    }
-    return next;
-  }
-
   // The list as the server made it after a change (pinned, moved, archived, a folder's).
   restoreFolders() {
     for (const folder of this.list.querySelectorAll("details.folder")) {
