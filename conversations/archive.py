@@ -1003,16 +1003,19 @@ def _new(user: User, conversations: list[Imported]) -> list[Imported]:
     """Those of `conversations` the person does not have yet: the same file imported
     again, or an archive of their own account, adds nothing twice. A conversation they
     deleted since comes back."""
-    # Not the temporary chats an import that died on the way left: they are not shown, and
-    # the cleanup deletes them.
+    had = _imported_already(user, {c.imported_from for c in conversations})
     mine = Conversation.objects.owned_by(user).filter(temporary=False)
-    sources = {c.imported_from for c in conversations} - {""}
-    had = set(mine.filter(imported_from__in=sources).values_list("imported_from", flat=True))
     ours = [
         c.source.removeprefix("webchat:") for c in conversations if c.source.startswith("webchat:")
     ]
     had |= {f"webchat:{id}" for id in mine.filter(pk__in=ours).values_list("pk", flat=True)}
-    return [c for c in conversations if c.imported_from not in had and c.source not in had]
+    new = []
+    for conversation in conversations:  # a file holding one twice adds it once
+        if conversation.imported_from not in had and conversation.source not in had:
+            new.append(conversation)
+            if conversation.imported_from:
+                had.add(conversation.imported_from)
+    return new
 
 
 def _text_size(found: Found) -> int:
@@ -1059,12 +1062,18 @@ def _store(user: User, found: Found) -> int:
                 batch = []
         written += _write(user, batch, folders)
         with transaction.atomic():
-            for conversation in written:
+            # Looked at again under the person's lock: an import of the same file in
+            # another process may have shown its copies since `_new` (each process takes
+            # one import at a time). Those are left temporary, and deleted below.
+            User.objects.select_for_update().filter(pk=user.pk).exists()
+            shown_already = _imported_already(user, {c.imported_from for c in written})
+            showing = [c for c in written if c.imported_from not in shown_already]
+            for conversation in showing:
                 conversation.temporary = False
             shown = Conversation.objects.bulk_update(
-                written, ["temporary", "updated"], batch_size=500
+                showing, ["temporary", "updated"], batch_size=500
             )
-            if shown != len(written):  # some were deleted meanwhile (a cleanup of idle chats)
+            if shown != len(showing):  # some were deleted meanwhile (a cleanup of idle chats)
                 raise Refused(gettext("The import was interrupted. Nothing of it was kept."))
             _take_settings(user, found)
     except BaseException:
@@ -1072,8 +1081,21 @@ def _store(user: User, found: Found) -> int:
         Conversation.objects.filter(pk__in=[c.pk for c in written]).delete()
         Folder.objects.filter(pk__in=[f.pk for f in made]).delete()
         raise
+    if len(showing) < len(written):
+        Conversation.objects.filter(pk__in=[c.pk for c in written if c.temporary]).delete()
     storage.stored(user)
-    return len(found.conversations)
+    return len(showing)
+
+
+def _imported_already(user: User, sources: set[str]) -> set[str]:
+    """Those of `sources` (`imported_from` digests) the person's conversations came from.
+    Not the temporary chats an import that died on the way left: they are not shown, and
+    the cleanup deletes them."""
+    sources -= {""}
+    if not sources:
+        return set()
+    mine = Conversation.objects.owned_by(user).filter(temporary=False)
+    return set(mine.filter(imported_from__in=sources).values_list("imported_from", flat=True))
 
 
 def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> list[Conversation]:

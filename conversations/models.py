@@ -143,6 +143,14 @@ class Conversation(models.Model):
             # The sidebar: a person's conversations, most recent first.
             models.Index(fields=["owner", "-updated"], name="conversation_owner_updated"),
         ]
+        constraints = [
+            # The same file imported in two processes at once shows its conversations once.
+            models.UniqueConstraint(
+                fields=["owner", "imported_from"],
+                condition=models.Q(temporary=False) & ~models.Q(imported_from=""),
+                name="one_import_of_a_conversation",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title or "New chat"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
@@ -274,6 +274,69 @@ def test_an_import_that_died_on_the_way_hides_nothing_from_the_next(alice: User)
     # What a process killed before the import's last step leaves: temporary chats.
     Conversation.objects.owned_by(alice).update(temporary=True)
     assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == archive.Outcome(2, 0)
+
+
+def test_a_file_holding_a_conversation_twice_adds_it_once(alice: User) -> None:
+    data = chatgpt_export.conversations()
+    data.append(data[0])
+    assert archive.import_file(alice, io.BytesIO(json.dumps(data).encode())) == archive.Outcome(
+        2, 1
+    )
+    # Conversations of no known source are never taken for each other.
+    for conversation in data:
+        conversation.pop("conversation_id", None)
+    assert archive.import_file(alice, io.BytesIO(json.dumps(data).encode())) == archive.Outcome(
+        3, 0
+    )
+
+
+def test_an_import_of_the_same_file_in_another_process_meanwhile_shows_it_once(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert archive.import_file(alice, io.BytesIO(chatgpt_export.as_json())) == archive.Outcome(2, 0)
+    later = chatgpt_export.conversations()
+    later[0]["update_time"] += 86_400
+    # This import looked before the other one showed its conversations (in another
+    # process, each with its own lock): it found nothing there yet.
+    monkeypatch.setattr(archive, "_new", lambda user, conversations: conversations)
+    assert archive.import_file(alice, io.BytesIO(json.dumps(later).encode())) == archive.Outcome(
+        1, 1
+    )
+    assert Conversation.objects.owned_by(alice).filter(temporary=False).count() == 3
+    assert not Conversation.objects.filter(temporary=True).exists()  # its copy deleted
+    # The database holds to it even without that look.
+    [shown] = Conversation.objects.owned_by(alice).filter(title="Sauces")[:1]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Conversation.objects.create(owner=alice, imported_from=shown.imported_from)
+    Conversation.objects.create(owner=alice, imported_from=shown.imported_from, temporary=True)
+    Conversation.objects.create(owner=alice)
+    Conversation.objects.create(owner=alice)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_copies_imported_twice_before_the_constraint_are_kept_unmarked() -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("conversations", "0017_conversation_imported_from")]
+    after = [("conversations", "0018_one_import_of_a_conversation")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        Old = apps.get_model("conversations", "Conversation")
+        owner = User.objects.create_user("twice").pk
+        first, second, third = (
+            Old.objects.create(owner_id=owner, title=t, imported_from="a" * 64) for t in "123"
+        )
+        other = Old.objects.create(owner_id=owner, imported_from="b" * 64)
+    finally:
+        executor.loader.build_graph()
+        executor.migrate(after)
+    sources = dict(Conversation.objects.values_list("title", "imported_from"))
+    assert sources == {"1": "a" * 64, "2": "", "3": "", "": "b" * 64}
+    assert {first.pk, second.pk, third.pk, other.pk} == set(
+        Conversation.objects.values_list("pk", flat=True)
+    )
 
 
 def test_an_archive_of_one_s_own_account_adds_only_what_was_deleted_since(alice: User) -> None:
