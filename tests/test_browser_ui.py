@@ -261,13 +261,19 @@ def test_theme_switch_is_remembered(page: Any, live: LiveServer) -> None:
     assert theme() == "dark" and page.get_attribute("#theme", "aria-label").startswith(
         "Theme: dark"
     )
-    page.click("#theme")  # a choice against the system goes back to it
-    assert theme() == "system" and background() == white
-    page.emulate_media(color_scheme="dark")  # followed (theme.js listens for the change)
-    page.wait_for_function("() => document.documentElement.dataset.scheme === 'dark'")
-    assert background() == night
-    page.click("#theme")
+    page.click("#theme")  # a choice against the system: next, the system's palette, chosen
     assert theme() == "light" and background() == white
+    assert page.inner_text("#theme") == "Theme: light"
+    page.emulate_media(color_scheme="dark")  # a light chosen holds when the system goes dark
+    page.wait_for_timeout(100)
+    assert theme() == "light" and background() == white
+    page.click("#theme")  # against the system now: the system's palette, chosen
+    assert theme() == "dark" and background() == night
+    page.click("#theme")  # the system's own choice: following the system again
+    assert theme() == "system" and background() == night
+    page.emulate_media(color_scheme="light")  # followed (theme.js listens for the change)
+    page.wait_for_function("() => document.documentElement.dataset.scheme === 'light'")
+    assert background() == white
 
 
 def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
@@ -373,7 +379,9 @@ def test_the_system_theme_is_followed_until_one_is_chosen(browser: Any, live: Li
     page.click("#theme")  # system → light, against the system
     assert scheme() == "light" and code_bg() != "rgb(39, 40, 34)"
     page.emulate_media(color_scheme="light")
-    page.click("#theme")  # light → dark, against the system again
+    page.click("#theme")  # light, the system's now → following the system
+    assert scheme() == "light" and code_bg() != "rgb(39, 40, 34)"
+    page.click("#theme")  # system → dark, against the system again
     assert scheme() == "dark" and code_bg() == "rgb(39, 40, 34)"
     context.close()
 

@@ -341,12 +341,14 @@ function setUpTheme() {
     button.setAttribute("aria-label", interpolate(gettext("Theme: %(name)s. Change theme"), { name }, true));
   };
   button.addEventListener("click", () => {
-    // Every press changes the palette: to the other one, or back to the system's when the
-    // choice was against it (so a light system's first press is dark, the next its own).
+    // Three choices, in an order where the first press always changes the palette: from
+    // the system's to the other palette; from a choice against the system to the system's
+    // palette, chosen (kept when the system changes, say at night); from there back to
+    // following the system.
     const root = document.documentElement;
     const system = matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
-    const against = root.dataset.theme && root.dataset.theme !== system;
-    const next = against ? "system" : root.dataset.scheme === "dark" ? "light" : "dark";
+    const chosen = root.dataset.theme;
+    const next = !chosen ? (system === "dark" ? "light" : "dark") : chosen !== system ? system : "system";
     if (next === "system") localStorage.removeItem("theme");
     else localStorage.setItem("theme", next);
     window.webchatApplyTheme(); // theme.js: the choice and the palette in force
