@@ -785,6 +785,7 @@ def test_a_fresh_site_asks_for_its_administrator_first(
     watch(page)
     page.goto("/")
     assert "/accounts/login/" in page.url
+    assert page.locator("input[type=password]").count() == 0  # no account to log in to yet
     page.get_by_role("link", name="Create the administrator account").click()
     assert page.locator("h1").inner_text() == "Create the administrator account"
     # The password rules are there before the first try.
