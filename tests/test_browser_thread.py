@@ -378,6 +378,7 @@ def test_a_reply_can_be_regenerated_with_another_model(page: Any, live: LiveServ
     assert page.locator("article.message.assistant .role").inner_text() == "Grok 3"
     page.locator("article.message.assistant .regenerate-with").click()
     menu = page.get_by_role("menu")
+    assert menu.inner_text().startswith("Regenerate with\n")  # what a pick does, said
     menu.get_by_role("menuitem", name="Grok 4", exact=True).click()
     page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
     page.wait_for_function(FINISHED)

@@ -683,6 +683,7 @@ function regenerateWith(article, button) {
       current: slug === article.dataset.model,
       action: () => regenerate(article, slug),
     })),
+    gettext("Regenerate with"),
   );
 }
 

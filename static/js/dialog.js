@@ -120,9 +120,10 @@ export function ask({ title, text = "", confirm = gettext("OK"), danger = false,
   });
 }
 
-// A menu of `items` ({label, action, danger}) under `anchor`; arrows move, Enter picks,
-// Esc or a click elsewhere closes it and focus returns to the anchor.
-export function openMenu(anchor, items) {
+// A menu of `items` ({label, action, danger}) under `anchor`, under a `heading` that says
+// what picking one does, when the anchor's text does not; arrows move, Enter picks, Esc or
+// a click elsewhere closes it and focus returns to the anchor.
+export function openMenu(anchor, items, heading = "") {
   const wasOpen = anchor.getAttribute("aria-expanded") === "true";
   closeMenus();
   if (wasOpen) return null; // a second click on the button closes its menu
@@ -131,6 +132,13 @@ export function openMenu(anchor, items) {
   menu.setAttribute("role", "menu");
   const label = anchor.getAttribute("aria-label");
   if (label) menu.setAttribute("aria-label", label);
+  if (heading) {
+    const title = document.createElement("div");
+    title.className = "menu-heading";
+    title.setAttribute("aria-hidden", "true"); // the anchor's label names the menu
+    title.textContent = heading;
+    menu.append(title);
+  }
   for (const item of items) {
     const button = document.createElement("button");
     button.type = "button";
