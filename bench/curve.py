@@ -7,6 +7,11 @@ behind the moment the upstream sent it, and the errors (a lost, repeated or reor
 is one). First, the memory an idle open socket costs.
 
     python bench/curve.py [--services] [--levels 1,10,25] [--people N] [--json FILE] [--svg FILE]
+                          [--profile DIR]
+
+With --profile DIR, py-spy (installed apart: `pip install py-spy`) samples the first
+process during each burst alone, not while its sockets are opened, and writes the samples
+as collapsed stacks to DIR/level-<N>-<streams>.txt.
 
 With --services, two daphne processes on PostgreSQL and Redis take the sockets in turn.
 With --people N, the sockets belong to N people in turn (one by default, whose row every
@@ -18,7 +23,10 @@ chart holds both setups: that is how docs/curve.svg is made.
 import argparse
 import asyncio
 import json
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,16 +48,20 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def level(bench: Bench, count: int, people: list[str]) -> dict:
+async def level(bench: Bench, count: int, people: list[str], profile: Path | None = None) -> dict:
     owners = [people[i % len(people)] for i in range(count)]
     conversations = [bench.server.new_conversation(owner) for owner in owners]
     sockets = [await bench.socket(c, i, owners[i]) for i, c in enumerate(conversations)]
+    spy = sampling(bench.server.process.pid, profile) if profile else None
     cpu = bench.cpu()
     prompt = f"[sim words={WORDS} delay=20 ttft=0 stamp]"
     results = await asyncio.gather(
         *(bench.stream(s, prompt, WORDS) for s in sockets), return_exceptions=True
     )
     cpu = bench.cpu() - cpu
+    if spy:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled, and ends
+        spy.wait()
     for sock in sockets:
         await sock.close()
     ok = [r for r in results if isinstance(r, dict) and not r["error"]]
@@ -68,6 +80,15 @@ async def level(bench: Bench, count: int, people: list[str]) -> dict:
     }
 
 
+def sampling(pid: int, out: Path) -> subprocess.Popen:
+    """py-spy sampling every thread of `pid` into `out` until it is interrupted."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [spy, "record", "-p", str(pid), "--threads", "-r", "200", "-f", "raw"]
+    process = subprocess.Popen([*command, "-o", str(out)], stdout=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached
+    return process
+
+
 async def idle_socket_kib(bench: Bench) -> float:
     """Resident memory per idle open socket, on the first process."""
     pid = bench.server.process.pid
@@ -81,15 +102,18 @@ async def idle_socket_kib(bench: Bench) -> float:
     return (after - before) / IDLE_SOCKETS
 
 
-async def run(bench: Bench, levels: list[int], people: list[str]) -> dict:
+async def run(
+    bench: Bench, levels: list[int], people: list[str], profile: Path | None = None
+) -> dict:
     # Warm: the first send of a process pays for imports and connections.
     warm = await bench.socket(bench.server.new_conversation(bench.session))
     await bench.stream(warm, "[sim words=3 delay=1 ttft=0]", 3)
     await warm.close()
     idle = await idle_socket_kib(bench)  # first: later levels leave memory to reuse
     rows = []
-    for count in levels:
-        rows.append(await level(bench, count, people))
+    for n, count in enumerate(levels, 1):
+        out = profile / f"level-{n}-{count}.txt" if profile else None
+        rows.append(await level(bench, count, people, out))
         row = rows[-1]
         print(
             f"  {count:>4} streams: {row['cpu_ms_per_reply']:6.1f} CPU-ms/reply, first delta "
@@ -197,6 +221,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--plot", nargs="+", help="draw these --json results as one chart")
     parser.add_argument("--svg", help="where --plot writes the chart")
+    parser.add_argument("--profile", type=Path, help="py-spy each burst into this folder")
     args = parser.parse_args()
     if args.plot:
         results = [json.loads(Path(p).read_text()) for p in args.plot]
@@ -209,7 +234,9 @@ def main() -> None:
         print(f"webchat concurrency curve: {setup}, {WORDS} words a reply at 50 words/s")
         people = [servers[0].sign_up(f"curve{time.time_ns()}") for _ in range(args.people)]
         bench = Bench(servers, servers[0].env["GROK_API_BASE"], people[0])
-        result = asyncio.run(run(bench, levels, people))
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        result = asyncio.run(run(bench, levels, people, args.profile))
         result["setup"] = setup
         result["peak_mib"] = max(peak_rss_mib(s.process.pid) for s in servers)
     print(f"  idle open socket: {result['idle_socket_kib']:.0f} KiB resident")
