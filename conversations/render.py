@@ -8,7 +8,10 @@ column's alignment becomes a class; every block gets dir="auto", so a paragraph 
 reads right to left inside an English reply.
 """
 
+import asyncio
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from html import escape, unescape
 from typing import Any
@@ -263,6 +266,18 @@ def _as_written(text: str) -> str:
     paragraphs = re.split(r"\n[ \t\r]*\n", text.strip())
     lines = (escape(paragraph).replace("\n", "<br>") for paragraph in paragraphs)
     return "".join(f'<p dir="auto">{line}</p>' for line in lines if line)
+
+
+# Finished replies are rendered in one thread, off the event loop and the database's
+# thread. More threads would not render faster (the interpreter runs one at a time), and
+# each would take the interpreter from the event loop in turn: with the default pool's six,
+# when two hundred replies ended at once their last words waited twice as long.
+_renderer = ThreadPoolExecutor(1, thread_name_prefix="render")
+
+
+async def in_thread(function: Callable[[Any], str], argument: Any) -> str:
+    """`function(argument)` (render_markdown, html_of) in the renderer's thread."""
+    return await asyncio.get_running_loop().run_in_executor(_renderer, function, argument)
 
 
 def html_of(message: Any) -> str:

@@ -1,3 +1,6 @@
+import asyncio
+import threading
+import time
 from html.parser import HTMLParser
 
 import pytest
@@ -8,6 +11,7 @@ from conversations.render import (
     MATH_TAGS,
     RENDER_MAX_CHARS,
     TAGS,
+    in_thread,
     render_markdown,
 )
 from tests import math_corpus
@@ -194,3 +198,21 @@ def test_a_text_past_the_limit_is_shown_as_written_its_paragraphs_kept() -> None
         f'<p dir="auto">second line<br>third {"[" * RENDER_MAX_CHARS}</p>'
     )
     assert "<strong>" in render_markdown("**bold**" + " " * (RENDER_MAX_CHARS - 8))
+
+
+async def test_finished_replies_are_rendered_one_at_a_time_off_the_event_loop() -> None:
+    """Rendering is the interpreter's work alone: a second thread would not render sooner,
+    only take the interpreter from the event loop more often."""
+    seen: list[tuple[str, int]] = []
+
+    def render(text: str) -> str:
+        seen.append((threading.current_thread().name, len(seen)))
+        time.sleep(0.05)  # were two threads rendering, both would be here at once
+        seen.append((threading.current_thread().name, len(seen)))
+        return render_markdown(text)
+
+    html = await asyncio.gather(*(in_thread(render, f"*{n}*") for n in range(3)))
+    assert html == [f'<p dir="auto"><em>{n}</em></p>\n' for n in range(3)]
+    names = {name for name, _ in seen}
+    assert len(names) == 1 and names.pop().startswith("render")
+    assert [at for _, at in seen] == list(range(6))  # one after another, never interleaved
