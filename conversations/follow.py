@@ -156,7 +156,7 @@ class Follower:
         error = (message.error_code, message.error_message) if message.error_code else None
         await self.send(frames.encode(snapshot))
         # The stored rendering (or, from an older renderer, a new one off the event loop).
-        html = await render.in_thread(render.html_of, message)
+        html = await render.html_of(message)
         done = frames.done(message, message.status, error=error, html=html)
         await self.send(frames.encode(done))
 

@@ -390,7 +390,7 @@ class Generation:
             status = Message.Status.COMPLETE
         # Rendered off the event loop and off the database's thread (math takes its time).
         for reply in self.replies:
-            reply.html = await render.in_thread(render.render_markdown, reply.content)
+            reply.html = await render.rendered(reply.content)
         try:
             ended = await self._save_until_stored(status, error)
         except (OperationalError, InterfaceError):

@@ -10,7 +10,6 @@ reads right to left inside an English reply.
 
 import asyncio
 import re
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from html import escape, unescape
@@ -271,21 +270,26 @@ def _as_written(text: str) -> str:
 # Finished replies are rendered in one thread, off the event loop and the database's
 # thread. More threads would not render faster (the interpreter runs one at a time), and
 # each would take the interpreter from the event loop in turn: with the default pool's six,
-# when two hundred replies ended at once their last words waited twice as long.
+# when two hundred replies ended at once their last words waited twice as long. A long
+# text goes to the default pool instead, so that one built to be slow (up to 30 µs a
+# character) holds up no one else's reply for more than a third of a second.
 _renderer = ThreadPoolExecutor(1, thread_name_prefix="render")
+SHORT_CHARS = 10_000
 
 
-async def in_thread(function: Callable[[Any], str], argument: Any) -> str:
-    """`function(argument)` (render_markdown, html_of) in the renderer's thread."""
-    return await asyncio.get_running_loop().run_in_executor(_renderer, function, argument)
+async def rendered(text: str) -> str:
+    """render_markdown(text), off the event loop."""
+    if len(text) > SHORT_CHARS:
+        return await asyncio.to_thread(render_markdown, text)
+    return await asyncio.get_running_loop().run_in_executor(_renderer, render_markdown, text)
 
 
-def html_of(message: Any) -> str:
+async def html_of(message: Any) -> str:
     """A finished message's HTML: as stored when it ended, or rendered now if it was stored
     by an older renderer (or never)."""
     if message.rendered_version == VERSION:
         return message.rendered
-    return render_markdown(message.content)
+    return await rendered(message.content)
 
 
 # The most characters of Markdown one page renders (up to 30 µs each): past it, the rest of

@@ -5,13 +5,13 @@ from html.parser import HTMLParser
 
 import pytest
 
+from conversations import render
 from conversations.render import (
     ATTRIBUTES,
     FORCED,
     MATH_TAGS,
     RENDER_MAX_CHARS,
     TAGS,
-    in_thread,
     render_markdown,
 )
 from tests import math_corpus
@@ -200,19 +200,29 @@ def test_a_text_past_the_limit_is_shown_as_written_its_paragraphs_kept() -> None
     assert "<strong>" in render_markdown("**bold**" + " " * (RENDER_MAX_CHARS - 8))
 
 
-async def test_finished_replies_are_rendered_one_at_a_time_off_the_event_loop() -> None:
+async def test_finished_replies_are_rendered_one_at_a_time_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Rendering is the interpreter's work alone: a second thread would not render sooner,
-    only take the interpreter from the event loop more often."""
+    only take the interpreter from the event loop more often. A long text is rendered
+    beside, so that one built to be slow holds up no one else's."""
     seen: list[tuple[str, int]] = []
 
-    def render(text: str) -> str:
+    def slowly(text: str) -> str:
         seen.append((threading.current_thread().name, len(seen)))
         time.sleep(0.05)  # were two threads rendering, both would be here at once
         seen.append((threading.current_thread().name, len(seen)))
-        return render_markdown(text)
+        return text
 
-    html = await asyncio.gather(*(in_thread(render, f"*{n}*") for n in range(3)))
-    assert html == [f'<p dir="auto"><em>{n}</em></p>\n' for n in range(3)]
+    monkeypatch.setattr(render, "render_markdown", slowly)
+    short = [f"{n}" for n in range(3)]
+    assert await asyncio.gather(*(render.rendered(text) for text in short)) == short
     names = {name for name, _ in seen}
     assert len(names) == 1 and names.pop().startswith("render")
     assert [at for _, at in seen] == list(range(6))  # one after another, never interleaved
+    seen.clear()
+    long = "x" * (render.SHORT_CHARS + 1)
+    assert await asyncio.gather(render.rendered(long), render.rendered("short")) == [long, "short"]
+    # Both were rendering at once (the first two marks are both arrivals), one elsewhere.
+    first, second = seen[0][0], seen[1][0]
+    assert first != second and not (first.startswith("render") and second.startswith("render"))
