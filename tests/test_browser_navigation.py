@@ -292,6 +292,8 @@ def test_on_a_phone_the_header_s_menu_pins_moves_and_archives(
     phone.click("#actions-button")
     phone.get_by_role("button", name="Archive", exact=True).click()
     phone.wait_for_selector(".archived-note")
+    lines = "el => { const r = document.createRange(); r.selectNodeContents(el); return r.getClientRects().length }"
+    assert phone.locator(".archived-note span").evaluate(lines) == 1  # beside it, Unarchive
     assert phone.locator(".conversation-list").get_by_text("Pin me from the header").count() == 0
     phone.click("#actions-button")
     assert phone.locator("#pin").is_hidden() and phone.locator("#move").is_hidden()

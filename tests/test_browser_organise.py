@@ -93,4 +93,9 @@ def test_a_conversation_deleted_from_a_folder_leaves_its_count_right(
         assert count.inner_text() == str(left)
         assert page.evaluate("() => document.activeElement !== document.body")
     assert page.locator("details.folder").inner_text().endswith("No conversations in it yet.")
+    # The line sits where the folder's titles would start.
+    start = "el => el.getBoundingClientRect().left + parseFloat(getComputedStyle(el).paddingLeft)"
+    assert page.locator("details.folder li.empty").evaluate(start) == page.locator(
+        "details.folder summary"
+    ).evaluate(start)
     assert page.problems == []

@@ -101,7 +101,7 @@ def test_an_archived_conversation_leaves_the_sidebar_and_search_still_finds_it(
     assert "Old trip" in found and '<span class="tag">Archived</span>' in found
     assert "Old trip" in page(client, "/search/?archived=1")
     shown = page(client, f"/c/{conversation.id}/")
-    assert "This conversation is archived" in shown
+    assert "Archived: out of your list" in shown
     # The notice's own form brings it back, and goes back to the page.
     response = client.post(
         f"/c/{conversation.id}/organise/",
