@@ -255,6 +255,7 @@ def test_theme_switch_is_remembered(page: Any, live: LiveServer) -> None:
     background = lambda: page.evaluate("() => getComputedStyle(document.body).backgroundColor")  # noqa: E731
     white, night = "rgb(255, 255, 255)", "rgb(22, 24, 28)"
     assert theme() == "system" and background() == white  # the system's, light
+    assert page.inner_text("#theme") == "Theme: system (light)"
     page.click("#theme")  # every press changes what is seen: first to the other palette
     assert theme() == "dark" and background() == night
     page.reload()
@@ -271,9 +272,10 @@ def test_theme_switch_is_remembered(page: Any, live: LiveServer) -> None:
     assert theme() == "dark" and background() == night
     page.click("#theme")  # the system's own choice: following the system again
     assert theme() == "system" and background() == night
+    assert page.inner_text("#theme") == "Theme: system (dark)"
     page.emulate_media(color_scheme="light")  # followed (theme.js listens for the change)
     page.wait_for_function("() => document.documentElement.dataset.scheme === 'light'")
-    assert background() == white
+    assert background() == white and page.inner_text("#theme") == "Theme: system (light)"
 
 
 def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
@@ -287,6 +289,10 @@ def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
     for field in ("#system", "#temperature", "#max-tokens", "#candidates"):
         box = phone.locator(field).bounding_box()
         assert box["x"] >= panel["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"]
+        # Its name above it, the field the panel's width: its placeholder is read whole.
+        assert box["width"] > panel["width"] * 0.8
+        label = phone.locator(f"label[for='{field[1:]}']").bounding_box()
+        assert label["y"] + label["height"] <= box["y"]
 
 
 def test_on_a_phone_the_status_shows_in_the_allowances_place_while_a_reply_is_written(

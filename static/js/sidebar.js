@@ -335,8 +335,12 @@ function setUpTheme() {
   const button = document.getElementById("theme");
   if (!button) return;
   const show = () => {
-    const current = document.documentElement.dataset.theme || "system";
-    const name = { system: gettext("system"), light: gettext("light"), dark: gettext("dark") }[current] || current;
+    const root = document.documentElement;
+    const names = { light: gettext("light"), dark: gettext("dark") };
+    // Following the system, the palette it gives now is said too: "system (dark)".
+    const name = root.dataset.theme
+      ? names[root.dataset.theme]
+      : interpolate(gettext("system (%(scheme)s)"), { scheme: names[root.dataset.scheme] }, true);
     button.textContent = interpolate(gettext("Theme: %(name)s"), { name }, true);
     button.setAttribute("aria-label", interpolate(gettext("Theme: %(name)s. Change theme"), { name }, true));
   };
@@ -354,5 +358,6 @@ function setUpTheme() {
     window.webchatApplyTheme(); // theme.js: the choice and the palette in force
     show();
   });
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", show);
   show();
 }
