@@ -345,11 +345,13 @@ def test_a_fresh_site_asks_for_its_administrator(db: None) -> None:
     assert "Create the administrator account" in login
     # No password form beside it: there is no account to log in to yet.
     assert 'name="password"' not in login and "Forgot your password?" not in login
-    assert "Create the administrator account" in Client().get("/accounts/signup/").content.decode()
+    signup = Client().get("/accounts/signup/").content.decode()
+    assert "Create the administrator account" in signup and "Have an account?" not in signup
     User.objects.create_user("someone", password="a long enough passphrase 42")
     login = Client().get("/accounts/login/").content.decode()
     assert "Create the administrator account" not in login and "Log in to webchat" in login
     assert 'name="password"' in login and "New here?" in login
+    assert "Have an account?" in Client().get("/accounts/signup/").content.decode()
 
 
 def test_words_found_far_into_a_huge_message_show_its_start(
