@@ -403,7 +403,11 @@ def test_the_settings_page_imports_and_says_how_many(alice: User) -> None:
     again = client.post("/settings/import/", {"file": upload})
     assert again["Location"] == "/settings/?imported=0&skipped=2#data"
     said = client.get(again["Location"]).content.decode()
-    assert "Imported 0 conversations. 2 conversations of the file were here already" in said
+    assert "Nothing was added: all 2 conversations of the file were here already." in said
+    assert "Imported 0" not in said
+    # Some new, some not: both counts.
+    skipped = client.get("/settings/?imported=1&skipped=1").content.decode()
+    assert "Imported 1 conversation. 1 conversation of the file was here already" in skipped
     # Only a number in ASCII digits is one: a link of other digits shows no count.
     odd = client.get("/settings/?imported=1&skipped=%C2%B2")
     assert odd.status_code == 200 and "were here already" not in odd.content.decode()
