@@ -49,9 +49,10 @@ class DefaultsForm(forms.Form):
         min_value=0,
         max_value=2,
         widget=forms.NumberInput(attrs={"step": "0.1", "placeholder": _("model default")}),
+        help_text=_("From 0, focused and repeatable, to 2, varied and surprising."),
     )
     default_max_tokens = forms.IntegerField(
-        label=_("Max tokens"),
+        label=_("Longest reply (tokens)"),
         required=False,
         min_value=1,
         max_value=1_000_000,

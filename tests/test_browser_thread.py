@@ -376,7 +376,9 @@ def test_a_reply_can_be_regenerated_with_another_model(page: Any, live: LiveServ
     page.select_option("#model", "grok-3")
     say(page, "hello [sim words=6 delay=1]")
     assert page.locator("article.message.assistant .role").inner_text() == "Grok 3"
-    page.locator("article.message.assistant .regenerate-with").click()
+    button = page.locator("article.message.assistant .regenerate-with")
+    assert button.get_attribute("title") == "Regenerate with another model"  # on hovering
+    button.click()
     menu = page.get_by_role("menu")
     assert menu.inner_text().startswith("Regenerate with\n")  # what a pick does, said
     menu.get_by_role("menuitem", name="Grok 4", exact=True).click()
