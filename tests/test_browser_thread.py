@@ -385,15 +385,23 @@ def test_a_reply_can_be_regenerated_with_another_model(page: Any, live: LiveServ
     page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
     page.wait_for_function(FINISHED)
     assert page.locator("article.message.assistant .role").inner_text() == "Grok 4"
-    # The next message goes to the model on screen, live as after a reload; flipping back
-    # to the first version brings its model back.
-    assert page.input_value("#model") == "grok-4"
+    # The model picked on this page stays the next message's.
+    assert page.input_value("#model") == "grok-3"
+    # Without a pick, the next message goes to the model of the reply on screen, as a
+    # reload shows it; flipping back to the first version brings its model back.
     page.reload()
     assert page.locator("article.message.assistant .role").inner_text() == "Grok 4"
     assert page.input_value("#model") == "grok-4"
     page.locator("article.message.assistant .prev").click()
     page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
     assert page.input_value("#model") == "grok-3"
+    # Picked again, it stays through the versions.
+    page.select_option("#model", "grok-4")
+    page.locator("article.message.assistant .next").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    page.locator("article.message.assistant .prev").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
+    assert page.input_value("#model") == "grok-4"
     assert page.problems == []
 
 

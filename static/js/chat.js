@@ -412,13 +412,23 @@ async function submit() {
   }
 }
 
-// The next message goes to the model of the last reply on screen, as a reload shows it.
+// The next message goes to the model of the last reply on screen, as a reload shows it;
+// once the person has picked one on this page, to theirs, whatever is on screen.
+let modelPicked = false;
+let following = false;
+composer.model.addEventListener("change", () => {
+  if (!following) modelPicked = true;
+});
+
 function followModel() {
+  if (modelPicked) return;
   const replies = thread.element.querySelectorAll("article.message.assistant[data-model]");
   const model = replies[replies.length - 1]?.dataset.model;
   if (!model || model === composer.model.value || !composer.model.querySelector(`option[value="${CSS.escape(model)}"]`)) return;
   composer.model.value = model;
+  following = true;
   composer.model.dispatchEvent(new Event("change"));
+  following = false;
 }
 
 // The thread's last message, or its last group of candidates.
