@@ -253,7 +253,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
         message_id = ResumeForm(frame).message_id()
         message = await self._message(message_id)
-        if message is None:
+        # Only a reply is followed: a question never streams (nor is rendered for it).
+        if message is None or message.role != Message.Role.ASSISTANT:
             raise NotFound(gettext("That message does not exist."))
         await self.follower.resume(message)
 

@@ -17,6 +17,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import nh3
+from channels.db import database_sync_to_async
 from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
@@ -219,23 +220,25 @@ def _whole_lines(rule: Any) -> Any:
     return block
 
 
-@lru_cache(maxsize=1)
-def _markdown() -> MarkdownIt:
+@lru_cache(maxsize=2)
+def _markdown(math: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "highlight": _highlight})
     md.enable(["table", "strikethrough", "linkify"])
     md.add_render_rule("image", _image_as_link)
-    # $…$, $$…$$, \(…\) and \[…\], as the browser's markdown-it-texmath reads them.
-    texmath_plugin(md, "dollars")
-    texmath_plugin(md, "brackets")
-    # `$$…$$` within a line is display math too (the browser's plugin has this rule).
-    md.inline.ruler.before("math_inline", "math_inline_double", make_inline_func(_INLINE_DOUBLE))
-    for name in ("math_inline", "math_single"):
-        md.add_render_rule(name, _math(display=False))
-    for name in ("math_block", "math_block_eqno", "math_inline_double"):
-        md.add_render_rule(name, _math(display=True))
-    for rule in md.block.ruler.__rules__:
-        if rule.name.startswith("math_block"):
-            rule.fn = _whole_lines(rule.fn)
+    if math:
+        # $…$, $$…$$, \(…\) and \[…\], as the browser's markdown-it-texmath reads them.
+        texmath_plugin(md, "dollars")
+        texmath_plugin(md, "brackets")
+        # `$$…$$` within a line is display math too (the browser's plugin has this rule).
+        inline_double = make_inline_func(_INLINE_DOUBLE)
+        md.inline.ruler.before("math_inline", "math_inline_double", inline_double)
+        for name in ("math_inline", "math_single"):
+            md.add_render_rule(name, _math(display=False))
+        for name in ("math_block", "math_block_eqno", "math_inline_double"):
+            md.add_render_rule(name, _math(display=True))
+        for rule in md.block.ruler.__rules__:
+            if rule.name.startswith("math_block"):
+                rule.fn = _whole_lines(rule.fn)
     tasklists_plugin(md)
     md.core.ruler.push("blocks", _blocks)
     return md
@@ -247,10 +250,15 @@ def _markdown() -> MarkdownIt:
 RENDER_MAX_CHARS = 100_000
 
 
+# Each `\(` the math plugin reads looks for its `\)` through the rest of the paragraph:
+# 50,000 of them with none closed took 23 s. Past this many, a text is read without math.
+MATH_OPENERS_MAX = 200
+
+
 def render_markdown(text: str) -> str:
     if len(text) > RENDER_MAX_CHARS:
         return _as_written(text)
-    html = _markdown().render(text, {})
+    html = _markdown(math=text.count("\\(") <= MATH_OPENERS_MAX).render(text, {})
     return nh3.clean(
         html,
         tags=TAGS,
@@ -270,11 +278,11 @@ def _as_written(text: str) -> str:
 # Finished replies are rendered in one thread, off the event loop and the database's
 # thread. More threads would not render faster (the interpreter runs one at a time), and
 # each would take the interpreter from the event loop in turn: with the default pool's six,
-# when two hundred replies ended at once their last words waited twice as long. A long
+# when two hundred replies ended at once their last words waited twice as long. A longer
 # text goes to the default pool instead, so that one built to be slow (up to 30 µs a
-# character) holds up no one else's reply for more than a third of a second.
+# character) holds up the replies queued behind it for 60 ms at most.
 _renderer = ThreadPoolExecutor(1, thread_name_prefix="render")
-SHORT_CHARS = 10_000
+SHORT_CHARS = 2_000
 
 
 async def rendered(text: str) -> str:
@@ -286,10 +294,20 @@ async def rendered(text: str) -> str:
 
 async def html_of(message: Any) -> str:
     """A finished message's HTML: as stored when it ended, or rendered now if it was stored
-    by an older renderer (or never)."""
+    by an older renderer (or never), and stored, so that it is rendered once."""
     if message.rendered_version == VERSION:
         return message.rendered
-    return await rendered(message.content)
+    html = await rendered(message.content)
+    await database_sync_to_async(_keep)(message, html)
+    return html
+
+
+def _keep(message: Any, html: str) -> None:
+    """`html` stored as the message's rendering, if its text is still what was rendered
+    (an administrator may have edited it since)."""
+    type(message).objects.filter(pk=message.pk, content=message.content).update(
+        rendered=html, rendered_version=VERSION
+    )
 
 
 # The most characters of Markdown one page renders (up to 30 µs each): past it, the rest of
@@ -299,8 +317,7 @@ PAGE_RENDER_CHARS = 100_000
 
 def with_html(messages: list[Any]) -> None:
     """Each finished message's HTML on `message.html`. What had to be rendered now (an
-    imported reply, an older renderer's) is stored, so no later page renders it again:
-    if its text is still what was rendered (an administrator may have edited it since)."""
+    imported reply, an older renderer's) is stored, so no later page renders it again."""
     spent = 0
     for message in messages:
         if message.rendered_version == VERSION:
@@ -311,9 +328,7 @@ def with_html(messages: list[Any]) -> None:
             continue
         spent += len(message.content)
         message.html = render_markdown(message.content)
-        type(message).objects.filter(pk=message.pk, content=message.content).update(
-            rendered=message.html, rendered_version=VERSION
-        )
+        _keep(message, message.html)
 
 
 # A formula's delimiters, which markdown would read as escaped brackets.

@@ -14,12 +14,12 @@ from django.db import OperationalError, transaction
 from django.test import Client
 from django.utils import timezone
 
-from conversations import consumers, frames, generation
+from conversations import consumers, frames, generation, render
 from conversations.consumers import ChatConsumer
 from conversations.frames import conversation_group
 from conversations.models import Conversation, Message
 from conversations.resume import ResumeBuffer
-from tests.helpers import logged_in, open_socket, send, split_at_snapshot, text_of
+from tests.helpers import add_exchange, logged_in, open_socket, send, split_at_snapshot, text_of
 from webchat.layers import InMemoryLayer
 from webchat.models import ChatModel, Plan, User
 from webchat.simulator import Simulator, script
@@ -246,6 +246,24 @@ async def test_resume_of_a_finished_reply_answers_from_the_database(
     assert snapshot["type"] == "snapshot" and snapshot["status"] == "complete"
     assert len(snapshot["content"].split()) == 5
     assert done["type"] == "done" and done["html"]
+    await socket.close()
+
+
+async def test_a_resume_renders_a_stored_reply_once_and_never_a_question(
+    alice: User, conversation: Conversation
+) -> None:
+    """A reply stored without its rendering (imported) is rendered at its first resume and
+    kept: a socket asking again and again costs no rendering. A question never streams."""
+    reply = await database_sync_to_async(add_exchange)(conversation, "Hi", "*Hello*")
+    socket, _ = await open_socket(alice, conversation.id)
+    for _ in range(2):
+        await socket.send({"type": "resume", "message": str(reply.id), "seq": 0})
+        done = (await socket.receive_until("done"))[-1]
+        assert done["html"] == '<p dir="auto"><em>Hello</em></p>\n'
+        stored = await reload(str(reply.id))
+        assert stored.rendered == done["html"] and stored.rendered_version == render.VERSION
+    await socket.send({"type": "resume", "message": str(reply.parent_id), "seq": 0})
+    assert (await socket.receive_until("error"))[-1]["code"] == "not_found"
     await socket.close()
 
 

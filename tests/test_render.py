@@ -226,3 +226,13 @@ async def test_finished_replies_are_rendered_one_at_a_time_off_the_event_loop(
     # Both were rendering at once (the first two marks are both arrivals), one elsewhere.
     first, second = seen[0][0], seen[1][0]
     assert first != second and not (first.startswith("render") and second.startswith("render"))
+
+
+def test_formulas_past_a_bound_are_not_read_as_math() -> None:
+    """Each `\\(` sends the math reader through the rest of the paragraph for its end: a
+    text of tens of thousands of them would hold a renderer for many seconds."""
+    fine = " ".join([r"\(x\)"] * render.MATH_OPENERS_MAX)
+    assert render_markdown(fine).count("<math") == render.MATH_OPENERS_MAX
+    many = fine + r" \(y\)"
+    html = render_markdown(many)
+    assert "<math" not in html and html.count("(x)") == render.MATH_OPENERS_MAX

@@ -1,7 +1,7 @@
 """A conversation imported is shown once per person, even when two processes import the
 same file at once. A conditional unique index (SQLite creates it without copying the
 table, so the search index's triggers stay). Copies two such imports made before it are
-kept, the later ones no longer marked as imported."""
+all kept; all but one are no longer marked as imported."""
 
 from django.db import migrations, models
 
