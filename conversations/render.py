@@ -251,14 +251,17 @@ RENDER_MAX_CHARS = 100_000
 
 
 # Each `\(` the math plugin reads looks for its `\)` through the rest of the paragraph:
-# 50,000 of them with none closed took 23 s. Past this many, a text is read without math.
+# 50,000 of them with none closed took 23 s. Past this many `\(` and `$$` together, a text
+# is read without math, here and by the page as it streams (render.js, whose plugin is as
+# slow with `$$`).
 MATH_OPENERS_MAX = 200
 
 
 def render_markdown(text: str) -> str:
     if len(text) > RENDER_MAX_CHARS:
         return _as_written(text)
-    html = _markdown(math=text.count("\\(") <= MATH_OPENERS_MAX).render(text, {})
+    openers = text.count("\\(") + text.count("$$")
+    html = _markdown(math=openers <= MATH_OPENERS_MAX).render(text, {})
     return nh3.clean(
         html,
         tags=TAGS,

@@ -164,3 +164,35 @@ def test_a_title_keeps_a_formula_s_delimiters_as_written(page: Any, live: LiveSe
     assert page.locator("#title").inner_text() == expected
     assert page.locator(".conversation-list a", has_text="\\(e^{i\\pi}").count() == 1
     assert page.problems == []
+
+
+def test_formulas_past_a_bound_are_not_read_as_math_while_streaming(
+    page: Any, live: LiveServer
+) -> None:
+    """The page re-renders a streaming reply at every frame, and markdown-it-texmath looks
+    for the end of each `\\(` and `$$` through the rest of the text: a reply of thousands
+    of them would hold the page (a share's viewer's too). Past render.py's bound, the page
+    reads a text without math, as the server does."""
+    from conversations import render
+
+    bound = render.MATH_OPENERS_MAX
+    # 100 `\(` and 100 `$$` (a closing one counted too, as the page cannot tell them apart)
+    fine = " ".join([r"\(x\)"] * (bound // 2) + ["$$y$$"] * (bound // 4))
+    texts = [fine, fine + r" \(z\)", fine + " $$z$$", r"\( a " * 20_000 + "**after**"]
+    sign_up(page, live, "cauchy")
+    counts = page.evaluate(
+        "async (texts) => {"
+        "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
+        "  const { loadExtras, renderMarkdown } = await import(new URL('render.js', src).href);"
+        "  await loadExtras();"
+        "  const host = document.createElement('div');"
+        "  return texts.map((text) => {"
+        "    host.innerHTML = renderMarkdown(text);"
+        "    return [host.querySelectorAll('math').length, host.querySelectorAll('strong').length];"
+        "  });"
+        "}",
+        texts,
+    )
+    assert counts == [[bound * 3 // 4, 0], [0, 0], [0, 0], [0, 1]]
+    assert [render.render_markdown(text).count("<math") for text in texts] == [150, 0, 0, 0]
+    assert page.problems == []

@@ -38,7 +38,9 @@ const DIRECTED = new Set(["paragraph_open", "heading_open", "list_item_open", "b
 const ALIGNED = new Set(["th_open", "td_open"]);
 const ALIGN = /^text-align:(left|center|right)$/;
 
-let markdown = null;
+// Two parsers, made on first use and again once Temml or highlight.js has come: one reads
+// math, one reads a text as written where it holds too many formula openings.
+let parsers = {};
 
 // The same token rule as render.py's `_blocks`.
 function blocks(state) {
@@ -65,7 +67,7 @@ function depth(tex) {
   return deepest;
 }
 
-function math(display) {
+function math(display, escape) {
   return (tokens, index, _options, env) => {
     const tex = tokens[index].content;
     env.math = (env.math || 0) + tex.length;
@@ -78,7 +80,7 @@ function math(display) {
         // shown as written, below
       }
     }
-    return `<code class="math-source">${markdown.utils.escapeHtml(tex)}</code>`;
+    return `<code class="math-source">${escape(tex)}</code>`;
   };
 }
 
@@ -153,7 +155,7 @@ function load(kind) {
         ),
       Promise.resolve(),
     ).then(() => {
-      markdown = null; // made again with them, for the next delta
+      parsers = {}; // made again with them, for the next delta
     });
   }
   return extras[kind];
@@ -167,23 +169,30 @@ export function loadExtras() {
 const MAYBE_MATH = /\$|\\[([]/;
 const MAYBE_CODE = /```[ \t]*[\w+#.-]/;
 
-function parser() {
-  if (markdown === null) {
-    markdown = window.markdownit({ html: false, linkify: true, typographer: false, highlight });
+// As render.py's MATH_OPENERS_MAX: markdown-it-texmath looks for the end of each `\(` and
+// `$$` through the rest of the text, so 20,000 of them, unclosed, took a second and a half
+// per re-render of a streaming reply. Past this many, a text is read without math.
+const MATH_OPENERS_MAX = 200;
+const OPENERS = /\\\(|\$\$/g;
+
+function parser(withMath = true) {
+  let markdown = parsers[withMath];
+  if (!markdown) {
+    markdown = parsers[withMath] = window.markdownit({ html: false, linkify: true, typographer: false, highlight });
     const escape = markdown.utils.escapeHtml;
     markdown.renderer.rules.image = (tokens, index) => {
       const token = tokens[index];
       return `<a href="${escape(token.attrGet("src") || "")}">${escape(token.content || "image")}</a>`;
     };
-    if (window.texmath && window.temml) {
+    if (withMath && window.texmath && window.temml) {
       // `$…$` holds no `$`, as render.py's plugin reads it ("$5 and later $10" is no formula).
       const inline = window.texmath.rules.dollars.inline.find((rule) => rule.name === "math_inline");
       inline.rex = /\$((?:[^\s\\$])|(?:[^\s$][^$]*?[^\s\\$]))\$/gy;
       // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
       markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
-      for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false);
+      for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false, escape);
       for (const name of ["math_block", "math_block_eqno", "math_inline_double"]) {
-        markdown.renderer.rules[name] = math(true);
+        markdown.renderer.rules[name] = math(true, escape);
       }
       for (const rule of markdown.block.ruler.__rules__) {
         if (rule.name.startsWith("math_block")) rule.fn = wholeLines(rule.fn);
@@ -252,7 +261,9 @@ export function plainText(text) {
 export function renderMarkdown(text) {
   if (!window.temml && MAYBE_MATH.test(text)) load("math").catch(() => {});
   if (!window.hljs && MAYBE_CODE.test(text)) load("code").catch(() => {});
-  return sanitize(parser().render(text, {}));
+  let openers = 0;
+  for (OPENERS.lastIndex = 0; openers <= MATH_OPENERS_MAX && OPENERS.exec(text); ) openers++;
+  return sanitize(parser(openers <= MATH_OPENERS_MAX).render(text, {}));
 }
 
 const EXTENSIONS = {
