@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -46,6 +48,7 @@ from webchat.errors import (
 )
 from webchat.logs import request_id
 from webchat.middleware import language_of
+from webchat.throttle import waiting
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     session_key: str | None = None
     counted: tuple[str, ...] = ()
     expiry_watch: asyncio.Task[None] | None = None
+    allowance: tuple[float, float] = (0.0, math.inf)  # (when, frames left): full at first
     commands = {
         "send": "on_send",
         "regenerate": "on_regenerate",
@@ -186,8 +190,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         client_id = None
         try:
+            refusal = self._take_frame()
             frame = parse_frame(text_data)
             client_id = client_id_of(frame)
+            if refusal is not None:
+                raise refusal
             kind = frame.get("type")
             command = self.commands.get(kind) if isinstance(kind, str) else None
             if command is None:
@@ -202,6 +209,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Never a crash, never a silent drop: the socket stays usable.
             log.exception("a client frame failed")
             await self.send_frame(InternalError().frame(client_id))
+
+    def _take_frame(self) -> ChatError | None:
+        """One frame from this socket's allowance (a token bucket): None, or the refusal to
+        answer with when it is spent."""
+        now = time.monotonic()
+        rate = settings.CHAT_FRAMES_PER_SECOND
+        burst = settings.CHAT_FRAME_BURST
+        last, left = self.allowance
+        left = min(burst, left + (now - last) * rate)
+        if left < 1:
+            self.allowance = (now, left)
+            seconds = math.ceil((1 - left) / rate)
+            return ChatError(waiting(seconds), code="rate_limited", retry_after=seconds)
+        self.allowance = (now, left - 1)
+        return None
 
     async def on_send(self, frame: dict[str, Any], client_id: str | None) -> None:
         turn = await self._start(SendForm(frame).turn())

@@ -267,6 +267,30 @@ async def test_a_resume_renders_a_stored_reply_once_and_never_a_question(
     await socket.close()
 
 
+async def test_a_socket_s_frames_past_its_allowance_are_refused_then_allowed_again(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    """A `resume` or a `stop` costs the database a read and no quota: a socket sending
+    them without end is answered `rate_limited`, frame by frame, until its allowance
+    refills; then it is read again."""
+    settings.CHAT_FRAME_BURST = 3
+    settings.CHAT_FRAMES_PER_SECOND = 2.0
+    socket, _ = await open_socket(alice, conversation.id)
+    missing = str(uuid.uuid4())
+    for number in range(5):
+        await socket.send({"type": "resume", "message": missing, "client_id": f"r{number}"})
+    answers = [await socket.receive() for _ in range(5)]
+    assert [a["code"] for a in answers] == ["not_found"] * 3 + ["rate_limited"] * 2
+    assert [a["client_id"] for a in answers] == [f"r{number}" for number in range(5)]
+    assert answers[3]["retry_after"] == 1 and "wait 1 second" in answers[3]["message"]
+    await asyncio.sleep(0.6)  # one frame's worth, refilled
+    await socket.send({"type": "resume", "message": missing})
+    assert (await socket.receive())["code"] == "not_found"
+    await socket.send({"type": "resume", "message": missing})
+    assert (await socket.receive())["code"] == "rate_limited"
+    await socket.close()
+
+
 async def test_a_reply_whose_process_died_becomes_interrupted(
     alice: User, conversation: Conversation, settings: Any
 ) -> None:
