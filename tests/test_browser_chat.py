@@ -86,6 +86,52 @@ def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object, live: Liv
     assert page.problems == []
 
 
+# The page's sockets lose the first reply's deltas 3 to 5, and its asks for the whole text
+# take 600 ms to leave (a slow link): every delta meanwhile arrives after a gap.
+LOSSY_SOCKET = """(() => {
+  const Native = window.WebSocket;
+  window.resumesSent = 0;
+  let first = null;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (event) => {
+        const frame = JSON.parse(event.data);
+        if (frame.type !== "delta") return;
+        first ??= frame.message;
+        if (frame.message === first && frame.seq >= 3 && frame.seq <= 5) event.stopImmediatePropagation();
+      });
+    }
+    send(data) {
+      if (!data.includes('"resume"')) return super.send(data);
+      window.resumesSent++;
+      setTimeout(() => super.send(data), 600);
+    }
+  };
+})();"""
+
+
+def test_a_gap_in_a_reply_is_asked_for_once_however_many_deltas_follow(
+    page: Any, live: LiveServer
+) -> None:
+    """A reply whose words arrive after a gap asks for its whole text once, not once per
+    delta until the text comes: those asks would spend the socket's allowance of frames
+    and be refused ("Too many requests")."""
+    page.add_init_script(LOSSY_SOCKET)
+    sign_up(page, live, "gappy")
+    say(page, "[sim words=300 delay=10]")
+    assert page.evaluate("window.resumesSent") == 1
+    reply = page.locator("article.message.assistant")
+    [(stored,)] = live.query(
+        "SELECT content FROM conversations_message WHERE id = %s",
+        uuid.UUID(reply.get_attribute("data-id")),
+    )
+    assert words(stored) == 300
+    assert words(reply.locator(".content").inner_text()) == visible_words(stored)
+    assert page.locator("#error").is_hidden()
+    assert page.problems == []
+
+
 def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
     sign_up(page, live, "stopper")
     page.fill("#prompt", "A long one [sim words=300 delay=40]")

@@ -152,7 +152,7 @@ async function reconcile(clientIds) {
   const texts = new Map(still.map((clientId) => [clientId, composer.pending.get(clientId)?.text]));
   thread.replace(body.html);
   if (branching && still.includes(branching.clientId)) branching = null; // what it cut is gone
-  for (const id of thread.streamingIds()) socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
+  resumeAll();
   let lost = false;
   for (const clientId of still) {
     if (thread.element.querySelector(`article.message.user[data-sent-as="${CSS.escape(clientId)}"]`)) {
@@ -222,13 +222,15 @@ const handlers = {
   },
   delta(frame) {
     // A gap: ask for the whole text again rather than show a hole.
-    if (!thread.delta(frame)) socket.send({ type: "resume", message: frame.message, seq: thread.stream(frame.message).seq });
+    if (!thread.delta(frame)) resume(frame.message);
   },
   snapshot(frame) {
+    resuming.delete(frame.message);
     thread.snapshot(frame);
     refreshControls();
   },
   done(frame) {
+    resuming.delete(frame.message);
     thread.done(frame);
     // Summarize and retry needs something before the question it failed on.
     const article = thread.article(frame.message);
@@ -275,11 +277,27 @@ function goToLogin() {
   location.href = `${config.urls.login}?next=${encodeURIComponent(location.pathname)}`;
 }
 
+// The replies whose whole text was asked for and has not come: the deltas after a gap keep
+// coming until the server reads the ask, and each asking again would spend the socket's
+// allowance of frames for nothing.
+const resuming = new Set();
+function resume(id) {
+  if (resuming.has(id)) return;
+  resuming.add(id);
+  socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
+}
+
+// Every streaming reply, asked again (a socket opened anew, or the thread read again).
+function resumeAll() {
+  resuming.clear();
+  for (const id of thread.streamingIds()) resume(id);
+}
+
 function connect() {
   socket = new Socket(config.url("socket", conversationId), {
     onOpen() {
       showError("");
-      for (const id of thread.streamingIds()) socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
+      resumeAll();
       // Frames queued meanwhile go once this is done: a message of theirs is not to be
       // swept off the page by the thread read here.
       if (unanswered.length) return reconcile(unanswered.splice(0));

@@ -7,15 +7,26 @@ import { Socket } from "./socket.js";
 const page = document.getElementById("share");
 const article = page.querySelector('article.message[data-status="streaming"]');
 const reply = new StreamedMessage(article);
-const resume = () => socket.send({ type: "resume", message: article.dataset.id, seq: reply.seq });
+// Asked once per gap: the deltas after it keep coming until the server reads the ask.
+let asked = false;
+const resume = () => {
+  if (asked) return;
+  asked = true;
+  socket.send({ type: "resume", message: article.dataset.id, seq: reply.seq });
+};
 
 const socket = new Socket(page.dataset.socket, {
-  onOpen: resume,
+  onOpen() {
+    asked = false;
+    resume();
+  },
   onFrame(frame) {
     if (frame.message !== article.dataset.id) return;
     if (frame.type === "delta" && !reply.delta(frame)) resume();
-    else if (frame.type === "snapshot") reply.snapshot(frame);
-    else if (frame.type === "done") {
+    else if (frame.type === "snapshot") {
+      asked = false;
+      reply.snapshot(frame);
+    } else if (frame.type === "done") {
       reply.done(frame);
       socket.close(1000);
     }
