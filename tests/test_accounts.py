@@ -376,13 +376,13 @@ def test_a_name_taken_while_its_signup_was_on_its_way_is_said_and_costs_nothing(
     from webchat import accounts
 
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": "1/h"}
-    first_account = accounts._first_account
+    found_the_site = accounts.found_the_site
 
-    def taken_meanwhile() -> bool:
+    def taken_meanwhile(user: User) -> None:
         User.objects.create_user("twin", password=PASSWORD)
-        return first_account()
+        found_the_site(user)
 
-    monkeypatch.setattr(accounts, "_first_account", taken_meanwhile)
+    monkeypatch.setattr(accounts, "found_the_site", taken_meanwhile)
     answer = signup(Client(), "twin")
     assert answer.status_code == 200
     assert "A user with that username already exists." in answer.content.decode()

@@ -60,20 +60,35 @@ def sign_in(page: Any) -> None:
 
 
 def test_a_first_sign_in_makes_an_account_and_the_next_finds_it(
-    sso_page: Any, sso: LiveServer, browser: Any
+    sso_page: Any, sso: LiveServer, browser: Any, provider: Provider
 ) -> None:
+    # The site is new: its first-run page offers the provider beside the signup form.
+    sso_page.goto("/accounts/login/")
+    assert sso_page.get_by_text("Create the administrator account").is_visible()
     sign_in(sso_page)
     assert "Your usage" in sso_page.content()  # the default plan came with the account
     # As a password login: no note of allauth's ("Successfully signed in as …").
     assert sso_page.locator(".banner.notice").count() == 0
-    rows = sso.query("SELECT username, email, is_superuser FROM webchat_user")
-    assert rows == [("olga", "olga@example.org", False)]
+    # The site's first account administers it, made through the provider as by the form.
+    rows = sso.query("SELECT username, email, is_staff, is_superuser FROM webchat_user")
+    assert rows == [("olga", "olga@example.org", True, True)]
     # Log out, and in again through the provider: the same account.
     sso_page.goto("/accounts/")
     sso_page.get_by_role("button", name="Log out").click()
     sso_page.wait_for_url("**/accounts/login/")
     sign_in(sso_page)
     assert len(sso.query("SELECT id FROM webchat_user")) == 1
+    # The provider's next person is an ordinary account.
+    sso_page.goto("/accounts/")
+    sso_page.get_by_role("button", name="Log out").click()
+    provider.person = {**PERSON, "sub": "user-22c1", "email": "piet@example.org"}
+    provider.person["preferred_username"] = "piet"
+    try:
+        sign_in(sso_page)
+    finally:
+        provider.person = dict(PERSON)
+    rows = sso.query("SELECT username, is_staff, is_superuser FROM webchat_user WHERE NOT is_staff")
+    assert rows == [("piet", False, False)]
     assert sso_page.problems == []
 
 

@@ -40,7 +40,7 @@ from django.views.generic import TemplateView
 
 from webchat import oidc, throttle
 from webchat.auth import login_name
-from webchat.models import SiteSettings, User
+from webchat.models import SiteSettings, User, found_the_site
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +172,7 @@ def _made(request: HttpRequest, form: SignupForm) -> User | int | None:
     try:
         with transaction.atomic():
             user = form.save(commit=False)
-            # On a fresh install whoever signs up first owns the site, unless the operator
-            # turned that off (FIRST_SIGNUP_IS_ADMIN=0) to use createsuperuser instead.
-            if settings.FIRST_SIGNUP_IS_ADMIN and _first_account():
-                user.is_staff = user.is_superuser = True
+            found_the_site(user)
             user.is_active = not settings.SIGNUP_VERIFY_EMAIL
             user.save()
             if wait := throttle.spend(request, "signup"):
@@ -214,14 +211,6 @@ def _welcome(
 def _founding() -> bool:
     """A fresh site, whose next signup makes its administrator: the pages say so."""
     return settings.FIRST_SIGNUP_IS_ADMIN and not User.objects.exists()
-
-
-def _first_account() -> bool:
-    """No account exists yet (so no administrator either). The site settings' row, which
-    always exists, is locked first: two first signups at once make one administrator."""
-    SiteSettings.current()
-    SiteSettings.objects.select_for_update().filter(pk=1).first()
-    return not User.objects.exists()
 
 
 def _safe_next(request: HttpRequest) -> str:

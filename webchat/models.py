@@ -158,6 +158,23 @@ class SiteSettings(models.Model):
         return row
 
 
+def first_account() -> bool:
+    """No account exists yet (so no administrator either). In a transaction: the site
+    settings' row, which always exists, is locked first, so two first accounts made at once
+    (by the signup form, or through a provider) make one administrator."""
+    SiteSettings.current()
+    SiteSettings.objects.select_for_update().filter(pk=1).first()
+    return not User.objects.exists()
+
+
+def found_the_site(user: User) -> None:
+    """On a fresh site whoever makes the first account owns it, however it is made, unless
+    the operator turned that off (FIRST_SIGNUP_IS_ADMIN=0) to use createsuperuser instead.
+    In the transaction that saves `user`."""
+    if settings.FIRST_SIGNUP_IS_ADMIN and first_account():
+        user.is_staff = user.is_superuser = True
+
+
 class ChatModelQuerySet(models.QuerySet["ChatModel"]):
     def enabled(self) -> "ChatModelQuerySet":
         return self.filter(enabled=True)

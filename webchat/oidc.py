@@ -8,10 +8,11 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 
-from webchat.models import SiteSettings
+from webchat.models import SiteSettings, found_the_site
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -25,6 +26,13 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         """A first sign-in through the provider makes an account when the site's signup is
         open, or when OIDC_SIGNUP_OPEN says the provider's people may always join."""
         return settings.OIDC_SIGNUP_OPEN or SiteSettings.current().signup_open
+
+    def save_user(self, request: HttpRequest, sociallogin: Any, form: Any = None) -> Any:
+        """A first sign-in's account; on a fresh site, its administrator, as a first signup
+        would be (the first-run page offers both)."""
+        with transaction.atomic():
+            found_the_site(sociallogin.user)
+            return super().save_user(request, sociallogin, form)
 
 
 def providers(request: HttpRequest) -> list[dict[str, str]]:

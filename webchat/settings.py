@@ -245,7 +245,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SIGNUP_OPEN = env_bool("SIGNUP_OPEN", True)
-# The first account that signs up while no administrator exists becomes one. Public
+# The site's first account (signed up, or through a provider) is its administrator. Public
 # deployments turn this off and run `manage.py createsuperuser` instead (README).
 FIRST_SIGNUP_IS_ADMIN = env_bool("FIRST_SIGNUP_IS_ADMIN", True)
 # A new account needs a confirmed email address (a link by mail) before it can log in.
