@@ -875,7 +875,7 @@ def _chatgpt_conversation(
         created=_when(raw.get("create_time")),
         updated=_when(raw.get("update_time")),
         archived=raw.get("is_archived") is True,
-        source=f"chatgpt:{id}" if isinstance(id, str) and id.isprintable() else "",
+        source=f"chatgpt:{_uuid(id) or id}" if isinstance(id, str) and id.isprintable() else "",
     )
 
 

@@ -5,6 +5,7 @@ sentence and nothing of them kept."""
 import hashlib
 import io
 import json
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,15 @@ def test_ids_are_told_apart_whole_and_a_uuid_in_any_spelling_is_one(alice: User)
     data[1]["conversation_id"] = "P" * 300 + "-second"
     assert archive.import_file(alice, io.BytesIO(json.dumps(data).encode())) == archive.Outcome(
         2, 0
+    )
+    # A ChatGPT id that is a UUID is one in any spelling too (an id of another kind is
+    # taken as written: its case may tell two apart).
+    data = chatgpt_export.conversations()[:1]
+    data[0]["conversation_id"] = str(uuid.uuid4())
+    assert archive.import_file(alice, io.BytesIO(json.dumps(data).encode())).imported == 1
+    data[0]["conversation_id"] = data[0]["conversation_id"].upper()
+    assert archive.import_file(alice, io.BytesIO(json.dumps(data).encode())) == archive.Outcome(
+        0, 1
     )
     # An archive's ids, written another way, are the same conversations.
     mine = Conversation.objects.create(owner=alice, title="Mine")
