@@ -4,11 +4,12 @@ markdown-it-py escapes raw HTML in the source; nh3 then keeps only the tags and 
 below, so a reply can format text but never run script, load a frame or phone home. The
 browser applies the same lists (static/js/render.js) to what it renders while streaming.
 No style attributes: the Content-Security-Policy would refuse them anyway, so a table
-column's alignment becomes a class; every block gets dir="auto", so a paragraph in Arabic
-reads right to left inside an English reply.
+column's alignment becomes a class; every block gets the direction of its first letter, so
+a paragraph in Arabic reads right to left inside an English reply.
 """
 
 import asyncio
+import itertools
 import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -29,7 +30,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 # Bump when the rendering changes: replies stored with an older version are rendered again.
-VERSION = 4
+VERSION = 5
 
 # MathML, as latex2mathml (here) and Temml (static/js/render.js) write it: presentation
 # elements only, no links, no style (the Content-Security-Policy needs none).
@@ -104,14 +105,51 @@ _ALIGN = re.compile(r"text-align:(left|center|right)")
 
 
 def _blocks(state: Any) -> None:
-    """dir="auto" on every block a person reads; a column's alignment as a class."""
+    """Each block a person reads in the direction of its first letter, as dir="auto" would
+    read it, but written out: with dir="auto" the browser looks through the block again at
+    each element added inside it, and a long list or table took seconds to show (the page's
+    renderer does the same, static/js/render.js). A column's alignment as a class."""
+    unresolved: list[Any] = []  # blocks open around here with no letter in them yet
     for token in state.tokens:
-        if token.type.endswith("_open") and token.tag in _DIRECTED:
-            token.attrSet("dir", "auto")
+        if token.nesting == 1 and token.tag in _DIRECTED:
+            unresolved.append(token)
+        elif token.nesting == -1 and unresolved and unresolved[-1].level == token.level:
+            unresolved.pop()  # none: it takes its parent's
+        elif token.type == "inline" and unresolved:
+            direction = _direction(token)
+            if direction:
+                for block in unresolved:
+                    block.attrSet("dir", direction)
+                unresolved.clear()
         if token.type in ("th_open", "td_open") and "style" in token.attrs:
             align = _ALIGN.fullmatch(str(token.attrs.pop("style")))
             if align:
                 token.attrSet("class", f"align-{align.group(1)}")
+
+
+# A letter (a word's character, not a digit or "_"), and the letters written right to left:
+# Hebrew, Arabic, Syriac, Thaana, N'Ko and the rest of their blocks, as render.js has them.
+_LETTER = re.compile(r"[^\W\d_]")
+_RTL = re.compile(
+    "[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]"
+)
+
+
+def _direction(inline: Any) -> str | None:
+    """The direction ("rtl" or "ltr") of the first letter a reader sees in `inline`; None
+    when it has none."""
+    for child in inline.children or ():
+        shown = child.type in ("text", "code_inline", "image") or child.type.startswith("math")
+        if shown and (direction := _text_direction(child.content)):
+            return direction
+    return None
+
+
+def _text_direction(text: str) -> str | None:
+    letter = _LETTER.search(text)
+    if letter is None:
+        return None
+    return "rtl" if _RTL.match(letter.group()) else "ltr"
 
 
 def _depth(tex: str) -> int:
@@ -220,8 +258,8 @@ def _whole_lines(rule: Any) -> Any:
     return block
 
 
-@lru_cache(maxsize=2)
-def _markdown(math: bool = True) -> MarkdownIt:
+@lru_cache(maxsize=4)
+def _markdown(math: bool = True, tasks: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "highlight": _highlight})
     md.enable(["table", "strikethrough", "linkify"])
     md.add_render_rule("image", _image_as_link)
@@ -239,7 +277,8 @@ def _markdown(math: bool = True) -> MarkdownIt:
         for rule in md.block.ruler.__rules__:
             if rule.name.startswith("math_block"):
                 rule.fn = _whole_lines(rule.fn)
-    tasklists_plugin(md)
+    if tasks:
+        tasklists_plugin(md)
     md.core.ruler.push("blocks", _blocks)
     return md
 
@@ -257,11 +296,19 @@ RENDER_MAX_CHARS = 100_000
 MATH_OPENERS_MAX = 200
 
 
+# The task list plugin looks for each item's list back through every item before it: 12,500
+# items took 13 s. Past this many items that start with a box, none is read as one.
+TASKS_MAX = 500
+_TASK = re.compile(r"^[ \t>]*(?:[-*+]|\d{1,9}[.)])[ \t]+\[[ xX]\]", re.MULTILINE)
+
+
 def render_markdown(text: str) -> str:
     if len(text) > RENDER_MAX_CHARS:
         return _as_written(text)
     openers = text.count("\\(") + text.count("$$")
-    html = _markdown(math=openers <= MATH_OPENERS_MAX).render(text, {})
+    tasks = sum(1 for _ in itertools.islice(_TASK.finditer(text), TASKS_MAX + 1))
+    md = _markdown(math=openers <= MATH_OPENERS_MAX, tasks=tasks <= TASKS_MAX)
+    html = md.render(text, {})
     return nh3.clean(
         html,
         tags=TAGS,
@@ -274,8 +321,13 @@ def render_markdown(text: str) -> str:
 
 def _as_written(text: str) -> str:
     paragraphs = re.split(r"\n[ \t\r]*\n", text.strip())
-    lines = (escape(paragraph).replace("\n", "<br>") for paragraph in paragraphs)
-    return "".join(f'<p dir="auto">{line}</p>' for line in lines if line)
+    return "".join(_paragraph(paragraph) for paragraph in paragraphs if paragraph)
+
+
+def _paragraph(text: str) -> str:
+    direction = _text_direction(text)
+    opening = f'<p dir="{direction}">' if direction else "<p>"
+    return opening + escape(text).replace("\n", "<br>") + "</p>"
 
 
 # Finished replies are rendered in one thread, off the event loop and the database's

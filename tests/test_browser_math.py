@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 # with the page's own renderer; reports anything unsafe and what the whole text became.
 PREFIXES = """async (texts) => {
   const src = document.querySelector('script[type=module][src*="chat"]').src;
-  const { loadExtras, renderMarkdown } = await import(new URL("render.js", src).href);
+  const { loadExtras, showMarkdown } = await import(new URL("render.js", src).href);
   await loadExtras();
   const host = document.createElement("div");
   host.className = "markdown";
@@ -41,10 +41,10 @@ PREFIXES = """async (texts) => {
     const bad = [];
     const step = Math.max(1, Math.floor(text.length / 60));
     for (let end = 1; end <= text.length; end += step) {
-      host.innerHTML = renderMarkdown(text.slice(0, end));
+      showMarkdown(host, text.slice(0, end));
       bad.push(...unsafe(host));
     }
-    host.innerHTML = renderMarkdown(text);
+    showMarkdown(host, text);
     bad.push(...unsafe(host));
     results.push({
       bad,
@@ -166,33 +166,90 @@ def test_a_title_keeps_a_formula_s_delimiters_as_written(page: Any, live: LiveSe
     assert page.problems == []
 
 
-def test_formulas_past_a_bound_are_not_read_as_math_while_streaming(
+def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
     page: Any, live: LiveServer
 ) -> None:
     """The page re-renders a streaming reply at every frame, and markdown-it-texmath looks
     for the end of each `\\(` and `$$` through the rest of the text: a reply of thousands
     of them would hold the page (a share's viewer's too). Past render.py's bound, the page
-    reads a text without math, as the server does."""
+    reads a text without math, as the server does; and so with task boxes, whose plugin
+    looks back through every item for each."""
     from conversations import render
 
     bound = render.MATH_OPENERS_MAX
     # 100 `\(` and 100 `$$` (a closing one counted too, as the page cannot tell them apart)
     fine = " ".join([r"\(x\)"] * (bound // 2) + ["$$y$$"] * (bound // 4))
-    texts = [fine, fine + r" \(z\)", fine + " $$z$$", r"\( a " * 20_000 + "**after**"]
+    tasks = "- [ ] a\n" * render.TASKS_MAX
+    texts = [fine, fine + r" \(z\)", fine + " $$z$$", r"\( a " * 15_000 + "**after**"]
+    texts += [tasks, tasks + "- [x] b"]
     sign_up(page, live, "cauchy")
     counts = page.evaluate(
         "async (texts) => {"
         "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
-        "  const { loadExtras, renderMarkdown } = await import(new URL('render.js', src).href);"
+        "  const { loadExtras, showMarkdown } = await import(new URL('render.js', src).href);"
         "  await loadExtras();"
         "  const host = document.createElement('div');"
         "  return texts.map((text) => {"
-        "    host.innerHTML = renderMarkdown(text);"
-        "    return [host.querySelectorAll('math').length, host.querySelectorAll('strong').length];"
+        "    showMarkdown(host, text);"
+        "    return [host.querySelectorAll('math').length, host.querySelectorAll('strong').length,"
+        "      host.querySelectorAll('input').length];"
         "  });"
         "}",
         texts,
     )
-    assert counts == [[bound * 3 // 4, 0], [0, 0], [0, 0], [0, 1]]
-    assert [render.render_markdown(text).count("<math") for text in texts] == [150, 0, 0, 0]
+    boxes = render.TASKS_MAX
+    assert counts == [
+        [bound * 3 // 4, 0, 0],
+        [0, 0, 0],
+        [0, 0, 0],
+        [0, 1, 0],
+        [0, 0, boxes],
+        [0] * 3,
+    ]
+    assert [
+        [html.count("<math"), html.count("<strong"), html.count("<input")]
+        for html in map(render.render_markdown, texts)
+    ] == counts
+    assert page.problems == []
+
+
+# A reply slow to lay out streams for four seconds: thousands of code spans in one
+# paragraph (a paint of 10,000 took a second). The page's long tasks, as Chromium reports
+# them, against the time that passed.
+SLOW_TO_PAINT = """async () => {
+  const src = document.querySelector('script[type=module][src*="chat"]').src;
+  const { StreamedMessage } = await import(new URL('render.js', src).href);
+  const article = document.createElement('article');
+  article.innerHTML = '<div class="role"></div><div class="content"></div>';
+  document.body.append(article);
+  const message = new StreamedMessage(article);
+  let busy = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) busy += entry.duration;
+  }).observe({ type: 'longtask' });
+  const started = performance.now();
+  let seq = 0;
+  let spans = 0;
+  for (let now = started; now - started < 4000; now = performance.now()) {
+    // 2,500 spans a second, however late this turn comes
+    const due = Math.floor((now - started) * 2.5) - spans;
+    message.delta({ seq: ++seq, content: '`a` '.repeat(due) });
+    spans += due;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  return { busy, elapsed: performance.now() - started, spans };
+}"""
+
+
+def test_a_reply_slow_to_paint_leaves_the_page_usable_while_it_streams(
+    page: Any, live: LiveServer
+) -> None:
+    """Each paint of a streaming reply that took long waits four times as long before the
+    next: the page answers in between (it was busy all along, a paint after another)."""
+    sign_up(page, live, "knuth")
+    result = page.evaluate(SLOW_TO_PAINT)
+    assert result["spans"] >= 9_000  # slow enough to paint for the pause to matter
+    print(result)
+    assert result["busy"] < 0.5 * result["elapsed"], result
     assert page.problems == []

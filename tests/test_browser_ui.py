@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import say, sign_up
+from tests.helpers import say, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -247,6 +247,37 @@ def test_keyboard_enter_shift_enter_and_escape(page: Any, live: LiveServer) -> N
         page.locator("article.message.user .content").inner_text()
         == "line one\nline two [sim words=400 delay=30]"
     )
+
+
+def test_on_a_touch_screen_return_starts_a_new_line_and_send_sends(
+    browser: Any, live: LiveServer
+) -> None:
+    """A phone's keyboard has no Shift: its Return sent the first line alone, and a message
+    of two lines could not be written. There Return starts a line; the Send button sends
+    (the question's editor too)."""
+    context = browser.new_context(
+        base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    phone = context.new_page()
+    watch(phone)
+    try:
+        sign_up(phone, live, "thumbs")
+        phone.fill("#prompt", "line one")
+        phone.press("#prompt", "Enter")
+        phone.keyboard.type("line two [sim repeat delay=1]")
+        assert phone.locator("article.message").count() == 0
+        phone.tap("#send")
+        phone.wait_for_selector('article.message.assistant[data-status="complete"]')
+        question = phone.locator("article.message.user .content")
+        assert question.inner_text() == "line one\nline two [sim repeat delay=1]"
+        phone.locator("article.message.user .edit").tap()
+        phone.press("form.editor textarea", "End")
+        phone.press("form.editor textarea", "Enter")
+        expect(phone.locator("form.editor textarea")).to_be_visible()
+        assert phone.input_value("form.editor textarea").endswith("]\n")
+        assert phone.problems == []
+    finally:
+        context.close()
 
 
 def test_theme_switch_is_remembered(page: Any, live: LiveServer) -> None:

@@ -68,7 +68,7 @@ async def test_it_streams_a_reply_word_by_word_and_stores_it(
     done = frames[-1]
     assert done["status"] == "complete" and done["finish_reason"] == "stop"
     assert done["usage"]["completion_tokens"] == 40
-    assert '<p dir="auto">' in done["html"]
+    assert '<p dir="ltr">' in done["html"]
     stored = await reload(reply_id)
     assert stored.content == text_of(frames, reply_id)
     assert stored.status == Message.Status.COMPLETE
@@ -259,7 +259,7 @@ async def test_a_resume_renders_a_stored_reply_once_and_never_a_question(
     for _ in range(2):
         await socket.send({"type": "resume", "message": str(reply.id), "seq": 0})
         done = (await socket.receive_until("done"))[-1]
-        assert done["html"] == '<p dir="auto"><em>Hello</em></p>\n'
+        assert done["html"] == '<p dir="ltr"><em>Hello</em></p>\n'
         stored = await reload(str(reply.id))
         assert stored.rendered == done["html"] and stored.rendered_version == render.VERSION
     await socket.send({"type": "resume", "message": str(reply.parent_id), "seq": 0})

@@ -10,7 +10,7 @@ import { PromptPicker } from "./prompts.js";
 import { ask, openMenu, trapFocus, viewImage } from "./dialog.js";
 import { Header } from "./header.js";
 import { csrfToken, getJSON, pageConfig, post } from "./http.js";
-import { downloadCode, plainText, sanitize } from "./render.js";
+import { downloadCode, plainText, showHtml } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { SearchDialog } from "./search.js";
 import { Sidebar } from "./sidebar.js";
@@ -554,7 +554,7 @@ function showSummary(summary) {
   );
   const content = document.createElement("div");
   content.className = "content markdown";
-  content.innerHTML = sanitize(summary.html);
+  showHtml(content, summary.html);
   details.append(title, content);
   aside.append(details);
   const through = thread.article(summary.through);
@@ -647,7 +647,7 @@ function editMessage(article) {
       event.preventDefault();
       event.stopPropagation();
       close();
-    } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    } else if (sendsOnEnter(event)) {
       event.preventDefault();
       editor.requestSubmit();
     }
@@ -786,8 +786,13 @@ composer.form.addEventListener("submit", (event) => {
   submit();
   scroller.toEnd();
 });
+// A touch keyboard has no Shift: there its Return starts a new line, and Send sends.
+const touchKeyboard = matchMedia("(pointer: coarse) and (hover: none)");
+function sendsOnEnter(event) {
+  return event.key === "Enter" && !event.shiftKey && !event.isComposing && !touchKeyboard.matches;
+}
 composer.prompt.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+  if (sendsOnEnter(event)) {
     event.preventDefault();
     submit();
     scroller.toEnd();

@@ -33,6 +33,10 @@ const LENGTHS = ["width", "height", "depth", "voffset", "lspace", "rspace", "min
 const MATH_MAX_CHARS = 2000;
 const MATH_MAX_DEPTH = 40;
 const MATH_BUDGET = 20000;
+// Temml takes about 0.15 ms a formula, and a streaming reply is shown again at every frame:
+// 2,000 formulas took 0.4 s a time (0.1 s with this bound). Past this many, a formula shows
+// as written until the reply ends (its `done` brings the server's rendering, all of them).
+const MATH_MAX_FORMULAS = 200;
 const SAFE_URL = /^(?:(?:https?|mailto):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i;
 const DIRECTED = new Set(["paragraph_open", "heading_open", "list_item_open", "blockquote_open", "th_open", "td_open", "bullet_list_open", "ordered_list_open", "table_open"]);
 const ALIGNED = new Set(["th_open", "td_open"]);
@@ -42,19 +46,40 @@ const ALIGN = /^text-align:(left|center|right)$/;
 // math, one reads a text as written where it holds too many formula openings.
 let parsers = {};
 
-// The same token rule as render.py's `_blocks`.
+// The same token rule as render.py's `_blocks`: each block in the direction of its first
+// letter, written out (with dir="auto", Chromium looks through a block again at each element
+// added inside it: a list or table of thousands of rows took seconds to show).
 function blocks(state) {
-  const walk = (tokens) => {
-    for (const token of tokens) {
-      if (DIRECTED.has(token.type)) token.attrSet("dir", "auto");
-      if (ALIGNED.has(token.type)) {
-        const align = ALIGN.exec(token.attrGet("style") || "");
-        if (token.attrs) token.attrs = token.attrs.filter(([name]) => name !== "style");
-        if (align) token.attrSet("class", `align-${align[1]}`);
+  let unresolved = []; // blocks open around here with no letter in them yet
+  for (const token of state.tokens) {
+    if (token.nesting === 1 && DIRECTED.has(token.type)) unresolved.push(token);
+    else if (token.nesting === -1 && unresolved.at(-1)?.level === token.level) unresolved.pop();
+    else if (token.type === "inline" && unresolved.length) {
+      const dir = inlineDirection(token);
+      if (dir) {
+        for (const block of unresolved) block.attrSet("dir", dir);
+        unresolved = [];
       }
     }
-  };
-  walk(state.tokens);
+    if (ALIGNED.has(token.type)) {
+      const align = ALIGN.exec(token.attrGet("style") || "");
+      if (token.attrs) token.attrs = token.attrs.filter(([name]) => name !== "style");
+      if (align) token.attrSet("class", `align-${align[1]}`);
+    }
+  }
+}
+
+// A letter, and the letters written right to left (as render.py's `_LETTER` and `_RTL`).
+const LETTER = /\p{L}/u;
+const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u{10800}-\u{10fff}\u{1e800}-\u{1efff}]/u;
+
+function inlineDirection(inline) {
+  for (const child of inline.children || []) {
+    const shown = ["text", "code_inline", "image"].includes(child.type) || child.type.startsWith("math");
+    const letter = shown && LETTER.exec(child.content);
+    if (letter) return RTL.test(letter[0]) ? "rtl" : "ltr";
+  }
+  return null;
 }
 
 function depth(tex) {
@@ -71,7 +96,8 @@ function math(display, escape) {
   return (tokens, index, _options, env) => {
     const tex = tokens[index].content;
     env.math = (env.math || 0) + tex.length;
-    if (env.math <= MATH_BUDGET && tex.length <= MATH_MAX_CHARS && depth(tex) <= MATH_MAX_DEPTH) {
+    env.formulas = (env.formulas || 0) + 1;
+    if (env.formulas <= MATH_MAX_FORMULAS && env.math <= MATH_BUDGET && tex.length <= MATH_MAX_CHARS && depth(tex) <= MATH_MAX_DEPTH) {
       try {
         const mathml = window.temml.renderToString(tex.trim(), { displayMode: display, throwOnError: true, trust: false, maxSize: 5 });
         // Its inline styles (a matrix's padding) would only be refused by the CSP, loudly.
@@ -174,11 +200,23 @@ const MAYBE_CODE = /```[ \t]*[\w+#.-]/;
 // per re-render of a streaming reply. Past this many, a text is read without math.
 const MATH_OPENERS_MAX = 200;
 const OPENERS = /\\\(|\$\$/g;
+// As render.py's TASKS_MAX: the task list plugin looks for each item's list back through
+// every item before it. Past this many items that start with a box, none is read as one.
+const TASKS_MAX = 500;
+const TASK = /^[ \t>]*(?:[-*+]|\d{1,9}[.)])[ \t]+\[[ xX]\]/gm;
 
-function parser(withMath = true) {
-  let markdown = parsers[withMath];
+// How many times `pattern` (global) is found in `text`, counted up to `most` + 1.
+function found(pattern, text, most) {
+  let count = 0;
+  for (pattern.lastIndex = 0; count <= most && pattern.exec(text); ) count++;
+  return count;
+}
+
+function parser(withMath = true, withTasks = true) {
+  const key = `${withMath} ${withTasks}`;
+  let markdown = parsers[key];
   if (!markdown) {
-    markdown = parsers[withMath] = window.markdownit({ html: false, linkify: true, typographer: false, highlight });
+    markdown = parsers[key] = window.markdownit({ html: false, linkify: true, typographer: false, highlight });
     const escape = markdown.utils.escapeHtml;
     markdown.renderer.rules.image = (tokens, index) => {
       const token = tokens[index];
@@ -198,7 +236,7 @@ function parser(withMath = true) {
         if (rule.name.startsWith("math_block")) rule.fn = wholeLines(rule.fn);
       }
     }
-    markdown.use(window.markdownitTaskLists);
+    if (withTasks) markdown.use(window.markdownitTaskLists);
     markdown.core.ruler.push("blocks", blocks);
   }
   if (!hooked) {
@@ -226,14 +264,17 @@ function parser(withMath = true) {
   return markdown;
 }
 
-// HTML from anywhere (ours or the server's) goes through the same filter before the DOM.
-export function sanitize(html) {
-  parser(); // installs the link hook
-  return window.DOMPurify.sanitize(html, {
+// HTML from anywhere (ours or the server's) goes through the same filter before the DOM:
+// `element` shows it in place of what it held.
+export function showHtml(element, html) {
+  parser(); // installs the filter's hook
+  const fragment = window.DOMPurify.sanitize(html, {
     ALLOWED_TAGS: TAGS,
     ALLOWED_ATTR: ATTRIBUTES,
     ALLOWED_URI_REGEXP: SAFE_URL,
+    RETURN_DOM_FRAGMENT: true,
   });
+  element.replaceChildren(fragment);
 }
 
 // What a reader sees of a text, as plain words (no `**`, no `#`), as render.py's plain_text
@@ -258,12 +299,12 @@ export function plainText(text) {
   return words.split(/\s+/).filter(Boolean).join(" ");
 }
 
-export function renderMarkdown(text) {
+// `element` shows `text` rendered, in place of what it held.
+export function showMarkdown(element, text) {
   if (!window.temml && MAYBE_MATH.test(text)) load("math").catch(() => {});
   if (!window.hljs && MAYBE_CODE.test(text)) load("code").catch(() => {});
-  let openers = 0;
-  for (OPENERS.lastIndex = 0; openers <= MATH_OPENERS_MAX && OPENERS.exec(text); ) openers++;
-  return sanitize(parser(openers <= MATH_OPENERS_MAX).render(text, {}));
+  const markdown = parser(found(OPENERS, text, MATH_OPENERS_MAX) <= MATH_OPENERS_MAX, found(TASK, text, TASKS_MAX) <= TASKS_MAX);
+  showHtml(element, markdown.render(text, {}));
 }
 
 const EXTENSIONS = {
@@ -334,6 +375,8 @@ export class StreamedMessage {
     this.began = Date.parse(article.dataset.created || "") || Date.now();
     this.thought = null; // ms, once the first word came after thinking
     this.timer = null;
+    this.painted = 0; // when the text was last painted, and how long that took (ms)
+    this.cost = 0;
     this.content.className = "content markdown";
     this.content.removeAttribute("dir");
     this.paint();
@@ -358,18 +401,32 @@ export class StreamedMessage {
     this.schedule();
   }
 
+  // A paint that took long (a text slow to lay out: thousands of code spans in one
+  // paragraph took a second) is followed by a pause four times as long before the next,
+  // so that the page stays usable while such a reply streams.
   schedule() {
     if (this.pending) return;
     this.pending = true;
-    this.painting = requestAnimationFrame(() => {
-      this.pending = false;
-      this.paint();
-    });
+    const frame = () => {
+      this.painting = requestAnimationFrame(() => {
+        this.pending = false;
+        this.paint();
+      });
+    };
+    const pause = this.painted + 4 * this.cost - performance.now();
+    if (pause > 0) this.waiting = setTimeout(frame, pause);
+    else frame();
   }
 
-  paint() {
-    this.content.innerHTML = renderMarkdown(this.text);
-    decorateCode(this.article);
+  // `text` false: the reasoning alone (the reply's text is about to be replaced).
+  paint(text = true) {
+    if (text) {
+      const started = performance.now();
+      showMarkdown(this.content, this.text);
+      decorateCode(this.article);
+      this.painted = performance.now();
+      this.cost = this.painted - started;
+    }
     if (this.reasoning) {
       this.reasoningElement().textContent = this.reasoning;
       if (this.text && this.thought === null) this.thinkingEnded();
@@ -418,16 +475,17 @@ export class StreamedMessage {
   // The reply ended: the server's rendering (same policy, plus code highlighting) replaces ours.
   done(frame) {
     if (this.pending) {
-      // The last deltas are painted now: a paint still waiting for the next frame would
-      // come after the server's rendering, and replace it (its math still as written, if
-      // Temml had not arrived).
+      // A paint still waiting would come after the server's rendering, and replace it (its
+      // math still as written, if Temml had not arrived): the last deltas are painted now,
+      // the text only if the server's rendering does not come with this frame.
+      clearTimeout(this.waiting);
       cancelAnimationFrame(this.painting);
       this.pending = false;
-      this.paint();
+      this.paint(typeof frame.html !== "string");
     }
     this.article.dataset.status = frame.status;
     this.article.dataset.finish = frame.finish_reason || "";
-    if (typeof frame.html === "string") this.content.innerHTML = sanitize(frame.html);
+    if (typeof frame.html === "string") showHtml(this.content, frame.html);
     decorateCode(this.article);
     if (this.timer !== null || (this.reasoning && this.thought === null)) this.thinkingEnded();
     const notes = {

@@ -5,7 +5,7 @@
 
 import { fileIcon, formatSize } from "./attachments.js";
 import { estimateTokens } from "./context.js";
-import { decorateCode, sanitize, StreamedMessage } from "./render.js";
+import { decorateCode, showHtml, StreamedMessage } from "./render.js";
 
 // Times and dates in the page's language (the interface's, <html lang>).
 const locale = document.documentElement.lang || undefined;
@@ -44,7 +44,7 @@ export class Thread {
   replace(html) {
     this.element.innerHTML = html;
     for (const content of this.element.querySelectorAll(".content.markdown")) {
-      content.innerHTML = sanitize(content.innerHTML);
+      showHtml(content, content.innerHTML);
     }
     this.adopt();
   }
