@@ -32,6 +32,7 @@ from conversations.forms import (
     RegenerateForm,
     ResumeForm,
     SendForm,
+    check_frame,
     client_id_of,
     parse_frame,
 )
@@ -54,6 +55,11 @@ log = logging.getLogger(__name__)
 
 # The chat sockets open on this process, per person and per conversation.
 _open: Counter[str] = Counter()
+# What is left of each person's allowance of frames on this process, and since when (a
+# share's readers: each address's): kept across their sockets, so that opening another
+# does not fill it again. One that has had time to fill again is dropped once a minute.
+_allowances: dict[str, tuple[float, float]] = {}
+_allowances_swept = 0.0
 
 _OWNED_CONVERSATION_SQL = "SELECT * FROM conversations_conversation WHERE id = %s AND owner_id = %s"
 
@@ -64,7 +70,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     session_key: str | None = None
     counted: tuple[str, ...] = ()
     expiry_watch: asyncio.Task[None] | None = None
-    allowance: tuple[float, float] = (0.0, math.inf)  # (when, frames left): full at first
+    allowance_key = ""  # whose allowance of frames this socket spends (its own if none)
     commands = {
         "send": "on_send",
         "regenerate": "on_regenerate",
@@ -132,6 +138,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.take_room(limits):
             await self.refuse(frames.CLOSE_TOO_MANY)
             return
+        self.allowance_key = f"user.{user.pk}"
         await self.join(conversation, frames.user_group(user.pk))
         self.expiry_watch = asyncio.create_task(self._close_at(expires))
 
@@ -195,6 +202,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_id = client_id_of(frame)
             if refusal is not None:
                 raise refusal
+            check_frame(frame)
             kind = frame.get("type")
             command = self.commands.get(kind) if isinstance(kind, str) else None
             if command is None:
@@ -211,18 +219,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(InternalError().frame(client_id))
 
     def _take_frame(self) -> ChatError | None:
-        """One frame from this socket's allowance (a token bucket): None, or the refusal to
-        answer with when it is spent."""
+        """One frame from the allowance this socket spends (a token bucket): None, or the
+        refusal to answer with when it is spent."""
+        global _allowances_swept
         now = time.monotonic()
         rate = settings.CHAT_FRAMES_PER_SECOND
         burst = settings.CHAT_FRAME_BURST
-        last, left = self.allowance
+        if now - _allowances_swept > 60:
+            _allowances_swept = now
+            for key, (last, _) in list(_allowances.items()):
+                if (now - last) * rate >= burst:
+                    del _allowances[key]
+        key = self.allowance_key or self.channel_name
+        last, left = _allowances.get(key, (now, burst))
         left = min(burst, left + (now - last) * rate)
         if left < 1:
-            self.allowance = (now, left)
+            _allowances[key] = (now, left)
             seconds = math.ceil((1 - left) / rate)
             return ChatError(waiting(seconds), code="rate_limited", retry_after=seconds)
-        self.allowance = (now, left - 1)
+        _allowances[key] = (now, left - 1)
         return None
 
     async def on_send(self, frame: dict[str, Any], client_id: str | None) -> None:

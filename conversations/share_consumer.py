@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 from conversations import frames
 from conversations.consumers import ChatConsumer
 from conversations.models import Share
-from webchat.errors import NotFound
+from webchat.errors import InvalidRequest, NotFound
 
 
 class ShareConsumer(ChatConsumer):
@@ -32,13 +32,16 @@ class ShareConsumer(ChatConsumer):
             await self.refuse(frames.CLOSE_TOO_MANY)
             return
         self.leaf = str(share.leaf_id)
+        address = (self.scope.get("client") or ("",))[0]
+        self.allowance_key = f"share.{share.token}.{address}"
         await self.join(share.conversation, frames.share_group(share.token))
 
     async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
         if frame.get("message") != self.leaf:
             raise NotFound(gettext("That message is not part of this share."))
         if self.leaf in self.follower.buffer.finished:
-            return  # this socket has given the whole reply and its end: nothing is new
+            # This socket has given the whole reply and its end: nothing is new.
+            raise InvalidRequest(gettext("This reply has ended, and was given whole already."))
         await super().on_resume(frame, client_id)
 
     async def chat_frame(self, event: dict[str, Any]) -> None:

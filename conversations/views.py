@@ -523,7 +523,7 @@ def search(request: HttpRequest) -> HttpResponse:
             )
     elif asked["archived"] or asked["folder"]:
         if asked["archived"]:
-            listing, params = gettext("Archived"), {"archived": "1"}
+            listing, params = gettext("Archived conversations"), {"archived": "1"}
             rows = mine.filter(archived=True)
         else:
             folder = get_object_or_404(Folder, pk=asked["folder"], owner=request.user)

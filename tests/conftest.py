@@ -51,10 +51,14 @@ def _no_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterato
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Counters (failed logins) start at zero in every test."""
+    """Counters (failed logins, the sockets' allowances of frames) start at zero in every
+    test."""
     from django.core.cache import cache
 
+    from conversations import consumers
+
     cache.clear()
+    consumers._allowances.clear()
     yield
 
 

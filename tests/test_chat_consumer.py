@@ -291,6 +291,30 @@ async def test_a_socket_s_frames_past_its_allowance_are_refused_then_allowed_aga
     await socket.close()
 
 
+async def test_a_new_socket_does_not_fill_a_person_s_allowance_again(
+    alice: User, bob: User, conversation: Conversation, settings: Any
+) -> None:
+    """The allowance is the person's, across their sockets: closing one and opening the
+    next (97 times in 5 s) gave 578 reads a second instead of 5."""
+    settings.CHAT_FRAME_BURST = 3
+    settings.CHAT_FRAMES_PER_SECOND = 0.5
+    missing = {"type": "resume", "message": str(uuid.uuid4())}
+    codes = []
+    for _ in range(3):
+        socket, _ = await open_socket(alice, conversation.id)
+        for _ in range(2):
+            await socket.send(missing)
+            codes.append((await socket.receive())["code"])
+        await socket.close()
+    assert codes == ["not_found"] * 3 + ["rate_limited"] * 3
+    # Someone else's is their own.
+    theirs = await Conversation.objects.acreate(owner=bob)
+    socket, _ = await open_socket(bob, theirs.id)
+    await socket.send(missing)
+    assert (await socket.receive())["code"] == "not_found"
+    await socket.close()
+
+
 async def test_a_reply_whose_process_died_becomes_interrupted(
     alice: User, conversation: Conversation, settings: Any
 ) -> None:

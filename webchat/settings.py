@@ -12,7 +12,16 @@ import dj_email_url
 from csp.constants import NONE, SELF
 
 from webchat import logs
-from webchat.env import env_bool, env_float, env_int, env_list, env_str, require_extra, secret_key
+from webchat.env import (
+    ImproperlyConfiguredEnv,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    require_extra,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -200,6 +209,8 @@ CHAT_MAX_SOCKETS_PER_SHARE = env_int("CHAT_MAX_SOCKETS_PER_SHARE", 200)
 # frame is answered `rate_limited` and not read (a `resume` costs the database a read).
 CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 30)
 CHAT_FRAMES_PER_SECOND = env_float("CHAT_FRAMES_PER_SECOND", 5.0)
+if CHAT_FRAMES_PER_SECOND <= 0:
+    raise ImproperlyConfiguredEnv("CHAT_FRAMES_PER_SECOND must be more than 0.")
 
 # --- Attachments ----------------------------------------------------------------------------
 # What a person may attach to a message (README "Attachments"). Images are decoded,
