@@ -268,3 +268,12 @@ def test_a_messages_place_in_its_thread_is_not_editable(operator: Client, alice:
     assert operator.get("/admin/conversations/message/add/").status_code == 403
     page = operator.get(f"/admin/conversations/conversation/{conversation.pk}/change/")
     assert 'name="current_leaf"' not in page.content.decode()
+
+
+def test_the_index_lists_the_site_s_own_apps_first(operator: Client) -> None:
+    """People, plans and models are what an operator comes for: they were last, under the
+    libraries' login lock-outs and sign-in accounts."""
+    page = operator.get("/admin/").content.decode()
+    headings = re.findall(r'<caption>\s*<a [^>]*class="section"[^>]*>([^<]+)</a>', page)
+    assert headings[:3] == ["webchat platform", "Conversations", "API"], headings
+    assert len(headings) > 3  # the libraries' follow

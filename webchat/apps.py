@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class WebchatConfig(AppConfig):
@@ -9,3 +10,10 @@ class WebchatConfig(AppConfig):
         from webchat import text
 
         text.guard("webchat")
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """Django's admin, on the site below (named in INSTALLED_APPS, not this module's app)."""
+
+    default = False
+    default_site = "webchat.admin_site.AdminSite"

@@ -32,7 +32,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "webchat.apps.AdminConfig",  # django.contrib.admin, the site's own apps first
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
