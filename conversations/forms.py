@@ -33,7 +33,9 @@ def parse_frame(text: str | None) -> dict[str, Any]:
     checked apart (check_frame), once its client_id is known."""
     if text is None:
         raise InvalidRequest(gettext("Frames must be JSON text, not binary."))
-    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS * 6 + 4096:
+    # The longest message with each character written as two (a new line is "\\n" in
+    # JSON), and room for the rest of a send: parsing is the event loop's.
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS * 2 + 4096:
         raise InvalidRequest(gettext("This frame is too large."))
     try:
         frame = json.loads(text)

@@ -127,8 +127,9 @@ def _blocks(state: Any) -> None:
                 token.attrSet("class", f"align-{align.group(1)}")
 
 
-# A letter (a word's character, not a digit or "_"), and the letters written right to left:
-# Hebrew, Arabic, Syriac, Thaana, N'Ko and the rest of their blocks, as render.js has them.
+# What may be a letter (a word's character, not a digit or "_": a number such as ½ too,
+# which the search below passes over), and the letters written right to left: Hebrew,
+# Arabic, Syriac, Thaana, N'Ko and the rest of their blocks, as render.js has them.
 _LETTER = re.compile(r"[^\W\d_]")
 _RTL = re.compile(
     "[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]"
@@ -146,10 +147,10 @@ def _direction(inline: Any) -> str | None:
 
 
 def _text_direction(text: str) -> str | None:
-    letter = _LETTER.search(text)
+    letter = next((m.group() for m in _LETTER.finditer(text) if m.group().isalpha()), None)
     if letter is None:
         return None
-    return "rtl" if _RTL.match(letter.group()) else "ltr"
+    return "rtl" if _RTL.match(letter) else "ltr"
 
 
 def _depth(tex: str) -> int:
@@ -296,18 +297,18 @@ RENDER_MAX_CHARS = 100_000
 MATH_OPENERS_MAX = 200
 
 
-# The task list plugin looks for each item's list back through every item before it: 12,500
-# items took 13 s. Past this many items that start with a box, none is read as one.
-TASKS_MAX = 500
-_TASK = re.compile(r"^[ \t>]*(?:[-*+]|\d{1,9}[.)])[ \t]+\[[ xX]\]", re.MULTILINE)
+# The task list plugin looks for each box's list back through every item before it: 12,500
+# items took 13 s. In a text of more than this many list items, no box is read as one.
+LIST_ITEMS_MAX = 500
+_LIST_ITEM = re.compile(r"^[ \t>]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)", re.MULTILINE)
 
 
 def render_markdown(text: str) -> str:
     if len(text) > RENDER_MAX_CHARS:
         return _as_written(text)
     openers = text.count("\\(") + text.count("$$")
-    tasks = sum(1 for _ in itertools.islice(_TASK.finditer(text), TASKS_MAX + 1))
-    md = _markdown(math=openers <= MATH_OPENERS_MAX, tasks=tasks <= TASKS_MAX)
+    items = sum(1 for _ in itertools.islice(_LIST_ITEM.finditer(text), LIST_ITEMS_MAX + 1))
+    md = _markdown(math=openers <= MATH_OPENERS_MAX, tasks=items <= LIST_ITEMS_MAX)
     html = md.render(text, {})
     return nh3.clean(
         html,

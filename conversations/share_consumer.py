@@ -12,6 +12,7 @@ from conversations import frames
 from conversations.consumers import ChatConsumer
 from conversations.models import Share
 from webchat.errors import InvalidRequest, NotFound
+from webchat.net import client_address
 
 
 class ShareConsumer(ChatConsumer):
@@ -32,9 +33,18 @@ class ShareConsumer(ChatConsumer):
             await self.refuse(frames.CLOSE_TOO_MANY)
             return
         self.leaf = str(share.leaf_id)
-        address = (self.scope.get("client") or ("",))[0]
-        self.allowance_key = f"share.{share.token}.{address}"
+        self.allowance_key = f"share.{share.token}.{self._address()}"
         await self.join(share.conversation, frames.share_group(share.token))
+
+    def _address(self) -> str:
+        """The reader's address, as a page's request has it (webchat.net: behind a trusted
+        proxy, from X-Forwarded-For), not the proxy's."""
+        headers = dict(self.scope.get("headers") or ())
+        meta = {
+            "REMOTE_ADDR": (self.scope.get("client") or ("",))[0],
+            "HTTP_X_FORWARDED_FOR": headers.get(b"x-forwarded-for", b"").decode("latin-1"),
+        }
+        return client_address(meta)
 
     async def on_resume(self, frame: dict[str, Any], client_id: str | None) -> None:
         if frame.get("message") != self.leaf:

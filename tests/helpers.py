@@ -204,10 +204,14 @@ FINISHED = "() => !document.querySelector('article.message.assistant[data-status
 
 
 def say(page: Any, text: str, replies: int = 1) -> None:
-    """Send and wait until `replies` more replies have finished."""
+    """Send and wait until `replies` more replies have finished (with Enter, or on a touch
+    screen, where Return starts a new line, with the Send button)."""
     done = page.locator('article.message.assistant:not([data-status="streaming"])').count()
     page.fill("#prompt", text)
-    page.press("#prompt", "Enter")
+    if page.evaluate("matchMedia('(pointer: coarse) and (hover: none)').matches"):
+        page.tap("#send")
+    else:
+        page.press("#prompt", "Enter")
     page.wait_for_function(
         "n => document.querySelectorAll('article.message.assistant').length >= n && "
         "!document.querySelector('article.message.assistant[data-status=\"streaming\"]')",

@@ -120,7 +120,7 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     )
     menu = page.locator(".conversation-list li .item-menu").first.bounding_box()
     assert menu["x"] + menu["width"] <= words[0], (menu, words)
-    assert link.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    assert link.evaluate("e => getComputedStyle(e).direction") == "ltr"
     overflow = page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
@@ -236,6 +236,7 @@ MIXED = (
     "1. مرحبا world\n2. hello عالم\n   - ١٢٣ שלום\n\n"
     "| اسم | value |\n|-|-|\n| x | ب |\n\n"
     "> **123** `كود` text\n\n$x$ نص\n\n### עברית heading\n\n[رابط](https://example.com) ok"
+    "\n\n½ كوب سكر"  # a number first, not a letter
 )
 
 # Each block of `text` as the page renders it: its own direction, and the one Chromium's
@@ -272,7 +273,7 @@ def test_each_block_reads_as_its_first_letter_on_the_page_and_from_the_server(
         b for b in shown["auto"] if b[0] in texts
     ]
     assert [d for tag, d in shown["page"] if tag not in texts] == ["rtl"] * 4
-    assert [d for _, d in shown["page"]].count("rtl") == 11
+    assert [d for _, d in shown["page"]].count("rtl") == 12
     server = page.evaluate(
         "html => { const host = document.createElement('div'); host.innerHTML = html;"
         " return [...host.querySelectorAll('[dir]')].map((b) => [b.localName, b.dir]); }",
@@ -281,3 +282,27 @@ def test_each_block_reads_as_its_first_letter_on_the_page_and_from_the_server(
     assert server == [[tag, direction] for tag, direction in shown["page"]]
     assert 'dir="auto"' not in shown["html"] + render_markdown(MIXED)
     assert page.problems == []
+
+
+def test_an_arabic_title_on_an_english_page_is_cut_at_its_own_end(
+    phone: Any, live: LiveServer
+) -> None:
+    """A long title in Arabic reads right to left in the list, its "…" at its end (on the
+    left), clear of the row's ⋯ on the right: it was cut at its start."""
+    sign_up(phone, live, "hafez")
+    say(phone, "مرحبا، أرني كيف أكتب برنامجا صغيرا يقرأ ملفا ويعد كلماته [sim words=3 delay=1]")
+    phone.click("#menu-button")
+    link = phone.locator(".conversation-list li a").first
+    link.wait_for()
+    phone.wait_for_timeout(400)
+    assert link.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    assert link.evaluate("e => e.scrollWidth > e.clientWidth")  # cut
+    words = link.evaluate(
+        "a => { const r = document.createRange(); r.selectNodeContents(a);"
+        " const b = r.getBoundingClientRect(); return [b.left, b.right]; }"
+    )
+    menu = phone.locator(".conversation-list li .item-menu").first.bounding_box()
+    box = link.bounding_box()
+    assert words[1] <= menu["x"] + 1, (words, menu)  # its start, on the right, is shown
+    assert words[0] < box["x"]  # its end runs out on the left, where the "…" is
+    assert phone.problems == []

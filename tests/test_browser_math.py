@@ -179,9 +179,9 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
     bound = render.MATH_OPENERS_MAX
     # 100 `\(` and 100 `$$` (a closing one counted too, as the page cannot tell them apart)
     fine = " ".join([r"\(x\)"] * (bound // 2) + ["$$y$$"] * (bound // 4))
-    tasks = "- [ ] a\n" * render.TASKS_MAX
+    tasks = "- [ ] a\n" * (render.LIST_ITEMS_MAX - 1) + "-\n  [ ] b\n"
     texts = [fine, fine + r" \(z\)", fine + " $$z$$", r"\( a " * 15_000 + "**after**"]
-    texts += [tasks, tasks + "- [x] b"]
+    texts += [tasks, tasks + "- c"]
     sign_up(page, live, "cauchy")
     counts = page.evaluate(
         "async (texts) => {"
@@ -197,7 +197,7 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
         "}",
         texts,
     )
-    boxes = render.TASKS_MAX
+    boxes = render.LIST_ITEMS_MAX
     assert counts == [
         [bound * 3 // 4, 0, 0],
         [0, 0, 0],

@@ -315,6 +315,21 @@ async def test_a_new_socket_does_not_fill_a_person_s_allowance_again(
     await socket.close()
 
 
+async def test_a_frame_past_the_allowance_is_refused_unread(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    """Parsing a large frame takes the event loop a while: one past the allowance is
+    refused as it is, its client_id found in its text."""
+    settings.CHAT_FRAME_BURST = 1
+    socket, _ = await open_socket(alice, conversation.id)
+    await socket.send({"type": "resume", "message": str(uuid.uuid4())})
+    assert (await socket.receive())["code"] == "not_found"
+    await socket.communicator.send_to(text_data='not JSON {"client_id": "c9"' + " " * 10_000)
+    refused = await socket.receive()
+    assert refused["code"] == "rate_limited" and refused["client_id"] == "c9"
+    await socket.close()
+
+
 async def test_a_reply_whose_process_died_becomes_interrupted(
     alice: User, conversation: Conversation, settings: Any
 ) -> None:

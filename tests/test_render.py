@@ -108,6 +108,9 @@ def test_each_block_reads_in_the_direction_of_its_first_letter() -> None:
     assert '<p dir="rtl"><strong>123</strong> <code>كود</code> text</p>' in html
     assert html.count('<p dir="ltr"><math') == 1 and "<p>42</p>" in html
     assert '<p dir="rtl"><a href="https://example.com"' in html
+    # A number is no letter, whatever its kind.
+    for number in ("²", "½", "Ⅻ", "٣"):
+        assert render_markdown(f"{number} مرحبا") == '<p dir="rtl">' + number + " مرحبا</p>\n"
     # A block without a letter takes its parent's.
     assert render_markdown("- 1\n- 2") == "<ul>\n<li>1</li>\n<li>2</li>\n</ul>\n"
 
@@ -260,9 +263,15 @@ def test_formulas_past_a_bound_are_not_read_as_math() -> None:
 
 
 def test_task_boxes_past_a_bound_are_not_read_as_boxes() -> None:
-    """The task list plugin looks for each item's list back through every item before it:
-    12,500 items took 13 s."""
-    tasks = "- [ ] a\n" * (render.TASKS_MAX - 1) + "> 1. [x] b\n"
-    assert render_markdown(tasks).count("<input") == render.TASKS_MAX
-    html = render_markdown(tasks + "- [x] c\n")
-    assert "<input" not in html and html.count("[ ] a") == render.TASKS_MAX - 1
+    """The task list plugin looks for each box's list back through every item before it:
+    12,500 items took 13 s, and as long with each box on the line after its marker, or with
+    a few boxes after thousands of plain items."""
+    bound = render.LIST_ITEMS_MAX
+    tasks = "- [ ] a\n" * (bound - 2) + "> 1. [x] b\n" + "-\n  [ ] c\n"
+    assert render_markdown(tasks).count("<input") == bound
+    for more in ("- [x] d\n", "*\n", "2) plain\n"):
+        html = render_markdown(tasks + more)
+        assert "<input" not in html and html.count("[ ] a") == bound - 2
+    # The plugin is not run at all on these (8.3 s and 2.8 s with it).
+    for slow in [("-\n  [ ] a\n" * 11_000)[:100_000], "- a\n" * 23_000 + "- [ ] a\n" * 400]:
+        assert "<input" not in render_markdown(slow)

@@ -16,14 +16,15 @@ pytestmark = [
 ]
 
 
-async def follow(token: str) -> tuple[Socket, bool]:
+async def follow(token: str, forwarded_for: str = "") -> tuple[Socket, bool]:
+    """A reader of the link, through a proxy on 127.0.0.1 when `forwarded_for` is given."""
     from webchat.asgi import application
 
-    communicator = WebsocketCommunicator(
-        application,
-        f"/ws/shares/{token}/",
-        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
-    )
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    if forwarded_for:
+        headers.append((b"x-forwarded-for", forwarded_for.encode()))
+    communicator = WebsocketCommunicator(application, f"/ws/shares/{token}/", headers=headers)
+    communicator.scope["client"] = ("127.0.0.1", 40000)
     connected, _ = await communicator.connect()
     return Socket(communicator), connected
 
@@ -150,3 +151,31 @@ async def test_readers_of_one_link_are_capped(
     assert (await third.communicator.receive_output())["code"] == 4429
     for socket in (first, second):
         await socket.close()
+
+
+async def test_each_reader_of_a_link_has_an_allowance_of_their_own(
+    alice: User, conversation: Conversation, settings: Any
+) -> None:
+    """Readers come through the site's proxy: their allowance of frames is kept per address
+    as the proxy names it, not the proxy's (one reader's frames refused every other's)."""
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.CHAT_FRAME_BURST = 2
+    owner, _ = await open_socket(alice, conversation.id)
+    await send(owner, "[sim words=5]")
+    await owner.receive_until("done")
+    share = await share_now(conversation)
+    elsewhere = {"type": "resume", "message": str(conversation.id)}  # not the link's reply
+
+    async def answers(address: str, frames: int) -> list[str]:
+        reader, _ = await follow(share.token, forwarded_for=f"10.9.9.9, {address}")
+        codes = []
+        for _ in range(frames):
+            await reader.send(elsewhere)
+            codes.append((await reader.receive())["code"])
+        await reader.close()
+        return codes
+
+    assert await answers("203.0.113.5", 3) == ["not_found", "not_found", "rate_limited"]
+    assert await answers("203.0.113.6", 1) == ["not_found"]
+    assert await answers("203.0.113.5", 1) == ["rate_limited"]  # the same reader again
+    await owner.close()

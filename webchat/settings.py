@@ -205,9 +205,10 @@ CHAT_MAX_SOCKETS_PER_PERSON = env_int("CHAT_MAX_SOCKETS_PER_PERSON", 24)
 CHAT_MAX_SOCKETS_PER_CONVERSATION = env_int("CHAT_MAX_SOCKETS_PER_CONVERSATION", 8)
 # Readers following one share link live (anyone with the link may).
 CHAT_MAX_SOCKETS_PER_SHARE = env_int("CHAT_MAX_SOCKETS_PER_SHARE", 200)
-# The frames one socket may send: a burst of this many, then this many a second. Past them a
-# frame is answered `rate_limited` and not read (a `resume` costs the database a read).
-CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 30)
+# The frames one person may send over all their sockets on a process: a burst of this many
+# (24 tabs reopened, each asking for 4 replies), then this many a second. Past them a frame
+# is answered `rate_limited` and not read (a `resume` costs the database a read).
+CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 100)
 CHAT_FRAMES_PER_SECOND = env_float("CHAT_FRAMES_PER_SECOND", 5.0)
 if CHAT_FRAMES_PER_SECOND <= 0:
     raise ImproperlyConfiguredEnv("CHAT_FRAMES_PER_SECOND must be more than 0.")

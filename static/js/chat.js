@@ -242,6 +242,13 @@ const handlers = {
     composer.refreshAllowance(conversationId);
   },
   error(frame) {
+    // An ask for a reply's whole text, refused (too many at once): asked again at its next
+    // gap once the wait is over, or its `done` brings it whole. Nothing for the person to do.
+    if (frame.client_id?.startsWith("resume:")) {
+      const id = frame.client_id.slice("resume:".length);
+      setTimeout(() => resuming.delete(id), (frame.retry_after || 1) * 1000);
+      return;
+    }
     // A reply that failed says so in itself (its `done`); the banner is for refused frames.
     const aboutAReply = !frame.client_id && (frame.code.startsWith("upstream_") || frame.code === "context_too_long");
     if (!aboutAReply) {
@@ -284,7 +291,7 @@ const resuming = new Set();
 function resume(id) {
   if (resuming.has(id)) return;
   resuming.add(id);
-  socket.send({ type: "resume", message: id, seq: thread.stream(id).seq });
+  socket.send({ type: "resume", message: id, seq: thread.stream(id).seq, client_id: `resume:${id}` });
 }
 
 // Every streaming reply, asked again (a socket opened anew, or the thread read again).

@@ -200,10 +200,10 @@ const MAYBE_CODE = /```[ \t]*[\w+#.-]/;
 // per re-render of a streaming reply. Past this many, a text is read without math.
 const MATH_OPENERS_MAX = 200;
 const OPENERS = /\\\(|\$\$/g;
-// As render.py's TASKS_MAX: the task list plugin looks for each item's list back through
-// every item before it. Past this many items that start with a box, none is read as one.
-const TASKS_MAX = 500;
-const TASK = /^[ \t>]*(?:[-*+]|\d{1,9}[.)])[ \t]+\[[ xX]\]/gm;
+// As render.py's LIST_ITEMS_MAX: the task list plugin looks for each box's list back
+// through every item before it. In a text of more list items, no box is read as one.
+const LIST_ITEMS_MAX = 500;
+const LIST_ITEM = /^[ \t>]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)/gm;
 
 // How many times `pattern` (global) is found in `text`, counted up to `most` + 1.
 function found(pattern, text, most) {
@@ -303,7 +303,7 @@ export function plainText(text) {
 export function showMarkdown(element, text) {
   if (!window.temml && MAYBE_MATH.test(text)) load("math").catch(() => {});
   if (!window.hljs && MAYBE_CODE.test(text)) load("code").catch(() => {});
-  const markdown = parser(found(OPENERS, text, MATH_OPENERS_MAX) <= MATH_OPENERS_MAX, found(TASK, text, TASKS_MAX) <= TASKS_MAX);
+  const markdown = parser(found(OPENERS, text, MATH_OPENERS_MAX) <= MATH_OPENERS_MAX, found(LIST_ITEM, text, LIST_ITEMS_MAX) <= LIST_ITEMS_MAX);
   showHtml(element, markdown.render(text, {}));
 }
 

@@ -12,7 +12,7 @@ let asked = false;
 const resume = () => {
   if (asked) return;
   asked = true;
-  socket.send({ type: "resume", message: article.dataset.id, seq: reply.seq });
+  socket.send({ type: "resume", message: article.dataset.id, seq: reply.seq, client_id: "resume" });
 };
 
 const socket = new Socket(page.dataset.socket, {
@@ -21,6 +21,12 @@ const socket = new Socket(page.dataset.socket, {
     resume();
   },
   onFrame(frame) {
+    // Refused (too many readers asking at once): asked again at the next gap once the wait
+    // is over, or the reply's `done` brings it whole.
+    if (frame.type === "error" && frame.client_id === "resume") {
+      setTimeout(() => (asked = false), (frame.retry_after || 1) * 1000);
+      return;
+    }
     if (frame.message !== article.dataset.id) return;
     if (frame.type === "delta" && !reply.delta(frame)) resume();
     else if (frame.type === "snapshot") {

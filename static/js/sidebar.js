@@ -72,6 +72,7 @@ export class Sidebar {
     if (updated) li.dataset.updated = updated;
     const link = document.createElement("a");
     link.href = this.config.url("conversation", id);
+    link.dir = "auto"; // an Arabic title is cut at its own end
     link.textContent = title;
     if (current) link.setAttribute("aria-current", "page");
     const menu = document.createElement("button");
