@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from bench.checkouts import checkouts  # noqa: E402
 from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, free_port  # noqa: E402
 
 ARM = """() => {
@@ -103,36 +104,22 @@ def main() -> None:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    checkouts = {"this checkout": ROOT}
-    worktree = None
-    if args.compare:
-        worktree = Path(tempfile.mkdtemp()) / "compare"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(worktree), args.compare],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        checkouts[args.compare] = worktree
-    results: dict[str, list[float]] = {name: [] for name in checkouts}
     try:
-        time.sleep(0.5)
-        servers = {
-            name: serve(root, f"http://127.0.0.1:{port}") for name, root in checkouts.items()
-        }
-        try:
-            for _ in range(args.rounds):
-                for name, server in servers.items():
-                    results[name] += measure(server, args.samples)
-        finally:
-            for server in servers.values():
-                server.stop()
+        with checkouts(args.compare) as roots:
+            results: dict[str, list[float]] = {name: [] for name in roots}
+            time.sleep(0.5)
+            servers = {
+                name: serve(root, f"http://127.0.0.1:{port}") for name, root in roots.items()
+            }
+            try:
+                for _ in range(args.rounds):
+                    for name, server in servers.items():
+                        results[name] += measure(server, args.samples)
+            finally:
+                for server in servers.values():
+                    server.stop()
     finally:
         simulator.terminate()
-        if worktree is not None:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False
-            )
     print("Enter → first word of the reply on screen (Chromium, upstream TTFT 0)")
     for name, times in results.items():
         print(f"  {name:15} {summary(times)}")

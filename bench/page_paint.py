@@ -12,7 +12,6 @@ renderer (static/js/render.js) on each, the median of a few showings.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from bench.checkouts import checkouts  # noqa: E402
 from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveServer  # noqa: E402
 
 TEXTS = {
@@ -85,24 +85,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="showings of each text")
     parser.add_argument("--compare", metavar="REV", help="a git revision to measure too")
     args = parser.parse_args()
-    checkouts = {"this checkout": ROOT}
-    worktree = None
-    if args.compare:
-        worktree = Path(tempfile.mkdtemp()) / "compare"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(worktree), args.compare],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        checkouts[args.compare] = worktree
-    try:
-        results = {name: measure(root, args.rounds) for name, root in checkouts.items()}
-    finally:
-        if worktree is not None:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False
-            )
+    with checkouts(args.compare) as roots:
+        results = {name: measure(root, args.rounds) for name, root in roots.items()}
     print("A reply's text to the laid-out page, in Chromium (median of each text's showings)")
     names = list(results)
     print(f"  {'':46}" + "".join(f"{name:>16}" for name in names))
