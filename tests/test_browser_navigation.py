@@ -905,7 +905,7 @@ def test_on_a_phone_a_signup_mistake_is_said_in_lines_of_text(phone: Any, live: 
     assert heights and all(h < 1 for h in heights), heights
 
 
-def test_on_a_touch_screen_the_search_names_no_keys(browser: Any, live: LiveServer) -> None:
+def test_on_a_touch_screen_the_search_names_no_keys_and_a_result_closes_the_drawer(browser: Any, live: LiveServer) -> None:
     context = browser.new_context(
         base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
@@ -924,4 +924,9 @@ def test_on_a_touch_screen_the_search_names_no_keys(browser: Any, live: LiveServ
     snippet = dialog.locator(".snippet").first.bounding_box()
     found = dialog.locator(".snippet mark").first.bounding_box()
     assert found["y"] + found["height"] <= snippet["y"] + snippet["height"], (found, snippet)
+    # A result in the conversation open behind the drawer: the drawer goes, the message shows.
+    dialog.locator("li[role=option]").first.tap()
+    phone.locator("article.message.found").wait_for()
+    assert not phone.evaluate("document.body.classList.contains('drawer-open')")
+    assert phone.locator("#chat").evaluate("e => !e.inert")
     context.close()

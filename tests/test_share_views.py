@@ -28,7 +28,8 @@ def test_the_owner_shares_and_anyone_reads(alice: User, conversation: Conversati
     assert "What is a lobster?" in html and "<strong>crustacean</strong>" in html
     assert '<meta name="robots" content="noindex, nofollow">' in html
     assert response["X-Robots-Tag"] == "noindex, nofollow"
-    assert "grok-3" in html  # the model is shown
+    # The model is shown, kept apart from the words around it in a right-to-left language.
+    assert "<bdi>Grok 3</bdi>" in html
     assert Share.objects.get().views == 1
 
 

@@ -869,6 +869,8 @@ async function showFound() {
   const id = /^#m-([0-9a-f-]{36})$/.exec(location.hash)?.[1];
   if (!id || !conversationId) return;
   history.replaceState(null, "", location.pathname); // a reload opens at the latest message
+  // Found from the phone's drawer in the conversation open behind it: the drawer goes.
+  if (document.body.classList.contains("drawer-open")) sidebar.drawer(false);
   if (!thread.article(id) && !composer.streaming) await switchTo(id, "prev");
   const found = thread.article(id);
   if (!found) return;
