@@ -905,7 +905,9 @@ def test_on_a_phone_a_signup_mistake_is_said_in_lines_of_text(phone: Any, live: 
     assert heights and all(h < 1 for h in heights), heights
 
 
-def test_on_a_touch_screen_the_search_names_no_keys_and_a_result_closes_the_drawer(browser: Any, live: LiveServer) -> None:
+def test_on_a_touch_screen_the_search_names_no_keys_and_a_result_closes_the_drawer(
+    browser: Any, live: LiveServer
+) -> None:
     context = browser.new_context(
         base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
