@@ -461,6 +461,7 @@ def test_table_alignment_and_text_direction_are_kept(page: Any, live: LiveServer
         }"""
     )
     assert abs(edges[0] - edges[1]) < 20, edges
+    assert page.problems == []  # no style attribute refused by the CSP on the way
 
 
 # --- 9. Feedback --------------------------------------------------------------------------

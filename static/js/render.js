@@ -293,6 +293,11 @@ export function plainText(text) {
   if (!plain) {
     plain = window.markdownit("commonmark", { html: false, linkify: false }).enable(["table", "strikethrough"]);
     plain.core.ruler.before("text_join", "keep_math_escapes", keepMathEscapes);
+    // A column's alignment is a style attribute, which the CSP refuses even in a parsed
+    // document that is never shown (loudly, in the console); only the words are wanted.
+    plain.core.ruler.push("no_alignment", (state) => {
+      for (const token of state.tokens) if (ALIGNED.has(token.type)) token.attrs = null;
+    });
   }
   const html = plain.render([...text].slice(0, 2000).join(""));
   const words = new DOMParser().parseFromString(html, "text/html").body.textContent;
