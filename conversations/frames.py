@@ -35,6 +35,7 @@ class Text(Protocol):
     content: str
     reasoning: str
     finish_reason: str
+    limited_by: str
 
 
 # --- Groups -----------------------------------------------------------------------------------
@@ -100,7 +101,8 @@ def done(
     html: str | None = None,
 ) -> dict[str, Any]:
     """The end of a reply, with the server's rendering of its whole text (`html`, when it
-    is already made). `error` is the (code, message) it failed with."""
+    is already made). `error` is the (code, message) it failed with; `limited_by` names the
+    person's allowance when it, not the length asked, cut the reply short."""
     frame: dict[str, Any] = {
         "type": "done",
         "message": str(reply.id),
@@ -110,6 +112,8 @@ def done(
         "usage": usage,
         "html": render_markdown(reply.content) if html is None else html,
     }
+    if reply.finish_reason == "length" and reply.limited_by:
+        frame["limited_by"] = reply.limited_by  # cut by the person's allowance, not asked
     if error is not None:
         frame["error"] = {"code": error[0], "message": error[1]}
     return frame

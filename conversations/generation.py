@@ -141,6 +141,8 @@ class Reply:
     prefix_chars: int = 0
     # The server's rendering of the whole text, made when the reply is saved.
     html: str | None = None
+    # What gave it fewer tokens than asked (turns.ALLOWANCE), or "".
+    limited_by: str = ""
 
 
 @dataclass
@@ -163,7 +165,8 @@ class Generation:
         # shows the new version whole.
         prefix = self.turn.prefix
         self.replies = [
-            Reply(rid, pending=prefix, prefix_chars=len(prefix)) for rid in self.reply_ids
+            Reply(rid, pending=prefix, prefix_chars=len(prefix), limited_by=turn.limited_by)
+            for rid in self.reply_ids
         ]
         self.group = frames.conversation_group(self.conversation_id)
         self.layer = get_channel_layer()

@@ -504,6 +504,11 @@ class Message(models.Model):
         }
 
     @property
+    def limited_by(self) -> str:
+        """What gave this reply fewer tokens than asked ("allowance": the person's), or ""."""
+        return str((self.params or {}).get("limited_by") or "")
+
+    @property
     def reasoning_seconds(self) -> int:
         return max(1, round((self.reasoning_ms or 0) / 1000))
 

@@ -30,6 +30,8 @@ SUMMARY_PREFACE = "Summary of the earlier part of this conversation, which is no
 # The settings a person chooses per message (conversations/forms.py); everything else that
 # goes upstream comes from the model's defaults, applied afresh on every turn.
 PERSONAL = ("system", "temperature", "max_tokens")
+# What gave a reply fewer tokens than asked (Message.limited_by): the person's allowance.
+ALLOWANCE = "allowance"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Turn:
     images: int = 0
     # The prompt's estimated tokens (reserved), to learn from what the upstream counts.
     estimate: int = 0
+    # ALLOWANCE when the person's allowance gave the replies fewer tokens than asked.
+    limited_by: str = ""
 
 
 def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Turn:
@@ -228,8 +232,13 @@ def _store(
             generation=channel,
             check=lambda person: storage.check(person, stores),
         )
-        # What was reserved bounds what is asked: max_tokens always goes upstream.
-        params = {**params, "max_tokens": record.max_tokens}
+        # What was reserved bounds what is asked: max_tokens always goes upstream. Cut for
+        # lack of allowance, the replies keep what the person asked (a regeneration once
+        # the allowance renews asks it again) and the reason for a shorter one.
+        if record.shortened:
+            params = {**params, "limited_by": ALLOWANCE}
+        else:
+            params = {**params, "max_tokens": record.max_tokens}
         asked["max_tokens"] = record.max_tokens
         options = {"model": model.slug, "params": params, "n": n, "channel": channel}
         user_message = None
@@ -255,6 +264,7 @@ def _store(
         prefix,
         images,
         estimate,
+        ALLOWANCE if record.shortened else "",
     )
 
 

@@ -255,6 +255,37 @@ def test_a_reply_the_model_service_broke_off_offers_to_go_on(
     assert [p for p in page.problems if "upstream" not in p] == []
 
 
+def test_a_reply_the_allowance_cut_short_names_it_and_offers_no_continuing(
+    page: object, live: LiveServer
+) -> None:
+    name = f"nearlyout{uuid.uuid4().hex[:6]}"
+    sign_up(page, live, name)
+    live.query(
+        "INSERT INTO webchat_plan (name, is_default, storage_mb, tokens_per_day, "
+        "tokens_per_month, requests_per_minute, concurrent_generations, max_tokens_cap) "
+        "VALUES (%s, %s, NULL, 300, 3000000, 100, 4, 16384)",
+        name,
+        False,
+    )
+    live.query(
+        "UPDATE webchat_user SET plan_id = (SELECT id FROM webchat_plan WHERE name = %s) "
+        "WHERE username = %s",
+        name,
+        name,
+    )
+    say(page, "a long story [sim words=400]")
+    reply = page.locator("article.message.assistant").last
+    for _ in range(2):  # live, then after a reload
+        assert reply.get_attribute("data-finish") == "length"
+        expect(reply.locator(".note")).to_have_text(
+            "Cut short: this reply used the last of your tokens for now."
+        )
+        assert reply.get_by_role("button", name="Continue generating").count() == 0
+        page.reload()
+        reply = page.locator("article.message.assistant").last
+    assert page.problems == []
+
+
 def test_a_rate_limit_counts_its_wait_down_and_keeps_what_is_typed(
     page: object, live: LiveServer
 ) -> None:

@@ -1033,6 +1033,37 @@ async def test_continue_makes_a_new_version_that_goes_on_from_the_cut_text(
     await socket.close()
 
 
+async def test_a_reply_the_allowance_cut_short_says_so_and_keeps_what_was_asked(
+    alice: User, conversation: Conversation, simulator: Simulator
+) -> None:
+    # Room for a short reply only: it is given less than asked, not refused.
+    await database_sync_to_async(Plan.objects.filter(pk=alice.plan_id).update)(tokens_per_day=300)
+    socket, _ = await open_socket(alice, conversation.id)
+    cut_id = (await send(socket, "a story [sim words=400]", params={"max_tokens": 2000}))[
+        "messages"
+    ][0]
+    done = (await socket.receive_until("done"))[-1]
+    assert done["finish_reason"] == "length" and done["limited_by"] == "allowance"
+    assert simulator.requests[-1]["max_tokens"] < 300
+    cut = await reload(cut_id)
+    assert cut.limited_by == "allowance" and cut.params["max_tokens"] == 2000
+    # Resumed from the database, it says the same.
+    await socket.send({"type": "resume", "message": cut_id, "seq": 0})
+    assert (await socket.receive_until("done"))[-1]["limited_by"] == "allowance"
+    # Its length limit alone (room to spare) is not the allowance.
+    await database_sync_to_async(Plan.objects.filter(pk=alice.plan_id).update)(
+        tokens_per_day=200_000
+    )
+    await send(socket, "another [sim words=40]", params={"max_tokens": 5})
+    done = (await socket.receive_until("done"))[-1]
+    assert done["finish_reason"] == "length" and "limited_by" not in done
+    # A regeneration once there is room asks what the person asked, not what was left.
+    await socket.send({"type": "regenerate", "message": cut_id})
+    await socket.receive_until("done")
+    assert simulator.requests[-1]["max_tokens"] == 2000
+    await socket.close()
+
+
 async def test_a_reply_the_model_service_broke_off_can_be_continued(
     alice: User, conversation: Conversation, simulator: Simulator
 ) -> None:

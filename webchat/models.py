@@ -507,6 +507,7 @@ class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
             price_output=chat_model.price_output,
             api_key=api_key,
         )
+        record.shortened = per_candidate < asked
         sql.insert([record], using=self.db)  # written out: the ORM's cost more than the query
         return record
 
@@ -689,6 +690,8 @@ class UsageRecord(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     settled = models.DateTimeField(null=True, blank=True)
+    # Not stored: take() gave each reply fewer tokens than asked, for lack of room left.
+    shortened = False
 
     objects = UsageRecordQuerySet.as_manager()
 

@@ -244,8 +244,8 @@ export class Thread {
       article.querySelector(".actions").append(shown);
     }
     // A reply cut short (by its length limit, Stop, a restart or the model service failing
-    // partway) can go on from its words.
-    const cut = frame.finish_reason === "length" || ["stopped", "interrupted", "error"].includes(frame.status);
+    // partway) can go on from its words; not one the person's allowance cut: it has no more.
+    const cut = (frame.finish_reason === "length" && !frame.limited_by) || ["stopped", "interrupted", "error"].includes(frame.status);
     if (cut && entry.text) {
       const button = document.createElement("button");
       button.type = "button";
