@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import FINISHED, edit, say, share_link, sign_up, watch
 from tests.live import LiveServer
@@ -312,6 +313,28 @@ def test_on_a_phone_the_header_s_menu_pins_moves_and_archives(
 
 
 # --- 11. Each conversation's menu ------------------------------------------------------------
+def test_rename_offers_an_automatic_title_without_its_ellipsis(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "longtitle")
+    say(page, "Plan a week of dinners for four people who eat no meat or fish [sim words=3]")
+    cut = "Plan a week of dinners for four people who eat no meat or…"
+    expect(page.locator("#title")).to_have_text(cut)
+    page.click("#rename")
+    assert page.input_value("#rename-input") == cut.removesuffix("…")
+    page.keyboard.press("Enter")  # unchanged: nothing is renamed
+    expect(page.locator("#title")).to_have_text(cut)
+    item = page.locator(".conversation-list li").first
+    item.hover()
+    item.locator(".item-menu").click()
+    page.get_by_role("menuitem", name="Rename").click()
+    field = page.get_by_role("dialog").get_by_label("Title")
+    assert field.input_value() == cut.removesuffix("…")
+    field.press("End")
+    field.press_sequentially(" fish")
+    field.press("Enter")
+    expect(page.locator("#title")).to_have_text(cut.removesuffix("…") + " fish")
+    assert page.problems == []
+
+
 def test_on_a_phone_a_title_typed_in_is_kept_by_a_tap_elsewhere_and_esc_cancels(
     phone: Any, live: LiveServer
 ) -> None:

@@ -79,6 +79,35 @@ def test_a_regenerated_reply_shows_its_arrows_at_once_and_flips_in_place(
     assert page.problems == []
 
 
+def test_flipping_an_early_message_s_versions_keeps_it_where_it_is_on_screen(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "flipper")
+    say(page, "first question [sim words=8 delay=1]")
+    first = page.locator("article.message.assistant").first
+    first.locator(".regenerate").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    for i in range(3):  # the new version's own thread, taller than the view
+        say(page, f"more {i} [sim words=150 delay=0]")
+    # Back at the old version, whose short thread fits the view; then forward again.
+    first.locator(".prev").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=1/2")
+    for arrow in (".next", ".prev", ".next"):
+        before = first.bounding_box()["y"]
+        first.locator(arrow).click()
+        count = "2/2" if arrow == ".next" else "1/2"
+        page.wait_for_selector(f"article.message.assistant .siblings .count >> text={count}")
+        page.wait_for_timeout(300)  # the thread's new height laid out, any scroll done
+        # The message stays where it was under the pointer, its arrows (one focused) in view.
+        assert abs(first.bounding_box()["y"] - before) < 2, (before, first.bounding_box())
+        assert page.evaluate(
+            "() => { const b = document.activeElement; const r = b.getBoundingClientRect();"
+            " return b.matches('.siblings button') && r.top >= 0 && r.bottom <= innerHeight; }"
+        )
+    assert page.problems == []
+
+
 def test_back_to_an_edited_question_its_reply_is_the_one_last_turned_to(
     page: Any, live: LiveServer
 ) -> None:

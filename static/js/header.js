@@ -4,6 +4,7 @@
 
 import { ask } from "./dialog.js";
 import { post } from "./http.js";
+import { titleToEdit } from "./sidebar.js";
 
 export class Header {
   constructor(config, sidebar, showError) {
@@ -123,7 +124,7 @@ export class Header {
 
   startRename() {
     this.renaming = true;
-    this.renameInput.value = this.title.textContent;
+    this.renameInput.value = titleToEdit(this.title.textContent);
     this.renameForm.hidden = false;
     this.title.hidden = true;
     this.renameInput.focus();
@@ -144,7 +145,7 @@ export class Header {
     const title = this.renameInput.value.trim();
     this.endRename({ refocus });
     const before = this.title.textContent;
-    if (!title || title === before) return;
+    if (!title || title === titleToEdit(before)) return;
     this.setTitle(title); // at once; the server's answer is what stays
     try {
       const body = await post(this.config.url("rename", this.id), { title });

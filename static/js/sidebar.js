@@ -6,6 +6,12 @@
 import { ask, openMenu } from "./dialog.js";
 import { post } from "./http.js";
 
+// A title as Rename offers it: an automatic title cut short (conversations/models.py
+// _title_from) without its "…", which the person would otherwise have to delete first.
+export function titleToEdit(title) {
+  return title.endsWith("…") ? title.slice(0, -1).trimEnd() : title;
+}
+
 export class Sidebar {
   constructor(config, { current, onRenamed, showError }) {
     this.config = config;
@@ -234,13 +240,14 @@ export class Sidebar {
   }
 
   async rename(id, title, button) {
+    const offered = titleToEdit(title);
     const value = await ask({
       title: gettext("Rename conversation"),
-      input: { label: gettext("Title"), value: title, maxLength: 200 },
+      input: { label: gettext("Title"), value: offered, maxLength: 200 },
       confirm: gettext("Rename"),
       fallback: button,
     });
-    if (value === null || !value.trim()) return;
+    if (value === null || !value.trim() || value.trim() === offered) return;
     try {
       const body = await post(this.config.url("rename", id), { title: value });
       this.retitle(id, body.title);
