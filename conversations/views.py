@@ -180,7 +180,10 @@ def _usage_title(message: Message, model: ChatModel | None) -> str:
         "completion": formats.number_format(message.completion_tokens, force_grouping=True),
     }
     if model is not None:
-        title += f" · ${model.cost(message.prompt_tokens, message.completion_tokens):.4f}"
+        cost = f"{model.cost(message.prompt_tokens, message.completion_tokens):.4f}"
+        # A short reply can cost less than the last digit shown: said so, not "$0.0000".
+        small = cost == "0.0000" and message.prompt_tokens + message.completion_tokens > 0
+        title += " · < $0.0001" if small and model.price_output > 0 else f" · ${cost}"
     return title
 
 

@@ -199,6 +199,10 @@ def test_a_reply_shows_its_tokens_and_cost_on_hover(
     html = logged_in(alice).get(f"/c/{conversation.id}/").content.decode()
     # grok-3: $3 in + $15 out per million.
     assert 'title="1,000 prompt + 2,000 completion tokens · $0.0330"' in html
+    # Cheaper than the last digit shown is said so, not "$0.0000".
+    add_exchange(conversation, "q2", "b", prompt_tokens=5, completion_tokens=2)
+    html = logged_in(alice).get(f"/c/{conversation.id}/").content.decode()
+    assert 'title="5 prompt + 2 completion tokens · &lt; $0.0001"' in html
 
 
 def test_the_share_page_has_no_editing_controls(alice: User, conversation: Conversation) -> None:
