@@ -7,7 +7,7 @@ The archive is a ZIP, streamed as it is made, so a large history is never held w
 - `conversations.json`: a list of conversations, each with every message of its tree
   (every branch), each message naming its parent and its attachments' files, with the
   person's rating of it and the summary that stands for the thread down to it, if any;
-- `files/<attachment id>`: those files, as stored.
+- `files/<attachment id>/<its name>`: those files, as stored.
 
 An import reads that archive, or a ChatGPT export: its `conversations.json` alone or the
 export's ZIP (whose images come along). Everything is read and checked before anything is
@@ -151,7 +151,7 @@ def _archive(user: User) -> Iterator[bytes]:
         yield sink.take()
         for attachment in attachments:
             with (
-                archive.open(f"files/{attachment.id}", "w", force_zip64=True) as out,
+                archive.open(_path(attachment), "w", force_zip64=True) as out,
                 attachment.file.open("rb") as stored,
             ):
                 while chunk := stored.read(CHUNK):
@@ -244,10 +244,14 @@ def _message(message: Message, attachments: list[Attachment]) -> dict[str, Any]:
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens,
         "reasoning_ms": message.reasoning_ms,
-        "attachments": [
-            {"name": a.name, "kind": a.kind, "path": f"files/{a.id}"} for a in attachments
-        ],
+        "attachments": [{"name": a.name, "kind": a.kind, "path": _path(a)} for a in attachments],
     }
+
+
+def _path(attachment: Attachment) -> str:
+    """Where a file is in the archive: under its id (names repeat), by its name, so that
+    it opens as what it is from the unpacked archive."""
+    return f"files/{attachment.id}/{files.display_name(attachment.name)}"
 
 
 def _dumps(value: Any) -> bytes:
@@ -1185,7 +1189,7 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
                     conversation=message.conversation,
                     message=message,
                     kind=processed.kind,
-                    name=ref.name,
+                    name=files.stored_name(ref.name, processed),
                     content_type=processed.content_type,
                     size=len(processed.data),
                     width=processed.width,

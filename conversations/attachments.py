@@ -151,7 +151,7 @@ def _keep(user: Any, conversation_id: uuid.UUID, name: str, processed: files.Pro
                 owner=user,
                 conversation=conversation,
                 kind=processed.kind,
-                name=name,
+                name=files.stored_name(name, processed),
                 content_type=processed.content_type,
                 size=len(processed.data),
                 width=processed.width,

@@ -170,6 +170,21 @@ def display_name(name: str) -> str:
     return base
 
 
+# The extensions each stored format of an image is known by.
+_KNOWN_AS = {".jpg": (".jpg", ".jpeg", ".jpe", ".jfif"), ".png": (".png",)}
+
+
+def stored_name(name: str, processed: Processed) -> str:
+    """An image's name as the file it is stored as: a WebP, a GIF or a PNG flattened to
+    JPEG is "photo.jpg", so that a download or an export opens as what it is."""
+    if processed.kind != "image":
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if dot and "." + suffix.lower() in _KNOWN_AS[processed.extension]:
+        return name
+    return display_name((stem if dot and stem else name) + processed.extension)
+
+
 async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
     """process() in a process of its own, bounded in memory and time."""
     child = await asyncio.create_subprocess_exec(

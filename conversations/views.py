@@ -26,7 +26,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
 
 from conversations import context, frames, snippets
-from conversations.models import Attachment, Conversation, Feedback, Folder, Message
+from conversations.models import Conversation, Feedback, Folder, Message
 from conversations.render import plain_text, render_markdown, with_html
 from conversations.search import PER_PAGE
 from conversations.search import find as find_conversations
@@ -472,9 +472,10 @@ def export(request: HttpRequest, id: uuid.UUID, fmt: str) -> HttpResponse:
             model = names.get(message.model, message.model) or "Assistant"
             who = "You" if message.role == Message.Role.USER else model
             parts.append(f"## {who}\n\n{message.content}\n")
+            # Links, images too: their address answers only the signed-in owner, so a
+            # Markdown viewer could not show them inline (the full archive has the files).
             for f in message.files:
-                link = f"[{_md_label(f.name)}]({request.build_absolute_uri(f.url)})"
-                parts.append(("!" if f.kind == Attachment.Kind.IMAGE else "") + link + "\n")
+                parts.append(f"[{_md_label(f.name)}]({request.build_absolute_uri(f.url)})\n")
         response = HttpResponse("\n".join(parts), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response

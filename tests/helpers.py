@@ -131,13 +131,14 @@ def add_exchange(
 
 # --- The app in a browser ---------------------------------------------------------------------
 def attach_image(message: Message, name: str = "image.png") -> Any:
-    """A PNG stored on `message` (a person's), as an upload leaves one."""
+    """A PNG stored on `message` (a person's), as an upload leaves one (a PNG is kept as
+    PNG only when it has transparency)."""
     from django.core.files.base import ContentFile
 
     from conversations.models import Attachment
     from tests import samples
 
-    data = samples.image("PNG")
+    data = samples.image("PNG", mode="RGBA")
     conversation = message.conversation
     attachment = Attachment(
         owner=conversation.owner,

@@ -138,7 +138,10 @@ def test_the_archive_holds_every_branch_the_settings_and_the_files(alice: User, 
         params = [m["params"] for m in exported["messages"] if m["params"]]
         assert params == [{"system": "Be brief.", "temperature": 0.5}, {"n": 2, "temperature": 0.5}]
         [attached] = [a for m in exported["messages"] for a in m["attachments"]]
-        assert made.read(attached["path"]) == conversation.attachments.get().file.read()
+        # Under its id, by its name: it opens as what it is from the unpacked archive.
+        stored = conversation.attachments.get()
+        assert attached["path"] == f"files/{stored.id}/sauce.png"
+        assert made.read(attached["path"]) == stored.file.read()
         assert made.testzip() is None
 
 
@@ -390,7 +393,8 @@ def test_a_chatgpt_export_imports_as_chatgpt_shows_it(alice: User) -> None:
     assert question.params == {"system": "You are a botanist."}
     assert question.content == f"{archive.MISSING_IMAGE}\n\nWhat plant is this?"
     [image] = question.attachments.all()
-    assert image.kind == "image" and image.name.endswith("fern.png") and image.width == 64
+    # Stored as JPEG (opaque), it is named so.
+    assert image.kind == "image" and image.name.endswith("fern.jpg") and image.width == 64
     assert fern.title == "" and fern.current_leaf.content == "A fern."
 
 

@@ -78,27 +78,32 @@ def test_a_large_image_is_scaled_down_and_transparency_stays_png(
     big = uploaded(client, conversation, "wide.jpg", samples.photo(1200, 600, gps=False))
     assert (big["width"], big["height"]) == (256, 128)
     alpha = uploaded(client, conversation, "logo.png", samples.image("PNG", mode="RGBA"))
-    assert alpha["content_type"] == "image/png"
+    assert alpha["content_type"] == "image/png" and alpha["name"] == "logo.png"
     assert Image.open(io.BytesIO(stored_bytes(alpha["id"]))).mode == "RGBA"
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("name", "data", "kind"),
+    ("name", "data", "stored_as"),
     [
-        ("pic.webp", samples.image("WEBP"), "image/jpeg"),
-        ("anim.gif", samples.animated_gif(), "image/jpeg"),
-        ("pic.bmp", samples.image("BMP"), "image/jpeg"),
-        ("pic.avif", samples.image("AVIF"), "image/jpeg"),
+        ("pic.webp", samples.image("WEBP"), "pic.jpg"),
+        ("anim.gif", samples.animated_gif(), "anim.jpg"),
+        ("pic.bmp", samples.image("BMP"), "pic.jpg"),
+        ("pic.avif", samples.image("AVIF"), "pic.jpg"),
+        ("screenshot.png", samples.image("PNG"), "screenshot.jpg"),  # opaque: a JPEG
+        ("photo.jpeg", samples.image("JPEG"), "photo.jpeg"),
+        ("scan", samples.image("PNG"), "scan.jpg"),
         # The name lies: the content decides.
-        ("notes.txt", samples.image("PNG"), "image/jpeg"),
+        ("notes.txt", samples.image("PNG"), "notes.jpg"),
     ],
 )
-def test_other_image_formats_are_converted(
-    alice: User, conversation: Conversation, name: str, data: bytes, kind: str
+def test_other_image_formats_are_converted_and_named_as_stored(
+    alice: User, conversation: Conversation, name: str, data: bytes, stored_as: str
 ):
     body = uploaded(logged_in(alice), conversation, name, data)
-    assert body["kind"] == "image" and body["content_type"] == kind
+    assert body["kind"] == "image" and body["content_type"] == "image/jpeg"
+    # Downloaded or exported, it opens as what it is.
+    assert body["name"] == stored_as
 
 
 @pytest.mark.django_db
@@ -521,7 +526,8 @@ def test_exports_list_the_files(alice: User, conversation: Conversation):
     (listed,) = exported["messages"][0]["attachments"]
     assert listed["name"] == "pic.jpg" and listed["url"].endswith(body["url"])
     markdown = client.get(f"/c/{conversation.id}/export.md").content.decode()
-    assert f"![pic.jpg](http://testserver{body['url']})" in markdown
+    # A link, not an image: its address answers only the signed-in owner.
+    assert f"\n[pic.jpg](http://testserver{body['url']})\n" in markdown and "![" not in markdown
 
 
 @pytest.mark.django_db(transaction=True)

@@ -343,7 +343,7 @@ def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_
     page.unroute("**/attachments/")
     page.wait_for_function(FINISHED, arg=1)
     names = "article.message.user .attachments a"
-    order = [*picked, "late.png"]
+    order = [*picked, "late.jpg"]  # an opaque PNG is stored, and named, as a JPEG
     assert [a.get_attribute("title") for a in page.locator(names).all()] == order
     assert page.locator("#title").inner_text() == " ".join(order)
     page.reload()
