@@ -126,6 +126,29 @@ def test_a_reply_that_ends_before_its_last_paint_keeps_the_server_s_math(
     assert page.problems == [] and page.foreign == []
 
 
+def test_display_math_is_drawn_in_a_math_font_with_large_operators(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "leibniz")
+    say(page, "[sim repeat] Inline $\\int f$ and\n\n$$\\int_0^1 x^2\\,dx = \\sum_{n=1}^{3} n$$")
+    page.wait_for_function("() => document.fonts.status === 'loaded'")
+    # The page's own math font, whatever the device has: loaded because math shows.
+    loaded = page.evaluate(
+        "() => [...document.fonts].filter(f => f.family.includes('STIX Two Math'))"
+        ".map(f => f.status)"
+    )
+    assert loaded == ["loaded"]
+    heights = page.evaluate(
+        """() => [...document.querySelectorAll('.message.assistant math')].map(m =>
+             [...m.querySelectorAll('mo')].find(o => o.textContent === '∫')
+               .getBoundingClientRect().height)"""
+    )
+    inline, display = heights
+    # A display integral is drawn from the font's larger variant, not at the text's size.
+    assert display > 1.5 * inline, heights
+    assert page.problems == []
+
+
 def test_math_shows_on_the_share_page(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "noether")
     say(page, "[sim repeat] The identity $e^{i\\pi}+1=0$ holds.")
