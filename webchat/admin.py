@@ -33,7 +33,14 @@ class AsciiJSONField(forms.JSONField):
         return json.dumps(value, cls=self.encoder)
 
 
-class StorableText:
+class Fitted:
+    """Its list's columns fit a laptop's width (static/css/admin.css)."""
+
+    class Media:
+        css = {"all": ("css/admin.css",)}
+
+
+class StorableText(Fitted):
     """Admin forms refuse text that can't be stored (NUL, a lone surrogate, say in a JSON
     field) with the field's error, before the save would."""
 
@@ -75,22 +82,25 @@ class UserAdmin(StorableText, BaseUserAdmin):
 
 @admin.register(ChatModel)
 class ChatModelAdmin(StorableText, admin.ModelAdmin):
+    # The upstream's id is on each model's page (and searched): the list fits a laptop.
     list_display = (
         "slug",
         "display_name",
-        "upstream_id",
         "enabled",
         "position",
         "context_window",
         "max_output_tokens",
-        "price_input",
-        "price_output",
+        "prices",
     )
     list_editable = ("enabled", "position")
     list_filter = ("enabled", "supports_reasoning", "supports_vision")
     search_fields = ("slug", "display_name", "upstream_id")
     # Learned from the upstream's counts (conversations/context.py), not set by hand.
     readonly_fields = ("prompt_ratio",)
+
+    @admin.display(description=gettext_lazy("USD per million tokens, in / out"))
+    def prices(self, model: ChatModel) -> str:
+        return f"{model.price_input.normalize():f} / {model.price_output.normalize():f}"
 
 
 @admin.register(Plan)
@@ -150,21 +160,19 @@ class DashboardQuery(query.QueryForm):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(Fitted, admin.ModelAdmin):
     """The ledger: read-only, filterable, exportable, with a dashboard."""
 
+    # Pairs share a column (each is on the row's page and in the CSV): the list fits a laptop.
     list_display = (
         "created",
-        "user",
+        "who",
         "model",
         "status",
-        "prompt_tokens",
-        "completion_tokens",
+        "tokens",
         "cost",
-        "ttft_ms",
-        "duration_ms",
+        "timing",
         "error_code",
-        "api_key",
     )
     list_filter = (
         "status",
@@ -179,6 +187,21 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_select_related = ("user", "api_key")
     actions = ("export_selected",)
     change_list_template = "admin/webchat/usagerecord/change_list.html"
+
+    @admin.display(description=gettext_lazy("user (API key)"), ordering="user__username")
+    def who(self, record: UsageRecord) -> str:
+        name = record.user.username if record.user else gettext("(deleted)")
+        return f"{name} ({record.api_key.name})" if record.api_key else name
+
+    @admin.display(description=gettext_lazy("tokens, prompt + completion"))
+    def tokens(self, record: UsageRecord) -> str:
+        return f"{record.prompt_tokens:,} + {record.completion_tokens:,}"
+
+    @admin.display(description=gettext_lazy("ms, first word / all"))
+    def timing(self, record: UsageRecord) -> str:
+        return " / ".join(
+            "–" if ms is None else f"{ms:,}" for ms in (record.ttft_ms, record.duration_ms)
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

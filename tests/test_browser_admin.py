@@ -1,0 +1,49 @@
+"""The admin in Chromium, as an operator meets it on a laptop and on a phone."""
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import say, sign_up
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+# How far a page, and each change list's own box, is wider than what shows of it.
+OVERFLOW = """() => {
+  const page = document.documentElement.scrollWidth - document.documentElement.clientWidth;
+  const lists = [...document.querySelectorAll('#changelist .results')]
+    .map(r => r.scrollWidth - r.clientWidth);
+  return [page, ...lists];
+}"""
+
+
+def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
+    page: Any, browser: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "operator1")
+    say(page, "hello [sim words=3]")  # a row in the ledger
+    live.query(
+        "UPDATE webchat_user SET is_staff = true, is_superuser = true WHERE username = %s",
+        "operator1",
+    )
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for url in (
+        "/admin/webchat/chatmodel/",
+        "/admin/webchat/plan/",
+        "/admin/webchat/usagerecord/",
+        "/admin/webchat/user/",
+    ):
+        page.goto(url)
+        assert all(o <= 0 for o in page.evaluate(OVERFLOW)), (url, page.evaluate(OVERFLOW))
+    page.goto("/admin/webchat/chatmodel/")
+    assert "3 / 15" in page.locator("#result_list").inner_text()  # grok-3's prices
+    phone = browser.new_context(
+        base_url=live.url, viewport={"width": 360, "height": 740}, is_mobile=True
+    )
+    phone.add_cookies(page.context.cookies())
+    small = phone.new_page()
+    small.goto("/admin/webchat/usagerecord/dashboard/")
+    assert small.evaluate(OVERFLOW)[0] <= 0  # its tables scroll by themselves
+    phone.close()
+    assert page.problems == []
