@@ -200,7 +200,7 @@ class UsageRecordAdmin(Fitted, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("ms, first word / all"))
     def timing(self, record: UsageRecord) -> str:
         return " / ".join(
-            "–" if ms is None else f"{ms:,}" for ms in (record.ttft_ms, record.duration_ms)
+            "-" if ms is None else f"{ms:,}" for ms in (record.ttft_ms, record.duration_ms)
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
