@@ -163,7 +163,9 @@ class Processed:
 def display_name(name: str) -> str:
     """The file's own name without any folders or control characters, at most 200 long."""
     base = PurePath(name.replace("\\", "/")).name
-    base = "".join(c for c in base if c.isprintable()).strip() or "file"
+    base = "".join(c for c in base if c.isprintable()).strip()
+    if base.strip(".") == "":  # "..", a folder's name anywhere a path is made of it
+        base = "file"
     if len(base) > 200:
         stem, dot, ext = base.rpartition(".")
         base = (stem[: 190 - len(ext)] + dot + ext) if dot and len(ext) < 10 else base[:200]

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 from PIL import Image
 
+from conversations import files
 from conversations.models import Attachment, Conversation, Message, Share
 from tests import samples
 from tests.helpers import logged_in, open_socket
@@ -136,6 +137,23 @@ BAD_FILES = [
     ("scan.pdf", samples.pdf("").replace(b"()", b"( )"), 400, "no text"),
     ("fake.pdf", b"%PDF-1.7\n garbage that is no pdf", 400, "not a PDF"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("C:\\Users\\me\\notes.txt", "notes.txt"),
+        ("../../etc/passwd", "passwd"),
+        ("..", "file"),
+        ("a/..", "file"),
+        (". . .", ". . ."),
+        ("tab\there.txt", "tabhere.txt"),
+        ("", "file"),
+    ],
+)
+def test_a_file_s_name_is_its_own_with_no_folder_in_it(given: str, kept: str) -> None:
+    # It names the file in a download and in the archive's path (files/<id>/<name>).
+    assert files.display_name(given) == kept
 
 
 @pytest.mark.django_db
