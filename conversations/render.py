@@ -30,7 +30,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 # Bump when the rendering changes: replies stored with an older version are rendered again.
-VERSION = 5
+VERSION = 6
 
 # MathML, as latex2mathml (here) and Temml (static/js/render.js) write it: presentation
 # elements only, no links, no style (the Content-Security-Policy needs none).
@@ -72,7 +72,8 @@ ATTRIBUTES = {
     "input": {"checked"},
     **{tag: MATH_ATTRIBUTES for tag in MATH_TAGS},
 }
-FORCED = {"input": {"type": "checkbox", "disabled": "disabled"}}
+# A link in a reply opens in a tab of its own: the conversation stays where it was.
+FORCED = {"input": {"type": "checkbox", "disabled": "disabled"}, "a": {"target": "_blank"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 
 # What one formula and one text may hold before math is shown as its source: a bound on

@@ -88,6 +88,7 @@ def test_a_streamed_reply_shows_math_links_tasks_and_colours_before_it_ends(
     assert live_view.locator("math").count() == 2
     link = live_view.locator('.content a[href="https://example.com/docs"]')
     assert link.get_attribute("rel") == "noopener noreferrer nofollow"
+    assert link.get_attribute("target") == "_blank"  # the conversation stays where it was
     assert live_view.locator("input[type=checkbox][disabled]").count() == 2
     # The keyword's colour while streaming is the server's (Pygments' `.k`).
     colour = page.evaluate(

@@ -55,9 +55,9 @@ def test_images_become_links_and_are_not_loaded() -> None:
     assert 'href="https://evil.example/x.png?q=token"' in html
 
 
-def test_links_get_safe_rel() -> None:
+def test_links_get_safe_rel_and_open_in_a_tab_of_their_own() -> None:
     html = render_markdown("[site](https://example.com)")
-    assert 'rel="noopener noreferrer nofollow"' in html
+    assert 'target="_blank" rel="noopener noreferrer nofollow"' in html
 
 
 def test_raw_html_in_code_is_shown_as_text() -> None:
@@ -197,7 +197,7 @@ def test_unknown_commands_and_links_are_shown_as_written_as_the_browser_does() -
 def test_bare_urls_become_links_with_the_same_rel() -> None:
     html = render_markdown("see https://example.com/a?b=1 and www.example.org.")
     assert (
-        '<a href="https://example.com/a?b=1" rel="noopener noreferrer nofollow">'
+        '<a href="https://example.com/a?b=1" target="_blank" rel="noopener noreferrer nofollow">'
         "https://example.com/a?b=1</a>" in html
     )
     assert 'href="http://www.example.org"' in html

@@ -242,7 +242,11 @@ function parser(withMath = true, withTasks = true) {
   if (!hooked) {
     hooked = true;
     window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-      if (node.tagName === "A") node.setAttribute("rel", "noopener noreferrer nofollow");
+      if (node.tagName === "A") {
+        // In a tab of its own, as render.py's: the conversation stays where it was.
+        node.setAttribute("rel", "noopener noreferrer nofollow");
+        node.setAttribute("target", "_blank");
+      }
       else node.removeAttribute("href");
       // A length a formula sets is a few em at most (render.py's `_LENGTHS`).
       if (node.namespaceURI === MATHML) {
