@@ -7,12 +7,14 @@ other browser tests: /c/ (the first send), rename, delete (test_browser_ui), swi
 arrows and "Continue from this one"), share create and revoke (test_browser_xss).
 """
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import say, share_link, sign_up
+from tests.helpers import say, share_link, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -109,3 +111,24 @@ def test_a_shared_link_is_copied_whole_from_the_list(page: Any, live: LiveServer
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("() => navigator.clipboard.readText()") == link
     assert link.startswith(live.url + "/s/")
+
+
+def test_the_shared_links_list_says_when_in_the_reader_s_own_time_zone(
+    browser: Any, live: LiveServer
+) -> None:
+    context = browser.new_context(base_url=live.url, timezone_id="Asia/Tokyo", locale="en-US")
+    page = context.new_page()
+    watch(page)
+    sign_up(page, live, "tokyo")
+    say(page, "Something to share [sim words=5 delay=1]")
+    share_link(page)
+    page.goto("/shares/")
+    time = page.locator("td time")
+    shared = datetime.fromisoformat(time.get_attribute("datetime"))
+    there = shared.astimezone(ZoneInfo("Asia/Tokyo"))
+    # The server's words, in its own zone and saying so, stay as the title.
+    assert time.get_attribute("title").endswith(" UTC")
+    assert f"{there.hour % 12 or 12}:{there.minute:02d}" in time.inner_text()
+    assert str(there.day) in time.inner_text() and "UTC" not in time.inner_text()
+    assert page.problems == []
+    context.close()

@@ -1,12 +1,23 @@
 // The read-only pages (a shared conversation, the list of shared links): code blocks get
 // their bar (language, Copy, Download), a shared link's Copy link button copies it whole,
 // an attached image opens whole over the page, and a form marked data-confirm asks first,
-// in the page's own dialog; one marked data-busy says it is at work.
+// in the page's own dialog; one marked data-busy says it is at work; times read in the
+// reader's own time zone.
 
 import { ask, viewImage } from "./dialog.js";
 import { decorateCode, downloadCode } from "./render.js";
 
 decorateCode(document);
+
+// A moment the server wrote in its own time zone (and said which) reads in the reader's,
+// in the page's language; the server's words stay as its title.
+const moments = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" });
+for (const time of document.querySelectorAll("time[data-local]")) {
+  const moment = new Date(time.dateTime);
+  if (Number.isNaN(moment.getTime())) continue;
+  time.title = time.textContent;
+  time.textContent = moments.format(moment);
+}
 document.addEventListener("click", async (event) => {
   const image = event.target.closest("a.attachment.image");
   if (image && event.button === 0 && !(event.ctrlKey || event.metaKey || event.shiftKey)) {
