@@ -49,10 +49,13 @@ def seen(data: bytes) -> list[dict[str, Any]]:
 
 
 def import_file(page: Any, name: str, data: bytes) -> None:
+    """Chosen with the page's own button (in the page's language, not the browser's)."""
     page.goto("/settings/")
-    page.set_input_files(
-        "#import-file", files=[{"name": name, "mimeType": "application/zip", "buffer": data}]
-    )
+    assert page.locator(".import-form .file-chosen").inner_text() == "No file chosen"
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Choose a file").click()
+    chooser.value.set_files(files=[{"name": name, "mimeType": "application/zip", "buffer": data}])
+    assert page.locator(".import-form .file-chosen").inner_text() == name
     page.click(".import-form button[type=submit]")
 
 

@@ -71,3 +71,22 @@ for (const form of document.querySelectorAll("form[data-busy]")) {
     });
   });
 }
+
+// A file input in the page's language (the browser's own says "Choose File" in the
+// browser's): a button that opens it and the name of the file chosen.
+for (const input of document.querySelectorAll("input[type=file][data-picker]")) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary";
+  button.textContent = gettext("Choose a file");
+  const chosen = document.createElement("span");
+  chosen.className = "file-chosen";
+  chosen.id = `${input.id}-chosen`;
+  chosen.textContent = gettext("No file chosen");
+  button.setAttribute("aria-describedby", chosen.id);
+  button.addEventListener("click", () => input.click());
+  input.addEventListener("change", () => (chosen.textContent = input.files[0]?.name || gettext("No file chosen")));
+  input.classList.add("visually-hidden");
+  input.tabIndex = -1;
+  input.after(button, " ", chosen);
+}
