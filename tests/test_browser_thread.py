@@ -448,7 +448,7 @@ def test_code_blocks_carry_their_language_and_a_download(page: Any, live: LiveSe
     page.mouse.move(5, 400)  # the sidebar
     page.focus("#prompt")
     time = page.locator("article.message.assistant time.time")
-    assert re.fullmatch(r"\d{1,2}:\d{2}(\s?[AP]M)?", time.inner_text())
+    assert re.fullmatch(r"[1-9]\d?:\d{2}(\s?[AP]M)?", time.inner_text())  # no leading zero
     assert page.evaluate("e => getComputedStyle(e).opacity", time.element_handle()) == "0"
     page.locator("article.message.assistant").hover()
     page.wait_for_function("e => getComputedStyle(e).opacity === '1'", arg=time.element_handle())

@@ -9,7 +9,7 @@ import { decorateCode, showHtml, StreamedMessage } from "./render.js";
 
 // Times and dates in the page's language (the interface's, <html lang>).
 const locale = document.documentElement.lang || undefined;
-const timeFormat = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" });
+const timeFormat = new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit" });
 const dayFormat = new Intl.DateTimeFormat(locale, { month: "short", day: "numeric" });
 const yearFormat = new Intl.DateTimeFormat(locale, { dateStyle: "medium" });
 const dateFormat = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
