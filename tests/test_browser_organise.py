@@ -1,6 +1,7 @@
 """Pinning, folders and archiving from the sidebar's menus in Chromium: each change posted
 by the page itself, the list redrawn in place, the archived brought back by its form."""
 
+import re
 from typing import Any
 
 import pytest
@@ -59,6 +60,9 @@ def test_pin_file_rename_archive_and_bring_back_from_the_sidebar(
     # The keyboard's place is the next item's menu, not back at the top of the page.
     assert page.evaluate("() => document.activeElement.classList.contains('item-menu')")
     page.click(".archived-link")
+    # Each with its day, in the reader's words ("Dec 4, 2026").
+    day = page.locator(".results time.result-date").inner_text()
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", day), day
     page.click("button:text-is('Unarchive')")
     page.wait_for_selector("text=Nothing here.")
     page.goto("/")

@@ -11,12 +11,15 @@ decorateCode(document);
 
 // A moment the server wrote in its own time zone (and said which) reads in the reader's,
 // in the page's language; the server's words stay as its title.
-const moments = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" });
+// (data-local="day": the day alone.)
+const language = document.documentElement.lang || undefined;
+const moments = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" });
+const days = new Intl.DateTimeFormat(language, { dateStyle: "medium" });
 for (const time of document.querySelectorAll("time[data-local]")) {
   const moment = new Date(time.dateTime);
   if (Number.isNaN(moment.getTime())) continue;
   time.title = time.textContent;
-  time.textContent = moments.format(moment);
+  time.textContent = (time.dataset.local === "day" ? days : moments).format(moment);
 }
 document.addEventListener("click", async (event) => {
   const image = event.target.closest("a.attachment.image");
