@@ -249,9 +249,25 @@ def _message(message: Message, attachments: list[Attachment]) -> dict[str, Any]:
 
 
 def _path(attachment: Attachment) -> str:
-    """Where a file is in the archive: under its id (names repeat), by its name, so that
-    it opens as what it is from the unpacked archive."""
-    return f"files/{attachment.id}/{files.display_name(attachment.name)}"
+    """Where a file is in the archive: under its id (names repeat), by the name a download
+    of it gets (a text file named "run.bat" is "run.bat.txt"), so that it opens as what it
+    is, and only as that, from the unpacked archive; a name any system can write: no
+    character Windows refuses, no device's name, at most NAME_BYTES long."""
+    name = _UNWRITABLE.sub("_", files.display_name(attachment.download_name)).rstrip(". ")
+    if name.split(".")[0].upper() in _DEVICES:
+        name = "_" + name
+    stem, dot, extension = name.rpartition(".")
+    if not stem or len(extension) > 16:
+        stem, dot, extension = name, "", ""
+    room = NAME_BYTES - len((dot + extension).encode())
+    stem = stem.encode()[:room].decode(errors="ignore")
+    return f"files/{attachment.id}/{stem + dot + extension or 'file'}"
+
+
+# File names on most systems are at most 255 bytes; some unpackers add to them.
+NAME_BYTES = 200
+_UNWRITABLE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{d}{n}" for d in ("COM", "LPT") for n in range(10))}
 
 
 def _dumps(value: Any) -> bytes:

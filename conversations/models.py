@@ -664,8 +664,11 @@ class Share(models.Model):
                 rendered_version=message.rendered_version,
                 reasoning=message.reasoning,
                 model=message.model,
+                # Not the sharer's allowance, which cut their reply and not the reader's.
                 params={
-                    k: v for k, v in message.params.items() if k != "system" or self.include_system
+                    k: v
+                    for k, v in message.params.items()
+                    if k != "limited_by" and (k != "system" or self.include_system)
                 },
                 # A reply still being written is copied as far as it had got.
                 status=Message.Status.STOPPED

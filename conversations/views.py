@@ -3,6 +3,7 @@ import secrets
 import uuid
 from collections import defaultdict
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -180,10 +181,9 @@ def _usage_title(message: Message, model: ChatModel | None) -> str:
         "completion": formats.number_format(message.completion_tokens, force_grouping=True),
     }
     if model is not None:
-        cost = f"{model.cost(message.prompt_tokens, message.completion_tokens):.4f}"
+        cost = model.cost(message.prompt_tokens, message.completion_tokens)
         # A short reply can cost less than the last digit shown: said so, not "$0.0000".
-        small = cost == "0.0000" and message.prompt_tokens + message.completion_tokens > 0
-        title += " · < $0.0001" if small and model.price_output > 0 else f" · ${cost}"
+        title += " · < $0.0001" if 0 < cost < Decimal("0.00005") else f" · ${cost:.4f}"
     return title
 
 

@@ -145,6 +145,28 @@ def test_the_archive_holds_every_branch_the_settings_and_the_files(alice: User, 
         assert made.testzip() is None
 
 
+@pytest.mark.parametrize(
+    ("name", "content_type", "unpacked_as"),
+    [
+        ("notes.txt", "text/plain", "notes.txt"),
+        ("run.bat", "text/plain", "run.bat.txt"),  # opens as text, as its download does
+        ("Invoice.hta", "text/plain", "Invoice.hta.txt"),
+        ("photo.jpg", "image/jpeg", "photo.jpg"),
+        ("CON.txt", "text/plain", "_CON.txt"),
+        ('<img src=x onerror="1">.txt', "text/plain", "_img src=x onerror=_1__.txt"),
+        ("é" * 200 + ".txt", "text/plain", "é" * 98 + ".txt"),
+        ("😀" * 199 + ".md", "text/plain", "😀" * 49 + ".md"),
+    ],
+)
+def test_a_file_is_unpacked_under_a_name_any_system_can_write_and_opens_as_what_it_is(
+    name: str, content_type: str, unpacked_as: str
+) -> None:
+    attachment = Attachment(id=uuid.uuid4(), name=name, content_type=content_type)
+    path = archive._path(attachment)
+    assert path == f"files/{attachment.id}/{unpacked_as}"
+    assert len(path.rsplit("/", 1)[1].encode()) <= archive.NAME_BYTES
+
+
 def test_the_archive_is_made_in_pieces_with_five_queries_per_hundred_conversations(
     alice: User,
 ) -> None:

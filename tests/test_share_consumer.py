@@ -8,7 +8,7 @@ from channels.testing import WebsocketCommunicator
 
 from conversations.models import Conversation, Message, Share
 from tests.helpers import Socket, add_exchange, open_socket, send, split_at_snapshot, text_of
-from webchat.models import User
+from webchat.models import Plan, User
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -137,6 +137,31 @@ async def test_a_finished_shared_reply_is_given_once_per_socket(
     assert "ended" in again["message"]
     await viewer.close()
     await owner.close()
+
+
+async def test_a_reader_is_not_told_the_owner_s_allowance_cut_the_reply_nor_a_fork_keeps_it(
+    alice: User, bob: User, conversation: Conversation
+) -> None:
+    await database_sync_to_async(Plan.objects.filter(pk=alice.plan_id).update)(tokens_per_day=300)
+    owner, _ = await open_socket(alice, conversation.id)
+    reply = (await send(owner, "[sim words=400 delay=2]", params={"max_tokens": 2000}))["messages"][
+        0
+    ]
+    share = await share_now(conversation)
+    viewer, _ = await follow(share.token)
+    await viewer.send({"type": "resume", "message": reply, "seq": 0})
+    owners = (await owner.receive_until("done"))[-1]
+    assert owners["limited_by"] == "allowance"  # the owner is told
+    # Live or from the database, the reader's end of it says nothing of the owner's plan.
+    assert "limited_by" not in (await viewer.receive_until("done"))[-1]
+    later, _ = await follow(share.token)
+    await later.send({"type": "resume", "message": reply, "seq": 0})
+    assert "limited_by" not in (await later.receive_until("done"))[-1]
+    copy = await database_sync_to_async(share.fork)(bob)
+    forked = await database_sync_to_async(lambda: copy.messages.get(role="assistant"))()
+    assert forked.limited_by == "" and forked.finish_reason == "length"
+    for socket in (viewer, later, owner):
+        await socket.close()
 
 
 async def test_readers_of_one_link_are_capped(
