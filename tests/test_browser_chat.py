@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.render import render_markdown
-from tests.helpers import say, sign_up
+from tests.helpers import FINISHED, say, sign_up
 from tests.live import LiveServer
 from tests.proxy import Proxy
 
@@ -255,7 +255,7 @@ def test_a_reply_the_model_service_broke_off_offers_to_go_on(
     assert [p for p in page.problems if "upstream" not in p] == []
 
 
-def test_a_reply_the_allowance_cut_short_names_it_and_offers_no_continuing(
+def test_a_reply_the_allowance_cut_short_says_so_and_goes_on_only_once_there_are_tokens(
     page: object, live: LiveServer
 ) -> None:
     name = f"nearlyout{uuid.uuid4().hex[:6]}"
@@ -277,12 +277,17 @@ def test_a_reply_the_allowance_cut_short_names_it_and_offers_no_continuing(
     reply = page.locator("article.message.assistant").last
     for _ in range(2):  # live, then after a reload
         assert reply.get_attribute("data-finish") == "length"
-        expect(reply.locator(".note")).to_have_text(
-            "Cut short: this reply used the last of your tokens for now."
-        )
+        expect(reply.locator(".note")).to_have_text("Cut short: your tokens ran out.")
         assert reply.get_by_role("button", name="Continue generating").count() == 0
         page.reload()
         reply = page.locator("article.message.assistant").last
+    # Once there are tokens again (a new day, a grant), it can go on.
+    live.query("UPDATE webchat_plan SET tokens_per_day = 200000 WHERE name = %s", name)
+    page.reload()
+    reply = page.locator("article.message.assistant").last
+    reply.get_by_role("button", name="Continue generating").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
     assert page.problems == []
 
 

@@ -511,7 +511,7 @@ export class StreamedMessage {
         note.append(" ", retry);
       }
     }
-    else if (frame.limited_by) this.note(gettext("Cut short: this reply used the last of your tokens for now."));
+    else if (frame.limited_by) this.note(gettext("Cut short: your tokens ran out."));
     else if (frame.finish_reason === "length") this.note(gettext("Cut short: the reply reached its length limit."));
     else this.note(notes[frame.status] || "");
   }
