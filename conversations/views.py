@@ -72,7 +72,11 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
             "max_tokens": user.default_max_tokens,
         }
     plan = request.user.plan
+    listed = sidebar(request.user)
     return {
+        # An administrator with nothing yet is shown where the site is set up.
+        "first_run_admin": user.is_staff
+        and not (listed["pinned"] or listed["folders"] or listed["groups"] or listed["archived"]),
         "allowance": allowance(request.user, thread, prices.get(selected)),
         "conversation": conversation,
         "thread": thread,
@@ -82,7 +86,7 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "max_tokens_cap": plan.max_tokens_cap if plan else 0,
         "max_candidates": settings.CHAT_MAX_CANDIDATES,
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-        "sidebar": sidebar(request.user),
+        "sidebar": listed,
         # The markup of a new message comes from the same partial as the server's messages.
         "blank": {
             "user": Message(role=Message.Role.USER, status="sending"),

@@ -822,10 +822,20 @@ def test_a_fresh_site_asks_for_its_administrator_first(
     page.click("button[type=submit]")
     page.wait_for_url(fresh_site.url + "/")
     assert page.locator(".account a", has_text="Admin").is_visible()
+    # Where the site is set up is said where they start.
+    page.locator(".welcome-admin a", has_text="Admin").click()
+    page.wait_for_url("**/admin/")
+    page.goto("/")
     # The next visitor sees the ordinary pages.
     other = browser.new_context(base_url=fresh_site.url).new_page()
     other.goto("/accounts/signup/")
     assert other.locator("h1").inner_text() == "Create your account"
+    other.fill("#id_username", "visitor")
+    other.fill("#id_password1", "a long enough passphrase 42")
+    other.fill("#id_password2", "a long enough passphrase 42")
+    other.click("button[type=submit]")
+    other.wait_for_url(fresh_site.url + "/")
+    assert other.locator("#welcome").is_visible() and other.locator(".welcome-admin").count() == 0
     assert page.problems == []
     context.close()
 
