@@ -108,6 +108,37 @@ def test_flipping_an_early_message_s_versions_keeps_it_where_it_is_on_screen(
     assert page.problems == []
 
 
+def test_editing_or_flipping_an_early_message_reached_without_the_wheel_stays_in_view(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "scrollbar")
+    say(page, "first question [sim words=8 delay=1]")
+    for i in range(3):
+        say(page, f"more {i} [sim words=150 delay=0]")
+    first = page.locator("article.message.assistant").first
+    first.locator(".regenerate").click()
+    page.wait_for_selector("article.message.assistant .siblings .count >> text=2/2")
+    page.wait_for_function(FINISHED)
+    in_view = """e => { const r = e.getBoundingClientRect();
+        return r.bottom > 0 && r.top < innerHeight; }"""
+    # The top reached as the scrollbar or the keyboard reaches it: no wheel, no touch.
+    to_top = "() => { document.getElementById('scroller').scrollTop = 0; }"
+    for arrow, count in ((".prev", "1/2"), (".next", "2/2"), (".prev", "1/2")):
+        page.evaluate(to_top)
+        page.wait_for_timeout(100)
+        first.locator(arrow).click()
+        page.wait_for_selector(f"article.message.assistant .siblings .count >> text={count}")
+        page.wait_for_timeout(300)  # the new thread laid out
+        assert first.evaluate(in_view), arrow
+    page.evaluate(to_top)
+    page.wait_for_timeout(100)
+    page.locator("article.message.user .edit").first.click()
+    editor = page.locator("article.message.user textarea")
+    page.wait_for_timeout(300)
+    assert editor.evaluate(in_view) and editor.evaluate("e => e === document.activeElement")
+    assert page.problems == []
+
+
 def test_back_to_an_edited_question_its_reply_is_the_one_last_turned_to(
     page: Any, live: LiveServer
 ) -> None:

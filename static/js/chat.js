@@ -582,6 +582,7 @@ async function switchTo(messageId, focusClass, { follow = true } = {}) {
   const top = scroller.element.scrollTop;
   thread.replace(body.html);
   scroller.element.scrollTop = top;
+  scroller.keep();
   if (follow) followModel();
   const article = thread.article(messageId);
   if (article) {
@@ -608,6 +609,7 @@ async function copyText(text, button) {
 // An edit is a new message under the same parent: a new branch. One editor at a time.
 function editMessage(article) {
   thread.element.querySelector("form.editor .cancel")?.click();
+  scroller.keep();
   const content = article.querySelector(".content");
   const editButton = article.querySelector(".edit");
   const editor = document.createElement("form");

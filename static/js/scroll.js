@@ -60,6 +60,15 @@ export class Scroller {
     this.jumpButton.hidden = this.distance() < JUMP;
   }
 
+  // The thread changes where the person is working (a version flipped, an editor opened):
+  // the view stays with it, and follows the end only if it is at the end now, however it
+  // got here (the scrollbar and the keyboard's focus move it with no wheel or touch).
+  keep() {
+    this.following = this.distance() <= NEAR;
+    this.lastTop = this.element.scrollTop;
+    this.jumpButton.hidden = this.distance() < JUMP;
+  }
+
   toEnd() {
     this.following = true;
     this.element.scrollTop = this.element.scrollHeight;
