@@ -12,10 +12,11 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from api.keys import revoke
 from api.models import ApiKey
+from webchat.admin import Fitted
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(Fitted, admin.ModelAdmin):
     list_display = ("name", "owner", "shown", "created", "last_used", "expires", "state")
     list_filter = ("revoked", "expires")
     search_fields = ("name", "owner__username", "prefix")

@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy
 
 from conversations.models import Attachment, Conversation, Feedback, Message
-from webchat.admin import StorableText
+from webchat.admin import Fitted, StorableText
 
 
 @admin.register(Conversation)
@@ -66,7 +66,7 @@ class FeedbackAdmin(StorableText, admin.ModelAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(admin.ModelAdmin):
+class AttachmentAdmin(Fitted, admin.ModelAdmin):
     """Files people attached: who, where, how large; deleting one deletes its file. Its
     content is not shown here (it is the person's): only its owner and share readers see it."""
 

@@ -23,6 +23,14 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
 ) -> None:
     sign_up(page, live, "operator1")
     say(page, "hello [sim words=3]")  # a row in the ledger
+    say(page, "and a failure [sim words=30 delay=1 fault=drop]")  # one with an error code
+    # A file with a long name, as people's files have.
+    name = "quarterly-report-of-the-regional-sales-team-with-all-appendices-final-v2.txt"
+    page.set_input_files(
+        "#file-input", files=[{"name": name, "mimeType": "text/plain", "buffer": b"numbers"}]
+    )
+    page.wait_for_selector("#attachments .chip[data-id]:not(.uploading)")
+    say(page, "read this [sim words=3]")
     live.query(
         "UPDATE webchat_user SET is_staff = true, is_superuser = true WHERE username = %s",
         "operator1",
@@ -33,11 +41,19 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
         "/admin/webchat/plan/",
         "/admin/webchat/usagerecord/",
         "/admin/webchat/user/",
+        "/admin/conversations/message/",
+        "/admin/conversations/attachment/",
+        "/admin/api/apikey/",
     ):
         page.goto(url)
         assert all(o <= 0 for o in page.evaluate(OVERFLOW)), (url, page.evaluate(OVERFLOW))
     page.goto("/admin/webchat/chatmodel/")
     assert "3 / 15" in page.locator("#result_list").inner_text()  # grok-3's prices
+    # A number field shows its number whole (a context window of 2,000,000).
+    page.get_by_role("link", name="grok-4-1-fast", exact=True).click()
+    field = page.locator("#id_context_window")
+    assert field.input_value() == "2000000"
+    assert field.evaluate("e => e.scrollWidth <= e.clientWidth")
     phone = browser.new_context(
         base_url=live.url, viewport={"width": 360, "height": 740}, is_mobile=True
     )

@@ -34,7 +34,8 @@ class AsciiJSONField(forms.JSONField):
 
 
 class Fitted:
-    """Its list's columns fit a laptop's width (static/css/admin.css)."""
+    """Its list's columns fit a laptop's width, its number fields their numbers
+    (static/css/admin.css)."""
 
     class Media:
         css = {"all": ("css/admin.css",)}
