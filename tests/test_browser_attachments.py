@@ -120,6 +120,14 @@ def test_files_picked_pasted_and_dropped_are_uploaded_shown_and_sent(
     assert (
         page.locator("dialog.image-viewer .viewer-caption").inner_text().startswith("holiday.jpg")
     )
+    # The image in the middle of its caption's strip; Download whole on one line.
+    centres = page.evaluate(
+        """() => [...document.querySelectorAll('dialog.image-viewer img, .viewer-caption')]
+             .map(e => { const r = e.getBoundingClientRect(); return r.left + r.width / 2; })"""
+    )
+    assert abs(centres[0] - centres[1]) < 2, centres
+    download = page.locator(".viewer-caption a")
+    assert download.evaluate("a => a.getClientRects().length") == 1
     page.keyboard.press("Escape")
     page.locator("dialog.image-viewer").wait_for(state="detached")
     assert not page.problems, page.problems
