@@ -88,6 +88,8 @@ def test_files_picked_pasted_and_dropped_are_uploaded_shown_and_sent(
         pasted,
     )
     chips_done(page, 2)
+    # Uploaded, its chip names it as it is kept: an opaque PNG is a JPEG.
+    assert page.locator("#attachments .chip-name").nth(1).inner_text() == "screenshot.jpg"
     # Dropped: the drop zone shows while a file is dragged over the chat, then a text file.
     notes = transfer(page, "notes.md", b"# Notes\nBring a towel.", "text/markdown")
     page.dispatch_event("#thread", "dragenter", {"dataTransfer": notes})

@@ -228,6 +228,10 @@ export class Attachments {
     item.kind = data.kind;
     item.element.classList.remove("uploading");
     item.element.dataset.id = data.id;
+    // The name it is kept under: an image re-encoded is named by its format (a.png → a.jpg).
+    item.name = data.name;
+    item.element.querySelector(".chip-name").textContent = data.name;
+    item.element.querySelector(".chip-remove").setAttribute("aria-label", interpolate(gettext("Remove %(name)s"), { name: data.name }, true));
     item.element.querySelector(".chip-size").textContent = formatSize(data.size);
     item.element.querySelector("progress")?.remove();
     this.update();
