@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.test import Client
 
@@ -57,6 +59,8 @@ def test_with_nothing_left_the_composer_says_so_before_sending(alice: User) -> N
     spend(alice, "grok-3", 60, 0)
     html = logged_in(alice).get("/").content.decode()
     assert "No tokens left until" in html
+    # When, in which time zone, as a refused send says it.
+    assert re.search(r"No tokens left until [^<]* UTC<", html)
     assert 'id="send" class="primary send" disabled' in html
 
 
