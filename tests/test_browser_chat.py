@@ -255,17 +255,18 @@ def test_a_reply_the_model_service_broke_off_offers_to_go_on(
     assert [p for p in page.problems if "upstream" not in p] == []
 
 
-def test_a_reply_the_allowance_cut_short_says_so_and_goes_on_only_once_there_are_tokens(
-    page: object, live: LiveServer
+def own_plan(
+    live: LiveServer, name: str, tokens_per_day: int = 200_000, requests_per_minute: int = 100
 ) -> None:
-    name = f"nearlyout{uuid.uuid4().hex[:6]}"
-    sign_up(page, live, name)
+    """`name` (a person) on a plan of their own, also called `name`."""
     live.query(
         "INSERT INTO webchat_plan (name, is_default, storage_mb, tokens_per_day, "
         "tokens_per_month, requests_per_minute, concurrent_generations, max_tokens_cap) "
-        "VALUES (%s, %s, NULL, 300, 3000000, 100, 4, 16384)",
+        "VALUES (%s, %s, NULL, %s, 3000000, %s, 4, 16384)",
         name,
         False,
+        tokens_per_day,
+        requests_per_minute,
     )
     live.query(
         "UPDATE webchat_user SET plan_id = (SELECT id FROM webchat_plan WHERE name = %s) "
@@ -273,6 +274,14 @@ def test_a_reply_the_allowance_cut_short_says_so_and_goes_on_only_once_there_are
         name,
         name,
     )
+
+
+def test_a_reply_the_allowance_cut_short_says_so_and_goes_on_only_once_there_are_tokens(
+    page: object, live: LiveServer
+) -> None:
+    name = f"nearlyout{uuid.uuid4().hex[:6]}"
+    sign_up(page, live, name)
+    own_plan(live, name, tokens_per_day=300)
     say(page, "a long story [sim words=400]")
     reply = page.locator("article.message.assistant").last
     for _ in range(2):  # live, then after a reload
@@ -296,19 +305,7 @@ def test_a_rate_limit_counts_its_wait_down_and_keeps_what_is_typed(
 ) -> None:
     name = f"ratelimited{uuid.uuid4().hex[:6]}"
     sign_up(page, live, name)
-    live.query(
-        "INSERT INTO webchat_plan (name, is_default, storage_mb, tokens_per_day, "
-        "tokens_per_month, requests_per_minute, concurrent_generations, max_tokens_cap) "
-        "VALUES (%s, %s, NULL, 200000, 3000000, 1, 4, 16384)",
-        name,
-        False,
-    )
-    live.query(
-        "UPDATE webchat_user SET plan_id = (SELECT id FROM webchat_plan WHERE name = %s) "
-        "WHERE username = %s",
-        name,
-        name,
-    )
+    own_plan(live, name, requests_per_minute=1)
     page.fill("#prompt", "one [sim words=3 delay=1]")
     page.click("#send")
     page.wait_for_selector('article.message.assistant[data-status="complete"]')
