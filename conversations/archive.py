@@ -254,7 +254,7 @@ def _path(attachment: Attachment) -> str:
     is, and only as that, from the unpacked archive; a name any system can write: no
     character Windows refuses, no device's name, at most NAME_BYTES long."""
     name = _UNWRITABLE.sub("_", files.display_name(attachment.download_name)).rstrip(". ")
-    if name.split(".")[0].upper() in _DEVICES:
+    if name.split(".")[0].rstrip(" ").upper() in _DEVICES:  # "CON .txt" is CON too
         name = "_" + name
     stem, dot, extension = name.rpartition(".")
     if not stem or len(extension) > 16:
@@ -267,7 +267,10 @@ def _path(attachment: Attachment) -> str:
 # File names on most systems are at most 255 bytes; some unpackers add to them.
 NAME_BYTES = 200
 _UNWRITABLE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
-_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{d}{n}" for d in ("COM", "LPT") for n in range(10))}
+_DEVICES = {
+    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+    *(f"{d}{n}" for d in ("COM", "LPT") for n in [*range(10), "¹", "²", "³"]),
+}  # fmt: skip
 
 
 def _dumps(value: Any) -> bytes:

@@ -15,6 +15,9 @@ from conversations.models import Share
 from webchat.errors import InvalidRequest, NotFound
 from webchat.net import client_address
 
+# How every `done` frame starts, as frames.encode writes it.
+DONE = frames.encode({"type": "done"})[:-1]
+
 
 class ShareConsumer(ChatConsumer):
     """Read-only: anyone with a live share link follows its last reply until it ends.
@@ -60,10 +63,12 @@ class ShareConsumer(ChatConsumer):
             await super().chat_frame(event)
 
     async def send_text(self, text: str) -> None:
-        # A reply's end says nothing of its owner's allowance to a reader of the link.
-        if '"limited_by"' in text:
+        # A reply's end says nothing of its owner's plan to a reader of the link: not that
+        # their allowance cut it, nor what it counted (a hidden system prompt's length).
+        if text.startswith(DONE):
             frame = json.loads(text)
             frame.pop("limited_by", None)
+            frame["usage"] = None
             text = frames.encode(frame)
         await super().send_text(text)
 

@@ -153,10 +153,12 @@ async def test_a_reader_is_not_told_the_owner_s_allowance_cut_the_reply_nor_a_fo
     owners = (await owner.receive_until("done"))[-1]
     assert owners["limited_by"] == "allowance"  # the owner is told
     # Live or from the database, the reader's end of it says nothing of the owner's plan.
-    assert "limited_by" not in (await viewer.receive_until("done"))[-1]
+    ended = (await viewer.receive_until("done"))[-1]
+    assert "limited_by" not in ended and ended["usage"] is None
     later, _ = await follow(share.token)
     await later.send({"type": "resume", "message": reply, "seq": 0})
-    assert "limited_by" not in (await later.receive_until("done"))[-1]
+    ended = (await later.receive_until("done"))[-1]
+    assert "limited_by" not in ended and ended["usage"] is None
     copy = await database_sync_to_async(share.fork)(bob)
     forked = await database_sync_to_async(lambda: copy.messages.get(role="assistant"))()
     assert forked.limited_by == "" and forked.finish_reason == "length"
