@@ -124,6 +124,7 @@ def test_the_shared_links_list_says_when_in_the_reader_s_own_time_zone(
     share_link(page)
     page.goto("/shares/")
     time = page.locator("td time")
+    page.wait_for_function("() => document.querySelector('td time')?.title")  # the script ran
     shared = datetime.fromisoformat(time.get_attribute("datetime"))
     there = shared.astimezone(ZoneInfo("Asia/Tokyo"))
     # The server's words, in its own zone and saying so, stay as the title.

@@ -60,7 +60,8 @@ def test_pin_file_rename_archive_and_bring_back_from_the_sidebar(
     # The keyboard's place is the next item's menu, not back at the top of the page.
     assert page.evaluate("() => document.activeElement.classList.contains('item-menu')")
     page.click(".archived-link")
-    # Each with its day, in the reader's words ("Dec 4, 2026").
+    # Each with its day, in the reader's words ("Dec 4, 2026"), once the page's script ran.
+    page.wait_for_function("() => document.querySelector('.results time.result-date').title")
     day = page.locator(".results time.result-date").inner_text()
     assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", day), day
     page.click("button:text-is('Unarchive')")
