@@ -5,10 +5,10 @@ in chunked encoding, one event every 20 ms (50 words a second, as the simulator'
 stamped words in bench/curve.py). `--streams` requests are made at once, and the client
 process's CPU time is counted for reading them whole:
 
-- app: the server's own upstream client (webchat.grok's pools of httpx clients on
-  webchat/streams.py's transport), each answer's bytes through the SSE parser;
+- app: the server's own upstream client (webchat.grok's httpx client on webchat/streams.py's
+  aiohttp transport), each answer's bytes through the SSE parser;
 - bare: an asyncio Protocol per connection, the chunked encoding read by hand, the same
-  SSE parser: what the bytes cost without httpx, httpcore and h11 between.
+  SSE parser: what the bytes cost without an HTTP client between.
 
 The difference is what the HTTP client's layers cost per reply. Rounds alternate.
 
@@ -66,16 +66,11 @@ async def read_app(url: str) -> int:
     from webchat import grok
     from webchat.sse import SSEParser
 
-    client = grok.client()
-    grok._busy[client] += 1
     events = 0
-    try:
-        async with client.stream("POST", url, content=b"{}") as response:
-            parser = SSEParser()
-            async for raw in response.aiter_bytes():
-                events += len(parser.feed(raw))
-    finally:
-        grok._busy[client] -= 1
+    async with grok.client().stream("POST", url, content=b"{}") as response:
+        parser = SSEParser()
+        async for raw in response.aiter_bytes():
+            events += len(parser.feed(raw))
     return events
 
 

@@ -222,23 +222,6 @@ def test_an_http_date_retry_after_is_understood() -> None:
     assert grok.map_http_error(429, b"{}", headers).retry_after == 0
 
 
-async def test_requests_share_a_pool_when_quiet_and_spread_when_busy() -> None:
-    quiet = grok.client()
-    assert grok.client() is quiet  # one kept-alive connection serves a quiet process
-    grok._busy[quiet] += 1
-    try:
-        assert grok.client() is not quiet
-    finally:
-        grok._busy[quiet] -= 1
-
-
-async def test_a_finished_or_failed_request_leaves_its_pool() -> None:
-    await collect("hello [sim words=3]")
-    await failure("[sim error=500]")
-    await failure("[sim fault=cut]")
-    assert sum(grok._busy.values()) == 0
-
-
 ANSWER = (
     b'data: {"id":"r","choices":[{"index":0,"delta":{"content":"fine"},"finish_reason":null}]}\n\n'
     b'data: {"id":"r","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'

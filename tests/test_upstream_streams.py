@@ -1,6 +1,7 @@
-"""The upstream client's connections on asyncio's own transports (webchat/streams.py),
-against real servers on loopback: plain and TLS, a body larger than the read buffer, a
-stalled answer, a kept-alive connection the server closed, a refused connection."""
+"""httpx's requests to the upstream carried by aiohttp (webchat/streams.py), against real
+servers on loopback: plain and TLS, a body larger than the read buffer, a stalled answer,
+kept-alive connections reused, closed by the server or left with an answer unread, a
+refused connection, the trace of a connection opened."""
 
 import asyncio
 import shutil
@@ -52,9 +53,8 @@ def client(ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=made, timeout=2)
 
 
-async def test_the_upstream_client_reads_through_asyncio_transports() -> None:
-    shared = grok.client()
-    assert isinstance(shared._transport._pool._network_backend, streams.AsyncioBackend)
+async def test_the_upstream_client_is_carried_by_aiohttp() -> None:
+    assert isinstance(grok.client()._transport, streams.Transport)
 
 
 async def test_a_body_larger_than_the_buffer_arrives_whole_in_order() -> None:
@@ -81,6 +81,46 @@ async def test_a_stalled_answer_is_a_read_timeout() -> None:
     async with serving(handler) as url, client() as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.post(url, content=b"{}", timeout=httpx.Timeout(2, read=0.2))
+
+
+async def test_a_quiet_client_reuses_one_kept_alive_connection_and_hears_it_opened() -> None:
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while True:
+            await read_request(reader)
+            await answer(writer, b"again")
+
+    opened: list[str] = []
+
+    async def trace(event: str, info: dict) -> None:
+        opened.append(event)
+
+    async with serving(handler) as url, client() as http:
+        for _ in range(3):
+            response = await http.post(url, content=b"a", extensions={"trace": trace})
+            assert response.content == b"again"
+    assert len(connections) == 1
+    assert opened == ["connection.connect_tcp.complete"]  # the first request's, only
+
+
+async def test_an_answer_left_unread_is_not_taken_for_the_next() -> None:
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while True:
+            await read_request(reader)
+            await answer(writer, b"x" * 1_000_000)
+
+    async with serving(handler) as url, client() as http:
+        async with http.stream("POST", url, content=b"a") as response:
+            async for _ in response.aiter_raw():
+                break  # the rest is never read
+        whole = await http.post(url, content=b"b")
+    assert whole.content == b"x" * 1_000_000
+    assert len(connections) == 2
 
 
 async def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None:
@@ -110,13 +150,10 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 async def test_a_proxy_named_by_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """httpx honours HTTPS_PROXY only with its own transport: the client then takes it."""
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    made = grok._client(httpx.Timeout(1), httpx.Limits())
+    made = grok._client(httpx.Timeout(1))
     assert any(made._mounts.values())  # a proxy for https:// addresses
     monkeypatch.delenv("HTTPS_PROXY")
-    assert isinstance(
-        grok._client(httpx.Timeout(1), httpx.Limits())._transport._pool._network_backend,
-        streams.AsyncioBackend,
-    )
+    assert isinstance(grok._client(httpx.Timeout(1))._transport, streams.Transport)
 
 
 @pytest.fixture
@@ -136,7 +173,7 @@ def certificate(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
     return cert, server_side
 
 
-async def test_an_upstream_that_stops_reading_is_a_write_timeout_over_tls(
+async def test_an_upstream_that_stops_reading_is_a_timeout_over_tls(
     certificate: tuple[Path, ssl.SSLContext],
 ) -> None:
     cert, server_side = certificate
@@ -147,8 +184,9 @@ async def test_an_upstream_that_stops_reading_is_a_write_timeout_over_tls(
     async with serving(handler, server_side) as url:
         trusting = ssl.create_default_context(cafile=str(cert))
         async with client(trusting) as http:
-            with pytest.raises(httpx.WriteTimeout):
-                await http.post(url, content=b"x" * 20_000_000, timeout=httpx.Timeout(5, write=0.3))
+            # The read timeout runs from the moment the request starts being written.
+            with pytest.raises(httpx.ReadTimeout):
+                await http.post(url, content=b"x" * 20_000_000, timeout=httpx.Timeout(5, read=0.3))
 
 
 async def test_tls_is_verified_and_streams(certificate: tuple[Path, ssl.SSLContext]) -> None:
@@ -163,7 +201,6 @@ async def test_tls_is_verified_and_streams(certificate: tuple[Path, ssl.SSLConte
         async with client(trusting) as http:
             response = await http.post(url, content=b"{}")
             assert response.content == b"data: secret\n\n" * 1000
-            assert response.extensions["network_stream"].get_extra_info("ssl_object")
         # A client that does not trust the certificate is refused before anything is sent.
         async with client() as http:
             with pytest.raises(httpx.ConnectError):

@@ -14,7 +14,6 @@ import random
 import re
 import time
 import urllib.request
-from collections import Counter
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -226,29 +225,23 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 
 
 # --- The client -------------------------------------------------------------------------------
-# httpcore's pool checks every one of its connections (a system call each) whenever a
-# request starts or ends, so one pool serving 200 streams spent a quarter to a third of the
-# event loop there. Requests go to the least busy of several smaller pools instead (the first when
-# all are idle, so a quiet process reuses one kept-alive connection).
-POOLS = 16
-_clients: dict[asyncio.AbstractEventLoop, list[httpx.AsyncClient]] = {}
-_busy: Counter[httpx.AsyncClient] = Counter()
-_tls = httpx.create_ssl_context()  # certificates loaded once, shared by every pool
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+_tls = httpx.create_ssl_context()  # certificates loaded once, shared by every client
 
 
-def _client(timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.AsyncClient:
+def _client(timeout: httpx.Timeout) -> httpx.AsyncClient:
     if urllib.request.getproxies():
         # The environment names a proxy (HTTPS_PROXY, …): httpx's own transport honours it.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
         return httpx.AsyncClient(timeout=timeout, limits=limits, verify=_tls)
-    return httpx.AsyncClient(timeout=timeout, transport=streams.transport(_tls, limits))
+    return httpx.AsyncClient(timeout=timeout, transport=streams.transport(_tls))
 
 
 def client() -> httpx.AsyncClient:
-    """The least busy of the process's shared clients (per event loop: connection pools are
-    loop-bound)."""
+    """The process's shared client (per event loop: connection pools are loop-bound)."""
     loop = asyncio.get_running_loop()
-    pools = _clients.get(loop)
-    if pools is None or pools[0].is_closed:
+    shared = _clients.get(loop)
+    if shared is None or shared.is_closed:
         for stale in [other for other in _clients if other.is_closed()]:
             del _clients[stale]
         timeout = httpx.Timeout(
@@ -257,10 +250,8 @@ def client() -> httpx.AsyncClient:
             write=30.0,
             pool=settings.GROK_CONNECT_TIMEOUT,
         )
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100 // POOLS)
-        pools = [_client(timeout, limits) for _ in range(POOLS)]
-        _clients[loop] = pools
-    return min(pools, key=_busy.__getitem__)
+        shared = _clients[loop] = _client(timeout)
+    return shared
 
 
 def _retryable(error: UpstreamError) -> bool:
@@ -288,13 +279,11 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
     attempt = 0
     resent = False
     while True:
-        shared = client()
-        _busy[shared] += 1
         answered = False  # the answer's status line and headers arrived
         fresh = [False]  # this request opened a connection of its own
         sent = time.monotonic()
         try:
-            async with shared.stream(
+            async with client().stream(
                 "POST", url, content=content, headers=headers, extensions={"trace": _Opened(fresh)}
             ) as response:
                 answered = True
@@ -345,8 +334,6 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
         except httpx.TransportError as exc:
             # The request may have reached the model: retrying could bill twice.
             raise _broken() from exc
-        finally:
-            _busy[shared] -= 1
         log.info("upstream attempt %d failed; retrying in %.2fs", attempt + 1, wait)
         attempt += 1
         await asyncio.sleep(wait)
