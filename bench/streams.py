@@ -259,8 +259,8 @@ def app_on_mock_upstream(
     scaled: bool, name: str
 ) -> Iterator[tuple[list[LiveServer], subprocess.Popen, str]]:
     """The mock upstream in its own process and the app on it: one daphne on SQLite, or
-    (scaled) two on PostgreSQL and Redis, with plan limits lifted and the sockets
-    one person may hold (these runs measure holding up, not quotas). Yields the servers, the upstream process and the setup in
+    (scaled) two on PostgreSQL and Redis, with plan limits lifted, and the sockets
+    and frames one person may hold and send (these runs measure holding up, not quotas). Yields the servers, the upstream process and the setup in
     words."""
     if scaled and (reason := services.unavailable()):
         sys.exit(f"--services needs PostgreSQL and Redis: {reason}")
@@ -273,8 +273,9 @@ def app_on_mock_upstream(
     app = {
         "GROK_SIMULATOR": "off",
         "GROK_API_BASE": f"http://127.0.0.1:{port}",
-        # One person holds every socket of the run.
+        # One person holds every socket of the run, and sends on all of them at once.
         "CHAT_MAX_SOCKETS_PER_PERSON": "100000",
+        "CHAT_FRAME_BURST": "100000",
     }
     workdir = Path(tempfile.mkdtemp())
     with ExitStack() as stack:
