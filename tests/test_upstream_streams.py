@@ -1,6 +1,7 @@
 """httpx's requests to the upstream carried by aiohttp (webchat/streams.py), against real
 servers on loopback: plain and TLS, a body larger than the read buffer, a stalled answer,
-kept-alive connections reused, closed by the server or left with an answer unread, a
+kept-alive connections reused, closed by the server, left with an answer unread or sent
+an answer unasked, a request the upstream stops reading, an answer that is not HTTP, a
 refused connection, the trace of a connection opened."""
 
 import asyncio
@@ -10,11 +11,13 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from webchat import grok, streams
+from webchat.errors import UpstreamError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -105,22 +108,87 @@ async def test_a_quiet_client_reuses_one_kept_alive_connection_and_hears_it_open
     assert opened == ["connection.connect_tcp.complete"]  # the first request's, only
 
 
-async def test_an_answer_left_unread_is_not_taken_for_the_next() -> None:
-    connections = []
+async def test_an_answer_left_unread_closes_its_connection() -> None:
+    connections, closed = [], asyncio.Event()
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(writer)
         while True:
             await read_request(reader)
-            await answer(writer, b"x" * 1_000_000)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 1000)
+            await writer.drain()
+            if len(connections) == 1:
+                await reader.read()  # the client closes: the rest is never asked for
+                closed.set()
+                return
+            writer.write(b"x" * 999_000)
 
     async with serving(handler) as url, client() as http:
         async with http.stream("POST", url, content=b"a") as response:
             async for _ in response.aiter_raw():
                 break  # the rest is never read
+        await asyncio.wait_for(closed.wait(), 2)
         whole = await http.post(url, content=b"b")
     assert whole.content == b"x" * 1_000_000
     assert len(connections) == 2
+
+
+async def test_an_answer_no_request_asked_for_is_not_taken_for_the_next() -> None:
+    """A kept-alive connection on which an answer arrives unasked (a late error, a reply
+    sent twice) is closed: the next request, perhaps someone else's, gets its own."""
+    asked = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = await read_request(reader)
+        asked.append(body)
+        await answer(writer, b"for " + body)
+        await asyncio.sleep(0.05)
+        await answer(writer, b"stray")
+        await asyncio.sleep(5)  # open, answering nothing more
+
+    async with serving(handler) as url, client() as http:
+        for who in (b"alice", b"bob", b"carol"):
+            assert (await http.post(url, content=who)).content == b"for " + who
+            await asyncio.sleep(0.15)  # the stray answer has arrived
+    assert asked == [b"alice", b"bob", b"carol"]
+
+
+async def test_a_header_that_cannot_be_written_is_a_local_protocol_error() -> None:
+    async with serving(lambda r, w: asyncio.sleep(0)) as url, client() as http:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.post(url, content=b"{}", headers={"authorization": "Bearer a\r\nx: y"})
+
+
+async def test_an_answer_that_is_not_http_is_not_sent_again(settings: Any) -> None:
+    """On a kept-alive connection an unreadable answer looks like a closed connection to a
+    client that only resends, but the upstream did answer: sent again, it could be billed
+    twice."""
+    requests = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        while True:
+            await read_request(reader)
+            requests += 1
+            if requests == 1:
+                events = b"data: [DONE]\n\n"
+                head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                writer.write(head + b"content-length: %d\r\n\r\n" % len(events) + events)
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * 100_000 + b"\r\n\r\n")
+            await writer.drain()
+
+    async with serving(handler) as url:
+        settings.GROK_API_BASE = url
+        grok._clients.clear()
+        try:
+            assert [e async for e in grok.stream_chat({"model": "m", "messages": []})] == []
+            with pytest.raises(UpstreamError) as caught:
+                await anext(grok.stream_chat({"model": "m", "messages": []}))
+        finally:
+            grok._clients.clear()
+    assert caught.value.code == "upstream_protocol"
+    assert requests == 2
 
 
 async def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None:
@@ -173,7 +241,16 @@ def certificate(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
     return cert, server_side
 
 
-async def test_an_upstream_that_stops_reading_is_a_timeout_over_tls(
+async def test_an_upstream_that_stops_reading_is_a_write_timeout() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(10)  # never reads the request
+
+    async with serving(handler) as url, client() as http:
+        with pytest.raises(httpx.WriteTimeout):
+            await http.post(url, content=b"x" * 50_000_000, timeout=httpx.Timeout(5, write=0.3))
+
+
+async def test_an_upstream_that_stops_reading_is_a_write_timeout_over_tls(
     certificate: tuple[Path, ssl.SSLContext],
 ) -> None:
     cert, server_side = certificate
@@ -184,9 +261,8 @@ async def test_an_upstream_that_stops_reading_is_a_timeout_over_tls(
     async with serving(handler, server_side) as url:
         trusting = ssl.create_default_context(cafile=str(cert))
         async with client(trusting) as http:
-            # The read timeout runs from the moment the request starts being written.
-            with pytest.raises(httpx.ReadTimeout):
-                await http.post(url, content=b"x" * 20_000_000, timeout=httpx.Timeout(5, read=0.3))
+            with pytest.raises(httpx.WriteTimeout):
+                await http.post(url, content=b"x" * 20_000_000, timeout=httpx.Timeout(5, write=0.3))
 
 
 async def test_tls_is_verified_and_streams(certificate: tuple[Path, ssl.SSLContext]) -> None:

@@ -325,6 +325,11 @@ async def stream_chat(payload: dict[str, Any]) -> AsyncIterator[Event]:
             resent = True
             log.info("the upstream closed the connection before answering; sending again")
             continue
+        except httpx.ProtocolError as exc:
+            if isinstance(exc, httpx.LocalProtocolError):
+                raise _broken() from exc  # the request could not be written
+            # An answer that is not HTTP: the upstream did answer, so it is not sent again.
+            raise UpstreamError("upstream_protocol", str(_MESSAGES["upstream_protocol"])) from exc
         except httpx.TimeoutException as exc:
             # No answer within GROK_READ_TIMEOUT: waiting that long again would not help.
             raise UpstreamError(
@@ -419,6 +424,8 @@ async def _events(response: httpx.Response) -> AsyncIterator[Event]:
         ) from exc
     except httpx.TransportError as exc:
         raise _broken() from exc
+    except httpx.DecodingError as exc:  # compressed, though asked not to be, and broken
+        raise UpstreamError("upstream_protocol", str(_MESSAGES["upstream_protocol"])) from exc
     if not done:
         raise UpstreamError(
             "upstream_protocol", gettext("The reply was cut off by the model service.")

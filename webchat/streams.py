@@ -12,10 +12,17 @@ of the code knows. This transport maps a request onto one aiohttp session per ev
 
 - a connection refused, unresolvable or untrusted (TLS) → ConnectError; not made within
   the connect timeout → ConnectTimeout;
-- nothing received for the read timeout → ReadTimeout. aiohttp has no write timeout: its
-  read timeout runs from the moment the request starts being written, so an upstream that
-  stops reading the request is a ReadTimeout;
-- the connection closed or the answer unreadable → RemoteProtocolError; reset → ReadError.
+- a piece of the request not taken within the write timeout → WriteTimeout (aiohttp has
+  none: the request is handed over in pieces, each timed);
+- nothing received for the read timeout → ReadTimeout;
+- the connection closed → RemoteProtocolError; reset → ReadError; an answer that is not
+  HTTP (or past aiohttp's limits) → ProtocolError, which is never sent again, as the
+  upstream did answer;
+- a request that cannot be written (a header holding a line break) → LocalProtocolError.
+
+A kept-alive connection on which an answer arrives that no request asked for (a late
+error, a reply sent twice) is closed: that answer must not be taken for the next
+request's, which may be someone else's.
 
 The request's "trace" extension, as httpcore calls it, hears "connection.connect_tcp.complete"
 when the request opened a connection of its own (webchat/grok.py resends only on a
@@ -25,16 +32,22 @@ kept-alive one).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import httpx
+from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
 # Set by the transport from the request, not taken from it: aiohttp writes them itself.
 _OWN_HEADERS = frozenset({b"host", b"transfer-encoding"})
+# A request is handed to aiohttp in pieces of this size, each timed by the write timeout.
+WRITE_PIECE = 64 * 1024
+# How long an idle connection is kept for the next request (httpx's own default).
+KEEPALIVE_SECONDS = 5.0
 
 
 def mapped(exc: BaseException) -> httpx.TransportError:
@@ -49,7 +62,7 @@ def mapped(exc: BaseException) -> httpx.TransportError:
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return httpx.RemoteProtocolError(text)
     if isinstance(exc, aiohttp.ClientResponseError):  # an answer that is not HTTP
-        return httpx.RemoteProtocolError(text)
+        return httpx.ProtocolError(text)
     if isinstance(exc, OSError):
         return httpx.ReadError(text)
     return httpx.TransportError(text)
@@ -80,6 +93,29 @@ class _Body(httpx.AsyncByteStream):
             self._response.close()
 
 
+class _Connection(ResponseHandler):
+    """aiohttp's protocol of one connection, that takes only the answers asked for: an
+    answer arriving while no request waits for one closes the connection (aiohttp would
+    queue it for the next request)."""
+
+    _asked = False
+
+    def set_response_params(self, **params: Any) -> None:  # a request is about to be sent
+        self._asked = True
+        super().set_response_params(**params)
+
+    def feed_data(self, data: Any, size: int = 0) -> None:  # an answer's head, parsed
+        message = data[0]
+        if not self._asked:
+            self.force_close()
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if message.code >= 200 or message.code == 101:  # informational ones come first
+            self._asked = False
+        super().feed_data(data, size)
+
+
 async def _opened(session: Any, context: Any, params: Any) -> None:
     trace = context.trace_request_ctx
     if trace is not None:
@@ -105,10 +141,13 @@ class Transport(httpx.AsyncBaseTransport):
             connector = aiohttp.TCPConnector(
                 ssl=self._ssl,
                 limit=0,  # as many connections as replies at once
+                keepalive_timeout=KEEPALIVE_SECONDS,
                 # An address that does not answer does not hold up the next.
                 happy_eyeballs_delay=0.25,
                 interleave=1,
             )
+            # aiohttp has no public way to choose the protocol of its connections.
+            connector._factory = functools.partial(_Connection, loop=connector._loop)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 trace_configs=[traces],
@@ -145,18 +184,26 @@ class Transport(httpx.AsyncBaseTransport):
             for name, value in request.headers.raw
             if name.lower() not in _OWN_HEADERS
         ]
+        content = await request.aread()
         try:
-            response = await self.session().request(
-                request.method,
-                URL(str(request.url), encoded=True),
-                headers=headers,
-                data=await request.aread(),
-                allow_redirects=False,  # httpx follows them, when asked
-                timeout=timeout,
-                trace_request_ctx=request.extensions.get("trace"),
-            )
+            async with asyncio.timeout(None) as writing:
+                response = await self.session().request(
+                    request.method,
+                    URL(str(request.url), encoded=True),
+                    headers=headers,
+                    data=_pieces(content, writing, timeouts.get("write")) if content else None,
+                    allow_redirects=False,  # httpx follows them, when asked
+                    timeout=timeout,
+                    trace_request_ctx=request.extensions.get("trace"),
+                )
+        except TimeoutError as exc:
+            if writing.expired():
+                raise httpx.WriteTimeout("the upstream stopped taking the request") from exc
+            raise mapped(exc) from exc
         except _ERRORS as exc:
             raise mapped(exc) from exc
+        except ValueError as exc:  # a header aiohttp refuses to write
+            raise httpx.LocalProtocolError(str(exc)) from exc
         version = response.version
         return httpx.Response(
             response.status,
@@ -175,6 +222,19 @@ class Transport(httpx.AsyncBaseTransport):
             self._keeper.cancel()
         if self._session is not None:
             await self._session.close()
+
+
+async def _pieces(
+    content: bytes, writing: asyncio.Timeout, most: float | None
+) -> AsyncIterator[bytes]:
+    """The request's body, each piece to be taken within `most` seconds: aiohttp asks for
+    the next piece once the last one is taken (the socket's buffer drained)."""
+    loop = asyncio.get_running_loop()
+    for start in range(0, len(content), WRITE_PIECE):
+        if most is not None:
+            writing.reschedule(loop.time() + most)
+        yield content[start : start + WRITE_PIECE]
+    writing.reschedule(None)  # all taken: from here the read timeout runs
 
 
 def transport(ssl_context: ssl.SSLContext) -> Transport:
