@@ -2,6 +2,7 @@
 by the page itself, the list redrawn in place, the archived brought back by its form."""
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -104,3 +105,27 @@ def test_a_conversation_deleted_from_a_folder_leaves_its_count_right(
         "details.folder summary"
     ).evaluate(start)
     assert page.problems == []
+
+
+def test_a_conversation_written_in_moves_to_the_top_of_today(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "mover")
+    page.goto("/")
+    say(page, "Old plans for the garden")
+    old = page.url.rstrip("/").rsplit("/", 1)[-1]
+    page.goto("/")
+    say(page, "Newer thoughts on tea")
+    live.query(
+        "UPDATE conversations_conversation SET updated = %s WHERE id = %s",
+        "2026-01-05 10:00:00",
+        uuid.UUID(old),
+    )
+    page.goto(f"/c/{old}/")
+    days = page.locator(".conversation-list h2[data-day]")
+    assert days.all_text_contents()[0] == "Today" and len(days.all_text_contents()) == 2
+    say(page, "And the roses?")
+    # Without a reload: at the top of "Today", its old day gone with it.
+    top = page.locator(".conversation-list ul[data-group=day]").first.locator("li a").first
+    assert top.inner_text() == "Old plans for the garden"
+    assert days.all_text_contents() == ["Today"]
+    page.reload()
+    assert top.inner_text() == "Old plans for the garden"  # as the server lists it

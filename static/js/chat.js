@@ -181,6 +181,7 @@ function unsend(clientId) {
 const handlers = {
   ack(frame) {
     composer.acknowledged(frame.client_id);
+    sidebar.bump(conversationId);
     if (putBack.has(frame.client_id)) {
       // Told lost, it was stored late: the text put back for sending again goes.
       composer.takeBack(putBack.get(frame.client_id));

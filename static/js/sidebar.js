@@ -91,25 +91,44 @@ export class Sidebar {
     return li;
   }
 
+  // The list's "Today", made above the other days when there is none.
+  today() {
+    const first = this.list.querySelector("h2[data-day]");
+    if (first?.textContent === gettext("Today")) return first.nextElementSibling;
+    const heading = document.createElement("h2");
+    heading.className = "group";
+    heading.dataset.day = "";
+    heading.textContent = gettext("Today");
+    const group = document.createElement("ul");
+    group.dataset.group = "day";
+    const after = first || this.list.querySelector("#load-more, .archived-link");
+    if (after) after.before(heading, group);
+    else this.list.append(heading, group);
+    return group;
+  }
+
   // A conversation just made goes to the top of "Today" at once.
   add(id, title) {
     if (this.item(id)) return;
     this.list.querySelector(":scope > .empty")?.remove();
     for (const link of this.list.querySelectorAll('a[aria-current="page"]')) link.removeAttribute("aria-current");
-    const first = this.list.querySelector("h2[data-day]");
-    let group = first?.textContent === gettext("Today") ? first.nextElementSibling : null;
-    if (!group) {
-      const heading = document.createElement("h2");
-      heading.className = "group";
-      heading.dataset.day = "";
-      heading.textContent = gettext("Today");
-      group = document.createElement("ul");
-      group.dataset.group = "day";
-      const after = first || this.list.querySelector("#load-more, .archived-link");
-      if (after) after.before(heading, group);
-      else this.list.append(heading, group);
+    this.today().prepend(this.makeItem({ id, title, updated: new Date().toISOString(), current: true }));
+  }
+
+  // A conversation written in goes to the top of "Today", where the server lists it from
+  // now on; a pinned one, or one in a folder, keeps its place there.
+  bump(id) {
+    const item = this.item(id);
+    const group = item?.parentElement;
+    if (group?.dataset.group !== "day") return;
+    item.dataset.updated = new Date().toISOString();
+    const today = this.today();
+    if (today.firstElementChild === item) return;
+    today.prepend(item);
+    if (!group.children.length) {
+      group.previousElementSibling?.remove(); // its day's heading
+      group.remove();
     }
-    group.prepend(this.makeItem({ id, title, updated: new Date().toISOString(), current: true }));
   }
 
   retitle(id, title) {
