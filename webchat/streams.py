@@ -12,8 +12,8 @@ of the code knows. This transport maps a request onto one aiohttp session per ev
 
 - a connection refused, unresolvable or untrusted (TLS) → ConnectError; not made within
   the connect timeout → ConnectTimeout;
-- a piece of the request not taken within the write timeout → WriteTimeout (aiohttp has
-  none: the request is handed over in pieces, each timed);
+- the request not taken on within the write timeout → WriteTimeout (aiohttp has none: the
+  request is handed over in pieces, timed between them);
 - nothing received for the read timeout → ReadTimeout;
 - the connection closed → RemoteProtocolError; reset → ReadError; an answer that is not
   HTTP (or past aiohttp's limits) → ProtocolError, which is never sent again, as the
@@ -44,7 +44,7 @@ from yarl import URL
 
 # Set by the transport from the request, not taken from it: aiohttp writes them itself.
 _OWN_HEADERS = frozenset({b"host", b"transfer-encoding"})
-# A request is handed to aiohttp in pieces of this size, each timed by the write timeout.
+# A request is handed to aiohttp in pieces of this size (the write timeout runs between them).
 WRITE_PIECE = 64 * 1024
 # How long an idle connection is kept for the next request (httpx's own default).
 KEEPALIVE_SECONDS = 5.0
@@ -94,26 +94,48 @@ class _Body(httpx.AsyncByteStream):
 
 
 class _Connection(ResponseHandler):
-    """aiohttp's protocol of one connection, that takes only the answers asked for: an
-    answer arriving while no request waits for one closes the connection (aiohttp would
-    queue it for the next request)."""
+    """aiohttp's protocol of one connection, that takes only the answers asked for. aiohttp
+    would keep whatever arrives on a kept-alive connection for its next request; here the
+    connection is closed instead when an answer, or any byte, arrives while no request
+    waits for one, and is not kept when bytes past the answer wait in the parser."""
 
-    _asked = False
+    _asked = False  # a request waits for its answer's head
+    _idle = True  # no request waits, nor reads its answer's body
 
     def set_response_params(self, **params: Any) -> None:  # a request is about to be sent
-        self._asked = True
+        self._asked, self._idle = True, False
         super().set_response_params(**params)
 
-    def feed_data(self, data: Any, size: int = 0) -> None:  # an answer's head, parsed
-        message = data[0]
-        if not self._asked:
-            self.force_close()
-            if self.transport is not None:
-                self.transport.close()
+    def data_received(self, data: bytes) -> None:
+        if self._idle and data:
+            self._refuse()
             return
-        if message.code >= 200 or message.code == 101:  # informational ones come first
-            self._asked = False
+        ResponseHandler.data_received(self, data)
+
+    def feed_data(self, data: Any, size: int = 0) -> None:  # an answer's head, parsed
+        if not self._asked:
+            self._refuse()
+            return
+        if not 100 <= data[0].code <= 199 or data[0].code == 101:  # as aiohttp reads it
+            self._asked = False  # the answer: informational ones come before it
+            data[1].on_eof(self._answered)
         super().feed_data(data, size)
+
+    def _answered(self) -> None:
+        self._idle = True
+
+    @property
+    def should_close(self) -> bool:  # asked as the connection goes back to the pool
+        # The start of another answer, after this one: the next request would be answered
+        # with the rest of it.
+        return super().should_close or (
+            self._parser is not None and self._parser.feed_eof() is not None
+        )
+
+    def _refuse(self) -> None:
+        self.force_close()
+        if self.transport is not None:
+            self.transport.close()
 
 
 async def _opened(session: Any, context: Any, params: Any) -> None:
@@ -227,14 +249,19 @@ class Transport(httpx.AsyncBaseTransport):
 async def _pieces(
     content: bytes, writing: asyncio.Timeout, most: float | None
 ) -> AsyncIterator[bytes]:
-    """The request's body, each piece to be taken within `most` seconds: aiohttp asks for
-    the next piece once the last one is taken (the socket's buffer drained)."""
+    """The request's body in pieces, the write timeout running from each piece to the next.
+    aiohttp asks for the next piece once what it holds has gone into the socket's buffers,
+    which take a megabyte or more: the timeout ends an upstream that stopped taking the
+    request, not a slow one (past 30 s, under about 50 KB/s)."""
     loop = asyncio.get_running_loop()
-    for start in range(0, len(content), WRITE_PIECE):
-        if most is not None:
-            writing.reschedule(loop.time() + most)
-        yield content[start : start + WRITE_PIECE]
-    writing.reschedule(None)  # all taken: from here the read timeout runs
+    try:
+        for start in range(0, len(content), WRITE_PIECE):
+            if most is not None:
+                writing.reschedule(loop.time() + most)
+            yield content[start : start + WRITE_PIECE]
+        writing.reschedule(None)  # all taken: from here the read timeout runs
+    except RuntimeError:
+        return  # answered before the request was whole (an early refusal): the rest stays
 
 
 def transport(ssl_context: ssl.SSLContext) -> Transport:
