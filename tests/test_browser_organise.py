@@ -108,7 +108,7 @@ def test_a_conversation_deleted_from_a_folder_leaves_its_count_right(
 
 
 def test_a_conversation_written_in_moves_to_the_top_of_today(page: Any, live: LiveServer) -> None:
-    sign_up(page, live, "mover")
+    sign_up(page, live, "gardener")
     page.goto("/")
     say(page, "Old plans for the garden")
     old = page.url.rstrip("/").rsplit("/", 1)[-1]

@@ -7,8 +7,9 @@ hands over whatever has arrived in one piece. `python bench/upstream_read.py` me
 difference (docs/performance.md).
 
 httpx stays the client: its timeouts, its exceptions and its responses are what the rest
-of the code knows. This transport maps a request onto one aiohttp session per event loop
-(sessions are loop-bound), and aiohttp's errors onto httpx's:
+of the code knows. This transport carries its requests on one aiohttp session, made in the
+event loop of the first (sessions are loop-bound: webchat.grok keeps a client per loop),
+and maps aiohttp's errors onto httpx's:
 
 - a connection refused, unresolvable or untrusted (TLS) → ConnectError; not made within
   the connect timeout → ConnectTimeout;
