@@ -52,7 +52,7 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
 
 
 def client(ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
-    made = streams.transport(ssl_context or ssl.create_default_context())
+    made = streams.Transport(ssl_context or ssl.create_default_context())
     return httpx.AsyncClient(transport=made, timeout=2)
 
 

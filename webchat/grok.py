@@ -234,7 +234,7 @@ def _client(timeout: httpx.Timeout) -> httpx.AsyncClient:
         # The environment names a proxy (HTTPS_PROXY, …): httpx's own transport honours it.
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
         return httpx.AsyncClient(timeout=timeout, limits=limits, verify=_tls)
-    return httpx.AsyncClient(timeout=timeout, transport=streams.transport(_tls))
+    return httpx.AsyncClient(timeout=timeout, transport=streams.Transport(_tls))
 
 
 def client() -> httpx.AsyncClient:

@@ -21,9 +21,8 @@ and maps aiohttp's errors onto httpx's:
   upstream did answer;
 - a request that cannot be written (a header holding a line break) → LocalProtocolError.
 
-A kept-alive connection on which an answer arrives that no request asked for (a late
-error, a reply sent twice) is closed: that answer must not be taken for the next
-request's, which may be someone else's.
+A kept-alive connection that hears anything while no request waits is closed
+(`_Connection`).
 
 The request's "trace" extension, as httpcore calls it, hears "connection.connect_tcp.complete"
 when the request opened a connection of its own (webchat/grok.py resends only on a
@@ -263,7 +262,3 @@ async def _pieces(
         writing.reschedule(None)  # all taken: from here the read timeout runs
     except RuntimeError:
         return  # answered before the request was whole (an early refusal): the rest stays
-
-
-def transport(ssl_context: ssl.SSLContext) -> Transport:
-    return Transport(ssl_context)
