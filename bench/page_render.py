@@ -4,7 +4,8 @@ Runs the app in-process on a temporary SQLite file: a conversation of 100 questi
 100 replies written the way a model writes (paragraphs, lists, a table, code, math), then
 GET /c/<id>/ many times with each reply's rendering as stored when it ended, and as many
 times with the stored rendering set aside (as every view did before it was stored).
-Prints milliseconds per view (median and p90) and the ratio.
+Prints milliseconds per view (median and p90) and the ratio, and what rendering one
+reply costs (this one, and 60 plain words as the simulator writes), as a reply's end pays.
 
     python bench/page_render.py [--views 30]
 """
@@ -13,6 +14,7 @@ import argparse
 import statistics
 import sys
 import time
+import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,10 +88,14 @@ def build() -> tuple[Client, Conversation]:
     return client, conversation
 
 
-def views(client: Client, url: str, count: int) -> list[float]:
+def views(client: Client, url: str, count: int, stale: Conversation | None = None) -> list[float]:
+    """Milliseconds per view; with `stale`, its stored renderings set aside before each
+    (a view stores what it renders)."""
     client.get(url)  # warm
     times = []
     for _ in range(count):
+        if stale is not None:
+            Message.objects.filter(conversation=stale).update(rendered_version=0)
         started = time.perf_counter()
         response = client.get(url)
         times.append((time.perf_counter() - started) * 1000)
@@ -104,8 +110,7 @@ def main() -> None:
     client, conversation = build()
     url = f"/c/{conversation.id}/"
     stored = views(client, url, args.views)
-    Message.objects.filter(conversation=conversation).update(rendered_version=0)
-    rendered = views(client, url, args.views)
+    rendered = views(client, url, args.views, stale=conversation)
 
     def line(label: str, times: list[float]) -> str:
         p90 = statistics.quantiles(times, n=10)[-1]
@@ -115,6 +120,10 @@ def main() -> None:
     print(line("rendered on every view", rendered))
     print(line("stored when the reply ended", stored))
     print(f"  ratio: {statistics.median(rendered) / statistics.median(stored):.1f}x faster")
+    words = " ".join(f"word{i}" for i in range(60))
+    for label, text in (("this reply", REPLY), ("60 plain words", words)):
+        best = min(timeit.repeat(lambda t=text: render.render_markdown(t), number=200, repeat=5))
+        print(f"  one reply rendered, {label}: {best / 200 * 1000:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,15 @@ ATTRIBUTES = {
 # A link in a reply opens in a tab of its own: the conversation stays where it was.
 FORCED = {"input": {"type": "checkbox", "disabled": "disabled"}, "a": {"target": "_blank"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+# Built once: nh3.clean() builds its allow-list anew on every call, which cost a 60-word
+# reply's rendering a third of its time (0.14 of 0.40 ms).
+_SANITIZER = nh3.Cleaner(
+    tags=TAGS,
+    attributes=ATTRIBUTES,
+    set_tag_attribute_values=FORCED,
+    url_schemes=URL_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+)
 
 # What one formula and one text may hold before math is shown as its source: a bound on
 # the converter's time and recursion (a model can write anything).
@@ -310,15 +319,7 @@ def render_markdown(text: str) -> str:
     openers = text.count("\\(") + text.count("$$")
     items = sum(1 for _ in itertools.islice(_LIST_ITEM.finditer(text), LIST_ITEMS_MAX + 1))
     md = _markdown(math=openers <= MATH_OPENERS_MAX, tasks=items <= LIST_ITEMS_MAX)
-    html = md.render(text, {})
-    return nh3.clean(
-        html,
-        tags=TAGS,
-        attributes=ATTRIBUTES,
-        set_tag_attribute_values=FORCED,
-        url_schemes=URL_SCHEMES,
-        link_rel="noopener noreferrer nofollow",
-    )
+    return _SANITIZER.clean(md.render(text, {}))
 
 
 def _as_written(text: str) -> str:
@@ -413,8 +414,11 @@ def _plain() -> MarkdownIt:
 PLAIN_LIMIT = 2_000
 
 
+_TEXT_ONLY = nh3.Cleaner(tags=set())
+
+
 def plain_text(text: str) -> str:
     """What a reader sees of `text` (its first PLAIN_LIMIT characters) once rendered, as
     plain words: no `**`, no `#`. No highlighting: the words are all that is kept."""
     html = _plain().render(text[:PLAIN_LIMIT])
-    return " ".join(unescape(nh3.clean(html, tags=set())).split())
+    return " ".join(unescape(_TEXT_ONLY.clean(html)).split())
