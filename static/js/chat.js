@@ -402,8 +402,8 @@ let submitting = false;
 
 async function submit() {
   if (submitting) return; // a second Enter while the first is still on its way
-  const { text, error, wait } = composer.take();
-  if (error) showError(error);
+  const { text, error, wait, whileStreaming } = composer.take();
+  if (error) showError(error, { whileStreaming });
   if (wait) {
     // Files still uploading: the message goes once they are up, unless one failed.
     submitting = true;

@@ -180,10 +180,10 @@ export class Composer {
     if (this.closedReason) return { text: null, error: this.closedReason };
     if (!text.trim() && !this.files.count) return { text: null };
     // While a reply streams, Enter waits (the button is Stop); the text stays, and the
-    // status and Stop say why.
+    // status, Stop and a word until the reply ends say why.
     if (this.streaming) {
       again(this.status, this.stopButton);
-      return { text: null };
+      return { text: null, error: gettext("Wait for the reply being written, or stop it first."), whileStreaming: true };
     }
     if (this.sendButton.disabled) return { text: null };
     // The warning above the box already says why: it says it again, and the model picker
