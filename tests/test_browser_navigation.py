@@ -965,3 +965,22 @@ def test_on_a_touch_screen_the_search_names_no_keys_and_a_result_closes_the_draw
     assert not phone.evaluate("document.body.classList.contains('drawer-open')")
     assert phone.locator("#chat").evaluate("e => !e.inert")
     context.close()
+
+
+def test_a_shared_conversation_reads_its_day_as_the_other_pages_write_days(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "dater")
+    say(page, "Dated [sim words=3 delay=1]")
+    page.goto(share_link(page))
+    day = page.locator(".share-header .meta time")
+    # In the reader's time zone and language, as search and the shared links list write
+    # theirs ("Dec 4, 2026"); the server's own words stay as its title.
+    expected = page.evaluate(
+        """(iso) => new Intl.DateTimeFormat(document.documentElement.lang || undefined,
+                                           { dateStyle: "medium" }).format(new Date(iso))""",
+        day.get_attribute("datetime"),
+    )
+    expect(day).to_have_text(expected)
+    assert day.get_attribute("title")
+    assert page.problems == []
