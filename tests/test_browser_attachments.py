@@ -304,6 +304,9 @@ def test_new_chat_on_a_chat_with_a_file_not_sent_yet_keeps_it(phone: Any, live: 
     phone.fill("#prompt", "What do you make of this plan?")
     blank = phone.url
     assert "/c/" in blank  # a conversation was made for the file
+    made = blank.rstrip("/").rsplit("/", 1)[-1]
+    listed = phone.locator(f'#sidebar li[data-id="{made}"]')
+    assert listed.count() == 0  # not listed before its first message, as after a reload
     # It is the new chat: "New chat" stays on it, with the file and the words.
     phone.click("#menu-button")
     phone.locator("#sidebar .new-chat").click()
@@ -315,6 +318,7 @@ def test_new_chat_on_a_chat_with_a_file_not_sent_yet_keeps_it(phone: Any, live: 
     # Once sent, it is a conversation like any other: "New chat" leaves it.
     phone.press("#prompt", "Enter")
     phone.wait_for_function(FINISHED, arg=1)
+    expect(listed).to_have_count(1)
     phone.click("#menu-button")
     phone.locator("#sidebar .new-chat").click()
     phone.wait_for_url(f"{live.url}/")

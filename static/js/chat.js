@@ -181,6 +181,10 @@ function unsend(clientId) {
 const handlers = {
   ack(frame) {
     composer.acknowledged(frame.client_id);
+    // Made by this page: listed from its first message, as the server lists it (one
+    // made for a file alone, never sent, is not).
+    if (unlisted) sidebar.add(conversationId, gettext("New chat"));
+    unlisted = false;
     sidebar.bump(conversationId);
     if (putBack.has(frame.client_id)) {
       // Told lost, it was stored late: the text put back for sending again goes.
@@ -366,6 +370,8 @@ function rememberChat() {
 }
 rememberChat();
 
+let unlisted = false; // a conversation this page made, not in the list yet
+
 async function ensureConversation() {
   if (conversationId) return;
   // Temporary or not is decided now: the toggle goes as the conversation is made.
@@ -378,7 +384,7 @@ async function ensureConversation() {
       composer.belongsTo(created.id);
       header.show(created.id);
       header.listed(!temporary);
-      if (!temporary) sidebar.add(created.id, gettext("New chat"));
+      unlisted = !temporary;
       history.replaceState(null, "", created.url);
       rememberChat();
       connect();
