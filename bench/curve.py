@@ -3,8 +3,8 @@
 At each level, that many sockets (one conversation each, already open) send at the same
 instant; the simulator answers each with 60 stamped words at 50 words/s. For each level it
 prints the server CPU per reply, the first delta's p50 and p99, the lag p99 of every word
-behind the moment the upstream sent it, and the errors (a lost, repeated or reordered word
-is one). First, the memory an idle open socket costs.
+behind the moment the upstream sent it (and of each tenth of a reply's words), and the
+errors (a lost, repeated or reordered word is one). First, the memory an idle open socket costs.
 
     python bench/curve.py [--services] [--levels 1,10,25] [--people N] [--json FILE] [--svg FILE]
                           [--profile DIR]
@@ -67,12 +67,16 @@ async def level(bench: Bench, count: int, people: list[str], profile: Path | Non
     ok = [r for r in results if isinstance(r, dict) and not r["error"]]
     firsts = sorted(r["first"] for r in ok)
     lags = [lag for r in ok for lag in r["lags"]]
+    # The lag p99 of each tenth of a reply's words: where in a reply the tail is.
+    tenths = [[lag for r in ok for lag in r["lags"][t * WORDS // 10 : (t + 1) * WORDS // 10]]
+              for t in range(10)]  # fmt: skip
     return {
         "streams": count,
         "cpu_ms_per_reply": cpu / count * 1000,
         "first_p50_ms": statistics.median(firsts) * 1000 if firsts else None,
         "first_p99_ms": pct(firsts, 0.99) * 1000 if firsts else None,
         "lag_p99_ms": pct(lags, 0.99) * 1000 if lags else None,
+        "lag_p99_ms_by_tenth": [round(pct(t, 0.99) * 1000) if t else None for t in tenths],
         "errors": count - len(ok),
         # Frames a reply sends each socket: its deltas, and ack, start and done.
         "frames_per_reply": statistics.mean(r["frames"] for r in ok) + 3 if ok else None,
@@ -123,6 +127,7 @@ async def run(
             f"stored whole {row['stored_whole']}/{count}",
             flush=True,
         )
+        print(f"         lag p99 by tenth of a reply, ms: {row['lag_p99_ms_by_tenth']}", flush=True)
         await asyncio.sleep(1)  # the last replies' saves
     return {"levels": rows, "idle_socket_kib": idle}
 
