@@ -325,6 +325,27 @@ def test_new_chat_on_a_chat_with_a_file_not_sent_yet_keeps_it(phone: Any, live: 
     assert phone.problems == []
 
 
+def test_a_chat_made_for_a_file_and_renamed_is_listed_by_its_name_once_sent(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "namer-of-files")
+    pick(page, "plan.txt", b"the plan", "text/plain")
+    chips_done(page, 1)
+    page.click("#rename")
+    page.fill("#rename-input", "The plan")
+    page.press("#rename-input", "Enter")
+    expect(page.locator("#title")).to_have_text("The plan")
+    made = page.url.rstrip("/").rsplit("/", 1)[-1]
+    listed = page.locator(f'#sidebar li[data-id="{made}"] a')
+    page.fill("#prompt", "What do you make of it?")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED)
+    expect(listed).to_have_text("The plan")
+    page.reload()
+    expect(listed).to_have_text("The plan")
+    assert page.problems == []
+
+
 def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_reload(
     page: Any, live: LiveServer
 ) -> None:

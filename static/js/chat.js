@@ -183,7 +183,7 @@ const handlers = {
     composer.acknowledged(frame.client_id);
     // Made by this page: listed from its first message, as the server lists it (one
     // made for a file alone, never sent, is not).
-    if (unlisted) sidebar.add(conversationId, gettext("New chat"));
+    if (unlisted) sidebar.add(conversationId, header.title.textContent); // renamed meanwhile, maybe
     unlisted = false;
     sidebar.bump(conversationId);
     if (putBack.has(frame.client_id)) {
