@@ -346,6 +346,25 @@ def test_a_chat_made_for_a_file_and_renamed_is_listed_by_its_name_once_sent(
     assert page.problems == []
 
 
+def test_a_chat_made_for_a_file_left_and_come_back_to_is_listed_once_sent(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "returner-of-files")
+    pick(page, "plan.txt", b"the plan", "text/plain")
+    chips_done(page, 1)
+    made = page.url
+    page.goto("/usage/")
+    page.goto(made)
+    chips_done(page, 1)  # the file waits where it was attached
+    listed = page.locator(f'#sidebar li[data-id="{made.rstrip("/").rsplit("/", 1)[-1]}"]')
+    assert listed.count() == 0
+    page.fill("#prompt", "About the plan")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED)
+    expect(listed).to_have_count(1)
+    assert page.problems == []
+
+
 def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_reload(
     page: Any, live: LiveServer
 ) -> None:

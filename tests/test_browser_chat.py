@@ -189,6 +189,25 @@ def test_enter_while_a_reply_is_written_says_to_wait_and_keeps_the_text(
     assert page.problems == []
 
 
+def test_escape_on_a_phone_closes_the_list_and_leaves_the_reply_going(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "list-closer")
+    phone.fill("#prompt", "A long one [sim words=300 delay=40]")
+    phone.click("#send")
+    phone.wait_for_selector('article.message.assistant[data-status="streaming"]')
+    phone.click("#menu-button")
+    phone.wait_for_function("() => document.body.classList.contains('drawer-open')")
+    phone.keyboard.press("Escape")
+    phone.wait_for_function("() => !document.body.classList.contains('drawer-open')")
+    phone.wait_for_timeout(300)  # a stop would have answered by now
+    assert phone.locator("article.message.assistant").get_attribute("data-status") == "streaming"
+    # Escape once more, the list closed, stops it, as on a computer.
+    phone.keyboard.press("Escape")
+    phone.wait_for_selector('article.message.assistant[data-status="stopped"]', timeout=10_000)
+    assert phone.problems == []
+
+
 def test_a_streaming_reply_has_its_cursor_after_its_last_word(page: Any, live: LiveServer) -> None:
     page.set_viewport_size({"width": 1280, "height": 800})  # where it wrapped
     sign_up(page, live, "cursor")

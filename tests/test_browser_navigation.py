@@ -983,4 +983,8 @@ def test_a_shared_conversation_reads_its_day_as_the_other_pages_write_days(
     )
     expect(day).to_have_text(expected)
     assert day.get_attribute("title")
+    # On a small phone the day keeps to one line.
+    page.set_viewport_size({"width": 360, "height": 740})
+    lines = day.evaluate("t => new Set([...t.getClientRects()].map((r) => Math.round(r.top))).size")
+    assert lines == 1
     assert page.problems == []

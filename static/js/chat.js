@@ -181,8 +181,8 @@ function unsend(clientId) {
 const handlers = {
   ack(frame) {
     composer.acknowledged(frame.client_id);
-    // Made by this page: listed from its first message, as the server lists it (one
-    // made for a file alone, never sent, is not).
+    // Listed from its first message, as the server lists it (one made for a file alone,
+    // never sent, is not).
     if (unlisted) sidebar.add(conversationId, header.title.textContent); // renamed meanwhile, maybe
     unlisted = false;
     sidebar.bump(conversationId);
@@ -370,7 +370,9 @@ function rememberChat() {
 }
 rememberChat();
 
-let unlisted = false; // a conversation this page made, not in the list yet
+// A conversation with no message yet (made for a file, here or on an earlier visit) is
+// not in the list: it goes in with its first.
+let unlisted = Boolean(conversationId) && !temporary && !thread.element.querySelector("article.message");
 
 async function ensureConversation() {
   if (conversationId) return;

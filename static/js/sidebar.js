@@ -33,7 +33,10 @@ export class Sidebar {
     this.backdrop.addEventListener("click", () => this.drawer(false));
     document.addEventListener("keydown", (event) => {
       const open = document.body.classList.contains("drawer-open");
-      if (event.key === "Escape" && open && !event.target.closest(".popup-menu, dialog")) this.drawer(false);
+      if (event.key === "Escape" && open && !event.target.closest(".popup-menu, dialog")) {
+        event.preventDefault(); // it closes the list, and does nothing else (a reply goes on)
+        this.drawer(false);
+      }
     });
     // A phone turned to a wide screen: the drawer is a sidebar again, the page reachable.
     matchMedia("(min-width: 701px)").addEventListener("change", (event) => {
