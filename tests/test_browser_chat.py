@@ -166,29 +166,6 @@ def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
     assert page.problems == []
 
 
-def test_enter_while_a_reply_is_written_says_to_wait_and_keeps_the_text(
-    page: Any, live: LiveServer
-) -> None:
-    sign_up(page, live, "impatient")
-    page.fill("#prompt", "A long one [sim words=300 delay=40]")
-    page.press("#prompt", "Enter")
-    page.wait_for_selector('article.message.assistant[data-status="streaming"]')
-    page.fill("#prompt", "And another thing")
-    page.press("#prompt", "Enter")
-    banner = page.locator("#error")
-    expect(banner).to_have_text("Wait for the reply being written, or stop it first.")
-    assert page.input_value("#prompt") == "And another thing"
-    assert page.locator("article.message.user").count() == 1
-    # Stopped, the word goes with the reply, and Enter sends what waited.
-    page.keyboard.press("Escape")
-    page.wait_for_selector('article.message.assistant[data-status="stopped"]', timeout=10_000)
-    expect(banner).to_be_hidden()
-    page.press("#prompt", "Enter")
-    expect(page.locator("article.message.user")).to_have_count(2)
-    expect(page.locator("article.message.user").last).to_contain_text("And another thing")
-    assert page.problems == []
-
-
 def test_escape_on_a_phone_closes_the_list_and_leaves_the_reply_going(
     phone: Any, live: LiveServer
 ) -> None:
