@@ -74,7 +74,8 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
         ]
     )
     system = next((m.params.get("system") for m in thread if m.params.get("system")), None)
-    share.count_view()
+    if request.user.pk != share.conversation.owner_id:
+        share.count_view()  # the readers' visits: not the owner looking at their own link
     context = {
         "share": share,
         "thread": thread,

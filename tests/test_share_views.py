@@ -33,6 +33,16 @@ def test_the_owner_shares_and_anyone_reads(alice: User, conversation: Conversati
     assert Share.objects.get().views == 1
 
 
+def test_the_owner_opening_their_own_link_is_not_counted_as_a_view(
+    alice: User, bob: User, conversation: Conversation
+) -> None:
+    add_exchange(conversation, "q", "a")
+    link = share(alice, conversation)
+    for reader in (logged_in(alice), logged_in(alice), logged_in(bob), Client()):
+        assert reader.get(f"/s/{link['token']}/").status_code == 200
+    assert Share.objects.get().views == 2
+
+
 def test_a_reply_rendered_for_a_page_is_stored_and_not_rendered_again(
     alice: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
