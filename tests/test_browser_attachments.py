@@ -297,6 +297,12 @@ def test_on_a_phone_the_tray_of_files_says_how_many_it_holds(phone: Any, live: L
     assert phone.problems == []
 
 
+def listed_entry(page: Any) -> Any:
+    """The sidebar's entry of the conversation on screen (by its address)."""
+    made = page.url.rstrip("/").rsplit("/", 1)[-1]
+    return page.locator(f'#sidebar li[data-id="{made}"]')
+
+
 def test_new_chat_on_a_chat_with_a_file_not_sent_yet_keeps_it(phone: Any, live: LiveServer) -> None:
     sign_up(phone, live, "keeper-of-files")
     pick(phone, "plan.txt", b"the plan", "text/plain")
@@ -304,8 +310,7 @@ def test_new_chat_on_a_chat_with_a_file_not_sent_yet_keeps_it(phone: Any, live: 
     phone.fill("#prompt", "What do you make of this plan?")
     blank = phone.url
     assert "/c/" in blank  # a conversation was made for the file
-    made = blank.rstrip("/").rsplit("/", 1)[-1]
-    listed = phone.locator(f'#sidebar li[data-id="{made}"]')
+    listed = listed_entry(phone)
     assert listed.count() == 0  # not listed before its first message, as after a reload
     # It is the new chat: "New chat" stays on it, with the file and the words.
     phone.click("#menu-button")
@@ -335,8 +340,7 @@ def test_a_chat_made_for_a_file_and_renamed_is_listed_by_its_name_once_sent(
     page.fill("#rename-input", "The plan")
     page.press("#rename-input", "Enter")
     expect(page.locator("#title")).to_have_text("The plan")
-    made = page.url.rstrip("/").rsplit("/", 1)[-1]
-    listed = page.locator(f'#sidebar li[data-id="{made}"] a')
+    listed = listed_entry(page).locator("a")
     page.fill("#prompt", "What do you make of it?")
     page.press("#prompt", "Enter")
     page.wait_for_function(FINISHED)
@@ -356,7 +360,7 @@ def test_a_chat_made_for_a_file_left_and_come_back_to_is_listed_once_sent(
     page.goto("/usage/")
     page.goto(made)
     chips_done(page, 1)  # the file waits where it was attached
-    listed = page.locator(f'#sidebar li[data-id="{made.rstrip("/").rsplit("/", 1)[-1]}"]')
+    listed = listed_entry(page)
     assert listed.count() == 0
     page.fill("#prompt", "About the plan")
     page.press("#prompt", "Enter")
