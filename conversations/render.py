@@ -30,7 +30,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 # Bump when the rendering changes: replies stored with an older version are rendered again.
-VERSION = 6
+VERSION = 7
 
 # MathML, as latex2mathml (here) and Temml (static/js/render.js) write it: presentation
 # elements only, no links, no style (the Content-Security-Policy needs none).
@@ -249,6 +249,14 @@ _INLINE_DOUBLE: Any = {
     "pre": dollar_pre,
     "post": dollar_post,
 }
+# `\[…\]` within a line, as models write it mid-sentence: display math too (the plugin
+# reads it only as a block of its own; render.js adds the same rule to the page's).
+_INLINE_BRACKET: Any = {
+    "name": "math_inline_bracket",
+    "rex": re.compile(r"^\\\[(.+?)\\\]"),
+    "tmpl": "{0}",
+    "tag": "\\[",
+}
 
 
 def _whole_lines(rule: Any) -> Any:
@@ -278,12 +286,13 @@ def _markdown(math: bool = True, tasks: bool = True) -> MarkdownIt:
         # $…$, $$…$$, \(…\) and \[…\], as the browser's markdown-it-texmath reads them.
         texmath_plugin(md, "dollars")
         texmath_plugin(md, "brackets")
-        # `$$…$$` within a line is display math too (the browser's plugin has this rule).
-        inline_double = make_inline_func(_INLINE_DOUBLE)
-        md.inline.ruler.before("math_inline", "math_inline_double", inline_double)
+        # `$$…$$` within a line is display math too (the browser's plugin has this rule),
+        # and so is `\[…\]`.
+        for rule in (_INLINE_DOUBLE, _INLINE_BRACKET):
+            md.inline.ruler.before("math_inline", rule["name"], make_inline_func(rule))
         for name in ("math_inline", "math_single"):
             md.add_render_rule(name, _math(display=False))
-        for name in ("math_block", "math_block_eqno", "math_inline_double"):
+        for name in ("math_block", "math_block_eqno", "math_inline_double", "math_inline_bracket"):
             md.add_render_rule(name, _math(display=True))
         for rule in md.block.ruler.__rules__:
             if rule.name.startswith("math_block"):
@@ -301,7 +310,7 @@ RENDER_MAX_CHARS = 100_000
 
 
 # Each `\(` the math plugin reads looks for its `\)` through the rest of the paragraph:
-# 50,000 of them with none closed took 23 s. Past this many `\(` and `$$` together, a text
+# 50,000 of them with none closed took 23 s. Past this many `\(`, `\[` and `$$` together, a text
 # is read without math, here and by the page as it streams (render.js, whose plugin is as
 # slow with `$$`).
 MATH_OPENERS_MAX = 200
@@ -316,7 +325,7 @@ _LIST_ITEM = re.compile(r"^[ \t>]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)", re.MULTILIN
 def render_markdown(text: str) -> str:
     if len(text) > RENDER_MAX_CHARS:
         return _as_written(text)
-    openers = text.count("\\(") + text.count("$$")
+    openers = text.count("\\(") + text.count("\\[") + text.count("$$")
     items = sum(1 for _ in itertools.islice(_LIST_ITEM.finditer(text), LIST_ITEMS_MAX + 1))
     md = _markdown(math=openers <= MATH_OPENERS_MAX, tasks=items <= LIST_ITEMS_MAX)
     return _SANITIZER.clean(md.render(text, {}))

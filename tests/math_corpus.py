@@ -6,6 +6,7 @@ VALID = [
     r"Inline brackets \(\frac{a}{b}\) **after**",
     "Display:\n\n$$\\sum_{i=0}^{n} i = \\frac{n(n+1)}{2}$$\n\n**after**",
     "Display brackets:\n\n\\[\\int_0^1 x^2\\,dx = \\tfrac13\\]\n\n**after**",
+    r"Mid-sentence, as models write it: \[E = mc^2\] **after**",
     r"A matrix $\begin{pmatrix}1 & 2\\ 3 & 4\end{pmatrix}$ **after**",
     r"Roots $\sqrt[3]{x}$ and $\mathbb{R}$ **after**",
 ]

@@ -205,6 +205,7 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
     fine = " ".join([r"\(x\)"] * (bound // 2) + ["$$y$$"] * (bound // 4))
     tasks = "- [ ] a\n" * (render.LIST_ITEMS_MAX - 1) + "-\n  [ ] b\n"
     texts = [fine, fine + r" \(z\)", fine + " $$z$$", r"\( a " * 15_000 + "**after**"]
+    texts += [fine + r" \[z\]", r"A sum \[x + y\] in a sentence, **bold**"]
     texts += [tasks, tasks + "- c"]
     sign_up(page, live, "cauchy")
     counts = page.evaluate(
@@ -227,6 +228,8 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
         [0, 0, 0],
         [0, 0, 0],
         [0, 1, 0],
+        [0, 0, 0],
+        [1, 1, 0],
         [0, 0, boxes],
         [0] * 3,
     ]

@@ -161,6 +161,9 @@ def test_broken_or_hostile_math_is_inert_and_the_rest_of_the_reply_intact(source
 def test_display_math_and_inline_math_keep_their_mode() -> None:
     assert '<math display="block">' in render_markdown("$$x$$")
     assert '<math display="inline">' in render_markdown("a $x$ b")
+    # `\[…\]` within a line, as `$$…$$`: display math, the words around it kept.
+    html = render_markdown(r"The area is \[A = \pi r^2\] for a circle.")
+    assert '<math display="block">' in html and html.endswith(" for a circle.</p>\n")
 
 
 def test_math_past_its_bounds_is_shown_as_its_source() -> None:
@@ -260,6 +263,7 @@ def test_formulas_past_a_bound_are_not_read_as_math() -> None:
     assert "<math" not in html and html.count("(x)") == render.MATH_OPENERS_MAX
     # `$$` as well, whose reading in the page's plugin is as slow
     assert "<math" not in render_markdown(fine.replace(r"\(x\)", "$$x$$", 1))
+    assert "<math" not in render_markdown(fine + r" \[y\]")  # and `\[`
 
 
 def test_task_boxes_past_a_bound_are_not_read_as_boxes() -> None:

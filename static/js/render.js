@@ -195,11 +195,11 @@ export function loadExtras() {
 const MAYBE_MATH = /\$|\\[([]/;
 const MAYBE_CODE = /```[ \t]*[\w+#.-]/;
 
-// As render.py's MATH_OPENERS_MAX: markdown-it-texmath looks for the end of each `\(` and
-// `$$` through the rest of the text, so 20,000 of them, unclosed, took a second and a half
+// As render.py's MATH_OPENERS_MAX: markdown-it-texmath looks for the end of each `\(`, `\[`
+// and `$$` through the rest of the text, so 20,000 of them, unclosed, took a second and a half
 // per re-render of a streaming reply. Past this many, a text is read without math.
 const MATH_OPENERS_MAX = 200;
-const OPENERS = /\\\(|\$\$/g;
+const OPENERS = /\\[([]|\$\$/g;
 // As render.py's LIST_ITEMS_MAX: the task list plugin looks for each box's list back
 // through every item before it. In a text of more list items, no box is read as one.
 const LIST_ITEMS_MAX = 500;
@@ -226,10 +226,15 @@ function parser(withMath = true, withTasks = true) {
       // `$…$` holds no `$`, as render.py's plugin reads it ("$5 and later $10" is no formula).
       const inline = window.texmath.rules.dollars.inline.find((rule) => rule.name === "math_inline");
       inline.rex = /\$((?:[^\s\\$])|(?:[^\s$][^$]*?[^\s\\$]))\$/gy;
+      // `\[…\]` within a line is display math too, as `$$…$$` is (render.py's rule).
+      const brackets = window.texmath.rules.brackets.inline;
+      if (!brackets.some((rule) => rule.name === "math_inline_bracket")) {
+        brackets.unshift({ name: "math_inline_bracket", rex: /\\\[(.+?)\\\]/gy, tmpl: "$1", tag: "\\[", displayMode: true });
+      }
       // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
       markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
       for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false, escape);
-      for (const name of ["math_block", "math_block_eqno", "math_inline_double"]) {
+      for (const name of ["math_block", "math_block_eqno", "math_inline_double", "math_inline_bracket"]) {
         markdown.renderer.rules[name] = math(true, escape);
       }
       for (const rule of markdown.block.ruler.__rules__) {
