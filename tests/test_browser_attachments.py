@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -366,6 +367,38 @@ def test_a_chat_made_for_a_file_left_and_come_back_to_is_listed_once_sent(
     page.press("#prompt", "Enter")
     page.wait_for_function(FINISHED)
     expect(listed).to_have_count(1)
+    assert page.problems == []
+
+
+def test_new_chat_goes_back_to_a_chat_made_for_a_file_left_unsent(
+    page: Any, live: LiveServer
+) -> None:
+    """Left for another conversation, a chat made for a file is still the new chat: "New
+    chat" goes back to it, with its file and words, until it is sent."""
+    sign_up(page, live, "leaver-of-files")
+    page.fill("#prompt", "An earlier question")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED)
+    earlier = page.url
+    page.locator("#sidebar .new-chat").click()
+    page.wait_for_url(f"{live.url}/")
+    pick(page, "plan.txt", b"the plan", "text/plain")
+    chips_done(page, 1)
+    page.fill("#prompt", "What do you make of this plan?")
+    blank = page.url
+    page.locator(f'#sidebar a[href="{urlsplit(earlier).path}"]').click()
+    page.wait_for_url(earlier)
+    page.locator("#sidebar .new-chat").click()
+    page.wait_for_url(blank)
+    chips_done(page, 1)
+    assert page.input_value("#prompt") == "What do you make of this plan?"
+    # Sent, it is a conversation like any other: "New chat" from elsewhere is a new one.
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED)
+    page.goto(earlier)
+    page.locator("#sidebar .new-chat").click()
+    page.wait_for_url(f"{live.url}/")
+    assert page.locator("#attachments .chip").count() == 0
     assert page.problems == []
 
 

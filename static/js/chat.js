@@ -184,7 +184,7 @@ const handlers = {
     // Listed from its first message, as the server lists it (one made for a file alone,
     // never sent, is not).
     if (unlisted) sidebar.add(conversationId, header.title.textContent); // renamed meanwhile, maybe
-    unlisted = false;
+    setUnlisted(false);
     sidebar.bump(conversationId);
     if (putBack.has(frame.client_id)) {
       // Told lost, it was stored late: the text put back for sending again goes.
@@ -371,8 +371,20 @@ function rememberChat() {
 rememberChat();
 
 // A conversation with no message yet (made for a file, here or on an earlier visit) is
-// not in the list: it goes in with its first.
-let unlisted = Boolean(conversationId) && !temporary && !thread.element.querySelector("article.message");
+// not in the list: it goes in with its first. Until then this tab remembers it, so that
+// "New chat" from elsewhere goes back to it (goToNewChat).
+const blankKey = `webchat-blank:${config.user}`;
+let unlisted = false;
+function setUnlisted(yes) {
+  unlisted = yes;
+  try {
+    if (yes) sessionStorage.setItem(blankKey, conversationId);
+    else if (sessionStorage.getItem(blankKey) === conversationId) sessionStorage.removeItem(blankKey);
+  } catch {
+    /* storage disabled: "New chat" opens a new one */
+  }
+}
+setUnlisted(Boolean(conversationId) && !temporary && !thread.element.querySelector("article.message"));
 
 async function ensureConversation() {
   if (conversationId) return;
@@ -386,7 +398,7 @@ async function ensureConversation() {
       composer.belongsTo(created.id);
       header.show(created.id);
       header.listed(!temporary);
-      unlisted = !temporary;
+      setUnlisted(!temporary);
       history.replaceState(null, "", created.url);
       rememberChat();
       connect();
@@ -831,7 +843,7 @@ document.addEventListener("keydown", (event) => {
     search.open();
   } else if (mod && event.shiftKey && event.key.toLowerCase() === "o") {
     event.preventDefault();
-    if (!stayOnBlankChat()) location.href = config.urls.home;
+    goToNewChat();
   } else if (event.key === "Escape" && event.shiftKey) {
     event.preventDefault();
     composer.prompt.focus();
@@ -852,8 +864,30 @@ function stayOnBlankChat() {
   composer.prompt.focus();
   return true;
 }
+// Left for another conversation, that chat is still the new chat while this tab keeps its
+// words or files (and the server still has it: empty ones are cleaned up after a day).
+async function goToNewChat() {
+  if (stayOnBlankChat()) return;
+  let blank = null;
+  try {
+    blank = sessionStorage.getItem(blankKey);
+  } catch {
+    /* storage disabled */
+  }
+  if (blank && composer.keepsFor(blank)) {
+    const path = config.url("conversation", blank);
+    const found = await fetch(path, { method: "HEAD" }).catch(() => null);
+    if (found?.ok) {
+      location.href = path;
+      return;
+    }
+  }
+  location.href = config.urls.home;
+}
 document.querySelector("#sidebar .new-chat").addEventListener("click", (event) => {
-  if (stayOnBlankChat()) event.preventDefault();
+  if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return; // a new tab: a new chat
+  event.preventDefault();
+  goToNewChat();
 });
 // The gauge follows what is written, the files, the model and the settings.
 composer.form.addEventListener("input", () => gauge.update());

@@ -137,6 +137,16 @@ export class Composer {
     this.files.keepIn(this.filesKey());
   }
 
+  // Whether this tab keeps words or files, not sent yet, for conversation `id`.
+  keepsFor(id) {
+    try {
+      const draft = `${this.draftPrefix}${id}`;
+      return Boolean(sessionStorage.getItem(draft) || sessionStorage.getItem(draft.replace("webchat-draft:", "webchat-files:")));
+    } catch {
+      return false;
+    }
+  }
+
   saveDraft() {
     if (this.prompt.value) this.storage("setItem", this.prompt.value);
     else this.storage("removeItem");
