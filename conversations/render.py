@@ -23,7 +23,8 @@ from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
 from mdit_py_plugins.texmath import texmath_plugin
-from mdit_py_plugins.texmath.index import dollar_post, dollar_pre, make_inline_func
+from mdit_py_plugins.texmath.index import dollar_post, dollar_pre, make_block_func, make_inline_func
+from mdit_py_plugins.texmath.index import rules as texmath_rules
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
@@ -249,14 +250,33 @@ _INLINE_DOUBLE: Any = {
     "pre": dollar_pre,
     "post": dollar_post,
 }
-# `\[…\]` within a line, as models write it mid-sentence: display math too (the plugin
-# reads it only as a block of its own; render.js adds the same rule to the page's).
-_INLINE_BRACKET: Any = {
-    "name": "math_inline_bracket",
-    "rex": re.compile(r"^\\\[(.+?)\\\]"),
-    "tmpl": "{0}",
-    "tag": "\\[",
-}
+# `\(…\)`, and `\[…\]` within a line as models write it mid-sentence (display math; the
+# plugin reads it only as a block of its own), as render.js reads them: a formula of at
+# most MATH_MAX_CHARS (a longer one would be shown as its source), so that an opener is
+# read over that many characters at most, however often markdown-it reads a text again
+# (an image's label once for each image it is in: 19 deep, 200 openers in 99,000
+# characters took 3.5 s). `\[…\]` stays on its line (what JavaScript's `.` matches).
+_PAREN = re.compile(rf"\\\((.{{1,{MATH_MAX_CHARS}}}?)\\\)", re.DOTALL)
+_BRACKET = re.compile(rf"\\\[([^\n\r\u2028\u2029]{{1,{MATH_MAX_CHARS}}}?)\\\]")
+
+
+def _inline_math(name: str, tag: str, pattern: re.Pattern[str]) -> Any:
+    """An inline rule: `pattern` read where the parser is (the plugin's own rules copy the
+    rest of the text for each try)."""
+
+    def rule(state: Any, silent: bool) -> bool:
+        if not state.src.startswith(tag, state.pos):
+            return False
+        match = pattern.match(state.src, state.pos)
+        if match is None:
+            return False
+        if not silent:
+            token = state.push(name, "math", 0)
+            token.content, token.markup = match.group(1), tag
+        state.pos = match.end()
+        return True
+
+    return rule
 
 
 def _whole_lines(rule: Any) -> Any:
@@ -285,12 +305,15 @@ def _markdown(math: bool = True, tasks: bool = True) -> MarkdownIt:
     if math:
         # $…$, $$…$$, \(…\) and \[…\], as the browser's markdown-it-texmath reads them.
         texmath_plugin(md, "dollars")
-        texmath_plugin(md, "brackets")
-        # `$$…$$` within a line is display math too (the browser's plugin has this rule),
-        # and so is `\[…\]`.
-        for rule in (_INLINE_DOUBLE, _INLINE_BRACKET):
-            md.inline.ruler.before("math_inline", rule["name"], make_inline_func(rule))
-        for name in ("math_inline", "math_single"):
+        for rule in texmath_rules["brackets"]["block"]:
+            md.block.ruler.before("fence", rule["name"], make_block_func(rule))
+        # `$$…$$` within a line is display math too (the browser's plugin has this rule).
+        inline_double = make_inline_func(_INLINE_DOUBLE)
+        md.inline.ruler.before("math_inline", "math_inline_double", inline_double)
+        md.inline.ruler.before("escape", "math_paren", _inline_math("math_paren", "\\(", _PAREN))
+        bracket = _inline_math("math_inline_bracket", "\\[", _BRACKET)
+        md.inline.ruler.before("math_paren", "math_inline_bracket", bracket)
+        for name in ("math_inline", "math_single", "math_paren"):
             md.add_render_rule(name, _math(display=False))
         for name in ("math_block", "math_block_eqno", "math_inline_double", "math_inline_bracket"):
             md.add_render_rule(name, _math(display=True))

@@ -264,6 +264,13 @@ def test_formulas_past_a_bound_are_not_read_as_math() -> None:
     # `$$` as well, whose reading in the page's plugin is as slow
     assert "<math" not in render_markdown(fine.replace(r"\(x\)", "$$x$$", 1))
     assert "<math" not in render_markdown(fine + r" \[y\]")  # and `\[`
+    # An opener is read over a formula's bound at most (markdown-it reads an image's label
+    # again for each image it is in): past it, text, not a formula shown as its source.
+    for opening, closing in ((r"\(", r"\)"), (r"\[", r"\]")):
+        formula = "x" * render.MATH_MAX_CHARS
+        assert "<math" in render_markdown(f"a {opening}{formula}{closing} b")
+        html = render_markdown(f"a {opening}{formula}x{closing} b")
+        assert "<math" not in html and "math-source" not in html
 
 
 def test_task_boxes_past_a_bound_are_not_read_as_boxes() -> None:

@@ -216,7 +216,9 @@ function parser(withMath = true, withTasks = true) {
   const key = `${withMath} ${withTasks}`;
   let markdown = parsers[key];
   if (!markdown) {
-    markdown = parsers[key] = window.markdownit({ html: false, linkify: true, typographer: false, highlight });
+    // Nested 20 deep at most, as render.py's parser (CommonMark's preset): markdown-it reads
+    // an image's label again for each image it is in, 100 deep by default.
+    markdown = parsers[key] = window.markdownit({ html: false, linkify: true, typographer: false, highlight, maxNesting: 20 });
     const escape = markdown.utils.escapeHtml;
     markdown.renderer.rules.image = (tokens, index) => {
       const token = tokens[index];
@@ -226,10 +228,15 @@ function parser(withMath = true, withTasks = true) {
       // `$…$` holds no `$`, as render.py's plugin reads it ("$5 and later $10" is no formula).
       const inline = window.texmath.rules.dollars.inline.find((rule) => rule.name === "math_inline");
       inline.rex = /\$((?:[^\s\\$])|(?:[^\s$][^$]*?[^\s\\$]))\$/gy;
-      // `\[…\]` within a line is display math too, as `$$…$$` is (render.py's rule).
+      // `\(…\)`, and `\[…\]` within a line (display math, as `$$…$$`), as render.py reads
+      // them: a formula of at most MATH_MAX_CHARS, so that an opener is read over that many
+      // characters at most, however often markdown-it reads a text again (an image's label
+      // once for each image it is in).
       const brackets = window.texmath.rules.brackets.inline;
+      brackets.find((rule) => rule.name === "math_inline").rex = new RegExp(String.raw`\\\((.{1,${MATH_MAX_CHARS}}?)\\\)`, "y");
       if (!brackets.some((rule) => rule.name === "math_inline_bracket")) {
-        brackets.unshift({ name: "math_inline_bracket", rex: /\\\[(.+?)\\\]/gy, tmpl: "$1", tag: "\\[", displayMode: true });
+        const rex = new RegExp(String.raw`\\\[(.{1,${MATH_MAX_CHARS}}?)\\\]`, "y");
+        brackets.unshift({ name: "math_inline_bracket", rex, tmpl: "$1", tag: "\\[", displayMode: true });
       }
       // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
       markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
