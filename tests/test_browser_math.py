@@ -206,7 +206,9 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
     tasks = "- [ ] a\n" * (render.LIST_ITEMS_MAX - 1) + "-\n  [ ] b\n"
     texts = [fine, fine + r" \(z\)", fine + " $$z$$", r"\( a " * 15_000 + "**after**"]
     texts += [fine + r" \[z\]", r"A sum \[x + y\] in a sentence, **bold**"]
-    texts += [r"\[" + "x" * (render.MATH_MAX_CHARS + 1) + r"\] \(" + "y" * render.MATH_MAX_CHARS + r"\)"]
+    texts += [
+        r"\[" + "x" * (render.MATH_MAX_CHARS + 1) + r"\] \(" + "y" * render.MATH_MAX_CHARS + r"\)"
+    ]
     texts += [tasks, tasks + "- c"]
     sign_up(page, live, "cauchy")
     counts = page.evaluate(
