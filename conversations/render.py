@@ -239,8 +239,11 @@ def _math(display: bool) -> Any:
     return render
 
 
-# What may follow a display formula's closing delimiter on its line: an equation number.
+# What may follow a display formula's closing delimiter on its line: an equation number;
+# what must, for the plugin's numbered rule (which would take a "(…)" starting the next
+# line for the number, and drop the rest of that line).
 _AFTER_DISPLAY = re.compile(r"\s*(?:\([^)\s]+\))?\s*")
+_NUMBER = re.compile(r"\s*\([^)\s]+\)\s*")
 _DISPLAY = (("$$", "$$"), ("\\[", "\\]"))
 _INLINE_DOUBLE: Any = {
     "name": "math_inline_double",
@@ -279,9 +282,11 @@ def _inline_math(name: str, tag: str, pattern: re.Pattern[str]) -> Any:
     return rule
 
 
-def _whole_lines(rule: Any) -> Any:
-    """A display-math block rule that takes only a formula ending its line: the plugin's
-    own would drop the words after `$$x$$` on the same line."""
+def _whole_lines(rule: Any, numbered: bool) -> Any:
+    """A display-math block rule that takes only a formula ending its line (with its
+    number, if `numbered`): the plugin's own would drop the words after `$$x$$` on the
+    same line."""
+    after = _NUMBER if numbered else _AFTER_DISPLAY
 
     def block(state: Any, start: int, end: int, silent: bool) -> bool:
         src, pos = state.src, state.bMarks[start] + state.tShift[start]
@@ -290,7 +295,7 @@ def _whole_lines(rule: Any) -> Any:
                 close = src.find(closing, pos + len(opening))
                 line_end = src.find("\n", close)
                 rest = src[close + len(closing) : line_end if line_end >= 0 else len(src)]
-                if close < 0 or not _AFTER_DISPLAY.fullmatch(rest):
+                if close < 0 or not after.fullmatch(rest):
                     return False
         return bool(rule(state, start, end, silent))
 
@@ -319,7 +324,7 @@ def _markdown(math: bool = True, tasks: bool = True) -> MarkdownIt:
             md.add_render_rule(name, _math(display=True))
         for rule in md.block.ruler.__rules__:
             if rule.name.startswith("math_block"):
-                rule.fn = _whole_lines(rule.fn)
+                rule.fn = _whole_lines(rule.fn, numbered=rule.name == "math_block_eqno")
     if tasks:
         tasklists_plugin(md)
     md.core.ruler.push("blocks", _blocks)

@@ -15,6 +15,7 @@ BROKEN = [
     "Unclosed display\n\n$$\\begin{matrix} 1 & 2\n\n**after**",
     r"Prices $5 and $10 stay text **after**",
     r"An error $\frac{$ **after**",
+    "A formula, then a line in brackets:\n\n\\[a\\]\n(x) **after**",
 ]
 HOSTILE = [
     r"$\href{javascript:alert(1)}{click}$ **after**",

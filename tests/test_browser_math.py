@@ -209,6 +209,7 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
     texts += [
         r"\[" + "x" * (render.MATH_MAX_CHARS + 1) + r"\] \(" + "y" * render.MATH_MAX_CHARS + r"\)"
     ]
+    texts += ["> \\[a\n\n**b**\\]"]  # opened in a quote, closed after it: no formula
     texts += [tasks, tasks + "- c"]
     sign_up(page, live, "cauchy")
     counts = page.evaluate(
@@ -234,6 +235,7 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
         [0, 0, 0],
         [1, 1, 0],
         [1, 0, 0],
+        [0, 1, 0],
         [0, 0, boxes],
         [0] * 3,
     ]

@@ -138,12 +138,15 @@ function highlight(code, language) {
   }
 }
 
-// A display formula only where it ends its line (render.py's `_whole_lines`): the
-// plugin's block rule would drop the words after `$$x$$` on the same line.
+// A display formula only where it ends its line, with its number for the numbered rule
+// (render.py's `_whole_lines`): the plugin's block rule would drop the words after `$$x$$`
+// on the same line, and its numbered one a line starting with "(…)" after it.
 const AFTER_DISPLAY = /^\s*(?:\([^)\s]+\))?\s*$/;
+const NUMBER = /^\s*\([^)\s]+\)\s*$/;
 const DISPLAY = [["$$", "$$"], ["\\[", "\\]"]];
 
-function wholeLines(rule) {
+function wholeLines(rule, numbered) {
+  const after = numbered ? NUMBER : AFTER_DISPLAY;
   return (state, start, end, silent) => {
     const src = state.src;
     const pos = state.bMarks[start] + state.tShift[start];
@@ -152,7 +155,10 @@ function wholeLines(rule) {
       const close = src.indexOf(closing, pos + opening.length);
       const lineEnd = src.indexOf("\n", close);
       const rest = src.slice(close + closing.length, lineEnd >= 0 ? lineEnd : src.length);
-      if (close < 0 || !AFTER_DISPLAY.test(rest)) return false;
+      if (close < 0 || !after.test(rest)) return false;
+      // Closed past this block (opened in a quote, closed after it): no formula, as
+      // render.py's plugin decides; this one showed the words twice.
+      if (close >= state.eMarks[end - 1]) return false;
     }
     return rule(state, start, end, silent);
   };
@@ -245,7 +251,7 @@ function parser(withMath = true, withTasks = true) {
         markdown.renderer.rules[name] = math(true, escape);
       }
       for (const rule of markdown.block.ruler.__rules__) {
-        if (rule.name.startsWith("math_block")) rule.fn = wholeLines(rule.fn);
+        if (rule.name.startsWith("math_block")) rule.fn = wholeLines(rule.fn, rule.name === "math_block_eqno");
       }
     }
     if (withTasks) markdown.use(window.markdownitTaskLists);
