@@ -22,8 +22,7 @@ from channels.db import database_sync_to_async
 from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
-from mdit_py_plugins.texmath import texmath_plugin
-from mdit_py_plugins.texmath.index import dollar_post, dollar_pre, make_block_func, make_inline_func
+from mdit_py_plugins.texmath.index import dollar_post, dollar_pre, make_block_func
 from mdit_py_plugins.texmath.index import rules as texmath_rules
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -239,39 +238,39 @@ def _math(display: bool) -> Any:
     return render
 
 
-# What may follow a display formula's closing delimiter on its line: an equation number;
-# what must, for the plugin's numbered rule (which would take a "(…)" starting the next
-# line for the number, and drop the rest of that line).
-_AFTER_DISPLAY = re.compile(r"\s*(?:\([^)\s]+\))?\s*")
-_NUMBER = re.compile(r"\s*\([^)\s]+\)\s*")
+# The inline rules, in the order tried, as render.js has them: `$$…$$` within a line
+# (display math), `$…$` and `$x$` (the plugin's patterns), `\[…\]` within a line, as
+# models write it mid-sentence (display math; the plugin reads it only as a block of its
+# own), and `\(…\)`. Those two hold MATH_MAX_CHARS at most (a longer formula would be
+# shown as its source), so an opener is read over that many characters at most, however
+# often markdown-it reads a text again (an image's label, once for each image it is in:
+# 200 unclosed `\(` in a label 19 deep took 3.5 s); `\[…\]` stays on its line (what
+# JavaScript's `.` matches).
+_INLINE_MATH: list[Any] = [
+    {"name": "math_inline_double", "rex": re.compile(r"\${2}([^$]*?[^\\])\${2}"), "tag": "$$",
+     "pre": dollar_pre, "post": dollar_post},
+    *texmath_rules["dollars"]["inline"],
+    {"name": "math_inline_bracket", "tag": "\\[",
+     "rex": re.compile(rf"\\\[([^\n\r\u2028\u2029]{{1,{MATH_MAX_CHARS}}}?)\\\]")},
+    {"name": "math_paren", "tag": "\\(",
+     "rex": re.compile(rf"\\\((.{{1,{MATH_MAX_CHARS}}}?)\\\)", re.DOTALL)},
+]  # fmt: skip
 _DISPLAY = (("$$", "$$"), ("\\[", "\\]"))
-_INLINE_DOUBLE: Any = {
-    "name": "math_inline_double",
-    "rex": re.compile(r"^\${2}([^$]*?[^\\])\${2}"),
-    "tmpl": "{0}",
-    "tag": "$$",
-    "pre": dollar_pre,
-    "post": dollar_post,
-}
-# `\(…\)`, and `\[…\]` within a line as models write it mid-sentence (display math; the
-# plugin reads it only as a block of its own), as render.js reads them: a formula of at
-# most MATH_MAX_CHARS (a longer one would be shown as its source), so that an opener is
-# read over that many characters at most, however often markdown-it reads a text again
-# (an image's label once for each image it is in: 19 deep, 200 openers in 99,000
-# characters took 3.5 s). `\[…\]` stays on its line (what JavaScript's `.` matches).
-_PAREN = re.compile(rf"\\\((.{{1,{MATH_MAX_CHARS}}}?)\\\)", re.DOTALL)
-_BRACKET = re.compile(rf"\\\[([^\n\r\u2028\u2029]{{1,{MATH_MAX_CHARS}}}?)\\\]")
+_BLANK = re.compile(r"[ \t]*")
 
 
-def _inline_math(name: str, tag: str, pattern: re.Pattern[str]) -> Any:
-    """An inline rule: `pattern` read where the parser is (the plugin's own rules copy the
-    rest of the text for each try)."""
+def _inline_math(rule: dict[str, Any]) -> Any:
+    """An inline math rule read where the parser is: the plugin's own copy the rest of
+    the text at each try (50,000 `$` in a text took 1.3 s)."""
+    name, tag, pre, post = rule["name"], rule["tag"], rule.get("pre"), rule.get("post")
+    pattern = re.compile(rule["rex"].pattern.removeprefix("^"), rule["rex"].flags)
 
-    def rule(state: Any, silent: bool) -> bool:
-        if not state.src.startswith(tag, state.pos):
+    def read(state: Any, silent: bool) -> bool:
+        src, pos = state.src, state.pos
+        if not src.startswith(tag, pos) or (pre and not pre(src, pos)):
             return False
-        match = pattern.match(state.src, state.pos)
-        if match is None:
+        match = pattern.match(src, pos)
+        if match is None or (post and not post(src, match.end() - 1)):
             return False
         if not silent:
             token = state.push(name, "math", 0)
@@ -279,14 +278,15 @@ def _inline_math(name: str, tag: str, pattern: re.Pattern[str]) -> Any:
         state.pos = match.end()
         return True
 
-    return rule
+    return read
 
 
-def _whole_lines(rule: Any, numbered: bool) -> Any:
-    """A display-math block rule that takes only a formula ending its line (with its
-    number, if `numbered`): the plugin's own would drop the words after `$$x$$` on the
-    same line."""
-    after = _NUMBER if numbered else _AFTER_DISPLAY
+def _whole_lines(rule: Any) -> Any:
+    """A display-math block rule that takes only a formula ending its line: the plugin's
+    own would drop the words after `$$x$$` on the same line. (Its rule for a numbered
+    formula, `$$x$$ (1)`, is not used: it dropped the number, and took a "(…)" starting
+    the next line for one, dropping the rest of that line. The line is then a paragraph,
+    its formula display math and its number text.)"""
 
     def block(state: Any, start: int, end: int, silent: bool) -> bool:
         src, pos = state.src, state.bMarks[start] + state.tShift[start]
@@ -295,7 +295,7 @@ def _whole_lines(rule: Any, numbered: bool) -> Any:
                 close = src.find(closing, pos + len(opening))
                 line_end = src.find("\n", close)
                 rest = src[close + len(closing) : line_end if line_end >= 0 else len(src)]
-                if close < 0 or not after.fullmatch(rest):
+                if close < 0 or not _BLANK.fullmatch(rest):
                     return False
         return bool(rule(state, start, end, silent))
 
@@ -309,22 +309,18 @@ def _markdown(math: bool = True, tasks: bool = True) -> MarkdownIt:
     md.add_render_rule("image", _image_as_link)
     if math:
         # $…$, $$…$$, \(…\) and \[…\], as the browser's markdown-it-texmath reads them.
-        texmath_plugin(md, "dollars")
-        for rule in texmath_rules["brackets"]["block"]:
-            md.block.ruler.before("fence", rule["name"], make_block_func(rule))
-        # `$$…$$` within a line is display math too (the browser's plugin has this rule).
-        inline_double = make_inline_func(_INLINE_DOUBLE)
-        md.inline.ruler.before("math_inline", "math_inline_double", inline_double)
-        md.inline.ruler.before("escape", "math_paren", _inline_math("math_paren", "\\(", _PAREN))
-        bracket = _inline_math("math_inline_bracket", "\\[", _BRACKET)
-        md.inline.ruler.before("math_paren", "math_inline_bracket", bracket)
+        for rule in _INLINE_MATH:
+            md.inline.ruler.before("escape", rule["name"], _inline_math(rule))
+        for delimiters in ("dollars", "brackets"):
+            for rule in texmath_rules[delimiters]["block"]:
+                if rule["name"] == "math_block":
+                    md.block.ruler.before(
+                        "fence", rule["name"], _whole_lines(make_block_func(rule))
+                    )
         for name in ("math_inline", "math_single", "math_paren"):
             md.add_render_rule(name, _math(display=False))
-        for name in ("math_block", "math_block_eqno", "math_inline_double", "math_inline_bracket"):
+        for name in ("math_block", "math_inline_double", "math_inline_bracket"):
             md.add_render_rule(name, _math(display=True))
-        for rule in md.block.ruler.__rules__:
-            if rule.name.startswith("math_block"):
-                rule.fn = _whole_lines(rule.fn, numbered=rule.name == "math_block_eqno")
     if tasks:
         tasklists_plugin(md)
     md.core.ruler.push("blocks", _blocks)

@@ -210,6 +210,8 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
         r"\[" + "x" * (render.MATH_MAX_CHARS + 1) + r"\] \(" + "y" * render.MATH_MAX_CHARS + r"\)"
     ]
     texts += ["> \\[a\n\n**b**\\]"]  # opened in a quote, closed after it: no formula
+    # A formula's number is kept; a formula's characters are counted as Python counts them.
+    texts += ["$$a$$ (**2**)", r"a \(" + "\N{MATHEMATICAL ITALIC SMALL X}" * 1500 + r"\) b"]
     texts += [tasks, tasks + "- c"]
     sign_up(page, live, "cauchy")
     counts = page.evaluate(
@@ -236,6 +238,8 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
         [1, 1, 0],
         [1, 0, 0],
         [0, 1, 0],
+        [1, 1, 0],
+        [1, 0, 0],
         [0, 0, boxes],
         [0] * 3,
     ]

@@ -166,6 +166,16 @@ def test_display_math_and_inline_math_keep_their_mode() -> None:
     assert '<math display="block">' in html and html.endswith(" for a circle.</p>\n")
 
 
+def test_a_display_formula_s_line_keeps_every_word() -> None:
+    """A number after a display formula, or a line after it starting with "(…)", stays
+    (the plugin's rule for numbered formulas dropped them)."""
+    cases = [("$$a$$ (2)", "(2)"), (r"\[a\] (1)", "(1)"), (r"\[a\] (a$b)", "(a$b)")]
+    cases += [("\\[a\\]\n(x) more", "(x) more"), ("$$a$$\n(x) more", "(x) more")]
+    for text, kept in cases:
+        html = render_markdown(text)
+        assert '<math display="block">' in html and kept in html, (text, html)
+
+
 def test_math_past_its_bounds_is_shown_as_its_source() -> None:
     html = render_markdown("$" + "{" * 50 + "x" + "}" * 50 + "$")
     assert '<code class="math-source">' in html and "<math" not in html

@@ -95,9 +95,10 @@ function depth(tex) {
 function math(display, escape) {
   return (tokens, index, _options, env) => {
     const tex = tokens[index].content;
-    env.math = (env.math || 0) + tex.length;
+    const length = [...tex].length; // in characters, as render.py counts them
+    env.math = (env.math || 0) + length;
     env.formulas = (env.formulas || 0) + 1;
-    if (env.formulas <= MATH_MAX_FORMULAS && env.math <= MATH_BUDGET && tex.length <= MATH_MAX_CHARS && depth(tex) <= MATH_MAX_DEPTH) {
+    if (env.formulas <= MATH_MAX_FORMULAS && env.math <= MATH_BUDGET && length <= MATH_MAX_CHARS && depth(tex) <= MATH_MAX_DEPTH) {
       try {
         const mathml = window.temml.renderToString(tex.trim(), { displayMode: display, throwOnError: true, trust: false, maxSize: 5 });
         // Its inline styles (a matrix's padding) would only be refused by the CSP, loudly.
@@ -138,15 +139,14 @@ function highlight(code, language) {
   }
 }
 
-// A display formula only where it ends its line, with its number for the numbered rule
-// (render.py's `_whole_lines`): the plugin's block rule would drop the words after `$$x$$`
-// on the same line, and its numbered one a line starting with "(…)" after it.
-const AFTER_DISPLAY = /^\s*(?:\([^)\s]+\))?\s*$/;
-const NUMBER = /^\s*\([^)\s]+\)\s*$/;
+// A display formula only where it ends its line (render.py's `_whole_lines`): the plugin's
+// block rule would drop the words after `$$x$$` on the same line. Its rule for a numbered
+// one (`$$x$$ (1)`) is not used, as on the server: it dropped the number, and took a "(…)"
+// starting the next line for one.
+const BLANK = /^[ \t]*$/;
 const DISPLAY = [["$$", "$$"], ["\\[", "\\]"]];
 
-function wholeLines(rule, numbered) {
-  const after = numbered ? NUMBER : AFTER_DISPLAY;
+function wholeLines(rule) {
   return (state, start, end, silent) => {
     const src = state.src;
     const pos = state.bMarks[start] + state.tShift[start];
@@ -155,7 +155,7 @@ function wholeLines(rule, numbered) {
       const close = src.indexOf(closing, pos + opening.length);
       const lineEnd = src.indexOf("\n", close);
       const rest = src.slice(close + closing.length, lineEnd >= 0 ? lineEnd : src.length);
-      if (close < 0 || !after.test(rest)) return false;
+      if (close < 0 || !BLANK.test(rest)) return false;
       // Closed past this block (opened in a quote, closed after it): no formula, as
       // render.py's plugin decides; this one showed the words twice.
       if (close >= state.eMarks[end - 1]) return false;
@@ -239,9 +239,10 @@ function parser(withMath = true, withTasks = true) {
       // characters at most, however often markdown-it reads a text again (an image's label
       // once for each image it is in).
       const brackets = window.texmath.rules.brackets.inline;
-      brackets.find((rule) => rule.name === "math_inline").rex = new RegExp(String.raw`\\\((.{1,${MATH_MAX_CHARS}}?)\\\)`, "y");
+      // (Counted in characters, as Python counts them: "u".)
+      brackets.find((rule) => rule.name === "math_inline").rex = new RegExp(String.raw`\\\((.{1,${MATH_MAX_CHARS}}?)\\\)`, "uy");
       if (!brackets.some((rule) => rule.name === "math_inline_bracket")) {
-        const rex = new RegExp(String.raw`\\\[(.{1,${MATH_MAX_CHARS}}?)\\\]`, "y");
+        const rex = new RegExp(String.raw`\\\[(.{1,${MATH_MAX_CHARS}}?)\\\]`, "uy");
         brackets.unshift({ name: "math_inline_bracket", rex, tmpl: "$1", tag: "\\[", displayMode: true });
       }
       // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
@@ -251,7 +252,8 @@ function parser(withMath = true, withTasks = true) {
         markdown.renderer.rules[name] = math(true, escape);
       }
       for (const rule of markdown.block.ruler.__rules__) {
-        if (rule.name.startsWith("math_block")) rule.fn = wholeLines(rule.fn, rule.name === "math_block_eqno");
+        if (rule.name === "math_block_eqno") rule.fn = () => false;
+        else if (rule.name === "math_block") rule.fn = wholeLines(rule.fn);
       }
     }
     if (withTasks) markdown.use(window.markdownitTaskLists);
