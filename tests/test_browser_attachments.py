@@ -386,6 +386,11 @@ def test_new_chat_goes_back_to_a_chat_made_for_a_file_left_unsent(
     chips_done(page, 1)
     page.fill("#prompt", "What do you make of this plan?")
     blank = page.url
+    # On the new-chat page itself, "New chat" stays there.
+    page.goto("/")
+    with page.expect_navigation():
+        page.locator("#sidebar .new-chat").click()
+    assert page.url == f"{live.url}/" and page.locator("#attachments .chip").count() == 0
     page.locator(f'#sidebar a[href="{urlsplit(earlier).path}"]').click()
     page.wait_for_url(earlier)
     page.locator("#sidebar .new-chat").click()

@@ -865,12 +865,13 @@ function stayOnBlankChat() {
   return true;
 }
 // Left for another conversation, that chat is still the new chat while this tab keeps its
-// words or files (and the server still has it: empty ones are cleaned up after a day).
+// words or files (and the server still has it: empty ones are cleaned up after a day). On
+// the new-chat page itself, "New chat" stays there.
 async function goToNewChat() {
   if (stayOnBlankChat()) return;
   let blank = null;
   try {
-    blank = sessionStorage.getItem(blankKey);
+    blank = conversationId && sessionStorage.getItem(blankKey);
   } catch {
     /* storage disabled */
   }
@@ -881,6 +882,7 @@ async function goToNewChat() {
       location.href = path;
       return;
     }
+    if (found?.status === 404) sessionStorage.removeItem(blankKey); // cleaned up, or deleted
   }
   location.href = config.urls.home;
 }
