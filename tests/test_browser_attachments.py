@@ -313,6 +313,13 @@ def test_new_chat_on_a_chat_with_a_file_not_sent_yet_keeps_it(phone: Any, live: 
     assert "/c/" in blank  # a conversation was made for the file
     listed = listed_entry(phone)
     assert listed.count() == 0  # not listed before its first message, as after a reload
+    # Nor pinned, moved or archived from its menu (which holds those on a phone) till then.
+    phone.click("#actions-button")
+    list_actions = phone.locator("#pin, #move, #archive")
+    expect(list_actions).to_have_count(3)
+    for i in range(3):
+        expect(list_actions.nth(i)).to_be_hidden()
+    phone.click("#actions-button")
     # It is the new chat: "New chat" stays on it, with the file and the words.
     phone.click("#menu-button")
     phone.locator("#sidebar .new-chat").click()
@@ -325,6 +332,10 @@ def test_new_chat_on_a_chat_with_a_file_not_sent_yet_keeps_it(phone: Any, live: 
     phone.press("#prompt", "Enter")
     phone.wait_for_function(FINISHED, arg=1)
     expect(listed).to_have_count(1)
+    phone.click("#actions-button")
+    for i in range(3):
+        expect(list_actions.nth(i)).to_be_visible()
+    phone.click("#actions-button")
     phone.click("#menu-button")
     phone.locator("#sidebar .new-chat").click()
     phone.wait_for_url(f"{live.url}/")

@@ -183,7 +183,10 @@ const handlers = {
     composer.acknowledged(frame.client_id);
     // Listed from its first message, as the server lists it (one made for a file alone,
     // never sent, is not).
-    if (unlisted) sidebar.add(conversationId, header.title.textContent); // renamed meanwhile, maybe
+    if (unlisted) {
+      sidebar.add(conversationId, header.title.textContent); // renamed meanwhile, maybe
+      header.listed(true);
+    }
     setUnlisted(false);
     sidebar.bump(conversationId);
     if (putBack.has(frame.client_id)) {
@@ -385,6 +388,8 @@ function setUnlisted(yes) {
   }
 }
 setUnlisted(Boolean(conversationId) && !temporary && !thread.element.querySelector("article.message"));
+if (unlisted) header.listed(false); // not pinned, moved or archived before it is listed
+header.deleted = () => setUnlisted(false);
 
 async function ensureConversation() {
   if (conversationId) return;
@@ -397,7 +402,7 @@ async function ensureConversation() {
       chat.dataset.visit = created.visit || "";
       composer.belongsTo(created.id);
       header.show(created.id);
-      header.listed(!temporary);
+      header.listed(false); // until its first message lists it
       setUnlisted(!temporary);
       history.replaceState(null, "", created.url);
       rememberChat();

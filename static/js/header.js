@@ -167,6 +167,7 @@ export class Header {
     if (!yes) return;
     try {
       await post(this.config.url("delete", this.id));
+      this.deleted?.();
       location.href = this.config.urls.home;
     } catch (error) {
       this.showError(error.message);
