@@ -880,7 +880,8 @@ async function goToNewChat() {
   } catch {
     /* storage disabled */
   }
-  if (blank && composer.keepsFor(blank)) {
+  // This one, with its first message on the way, is no longer new.
+  if (blank && blank !== conversationId && composer.keepsFor(blank)) {
     const path = config.url("conversation", blank);
     const found = await fetch(path, { method: "HEAD" }).catch(() => null);
     if (found?.ok) {
