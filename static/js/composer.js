@@ -87,8 +87,8 @@ export class Composer {
     });
   }
 
-  filesKey() {
-    return this.draftKey.replace("webchat-draft:", "webchat-files:");
+  filesKey(draftKey = this.draftKey) {
+    return draftKey.replace("webchat-draft:", "webchat-files:");
   }
 
   // Images attached for a model that cannot read them: the composer says so before sending
@@ -141,7 +141,7 @@ export class Composer {
   keepsFor(id) {
     try {
       const draft = `${this.draftPrefix}${id}`;
-      return Boolean(sessionStorage.getItem(draft) || sessionStorage.getItem(draft.replace("webchat-draft:", "webchat-files:")));
+      return Boolean(sessionStorage.getItem(draft) || sessionStorage.getItem(this.filesKey(draft)));
     } catch {
       return false;
     }

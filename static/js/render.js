@@ -248,7 +248,7 @@ function parser(withMath = true, withTasks = true) {
       // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
       markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
       for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false, escape);
-      for (const name of ["math_block", "math_block_eqno", "math_inline_double", "math_inline_bracket"]) {
+      for (const name of ["math_block", "math_inline_double", "math_inline_bracket"]) {
         markdown.renderer.rules[name] = math(true, escape);
       }
       for (const rule of markdown.block.ruler.__rules__) {
