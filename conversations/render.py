@@ -30,7 +30,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 # Bump when the rendering changes: replies stored with an older version are rendered again.
-VERSION = 7
+VERSION = 8
 
 # MathML, as latex2mathml (here) and Temml (static/js/render.js) write it: presentation
 # elements only, no links, no style (the Content-Security-Policy needs none).
@@ -180,8 +180,9 @@ def _mathml(tex: str, display: bool) -> str | None:
     presentation markup: the converter copies `\\text{…}` out raw, so its output is read
     as XML and written again from the tree, text escaped, MathML elements and attributes
     only, lengths bounded. An unknown command or a link is refused, as Temml refuses it."""
-    if len(tex) > MATH_MAX_CHARS or _depth(tex) > MATH_MAX_DEPTH:
+    if len(tex) > MATH_MAX_CHARS or _depth(tex) > MATH_MAX_DEPTH or _UNTRUSTED.search(tex):
         return None
+    tex = _TEXT_ARGUMENT.sub(_text_argument, tex)
     try:
         converted = latex_to_mathml(tex, display="block" if display else "inline")
         # The converter's own output: no DOCTYPE can come before its <math>, so nothing
@@ -193,6 +194,21 @@ def _mathml(tex: str, display: bool) -> str | None:
         return None
     parts: list[str] = []
     return "".join(parts) if _write(tree, parts) else None
+
+
+# The commands Temml reads only when trusted (page attributes, a picture): the page refuses
+# a formula with them, and so does the server (its converter would keep their argument).
+_UNTRUSTED = re.compile(r"\\(?:class|id|style|data|includegraphics)(?![a-zA-Z])")
+# Text in a formula (`\\text{…}`, `\\mbox{…}`) the converter copies out as written: its
+# escaped characters keep their backslash ("50\\%"), and a `<` or `&` breaks the XML (the
+# formula was shown as its source where the page draws it). Written as the text it means,
+# escaped for XML, it is read as text.
+_TEXT_ARGUMENT = re.compile(r"(\\(?:text[a-z]{0,6}|[mh]box)\s*\{)((?:\\[^a-zA-Z]|[^{}\\])*)\}")
+_TEXT_ESCAPE = re.compile(r"\\([%$&#_ ])")
+
+
+def _text_argument(match: re.Match[str]) -> str:
+    return match[1] + escape(_TEXT_ESCAPE.sub(r"\1", match[2]), quote=False) + "}"
 
 
 def _local(tag: str) -> str:

@@ -290,3 +290,66 @@ def test_a_reply_slow_to_paint_leaves_the_page_usable_while_it_streams(
     print(result)
     assert result["busy"] < 0.5 * result["elapsed"], result
     assert page.problems == []
+
+
+# Where a formula ends, which the two plugins once read differently (across a line break,
+# a `$` inside).
+ACROSS = [
+    "\\(a\nb\\) **after**",
+    "$a\nb$ **after**",
+    "$a $b$ **after**",
+    "$a$b$ and $c$ **after**",
+    "$x$ and $ y$ and $z $ **after**",
+    "$$a\nb$$ **after**",
+    "\\[a\nb\\] **after**",
+    "$5 and $10, $\\$ **after**",
+]
+IN_TEXT = [
+    r"Tax $\text{50\%}$ and $\text{<5 \& up}$ **after**",
+    r"Price $\textbf{\$5}$ **after**",
+    r"Then $\mbox{a>b}$ **after**",
+    r"Under $\text{a\_b}$ **after**",
+]
+
+
+def test_the_page_reads_formulas_where_the_server_does(page: Any, live: LiveServer) -> None:
+    """A streaming reply is shown by the page's renderer and then replaced by the server's:
+    a formula read by one and not the other would turn from text to math (or back) as the
+    reply ends. Both read the same formulas: across a line break, with text in them, and
+    hostile ones. (Past 200 formulas the page shows the rest as written until the end.)"""
+    from conversations import render
+
+    texts = [*math_corpus.CORPUS, *ACROSS, *IN_TEXT]
+    server = {text: render.render_markdown(text) for text in texts}
+    texts = [text for text in texts if server[text].count("<math") <= 200]
+    sign_up(page, live, "dirichlet")
+    counts = page.evaluate(
+        "async (texts) => {"
+        "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
+        "  const { loadExtras, showMarkdown } = await import(new URL('render.js', src).href);"
+        "  await loadExtras();"
+        "  const host = document.createElement('div');"
+        "  return texts.map((text) => {"
+        "    showMarkdown(host, text);"
+        "    return [host.querySelectorAll('math').length, host.textContent.includes('after')];"
+        "  });"
+        "}",
+        texts,
+    )
+    differ = [
+        (text[:40], seen, server[text].count("<math"))
+        for text, seen in zip(texts, counts, strict=True)
+        if seen != [server[text].count("<math"), "after" in server[text]]
+    ]
+    assert differ == [], "\n".join(map(repr, differ))
+    assert page.problems == []
+
+
+def test_text_in_a_formula_reads_as_written() -> None:
+    """The server's converter copies `\\text{…}` out as written: "50\\%" kept its
+    backslash, and a `<` in it showed the formula as its source, where the page drew it."""
+    from conversations.render import render_markdown
+
+    html = render_markdown(IN_TEXT[0])
+    assert "<mtext>50%</mtext>" in html and "<mtext>&lt;5&nbsp;&amp;&nbsp;up</mtext>" in html
+    assert "\\%" not in html and "math-source" not in html

@@ -100,7 +100,10 @@ function math(display, escape) {
     env.formulas = (env.formulas || 0) + 1;
     if (env.formulas <= MATH_MAX_FORMULAS && env.math <= MATH_BUDGET && length <= MATH_MAX_CHARS && depth(tex) <= MATH_MAX_DEPTH) {
       try {
-        const mathml = window.temml.renderToString(tex.trim(), { displayMode: display, throwOnError: true, trust: false, maxSize: 5 });
+        // (`\mbox`, which Temml lacks, as its `\hbox`; a new macros object each time, as a
+        // formula's `\gdef` would write to it.)
+        const options = { displayMode: display, throwOnError: true, trust: false, maxSize: 5, macros: { "\\mbox": "\\hbox" } };
+        const mathml = window.temml.renderToString(tex.trim(), options);
         // Its inline styles (a matrix's padding) would only be refused by the CSP, loudly.
         return mathml.replace(/ style="[^"]*"/g, "");
       } catch {
@@ -239,12 +242,15 @@ function parser(withMath = true, withTasks = true) {
       // characters at most, however often markdown-it reads a text again (an image's label
       // once for each image it is in).
       const brackets = window.texmath.rules.brackets.inline;
-      // (Counted in characters, as Python counts them: "u".)
-      brackets.find((rule) => rule.name === "math_inline").rex = new RegExp(String.raw`\\\((.{1,${MATH_MAX_CHARS}}?)\\\)`, "uy");
+      // (Counted in characters, as Python counts them: "u"; `\(…\)` across a line break: "s".)
+      brackets.find((rule) => rule.name === "math_inline").rex = new RegExp(String.raw`\\\((.{1,${MATH_MAX_CHARS}}?)\\\)`, "suy");
       if (!brackets.some((rule) => rule.name === "math_inline_bracket")) {
         const rex = new RegExp(String.raw`\\\[(.{1,${MATH_MAX_CHARS}}?)\\\]`, "uy");
         brackets.unshift({ name: "math_inline_bracket", rex, tmpl: "$1", tag: "\\[", displayMode: true });
       }
+      // `$…$` as the server's plugin reads it, with no `$` inside ("$\\textbf{\\$5}$" was a
+      // formula here and text there), two characters or more first.
+      window.texmath.rules.dollars.inline.find((rule) => rule.name === "math_inline").rex = /\$((?:\S[^$]*?[^\s\\])|[^$\s\\])\$/uy;
       // $…$, $$…$$, \(…\) and \[…\], as render.py reads them.
       markdown.use(window.texmath, { engine: window.temml, delimiters: ["dollars", "brackets"] });
       for (const name of ["math_inline", "math_single"]) markdown.renderer.rules[name] = math(false, escape);
