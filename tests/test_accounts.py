@@ -715,6 +715,30 @@ def test_a_forgotten_password_is_reset_by_mail(mailoutbox: list) -> None:
     assert "not valid any more" in Client().get(link, follow=True).content.decode()
 
 
+def test_a_reset_link_is_written_in_the_account_s_language(mailoutbox: list) -> None:
+    """Asked for from a browser in another language, the mail is in the account's own; an
+    account without one gets the browser's."""
+    User.objects.create_user("alice", email="alice@example.org", password=PASSWORD, language="es")
+    User.objects.create_user("bob", email="bob@example.org", password=PASSWORD)
+    for address in ("alice@example.org", "bob@example.org"):
+        Client(headers={"accept-language": "en"}).post(
+            "/accounts/password/reset/", {"email": address}
+        )
+    Client(headers={"accept-language": "es"}).post(
+        "/accounts/password/reset/", {"email": "bob@example.org"}
+    )
+    subjects = [mail.subject for mail in mailoutbox]
+    assert subjects == [
+        "Restablece tu contraseña de webchat",
+        "Reset your webchat password",
+        "Restablece tu contraseña de webchat",
+    ]
+    assert 'Alguien pidió restablecer la contraseña de la cuenta de webchat "alice"' in (
+        mailoutbox[0].body
+    )
+    assert 'Someone asked to reset the password of the webchat account "bob"' in mailoutbox[1].body
+
+
 def test_a_reset_for_an_unknown_address_looks_the_same(mailoutbox: list) -> None:
     response = Client().post("/accounts/password/reset/", {"email": "nobody@example.org"})
     assert response.status_code == 302 and response["Location"] == "/accounts/password/reset/sent/"

@@ -17,7 +17,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import signing
@@ -29,7 +29,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse, reverse_lazy
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
@@ -522,6 +522,30 @@ def _done_view(title: str, message: str, link_url: str, link_text: str) -> Any:
     return TemplateView.as_view(template_name="registration/message.html", extra_context=context)
 
 
+class AccountLanguageResetForm(PasswordResetForm):
+    """The reset link is written in the account's language, where it has one: the page
+    asking may be in another (a borrowed browser, or one in the person's second language)."""
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        with translation.override(context["user"].language or translation.get_language()):
+            super().send_mail(
+                subject_template_name,
+                email_template_name,
+                context,
+                from_email,
+                to_email,
+                html_email_template_name,
+            )
+
+
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """A completed reset proves the person owns the account: its login locks are lifted."""
 
@@ -600,6 +624,7 @@ urlpatterns = [
             auth_views.PasswordResetView,
             gettext_lazy("Reset your password"),
             gettext_lazy("Send me a link"),
+            form_class=AccountLanguageResetForm,
             email_template_name="registration/password_reset_email.txt",
             subject_template_name="registration/password_reset_subject.txt",
             extra_email_context={"timeout_days": settings.PASSWORD_RESET_TIMEOUT // 86_400},
