@@ -404,8 +404,19 @@ def test_new_chat_goes_back_to_a_chat_made_for_a_file_left_unsent(
     assert page.url == f"{live.url}/" and page.locator("#attachments .chip").count() == 0
     page.locator(f'#sidebar a[href="{urlsplit(earlier).path}"]').click()
     page.wait_for_url(earlier)
+    # It checks that the server still has it, and shows it is at work meanwhile.
+    held: list[Any] = []
+    page.route(
+        blank,
+        lambda route: held.append(route) if route.request.method == "HEAD" else route.continue_(),
+    )
     page.locator("#sidebar .new-chat").click()
+    while not held:
+        page.wait_for_timeout(20)
+    expect(page.locator("#sidebar .new-chat")).to_have_attribute("aria-busy", "true")
+    held.pop().continue_()
     page.wait_for_url(blank)
+    page.unroute(blank)
     chips_done(page, 1)
     assert page.input_value("#prompt") == "What do you make of this plan?"
     # Sent, it is a conversation like any other: "New chat" from elsewhere is a new one.

@@ -872,8 +872,9 @@ function stayOnBlankChat() {
 // Left for another conversation, that chat is still the new chat while this tab keeps its
 // words or files (and the server still has it: empty ones are cleaned up after a day). On
 // the new-chat page itself, "New chat" stays there.
+const newChat = document.querySelector("#sidebar .new-chat");
 async function goToNewChat() {
-  if (stayOnBlankChat()) return;
+  if (stayOnBlankChat() || newChat.hasAttribute("aria-busy")) return;
   let blank = null;
   try {
     blank = conversationId && sessionStorage.getItem(blankKey);
@@ -883,7 +884,9 @@ async function goToNewChat() {
   // This one, with its first message on the way, is no longer new.
   if (blank && blank !== conversationId && composer.keepsFor(blank)) {
     const path = config.url("conversation", blank);
+    newChat.setAttribute("aria-busy", "true"); // on a slow server, the click is seen
     const found = await fetch(path, { method: "HEAD" }).catch(() => null);
+    newChat.removeAttribute("aria-busy");
     if (found?.ok) {
       location.href = path;
       return;
@@ -892,7 +895,7 @@ async function goToNewChat() {
   }
   location.href = config.urls.home;
 }
-document.querySelector("#sidebar .new-chat").addEventListener("click", (event) => {
+newChat.addEventListener("click", (event) => {
   if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return; // a new tab: a new chat
   event.preventDefault();
   goToNewChat();
