@@ -126,6 +126,18 @@ def test_the_dashboard_charts_tokens_and_cost_per_day_per_model(
     assert "<script" not in html.split('id="content-main"')[1]
 
 
+def test_a_chart_of_small_costs_reads_its_steps_apart() -> None:
+    from datetime import date
+
+    from webchat.dashboard import bar_chart
+
+    chart = bar_chart([date(2026, 12, 1)], {(date(2026, 12, 1), "grok-3"): 0.00017}, "USD")
+    assert [tick["label"] for tick in chart["ticks"]] == [
+        "$0.00", "$0.00005", "$0.0001", "$0.00015", "$0.0002",
+    ]  # fmt: skip
+    assert chart["bars"][0]["title"].endswith("grok-3: $0.00017")
+
+
 @pytest.mark.parametrize("language", ["es", "ar", "zh-hans"])
 def test_the_dashboards_charts_stay_drawn_in_every_language(
     operator: Client, alice: User, language: str

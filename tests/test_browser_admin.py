@@ -61,5 +61,13 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
     small = phone.new_page()
     small.goto("/admin/webchat/usagerecord/dashboard/")
     assert small.evaluate(OVERFLOW)[0] <= 0  # its tables scroll by themselves
+    # Its charts' words stay readable (they were 5 px), the latest days in view first.
+    chart = small.locator(".usage-chart svg[role=img]").first
+    sizes = chart.evaluate(
+        "c => [...c.querySelectorAll('text')].map(t => t.getBoundingClientRect().height)"
+    )
+    assert min(sizes) >= 9, sizes
+    latest = chart.locator("rect").last.bounding_box()
+    assert latest["x"] >= 0 and latest["x"] + latest["width"] <= 360
     phone.close()
     assert page.problems == []

@@ -7,7 +7,8 @@ from typing import Any
 from django.utils import dateformat, formats
 
 PALETTE = ["#1f6feb", "#f0883e", "#2da44e", "#a371f7", "#e5534b", "#0bb7c2", "#bf8700", "#8c959f"]
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 760, 240, 64, 28, 10
+# The scale is written on both sides: a phone shows the chart's latest days first.
+WIDTH, HEIGHT, LEFT, RIGHT, BOTTOM, TOP = 760, 240, 64, 64, 28, 10
 
 
 def _nice_max(value: float) -> float:
@@ -20,7 +21,12 @@ def _nice_max(value: float) -> float:
 
 def _label(value: float, unit: str) -> str:
     if unit == "USD":
-        return f"${value:,.4f}" if 0 < value < 0.1 else f"${value:,.2f}"
+        if 0 < value < 0.1:
+            # Two significant digits, so that an axis's steps read apart ($0.00015, not
+            # $0.0002 twice).
+            digits = 1 - math.floor(math.log10(value))
+            return "$" + f"{value:.{digits}f}".rstrip("0")
+        return f"${value:,.2f}"
     if value >= 1_000_000:
         return f"{value / 1_000_000:g}M"
     if value >= 1_000:
@@ -36,7 +42,7 @@ def bar_chart(
     colors = {model: PALETTE[i % len(PALETTE)] for i, model in enumerate(models)}
     day_totals = [sum(values.get((day, m), 0) for m in models) for day in dates]
     top = _nice_max(max(day_totals, default=0))
-    plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - BOTTOM - TOP
     slot = plot_w / max(len(dates), 1)
     bar_w = max(2.0, slot * 0.7)
     bars = []
@@ -74,7 +80,7 @@ def bar_chart(
         "width": WIDTH,
         "height": HEIGHT,
         "left": LEFT,
-        "right": WIDTH - 8,
+        "right": WIDTH - RIGHT,
         "baseline": TOP + plot_h,
         "label_y": HEIGHT - 8,
         "bars": bars,
