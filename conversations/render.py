@@ -196,28 +196,50 @@ def _mathml(tex: str, display: bool) -> str | None:
     return "".join(parts) if _write(tree, parts) else None
 
 
+# A command, not an escaped backslash (`\\\\` is a line break) followed by letters.
+_COMMAND = r"(?<!\\)((?:\\\\)*)\\"
 # The commands Temml reads only when trusted (page attributes, a picture): the page refuses
 # a formula with them, and so does the server (its converter would keep their argument).
-_UNTRUSTED = re.compile(r"\\(?:class|id|style|data|includegraphics)(?![a-zA-Z])")
-# Text in a formula (`\\text{…}`, `\\mbox{…}`) the converter copies out as written: its
-# escaped characters keep their backslash ("50\\%"), and a `<` or `&` breaks the XML (the
-# formula was shown as its source where the page draws it). Written as the text it means,
-# escaped for XML, it is read as text.
-_TEXT_ARGUMENT = re.compile(r"(\\(?:text[a-z]{0,6}|[mh]box)\s*\{)((?:\\[^a-zA-Z]|[^{}\\])*)\}")
-_TEXT_ESCAPE = re.compile(r"\\([%$&#_ ])")
+_UNTRUSTED = re.compile(_COMMAND + r"(?:class|id|style|data|includegraphics)(?![a-zA-Z])")
+# Text in a formula (`\\text{…}`, `\\mbox{…}`), which the converter copies out as written:
+# its escaped characters kept their backslash ("50\\%"), and a `<` or `&` broke the XML
+# (the formula was shown as its source where the page draws it). Written as the text it
+# means, escaped for XML, it is read as text.
+_TEXT_ARGUMENT = re.compile(
+    _COMMAND + r"((?:text(?:bf|it|md|normal|rm|sf|tt|up)?|[mh]box)(?![a-zA-Z])\s*\{)"
+    r"((?:\\[^a-zA-Z]|[^{}\\])*)\}"
+)
+_TEXT_ESCAPE = re.compile(r"\\([\\%$&#_ ])")
 
 
 def _text_argument(match: re.Match[str]) -> str:
-    return match[1] + escape(_TEXT_ESCAPE.sub(r"\1", match[2]), quote=False) + "}"
+    text = _TEXT_ESCAPE.sub(lambda m: m[0] if m[1] == "\\" else m[1], match[3])
+    return f"{match[1]}\\{match[2]}{escape(text, quote=False)}}}"
 
 
 def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-# A length a formula may set (`\\hspace{20000px}` may not): a few em at most.
-_LENGTH = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:em|ex)?")
-_LENGTHS = {"width", "height", "depth", "voffset", "lspace", "rspace", "minsize", "maxsize"}
+# A length a formula may set (`\\hspace{20000px}` may not): a few em at most; a table's
+# spacings are a list of them. A script level from the formula's own styles, 0 to 2.
+_LENGTH = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:em|ex|px|pt)?")
+_LENGTHS = {
+    "width", "height", "depth", "voffset", "lspace", "rspace", "minsize", "maxsize",
+    "linethickness", "columnspacing", "rowspacing",
+}  # fmt: skip
+_SCRIPT_LEVEL = re.compile(r"[+-]?[0-2]")
+
+
+def _bounded(name: str, value: str) -> bool:
+    if name == "scriptlevel":
+        return _SCRIPT_LEVEL.fullmatch(value) is not None
+    if name not in _LENGTHS:
+        return True
+    return all(
+        _LENGTH.fullmatch(part) and abs(float(part.rstrip("emxpt") or 0)) <= 5
+        for part in value.split()
+    )
 
 
 def _write(element: ElementTree.Element, parts: list[str]) -> bool:
@@ -228,11 +250,7 @@ def _write(element: ElementTree.Element, parts: list[str]) -> bool:
         return False  # a command the converter did not know, shown as its name
     attributes = ""
     for name, value in element.attrib.items():
-        if name not in MATH_ATTRIBUTES:
-            continue
-        if name in _LENGTHS and not (
-            _LENGTH.fullmatch(value) and abs(float(value.rstrip("emx") or 0)) <= 5
-        ):
+        if name not in MATH_ATTRIBUTES or not _bounded(name, value):
             continue
         attributes += f' {name}="{escape(value, quote=True)}"'
     parts.append(f"<{tag}{attributes}>{escape(element.text or '', quote=False)}")

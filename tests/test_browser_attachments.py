@@ -414,6 +414,12 @@ def test_new_chat_goes_back_to_a_chat_made_for_a_file_left_unsent(
     while not held:
         page.wait_for_timeout(20)
     expect(page.locator("#sidebar .new-chat")).to_have_attribute("aria-busy", "true")
+    # No answer in five seconds: a new chat, the unsent one still remembered.
+    page.wait_for_url(f"{live.url}/", timeout=10_000)
+    page.goto(earlier)
+    page.locator("#sidebar .new-chat").click()
+    while len(held) < 2:
+        page.wait_for_timeout(20)
     held.pop().continue_()
     page.wait_for_url(blank)
     page.unroute(blank)

@@ -345,11 +345,29 @@ def test_the_page_reads_formulas_where_the_server_does(page: Any, live: LiveServ
     assert page.problems == []
 
 
-def test_text_in_a_formula_reads_as_written() -> None:
-    """The server's converter copies `\\text{…}` out as written: "50\\%" kept its
-    backslash, and a `<` in it showed the formula as its source, where the page drew it."""
-    from conversations.render import render_markdown
-
-    html = render_markdown(IN_TEXT[0])
-    assert "<mtext>50%</mtext>" in html and "<mtext>&lt;5&nbsp;&amp;&nbsp;up</mtext>" in html
-    assert "\\%" not in html and "math-source" not in html
+def test_a_formula_s_lengths_and_script_levels_are_bounded_on_the_page(
+    page: Any, live: LiveServer
+) -> None:
+    """A line 900em thick would cover the conversation: past a few em a length goes, as
+    render.py's go, and the ones formulas need stay."""
+    sign_up(page, live, "fourier")
+    found = page.evaluate(
+        "async (texts) => {"
+        "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
+        "  const { loadExtras, showMarkdown } = await import(new URL('render.js', src).href);"
+        "  await loadExtras();"
+        "  const host = document.createElement('div');"
+        "  return texts.map((text) => {"
+        "    showMarkdown(host, text);"
+        "    return [...host.querySelectorAll('[linethickness], [scriptlevel]')].map((e) =>"
+        "      `${e.getAttribute('linethickness')} ${e.getAttribute('scriptlevel')}`);"
+        "  });"
+        "}",
+        [
+            r"$\genfrac{(}{)}{900em}{0}{a}{b}$",
+            r"$\genfrac{(}{)}{2pt}{0}{a}{b}$",
+            r"$\binom{n}{k}$ and $\scriptstyle x$",
+        ],
+    )
+    assert found == [["null 0"], ["null 0", "1.9925pt null"], ["0px null", "null 1"]]
+    assert page.problems == []

@@ -191,6 +191,13 @@ def test_math_past_its_bounds_is_shown_as_its_source() -> None:
         r"sign in</a></span>]]>}$",
         r"$\text{</mtext><mpadded/voffset=99em>}$",
         r"$\hspace{20000px} x \rule{3000px}{3000px}$",
+        # Text the converter copies out raw where nothing is rewritten (a tag, braces).
+        "$$\\tag{</mtext><mfrac linethickness='900px'><mi>a</mi><mi>b</mi></mfrac><mtext>} x$$",
+        "$\\text{{</mtext><mfrac\tlinethickness='900px'><mi>a</mi><mi>b</mi></mfrac><mtext>}$",
+        r"$\tag{</mtext><mstyle scriptlevel='-100'><mi>HUGE</mi></mstyle><mtext>}$",
+        "$\\emph{</mtext><mtable\tcolumnspacing='9000em'><mtr><mtd><mi>a</mi></mtd></mtr>"
+        "</mtable><mtext>}$",
+        r"$\genfrac{(}{)}{900em}{0}{a}{b}$",
     ],
 )
 def test_a_formula_cannot_carry_markup_or_huge_lengths(source: str) -> None:
@@ -202,6 +209,21 @@ def test_a_formula_cannot_carry_markup_or_huge_lengths(source: str) -> None:
     assert not any("voffset" in attrs for _, attrs in found)
     values = " ".join(str(value) for _, attrs in found for value in attrs.values())
     assert "20000" not in values and "3000" not in values
+    assert "900" not in values and "9000" not in values and "-100" not in values
+
+
+def test_text_in_a_formula_reads_as_written() -> None:
+    """The converter copies `\\text{…}` out as written: "50\\%" kept its backslash, and a
+    `<` in it showed the formula as its source, where the page drew it. A command that
+    only starts like one (`\\textstyle`) and an escaped backslash are left as they are."""
+    html = render_markdown(r"Tax $\text{50\%}$ and $\text{<5 \& up}$")
+    assert "<mtext>50%</mtext>" in html and "<mtext>&lt;5&nbsp;&amp;&nbsp;up</mtext>" in html
+    assert "\\%" not in html and "math-source" not in html
+    styled = render_markdown(r"Growth was $\textstyle{12\%} + x$ in 2023")
+    assert "<mn>12</mn><mi>%</mi>" in styled and "<mi>x</mi>" in styled  # the rest kept
+    assert "<mtext>a\\\\%b</mtext>" in render_markdown(r"$\text{a\\%b}$")
+    # After a line break (`\\\\`), letters are letters: not a command to refuse.
+    assert "math-source" not in render_markdown(r"$\begin{matrix}a\\data\end{matrix}$")
 
 
 def test_unknown_commands_and_links_are_shown_as_written_as_the_browser_does() -> None:

@@ -885,7 +885,7 @@ async function goToNewChat() {
   if (blank && blank !== conversationId && composer.keepsFor(blank)) {
     const path = config.url("conversation", blank);
     newChat.setAttribute("aria-busy", "true"); // on a slow server, the click is seen
-    const found = await fetch(path, { method: "HEAD" }).catch(() => null);
+    const found = await fetch(path, { method: "HEAD", signal: AbortSignal.timeout(5000) }).catch(() => null);
     newChat.removeAttribute("aria-busy");
     if (found?.ok) {
       location.href = path;

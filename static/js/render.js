@@ -27,8 +27,9 @@ const TAGS = [
 ];
 const ATTRIBUTES = ["href", "title", "class", "start", "dir", "checked", ...MATH_ATTRIBUTES];
 const MATHML = "http://www.w3.org/1998/Math/MathML";
-const LENGTH = /^-?(?:\d+\.?\d*|\.\d+)(?:em|ex)?$/;
-const LENGTHS = ["width", "height", "depth", "voffset", "lspace", "rspace", "minsize", "maxsize"];
+const LENGTH = /^-?(?:\d+\.?\d*|\.\d+)(?:em|ex|px|pt)?$/;
+const LENGTHS = ["width", "height", "depth", "voffset", "lspace", "rspace", "minsize", "maxsize", "linethickness", "columnspacing", "rowspacing"];
+const SCRIPT_LEVEL = /^[+-]?[0-2]$/;
 // The same bounds as render.py: past them a formula is shown as its source.
 const MATH_MAX_CHARS = 2000;
 const MATH_MAX_DEPTH = 40;
@@ -274,12 +275,15 @@ function parser(withMath = true, withTasks = true) {
         node.setAttribute("target", "_blank");
       }
       else node.removeAttribute("href");
-      // A length a formula sets is a few em at most (render.py's `_LENGTHS`).
+      // A length a formula sets is a few em at most, a script level 0 to 2 (render.py's
+      // `_bounded`).
       if (node.namespaceURI === MATHML) {
         for (const name of LENGTHS) {
           const value = node.getAttribute(name);
-          if (value !== null && !(LENGTH.test(value) && Math.abs(parseFloat(value) || 0) <= 5)) node.removeAttribute(name);
+          const bounded = (part) => LENGTH.test(part) && Math.abs(parseFloat(part) || 0) <= 5;
+          if (value !== null && !value.split(/\s+/).filter(Boolean).every(bounded)) node.removeAttribute(name);
         }
+        if (node.hasAttribute("scriptlevel") && !SCRIPT_LEVEL.test(node.getAttribute("scriptlevel"))) node.removeAttribute("scriptlevel");
       }
       // Temml's own classes on math, never one a formula names (\class{…}).
       if (node.namespaceURI === MATHML && /(?:^|\s)(?!tml-)\S/.test(node.getAttribute("class") || "")) {
