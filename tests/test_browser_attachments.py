@@ -435,6 +435,30 @@ def test_new_chat_goes_back_to_a_chat_made_for_a_file_left_unsent(
     assert page.problems == []
 
 
+def test_new_chat_right_after_enter_waits_for_the_message_to_be_sent(
+    page: Any, live: LiveServer
+) -> None:
+    """On a slow network "New chat" can come before the first message has reached the
+    server (its conversation still being made): it waits for it, then opens a new chat."""
+    sign_up(page, live, "hasty-sender")
+    held: list[Any] = []
+    page.route(f"{live.url}/c/", lambda route: held.append(route))
+    page.fill("#prompt", "Do not lose me")
+    page.press("#prompt", "Enter")
+    while not held:
+        page.wait_for_timeout(20)
+    page.locator("#sidebar .new-chat").click()
+    expect(page.locator("#sidebar .new-chat")).to_have_attribute("aria-busy", "true")
+    held.pop().continue_()
+    sent = page.locator("#sidebar .conversation-list a", has_text="Do not lose me")
+    expect(sent).to_have_count(1)
+    page.wait_for_url(f"{live.url}/")
+    expect(page.locator("#prompt")).to_have_value("")
+    sent.click()
+    expect(page.locator("article.message.user")).to_have_text(re.compile("Do not lose me"))
+    assert page.problems == []
+
+
 def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_reload(
     page: Any, live: LiveServer
 ) -> None:

@@ -874,7 +874,20 @@ function stayOnBlankChat() {
 // the new-chat page itself, "New chat" stays there.
 const newChat = document.querySelector("#sidebar .new-chat");
 async function goToNewChat() {
-  if (stayOnBlankChat() || newChat.hasAttribute("aria-busy")) return;
+  if (newChat.hasAttribute("aria-busy")) return;
+  // A message on its way goes first: leaving before the server has it (its socket not
+  // open yet, on a slow network) would lose it. Past ten seconds this chat stays, the
+  // message's own error to come.
+  if (submitting || composer.pending.size) {
+    newChat.setAttribute("aria-busy", "true");
+    const deadline = performance.now() + 10_000;
+    while ((submitting || composer.pending.size) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    newChat.removeAttribute("aria-busy");
+    if (submitting || composer.pending.size) return;
+  }
+  if (stayOnBlankChat()) return;
   let blank = null;
   try {
     blank = conversationId && sessionStorage.getItem(blankKey);
