@@ -371,3 +371,23 @@ def test_a_formula_s_lengths_and_script_levels_are_bounded_on_the_page(
     )
     assert found == [["null 0"], ["null 0", "1.9925pt null"], ["0px null", "null 1"]]
     assert page.problems == []
+
+
+def test_a_long_formula_in_a_line_scrolls_with_its_paragraph_on_a_phone(
+    browser: Any, live: LiveServer
+) -> None:
+    """A formula within a line cannot wrap: on a phone one wider than the screen scrolls
+    sideways in its paragraph, not the whole conversation."""
+    phone = browser.new_context(
+        base_url=live.url, viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+    )
+    page = phone.new_page()
+    sign_up(page, live, "bernoulli")
+    terms = "+".join(f"a_{{{i}}}^{{2}}" for i in range(1, 13))
+    say(page, f"[sim repeat] The sum ${terms}$ is long, and \\(x^2\\) is short.")
+    reply = page.locator("article.message.assistant .content p").first
+    assert reply.evaluate("p => p.scrollWidth > p.clientWidth")  # wider than the screen
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    thread = page.locator("#thread")
+    assert thread.evaluate("t => t.scrollWidth <= t.clientWidth")
+    phone.close()
