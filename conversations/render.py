@@ -183,6 +183,8 @@ def _mathml(tex: str, display: bool) -> str | None:
     if len(tex) > MATH_MAX_CHARS or _depth(tex) > MATH_MAX_DEPTH or _UNTRUSTED.search(tex):
         return None
     tex = _TEXT_ARGUMENT.sub(_text_argument, tex)
+    for pattern, replacement in _ENVIRONMENTS:
+        tex = pattern.sub(replacement, tex)
     try:
         converted = latex_to_mathml(tex, display="block" if display else "inline")
         # The converter's own output: no DOCTYPE can come before its <math>, so nothing
@@ -215,6 +217,19 @@ _TEXT_ESCAPE = re.compile(r"\\([\\%$&#_ ])")
 def _text_argument(match: re.Match[str]) -> str:
     text = _TEXT_ESCAPE.sub(lambda m: m[0] if m[1] == "\\" else m[1], match[3])
     return f"{match[1]}\\{match[2]}{escape(text, quote=False)}}}"
+
+
+# The environments models write that the converter lacks, as the ones it has that look
+# alike: `aligned` (step by step working) and its kin as `align*`, a column of centred
+# lines (`gather`, `multline`) as a one-column matrix. They showed as their source.
+_ENVIRONMENTS = (
+    (re.compile(r"\\begin\{(?:aligned|alignedat|alignat\*?)\}(?:\[[tcb]\])?(?:\{\d+\})?"),
+     r"\\begin{align*}"),
+    (re.compile(r"\\end\{(?:aligned|alignedat|alignat\*?)\}"), r"\\end{align*}"),
+    (re.compile(r"\\begin\{(?:gather\*?|gathered|multline\*?)\}(?:\[[tcb]\])?"),
+     r"\\begin{matrix}"),
+    (re.compile(r"\\end\{(?:gather\*?|gathered|multline\*?)\}"), r"\\end{matrix}"),
+)  # fmt: skip
 
 
 def _local(tag: str) -> str:

@@ -9,6 +9,9 @@ VALID = [
     r"Mid-sentence, as models write it: \[E = mc^2\] **after**",
     r"A matrix $\begin{pmatrix}1 & 2\\ 3 & 4\end{pmatrix}$ **after**",
     r"Roots $\sqrt[3]{x}$ and $\mathbb{R}$ **after**",
+    "Steps:\n\n$$\\begin{aligned} x &= 1 + 1 \\\\ &= 2 \\end{aligned}$$\n\n**after**",
+    "Lines:\n\n$$\\begin{gather} a = b \\\\ c = d \\end{gather}$$\n\n**after**",
+    r"The answer is $\boxed{42}$ **after**",
 ]
 BROKEN = [
     r"Half-written $\frac{a}{ **after**",

@@ -391,3 +391,29 @@ def test_a_long_formula_in_a_line_scrolls_with_its_paragraph_on_a_phone(
     thread = page.locator("#thread")
     assert thread.evaluate("t => t.scrollWidth <= t.clientWidth")
     phone.close()
+
+
+def test_a_boxed_answer_and_aligned_steps_are_drawn_while_streaming_and_after(
+    page: Any, live: LiveServer
+) -> None:
+    """Models box a final answer and align their working step by step: the box is drawn
+    and the steps are rows, as the reply streams (the page's rendering) and once it has
+    ended (the server's), where they showed as their source."""
+    sign_up(page, live, "pythagoras")
+    page.fill(
+        "#prompt",
+        "[sim repeat delay=30] So\n\n$$\\begin{aligned} x &= 2 + 2 \\\\ &= 4 \\end{aligned}$$\n\n"
+        "and the answer is $\\boxed{4}$, " + " ".join(["indeed"] * 40),
+    )
+    page.press("#prompt", "Enter")
+    look = """a => [
+      a.querySelectorAll('mtr').length,
+      [...a.querySelectorAll('menclose, .tml-boxed')].map(e => getComputedStyle(e).borderTopWidth),
+      a.querySelectorAll('.math-source').length]"""
+    streaming = page.locator('article.message.assistant[data-status="streaming"]')
+    page.wait_for_selector('article.message.assistant[data-status="streaming"] .tml-boxed')
+    assert streaming.evaluate(look) == [2, ["1px"], 0]
+    done = page.locator('article.message.assistant[data-status="complete"]')
+    done.wait_for()
+    assert done.evaluate(look) == [2, ["1px"], 0]
+    assert page.problems == [] and page.foreign == []

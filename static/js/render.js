@@ -105,8 +105,9 @@ function math(display, escape) {
         // formula's `\gdef` would write to it.)
         const options = { displayMode: display, throwOnError: true, trust: false, maxSize: 5, macros: { "\\mbox": "\\hbox" } };
         const mathml = window.temml.renderToString(tex.trim(), options);
-        // Its inline styles (a matrix's padding) would only be refused by the CSP, loudly.
-        return mathml.replace(/ style="[^"]*"/g, "");
+        // Its inline styles (a matrix's padding) would only be refused by the CSP, loudly;
+        // a box (`\boxed{…}`, a final answer) is a class the page's CSS draws.
+        return mathml.replace(/ style="padding:3pt;border:1px solid;"/g, ' class="tml-boxed"').replace(/ style="[^"]*"/g, "");
       } catch {
         // shown as written, below
       }
