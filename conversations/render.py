@@ -182,9 +182,9 @@ def _mathml(tex: str, display: bool) -> str | None:
     only, lengths bounded. An unknown command or a link is refused, as Temml refuses it."""
     if len(tex) > MATH_MAX_CHARS or _depth(tex) > MATH_MAX_DEPTH or _UNTRUSTED.search(tex):
         return None
-    tex = _TEXT_ARGUMENT.sub(_text_argument, tex)
     for pattern, replacement in _ENVIRONMENTS:
         tex = pattern.sub(replacement, tex)
+    tex = _TEXT_ARGUMENT.sub(_text_argument, tex)
     try:
         converted = latex_to_mathml(tex, display="block" if display else "inline")
         # The converter's own output: no DOCTYPE can come before its <math>, so nothing
@@ -222,6 +222,7 @@ def _text_argument(match: re.Match[str]) -> str:
 # The environments models write that the converter lacks, as the ones it has that look
 # alike: `aligned` (step by step working) and its kin as `align*`, a column of centred
 # lines (`gather`, `multline`) as a one-column matrix. They showed as their source.
+# (Applied before the text arguments are rewritten: a tag's is one of them.)
 _ENVIRONMENTS = (
     (re.compile(r"\\begin\{(?:aligned|alignedat|alignat\*?)\}(?:\[[tcb]\])?(?:\{\d+\})?"),
      r"\\begin{align*}"),
@@ -229,6 +230,9 @@ _ENVIRONMENTS = (
     (re.compile(r"\\begin\{(?:gather\*?|gathered|multline\*?)\}(?:\[[tcb]\])?"),
      r"\\begin{matrix}"),
     (re.compile(r"\\end\{(?:gather\*?|gathered|multline\*?)\}"), r"\\end{matrix}"),
+    # An equation's number, apart from it (the converter glued it on: "mc²(1)").
+    (re.compile(r"\\tag\{([^{}]*)\}"), r"\\qquad\\text{(\1)}"),
+    (re.compile(r"\\tag\*\{([^{}]*)\}"), r"\\qquad\\text{\1}"),
 )  # fmt: skip
 
 

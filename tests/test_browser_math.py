@@ -303,6 +303,9 @@ ACROSS = [
     "$$a\nb$$ **after**",
     "\\[a\nb\\] **after**",
     "$5 and $10, $\\$ **after**",
+    "$$\\begin{align} a &= b \\\\ c &= d \\end{align}$$\n\n**after**",
+    "$$\\begin{split} a &= b \\\\ c &= d \\end{split}$$\n\n**after**",
+    "$$E = mc^2 \\tag{1}$$\n\n**after**",
 ]
 IN_TEXT = [
     r"Tax $\text{50\%}$ and $\text{<5 \& up}$ **after**",
