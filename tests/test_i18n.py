@@ -253,6 +253,8 @@ def test_numbers_and_sentences_of_the_server_are_in_the_readers_language(alice: 
         left = formats.number_format(alice.plan.tokens_per_day, force_grouping=True)
     assert left != str(alice.plan.tokens_per_day)  # grouped as Spanish groups: 500 000
     assert f"Quedan {left} tokens" in html
+    # The keys named as a Spanish keyboard names them, as the hint under the box does.
+    assert "<kbd>Mayús</kbd>+<kbd>Intro</kbd>" in html and "Mayús+Intro para" in html
     # An error sentence of the socket's door, in the page's language too.
     response = client.post(
         "/c/00000000-0000-0000-0000-000000000000/organise/",
