@@ -459,6 +459,44 @@ def test_new_chat_right_after_enter_waits_for_the_message_to_be_sent(
     assert page.problems == []
 
 
+def test_new_chat_stays_on_a_chat_whose_message_was_refused_meanwhile(
+    page: Any, live: LiveServer
+) -> None:
+    """ "New chat" waits for a message on its way; refused meanwhile (past the plan's rate),
+    the message is back in the box with its reason, and the chat stays for it."""
+    sign_up(page, live, "refused-sender")
+    page.fill("#prompt", "[sim repeat] first message")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED, arg=1)
+    chat = page.url
+    live.query("UPDATE webchat_plan SET requests_per_minute = 1")
+    # The server's frames held until "New chat" is pressed.
+    held: list[Any] = []
+    sockets: list[Any] = []
+
+    def hold(socket: Any) -> None:
+        sockets.append(socket)
+        socket.connect_to_server().on_message(lambda frame: held.append(frame))
+
+    page.route_web_socket(re.compile(".*"), hold)
+    page.reload()
+    while not sockets:  # the socket is open
+        page.wait_for_timeout(20)
+    page.fill("#prompt", "Do not lose me either")
+    page.press("#prompt", "Enter")
+    while not any("rate_limited" in str(frame) for frame in held):
+        page.wait_for_timeout(20)
+    page.locator("#sidebar .new-chat").click()
+    expect(page.locator("#sidebar .new-chat")).to_have_attribute("aria-busy", "true")
+    for frame in held:
+        sockets[0].send(frame)
+    expect(page.locator("#prompt")).to_have_value("Do not lose me either")
+    expect(page.locator("#error")).to_be_visible()
+    expect(page.locator("#sidebar .new-chat")).not_to_have_attribute("aria-busy", "true")
+    assert page.url == chat
+    assert page.problems == []
+
+
 def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_reload(
     page: Any, live: LiveServer
 ) -> None:

@@ -457,6 +457,7 @@ async function submit() {
     composer.clear();
     sendMessage(text, shownLeaf(), composer.files.take());
   } catch (failure) {
+    composer.unsent++; // its text still in the box
     showError(failure.message);
   } finally {
     submitting = false;
@@ -876,16 +877,18 @@ const newChat = document.querySelector("#sidebar .new-chat");
 async function goToNewChat() {
   if (newChat.hasAttribute("aria-busy")) return;
   // A message on its way goes first: leaving before the server has it (its socket not
-  // open yet, on a slow network) would lose it. Past ten seconds this chat stays, the
-  // message's own error to come.
+  // open yet, on a slow network) would lose it. One refused meanwhile is back in the box,
+  // its error said: this chat stays, as it does past ten seconds, the message's own error
+  // to come.
   if (submitting || composer.pending.size) {
     newChat.setAttribute("aria-busy", "true");
+    const unsent = composer.unsent;
     const deadline = performance.now() + 10_000;
     while ((submitting || composer.pending.size) && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     newChat.removeAttribute("aria-busy");
-    if (submitting || composer.pending.size) return;
+    if (submitting || composer.pending.size || composer.unsent !== unsent) return;
   }
   if (stayOnBlankChat()) return;
   let blank = null;

@@ -24,6 +24,7 @@ export class Composer {
     this.settings = form.querySelector("#settings");
     this.settingsButton = form.querySelector("#settings-button");
     this.pending = new Map(); // client_id → { text, files } sent, restored if the send fails
+    this.unsent = 0; // sends that did not go so far (put back in the box, or never made)
     this.closedReason = ""; // set when this page's socket is gone for good
     this.streaming = false;
     this.model.addEventListener("change", () => this.clampMaxTokens());
@@ -267,6 +268,7 @@ export class Composer {
     }
     this.files.putBack(sent.files);
     this.pending.delete(clientId);
+    this.unsent++;
     return true;
   }
 
