@@ -459,6 +459,26 @@ def test_new_chat_right_after_enter_waits_for_the_message_to_be_sent(
     assert page.problems == []
 
 
+def test_words_typed_while_a_first_message_is_on_its_way_stay_in_the_box(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "quick-typist")
+    held: list[Any] = []
+    page.route(f"{live.url}/c/", lambda route: held.append(route))
+    page.fill("#prompt", "The question")
+    page.press("#prompt", "Enter")
+    while not held:  # its conversation is being made
+        page.wait_for_timeout(20)
+    page.locator("#prompt").press_sequentially(" and a second thought")
+    held.pop().continue_()
+    page.wait_for_function(FINISHED, arg=1)
+    expect(page.locator("article.message.user .content")).to_have_text("The question")
+    expect(page.locator("#prompt")).to_have_value("and a second thought")
+    page.reload()  # kept as the draft too
+    expect(page.locator("#prompt")).to_have_value("and a second thought")
+    assert page.problems == []
+
+
 def test_new_chat_stays_on_a_chat_whose_message_was_refused_meanwhile(
     page: Any, live: LiveServer
 ) -> None:

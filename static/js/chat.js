@@ -454,7 +454,7 @@ async function submit() {
     const last = lastTurn();
     const first = last?.matches(".candidates") ? last.querySelector("article.message[data-id]")?.dataset.id : undefined;
     if (first) await switchTo(first, "prev", { follow: false }); // the model picked stays
-    composer.clear();
+    composer.clear(text);
     sendMessage(text, shownLeaf(), composer.files.take());
   } catch (failure) {
     composer.unsent++; // its text still in the box

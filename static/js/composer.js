@@ -223,8 +223,11 @@ export class Composer {
   }
 
   // The text is on its way: the box empties, the draft stays kept until the server has it.
-  clear() {
-    this.prompt.value = "";
+  // The box emptied of `sent`, the text just sent: words typed after it while it was on
+  // its way (its conversation being made, on a slow network) stay.
+  clear(sent = this.prompt.value) {
+    const typed = this.prompt.value;
+    this.prompt.value = typed === sent ? "" : typed.startsWith(sent) ? typed.slice(sent.length).trimStart() : typed;
     this.fit();
     this.showSettings(false); // the settings stay as set; the thread gets the room back
   }
@@ -251,7 +254,7 @@ export class Composer {
 
   acknowledged(clientId) {
     if (!this.pending.delete(clientId)) return;
-    if (!this.prompt.value) this.storage("removeItem");
+    this.saveDraft(); // what is in the box now: nothing, or what was typed since
     // Candidates are asked for per message, as a reload shows: the next one has one reply.
     this.form.querySelector("#candidates").value = "1";
   }
