@@ -387,9 +387,15 @@ def test_a_long_formula_in_a_line_scrolls_with_its_paragraph_on_a_phone(
     page = phone.new_page()
     sign_up(page, live, "bernoulli")
     terms = "+".join(f"a_{{{i}}}^{{2}}" for i in range(1, 13))
-    say(page, f"[sim repeat] The sum ${terms}$ is long, and \\(x^2\\) is short.")
+    say(page, f"[sim repeat] The sum ${terms}$ is long, and \\(x^2\\) is short.\n\n- and ${terms}$")
     reply = page.locator("article.message.assistant .content p").first
     assert reply.evaluate("p => p.scrollWidth > p.clientWidth")  # wider than the screen
+    # In a list, the formula scrolls by itself: its item's bullet stays in view.
+    item = page.locator("article.message.assistant .content li math")
+    assert item.evaluate("m => m.scrollWidth > m.clientWidth")
+    assert page.locator("article.message.assistant .content li").evaluate(
+        "li => li.scrollWidth <= li.clientWidth"
+    )
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
     thread = page.locator("#thread")
     assert thread.evaluate("t => t.scrollWidth <= t.clientWidth")
@@ -405,18 +411,21 @@ def test_a_boxed_answer_and_aligned_steps_are_drawn_while_streaming_and_after(
     sign_up(page, live, "pythagoras")
     page.fill(
         "#prompt",
-        "[sim repeat delay=30] So\n\n$$\\begin{aligned} x &= 2 + 2 \\\\ &= 4 \\end{aligned}$$\n\n"
+        "[sim repeat delay=30] So\n\n$$\\begin{aligned} f(x) &= 2 + 2 \\\\ &= 4 \\end{aligned}$$\n\n"
         "and the answer is $\\boxed{4}$, " + " ".join(["indeed"] * 40),
     )
     page.press("#prompt", "Enter")
+    # The rows, where each row's "=" is (one place: aligned), the box, no source shown.
     look = """a => [
       a.querySelectorAll('mtr').length,
+      new Set([...a.querySelectorAll('mtr')].map(r => Math.round(
+        [...r.querySelectorAll('mo')].find(o => o.textContent === '=').getBoundingClientRect().x))).size,
       [...a.querySelectorAll('menclose, .tml-boxed')].map(e => getComputedStyle(e).borderTopWidth),
       a.querySelectorAll('.math-source').length]"""
     streaming = page.locator('article.message.assistant[data-status="streaming"]')
     page.wait_for_selector('article.message.assistant[data-status="streaming"] .tml-boxed')
-    assert streaming.evaluate(look) == [2, ["1px"], 0]
+    assert streaming.evaluate(look) == [2, 1, ["1px"], 0]
     done = page.locator('article.message.assistant[data-status="complete"]')
     done.wait_for()
-    assert done.evaluate(look) == [2, ["1px"], 0]
+    assert done.evaluate(look) == [2, 1, ["1px"], 0]
     assert page.problems == [] and page.foreign == []
