@@ -205,11 +205,11 @@ _COMMAND = r"(?<!\\)((?:\\\\)*)\\"
 _UNTRUSTED = re.compile(_COMMAND + r"(?:class|id|style|data|includegraphics)(?![a-zA-Z])")
 # Text in a formula (`\\text{…}`, `\\mbox{…}`), which the converter copies out as written:
 # its escaped characters kept their backslash ("50\\%"), and a `<` or `&` broke the XML
-# (the formula was shown as its source where the page draws it). Written as the text it
-# means, escaped for XML, it is read as text.
+# (the formula was shown as its source where the page draws it), or let markup through.
+# Written as the text it means, escaped for XML, it is read as text.
 _TEXT_ARGUMENT = re.compile(
     _COMMAND + r"((?:text(?:bf|it|md|normal|rm|sf|tt|up)?|[mh]box)(?![a-zA-Z])\s*\{)"
-    r"((?:\\[^a-zA-Z]|[^{}\\])*)\}"
+    r"((?:\\[a-zA-Z]+(?![a-zA-Z])|\\[^a-zA-Z]|[^{}\\])*)\}"
 )
 _TEXT_ESCAPE = re.compile(r"\\([\\%$&#_ ])")
 
@@ -223,16 +223,19 @@ def _text_argument(match: re.Match[str]) -> str:
 # alike: `aligned` (step by step working) and its kin as `align*`, a column of centred
 # lines (`gather`, `multline`) as a one-column matrix. They showed as their source.
 # (Applied before the text arguments are rewritten: a tag's is one of them.)
-_ENVIRONMENTS = (
-    (re.compile(r"\\begin\{(?:aligned|alignedat|alignat\*?)\}(?:\[[tcb]\])?(?:\{\d+\})?"),
-     r"\\begin{align*}"),
-    (re.compile(r"\\end\{(?:aligned|alignedat|alignat\*?)\}"), r"\\end{align*}"),
-    (re.compile(r"\\begin\{(?:gather\*?|gathered|multline\*?)\}(?:\[[tcb]\])?"),
-     r"\\begin{matrix}"),
-    (re.compile(r"\\end\{(?:gather\*?|gathered|multline\*?)\}"), r"\\end{matrix}"),
-    # An equation's number, apart from it (the converter glued it on: "mc²(1)").
-    (re.compile(r"\\tag\{([^{}]*)\}"), r"\\qquad\\text{(\1)}"),
-    (re.compile(r"\\tag\*\{([^{}]*)\}"), r"\\qquad\\text{\1}"),
+_ENVIRONMENTS = tuple(
+    (re.compile(_COMMAND + pattern), r"\1\\" + replacement)
+    for pattern, replacement in (
+        (r"begin\{aligned\}(?:\[[tcb]\])?", "begin{align*}"),
+        (r"begin\{(?:alignedat|alignat\*?)\}\{\d+\}", "begin{align*}"),
+        (r"end\{(?:aligned|alignedat|alignat\*?)\}", "end{align*}"),
+        (r"begin\{gathered\}(?:\[[tcb]\])?", "begin{matrix}"),
+        (r"begin\{(?:gather|multline)\*?\}", "begin{matrix}"),
+        (r"end\{(?:gather\*?|gathered|multline\*?)\}", "end{matrix}"),
+        # An equation's number, apart from it (the converter glued it on: "mc²(1)").
+        (r"tag\{([^{}]*)\}", r"qquad\\text{(\2)}"),
+        (r"tag\*\{([^{}]*)\}", r"qquad\\text{\2}"),
+    )
 )  # fmt: skip
 
 

@@ -198,6 +198,9 @@ def test_math_past_its_bounds_is_shown_as_its_source() -> None:
         "$\\emph{</mtext><mtable\tcolumnspacing='9000em'><mtr><mtd><mi>a</mi></mtd></mtr>"
         "</mtable><mtext>}$",
         r"$\genfrac{(}{)}{900em}{0}{a}{b}$",
+        # Markup after a command in a text (a number's, or \text's own).
+        r"$$x \tag{\relax </mtext><mi>INJ</mi><mtext>} y$$",
+        r"$\text{a\relax </mtext><mi>INJ</mi><mtext>}$",
     ],
 )
 def test_a_formula_cannot_carry_markup_or_huge_lengths(source: str) -> None:
@@ -210,6 +213,7 @@ def test_a_formula_cannot_carry_markup_or_huge_lengths(source: str) -> None:
     values = " ".join(str(value) for _, attrs in found for value in attrs.values())
     assert "20000" not in values and "3000" not in values
     assert "900" not in values and "9000" not in values and "-100" not in values
+    assert "<mi>INJ</mi>" not in html
 
 
 def test_text_in_a_formula_reads_as_written() -> None:
@@ -225,6 +229,8 @@ def test_text_in_a_formula_reads_as_written() -> None:
     # An equation's number stands apart from it, its text as written.
     tagged = render_markdown(r"$$E = mc^2 \tag{1 < 2}$$")
     assert '<mspace width="2em"></mspace><mtext>(1&nbsp;&lt;&nbsp;2)</mtext>' in tagged
+    # What follows an environment's opening is kept: `{3}` is not a column count there.
+    assert "<mn>3</mn>" in render_markdown(r"$$\begin{aligned}{3} x &= 1\end{aligned}$$")
     # After a line break (`\\\\`), letters are letters: not a command to refuse.
     assert "math-source" not in render_markdown(r"$\begin{matrix}a\\data\end{matrix}$")
 
