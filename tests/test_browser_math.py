@@ -58,6 +58,24 @@ PREFIXES = """async (texts) => {
 }"""
 
 
+def shown(page: Any, texts: list[str], probe: str) -> list[Any]:
+    """Each text as the page's renderer shows it, and what `probe` (a JavaScript
+    expression of `host`, the element showing it) finds there."""
+    return page.evaluate(
+        "async (texts) => {"
+        "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
+        "  const { loadExtras, showMarkdown } = await import(new URL('render.js', src).href);"
+        "  await loadExtras();"
+        "  const host = document.createElement('div');"
+        "  return texts.map((text) => {"
+        "    showMarkdown(host, text);"
+        f"    return {probe};"
+        "  });"
+        "}",
+        texts,
+    )
+
+
 def test_math_renders_while_streaming_and_hostile_math_stays_inert(
     page: Any, live: LiveServer
 ) -> None:
@@ -214,19 +232,11 @@ def test_formulas_and_task_boxes_past_a_bound_are_read_as_text_while_streaming(
     texts += ["$$a$$ (**2**)", r"a \(" + "\N{MATHEMATICAL ITALIC SMALL X}" * 1500 + r"\) b"]
     texts += [tasks, tasks + "- c"]
     sign_up(page, live, "cauchy")
-    counts = page.evaluate(
-        "async (texts) => {"
-        "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
-        "  const { loadExtras, showMarkdown } = await import(new URL('render.js', src).href);"
-        "  await loadExtras();"
-        "  const host = document.createElement('div');"
-        "  return texts.map((text) => {"
-        "    showMarkdown(host, text);"
-        "    return [host.querySelectorAll('math').length, host.querySelectorAll('strong').length,"
-        "      host.querySelectorAll('input').length];"
-        "  });"
-        "}",
+    counts = shown(
+        page,
         texts,
+        "[host.querySelectorAll('math').length, host.querySelectorAll('strong').length,"
+        " host.querySelectorAll('input').length]",
     )
     boxes = render.LIST_ITEMS_MAX
     assert counts == [
@@ -326,18 +336,8 @@ def test_the_page_reads_formulas_where_the_server_does(page: Any, live: LiveServ
     server = {text: render.render_markdown(text) for text in texts}
     texts = [text for text in texts if server[text].count("<math") <= 200]
     sign_up(page, live, "dirichlet")
-    counts = page.evaluate(
-        "async (texts) => {"
-        "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
-        "  const { loadExtras, showMarkdown } = await import(new URL('render.js', src).href);"
-        "  await loadExtras();"
-        "  const host = document.createElement('div');"
-        "  return texts.map((text) => {"
-        "    showMarkdown(host, text);"
-        "    return [host.querySelectorAll('math').length, host.textContent.includes('after')];"
-        "  });"
-        "}",
-        texts,
+    counts = shown(
+        page, texts, "[host.querySelectorAll('math').length, host.textContent.includes('after')]"
     )
     differ = [
         (text[:40], seen, server[text].count("<math"))
@@ -354,23 +354,15 @@ def test_a_formula_s_lengths_and_script_levels_are_bounded_on_the_page(
     """A line 900em thick would cover the conversation: past a few em a length goes, as
     render.py's go, and the ones formulas need stay."""
     sign_up(page, live, "fourier")
-    found = page.evaluate(
-        "async (texts) => {"
-        "  const src = document.querySelector('script[type=module][src*=\"chat\"]').src;"
-        "  const { loadExtras, showMarkdown } = await import(new URL('render.js', src).href);"
-        "  await loadExtras();"
-        "  const host = document.createElement('div');"
-        "  return texts.map((text) => {"
-        "    showMarkdown(host, text);"
-        "    return [...host.querySelectorAll('[linethickness], [scriptlevel]')].map((e) =>"
-        "      `${e.getAttribute('linethickness')} ${e.getAttribute('scriptlevel')}`);"
-        "  });"
-        "}",
+    found = shown(
+        page,
         [
             r"$\genfrac{(}{)}{900em}{0}{a}{b}$",
             r"$\genfrac{(}{)}{2pt}{0}{a}{b}$",
             r"$\binom{n}{k}$ and $\scriptstyle x$",
         ],
+        "[...host.querySelectorAll('[linethickness], [scriptlevel]')]"
+        ".map((e) => `${e.getAttribute('linethickness')} ${e.getAttribute('scriptlevel')}`)",
     )
     assert found == [["null 0"], ["null 0", "1.9925pt null"], ["0px null", "null 1"]]
     assert page.problems == []
