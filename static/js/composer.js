@@ -222,9 +222,9 @@ export class Composer {
     return { text };
   }
 
-  // The text is on its way: the box empties, the draft stays kept until the server has it.
-  // The box emptied of `sent`, the text just sent: words typed after it while it was on
-  // its way (its conversation being made, on a slow network) stay.
+  // `sent` is on its way: the box empties of it (words typed after it while its
+  // conversation was being made, on a slow network, stay), and the draft is kept until the
+  // server has it.
   clear(sent = this.prompt.value) {
     const typed = this.prompt.value;
     this.prompt.value = typed === sent ? "" : typed.startsWith(sent) ? typed.slice(sent.length).trimStart() : typed;
