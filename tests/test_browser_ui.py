@@ -309,11 +309,32 @@ def test_theme_switch_is_remembered(page: Any, live: LiveServer) -> None:
     assert background() == white and page.inner_text("#theme") == "Theme: system (light)"
 
 
+# The select at least as wide as a copy of it holding only its selected option, on its own:
+# the width the browser gives that name whole, with its padding and arrow.
+MODEL_NAME_IS_WHOLE = """select => {
+    const alone = select.cloneNode(false);
+    alone.append(select.selectedOptions[0].cloneNode(true));
+    alone.style.position = "absolute";
+    select.after(alone);
+    const needed = alone.getBoundingClientRect().width;
+    alone.remove();
+    return select.getBoundingClientRect().width >= needed;
+}"""
+
+
 def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
     sign_up(phone, live, "pocket")
     say(phone, "A longer reply on a small screen [sim words=80 delay=1]")
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
     assert phone.locator("#send").is_visible() and phone.locator("#prompt").is_visible()
+    # The model's whole name beside the context's gauge and the allowance, at 360 px too.
+    expect(phone.locator("#context-gauge")).to_be_visible()
+    for width in (390, 360):
+        phone.set_viewport_size({"width": width, "height": 844})
+        assert phone.locator("#model").evaluate(MODEL_NAME_IS_WHOLE), width
+        assert phone.locator("#allowance").evaluate("el => el.scrollHeight <= el.clientHeight")
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= width
+    phone.set_viewport_size({"width": 390, "height": 844})
     # The settings panel's fields stay inside it.
     phone.click("#settings-button")
     panel = phone.locator("#settings").bounding_box()
