@@ -459,6 +459,39 @@ def test_new_chat_right_after_enter_waits_for_the_message_to_be_sent(
     assert page.problems == []
 
 
+def test_new_chat_says_why_it_stays_on_a_chat_whose_message_is_still_on_its_way(
+    page: Any, live: LiveServer
+) -> None:
+    """A conversation's making that hangs: "New chat" waits ten seconds, then stays and says
+    why; the making gives up after twenty, and the message is back in the box to send."""
+    sign_up(page, live, "stalled-sender")
+    page.clock.install()
+    page.reload()
+    held: list[Any] = []
+    page.route(f"{live.url}/c/", lambda route: held.append(route))
+    page.fill("#prompt", "Still on its way")
+    page.press("#prompt", "Enter")
+    while not held:
+        page.wait_for_timeout(20)
+    new_chat = page.locator("#sidebar .new-chat")
+    new_chat.click()
+    expect(new_chat).to_have_attribute("aria-busy", "true")
+    page.clock.run_for(11_000)
+    expect(page.locator("#error")).to_have_text(
+        "Your message is still on its way. Press New chat again once it has been sent."
+    )
+    expect(new_chat).not_to_have_attribute("aria-busy", "true")
+    assert page.url == f"{live.url}/"
+    page.clock.run_for(10_000)
+    expect(page.locator("#error")).to_contain_text("The server is not answering")
+    expect(page.locator("#prompt")).to_have_value("Still on its way")
+    page.unroute(f"{live.url}/c/")
+    page.press("#prompt", "Enter")  # sent again, once the server answers
+    page.wait_for_function(FINISHED, arg=1)
+    expect(page.locator("article.message.user .content")).to_have_text("Still on its way")
+    assert page.problems == []
+
+
 def test_words_typed_while_a_first_message_is_on_its_way_stay_in_the_box(
     page: Any, live: LiveServer
 ) -> None:

@@ -391,11 +391,14 @@ setUnlisted(Boolean(conversationId) && !temporary && !thread.element.querySelect
 if (unlisted) header.listed(false); // not pinned, moved or archived before it is listed
 header.deleted = () => setUnlisted(false);
 
+const CREATE_TIMEOUT_MS = 20_000;
+
 async function ensureConversation() {
   if (conversationId) return;
   // Temporary or not is decided now: the toggle goes as the conversation is made.
   temporaryToggle?.remove();
-  creating ??= post(config.urls.create, temporary ? { temporary: "1" } : {})
+  // Not forever: a message whose conversation is never made goes back to be sent again.
+  creating ??= post(config.urls.create, temporary ? { temporary: "1" } : {}, { timeout: CREATE_TIMEOUT_MS })
     .then((created) => {
       conversationId = created.id;
       chat.dataset.conversation = created.id;
@@ -414,8 +417,9 @@ async function ensureConversation() {
         goToLogin();
         throw error;
       }
-      // fetch's TypeError: no answer at all (the server is down, or the network).
-      throw new Error(error instanceof TypeError ? gettext("The server is not answering. Your message is still here, to send again in a moment.") : gettext("Could not start a conversation."));
+      // fetch's TypeError: no answer at all (the server is down, or the network); or none in time.
+      const unanswered = error instanceof TypeError || error.name === "TimeoutError";
+      throw new Error(unanswered ? gettext("The server is not answering. Your message is still here, to send again in a moment.") : gettext("Could not start a conversation."));
     })
     .finally(() => {
       creating = null;
@@ -878,8 +882,7 @@ async function goToNewChat() {
   if (newChat.hasAttribute("aria-busy")) return;
   // A message on its way goes first: leaving before the server has it (its socket not
   // open yet, on a slow network) would lose it. One refused meanwhile is back in the box,
-  // its error said: this chat stays, as it does past ten seconds, the message's own error
-  // to come.
+  // its error said: this chat stays. Past ten seconds it stays too, and says why.
   if (submitting || composer.pending.size) {
     newChat.setAttribute("aria-busy", "true");
     const unsent = composer.unsent;
@@ -888,7 +891,11 @@ async function goToNewChat() {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     newChat.removeAttribute("aria-busy");
-    if (submitting || composer.pending.size || composer.unsent !== unsent) return;
+    if (composer.unsent !== unsent) return;
+    if (submitting || composer.pending.size) {
+      showError(gettext("Your message is still on its way. Press New chat again once it has been sent."));
+      return;
+    }
   }
   if (stayOnBlankChat()) return;
   let blank = null;

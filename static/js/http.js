@@ -5,12 +5,14 @@ export function csrfToken() {
 }
 
 // POST a form's worth of fields; the JSON answer, or an Error with the server's sentence.
-export async function post(url, data = {}) {
+// `timeout`: the milliseconds after which no answer is an error (a TimeoutError).
+export async function post(url, data = {}, { timeout = null } = {}) {
   const response = await fetch(url, {
     method: "POST",
     headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
     body: new URLSearchParams(data),
     credentials: "same-origin",
+    signal: timeout ? AbortSignal.timeout(timeout) : undefined,
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
