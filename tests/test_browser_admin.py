@@ -61,6 +61,13 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
     small = phone.new_page()
     small.goto("/admin/webchat/usagerecord/dashboard/")
     assert small.evaluate(OVERFLOW)[0] <= 0  # its tables scroll by themselves
+    # The totals need no scroll: each figure under its name, the cost in view.
+    totals = small.locator("table.totals")
+    assert totals.evaluate("t => t.scrollWidth <= t.clientWidth")
+    cost = totals.locator("td").nth(4)
+    assert cost.evaluate("td => getComputedStyle(td, '::before').content") == '"Cost"'
+    box = cost.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360
     # Its charts' words stay readable (they were 5 px), the latest days in view first.
     chart = small.locator(".usage-chart svg[role=img]").first
     sizes = chart.evaluate(
