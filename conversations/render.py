@@ -30,7 +30,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 # Bump when the rendering changes: replies stored with an older version are rendered again.
-VERSION = 8
+VERSION = 9
 
 # MathML, as latex2mathml (here) and Temml (static/js/render.js) write it: presentation
 # elements only, no links, no style (the Content-Security-Policy needs none).
@@ -182,6 +182,7 @@ def _mathml(tex: str, display: bool) -> str | None:
     only, lengths bounded. An unknown command or a link is refused, as Temml refuses it."""
     if len(tex) > MATH_MAX_CHARS or _depth(tex) > MATH_MAX_DEPTH or _UNTRUSTED.search(tex):
         return None
+    tex = _NUMBERED.sub(_numbered, _LAST_CELL.sub(r"\1{}", tex))
     for pattern, replacement in _ENVIRONMENTS:
         tex = pattern.sub(replacement, tex)
     tex = _TEXT_ARGUMENT.sub(_text_argument, tex)
@@ -237,6 +238,20 @@ _ENVIRONMENTS = tuple(
         (r"tag\*\{([^{}]*)\}", r"qquad\\text{\2}"),
     )
 )  # fmt: skip
+
+
+# A table's last row ending in an empty cell (`c &\\end{pmatrix}`) was dropped whole by the
+# converter: the cell is given an empty group.
+_LAST_CELL = re.compile(r"(?<!\\)((?:\\\\)*&)(?=\s*\\end\{)")
+# In a numbered `align` a tagged row has its tag in place of the next number, as in LaTeX
+# and on the page: `\\notag` takes the converter's number off it (the converter has
+# numbered every row, so a tagged one showed "(a)" and "(1)").
+_NUMBERED = re.compile(_COMMAND + r"begin\{align\}.*?\\end\{align\}", re.S)
+_TAG = re.compile(_COMMAND + r"(tag\*?\{)")
+
+
+def _numbered(match: re.Match[str]) -> str:
+    return _TAG.sub(r"\1\\notag\\\2", match[0])
 
 
 def _local(tag: str) -> str:

@@ -348,6 +348,24 @@ def test_the_page_reads_formulas_where_the_server_does(page: Any, live: LiveServ
     assert page.problems == []
 
 
+def test_a_table_s_last_row_and_a_tagged_row_read_on_the_page_as_on_the_server(
+    page: Any, live: LiveServer
+) -> None:
+    """The counterpart of test_render's: a last row ending in an empty cell is drawn, and
+    a tagged row of `align` carries its tag alone, the next row number (1)."""
+    sign_up(page, live, "cramer")
+    found = shown(
+        page,
+        [
+            r"$$\begin{pmatrix}a & b \\ c & \end{pmatrix}$$",
+            r"$$\begin{align}a &= b \tag{a} \\ c &= d\end{align}$$",
+        ],
+        "[host.textContent, host.querySelectorAll('.tml-eqn').length]",
+    )
+    assert found == [["(abc)", 0], ["a=b(a)c=d", 1]]
+    assert page.problems == []
+
+
 def test_a_formula_s_lengths_and_script_levels_are_bounded_on_the_page(
     page: Any, live: LiveServer
 ) -> None:

@@ -1,4 +1,5 @@
 import asyncio
+import re
 import threading
 import time
 from html.parser import HTMLParser
@@ -233,6 +234,18 @@ def test_text_in_a_formula_reads_as_written() -> None:
     assert "<mn>3</mn>" in render_markdown(r"$$\begin{aligned}{3} x &= 1\end{aligned}$$")
     # After a line break (`\\\\`), letters are letters: not a command to refuse.
     assert "math-source" not in render_markdown(r"$\begin{matrix}a\\data\end{matrix}$")
+
+
+def test_a_table_s_last_row_and_an_aligned_row_s_tag_are_drawn_as_written() -> None:
+    """The converter dropped a last row that ends in an empty cell, and numbered a tagged
+    row of `align` twice ("(a)" and "(1)"); the page drew both as LaTeX does."""
+    text = lambda html: re.sub(r"<[^>]+>", " ", html).split()  # noqa: E731
+    assert text(render_markdown(r"$$\begin{pmatrix}a & b \\ c & \end{pmatrix}$$")) == [*"(abc)"]
+    tagged = render_markdown(r"$$\begin{align}a &= b \tag{a} \\ c &= d\end{align}$$")
+    assert text(tagged) == ["a", "=", "b", "(a)", "c", "=", "d", "(1)"]
+    # Elsewhere a tag is as it was: beside its equation (a tag in align* too).
+    assert text(render_markdown(r"$$\begin{align*}a &= b \tag{a}\end{align*}$$"))[-1] == "(a)"
+    assert "notag" not in render_markdown(r"$$x \tag{1}$$")
 
 
 def test_unknown_commands_and_links_are_shown_as_written_as_the_browser_does() -> None:
