@@ -212,12 +212,14 @@ _TEXT_ARGUMENT = re.compile(
     _COMMAND + r"((?:text(?:bf|it|md|normal|rm|sf|tt|up)?|[mh]box)(?![a-zA-Z])\s*\{)"
     r"((?:\\[a-zA-Z]+(?![a-zA-Z])|\\[^a-zA-Z]|[^{}\\])*)\}"
 )
-_TEXT_ESCAPE = re.compile(r"\\([\\%$&#_ ])")
+_TEXT_ESCAPE = re.compile(r"\\([\\%$&#_ {}])")
+# Braces as characters: the converter ends a text at its first brace.
+_BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
 
 
 def _text_argument(match: re.Match[str]) -> str:
     text = _TEXT_ESCAPE.sub(lambda m: m[0] if m[1] == "\\" else m[1], match[3])
-    return f"{match[1]}\\{match[2]}{escape(text, quote=False)}}}"
+    return f"{match[1]}\\{match[2]}{escape(text, quote=False).translate(_BRACES)}}}"
 
 
 # The environments models write that the converter lacks, as the ones it has that look

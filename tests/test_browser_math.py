@@ -322,6 +322,7 @@ IN_TEXT = [
     r"Price $\textbf{\$5}$ **after**",
     r"Then $\mbox{a>b}$ **after**",
     r"Under $\text{a\_b}$ **after**",
+    r"The set $\text{\{1, 2\}}$ **after**",
 ]
 
 

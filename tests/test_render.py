@@ -227,6 +227,8 @@ def test_text_in_a_formula_reads_as_written() -> None:
     styled = render_markdown(r"Growth was $\textstyle{12\%} + x$ in 2023")
     assert "<mn>12</mn><mi>%</mi>" in styled and "<mi>x</mi>" in styled  # the rest kept
     assert "<mtext>a\\\\%b</mtext>" in render_markdown(r"$\text{a\\%b}$")
+    # Escaped braces are braces (the converter ended the text at the first one).
+    assert "<mtext>set&nbsp;{1,&nbsp;2}</mtext>" in render_markdown(r"$\text{set \{1, 2\}}$")
     # An equation's number stands apart from it, its text as written.
     tagged = render_markdown(r"$$E = mc^2 \tag{1 < 2}$$")
     assert '<mspace width="2em"></mspace><mtext>(1&nbsp;&lt;&nbsp;2)</mtext>' in tagged
