@@ -459,37 +459,93 @@ def test_new_chat_right_after_enter_waits_for_the_message_to_be_sent(
     assert page.problems == []
 
 
+STILL = "Your message is still on its way. Press New chat again once it has been sent."
+
+
 def test_new_chat_says_why_it_stays_on_a_chat_whose_message_is_still_on_its_way(
     page: Any, live: LiveServer
 ) -> None:
-    """A conversation's making that hangs: "New chat" waits ten seconds, then stays and says
-    why; the making gives up after twenty, and the message is back in the box to send."""
+    """A message the server is slow to take: "New chat" waits ten seconds, then stays and
+    says why, until the message is taken. A conversation's making that hangs shows the
+    message sending, outlasts the server's own 20 s wait for its database, and gives up at
+    45 s, the message back in the box to send again."""
     sign_up(page, live, "stalled-sender")
-    page.clock.install()
-    page.reload()
-    held: list[Any] = []
-    page.route(f"{live.url}/c/", lambda route: held.append(route))
-    page.fill("#prompt", "Still on its way")
+    page.fill("#prompt", "[sim words=2] first")
     page.press("#prompt", "Enter")
-    while not held:
+    page.wait_for_function(FINISHED, arg=1)
+    held: list[Any] = []
+    sockets: list[Any] = []
+
+    def hold(socket: Any) -> None:  # the first page's socket: the server's frames held
+        server = socket.connect_to_server()
+        if not sockets:
+            server.on_message(lambda frame: held.append(frame))
+        sockets.append(socket)
+
+    page.clock.install()
+    page.route_web_socket(re.compile(".*"), hold)
+    page.reload()
+    while not sockets:
         page.wait_for_timeout(20)
-    new_chat = page.locator("#sidebar .new-chat")
+    page.fill("#prompt", "Slow but sent [sim words=2]")
+    page.press("#prompt", "Enter")
+    while not any("ack" in str(frame) for frame in held):
+        page.wait_for_timeout(20)
+    new_chat, error = page.locator("#sidebar .new-chat"), page.locator("#error")
     new_chat.click()
     expect(new_chat).to_have_attribute("aria-busy", "true")
     page.clock.run_for(11_000)
-    expect(page.locator("#error")).to_have_text(
-        "Your message is still on its way. Press New chat again once it has been sent."
-    )
+    expect(error).to_have_text(STILL)
     expect(new_chat).not_to_have_attribute("aria-busy", "true")
-    assert page.url == f"{live.url}/"
-    page.clock.run_for(10_000)
-    expect(page.locator("#error")).to_contain_text("The server is not answering")
+    chat = page.url
+    for frame in held:  # taken after all: said only while it was true
+        sockets[0].send(frame)
+    page.clock.run_for(1_000)
+    expect(error).to_be_hidden()
+    assert page.url == chat
+    page.goto("/")
+    creating: list[Any] = []
+    page.route(f"{live.url}/c/", lambda route: creating.append(route))
+    page.fill("#prompt", "Still on its way")
+    page.press("#prompt", "Enter")
+    while not creating:
+        page.wait_for_timeout(20)
+    expect(page.locator("#status")).to_have_text("Sending…")
+    new_chat.click()
+    page.clock.run_for(26_000)
+    expect(error).to_have_text(STILL)
+    page.clock.run_for(20_000)
+    expect(error).to_contain_text("The server is not answering")
+    expect(page.locator("#status")).to_have_text("")
     expect(page.locator("#prompt")).to_have_value("Still on its way")
     page.unroute(f"{live.url}/c/")
     page.press("#prompt", "Enter")  # sent again, once the server answers
     page.wait_for_function(FINISHED, arg=1)
     expect(page.locator("article.message.user .content")).to_have_text("Still on its way")
     assert page.problems == []
+
+
+def test_on_a_phone_new_chat_staying_for_a_message_closes_the_drawer_to_say_why(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "stalled-thumb")
+    phone.clock.install()
+    phone.reload()
+    creating: list[Any] = []
+    phone.route(f"{live.url}/c/", lambda route: creating.append(route))
+    phone.fill("#prompt", "On a train")
+    phone.locator("#send").click()
+    while not creating:
+        phone.wait_for_timeout(20)
+    phone.click("#menu-button")
+    phone.locator("#sidebar .new-chat").click()
+    phone.clock.run_for(11_000)
+    phone.wait_for_function("() => !document.body.classList.contains('drawer-open')")
+    expect(phone.locator("#error")).to_have_text(STILL)
+    expect(phone.locator("#error")).to_be_in_viewport()
+    creating.pop().continue_()
+    phone.wait_for_function(FINISHED, arg=1)
+    assert phone.problems == []
 
 
 def test_words_typed_while_a_first_message_is_on_its_way_stay_in_the_box(

@@ -332,7 +332,9 @@ def test_it_fits_a_phone(phone: Any, live: LiveServer) -> None:
     for width in (390, 360):
         phone.set_viewport_size({"width": width, "height": 844})
         assert phone.locator("#model").evaluate(MODEL_NAME_IS_WHOLE), width
-        assert phone.locator("#allowance").evaluate("el => el.scrollHeight <= el.clientHeight")
+        allowance = phone.locator("#allowance")
+        assert allowance.evaluate("el => el.scrollHeight <= el.clientHeight"), width
+        assert allowance.evaluate("el => el.scrollWidth <= el.clientWidth"), width
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= width
     phone.set_viewport_size({"width": 390, "height": 844})
     # The settings panel's fields stay inside it.
@@ -369,6 +371,22 @@ def test_on_a_phone_the_status_shows_in_the_allowances_place_while_a_reply_is_wr
     expect(phone.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
     expect(status).to_be_hidden()
     expect(allowance).to_be_visible()
+    # The longest status, a message waiting for its file, wraps inside a 360 px screen.
+    phone.set_viewport_size({"width": 360, "height": 740})
+    held: list[Any] = []
+    phone.route("**/attachments/", lambda route: held.append(route))
+    phone.set_input_files(
+        "#file-input", files=[{"name": "n.txt", "mimeType": "text/plain", "buffer": b"notes"}]
+    )
+    while not held:
+        phone.wait_for_timeout(20)
+    phone.fill("#prompt", "with my notes [sim words=2]")
+    phone.press("#prompt", "Enter")
+    expect(status).to_have_text("Sending once the files are uploaded…")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+    assert status.evaluate("el => el.scrollHeight <= el.clientHeight")
+    held.pop().continue_()
+    expect(phone.locator('article.message.assistant[data-status="complete"]')).to_have_count(3)
 
 
 def test_on_a_phone_a_reply_tapped_says_its_time_and_tokens(phone: Any, live: LiveServer) -> None:

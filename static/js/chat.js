@@ -391,7 +391,9 @@ setUnlisted(Boolean(conversationId) && !temporary && !thread.element.querySelect
 if (unlisted) header.listed(false); // not pinned, moved or archived before it is listed
 header.deleted = () => setUnlisted(false);
 
-const CREATE_TIMEOUT_MS = 20_000;
+// Longer than the server's own wait for a busy database (20 s): a conversation made in the
+// end is then answered in time, not made again by the message sent again.
+const CREATE_TIMEOUT_MS = 45_000;
 
 async function ensureConversation() {
   if (conversationId) return;
@@ -400,6 +402,7 @@ async function ensureConversation() {
   // Not forever: a message whose conversation is never made goes back to be sent again.
   creating ??= post(config.urls.create, temporary ? { temporary: "1" } : {}, { timeout: CREATE_TIMEOUT_MS })
     .then((created) => {
+      if (!created.id) throw new Error(gettext("Could not start a conversation."));
       conversationId = created.id;
       chat.dataset.conversation = created.id;
       chat.dataset.visit = created.visit || "";
@@ -451,6 +454,7 @@ async function submit() {
   if (awaiting.size) return;
   showError("");
   submitting = true;
+  composer.sending(true); // its conversation made first: on a slow network, seen at once
   try {
     await ensureConversation();
     // Candidates left unpicked: the conversation goes on from the first, so the page
@@ -462,6 +466,7 @@ async function submit() {
     sendMessage(text, shownLeaf(), composer.files.take());
   } catch (failure) {
     composer.unsent++; // its text still in the box
+    composer.sending(false);
     showError(failure.message);
   } finally {
     submitting = false;
@@ -891,9 +896,16 @@ async function goToNewChat() {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     newChat.removeAttribute("aria-busy");
+    const staying = composer.unsent !== unsent || submitting || composer.pending.size;
+    // On a phone the drawer goes: what is said is under it.
+    if (staying && document.body.classList.contains("drawer-open")) sidebar.drawer(false);
     if (composer.unsent !== unsent) return;
     if (submitting || composer.pending.size) {
-      showError(gettext("Your message is still on its way. Press New chat again once it has been sent."));
+      const still = gettext("Your message is still on its way. Press New chat again once it has been sent.");
+      showError(still);
+      // Said only while it is true.
+      while (submitting || composer.pending.size) await new Promise((resolve) => setTimeout(resolve, 250));
+      if (errorBanner.textContent === still) showError("");
       return;
     }
   }

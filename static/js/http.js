@@ -5,16 +5,20 @@ export function csrfToken() {
 }
 
 // POST a form's worth of fields; the JSON answer, or an Error with the server's sentence.
-// `timeout`: the milliseconds after which no answer is an error (a TimeoutError).
+// `timeout`: the milliseconds after which no whole answer is an error (a TimeoutError).
 export async function post(url, data = {}, { timeout = null } = {}) {
+  const signal = timeout ? AbortSignal.timeout(timeout) : undefined;
   const response = await fetch(url, {
     method: "POST",
     headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
     body: new URLSearchParams(data),
     credentials: "same-origin",
-    signal: timeout ? AbortSignal.timeout(timeout) : undefined,
+    signal,
   });
-  const body = await response.json().catch(() => ({}));
+  const body = await response.json().catch(() => {
+    if (signal?.aborted) throw signal.reason; // cut off in time, not an empty answer
+    return {};
+  });
   if (!response.ok) {
     const error = new Error(body.error?.message || gettext("That did not work. Please try again."));
     error.code = body.error?.code; // "not_logged_in": the login session has ended
