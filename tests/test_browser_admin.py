@@ -61,13 +61,20 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
     small = phone.new_page()
     small.goto("/admin/webchat/usagerecord/dashboard/")
     assert small.evaluate(OVERFLOW)[0] <= 0  # its tables scroll by themselves
-    # The totals need no scroll: each figure under its name, the cost in view.
+    # No table needs a scroll: each figure under or beside its name, the cost in view.
+    for table in small.locator(".usage-dashboard table").all():
+        assert table.evaluate("t => t.scrollWidth <= t.clientWidth")
     totals = small.locator("table.totals")
-    assert totals.evaluate("t => t.scrollWidth <= t.clientWidth")
     cost = totals.locator("td").nth(4)
     assert cost.evaluate("td => getComputedStyle(td, '::before').content") == '"Cost"'
     box = cost.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    for cell in small.locator("table.stacked td").all():
+        box = cell.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    # A model's name in a chart's legend is not broken at its hyphens.
+    for item in small.locator(".legend-item").all():
+        assert item.evaluate("i => i.getClientRects().length") == 1
     # Its charts' words stay readable (they were 5 px), the latest days in view first.
     chart = small.locator(".usage-chart svg[role=img]").first
     sizes = chart.evaluate(
