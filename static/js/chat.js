@@ -896,11 +896,12 @@ async function goToNewChat() {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     newChat.removeAttribute("aria-busy");
-    const staying = composer.unsent !== unsent || submitting || composer.pending.size;
-    // On a phone the drawer goes: what is said is under it.
-    if (staying && document.body.classList.contains("drawer-open")) sidebar.drawer(false);
-    if (composer.unsent !== unsent) return;
-    if (submitting || composer.pending.size) {
+    const refused = composer.unsent !== unsent;
+    const waiting = submitting || composer.pending.size;
+    // This chat stays: on a phone the drawer goes, what is said being under it.
+    if ((refused || waiting) && document.body.classList.contains("drawer-open")) sidebar.drawer(false);
+    if (refused) return;
+    if (waiting) {
       const still = gettext("Your message is still on its way. Press New chat again once it has been sent.");
       showError(still);
       // Said only while it is true.
