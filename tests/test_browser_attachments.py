@@ -548,6 +548,44 @@ def test_on_a_phone_new_chat_staying_for_a_message_closes_the_drawer_to_say_why(
     assert phone.problems == []
 
 
+def test_still_on_its_way_stays_said_when_the_chat_s_socket_opens_before_the_message_is_taken(
+    page: Any, live: LiveServer
+) -> None:
+    """The new conversation's socket opening clears a lost connection's words, not those of a
+    message the server has yet to take."""
+    sign_up(page, live, "slow-ack-sender")
+    page.clock.install()
+    page.reload()
+    creating: list[Any] = []
+    page.route(f"{live.url}/c/", lambda route: creating.append(route))
+    held: list[Any] = []
+    sockets: list[Any] = []
+
+    def hold(socket: Any) -> None:  # the server's frames held until released
+        socket.connect_to_server().on_message(lambda frame: held.append(frame))
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(".*"), hold)
+    page.fill("#prompt", "Taken late [sim words=2]")
+    page.press("#prompt", "Enter")
+    while not creating:
+        page.wait_for_timeout(20)
+    page.locator("#sidebar .new-chat").click()
+    page.clock.run_for(11_000)
+    error = page.locator("#error")
+    expect(error).to_have_text(STILL)
+    creating.pop().continue_()
+    while not any("ack" in str(frame) for frame in held):  # open, the message sent
+        page.wait_for_timeout(20)
+    page.clock.run_for(1_000)
+    expect(error).to_have_text(STILL)
+    for frame in held:
+        sockets[0].send(frame)
+    page.clock.run_for(1_000)
+    expect(error).to_be_hidden()
+    assert page.problems == []
+
+
 def test_words_typed_while_a_first_message_is_on_its_way_stay_in_the_box(
     page: Any, live: LiveServer
 ) -> None:

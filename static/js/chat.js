@@ -69,6 +69,8 @@ let branching = null;
 let untilDone = false;
 
 let countdown = null;
+// Said by "New chat" of a message the server has yet to take, while that is true.
+const STILL_ON_ITS_WAY = gettext("Your message is still on its way. Press New chat again once it has been sent.");
 
 // `retryAfter`: the seconds the sentence names last ("Try again in 46 s") count down, and
 // the banner goes when they are up.
@@ -311,7 +313,8 @@ function resumeAll() {
 function connect() {
   socket = new Socket(config.url("socket", conversationId), {
     onOpen() {
-      showError("");
+      // "Connection lost" and the like go; what is said of a message not yet taken stays.
+      if (errorBanner.textContent !== STILL_ON_ITS_WAY) showError("");
       resumeAll();
       // Frames queued meanwhile go once this is done: a message of theirs is not to be
       // swept off the page by the thread read here.
@@ -902,11 +905,10 @@ async function goToNewChat() {
     if ((refused || waiting) && document.body.classList.contains("drawer-open")) sidebar.drawer(false);
     if (refused) return;
     if (waiting) {
-      const still = gettext("Your message is still on its way. Press New chat again once it has been sent.");
-      showError(still);
+      showError(STILL_ON_ITS_WAY);
       // Said only while it is true.
       while (submitting || composer.pending.size) await new Promise((resolve) => setTimeout(resolve, 250));
-      if (errorBanner.textContent === still) showError("");
+      if (errorBanner.textContent === STILL_ON_ITS_WAY) showError("");
       return;
     }
   }
