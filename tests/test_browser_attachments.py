@@ -435,21 +435,28 @@ def test_new_chat_goes_back_to_a_chat_made_for_a_file_left_unsent(
     assert page.problems == []
 
 
+def send_while_its_chat_is_made(page: Any, live: LiveServer, text: str) -> Any:
+    """A first message sent with its conversation's making held (a slow network): the held
+    request, to `continue_()`."""
+    held: list[Any] = []
+    page.route(f"{live.url}/c/", lambda route: held.append(route))
+    page.fill("#prompt", text)
+    page.locator("#send").click()  # Enter would be a new line on a phone
+    while not held:
+        page.wait_for_timeout(20)
+    return held[0]
+
+
 def test_new_chat_right_after_enter_waits_for_the_message_to_be_sent(
     page: Any, live: LiveServer
 ) -> None:
     """On a slow network "New chat" can come before the first message has reached the
     server (its conversation still being made): it waits for it, then opens a new chat."""
     sign_up(page, live, "hasty-sender")
-    held: list[Any] = []
-    page.route(f"{live.url}/c/", lambda route: held.append(route))
-    page.fill("#prompt", "Do not lose me")
-    page.press("#prompt", "Enter")
-    while not held:
-        page.wait_for_timeout(20)
+    creating = send_while_its_chat_is_made(page, live, "Do not lose me")
     page.locator("#sidebar .new-chat").click()
     expect(page.locator("#sidebar .new-chat")).to_have_attribute("aria-busy", "true")
-    held.pop().continue_()
+    creating.continue_()
     sent = page.locator("#sidebar .conversation-list a", has_text="Do not lose me")
     expect(sent).to_have_count(1)
     page.wait_for_url(f"{live.url}/")
@@ -504,12 +511,7 @@ def test_new_chat_says_why_it_stays_on_a_chat_whose_message_is_still_on_its_way(
     expect(error).to_be_hidden()
     assert page.url == chat
     page.goto("/")
-    creating: list[Any] = []
-    page.route(f"{live.url}/c/", lambda route: creating.append(route))
-    page.fill("#prompt", "Still on its way")
-    page.press("#prompt", "Enter")
-    while not creating:
-        page.wait_for_timeout(20)
+    send_while_its_chat_is_made(page, live, "Still on its way")
     expect(page.locator("#status")).to_have_text("Sending…")
     new_chat.click()
     page.clock.run_for(26_000)
@@ -531,19 +533,14 @@ def test_on_a_phone_new_chat_staying_for_a_message_closes_the_drawer_to_say_why(
     sign_up(phone, live, "stalled-thumb")
     phone.clock.install()
     phone.reload()
-    creating: list[Any] = []
-    phone.route(f"{live.url}/c/", lambda route: creating.append(route))
-    phone.fill("#prompt", "On a train")
-    phone.locator("#send").click()
-    while not creating:
-        phone.wait_for_timeout(20)
+    creating = send_while_its_chat_is_made(phone, live, "On a train")
     phone.click("#menu-button")
     phone.locator("#sidebar .new-chat").click()
     phone.clock.run_for(11_000)
     phone.wait_for_function("() => !document.body.classList.contains('drawer-open')")
     expect(phone.locator("#error")).to_have_text(STILL)
     expect(phone.locator("#error")).to_be_in_viewport()
-    creating.pop().continue_()
+    creating.continue_()
     phone.wait_for_function(FINISHED, arg=1)
     assert phone.problems == []
 
@@ -556,8 +553,6 @@ def test_still_on_its_way_stays_said_when_the_chat_s_socket_opens_before_the_mes
     sign_up(page, live, "slow-ack-sender")
     page.clock.install()
     page.reload()
-    creating: list[Any] = []
-    page.route(f"{live.url}/c/", lambda route: creating.append(route))
     held: list[Any] = []
     sockets: list[Any] = []
 
@@ -566,15 +561,12 @@ def test_still_on_its_way_stays_said_when_the_chat_s_socket_opens_before_the_mes
         sockets.append(socket)
 
     page.route_web_socket(re.compile(".*"), hold)
-    page.fill("#prompt", "Taken late [sim words=2]")
-    page.press("#prompt", "Enter")
-    while not creating:
-        page.wait_for_timeout(20)
+    creating = send_while_its_chat_is_made(page, live, "Taken late [sim words=2]")
     page.locator("#sidebar .new-chat").click()
     page.clock.run_for(11_000)
     error = page.locator("#error")
     expect(error).to_have_text(STILL)
-    creating.pop().continue_()
+    creating.continue_()
     while not any("ack" in str(frame) for frame in held):  # open, the message sent
         page.wait_for_timeout(20)
     page.clock.run_for(1_000)
@@ -590,14 +582,9 @@ def test_words_typed_while_a_first_message_is_on_its_way_stay_in_the_box(
     page: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, "quick-typist")
-    held: list[Any] = []
-    page.route(f"{live.url}/c/", lambda route: held.append(route))
-    page.fill("#prompt", "The question")
-    page.press("#prompt", "Enter")
-    while not held:  # its conversation is being made
-        page.wait_for_timeout(20)
+    creating = send_while_its_chat_is_made(page, live, "The question")
     page.locator("#prompt").press_sequentially(" and a second thought")
-    held.pop().continue_()
+    creating.continue_()
     page.wait_for_function(FINISHED, arg=1)
     expect(page.locator("article.message.user .content")).to_have_text("The question")
     expect(page.locator("#prompt")).to_have_value("and a second thought")
@@ -642,6 +629,36 @@ def test_new_chat_stays_on_a_chat_whose_message_was_refused_meanwhile(
     expect(page.locator("#sidebar .new-chat")).not_to_have_attribute("aria-busy", "true")
     assert page.url == chat
     assert page.problems == []
+
+
+def test_new_chat_stays_on_a_chat_whose_message_waited_for_a_file_that_was_refused(
+    page: Any, live: LiveServer
+) -> None:
+    """ "New chat" pressed while a message waits for its file's upload: the file refused,
+    the message is not sent, and the chat stays to say so, its words in the box."""
+    sign_up(page, live, "refused-file-sender")
+    page.fill("#prompt", "[sim words=2] first message")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED, arg=1)
+    chat = page.url
+    held: list[Any] = []
+    page.route("**/attachments/", lambda route: held.append(route))
+    pick(page, "fake.jpg", samples.jpeg_with_script(), "image/jpeg")
+    while not held:
+        page.wait_for_timeout(20)
+    page.fill("#prompt", "Look at this")
+    page.press("#prompt", "Enter")
+    expect(page.locator("#status")).to_have_text("Sending once the files are uploaded…")
+    new_chat = page.locator("#sidebar .new-chat")
+    new_chat.click()
+    expect(new_chat).to_have_attribute("aria-busy", "true")
+    held.pop().continue_()  # the server refuses it
+    expect(new_chat).not_to_have_attribute("aria-busy", "true")
+    page.wait_for_timeout(500)  # time to leave, were it leaving
+    assert page.url == chat
+    expect(page.locator("#error")).to_contain_text("Your message was not sent")
+    expect(page.locator("#prompt")).to_have_value("Look at this")
+    assert all("400" in problem for problem in page.problems), page.problems
 
 
 def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_reload(

@@ -447,8 +447,9 @@ async function submit() {
     composer.status.textContent = "";
     submitting = false;
     const problems = composer.files.problems;
-    if (!problems.length) submit();
-    else showError(`${problems.join(" ")} ${gettext("Your message was not sent: send it again to send it without that file.")}`);
+    if (!problems.length) return submit();
+    composer.unsent++; // its text still in the box: "New chat" pressed meanwhile stays to say why
+    showError(`${problems.join(" ")} ${gettext("Your message was not sent: send it again to send it without that file.")}`);
     return;
   }
   if (text === null) return;
