@@ -283,6 +283,36 @@ def test_the_admin_needs_the_csrf_token_too(alice: User) -> None:
     assert response.status_code == 403
 
 
+def test_a_refused_post_says_why_in_words_to_a_page_and_to_a_script(alice: User) -> None:
+    """A token out of date (a login in another tab since the page opened) asks for a reload;
+    a POST from another site is named as such. A person's page gets a page, a script JSON."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    client.get("/")  # the CSRF cookie
+    stale = {"HTTP_X_CSRFTOKEN": "x" * 32}
+    page = client.post("/c/", HTTP_ACCEPT="text/html", **stale)
+    assert page.status_code == 403
+    assert "This page is out of date" in page.text and 'role="alert"' in page.text
+    script = client.post("/c/", HTTP_ACCEPT="application/json", **stale)
+    assert script.status_code == 403
+    assert script.json()["error"]["message"].startswith("This page is out of date")
+    secret = client.cookies["csrftoken"].value
+    elsewhere = client.post(
+        "/c/",
+        HTTP_ACCEPT="application/json",
+        HTTP_X_CSRFTOKEN=secret,
+        HTTP_ORIGIN="https://elsewhere.example",
+    )
+    assert elsewhere.status_code == 403
+    assert elsewhere.json()["error"]["message"] == (
+        "This request came from another site and was refused."
+    )
+    assert not Conversation.objects.filter(owner=alice).exists()
+    # The cookie's token is the page's: a script reading it after a login elsewhere gets in.
+    made = client.post("/c/", HTTP_ACCEPT="application/json", HTTP_X_CSRFTOKEN=secret)
+    assert made.status_code == 201
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_a_strangers_socket_reaches_nothing_by_id(victim: dict[str, Any], bob: User) -> None:
     # Someone else's conversation: closed as if it did not exist.

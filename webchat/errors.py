@@ -70,6 +70,14 @@ class Unauthorized(ChatError):
     status = 401
 
 
+class Refused(ChatError):
+    """A POST the CSRF check refused: from a page older than the person's last login (the
+    token it holds is stale), or sent from another site."""
+
+    code = "invalid_request"
+    status = 403
+
+
 class NotLoggedIn(ChatError):
     """A page's script asking after its login session ended."""
 

@@ -78,6 +78,7 @@ ROOT_URLCONF = "webchat.urls"
 ASGI_APPLICATION = "webchat.asgi.application"
 AUTH_USER_MODEL = "webchat.User"
 LOGIN_URL = "login"
+CSRF_FAILURE_VIEW = "webchat.views.csrf_failure"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -10,10 +10,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_safe
 from django.views.i18n import JavaScriptCatalog
 
+from webchat.errors import Refused
+from webchat.middleware import error_response
 from webchat.models import ChatModel, UsageRecord
 from webchat.quotas import month_start
 
@@ -51,6 +54,21 @@ def _json_usage(left: dict | None) -> dict | None:
     if left is None:
         return None
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in left.items()}
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A POST the CSRF check refused, said in words (Django's own page is for developers).
+    Its token's reasons all name "CSRF": the page is older than a login or logout, in another
+    tab perhaps, and reloading it mends that. The others are of the Origin or Referer: sent
+    from another site, or through a proxy that changes the address (CSRF_TRUSTED_ORIGINS)."""
+    if "CSRF" in reason:
+        message = gettext(
+            "This page is out of date: you have logged in or out since it was opened, in "
+            "another tab perhaps. Reload it and try again."
+        )
+    else:
+        message = gettext("This request came from another site and was refused.")
+    return error_response(request, Refused(message))
 
 
 @require_safe

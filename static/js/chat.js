@@ -9,7 +9,7 @@ import { ContextGauge, estimateTokens } from "./context.js";
 import { PromptPicker } from "./prompts.js";
 import { ask, openMenu, trapFocus, viewImage } from "./dialog.js";
 import { Header } from "./header.js";
-import { csrfToken, getJSON, pageConfig, post } from "./http.js";
+import { Refusal, csrfToken, getJSON, pageConfig, post } from "./http.js";
 import { downloadCode, plainText, showHtml } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { SearchDialog } from "./search.js";
@@ -423,6 +423,7 @@ async function ensureConversation() {
         goToLogin();
         throw error;
       }
+      if (error instanceof Refusal && error.code) throw error; // refused in the server's own words
       // fetch's TypeError: no answer at all (the server is down, or the network); or none in time.
       const unanswered = error instanceof TypeError || error.name === "TimeoutError";
       throw new Error(unanswered ? gettext("The server is not answering. Your message is still here, to send again in a moment.") : gettext("Could not start a conversation."));

@@ -1,7 +1,10 @@
 // The page's requests to its own server: one CSRF-protected POST, one JSON GET.
 
+// The cookie's first: a login or logout in another tab renews it, and the page's copy of the
+// token is then out of date.
 export function csrfToken() {
-  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  const cookie = document.cookie.split("; ").find((pair) => pair.startsWith("csrftoken="));
+  return cookie?.slice("csrftoken=".length) || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 }
 
 // POST a form's worth of fields; the JSON answer, or an Error with the server's sentence.
@@ -19,12 +22,17 @@ export async function post(url, data = {}, { timeout = null } = {}) {
     if (signal?.aborted) throw signal.reason; // cut off in time, not an empty answer
     return {};
   });
-  if (!response.ok) {
-    const error = new Error(body.error?.message || gettext("That did not work. Please try again."));
-    error.code = body.error?.code; // "not_logged_in": the login session has ended
-    throw error;
-  }
+  if (!response.ok) throw new Refusal(body.error);
   return body;
+}
+
+// A request the server answered with an error: `code` is its stable code, if it gave one
+// ("not_logged_in": the login session has ended), and the message its sentence.
+export class Refusal extends Error {
+  constructor(error) {
+    super(error?.message || gettext("That did not work. Please try again."));
+    this.code = error?.code;
+  }
 }
 
 export async function getJSON(url) {
