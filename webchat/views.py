@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.utils import timezone, translation
@@ -57,17 +58,22 @@ def _json_usage(left: dict | None) -> dict | None:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """A POST the CSRF check refused, said in words (Django's own page is for developers).
-    Its token's reasons all name "CSRF": the page is older than a login or logout, in another
-    tab perhaps, and reloading it mends that. The others are of the Origin or Referer: sent
-    from another site, or through a proxy that changes the address (CSRF_TRUSTED_ORIGINS)."""
-    if "CSRF" in reason:
+    """A POST the CSRF check refused, said in words (Django's own page is for developers):
+    sent from another site (or through a proxy that changes the address: see
+    CSRF_TRUSTED_ORIGINS), without the site's cookie, or from a page older than a login or
+    logout, whose token is out of date."""
+    if reason.startswith(("Origin checking failed", "Referer checking failed")):
+        message = gettext("This request came from another site and was refused.")
+    elif reason == REASON_NO_CSRF_COOKIE:
+        message = gettext(
+            "Your browser did not send this site's cookies (blocked or cleared). Allow them "
+            "and reload the page."
+        )
+    else:
         message = gettext(
             "This page is out of date: you have logged in or out since it was opened, in "
             "another tab perhaps. Reload it and try again."
         )
-    else:
-        message = gettext("This request came from another site and was refused.")
     return error_response(request, Refused(message))
 
 

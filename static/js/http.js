@@ -1,10 +1,9 @@
 // The page's requests to its own server: one CSRF-protected POST, one JSON GET.
 
-// The cookie's first: a login or logout in another tab renews it, and the page's copy of the
-// token is then out of date.
+// The page's own, never the cookie's: a page opened before a login in another tab (perhaps
+// another person's) is refused, to be reloaded, rather than acting for that login.
 export function csrfToken() {
-  const cookie = document.cookie.split("; ").find((pair) => pair.startsWith("csrftoken="));
-  return cookie?.slice("csrftoken=".length) || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 }
 
 // POST a form's worth of fields; the JSON answer, or an Error with the server's sentence.
