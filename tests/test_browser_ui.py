@@ -249,6 +249,35 @@ def test_keyboard_enter_shift_enter_and_escape(page: Any, live: LiveServer) -> N
     )
 
 
+# The widths of the lines an element's text is laid out in, top to bottom.
+LINE_WIDTHS = """e => {
+  const range = document.createRange();
+  range.selectNodeContents(e);
+  const lines = new Map();
+  for (const rect of range.getClientRects()) {
+    const top = Math.round(rect.top / 4);
+    lines.set(top, (lines.get(top) || 0) + rect.width);
+  }
+  return [...lines.values()];
+}"""
+
+
+def test_the_keys_hint_under_the_box_wraps_into_even_lines(page: Any, live: LiveServer) -> None:
+    """Not a last line of a word or two ("for shortcuts." alone), in English or Spanish."""
+    sign_up(page, live, "hint-reader")
+    for language in ("en", "es"):
+        page.set_extra_http_headers({"Accept-Language": language})
+        for width in (1280, 1100, 900):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.reload()
+            hint = page.locator("#composer-hint")
+            expect(hint).to_contain_text(
+                {"en": "Enter to send", "es": "Intro para enviar"}[language]
+            )
+            lines = hint.evaluate(LINE_WIDTHS)
+            assert min(lines) > max(lines) / 2, (language, width, lines)
+
+
 def test_on_a_touch_screen_return_starts_a_new_line_and_send_sends(
     browser: Any, live: LiveServer
 ) -> None:
