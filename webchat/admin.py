@@ -256,6 +256,7 @@ class UsageRecordAdmin(Fitted, admin.ModelAdmin):
             (r["day"], r["model"]): (r["prompt"] or 0) + (r["completion"] or 0) for r in per_day
         }
         costs = {(r["day"], r["model"]): float(r["cost"] or 0) for r in per_day}
+        names = ChatModel.objects.names(r["model"] for r in per_day)
         totals = rows.aggregate(
             requests=Count("id"),
             prompt=Sum("prompt_tokens"),
@@ -286,8 +287,8 @@ class UsageRecordAdmin(Fitted, admin.ModelAdmin):
             "since": since,
             "totals": totals,
             "top_users": top_users,
-            "token_chart": bar_chart(dates, tokens, unit="tokens"),
-            "cost_chart": bar_chart(dates, costs, unit="USD"),
+            "token_chart": bar_chart(dates, tokens, "tokens", names),
+            "cost_chart": bar_chart(dates, costs, "USD", names),
         }
         return TemplateResponse(request, "admin/webchat/usage_dashboard.html", context)
 

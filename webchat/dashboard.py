@@ -35,10 +35,15 @@ def _label(value: float, unit: str) -> str:
 
 
 def bar_chart(
-    dates: list[date], values: dict[tuple[date, str], float], unit: str
+    dates: list[date],
+    values: dict[tuple[date, str], float],
+    unit: str,
+    names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Bars per day, stacked per model; every shape carries a <title> for hover."""
+    """Bars per day, stacked per model; every shape carries a <title> for hover. `names`:
+    the catalog's name of each model id (one taken out of the catalog shows its id)."""
     models = sorted({model for _, model in values})
+    named = {model: (names or {}).get(model, model) for model in models}
     colors = {model: PALETTE[i % len(PALETTE)] for i, model in enumerate(models)}
     day_totals = [sum(values.get((day, m), 0) for m in models) for day in dates]
     top = _nice_max(max(day_totals, default=0))
@@ -61,7 +66,7 @@ def bar_chart(
                     "w": round(bar_w, 1),
                     "h": round(h, 1),
                     "fill": colors[model],
-                    "title": f"{formats.date_format(day, 'SHORT_DATE_FORMAT')} · {model}: "
+                    "title": f"{formats.date_format(day, 'SHORT_DATE_FORMAT')} · {named[model]}: "
                     f"{_label(value, unit)}",
                 }
             )
@@ -86,7 +91,7 @@ def bar_chart(
         "bars": bars,
         "ticks": ticks,
         "labels": labels,
-        "legend": [{"model": m, "fill": colors[m]} for m in models],
+        "legend": [{"model": named[m], "fill": colors[m]} for m in models],
         "empty": not bars,
         "unit": unit,
     }

@@ -1,7 +1,7 @@
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -178,6 +178,11 @@ def found_the_site(user: User) -> None:
 class ChatModelQuerySet(models.QuerySet["ChatModel"]):
     def enabled(self) -> "ChatModelQuerySet":
         return self.filter(enabled=True)
+
+    def names(self, slugs: Iterable[str]) -> dict[str, str]:
+        """The catalog's name of each model id the ledger names (one taken out of the
+        catalog is missing: it keeps its id)."""
+        return dict(self.filter(slug__in=set(slugs)).values_list("slug", "display_name"))
 
     def observe_prompt(self, model: "ChatModel", estimated: int, reported: int) -> float:
         """Correct the model's prompt estimate by what the upstream counted: quickly when it

@@ -43,11 +43,7 @@ def usage(request: HttpRequest) -> HttpResponse:
 def _named(rows: list[dict]) -> list[dict]:
     """Each row with its model's name as the catalog shows it (the ledger keeps the id the
     model had when it was used; one taken out of the catalog keeps that id)."""
-    names = dict(
-        ChatModel.objects.filter(slug__in=[r["model"] for r in rows]).values_list(
-            "slug", "display_name"
-        )
-    )
+    names = ChatModel.objects.names(r["model"] for r in rows)
     return [{**row, "name": names.get(row["model"], row["model"])} for row in rows]
 
 
