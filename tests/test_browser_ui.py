@@ -414,8 +414,19 @@ def test_on_a_phone_the_status_shows_in_the_allowances_place_while_a_reply_is_wr
     expect(status).to_have_text("Sending once the files are uploaded…")
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
     assert status.evaluate("el => el.scrollHeight <= el.clientHeight")
+    assert phone.locator("#model").evaluate(MODEL_NAME_IS_WHOLE)  # the status wraps first
     held.pop().continue_()
     expect(phone.locator('article.message.assistant[data-status="complete"]')).to_have_count(3)
+    # Spanish's longer status, for a whole reply: wrapped, the model's name whole.
+    phone.context.set_extra_http_headers({"Accept-Language": "es"})
+    phone.reload()
+    phone.fill("#prompt", "a slow one [sim words=30 delay=100]")
+    phone.locator("#send").click()
+    expect(status).to_have_text("Grok está escribiendo…")
+    assert phone.locator("#model").evaluate(MODEL_NAME_IS_WHOLE)
+    assert status.evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+    expect(phone.locator('article.message.assistant[data-status="complete"]')).to_have_count(4)
 
 
 def test_on_a_phone_a_reply_tapped_says_its_time_and_tokens(phone: Any, live: LiveServer) -> None:
