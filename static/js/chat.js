@@ -895,6 +895,9 @@ async function goToNewChat() {
   // its error said: this chat stays. Past ten seconds it stays too, and says why.
   if (submitting || composer.pending.size) {
     newChat.setAttribute("aria-busy", "true");
+    // On a phone the drawer goes at once: "Sending…" is seen while this waits, and what is
+    // said after it.
+    if (document.body.classList.contains("drawer-open")) sidebar.drawer(false);
     const unsent = composer.unsent;
     const deadline = performance.now() + 10_000;
     while ((submitting || composer.pending.size) && performance.now() < deadline) {
@@ -903,8 +906,6 @@ async function goToNewChat() {
     newChat.removeAttribute("aria-busy");
     const refused = composer.unsent !== unsent;
     const waiting = submitting || composer.pending.size;
-    // This chat stays: on a phone the drawer goes, what is said being under it.
-    if ((refused || waiting) && document.body.classList.contains("drawer-open")) sidebar.drawer(false);
     if (refused) return;
     if (waiting) {
       showError(STILL_ON_ITS_WAY);
