@@ -296,9 +296,27 @@ def test_a_refused_post_says_why_in_words_to_a_page_and_to_a_script(alice: User)
     )
     client.get("/")  # the CSRF cookie
     stale = {"HTTP_X_CSRFTOKEN": "x" * 32}
-    page = client.post("/c/", HTTP_ACCEPT="text/html", **stale)
+    # A form: sent again from its page (this site's), gone back to.
+    page = client.post(
+        "/accounts/", HTTP_ACCEPT="text/html", HTTP_REFERER="http://testserver/accounts/", **stale
+    )
     assert page.status_code == 403
-    assert "This page is out of date" in page.text and 'role="alert"' in page.text
+    assert "This page was out of date" in page.text and 'role="alert"' in page.text
+    assert '<a href="http://testserver/accounts/">Back to the page</a>' in page.text
+    foreign = client.post(
+        "/accounts/", HTTP_ACCEPT="text/html", HTTP_REFERER="https://elsewhere.example/", **stale
+    )
+    assert '<a href="/">Back to webchat</a>' in foreign.text
+    # A login page left open while this browser logged in: where it was going.
+    login = client.post("/accounts/login/", {"next": "/usage/"}, HTTP_ACCEPT="text/html", **stale)
+    assert login.status_code == 302 and login["Location"] == "/usage/"
+    away = client.post(
+        "/accounts/login/",
+        {"next": "https://elsewhere.example/"},
+        HTTP_ACCEPT="text/html",
+        **stale,
+    )
+    assert away.status_code == 302 and away["Location"] == "/"
     script = client.post("/c/", HTTP_ACCEPT="application/json", **stale)
     assert script.status_code == 403
     assert script.json()["error"] == {

@@ -116,8 +116,9 @@ def test_a_page_opened_before_logging_in_again_elsewhere_says_to_reload_and_keep
     page: Any, live: LiveServer
 ) -> None:
     """A login renews the CSRF token: a page opened before it, in another tab, is refused in
-    words (it might be another person's), not with Django's 403 page, and keeps what was
-    typed; reloaded, it sends."""
+    words (it might be another person's), not with Django's 403 page. The chat keeps what was
+    typed and sends once reloaded; a form's page is gone back to and sent again; a login page
+    left open goes where it was going, this browser being in already."""
     person = name()
     sign_up(page, live, person)
     chat = page.context.new_page()
@@ -129,6 +130,9 @@ def test_a_page_opened_before_logging_in_again_elsewhere_says_to_reload_and_keep
     account.goto("/accounts/")
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/accounts/login/**")
+    login = page.context.new_page()
+    watch(login)
+    login.goto("/accounts/login/?next=/accounts/")
     log_in(page, person)
     chat.fill("#prompt", "Sent from the older tab")
     chat.press("#prompt", "Enter")
@@ -142,12 +146,36 @@ def test_a_page_opened_before_logging_in_again_elsewhere_says_to_reload_and_keep
     account.fill("#id_email", "older@example.com")
     account.fill("#id_password", PASSWORD)
     account.get_by_role("button", name="Save email").click()
-    expect(account.get_by_role("alert")).to_contain_text("This page is out of date")
-    account.get_by_role("link", name="Back to webchat").click()
-    account.wait_for_url(f"{live.url}/")
-    assert page.problems == []
+    expect(account.get_by_role("alert")).to_have_text(
+        "This page was out of date: you have logged in or out since it was opened, in another "
+        "tab perhaps. Go back to it and send it again."
+    )
+    account.get_by_role("link", name="Back to the page").click()
+    account.wait_for_url(f"{live.url}/accounts/")
+    set_email(account, "older@example.com")
+    login.fill("#id_username", person)
+    login.fill("#id_password", PASSWORD)
+    login.click("button[type=submit]")
+    login.wait_for_url(f"{live.url}/accounts/")
+    assert page.problems == [] and login.problems == []
     for tab in (chat, account):
         assert [p for p in tab.problems if "status of 403" not in p] == []
+
+
+def test_a_first_message_sent_after_the_site_s_cookies_were_cleared_says_so(
+    page: Any, live: LiveServer
+) -> None:
+    """Its conversation refused by the CSRF check, the page says what the server said, and
+    the message stays in the box."""
+    sign_up(page, live, name())
+    page.context.clear_cookies()
+    page.fill("#prompt", "Keep me")
+    page.press("#prompt", "Enter")
+    expect(page.locator("#error")).to_contain_text(
+        "Your browser did not send this site's cookies (blocked or cleared)"
+    )
+    expect(page.locator("#prompt")).to_have_value("Keep me")
+    assert [p for p in page.problems if "status of 403" not in p] == []
 
 
 def test_logging_out_says_so_once(page: Any, live: LiveServer) -> None:

@@ -214,7 +214,11 @@ def _founding() -> bool:
 
 
 def _safe_next(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
+    return on_this_site(request, request.POST.get("next") or request.GET.get("next") or "")
+
+
+def on_this_site(request: HttpRequest, target: str) -> str:
+    """`target` if it is an address of this site, else "": never a way to another site."""
     allowed = url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )

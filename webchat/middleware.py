@@ -37,7 +37,10 @@ TITLES = {
 }
 
 
-def error_response(request: HttpRequest, error: ChatError) -> HttpResponse:
+def error_response(
+    request: HttpRequest, error: ChatError, link: tuple[str, str] | None = None
+) -> HttpResponse:
+    """`link`: where the page's one link goes, and its words (else back to the chat)."""
     status = getattr(error, "status", None) or STATUS.get(error.code, 503)
     response: HttpResponse
     # A page for a browser's navigation (it asks for HTML first), JSON for the rest.
@@ -48,8 +51,8 @@ def error_response(request: HttpRequest, error: ChatError) -> HttpResponse:
             "title": TITLES.get(status, gettext_lazy("Please try again")),
             "message": error.message,
             "alert": True,
-            "link_url": "/",
-            "link_text": gettext_lazy("Back to webchat"),
+            "link_url": link[0] if link else "/",
+            "link_text": link[1] if link else gettext_lazy("Back to webchat"),
         }
         response = render(request, "registration/message.html", context, status=status)
     if error.retry_after is not None:

@@ -16,6 +16,7 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_safe
 from django.views.i18n import JavaScriptCatalog
 
+from webchat.accounts import on_this_site
 from webchat.errors import Refused
 from webchat.middleware import error_response
 from webchat.models import ChatModel, UsageRecord
@@ -57,7 +58,13 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """A POST the CSRF check refused, said in words (Django's own page is for developers):
     sent from another site (or through a proxy that changes the address: see
     CSRF_TRUSTED_ORIGINS), without the site's cookie, or from a page older than a login or
-    logout, whose token is out of date."""
+    logout, whose token is out of date. A form (the browser asks for a page) is sent again
+    from its page, gone back to; a script's page is reloaded, its draft kept."""
+    form = "text/html" in request.headers.get("Accept", "")
+    match = request.resolver_match
+    if form and match and match.url_name in ("login", "signup") and request.user.is_authenticated:
+        # A login page left open while this browser logged in elsewhere: it is in already.
+        return redirect(on_this_site(request, request.POST.get("next", "")) or "home")
     if reason.startswith(("Origin checking failed", "Referer checking failed")):
         message = gettext("This request came from another site and was refused.")
     elif reason == REASON_NO_CSRF_COOKIE:
@@ -65,12 +72,19 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             "Your browser did not send this site's cookies (blocked or cleared). Allow them "
             "and reload the page."
         )
+    elif form:
+        message = gettext(
+            "This page was out of date: you have logged in or out since it was opened, in "
+            "another tab perhaps. Go back to it and send it again."
+        )
     else:
         message = gettext(
             "This page is out of date: you have logged in or out since it was opened, in "
             "another tab perhaps. Reload it and try again."
         )
-    return error_response(request, Refused(message))
+    back = form and on_this_site(request, request.headers.get("Referer", ""))
+    link = (back, gettext("Back to the page")) if back else None
+    return error_response(request, Refused(message), link=link)
 
 
 @require_safe
