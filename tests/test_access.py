@@ -307,16 +307,24 @@ def test_a_refused_post_says_why_in_words_to_a_page_and_to_a_script(alice: User)
         "/accounts/", HTTP_ACCEPT="text/html", HTTP_REFERER="https://elsewhere.example/", **stale
     )
     assert '<a href="/">Back to webchat</a>' in foreign.text
-    # A login page left open while this browser logged in: where it was going.
-    login = client.post("/accounts/login/", {"next": "/usage/"}, HTTP_ACCEPT="text/html", **stale)
+    # A login page left open while this browser logged in, as the same person: where it
+    # was going. As someone else, or from another site, it is refused.
+    html = {"HTTP_ACCEPT": "text/html", **stale}
+    login = client.post("/accounts/login/", {"username": " ALICE", "next": "/usage/"}, **html)
     assert login.status_code == 302 and login["Location"] == "/usage/"
     away = client.post(
-        "/accounts/login/",
-        {"next": "https://elsewhere.example/"},
-        HTTP_ACCEPT="text/html",
-        **stale,
+        "/accounts/login/", {"username": "alice", "next": "https://x.example/"}, **html
     )
     assert away.status_code == 302 and away["Location"] == "/"
+    other = client.post("/accounts/login/", {"username": "bob", "next": "/usage/"}, **html)
+    assert other.status_code == 403 and "This page was out of date" in other.text
+    forged = client.post(
+        "/accounts/login/",
+        {"username": "alice", "next": "/usage/"},
+        HTTP_ORIGIN="https://elsewhere.example",
+        **html,
+    )
+    assert forged.status_code == 403 and "came from another site" in forged.text
     script = client.post("/c/", HTTP_ACCEPT="application/json", **stale)
     assert script.status_code == 403
     assert script.json()["error"] == {

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_safe
 from django.views.i18n import JavaScriptCatalog
 
 from webchat.accounts import on_this_site
+from webchat.auth import login_name
 from webchat.errors import Refused
 from webchat.middleware import error_response
 from webchat.models import ChatModel, UsageRecord
@@ -61,13 +62,15 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     logout, whose token is out of date. A form (the browser asks for a page) is sent again
     from its page, gone back to; a script's page is reloaded, its draft kept."""
     form = "text/html" in request.headers.get("Accept", "")
-    match = request.resolver_match
-    if form and match and match.url_name in ("login", "signup") and request.user.is_authenticated:
-        # A login page left open while this browser logged in elsewhere: it is in already.
+    elsewhere = reason.startswith(("Origin checking failed", "Referer checking failed"))
+    stale = not elsewhere and reason != REASON_NO_CSRF_COOKIE
+    if form and stale and _logged_in_as_asked(request):
+        # A login page left open while this browser logged in, as the same person, in
+        # another tab: in already, it goes where it was going. Anyone else is refused.
         return redirect(on_this_site(request, request.POST.get("next", "")) or "home")
-    if reason.startswith(("Origin checking failed", "Referer checking failed")):
+    if elsewhere:
         message = gettext("This request came from another site and was refused.")
-    elif reason == REASON_NO_CSRF_COOKIE:
+    elif not stale:
         message = gettext(
             "Your browser did not send this site's cookies (blocked or cleared). Allow them "
             "and reload the page."
@@ -85,6 +88,16 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     back = form and on_this_site(request, request.headers.get("Referer", ""))
     link = (back, gettext("Back to the page")) if back else None
     return error_response(request, Refused(message), link=link)
+
+
+def _logged_in_as_asked(request: HttpRequest) -> bool:
+    """A login form sent by the person this browser is logged in as (any spelling of their
+    name that logs in)."""
+    match = request.resolver_match
+    if not (match and match.url_name == "login" and request.user.is_authenticated):
+        return False
+    name = request.user.get_username()
+    return login_name(request, None) == login_name(request, {"username": name})
 
 
 @require_safe
