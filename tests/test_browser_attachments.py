@@ -54,6 +54,17 @@ def chips_done(page: Any, count: int) -> None:
     )
 
 
+def pick_held(page: Any, name: str, data: bytes, mime: str) -> Any:
+    """A file picked with its upload held (a slow network): the held request, to
+    `continue_()`; later uploads are held too, until `page.unroute("**/attachments/")`."""
+    held: list[Any] = []
+    page.route("**/attachments/", lambda route: held.append(route))
+    pick(page, name, data, mime)
+    while not held:
+        page.wait_for_timeout(20)
+    return held[0]
+
+
 def eventually(read: Callable[[], Any], expected: Any, seconds: float = 5) -> None:
     deadline = time.monotonic() + seconds
     while (value := read()) != expected and time.monotonic() < deadline:
@@ -188,14 +199,10 @@ def test_a_removed_or_refused_file_is_not_kept(page: Any, live: LiveServer) -> N
     # Refused while the message waited for it: said, and the message kept, not sent.
     pick(page, "notes.txt", b"kept", "text/plain")
     chips_done(page, 1)
-    held: list[Any] = []
-    page.route("**/attachments/", lambda route: held.append(route))
-    pick(page, "fake2.jpg", samples.jpeg_with_script(), "image/jpeg")
-    while not held:
-        page.wait_for_timeout(20)
+    upload = pick_held(page, "fake2.jpg", samples.jpeg_with_script(), "image/jpeg")
     page.fill("#prompt", "with my notes [sim echo]")
     page.press("#prompt", "Enter")
-    held.pop().continue_()
+    upload.continue_()
     page.unroute("**/attachments/")
     page.wait_for_function(
         "() => document.getElementById('error').textContent.includes('was not sent')"
@@ -644,18 +651,14 @@ def test_new_chat_stays_on_a_chat_whose_message_waited_for_a_file_that_was_refus
     page.press("#prompt", "Enter")
     page.wait_for_function(FINISHED, arg=1)
     chat = page.url
-    held: list[Any] = []
-    page.route("**/attachments/", lambda route: held.append(route))
-    pick(page, "fake.jpg", samples.jpeg_with_script(), "image/jpeg")
-    while not held:
-        page.wait_for_timeout(20)
+    upload = pick_held(page, "fake.jpg", samples.jpeg_with_script(), "image/jpeg")
     page.fill("#prompt", "Look at this")
     page.press("#prompt", "Enter")
     expect(page.locator("#status")).to_have_text("Sending once the files are uploaded…")
     new_chat = page.locator("#sidebar .new-chat")
     new_chat.click()
     expect(new_chat).to_have_attribute("aria-busy", "true")
-    held.pop().continue_()  # the server refuses it
+    upload.continue_()  # the server refuses it
     expect(new_chat).not_to_have_attribute("aria-busy", "true")
     page.wait_for_timeout(500)  # time to leave, were it leaving
     assert page.url == chat
@@ -684,15 +687,11 @@ def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_
     picked = ["big.jpg", "small.txt", "third.csv", "fourth.md"]
     assert page.locator("#attachments .chip-name").all_inner_texts() == picked
     # A third file still uploading when Enter is pressed: the message waits for it.
-    held: list[Any] = []
-    page.route("**/attachments/", lambda route: held.append(route))
-    pick(page, "late.png", samples.image("PNG", 50, 40), "image/png")
-    while not held:
-        page.wait_for_timeout(20)
+    upload = pick_held(page, "late.png", samples.image("PNG", 50, 40), "image/png")
     page.press("#prompt", "Enter")  # no words at all: files alone
     assert page.locator("#status").inner_text() == "Sending once the files are uploaded…"
     assert page.locator("article.message.user").count() == 0
-    held.pop().continue_()
+    upload.continue_()
     page.unroute("**/attachments/")
     page.wait_for_function(FINISHED, arg=1)
     names = "article.message.user .attachments a"
