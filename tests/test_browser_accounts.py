@@ -54,6 +54,14 @@ def log_in(page: Any, person: str, password: str = PASSWORD) -> None:
     page.wait_for_url("**/")
 
 
+def another_tab(page: Any, path: str) -> Any:
+    """A second tab of the same browser (its cookies shared), on `path`, watched."""
+    tab = page.context.new_page()
+    watch(tab)
+    tab.goto(path)
+    return tab
+
+
 def test_a_password_change_keeps_this_browser_and_logs_out_another(
     page: Any, browser: Any, live: LiveServer
 ) -> None:
@@ -91,9 +99,7 @@ def test_a_new_chat_sent_after_logging_out_elsewhere_goes_to_the_login_and_keeps
 ) -> None:
     person = name()
     sign_up(page, live, person)
-    tab = page.context.new_page()
-    watch(tab)
-    tab.goto("/")
+    tab = another_tab(page, "/")
     tab.wait_for_selector("#composer")
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/accounts/login/**")
@@ -121,18 +127,12 @@ def test_a_page_opened_before_logging_in_again_elsewhere_says_to_reload_and_keep
     left open goes where it was going, this browser being in already."""
     person = name()
     sign_up(page, live, person)
-    chat = page.context.new_page()
-    watch(chat)
-    chat.goto("/")
+    chat = another_tab(page, "/")
     chat.wait_for_selector("#composer")
-    account = page.context.new_page()
-    watch(account)
-    account.goto("/accounts/")
+    account = another_tab(page, "/accounts/")
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/accounts/login/**")
-    login = page.context.new_page()
-    watch(login)
-    login.goto("/accounts/login/?next=/accounts/")
+    login = another_tab(page, "/accounts/login/?next=/accounts/")
     log_in(page, person)
     chat.fill("#prompt", "Sent from the older tab")
     chat.press("#prompt", "Enter")

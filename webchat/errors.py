@@ -72,7 +72,7 @@ class Unauthorized(ChatError):
 
 class Refused(ChatError):
     """A POST the CSRF check refused: from a page older than the person's last login (the
-    token it holds is stale), or sent from another site."""
+    token it holds is stale), without the site's cookie, or sent from another site."""
 
     code = "invalid_request"
     status = 403
