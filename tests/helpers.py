@@ -4,6 +4,8 @@ Fixtures live in conftest.py; everything here is a plain function or class to im
 """
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -178,6 +180,14 @@ def watch(page: Any) -> None:
             and page.foreign.append(r.url)
         ),
     )
+
+
+def eventually(read: Callable[[], Any], expected: Any, seconds: float = 5) -> None:
+    """`read()` comes to equal `expected` within `seconds` (a write on its way)."""
+    deadline = time.monotonic() + seconds
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert value == expected
 
 
 def sign_up(page: Any, live: LiveServer, name: str) -> None:

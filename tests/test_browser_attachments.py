@@ -4,8 +4,6 @@ thread after a reload, on the share page and on a phone."""
 
 import base64
 import re
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import samples
-from tests.helpers import share_link, sign_up
+from tests.helpers import eventually, share_link, sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -63,13 +61,6 @@ def pick_held(page: Any, name: str, data: bytes, mime: str) -> Any:
     while not held:
         page.wait_for_timeout(20)
     return held[0]
-
-
-def eventually(read: Callable[[], Any], expected: Any, seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while (value := read()) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert value == expected
 
 
 def test_files_picked_pasted_and_dropped_are_uploaded_shown_and_sent(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import FINISHED, edit, say, share_link, sign_up, watch
+from tests.helpers import FINISHED, edit, eventually, say, share_link, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -356,7 +356,7 @@ def test_on_a_phone_a_title_typed_in_is_kept_by_a_tap_elsewhere_and_esc_cancels(
     item = phone.locator(f'.conversation-list li[data-id="{conversation}"]')
     assert "Picnic plans" in item.text_content()
     phone.wait_for_function("() => document.title.startsWith('Picnic plans')")
-    assert stored() == "Picnic plans"
+    eventually(stored, "Picnic plans")
     phone.click("#actions-button")
     phone.click("#rename")
     phone.fill("#rename-input", "Not this one")

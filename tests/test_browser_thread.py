@@ -3,15 +3,13 @@ once and flip in place, where the view sits and follows, Send that becomes Stop,
 timed, the editor, continuing a reply, code blocks, tables, directions, feedback."""
 
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import FINISHED, edit, say, sign_up
+from tests.helpers import FINISHED, edit, eventually, say, sign_up
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -32,14 +30,6 @@ def mark_page(page: Any) -> None:
 
 def same_page(page: Any) -> bool:
     return page.evaluate("() => window.samePage === true")
-
-
-def eventually(read: Callable[[], Any], expected: Any, seconds: float = 5) -> None:
-    """`read()` comes to equal `expected` within `seconds` (a write on its way)."""
-    deadline = time.monotonic() + seconds
-    while (value := read()) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert value == expected
 
 
 def focus_is_somewhere(page: Any) -> bool:
