@@ -64,9 +64,14 @@ check: install
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py check
 
+# The suite runs in two workers (pytest-xdist), each with its own test database, Redis
+# database, live server and Chromium; TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= 2
+PYTEST = $(BIN)/pytest -n $(TEST_WORKERS) --dist load
+
 # The whole suite on the embedded defaults: SQLite and the in-memory channel layer.
 pytest: install messages
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(PYTEST) $(PYTEST_ARGS)
 
 # The whole suite again on PostgreSQL + Redis (its own database and Redis db and prefix),
 # with the multi-process tests. Without the services it is skipped, except in CI.
@@ -76,7 +81,7 @@ pytest-services: install messages
 	@if reason=$$($(BIN)/python -m tests.services); then \
 		echo "== the suite on PostgreSQL + Redis =="; \
 		DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) REDIS_PREFIX=webchat-test \
-			$(BIN)/pytest $(PYTEST_ARGS); \
+			$(PYTEST) $(PYTEST_ARGS); \
 	elif [ "$$CI" = "true" ]; then \
 		echo "FAILED: $$reason (CI needs PostgreSQL and Redis)" >&2; exit 1; \
 	else \

@@ -130,7 +130,7 @@ def serving(workdir: Path, **env: str) -> Iterator[LiveServer]:
     database = services.create_database() if scaled else None
     if scaled and os.environ.get("REDIS_URL"):
         env = {"REDIS_URL": os.environ["REDIS_URL"], **env}
-    server = LiveServer(workdir, database, **env)
+    server = LiveServer(workdir, database, DJANGO_SETTINGS_MODULE="tests.live_settings", **env)
     try:
         server.start()
         yield server
@@ -146,17 +146,60 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield server
 
 
+class _Chromium:
+    """One Chromium for a run of browser tests in a row, closed after the last of them: while
+    it is open, Playwright's sync API keeps an event loop that asyncio tests (and the test
+    database's teardown) must not find."""
+
+    def __init__(self) -> None:
+        self.playwright: Any = None
+        self.browser: Any = None
+        self.next_test: pytest.Item | None = None
+
+    def open(self) -> Any:
+        if self.browser is None or not self.browser.is_connected():
+            self.close()
+            from playwright.sync_api import sync_playwright
+
+            self.playwright = sync_playwright().start()
+            self.browser = self.playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+        return self.browser
+
+    def close(self) -> None:
+        if self.playwright is not None:
+            if self.browser is not None and self.browser.is_connected():
+                self.browser.close()
+            self.playwright.stop()
+        self.playwright = self.browser = None
+
+
+_chromium = _Chromium()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    _chromium.next_test = nextitem
+    return (yield)
+
+
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    # Per test: Playwright's sync API keeps an event loop running while it is open, which
-    # the asyncio tests that follow must not find.
+    """Headless Chromium; each test's contexts are closed after it."""
     _require_chromium()
-    from playwright.sync_api import sync_playwright
+    chromium = _chromium.open()
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+    following = _chromium.next_test
+    if following is None or "browser" not in getattr(following, "fixturenames", ()):
+        _chromium.close()
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last, in their order, so that Chromium starts once a run (or a worker)."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture

@@ -1,10 +1,20 @@
 """The project's settings, made fast and quiet for the test suite."""
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("SECRET_KEY", "tests-only-" + "x" * 50)
 
-from webchat.settings import *  # noqa: F403
+# `make test` runs the suite in parallel workers (pytest-xdist: gw0, gw1…). Each has a Redis
+# database of its own (from the one REDIS_URL names up), which its live servers inherit: a
+# test's cache.clear() empties its whole database.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if WORKER and os.environ.get("REDIS_URL"):
+    _redis = urlsplit(os.environ["REDIS_URL"])
+    _db = int(_redis.path.lstrip("/") or 0) + int(WORKER.removeprefix("gw"))
+    os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{_db}"))
+
+from webchat.settings import *  # noqa: E402, F403
 
 # Tests start their own simulator on a loopback port and point GROK_API_BASE at it.
 GROK_SIMULATOR = "off"
@@ -25,8 +35,10 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not the shared in-memory database: concurrency tests need real locking
     # (busy timeout, IMMEDIATE transactions) between connections of several threads.
+    # pytest-django names each worker's copy: .test-db.sqlite3_gw0…
     _test_db = BASE_DIR / ".test-db.sqlite3"  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}  # noqa: F405
+    _test_db = _test_db.with_name(f"{_test_db.name}_{WORKER}" if WORKER else _test_db.name)
     # Without WAL: Django drops the test database file but would leave a WAL file behind,
     # which SQLite would then replay into the next run's new database.
     DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA synchronous=NORMAL;"  # noqa: F405

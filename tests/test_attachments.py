@@ -5,6 +5,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -637,11 +638,16 @@ async def test_a_reader_whose_upload_is_cancelled_is_killed_and_frees_its_place(
     from conversations import attachments, files
 
     def readers() -> int:
-        """Reading processes alive now (their command lines, from /proc)."""
+        """This process's readers alive now (their command lines, from /proc): another
+        worker of a parallel run has its own."""
         count = 0
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        for proc in Path("/proc").glob("[0-9]*"):
             try:
-                count += b"conversations.files\0" in cmdline.read_bytes()
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                count += (
+                    parent == os.getpid()
+                    and b"conversations.files\0" in (proc / "cmdline").read_bytes()
+                )
             except OSError:
                 continue  # gone meanwhile
         return count
