@@ -1,6 +1,7 @@
 import asyncio
 import importlib
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,8 +130,14 @@ def serving(workdir: Path, **env: str) -> Iterator[LiveServer]:
     scaled = os.environ.get("DATABASE_URL", "").startswith("postgres")
     database = services.create_database() if scaled else None
     if scaled and os.environ.get("REDIS_URL"):
-        env = {"REDIS_URL": os.environ["REDIS_URL"], **env}
-    server = LiveServer(workdir, database, DJANGO_SETTINGS_MODULE="tests.live_settings", **env)
+        # Its own prefix: pub/sub reaches every prefix-sharing process on that Redis.
+        env = {
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "REDIS_PREFIX": f"webchat-live-{uuid.uuid4().hex[:8]}",
+            **env,
+        }
+    env = {"DJANGO_SETTINGS_MODULE": "tests.live_settings", **env}
+    server = LiveServer(workdir, database, **env)
     try:
         server.start()
         yield server

@@ -248,7 +248,13 @@ def test_where_addresses_are_confirmed_a_signup_and_a_new_address_wait_for_their
     """Both links' buttons posted from Chromium, on a server with SIGNUP_VERIFY_EMAIL."""
     from tests.conftest import serving
 
-    with serving(tmp_path_factory.mktemp("verify"), SIGNUP_VERIFY_EMAIL="1") as live:
+    # The settings as deployed, their password hasher included (other live servers hash
+    # passwords faster: tests/live_settings.py).
+    with serving(
+        tmp_path_factory.mktemp("verify"),
+        SIGNUP_VERIFY_EMAIL="1",
+        DJANGO_SETTINGS_MODULE="webchat.settings",
+    ) as live:
         context = browser.new_context(base_url=live.url)
         page = context.new_page()
         watch(page)

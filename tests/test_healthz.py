@@ -1,4 +1,5 @@
 import os
+import uuid
 from typing import Any
 
 import httpx
@@ -42,7 +43,12 @@ def test_an_unreachable_redis_is_named(settings: Any) -> None:
 )
 def test_a_lost_database_is_named(tmp_path: Any) -> None:
     database = services.create_database("webchat_health")
-    server = LiveServer(tmp_path, database, REDIS_URL=os.environ.get("REDIS_URL", ""))
+    server = LiveServer(
+        tmp_path,
+        database,
+        REDIS_URL=os.environ.get("REDIS_URL", ""),
+        REDIS_PREFIX=f"webchat-health-{uuid.uuid4().hex[:8]}",
+    )
     try:
         server.start()
         assert httpx.get(f"{server.url}/healthz").status_code == 200
