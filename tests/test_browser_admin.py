@@ -17,6 +17,26 @@ OVERFLOW = """() => {
   return [page, ...lists];
 }"""
 
+# The words of a change list's cells broken across lines ("Statu" / "s"), where no space or
+# hyphen allows it.
+BROKEN_WORDS = """() => {
+  const broken = [];
+  const cells = document.querySelectorAll('#result_list th, #result_list td');
+  for (const cell of cells) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.data.matchAll(/[^\\s-]+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        if (lines.size > 1) broken.push(match[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
 
 def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
     page: Any, browser: Any, live: LiveServer
@@ -47,6 +67,7 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
     ):
         page.goto(url)
         assert all(o <= 0 for o in page.evaluate(OVERFLOW)), (url, page.evaluate(OVERFLOW))
+        assert page.evaluate(BROKEN_WORDS) == [], url
     page.goto("/admin/webchat/chatmodel/")
     assert "3 / 15" in page.locator("#result_list").inner_text()  # grok-3's prices
     # A number field shows its number whole (a context window of 2,000,000).
@@ -59,6 +80,12 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
     )
     phone.add_cookies(page.context.cookies())
     small = phone.new_page()
+    # A list too wide for a phone scrolls in its own box, its words whole (not a letter a
+    # line), the page itself not wider than the screen.
+    for url in ("/admin/webchat/usagerecord/", "/admin/webchat/user/"):
+        small.goto(url)
+        assert small.evaluate(BROKEN_WORDS) == [], url
+        assert small.evaluate(OVERFLOW)[0] <= 0, url
     small.goto("/admin/webchat/usagerecord/dashboard/")
     assert small.evaluate(OVERFLOW)[0] <= 0  # its tables scroll by themselves
     # No table needs a scroll: each figure under or beside its name, the cost in view.

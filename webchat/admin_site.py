@@ -11,6 +11,9 @@ class AdminSite(admin.AdminSite):
     and keys), the libraries' after them (login lock-outs, sign-in providers)."""
 
     OWN = ("webchat", "conversations", "api")
+    # No list of every model beside each page: its 300 px left a laptop's lists so narrow
+    # that their words broke ("Complet" / "e"). The index and the breadcrumbs lead there.
+    enable_nav_sidebar = False
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
         apps = super().get_app_list(request, app_label)
