@@ -495,13 +495,17 @@ def with_html(messages: list[Any]) -> None:
         _keep(message, message.html)
 
 
-# A formula's delimiters, which markdown would read as escaped brackets.
-MATH_ESCAPES = frozenset(("\\(", "\\)", "\\[", "\\]"))
+# A formula's delimiters, which markdown would read as escaped brackets, and LaTeX's
+# escapes of characters that mean nothing to markdown (`x\,dx`, `\{a\}`, `50\%`).
+MATH_ESCAPES = frozenset(
+    ("\\(", "\\)", "\\[", "\\]", "\\{", "\\}", "\\,", "\\;", "\\:", "\\%", "\\&")
+)
 
 
 def _keep_math_escapes(state: Any) -> None:
     """`\\(x\\)` stays as written in plain words, as the rendered message shows it (a
-    formula), not as `(x)`: markdown alone reads each as an escaped bracket."""
+    formula), not as `(x)`: markdown alone reads each as an escaped bracket; so does the
+    `\\,` of `$x\\,dx$` (markdown alone would drop its backslash)."""
     for block in state.tokens:
         for token in block.children or ():
             if token.type == "text_special" and token.markup in MATH_ESCAPES:

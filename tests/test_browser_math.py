@@ -180,6 +180,7 @@ def test_math_shows_on_the_share_page(page: Any, live: LiveServer) -> None:
 TITLED = [
     "Why is \\(e^{i\\pi}+1=0\\) true? [sim repeat]",
     "Solve \\[x^2 = 2\\] and \\*keep\\* this",
+    "show $E=mc^2$ and $$\\int_0^1 x\\,dx$$ on \\{a\\}; 50\\% \\& \\_",
 ]
 
 

@@ -139,6 +139,10 @@ def test_plain_text_is_what_a_reader_sees() -> None:
         plain_text("Is \\(e^{i\\pi}=-1\\)? \\[x\\] \\*no\\*")
         == "Is \\(e^{i\\pi}=-1\\)? \\[x\\] *no*"
     )
+    # So do LaTeX's escapes of characters that mean nothing to markdown.
+    assert plain_text("$$\\int_0^1 x\\,dx$$ on \\{a\\} \\_ \\#") == (
+        "$$\\int_0^1 x\\,dx$$ on \\{a\\} _ #"
+    )
 
 
 @pytest.mark.parametrize("source", math_corpus.VALID)

@@ -314,8 +314,9 @@ export function showHtml(element, html) {
 
 // What a reader sees of a text, as plain words (no `**`, no `#`), as render.py's plain_text
 // makes them: a new conversation's title is its first message's, shown before the server's.
-// `\(x\)` stays as written, as the rendered message shows it (a formula), not as `(x)`.
-const MATH_ESCAPES = new Set(["\\(", "\\)", "\\[", "\\]"]);
+// `\(x\)` stays as written, as the rendered message shows it (a formula), not as `(x)`;
+// so do LaTeX's escapes of characters that mean nothing to markdown (`x\,dx`, `\{a\}`).
+const MATH_ESCAPES = new Set(["\\(", "\\)", "\\[", "\\]", "\\{", "\\}", "\\,", "\\;", "\\:", "\\%", "\\&"]);
 function keepMathEscapes(state) {
   for (const block of state.tokens) {
     for (const token of block.children || []) {
