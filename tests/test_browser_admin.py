@@ -86,7 +86,10 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
         small.goto(url)
         assert small.evaluate(BROKEN_WORDS) == [], url
         assert small.evaluate(OVERFLOW)[0] <= 0, url
-    small.goto("/admin/webchat/usagerecord/dashboard/")
+    # The dashboard is one click from the admin's home.
+    small.goto("/admin/")
+    small.get_by_role("link", name="Usage dashboard").click()
+    small.wait_for_url("**/admin/webchat/usagerecord/dashboard/")
     assert small.evaluate(OVERFLOW)[0] <= 0  # its tables scroll by themselves
     # No table needs a scroll: each figure under or beside its name, the cost in view.
     for table in small.locator(".usage-dashboard table").all():
