@@ -2,6 +2,7 @@
 the catalogs, every catalog complete, the language chosen by the browser or the person, the
 document's direction, and numbers and dates in the reader's way."""
 
+import ast
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import django
 import polib
 import pytest
 from django.conf import settings
@@ -167,6 +169,71 @@ def test_the_catalogs_hold_every_sentence_of_the_code(tmp_path: Path) -> None:
         }
         shipped = {e.msgid for e in polib.pofile(str(ROOT / f"locale/es/LC_MESSAGES/{domain}.po"))}
         assert fresh - shipped == set(), f"not in the {domain} catalogs: {sorted(fresh - shipped)}"
+
+
+# Django's Spanish addresses a person as "usted"; the interface says "tú".
+USTED = re.compile(r"\b(Su contraseña|[Ii]ntrodu[cz]+a|Asegúrese|Escoja|vuelva a|Observe que)\b")
+
+
+def _framework_sentences() -> list[tuple[str, ...]]:
+    """The msgids webchat/framework_sentences.py lists: each call's string arguments."""
+    tree = ast.parse((ROOT / "webchat" / "framework_sentences.py").read_text())
+    return [
+        tuple(a.value for a in node.args if isinstance(a, ast.Constant) and " " in a.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") != "tuple"
+    ]
+
+
+def test_django_s_sentences_on_a_person_s_pages_speak_as_the_interface_does() -> None:
+    django_root = Path(django.__file__).parent
+    theirs = [
+        polib.pofile(str(django_root / part / "locale/es/LC_MESSAGES/django.po"))
+        for part in ("contrib/auth", "conf")
+    ]
+    singular = {e.msgid for po in theirs for e in po}
+    plural = {e.msgid_plural for po in theirs for e in po if e.msgid_plural}
+    listed = _framework_sentences()
+    assert len(listed) > 15
+    # Still Django's own words: a sentence Django rewords would show untranslated by us.
+    for sentence in listed:
+        assert sentence[0] in singular, sentence
+        assert len(sentence) == 1 or sentence[1] in plural, sentence
+    ours = {e.msgid: e for e in polib.pofile(str(ROOT / "locale/es/LC_MESSAGES/django.po"))}
+    for sentence in listed:
+        entry = ours[sentence[0]]
+        texts = list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
+        for text in texts:
+            assert text and not USTED.search(text), text
+
+
+@pytest.mark.django_db
+def test_the_spanish_password_pages_say_tu_from_start_to_end(alice: User) -> None:
+    spanish = {"Accept-Language": "es"}
+    html = Client().get("/accounts/signup/", headers=spanish).content.decode()
+    assert "Tu contraseña no puede tener solo números." in html and not USTED.search(html)
+    answer = Client().post(
+        "/accounts/signup/",
+        {"username": "bob", "email": "bob", "password1": "12345", "password2": "12346"},
+        headers=spanish,
+    )
+    html = answer.content.decode()
+    assert "Introduce una dirección de correo electrónico válida." in html
+    assert not USTED.search(html)
+    answer = Client().post(
+        "/accounts/login/", {"username": "alice", "password": "wrong"}, headers=spanish
+    )
+    html = answer.content.decode()
+    assert "Introduce un nombre de usuario y una contraseña correctos." in html
+    assert not USTED.search(html)
+    answer = logged_in(alice).post(
+        "/accounts/password/",
+        {"old_password": "wrong", "new_password1": "1234", "new_password2": "1234"},
+        headers=spanish,
+    )
+    html = answer.content.decode()
+    assert "Tu contraseña actual no es correcta. Vuelve a escribirla." in html
+    assert not USTED.search(html)
 
 
 @pytest.mark.django_db
