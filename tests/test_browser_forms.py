@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -113,23 +114,49 @@ def test_a_shared_link_is_copied_whole_from_the_list(page: Any, live: LiveServer
     assert link.startswith(live.url + "/s/")
 
 
-def test_the_shared_links_list_says_when_in_the_reader_s_own_time_zone(
+def _shown_in(time: Any, zone: ZoneInfo) -> None:
+    """A <time> the page's script rewrote: the moment's hour and day in `zone`, the server's
+    words (in its own zone, and saying so) kept as its title."""
+    time.page.wait_for_function("time => time.title", arg=time.element_handle())
+    there = datetime.fromisoformat(time.get_attribute("datetime")).astimezone(zone)
+    assert time.get_attribute("title").endswith(" UTC")
+    words = time.inner_text()
+    assert f"{there.hour % 12 or 12}:{there.minute:02d}" in words, words
+    assert f"{there:%b} {there.day}, {there.year}" in words and "UTC" not in words, words
+
+
+def test_times_read_in_the_reader_s_own_time_zone_and_a_key_s_last_day_in_any(
     browser: Any, live: LiveServer
 ) -> None:
-    context = browser.new_context(base_url=live.url, timezone_id="Asia/Tokyo", locale="en-US")
+    zone = ZoneInfo("Pacific/Honolulu")  # ten hours behind the server: another day at times
+    context = browser.new_context(base_url=live.url, timezone_id=str(zone), locale="en-US")
     page = context.new_page()
     watch(page)
-    sign_up(page, live, "tokyo")
+    sign_up(page, live, "honolulu")
     say(page, "Something to share [sim words=5 delay=1]")
     share_link(page)
     page.goto("/shares/")
-    time = page.locator("td time")
-    page.wait_for_function("() => document.querySelector('td time')?.title")  # the script ran
-    shared = datetime.fromisoformat(time.get_attribute("datetime"))
-    there = shared.astimezone(ZoneInfo("Asia/Tokyo"))
-    # The server's words, in its own zone and saying so, stay as the title.
-    assert time.get_attribute("title").endswith(" UTC")
-    assert f"{there.hour % 12 or 12}:{there.minute:02d}" in time.inner_text()
-    assert str(there.day) in time.inner_text() and "UTC" not in time.inner_text()
+    _shown_in(page.locator("td time"), zone)
+    # The usage page's renewals: the server's midnight, as the reader's clock has it.
+    page.goto("/usage/")
+    renewals = page.locator("table.usage td time")
+    assert renewals.count() == 2
+    for index in range(2):
+        _shown_in(renewals.nth(index), zone)
+    assert "Days and months start at midnight (UTC)." in page.inner_text("main")
+    # A key's last use is a moment; its last day is the day chosen, in every zone.
+    page.goto("/keys/")
+    page.fill("#id_name", "island")
+    page.fill("#id_expires", "2030-06-15")
+    page.click("form[action='/keys/#create'] button[type=submit]")
+    key = page.locator("#new-key").inner_text()
+    models = httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+    assert models.status_code == 200
+    page.goto("/keys/")
+    row = page.locator("tr.key-row", has_text="island")
+    used, expires = row.locator("time").nth(0), row.locator("time").nth(1)
+    _shown_in(used, zone)
+    expect(expires).to_have_text("Jun 15, 2030")
+    assert expires.get_attribute("datetime") == "2030-06-15"
     assert page.problems == []
     context.close()

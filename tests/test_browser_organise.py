@@ -62,8 +62,8 @@ def test_pin_file_rename_archive_and_bring_back_from_the_sidebar(
     assert page.evaluate("() => document.activeElement.classList.contains('item-menu')")
     page.click(".archived-link")
     # Each with its day, in the reader's words ("Dec 4, 2026"), once the page's script ran.
-    page.wait_for_function("() => document.querySelector('.results time.result-date').title")
-    day = page.locator(".results time.result-date").inner_text()
+    page.wait_for_function("() => document.querySelector('.results .result-date time').title")
+    day = page.locator(".results .result-date time").inner_text()
     assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", day), day
     page.click("button:text-is('Unarchive')")
     page.wait_for_selector("text=Nothing here.")

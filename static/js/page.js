@@ -10,16 +10,23 @@ import { decorateCode, downloadCode } from "./render.js";
 decorateCode(document);
 
 // A moment the server wrote in its own time zone (and said which) reads in the reader's,
-// in the page's language; the server's words stay as its title.
-// (data-local="day": the day alone.)
+// in the page's language; the server's words stay as its title (the `moment` filter of
+// webchat/templatetags). data-local="day": the day alone. A date without a time
+// (datetime="2026-12-31") is a day of the calendar, the same in every zone.
 const language = document.documentElement.lang || undefined;
 const moments = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" });
 const days = new Intl.DateTimeFormat(language, { dateStyle: "medium" });
+const calendarDays = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeZone: "UTC" });
 for (const time of document.querySelectorAll("time[data-local]")) {
   const moment = new Date(time.dateTime);
   if (Number.isNaN(moment.getTime())) continue;
+  const format = /^\d{4}-\d{2}-\d{2}$/.test(time.dateTime)
+    ? calendarDays
+    : time.dataset.local === "day"
+      ? days
+      : moments;
   time.title = time.textContent;
-  time.textContent = (time.dataset.local === "day" ? days : moments).format(moment);
+  time.textContent = format.format(moment);
 }
 document.addEventListener("click", async (event) => {
   const image = event.target.closest("a.attachment.image");

@@ -1,8 +1,11 @@
 import json
+from datetime import datetime
 from typing import Any
 
 from django.template import Library
-from django.utils.formats import number_format
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.html import format_html
 
 register = Library()
 
@@ -26,3 +29,31 @@ def attachment_json(attachment: Any) -> str:
     """An attachment as the page's scripts read it (conversations.models.Attachment.as_dict);
     escaped by the template like any attribute."""
     return json.dumps(attachment.as_dict())
+
+
+@register.filter
+def moment(value: datetime | None, shown: str = "") -> str:
+    """A moment as a <time> that static/js/page.js shows in the reader's time zone and
+    language; the server's words, in its own zone, are shown until then and kept as its title.
+
+    `|moment` is the day and the time; `|moment:"day"` the day alone, as the reader's zone
+    has it; `|moment:"date"` the day as the server's zone counts it (a key that stops at the
+    end of a day chosen by its day), the same in every zone.
+    """
+    if value is None:
+        return ""
+    here = timezone.localtime(value)
+    if shown == "date":
+        return format_html(
+            '<time data-local datetime="{}">{}</time>',
+            here.date().isoformat(),
+            date_format(here, "DATE_FORMAT"),
+        )
+    words = (
+        date_format(here, "DATE_FORMAT")
+        if shown == "day"
+        else f"{date_format(here, 'SHORT_DATETIME_FORMAT')} {date_format(here, 'T')}"
+    )
+    return format_html(
+        '<time data-local="{}" datetime="{}">{}</time>', shown, value.isoformat(), words
+    )
