@@ -73,11 +73,12 @@ let countdown = null;
 const STILL_ON_ITS_WAY = gettext("Your message is still on its way. Press New chat again once it has been sent.");
 
 // `retryAfter`: the seconds the sentence names last ("Try again in 46 s") count down, and
-// the banner goes when they are up.
-function showError(text, { whileStreaming = false, retryAfter = null } = {}) {
+// the banner goes when they are up. `notice`: news that is not an error, not in red.
+function showError(text, { whileStreaming = false, retryAfter = null, notice = false } = {}) {
   clearInterval(countdown);
   errorBanner.textContent = text;
   errorBanner.hidden = !text;
+  errorBanner.classList.toggle("notice", notice);
   untilDone = whileStreaming;
   const at = retryAfter === null ? -1 : text.lastIndexOf(String(retryAfter));
   if (at < 0) return;
@@ -908,7 +909,7 @@ async function goToNewChat() {
     const waiting = submitting || composer.pending.size;
     if (refused) return;
     if (waiting) {
-      showError(STILL_ON_ITS_WAY);
+      showError(STILL_ON_ITS_WAY, { notice: true });
       // Said only while it is true.
       while (submitting || composer.pending.size) await new Promise((resolve) => setTimeout(resolve, 250));
       if (errorBanner.textContent === STILL_ON_ITS_WAY) showError("");
