@@ -73,8 +73,9 @@ PYTEST = $(BIN)/pytest -n $(TEST_WORKERS) --dist load
 pytest: install messages
 	env -u DATABASE_URL -u REDIS_URL $(PYTEST) $(PYTEST_ARGS)
 
-# The whole suite again on PostgreSQL + Redis (its own database and Redis db and prefix),
-# with the multi-process tests. Without the services it is skipped, except in CI.
+# The suite again on PostgreSQL + Redis (its own database and Redis db and prefix), with the
+# multi-process tests; of the browser tests, those marked `services` (BROWSER_TESTS=all: every
+# one). Without the services it is skipped, except in CI.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/webchat
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/1
 pytest-services: install messages

@@ -200,13 +200,33 @@ def browser() -> Iterator[Any]:
     for context in chromium.contexts:
         context.close()
     following = _chromium.next_test
-    if following is None or "browser" not in getattr(following, "fixturenames", ()):
+    if following is None or not _drives_a_browser(following):
         _chromium.close()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last, in their order, so that Chromium starts once a run (or a worker)."""
-    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
+def _drives_a_browser(item: pytest.Item) -> bool:
+    return "browser" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last, in their order, so that Chromium starts once a run (or a worker).
+
+    The PostgreSQL + Redis pass runs only the browser tests marked `services`: those whose
+    flows cross the database and the channel layer end to end (streaming, other tabs and
+    sessions, search, import, the API). The rest test the page itself, which does not change
+    with the services behind it, and the other tests cover those services' code paths.
+    BROWSER_TESTS=all runs every one on that pass too."""
+    scaled = os.environ.get("DATABASE_URL", "").startswith("postgres")
+    if scaled and os.environ.get("BROWSER_TESTS") != "all":
+        left_out = [
+            i for i in items if _drives_a_browser(i) and not i.get_closest_marker("services")
+        ]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [
+                i for i in items if not _drives_a_browser(i) or i.get_closest_marker("services")
+            ]
+    items.sort(key=_drives_a_browser)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from tests.helpers import say, sign_up, watch
 from tests.live import LiveServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 PASSWORD = "a long enough passphrase 42"
 NEW = "a brand new passphrase 43"

@@ -14,7 +14,7 @@ from tests import chatgpt_export
 from tests.helpers import say, sign_up
 from tests.live import LiveServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 PASSWORD = "a long enough passphrase 42"
 

@@ -18,7 +18,7 @@ from tests.helpers import FINISHED, say, sign_up
 from tests.live import LiveServer
 from tests.proxy import Proxy
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 
 def words(text: str) -> int:

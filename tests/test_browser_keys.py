@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import sign_up
 from tests.live import LiveServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 
 # The element is wholly within the window, as scrolled.

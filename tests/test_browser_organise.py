@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import say, sign_up
 from tests.live import LiveServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 
 def menu(page: Any, title: str, action: str) -> None:

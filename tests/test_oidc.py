@@ -10,7 +10,7 @@ from tests.helpers import watch
 from tests.live import LiveServer
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 PERSON = {
     "sub": "user-8f3a",
