@@ -1,3 +1,4 @@
+import re
 from typing import Any
 
 import pytest
@@ -175,6 +176,10 @@ def test_the_owner_lists_links_with_views(alice: User, conversation: Conversatio
     Client().get(f"/s/{token}/")
     html = page(logged_in(alice), "/shares/")
     assert f"/s/{token}/" in html and '<td data-label="Views">2</td>' in html and "Revoke" in html
+    # Revoked, it says since when: a day the page's script shows in the reader's zone.
+    logged_in(alice).post(f"/s/{token}/revoke/")
+    html = page(logged_in(alice), "/shares/")
+    assert re.search(r'revoked <time data-local="day" datetime="\d{4}-\d\d-\d\dT[^"]+">', html)
 
 
 def test_continuing_copies_only_the_snapshot(
