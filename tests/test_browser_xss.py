@@ -10,7 +10,7 @@ from tests.helpers import share_link, sign_up, watch
 from tests.live import LiveServer
 from tests.xss_corpus import CORPUS
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 # Elements and attributes that must never appear in the thread, whatever was written.
 INSPECT = """() => {

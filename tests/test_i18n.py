@@ -205,6 +205,7 @@ def test_django_s_sentences_on_a_person_s_pages_speak_as_the_interface_does() ->
         texts = list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
         for text in texts:
             assert text and not USTED.search(text), text
+            assert "<" not in text, text  # a field's help text is shown as HTML
 
 
 @pytest.mark.django_db

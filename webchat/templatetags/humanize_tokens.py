@@ -38,7 +38,8 @@ def moment(value: datetime | None, shown: str = "") -> str:
 
     `|moment` is the day and the time; `|moment:"day"` the day alone, as the reader's zone
     has it; `|moment:"date"` the day as the server's zone counts it (a key that stops at the
-    end of a day chosen by its day), the same in every zone.
+    end of a day chosen by its day), the same in every zone. The result is markup: for an
+    element's text, never an attribute's value.
     """
     if value is None:
         return ""
