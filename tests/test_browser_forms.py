@@ -156,6 +156,10 @@ def test_times_read_in_the_reader_s_own_time_zone_and_a_key_s_last_day_in_any(
     row = page.locator("tr.key-row", has_text="island")
     used, expires = row.locator("time").nth(0), row.locator("time").nth(1)
     _shown_in(used, zone)
+    # In the narrow column its day and its time each hold together on their line.
+    parts = used.locator(".nowrap")
+    assert parts.count() == 2
+    assert [parts.nth(i).evaluate("s => s.getClientRects().length") for i in (0, 1)] == [1, 1]
     expect(expires).to_have_text("Jun 15, 2030")
     assert expires.get_attribute("datetime") == "2030-06-15"
     assert page.problems == []

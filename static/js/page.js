@@ -13,20 +13,24 @@ decorateCode(document);
 // in the page's language; the server's words stay as its title (the `moment` filter of
 // webchat/templatetags). data-local="day": the day alone. A date without a time
 // (datetime="2026-12-31") is a day of the calendar, the same in every zone.
+// A moment's day and time each hold together on a narrow column ("Dec 5, 2026" / "9:51 PM").
 const language = document.documentElement.lang || undefined;
-const moments = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" });
 const days = new Intl.DateTimeFormat(language, { dateStyle: "medium" });
+const hours = new Intl.DateTimeFormat(language, { timeStyle: "short" });
 const calendarDays = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeZone: "UTC" });
+function unbroken(text) {
+  const part = document.createElement("span");
+  part.className = "nowrap";
+  part.textContent = text;
+  return part;
+}
 for (const time of document.querySelectorAll("time[data-local]")) {
   const moment = new Date(time.dateTime);
   if (Number.isNaN(moment.getTime())) continue;
-  const format = /^\d{4}-\d{2}-\d{2}$/.test(time.dateTime)
-    ? calendarDays
-    : time.dataset.local === "day"
-      ? days
-      : moments;
   time.title = time.textContent;
-  time.textContent = format.format(moment);
+  if (/^\d{4}-\d{2}-\d{2}$/.test(time.dateTime)) time.replaceChildren(unbroken(calendarDays.format(moment)));
+  else if (time.dataset.local === "day") time.replaceChildren(unbroken(days.format(moment)));
+  else time.replaceChildren(unbroken(days.format(moment)), " ", unbroken(hours.format(moment)));
 }
 document.addEventListener("click", async (event) => {
   const image = event.target.closest("a.attachment.image");
