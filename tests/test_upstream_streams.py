@@ -108,6 +108,39 @@ async def test_a_quiet_client_reuses_one_kept_alive_connection_and_hears_it_open
     assert opened == ["connection.connect_tcp.complete"]  # the first request's, only
 
 
+async def test_a_streamed_answer_leaves_its_connection_to_the_next_request_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An answer in chunks (as the upstream streams a reply) read to its end: the connection
+    goes back to the pool, and nothing is logged (the pool's check for bytes past the answer
+    once raised inside aiohttp's parser, which logged an error and dropped the connection
+    without closing it, at every reply)."""
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while not reader.at_eof():
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return  # the client closed it
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            writer.write(b"b\r\ndata: one\n\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.02)  # the client is reading the answer by then
+            writer.write(b"b\r\ndata: two\n\n\r\n0\r\n\r\n")
+            await writer.drain()
+
+    async with serving(handler) as url, client() as http:
+        for _ in range(3):
+            async with http.stream("POST", url, content=b"a") as response:
+                assert b"".join([piece async for piece in response.aiter_raw()]) == (
+                    b"data: one\n\ndata: two\n\n"
+                )
+    assert len(connections) == 1
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
 async def test_an_answer_left_unread_closes_its_connection() -> None:
     connections, closed = [], asyncio.Event()
 

@@ -101,6 +101,7 @@ class _Connection(ResponseHandler):
 
     _asked = False  # a request waits for its answer's head
     _idle = True  # no request waits, nor reads its answer's body
+    _parsing = False  # within the parser, which may be ending an answer
 
     def set_response_params(self, **params: Any) -> None:  # a request is about to be sent
         self._asked, self._idle = True, False
@@ -110,7 +111,15 @@ class _Connection(ResponseHandler):
         if self._idle and data:
             self._refuse()
             return
-        ResponseHandler.data_received(self, data)
+        self._parsing = True
+        try:
+            ResponseHandler.data_received(self, data)
+        finally:
+            self._parsing = False
+        # The answer ended in these bytes (and the connection went back to the pool): those
+        # after it, if any, are looked at now that the parser is done with them.
+        if self._idle and self._more_than_the_answer():
+            self._refuse()
 
     def feed_data(self, data: Any, size: int = 0) -> None:  # an answer's head, parsed
         if not self._asked:
@@ -126,11 +135,14 @@ class _Connection(ResponseHandler):
 
     @property
     def should_close(self) -> bool:  # asked as the connection goes back to the pool
+        # Not asked of the parser while it is ending the answer: it would take the answer
+        # for cut short (data_received asks once it is done).
+        return super().should_close or (not self._parsing and self._more_than_the_answer())
+
+    def _more_than_the_answer(self) -> bool:
         # The start of another answer, after this one: the next request would be answered
         # with the rest of it.
-        return super().should_close or (
-            self._parser is not None and self._parser.feed_eof() is not None
-        )
+        return self._parser is not None and self._parser.feed_eof() is not None
 
     def _refuse(self) -> None:
         self.force_close()
