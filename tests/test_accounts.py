@@ -338,9 +338,11 @@ def test_signup_is_rate_limited_per_address(settings: object) -> None:
         assert "Too many requests. Please wait" in html and f'value="{name}"' in html
         assert "already exists" not in html and PASSWORD not in html
     assert not User.objects.filter(username="three").exists()
-    # The sixth form sent this hour, and any after it: refused by the forms' own limit.
+    # The seventh form sent this hour, and any after it: refused by the forms' own limit,
+    # the form kept as typed.
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": "100/h"}
-    assert signup(Client(), "four").status_code == 429
+    refused = signup(Client(), "four")
+    assert refused.status_code == 429 and 'value="four"' in refused.content.decode()
     assert not User.objects.filter(username="four").exists()
 
 

@@ -132,10 +132,12 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     form = SignupForm(request.POST or None)
     next_url = _safe_next(request)
-    # The accounts made from this address count, not the forms sent (those have a limit of
-    # their own): a mistake costs none. Refused before the form is read, which would tell
-    # whether a name is taken: what was typed comes back unchecked, the passwords aside.
-    if request.method == "POST" and (wait := throttle.wait_before(request, "signup")):
+    # Two limits per address: the forms sent, and the accounts made (a mistake costs none of
+    # those). Refused before the form is read, which would tell whether a name is taken:
+    # what was typed comes back unchecked, the passwords aside.
+    if request.method == "POST" and (
+        wait := throttle.spend(request, "signup_attempt") or throttle.wait_before(request, "signup")
+    ):
         typed = {name: request.POST.get(name, "") for name in ("username", "email")}
         return _signup_page(request, SignupForm(initial=typed), next_url, wait)
     if request.method == "POST" and form.is_valid():

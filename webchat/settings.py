@@ -336,7 +336,7 @@ AXES_VERBOSE = False
 RATE_LIMITS = {
     "login": env_str("RATE_LIMIT_LOGIN", "30/15m"),
     "signup": env_str("RATE_LIMIT_SIGNUP", "5/h"),  # accounts made
-    "signup_attempt": env_str("RATE_LIMIT_SIGNUP_ATTEMPTS", "10/h"),  # forms sent
+    "signup_attempt": env_str("RATE_LIMIT_SIGNUP_ATTEMPTS", "20/h"),  # forms sent
     "password_reset": env_str("RATE_LIMIT_PASSWORD_RESET", "5/h"),
     # Search as you type asks once per pause in typing.
     "search": env_str("RATE_LIMIT_SEARCH", "120/m"),

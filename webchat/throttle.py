@@ -27,8 +27,6 @@ from webchat.middleware import error_response
 RULES: dict[str, tuple[str, str, str]] = {
     "login": ("login", "POST", "ip"),
     "admin:login": ("login", "POST", "ip"),
-    # Every try (the accounts made are counted apart, by the view: a typo costs none).
-    "signup": ("signup_attempt", "POST", "ip"),
     "password_reset": ("password_reset", "POST", "ip"),
     "search": ("search", "GET", "user_or_ip"),
     "share-create": ("share", "POST", "user_or_ip"),
