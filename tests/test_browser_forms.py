@@ -115,11 +115,13 @@ def test_a_shared_link_is_copied_whole_from_the_list(page: Any, live: LiveServer
 
 
 def _shown_in(time: Any, zone: ZoneInfo) -> None:
-    """A <time> the page's script rewrote: the moment's hour and day in `zone`, the server's
-    words (in its own zone, and saying so) kept as its title."""
+    """A <time> the page's script rewrote: the moment's hour and day in `zone`, and in full,
+    the zone named, as its title."""
     time.page.wait_for_function("time => time.title", arg=time.element_handle())
     there = datetime.fromisoformat(time.get_attribute("datetime")).astimezone(zone)
-    assert time.get_attribute("title").endswith(" UTC")
+    title = time.get_attribute("title")
+    assert title.startswith(f"{there:%A, %B} {there.day}, {there.year}"), title
+    assert title.endswith(f":{there.minute:02d}:{there.second:02d} {there:%p} {there.tzname()}")
     words = time.inner_text()
     assert f"{there.hour % 12 or 12}:{there.minute:02d}" in words, words
     assert f"{there:%b} {there.day}, {there.year}" in words and "UTC" not in words, words
@@ -161,6 +163,7 @@ def test_times_read_in_the_reader_s_own_time_zone_and_a_key_s_last_day_in_any(
     assert parts.count() == 2
     assert [parts.nth(i).evaluate("s => s.getClientRects().length") for i in (0, 1)] == [1, 1]
     expect(expires).to_have_text("Jun 15, 2030")
+    assert expires.get_attribute("title") == "Saturday, June 15, 2030"
     assert expires.get_attribute("datetime") == "2030-06-15"
     assert page.problems == []
     context.close()

@@ -10,7 +10,7 @@ import { decorateCode, downloadCode } from "./render.js";
 decorateCode(document);
 
 // A moment the server wrote in its own time zone (and said which) reads in the reader's,
-// in the page's language; the server's words stay as its title (the `moment` filter of
+// in the page's language, and in full, the zone named, as its title (the `moment` filter of
 // webchat/templatetags). data-local="day": the day alone. A date without a time
 // (datetime="2026-12-31") is a day of the calendar, the same in every zone.
 // A moment's day and time each hold together on a narrow column ("Dec 5, 2026" / "9:51 PM").
@@ -18,6 +18,11 @@ const language = document.documentElement.lang || undefined;
 const days = new Intl.DateTimeFormat(language, { dateStyle: "medium" });
 const hours = new Intl.DateTimeFormat(language, { timeStyle: "short" });
 const calendarDays = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeZone: "UTC" });
+const inFull = {
+  moment: new Intl.DateTimeFormat(language, { dateStyle: "full", timeStyle: "long" }),
+  day: new Intl.DateTimeFormat(language, { dateStyle: "full" }),
+  calendarDay: new Intl.DateTimeFormat(language, { dateStyle: "full", timeZone: "UTC" }),
+};
 function unbroken(text) {
   const part = document.createElement("span");
   part.className = "nowrap";
@@ -27,10 +32,16 @@ function unbroken(text) {
 for (const time of document.querySelectorAll("time[data-local]")) {
   const moment = new Date(time.dateTime);
   if (Number.isNaN(moment.getTime())) continue;
-  time.title = time.textContent;
-  if (/^\d{4}-\d{2}-\d{2}$/.test(time.dateTime)) time.replaceChildren(unbroken(calendarDays.format(moment)));
-  else if (time.dataset.local === "day") time.replaceChildren(unbroken(days.format(moment)));
-  else time.replaceChildren(unbroken(days.format(moment)), " ", unbroken(hours.format(moment)));
+  if (/^\d{4}-\d{2}-\d{2}$/.test(time.dateTime)) {
+    time.replaceChildren(unbroken(calendarDays.format(moment)));
+    time.title = inFull.calendarDay.format(moment);
+  } else if (time.dataset.local === "day") {
+    time.replaceChildren(unbroken(days.format(moment)));
+    time.title = inFull.day.format(moment);
+  } else {
+    time.replaceChildren(unbroken(days.format(moment)), " ", unbroken(hours.format(moment)));
+    time.title = inFull.moment.format(moment);
+  }
 }
 document.addEventListener("click", async (event) => {
   const image = event.target.closest("a.attachment.image");
