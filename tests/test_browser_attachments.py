@@ -503,6 +503,7 @@ def test_new_chat_says_why_it_stays_on_a_chat_whose_message_is_still_on_its_way(
     expect(error).to_have_text(STILL)
     # News, not an error: not in the errors' red.
     expect(error).to_have_class(re.compile(r"\bnotice\b"))
+    expect(error).to_have_attribute("role", "status")
     colour = "e => getComputedStyle(e).color"
     news = error.evaluate(colour)
     expect(new_chat).not_to_have_attribute("aria-busy", "true")
@@ -521,6 +522,7 @@ def test_new_chat_says_why_it_stays_on_a_chat_whose_message_is_still_on_its_way(
     page.clock.run_for(20_000)
     expect(error).to_contain_text("The server is not answering")
     expect(error).not_to_have_class(re.compile(r"\bnotice\b"))
+    expect(error).to_have_attribute("role", "alert")
     assert error.evaluate(colour) != news
     expect(page.locator("#status")).to_have_text("")
     expect(page.locator("#prompt")).to_have_value("Still on its way")

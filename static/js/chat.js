@@ -76,9 +76,11 @@ const STILL_ON_ITS_WAY = gettext("Your message is still on its way. Press New ch
 // the banner goes when they are up. `notice`: news that is not an error, not in red.
 function showError(text, { whileStreaming = false, retryAfter = null, notice = false } = {}) {
   clearInterval(countdown);
+  // Read out at once if an error; in turn if news.
+  errorBanner.setAttribute("role", notice ? "status" : "alert");
+  errorBanner.classList.toggle("notice", notice);
   errorBanner.textContent = text;
   errorBanner.hidden = !text;
-  errorBanner.classList.toggle("notice", notice);
   untilDone = whileStreaming;
   const at = retryAfter === null ? -1 : text.lastIndexOf(String(retryAfter));
   if (at < 0) return;
