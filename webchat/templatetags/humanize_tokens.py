@@ -34,7 +34,7 @@ def attachment_json(attachment: Any) -> str:
 @register.filter
 def moment(value: datetime | None, shown: str = "") -> str:
     """A moment as a <time> that static/js/page.js shows in the reader's time zone and
-    language; the server's words, in its own zone, are shown until then and kept as its title.
+    language (and in full as its title); the server's words, in its own zone, until then.
 
     `|moment` is the day and the time; `|moment:"day"` the day alone, as the reader's zone
     has it; `|moment:"date"` the day as the server's zone counts it (a key that stops at the
