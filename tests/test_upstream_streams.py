@@ -179,6 +179,12 @@ STRAYS = {
     "the start of one, with the answer": (
         None, b"HTTP/1.1 200 OK\r\nX-A: ", b"", b"1\r\ncontent-length: 12\r\n\r\nalice-secret"
     ),
+    "the head of one and part of its body, with the answer": (
+        None, b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nab", b"", b"cdefghi"
+    ),
+    "a head the parser refuses, with the answer": (
+        None, b"HTTP/1.1 200 OK\r\nSec-WebSocket-Key1: x\r\n", b"", b"\r\n"
+    ),
     "after a final answer under 100": (
         b"HTTP/1.1 099 X\r\ncontent-length: 0\r\n\r\n", b"", ok(b"alice-secret"), b""
     ),

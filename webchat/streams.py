@@ -40,6 +40,7 @@ from typing import Any
 import aiohttp
 import httpx
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 # Set by the transport from the request, not taken from it: aiohttp writes them itself.
@@ -141,8 +142,11 @@ class _Connection(ResponseHandler):
 
     def _more_than_the_answer(self) -> bool:
         # The start of another answer, after this one: the next request would be answered
-        # with the rest of it.
-        return self._parser is not None and self._parser.feed_eof() is not None
+        # with the rest of it. One the parser cannot even take for a start is as much.
+        try:
+            return self._parser is not None and self._parser.feed_eof() is not None
+        except HttpProcessingError:
+            return True
 
     def _refuse(self) -> None:
         self.force_close()
