@@ -233,7 +233,7 @@ def test_the_spanish_password_pages_say_tu_from_start_to_end(alice: User) -> Non
         headers=spanish,
     )
     html = answer.content.decode()
-    assert "Tu contraseña actual no es correcta. Vuelve a escribirla." in html
+    assert "Tu contraseña antigua no es correcta. Vuelve a escribirla." in html
     assert not USTED.search(html)
 
 
