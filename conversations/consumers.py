@@ -49,7 +49,7 @@ from webchat.errors import (
     Unavailable,
 )
 from webchat.logs import request_id
-from webchat.middleware import language_of
+from webchat.middleware import ZONE_COOKIE, language_of, zone_named
 from webchat.throttle import waiting
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(message)
             return
         # A client's frame: its sentences (errors, a reply's notes) in the language of its
-        # page; a reply's task, started here, keeps it. (Frames forwarded to the client
-        # carry no sentence of their own: they pay nothing for this.)
+        # page, their times in its reader's zone; a reply's task, started here, keeps them.
+        # (Frames forwarded to the client carry no sentence of their own: they pay nothing
+        # for this.)
         if not hasattr(self, "language"):
             self.language = language_of(self.scope)
-        with translation.override(self.language):
+            self.zone = zone_named(self.scope.get("cookies", {}).get(ZONE_COOKIE, ""))
+        with translation.override(self.language), timezone.override(self.zone):
             await handler(message)
 
     async def connect(self) -> None:

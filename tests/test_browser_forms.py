@@ -146,6 +146,12 @@ def test_times_read_in_the_reader_s_own_time_zone_and_a_key_s_last_day_in_any(
     for index in range(2):
         _shown_in(renewals.nth(index), zone)
     assert "Days and months start at midnight (UTC)." in page.inner_text("main")
+    # The browser told the server its zone: the server's own words are in it too (the
+    # refusals of a send and the composer's allowance are written there).
+    assert {"name": "tz", "value": str(zone)}.items() <= next(
+        c for c in context.cookies() if c["name"] == "tz"
+    ).items()
+    assert "HST</time>" in page.request.get("/usage/").text()
     # A key's last use is a moment; its last day is the day chosen, in every zone.
     page.goto("/keys/")
     page.fill("#id_name", "island")

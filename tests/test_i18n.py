@@ -332,6 +332,22 @@ def test_numbers_and_sentences_of_the_server_are_in_the_readers_language(alice: 
     assert response.status_code == 404
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "cookie,shown",
+    [("Pacific/Honolulu", "HST"), ("Mars/Olympus", "UTC"), ("<b>", "UTC"), ("", "UTC")],
+)
+def test_times_are_in_the_zone_the_browser_names(alice: User, cookie: str, shown: str) -> None:
+    """static/js/zone.js keeps the browser's zone in the `tz` cookie; a name the system does
+    not know is the server's zone."""
+    client = logged_in(alice)
+    client.cookies["tz"] = cookie
+    html = client.get("/usage/").content.decode()
+    renewals = re.findall(r"<time data-local=\"\" datetime=\"[^\"]+\">([^<]+)</time>", html)
+    assert len(renewals) == 2 and all(words.endswith(f" {shown}") for words in renewals)
+    assert "Days and months start at midnight (UTC)." in html  # the plans' days stay UTC
+
+
 def test_the_scripts_catalog_answers_in_each_language() -> None:
     for lang, word in (("es", "Copiado"), ("zh-hans", "已复制"), ("ar", "نُسخ")):
         body = Client().get(f"/jsi18n/?l={lang}", headers={"Accept-Language": lang})

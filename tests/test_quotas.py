@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -75,7 +76,7 @@ def test_near_the_limit_the_reply_is_shortened_not_refused(
     last = reserve(alice, grok3, prompt=500, max_tokens=4_000)
     assert last.max_tokens == 1_500 and last.reserved_tokens == 2_000
     error = refused(alice, grok3)
-    assert error.code == "quota_exceeded" and "tomorrow" in error.message
+    assert error.code == "quota_exceeded" and "tokens for the day" in error.message
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
         days=1
     )
@@ -132,7 +133,7 @@ def test_the_month_limit_counts_bonus_tokens(alice: User, plan: Plan, grok3: Cha
         record.pk, status="complete", prompt_tokens=0, completion_tokens=4_990
     )
     error = refused(alice, grok3)
-    assert error.code == "quota_exceeded" and "next month" in error.message
+    assert error.code == "quota_exceeded" and "tokens for the month" in error.message
     alice.bonus_tokens = 2_000
     alice.save()
     assert reserve(alice, grok3, prompt=0, max_tokens=4_000).max_tokens == 2_010
@@ -151,6 +152,24 @@ def test_yesterday_does_not_count_today(alice: User, plan: Plan, grok3: ChatMode
     left = UsageRecord.objects.remaining(alice)
     assert left["used_today"] == 0
     assert left["used_month"] in (0, 9_000)  # depends on whether yesterday was this month
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_a_reader_s_time_zone_moves_no_one_s_day(alice: User, plan: Plan, zone: str) -> None:
+    """The pages show times in the reader's zone (the `tz` cookie, which they write): the
+    plans' days and months stay the server's, or a person could make a new day at will."""
+    alice.plan = plan
+    alice.save()
+    call(alice, "complete", timezone.now(), 0, 9_000)
+    served = UsageRecord.objects.remaining(alice)
+    with timezone.override(ZoneInfo(zone)):
+        assert UsageRecord.objects.remaining(alice) == served
+        assert quotas.day_start(timezone.now()) == served["resets_today"] - timedelta(days=1)
+        refusal = str(quotas.quota_exceeded({**served, "binding": "day"}, timezone.now()))
+    assert served["used_today"] == 9_000
+    assert served["resets_today"].astimezone(ZoneInfo("UTC")).hour == 0
+    # The refusal names the moment in the reader's zone, and the zone.
+    assert f"({zone})" in refusal
 
 
 def call(user: User, status: str, created: datetime, reserved: int, used: int) -> None:

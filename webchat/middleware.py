@@ -3,7 +3,10 @@ answer a person (a page) or a program (JSON) can read."""
 
 from __future__ import annotations
 
+import functools
 import uuid
+import zoneinfo
+from datetime import tzinfo
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -12,7 +15,7 @@ from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
 from django.shortcuts import render, resolve_url
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import gettext, gettext_lazy
@@ -88,6 +91,34 @@ class Hybrid:
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         return response
+
+
+class TimeZoneMiddleware(Hybrid):
+    """Times in the reader's own zone, as their browser names it (the `tz` cookie that
+    static/js/zone.js keeps), else the server's. Only how times are shown: the plans' days
+    stay the server's (quotas.day_start)."""
+
+    def before(self, request: HttpRequest) -> None:
+        timezone.activate(zone_named(request.COOKIES.get(ZONE_COOKIE, "")))
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        timezone.deactivate()
+        return response
+
+
+ZONE_COOKIE = "tz"
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def zone_named(name: str) -> tzinfo:
+    """The zone of that IANA name, else the server's (a name the system does not know)."""
+    if name in _zones():
+        return zoneinfo.ZoneInfo(name)
+    return timezone.get_default_timezone()
 
 
 class LanguageMiddleware(Hybrid):

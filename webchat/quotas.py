@@ -64,7 +64,10 @@ def price(
 
 
 def day_start(now: datetime) -> datetime:
-    return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    """The plans' day began at midnight in the server's zone (settings.TIME_ZONE), whatever
+    the zone a reader's page is shown in: no one moves their own day."""
+    server = timezone.get_default_timezone()
+    return timezone.localtime(now, server).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def month_start(now: datetime) -> datetime:
@@ -86,12 +89,12 @@ def quota_exceeded(left: dict[str, Any], now: datetime) -> QuotaError:
     if left["binding"] == "day":
         resets = left["resets_today"]
         sentence = gettext(
-            "You have used your tokens for now; they renew tomorrow (%(at)s %(zone)s)."
+            "You have used your tokens for the day; they renew on %(at)s (%(zone)s)."
         )
     else:
         resets = left["resets_month"]
         sentence = gettext(
-            "You have used your tokens for now; they renew next month (%(at)s %(zone)s)."
+            "You have used your tokens for the month; they renew on %(at)s (%(zone)s)."
         )
     at = formats.date_format(timezone.localtime(resets), "SHORT_DATETIME_FORMAT")
     return QuotaError(
