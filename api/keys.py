@@ -84,6 +84,9 @@ class KeyForm(forms.Form):
         day = self.cleaned_data["expires"]
         if day is None:
             return None
+        if day.year >= 2100:  # a moment every time zone can show
+            raise forms.ValidationError(_("Choose a day before 2100, or none: never."))
+        # The end of that day where its reader is (webchat.middleware.TimeZoneMiddleware).
         end = timezone.make_aware(datetime.combine(day, time.max))
         if end <= timezone.now():
             raise forms.ValidationError(_("Choose a day from today on."))

@@ -205,7 +205,7 @@ def allowance(user: User, thread: list[Message], model: ChatModel | None) -> dic
     prompt = context.prompt_estimate(model, thread, system or "") if model else 0
     can_send = quotas.reply_tokens(left["left"], prompt, 1, quotas.MIN_REPLY_TOKENS) > 0
     resets = left["resets_today"] if left["binding"] == "day" else left["resets_month"]
-    # In the server's time zone, named, as the refusal of a send names it (quotas).
+    # In the reader's time zone, named, as the refusal of a send names it (quotas).
     until = formats.date_format(timezone.localtime(resets), "SHORT_DATETIME_FORMAT")
     until = f"{until} {timezone.get_current_timezone_name()}"
     count = formats.number_format(left["left"], force_grouping=True)

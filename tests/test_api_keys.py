@@ -5,7 +5,7 @@ admin. (Calls made with them, over HTTP: test_api.py.)"""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -188,3 +188,22 @@ def test_the_keys_page_counts_a_keys_calls_in_words_that_agree(
     web = Client()
     web.force_login(alice)
     assert shown in web.get("/keys/").content.decode()
+
+
+def test_a_key_s_last_day_holds_in_every_reader_s_zone(alice: User) -> None:
+    """A day past 2100 is refused (its end would be past year 9999 somewhere); one stored
+    before that rule, at the end of 9999, still shows, east of the server too."""
+    web = Client()
+    web.force_login(alice)
+    web.cookies["tz"] = "Asia/Tokyo"
+    refused = web.post("/keys/", {"name": "forever", "expires": "9999-12-31"})
+    assert "Choose a day before 2100, or none: never." in refused.content.decode()
+    assert not ApiKey.objects.filter(name="forever").exists()
+    key, _ = ApiKey.objects.issue(alice, "old")
+    ApiKey.objects.filter(pk=key.pk).update(expires=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    page = web.get("/keys/")
+    assert page.status_code == 200 and 'datetime="9999-12-31"' in page.content.decode()
+    operator = Client()
+    operator.force_login(User.objects.create_superuser("operator", password="x" * 12))
+    operator.cookies["tz"] = "Asia/Tokyo"  # the admin's pages stay in the server's zone
+    assert operator.get("/admin/api/apikey/").status_code == 200

@@ -244,7 +244,7 @@ class UsageRecordAdmin(Fitted, admin.ModelAdmin):
         since = day_start(timezone.now()) - timedelta(days=days - 1)
         rows = UsageRecord.objects.filter(created__gte=since)
         per_day = list(
-            rows.annotate(day=TruncDate("created"))
+            rows.annotate(day=TruncDate("created", tzinfo=timezone.get_default_timezone()))
             .values("day", "model")
             .annotate(
                 prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), cost=Sum("cost")

@@ -96,10 +96,14 @@ class Hybrid:
 class TimeZoneMiddleware(Hybrid):
     """Times in the reader's own zone, as their browser names it (the `tz` cookie that
     static/js/zone.js keeps), else the server's. Only how times are shown: the plans' days
-    stay the server's (quotas.day_start)."""
+    stay the server's (quotas.day_start). The admin's pages stay in the server's zone, the
+    plans' own, which its dashboard counts days in."""
 
     def before(self, request: HttpRequest) -> None:
-        timezone.activate(zone_named(request.COOKIES.get(ZONE_COOKIE, "")))
+        if request.path.startswith("/admin/"):
+            timezone.deactivate()
+        else:
+            timezone.activate(zone_named(request.COOKIES.get(ZONE_COOKIE, "")))
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         timezone.deactivate()

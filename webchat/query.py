@@ -17,7 +17,7 @@ F = TypeVar("F", bound=forms.Form)
 
 
 class DateTimeParam(forms.Field):
-    """An ISO 8601 date-time. Without an offset it is read in the site's time zone; with
+    """An ISO 8601 date-time. Without an offset it is read in the reader's time zone; with
     one, it must still fall within years 1 to 9999 in UTC (the database's range)."""
 
     default_error_messages = {

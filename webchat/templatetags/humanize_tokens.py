@@ -37,13 +37,16 @@ def moment(value: datetime | None, shown: str = "") -> str:
     language (and in full as its title); the server's words, in its own zone, until then.
 
     `|moment` is the day and the time; `|moment:"day"` the day alone, as the reader's zone
-    has it; `|moment:"date"` the day as the server's zone counts it (a key that stops at the
-    end of a day chosen by its day), the same in every zone. The result is markup: for an
-    element's text, never an attribute's value.
+    has it; `|moment:"date"` the day as the zone of the page counts it (a key that stops at
+    the end of a day chosen by its day), shown as that same day in every zone. The result is
+    markup: for an element's text, never an attribute's value.
     """
     if value is None:
         return ""
-    here = timezone.localtime(value)
+    try:
+        here = timezone.localtime(value)
+    except OverflowError:  # past year 9999 in this zone: as the server stored it
+        here = timezone.localtime(value, timezone.get_default_timezone())
     if shown == "date":
         return format_html(
             '<time data-local datetime="{}">{}</time>',
