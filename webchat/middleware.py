@@ -15,6 +15,7 @@ from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
 from django.shortcuts import render, resolve_url
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
@@ -100,7 +101,7 @@ class TimeZoneMiddleware(Hybrid):
     plans' own, which its dashboard counts days in."""
 
     def before(self, request: HttpRequest) -> None:
-        if request.path.startswith("/admin/"):
+        if request.path.startswith(_admin_prefix()):
             timezone.deactivate()
         else:
             timezone.activate(zone_named(request.COOKIES.get(ZONE_COOKIE, "")))
@@ -111,6 +112,11 @@ class TimeZoneMiddleware(Hybrid):
 
 
 ZONE_COOKIE = "tz"
+
+
+@functools.cache
+def _admin_prefix() -> str:
+    return reverse("admin:index")
 
 
 @functools.cache

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext
 
+from webchat import moments
 from webchat.errors import QuotaError
 
 # Below this many tokens of room a reply is not worth starting (unless fewer were asked for).
@@ -96,9 +97,8 @@ def quota_exceeded(left: dict[str, Any], now: datetime) -> QuotaError:
         sentence = gettext(
             "You have used your tokens for the month; they renew on %(at)s (%(zone)s)."
         )
-    at = formats.date_format(timezone.localtime(resets), "SHORT_DATETIME_FORMAT")
     return QuotaError(
-        sentence % {"at": at, "zone": timezone.get_current_timezone_name()},
+        sentence % {"at": moments.words(resets), "zone": timezone.get_current_timezone_name()},
         code="quota_exceeded",
         retry_after=math.ceil((resets - now).total_seconds()),
     )

@@ -3,9 +3,10 @@ from datetime import datetime
 from typing import Any
 
 from django.template import Library
-from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
+
+from webchat import moments
 
 register = Library()
 
@@ -43,10 +44,7 @@ def moment(value: datetime | None, shown: str = "") -> str:
     """
     if value is None:
         return ""
-    try:
-        here = timezone.localtime(value)
-    except OverflowError:  # past year 9999 in this zone: as the server stored it
-        here = timezone.localtime(value, timezone.get_default_timezone())
+    here = moments.local(value)
     if shown == "date":
         return format_html(
             '<time data-local datetime="{}">{}</time>',
@@ -56,7 +54,7 @@ def moment(value: datetime | None, shown: str = "") -> str:
     words = (
         date_format(here, "DATE_FORMAT")
         if shown == "day"
-        else f"{date_format(here, 'SHORT_DATETIME_FORMAT')} {date_format(here, 'T')}"
+        else f"{moments.words(value)} {date_format(here, 'T')}"
     )
     return format_html(
         '<time data-local="{}" datetime="{}">{}</time>', shown, value.isoformat(), words
