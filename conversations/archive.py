@@ -411,7 +411,7 @@ def _opened(archive: zipfile.ZipFile, name: str, limit: int = 0) -> Iterator[IO[
     if name not in archive.namelist():
         raise Refused(gettext("The archive has no %(name)s.") % {"name": name})
     info = archive.getinfo(name)
-    if info.file_size > (limit or settings.IMPORT_MAX_MB * 2_000_000):
+    if info.file_size > (limit or settings.IMPORT_MAX_MB * 2 * files.MB):
         raise Refused(gettext("%(name)s is too large to import.") % {"name": name})
     try:
         with archive.open(info) as member:

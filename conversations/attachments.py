@@ -51,7 +51,7 @@ async def upload(request: HttpRequest, id: uuid.UUID) -> JsonResponse:
     conversation = await Conversation.objects.owned_by(user).filter(pk=id).afirst()
     if conversation is None:
         raise Http404("No such conversation.")
-    limit = settings.ATTACHMENT_MAX_MB * 1_000_000
+    limit = round(settings.ATTACHMENT_MAX_MB * files.MB)
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + ENVELOPE:
         raise files.TooLarge(
             gettext("That file is over the limit of %(mb)s MB.")

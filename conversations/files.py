@@ -44,6 +44,10 @@ JPEG_FORMATS = ("JPEG", "MPO")
 # What xAI accepts per image (GROK_API.md §8); a re-encoded image is made to fit it.
 UPSTREAM_IMAGE_BYTES = 10 * 1024 * 1024
 JPEG_QUALITY = 85
+# The unit of the size limits (ATTACHMENT_MAX_MB, IMPORT_MAX_MB, a plan's storage), as the
+# pages write sizes (Django's filesizeformat, static/js/attachments.js): "20.0 MB" is a limit
+# of 20, never 19.1.
+MB = 1024 * 1024
 
 
 def gettext_noop(message: str) -> str:
@@ -139,13 +143,13 @@ class Limits:
         from django.conf import settings
 
         return cls(
-            max_bytes=int(settings.ATTACHMENT_MAX_MB * 1_000_000),
+            max_bytes=round(settings.ATTACHMENT_MAX_MB * MB),
             image_max_side=settings.ATTACHMENT_IMAGE_MAX_SIDE,
             image_max_pixels=settings.ATTACHMENT_IMAGE_MAX_PIXELS,
             text_max_chars=settings.ATTACHMENT_TEXT_MAX_CHARS,
             pdf_max_pages=settings.ATTACHMENT_PDF_MAX_PAGES,
             seconds=settings.ATTACHMENT_DECODE_SECONDS,
-            memory=settings.ATTACHMENT_DECODE_MB * 1024 * 1024,
+            memory=settings.ATTACHMENT_DECODE_MB * MB,
         )
 
 
@@ -224,7 +228,7 @@ def process(name: str, data: bytes, limits: Limits) -> Processed:
     if not data:
         raise Refused("empty", name=name)
     if len(data) > limits.max_bytes:
-        size, limit = len(data) / 1_000_000, limits.max_bytes / 1_000_000
+        size, limit = len(data) / MB, limits.max_bytes / MB
         raise RefusedLarge("bytes", name=name, size=size, limit=limit)
     if data.startswith(b"%PDF-"):
         return _pdf(name, data, limits)

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST, require_safe
 
 from conversations import archive
+from conversations.files import MB
 from conversations.models import MAX_PROMPT_CHARS, MAX_PROMPTS, SavedPrompt
 from webchat.errors import ChatError
 from webchat.models import ChatModel
@@ -187,7 +188,7 @@ async def import_data(request: HttpRequest) -> HttpResponse:
     """`file`: a webchat archive, or a ChatGPT export (its ZIP or its conversations.json).
     All of it is imported, or nothing (the page says why)."""
     user = await request.auser()
-    limit = settings.IMPORT_MAX_MB * 1_000_000
+    limit = settings.IMPORT_MAX_MB * MB
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024:
         error = gettext("That file is over the limit of %(mb)s MB.") % {
             "mb": number_format(settings.IMPORT_MAX_MB, force_grouping=True)

@@ -16,11 +16,11 @@ from django.db.models.functions import Cast, Coalesce, Length
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
+from conversations.files import MB
 from conversations.models import Attachment, Message
 from webchat.errors import StorageFull
 from webchat.models import User
 
-MB = 1_000_000
 RECOUNT_SECONDS = 300
 
 

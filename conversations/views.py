@@ -26,12 +26,12 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
 
-from conversations import context, frames, snippets
+from conversations import context, files, frames, snippets
 from conversations.models import Conversation, Feedback, Folder, Message
 from conversations.render import plain_text, render_markdown, with_html
 from conversations.search import PER_PAGE
 from conversations.search import find as find_conversations
-from webchat import query, quotas
+from webchat import moments, query, quotas
 from webchat.errors import InvalidRequest, NotFound
 from webchat.models import ChatModel, UsageRecord, User
 
@@ -172,7 +172,7 @@ def client_config() -> dict[str, Any]:
         },
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "attachments_per_message": settings.ATTACHMENTS_PER_MESSAGE,
-        "attachment_max_bytes": int(settings.ATTACHMENT_MAX_MB * 1_000_000),
+        "attachment_max_bytes": round(settings.ATTACHMENT_MAX_MB * files.MB),
         "image_tokens": settings.ATTACHMENT_IMAGE_TOKENS,
     }
 
@@ -206,8 +206,7 @@ def allowance(user: User, thread: list[Message], model: ChatModel | None) -> dic
     can_send = quotas.reply_tokens(left["left"], prompt, 1, quotas.MIN_REPLY_TOKENS) > 0
     resets = left["resets_today"] if left["binding"] == "day" else left["resets_month"]
     # In the reader's time zone, named, as the refusal of a send names it (quotas).
-    until = formats.date_format(timezone.localtime(resets), "SHORT_DATETIME_FORMAT")
-    until = f"{until} {timezone.get_current_timezone_name()}"
+    until = f"{moments.words(resets)} {timezone.get_current_timezone_name()}"
     count = formats.number_format(left["left"], force_grouping=True)
     if can_send:
         text = gettext("%(count)s tokens left") % {"count": count}

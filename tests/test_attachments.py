@@ -176,6 +176,10 @@ def test_a_file_over_the_size_limit_is_413(alice: User, conversation: Conversati
     response = upload(logged_in(alice), conversation, "big.txt", b"a" * 12_000)
     assert response.status_code == 413
     assert "limit is 0.01 MB" in response.json()["error"]["message"]
+    # A megabyte is the pages' own (filesizeformat's 1,024 KB): a limit of 0.01 MB takes
+    # 10,486 bytes, what the page writes as "10.2 KB", not 10,000.
+    assert upload(logged_in(alice), conversation, "fits.txt", b"a" * 10_486).status_code == 201
+    assert upload(logged_in(alice), conversation, "over.txt", b"a" * 10_487).status_code == 413
     settings.ATTACHMENT_TEXT_MAX_CHARS = 100
     settings.ATTACHMENT_MAX_MB = 1
     response = upload(logged_in(alice), conversation, "long.txt", b"a" * 500)

@@ -53,7 +53,7 @@ async def test_a_send_when_storage_is_full_is_refused_in_words(alice: User) -> N
     def fill() -> Conversation:
         small_plan(alice)
         conversation = Conversation.objects.create(owner=alice)
-        add_exchange(conversation, "q", "x" * 1_000_001)
+        add_exchange(conversation, "q", "x" * (storage.MB + 1))
         return conversation
 
     conversation = await fill()
