@@ -3,7 +3,6 @@ import secrets
 import uuid
 from collections import defaultdict
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +33,7 @@ from conversations.search import find as find_conversations
 from webchat import moments, query, quotas
 from webchat.errors import InvalidRequest, NotFound
 from webchat.models import ChatModel, UsageRecord, User
+from webchat.templatetags.humanize_tokens import dollars
 
 SIDEBAR_SIZE = 50
 
@@ -186,8 +186,7 @@ def _usage_title(message: Message, model: ChatModel | None) -> str:
     }
     if model is not None:
         cost = model.cost(message.prompt_tokens, message.completion_tokens)
-        # A short reply can cost less than the last digit shown: said so, not "$0.0000".
-        title += " · < $0.0001" if 0 < cost < Decimal("0.00005") else f" · ${cost:.4f}"
+        title += f" · {dollars(cost)}"
     return title
 
 

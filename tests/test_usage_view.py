@@ -40,6 +40,20 @@ def test_it_shows_used_left_and_renewal_per_model(alice: User, bob: User) -> Non
     assert "99,999" not in html
 
 
+def test_costs_are_written_the_reader_s_way_and_a_tiny_one_is_not_free(alice: User) -> None:
+    spend(alice, "grok-3", 1_000, 2_000)  # $0.003: the prompt at $3 a million
+    spend(alice, "grok-3-mini", 2, 1)  # a fraction of a hundredth of a cent
+    html = logged_in(alice).get("/usage/").content.decode()
+    costs = re.findall(r'<td data-label="Cost">([^<]*)</td>', html)
+    assert "$0.0030" in costs and "&lt; $0.0001" in costs, costs
+    assert "$0.0000" not in html
+    spanish = logged_in(alice)
+    spanish.cookies["django_language"] = "es"
+    html = spanish.get("/usage/", headers={"Accept-Language": "es"}).content.decode()
+    costs = re.findall(r'<td data-label="Coste">([^<]*)</td>', html)
+    assert "0,0030 US$" in costs and "&lt; 0,0001 US$" in costs, costs
+
+
 def test_it_answers_json_for_the_composer(alice: User) -> None:
     spend(alice, "grok-3", 100, 0)
     usage = logged_in(alice).get("/usage/", headers={"Accept": "application/json"}).json()["usage"]

@@ -1,10 +1,12 @@
 import json
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.template import Library
 from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from webchat import moments
 
@@ -18,6 +20,20 @@ def thousands(value: object) -> str:
         return number_format(int(value or 0), force_grouping=True)
     except (TypeError, ValueError):
         return "0"
+
+
+@register.filter
+def dollars(value: object) -> str:
+    """A cost in US dollars, written the reader's way: "$1,234.50", "$0.0042"; a cost too
+    small for four decimals is "< $0.0001", never a "$0.0000" that reads as free."""
+    try:
+        cost = Decimal(str(value or 0))
+    except (InvalidOperation, ValueError):
+        cost = Decimal(0)
+    places = 2 if cost >= 1 or cost == 0 else 4
+    if 0 < cost < Decimal("0.00005"):  # what four decimals would round to nothing
+        return "< " + gettext("$%(amount)s") % {"amount": number_format(Decimal("0.0001"), 4)}
+    return gettext("$%(amount)s") % {"amount": number_format(cost, places, force_grouping=True)}
 
 
 @register.filter
