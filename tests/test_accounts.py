@@ -64,7 +64,33 @@ def test_a_weak_password_is_refused_against_the_password_field() -> None:
     form = response.context["form"]
     assert "This password is too common." in form.errors["password1"]
     assert "password2" not in form.errors
+    assert [name for name, f in form.fields.items() if f.widget.attrs.get("autofocus")] == [
+        "password1"
+    ]
     assert not User.objects.exists()
+
+
+def test_a_weak_new_password_is_refused_against_the_new_password_field(mailoutbox: list) -> None:
+    """As at sign-up: on the change and the reset forms too, with the cursor there."""
+    import re
+
+    User.objects.create_user("alice", email="alice@example.org", password=PASSWORD)
+    client = Client()
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    weak = {"new_password1": "password", "new_password2": "password"}
+    changed = client.post("/accounts/password/", {"old_password": PASSWORD, **weak})
+    client.post("/accounts/logout/")
+    client.post("/accounts/password/reset/", {"email": "alice@example.org"})
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+)", mailoutbox[0].body)
+    form_page = client.get(link.group(1), follow=True)
+    reset = client.post(form_page.redirect_chain[-1][0], weak)
+    for response in (changed, reset):
+        form = response.context["form"]
+        assert "This password is too common." in form.errors["new_password1"]
+        assert "new_password2" not in form.errors
+        focused = [name for name, f in form.fields.items() if f.widget.attrs.get("autofocus")]
+        assert focused == ["new_password1"]
+    assert User.objects.get(username="alice").check_password(PASSWORD)
 
 
 def test_the_admin_can_close_signup() -> None:

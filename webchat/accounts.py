@@ -17,7 +17,12 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.contrib.auth.forms import (
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+    UserCreationForm,
+)
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import signing
@@ -62,7 +67,38 @@ def _no_notes_of_the_last_one(
         list(messages.get_messages(request))  # read, so dropped
 
 
-class SignupForm(UserCreationForm):
+class _PasswordChosen:
+    """A form choosing a password, refused: "too short", "too common" are said against the
+    password chosen, not its repetition, and the cursor goes to the first field to correct
+    (to the first password when either is wrong: both come back empty)."""
+
+    fields: dict[str, Any]
+    errors: Any
+    chosen, repeated = "password1", "password2"
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        wrong = next((name for name in self.fields if name in self.errors), None)
+        if wrong == self.repeated:
+            wrong = self.chosen
+        if wrong is not None:
+            for field in self.fields.values():
+                field.widget.attrs.pop("autofocus", None)
+            self.fields[wrong].widget.attrs["autofocus"] = True
+
+    def validate_password_for_user(self, user: Any, *args: Any, **kwargs: Any) -> None:
+        super().validate_password_for_user(user, password_field_name=self.chosen)
+
+
+class NewPasswordForm(_PasswordChosen, SetPasswordForm):
+    chosen, repeated = "new_password1", "new_password2"
+
+
+class ChangePasswordForm(_PasswordChosen, PasswordChangeForm):
+    chosen, repeated = "new_password1", "new_password2"
+
+
+class SignupForm(_PasswordChosen, UserCreationForm):
     email = forms.EmailField(
         label=gettext_lazy("Email address"),
         required=False,
@@ -78,22 +114,6 @@ class SignupForm(UserCreationForm):
         if settings.SIGNUP_VERIFY_EMAIL:
             self.fields["email"].required = True
             self.fields["email"].help_text = gettext("We send a link to confirm it.")
-
-    def full_clean(self) -> None:
-        super().full_clean()
-        # Refused: the cursor goes to the first field to correct, not back to the name; to
-        # the first password when either is wrong (both come back empty).
-        wrong = next((name for name in self.fields if name in self.errors), None)
-        if wrong in ("password1", "password2"):
-            wrong = "password1"
-        if wrong is not None:
-            for field in self.fields.values():
-                field.widget.attrs.pop("autofocus", None)
-            self.fields[wrong].widget.attrs["autofocus"] = True
-
-    def validate_password_for_user(self, user: Any, **kwargs: Any) -> None:
-        # "Too short", "too common": said against the password chosen, not its repetition.
-        super().validate_password_for_user(user, password_field_name="password1")  # noqa: S106
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
@@ -604,6 +624,7 @@ urlpatterns = [
             auth_views.PasswordChangeView,
             gettext_lazy("Change your password"),
             gettext_lazy("Change password"),
+            form_class=ChangePasswordForm,
             success_url=reverse_lazy("password_change_done"),
             context={
                 "back_url": reverse_lazy("account"),
@@ -663,6 +684,7 @@ urlpatterns = [
             PasswordResetConfirmView,
             gettext_lazy("Choose a new password"),
             gettext_lazy("Set password"),
+            form_class=NewPasswordForm,
             success_url=reverse_lazy("password_reset_complete"),
             context={
                 "back_url": reverse_lazy("login"),
