@@ -40,7 +40,9 @@ def test_it_shows_used_left_and_renewal_per_model(alice: User, bob: User) -> Non
     assert "99,999" not in html
 
 
-def test_costs_are_written_the_reader_s_way_and_a_tiny_one_is_not_free(alice: User) -> None:
+def test_costs_and_counts_are_written_the_reader_s_way_and_a_tiny_cost_is_not_free(
+    alice: User,
+) -> None:
     spend(alice, "grok-3", 1_000, 2_000)  # $0.003: the prompt at $3 a million
     spend(alice, "grok-3-mini", 2, 1)  # a fraction of a hundredth of a cent
     html = logged_in(alice).get("/usage/").content.decode()
@@ -52,6 +54,9 @@ def test_costs_are_written_the_reader_s_way_and_a_tiny_one_is_not_free(alice: Us
     html = spanish.get("/usage/", headers={"Accept-Language": "es"}).content.decode()
     costs = re.findall(r'<td data-label="Coste">([^<]*)</td>', html)
     assert "0,0030 US$" in costs and "&lt; 0,0001 US$" in costs, costs
+    # Thousands grouped as the browser's scripts group them in Spanish: "1.983.616".
+    left = f"{alice.plan.tokens_per_day - 3_003:,}".replace(",", ".")
+    assert f'id="left-today">{left}<' in html
 
 
 def test_it_answers_json_for_the_composer(alice: User) -> None:
