@@ -63,9 +63,13 @@ class Proxy:
                 threading.Thread(target=self._pump, args=(source, sink, lossy), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, lossy: bool) -> None:
+        # A connection that lost data loses the rest too: what follows a lost frame is never
+        # delivered after it, whatever swallow() says by then.
+        lost = False
         try:
             while data := source.recv(65536):
-                if not (lossy and self._swallowing.is_set()):
+                lost = lost or (lossy and self._swallowing.is_set())
+                if not lost:
                     sink.sendall(data)
         except OSError:
             pass

@@ -301,7 +301,7 @@ def test_a_reply_the_allowance_cut_short_says_so_and_goes_on_only_once_there_are
     name = f"nearlyout{uuid.uuid4().hex[:6]}"
     sign_up(page, live, name)
     own_plan(live, name, tokens_per_day=300)
-    say(page, "a long story [sim words=400]")
+    say(page, "a long story [sim words=400 delay=1]")
     reply = page.locator("article.message.assistant").last
     for _ in range(2):  # live, then after a reload
         assert reply.get_attribute("data-finish") == "length"
