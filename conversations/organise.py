@@ -7,18 +7,20 @@ Each change answers the sidebar's list again, for the page to put in place of it
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
-from conversations.models import MAX_FOLDERS, Folder
+from conversations.models import MAX_FOLDERS, Conversation, Folder, Message
 from conversations.views import answer_with_sidebar, conversation_for
 from webchat.errors import InvalidRequest
 
@@ -26,6 +28,8 @@ from webchat.errors import InvalidRequest
 class OrganiseForm(forms.Form):
     pinned = forms.NullBooleanField(required=False)
     archived = forms.NullBooleanField(required=False)
+    # Chosen before the first message only (a chat made for a file, not sent yet).
+    temporary = forms.NullBooleanField(required=False)
     # A folder's name: an existing one, or a new one made for it; empty takes it out.
     folder = forms.CharField(max_length=80, required=False)
 
@@ -61,11 +65,13 @@ def _folder_named(user: Any, name: str) -> Folder:
 @login_required
 def organise(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     """Pin or unpin, archive or bring back, move into a folder or out: whichever of
-    `pinned`, `archived` and `folder` the request names."""
+    `pinned`, `archived` and `folder` the request names; or `temporary`, alone."""
     conversation = conversation_for(request, id)
     form = OrganiseForm(request.POST)
     if not form.is_valid():
         raise InvalidRequest(gettext("A folder's name has at most 80 characters."))
+    if "temporary" in request.POST and form.cleaned_data["temporary"] is not None:
+        return _temporary(request, conversation, form.cleaned_data["temporary"])
     changed = []
     for name in ("pinned", "archived"):
         if name in request.POST and form.cleaned_data[name] is not None:
@@ -89,6 +95,27 @@ def organise(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
             "archived": conversation.archived,
             "folder": conversation.folder.name if conversation.folder else "",
         },
+    )
+
+
+def _temporary(request: HttpRequest, conversation: Conversation, temporary: bool) -> HttpResponse:
+    """A chat with no message yet made temporary (deleted when its page is left, as one
+    made so), or kept after all. One with a message keeps what it was made as: leaving its
+    page does not delete a conversation that was kept."""
+    visit = secrets.token_hex(8) if temporary else ""
+    blank = Conversation.objects.filter(pk=conversation.pk).exclude(
+        Exists(Message.objects.filter(conversation=OuterRef("pk")))
+    )
+    # Not listed meanwhile: nothing of the list's order to keep.
+    changed = blank.update(
+        temporary=temporary, visit=visit, pinned=False, archived=False, folder=None
+    )
+    if not changed:
+        raise InvalidRequest(
+            gettext("Only a chat with no message yet can be made temporary, or kept.")
+        )
+    return answer_with_sidebar(
+        request, {"id": str(conversation.id), "temporary": temporary, "visit": visit}
     )
 
 

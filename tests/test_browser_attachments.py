@@ -4,6 +4,7 @@ thread after a reload, on the share page and on a phone."""
 
 import base64
 import re
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -357,6 +358,36 @@ def test_a_chat_made_for_a_file_and_renamed_is_listed_by_its_name_once_sent(
     expect(listed).to_have_text("The plan")
     page.reload()
     expect(listed).to_have_text("The plan")
+    assert page.problems == []
+
+
+def test_a_chat_made_for_a_file_can_still_be_made_temporary_and_has_nothing_to_export(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "temporary-with-files")
+    pick(page, "plan.txt", b"the plan", "text/plain")
+    chips_done(page, 1)
+    made = uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
+    assert page.locator("#export-md").is_hidden() and page.locator("#export-json").is_hidden()
+    toggle = page.locator("#temporary")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#temporary-note")).to_be_visible()
+    is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
+    eventually(lambda: [tuple(row) for row in live.query(is_temporary, made)], [(True,)])
+    page.reload()  # the choice is the conversation's: a reload shows it
+    chips_done(page, 1)
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    page.fill("#prompt", "What do you make of it? [sim words=3 delay=1]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED, arg=1)
+    expect(toggle).to_have_count(0)  # decided with the first message
+    assert listed_entry(page).count() == 0
+    assert page.locator("#export-md").is_visible()  # something to export now
+    page.goto("/usage/")  # leaving deletes it, its file with it
+    gone = "SELECT 1 FROM conversations_conversation WHERE id = %s"
+    eventually(lambda: list(live.query(gone, made)), [], seconds=15)
     assert page.problems == []
 
 

@@ -152,3 +152,29 @@ def test_the_sidebar_costs_the_same_queries_whatever_the_folders(alice: User) ->
 def test_another_persons_folder_is_not_found(alice: User, bob: User) -> None:
     folder = Folder.objects.create(owner=alice, name="Secret")
     assert logged_in(bob).get(f"/search/?folder={folder.id}").status_code == 404
+
+
+def test_a_chat_with_no_message_yet_can_be_made_temporary_and_kept_again(
+    alice: User, bob: User
+) -> None:
+    """A chat made for a file, not sent yet, is still either; one with a message keeps what
+    it was made as (leaving its page must not delete a conversation that was kept)."""
+    blank = Conversation.objects.create(owner=alice)
+    client = logged_in(alice)
+    answer = organise(client, blank, temporary="true")
+    blank.refresh_from_db()
+    assert blank.temporary and answer["visit"] == blank.visit and len(blank.visit) == 16
+    organise(client, blank, temporary="false")
+    blank.refresh_from_db()
+    assert not blank.temporary and blank.visit == ""
+    kept = chat(alice, "Kept plans")
+    refused = client.post(f"/c/{kept.id}/organise/", {"temporary": "true"}, headers=JSON)
+    assert refused.status_code == 400
+    assert "no message yet" in refused.json()["error"]["message"]
+    kept.refresh_from_db()
+    assert not kept.temporary
+    # Someone else's: not found, and unchanged.
+    other = logged_in(bob).post(f"/c/{blank.id}/organise/", {"temporary": "true"}, headers=JSON)
+    assert other.status_code == 404
+    blank.refresh_from_db()
+    assert not blank.temporary

@@ -44,10 +44,25 @@ let conversationId = chat.dataset.conversation || null;
 // A temporary chat: made as one, kept out of the sidebar, deleted when the page is left.
 let temporary = chat.dataset.temporary === "true";
 const temporaryToggle = document.getElementById("temporary");
-temporaryToggle?.addEventListener("click", () => {
-  temporary = !temporary;
+temporaryToggle?.addEventListener("click", async () => {
+  const wanted = !temporary;
+  if (conversationId) {
+    // A chat made for a file, no message sent yet: the server is told (leaving deletes it).
+    try {
+      const answer = await post(config.url("organise", conversationId), { temporary: String(wanted) });
+      chat.dataset.visit = answer.visit || "";
+    } catch (error) {
+      showError(error.message);
+      return;
+    }
+  }
+  temporary = wanted;
   temporaryToggle.setAttribute("aria-pressed", String(temporary));
   document.getElementById("temporary-note").hidden = !temporary;
+  if (conversationId) {
+    setUnlisted(!temporary);
+    rememberChat();
+  }
 });
 window.addEventListener("pagehide", () => {
   if (!temporary || !conversationId) return;
@@ -101,6 +116,7 @@ function refreshControls() {
   composer.checkVision();
   // A temporary chat is not shared: its link would die with it.
   header.shareable(Boolean(conversationId) && !thread.isEmpty() && !temporary);
+  header.exportable(Boolean(conversationId) && !thread.isEmpty());
   gauge.update();
 }
 
@@ -403,8 +419,6 @@ const CREATE_TIMEOUT_MS = 45_000;
 
 async function ensureConversation() {
   if (conversationId) return;
-  // Temporary or not is decided now: the toggle goes as the conversation is made.
-  temporaryToggle?.remove();
   // Not forever: a message whose conversation is never made goes back to be sent again.
   creating ??= post(config.urls.create, temporary ? { temporary: "1" } : {}, { timeout: CREATE_TIMEOUT_MS })
     .then((created) => {
@@ -463,6 +477,9 @@ async function submit() {
   showError("");
   submitting = true;
   composer.sending(true); // its conversation made first: on a slow network, seen at once
+  // Temporary or not is decided with the first message (a chat made for a file before it
+  // can still be either).
+  temporaryToggle?.remove();
   try {
     await ensureConversation();
     // Candidates left unpicked: the conversation goes on from the first, so the page

@@ -107,6 +107,11 @@ export class Header {
     this.shareButton.hidden = !yes;
   }
 
+  // Nothing to export before the first message.
+  exportable(yes) {
+    for (const id of ["export-md", "export-json"]) document.getElementById(id).hidden = !yes;
+  }
+
   // Only a conversation of the list (not a temporary chat) is pinned or archived.
   listed(yes) {
     this.pinButton.hidden = this.archiveButton.hidden = this.moveButton.hidden = !yes;
