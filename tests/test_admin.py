@@ -66,6 +66,19 @@ def test_site_settings_lead_to_the_one_row(operator: Client) -> None:
     assert operator.get(response["Location"]).status_code == 200
 
 
+def test_the_admin_names_the_zone_of_its_times_and_the_unit_of_storage(
+    operator: Client, settings: object
+) -> None:
+    settings.TIME_ZONE = "America/Mexico_City"
+    plan = Plan.objects.first()
+    html = operator.get(f"/admin/webchat/plan/{plan.pk}/change/").content.decode()
+    assert '<span class="admin-zone">Times in America/Mexico_City</span>' in html
+    assert "Storage (MB)" in html and "Storage mb" not in html
+    # The reader's own zone (the pages' cookie) is not the admin's: its days are the server's.
+    operator.cookies["tz"] = "Asia/Tokyo"
+    assert "Times in America/Mexico_City" in operator.get("/admin/").content.decode()
+
+
 def test_the_operator_disables_a_model_from_the_list(operator: Client, alice: User) -> None:
     model = ChatModel.objects.get(slug="grok-3")
     response = operator.post(

@@ -52,6 +52,7 @@ class Plan(models.Model):
         "ChatModel", blank=True, help_text="None selected: every enabled model."
     )
     storage_mb = models.PositiveIntegerField(
+        "storage (MB)",
         null=True,
         blank=True,
         default=100,
