@@ -14,7 +14,6 @@ from typing import Any
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
@@ -99,23 +98,30 @@ def organise(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
 
 
 def _temporary(request: HttpRequest, conversation: Conversation, temporary: bool) -> HttpResponse:
-    """A chat with no message yet made temporary (deleted when its page is left, as one
-    made so), or kept after all. One with a message keeps what it was made as: leaving its
-    page does not delete a conversation that was kept."""
-    visit = secrets.token_hex(8) if temporary else ""
-    blank = Conversation.objects.filter(pk=conversation.pk).exclude(
-        Exists(Message.objects.filter(conversation=OuterRef("pk")))
-    )
-    # Not listed meanwhile: nothing of the list's order to keep.
-    changed = blank.update(
-        temporary=temporary, visit=visit, pinned=False, archived=False, folder=None
-    )
-    if not changed:
-        raise InvalidRequest(
-            gettext("Only a chat with no message yet can be made temporary, or kept.")
+    """A chat made for a file, its first message on its way from this page: made temporary
+    (deleted when its page is left, as one made so), or kept after all. One with a message
+    keeps what it was made as (leaving a page must not delete a conversation kept), as does
+    one imported."""
+    with transaction.atomic():
+        # Locked as a send locks it, then read: a message stored meanwhile is seen.
+        blank = (
+            Conversation.objects.select_for_update()
+            .filter(pk=conversation.pk, imported_from="")
+            .first()
         )
+        if blank is None or Message.objects.filter(conversation=blank).exists():
+            raise InvalidRequest(
+                gettext("Only a chat with no message yet can be made temporary, or kept.")
+            )
+        blank.temporary = temporary
+        blank.visit = secrets.token_hex(8) if temporary else ""
+        # Not listed yet: nothing of the list's to keep. Saved, its `updated` is now: the
+        # cleanup of idle temporary chats counts from here.
+        blank.pinned = blank.archived = False
+        blank.folder = None
+        blank.save(update_fields=["temporary", "visit", "pinned", "archived", "folder", "updated"])
     return answer_with_sidebar(
-        request, {"id": str(conversation.id), "temporary": temporary, "visit": visit}
+        request, {"id": str(blank.id), "temporary": temporary, "visit": blank.visit}
     )
 
 

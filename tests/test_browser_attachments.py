@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import samples
-from tests.helpers import eventually, share_link, sign_up
+from tests.helpers import eventually, share_link, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -374,21 +374,45 @@ def test_a_chat_made_for_a_file_can_still_be_made_temporary_and_has_nothing_to_e
     toggle.click()
     expect(toggle).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#temporary-note")).to_be_visible()
-    is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
-    eventually(lambda: [tuple(row) for row in live.query(is_temporary, made)], [(True,)])
-    page.reload()  # the choice is the conversation's: a reload shows it
-    chips_done(page, 1)
-    expect(toggle).to_have_attribute("aria-pressed", "true")
     page.fill("#prompt", "What do you make of it? [sim words=3 delay=1]")
     page.press("#prompt", "Enter")
     page.wait_for_function(FINISHED, arg=1)
     expect(toggle).to_have_count(0)  # decided with the first message
+    is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
+    assert [tuple(row) for row in live.query(is_temporary, made)] == [(True,)]
     assert listed_entry(page).count() == 0
     assert page.locator("#export-md").is_visible()  # something to export now
     page.goto("/usage/")  # leaving deletes it, its file with it
     gone = "SELECT 1 FROM conversations_conversation WHERE id = %s"
     eventually(lambda: list(live.query(gone, made)), [], seconds=15)
     assert page.problems == []
+
+
+def test_a_chat_another_tab_sent_to_first_stays_kept_and_the_message_waits_in_the_box(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "two-tabs-with-files")
+    pick(page, "plan.txt", b"the plan", "text/plain")
+    chips_done(page, 1)
+    made = uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
+    page.locator("#temporary").click()
+    other = page.context.new_page()
+    watch(other)
+    other.goto(page.url)
+    other.fill("#prompt", "Sent from the other tab [sim words=3 delay=1]")
+    other.press("#prompt", "Enter")
+    other.wait_for_function(FINISHED, arg=1)
+    page.fill("#prompt", "And from this one")
+    page.press("#prompt", "Enter")
+    expect(page.locator("#error")).to_contain_text("Only a chat with no message yet")
+    assert page.input_value("#prompt") == "And from this one"
+    assert page.locator("#temporary-note").is_hidden()
+    is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
+    assert [tuple(row) for row in live.query(is_temporary, made)] == [(False,)]
+    page.goto("/usage/")  # leaving a kept chat deletes nothing
+    page.wait_for_timeout(500)
+    assert live.query("SELECT 1 FROM conversations_conversation WHERE id = %s", made)
+    assert all("400" in problem for problem in page.problems) and other.problems == []
 
 
 def test_a_chat_made_for_a_file_left_and_come_back_to_is_listed_once_sent(

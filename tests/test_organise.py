@@ -158,7 +158,8 @@ def test_a_chat_with_no_message_yet_can_be_made_temporary_and_kept_again(
     alice: User, bob: User
 ) -> None:
     """A chat made for a file, not sent yet, is still either; one with a message keeps what
-    it was made as (leaving its page must not delete a conversation that was kept)."""
+    it was made as (leaving its page must not delete a conversation that was kept), as does
+    one imported."""
     blank = Conversation.objects.create(owner=alice)
     client = logged_in(alice)
     answer = organise(client, blank, temporary="true")
@@ -173,6 +174,9 @@ def test_a_chat_with_no_message_yet_can_be_made_temporary_and_kept_again(
     assert "no message yet" in refused.json()["error"]["message"]
     kept.refresh_from_db()
     assert not kept.temporary
+    imported = Conversation.objects.create(owner=alice, imported_from="an archive's id")
+    refused = client.post(f"/c/{imported.id}/organise/", {"temporary": "true"}, headers=JSON)
+    assert refused.status_code == 400
     # Someone else's: not found, and unchanged.
     other = logged_in(bob).post(f"/c/{blank.id}/organise/", {"temporary": "true"}, headers=JSON)
     assert other.status_code == 404

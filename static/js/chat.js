@@ -44,28 +44,31 @@ let conversationId = chat.dataset.conversation || null;
 // A temporary chat: made as one, kept out of the sidebar, deleted when the page is left.
 let temporary = chat.dataset.temporary === "true";
 const temporaryToggle = document.getElementById("temporary");
-temporaryToggle?.addEventListener("click", async () => {
-  const wanted = !temporary;
-  if (conversationId) {
-    // A chat made for a file, no message sent yet: the server is told (leaving deletes it).
-    try {
-      const answer = await post(config.url("organise", conversationId), { temporary: String(wanted) });
-      chat.dataset.visit = answer.visit || "";
-    } catch (error) {
-      showError(error.message);
-      return;
-    }
-  }
-  temporary = wanted;
+temporaryToggle?.addEventListener("click", () => {
+  temporary = !temporary;
   temporaryToggle.setAttribute("aria-pressed", String(temporary));
   document.getElementById("temporary-note").hidden = !temporary;
-  if (conversationId) {
+});
+// A chat made for a file before its first message is still either: the page's choice goes
+// to the server with that message, refused if another tab has sent one meanwhile (the chat
+// stays what it was made as, and the message waits in the box).
+async function settleTemporary() {
+  const made = chat.dataset.temporary === "true";
+  if (temporary === made) return;
+  try {
+    const answer = await post(config.url("organise", conversationId), { temporary: String(temporary) });
+    chat.dataset.temporary = String(temporary);
+    chat.dataset.visit = answer.visit || "";
     setUnlisted(!temporary);
     rememberChat();
+  } catch (error) {
+    temporary = made;
+    document.getElementById("temporary-note").hidden = !temporary;
+    throw error;
   }
-});
+}
 window.addEventListener("pagehide", () => {
-  if (!temporary || !conversationId) return;
+  if (chat.dataset.temporary !== "true" || !conversationId) return;
   // The server waits a moment: a reload opens the page again and keeps it.
   fetch(config.url("leave", conversationId), {
     method: "POST",
@@ -425,6 +428,7 @@ async function ensureConversation() {
       if (!created.id) throw new Error(gettext("Could not start a conversation."));
       conversationId = created.id;
       chat.dataset.conversation = created.id;
+      chat.dataset.temporary = String(temporary);
       chat.dataset.visit = created.visit || "";
       composer.belongsTo(created.id);
       header.show(created.id);
@@ -482,6 +486,7 @@ async function submit() {
   temporaryToggle?.remove();
   try {
     await ensureConversation();
+    await settleTemporary();
     // Candidates left unpicked: the conversation goes on from the first, so the page
     // shows that one in their place, as picking it would.
     const last = lastTurn();
