@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -228,7 +229,11 @@ def process(name: str, data: bytes, limits: Limits) -> Processed:
     if not data:
         raise Refused("empty", name=name)
     if len(data) > limits.max_bytes:
-        size, limit = len(data) / MB, limits.max_bytes / MB
+        # Rounded up to the places said() shows, so that a size over the limit never reads
+        # as the limit ("20.0 MB").
+        size = len(data) / MB
+        shown = 10 ** (1 if size >= 1 else 2)
+        size, limit = math.ceil(size * shown) / shown, limits.max_bytes / MB
         raise RefusedLarge("bytes", name=name, size=size, limit=limit)
     if data.startswith(b"%PDF-"):
         return _pdf(name, data, limits)
