@@ -43,20 +43,26 @@ def test_it_shows_used_left_and_renewal_per_model(alice: User, bob: User) -> Non
 def test_costs_and_counts_are_written_the_reader_s_way_and_a_tiny_cost_is_not_free(
     alice: User,
 ) -> None:
-    spend(alice, "grok-3", 1_000, 2_000)  # $0.003: the prompt at $3 a million
+    spend(alice, "grok-3", 1_027, 2_000)  # $0.003081 (the prompt at $3 a million): $0.0031
     spend(alice, "grok-3-mini", 2, 1)  # a fraction of a hundredth of a cent
     html = logged_in(alice).get("/usage/").content.decode()
     costs = re.findall(r'<td data-label="Cost">([^<]*)</td>', html)
-    assert "$0.0030" in costs and "&lt; $0.0001" in costs, costs
+    assert "$0.0031" in costs and "&lt; $0.0001" in costs, costs
     assert "$0.0000" not in html
     spanish = logged_in(alice)
     spanish.cookies["django_language"] = "es"
     html = spanish.get("/usage/", headers={"Accept-Language": "es"}).content.decode()
     costs = re.findall(r'<td data-label="Coste">([^<]*)</td>', html)
-    assert "0,0030 US$" in costs and "&lt; 0,0001 US$" in costs, costs
+    assert "0,0031 US$" in costs and "&lt; 0,0001 US$" in costs, costs
     # Thousands grouped as the browser's scripts group them in Spanish: "1.983.616".
-    left = f"{alice.plan.tokens_per_day - 3_003:,}".replace(",", ".")
+    left = f"{alice.plan.tokens_per_day - 3_030:,}".replace(",", ".")
     assert f'id="left-today">{left}<' in html
+    # In Arabic each amount is one left-to-right island: "< 0.0001 US$" not "$US 0.0001 >".
+    arabic = logged_in(alice)
+    arabic.cookies["django_language"] = "ar"
+    html = arabic.get("/usage/", headers={"Accept-Language": "ar"}).content.decode()
+    costs = re.findall(r'<td data-label="[^"]*">(\u2066[^<]*\u2069)</td>', html)
+    assert "\u20660.0031 US$\u2069" in costs and "\u2066&lt; 0.0001 US$\u2069" in costs, costs
 
 
 def test_it_answers_json_for_the_composer(alice: User) -> None:

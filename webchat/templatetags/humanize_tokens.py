@@ -1,6 +1,6 @@
 import json
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.template import Library
@@ -30,10 +30,14 @@ def dollars(value: object) -> str:
         cost = Decimal(str(value or 0))
     except (InvalidOperation, ValueError):
         cost = Decimal(0)
+    if not cost.is_finite():
+        cost = Decimal(0)
     places = 2 if cost >= 1 or cost == 0 else 4
-    if 0 < cost < Decimal("0.00005"):  # what four decimals would round to nothing
-        return "< " + gettext("$%(amount)s") % {"amount": number_format(Decimal("0.0001"), 4)}
-    return gettext("$%(amount)s") % {"amount": number_format(cost, places, force_grouping=True)}
+    # Rounded here: number_format cuts the places it does not show ($0.000082 as "$0.0000").
+    shown = cost.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    if cost > 0 and shown == 0:
+        return gettext("< $%(amount)s") % {"amount": number_format(Decimal("0.0001"), 4)}
+    return gettext("$%(amount)s") % {"amount": number_format(shown, places, force_grouping=True)}
 
 
 @register.filter
