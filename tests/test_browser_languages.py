@@ -92,6 +92,15 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     assert size.evaluate(IN_VISUAL_ORDER) == "2.4 KB"
     assert page.locator("#attachments .chip-name").evaluate(IN_VISUAL_ORDER) == "notes.txt"
     page.locator("#attachments .chip-remove").click()
+    # One over the limit: its name and both sizes read as written, its size over the limit.
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": "big.txt", "mimeType": "text/plain", "buffer": b"a" * (20 * 2**20 + 1)}],
+    )
+    error = page.locator("#error")
+    error.wait_for()
+    drawn = re.sub("[\u2066-\u2069]", "", error.evaluate(IN_VISUAL_ORDER))  # the isolates
+    assert "big.txt" in drawn and "20.1 MB" in drawn and "20.0 MB" in drawn, drawn
     # A reply in English reads left to right on the Arabic page, its lists too; one in
     # Arabic right to left; live and after a reload.
     say(page, "Steps: [sim repeat delay=1]\n\n- first\n- second")
@@ -126,6 +135,31 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     )
     assert overflow <= 0
     assert page.problems == []
+
+
+def test_sizes_are_written_as_the_page_s_language_writes_figures(
+    browser: Any, live: LiveServer
+) -> None:
+    context = browser.new_context(base_url=live.url, locale="es-ES")
+    page = context.new_page()
+    watch(page)
+    sign_up(page, live, "tamanos")
+    page.set_input_files(
+        "#file-input",
+        files=[
+            {"name": "notas.txt", "mimeType": "text/plain", "buffer": b"nota " * 500},
+            {"name": "grande.txt", "mimeType": "text/plain", "buffer": b"a" * (20 * 2**20 + 1)},
+        ],
+    )
+    size = page.locator("#attachments .chip[data-id] .chip-size")
+    size.wait_for()
+    assert size.inner_text() == "2,4 KB"  # as the server's pages write it after a reload
+    expect_text = "“grande.txt” ocupa 20,1 MB; el límite es 20,0 MB."
+    assert expect_text in page.locator("#error").inner_text()
+    page.reload()
+    assert page.locator("#attachments .chip[data-id] .chip-size").inner_text() == "2,4 KB"
+    assert page.problems == []
+    context.close()
 
 
 def test_a_language_chosen_in_the_settings_wins_over_the_browser(

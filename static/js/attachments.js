@@ -5,15 +5,20 @@
 
 import { csrfToken } from "./http.js";
 
-// As Django's filesizeformat writes it on the server's pages.
-export function formatSize(bytes) {
+// As Django's filesizeformat writes it on the server's pages, in the page's language ("146,5
+// KB" in Spanish); `up`: rounded up, for a size over a limit, which must not read as the
+// limit ("20.0 MB; the limit is 20.0 MB").
+export function formatSize(bytes, { up = false } = {}) {
   if (bytes < 1024) return interpolate(ngettext("%(count)s byte", "%(count)s bytes", bytes), { count: bytes }, true);
   for (const [unit, size] of [
     ["KB", 1024],
     ["MB", 1024 ** 2],
     ["GB", 1024 ** 3],
   ]) {
-    if (bytes < size * 1024 || unit === "GB") return `${(bytes / size).toFixed(1)} ${unit}`;
+    if (bytes < size * 1024 || unit === "GB") {
+      const figure = up ? Math.ceil((bytes / size) * 10) / 10 : bytes / size;
+      return `${figure.toLocaleString(document.documentElement.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 })} ${unit}`;
+    }
   }
 }
 
@@ -126,7 +131,7 @@ export class Attachments {
     for (const file of list.slice(0, room)) {
       if (file.size > this.config.attachment_max_bytes) {
         const limit = formatSize(this.config.attachment_max_bytes);
-        this.problem(interpolate(gettext("“%(name)s” is %(size)s; the limit is %(limit)s."), { name: file.name, size: formatSize(file.size), limit }, true));
+        this.problem(interpolate(gettext("“%(name)s” is %(size)s; the limit is %(limit)s."), { name: file.name, size: formatSize(file.size, { up: true }), limit }, true));
       } else {
         this.start(file);
       }

@@ -89,6 +89,13 @@ let untilDone = false;
 let countdown = null;
 // Said by "New chat" of a message the server has yet to take, while that is true.
 const STILL_ON_ITS_WAY = gettext("Your message is still on its way. Press New chat again once it has been sent.");
+// What was last said of the connection itself, which the socket's opening takes back; what
+// was said since of a message or a file ("the limit is 20.0 MB") stays.
+let saidOfConnection = null;
+function sayOfConnection(text) {
+  saidOfConnection = text;
+  showError(text);
+}
 
 // `retryAfter`: the seconds the sentence names last ("Try again in 46 s") count down, and
 // the banner goes when they are up. `notice`: news that is not an error, not in red.
@@ -167,7 +174,7 @@ async function reconcile(clientIds) {
   } catch (failure) {
     // Asked again in a moment, or at the next reconnection if the socket is down by then.
     unanswered.push(...clientIds);
-    showError(failure.message);
+    sayOfConnection(failure.message);
     setTimeout(() => socket.open && unanswered.length && reconcile(unanswered.splice(0)), 3000);
     return;
   }
@@ -335,8 +342,7 @@ function resumeAll() {
 function connect() {
   socket = new Socket(config.url("socket", conversationId), {
     onOpen() {
-      // "Connection lost" and the like go; what is said of a message not yet taken stays.
-      if (errorBanner.textContent !== STILL_ON_ITS_WAY) showError("");
+      if (errorBanner.textContent === saidOfConnection) showError("");
       resumeAll();
       // Frames queued meanwhile go once this is done: a message of theirs is not to be
       // swept off the page by the thread read here.
@@ -375,7 +381,7 @@ function connect() {
         for (const clientId of [...composer.pending.keys()]) unsend(clientId);
         showError(gettext("That message was too large to send."));
       } else {
-        showError(gettext("Connection lost. Reconnecting…"));
+        sayOfConnection(gettext("Connection lost. Reconnecting…"));
       }
       return true;
     },
