@@ -62,6 +62,8 @@ class KeyForm(forms.Form):
         required=False,
         min_value=MIN_KEY_TOKENS,
         max_value=2**31 - 1,
+        # Said as the help text says it ("1,000"), not as Django's validator ("1000").
+        error_messages={"min_value": gettext_lazy("At least 1,000 tokens, or empty: no cap.")},
         help_text=gettext_lazy(
             "The most this key may use in a month, within your plan: at least 1,000 tokens. "
             "Empty: no cap."

@@ -86,6 +86,9 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "max_tokens_cap": plan.max_tokens_cap if plan else 0,
         "max_candidates": settings.CHAT_MAX_CANDIDATES,
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        # Said on the attach button, before a file is refused for them.
+        "attachment_mb": f"{settings.ATTACHMENT_MAX_MB:g}",
+        "attachment_chars": settings.ATTACHMENT_TEXT_MAX_CHARS,
         "sidebar": listed,
         # The markup of a new message comes from the same partial as the server's messages.
         "blank": {

@@ -207,3 +207,16 @@ def test_a_key_s_last_day_holds_in_every_reader_s_zone(alice: User) -> None:
     operator.force_login(User.objects.create_superuser("operator", password="x" * 12))
     operator.cookies["tz"] = "Asia/Tokyo"  # the admin's pages stay in the server's zone
     assert operator.get("/admin/api/apikey/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_cap_under_the_least_is_refused_in_the_words_of_its_help(alice: User) -> None:
+    web = Client()
+    web.force_login(alice)
+    refused = web.post("/keys/", {"name": "tiny", "tokens_per_month": "500"})
+    assert "At least 1,000 tokens, or empty: no cap." in refused.content.decode()
+    spanish = web.post(
+        "/keys/", {"name": "tiny", "tokens_per_month": "500"}, headers={"Accept-Language": "es"}
+    )
+    assert "Al menos 1.000 tokens, o vacío: sin límite." in spanish.content.decode()
+    assert not ApiKey.objects.filter(name="tiny").exists()

@@ -407,3 +407,9 @@ def test_a_head_of_the_search_counts_toward_its_limit(alice: User, settings: Any
     answers = [client.head("/search/?q=ab").status_code for _ in range(3)]
     answers.append(client.get("/search/?q=ab").status_code)
     assert answers == [200, 200, 200, 429]
+
+
+def test_the_attach_button_names_the_limits_a_file_is_held_to(alice: User, settings: Any) -> None:
+    settings.ATTACHMENT_MAX_MB, settings.ATTACHMENT_TEXT_MAX_CHARS = 20, 200_000
+    html = logged_in(alice).get("/").content.decode()
+    assert "up to 20 MB each, a text up to 200,000 characters" in html
