@@ -400,11 +400,12 @@ def switch(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
 
 
 def _thread_json(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
-    """The visible thread, rendered, and its leaf."""
+    """The visible thread, rendered, and its leaf; whether the chat is temporary (another
+    tab's first message may have made it so)."""
     context = {"thread": _thread(conversation, _prices())}
     html = render_to_string("conversations/_thread.html", context, request)
     leaf = conversation.current_leaf_id
-    return {"leaf": str(leaf) if leaf else None, "html": html}
+    return {"leaf": str(leaf) if leaf else None, "html": html, "temporary": conversation.temporary}
 
 
 class FeedbackForm(forms.Form):

@@ -388,7 +388,7 @@ def test_a_chat_made_for_a_file_can_still_be_made_temporary_and_has_nothing_to_e
     assert page.problems == []
 
 
-def test_a_chat_another_tab_sent_to_first_stays_kept_and_the_message_waits_in_the_box(
+def test_a_file_chat_another_tab_sent_to_first_stays_kept_whatever_this_tab_chose(
     page: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, "two-tabs-with-files")
@@ -396,23 +396,55 @@ def test_a_chat_another_tab_sent_to_first_stays_kept_and_the_message_waits_in_th
     chips_done(page, 1)
     made = uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
     page.locator("#temporary").click()
+    expect(page.locator("#temporary-note")).to_be_visible()
     other = page.context.new_page()
     watch(other)
     other.goto(page.url)
     other.fill("#prompt", "Sent from the other tab [sim words=3 delay=1]")
     other.press("#prompt", "Enter")
     other.wait_for_function(FINISHED, arg=1)
-    page.fill("#prompt", "And from this one")
+    # This tab sees that message come, and with it what the chat is: kept.
+    expect(page.locator("#temporary")).to_have_count(0)
+    expect(page.locator("#temporary-note")).to_be_hidden()
+    expect(listed_entry(page)).to_have_count(1)
+    page.fill("#prompt", "And from this one [sim words=3 delay=1]")
     page.press("#prompt", "Enter")
-    expect(page.locator("#error")).to_contain_text("Only a chat with no message yet")
-    assert page.input_value("#prompt") == "And from this one"
-    assert page.locator("#temporary-note").is_hidden()
+    page.wait_for_function(FINISHED, arg=2)
     is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
     assert [tuple(row) for row in live.query(is_temporary, made)] == [(False,)]
     page.goto("/usage/")  # leaving a kept chat deletes nothing
     page.wait_for_timeout(500)
     assert live.query("SELECT 1 FROM conversations_conversation WHERE id = %s", made)
-    assert all("400" in problem for problem in page.problems) and other.problems == []
+    assert page.problems == [] and other.problems == []
+
+
+def test_a_tab_open_on_a_file_chat_another_made_temporary_is_told_with_its_first_message(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "told-by-another-tab")
+    pick(page, "plan.txt", b"the plan", "text/plain")
+    chips_done(page, 1)
+    made = uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
+    other = page.context.new_page()
+    watch(other)
+    other.goto(page.url)
+    expect(other.locator("#temporary")).to_have_attribute("aria-pressed", "false")
+    page.locator("#temporary").click()
+    page.fill("#prompt", "Between us [sim words=3 delay=1]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED, arg=1)
+    # The other tab sees that message come, and with it what the chat is.
+    expect(other.locator("#temporary-note")).to_be_visible()
+    expect(other.locator("#temporary")).to_have_count(0)
+    assert listed_entry(other).count() == 0
+    # What it sends then goes on in the temporary chat, and nobody lists it.
+    other.fill("#prompt", "And this [sim words=3 delay=1]")
+    other.press("#prompt", "Enter")
+    other.wait_for_function(FINISHED, arg=2)
+    assert listed_entry(other).count() == 0
+    is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
+    assert [tuple(row) for row in live.query(is_temporary, made)] == [(True,)]
+    assert page.problems == [] and other.problems == []
 
 
 def test_a_chat_made_for_a_file_left_and_come_back_to_is_listed_once_sent(

@@ -50,22 +50,43 @@ temporaryToggle?.addEventListener("click", () => {
   document.getElementById("temporary-note").hidden = !temporary;
 });
 // A chat made for a file before its first message is still either: the page's choice goes
-// to the server with that message, refused if another tab has sent one meanwhile (the chat
-// stays what it was made as, and the message waits in the box).
+// to the server before the first message this page sends, refused if another tab has sent
+// one (the message then waits in the box, and the page shows what that tab made the chat).
+let unsettled = Boolean(temporaryToggle && conversationId);
 async function settleTemporary() {
-  const made = chat.dataset.temporary === "true";
-  if (temporary === made) return;
+  if (!unsettled) return;
   try {
     const answer = await post(config.url("organise", conversationId), { temporary: String(temporary) });
-    chat.dataset.temporary = String(temporary);
-    chat.dataset.visit = answer.visit || "";
-    setUnlisted(!temporary);
-    rememberChat();
+    unsettled = false;
+    adoptTemporary(temporary, answer.visit);
   } catch (error) {
-    temporary = made;
-    document.getElementById("temporary-note").hidden = !temporary;
+    await learnTemporary();
     throw error;
   }
+}
+// What the server has this chat as, once its first message is stored (by another tab).
+async function learnTemporary() {
+  unsettled = false;
+  temporaryToggle?.remove();
+  try {
+    const body = await getJSON(config.url("conversation", conversationId));
+    adoptTemporary(body.temporary, "");
+  } catch {
+    /* not answered: the page keeps its own choice, the server's own stays the rule */
+  }
+}
+function adoptTemporary(yes, visit) {
+  temporary = yes;
+  chat.dataset.temporary = String(yes);
+  chat.dataset.visit = visit || "";
+  document.getElementById("temporary-note").hidden = !yes;
+  if (yes) setUnlisted(false); // not the new chat to come back to: deleted when left
+  else if (!thread.isEmpty() && !sidebar.item(conversationId)) {
+    sidebar.add(conversationId, header.title.textContent); // its first message came first
+    header.listed(true);
+  }
+  rememberChat();
+  refreshControls();
 }
 window.addEventListener("pagehide", () => {
   if (chat.dataset.temporary !== "true" || !conversationId) return;
@@ -212,9 +233,11 @@ function unsend(clientId) {
 const handlers = {
   ack(frame) {
     composer.acknowledged(frame.client_id);
+    // The first message, from another tab: the chat is what that tab made it.
+    if (unsettled) learnTemporary();
     // Listed from its first message, as the server lists it (one made for a file alone,
-    // never sent, is not).
-    if (unlisted) {
+    // never sent, is not), unless it is temporary.
+    else if (unlisted && !temporary) {
       sidebar.add(conversationId, header.title.textContent); // renamed meanwhile, maybe
       header.listed(true);
     }
@@ -435,6 +458,7 @@ async function ensureConversation() {
       conversationId = created.id;
       chat.dataset.conversation = created.id;
       chat.dataset.temporary = String(temporary);
+      unsettled = Boolean(temporaryToggle?.isConnected); // made for a file, not for a message
       chat.dataset.visit = created.visit || "";
       composer.belongsTo(created.id);
       header.show(created.id);
