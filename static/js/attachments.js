@@ -6,9 +6,9 @@
 import { csrfToken } from "./http.js";
 
 // As Django's filesizeformat writes it on the server's pages, in the page's language ("146,5
-// KB" in Spanish); `up`: rounded up, for a size over a limit, which must not read as the
-// limit ("20.0 MB; the limit is 20.0 MB").
-export function formatSize(bytes, { up = false } = {}) {
+// KB" in Spanish); `round`: "up" for a size over a limit and "down" for the limit, so that
+// the one never reads as the other ("20.0 MB; the limit is 20.0 MB").
+export function formatSize(bytes, { round = "" } = {}) {
   if (bytes < 1024) return interpolate(ngettext("%(count)s byte", "%(count)s bytes", bytes), { count: bytes }, true);
   for (const [unit, size] of [
     ["KB", 1024],
@@ -16,7 +16,8 @@ export function formatSize(bytes, { up = false } = {}) {
     ["GB", 1024 ** 3],
   ]) {
     if (bytes < size * 1024 || unit === "GB") {
-      const figure = up ? Math.ceil((bytes / size) * 10) / 10 : bytes / size;
+      const tenths = (bytes / size) * 10;
+      const figure = (round === "up" ? Math.ceil(tenths) : round === "down" ? Math.floor(tenths) : tenths) / 10;
       return `${figure.toLocaleString(document.documentElement.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 })} ${unit}`;
     }
   }
@@ -130,8 +131,10 @@ export class Attachments {
     }
     for (const file of list.slice(0, room)) {
       if (file.size > this.config.attachment_max_bytes) {
-        const limit = formatSize(this.config.attachment_max_bytes);
-        this.problem(interpolate(gettext("“%(name)s” is %(size)s; the limit is %(limit)s."), { name: file.name, size: formatSize(file.size, { up: true }), limit }, true));
+        const limit = formatSize(this.config.attachment_max_bytes, { round: "down" });
+        // The name without the controls that would reorder the sentence around it.
+        const name = file.name.replace(/[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "");
+        this.problem(interpolate(gettext("“%(name)s” is %(size)s; the limit is %(limit)s."), { name, size: formatSize(file.size, { round: "up" }), limit }, true));
       } else {
         this.start(file);
       }

@@ -34,7 +34,10 @@ def dollars(value: object) -> str:
         cost = Decimal(0)
     places = 2 if cost >= 1 or cost == 0 else 4
     # Rounded here: number_format cuts the places it does not show ($0.000082 as "$0.0000").
-    shown = cost.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    try:
+        shown = cost.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    except InvalidOperation:  # past the context's 28 digits: shown as it is
+        shown = cost
     if cost > 0 and shown == 0:
         return gettext("< $%(amount)s") % {"amount": number_format(Decimal("0.0001"), 4)}
     return gettext("$%(amount)s") % {"amount": number_format(shown, places, force_grouping=True)}
