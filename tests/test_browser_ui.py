@@ -205,7 +205,9 @@ def test_rename_search_export_and_delete(page: Any, live: LiveServer) -> None:
     assert page.locator("#title").inner_text() == title
     page.click("#rename")
     page.fill("#rename-input", "Aardvark trip")
-    page.press("#rename-input", "Enter")
+    # The title shows at once; the export below waits for the server to have it.
+    with page.expect_response(lambda r: r.url.endswith("/rename/")):
+        page.press("#rename-input", "Enter")
     page.wait_for_selector("#title >> text=Aardvark trip")
     assert page.locator(".conversation-list a", has_text="Aardvark trip").count() == 1
     conversation_url = page.url
