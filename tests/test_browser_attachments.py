@@ -361,13 +361,25 @@ def test_a_chat_made_for_a_file_and_renamed_is_listed_by_its_name_once_sent(
     assert page.problems == []
 
 
+def chat_made_for_a_file(page: Any, live: LiveServer, name: str) -> uuid.UUID:
+    """A new person's chat made by attaching a file, nothing sent yet: its id."""
+    sign_up(page, live, name)
+    pick(page, "plan.txt", b"the plan", "text/plain")
+    chips_done(page, 1)
+    return uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
+
+
+def temporary_of(live: LiveServer, conversation: uuid.UUID) -> list[tuple[Any, ...]]:
+    rows = live.query(
+        "SELECT temporary FROM conversations_conversation WHERE id = %s", conversation
+    )
+    return [tuple(row) for row in rows]
+
+
 def test_a_chat_made_for_a_file_can_still_be_made_temporary_and_has_nothing_to_export(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, "temporary-with-files")
-    pick(page, "plan.txt", b"the plan", "text/plain")
-    chips_done(page, 1)
-    made = uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
+    made = chat_made_for_a_file(page, live, "temporary-with-files")
     assert page.locator("#export-md").is_hidden() and page.locator("#export-json").is_hidden()
     toggle = page.locator("#temporary")
     expect(toggle).to_have_attribute("aria-pressed", "false")
@@ -378,8 +390,7 @@ def test_a_chat_made_for_a_file_can_still_be_made_temporary_and_has_nothing_to_e
     page.press("#prompt", "Enter")
     page.wait_for_function(FINISHED, arg=1)
     expect(toggle).to_have_count(0)  # decided with the first message
-    is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
-    assert [tuple(row) for row in live.query(is_temporary, made)] == [(True,)]
+    assert temporary_of(live, made) == [(True,)]
     assert listed_entry(page).count() == 0
     assert page.locator("#export-md").is_visible()  # something to export now
     page.goto("/usage/")  # leaving deletes it, its file with it
@@ -391,10 +402,7 @@ def test_a_chat_made_for_a_file_can_still_be_made_temporary_and_has_nothing_to_e
 def test_a_file_chat_another_tab_sent_to_first_stays_kept_whatever_this_tab_chose(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, "two-tabs-with-files")
-    pick(page, "plan.txt", b"the plan", "text/plain")
-    chips_done(page, 1)
-    made = uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
+    made = chat_made_for_a_file(page, live, "two-tabs-with-files")
     page.locator("#temporary").click()
     expect(page.locator("#temporary-note")).to_be_visible()
     other = page.context.new_page()
@@ -410,8 +418,7 @@ def test_a_file_chat_another_tab_sent_to_first_stays_kept_whatever_this_tab_chos
     page.fill("#prompt", "And from this one [sim words=3 delay=1]")
     page.press("#prompt", "Enter")
     page.wait_for_function(FINISHED, arg=2)
-    is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
-    assert [tuple(row) for row in live.query(is_temporary, made)] == [(False,)]
+    assert temporary_of(live, made) == [(False,)]
     page.goto("/usage/")  # leaving a kept chat deletes nothing
     page.wait_for_timeout(500)
     assert live.query("SELECT 1 FROM conversations_conversation WHERE id = %s", made)
@@ -421,10 +428,7 @@ def test_a_file_chat_another_tab_sent_to_first_stays_kept_whatever_this_tab_chos
 def test_a_tab_open_on_a_file_chat_another_made_temporary_is_told_with_its_first_message(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, "told-by-another-tab")
-    pick(page, "plan.txt", b"the plan", "text/plain")
-    chips_done(page, 1)
-    made = uuid.UUID(page.url.rstrip("/").rsplit("/", 1)[-1])
+    made = chat_made_for_a_file(page, live, "told-by-another-tab")
     other = page.context.new_page()
     watch(other)
     other.goto(page.url)
@@ -442,8 +446,7 @@ def test_a_tab_open_on_a_file_chat_another_made_temporary_is_told_with_its_first
     other.press("#prompt", "Enter")
     other.wait_for_function(FINISHED, arg=2)
     assert listed_entry(other).count() == 0
-    is_temporary = "SELECT temporary FROM conversations_conversation WHERE id = %s"
-    assert [tuple(row) for row in live.query(is_temporary, made)] == [(True,)]
+    assert temporary_of(live, made) == [(True,)]
     assert page.problems == [] and other.problems == []
 
 
