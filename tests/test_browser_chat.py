@@ -403,6 +403,9 @@ def through_proxy(page: Any, live: LiveServer) -> Iterator[Proxy]:
     try:
         page.goto(page.url.replace(live.url, f"http://127.0.0.1:{proxy.port}"))
         expect(page.locator("#prompt")).to_be_editable()
+        if page.get_attribute("#chat", "data-conversation"):
+            # Its socket open: a handshake the proxy lost would leave a send queued, not lost.
+            expect(page.locator('#chat[data-connection="open"]')).to_be_attached()
         yield proxy
     finally:
         proxy.stop()
@@ -508,6 +511,37 @@ def test_a_new_chat_started_while_the_server_is_down_says_so_and_keeps_the_text(
         expect(page.locator('article.message.assistant[data-status="complete"]')).to_have_count(1)
         expect(page.locator("#error")).to_be_empty()
     assert all("ERR_CONNECTION_REFUSED" in p for p in page.problems)
+
+
+def test_what_another_tab_sent_while_the_connection_was_down_shows_once_it_is_back(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, f"missed{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    direct = page.url
+    with through_proxy(page, live) as proxy:
+        proxy.stop()
+        expect(page.locator("#error")).to_have_text("Connection lost. Reconnecting…")
+        other = page.context.new_page()
+        other.goto(direct)
+        other.fill("#prompt", "from the other tab [sim words=3]")
+        other.press("#prompt", "Enter")
+        expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
+        other.close()
+        proxy.start()
+        users = page.locator("article.message.user .content")
+        expect(users).to_have_text(["hello [sim words=2]", "from the other tab [sim words=3]"])
+        expect(page.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
+        expect(page.locator("#error")).to_be_empty()
+        page.fill("#prompt", "and on [sim words=2]")  # this page's next follows it
+        page.press("#prompt", "Enter")
+        expect(page.locator('article.message.assistant[data-status="complete"]')).to_have_count(3)
+    page.goto(direct)
+    expect(page.locator("article.message.user .content")).to_have_text(
+        ["hello [sim words=2]", "from the other tab [sim words=3]", "and on [sim words=2]"]
+    )
+    down = ("ERR_CONNECTION_REFUSED", "Connection closed before receiving a handshake response")
+    assert all(any(sign in p for sign in down) for p in page.problems)
 
 
 def test_another_tabs_message_with_the_same_words_is_not_taken_for_the_one_the_connection_lost(

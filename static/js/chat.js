@@ -184,15 +184,24 @@ function pendingArticle(clientId) {
   return thread.element.querySelector(`article[data-client-id="${CSS.escape(clientId)}"]`);
 }
 
+// What a thread shows, message by message: the same for the page and the server's copy
+// unless a message came, went or ended meanwhile.
+function threadState(root) {
+  return [...root.querySelectorAll("article.message:not([data-client-id])")].map((article) => `${article.dataset.id}:${article.dataset.status}`).join();
+}
+
 // The thread as the server has it now, in place of the page's: a message stored as sent
 // by one of these sends (its client id) arrived, its reply going on or ended; without one,
-// nothing arrived, and the text goes back to the composer.
-async function reconcile(clientIds) {
-  if (!clientIds.some(pendingArticle)) return;
+// nothing arrived, and the text goes back to the composer. `caughtUp`: the socket was
+// down, and another tab or device may have sent meanwhile (a frame missed is never sent
+// again), so the thread is read even with nothing of this page's on its way.
+async function reconcile(clientIds, { caughtUp = false } = {}) {
+  if (!caughtUp && !clientIds.some(pendingArticle)) return;
   let body;
   try {
     body = await getJSON(config.url("conversation", conversationId));
   } catch (failure) {
+    if (!clientIds.length) return; // the next reconnection, or a reload, reads it
     // Asked again in a moment, or at the next reconnection if the socket is down by then.
     unanswered.push(...clientIds);
     sayOfConnection(failure.message);
@@ -200,9 +209,20 @@ async function reconcile(clientIds) {
     return;
   }
   const still = clientIds.filter(pendingArticle); // an ack may have come meanwhile
-  if (!still.length) return;
+  if (!still.length) {
+    if (!caughtUp) return;
+    const server = document.createElement("template");
+    server.innerHTML = body.html;
+    if (threadState(server.content) === threadState(thread.element)) return;
+    // A message being edited, or a version on its way, which a re-read would undo: the
+    // next reconnection, or a reload, reads it.
+    if (branching || thread.element.querySelector("form.editor")) return;
+  }
   const texts = new Map(still.map((clientId) => [clientId, composer.pending.get(clientId)?.text]));
+  // Sends still queued keep their place at the end: they go once this is done.
+  const queued = [...thread.element.querySelectorAll("article[data-client-id]")].filter((article) => !still.includes(article.dataset.clientId));
   thread.replace(body.html);
+  thread.element.append(...queued);
   if (branching && still.includes(branching.clientId)) branching = null; // what it cut is gone
   resumeAll();
   let lost = false;
@@ -219,7 +239,7 @@ async function reconcile(clientIds) {
   if (lost) showError(gettext("The connection was lost before your message arrived. It is back in the box, to send again."));
   followModel();
   refreshControls();
-  scroller.toEnd();
+  if (still.length) scroller.toEnd();
 }
 
 // A send that will not happen: its message leaves the thread, its text the composer keeps.
@@ -363,16 +383,21 @@ function resumeAll() {
 }
 
 function connect() {
+  let openedBefore = false;
   socket = new Socket(config.url("socket", conversationId), {
     onOpen() {
+      chat.dataset.connection = "open"; // for a style, or a test, to tell
       if (errorBanner.textContent === saidOfConnection) showError("");
       resumeAll();
       // Frames queued meanwhile go once this is done: a message of theirs is not to be
       // swept off the page by the thread read here.
-      if (unanswered.length) return reconcile(unanswered.splice(0));
+      const again = openedBefore;
+      openedBefore = true;
+      if (unanswered.length || again) return reconcile(unanswered.splice(0), { caughtUp: again });
     },
     onFrame: (frame) => handlers[frame.type]?.(frame),
     onClose(event) {
+      chat.dataset.connection = "closed";
       // What went out may have arrived (reconcile asks); what is still queued goes when
       // the socket opens, and is still awaited: the next message waits for it.
       const queued = new Set(socket.queued.map((frame) => frame.client_id));
