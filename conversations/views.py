@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -606,10 +606,30 @@ async def leave(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
         raise Http404("No such temporary chat.")
     await asyncio.sleep(settings.TEMPORARY_CHAT_GRACE_SECONDS)
     visit = request.POST.get("visit", "")
-    conversation = await mine.filter(visit=visit).afirst() if visit else None
-    if conversation is not None:
-        await delete_conversation(conversation)
-    return JsonResponse({"deleted": conversation is not None})
+    streaming = await sync_to_async(_delete_left)(user, id, visit) if visit else None
+    if streaming:
+        await frames.stop(streaming)  # they then find no row to save into
+    return JsonResponse({"deleted": streaming is not None})
+
+
+def _delete_left(user: User, id: uuid.UUID, visit: str) -> set[str] | None:
+    """The temporary chat deleted if `visit` is still its latest page, read and deleted
+    under its row's lock: a page opened since, or the chat kept by another tab and its
+    first message sent (both lock the row too), is seen. The channels of its replies still
+    streaming, or None when it stays."""
+    with transaction.atomic():
+        left = (
+            Conversation.objects.owned_by(user)
+            .select_for_update()
+            .filter(pk=id, temporary=True, visit=visit)
+            .first()
+        )
+        if left is None:
+            return None
+        streaming = left.messages.streaming().exclude(channel="")
+        channels = set(streaming.values_list("channel", flat=True))
+        left.delete()
+    return channels
 
 
 def answer_with_sidebar(request: HttpRequest, fields: dict[str, Any]) -> HttpResponse:

@@ -2,6 +2,7 @@
 side of each is in test_browser_preferences)."""
 
 import json
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -144,3 +145,41 @@ def test_a_temporary_chat_left_goes_but_one_opened_again_stays(alice: User, sett
     kept = Conversation.objects.create(owner=alice)
     assert client.post(f"/c/{kept.id}/leave/", {"visit": ""}).status_code == 404
     assert Conversation.objects.filter(pk=kept.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_temporary_chat_kept_by_another_tab_as_its_page_is_left_stays(settings) -> None:
+    """Leaving reads the chat and deletes it under its row's lock: another tab keeping it
+    and storing its first message meanwhile (under the same lock) is seen, not deleted."""
+    import threading
+
+    from django.db import connection, transaction
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's test database is one connection in memory")
+    settings.TEMPORARY_CHAT_GRACE_SECONDS = 0
+    bob = User.objects.create_user("bob-leaves", password="pw-for-bob-123")
+    client = logged_in(bob)
+    made = client.post("/c/", {"temporary": "1"}, HTTP_ACCEPT="application/json").json()
+    locked, done = threading.Event(), threading.Event()
+
+    def keep_and_send() -> None:
+        try:
+            with transaction.atomic():
+                chat = Conversation.objects.select_for_update().get(pk=made["id"])
+                locked.set()
+                time.sleep(0.5)  # the page's leave arrives now
+                chat.temporary, chat.visit = False, ""
+                chat.save(update_fields=["temporary", "visit"])
+                add_exchange(chat, "kept after all", "and answered")
+        finally:
+            connection.close()
+            done.set()
+
+    threading.Thread(target=keep_and_send).start()
+    assert locked.wait(5)
+    answer = client.post(f"/c/{made['id']}/leave/", {"visit": made["visit"]})
+    assert done.wait(5)
+    assert answer.json() == {"deleted": False}
+    kept = Conversation.objects.get(pk=made["id"])
+    assert not kept.temporary and kept.messages.count() == 2
