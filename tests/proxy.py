@@ -19,6 +19,8 @@ class Proxy:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._swallowing = threading.Event()
+        self._delivered = threading.Condition()
+        self.delivered = 0  # bytes the clients sent that reached the target
 
     def start(self) -> None:
         listener = socket.create_server(("127.0.0.1", self.port))
@@ -31,6 +33,12 @@ class Proxy:
             self._swallowing.set()
         else:
             self._swallowing.clear()
+
+    def wait_delivered(self, more_than: int, timeout: float = 10) -> None:
+        """Until the clients' bytes delivered to the target exceed `more_than`."""
+        with self._delivered:
+            if not self._delivered.wait_for(lambda: self.delivered > more_than, timeout):
+                raise TimeoutError("nothing more reached the target")
 
     def stop(self) -> None:
         if self._listener is not None:
@@ -71,6 +79,10 @@ class Proxy:
                 lost = lost or (lossy and self._swallowing.is_set())
                 if not lost:
                     sink.sendall(data)
+                    if lossy:  # from a client
+                        with self._delivered:
+                            self.delivered += len(data)
+                            self._delivered.notify_all()
         except OSError:
             pass
         finally:

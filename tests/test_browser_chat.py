@@ -426,8 +426,10 @@ def test_a_message_stored_while_the_connection_was_lost_shows_stored_with_its_re
     say(page, "hello [sim words=2]")
     with through_proxy(page, live) as proxy:
         with database_held(live, name):
+            before = proxy.delivered
             send_pending(page, "on its way [sim words=4]")
-            page.wait_for_timeout(300)  # the frame is at the server, waiting for the database
+            proxy.wait_delivered(before)  # the frame went through,
+            page.wait_for_timeout(300)  # and the server read it: it waits for the database
             cut(proxy)
         users = page.locator("article.message.user")
         expect(users).to_have_count(2)
