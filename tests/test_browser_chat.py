@@ -515,6 +515,17 @@ def test_a_new_chat_started_while_the_server_is_down_says_so_and_keeps_the_text(
     assert all("ERR_CONNECTION_REFUSED" in p for p in page.problems)
 
 
+def sent_from_another_tab(page: Any, url: str, text: str) -> Any:
+    """A second tab of the page's browser, on `url` (a chat with one exchange): `text` sent
+    there and answered."""
+    other = page.context.new_page()
+    other.goto(url)
+    other.fill("#prompt", text)
+    other.press("#prompt", "Enter")
+    expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
+    return other
+
+
 def test_what_another_tab_sent_while_the_connection_was_down_shows_once_it_is_back(
     page: Any, live: LiveServer
 ) -> None:
@@ -524,12 +535,7 @@ def test_what_another_tab_sent_while_the_connection_was_down_shows_once_it_is_ba
     with through_proxy(page, live) as proxy:
         proxy.stop()
         expect(page.locator("#error")).to_have_text("Connection lost. Reconnecting…")
-        other = page.context.new_page()
-        other.goto(direct)
-        other.fill("#prompt", "from the other tab [sim words=3]")
-        other.press("#prompt", "Enter")
-        expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
-        other.close()
+        sent_from_another_tab(page, direct, "from the other tab [sim words=3]").close()
         proxy.start()
         users = page.locator("article.message.user .content")
         expect(users).to_have_text(["hello [sim words=2]", "from the other tab [sim words=3]"])
@@ -558,11 +564,7 @@ def test_another_tabs_message_with_the_same_words_is_not_taken_for_the_one_the_c
         page.wait_for_timeout(300)
         proxy.stop()
         proxy.swallow(False)
-        other = page.context.new_page()
-        other.goto(direct)
-        other.fill("#prompt", "lost text [sim words=2]")  # "yes", say, in both
-        other.press("#prompt", "Enter")
-        expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
+        sent_from_another_tab(page, direct, "lost text [sim words=2]")  # "yes", say, in both
         proxy.start()
         expect(page.locator("#error")).to_contain_text("It is back in the box")
         assert page.input_value("#prompt") == "lost text [sim words=2]"
