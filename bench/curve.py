@@ -55,9 +55,12 @@ async def level(bench: Bench, count: int, people: list[str], profile: Path | Non
     spy = sampling(bench.server.process.pid, profile) if profile else None
     cpu = bench.cpu()
     prompt = f"[sim words={WORDS} delay=20 ttft=0 stamp]"
+    stalls: list[float] = []
+    watch = asyncio.create_task(client_stalls(stalls))
     results = await asyncio.gather(
         *(bench.stream(s, prompt, WORDS) for s in sockets), return_exceptions=True
     )
+    watch.cancel()
     cpu = bench.cpu() - cpu
     if spy:
         spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled, and ends
@@ -81,7 +84,20 @@ async def level(bench: Bench, count: int, people: list[str], profile: Path | Non
         # Frames a reply sends each socket: its deltas, and ack, start and done.
         "frames_per_reply": statistics.mean(r["frames"] for r in ok) + 3 if ok else None,
         "stored_whole": bench.stored_whole(conversations, WORDS),
+        # This benchmark's own event loop, late to wake: a word read late by the client
+        # counts in its lag, though the server sent it in time.
+        "client_stall_p99_ms": pct(stalls, 0.99) * 1000 if stalls else None,
+        "client_stall_max_ms": max(stalls) * 1000 if stalls else None,
     }
+
+
+async def client_stalls(out: list[float], every: float = 0.005) -> None:
+    """How late this process's event loop wakes from each of its sleeps, into `out`."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(every)
+        out.append(loop.time() - started - every)
 
 
 def sampling(pid: int, out: Path) -> subprocess.Popen:
@@ -128,6 +144,11 @@ async def run(
             flush=True,
         )
         print(f"         lag p99 by tenth of a reply, ms: {row['lag_p99_ms_by_tenth']}", flush=True)
+        print(
+            f"         this benchmark's own loop late to wake: p99 "
+            f"{row['client_stall_p99_ms'] or 0:.0f} ms, at most {row['client_stall_max_ms'] or 0:.0f} ms",
+            flush=True,
+        )
         await asyncio.sleep(1)  # the last replies' saves
     return {"levels": rows, "idle_socket_kib": idle}
 
