@@ -552,6 +552,62 @@ def test_what_another_tab_sent_while_the_connection_was_down_shows_once_it_is_ba
     assert all(any(sign in p for sign in down) for p in page.problems)
 
 
+def test_a_message_sent_while_down_after_another_tab_answered_shows_as_the_new_version_it_is(
+    page: Any, live: LiveServer
+) -> None:
+    """It answers what this page showed when it was written: stored after the other tab's
+    message, it is a second version of that turn, and both tabs show it so, as a reload does."""
+    sign_up(page, live, f"versions{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    direct = page.url
+    with through_proxy(page, live) as proxy:
+        proxy.stop()
+        expect(page.locator("#error")).to_have_text("Connection lost. Reconnecting…")
+        send_pending(page, "from here [sim words=2]")
+        other = sent_from_another_tab(page, direct, "from there [sim words=3]")
+        proxy.start()
+        for tab in (page, other):
+            users = tab.locator("article.message.user")
+            expect(users.locator(".content")).to_have_text(
+                ["hello [sim words=2]", "from here [sim words=2]"]
+            )
+            expect(users.last.locator(".siblings .count")).to_have_text("2/2")
+            expect(tab.locator('article.message.assistant[data-status="complete"]')).to_have_count(
+                2
+            )
+        expect(page.locator("#error")).to_be_empty()
+        fresh = page.context.new_page()  # as a reload shows it
+        fresh.goto(direct)
+        expect(fresh.locator("article.message.user .content")).to_have_text(
+            ["hello [sim words=2]", "from here [sim words=2]"]
+        )
+        fresh.close()
+        other.locator("article.message.user").last.locator(".siblings .prev").click()
+        expect(other.locator("article.message.user .content").last).to_have_text(
+            "from there [sim words=3]"
+        )
+    page.goto(direct)  # the last version flipped to is the conversation's
+    expect(page.locator("article.message.user .content")).to_have_text(
+        ["hello [sim words=2]", "from there [sim words=3]"]
+    )
+
+
+def test_a_reply_another_tab_regenerates_shows_as_its_new_version(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, f"regen{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.locator("article.message.assistant button.regenerate").click()
+    expect(other.locator("article.message.assistant .siblings .count")).to_have_text("2/2")
+    expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(1)
+    replies = page.locator("article.message.assistant")
+    expect(replies).to_have_count(1)
+    expect(replies.locator(".siblings .count")).to_have_text("2/2")
+    expect(replies).to_have_attribute("data-status", "complete")
+
+
 def test_another_tabs_message_with_the_same_words_is_not_taken_for_the_one_the_connection_lost(
     page: Any, live: LiveServer
 ) -> None:

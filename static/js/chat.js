@@ -242,6 +242,35 @@ async function reconcile(clientIds, { caughtUp = false } = {}) {
   if (still.length) scroller.toEnd();
 }
 
+// The thread read again, one read at a time (the last asked for comes last).
+let rereading = null;
+let rereadAgain = false;
+function reread() {
+  if (rereading) {
+    rereadAgain = true;
+    return;
+  }
+  rereading = reconcile([], { caughtUp: true }).finally(() => {
+    rereading = null;
+    if (rereadAgain) {
+      rereadAgain = false;
+      reread();
+    }
+  });
+}
+
+// Whether `article`, a message just stored, follows on the page the one it answers
+// (`parent`): not when another tab or device answered an earlier message meanwhile, or
+// this one did while the page showed another tab's message, which makes a new version.
+function followsItsParent(article, parent) {
+  let before = article.previousElementSibling;
+  while (before && !before.matches("article.message, .candidates")) before = before.previousElementSibling;
+  if (!parent) return !before;
+  if (!before) return false;
+  if (before.matches("article.message")) return before.dataset.id === parent;
+  return Boolean(before.querySelector(`article[data-id="${CSS.escape(parent)}"]`));
+}
+
 // A send that will not happen: its message leaves the thread, its text the composer keeps.
 function unsend(clientId) {
   pendingArticle(clientId)?.remove();
@@ -287,6 +316,9 @@ const handlers = {
         branching = null;
       }
     }
+    // Out of place (a new version made elsewhere, or here while another tab's message
+    // showed): the thread as the server has it, with the version arrows.
+    if (article && !followsItsParent(article, frame.message.parent || null)) reread();
     if (header.isNew()) {
       // A message of files alone is named after them, as the server names it.
       const names = (frame.message.attachments || []).map((file) => file.name).join(" ");
@@ -294,6 +326,13 @@ const handlers = {
     }
   },
   start(frame) {
+    // Replies after a message this page does not show last (another tab or device made a
+    // new version of a reply, or answered an earlier message): the thread as the server has it.
+    const last = lastTurn();
+    if (!branching && last && !last.matches("article.message.user") && !frame.messages.some((id) => thread.article(id))) {
+      reread();
+      return;
+    }
     const [article] = thread.start(frame);
     followModel();
     if (article && branching?.kind === "reply" && frame.messages.length === 1) {
