@@ -515,6 +515,26 @@ def test_a_new_chat_started_while_the_server_is_down_says_so_and_keeps_the_text(
     assert all("ERR_CONNECTION_REFUSED" in p for p in page.problems)
 
 
+def test_a_page_whose_network_goes_says_so_at_once_and_goes_on_when_it_is_back(
+    page: Any, live: LiveServer
+) -> None:
+    """The browser tells the page the network is gone: its socket, which would look open
+    until the connection timed out, is dropped, and taken up again when the network is back."""
+    sign_up(page, live, f"offline{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    page.context.set_offline(True)
+    expect(page.locator("#error")).to_have_text("Connection lost. Reconnecting…")
+    expect(page.locator("#chat")).to_have_attribute("data-connection", "closed")
+    send_pending(page, "while offline [sim words=2]")
+    page.wait_for_timeout(1_500)  # tries to reconnect fail meanwhile, and back off
+    page.context.set_offline(False)
+    expect(page.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
+    expect(page.locator("#error")).to_be_empty()
+    expect(page.locator("article.message.user .content").last).to_have_text(
+        "while offline [sim words=2]"
+    )
+
+
 def sent_from_another_tab(page: Any, url: str, text: str) -> Any:
     """A second tab of the page's browser, on `url` (a chat with one exchange): `text` sent
     there and answered."""

@@ -475,6 +475,9 @@ function connect() {
   });
 }
 
+window.addEventListener("offline", () => socket?.drop());
+window.addEventListener("online", () => socket?.retryNow());
+
 // The conversation being made (a send and the uploads of several files may all ask at once).
 let creating = null;
 

@@ -12,6 +12,7 @@ export class Socket {
   }
 
   connect() {
+    this.timer = undefined;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.socket = new WebSocket(`${scheme}://${location.host}${this.path}`);
     this.socket.addEventListener("open", async () => {
@@ -35,9 +36,23 @@ export class Socket {
     });
     this.socket.addEventListener("close", (event) => {
       if (!this.handlers.onClose(event)) return;
-      setTimeout(() => this.connect(), this.delay);
+      this.timer = setTimeout(() => this.connect(), this.delay);
       this.delay = Math.min(this.delay * 2, 10000);
     });
+  }
+
+  // The browser says the network is gone: a socket that still looks open would wait for
+  // the connection to time out, which takes minutes, before anything is said or retried.
+  drop() {
+    if (this.socket.readyState <= WebSocket.OPEN) this.socket.close(4000);
+  }
+
+  // The network is back: the next try now, not after the backoff.
+  retryNow() {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.delay = 500;
+    this.connect();
   }
 
   get open() {
