@@ -628,6 +628,97 @@ def test_a_reply_another_tab_regenerates_shows_as_its_new_version(
     expect(replies).to_have_attribute("data-status", "complete")
 
 
+def test_a_thread_read_again_that_answers_late_keeps_what_came_meanwhile(
+    page: Any, live: LiveServer
+) -> None:
+    """After a reconnection the page reads the thread; a message sent and answered while
+    that read was on a slow network is not taken off the page by its older answer."""
+    sign_up(page, live, f"late{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    url = page.url
+    held: list[Any] = []
+
+    def hold_the_first_read(route: Any, request: Any) -> None:
+        if "application/json" in (request.headers.get("accept") or "") and not held:
+            held.append((route, route.fetch()))  # rendered now, answered later
+        else:
+            route.continue_()
+
+    page.route(url, hold_the_first_read)
+    page.context.set_offline(True)
+    expect(page.locator("#chat")).to_have_attribute("data-connection", "closed")
+    page.context.set_offline(False)
+    expect(page.locator("#chat")).to_have_attribute("data-connection", "open")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    say(page, "sent meanwhile [sim words=3]")
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_timeout(1_000)  # the late answer handled, and the thread read again
+    users = page.locator("article.message.user .content")
+    expect(users).to_have_text(["hello [sim words=2]", "sent meanwhile [sim words=3]"])
+    expect(page.locator('article.message.assistant[data-status="complete"]')).to_have_count(2)
+    page.unroute(url)
+    say(page, "and on [sim words=2]")
+    page.reload()
+    expect(users).to_have_text(
+        ["hello [sim words=2]", "sent meanwhile [sim words=3]", "and on [sim words=2]"]
+    )
+    expect(page.locator(".siblings")).to_have_count(0)  # one straight thread
+
+
+def test_a_regenerated_reply_whose_start_the_connection_lost_shows_once_it_is_back(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, f"regenlost{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    lose = {"frames": False}
+    sockets: list[Any] = []
+
+    def relay(ws: Any) -> None:
+        server = ws.connect_to_server()
+        sockets.append(ws)
+        server.on_message(lambda message: None if lose["frames"] else ws.send(message))
+        ws.on_message(server.send)
+
+    page.route_web_socket(re.compile(r".*/ws/"), relay)
+    page.reload()
+    expect(page.locator("#chat")).to_have_attribute("data-connection", "open")
+    lose["frames"] = True
+    page.locator("article.message.assistant button.regenerate").click()
+    page.wait_for_timeout(500)  # the reply made, its start lost
+    sockets[-1].close(code=4000, reason="cut")
+    lose["frames"] = False
+    replies = page.locator("article.message.assistant")
+    expect(replies).to_have_count(1)
+    expect(replies.locator(".siblings .count")).to_have_text("2/2")
+    expect(replies).to_have_attribute("data-status", "complete")
+    say(page, "and on [sim words=2]")
+    page.reload()
+    roles = page.locator("article.message").evaluate_all("all => all.map(a => a.className)")
+    assert roles == ["message user", "message assistant"] * 2
+
+
+def test_a_version_made_in_another_tab_while_this_one_edits_shows_once_the_edit_is_done(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, f"editing{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    other = page.context.new_page()
+    other.goto(page.url)
+    page.locator("article.message.user button.edit").click()
+    page.fill("form.editor textarea", "half typed")
+    other.locator("article.message.assistant button.regenerate").click()
+    expect(other.locator("article.message.assistant .siblings .count")).to_have_text("2/2")
+    page.wait_for_timeout(1_500)
+    assert page.input_value("form.editor textarea") == "half typed"  # not swept away
+    page.click("form.editor .cancel")
+    expect(page.locator("article.message.assistant .siblings .count")).to_have_text("2/2")
+    expect(page.locator("article.message.assistant")).to_have_attribute("data-status", "complete")
+
+
 def test_another_tabs_message_with_the_same_words_is_not_taken_for_the_one_the_connection_lost(
     page: Any, live: LiveServer
 ) -> None:

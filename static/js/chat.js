@@ -190,6 +190,15 @@ function threadState(root) {
   return [...root.querySelectorAll("article.message:not([data-client-id])")].map((article) => `${article.dataset.id}:${article.dataset.status}`).join();
 }
 
+// The frames that change what the thread holds (a message stored, a reply begun or ended)
+// and the thread's replacements, counted: a thread read before one of them is out of date.
+let changes = 0;
+
+// A message being edited, or a version on its way, which a thread read again would undo.
+function busyHere() {
+  return Boolean(branching || thread.element.querySelector("form.editor"));
+}
+
 // The thread as the server has it now, in place of the page's: a message stored as sent
 // by one of these sends (its client id) arrived, its reply going on or ended; without one,
 // nothing arrived, and the text goes back to the composer. `caughtUp`: the socket was
@@ -197,16 +206,33 @@ function threadState(root) {
 // again), so the thread is read even with nothing of this page's on its way.
 async function reconcile(clientIds, { caughtUp = false } = {}) {
   if (!caughtUp && !clientIds.some(pendingArticle)) return;
-  let body;
-  try {
-    body = await getJSON(config.url("conversation", conversationId));
-  } catch (failure) {
-    if (!clientIds.length) return; // the next reconnection, or a reload, reads it
-    // Asked again in a moment, or at the next reconnection if the socket is down by then.
-    unanswered.push(...clientIds);
-    sayOfConnection(failure.message);
-    setTimeout(() => socket.open && unanswered.length && reconcile(unanswered.splice(0)), 3000);
+  const onlyCaughtUp = caughtUp && !clientIds.length;
+  if (onlyCaughtUp && busyHere()) {
+    setTimeout(reread, 1000); // once the edit or the version is done
     return;
+  }
+  let body;
+  for (let tries = 1; ; tries++) {
+    const seen = changes;
+    try {
+      body = await getJSON(config.url("conversation", conversationId));
+    } catch (failure) {
+      if (!clientIds.length) return; // the next reconnection, or a reload, reads it
+      // Asked again in a moment, or at the next reconnection if the socket is down by then.
+      unanswered.push(...clientIds);
+      sayOfConnection(failure.message);
+      setTimeout(() => socket.open && unanswered.length && reconcile(unanswered.splice(0)), 3000);
+      return;
+    }
+    if (changes === seen) break;
+    // Frames came while it was read: what they showed may be missing from it.
+    if (tries === 3) {
+      if (onlyCaughtUp) {
+        setTimeout(reread, 1000);
+        return;
+      }
+      break; // this page's own sends are told now; a later frame out of place reads it again
+    }
   }
   const still = clientIds.filter(pendingArticle); // an ack may have come meanwhile
   if (!still.length) {
@@ -214,20 +240,24 @@ async function reconcile(clientIds, { caughtUp = false } = {}) {
     const server = document.createElement("template");
     server.innerHTML = body.html;
     if (threadState(server.content) === threadState(thread.element)) return;
-    // A message being edited, or a version on its way, which a re-read would undo: the
-    // next reconnection, or a reload, reads it.
-    if (branching || thread.element.querySelector("form.editor")) return;
+    if (busyHere()) {
+      setTimeout(reread, 1000);
+      return;
+    }
   }
   const texts = new Map(still.map((clientId) => [clientId, composer.pending.get(clientId)?.text]));
-  // Sends still queued keep their place at the end: they go once this is done.
+  // Sends still on their way keep their place at the end, unless the server has them stored
+  // already (their ack comes next).
   const queued = [...thread.element.querySelectorAll("article[data-client-id]")].filter((article) => !still.includes(article.dataset.clientId));
   thread.replace(body.html);
-  thread.element.append(...queued);
+  changes++;
+  const stored = (clientId) => thread.element.querySelector(`article.message.user[data-sent-as="${CSS.escape(clientId)}"]`);
+  thread.element.append(...queued.filter((article) => !stored(article.dataset.clientId)));
   if (branching && still.includes(branching.clientId)) branching = null; // what it cut is gone
   resumeAll();
   let lost = false;
   for (const clientId of still) {
-    if (thread.element.querySelector(`article.message.user[data-sent-as="${CSS.escape(clientId)}"]`)) {
+    if (stored(clientId)) {
       composer.acknowledged(clientId);
     } else {
       // Stored late after all (its ack comes then): the composer lets the text go again.
@@ -281,6 +311,7 @@ function unsend(clientId) {
 // --- Frames ------------------------------------------------------------------------------
 const handlers = {
   ack(frame) {
+    changes++;
     composer.acknowledged(frame.client_id);
     // The first message, from another tab: the chat is what that tab made it.
     if (unsettled) learnTemporary();
@@ -326,6 +357,7 @@ const handlers = {
     }
   },
   start(frame) {
+    changes++;
     // Replies after a message this page does not show last (another tab or device made a
     // new version of a reply, or answered an earlier message): the thread as the server has it.
     const last = lastTurn();
@@ -351,6 +383,7 @@ const handlers = {
     refreshControls();
   },
   done(frame) {
+    changes++;
     resuming.delete(frame.message);
     thread.done(frame);
     // Summarize and retry needs something before the question it failed on.
@@ -441,6 +474,9 @@ function connect() {
       // the socket opens, and is still awaited: the next message waits for it.
       const queued = new Set(socket.queued.map((frame) => frame.client_id));
       const wentOut = [...awaiting].filter((id) => !queued.has(id));
+      // A new version asked for that went out: made or not (its start may be lost with the
+      // socket), the thread read once the socket is back shows which.
+      if (branching?.kind === "reply" && !queued.has(branching.clientId)) branching = null;
       unanswered.push(...wentOut);
       wentOut.forEach(arrived);
       if (event.code === config.close.not_logged_in) {

@@ -36,7 +36,8 @@ export class Socket {
     });
     this.socket.addEventListener("close", (event) => {
       if (!this.handlers.onClose(event)) return;
-      this.timer = setTimeout(() => this.connect(), this.delay);
+      // Spread out: the pages a restart closes do not all come back at the same instant.
+      this.timer = setTimeout(() => this.connect(), this.delay * (0.75 + Math.random() / 2));
       this.delay = Math.min(this.delay * 2, 10000);
     });
   }
