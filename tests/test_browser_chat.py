@@ -359,6 +359,13 @@ def database_held(live: LiveServer, username: str) -> Iterator[None]:
         db.close()
 
 
+def greeted(page: Any, live: LiveServer, name: str) -> str:
+    """A new person (`name` and a random end) with a chat of one exchange: its address."""
+    sign_up(page, live, f"{name}{uuid.uuid4().hex[:6]}")
+    say(page, "hello [sim words=2]")
+    return page.url
+
+
 def send_pending(page: Any, text: str) -> Any:
     """Typed and sent; its message shows as on its way (the server has not answered)."""
     page.fill("#prompt", text)
@@ -448,8 +455,7 @@ def test_a_message_stored_while_the_connection_was_lost_shows_stored_with_its_re
 def test_a_message_the_connection_lost_goes_back_to_the_composer(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, f"lost{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
+    greeted(page, live, "lost")
     with through_proxy(page, live) as proxy:
         proxy.swallow()
         send_pending(page, "never arrives [sim words=2]")
@@ -469,8 +475,7 @@ def test_a_message_the_connection_lost_goes_back_to_the_composer(
 def test_a_message_sent_while_the_connection_is_down_goes_when_it_is_back_and_the_next_waits(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, f"offline{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
+    greeted(page, live, "offline")
     with through_proxy(page, live) as proxy:
         proxy.stop()  # down, and it stays down a while
         expect(page.locator("#error")).not_to_be_empty()
@@ -520,8 +525,7 @@ def test_a_page_whose_network_goes_says_so_at_once_and_goes_on_when_it_is_back(
 ) -> None:
     """The browser tells the page the network is gone: its socket, which would look open
     until the connection timed out, is dropped, and taken up again when the network is back."""
-    sign_up(page, live, f"offline{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
+    greeted(page, live, "offline")
     page.context.set_offline(True)
     expect(page.locator("#error")).to_have_text("Connection lost. Reconnecting…")
     expect(page.locator("#chat")).to_have_attribute("data-connection", "closed")
@@ -549,9 +553,7 @@ def sent_from_another_tab(page: Any, url: str, text: str) -> Any:
 def test_what_another_tab_sent_while_the_connection_was_down_shows_once_it_is_back(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, f"missed{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
-    direct = page.url
+    direct = greeted(page, live, "missed")
     with through_proxy(page, live) as proxy:
         proxy.stop()
         expect(page.locator("#error")).to_have_text("Connection lost. Reconnecting…")
@@ -577,9 +579,7 @@ def test_a_message_sent_while_down_after_another_tab_answered_shows_as_the_new_v
 ) -> None:
     """It answers what this page showed when it was written: stored after the other tab's
     message, it is a second version of that turn, and both tabs show it so, as a reload does."""
-    sign_up(page, live, f"versions{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
-    direct = page.url
+    direct = greeted(page, live, "versions")
     with through_proxy(page, live) as proxy:
         proxy.stop()
         expect(page.locator("#error")).to_have_text("Connection lost. Reconnecting…")
@@ -612,16 +612,20 @@ def test_a_message_sent_while_down_after_another_tab_answered_shows_as_the_new_v
     )
 
 
-def test_a_reply_another_tab_regenerates_shows_as_its_new_version(
-    page: Any, live: LiveServer
-) -> None:
-    sign_up(page, live, f"regen{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
+def regenerated_in_another_tab(page: Any) -> None:
+    """The page's last reply regenerated in a second tab, and its new version finished."""
     other = page.context.new_page()
     other.goto(page.url)
     other.locator("article.message.assistant button.regenerate").click()
     expect(other.locator("article.message.assistant .siblings .count")).to_have_text("2/2")
     expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(1)
+
+
+def test_a_reply_another_tab_regenerates_shows_as_its_new_version(
+    page: Any, live: LiveServer
+) -> None:
+    greeted(page, live, "regen")
+    regenerated_in_another_tab(page)
     replies = page.locator("article.message.assistant")
     expect(replies).to_have_count(1)
     expect(replies.locator(".siblings .count")).to_have_text("2/2")
@@ -633,9 +637,7 @@ def test_a_thread_read_again_that_answers_late_keeps_what_came_meanwhile(
 ) -> None:
     """After a reconnection the page reads the thread; a message sent and answered while
     that read was on a slow network is not taken off the page by its older answer."""
-    sign_up(page, live, f"late{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
-    url = page.url
+    url = greeted(page, live, "late")
     held: list[Any] = []
 
     def hold_the_first_read(route: Any, request: Any) -> None:
@@ -672,8 +674,7 @@ def test_a_thread_read_again_that_answers_late_keeps_what_came_meanwhile(
 def test_a_regenerated_reply_whose_start_the_connection_lost_shows_once_it_is_back(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, f"regenlost{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
+    greeted(page, live, "regenlost")
     lose = {"frames": False}
     sockets: list[Any] = []
 
@@ -704,14 +705,10 @@ def test_a_regenerated_reply_whose_start_the_connection_lost_shows_once_it_is_ba
 def test_a_version_made_in_another_tab_while_this_one_edits_shows_once_the_edit_is_done(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, f"editing{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
-    other = page.context.new_page()
-    other.goto(page.url)
+    greeted(page, live, "editing")
     page.locator("article.message.user button.edit").click()
     page.fill("form.editor textarea", "half typed")
-    other.locator("article.message.assistant button.regenerate").click()
-    expect(other.locator("article.message.assistant .siblings .count")).to_have_text("2/2")
+    regenerated_in_another_tab(page)
     page.wait_for_timeout(1_500)
     assert page.input_value("form.editor textarea") == "half typed"  # not swept away
     page.click("form.editor .cancel")
@@ -722,9 +719,7 @@ def test_a_version_made_in_another_tab_while_this_one_edits_shows_once_the_edit_
 def test_another_tabs_message_with_the_same_words_is_not_taken_for_the_one_the_connection_lost(
     page: Any, live: LiveServer
 ) -> None:
-    sign_up(page, live, f"tabs{uuid.uuid4().hex[:6]}")
-    say(page, "hello [sim words=2]")
-    direct = page.url
+    direct = greeted(page, live, "tabs")
     with through_proxy(page, live) as proxy:
         proxy.swallow()
         send_pending(page, "lost text [sim words=2]")
