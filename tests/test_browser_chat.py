@@ -616,9 +616,10 @@ def regenerated_in_another_tab(page: Any) -> None:
     """The page's last reply regenerated in a second tab, and its new version finished."""
     other = page.context.new_page()
     other.goto(page.url)
-    other.locator("article.message.assistant button.regenerate").click()
-    expect(other.locator("article.message.assistant .siblings .count")).to_have_text("2/2")
-    expect(other.locator('article.message.assistant[data-status="complete"]')).to_have_count(1)
+    other.locator("article.message.assistant").last.locator("button.regenerate").click()
+    last = other.locator("article.message.assistant").last
+    expect(last.locator(".siblings .count")).to_have_text("2/2")
+    expect(last).to_have_attribute("data-status", "complete")
 
 
 def test_a_reply_another_tab_regenerates_shows_as_its_new_version(
@@ -675,18 +676,7 @@ def test_a_regenerated_reply_whose_start_the_connection_lost_shows_once_it_is_ba
     page: Any, live: LiveServer
 ) -> None:
     greeted(page, live, "regenlost")
-    lose = {"frames": False}
-    sockets: list[Any] = []
-
-    def relay(ws: Any) -> None:
-        server = ws.connect_to_server()
-        sockets.append(ws)
-        server.on_message(lambda message: None if lose["frames"] else ws.send(message))
-        ws.on_message(server.send)
-
-    page.route_web_socket(re.compile(r".*/ws/"), relay)
-    page.reload()
-    expect(page.locator("#chat")).to_have_attribute("data-connection", "open")
+    lose, sockets = relayed(page)
     lose["frames"] = True
     page.locator("article.message.assistant button.regenerate").click()
     page.wait_for_timeout(500)  # the reply made, its start lost
@@ -714,6 +704,63 @@ def test_a_version_made_in_another_tab_while_this_one_edits_shows_once_the_edit_
     page.click("form.editor .cancel")
     expect(page.locator("article.message.assistant .siblings .count")).to_have_text("2/2")
     expect(page.locator("article.message.assistant")).to_have_attribute("data-status", "complete")
+
+
+def test_a_reply_regenerated_as_candidates_leaves_the_next_reply_without_arrows(
+    page: Any, live: LiveServer
+) -> None:
+    greeted(page, live, "takes")
+    page.click("#settings-button")
+    page.fill("#candidates", "2")
+    page.locator("article.message.assistant button.regenerate").click()
+    candidates = page.locator('.candidates article.message.assistant[data-status="complete"]')
+    expect(candidates).to_have_count(2)
+    candidates.nth(1).locator(".pick").click()
+    page.fill("#candidates", "1")
+    say(page, "and on [sim words=2]")
+    expect(page.locator("article.message.assistant").last.locator(".siblings")).to_have_count(0)
+    regenerated_in_another_tab(page)  # and this page, done with its own, follows others'
+    last = page.locator("article.message.assistant").last
+    expect(last.locator(".siblings .count")).to_have_text("2/2")
+
+
+def relayed(page: Any) -> tuple[dict[str, bool], list[Any]]:
+    """The page's sockets through a relay that loses the server's frames while
+    `lose["frames"]`; the relays' page ends, to close. The page is loaded again through it."""
+    lose = {"frames": False}
+    sockets: list[Any] = []
+
+    def relay(ws: Any) -> None:
+        server = ws.connect_to_server()
+        sockets.append(ws)
+        server.on_message(lambda message: None if lose["frames"] else ws.send(message))
+        ws.on_message(server.send)
+
+    page.route_web_socket(re.compile(r".*/ws/conversations/"), relay)
+    page.reload()
+    expect(page.locator("#chat")).to_have_attribute("data-connection", "open")
+    return lose, sockets
+
+
+def test_a_message_being_edited_stays_open_when_the_thread_is_read_after_a_lost_send(
+    page: Any, live: LiveServer
+) -> None:
+    greeted(page, live, "drafting")
+    lose, sockets = relayed(page)
+    page.locator("article.message.user button.edit").click()
+    page.fill("form.editor textarea", "a long edit, half typed")
+    lose["frames"] = True
+    page.fill("#prompt", "sent meanwhile [sim words=2]")
+    page.press("#prompt", "Enter")
+    page.wait_for_timeout(500)  # stored, its ack lost
+    sockets[-1].close(code=4000, reason="cut")
+    lose["frames"] = False
+    users = page.locator("article.message.user")
+    expect(users.locator(".content")).to_have_text(
+        ["hello [sim words=2]", "sent meanwhile [sim words=2]"]
+    )
+    expect(users.last).to_have_attribute("data-status", "complete")  # the thread was read
+    expect(page.locator("form.editor textarea")).to_have_value("a long edit, half typed")
 
 
 def test_another_tabs_message_with_the_same_words_is_not_taken_for_the_one_the_connection_lost(

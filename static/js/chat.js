@@ -190,9 +190,20 @@ function threadState(root) {
   return [...root.querySelectorAll("article.message:not([data-client-id])")].map((article) => `${article.dataset.id}:${article.dataset.status}`).join();
 }
 
-// The frames that change what the thread holds (a message stored, a reply begun or ended)
-// and the thread's replacements, counted: a thread read before one of them is out of date.
+// The frames that change what the thread holds (a message stored, a reply begun or ended),
+// counted: a thread read before one of them, or before the thread was replaced (a version
+// flipped to, another read), is out of date.
 let changes = 0;
+const moment = () => changes + (thread.replaced || 0);
+
+// A caught-up read again in a while (one at a time, however many ask meanwhile).
+let rereadTimer = null;
+function rereadSoon(ms = 1000) {
+  rereadTimer ??= setTimeout(() => {
+    rereadTimer = null;
+    reread();
+  }, ms);
+}
 
 // A message being edited, or a version on its way, which a thread read again would undo.
 function busyHere() {
@@ -208,30 +219,31 @@ async function reconcile(clientIds, { caughtUp = false } = {}) {
   if (!caughtUp && !clientIds.some(pendingArticle)) return;
   const onlyCaughtUp = caughtUp && !clientIds.length;
   if (onlyCaughtUp && busyHere()) {
-    setTimeout(reread, 1000); // once the edit or the version is done
+    rereadSoon(); // once the edit or the version is done
     return;
   }
   let body;
   for (let tries = 1; ; tries++) {
-    const seen = changes;
+    const seen = moment();
     try {
       body = await getJSON(config.url("conversation", conversationId));
     } catch (failure) {
-      if (!clientIds.length) return; // the next reconnection, or a reload, reads it
+      if (!clientIds.length) {
+        if (socket.open) rereadSoon(3000); // else the next reconnection reads it
+        return;
+      }
       // Asked again in a moment, or at the next reconnection if the socket is down by then.
       unanswered.push(...clientIds);
       sayOfConnection(failure.message);
       setTimeout(() => socket.open && unanswered.length && reconcile(unanswered.splice(0)), 3000);
       return;
     }
-    if (changes === seen) break;
+    if (moment() === seen) break;
     // Frames came while it was read: what they showed may be missing from it.
     if (tries === 3) {
-      if (onlyCaughtUp) {
-        setTimeout(reread, 1000);
-        return;
-      }
-      break; // this page's own sends are told now; a later frame out of place reads it again
+      rereadSoon(); // this page's own sends are told now, from this read; the rest later
+      if (onlyCaughtUp) return;
+      break;
     }
   }
   const still = clientIds.filter(pendingArticle); // an ack may have come meanwhile
@@ -241,7 +253,7 @@ async function reconcile(clientIds, { caughtUp = false } = {}) {
     server.innerHTML = body.html;
     if (threadState(server.content) === threadState(thread.element)) return;
     if (busyHere()) {
-      setTimeout(reread, 1000);
+      rereadSoon();
       return;
     }
   }
@@ -249,10 +261,21 @@ async function reconcile(clientIds, { caughtUp = false } = {}) {
   // Sends still on their way keep their place at the end, unless the server has them stored
   // already (their ack comes next).
   const queued = [...thread.element.querySelectorAll("article[data-client-id]")].filter((article) => !still.includes(article.dataset.clientId));
+  // A message being edited (when this page's own sends must be told now) is opened again,
+  // its words as they were.
+  const editing = thread.element.querySelector("article.editing");
+  const draft = editing && { id: editing.dataset.id, text: editing.querySelector("form.editor textarea")?.value };
   thread.replace(body.html);
-  changes++;
   const stored = (clientId) => thread.element.querySelector(`article.message.user[data-sent-as="${CSS.escape(clientId)}"]`);
-  thread.element.append(...queued.filter((article) => !stored(article.dataset.clientId)));
+  for (const article of queued) {
+    if (!stored(article.dataset.clientId)) thread.element.append(article);
+    else if (branching?.clientId === article.dataset.clientId) branching = null; // the server's copy shows it
+  }
+  const reopened = draft && thread.article(draft.id);
+  if (reopened?.querySelector(".edit")) {
+    editMessage(reopened);
+    reopened.querySelector("form.editor textarea").value = draft.text ?? "";
+  }
   if (branching && still.includes(branching.clientId)) branching = null; // what it cut is gone
   resumeAll();
   let lost = false;
@@ -342,10 +365,10 @@ const handlers = {
       article.dataset.parent = frame.message.parent || "";
       if (frame.message.tokens) article.dataset.tokens = String(frame.message.tokens);
       thread.addActions(article);
-      if (branching?.kind === "edit" && branching.clientId === frame.client_id) {
-        thread.setSiblings(article, [...branching.siblings, frame.message.id]);
-        branching = null;
-      }
+    }
+    if (branching?.kind === "edit" && branching.clientId === frame.client_id) {
+      if (article) thread.setSiblings(article, [...branching.siblings, frame.message.id]);
+      branching = null; // else the thread read again shows it, with its arrows
     }
     // Out of place (a new version made elsewhere, or here while another tab's message
     // showed): the thread as the server has it, with the version arrows.
@@ -367,8 +390,9 @@ const handlers = {
     }
     const [article] = thread.start(frame);
     followModel();
-    if (article && branching?.kind === "reply" && frame.messages.length === 1) {
-      thread.setSiblings(article, [...branching.siblings, frame.messages[0]]);
+    if (article && branching?.kind === "reply") {
+      // Candidates (several at once) are versions of their own, picked from.
+      if (frame.messages.length === 1) thread.setSiblings(article, [...branching.siblings, frame.messages[0]]);
       branching = null;
     }
     refreshControls();

@@ -42,6 +42,7 @@ export class Thread {
   // Another branch, rendered by the server, takes the thread's place. What a person or a
   // model wrote goes through the page's own filter as well, as every other HTML does.
   replace(html) {
+    this.replaced = (this.replaced || 0) + 1; // a read of the thread from before is out of date
     this.element.innerHTML = html;
     for (const content of this.element.querySelectorAll(".content.markdown")) {
       showHtml(content, content.innerHTML);
