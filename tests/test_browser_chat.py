@@ -716,6 +716,7 @@ def test_a_reply_regenerated_as_candidates_leaves_the_next_reply_without_arrows(
     candidates = page.locator('.candidates article.message.assistant[data-status="complete"]')
     expect(candidates).to_have_count(2)
     candidates.nth(1).locator(".pick").click()
+    expect(page.locator(".candidates")).to_have_count(0)  # the thread goes on from the pick
     page.fill("#candidates", "1")
     say(page, "and on [sim words=2]")
     expect(page.locator("article.message.assistant").last.locator(".siblings")).to_have_count(0)
