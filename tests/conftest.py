@@ -211,11 +211,12 @@ def _drives_a_browser(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests last, in their order, so that Chromium starts once a run (or a worker).
 
-    The PostgreSQL + Redis pass runs only the browser tests marked `services`: those whose
-    flows cross the database and the channel layer end to end (streaming, other tabs and
-    sessions, search, import, the API). The rest test the page itself, which does not change
-    with the services behind it, and the other tests cover those services' code paths.
-    BROWSER_TESTS=all runs every one on that pass too."""
+    The PostgreSQL + Redis pass runs only the browser tests marked `services`: one or two a
+    flow that crosses the database and the channel layer end to end (a reply streamed and
+    reloaded, stopped, other tabs' versions, another session logged out, a shared reply
+    followed live, search, import, the API, the XSS corpus stored and shown). The rest test
+    the page itself, which does not change with the services behind it, and the other tests
+    cover those services' code paths. BROWSER_TESTS=all runs every one on that pass too."""
     scaled = os.environ.get("DATABASE_URL", "").startswith("postgres")
     if scaled and os.environ.get("BROWSER_TESTS") != "all":
         left_out = [

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from tests.helpers import say, sign_up, watch
 from tests.live import LiveServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.services]
+pytestmark = pytest.mark.browser
 
 PASSWORD = "a long enough passphrase 42"
 NEW = "a brand new passphrase 43"
@@ -62,6 +62,7 @@ def another_tab(page: Any, path: str) -> Any:
     return tab
 
 
+@pytest.mark.services
 def test_a_password_change_keeps_this_browser_and_logs_out_another(
     page: Any, browser: Any, live: LiveServer
 ) -> None:

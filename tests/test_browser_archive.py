@@ -14,7 +14,7 @@ from tests import chatgpt_export
 from tests.helpers import say, sign_up
 from tests.live import LiveServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.services]
+pytestmark = pytest.mark.browser
 
 PASSWORD = "a long enough passphrase 42"
 
@@ -59,6 +59,7 @@ def import_file(page: Any, name: str, data: bytes) -> None:
     page.click(".import-form button[type=submit]")
 
 
+@pytest.mark.services
 def test_export_delete_sign_up_import_gives_the_same_conversations(
     page: Any, live: LiveServer
 ) -> None:

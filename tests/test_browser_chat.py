@@ -18,7 +18,7 @@ from tests.helpers import FINISHED, say, sign_up
 from tests.live import LiveServer
 from tests.proxy import Proxy
 
-pytestmark = [pytest.mark.browser, pytest.mark.services]
+pytestmark = pytest.mark.browser
 
 
 def words(text: str) -> int:
@@ -30,6 +30,7 @@ def visible_words(markdown: str) -> int:
     return words(html.unescape(re.sub(r"<[^>]+>", " ", render_markdown(markdown))))
 
 
+@pytest.mark.services
 def test_a_newcomer_signs_up_chats_and_reloads_mid_reply(page: object, live: LiveServer) -> None:
     page.goto("/accounts/signup/")
     page.fill("#id_username", "newcomer")
@@ -132,6 +133,7 @@ def test_a_gap_in_a_reply_is_asked_for_once_however_many_deltas_follow(
     assert page.problems == []
 
 
+@pytest.mark.services
 def test_stop_keeps_the_partial_reply(page: object, live: LiveServer) -> None:
     sign_up(page, live, "stopper")
     page.fill("#prompt", "A long one [sim words=300 delay=40]")
@@ -574,6 +576,7 @@ def test_what_another_tab_sent_while_the_connection_was_down_shows_once_it_is_ba
     assert all(any(sign in p for sign in down) for p in page.problems)
 
 
+@pytest.mark.services
 def test_a_message_sent_while_down_after_another_tab_answered_shows_as_the_new_version_it_is(
     page: Any, live: LiveServer
 ) -> None:
@@ -622,6 +625,7 @@ def regenerated_in_another_tab(page: Any) -> None:
     expect(last).to_have_attribute("data-status", "complete")
 
 
+@pytest.mark.services
 def test_a_reply_another_tab_regenerates_shows_as_its_new_version(
     page: Any, live: LiveServer
 ) -> None:

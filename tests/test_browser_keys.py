@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import sign_up
 from tests.live import LiveServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.services]
+pytestmark = pytest.mark.browser
 
 
 # The element is wholly within the window, as scrolled.
@@ -24,6 +24,7 @@ def _models(live: LiveServer, key: str) -> httpx.Response:
     return httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
 
 
+@pytest.mark.services
 def test_a_key_made_in_the_browser_calls_the_api_until_revoked(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "keymaker")
     page.click("#sidebar a[href='/keys/']")

@@ -3,11 +3,12 @@ language chooses the interface's, the replies stay as the model writes them, cod
 left to right, and a person's own choice in the settings follows them."""
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import say, sign_up, watch
+from tests.helpers import file_of, say, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -68,7 +69,9 @@ def test_the_main_flow_in_chinese(chinese: Any, live: LiveServer) -> None:
     assert page.problems == []
 
 
-def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServer) -> None:
+def test_the_main_flow_in_arabic_reads_right_to_left(
+    arabic: Any, live: LiveServer, tmp_path: Path
+) -> None:
     page = arabic
     sign_up(page, live, "layla")
     assert page.locator("html").get_attribute("dir") == "rtl"
@@ -93,10 +96,7 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
     assert page.locator("#attachments .chip-name").evaluate(IN_VISUAL_ORDER) == "notes.txt"
     page.locator("#attachments .chip-remove").click()
     # One over the limit: its name and both sizes read as written, its size over the limit.
-    page.set_input_files(
-        "#file-input",
-        files=[{"name": "big.txt", "mimeType": "text/plain", "buffer": b"a" * (20 * 2**20 + 1)}],
-    )
+    page.set_input_files("#file-input", files=file_of(tmp_path, "big.txt", 20 * 2**20 + 1))
     error = page.locator("#error")
     error.wait_for()
     drawn = re.sub("[\u2066-\u2069]", "", error.evaluate(IN_VISUAL_ORDER))  # the isolates
@@ -138,18 +138,16 @@ def test_the_main_flow_in_arabic_reads_right_to_left(arabic: Any, live: LiveServ
 
 
 def test_sizes_are_written_as_the_page_s_language_writes_figures(
-    browser: Any, live: LiveServer
+    browser: Any, live: LiveServer, tmp_path: Path
 ) -> None:
     context = browser.new_context(base_url=live.url, locale="es-ES")
     page = context.new_page()
     watch(page)
     sign_up(page, live, "tamanos")
+    notes = tmp_path / "notas.txt"
+    notes.write_bytes(b"nota " * 500)
     page.set_input_files(
-        "#file-input",
-        files=[
-            {"name": "notas.txt", "mimeType": "text/plain", "buffer": b"nota " * 500},
-            {"name": "grande.txt", "mimeType": "text/plain", "buffer": b"a" * (20 * 2**20 + 1)},
-        ],
+        "#file-input", files=[notes, file_of(tmp_path, "grande.txt", 20 * 2**20 + 1)]
     )
     size = page.locator("#attachments .chip[data-id] .chip-size")
     size.wait_for()

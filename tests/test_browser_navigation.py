@@ -543,6 +543,7 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     assert page.problems == []
 
 
+@pytest.mark.services
 def test_a_search_result_opens_at_the_message_found(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "finder")
     # Taller than the view: it opens at its start, where the word is.

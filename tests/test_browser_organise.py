@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import say, sign_up
 from tests.live import LiveServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.services]
+pytestmark = pytest.mark.browser
 
 
 def menu(page: Any, title: str, action: str) -> None:
@@ -20,6 +20,7 @@ def menu(page: Any, title: str, action: str) -> None:
     page.get_by_role("menuitem", name=action).click()
 
 
+@pytest.mark.services
 def test_pin_file_rename_archive_and_bring_back_from_the_sidebar(
     page: Any, live: LiveServer
 ) -> None:

@@ -96,7 +96,7 @@ def test_a_temporary_chat_is_not_listed_and_is_deleted_when_left(
     assert live.query("SELECT temporary FROM conversations_conversation WHERE id = %s", cid)[0][0]
     page.reload()  # a reload is not leaving: it is still there, and still temporary
     page.locator("#temporary-note").wait_for()
-    page.wait_for_timeout(7_000)  # past the grace its leaving had
+    page.wait_for_timeout(4_000)  # past the grace its leaving had (2.5 s in tests/live_settings.py)
     assert live.query("SELECT 1 FROM conversations_conversation WHERE id = %s", cid)
     assert page.locator("#share").is_hidden()  # its link would die with it
     page.goto("/")  # leaving the page deletes it

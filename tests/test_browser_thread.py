@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from tests.helpers import FINISHED, edit, eventually, say, sign_up
 from tests.live import LiveServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.services]
+pytestmark = pytest.mark.browser
 
 STREAMING = 'article.message.assistant[data-status="streaming"]'
 # How far the thread is from its bottom, in pixels.
@@ -154,6 +154,7 @@ def test_back_to_an_edited_question_its_reply_is_the_one_last_turned_to(
     assert page.problems == []
 
 
+@pytest.mark.services
 def test_picking_a_candidate_swaps_the_thread_in_place(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "candidates")
     page.click("#settings-button")
@@ -557,6 +558,7 @@ def test_thumbs_and_a_comment_are_stored(page: Any, live: LiveServer) -> None:
     assert page.problems == []
 
 
+@pytest.mark.services
 def test_a_message_answers_the_branch_its_page_shows_whatever_another_tab_did(
     page: Any, live: LiveServer
 ) -> None:

@@ -20,7 +20,7 @@ if settings.GROK_SIMULATED and settings.GROK_SIMULATOR == "auto":
     # No token: replies come from the built-in simulator, served on a free loopback port.
     from webchat.simulator import Simulator
 
-    settings.GROK_API_BASE = Simulator().start_in_thread()
+    settings.GROK_API_BASE = Simulator(**settings.GROK_SIMULATOR_PACE).start_in_thread()
 
 from webchat.handlers import ApiHandler, by_path  # noqa: E402
 

@@ -169,6 +169,9 @@ GROK_SIMULATED = not GROK_API_TOKEN
 # "auto": the ASGI app starts the simulator in-process on a free loopback port.
 # "off": it doesn't (GROK_API_BASE must then point at a running simulator).
 GROK_SIMULATOR = env_str("GROK_SIMULATOR", "auto")
+# The built-in simulator's pace, as keyword arguments of webchat.simulator.Simulator (a word
+# every 35 ms after 300 ms, 80 words a reply, unless set); the browser tests quicken it.
+GROK_SIMULATOR_PACE: dict[str, float] = {}
 GROK_CONNECT_TIMEOUT = env_float("GROK_CONNECT_TIMEOUT", 10.0)
 # Reasoning models may think for minutes before the first byte; the same bound applies to
 # any silence between two chunks.
