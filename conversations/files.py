@@ -9,8 +9,10 @@ name given by the browser only names the file; it never decides how the bytes ar
 
 - Images (JPEG, PNG, WebP, GIF, BMP, AVIF) are decoded by Pillow and re-encoded: turned
   upright by their EXIF orientation, converted to sRGB, scaled down to
-  ATTACHMENT_IMAGE_MAX_SIDE, saved as JPEG (PNG when they have transparency) with no
-  metadata at all. Nothing of the uploaded bytes is kept.
+  ATTACHMENT_IMAGE_MAX_SIDE, saved with no metadata at all: as PNG when they have
+  transparency, or were drawn in a lossless format (PNG, GIF, BMP) and stay small as PNG
+  (a screenshot, a chart: its text stays sharp); as JPEG otherwise (a photo, whatever it
+  came as). Nothing of the uploaded bytes is kept.
 - PDFs keep their file; their text, extracted by pypdf, is what the model reads.
 - Anything else must be text (plain text, Markdown, code, CSV): UTF-8, or UTF-16 with a
   byte order mark, or Windows-1252 (what spreadsheets save); kept as UTF-8.
@@ -45,6 +47,10 @@ JPEG_FORMATS = ("JPEG", "MPO")
 # What xAI accepts per image (GROK_API.md §8); a re-encoded image is made to fit it.
 UPSTREAM_IMAGE_BYTES = 10 * 1024 * 1024
 JPEG_QUALITY = 85
+# An image in these stays PNG while that is at most twice its size as JPEG: a screenshot
+# is smaller as PNG and sharper; a photo saved as PNG is several times larger.
+LOSSLESS_FORMATS = ("PNG", "GIF", "BMP")
+PNG_KEPT_UP_TO = 2
 # The unit of the size limits (ATTACHMENT_MAX_MB, IMPORT_MAX_MB, a plan's storage), as the
 # pages write sizes (Django's filesizeformat, static/js/attachments.js): "20.0 MB" is a limit
 # of 20, never 19.1.
@@ -311,6 +317,7 @@ def _image(name: str, data: bytes, limits: Limits) -> Processed:
                         raise damaged  # each scan is a pass over every pixel: a CPU bomb
                 probe.verify()  # the file's structure and checksums, without decoding
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+            lossless = image.format in LOSSLESS_FORMATS
             if image.format in JPEG_FORMATS:
                 # Decoded at 1/2, 1/4 or 1/8 of its size where that still covers `side`.
                 scale = side / max(image.size)
@@ -324,7 +331,7 @@ def _image(name: str, data: bytes, limits: Limits) -> Processed:
         except Exception:  # Pillow's decoders raise many types for a bad file
             raise damaged from None
     image.thumbnail((side, side), Image.Resampling.LANCZOS)
-    encoded, content_type, extension = _encode(image)
+    encoded, content_type, extension = _encode(image, lossless)
     return Processed(
         "image", content_type, encoded, extension, width=image.width, height=image.height
     )
@@ -350,19 +357,28 @@ def _upright_srgb(image: Image.Image) -> Image.Image:
     return image
 
 
-def _encode(image: Image.Image) -> tuple[bytes, str, str]:
-    if image.mode == "RGBA" and image.getextrema()[3][0] < 255:
+def _encode(image: Image.Image, lossless: bool) -> tuple[bytes, str, str]:
+    """PNG for transparency, and for a `lossless` source while small enough as PNG; JPEG
+    otherwise. A PNG must fit the upstream's limit: past it, a transparent image is
+    flattened onto white, as JPEG."""
+    transparent = image.mode == "RGBA" and image.getextrema()[3][0] < 255
+    if image.mode == "RGBA" and not transparent:
+        image = image.convert("RGB")
+    png = b""
+    if transparent or lossless:
         out = io.BytesIO()
         image.save(out, "PNG", optimize=True)
-        if out.tell() <= UPSTREAM_IMAGE_BYTES:
-            return out.getvalue(), "image/png", ".png"
-        # Too large as PNG for the upstream: flattened onto white, as JPEG.
+        png = out.getvalue() if out.tell() <= UPSTREAM_IMAGE_BYTES else b""
+        if png and transparent:
+            return png, "image/png", ".png"
     if image.mode != "RGB":
         flat = Image.new("RGB", image.size, "white")
-        flat.paste(image, mask=image.getchannel("A") if image.mode == "RGBA" else None)
+        flat.paste(image, mask=image.getchannel("A"))
         image = flat
     out = io.BytesIO()
     image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    if png and len(png) <= PNG_KEPT_UP_TO * out.tell():
+        return png, "image/png", ".png"
     return out.getvalue(), "image/jpeg", ".jpg"
 
 

@@ -33,6 +33,13 @@ def image(fmt: str, width: int = 64, height: int = 48, mode: str = "RGB", **save
     return out.getvalue()
 
 
+def photo_as_png(width: int = 320, height: int = 240) -> bytes:
+    """A photo saved as PNG: noise, which PNG cannot compress as JPEG does."""
+    out = io.BytesIO()
+    Image.effect_noise((width, height), 40).convert("RGB").save(out, "PNG")
+    return out.getvalue()
+
+
 def animated_gif() -> bytes:
     frames = [Image.new("P", (40, 30), i * 60) for i in range(3)]
     out = io.BytesIO()

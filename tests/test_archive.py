@@ -417,8 +417,8 @@ def test_a_chatgpt_export_imports_as_chatgpt_shows_it(alice: User) -> None:
     assert question.params == {"system": "You are a botanist."}
     assert question.content == f"{archive.MISSING_IMAGE}\n\nWhat plant is this?"
     [image] = question.attachments.all()
-    # Stored as JPEG (opaque), it is named so.
-    assert image.kind == "image" and image.name.endswith("fern.jpg") and image.width == 64
+    # A flat PNG stays a PNG, named so.
+    assert image.kind == "image" and image.name.endswith("fern.png") and image.width == 64
     assert fern.title == "" and fern.current_leaf.content == "A fern."
 
 

@@ -89,21 +89,27 @@ def test_a_large_image_is_scaled_down_and_transparency_stays_png(
     ("name", "data", "stored_as"),
     [
         ("pic.webp", samples.image("WEBP"), "pic.jpg"),
-        ("anim.gif", samples.animated_gif(), "anim.jpg"),
-        ("pic.bmp", samples.image("BMP"), "pic.jpg"),
         ("pic.avif", samples.image("AVIF"), "pic.jpg"),
-        ("screenshot.png", samples.image("PNG"), "screenshot.jpg"),  # opaque: a JPEG
         ("photo.jpeg", samples.image("JPEG"), "photo.jpeg"),
-        ("scan", samples.image("PNG"), "scan.jpg"),
+        # A photo saved as PNG: far larger as PNG than as JPEG.
+        ("holiday.png", samples.photo_as_png(), "holiday.jpg"),
+        # Drawn losslessly and small as PNG (a screenshot, a chart): a PNG, kept sharp.
+        ("screenshot.png", samples.image("PNG"), "screenshot.png"),
+        ("anim.gif", samples.animated_gif(), "anim.png"),
+        ("pic.bmp", samples.image("BMP"), "pic.png"),
+        ("scan", samples.image("PNG"), "scan.png"),
         # The name lies: the content decides.
-        ("notes.txt", samples.image("PNG"), "notes.jpg"),
+        ("notes.txt", samples.image("PNG"), "notes.png"),
     ],
 )
 def test_other_image_formats_are_converted_and_named_as_stored(
     alice: User, conversation: Conversation, name: str, data: bytes, stored_as: str
 ):
     body = uploaded(logged_in(alice), conversation, name, data)
-    assert body["kind"] == "image" and body["content_type"] == "image/jpeg"
+    as_png = stored_as.endswith(".png")
+    assert body["kind"] == "image"
+    assert body["content_type"] == ("image/png" if as_png else "image/jpeg")
+    assert Image.open(io.BytesIO(stored_bytes(body["id"]))).format == ("PNG" if as_png else "JPEG")
     # Downloaded or exported, it opens as what it is.
     assert body["name"] == stored_as
 
@@ -282,8 +288,8 @@ def test_text_files_download_and_are_never_shown_as_html(alice: User, conversati
     assert response["Content-Disposition"] == 'attachment; filename="page.html.txt"'
     notes = uploaded(client, conversation, "notes.md", b"# notes")
     assert client.get(notes["url"])["Content-Disposition"] == 'attachment; filename="notes.md"'
-    opaque = uploaded(client, conversation, "shot.png", samples.image("PNG"))
-    assert client.get(opaque["url"])["Content-Disposition"] == 'inline; filename="shot.jpg"'
+    photo = uploaded(client, conversation, "shot.png", samples.photo_as_png())
+    assert client.get(photo["url"])["Content-Disposition"] == 'inline; filename="shot.jpg"'
 
 
 @pytest.mark.django_db

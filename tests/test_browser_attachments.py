@@ -92,8 +92,8 @@ def test_files_picked_pasted_and_dropped_are_uploaded_shown_and_sent(
         pasted,
     )
     chips_done(page, 2)
-    # Uploaded, its chip names it as it is kept: an opaque PNG is a JPEG.
-    assert page.locator("#attachments .chip-name").nth(1).inner_text() == "screenshot.jpg"
+    # Uploaded, its chip names it as it is kept: a screenshot stays a PNG.
+    assert page.locator("#attachments .chip-name").nth(1).inner_text() == "screenshot.png"
     # Dropped: the drop zone shows while a file is dragged over the chat, then a text file.
     notes = transfer(page, "notes.md", b"# Notes\nBring a towel.", "text/markdown")
     page.dispatch_event("#thread", "dragenter", {"dataTransfer": notes})
@@ -112,7 +112,7 @@ def test_files_picked_pasted_and_dropped_are_uploaded_shown_and_sent(
     assert sent.locator(".attachment.file .file-name").inner_text() == "notes.md"
     reply = page.locator("article.message.assistant .content").last.inner_text()
     assert reply.startswith("I see 2 images: JPEG 800x600"), reply
-    assert "JPEG 300x200" in reply  # an opaque PNG is kept as JPEG
+    assert "PNG 300x200" in reply  # a screenshot is kept as PNG
     page.wait_for_function(IMAGES_LOADED)
 
     # After a reload the thread shows them again; a click shows an image whole.
@@ -784,7 +784,7 @@ def test_files_alone_go_in_the_order_attached_after_their_uploads_and_survive_a_
     page.unroute("**/attachments/")
     page.wait_for_function(FINISHED, arg=1)
     names = "article.message.user .attachments a"
-    order = [*picked, "late.jpg"]  # an opaque PNG is stored, and named, as a JPEG
+    order = [*picked, "late.png"]
     assert [a.get_attribute("title") for a in page.locator(names).all()] == order
     assert page.locator("#title").inner_text() == " ".join(order)
     page.reload()

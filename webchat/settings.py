@@ -221,7 +221,7 @@ if CHAT_FRAMES_PER_SECOND <= 0:
 # --- Attachments ----------------------------------------------------------------------------
 # What a person may attach to a message (README "Attachments"). Images are decoded,
 # scaled down to ATTACHMENT_IMAGE_MAX_SIDE pixels on their longer side and re-encoded as
-# JPEG (PNG when they have transparency), metadata stripped; text files and the text of PDFs
+# JPEG or PNG (conversations/files.py), metadata stripped; text files and the text of PDFs
 # go to the model as text.
 ATTACHMENT_MAX_MB = env_float("ATTACHMENT_MAX_MB", 20.0)
 ATTACHMENTS_PER_MESSAGE = env_int("ATTACHMENTS_PER_MESSAGE", 10)
