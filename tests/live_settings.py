@@ -2,7 +2,7 @@
 with a fast hasher, as in tests/settings.py (nearly every browser test signs someone up, and
 the real hasher costs 0.4 s of CPU a password), and the simulator writes a reply in half a
 second rather than three (a test that needs a reply to stream longer asks for it with a
-`[sim delay=…]` directive); a temporary chat left goes sooner."""
+`[sim delay=…]` directive)."""
 
 from webchat.settings import *  # noqa: F403
 
