@@ -290,6 +290,8 @@ def test_text_files_download_and_are_never_shown_as_html(alice: User, conversati
     assert client.get(notes["url"])["Content-Disposition"] == 'attachment; filename="notes.md"'
     photo = uploaded(client, conversation, "shot.png", samples.photo_as_png())
     assert client.get(photo["url"])["Content-Disposition"] == 'inline; filename="shot.jpg"'
+    drawn = uploaded(client, conversation, "chart.png", samples.image("PNG"))
+    assert client.get(drawn["url"])["Content-Disposition"] == 'inline; filename="chart.png"'
 
 
 @pytest.mark.django_db
