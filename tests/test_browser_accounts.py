@@ -95,6 +95,7 @@ def test_a_password_change_keeps_this_browser_and_logs_out_another(
     assert page.problems == [] and tab.problems == []
 
 
+@pytest.mark.services
 def test_a_new_chat_sent_after_logging_out_elsewhere_goes_to_the_login_and_keeps_the_text(
     page: Any, live: LiveServer
 ) -> None:
