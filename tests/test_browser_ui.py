@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import say, sign_up, watch
+from tests.helpers import FINISHED, say, sign_up, watch
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -456,6 +456,35 @@ def test_one_tap_on_edit_opens_the_editor_on_a_phone(phone: Any, live: LiveServe
     say(phone, "Hi")
     phone.locator("article.message.user .edit").click()
     phone.wait_for_selector("form.editor textarea", timeout=3000)
+
+
+def test_a_reply_s_arrows_stay_under_the_finger_that_focuses_them_on_a_touch_phone(
+    browser: Any, live: LiveServer
+) -> None:
+    """A tap's press focuses the button before its release clicks it: what a reply shows
+    once it has focus (its time, its tokens) must move nothing under the finger, or the
+    release lands beside the button and the tap does nothing."""
+    context = browser.new_context(
+        base_url=live.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    phone = context.new_page()
+    watch(phone)
+    sign_up(phone, live, "arrow-tapper")
+    say(phone, "one question about tea [sim words=300 delay=1]")  # a thread taller than the screen
+    say(phone, "and coffee?")
+    phone.locator("article.message.assistant").last.locator(".regenerate").tap()
+    count = phone.locator("article.message.assistant").last.locator(".siblings .count")
+    expect(count).to_have_text("2/2")
+    phone.wait_for_function(FINISHED)
+    previous = phone.locator("article.message.assistant").last.locator(".prev")
+    where = previous.bounding_box()
+    previous.focus()  # what the press does
+    phone.evaluate("() => new Promise(requestAnimationFrame)")
+    assert previous.bounding_box() == where
+    previous.tap()
+    expect(count).to_have_text("1/2")
+    assert phone.problems == []
+    context.close()
 
 
 def test_every_control_has_an_accessible_name(page: Any, live: LiveServer) -> None:
