@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from asgiref.sync import async_to_sync, sync_to_async
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
@@ -660,4 +661,8 @@ def _current(request: HttpRequest, id: str) -> Conversation | None:
 def delete(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     conversation = conversation_for(request, id)
     async_to_sync(delete_conversation)(conversation)
+    if request.POST.get("current") == str(id):
+        # The page it was on goes to a new chat, which says what became of it.
+        title = conversation.title or gettext("New chat")
+        messages.success(request, gettext("“%(title)s” was deleted.") % {"title": title})
     return answer_with_sidebar(request, {"deleted": str(id)})

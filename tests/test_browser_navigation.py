@@ -444,6 +444,9 @@ def test_each_conversation_in_the_sidebar_has_its_own_menu(page: Any, live: Live
     )
     assert page.url == kept
     assert page.evaluate("() => document.activeElement !== document.body")
+    # Said where it is seen: in the list; not on the next page as news of this one.
+    page.reload()
+    assert page.get_by_text("was deleted").count() == 0
     assert page.problems == []
 
 

@@ -226,7 +226,13 @@ def test_rename_search_export_and_delete(page: Any, live: LiveServer) -> None:
     page.click("#delete")
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     page.wait_for_url(live.url + "/")
+    # The new chat it leaves for says what became of it, once.
+    assert page.get_by_role("status").filter(has_text="was deleted").inner_text() == (
+        "“Aardvark trip” was deleted."
+    )
     assert page.locator(".conversation-list a", has_text="Aardvark trip").count() == 0
+    page.reload()
+    assert page.get_by_text("was deleted").count() == 0
     assert page.goto(conversation_url).status == 404
     assert page.problems == [] or all("404" in p for p in page.problems)
 

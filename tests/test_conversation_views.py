@@ -146,6 +146,22 @@ def test_it_deletes(alice: User, conversation: Conversation) -> None:
     assert not Conversation.objects.exists() and not Message.objects.exists()
 
 
+def test_deleting_the_conversation_a_page_is_on_is_said_on_the_next_page(
+    alice: User, conversation: Conversation
+) -> None:
+    client = logged_in(alice)
+    other = Conversation.objects.create(owner=alice, title="Other")
+    # From another page (the list's menu): that page shows it, nothing is said later.
+    client.post(f"/c/{other.id}/delete/", {"current": str(conversation.id)})
+    assert "was deleted" not in client.get("/").content.decode()
+    conversation.title = "<b>Plans</b>"
+    conversation.save()
+    client.post(f"/c/{conversation.id}/delete/", {"current": str(conversation.id)})
+    page = client.get("/").content.decode()
+    assert "“&lt;b&gt;Plans&lt;/b&gt;” was deleted." in page  # once, and escaped
+    assert "was deleted" not in client.get("/").content.decode()
+
+
 def test_delete_needs_post(alice: User, conversation: Conversation) -> None:
     assert logged_in(alice).get(f"/c/{conversation.id}/delete/").status_code == 405
 

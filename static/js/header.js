@@ -171,7 +171,7 @@ export class Header {
     });
     if (!yes) return;
     try {
-      await post(this.config.url("delete", this.id));
+      await post(this.config.url("delete", this.id), { current: this.id });
       this.deleted?.();
       location.href = this.config.urls.home;
     } catch (error) {
