@@ -1145,9 +1145,9 @@ async def test_a_stopped_continue_is_charged_for_what_it_wrote_not_for_the_copy(
 
     socket, _ = await open_socket(alice, conversation.id)
     long_text = "word " * 3000
-    cut_id = (await send(socket, f"{long_text}[sim repeat]", params={"max_tokens": 2000}))[
-        "messages"
-    ][0]
+    cut_id = (
+        await send(socket, f"{long_text}[sim repeat delay=0 ttft=300]", params={"max_tokens": 2000})
+    )["messages"][0]
     await socket.receive_until("done")
     assert (await reload(cut_id)).finish_reason == "length"
     # Continued, then stopped before the model says anything new (a long first wait).
