@@ -35,7 +35,6 @@ from typing import IO, Any
 import ijson
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -1066,7 +1065,7 @@ def _store(user: User, found: Found) -> int:
         # The person's row lock: their storage is counted once, as their uploads are.
         user = User.objects.select_for_update(of=("self",)).select_related("plan").get(pk=user.pk)
         files_size = sum(
-            len(r.processed.data) + len(r.processed.text)
+            r.processed.bytes_kept
             for c in found.conversations
             for n in c.nodes
             for r in n.files
@@ -1126,7 +1125,7 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
     updated now, so that no cleanup takes them for idle chats meanwhile), their messages
     with their own times, their files; the conversations written, with their own times."""
     now = timezone.now()
-    saved: list[Any] = []
+    saved: list[str] = []
     try:
         with transaction.atomic():
             conversations, messages, attachments = [], [], []
@@ -1202,30 +1201,22 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
                 conversation.updated = imported.updated or conversation.created
             rows = []
             for message, position, ref in attachments:
-                processed = ref.processed
-                row = Attachment(
+                row = Attachment.of(
+                    ref.processed,
+                    ref.name,
+                    saved,
                     owner=user,
                     conversation=message.conversation,
                     message=message,
-                    kind=processed.kind,
-                    name=files.stored_name(ref.name, processed),
-                    content_type=processed.content_type,
-                    size=len(processed.data),
-                    width=processed.width,
-                    height=processed.height,
-                    text=processed.text,
                     position=position,
                 )
-                name = "upload" + processed.extension
-                row.file.save(name, ContentFile(processed.data), save=False)
-                saved.append((row.file.storage, row.file.name))
                 rows.append(row)
             Attachment.objects.bulk_create(rows, batch_size=500)
             Feedback.objects.bulk_create(ratings, batch_size=1000)
             Summary.objects.bulk_create(summaries, batch_size=500)
     except BaseException:
-        for store, name in saved:  # the rows were not committed: their files go too
-            store.delete(name)
+        for name in saved:  # the rows were not committed: their files go too
+            Attachment.file.field.storage.delete(name)
         raise
     return [c for c, _ in conversations]
 

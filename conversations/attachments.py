@@ -19,7 +19,6 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.http import (
     FileResponse,
@@ -132,7 +131,7 @@ def _read_upload(request: HttpRequest) -> tuple[str, bytes]:
 def _keep(user: Any, conversation_id: uuid.UUID, name: str, processed: files.Processed) -> Any:
     """The file stored and its row written, or neither: a conversation (or person) deleted
     while the file was being read leaves nothing behind."""
-    saved = ""
+    saved: list[str] = []
     try:
         with transaction.atomic():
             # One upload of a person's at a time is counted: two at once would pass the
@@ -146,26 +145,14 @@ def _keep(user: Any, conversation_id: uuid.UUID, name: str, processed: files.Pro
             )
             if conversation is None:
                 raise Http404("No such conversation.")
-            storage.check(user, len(processed.data) + len(processed.text), fresh=True)
-            attachment = Attachment(
-                owner=user,
-                conversation=conversation,
-                kind=processed.kind,
-                name=files.stored_name(name, processed),
-                content_type=processed.content_type,
-                size=len(processed.data),
-                width=processed.width,
-                height=processed.height,
-                text=processed.text,
+            storage.check(user, processed.bytes_kept, fresh=True)
+            attachment = Attachment.of(
+                processed, name, saved, owner=user, conversation=conversation
             )
-            attachment.file.save(
-                "upload" + processed.extension, ContentFile(processed.data), save=False
-            )
-            saved = attachment.file.name
             attachment.save()
     except BaseException:
-        if saved:  # the row was not committed (even at COMMIT): the file goes too
-            attachment.file.storage.delete(saved)
+        for stored in saved:  # the row was not committed (even at COMMIT): its files go too
+            Attachment.file.field.storage.delete(stored)
         raise
     storage.stored(user)
     return attachment
@@ -183,18 +170,23 @@ def remove(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> Jso
 
 
 @require_safe
-def download(request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse:
-    """The file, for its owner only: anyone else, logged in or not, gets 404."""
+def download(
+    request: HttpRequest, id: uuid.UUID, attachment_id: uuid.UUID, preview: bool = False
+) -> HttpResponse:
+    """The file (or its preview), for its owner only: anyone else, logged in or not, gets
+    404."""
     if not request.user.is_authenticated:
         raise Http404("No such file.")
     attachment = get_object_or_404(
         Attachment, pk=attachment_id, conversation_id=id, conversation__owner=request.user
     )
-    return _serve(request, attachment)
+    return _serve(request, attachment, preview)
 
 
 @require_safe
-def shared(request: HttpRequest, token: str, attachment_id: uuid.UUID) -> HttpResponse:
+def shared(
+    request: HttpRequest, token: str, attachment_id: uuid.UUID, preview: bool = False
+) -> HttpResponse:
     """A file of a shared conversation, while the link is live and only if the snapshot
     holds the message it was sent with."""
     share = get_object_or_404(Share.objects.active(), token=token)
@@ -208,25 +200,29 @@ def shared(request: HttpRequest, token: str, attachment_id: uuid.UUID) -> HttpRe
         node = parents.get(node)
     if node is None:
         raise Http404("No such file.")
-    return _serve(request, attachment)
+    return _serve(request, attachment, preview)
 
 
-def _serve(request: HttpRequest, attachment: Attachment) -> HttpResponse:
+def _serve(request: HttpRequest, attachment: Attachment, preview: bool = False) -> HttpResponse:
     """Its own type, never sniffed; images inline, other files as downloads under the name
     of what they are; and a policy under which nothing in the file could run even if a
     browser tried. The browser asks again each time (the access checks run again: a revoked
     link, a logout), and a file it has already is answered 304: a file never changes."""
-    tag = f'"{attachment.id}"'
+    if preview and not attachment.preview:
+        raise Http404("No such preview.")
+    tag = f'"{attachment.id}-preview"' if preview else f'"{attachment.id}"'
     if request.headers.get("If-None-Match") == tag:
         response: HttpResponse = HttpResponseNotModified()
     else:
-        inline = attachment.kind == Attachment.Kind.IMAGE
-        response = FileResponse(
-            attachment.file.open("rb"),
-            content_type=attachment.content_type,
-            as_attachment=not inline,
-            filename=attachment.download_name,
-        )
+        if preview:
+            response = FileResponse(attachment.preview.open("rb"), content_type="image/webp")
+        else:
+            response = FileResponse(
+                attachment.file.open("rb"),
+                content_type=attachment.content_type,
+                as_attachment=attachment.kind != Attachment.Kind.IMAGE,
+                filename=attachment.download_name,
+            )
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["ETag"] = tag

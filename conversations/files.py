@@ -12,7 +12,8 @@ name given by the browser only names the file; it never decides how the bytes ar
   ATTACHMENT_IMAGE_MAX_SIDE, saved with no metadata at all: as PNG when they have
   transparency, or were drawn in a lossless format (PNG, GIF, BMP) and stay small as PNG
   (a screenshot, a chart: its text stays sharp); as JPEG otherwise (a photo, whatever it
-  came as). Nothing of the uploaded bytes is kept.
+  came as). Nothing of the uploaded bytes is kept. An image larger than PREVIEW_SIDE also
+  gets a small WebP preview, which a message shows in place of the whole image.
 - PDFs keep their file; their text, extracted by pypdf, is what the model reads.
 - Anything else must be text (plain text, Markdown, code, CSV): UTF-8, or UTF-16 with a
   byte order mark, or Windows-1252 (what spreadsheets save); kept as UTF-8.
@@ -51,6 +52,11 @@ JPEG_QUALITY = 85
 # is smaller as PNG and sharper; a photo saved as PNG is several times larger.
 LOSSLESS_FORMATS = ("PNG", "GIF", "BMP")
 PNG_KEPT_UP_TO = 2
+# A message shows an image in a tile of at most 18 by 14 rem (288 by 224 CSS pixels): a
+# preview of this many pixels on its longer side fills it sharply on a phone's screen (two
+# or three device pixels to the CSS pixel), at a tenth or so of a full image's bytes.
+PREVIEW_SIDE = 768
+PREVIEW_QUALITY = 80
 # The unit of the size limits (ATTACHMENT_MAX_MB, IMPORT_MAX_MB, a plan's storage), as the
 # pages write sizes (Django's filesizeformat, static/js/attachments.js): "20.0 MB" is a limit
 # of 20, never 19.1.
@@ -169,6 +175,12 @@ class Processed:
     text: str = ""  # what the model reads of a text file or PDF
     width: int | None = None
     height: int | None = None
+    preview: bytes = b""  # an image's small WebP rendition, or nothing
+
+    @property
+    def bytes_kept(self) -> int:
+        """What keeping it adds to its owner's storage (conversations.storage)."""
+        return len(self.data) + len(self.text) + len(self.preview)
 
 
 def display_name(name: str) -> str:
@@ -228,7 +240,9 @@ async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
         raise said("complex", {"name": name}) from None
     if "error" in answer:
         raise said(answer["error"], answer["figures"], answer["status"])
-    return Processed(**answer, data=body)
+    preview = answer.pop("preview_bytes", 0)
+    data = body[: len(body) - preview]
+    return Processed(**answer, data=data, preview=body[len(data) :])
 
 
 def process(name: str, data: bytes, limits: Limits) -> Processed:
@@ -252,9 +266,9 @@ def process(name: str, data: bytes, limits: Limits) -> Processed:
 
 def main() -> None:
     """The reading process: on stdin, a line of JSON (the file's name and its limits), then
-    the file; on stdout, a line of JSON (the Processed file's fields, or {"error",
-    "status"}), then the bytes to keep. It holds itself to its limits of memory and CPU
-    time, should its parent not be there to kill it."""
+    the file; on stdout, a line of JSON (the Processed file's fields and the length of its
+    preview, or {"error", "status"}), then the bytes to keep, then the preview's. It holds
+    itself to its limits of memory and CPU time, should its parent not be there to kill it."""
     import math
     import resource
 
@@ -277,8 +291,9 @@ def main() -> None:
         answer = {"error": "complex", "figures": {"name": name}, "status": 400}
         data = b""
     else:
-        answer = {k: v for k, v in asdict(done).items() if k != "data"}
-        data = done.data
+        answer = {k: v for k, v in asdict(done).items() if k not in ("data", "preview")}
+        answer["preview_bytes"] = len(done.preview)
+        data = done.data + done.preview
     sys.stdout.buffer.write(json.dumps(answer).encode() + b"\n" + data)
 
 
@@ -333,8 +348,26 @@ def _image(name: str, data: bytes, limits: Limits) -> Processed:
     image.thumbnail((side, side), Image.Resampling.LANCZOS)
     encoded, content_type, extension = _encode(image, lossless)
     return Processed(
-        "image", content_type, encoded, extension, width=image.width, height=image.height
+        "image",
+        content_type,
+        encoded,
+        extension,
+        width=image.width,
+        height=image.height,
+        preview=_preview(image, len(encoded)),
     )
+
+
+def _preview(image: Image.Image, stored: int) -> bytes:
+    """A WebP of at most PREVIEW_SIDE pixels a side (transparency kept), for an image larger
+    than that; nothing when the image is small, or its preview would not save much."""
+    if max(image.size) <= PREVIEW_SIDE:
+        return b""
+    small = image.copy()
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, "WEBP", quality=PREVIEW_QUALITY)
+    return out.getvalue() if out.tell() * 2 <= stored else b""
 
 
 def _upright_srgb(image: Image.Image) -> Image.Image:

@@ -9,11 +9,13 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import connection, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from conversations import files
 from webchat import sql
 from webchat.errors import ConversationBusy, NotFound
 from webchat.models import UsageRecord
@@ -766,6 +768,9 @@ class Attachment(models.Model):
     # What the model reads of a text file or a PDF.
     text = models.TextField(blank=True)
     file = models.FileField(upload_to=_attachment_path, max_length=300)
+    # A large image's small rendition (files.PREVIEW_SIDE), which a message shows in its place.
+    preview = models.FileField(upload_to=_attachment_path, max_length=300, blank=True)
+    preview_size = models.PositiveIntegerField(default=0, help_text="Bytes of the preview.")
     # Its place among its message's files: the order they were attached in.
     position = models.PositiveSmallIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
@@ -788,6 +793,18 @@ class Attachment(models.Model):
         return reverse("share-attachment", args=[token, self.id])
 
     @property
+    def preview_url(self) -> str:
+        """What a message shows: the preview, or the file itself when it has none."""
+        if not self.preview:
+            return self.url
+        return reverse("attachment-preview", args=[self.conversation_id, self.id])
+
+    def share_preview_url(self, token: str) -> str:
+        if not self.preview:
+            return self.share_url(token)
+        return reverse("share-attachment-preview", args=[token, self.id])
+
+    @property
     def download_name(self) -> str:
         """The name a download is saved under: its own, with the extension of what is
         stored (a text file named "run.bat" is saved as "run.bat.txt")."""
@@ -796,6 +813,31 @@ class Attachment(models.Model):
         if suffix is not None:
             return name.stem + suffix if name.suffix.lower() != suffix else self.name
         return self.name if name.suffix.lower() in SAFE_TEXT_SUFFIXES else self.name + ".txt"
+
+    @classmethod
+    def of(
+        cls, processed: "files.Processed", name: str, saved: list[str], **fields: Any
+    ) -> "Attachment":
+        """An attachment of what files.process() made of the file `name`, its files stored
+        (their names added to `saved` as each is written: the caller deletes them should its
+        row not be committed) and its row not yet saved."""
+        attachment = cls(
+            kind=processed.kind,
+            name=files.stored_name(name, processed),
+            content_type=processed.content_type,
+            size=len(processed.data),
+            width=processed.width,
+            height=processed.height,
+            text=processed.text,
+            preview_size=len(processed.preview),
+            **fields,
+        )
+        attachment.file.save("upload" + processed.extension, ContentFile(processed.data), False)
+        saved.append(attachment.file.name)
+        if processed.preview:
+            attachment.preview.save("preview.webp", ContentFile(processed.preview), False)
+            saved.append(attachment.preview.name)
+        return attachment
 
     def as_dict(self, url: str | None = None) -> dict[str, Any]:
         return {
@@ -807,6 +849,7 @@ class Attachment(models.Model):
             "width": self.width,
             "height": self.height,
             "url": url or self.url,
+            "preview_url": self.preview_url,
             "download_name": self.download_name,
         }
 
@@ -826,13 +869,16 @@ class Attachment(models.Model):
             width=self.width,
             height=self.height,
             text=self.text,
+            preview_size=self.preview_size,
             position=self.position if position is None else position,
         )
-        if share_file:
-            copy.file.name = self.file.name
-        else:
-            with self.file.open("rb") as original:
-                copy.file.save(self.file.name, File(original), save=False)
+        for field in ("file", "preview") if self.preview else ("file",):
+            mine, theirs = getattr(self, field), getattr(copy, field)
+            if share_file:
+                theirs.name = mine.name
+            else:
+                with mine.open("rb") as original:
+                    theirs.save(mine.name, File(original), save=False)
         copy.save()
         return copy
 

@@ -66,6 +66,7 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
         message.model_name = names.get(message.model, message.model)
         for attachment in message.files:
             attachment.shown_url = attachment.share_url(share.token)
+            attachment.shown_preview_url = attachment.share_preview_url(share.token)
     with_html(
         [
             m

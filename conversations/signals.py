@@ -85,13 +85,16 @@ def _revoke_on_plan_delete(sender: type[Plan], instance: Plan, **kwargs: Any) ->
 
 @receiver(post_delete, sender=Attachment)
 def _delete_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
-    """A deleted attachment (its conversation, or its person, deleted) takes its file with
-    it, once the deletion is committed and no other attachment shares the file."""
-    name, storage = instance.file.name, instance.file.storage
+    """A deleted attachment (its conversation, or its person, deleted) takes its file and
+    its preview with it, once the deletion is committed and no other attachment shares
+    them."""
+    name, preview, storage = instance.file.name, instance.preview.name, instance.file.storage
 
     def delete() -> None:
         if name and not Attachment.objects.filter(file=name).exists():
             storage.delete(name)
+        if preview and not Attachment.objects.filter(preview=preview).exists():
+            storage.delete(preview)
 
     # A store that fails to delete one file (S3 unreachable) is logged and leaves the rest
     # of the deletion, and the other files, to go on.

@@ -30,8 +30,8 @@ def _key(user: User) -> str:
 
 def used(user: User, *, fresh: bool = False) -> int:
     """Characters of text in the person's messages, their settings (a system prompt)
-    included, and the bytes of their attachments' files and text; a character counts as a
-    byte."""
+    included, and the bytes of their attachments' files, previews and text; a character
+    counts as a byte."""
     if not fresh:
         cached = cache.get(_key(user))
         if cached is not None:
@@ -42,7 +42,9 @@ def used(user: User, *, fresh: bool = False) -> int:
         + Coalesce(Sum(Length(Cast("params", TextField()))), 0)
     )
     files = Attachment.objects.filter(owner=user).aggregate(
-        total=Coalesce(Sum("size"), 0) + Coalesce(Sum(Length("text")), 0)
+        total=Coalesce(Sum("size"), 0)
+        + Coalesce(Sum("preview_size"), 0)
+        + Coalesce(Sum(Length("text")), 0)
     )
     total = sizes["total"] + files["total"]
     cache.set(_key(user), total, RECOUNT_SECONDS)

@@ -22,6 +22,12 @@ urlpatterns = [
     path("c/<uuid:id>/attachments/", attachments.upload, name="attachment-upload"),
     path("c/<uuid:id>/attachments/<uuid:attachment_id>/", attachments.download, name="attachment"),
     path(
+        "c/<uuid:id>/attachments/<uuid:attachment_id>/preview/",
+        attachments.download,
+        {"preview": True},
+        name="attachment-preview",
+    ),
+    path(
         "c/<uuid:id>/attachments/<uuid:attachment_id>/remove/",
         attachments.remove,
         name="attachment-remove",
@@ -34,6 +40,12 @@ urlpatterns = [
         "s/<str:token>/attachments/<uuid:attachment_id>/",
         attachments.shared,
         name="share-attachment",
+    ),
+    path(
+        "s/<str:token>/attachments/<uuid:attachment_id>/preview/",
+        attachments.shared,
+        {"preview": True},
+        name="share-attachment-preview",
     ),
     path("shares/", shares.listing, name="shares"),
     path("settings/", preferences.page, name="settings"),

@@ -494,6 +494,7 @@ def _exported(message: Message, request: HttpRequest) -> dict[str, Any]:
     exported = message.as_dict()
     for listed, f in zip(exported["attachments"], message.files, strict=True):
         listed["url"] = request.build_absolute_uri(f.url)
+        del listed["preview_url"]  # the page's, not the file's
     return exported
 
 

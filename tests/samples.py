@@ -33,6 +33,15 @@ def image(fmt: str, width: int = 64, height: int = 48, mode: str = "RGB", **save
     return out.getvalue()
 
 
+def busy_photo(width: int = 3000, height: int = 2000) -> bytes:
+    """A JPEG with a photo's detail (noise over a gradient): about 0.7 MB kept at 2048."""
+    noise = Image.effect_noise((width, height), 30).convert("RGB")
+    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    out = io.BytesIO()
+    Image.blend(noise, gradient, 0.5).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
 def photo_as_png(width: int = 320, height: int = 240) -> bytes:
     """A photo saved as PNG: noise, which PNG cannot compress as JPEG does."""
     out = io.BytesIO()

@@ -54,10 +54,12 @@ STRANGER = {
     "export-all": "own",
     "import-data": "own",
     "attachment": "404",
+    "attachment-preview": "404",
     "attachment-upload": "404",
     "attachment-remove": "404",
     # A file of a live share's snapshot: anyone with the link reads it (test_attachments).
     "share-attachment": "public",
+    "share-attachment-preview": "public",
     "share-create": "404",
     "share-revoke": "404",
     "share": "public",

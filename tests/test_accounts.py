@@ -438,10 +438,7 @@ def test_names_differing_only_in_case_are_renamed_on_upgrade() -> None:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = (
-        [("webchat", "0012_sweep_indexes")],
-        [("webchat", "0013_username_unique_any_case")],
-    )
+    before = [("webchat", "0012_sweep_indexes")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:
@@ -451,7 +448,7 @@ def test_names_differing_only_in_case_are_renamed_on_upgrade() -> None:
         ids.append(Old.objects.create(username=f"DAVE.{ids[1]}").pk)
     finally:
         executor.loader.build_graph()
-        executor.migrate(after)
+        executor.migrate(executor.loader.graph.leaf_nodes())  # 0013 and every later one
     names = dict(User.objects.values_list("pk", "username"))
     assert [names[pk] for pk in ids] == [
         "Dave", f"dave.{ids[1]}.1", f"DAVE.{ids[2]}", "eve", f"DAVE.{ids[1]}"

@@ -308,6 +308,118 @@ def test_a_file_is_asked_for_again_each_time_and_answered_304_when_unchanged(
     assert Client().get(body["url"], HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 404
 
 
+# --- Previews ---------------------------------------------------------------------------------
+def preview_bytes(url: str, client: Client) -> bytes:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return b"".join(response.streaming_content)
+
+
+@pytest.mark.django_db
+def test_a_large_image_is_shown_by_a_small_preview_and_a_small_one_by_itself(
+    alice: User, charlie: User, conversation: Conversation
+):
+    client = logged_in(alice)
+    body = uploaded(client, conversation, "beach.jpg", samples.busy_photo())
+    assert body["preview_url"] == f"{body['url']}preview/"
+    response = client.get(body["preview_url"])
+    assert response["Content-Type"] == "image/webp"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
+    data = b"".join(response.streaming_content)
+    preview = Image.open(io.BytesIO(data))
+    assert preview.format == "WEBP" and preview.size == (768, 512)
+    stored = Attachment.objects.get(pk=body["id"])
+    assert (stored.width, stored.height) == (2048, 1365)
+    # What a phone loads for the tile: a small part of the whole.
+    assert stored.preview_size == len(data) < stored.size / 10
+    # Its own tag: the browser's copy of the preview is never taken for the file's.
+    again = client.get(body["preview_url"], HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304 and response["ETag"] != client.get(body["url"])["ETag"]
+    for stranger in (logged_in(charlie), Client()):
+        assert stranger.get(body["preview_url"]).status_code == 404
+    # An image no larger than its tile needs none: the page shows the file itself.
+    small = uploaded(client, conversation, "small.jpg", samples.photo())
+    assert small["preview_url"] == small["url"]
+    assert client.get(f"{small['url']}preview/").status_code == 404
+    # A text file has none either.
+    notes = uploaded(client, conversation, "notes.txt", b"notes")
+    assert client.get(f"{notes['url']}preview/").status_code == 404
+
+
+def test_a_transparent_image_s_preview_keeps_its_transparency():
+    out = io.BytesIO()
+    Image.new("RGBA", (1600, 1200), (200, 30, 30, 90)).save(out, "PNG")
+    processed = files.process("logo.png", out.getvalue(), files.Limits.from_settings())
+    preview = Image.open(io.BytesIO(processed.preview))
+    assert processed.content_type == "image/png" and preview.size == (768, 576)
+    assert preview.mode == "RGBA" and preview.getpixel((10, 10))[3] == 90
+
+
+@pytest.mark.django_db
+async def test_a_preview_comes_whole_out_of_the_reading_process(settings: Any):
+    data = samples.busy_photo(2400, 1600)
+    apart = await files.process_apart("beach.jpg", data, files.Limits.from_settings())
+    here = files.process("beach.jpg", data, files.Limits.from_settings())
+    assert apart.preview and apart.preview == here.preview and apart.data == here.data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_preview_is_shared_counted_copied_and_deleted_with_its_file(
+    alice: User, bob: User, conversation: Conversation, media: Path
+):
+    from conversations import storage
+
+    client = logged_in(alice)
+    body = uploaded(client, conversation, "beach.jpg", samples.busy_photo())
+    attachment = Attachment.objects.get(pk=body["id"])
+    assert storage.used(alice, fresh=True) == attachment.size + attachment.preview_size
+    share = Share.objects.create(conversation=conversation, leaf=_sent(conversation, body))
+    shared_preview = f"/s/{share.token}/attachments/{body['id']}/preview/"
+    page = Client().get(share.get_absolute_url()).content.decode()
+    assert f'src="{shared_preview}"' in page and body["preview_url"] not in page
+    assert preview_bytes(shared_preview, Client()) == preview_bytes(body["preview_url"], client)
+    # A fork gets a preview of its own, not a name shared with the original.
+    logged_in(bob).post(f"/s/{share.token}/fork/")
+    (copy,) = Attachment.objects.filter(owner=bob)
+    assert copy.preview.name != attachment.preview.name
+    assert preview_bytes(copy.preview_url, logged_in(bob)) == preview_bytes(
+        body["preview_url"], client
+    )
+    client.post(f"/s/{share.token}/revoke/")
+    assert Client().get(shared_preview).status_code == 404
+    path = Path(attachment.preview.path)
+    client.post(f"/c/{conversation.id}/delete/")
+    assert not path.exists() and Path(copy.preview.path).exists()
+
+
+@pytest.mark.django_db
+def test_images_stored_before_previews_get_theirs_from_makepreviews(
+    alice: User, conversation: Conversation
+):
+    client = logged_in(alice)
+    big = uploaded(client, conversation, "beach.jpg", samples.busy_photo())
+    small = uploaded(client, conversation, "small.jpg", samples.photo())
+    original = Attachment.objects.get(pk=big["id"])
+    edited = Message.objects.create(conversation=conversation, role="user", content="again")
+    original.copy_to(edited, share_file=True)  # an edit keeps the same file
+    for attachment in Attachment.objects.all():  # as stored before previews were made
+        if attachment.preview:
+            attachment.preview.storage.delete(attachment.preview.name)
+    Attachment.objects.update(preview="", preview_size=0)
+    said = io.StringIO()
+    call_command("makepreviews", stdout=said)
+    assert said.getvalue() == "Previews made: 1. Images that could not be read: 0.\n"
+    both = Attachment.objects.filter(file=original.file.name)
+    (name,) = {a.preview.name for a in both}
+    assert both.count() == 2 and name and {a.preview_size for a in both} != {0}
+    preview = Image.open(io.BytesIO(preview_bytes(original.preview_url, client)))
+    assert preview.size == (768, 512)
+    assert not Attachment.objects.get(pk=small["id"]).preview
+    call_command("makepreviews", stdout=said)
+    assert said.getvalue().endswith("Previews made: 0. Images that could not be read: 0.\n")
+
+
 @pytest.mark.django_db
 def test_an_upload_removed_before_its_send_is_not_found_at_the_send(
     alice: User, conversation: Conversation

@@ -1,6 +1,6 @@
 """Attachments as a person uses them in headless Chromium: picked, pasted and dropped;
 thumbnails and progress; the warning for a model that cannot read images; the image in the
-thread after a reload, on the share page and on a phone."""
+thread after a reload, on the share page and on a phone, shown by its preview."""
 
 import base64
 import re
@@ -252,8 +252,12 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     phone.press("#prompt", "Enter")
     phone.wait_for_function(FINISHED, arg=1)
     phone.wait_for_function(IMAGES_LOADED)
-    shown = phone.locator("article.message.user .attachments img").bounding_box()
+    tile = phone.locator("article.message.user .attachments img")
+    shown = tile.bounding_box()
     assert shown["width"] <= 390 and shown["height"] > shown["width"]  # turned upright
+    # The tile is the image's small preview; the whole image is a tap away.
+    assert tile.get_attribute("src").endswith("/preview/")
+    assert tile.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [576, 768]
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
     link = share_link(phone)
     reader = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
@@ -265,9 +269,12 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     message = reader.locator("article.message.assistant").first.bounding_box()
     assert message["x"] == title.bounding_box()["x"]
     source = reader.locator(".attachments img").get_attribute("src")
-    assert source.startswith("/s/") and "/attachments/" in source
+    assert source.startswith("/s/") and source.endswith("/preview/")
     reader.locator(".attachments a.image").click()
-    reader.locator("dialog.image-viewer[open]").wait_for()
+    whole = reader.locator("dialog.image-viewer[open] img")
+    whole.wait_for()
+    reader.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=whole.element_handle())
+    assert whole.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [900, 1200]
     reader.context.close()
     assert not phone.problems, phone.problems
 

@@ -301,7 +301,7 @@ export class Attachments {
     for (const data of files) {
       if (this.items.some((item) => item.data?.id === data.id)) continue;
       const item = { name: data.name, kind: data.kind, state: "uploading" };
-      item.element = this.chip(item, data.kind === "image" ? data.url : null);
+      item.element = this.chip(item, data.kind === "image" ? data.preview_url || data.url : null);
       this.items.push(item);
       this.uploaded(item, data);
     }

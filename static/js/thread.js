@@ -284,7 +284,7 @@ function fileLinks(files) {
       link.target = "_blank";
       link.rel = "noopener";
       const image = document.createElement("img");
-      image.src = file.url;
+      image.src = file.preview_url || file.url; // the whole image is the link's
       image.alt = file.name;
       if (file.width) image.width = file.width;
       if (file.height) image.height = file.height;
