@@ -134,8 +134,8 @@ def add_exchange(
 
 # --- The app in a browser ---------------------------------------------------------------------
 def attach_image(message: Message, name: str = "image.png") -> Any:
-    """A PNG stored on `message` (a person's), as an upload leaves one (a PNG is kept as
-    PNG only when it has transparency)."""
+    """A small PNG with transparency stored on `message` (a person's), as an upload leaves
+    one."""
     from django.core.files.base import ContentFile
 
     from conversations.models import Attachment

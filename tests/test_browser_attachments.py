@@ -257,6 +257,7 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     assert shown["width"] <= 390 and shown["height"] > shown["width"]  # turned upright
     # The tile is the image's small preview; the whole image is a tap away.
     assert tile.get_attribute("src").endswith("/preview/")
+    assert tile.get_attribute("loading") == "lazy"  # in a long thread, only what is seen
     assert tile.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [576, 768]
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
     link = share_link(phone)

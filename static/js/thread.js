@@ -284,6 +284,8 @@ function fileLinks(files) {
       link.target = "_blank";
       link.rel = "noopener";
       const image = document.createElement("img");
+      // Lazy, as the server's page has them (set before the address, which starts a load).
+      image.loading = "lazy";
       image.src = file.preview_url || file.url; // the whole image is the link's
       image.alt = file.name;
       if (file.width) image.width = file.width;
