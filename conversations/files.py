@@ -241,6 +241,8 @@ async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
     if "error" in answer:
         raise said(answer["error"], answer["figures"], answer["status"])
     preview = answer.pop("preview_bytes", 0)
+    if not 0 <= preview <= len(body):  # never from a reader that finished
+        raise said("complex", {"name": name})
     data = body[: len(body) - preview]
     return Processed(**answer, data=data, preview=body[len(data) :])
 
