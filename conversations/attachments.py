@@ -14,6 +14,7 @@ import uuid
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import PurePath
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -215,7 +216,11 @@ def _serve(request: HttpRequest, attachment: Attachment, preview: bool = False) 
         response: HttpResponse = HttpResponseNotModified()
     else:
         if preview:
-            response = FileResponse(attachment.preview.open("rb"), content_type="image/webp")
+            response = FileResponse(
+                attachment.preview.open("rb"),
+                content_type="image/webp",
+                filename=PurePath(attachment.name).stem + ".webp",
+            )
         else:
             response = FileResponse(
                 attachment.file.open("rb"),

@@ -233,6 +233,8 @@ async def process_apart(name: str, data: bytes, limits: Limits) -> Processed:
         if child.returncode is None:  # timed out, or the upload was cancelled
             child.kill()
             await child.wait()
+    if child.returncode != 0:  # killed for its memory or CPU time, or crashed: maybe midway
+        raise said("complex", {"name": name})
     header, _, body = out.partition(b"\n")
     try:
         answer = json.loads(header)

@@ -793,6 +793,12 @@ class Attachment(models.Model):
         return reverse("share-attachment", args=[token, self.id])
 
     @property
+    def bytes_kept(self) -> int:
+        """What it counts in its owner's storage (conversations.storage.used): its file, its
+        preview and its text."""
+        return self.size + self.preview_size + len(self.text)
+
+    @property
     def preview_url(self) -> str:
         """What a message shows: the preview, or the file itself when it has none."""
         if not self.preview:

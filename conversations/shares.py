@@ -118,7 +118,7 @@ def fork(request: HttpRequest, token: str) -> HttpResponse:
         # One fork of a person's at a time: two at once would both pass the same count.
         User.objects.select_for_update().filter(pk=request.user.pk).first()
         thread = with_files(share.messages(), defer_text=False)
-        size = sum(storage.size(m) + sum(f.size + len(f.text) for f in m.files) for m in thread)
+        size = sum(storage.size(m) + sum(f.bytes_kept for f in m.files) for m in thread)
         storage.check(request.user, size, fresh=True)
         copy = share.fork(request.user)
     storage.stored(request.user)

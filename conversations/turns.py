@@ -218,7 +218,7 @@ def _store(
     system = asked.get("system") or ""
     messages, images, estimate = _messages(model, path, system, max_tokens)
     # Files an edit keeps are copied onto the new message: they count again.
-    copied = sum(f.size + len(f.text) for f in sent if f.message_id is not None)
+    copied = sum(f.bytes_kept for f in sent if f.message_id is not None)
     stores = len(content or prefix) + copied
     with transaction.atomic():
         # A QuotaError reaches the person as an `error` frame, and nothing is stored.

@@ -379,6 +379,15 @@ def test_a_preview_is_shared_counted_copied_and_deleted_with_its_file(
     page = Client().get(share.get_absolute_url()).content.decode()
     assert f'src="{shared_preview}"' in page and body["preview_url"] not in page
     assert preview_bytes(shared_preview, Client()) == preview_bytes(body["preview_url"], client)
+    # Through the link, only the snapshot's: not a later upload's, nor another chat's.
+    later = uploaded(client, conversation, "later.jpg", samples.busy_photo())
+    elsewhere = Conversation.objects.create(owner=alice)
+    other = uploaded(client, elsewhere, "other.jpg", samples.busy_photo())
+    _sent(elsewhere, other)
+    for hidden in (later, other):
+        assert (
+            Client().get(f"/s/{share.token}/attachments/{hidden['id']}/preview/").status_code == 404
+        )
     # A fork gets a preview of its own, not a name shared with the original.
     logged_in(bob).post(f"/s/{share.token}/fork/")
     (copy,) = Attachment.objects.filter(owner=bob)
@@ -388,9 +397,70 @@ def test_a_preview_is_shared_counted_copied_and_deleted_with_its_file(
     )
     client.post(f"/s/{share.token}/revoke/")
     assert Client().get(shared_preview).status_code == 404
+    # An edit's copy shares the preview: it stays while either holds it.
+    edited = Message.objects.create(conversation=conversation, role="user", content="again")
+    kept = attachment.copy_to(edited, share_file=True)
     path = Path(attachment.preview.path)
+    assert kept.preview.name == attachment.preview.name
+    attachment.delete()
+    assert path.exists() and preview_bytes(kept.preview_url, client)
     client.post(f"/c/{conversation.id}/delete/")
     assert not path.exists() and Path(copy.preview.path).exists()
+
+
+def fill_until(user: User, room: int) -> None:
+    """`user` on a plan of 2 MB, with a message of their own filling it but for `room`."""
+    from conversations import storage
+    from webchat.models import Plan
+
+    user.plan, _ = Plan.objects.get_or_create(name="two", storage_mb=2)
+    user.save()
+    Conversation.objects.filter(owner=user, title="filler").delete()
+    filler = Message.objects.create(
+        conversation=Conversation.objects.create(owner=user, title="filler"),
+        role="user",
+        content="",
+    )
+    filler.content = "x" * (2 * files.MB - room - storage.used(user, fresh=True))
+    filler.save()
+    storage.stored(user)
+    assert storage.used(user, fresh=True) == 2 * files.MB - room
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fork_counts_the_previews_it_copies(alice: User, bob: User, conversation: Conversation):
+    from conversations import storage
+
+    body = uploaded(logged_in(alice), conversation, "beach.jpg", samples.busy_photo())
+    share = Share.objects.create(conversation=conversation, leaf=_sent(conversation, body))
+    attachment = Attachment.objects.get(pk=body["id"])
+    text = sum(storage.size(m) for m in share.messages())
+    # Room for the file and the text, not for the preview too.
+    fill_until(bob, text + attachment.size + attachment.preview_size - 1)
+    assert logged_in(bob).post(f"/s/{share.token}/fork/").status_code == 403
+    fill_until(bob, text + attachment.size + attachment.preview_size)
+    assert logged_in(bob).post(f"/s/{share.token}/fork/").status_code == 302
+    assert storage.used(bob, fresh=True) == 2 * files.MB
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("finish_generations")
+async def test_an_edit_that_keeps_an_image_counts_its_preview_again(
+    alice: User, conversation: Conversation
+):
+    body = await _upload(alice, conversation, "beach.jpg", samples.busy_photo())
+    socket, _ = await open_socket(alice, conversation.id)
+    await send_files(socket, "look [sim words=1]", "grok-2-vision", body["id"])
+    await socket.receive_until("done")
+    attachment = await Attachment.objects.aget(pk=body["id"])
+    again = "again [sim words=1]"
+    room = len(again) + attachment.size + attachment.preview_size - 1
+    await database_sync_to_async(fill_until)(alice, room)
+    # The same file on a new first message (an edit of the first): a copy, counted again.
+    await send_files(socket, again, "grok-2-vision", body["id"], parent=None)
+    answer = await socket.receive()
+    assert answer["code"] == "quota_exceeded" and "storage is full" in answer["message"]
+    await socket.close()
 
 
 @pytest.mark.django_db
@@ -412,7 +482,8 @@ def test_images_stored_before_previews_get_theirs_from_makepreviews(
     assert said.getvalue() == "Previews made: 1. Images that could not be read: 0.\n"
     both = Attachment.objects.filter(file=original.file.name)
     (name,) = {a.preview.name for a in both}
-    assert both.count() == 2 and name and {a.preview_size for a in both} != {0}
+    (size,) = {a.preview_size for a in both}
+    assert both.count() == 2 and name and size == both[0].preview.size
     preview = Image.open(io.BytesIO(preview_bytes(original.preview_url, client)))
     assert preview.size == (768, 512)
     assert not Attachment.objects.get(pk=small["id"]).preview
@@ -753,6 +824,36 @@ def test_a_file_too_large_to_decode_in_its_memory_is_refused(
     assert "too large or too complex" in response.json()["error"]["message"]
     settings.ATTACHMENT_DECODE_MB = 1536
     assert upload(logged_in(alice), conversation, "huge.png", big).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        # A preview longer than what came: its bytes would be taken from the image's.
+        ({"preview_bytes": 100}, 0),
+        # An answer whole but a reader that did not end well (killed writing it, say).
+        ({"preview_bytes": 2}, 1),
+    ],
+)
+async def test_a_reader_s_answer_that_does_not_add_up_is_refused(
+    monkeypatch: pytest.MonkeyPatch, header: dict, code: int
+):
+    import asyncio
+    import sys
+
+    fields = {"kind": "image", "content_type": "image/png", "extension": ".png", **header}
+    said = json.dumps(fields).encode() + b"\n" + b"0123456789"
+    script = (
+        f"import sys; sys.stdin.buffer.read(); sys.stdout.buffer.write({said!r}); sys.exit({code})"
+    )
+    real = asyncio.create_subprocess_exec
+
+    async def liar(*args: Any, **kwargs: Any) -> Any:
+        return await real(sys.executable, "-c", script, **kwargs)
+
+    monkeypatch.setattr(files.asyncio, "create_subprocess_exec", liar)
+    with pytest.raises(files.InvalidRequest, match="too large or too complex"):
+        await files.process_apart("x.png", b"data", files.Limits.from_settings())
 
 
 @pytest.mark.django_db(transaction=True)
