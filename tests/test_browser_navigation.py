@@ -546,6 +546,31 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     assert page.problems == []
 
 
+def test_enter_right_after_typing_opens_what_the_new_words_find_not_the_last_list(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "quickenter")
+    say(page, "Python list tricks: what is a tuple? [sim repeat delay=1]")
+    python = page.url
+    page.goto("/")
+    say(page, "Ideas for a concert poster [sim repeat delay=1]")
+    poster = page.url
+    page.goto(python)
+    page.keyboard.press("Control+k")
+    dialog = page.locator("#search-dialog")
+    page.keyboard.type("tuple")
+    dialog.locator("li[role=option]").first.wait_for()
+    # New words, and Enter before their results are asked for (the typing's pause is 150 ms).
+    page.fill("#search-dialog-q", "landscape")
+    page.keyboard.press("Enter")
+    expect(dialog.locator("li.empty")).to_have_text("Nothing matches “landscape”.")
+    assert page.url == python and dialog.is_visible()
+    page.fill("#search-dialog-q", "poster")
+    page.keyboard.press("Enter")
+    page.wait_for_url(poster)
+    assert page.problems == []
+
+
 @pytest.mark.services
 def test_a_search_result_opens_at_the_message_found(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "finder")

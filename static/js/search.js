@@ -14,6 +14,8 @@ export class SearchDialog {
     this.timer = null;
     this.asking = null;
     this.selected = -1;
+    this.shownFor = ""; // the words of the results on screen
+    this.entered = null; // words whose Enter waits for their results
     this.input.addEventListener("input", () => this.typed());
     this.input.addEventListener("keydown", (event) => this.key(event));
     this.results.addEventListener("click", (event) => {
@@ -39,6 +41,7 @@ export class SearchDialog {
 
   typed() {
     clearTimeout(this.timer);
+    this.entered = null;
     const words = this.input.value.trim();
     this.all.href = `${this.url}?q=${encodeURIComponent(words)}`;
     if (!words) {
@@ -80,6 +83,7 @@ export class SearchDialog {
   }
 
   show(results, words) {
+    this.shownFor = words;
     this.results.replaceChildren();
     this.selected = -1;
     this.input.removeAttribute("aria-activedescendant");
@@ -111,6 +115,10 @@ export class SearchDialog {
       this.results.append(item);
     });
     if (results.length) this.select(0);
+    if (this.entered === words) {
+      this.entered = null;
+      if (results.length) this.go(results[0].url);
+    }
   }
 
   select(index) {
@@ -140,9 +148,16 @@ export class SearchDialog {
     // A search field's own Escape would only clear it: here it closes the dialog.
     else if (event.key === "Escape") this.dialog.close();
     else if (event.key === "Enter") {
+      const words = this.input.value.trim();
       const chosen = this.results.querySelectorAll("li[role=option]")[this.selected];
-      if (chosen) this.go(chosen.dataset.url);
-      else if (this.input.value.trim()) location.href = this.all.href;
+      if (words && words !== this.shownFor) {
+        // The list on screen is an earlier search's: Enter takes the first result of
+        // these words, once they come (asked for now, without the typing's wait).
+        this.entered = words;
+        clearTimeout(this.timer);
+        this.ask(words);
+      } else if (chosen) this.go(chosen.dataset.url);
+      else if (words) location.href = this.all.href;
     } else return;
     event.preventDefault();
   }
