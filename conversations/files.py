@@ -9,7 +9,8 @@ name given by the browser only names the file; it never decides how the bytes ar
 
 - Images (JPEG, PNG, WebP, GIF, BMP, AVIF) are decoded by Pillow and re-encoded: turned
   upright by their EXIF orientation, converted to sRGB, scaled down to
-  ATTACHMENT_IMAGE_MAX_SIDE, saved with no metadata at all: as PNG when they have
+  ATTACHMENT_IMAGE_MAX_SIDE (a long screenshot keeps half of it across: kept_size), saved
+  with no metadata at all: as PNG when they have
   transparency, or were drawn in a lossless format (PNG, GIF, BMP) and stay small as PNG
   (a screenshot, a chart: its text stays sharp); as JPEG otherwise (a photo, whatever it
   came as). Nothing of the uploaded bytes is kept. An image larger than PREVIEW_SIDE also
@@ -52,6 +53,8 @@ JPEG_QUALITY = 85
 # is smaller as PNG and sharper; a photo saved as PNG is several times larger.
 LOSSLESS_FORMATS = ("PNG", "GIF", "BMP")
 PNG_KEPT_UP_TO = 2
+# How long a long image may be kept, in times ATTACHMENT_IMAGE_MAX_SIDE (see kept_size).
+LONG_SIDES = 4
 # A message shows an image in a tile of at most 18 by 14 rem (288 by 224 CSS pixels): a
 # preview of this many pixels on its longer side fills it sharply on a phone's screen (two
 # or three device pixels to the CSS pixel), at a tenth or so of a full image's bytes.
@@ -338,9 +341,8 @@ def _image(name: str, data: bytes, limits: Limits) -> Processed:
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
             lossless = image.format in LOSSLESS_FORMATS
             if image.format in JPEG_FORMATS:
-                # Decoded at 1/2, 1/4 or 1/8 of its size where that still covers `side`.
-                scale = side / max(image.size)
-                image.draft(image.mode, (int(image.width * scale), int(image.height * scale)))
+                # Decoded at 1/2, 1/4 or 1/8 of its size where that still covers its size kept.
+                image.draft(image.mode, kept_size(image.size, side))
             image.load()  # every pixel: a truncated file fails here
             image = _upright_srgb(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -349,7 +351,8 @@ def _image(name: str, data: bytes, limits: Limits) -> Processed:
             raise
         except Exception:  # Pillow's decoders raise many types for a bad file
             raise damaged from None
-    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    if (size := kept_size(image.size, side)) != image.size:
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
     encoded, content_type, extension = _encode(image, lossless)
     return Processed(
         "image",
@@ -360,6 +363,15 @@ def _image(name: str, data: bytes, limits: Limits) -> Processed:
         height=image.height,
         preview=_preview(image, len(encoded)),
     )
+
+
+def kept_size(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """The size an image of `size` is kept at: its longer side at most `side`; but a long
+    image (a phone's scrolling screenshot, over twice as long as it is wide) keeps `side / 2`
+    across, so that its text stays readable, up to LONG_SIDES times `side` along."""
+    long, short = max(size), min(size)
+    scale = min(1.0, max(side / long, side / 2 / short), LONG_SIDES * side / long)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _preview(image: Image.Image, stored: int) -> bytes:

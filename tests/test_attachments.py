@@ -79,6 +79,11 @@ def test_a_large_image_is_scaled_down_and_transparency_stays_png(
     client = logged_in(alice)
     big = uploaded(client, conversation, "wide.jpg", samples.photo(1200, 600, gps=False))
     assert (big["width"], big["height"]) == (256, 128)
+    # A phone's long screenshot keeps half the side across, so that its text stays readable.
+    long = uploaded(client, conversation, "chat.png", samples.image("PNG", 300, 1500))
+    assert (long["width"], long["height"]) == (128, 640)
+    endless = uploaded(client, conversation, "log.png", samples.image("PNG", 300, 6000))
+    assert (endless["width"], endless["height"]) == (51, 1024)  # at most four times along
     alpha = uploaded(client, conversation, "logo.png", samples.image("PNG", mode="RGBA"))
     assert alpha["content_type"] == "image/png" and alpha["name"] == "logo.png"
     assert Image.open(io.BytesIO(stored_bytes(alpha["id"]))).mode == "RGBA"

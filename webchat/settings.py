@@ -220,7 +220,8 @@ if CHAT_FRAMES_PER_SECOND <= 0:
 
 # --- Attachments ----------------------------------------------------------------------------
 # What a person may attach to a message (README "Attachments"). Images are decoded,
-# scaled down to ATTACHMENT_IMAGE_MAX_SIDE pixels on their longer side and re-encoded as
+# scaled down to ATTACHMENT_IMAGE_MAX_SIDE pixels on their longer side (a long screenshot
+# keeps half of it across: conversations.files.kept_size) and re-encoded as
 # JPEG or PNG (conversations/files.py), metadata stripped; text files and the text of PDFs
 # go to the model as text.
 ATTACHMENT_MAX_MB = env_float("ATTACHMENT_MAX_MB", 20.0)
