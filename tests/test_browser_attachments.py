@@ -120,7 +120,7 @@ def test_files_picked_pasted_and_dropped_are_uploaded_shown_and_sent(
     page.wait_for_function(IMAGES_LOADED)
     assert page.locator("article.message.user .attachments img").count() == 2
     page.locator("article.message.user .attachments a.image").first.click()
-    viewer = page.locator("dialog.image-viewer[open] img")
+    viewer = page.locator("dialog.image-viewer[open] img:not(.preview)")  # the whole image
     viewer.wait_for()
     assert viewer.evaluate("i => i.naturalWidth") == 800
     assert (
@@ -271,12 +271,58 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     assert message["x"] == title.bounding_box()["x"]
     source = reader.locator(".attachments img").get_attribute("src")
     assert source.startswith("/s/") and source.endswith("/preview/")
+    # The viewer shows the preview at once, the whole image in its place once it has come.
+    held: list[Any] = []
+    reader.route(re.compile(r".*/attachments/[0-9a-f-]+/$"), lambda route: held.append(route))
     reader.locator(".attachments a.image").click()
-    whole = reader.locator("dialog.image-viewer[open] img")
+    shown = reader.locator("dialog.image-viewer[open] img.preview")
+    shown.wait_for()
+    assert shown.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [576, 768]
+    before = shown.bounding_box()
+    while not held:
+        reader.wait_for_timeout(20)
+    held.pop().continue_()
+    whole = reader.locator("dialog.image-viewer[open] img:not(.preview)")
     whole.wait_for()
-    reader.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=whole.element_handle())
     assert whole.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [900, 1200]
+    assert whole.bounding_box() == before  # in the preview's place: nothing moves
     reader.context.close()
+    assert not phone.problems, phone.problems
+
+
+def test_a_long_screenshot_is_kept_readable_shown_across_and_closed_by_back_on_a_phone(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "scroller")
+    phone.select_option("#model", "grok-2-vision")
+    pick(phone, "chat.png", samples.image("PNG", 1170, 6000), "image/png")
+    chips_done(phone, 1)
+    phone.fill("#prompt", "What did they say? [sim words=3 delay=1]")
+    phone.press("#prompt", "Enter")
+    phone.wait_for_function(FINISHED, arg=1)
+    phone.wait_for_function(IMAGES_LOADED)
+    address = phone.url
+    phone.locator("article.message.user .attachments a.image").click()
+    viewer = phone.locator("dialog.image-viewer[open]")
+    whole = viewer.locator("img:not(.preview)")
+    whole.wait_for()
+    # Kept at 1024 across (not 399 by 2048), shown as wide as the phone, and scrolled.
+    assert whole.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [1024, 5251]
+    box = whole.bounding_box()
+    assert 370 <= box["width"] <= 376 and box["height"] > 1800
+    assert viewer.evaluate("d => d.scrollHeight > d.clientHeight")
+    viewer.evaluate("d => d.scrollTo(0, d.scrollHeight)")
+    caption = viewer.locator(".viewer-caption").bounding_box()
+    assert caption["y"] + caption["height"] <= 844  # in sight at the end of the image
+    # The phone's Back closes the image, not the conversation.
+    phone.go_back()
+    viewer.wait_for(state="detached")
+    assert phone.url == address and phone.locator("article.message.assistant").count() == 1
+    # Closed by its ✕, it leaves no step behind: Back then leaves the page as before.
+    phone.locator("article.message.user .attachments a.image").click()
+    viewer.locator(".viewer-close").click()
+    viewer.wait_for(state="detached")
+    phone.wait_for_function("() => !history.state?.viewer")
     assert not phone.problems, phone.problems
 
 

@@ -951,7 +951,7 @@ thread.element.addEventListener("click", (event) => {
   const image = event.target.closest("a.attachment.image");
   if (image && event.button === 0 && !(event.ctrlKey || event.metaKey || event.shiftKey)) {
     event.preventDefault();
-    viewImage(image.href, image.title);
+    viewImage(image.href, image.title, image.querySelector("img"));
     return;
   }
   const button = event.target.closest("button");

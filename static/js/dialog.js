@@ -194,8 +194,10 @@ export function closeMenus() {
 }
 
 // An image shown whole over the page, with its name and a download link; a click on the
-// backdrop or Esc closes it.
-export function viewImage(src, name) {
+// backdrop, Esc or the browser's Back (a phone's back gesture) closes it. `tile`, the
+// message's <img>, gives its preview, shown at once while the whole image comes, and the
+// whole image's size: a long one (a scrolling screenshot) is shown across and scrolled.
+export function viewImage(src, name, tile = null) {
   const dialog = document.createElement("dialog");
   dialog.className = "image-viewer";
   dialog.setAttribute("aria-label", name || gettext("Image"));
@@ -205,8 +207,25 @@ export function viewImage(src, name) {
   close.setAttribute("aria-label", gettext("Close"));
   close.textContent = "✕";
   const image = document.createElement("img");
-  image.src = src;
   image.alt = name || "";
+  const preview = tile?.currentSrc || tile?.src;
+  if (preview && preview !== new URL(src, location.href).href) {
+    image.src = preview;
+    image.className = "preview";
+    const whole = document.createElement("img");
+    whole.alt = image.alt;
+    whole.src = src;
+    whole.decode().then(
+      () => {
+        whole.style.cssText = image.style.cssText;
+        image.replaceWith(whole);
+      },
+      () => {}, // a broken image: the preview stays
+    );
+  } else {
+    image.src = src;
+  }
+  fit(dialog, image, Number(tile?.getAttribute("width")), Number(tile?.getAttribute("height")));
   const caption = document.createElement("p");
   caption.className = "viewer-caption";
   const title = document.createElement("span");
@@ -221,7 +240,26 @@ export function viewImage(src, name) {
   dialog.addEventListener("click", (event) => {
     if (event.target === dialog || event.target === close) dialog.close();
   });
-  dialog.addEventListener("close", () => dialog.remove());
+  history.pushState({ viewer: true }, "");
+  const back = () => dialog.close();
+  window.addEventListener("popstate", back);
+  dialog.addEventListener("close", () => {
+    window.removeEventListener("popstate", back);
+    if (history.state?.viewer) history.back(); // closed otherwise: its place goes too
+    dialog.remove();
+  });
   dialog.showModal();
   close.focus();
+}
+
+// The image's size on screen, as large as the screen allows up to its own; a long image
+// that would be under half as wide as it can be is shown across instead, and scrolled.
+function fit(dialog, image, width, height) {
+  if (!width || !height) return; // its own size then, within the viewer's bounds
+  const across = Math.min(width, window.innerWidth * 0.96);
+  const scale = Math.min(1, (window.innerWidth * 0.96) / width, (window.innerHeight * 0.86) / height);
+  const shown = width * scale < across / 2 ? across / width : scale;
+  dialog.classList.toggle("long", shown !== scale);
+  image.style.width = `${width * shown}px`;
+  image.style.height = `${height * shown}px`;
 }

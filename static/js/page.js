@@ -47,7 +47,7 @@ document.addEventListener("click", async (event) => {
   const image = event.target.closest("a.attachment.image");
   if (image && event.button === 0 && !(event.ctrlKey || event.metaKey || event.shiftKey)) {
     event.preventDefault();
-    viewImage(image.href, image.title);
+    viewImage(image.href, image.title, image.querySelector("img"));
     return;
   }
   const copyLink = event.target.closest("button.copy-link");
