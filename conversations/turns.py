@@ -99,7 +99,7 @@ def begin(conversation: Conversation, request: TurnRequest, channel: str) -> Tur
         history = conversation.history(parent.id)
         # The question's own images, as a send of it is held to: never dropped unsaid.
         if history and history[-1].files:
-            _readable_by(model, history[-1].files)
+            _readable_by(model, history[-1].files, regenerating=True)
         return _store(conversation, history, None, model, params, channel)
     model = catalog_model(request.model)
     if request.parent == AFTER_LEAF:
@@ -155,12 +155,19 @@ def _attachments(
     return chosen
 
 
-def _readable_by(model: ChatModel, files: Sequence[Attachment]) -> None:
-    if not model.supports_vision and any(a.kind == Attachment.Kind.IMAGE for a in files):
-        raise InvalidRequest(
-            gettext("%(model)s cannot read images. Pick a model that can, or remove the images.")
-            % {"model": model.display_name}
+def _readable_by(
+    model: ChatModel, files: Sequence[Attachment], *, regenerating: bool = False
+) -> None:
+    if model.supports_vision or all(a.kind != Attachment.Kind.IMAGE for a in files):
+        return
+    if regenerating:  # a sent message's images stay: only the model can change
+        said = gettext(
+            "%(model)s cannot read images, and this question has some: regenerate the "
+            "reply with a model that can."
         )
+    else:
+        said = gettext("%(model)s cannot read images. Pick a model that can, or remove the images.")
+    raise InvalidRequest(said % {"model": model.display_name})
 
 
 def _continue(conversation: Conversation, target_id: uuid.UUID, channel: str) -> Turn:

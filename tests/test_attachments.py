@@ -783,7 +783,10 @@ async def test_earlier_images_are_named_not_sent_to_a_model_without_vision_or_pa
     # The question's own image, to a model that cannot read it: refused, as its send was.
     await socket.send({"type": "regenerate", "message": reply, "model": "grok-3"})
     refused = await socket.receive()
-    assert refused["type"] == "error" and "Grok 3 cannot read images" in refused["message"]
+    assert refused["type"] == "error" and refused["message"] == (
+        "Grok 3 cannot read images, and this question has some: regenerate the reply with a "
+        "model that can."
+    )
     # Earlier images, to a model that cannot read them: named in the text instead.
     await socket.send({"type": "send", "content": "and now? [sim words=2]", "model": "grok-3"})
     frames = await socket.receive_until("done")
