@@ -326,6 +326,46 @@ def test_a_long_screenshot_is_kept_readable_shown_across_and_closed_by_back_on_a
     assert not phone.problems, phone.problems
 
 
+def test_a_portrait_photo_fits_the_screen_and_each_viewer_takes_one_step_of_history(
+    page: Any, live: LiveServer
+) -> None:
+    sign_up(page, live, "portrait")
+    page.select_option("#model", "grok-2-vision")
+    pick(page, "portrait.jpg", samples.photo(1536, 2048), "image/jpeg")
+    chips_done(page, 1)
+    page.fill("#prompt", "Who is this? [sim words=3 delay=1]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED, arg=1)
+    page.wait_for_function(IMAGES_LOADED)
+    steps = page.evaluate("() => history.length")
+    tile = page.locator("article.message.user .attachments a.image")
+    viewer = page.locator("dialog.image-viewer[open]")
+    tile.click()
+    whole = viewer.locator("img:not(.preview)")
+    whole.wait_for()
+    # A photo taller than wide is not a long image: it fits the screen, not scrolled.
+    box = whole.bounding_box()
+    assert box["height"] <= 0.86 * 720 + 1 and box["width"] < box["height"]
+    assert viewer.evaluate("d => !d.classList.contains('long')")
+    # Closed, then opened again at once: the first one's step of history goes, and only
+    # then does the second take its own, which the first one's going does not close.
+    page.keyboard.press("Escape")
+    tile.click()
+    page.wait_for_function("() => history.state?.viewer")
+    page.wait_for_timeout(200)
+    assert viewer.is_visible()
+    assert page.evaluate("() => history.length") == steps + 1
+    # Turned to another size while open, it fits that.
+    page.set_viewport_size({"width": 600, "height": 900})
+    page.wait_for_function(
+        "() => document.querySelector('dialog.image-viewer img').getBoundingClientRect().width <= 576"
+    )
+    page.go_back()
+    viewer.wait_for(state="detached")
+    assert page.evaluate("() => history.state") is None
+    assert not page.problems, page.problems
+
+
 def test_on_a_phone_the_tray_of_files_says_how_many_it_holds(phone: Any, live: LiveServer) -> None:
     sign_up(phone, live, "tray-counter")
     phone.set_input_files(

@@ -565,6 +565,19 @@ def test_enter_right_after_typing_opens_what_the_new_words_find_not_the_last_lis
     page.keyboard.press("Enter")
     expect(dialog.locator("li.empty")).to_have_text("Nothing matches “landscape”.")
     assert page.url == python and dialog.is_visible()
+    # An Enter still waiting for its results goes nowhere once the dialog is closed.
+    held: list[Any] = []
+    page.route("**/search/?q=poster*", lambda route: held.append(route))
+    page.fill("#search-dialog-q", "poster")
+    page.keyboard.press("Enter")
+    while not held:
+        page.wait_for_timeout(20)
+    page.keyboard.press("Escape")
+    held.pop().continue_()
+    page.wait_for_timeout(300)
+    assert page.url == python and dialog.is_hidden()
+    page.unroute("**/search/?q=poster*")
+    page.keyboard.press("Control+k")
     page.fill("#search-dialog-q", "poster")
     page.keyboard.press("Enter")
     page.wait_for_url(poster)

@@ -225,7 +225,8 @@ export function viewImage(src, name, tile = null) {
   } else {
     image.src = src;
   }
-  fit(dialog, image, Number(tile?.getAttribute("width")), Number(tile?.getAttribute("height")));
+  const size = [Number(tile?.getAttribute("width")), Number(tile?.getAttribute("height"))];
+  const refit = () => fit(dialog, dialog.querySelector("img"), ...size);
   const caption = document.createElement("p");
   caption.className = "viewer-caption";
   const title = document.createElement("span");
@@ -237,29 +238,53 @@ export function viewImage(src, name, tile = null) {
   caption.append(title, download);
   dialog.append(close, image, caption);
   document.body.append(dialog);
+  refit();
+  window.addEventListener("resize", refit); // a phone turned
+  trapFocus(dialog);
   dialog.addEventListener("click", (event) => {
     if (event.target === dialog || event.target === close) dialog.close();
   });
-  history.pushState({ viewer: true }, "");
   const back = () => dialog.close();
-  window.addEventListener("popstate", back);
+  // Its own place in the history, for Back to close it: taken once the place of a viewer
+  // closed just before has gone (that Back would otherwise close this one).
+  leaving.then(() => {
+    if (!dialog.open) return;
+    history.pushState({ viewer: true }, "");
+    window.addEventListener("popstate", back);
+  });
   dialog.addEventListener("close", () => {
+    window.removeEventListener("resize", refit);
     window.removeEventListener("popstate", back);
-    if (history.state?.viewer) history.back(); // closed otherwise: its place goes too
+    if (history.state?.viewer) {
+      // Closed otherwise than by Back: its place goes too.
+      leaving = new Promise((gone) => window.addEventListener("popstate", gone, { once: true }));
+      history.back();
+    }
     dialog.remove();
   });
   dialog.showModal();
-  close.focus();
+  // A long image scrolls with the keys from the start; any other, the ✕ has the focus.
+  if (dialog.classList.contains("long")) {
+    dialog.tabIndex = -1;
+    dialog.focus();
+  } else {
+    close.focus();
+  }
 }
 
+// Resolved once the history's place of the last viewer closed is gone.
+let leaving = Promise.resolve();
+
 // The image's size on screen, as large as the screen allows up to its own; a long image
-// that would be under half as wide as it can be is shown across instead, and scrolled.
+// (over twice as long as wide) that would be under half as wide as it can be is shown
+// across instead, and scrolled.
 function fit(dialog, image, width, height) {
-  if (!width || !height) return; // its own size then, within the viewer's bounds
+  if (!width || !height || !image) return; // its own size then, within the viewer's bounds
   const across = Math.min(width, window.innerWidth * 0.96);
   const scale = Math.min(1, (window.innerWidth * 0.96) / width, (window.innerHeight * 0.86) / height);
-  const shown = width * scale < across / 2 ? across / width : scale;
-  dialog.classList.toggle("long", shown !== scale);
+  const long = height > 2 * width && width * scale < across / 2;
+  const shown = long ? across / width : scale;
+  dialog.classList.toggle("long", long);
   image.style.width = `${width * shown}px`;
   image.style.height = `${height * shown}px`;
 }

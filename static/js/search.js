@@ -23,6 +23,7 @@ export class SearchDialog {
       if (option) this.go(option.dataset.url);
     });
     this.dialog.addEventListener("close", () => {
+      this.entered = null; // an Enter waiting for its results goes nowhere once closed
       this.opener?.isConnected && this.opener.focus();
     });
     this.dialog.addEventListener("click", (event) => {
@@ -134,6 +135,7 @@ export class SearchDialog {
   // A result's conversation, at the message found (`#m-<id>`): if it is the one open,
   // the page goes there without a reload (chat.js follows the address's hash).
   go(url) {
+    this.entered = null; // a result chosen: an Enter still waiting no longer counts
     const target = new URL(url, location.href);
     if (target.pathname === location.pathname && target.hash) {
       this.dialog.close();
