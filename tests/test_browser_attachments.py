@@ -285,7 +285,8 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     whole = reader.locator("dialog.image-viewer[open] img:not(.preview)")
     whole.wait_for()
     assert whole.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [900, 1200]
-    assert whole.bounding_box() == before  # in the preview's place: nothing moves
+    after = whole.bounding_box()  # in the preview's place: nothing moves
+    assert all(abs(after[k] - before[k]) < 1 for k in before), (before, after)
     reader.context.close()
     assert not phone.problems, phone.problems
 
