@@ -53,6 +53,18 @@ def chips_done(page: Any, count: int) -> None:
     )
 
 
+def send_image(page: Any, name: str, data: bytes, mime: str, selector: str = "#file-input") -> None:
+    """A message of one image sent to a model that reads images: its reply ended, the image
+    shown in the thread."""
+    page.select_option("#model", "grok-2-vision")
+    pick(page, name, data, mime, selector)
+    chips_done(page, 1)
+    page.fill("#prompt", "What is this? [sim words=3 delay=1]")
+    page.press("#prompt", "Enter")
+    page.wait_for_function(FINISHED, arg=1)
+    page.wait_for_function(IMAGES_LOADED)
+
+
 def pick_held(page: Any, name: str, data: bytes, mime: str) -> Any:
     """A file picked with its upload held (a slow network): the held request, to
     `continue_()`; later uploads are held too, until `page.unroute("**/attachments/")`."""
@@ -243,15 +255,10 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     phone: Any, browser: Any, live: LiveServer
 ) -> None:
     sign_up(phone, live, "camera-user")
-    phone.select_option("#model", "grok-2-vision")
     # On a phone the camera has its own button; it takes a photo as a file.
     assert phone.locator("#camera").is_visible()
-    pick(phone, "camera.jpg", samples.photo(1200, 900, turned=True), "image/jpeg", "#camera-input")
-    chips_done(phone, 1)
-    phone.fill("#prompt", "Is this upright? [sim words=3 delay=1]")
-    phone.press("#prompt", "Enter")
-    phone.wait_for_function(FINISHED, arg=1)
-    phone.wait_for_function(IMAGES_LOADED)
+    photo = samples.photo(1200, 900, turned=True)
+    send_image(phone, "camera.jpg", photo, "image/jpeg", "#camera-input")
     tile = phone.locator("article.message.user .attachments img")
     shown = tile.bounding_box()
     assert shown["width"] <= 390 and shown["height"] > shown["width"]  # turned upright
@@ -295,13 +302,7 @@ def test_a_long_screenshot_is_kept_readable_shown_across_and_closed_by_back_on_a
     phone: Any, live: LiveServer
 ) -> None:
     sign_up(phone, live, "scroller")
-    phone.select_option("#model", "grok-2-vision")
-    pick(phone, "chat.png", samples.image("PNG", 1170, 6000), "image/png")
-    chips_done(phone, 1)
-    phone.fill("#prompt", "What did they say? [sim words=3 delay=1]")
-    phone.press("#prompt", "Enter")
-    phone.wait_for_function(FINISHED, arg=1)
-    phone.wait_for_function(IMAGES_LOADED)
+    send_image(phone, "chat.png", samples.image("PNG", 1170, 6000), "image/png")
     address = phone.url
     phone.locator("article.message.user .attachments a.image").click()
     viewer = phone.locator("dialog.image-viewer[open]")
@@ -331,13 +332,7 @@ def test_a_portrait_photo_fits_the_screen_and_each_viewer_takes_one_step_of_hist
     page: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, "portrait")
-    page.select_option("#model", "grok-2-vision")
-    pick(page, "portrait.jpg", samples.photo(1536, 2048), "image/jpeg")
-    chips_done(page, 1)
-    page.fill("#prompt", "Who is this? [sim words=3 delay=1]")
-    page.press("#prompt", "Enter")
-    page.wait_for_function(FINISHED, arg=1)
-    page.wait_for_function(IMAGES_LOADED)
+    send_image(page, "portrait.jpg", samples.photo(1536, 2048), "image/jpeg")
     steps = page.evaluate("() => history.length")
     tile = page.locator("article.message.user .attachments a.image")
     viewer = page.locator("dialog.image-viewer[open]")
