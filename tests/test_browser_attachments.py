@@ -283,7 +283,9 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
     reader.route(re.compile(r".*/attachments/[0-9a-f-]+/$"), lambda route: held.append(route))
     reader.locator(".attachments a.image").click()
     shown = reader.locator("dialog.image-viewer[open] img.preview")
-    shown.wait_for()
+    reader.wait_for_function(
+        "() => document.querySelector('dialog.image-viewer[open] img.preview')?.naturalWidth > 0"
+    )
     assert shown.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [576, 768]
     before = shown.bounding_box()
     while not held:
