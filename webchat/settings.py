@@ -147,7 +147,12 @@ if REDIS_URL:
             "KEY_PREFIX": env_str("REDIS_PREFIX", "webchat"),
             # A Redis that stops answering fails a request in seconds (the rate limits count
             # within a signup's transaction) rather than holding it, and a lock, forever.
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            # One pool for the process, not one for each socket (webchat/cache.py).
+            "OPTIONS": {
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+                "pool_class": "webchat.cache.SharedConnectionPool",
+            },
         }
     }
 else:
