@@ -312,6 +312,31 @@ def test_on_a_phone_the_header_s_menu_pins_moves_and_archives(
     assert page.locator("#pin").is_hidden() and page.locator("#archive").is_hidden()
 
 
+def test_on_a_phone_turned_sideways_the_header_folds_and_every_action_is_in_reach(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "sideways")
+    say(phone, "A title long enough to want the header's whole width [sim words=5 delay=1]")
+    phone.set_viewport_size({"width": 740, "height": 360})  # the list beside the chat
+    header = phone.locator("#chat-header").bounding_box()
+    assert (
+        phone.evaluate("() => document.getElementById('chat-header').scrollWidth")
+        <= header["width"]
+    )
+    assert phone.locator("#title").bounding_box()["width"] > header["width"] / 2
+    assert phone.locator("#rename").is_hidden()
+    # The menu stays within the window, scrolling inside to its last action.
+    phone.click("#actions-button")
+    menu = phone.locator("#header-actions").bounding_box()
+    assert menu["y"] + menu["height"] <= 360
+    phone.click("#delete")
+    phone.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    # The thread keeps room to be read: the keys' hint gives way on a short screen.
+    assert phone.locator("#composer-hint").is_hidden()
+    assert phone.locator("#scroller").bounding_box()["height"] >= 80
+    assert phone.problems == []
+
+
 # --- 11. Each conversation's menu ------------------------------------------------------------
 def test_rename_offers_an_automatic_title_without_its_ellipsis(page: Any, live: LiveServer) -> None:
     sign_up(page, live, "longtitle")

@@ -1,6 +1,7 @@
-// The conversation's header: its title, Rename, Export, Delete and Share. On a phone the
-// actions fold behind one "⋯" button, with Pin, Move to folder and Archive too (the list's
-// own menus are a drawer away there); the ☰ button opens the conversation list.
+// The conversation's header: its title, Rename, Export, Delete and Share. Where they do not
+// fit beside the title (a phone, a narrow window) the actions fold behind one "⋯" button,
+// with Pin, Move to folder and Archive too (on a phone the list's own menus are a drawer
+// away); the ☰ button opens the conversation list.
 
 import { ask } from "./dialog.js";
 import { post } from "./http.js";
@@ -86,8 +87,10 @@ export class Header {
     });
   }
 
-  // The phone's fold-out of the header's actions.
+  // The fold-out of the header's actions (a phone, a narrow window): within the window's
+  // height, scrolling inside when a phone turned sideways is shorter than its list.
   fold(open, refocus = true) {
+    if (open) this.actions.style.maxHeight = `${innerHeight - this.element.getBoundingClientRect().bottom - 8}px`;
     this.element.classList.toggle("actions-open", open);
     this.actionsButton.setAttribute("aria-expanded", String(open));
     if (open) this.actions.querySelector("button:not([hidden]), a")?.focus();
