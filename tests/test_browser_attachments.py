@@ -361,6 +361,12 @@ def test_a_portrait_photo_fits_the_screen_and_each_viewer_takes_one_step_of_hist
     page.go_back()
     viewer.wait_for(state="detached")
     assert page.evaluate("() => history.state") is None
+    # A double click on the tile opens it, and its second click (on the backdrop: the tile
+    # is beside the image) does not close it again.
+    page.set_viewport_size({"width": 1280, "height": 720})
+    tile.dblclick()
+    page.wait_for_timeout(300)
+    assert viewer.is_visible()
     assert not page.problems, page.problems
 
 

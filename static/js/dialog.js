@@ -241,8 +241,10 @@ export function viewImage(src, name, tile = null) {
   refit();
   window.addEventListener("resize", refit); // a phone turned
   trapFocus(dialog);
+  // The backdrop closes it, but not as the second click of a double click on the tile
+  // (the viewer opened under the pointer at the first).
   dialog.addEventListener("click", (event) => {
-    if (event.target === dialog || event.target === close) dialog.close();
+    if ((event.target === dialog && event.detail < 2) || event.target === close) dialog.close();
   });
   const back = () => dialog.close();
   // Its own place in the history, for Back to close it: taken once the place of a viewer
