@@ -24,10 +24,8 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -50,6 +48,7 @@ from webchat.errors import (
     Unavailable,
     UpstreamError,
 )
+from webchat.inline import in_pool
 from webchat.models import ChatModel, Plan, UsageRecord, User
 from webchat.quotas import estimate_tokens
 
@@ -84,20 +83,6 @@ def endpoint(method: str | None) -> Callable[[View], View]:
         return wrapped
 
     return decorate
-
-
-def in_pool(work: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    """`work` in a thread of the shared pool, on that thread's kept-open connection.
-
-    Not in the request's own thread, as Django's async views run their database work: an
-    API call is one short trip to the database, and a new thread (so a new connection)
-    per call cost more than its queries. A broken or old connection is replaced first."""
-
-    def fresh(*args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        return work(*args, **kwargs)
-
-    return sync_to_async(fresh, thread_sensitive=False)
 
 
 def _count(request: HttpRequest, group: str, key: Any) -> None:

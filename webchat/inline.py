@@ -24,21 +24,26 @@ wrote: its writes in one transaction, only reads before it, no query after the c
 It must not call async code: `async_to_sync` would not see the hidden loop, and would
 block it while a second loop ran.
 
-PostgreSQL, or any setup with Redis, keeps the database thread: there each statement is
-a network round trip, which the loop must not wait for.
+PostgreSQL, or any setup with Redis, keeps them off the loop: there each statement is a
+network round trip, which the loop must not wait for. On PostgreSQL they run in a pool of
+threads, each on its connection kept open (`in_pool`), not in the one database thread: a
+burst's sends then wait for their round trips together, not one after another, and one
+send waiting for a lock (the same person's send in another process) holds up no other
+person's. SQLite with Redis keeps the database thread, its one writer at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError, close_old_connections, connection
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,7 +65,21 @@ async def database(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         except OperationalError as error:
             if "locked" not in str(error) and "interrupted" not in str(error):
                 raise
+    if connection.vendor != "sqlite":
+        return await in_pool(fn)(*args, **kwargs)
     return await database_sync_to_async(fn)(*args, **kwargs)
+
+
+def in_pool(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """`fn` in a thread of the shared pool, on that thread's kept-open connection (a new
+    thread, so a new connection, per call would cost more than its queries). A broken or
+    old connection is replaced first."""
+
+    def fresh(*args: P.args, **kwargs: P.kwargs) -> T:
+        close_old_connections()
+        return fn(*args, **kwargs)
+
+    return sync_to_async(fresh, thread_sensitive=False)
 
 
 def _here(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
