@@ -312,12 +312,20 @@ def test_on_a_phone_the_header_s_menu_pins_moves_and_archives(
     assert page.locator("#pin").is_hidden() and page.locator("#archive").is_hidden()
 
 
-def test_on_a_phone_turned_sideways_the_header_folds_and_every_action_is_in_reach(
-    phone: Any, live: LiveServer
+def test_a_phone_turned_sideways_keeps_the_phone_s_layout_and_every_action_in_reach(
+    browser: Any, live: LiveServer
 ) -> None:
+    context = browser.new_context(
+        base_url=live.url, viewport={"width": 740, "height": 360}, is_mobile=True, has_touch=True
+    )
+    phone = context.new_page()
+    watch(phone)
     sign_up(phone, live, "sideways")
     say(phone, "A title long enough to want the header's whole width [sim words=5 delay=1]")
-    phone.set_viewport_size({"width": 740, "height": 360})  # the list beside the chat
+    # The list is a drawer, as on a phone held upright, and every control a finger's size.
+    assert phone.locator("#menu-button").is_visible()
+    assert not on_screen(phone, "#sidebar") or phone.locator("#sidebar").is_hidden()
+    assert phone.evaluate(SMALL_TARGETS, CONTROLS) == []
     header = phone.locator("#chat-header").bounding_box()
     assert (
         phone.evaluate("() => document.getElementById('chat-header').scrollWidth")
@@ -335,6 +343,23 @@ def test_on_a_phone_turned_sideways_the_header_folds_and_every_action_is_in_reac
     assert phone.locator("#composer-hint").is_hidden()
     assert phone.locator("#scroller").bounding_box()["height"] >= 80
     assert phone.problems == []
+    context.close()
+
+
+def test_a_narrow_window_folds_the_header_beside_the_list(page: Any, live: LiveServer) -> None:
+    sign_up(page, live, "narrow")
+    say(page, "A title long enough to want the header's whole width [sim words=5 delay=1]")
+    page.set_viewport_size({"width": 900, "height": 700})
+    assert page.locator("#sidebar").is_visible() and on_screen(page, "#sidebar")
+    header = page.locator("#chat-header").bounding_box()
+    assert (
+        page.evaluate("() => document.getElementById('chat-header').scrollWidth") <= header["width"]
+    )
+    assert page.locator("#rename").is_hidden()
+    page.click("#actions-button")
+    page.click("#rename")
+    expect(page.locator("#rename-input")).to_be_focused()
+    assert page.problems == []
 
 
 # --- 11. Each conversation's menu ------------------------------------------------------------

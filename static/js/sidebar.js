@@ -38,9 +38,10 @@ export class Sidebar {
         this.drawer(false);
       }
     });
-    // A phone turned to a wide screen: the drawer is a sidebar again, the page reachable.
-    matchMedia("(min-width: 701px)").addEventListener("change", (event) => {
-      if (event.matches && document.body.classList.contains("drawer-open")) this.drawer(false);
+    // A phone's screen made wide (a tablet's turned): the drawer is a sidebar again, the page
+    // reachable. (A phone is as app.css says.)
+    matchMedia("(max-width: 700px), (pointer: coarse) and (max-height: 500px)").addEventListener("change", (event) => {
+      if (!event.matches && document.body.classList.contains("drawer-open")) this.drawer(false);
     });
     // A folder folded stays folded, on every page (kept in this browser).
     this.list.addEventListener(
