@@ -549,6 +549,45 @@ def test_on_a_phone_the_skip_link_closes_the_drawer(phone: Any, live: LiveServer
     assert phone.locator("#backdrop").is_hidden()
 
 
+def test_on_a_phone_back_closes_the_drawer_and_a_page_opened_from_it_goes_back_past_it(
+    phone: Any, live: LiveServer
+) -> None:
+    sign_up(phone, live, "backdrawer")
+    say(phone, "The first conversation [sim words=3 delay=1]")
+    first = phone.url
+    phone.goto("/")
+    say(phone, "The second conversation [sim words=3 delay=1]")
+    second = phone.url
+    steps = phone.evaluate("() => history.length")
+    backdrop = phone.locator("#backdrop")
+    # Back closes the drawer, and stays on the conversation.
+    phone.click("#menu-button")
+    phone.wait_for_function("() => history.state?.drawer")
+    phone.go_back()
+    backdrop.wait_for(state="hidden")
+    assert phone.url == second and phone.evaluate("() => history.state") is None
+    # Closed otherwise (✕, then Esc, opened again at once): no step of it is left behind.
+    phone.click("#menu-button")
+    phone.click("#drawer-close")
+    phone.click("#menu-button")
+    phone.wait_for_function("() => history.state?.drawer")
+    phone.wait_for_timeout(200)
+    assert backdrop.is_visible()
+    phone.keyboard.press("Escape")
+    phone.wait_for_function("() => history.state === null")
+    assert phone.evaluate("() => history.length") == steps + 1  # the drawer's, now forward
+    # A conversation opened from it takes its step: Back comes to this conversation.
+    phone.click("#menu-button")
+    phone.wait_for_function("() => history.state?.drawer")
+    phone.locator(".conversation-list a", has_text="The first conversation").click()
+    phone.wait_for_url(first)
+    phone.go_back()
+    phone.wait_for_url(second)
+    assert phone.evaluate("() => history.state") is None
+    assert backdrop.is_hidden()
+    assert phone.problems == []
+
+
 # --- 12. Search as you type -----------------------------------------------------------------
 def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     page: Any, live: LiveServer

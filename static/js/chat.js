@@ -13,7 +13,7 @@ import { Refusal, csrfToken, getJSON, pageConfig, post } from "./http.js";
 import { downloadCode, plainText, showHtml } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { SearchDialog } from "./search.js";
-import { Sidebar } from "./sidebar.js";
+import { Sidebar, leave } from "./sidebar.js";
 import { Socket } from "./socket.js";
 import { Thread } from "./thread.js";
 
@@ -1111,12 +1111,12 @@ async function goToNewChat() {
     const found = await fetch(path, { method: "HEAD", signal: AbortSignal.timeout(5000) }).catch(() => null);
     newChat.removeAttribute("aria-busy");
     if (found?.ok) {
-      location.href = path;
+      leave(path);
       return;
     }
     if (found?.status === 404) sessionStorage.removeItem(blankKey); // cleaned up, or deleted
   }
-  location.href = config.urls.home;
+  leave(config.urls.home);
 }
 newChat.addEventListener("click", (event) => {
   if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return; // a new tab: a new chat

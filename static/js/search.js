@@ -2,6 +2,8 @@
 // the person's conversations whose title or messages hold the words, with the words shown
 // in context, picked with the arrow keys and Enter.
 
+import { leave } from "./sidebar.js";
+
 const WAIT = 150; // ms of quiet typing before asking
 
 export class SearchDialog {
@@ -141,7 +143,7 @@ export class SearchDialog {
       this.dialog.close();
       history.replaceState(null, "", location.pathname); // the same hash is then a change
     }
-    location.href = target.href;
+    leave(target.href);
   }
 
   key(event) {
@@ -159,7 +161,7 @@ export class SearchDialog {
         clearTimeout(this.timer);
         this.ask(words);
       } else if (chosen) this.go(chosen.dataset.url);
-      else if (words) location.href = this.all.href;
+      else if (words) leave(this.all.href);
     } else return;
     event.preventDefault();
   }

@@ -12,6 +12,13 @@ export function titleToEdit(title) {
   return title.endsWith("…") ? title.slice(0, -1).trimEnd() : title;
 }
 
+// Goes to `url`. From the phone's open drawer, the new page takes the drawer's step of
+// history (see Sidebar.drawer), so Back from it comes to the page the drawer was opened on.
+export function leave(url) {
+  if (history.state?.drawer) location.replace(url);
+  else location.href = url;
+}
+
 export class Sidebar {
   constructor(config, { current, onRenamed, showError }) {
     this.config = config;
@@ -22,6 +29,8 @@ export class Sidebar {
     this.list = document.getElementById("conversation-list");
     this.menuButton = document.getElementById("menu-button");
     this.backdrop = document.getElementById("backdrop");
+    this.stepped = false; // the open drawer's step of history is there
+    this.leaving = Promise.resolve(); // the step of the drawer closed last is gone
     this.list.addEventListener("click", (event) => {
       const button = event.target.closest("button.item-menu");
       if (button) this.itemMenu(button);
@@ -37,6 +46,21 @@ export class Sidebar {
         event.preventDefault(); // it closes the list, and does nothing else (a reply goes on)
         this.drawer(false);
       }
+    });
+    // The browser's Back (a phone's back gesture) closes the open drawer.
+    window.addEventListener("popstate", () => {
+      if (!this.stepped) return;
+      this.stepped = false;
+      if (document.body.classList.contains("drawer-open")) this.drawer(false);
+    });
+    // A link in it: the page it opens takes the drawer's step (leave()).
+    this.element.addEventListener("click", (event) => {
+      const link = event.target.closest("a[href]");
+      if (!link || event.defaultPrevented || !history.state?.drawer || link.target || link.hasAttribute("download")) return;
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+      if (new URL(link.href).origin !== location.origin || link.getAttribute("href").startsWith("#")) return;
+      event.preventDefault();
+      leave(link.href);
     });
     // A phone's screen made wide (a tablet's turned): the drawer is a sidebar again, the page
     // reachable. (A phone is as app.css says.)
@@ -61,7 +85,24 @@ export class Sidebar {
   }
 
   // --- The phone's drawer ------------------------------------------------------------------
+  // The drawer takes a step of history while it is open, for Back to close it: taken once
+  // the step of a drawer closed just before has gone (that Back would close this one), and
+  // gone with it when it is closed otherwise (unless a page has taken it: leave()).
   drawer(open) {
+    const was = document.body.classList.contains("drawer-open");
+    if (open && !was) {
+      this.leaving.then(() => {
+        if (!document.body.classList.contains("drawer-open") || this.stepped) return;
+        history.pushState({ drawer: true }, "");
+        this.stepped = true;
+      });
+    } else if (!open && this.stepped) {
+      this.stepped = false;
+      if (history.state?.drawer) {
+        this.leaving = new Promise((gone) => window.addEventListener("popstate", gone, { once: true }));
+        history.back();
+      }
+    }
     document.body.classList.toggle("drawer-open", open);
     this.backdrop.hidden = !open;
     this.menuButton.setAttribute("aria-expanded", String(open));
@@ -315,7 +356,7 @@ export class Sidebar {
       return;
     }
     if (id === this.current()) {
-      location.href = this.config.urls.home;
+      leave(this.config.urls.home);
       return;
     }
     // The list as it is now: a folder's count, and the next of its conversations if it had
