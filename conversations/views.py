@@ -554,6 +554,7 @@ def search(request: HttpRequest) -> HttpResponse:
                 "url": r["url"],
                 "snippet": r["snippet"],
                 "archived": r["conversation"].archived,
+                "updated": r["conversation"].updated.isoformat(),
             }
             for r in results
         ]

@@ -611,6 +611,11 @@ def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     assert any("the zebra finch" in s for s in snippets)
     assert not any("**" in s for s in snippets)
     assert dialog.locator("mark").first.inner_text().lower() == "zebra"
+    # Each says its day, as the search page does: the same title twice is told apart.
+    today = page.evaluate(
+        "() => new Intl.DateTimeFormat('en', { dateStyle: 'medium' }).format(new Date())"
+    )
+    assert dialog.locator(".result-date").all_inner_texts() == [today, today]
     assert dialog.locator(".keys-hint").is_visible()  # a keyboard is there
     assert options.nth(0).get_attribute("aria-selected") == "true"
     page.keyboard.press("ArrowDown")

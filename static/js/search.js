@@ -5,6 +5,7 @@
 import { leave } from "./sidebar.js";
 
 const WAIT = 150; // ms of quiet typing before asking
+const DAYS = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: "medium" });
 
 export class SearchDialog {
   constructor(url) {
@@ -101,7 +102,14 @@ export class SearchDialog {
       title.className = "result-title";
       title.dir = "auto"; // each title and snippet reads in its own direction
       highlight(title, result.title, words);
-      item.append(title);
+      // Its day beside it, as the search page says it: results of one title told apart.
+      const day = document.createElement("span");
+      day.className = "result-date";
+      day.textContent = DAYS.format(new Date(result.updated));
+      const head = document.createElement("span");
+      head.className = "result-head";
+      head.append(title, day);
+      item.append(head);
       if (result.archived) {
         const tag = document.createElement("span");
         tag.className = "tag";
