@@ -381,7 +381,15 @@ def test_rename_offers_an_automatic_title_without_its_ellipsis(page: Any, live: 
     field.press("End")
     field.press_sequentially(" fish")
     field.press("Enter")
-    expect(page.locator("#title")).to_have_text(cut.removesuffix("…") + " fish")
+    renamed = cut.removesuffix("…") + " fish"
+    expect(page.locator("#title")).to_have_text(renamed)
+    # Where the header or the list cuts it, its whole title is its tooltip, from the
+    # server's page as from a change made here.
+    expect(page.locator("#title")).to_have_attribute("title", renamed)
+    expect(item.locator("a")).to_have_attribute("title", renamed)
+    page.reload()
+    expect(page.locator("#title")).to_have_attribute("title", renamed)
+    expect(page.locator(".conversation-list li a").first).to_have_attribute("title", renamed)
     assert page.problems == []
 
 

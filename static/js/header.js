@@ -125,7 +125,7 @@ export class Header {
   }
 
   setTitle(name) {
-    this.title.textContent = name;
+    this.title.textContent = this.title.title = name; // whole as its tooltip, where it is cut
     document.title = `${name} · webchat`;
     this.sidebar.retitle(this.id, name);
   }

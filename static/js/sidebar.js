@@ -124,7 +124,7 @@ export class Sidebar {
     const link = document.createElement("a");
     link.href = this.config.url("conversation", id);
     link.dir = "auto"; // an Arabic title is cut at its own end
-    link.textContent = title;
+    link.textContent = link.title = title; // the whole title, where the list cuts it
     if (current) link.setAttribute("aria-current", "page");
     const menu = document.createElement("button");
     menu.type = "button";
@@ -179,7 +179,8 @@ export class Sidebar {
   retitle(id, title) {
     const item = this.item(id);
     if (!item) return;
-    item.querySelector("a").textContent = title;
+    const link = item.querySelector("a");
+    link.textContent = link.title = title;
     item.querySelector(".item-menu").setAttribute("aria-label", interpolate(gettext("Actions for “%(title)s”"), { title }, true));
   }
 
