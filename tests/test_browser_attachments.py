@@ -392,6 +392,12 @@ def test_on_a_phone_the_tray_of_files_says_how_many_it_holds(phone: Any, live: L
         phone.locator("#attachments .chip-remove").first.click()
         chips_done(phone, left)
     assert said() == "none"  # one file is in view whole
+    # Sent, the file's link in the message is a finger's size.
+    phone.fill("#prompt", "Read this [sim words=3 delay=1]")
+    phone.click("#send")
+    link = phone.locator("article.message.user a.attachment.file")
+    link.wait_for()
+    assert link.bounding_box()["height"] >= 44
     assert phone.problems == []
 
 
