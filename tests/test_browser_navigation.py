@@ -247,10 +247,13 @@ def test_on_a_phone_the_links_of_panels_dialogs_and_pages_are_a_finger_s_size(
             "() => [...document.querySelectorAll('.page-links li > a')]"
             ".every(a => getComputedStyle(a).display === 'block')"
         ), path
-    # A shared link's copy button says so on one line beside the link.
+    # A shared link's copy button says so on one line; its conversation's title heads its
+    # card, read from the start of the line.
     phone.goto("/shares/")
     copy = phone.locator(".copy-link").first.bounding_box()
     assert copy is not None and copy["height"] < 50
+    heading = phone.locator("table.shares td:first-child a").first.bounding_box()
+    assert heading["x"] <= 17, heading
     # A result's title, its match marked, still reads with its spaces.
     phone.goto("/search/?q=find")
     title = phone.locator(".results li > a").first
