@@ -51,6 +51,17 @@ OFF_CENTRE = """sel => [...document.querySelectorAll(sel)].filter(e => {
 }).map(e => e.id || e.textContent)"""
 
 
+def chats(page: Any, *texts: str) -> list[str]:
+    """A conversation of each text (said in a new chat, one after another): their addresses."""
+    addresses = []
+    for text in texts:
+        if addresses:
+            page.goto("/")
+        say(page, text)
+        addresses.append(page.url)
+    return addresses
+
+
 def on_screen(page: Any, selector: str) -> bool:
     box = page.locator(selector).bounding_box()
     size = page.viewport_size
@@ -178,10 +189,11 @@ def test_on_a_phone_the_sidebar_is_a_drawer_and_the_header_a_menu(
     middle = [box["y"] + box["height"] / 2 for box in (title, button)]
     assert abs(middle[0] - middle[1]) <= 1.5, (title, button)
     assert button["y"] >= banner["y"] + banner["height"] + 2, (banner, button)
-    say(phone, "A conversation with a rather long title to read [sim words=5 delay=1]")
-    first = phone.url
-    phone.goto("/")
-    say(phone, "Another one [sim words=60 delay=0]")
+    first, _ = chats(
+        phone,
+        "A conversation with a rather long title to read [sim words=5 delay=1]",
+        "Another one [sim words=60 delay=0]",
+    )
     # Closed: the chat has the whole screen; nothing of the list is in the way.
     assert not phone.locator("#sidebar").is_visible() or not on_screen(phone, "#sidebar")
     assert phone.locator("#rename").is_hidden()
@@ -564,11 +576,11 @@ def test_on_a_phone_back_closes_the_drawer_and_a_page_opened_from_it_goes_back_p
     phone: Any, live: LiveServer
 ) -> None:
     sign_up(phone, live, "backdrawer")
-    say(phone, "The first conversation [sim words=3 delay=1]")
-    first = phone.url
-    phone.goto("/")
-    say(phone, "The second conversation [sim words=3 delay=1]")
-    second = phone.url
+    first, second = chats(
+        phone,
+        "The first conversation [sim words=3 delay=1]",
+        "The second conversation [sim words=3 delay=1]",
+    )
     steps = phone.evaluate("() => history.length")
     backdrop = phone.locator("#backdrop")
     # Back closes the drawer, and stays on the conversation.
@@ -655,11 +667,11 @@ def test_enter_right_after_typing_opens_what_the_new_words_find_not_the_last_lis
     page: Any, live: LiveServer
 ) -> None:
     sign_up(page, live, "quickenter")
-    say(page, "Python list tricks: what is a tuple? [sim repeat delay=1]")
-    python = page.url
-    page.goto("/")
-    say(page, "Ideas for a concert poster [sim repeat delay=1]")
-    poster = page.url
+    python, poster = chats(
+        page,
+        "Python list tricks: what is a tuple? [sim repeat delay=1]",
+        "Ideas for a concert poster [sim repeat delay=1]",
+    )
     page.goto(python)
     page.keyboard.press("Control+k")
     dialog = page.locator("#search-dialog")
