@@ -371,6 +371,13 @@ def test_a_narrow_window_folds_the_header_beside_the_list(page: Any, live: LiveS
         page.evaluate("() => document.getElementById('chat-header').scrollWidth") <= header["width"]
     )
     assert page.locator("#rename").is_hidden()
+    # The composer's bar keeps the allowance on the model picker's line.
+    picker, allowance = (
+        page.locator(s).bounding_box() for s in (".composer-bar select", ".allowance")
+    )
+    assert (
+        abs((picker["y"] + picker["height"] / 2) - (allowance["y"] + allowance["height"] / 2)) < 8
+    )
     page.click("#actions-button")
     page.click("#rename")
     expect(page.locator("#rename-input")).to_be_focused()
