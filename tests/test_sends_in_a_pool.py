@@ -1,5 +1,6 @@
 """On PostgreSQL a send's transaction runs in a pool of threads (webchat/inline.py), not in
-the one database thread: a send waiting for a lock holds up no other person's send."""
+the one database thread: sends waiting for their person's row, more of them than the pool
+has threads, hold up no other person's send (a person's sends go one after another)."""
 
 import asyncio
 
@@ -33,24 +34,31 @@ def hold_row(user: User) -> psycopg.Connection:
 async def test_a_send_waiting_for_its_person_s_row_holds_up_no_other_person_s_send(
     alice: User, bob: User
 ) -> None:
-    mine = await database_sync_to_async(Conversation.objects.create)(owner=alice)
-    theirs = await database_sync_to_async(Conversation.objects.create)(owner=bob)
-    waiting, _ = await open_socket(alice, mine.id)
+    create = database_sync_to_async(Conversation.objects.create)
+    theirs = await create(owner=bob)
+    # More of the person's sockets sending at once than the pool has threads.
+    waiting = [(await open_socket(alice, (await create(owner=alice)).id))[0] for _ in range(8)]
     other, _ = await open_socket(bob, theirs.id)
-    holder = await asyncio.to_thread(hold_row, alice)
+    holder = hold_row(alice)  # here, not in a pool a failing server may have filled
     try:
-        await waiting.send({"type": "send", "content": "held [sim words=3]", "model": "grok-3"})
-        await asyncio.sleep(0.3)  # its transaction waits for the row
-        await send(other, "through [sim words=3]")
+        for socket in waiting:
+            await socket.send({"type": "send", "content": "held [sim words=3]", "model": "grok-3"})
+        await asyncio.sleep(0.3)  # their transactions wait for the row
+        await asyncio.wait_for(send(other, "through [sim words=3]"), 10)
         done = (await other.receive_until("done"))[-1]
         assert done["status"] == "complete"
-        assert await waiting.nothing(0.1), "the held send went on while its row was held"
+        assert await waiting[0].nothing(0.1), "a held send went on while its row was held"
     finally:
-        await asyncio.to_thread(holder.rollback)
-        await asyncio.to_thread(holder.close)
-    # The row let go, the send waiting for it goes on.
-    assert (await waiting.receive())["type"] == "ack"
-    done = (await waiting.receive_until("done"))[-1]
-    assert done["status"] == "complete"
-    await waiting.close()
+        holder.rollback()
+        holder.close()
+    # The row let go, the sends waiting for it go on: each stored and answered, or told
+    # it is one reply too many at once (the plan's concurrent_generations).
+    answers = [await socket.receive() for socket in waiting]
+    assert all(a["type"] == "ack" or a.get("code") == "busy" for a in answers), answers
+    assert any(a["type"] == "ack" for a in answers)
+    for socket, answer in zip(waiting, answers, strict=True):
+        if answer["type"] == "ack":
+            done = (await socket.receive_until("done"))[-1]
+            assert done["status"] == "complete"
+        await socket.close()
     await other.close()

@@ -29,16 +29,21 @@ network round trip, which the loop must not wait for. On PostgreSQL they run in 
 threads, each on its connection kept open (`in_pool`), not in the one database thread: a
 burst's sends then wait for their round trips together, not one after another, and one
 send waiting for a lock (the same person's send in another process) holds up no other
-person's. SQLite with Redis keeps the database thread, its one writer at a time.
+person's: a person's sends in a process go one after another (`one_at_a_time`), so at most
+one of them waits in the pool. SQLite with Redis keeps the database thread, its one writer
+at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -71,15 +76,33 @@ async def database(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 
 def in_pool(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """`fn` in a thread of the shared pool, on that thread's kept-open connection (a new
-    thread, so a new connection, per call would cost more than its queries). A broken or
-    old connection is replaced first."""
+    """`fn` in a thread of the database's pool, on that thread's kept-open connection (a
+    new thread, so a new connection, per call would cost more than its queries). A broken
+    or old connection is replaced first. The pool is its own: calls waiting there for a
+    lock leave asyncio's default threads (rendering, reading files) to their work."""
 
     def fresh(*args: P.args, **kwargs: P.kwargs) -> T:
         close_old_connections()
         return fn(*args, **kwargs)
 
-    return sync_to_async(fresh, thread_sensitive=False)
+    return sync_to_async(fresh, thread_sensitive=False, executor=_pool)
+
+
+_pool = ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="database")
+# One lock for each person sending in this process (while someone waits for it).
+_senders: weakref.WeakValueDictionary[Any, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@asynccontextmanager
+async def one_at_a_time(person: Any) -> AsyncIterator[None]:
+    """A person's sends in this process one after another: each locks the person's row
+    anyway, so at most one of them waits in the pool for it (the person's send in another
+    process holding it), and the others' sends have the rest of the pool."""
+    lock = _senders.get(person)
+    if lock is None:
+        lock = _senders[person] = asyncio.Lock()
+    async with lock:
+        yield
 
 
 def _here(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -591,7 +591,7 @@ async function ensureConversation() {
       header.show(created.id);
       header.listed(false); // until its first message lists it
       setUnlisted(!temporary);
-      history.replaceState(null, "", created.url);
+      history.replaceState(history.state, "", created.url); // an open drawer's step stays its own
       rememberChat();
       connect();
     })
@@ -1147,7 +1147,7 @@ refreshControls();
 async function showFound() {
   const id = /^#m-([0-9a-f-]{36})$/.exec(location.hash)?.[1];
   if (!id || !conversationId) return;
-  history.replaceState(null, "", location.pathname); // a reload opens at the latest message
+  history.replaceState(history.state, "", location.pathname); // a reload opens at the latest message
   // Found from the phone's drawer in the conversation open behind it: the drawer goes.
   if (document.body.classList.contains("drawer-open")) sidebar.drawer(false);
   if (!thread.article(id) && !composer.streaming) await switchTo(id, "prev");

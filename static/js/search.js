@@ -149,7 +149,7 @@ export class SearchDialog {
     const target = new URL(url, location.href);
     if (target.pathname === location.pathname && target.hash) {
       this.dialog.close();
-      history.replaceState(null, "", location.pathname); // the same hash is then a change
+      history.replaceState(history.state, "", location.pathname); // the same hash is then a change
     }
     leave(target.href);
   }
