@@ -48,7 +48,7 @@ from webchat.errors import (
     Unavailable,
     UpstreamError,
 )
-from webchat.inline import in_pool
+from webchat.inline import in_pool, one_at_a_time
 from webchat.models import ChatModel, Plan, UsageRecord, User
 from webchat.quotas import estimate_tokens
 
@@ -195,9 +195,9 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     except Exception:
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
-    # One trip to the database: the key, the request, the reservation. Shielded: a client
-    # that leaves meanwhile does not leave a reservation behind, it is released.
-    begun = asyncio.ensure_future(in_pool(_begin)(request, channel))
+    # The key and the request, then the reservation. Shielded: a client that leaves
+    # meanwhile does not leave a reservation behind, it is released.
+    begun = asyncio.ensure_future(_begin(request, channel))
     try:
         asked, call = await asyncio.shield(begun)
     except asyncio.CancelledError:
@@ -248,10 +248,16 @@ def _json(request: HttpRequest) -> Any:
         raise InvalidRequest("The request body is not valid JSON.") from None
 
 
-def _begin(request: HttpRequest, channel: str) -> tuple[Asked, Call]:
+async def _begin(request: HttpRequest, channel: str) -> tuple[Asked, Call]:
+    key, asked = await in_pool(_read)(request)
+    # A person's reservations one after another, as their sockets' sends: however many
+    # calls their keys make at once, at most one waits in the pool for their row.
+    return asked, await one_at_a_time(key.owner_id, in_pool(_reserve), key, asked, channel)
+
+
+def _read(request: HttpRequest) -> tuple[ApiKey, Asked]:
     key = authenticate(request)
-    asked = read(_json(request), _catalog_model)
-    return asked, _reserve(key, asked, channel)
+    return key, read(_json(request), _catalog_model)
 
 
 def _catalog_model(slug: str) -> ChatModel:

@@ -62,8 +62,9 @@ async def start(
         log.warning("channel layer unavailable", exc_info=True)
         raise Unavailable() from None
     try:
-        async with inline.one_at_a_time(conversation.owner_id):
-            turn = await inline.database(turns.begin, conversation, request, channel)
+        turn = await inline.one_at_a_time(
+            conversation.owner_id, inline.database, turns.begin, conversation, request, channel
+        )
     except BaseException:  # refused (busy, over quota, …): nothing will listen on it
         await _let_go(channel)
         raise

@@ -3,6 +3,8 @@ the one database thread: sends waiting for their person's row, more of them than
 has threads, hold up no other person's send (a person's sends go one after another)."""
 
 import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -11,6 +13,7 @@ from django.db import connection
 
 from conversations.models import Conversation
 from tests.helpers import open_socket, send
+from webchat import inline
 from webchat.models import User
 
 pytestmark = [
@@ -21,6 +24,15 @@ pytestmark = [
         reason="runs in the PostgreSQL + Redis pass (make pytest-services)",
     ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def small_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Three threads, fewer than the sends below, whatever the machine's cores."""
+    pool = ThreadPoolExecutor(3, thread_name_prefix="database-test")
+    monkeypatch.setattr(inline, "_pool", pool)
+    yield
+    pool.shutdown(wait=False)
 
 
 def hold_row(user: User) -> psycopg.Connection:

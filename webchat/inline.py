@@ -40,9 +40,9 @@ import asyncio
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -93,16 +93,27 @@ _pool = ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4), thread_name_prefi
 _senders: weakref.WeakValueDictionary[Any, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-@asynccontextmanager
-async def one_at_a_time(person: Any) -> AsyncIterator[None]:
-    """A person's sends in this process one after another: each locks the person's row
-    anyway, so at most one of them waits in the pool for it (the person's send in another
-    process holding it), and the others' sends have the rest of the pool."""
+async def one_at_a_time(
+    person: Any, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """await fn(*args, **kwargs), after the person's sends in this process before it: each
+    locks the person's row anyway, so at most one of them waits in the pool for it (the
+    person's send in another process holding it), and the others' sends have the rest of
+    the pool. The turn is held until the work is done, even when its caller is cancelled
+    (a socket closed): its thread goes on meanwhile."""
     lock = _senders.get(person)
     if lock is None:
         lock = _senders[person] = asyncio.Lock()
-    async with lock:
-        yield
+    await lock.acquire()
+    try:
+        work = asyncio.ensure_future(fn(*args, **kwargs))
+    except BaseException:
+        lock.release()
+        raise
+    work.add_done_callback(lambda done: lock.release())
+    # Read even when its caller was cancelled: no "never retrieved" warning.
+    work.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return await asyncio.shield(work)
 
 
 def _here(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
