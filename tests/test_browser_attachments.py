@@ -303,7 +303,7 @@ def test_an_image_shows_on_a_phone_and_on_the_share_page(
 def test_a_long_screenshot_is_kept_readable_shown_across_and_closed_by_back_on_a_phone(
     phone: Any, live: LiveServer
 ) -> None:
-    sign_up(phone, live, "scroller")
+    sign_up(phone, live, "longshot")
     send_image(phone, "chat.png", samples.image("PNG", 1170, 6000), "image/png")
     address = phone.url
     phone.locator("article.message.user .attachments a.image").click()
