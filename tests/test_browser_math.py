@@ -278,9 +278,9 @@ SLOW_TO_PAINT = """async () => {
   const started = performance.now();
   let seq = 0;
   let spans = 0;
-  for (let now = started; now - started < 4000; now = performance.now()) {
-    // 2,500 spans a second, however late this turn comes
-    const due = Math.floor((now - started) * 2.5) - spans;
+  while (spans < 10000) {
+    // 10,000 spans at 2,500 a second, however late this turn comes
+    const due = Math.min(10000, Math.floor((performance.now() - started) * 2.5)) - spans;
     message.delta({ seq: ++seq, content: '`a` '.repeat(due) });
     spans += due;
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -297,8 +297,6 @@ def test_a_reply_slow_to_paint_leaves_the_page_usable_while_it_streams(
     next: the page answers in between (it was busy all along, a paint after another)."""
     sign_up(page, live, "knuth")
     result = page.evaluate(SLOW_TO_PAINT)
-    assert result["spans"] >= 9_000  # slow enough to paint for the pause to matter
-    print(result)
     assert result["busy"] < 0.5 * result["elapsed"], result
     assert page.problems == []
 
