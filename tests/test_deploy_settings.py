@@ -179,6 +179,16 @@ def test_a_bad_boolean_stops_the_app_with_its_name() -> None:
     assert "DEBUG='maybe' is not a boolean" in result.stderr
 
 
+def test_the_database_threads_are_as_many_as_set() -> None:
+    """A container limited to fewer cores than its machine's sets its own pool's size."""
+    show = "from webchat import inline; print(inline._pool._max_workers)"
+    shown = run("shell", "-c", show, **PRODUCTION, DATABASE_THREADS="3").stdout
+    assert shown.splitlines()[-1] == "3"
+    result = run("check", **PRODUCTION, DATABASE_THREADS="0")
+    assert result.returncode != 0
+    assert "DATABASE_THREADS must be at least 1" in result.stderr
+
+
 def test_createsuperuser_works_without_a_prompt(tmp_path: Path) -> None:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",

@@ -37,7 +37,6 @@ at a time.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
@@ -88,7 +87,7 @@ def in_pool(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     return sync_to_async(fresh, thread_sensitive=False, executor=_pool)
 
 
-_pool = ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="database")
+_pool = ThreadPoolExecutor(settings.DATABASE_THREADS, thread_name_prefix="database")
 # One lock for each person sending in this process (while someone waits for it).
 _senders: weakref.WeakValueDictionary[Any, asyncio.Lock] = weakref.WeakValueDictionary()
 

@@ -3,6 +3,7 @@
 See README.md for the table of variables.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -165,6 +166,11 @@ DATABASE_ON_EVENT_LOOP = env_bool(
     "DATABASE_ON_EVENT_LOOP",
     DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not REDIS_URL,
 )
+# Elsewhere (PostgreSQL) sends and the API's calls run in a pool of threads, each keeping a
+# connection open: the process holds up to this many, and its database thread's one.
+DATABASE_THREADS = env_int("DATABASE_THREADS", min(32, (os.cpu_count() or 1) + 4))
+if DATABASE_THREADS < 1:
+    raise ImproperlyConfiguredEnv("DATABASE_THREADS must be at least 1.")
 
 # --- Upstream -------------------------------------------------------------------------------
 GROK_API_TOKEN = env_str("GROK_API_TOKEN")
