@@ -367,6 +367,14 @@ def test_a_portrait_photo_fits_the_screen_and_each_viewer_takes_one_step_of_hist
     tile.dblclick()
     page.wait_for_timeout(300)
     assert viewer.is_visible()
+    # Reloaded while open: its step goes with it, and Back leaves the conversation.
+    address = page.url
+    page.wait_for_function("() => history.state?.viewer")
+    page.reload()
+    page.wait_for_function("() => history.state === null")
+    assert viewer.count() == 0
+    page.go_back()
+    page.wait_for_url(lambda url: url != address)
     assert not page.problems, page.problems
 
 

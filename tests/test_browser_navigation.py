@@ -618,6 +618,30 @@ def test_on_a_phone_back_closes_the_drawer_and_a_page_opened_from_it_goes_back_p
     assert phone.problems == []
 
 
+def test_on_a_phone_a_reload_or_forward_onto_the_drawer_s_step_leaves_no_dead_step(
+    phone: Any, live: LiveServer
+) -> None:
+    """The page reloaded with the list open, or Forward after it closed, lands on its step
+    with no list open: the step is stepped off, so Back leaves the conversation at once."""
+    sign_up(phone, live, "drawerreload")
+    _, second = chats(phone, "One [sim words=3 delay=1]", "Two [sim words=3 delay=1]")
+    phone.click("#menu-button")
+    phone.wait_for_function("() => history.state?.drawer")
+    phone.reload()
+    phone.wait_for_function("() => history.state === null")
+    assert phone.locator("#backdrop").is_hidden() and phone.url == second
+    phone.click("#menu-button")
+    phone.wait_for_function("() => history.state?.drawer")
+    phone.go_back()
+    phone.wait_for_function("() => history.state === null")
+    phone.go_forward()
+    phone.wait_for_timeout(300)
+    assert phone.evaluate("() => history.state") is None and phone.url == second
+    phone.go_back()
+    phone.wait_for_url(lambda url: url != second)
+    assert phone.problems == []
+
+
 # --- 12. Search as you type -----------------------------------------------------------------
 def test_search_as_you_type_with_rendered_snippets_and_the_keyboard(
     page: Any, live: LiveServer

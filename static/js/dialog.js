@@ -277,6 +277,19 @@ export function viewImage(src, name, tile = null) {
 // Resolved once the history's place of the last viewer closed is gone.
 let leaving = Promise.resolve();
 
+// A step of history an overlay took (the viewer, the phone's list of conversations:
+// sidebar.js) with no overlay open on it: the page reloaded while it was open, or Forward
+// after it closed. Back from there would seem to do nothing, so the step is stepped off.
+function leftOver() {
+  const state = history.state;
+  const open = state?.viewer
+    ? document.querySelector("dialog.image-viewer[open]")
+    : state?.drawer && document.body.classList.contains("drawer-open");
+  if ((state?.viewer || state?.drawer) && !open) history.back();
+}
+leftOver();
+window.addEventListener("popstate", leftOver);
+
 // The image's size on screen, as large as the screen allows up to its own; a long image
 // (over twice as long as wide) that would be under half as wide as it can be is shown
 // across instead, and scrolled.
