@@ -651,13 +651,14 @@ class Share(models.Model):
     def count_view(self) -> None:
         Share.objects.filter(pk=self.pk).update(views=models.F("views") + 1)
 
-    @transaction.atomic
-    def fork(self, owner: Any) -> Conversation:
-        """A private copy of the snapshot for `owner` (only the shared path, nothing else)."""
+    def fork(self, owner: Any, thread: list[Message]) -> Conversation:
+        """A private copy of the snapshot for `owner` (only the shared path, nothing else), in
+        the caller's transaction: `thread` is `messages()` with their files, read before it."""
         copy = Conversation.objects.create(owner=owner, title=self.conversation.title)
         parent = None
-        for message in with_files(self.messages()):
-            parent = Message.objects.create(
+        copies = []
+        for message in thread:
+            parent = Message(
                 conversation=copy,
                 parent=parent,
                 role=message.role,
@@ -678,8 +679,16 @@ class Share(models.Model):
                 else message.status,
                 finish_reason=message.finish_reason,
             )
+            copies.append(parent)
+        # Written a batch at a time: a thread of thousands, one INSERT each, held SQLite's one
+        # writer (every other person's send) for most of a minute.
+        fields = Message._meta.concrete_fields
+        step = max(1, connection.ops.bulk_batch_size(fields, copies))
+        for start in range(0, len(copies), step):
+            sql.insert(copies[start : start + step])
+        for message, mine in zip(thread, copies, strict=True):
             for original in message.files:
-                original.copy_to(parent)
+                original.copy_to(mine)
         copy.current_leaf = parent
         copy.save(update_fields=["current_leaf", "updated"])
         return copy

@@ -114,13 +114,14 @@ def revoke(request: HttpRequest, token: str) -> HttpResponse:
 def fork(request: HttpRequest, token: str) -> HttpResponse:
     """ "Continue this conversation": a private copy of the snapshot becomes the viewer's."""
     share = get_object_or_404(Share.objects.active(), token=token)
+    # Read before the transaction: on SQLite it holds the one writer, every person's sends.
+    thread = with_files(share.messages(), defer_text=False)
+    size = sum(storage.size(m) + sum(f.bytes_kept for f in m.files) for m in thread)
     with transaction.atomic():
         # One fork of a person's at a time: two at once would both pass the same count.
         User.objects.select_for_update().filter(pk=request.user.pk).first()
-        thread = with_files(share.messages(), defer_text=False)
-        size = sum(storage.size(m) + sum(f.bytes_kept for f in m.files) for m in thread)
         storage.check(request.user, size, fresh=True)
-        copy = share.fork(request.user)
+        copy = share.fork(request.user, thread)
     storage.stored(request.user)
     search.catch_up()  # the copy's messages, indexed by the one who made them
     return redirect(copy.get_absolute_url())

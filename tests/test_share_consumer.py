@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from conversations.models import Conversation, Message, Share
+from conversations.models import Conversation, Message, Share, with_files
 from tests.helpers import Socket, add_exchange, open_socket, send, split_at_snapshot, text_of
 from webchat.models import Plan, User
 
@@ -159,7 +159,7 @@ async def test_a_reader_is_not_told_the_owner_s_allowance_cut_the_reply_nor_a_fo
     await later.send({"type": "resume", "message": reply, "seq": 0})
     ended = (await later.receive_until("done"))[-1]
     assert "limited_by" not in ended and ended["usage"] is None
-    copy = await database_sync_to_async(share.fork)(bob)
+    copy = await database_sync_to_async(lambda: share.fork(bob, with_files(share.messages())))()
     forked = await database_sync_to_async(lambda: copy.messages.get(role="assistant"))()
     assert forked.limited_by == "" and forked.finish_reason == "length"
     for socket in (viewer, later, owner):
