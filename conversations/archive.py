@@ -54,6 +54,7 @@ from conversations.models import (
     SavedPrompt,
     Summary,
 )
+from webchat import sql
 from webchat.errors import InvalidRequest
 from webchat.models import User
 
@@ -1127,93 +1128,87 @@ def _write(user: User, batch: list[Imported], folders: dict[str, Folder]) -> lis
     now = timezone.now()
     saved: list[str] = []
     try:
-        with transaction.atomic():
-            conversations, messages, attachments = [], [], []
-            ratings, summaries = [], []
-            depth: dict[str, int] = {}  # messages from the root down to each one
-            for imported in batch:
-                conversation = Conversation(
-                    owner=user,
-                    temporary=True,
-                    imported_from=imported.imported_from,
-                    title=imported.title,
-                    pinned=imported.pinned,
-                    archived=imported.archived,
-                    folder=folders.get(imported.folder),
+        conversations, messages, attachments = [], [], []
+        ratings, summaries = [], []
+        depth: dict[str, int] = {}  # messages from the root down to each one
+        for imported in batch:
+            conversation = Conversation(
+                owner=user,
+                temporary=True,
+                imported_from=imported.imported_from,
+                title=imported.title,
+                pinned=imported.pinned,
+                archived=imported.archived,
+                folder=folders.get(imported.folder),
+            )
+            ids: dict[str, uuid.UUID] = {}
+            for node in imported.nodes:
+                message = Message(
+                    id=uuid.uuid4(),
+                    conversation=conversation,
+                    parent_id=ids.get(node.parent) if node.parent else None,
+                    role=node.role,
+                    content=node.content,
+                    reasoning=node.reasoning,
+                    model=node.model,
+                    params=node.params,
+                    status=node.status,
+                    finish_reason=node.finish_reason,
+                    error_code=node.error_code,
+                    error_message=node.error_message,
+                    prompt_tokens=node.prompt_tokens,
+                    completion_tokens=node.completion_tokens,
+                    reasoning_ms=node.reasoning_ms,
                 )
-                ids: dict[str, uuid.UUID] = {}
-                for node in imported.nodes:
-                    message = Message(
-                        id=uuid.uuid4(),
-                        conversation=conversation,
-                        parent_id=ids.get(node.parent) if node.parent else None,
-                        role=node.role,
-                        content=node.content,
-                        reasoning=node.reasoning,
-                        model=node.model,
-                        params=node.params,
-                        status=node.status,
-                        finish_reason=node.finish_reason,
-                        error_code=node.error_code,
-                        error_message=node.error_message,
-                        prompt_tokens=node.prompt_tokens,
-                        completion_tokens=node.completion_tokens,
-                        reasoning_ms=node.reasoning_ms,
+                # Its own time, not the import's.
+                message.created = message.updated = node.created or imported.created or now
+                ids[node.key] = message.id
+                depth[node.key] = depth.get(node.parent or "", 0) + 1
+                messages.append(message)
+                if node.feedback:
+                    ratings.append(
+                        Feedback(message=message, user=user, model=node.model, **node.feedback)
                     )
-                    ids[node.key] = message.id
-                    depth[node.key] = depth.get(node.parent or "", 0) + 1
-                    messages.append((message, node.created or imported.created or now))
-                    if node.feedback:
-                        ratings.append(
-                            Feedback(message=message, user=user, model=node.model, **node.feedback)
+                if node.summary:
+                    # It stands for the thread down to its message, whatever it claims.
+                    summaries.append(
+                        Summary(
+                            conversation=conversation,
+                            through=message,
+                            covers=depth[node.key],
+                            **node.summary,
                         )
-                    if node.summary:
-                        # It stands for the thread down to its message, whatever it claims.
-                        summaries.append(
-                            Summary(
-                                conversation=conversation,
-                                through=message,
-                                covers=depth[node.key],
-                                **node.summary,
-                            )
-                        )
-                    for position, ref in enumerate(node.files):
-                        attachments.append((message, position, ref))
-                conversation.current_leaf_id = ids.get(imported.leaf) if imported.leaf else None
-                conversations.append((conversation, imported))
-            Conversation.objects.bulk_create([c for c, _ in conversations], batch_size=500)
-            Message.objects.bulk_create([m for m, _ in messages], batch_size=1000)
-            # Their own times, not the time of the import (which creating them stamps).
-            for message, created in messages:
-                message.created = message.updated = created
-            Message.objects.bulk_update(
-                [m for m, _ in messages], ["created", "updated"], batch_size=1000
+                    )
+                for position, ref in enumerate(node.files):
+                    attachments.append((message, position, ref))
+            conversation.current_leaf_id = ids.get(imported.leaf) if imported.leaf else None
+            conversation.created = imported.created or now
+            conversation.updated = now  # not idle, for the cleanup, until it is shown
+            conversations.append((conversation, imported))
+        rows = [
+            Attachment.of(
+                ref.processed,
+                ref.name,
+                saved,
+                owner=user,
+                conversation=message.conversation,
+                message=message,
+                position=position,
             )
-            for conversation, imported in conversations:
-                conversation.created = imported.created or now
-                conversation.updated = now
-            Conversation.objects.bulk_update(
-                [c for c, _ in conversations],
-                ["current_leaf", "created", "updated"],
-                batch_size=500,
-            )
-            for conversation, imported in conversations:
-                conversation.updated = imported.updated or conversation.created
-            rows = []
-            for message, position, ref in attachments:
-                row = Attachment.of(
-                    ref.processed,
-                    ref.name,
-                    saved,
-                    owner=user,
-                    conversation=message.conversation,
-                    message=message,
-                    position=position,
-                )
-                rows.append(row)
+            for message, position, ref in attachments
+        ]
+        # Made ready above, written here: on SQLite the transaction holds the one writer,
+        # every other person's sends. Its rows keep their own times (a bulk_update of them
+        # afterwards was most of a minute for 60,000 messages).
+        with transaction.atomic():
+            kept = ("created", "updated")
+            sql.insert_all([c for c, _ in conversations], kept=kept)
+            sql.insert_all(messages, kept=kept)
             Attachment.objects.bulk_create(rows, batch_size=500)
             Feedback.objects.bulk_create(ratings, batch_size=1000)
             Summary.objects.bulk_create(summaries, batch_size=500)
+        for conversation, imported in conversations:
+            conversation.updated = imported.updated or conversation.created
     except BaseException:
         for name in saved:  # the rows were not committed: their files go too
             Attachment.file.field.storage.delete(name)

@@ -682,10 +682,7 @@ class Share(models.Model):
             copies.append(parent)
         # Written a batch at a time: a thread of thousands, one INSERT each, held SQLite's one
         # writer (every other person's send) for most of a minute.
-        fields = Message._meta.concrete_fields
-        step = max(1, connection.ops.bulk_batch_size(fields, copies))
-        for start in range(0, len(copies), step):
-            sql.insert(copies[start : start + step])
+        sql.insert_all(copies)
         for message, mine in zip(thread, copies, strict=True):
             for original in message.files:
                 original.copy_to(mine)

@@ -10,7 +10,7 @@ and send no signals, as `bulk_create` and `update` send none: the last guard of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
@@ -31,8 +31,12 @@ def _refuse_unstorable(instance: models.Model, fields: Sequence[models.Field]) -
                 raise ValidationError({field.name: found})
 
 
-def insert(instances: Sequence[models.Model], using: str = "default") -> None:
-    """One INSERT of these instances (of one model). An auto-increment key is read back."""
+def insert(
+    instances: Sequence[models.Model], using: str = "default", kept: Collection[str] = ()
+) -> None:
+    """One INSERT of these instances (of one model). An auto-increment key is read back.
+    The fields named in `kept` are written as the instances hold them, not stamped (an
+    imported message's own times)."""
     meta = instances[0]._meta
     connection = connections[using]
     auto = meta.pk if isinstance(meta.pk, models.AutoField) else None
@@ -40,7 +44,13 @@ def insert(instances: Sequence[models.Model], using: str = "default") -> None:
     for instance in instances:
         _refuse_unstorable(instance, fields)
     rows = [
-        [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+        [
+            f.get_db_prep_save(
+                getattr(instance, f.attname) if f.name in kept else f.pre_save(instance, add=True),
+                connection,
+            )
+            for f in fields
+        ]
         for instance in instances
     ]
     quote = connection.ops.quote_name
@@ -61,6 +71,20 @@ def insert(instances: Sequence[models.Model], using: str = "default") -> None:
     for instance in instances:
         instance._state.adding = False
         instance._state.db = using
+
+
+def insert_all(
+    instances: Sequence[models.Model], using: str = "default", kept: Collection[str] = ()
+) -> None:
+    """`insert`, as many INSERTs as the database's limit on parameters asks (thousands of
+    rows, where `bulk_create` built each statement at several times the cost of running it).
+    Not for a model whose key the database numbers."""
+    if not instances:
+        return
+    fields = instances[0]._meta.concrete_fields
+    step = max(1, connections[using].ops.bulk_batch_size(fields, instances))
+    for start in range(0, len(instances), step):
+        insert(instances[start : start + step], using, kept)
 
 
 def update(
