@@ -135,6 +135,29 @@ def test_a_server_error_reaches_stdout_with_its_traceback_and_request_id(
     assert "Traceback" in out and "RuntimeError: deliberately broken" in out
 
 
+def test_an_uncaught_error_is_the_site_s_own_page_and_a_locked_database_a_503(
+    capsys: object, settings: object
+) -> None:
+    """Not Django's bare "Server Error (500)": a page with a way back, or JSON for a script.
+    A database locked past its wait (a login's session saved while a long write held
+    SQLite's writer) says to try again, as a 503; the traceback is logged either way."""
+    from django.test import Client
+
+    settings.DEBUG = False
+    settings.ROOT_URLCONF = "tests.failing_urls"
+    client = Client(raise_request_exception=False, headers={"Accept": "text/html"})
+    with logging_as("INFO", "text"):
+        broken = client.get("/boom/")
+        locked = client.get("/locked/")
+        script = Client(raise_request_exception=False).get("/locked/")
+    out = capsys.readouterr().out
+    assert broken.status_code == 500 and locked.status_code == 503
+    assert 'href="/"' in broken.text and "css/app.css" in broken.text
+    assert "Please try again in a moment" in locked.text and locked["Retry-After"] == "5"
+    assert script.status_code == 503 and script.json()["error"]["code"] == "busy"
+    assert "OperationalError: database is locked" in out
+
+
 def test_json_logs_are_one_object_a_line(capsys: object) -> None:
     import json
     import logging

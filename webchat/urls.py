@@ -4,6 +4,9 @@ from django.views.generic import RedirectView
 
 from webchat import accounts, views
 
+# An uncaught exception: the site's own page (a database that is not answering: a 503).
+handler500 = views.server_error
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts.urlpatterns)),

@@ -1,14 +1,16 @@
 import asyncio
 import logging
+import sys
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import connection
+from django.db import OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -18,7 +20,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from webchat.accounts import on_this_site
 from webchat.auth import login_name
-from webchat.errors import Refused
+from webchat.errors import InternalError, Refused, Unavailable
 from webchat.middleware import error_response
 from webchat.models import ChatModel, UsageRecord
 from webchat.quotas import month_start
@@ -101,6 +103,35 @@ def _logged_in_as_asked(request: HttpRequest) -> bool:
 
 
 @require_safe
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The answer to an exception nothing else caught (logged already, with its traceback):
+    the site's own page, or JSON for a script. A database locked past its wait (SQLite's
+    one writer held) or not answering (PostgreSQL restarting) is a 503 to try again in a
+    moment, not a 500. Made without the context processors: they may read the database
+    that has just failed."""
+    error = sys.exc_info()[1]
+    busy = isinstance(error, OperationalError) and "no such" not in str(error)
+    failure = (
+        Unavailable(gettext("The server is busy. Please try again in a moment."))
+        if busy
+        else InternalError()
+    )
+    status = 503 if busy else 500
+    if "text/html" not in request.headers.get("Accept", ""):
+        response: HttpResponse = JsonResponse(failure.body(), status=status)
+    else:
+        page = {
+            "title": gettext("Please try again"),
+            "message": failure.message,
+            "alert": True,
+            "link_url": "/",
+            "link_text": gettext("Back to webchat"),
+        }
+        response = HttpResponse(render_to_string("registration/message.html", page), status=status)
+    response["Retry-After"] = str(round(failure.retry_after))
+    return response
+
+
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico on every page without a link to an icon (the admin)."""
     return redirect(static("favicon.svg"), permanent=True)
