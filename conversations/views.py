@@ -317,7 +317,9 @@ def sidebar_groups(conversations: list[Conversation]) -> list[tuple[str, list[Co
 @require_safe
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "conversations/chat.html", _chat_context(request, None))
+    response = render(request, "conversations/chat.html", _chat_context(request, None))
+    add_never_cache_headers(response)  # as a conversation's page
+    return response
 
 
 @require_safe
@@ -327,12 +329,15 @@ def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     if wants_json(request):
         # The thread as it stands, for a page that lost its connection to show again.
         response = JsonResponse(_thread_json(request, conversation))
-        add_never_cache_headers(response)
     else:
         if conversation.temporary and request.method == "GET":  # a HEAD is no page opened
             conversation.visit = secrets.token_hex(8)
             conversation.save(update_fields=["visit"])
         response = render(request, "conversations/chat.html", _chat_context(request, conversation))
+    # Not kept by the browser: Back shows the conversation as it stands (a deleted one came
+    # back from its cache, with the list and buttons it had), and a shared computer's cache
+    # holds no one's conversations.
+    add_never_cache_headers(response)
     patch_vary_headers(response, ("Accept",))  # one address, two answers
     return response
 

@@ -869,6 +869,7 @@ def test_deleting_asks_in_the_pages_own_dialog_which_holds_focus(
     sign_up(page, live, "dialogs")
     say(page, "Delete me maybe [sim words=5 delay=1]")
     url = page.url
+    page.goto(url)  # opened, as from a link
     page.click("#delete")  # a browser confirm() would be a problem (tests/helpers.watch)
     dialog = page.get_by_role("dialog", name="Delete this conversation?")
     assert dialog.is_visible()
@@ -888,6 +889,11 @@ def test_deleting_asks_in_the_pages_own_dialog_which_holds_focus(
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     page.wait_for_url(live.url + "/")
     assert page.problems == []
+    # Back does not bring the deleted conversation back from the browser's cache.
+    page.go_back()
+    assert page.url == url
+    assert page.locator("h1").inner_text() == "Not found"
+    assert page.locator("#prompt").count() == 0
 
 
 def test_the_share_panel_closes(page: Any, live: LiveServer) -> None:
