@@ -357,6 +357,18 @@ def test_a_phone_turned_sideways_keeps_the_phone_s_layout_and_every_action_in_re
     # The thread keeps room to be read: the keys' hint gives way on a short screen.
     assert phone.locator("#composer-hint").is_hidden()
     assert phone.locator("#scroller").bounding_box()["height"] >= 80
+    # The drawer scrolls whole: its list at its own length, not a line's height between the
+    # search and the account's links.
+    phone.click("#menu-button")
+    current = phone.locator(".conversation-list a[aria-current=page]").bounding_box()
+    assert current["y"] >= 0 and current["y"] + current["height"] <= 360
+    assert phone.evaluate(
+        "() => { const l = document.getElementById('conversation-list');"
+        " return l.scrollHeight <= l.clientHeight + 1 }"
+    )
+    phone.locator("#theme").scroll_into_view_if_needed()
+    assert phone.locator("#theme").bounding_box()["y"] + 44 <= 360
+    phone.keyboard.press("Escape")
     assert phone.problems == []
     context.close()
 
