@@ -76,8 +76,17 @@ PREFERENCES = (
     "default_max_tokens",
     "language",
 )
-# One import at a time per server process: reading one takes a core and its size in memory.
+# An import's reading of its file (a core, and the file's size in memory) and its writing
+# go one import at a time per server process; another import waits up to WAIT_SECONDS for
+# its turn. The files it holds, decoded in between, take their turns file by file with
+# other imports' files, ATTACHMENT_DECODERS at a time: an archive of many slow images holds
+# up no one else's import (it held them all, refused, for as long as its images took). A
+# person has one import at a time.
 _importing = threading.Lock()
+_decoding = threading.BoundedSemaphore(settings.ATTACHMENT_DECODERS)
+_importers: set[Any] = set()
+_importers_lock = threading.Lock()
+WAIT_SECONDS = 30
 
 
 # --- Export ---------------------------------------------------------------------------------
@@ -973,7 +982,11 @@ async def _process(refs: list[FileRef], archive: zipfile.ZipFile) -> None:
             )
         try:
             data = await asyncio.to_thread(_member, archive, info, limits.max_bytes)
-            processed = await files.process_apart(named[0].name, data, limits)
+            await asyncio.to_thread(_decoding.acquire)
+            try:
+                processed = await files.process_apart(named[0].name, data, limits)
+            finally:
+                _decoding.release()
         except InvalidRequest as error:
             raise Refused(
                 gettext("A file in the import was refused: %(reason)s") % {"reason": error.message}
@@ -1002,22 +1015,45 @@ def import_file(user: User, upload: IO[bytes]) -> Outcome:
     """Import every conversation of `upload` for `user` but those the person already has
     (imported before as the file holds them, or theirs to begin with). Refused (nothing
     kept) when the file is bad, or too much for the person's storage."""
-    if not _importing.acquire(blocking=False):
-        raise Refused(gettext("Another import is running. Please try again in a minute."))
-    try:
-        found, archive = read(upload)
-        everything = len(found.conversations)
-        found.conversations = _new(user, found.conversations)
-        refs = [r for c in found.conversations for n in c.nodes for r in n.files]
-        # What the text and the files (as their ZIP declares them) take, against the
-        # person's storage before any file is read; counted again, exactly, when written.
-        declared = {r.member: archive.getinfo(r.member).file_size for r in refs} if refs else {}
-        storage.check(user, _text_size(found) + sum(declared.values()), fresh=True)
+    with _importer(user):
+        with _turn():
+            found, archive = read(upload)
+            everything = len(found.conversations)
+            found.conversations = _new(user, found.conversations)
+            refs = [r for c in found.conversations for n in c.nodes for r in n.files]
+            # What the text and the files (as their ZIP declares them) take, against the
+            # person's storage before any file is read; counted again, exactly, when written.
+            declared = {r.member: archive.getinfo(r.member).file_size for r in refs} if refs else {}
+            storage.check(user, _text_size(found) + sum(declared.values()), fresh=True)
         if refs and archive is not None:
             async_to_sync(_process)(refs, archive)
-        imported = _store(user, found)
+        with _turn():
+            imported = _store(user, found)
         search.catch_up()  # thousands of messages at once: not left to a reply's end
         return Outcome(imported, everything - imported)
+
+
+@contextlib.contextmanager
+def _importer(user: User) -> Iterator[None]:
+    """The person's one import at a time."""
+    with _importers_lock:
+        if user.pk in _importers:
+            raise Refused(gettext("Your other import is still running. Wait for it to end."))
+        _importers.add(user.pk)
+    try:
+        yield
+    finally:
+        with _importers_lock:
+            _importers.discard(user.pk)
+
+
+@contextlib.contextmanager
+def _turn() -> Iterator[None]:
+    """This process's one import reading its file or writing, waited for a while."""
+    if not _importing.acquire(timeout=WAIT_SECONDS):
+        raise Refused(gettext("Another import is running. Please try again in a minute."))
+    try:
+        yield
     finally:
         _importing.release()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import IntegrityError, connection, transaction
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
@@ -614,9 +615,35 @@ def test_a_failure_while_writing_leaves_no_row_and_no_file(
     assert stored_files(media) == []
 
 
-def test_one_import_at_a_time(alice: User) -> None:
+def test_one_import_reads_or_writes_at_a_time_and_the_next_waits_a_while(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive, "WAIT_SECONDS", 0.1)
     with archive._importing, pytest.raises(archive.Refused, match="Another import"):
         archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
+
+
+def test_an_import_s_files_hold_up_no_one_else_s_import(
+    alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its files are decoded outside the one import's turn to read or write: another
+    person's import goes on meanwhile (it was refused, for as long as the images took). A
+    person's second import at once is refused."""
+    real = archive.files.process_apart
+    meanwhile = []
+
+    async def slow(name: str, data: bytes, limits: Any) -> Any:
+        again = io.BytesIO(chatgpt_export.as_json())
+        meanwhile.append(await sync_to_async(archive.import_file)(bob, again))
+        with pytest.raises(archive.Refused, match="Your other import"):
+            await sync_to_async(archive.import_file)(alice, again)
+        return await real(name, data, limits)
+
+    monkeypatch.setattr(archive.files, "process_apart", slow)
+    said = {**_user_says("m0", "look"), "attachments": [{"name": "a.png", "path": "files/a"}]}
+    imported = archive.import_file(alice, io.BytesIO(_ours([said], a=samples.image("PNG"))))
+    assert imported.imported == 1 and meanwhile == [archive.Outcome(2, 0)]
+    assert Conversation.objects.owned_by(bob).count() == 2
 
 
 def test_a_small_file_of_a_great_many_items_is_refused_as_they_are_counted(
