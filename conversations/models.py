@@ -160,8 +160,9 @@ class Conversation(models.Model):
     def get_absolute_url(self) -> str:
         return f"/c/{self.id}/"
 
-    def path_to(self, leaf_id: uuid.UUID | None) -> list["Message"]:
-        """The messages from the root down to `leaf_id`, in one query whatever the length.
+    def path_to(self, leaf_id: uuid.UUID | None, most: int | None = None) -> list["Message"]:
+        """The messages from the root down to `leaf_id`, in one query whatever the length;
+        with `most`, the last `most` + 1 of them at most.
 
         Each carries `siblings` (the ids of the alternatives at its place, itself included,
         oldest first) and `position` (its index among them), for the `< 2/3 >` arrows.
@@ -175,7 +176,7 @@ class Conversation(models.Model):
         params = {
             "leaf": Message._meta.pk.get_db_prep_value(leaf_id, connection),
             "conversation": Conversation._meta.pk.get_db_prep_value(self.pk, connection),
-            "most": settings.IMPORT_MAX_MESSAGES,  # no thread is longer
+            "most": settings.IMPORT_MAX_MESSAGES if most is None else most,  # none longer
         }
         path = sql.select(Message, _PATH_SQL, params)
         for message in path:
@@ -644,9 +645,9 @@ class Share(models.Model):
     def get_absolute_url(self) -> str:
         return f"/s/{self.token}/"
 
-    def messages(self) -> list[Message]:
-        """The frozen thread: root → leaf, nothing after it."""
-        return self.conversation.path_to(self.leaf_id)
+    def messages(self, most: int | None = None) -> list[Message]:
+        """The frozen thread: root → leaf, nothing after it (with `most`, as path_to)."""
+        return self.conversation.path_to(self.leaf_id, most)
 
     def count_view(self) -> None:
         Share.objects.filter(pk=self.pk).update(views=models.F("views") + 1)

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
 
@@ -23,6 +24,8 @@ from webchat import query
 from webchat.models import ChatModel, User
 
 SHARES_PER_PAGE = 50
+# The most messages a shared conversation's page shows: its last ones.
+SHOWN = 1000
 
 
 def _share_for_owner(request: HttpRequest, token: str) -> Share:
@@ -60,7 +63,11 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
     if share is None:
         raise Http404("No such share.")
     Message.objects.expire_stale(conversation=share.conversation)
-    thread = with_files(share.messages())
+    # A long thread's last messages: all of 60,000 took seconds of the server's time for
+    # each reader, anyone at all, 120 times a minute. The copy a fork makes holds them all.
+    thread = share.messages(most=SHOWN)
+    cut = len(thread) > SHOWN
+    thread = with_files(thread[1:] if cut else thread)
     names = dict(ChatModel.objects.values_list("slug", "display_name"))
     for message in thread:
         message.model_name = names.get(message.model, message.model)
@@ -83,6 +90,8 @@ def detail(request: HttpRequest, token: str) -> HttpResponse:
         "system": system if share.include_system else None,
         "models": sorted({m.model_name for m in thread if m.model}),
         "live": thread and thread[-1].status == Message.Status.STREAMING,
+        "cut": cut,
+        "shown": number_format(SHOWN, force_grouping=True),
         "socket": "/" + frames.SHARE_SOCKET.replace("<str:token>", share.token),
         "close_not_found": frames.CLOSE_NOT_FOUND,
     }

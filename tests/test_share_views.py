@@ -208,6 +208,28 @@ def test_continuing_copies_only_the_snapshot(
     assert logged_in(charlie).get(copy.get_absolute_url()).status_code == 200
 
 
+def test_a_long_thread_s_page_shows_its_last_messages_and_a_fork_copies_them_all(
+    alice: User, charlie: User, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each reader of a link, anyone, cost the server a rendering of the whole thread (60,000
+    messages: seconds each time)."""
+    from conversations import shares
+
+    monkeypatch.setattr(shares, "SHOWN", 4)
+    for n in range(3):
+        add_exchange(conversation, f"question {n}", f"answer {n}")
+    token = share(alice, conversation)["token"]
+    html = Client().get(f"/s/{token}/").content.decode()
+    shown = re.findall(r"(?:question|answer) \d", html)
+    assert shown == ["question 1", "answer 1", "question 2", "answer 2"]
+    assert "its last 4 messages are shown" in html
+    logged_in(charlie).post(f"/s/{token}/fork/")
+    assert Conversation.objects.get(owner=charlie).messages.count() == 6
+    monkeypatch.setattr(shares, "SHOWN", 6)
+    html = Client().get(f"/s/{token}/").content.decode()
+    assert "question 0" in html and "messages are shown" not in html
+
+
 def test_continuing_needs_an_account(alice: User, conversation: Conversation) -> None:
     add_exchange(conversation, "q", "a")
     token = share(alice, conversation)["token"]
