@@ -86,8 +86,9 @@ def test_a_password_change_keeps_this_browser_and_logs_out_another(
     page.get_by_role("button", name="Change password").click()
     page.wait_for_url("**/accounts/password/done/")
     assert "Password changed" in page.content()
-    # The other browser's socket was closed: its page goes to the login page.
+    # The other browser's socket was closed: its page goes to the login page, which says why.
     other.wait_for_url("**/accounts/login/**", timeout=10_000)
+    assert "Your session has ended" in other.locator(".banner.notice").inner_text()
     # The tab of this browser reconnected and still chats.
     time.sleep(1)
     assert "/accounts/login/" not in tab.url

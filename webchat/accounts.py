@@ -591,6 +591,19 @@ class LoginView(auth_views.LoginView):
             "first_run": _founding(),
         }
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Sent here by a chat page whose session ended (a logout or a password change
+        # elsewhere): why it is asked to log in again.
+        if request.GET.get("ended") == "1":
+            messages.info(
+                request,
+                gettext(
+                    "Your session has ended: you logged out, or your password was changed. "
+                    "Log in again to go on."
+                ),
+            )
+        return super().get(request, *args, **kwargs)
+
     def form_invalid(self, form: Any) -> HttpResponse:
         # The name is kept and most likely right: the cursor goes to the password, to type
         # again.

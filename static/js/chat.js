@@ -458,8 +458,9 @@ function titleFrom(text) {
 // --- Socket ------------------------------------------------------------------------------
 let lastLoggedOut = 0;
 
+// The session ended: the login page says so, then comes back here.
 function goToLogin() {
-  location.href = `${config.urls.login}?next=${encodeURIComponent(location.pathname)}`;
+  location.href = `${config.urls.login}?next=${encodeURIComponent(location.pathname)}&ended=1`;
 }
 
 // The replies whose whole text was asked for and has not come: the deltas after a gap keep
