@@ -82,7 +82,7 @@ def test_the_admin_lists_fit_a_laptop_and_the_dashboard_a_phone(
     small = phone.new_page()
     # A list too wide for a phone scrolls in its own box, its words whole (not a letter a
     # line), the page itself not wider than the screen.
-    for url in ("/admin/webchat/usagerecord/", "/admin/webchat/user/"):
+    for url in ("/admin/webchat/usagerecord/", "/admin/webchat/user/", "/admin/webchat/chatmodel/"):
         small.goto(url)
         assert small.evaluate(BROKEN_WORDS) == [], url
         assert small.evaluate(OVERFLOW)[0] <= 0, url
