@@ -630,6 +630,61 @@ def test_on_a_phone_back_closes_the_drawer_and_a_page_opened_from_it_goes_back_p
     assert phone.problems == []
 
 
+def test_on_a_phone_back_closes_a_dialog_and_only_the_dialog(phone: Any, live: LiveServer) -> None:
+    """Back (a phone's back gesture) closes the page's own dialogs as it closes the drawer,
+    and leaves the page no more than the dialog was there: a confirmation, the search; over
+    the drawer, the dialog alone. A result chosen takes the search's step."""
+    sign_up(phone, live, "backdialog")
+    first, second = chats(phone, "One [sim words=3 delay=1]", "Two [sim words=3 delay=1]")
+    steps = phone.evaluate("() => history.length")
+    dialog = phone.locator("dialog.dialog[aria-labelledby^=dialog-]")
+    # A deletion's confirmation: Back closes it; nothing is deleted, the page stays.
+    phone.click("#actions-button")
+    phone.click("#delete")
+    phone.wait_for_function("() => history.state?.modal")
+    phone.go_back()
+    dialog.wait_for(state="detached")
+    assert phone.url == second and phone.evaluate("() => history.state") is None
+    assert phone.locator("article.message.assistant").count() == 1
+    # Over the drawer: Back closes the dialog, and the drawer stays open; then the drawer.
+    phone.click("#menu-button")
+    phone.wait_for_function("() => history.state?.drawer")
+    phone.locator(".conversation-list li", has_text="One").locator(".item-menu").click()
+    phone.get_by_role("menuitem", name="Rename").click()
+    phone.wait_for_function("() => history.state?.modal")
+    phone.go_back()
+    dialog.wait_for(state="detached")
+    phone.wait_for_timeout(200)
+    assert phone.locator("#backdrop").is_visible()
+    assert phone.evaluate("() => history.state?.drawer") is True
+    phone.go_back()
+    phone.locator("#backdrop").wait_for(state="hidden")
+    # Cancelled or sent otherwise, its step goes too: Back then leaves at once.
+    phone.click("#actions-button")
+    phone.click("#delete")
+    phone.wait_for_function("() => history.state?.modal")
+    phone.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    phone.wait_for_function("() => history.state === null")
+    assert phone.evaluate("() => history.length") == steps + 1  # its step, now forward
+    # The search: Back closes it; a result chosen takes its step, so Back from the result
+    # comes back here.
+    phone.keyboard.press("Control+k")
+    search = phone.locator("#search-dialog")
+    phone.wait_for_function("() => history.state?.modal")
+    phone.go_back()
+    search.wait_for(state="hidden")
+    assert phone.url == second
+    phone.keyboard.press("Control+k")
+    phone.wait_for_function("() => history.state?.modal")
+    phone.keyboard.type("One")
+    search.locator("li[role=option]").first.click()
+    phone.wait_for_url(lambda url: url.startswith(first))
+    phone.go_back()
+    phone.wait_for_url(second)
+    assert phone.evaluate("() => history.state") is None
+    assert phone.problems == []
+
+
 def test_on_a_phone_a_reload_or_forward_onto_the_drawer_s_step_leaves_no_dead_step(
     phone: Any, live: LiveServer
 ) -> None:

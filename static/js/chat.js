@@ -7,7 +7,7 @@
 import { Composer } from "./composer.js";
 import { ContextGauge, estimateTokens } from "./context.js";
 import { PromptPicker } from "./prompts.js";
-import { ask, openMenu, trapFocus, viewImage } from "./dialog.js";
+import { ask, openMenu, stepFor, trapFocus, viewImage } from "./dialog.js";
 import { Header } from "./header.js";
 import { Refusal, csrfToken, getJSON, pageConfig, post } from "./http.js";
 import { downloadCode, plainText, showHtml } from "./render.js";
@@ -1054,7 +1054,11 @@ document.addEventListener("keydown", (event) => {
     socket?.send({ type: "stop" });
   } else if (event.key === "?" && !typing(event.target)) {
     event.preventDefault();
-    document.getElementById("shortcuts-dialog").showModal();
+    const shortcuts = document.getElementById("shortcuts-dialog");
+    if (!shortcuts.open) {
+      stepFor(shortcuts); // Back closes it
+      shortcuts.showModal();
+    }
   }
 });
 composer.stopButton.addEventListener("click", () => socket?.send({ type: "stop" }));

@@ -101,13 +101,16 @@ export function ask({ title, text = "", confirm = gettext("OK"), danger = false,
   trapFocus(dialog);
   cancel.addEventListener("click", () => dialog.close(""));
   return new Promise((resolve) => {
+    // The answer once the dialog's step of history has gone: what follows (a page left, a
+    // form sent) is not undone by that step's Back.
+    const stepped = stepFor(dialog);
     dialog.addEventListener("close", () => {
       const confirmed = dialog.returnValue === "ok";
       dialog.remove();
       const back = opener?.isConnected && opener !== document.body && opener.checkVisibility() ? opener : fallback;
       back?.focus();
-      if (!confirmed) resolve(null);
-      else resolve(field ? field.value : true);
+      const answer = !confirmed ? null : field ? field.value : true;
+      stepped.then(() => resolve(answer));
     });
     dialog.showModal();
     if (field) {
@@ -246,22 +249,9 @@ export function viewImage(src, name, tile = null) {
   dialog.addEventListener("click", (event) => {
     if ((event.target === dialog && event.detail < 2) || event.target === close) dialog.close();
   });
-  const back = () => dialog.close();
-  // Its own place in the history, for Back to close it: taken once the place of a viewer
-  // closed just before has gone (that Back would otherwise close this one).
-  leaving.then(() => {
-    if (!dialog.open) return;
-    history.pushState({ viewer: true }, "");
-    window.addEventListener("popstate", back);
-  });
+  stepFor(dialog, "viewer");
   dialog.addEventListener("close", () => {
     window.removeEventListener("resize", refit);
-    window.removeEventListener("popstate", back);
-    if (history.state?.viewer) {
-      // Closed otherwise than by Back: its place goes too.
-      leaving = new Promise((gone) => window.addEventListener("popstate", gone, { once: true }));
-      history.back();
-    }
     dialog.remove();
   });
   dialog.showModal();
@@ -274,18 +264,51 @@ export function viewImage(src, name, tile = null) {
   }
 }
 
-// Resolved once the history's place of the last viewer closed is gone.
-let leaving = Promise.resolve();
+// A modal dialog's own step of history while it is open, for the browser's Back (a phone's
+// back gesture) to close it, as Back closes the phone's list of conversations: taken once
+// the step of a dialog closed just before has gone (that Back would otherwise close this
+// one), and gone with it when it is closed otherwise. Opened from the phone's list, the
+// dialog's step is over the list's, and Back closes the dialog alone. Resolves once the
+// dialog is closed and its step gone. Call it before showModal().
+export function stepFor(dialog, kind = "modal") {
+  let done;
+  const gone = new Promise((resolve) => (done = resolve));
+  const back = () => dialog.open && dialog.close();
+  leaving.then(() => {
+    if (!dialog.open) return;
+    history.pushState({ [kind]: true }, "");
+    window.addEventListener("popstate", back);
+  });
+  const closed = () => {
+    if (dialog.open) return; // an earlier opening's close event, come after this opening
+    dialog.removeEventListener("close", closed);
+    window.removeEventListener("popstate", back);
+    if (history.state?.[kind]) {
+      leaving = new Promise((resolve) => window.addEventListener("popstate", resolve, { once: true }));
+      history.back();
+    }
+    leaving.then(done);
+  };
+  dialog.addEventListener("close", closed);
+  return gone;
+}
 
-// A step of history an overlay took (the viewer, the phone's list of conversations:
+// Resolved once the step of history of the last dialog closed is gone: a page left meanwhile
+// would be undone by that step's Back (sidebar.js leave()).
+let leaving = Promise.resolve();
+export function stepsSettled() {
+  return leaving;
+}
+
+// A step of history an overlay took (a dialog, the phone's list of conversations:
 // sidebar.js) with no overlay open on it: the page reloaded while it was open, or Forward
 // after it closed. Back from there would seem to do nothing, so the step is stepped off.
 function leftOver() {
   const state = history.state;
-  const open = state?.viewer
-    ? document.querySelector("dialog.image-viewer[open]")
-    : state?.drawer && document.body.classList.contains("drawer-open");
-  if ((state?.viewer || state?.drawer) && !open) history.back();
+  const open = state?.drawer
+    ? document.body.classList.contains("drawer-open")
+    : document.querySelector("dialog[open]");
+  if ((state?.viewer || state?.modal || state?.drawer) && !open) history.back();
 }
 leftOver();
 window.addEventListener("popstate", leftOver);

@@ -2,6 +2,7 @@
 // the person's conversations whose title or messages hold the words, with the words shown
 // in context, picked with the arrow keys and Enter.
 
+import { stepFor, stepsSettled } from "./dialog.js";
 import { leave } from "./sidebar.js";
 
 const WAIT = 150; // ms of quiet typing before asking
@@ -26,8 +27,12 @@ export class SearchDialog {
       if (option) this.go(option.dataset.url);
     });
     this.dialog.addEventListener("close", () => {
+      if (this.dialog.open) return; // opened again before this event came
       this.entered = null; // an Enter waiting for its results goes nowhere once closed
-      this.opener?.isConnected && this.opener.focus();
+      // Back to what had the focus; else out of the closed dialog, for the page's keys
+      // (Ctrl+K again) to be heard at once.
+      if (this.opener?.isConnected && this.opener !== document.body && this.opener.checkVisibility()) this.opener.focus();
+      else this.input.blur();
     });
     this.dialog.addEventListener("click", (event) => {
       if (event.target === this.dialog) this.dialog.close(); // a click on the backdrop
@@ -37,6 +42,7 @@ export class SearchDialog {
   open(text = "") {
     if (this.dialog.open) return;
     this.opener = document.activeElement;
+    stepFor(this.dialog); // Back closes it
     this.dialog.showModal();
     this.input.value = text;
     this.input.focus();
@@ -144,11 +150,12 @@ export class SearchDialog {
 
   // A result's conversation, at the message found (`#m-<id>`): if it is the one open,
   // the page goes there without a reload (chat.js follows the address's hash).
-  go(url) {
+  async go(url) {
     this.entered = null; // a result chosen: an Enter still waiting no longer counts
     const target = new URL(url, location.href);
     if (target.pathname === location.pathname && target.hash) {
       this.dialog.close();
+      await stepsSettled(); // the page's own step of history, once the dialog's has gone
       history.replaceState(history.state, "", location.pathname); // the same hash is then a change
     }
     leave(target.href);

@@ -3,7 +3,7 @@
 // delete), each folder with its own (rename, delete), more of them on demand, and the
 // theme switch. On a phone it is a drawer behind the ☰ button.
 
-import { ask, openMenu } from "./dialog.js";
+import { ask, openMenu, stepsSettled } from "./dialog.js";
 import { post } from "./http.js";
 
 // A title as Rename offers it: an automatic title cut short (conversations/models.py
@@ -14,9 +14,12 @@ export function titleToEdit(title) {
 
 // Goes to `url`. From the phone's open drawer, the new page takes the drawer's step of
 // history (see Sidebar.drawer), so Back from it comes to the page the drawer was opened on.
+// From an open dialog (search), likewise; after a dialog just closed, once its step is gone.
 export function leave(url) {
-  if (history.state?.drawer) location.replace(url);
-  else location.href = url;
+  stepsSettled().then(() => {
+    if (history.state?.drawer || history.state?.modal) location.replace(url);
+    else location.href = url;
+  });
 }
 
 export class Sidebar {
@@ -49,7 +52,7 @@ export class Sidebar {
     });
     // The browser's Back (a phone's back gesture) closes the open drawer.
     window.addEventListener("popstate", () => {
-      if (!this.stepped) return;
+      if (!this.stepped || history.state?.drawer) return; // (Back from a dialog over it)
       this.stepped = false;
       if (document.body.classList.contains("drawer-open")) this.drawer(false);
     });
