@@ -391,6 +391,40 @@ def test_the_editor_is_full_width_and_keys_work_as_in_the_composer(
     assert page.problems == []
 
 
+def test_an_edit_being_written_survives_a_reload_and_back_and_forward(
+    page: Any, live: LiveServer
+) -> None:
+    """As the composer's draft does: the editor opens again with its words. Given up or sent,
+    it is not opened again."""
+    sign_up(page, live, "editdraft")
+    say(page, "first words [sim repeat delay=1]")
+    address = page.url
+    page.locator("article.message.user .edit").click()
+    page.fill("form.editor textarea", "better words, half written")
+    page.reload()
+    assert page.locator("form.editor textarea").input_value() == "better words, half written"
+    page.goto("/")
+    page.go_back()
+    page.wait_for_url(address)
+    area = page.locator("form.editor textarea")
+    assert area.input_value() == "better words, half written"
+    assert page.evaluate("() => document.activeElement.matches('form.editor textarea')")
+    page.keyboard.press("Escape")
+    page.reload()
+    page.locator("article.message.user .edit").wait_for()
+    assert page.locator("form.editor").count() == 0
+    # Sent: the next visit opens no editor either.
+    page.locator("article.message.user .edit").click()
+    page.fill("form.editor textarea", "sent words [sim repeat delay=1]")
+    page.keyboard.press("Enter")
+    page.wait_for_function(FINISHED)
+    page.reload()
+    page.locator("article.message.user .edit").wait_for()
+    assert page.locator("form.editor").count() == 0
+    assert texts(page, "user") == ["sent words [sim repeat delay=1]"]
+    assert page.problems == []
+
+
 def test_on_a_phone_a_long_message_is_edited_in_a_box_that_holds_it(
     phone: Any, live: LiveServer
 ) -> None:

@@ -830,6 +830,43 @@ async function copyText(text, button) {
   }
 }
 
+// The message being edited in this conversation and its words so far, in this tab.
+const editDraft = {
+  key: () => `webchat-edit:${config.user}:${conversationId}`,
+  get() {
+    try {
+      return JSON.parse(sessionStorage.getItem(this.key()));
+    } catch {
+      return null; // storage disabled, or not ours
+    }
+  },
+  set(draft) {
+    try {
+      sessionStorage.setItem(this.key(), JSON.stringify(draft));
+    } catch {
+      /* storage disabled or full: the edit lives in the page only */
+    }
+  },
+  clear() {
+    try {
+      sessionStorage.removeItem(this.key());
+    } catch {
+      /* storage disabled */
+    }
+  },
+};
+
+// The edit this tab was writing here (before a reload, or Back), open again with its words.
+function reopenEdit() {
+  const draft = conversationId && editDraft.get();
+  const article = draft?.id && thread.article(draft.id);
+  if (!article?.querySelector(".edit")) return;
+  editMessage(article);
+  const area = article.querySelector("form.editor textarea");
+  area.value = draft.text ?? "";
+  area.dispatchEvent(new Event("input"));
+}
+
 // An edit is a new message under the same parent: a new branch. One editor at a time.
 function editMessage(article) {
   thread.element.querySelector("form.editor .cancel")?.click();
@@ -868,10 +905,15 @@ function editMessage(article) {
   area.focus({ preventScroll: true });
   // Its start in view, under the header, unless the message is taller than the screen.
   article.scrollIntoView({ block: "nearest" });
+  // What is typed is kept in this tab until sent or given up, as the composer's draft is: a
+  // reload, or Back and Forward, opens the editor again with it.
+  const keep = () => editDraft.set({ id: article.dataset.id, text: area.value });
+  area.addEventListener("input", keep);
   const close = () => {
     editor.remove();
     content.hidden = false;
     article.classList.remove("editing");
+    editDraft.clear();
     editButton?.focus({ preventScroll: true });
   };
   cancel.addEventListener("click", close);
@@ -897,6 +939,7 @@ function editMessage(article) {
     editor.remove();
     content.hidden = false;
     article.classList.remove("editing");
+    editDraft.clear();
     const removed = thread.cutFrom(article);
     // The edited version keeps the files of the one it replaces.
     branching = { kind: "edit", siblings, removed, clientId: sendMessage(area.value, parent, thread.filesOf(article)) };
@@ -1166,3 +1209,4 @@ scroller.toEnd();
 showFound();
 window.addEventListener("hashchange", showFound);
 composer.prompt.focus({ preventScroll: true });
+reopenEdit();
