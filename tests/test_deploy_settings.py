@@ -148,8 +148,8 @@ def test_an_uncaught_error_is_the_site_s_own_page_and_a_locked_database_a_503(
     client = Client(raise_request_exception=False, headers={"Accept": "text/html"})
     with logging_as("INFO", "text"):
         broken = client.get("/boom/")
-        locked = client.get("/locked/")
-        script = Client(raise_request_exception=False).get("/locked/")
+        locked = client.post("/locked/")  # a login's form, say
+        script = Client(raise_request_exception=False).post("/locked/")
     out = capsys.readouterr().out
     assert broken.status_code == 500 and locked.status_code == 503
     assert 'href="/"' in broken.text and "css/app.css" in broken.text

@@ -102,7 +102,6 @@ def _logged_in_as_asked(request: HttpRequest) -> bool:
     return login_name(request, None) == login_name(request, {"username": name})
 
 
-@require_safe
 def server_error(request: HttpRequest) -> HttpResponse:
     """The answer to an exception nothing else caught (logged already, with its traceback):
     the site's own page, or JSON for a script. A database locked past its wait (SQLite's
@@ -132,6 +131,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@require_safe
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico on every page without a link to an icon (the admin)."""
     return redirect(static("favicon.svg"), permanent=True)
