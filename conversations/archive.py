@@ -28,6 +28,7 @@ import uuid
 import zipfile
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -81,12 +82,16 @@ PREFERENCES = (
 # its turn. The files it holds, decoded in between, take their turns file by file with
 # other imports' files, ATTACHMENT_DECODERS at a time: an archive of many slow images holds
 # up no one else's import (it held them all, refused, for as long as its images took). A
-# person has one import at a time.
+# person has one import at a time, and a process IMPORTS_AT_ONCE, each in a thread of
+# their own (`imports`), not in those the other views and uploads share; one more is
+# refused at once.
+IMPORTS_AT_ONCE = 3
+WAIT_SECONDS = 30
+imports = ThreadPoolExecutor(IMPORTS_AT_ONCE, thread_name_prefix="import")
 _importing = threading.Lock()
 _decoding = threading.BoundedSemaphore(settings.ATTACHMENT_DECODERS)
 _importers: set[Any] = set()
 _importers_lock = threading.Lock()
-WAIT_SECONDS = 30
 
 
 # --- Export ---------------------------------------------------------------------------------
@@ -1039,6 +1044,8 @@ def _importer(user: User) -> Iterator[None]:
     with _importers_lock:
         if user.pk in _importers:
             raise Refused(gettext("Your other import is still running. Wait for it to end."))
+        if len(_importers) >= IMPORTS_AT_ONCE:
+            raise Refused(gettext("Another import is running. Please try again in a minute."))
         _importers.add(user.pk)
     try:
         yield

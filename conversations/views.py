@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.utils.translation import gettext
@@ -317,9 +317,7 @@ def sidebar_groups(conversations: list[Conversation]) -> list[tuple[str, list[Co
 @require_safe
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    response = render(request, "conversations/chat.html", _chat_context(request, None))
-    add_never_cache_headers(response)  # as a conversation's page
-    return response
+    return render(request, "conversations/chat.html", _chat_context(request, None))
 
 
 @require_safe
@@ -334,10 +332,6 @@ def detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
             conversation.visit = secrets.token_hex(8)
             conversation.save(update_fields=["visit"])
         response = render(request, "conversations/chat.html", _chat_context(request, conversation))
-    # Not kept by the browser: Back shows the conversation as it stands (a deleted one came
-    # back from its cache, with the list and buttons it had), and a shared computer's cache
-    # holds no one's conversations.
-    add_never_cache_headers(response)
     patch_vary_headers(response, ("Accept",))  # one address, two answers
     return response
 

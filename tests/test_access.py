@@ -395,3 +395,19 @@ async def test_an_expired_login_opens_no_socket(alice: User) -> None:
     )
     await communicator.connect()
     assert await communicator.receive_output(2) == {"type": "websocket.close", "code": 4401}
+
+
+@pytest.mark.parametrize("route", [r for r, n in _patterns(get_resolver().url_patterns)])
+def test_what_the_owner_is_answered_is_not_kept_by_the_browser(
+    route: str, victim: dict[str, Any]
+) -> None:
+    """No page or answer of a person's is kept by their browser (a shared computer's cache,
+    Back after a deletion) unless its view says how it may be: the scripts' catalog, the
+    same for everyone; a file, checked again by its ETag."""
+    owner = logged_in(victim["conversation"].owner)
+    response = owner.get(_url(route, victim))
+    if response.status_code != 200:
+        return
+    control = response.get("Cache-Control", "")
+    name = dict(_patterns(get_resolver().url_patterns))[route]
+    assert "no-store" in control or "no-cache" in control or name == "javascript-catalog", name

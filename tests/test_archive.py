@@ -623,6 +623,16 @@ def test_one_import_reads_or_writes_at_a_time_and_the_next_waits_a_while(
         archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
 
 
+def test_a_process_takes_a_few_imports_at_once_and_refuses_one_more_at_once(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each waits in a thread of the imports' own: one more is refused, not queued."""
+    monkeypatch.setattr(archive, "_importers", {"someone", "someone else"})
+    monkeypatch.setattr(archive, "IMPORTS_AT_ONCE", 2)
+    with pytest.raises(archive.Refused, match="Another import"):
+        archive.import_file(alice, io.BytesIO(chatgpt_export.as_json()))
+
+
 def test_an_import_s_files_hold_up_no_one_else_s_import(
     alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -253,6 +253,20 @@ class SecurityHeadersMiddleware(Hybrid):
         return self.security.process_response(request, response)
 
 
+class PrivateMiddleware(Hybrid):
+    """What a logged-in person is answered is not kept by their browser (a shared computer's
+    cache, Back after a deletion), unless the view said how it may be kept (the scripts'
+    catalog, an attachment checked again by its ETag). Known by the session's cookie: no
+    database read here."""
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if settings.SESSION_COOKIE_NAME in request.COOKIES and not response.has_header(
+            "Cache-Control"
+        ):
+            add_never_cache_headers(response)
+        return response
+
+
 class ScriptLoginMiddleware(Hybrid):
     """A page's script (it asks for JSON) whose login session has ended gets a 401 it can
     read, not the redirect to the login page `login_required` answers: fetch follows that

@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "webchat.middleware.PrivateMiddleware",
     # After the person is known: theirs is the language.
     "webchat.middleware.LanguageMiddleware",
     "webchat.middleware.TimeZoneMiddleware",
