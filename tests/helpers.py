@@ -3,6 +3,7 @@
 Fixtures live in conftest.py; everything here is a plain function or class to import.
 """
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -157,6 +158,15 @@ def attach_image(message: Message, name: str = "image.png") -> Any:
     return attachment
 
 
+# No step of history on its way out: its dialog (or the phone's drawer) closed, the step back
+# not yet done.
+STEPPING_DONE = """() => {
+  const state = history.state;
+  const drawer = state?.drawer && !document.body.classList.contains('drawer-open');
+  return !drawer && !((state?.modal || state?.viewer) && !document.querySelector('dialog[open]'));
+}"""
+
+
 def watch(page: Any) -> None:
     page.problems = []
     page.foreign = []
@@ -173,6 +183,18 @@ def watch(page: Any) -> None:
         d.dismiss()
 
     page.on("dialog", dialog)
+    # A dialog just closed steps off its step of history (static/js/dialog.js stepFor): an
+    # address gone to at that very moment (as a person could not, a test can) is cut off by
+    # that step back. Going somewhere, or reloading, waits for it.
+    for name in ("goto", "reload"):
+        go = getattr(page, name)
+
+        def settled_first(*args: Any, _go: Any = go, **kwargs: Any) -> Any:
+            with contextlib.suppress(Exception):  # a page that never loaded has no steps
+                page.wait_for_function(STEPPING_DONE, timeout=5_000)
+            return _go(*args, **kwargs)
+
+        setattr(page, name, settled_first)
     page.on(
         "request",
         lambda r: (

@@ -398,11 +398,15 @@ def test_an_edit_being_written_survives_a_reload_and_back_and_forward(
     it is not opened again."""
     sign_up(page, live, "editdraft")
     say(page, "first words [sim repeat delay=1]")
+    say(page, "a long reply [sim words=400 delay=1]")  # the first message above the fold
     address = page.url
-    page.locator("article.message.user .edit").click()
+    page.locator("article.message.user .edit").first.click()
     page.fill("form.editor textarea", "better words, half written")
     page.reload()
     assert page.locator("form.editor textarea").input_value() == "better words, half written"
+    page.wait_for_timeout(300)  # the page's own scrolling done
+    box = page.locator("form.editor textarea").bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box  # in view, not at the end
     page.goto("/")
     page.go_back()
     page.wait_for_url(address)
@@ -411,15 +415,15 @@ def test_an_edit_being_written_survives_a_reload_and_back_and_forward(
     assert page.evaluate("() => document.activeElement.matches('form.editor textarea')")
     page.keyboard.press("Escape")
     page.reload()
-    page.locator("article.message.user .edit").wait_for()
+    page.locator("article.message.user .edit").first.wait_for()
     assert page.locator("form.editor").count() == 0
     # Sent: the next visit opens no editor either.
-    page.locator("article.message.user .edit").click()
+    page.locator("article.message.user .edit").first.click()
     page.fill("form.editor textarea", "sent words [sim repeat delay=1]")
     page.keyboard.press("Enter")
     page.wait_for_function(FINISHED)
     page.reload()
-    page.locator("article.message.user .edit").wait_for()
+    page.locator("article.message.user .edit").first.wait_for()
     assert page.locator("form.editor").count() == 0
     assert texts(page, "user") == ["sent words [sim repeat delay=1]"]
     assert page.problems == []

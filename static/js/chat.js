@@ -865,6 +865,7 @@ function reopenEdit() {
   const area = article.querySelector("form.editor textarea");
   area.value = draft.text ?? "";
   area.dispatchEvent(new Event("input"));
+  scroller.show(article); // in view, where the page opened at its end
 }
 
 // An edit is a new message under the same parent: a new branch. One editor at a time.
