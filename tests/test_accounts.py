@@ -48,6 +48,17 @@ def test_a_logout_s_note_left_unread_is_not_shown_to_the_next_person() -> None:
     assert "You have logged out." not in browser.get("/").content.decode()
 
 
+def test_a_page_asked_for_after_the_session_ended_leads_to_a_login_that_says_so() -> None:
+    """A session cookie that names no session any more (ended elsewhere, or expired): the
+    login page says why it is asked for again; a first visit's says nothing of it."""
+    browser = Client()
+    signup(browser, "alice")
+    browser.cookies["sessionid"] = "one-that-was-deleted"
+    page = browser.get("/settings/", follow=True).content.decode()
+    assert "Your session has ended" in page and "banner notice warning" in page
+    assert "Your session has ended" not in Client().get("/settings/", follow=True).content.decode()
+
+
 def test_signup_shows_errors() -> None:
     response = Client().post(
         "/accounts/signup/", {"username": "x", "password1": "a", "password2": "b"}

@@ -593,13 +593,19 @@ class LoginView(auth_views.LoginView):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Sent here by a chat page whose session ended (a logout or a password change
-        # elsewhere): why it is asked to log in again.
-        if request.GET.get("ended") == "1":
-            messages.info(
+        # elsewhere), or by any page asked for with a session cookie that names no session
+        # any more: why it is asked to log in again.
+        ended = request.GET.get("ended") == "1" or (
+            "next" in request.GET
+            and settings.SESSION_COOKIE_NAME in request.COOKIES
+            and not request.user.is_authenticated
+        )
+        if ended:
+            messages.warning(
                 request,
                 gettext(
-                    "Your session has ended: you logged out, or your password was changed. "
-                    "Log in again to go on."
+                    "Your session has ended: you logged out, your password was changed, or "
+                    "it expired. Log in again to go on."
                 ),
             )
         return super().get(request, *args, **kwargs)
