@@ -88,6 +88,7 @@ PREFERENCES = (
 IMPORTS_AT_ONCE = 3
 WAIT_SECONDS = 30
 imports = ThreadPoolExecutor(IMPORTS_AT_ONCE, thread_name_prefix="import")
+_places = threading.BoundedSemaphore(IMPORTS_AT_ONCE)
 _importing = threading.Lock()
 _decoding = threading.BoundedSemaphore(settings.ATTACHMENT_DECODERS)
 _importers: set[Any] = set()
@@ -1039,13 +1040,24 @@ def import_file(user: User, upload: IO[bytes]) -> Outcome:
 
 
 @contextlib.contextmanager
+def admitted() -> Iterator[None]:
+    """One of the process's IMPORTS_AT_ONCE places, taken before an import is handed to
+    its thread (`imports`), or refused at once: not queued behind the others, its upload
+    held meanwhile."""
+    if not _places.acquire(blocking=False):
+        raise Refused(gettext("Another import is running. Please try again in a minute."))
+    try:
+        yield
+    finally:
+        _places.release()
+
+
+@contextlib.contextmanager
 def _importer(user: User) -> Iterator[None]:
     """The person's one import at a time."""
     with _importers_lock:
         if user.pk in _importers:
             raise Refused(gettext("Your other import is still running. Wait for it to end."))
-        if len(_importers) >= IMPORTS_AT_ONCE:
-            raise Refused(gettext("Another import is running. Please try again in a minute."))
         _importers.add(user.pk)
     try:
         yield

@@ -196,9 +196,10 @@ async def import_data(request: HttpRequest) -> HttpResponse:
         return await _refused(request, error, 413)
     try:
         # In the imports' own threads: an import can take a while, waiting for its turn.
-        outcome = await sync_to_async(_import, thread_sensitive=False, executor=archive.imports)(
-            request, user
-        )
+        with archive.admitted():
+            outcome = await sync_to_async(
+                _import, thread_sensitive=False, executor=archive.imports
+            )(request, user)
     except ChatError as error:
         return await _refused(request, error.message, getattr(error, "status", None) or 400)
     skipped = f"&skipped={outcome.skipped}" if outcome.skipped else ""
