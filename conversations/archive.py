@@ -1039,17 +1039,11 @@ def import_file(user: User, upload: IO[bytes]) -> Outcome:
         return Outcome(imported, everything - imported)
 
 
-@contextlib.contextmanager
-def admitted() -> Iterator[None]:
+def admitted() -> contextlib.AbstractContextManager[None]:
     """One of the process's IMPORTS_AT_ONCE places, taken before an import is handed to
     its thread (`imports`), or refused at once: not queued behind the others, its upload
     held meanwhile."""
-    if not _places.acquire(blocking=False):
-        raise Refused(gettext("Another import is running. Please try again in a minute."))
-    try:
-        yield
-    finally:
-        _places.release()
+    return _held(_places, 0)
 
 
 @contextlib.contextmanager
@@ -1066,15 +1060,20 @@ def _importer(user: User) -> Iterator[None]:
             _importers.discard(user.pk)
 
 
-@contextlib.contextmanager
-def _turn() -> Iterator[None]:
+def _turn() -> contextlib.AbstractContextManager[None]:
     """This process's one import reading its file or writing, waited for a while."""
-    if not _importing.acquire(timeout=WAIT_SECONDS):
+    return _held(_importing, WAIT_SECONDS)
+
+
+@contextlib.contextmanager
+def _held(lock: Any, seconds: float) -> Iterator[None]:
+    """`lock` held meanwhile, waited for up to `seconds`, else the import is refused."""
+    if not lock.acquire(timeout=seconds):
         raise Refused(gettext("Another import is running. Please try again in a minute."))
     try:
         yield
     finally:
-        _importing.release()
+        lock.release()
 
 
 def _new(user: User, conversations: list[Imported]) -> list[Imported]:

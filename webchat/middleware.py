@@ -15,6 +15,7 @@ from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
 from django.shortcuts import render, resolve_url
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
@@ -42,10 +43,16 @@ TITLES = {
 
 
 def error_response(
-    request: HttpRequest, error: ChatError, link: tuple[str, str] | None = None
+    request: HttpRequest,
+    error: ChatError,
+    link: tuple[str, str] | None = None,
+    status: int | None = None,
+    bare: bool = False,
 ) -> HttpResponse:
-    """`link`: where the page's one link goes, and its words (else back to the chat)."""
-    status = getattr(error, "status", None) or STATUS.get(error.code, 503)
+    """`link`: where the page's one link goes, and its words (else back to the chat).
+    `bare`: the page made without the context processors (which read the database), for
+    an error of the database itself."""
+    status = status or getattr(error, "status", None) or STATUS.get(error.code, 503)
     response: HttpResponse
     # A page for a browser's navigation (it asks for HTML first), JSON for the rest.
     if "text/html" not in request.headers.get("Accept", ""):
@@ -58,7 +65,11 @@ def error_response(
             "link_url": link[0] if link else "/",
             "link_text": link[1] if link else gettext_lazy("Back to webchat"),
         }
-        response = render(request, "registration/message.html", context, status=status)
+        if bare:
+            page = render_to_string("registration/message.html", context)
+            response = HttpResponse(page, status=status)
+        else:
+            response = render(request, "registration/message.html", context, status=status)
     if error.retry_after is not None:
         response["Retry-After"] = str(round(error.retry_after))
     return response

@@ -10,7 +10,6 @@ from django.db import OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -109,26 +108,10 @@ def server_error(request: HttpRequest) -> HttpResponse:
     moment, not a 500. Made without the context processors: they may read the database
     that has just failed."""
     error = sys.exc_info()[1]
-    busy = isinstance(error, OperationalError) and "no such" not in str(error)
-    failure = (
-        Unavailable(gettext("The server is busy. Please try again in a moment."))
-        if busy
-        else InternalError()
-    )
-    status = 503 if busy else 500
-    if "text/html" not in request.headers.get("Accept", ""):
-        response: HttpResponse = JsonResponse(failure.body(), status=status)
-    else:
-        page = {
-            "title": gettext("Please try again"),
-            "message": failure.message,
-            "alert": True,
-            "link_url": "/",
-            "link_text": gettext("Back to webchat"),
-        }
-        response = HttpResponse(render_to_string("registration/message.html", page), status=status)
-    response["Retry-After"] = str(round(failure.retry_after))
-    return response
+    if isinstance(error, OperationalError) and "no such" not in str(error):
+        busy = Unavailable(gettext("The server is busy. Please try again in a moment."))
+        return error_response(request, busy, status=503, bare=True)
+    return error_response(request, InternalError(), status=500, bare=True)
 
 
 @require_safe
